@@ -1,0 +1,26 @@
+//! CPU twins: one file per WGSL kernel with the same stem and argument order. They are the reference the GPU
+//! is tested against, so they are written for clarity and are never less careful numerically than the kernel
+//! (f64 accumulation where the kernel accumulates in f32). They also run the work when no GPU exists (the
+//! browser without WebGPU).
+
+pub mod argmax_rows;
+pub mod entropy_map;
+pub mod gelu;
+pub mod layernorm;
+pub mod matmul;
+pub mod min_dist_update;
+pub mod pairwise_sqdist;
+pub mod reduce_rows;
+pub mod softmax_rows;
+pub mod topk_rows;
+
+pub use argmax_rows::argmax_rows;
+pub use entropy_map::entropy_map;
+pub use gelu::gelu;
+pub use layernorm::layernorm;
+pub use matmul::matmul;
+pub use min_dist_update::min_dist_update;
+pub use pairwise_sqdist::pairwise_sqdist;
+pub use reduce_rows::reduce_rows;
+pub use softmax_rows::softmax_rows;
+pub use topk_rows::{topk_rows, TOPK_EMPTY_IDX, TOPK_EMPTY_VAL};

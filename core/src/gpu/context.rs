@@ -1,0 +1,454 @@
+//! The GPU context: picks an adapter (honouring `WGPU_BACKEND`, `WGPU_ADAPTER_NAME`, `WGPU_POWER_PREF`),
+//! checks and requests the limits medpick needs, caches compute pipelines, and turns GPU validation errors into
+//! [`Error`]s instead of panics.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use super::shaders::{self, Shader};
+use crate::{Error, Result};
+
+/// How to choose an adapter. `from_env` reads the standard wgpu variables.
+#[derive(Clone, Debug, Default)]
+pub struct GpuOptions {
+    /// Backends to consider (`WGPU_BACKEND`, e.g. "vulkan", "gl", "metal", "dx12"); all when `None`.
+    pub backends: Option<wgpu::Backends>,
+    /// Case-insensitive substring of the adapter name (`WGPU_ADAPTER_NAME`).
+    pub adapter_name: Option<String>,
+    /// `WGPU_POWER_PREF` = low | high | none; high performance when unset.
+    pub power_preference: Option<wgpu::PowerPreference>,
+}
+
+impl GpuOptions {
+    pub fn from_env() -> Self {
+        GpuOptions {
+            backends: wgpu::Backends::from_env(),
+            adapter_name: std::env::var("WGPU_ADAPTER_NAME")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            power_preference: wgpu::PowerPreference::from_env(),
+        }
+    }
+}
+
+/// A compiled kernel: pipeline plus its (automatic) bind-group layout.
+pub struct Pipeline {
+    pub shader: &'static Shader,
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+}
+
+/// What the adapter is and what medpick got from it.
+#[derive(Clone, Debug, Serialize)]
+pub struct AdapterReport {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    pub driver_info: String,
+    pub vendor: u32,
+    pub device: u32,
+    /// (limit name, value granted to medpick's device, adapter maximum)
+    pub limits: Vec<(String, u64, u64)>,
+    pub features: Vec<String>,
+}
+
+/// The device and queue every op runs on, with the pipeline cache.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    /// Limits granted to the device (what ops must respect).
+    pub limits: wgpu::Limits,
+    adapter_limits: wgpu::Limits,
+    adapter_features: wgpu::Features,
+    pipelines: Mutex<HashMap<&'static str, Arc<Pipeline>>>,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+/// One limit medpick needs: name, accessor, minimum.
+struct Need {
+    name: &'static str,
+    get: fn(&wgpu::Limits) -> u64,
+    set: fn(&mut wgpu::Limits, u64),
+    min: u64,
+    /// Ask for the adapter's maximum rather than the minimum (buffer sizes: bigger batches).
+    take_max: bool,
+}
+
+macro_rules! need {
+    ($field:ident, $min:expr, $take_max:expr) => {
+        Need {
+            name: stringify!($field),
+            get: |l| l.$field as u64,
+            set: |l, v| l.$field = v as _,
+            min: $min,
+            take_max: $take_max,
+        }
+    };
+}
+
+/// The limits medpick's kernels rely on. The minima are the WebGPU defaults, so every browser with WebGPU
+/// qualifies; on larger devices the buffer limits are raised to the adapter's maximum.
+fn needs() -> Vec<Need> {
+    vec![
+        need!(max_storage_buffers_per_shader_stage, 8, false),
+        need!(max_storage_buffer_binding_size, 128 << 20, true),
+        need!(max_buffer_size, 256 << 20, true),
+        need!(max_uniform_buffer_binding_size, 16 << 10, false),
+        need!(max_compute_workgroup_storage_size, 16 << 10, false),
+        need!(max_compute_invocations_per_workgroup, 256, false),
+        need!(max_compute_workgroup_size_x, 256, false),
+        need!(max_compute_workgroup_size_y, 256, false),
+        need!(max_compute_workgroup_size_z, 64, false),
+        need!(max_compute_workgroups_per_dimension, 65535, false),
+        need!(max_bind_groups, 4, false),
+        need!(max_bindings_per_bind_group, 1000, false),
+    ]
+}
+
+impl GpuContext {
+    /// Open the default adapter chosen by the `WGPU_*` environment variables.
+    pub async fn new() -> Result<Self> {
+        Self::with_options(&GpuOptions::from_env()).await
+    }
+
+    pub async fn with_options(opts: &GpuOptions) -> Result<Self> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        if let Some(b) = opts.backends {
+            desc.backends = b;
+        }
+        let backends = desc.backends;
+        let instance = wgpu::Instance::new(desc);
+        let adapter = Self::pick_adapter(&instance, backends, opts).await?;
+        Self::from_adapter(adapter).await
+    }
+
+    async fn pick_adapter(
+        instance: &wgpu::Instance,
+        backends: wgpu::Backends,
+        opts: &GpuOptions,
+    ) -> Result<wgpu::Adapter> {
+        if let Some(want) = &opts.adapter_name {
+            let want_lc = want.to_lowercase();
+            let adapters = instance.enumerate_adapters(backends).await;
+            let names: Vec<String> = adapters
+                .iter()
+                .map(|a| format!("{} ({:?})", a.get_info().name, a.get_info().backend))
+                .collect();
+            return adapters
+                .into_iter()
+                .find(|a| a.get_info().name.to_lowercase().contains(&want_lc))
+                .ok_or_else(|| Error::NoAdapter {
+                    reason: format!(
+                        "WGPU_ADAPTER_NAME={want} matches none of the adapters found: [{}]",
+                        names.join(", ")
+                    ),
+                });
+        }
+        instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: opts.power_preference.unwrap_or(wgpu::PowerPreference::HighPerformance),
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::NoAdapter {
+                reason: format!(
+                    "{e} (backends {backends:?}; on a machine without a GPU install Mesa's lavapipe: \
+                     apt-get install mesa-vulkan-drivers libvulkan1)"
+                ),
+            })
+    }
+
+    /// Check the adapter against [`needs`] and open a device with exactly the limits medpick asks for.
+    pub async fn from_adapter(adapter: wgpu::Adapter) -> Result<Self> {
+        let info = adapter.get_info();
+        let have = adapter.limits();
+        let mut required = wgpu::Limits::downlevel_defaults();
+        for n in needs() {
+            let h = (n.get)(&have);
+            if h < n.min {
+                return Err(Error::MissingLimit {
+                    adapter: info.name.clone(),
+                    limit: n.name,
+                    have: h,
+                    need: n.min,
+                });
+            }
+            let value = if n.take_max {
+                h
+            } else {
+                n.min.max((n.get)(&required)).min(h)
+            };
+            (n.set)(&mut required, value);
+        }
+        // A storage binding can never be larger than a buffer.
+        required.max_storage_buffer_binding_size = required
+            .max_storage_buffer_binding_size
+            .min(required.max_buffer_size);
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("medpick"),
+                required_features: wgpu::Features::empty(),
+                required_limits: required.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| Error::Device {
+                adapter: info.name.clone(),
+                message: e.to_string(),
+            })?;
+        let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
+        Ok(GpuContext {
+            device,
+            queue,
+            info,
+            limits: required,
+            adapter_limits: have,
+            adapter_features: adapter.features(),
+            pipelines: Mutex::new(HashMap::new()),
+            errors,
+        })
+    }
+
+    /// Adapter name, backend, the limits medpick relies on (granted and adapter maximum) and features.
+    pub fn report(&self) -> AdapterReport {
+        let limits = needs()
+            .iter()
+            .map(|n| {
+                (
+                    n.name.to_string(),
+                    (n.get)(&self.limits),
+                    (n.get)(&self.adapter_limits),
+                )
+            })
+            .collect();
+        let features = self
+            .adapter_features
+            .iter_names()
+            .map(|(name, _)| name.to_string())
+            .collect();
+        AdapterReport {
+            name: self.info.name.clone(),
+            backend: format!("{:?}", self.info.backend),
+            device_type: format!("{:?}", self.info.device_type),
+            driver: self.info.driver.clone(),
+            driver_info: self.info.driver_info.clone(),
+            vendor: self.info.vendor,
+            device: self.info.device,
+            limits,
+            features,
+        }
+    }
+
+    /// Return (and clear) any GPU error reported since the last call, as an error of `op`.
+    pub fn take_error(&self, op: &str) -> Result<()> {
+        let mut v = self.errors.lock().map_err(|_| Error::Gpu {
+            op: op.into(),
+            message: "poisoned".into(),
+        })?;
+        if v.is_empty() {
+            return Ok(());
+        }
+        let message = v.join("; ");
+        v.clear();
+        Err(Error::Gpu {
+            op: op.to_string(),
+            message,
+        })
+    }
+
+    /// The compiled pipeline of a kernel, created on first use. Compilation errors come back as
+    /// [`Error::Shader`] (validated by wgpu's naga natively, by Tint in Chromium).
+    pub async fn pipeline(&self, name: &str) -> Result<Arc<Pipeline>> {
+        if let Some(p) = self
+            .pipelines
+            .lock()
+            .ok()
+            .and_then(|m| m.get(name).cloned())
+        {
+            return Ok(p);
+        }
+        let shader = shaders::get(name).ok_or_else(|| Error::Unknown {
+            kind: "kernel",
+            name: name.to_string(),
+            known: shaders::ALL
+                .iter()
+                .map(|s| s.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+        let p = Arc::new(self.compile(shader).await?);
+        if let Ok(mut m) = self.pipelines.lock() {
+            m.insert(shader.name, p.clone());
+        }
+        Ok(p)
+    }
+
+    /// Compile a kernel inside an error scope so that a bad shader is an error, not a panic.
+    pub async fn compile(&self, shader: &'static Shader) -> Result<Pipeline> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(shader.name),
+                source: wgpu::ShaderSource::Wgsl(shader.source.into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(shader.name),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        if let Some(err) = scope.pop().await {
+            return Err(Error::Shader {
+                name: shader.name.to_string(),
+                message: err.to_string(),
+            });
+        }
+        let layout = pipeline.get_bind_group_layout(0);
+        Ok(Pipeline {
+            shader,
+            pipeline,
+            layout,
+        })
+    }
+
+    /// Create a storage buffer holding `data`.
+    pub fn upload<T: bytemuck::Pod>(&self, op: &'static str, data: &[T]) -> Result<wgpu::Buffer> {
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        let buf = self.storage(op, bytes.len().max(4) as u64)?;
+        if !bytes.is_empty() {
+            self.queue.write_buffer(&buf, 0, bytes);
+        }
+        Ok(buf)
+    }
+
+    /// Create a zero-initialised storage buffer of `bytes` (at least 4) bytes, checked against the limits.
+    pub fn storage(&self, op: &'static str, bytes: u64) -> Result<wgpu::Buffer> {
+        let bytes = bytes.max(4).next_multiple_of(4);
+        let limit = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size);
+        if bytes > limit {
+            return Err(Error::TooLarge {
+                op,
+                what: "a storage buffer".into(),
+                bytes,
+                limit,
+            });
+        }
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(op),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        }))
+    }
+
+    /// A new command encoder; record ops into it, then [`GpuContext::submit`].
+    pub fn encoder(&self) -> wgpu::CommandEncoder {
+        self.device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("medpick"),
+            })
+    }
+
+    pub fn submit(&self, enc: wgpu::CommandEncoder) {
+        self.queue.submit(Some(enc.finish()));
+    }
+
+    /// Wait until all submitted work has finished (natively; in the browser, awaiting a readback does this).
+    pub async fn wait(&self) -> Result<()> {
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu {
+                op: "wait".into(),
+                message: e.to_string(),
+            })?;
+        self.take_error("wait")
+    }
+
+    /// Record one dispatch of `kernel` with `params` at binding 0 and `buffers` at bindings 1.. in order.
+    pub async fn dispatch<P: bytemuck::Pod>(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        kernel: &str,
+        params: &P,
+        buffers: &[&wgpu::Buffer],
+        workgroups: [u32; 3],
+    ) -> Result<()> {
+        let p = self.pipeline(kernel).await?;
+        let max = self.limits.max_compute_workgroups_per_dimension;
+        if workgroups.iter().any(|&g| g > max) {
+            return Err(Error::shape(
+                "dispatch",
+                format!("{kernel}: {workgroups:?} workgroups exceed the device limit of {max} per dimension"),
+            ));
+        }
+        if workgroups.contains(&0) {
+            return Ok(());
+        }
+        let ubuf = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params"),
+            size: std::mem::size_of::<P>().next_multiple_of(16) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.queue
+            .write_buffer(&ubuf, 0, bytemuck::bytes_of(params));
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: ubuf.as_entire_binding(),
+        }];
+        for (i, b) in buffers.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: b.as_entire_binding(),
+            });
+        }
+        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(p.shader.name),
+            layout: &p.layout,
+            entries: &entries,
+        });
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(p.shader.name),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(&p.pipeline);
+        pass.set_bind_group(0, &bind, &[]);
+        pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
+        Ok(())
+    }
+
+    /// Workgroup grid for a 1-D kernel over `items` with `per_group` items per workgroup: at most 65535 in x,
+    /// the rest in y (kernels linearise `wid.y · num_workgroups.x + wid.x`).
+    pub fn grid_1d(&self, items: usize, per_group: u32) -> [u32; 3] {
+        let groups = items.div_ceil(per_group as usize).max(1) as u64;
+        let max_x = self.limits.max_compute_workgroups_per_dimension as u64;
+        let x = groups.min(max_x);
+        let y = groups.div_ceil(x);
+        [x as u32, y as u32, 1]
+    }
+}

@@ -1,0 +1,52 @@
+//! `#[repr(C)]` Rust twins of every WGSL `struct Params` (one per kernel). The shader test in
+//! `tests/tests/shaders.rs` compares each struct's size and every field's name and offset with naga's
+//! reflection of the WGSL, so the two cannot drift apart. Kept in sync with `shaders/*.wgsl`.
+
+use bytemuck::{Pod, Zeroable};
+
+/// Size and field offsets of one Params struct, for the layout test.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamsLayout {
+    pub kernel: &'static str,
+    pub rust_name: &'static str,
+    pub size: usize,
+    pub fields: &'static [(&'static str, usize)],
+}
+
+macro_rules! params {
+    ($( $kernel:literal => $name:ident { $($field:ident : $ty:ty),* $(,)? } )*) => {
+        $(
+            #[doc = concat!("Uniform parameters of `shaders/", $kernel, ".wgsl`.")]
+            #[repr(C)]
+            #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+            pub struct $name { $(pub $field: $ty),* }
+        )*
+        /// Layout of every Params twin, keyed by kernel name.
+        pub const LAYOUTS: &[ParamsLayout] = &[
+            $( ParamsLayout {
+                kernel: $kernel,
+                rust_name: stringify!($name),
+                size: std::mem::size_of::<$name>(),
+                fields: &[ $( (stringify!($field), std::mem::offset_of!($name, $field)) ),* ],
+            } ),*
+        ];
+    };
+}
+
+params! {
+    "matmul" => MatmulParams { m: u32, n: u32, k: u32, trans_b: u32, use_bias: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+    "pairwise_sqdist" => PairwiseSqdistParams { n: u32, m: u32, d: u32, _pad0: u32 }
+    "min_dist_update" => MinDistUpdateParams { n: u32, d: u32, center: u32, init: u32 }
+    "argmax_rows" => ArgmaxRowsParams { rows: u32, cols: u32, _pad0: u32, _pad1: u32 }
+    "topk_rows" => TopkRowsParams { rows: u32, cols: u32, k: u32, col_offset: u32, merge: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+    "softmax_rows" => SoftmaxRowsParams { rows: u32, cols: u32, _pad0: u32, _pad1: u32 }
+    "layernorm" => LayernormParams { rows: u32, d: u32, eps: f32, _pad0: u32 }
+    "gelu" => GeluParams { n: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+    "reduce_rows" => ReduceRowsParams { rows: u32, cols: u32, op: u32, _pad0: u32 }
+    "entropy_map" => EntropyMapParams { images: u32, classes: u32, pixels: u32, _pad0: u32 }
+}
+
+/// The layout of one kernel's Params twin.
+pub fn layout(kernel: &str) -> Option<&'static ParamsLayout> {
+    LAYOUTS.iter().find(|l| l.kernel == kernel)
+}

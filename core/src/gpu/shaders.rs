@@ -1,0 +1,40 @@
+//! The single table of every WGSL kernel, embedded with `include_str!` so nothing is read at run time (works
+//! the same natively and in the browser). `tests/tests/shaders.rs` checks the table against `shaders/*.wgsl`
+//! in both directions and each workgroup size against naga's reflection.
+
+/// One compute kernel: file stem, WGSL source, and the `@workgroup_size` used for dispatch arithmetic.
+#[derive(Debug, Clone, Copy)]
+pub struct Shader {
+    pub name: &'static str,
+    pub source: &'static str,
+    pub workgroup_size: [u32; 3],
+}
+
+macro_rules! shader {
+    ($name:literal, [$x:expr, $y:expr, $z:expr]) => {
+        Shader {
+            name: $name,
+            source: include_str!(concat!("../../../shaders/", $name, ".wgsl")),
+            workgroup_size: [$x, $y, $z],
+        }
+    };
+}
+
+/// Every kernel, sorted by name.
+pub const ALL: &[Shader] = &[
+    shader!("argmax_rows", [256, 1, 1]),
+    shader!("entropy_map", [256, 1, 1]),
+    shader!("gelu", [256, 1, 1]),
+    shader!("layernorm", [256, 1, 1]),
+    shader!("matmul", [16, 16, 1]),
+    shader!("min_dist_update", [256, 1, 1]),
+    shader!("pairwise_sqdist", [16, 16, 1]),
+    shader!("reduce_rows", [256, 1, 1]),
+    shader!("softmax_rows", [256, 1, 1]),
+    shader!("topk_rows", [64, 1, 1]),
+];
+
+/// Look a kernel up by name.
+pub fn get(name: &str) -> Option<&'static Shader> {
+    ALL.iter().find(|s| s.name == name)
+}

@@ -1,0 +1,875 @@
+//! GPU-vs-CPU self-test cases for every kernel, shared by the integration tests (`cargo test`), the CLI
+//! (`medpick selftest`) and the browser page (`web/selftest.html`), so all three check the same thing.
+//! Sizes are deliberately not multiples of the workgroup sizes (1, 7, 63, 64, 65, 1000) plus real model shapes.
+
+use serde::Serialize;
+
+use crate::cpu;
+use crate::gpu::{ops, read_f32, read_u32, GpuContext};
+use crate::rng::Rng;
+use crate::testing::{compare, compare_exact_u32, merge, Comparison, Tolerance};
+use crate::{Instant, Result};
+
+/// Small shapes (odd sizes around the workgroup sizes) or real model shapes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Group {
+    Small,
+    Model,
+}
+
+#[derive(Clone, Debug)]
+enum Spec {
+    Matmul {
+        m: usize,
+        n: usize,
+        k: usize,
+        trans_b: bool,
+        bias: bool,
+    },
+    Pairwise {
+        n: usize,
+        m: usize,
+        d: usize,
+        same: bool,
+    },
+    MinDist {
+        n: usize,
+        d: usize,
+        steps: usize,
+    },
+    Argmax {
+        rows: usize,
+        cols: usize,
+        ties: bool,
+    },
+    Topk {
+        rows: usize,
+        cols: usize,
+        k: usize,
+        tiles: usize,
+        ties: bool,
+    },
+    Softmax {
+        rows: usize,
+        cols: usize,
+    },
+    Layernorm {
+        rows: usize,
+        d: usize,
+    },
+    Gelu {
+        n: usize,
+    },
+    Reduce {
+        rows: usize,
+        cols: usize,
+        op: ops::Reduce,
+    },
+    Entropy {
+        images: usize,
+        classes: usize,
+        pixels: usize,
+    },
+}
+
+/// One self-test case.
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub kernel: &'static str,
+    pub label: String,
+    pub group: Group,
+    spec: Spec,
+}
+
+/// What one case found.
+#[derive(Clone, Debug, Serialize)]
+pub struct CaseReport {
+    pub kernel: &'static str,
+    pub case: String,
+    pub group: Group,
+    /// `None` when only the CPU twin ran (no GPU).
+    pub passed: Option<bool>,
+    pub detail: String,
+    pub max_abs_err: f32,
+    pub elements: usize,
+    pub gpu_ms: f64,
+    pub cpu_ms: f64,
+}
+
+fn case(kernel: &'static str, group: Group, spec: Spec) -> Case {
+    let label = match &spec {
+        Spec::Matmul {
+            m,
+            n,
+            k,
+            trans_b,
+            bias,
+        } => {
+            format!(
+                "{m}x{k}·{}{}{}",
+                if *trans_b { "T" } else { "" },
+                if *trans_b {
+                    format!("{n}x{k}")
+                } else {
+                    format!("{k}x{n}")
+                },
+                if *bias { "+bias" } else { "" }
+            )
+        }
+        Spec::Pairwise { n, m, d, same } => {
+            format!("{n}x{m} d{d}{}", if *same { " self" } else { "" })
+        }
+        Spec::MinDist { n, d, steps } => format!("n{n} d{d} {steps} steps"),
+        Spec::Argmax { rows, cols, ties } => {
+            format!("{rows}x{cols}{}", if *ties { " ties" } else { "" })
+        }
+        Spec::Topk {
+            rows,
+            cols,
+            k,
+            tiles,
+            ties,
+        } => {
+            format!(
+                "{rows}x{cols} k{k} {tiles} tile(s){}",
+                if *ties { " ties" } else { "" }
+            )
+        }
+        Spec::Softmax { rows, cols } => format!("{rows}x{cols}"),
+        Spec::Layernorm { rows, d } => format!("{rows}x{d}"),
+        Spec::Gelu { n } => format!("n{n}"),
+        Spec::Reduce { rows, cols, op } => format!("{rows}x{cols} {op:?}"),
+        Spec::Entropy {
+            images,
+            classes,
+            pixels,
+        } => format!("{images}x{classes}x{pixels}"),
+    };
+    Case {
+        kernel,
+        label,
+        group,
+        spec,
+    }
+}
+
+/// Every case, for every kernel in `gpu::shaders::ALL`.
+pub fn cases() -> Vec<Case> {
+    use Group::*;
+    use Spec::*;
+    let mut v = Vec::new();
+    for (m, n, k, t, b) in [
+        (1, 1, 1, false, false),
+        (7, 7, 7, true, true),
+        (63, 64, 65, false, true),
+        (64, 64, 64, true, false),
+        (65, 63, 1000, false, false),
+        (1000, 7, 63, true, true),
+        (7, 1000, 64, false, false),
+    ] {
+        v.push(case(
+            "matmul",
+            Small,
+            Matmul {
+                m,
+                n,
+                k,
+                trans_b: t,
+                bias: b,
+            },
+        ));
+    }
+    // ViT-S/14 qkv on one image (257 tokens), the MLP on a batch of 4 images, TinyViT stage-2 qkv.
+    v.push(case(
+        "matmul",
+        Model,
+        Matmul {
+            m: 257,
+            n: 1152,
+            k: 384,
+            trans_b: true,
+            bias: true,
+        },
+    ));
+    v.push(case(
+        "matmul",
+        Model,
+        Matmul {
+            m: 4 * 257,
+            n: 1536,
+            k: 384,
+            trans_b: true,
+            bias: true,
+        },
+    ));
+    v.push(case(
+        "matmul",
+        Model,
+        Matmul {
+            m: 4096,
+            n: 480,
+            k: 160,
+            trans_b: true,
+            bias: true,
+        },
+    ));
+
+    for (n, m, d, same) in [
+        (1, 1, 1, false),
+        (7, 7, 7, true),
+        (63, 65, 64, false),
+        (64, 64, 3, true),
+        (65, 1000, 7, false),
+        (1000, 63, 256, false),
+    ] {
+        v.push(case("pairwise_sqdist", Small, Pairwise { n, m, d, same }));
+    }
+    v.push(case(
+        "pairwise_sqdist",
+        Model,
+        Pairwise {
+            n: 1000,
+            m: 1000,
+            d: 384,
+            same: true,
+        },
+    ));
+    v.push(case(
+        "pairwise_sqdist",
+        Model,
+        Pairwise {
+            n: 65,
+            m: 1000,
+            d: 1536,
+            same: false,
+        },
+    ));
+
+    for (n, d) in [(1, 1), (7, 7), (63, 64), (64, 65), (65, 256), (1000, 3)] {
+        v.push(case("min_dist_update", Small, MinDist { n, d, steps: 3 }));
+    }
+    v.push(case(
+        "min_dist_update",
+        Model,
+        MinDist {
+            n: 10_007,
+            d: 384,
+            steps: 4,
+        },
+    ));
+
+    for (rows, cols, ties) in [
+        (1, 1, false),
+        (7, 7, true),
+        (63, 64, false),
+        (64, 65, true),
+        (65, 1000, true),
+        (1000, 63, false),
+    ] {
+        v.push(case("argmax_rows", Small, Argmax { rows, cols, ties }));
+    }
+    v.push(case(
+        "argmax_rows",
+        Model,
+        Argmax {
+            rows: 1,
+            cols: 100_003,
+            ties: true,
+        },
+    ));
+
+    for (rows, cols, k, tiles, ties) in [
+        (1, 1, 1, 1, false),
+        (7, 7, 7, 1, true),
+        (63, 64, 5, 2, false),
+        (64, 65, 20, 3, true),
+        (65, 1000, 64, 4, false),
+        (1000, 63, 20, 1, true),
+    ] {
+        v.push(case(
+            "topk_rows",
+            Small,
+            Topk {
+                rows,
+                cols,
+                k,
+                tiles,
+                ties,
+            },
+        ));
+    }
+    v.push(case(
+        "topk_rows",
+        Model,
+        Topk {
+            rows: 1000,
+            cols: 1000,
+            k: 20,
+            tiles: 3,
+            ties: false,
+        },
+    ));
+
+    for (rows, cols) in [(1, 1), (7, 7), (63, 64), (64, 65), (65, 1000), (1000, 63)] {
+        v.push(case("softmax_rows", Small, Softmax { rows, cols }));
+    }
+    v.push(case(
+        "softmax_rows",
+        Model,
+        Softmax {
+            rows: 6 * 257,
+            cols: 257,
+        },
+    ));
+
+    for (rows, d) in [(1, 1), (7, 7), (63, 64), (64, 65), (65, 1000), (1000, 63)] {
+        v.push(case("layernorm", Small, Layernorm { rows, d }));
+    }
+    v.push(case("layernorm", Model, Layernorm { rows: 257, d: 384 }));
+    v.push(case("layernorm", Model, Layernorm { rows: 257, d: 1536 }));
+
+    for n in [1, 7, 63, 64, 65, 1000] {
+        v.push(case("gelu", Small, Gelu { n }));
+    }
+    v.push(case("gelu", Model, Gelu { n: 257 * 1536 }));
+
+    for (rows, cols, op) in [
+        (1, 1, ops::Reduce::Sum),
+        (7, 7, ops::Reduce::Mean),
+        (63, 64, ops::Reduce::Max),
+        (64, 65, ops::Reduce::Sum),
+        (65, 1000, ops::Reduce::Mean),
+        (1000, 63, ops::Reduce::Max),
+    ] {
+        v.push(case("reduce_rows", Small, Reduce { rows, cols, op }));
+    }
+    v.push(case(
+        "reduce_rows",
+        Model,
+        Reduce {
+            rows: 256,
+            cols: 64 * 64,
+            op: ops::Reduce::Mean,
+        },
+    ));
+
+    for (images, classes, pixels) in [
+        (1, 1, 1),
+        (1, 2, 7),
+        (2, 3, 63),
+        (1, 4, 64),
+        (3, 2, 65),
+        (1, 1, 1000),
+    ] {
+        v.push(case(
+            "entropy_map",
+            Small,
+            Entropy {
+                images,
+                classes,
+                pixels,
+            },
+        ));
+    }
+    v.push(case(
+        "entropy_map",
+        Model,
+        Entropy {
+            images: 2,
+            classes: 2,
+            pixels: 256 * 256,
+        },
+    ));
+    v
+}
+
+fn seed_of(label: &str, kernel: &str) -> u64 {
+    // FNV-1a: a stable seed per case on every platform.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in kernel.bytes().chain(label.bytes()) {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01B3);
+    }
+    h
+}
+
+fn ties_vec(rng: &mut Rng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.below(4) as f32).collect()
+}
+
+struct Outcome {
+    cmp: Option<Comparison>,
+    elements: usize,
+    gpu_ms: f64,
+    cpu_ms: f64,
+}
+
+/// Run one case: the CPU twin, and the kernel on `ctx` when given, then compare.
+pub async fn run(ctx: Option<&GpuContext>, c: &Case) -> CaseReport {
+    let base = CaseReport {
+        kernel: c.kernel,
+        case: c.label.clone(),
+        group: c.group,
+        passed: None,
+        detail: String::new(),
+        max_abs_err: 0.0,
+        elements: 0,
+        gpu_ms: 0.0,
+        cpu_ms: 0.0,
+    };
+    match run_inner(ctx, c).await {
+        Ok(o) => {
+            let (passed, detail, err) = match &o.cmp {
+                Some(cmp) => (Some(cmp.passed()), cmp.to_string(), cmp.max_abs_err),
+                None => (None, "CPU twin only (no GPU)".to_string(), 0.0),
+            };
+            CaseReport {
+                passed,
+                detail,
+                max_abs_err: err,
+                elements: o.elements,
+                gpu_ms: o.gpu_ms,
+                cpu_ms: o.cpu_ms,
+                ..base
+            }
+        }
+        Err(e) => CaseReport {
+            passed: Some(false),
+            detail: format!("error: {e}"),
+            ..base
+        },
+    }
+}
+
+/// Run every case accepted by `filter`.
+pub async fn run_all(ctx: Option<&GpuContext>, filter: impl Fn(&Case) -> bool) -> Vec<CaseReport> {
+    let mut out = Vec::new();
+    for c in cases().iter().filter(|c| filter(c)) {
+        out.push(run(ctx, c).await);
+    }
+    out
+}
+
+/// Per kernel: (kernel, cases passed, cases run). A kernel passes when all its cases pass.
+pub fn summarize(reports: &[CaseReport]) -> Vec<(&'static str, usize, usize)> {
+    let mut out: Vec<(&'static str, usize, usize)> = Vec::new();
+    for r in reports {
+        let ok = r.passed == Some(true);
+        match out.iter_mut().find(|(k, _, _)| *k == r.kernel) {
+            Some(e) => {
+                e.1 += ok as usize;
+                e.2 += 1;
+            }
+            None => out.push((r.kernel, ok as usize, 1)),
+        }
+    }
+    out
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
+    let mut rng = Rng::new(seed_of(&c.label, c.kernel));
+    macro_rules! timed {
+        ($e:expr) => {{
+            let t = Instant::now();
+            let r = $e;
+            (r, ms_since(t))
+        }};
+    }
+    match c.spec.clone() {
+        Spec::Matmul {
+            m,
+            n,
+            k,
+            trans_b,
+            bias,
+        } => {
+            let a = rng.uniform_vec(m * k, -1.0, 1.0);
+            let b = rng.uniform_vec(k * n, -1.0, 1.0);
+            let bv = rng.uniform_vec(n, -1.0, 1.0);
+            let (want, cpu_ms) = timed!(cpu::matmul(
+                &a,
+                &b,
+                bias.then_some(&bv[..]),
+                m,
+                n,
+                k,
+                trans_b
+            ));
+            let Some(ctx) = ctx else {
+                return Ok(Outcome {
+                    cmp: None,
+                    elements: want.len(),
+                    gpu_ms: 0.0,
+                    cpu_ms,
+                });
+            };
+            let (got, gpu_ms) = timed!({
+                let (ba, bb, bbias) = (
+                    ctx.upload("selftest", &a)?,
+                    ctx.upload("selftest", &b)?,
+                    ctx.upload("selftest", &bv)?,
+                );
+                let out = ctx.storage("selftest", (m * n * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                ops::matmul(
+                    ctx,
+                    &mut enc,
+                    &ba,
+                    &bb,
+                    bias.then_some(&bbias),
+                    &out,
+                    m,
+                    n,
+                    k,
+                    trans_b,
+                )
+                .await?;
+                ctx.submit(enc);
+                read_f32(ctx, &out, m * n).await?
+            });
+            // Sums of k products of values in [-1, 1]: scale the absolute tolerance with sqrt(k).
+            let tol = Tolerance::new(1e-4, 1e-5 * (k as f32).sqrt().max(1.0));
+            Ok(Outcome {
+                cmp: Some(compare(&got, &want, tol)),
+                elements: want.len(),
+                gpu_ms,
+                cpu_ms,
+            })
+        }
+        Spec::Pairwise { n, m, d, same } => {
+            let a = rng.uniform_vec(n * d, -1.0, 1.0);
+            let b = if same {
+                a[..m * d].to_vec()
+            } else {
+                rng.uniform_vec(m * d, -1.0, 1.0)
+            };
+            let (want, cpu_ms) = timed!(cpu::pairwise_sqdist(&a, &b, n, m, d));
+            let Some(ctx) = ctx else {
+                return Ok(Outcome {
+                    cmp: None,
+                    elements: want.len(),
+                    gpu_ms: 0.0,
+                    cpu_ms,
+                });
+            };
+            let (got, gpu_ms) = timed!({
+                let (ba, bb) = (ctx.upload("selftest", &a)?, ctx.upload("selftest", &b)?);
+                let out = ctx.storage("selftest", (n * m * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                ops::pairwise_sqdist(ctx, &mut enc, &ba, &bb, &out, n, m, d).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &out, n * m).await?
+            });
+            // The norm expansion loses precision relative to the norms, not to the distance: the absolute
+            // tolerance scales with ‖a‖² + ‖b‖² (≤ 2d/3 on average here).
+            let tol = Tolerance::new(1e-4, 1e-5 * d as f32);
+            Ok(Outcome {
+                cmp: Some(compare(&got, &want, tol)),
+                elements: want.len(),
+                gpu_ms,
+                cpu_ms,
+            })
+        }
+        Spec::MinDist { n, d, steps } => {
+            let x = rng.uniform_vec(n * d, -1.0, 1.0);
+            let centers: Vec<usize> = (0..steps).map(|_| rng.below(n as u32) as usize).collect();
+            let (want, cpu_ms) = timed!({
+                let mut mind = vec![0f32; n];
+                for (s, &ci) in centers.iter().enumerate() {
+                    cpu::min_dist_update(&x, &mut mind, n, d, ci, s == 0);
+                }
+                mind
+            });
+            let Some(ctx) = ctx else {
+                return Ok(Outcome {
+                    cmp: None,
+                    elements: n,
+                    gpu_ms: 0.0,
+                    cpu_ms,
+                });
+            };
+            let (got, gpu_ms) = timed!({
+                let bx = ctx.upload("selftest", &x)?;
+                let mind = ctx.storage("selftest", (n * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                for (s, &ci) in centers.iter().enumerate() {
+                    ops::min_dist_update(ctx, &mut enc, &bx, &mind, n, d, ci, s == 0).await?;
+                }
+                ctx.submit(enc);
+                read_f32(ctx, &mind, n).await?
+            });
+            Ok(Outcome {
+                cmp: Some(compare(&got, &want, Tolerance::BALANCED)),
+                elements: n,
+                gpu_ms,
+                cpu_ms,
+            })
+        }
+        Spec::Argmax { rows, cols, ties } => {
+            let x = if ties {
+                ties_vec(&mut rng, rows * cols)
+            } else {
+                rng.uniform_vec(rows * cols, -1.0, 1.0)
+            };
+            let ((wv, wi), cpu_ms) = timed!(cpu::argmax_rows(&x, rows, cols));
+            let Some(ctx) = ctx else {
+                return Ok(Outcome {
+                    cmp: None,
+                    elements: rows,
+                    gpu_ms: 0.0,
+                    cpu_ms,
+                });
+            };
+            let ((gv, gi), gpu_ms) = timed!({
+                let bx = ctx.upload("selftest", &x)?;
+                let (ov, oi) = (
+                    ctx.storage("selftest", (rows * 4) as u64)?,
+                    ctx.storage("selftest", (rows * 4) as u64)?,
+                );
+                let mut enc = ctx.encoder();
+                ops::argmax_rows(ctx, &mut enc, &bx, &ov, &oi, rows, cols).await?;
+                ctx.submit(enc);
+                (
+                    read_f32(ctx, &ov, rows).await?,
+                    read_u32(ctx, &oi, rows).await?,
+                )
+            });
+            let cmp = merge(
+                compare(&gv, &wv, Tolerance::new(0.0, 0.0)),
+                compare_exact_u32(&gi, &wi),
+            );
+            Ok(Outcome {
+                cmp: Some(cmp),
+                elements: rows,
+                gpu_ms,
+                cpu_ms,
+            })
+        }
+        Spec::Topk {
+            rows,
+            cols,
+            k,
+            tiles,
+            ties,
+        } => {
+            let x = if ties {
+                ties_vec(&mut rng, rows * cols)
+            } else {
+                rng.uniform_vec(rows * cols, 0.0, 10.0)
+            };
+            let tile = cols.div_ceil(tiles);
+            let bounds: Vec<(usize, usize)> = (0..tiles)
+                .map(|t| (t * tile, ((t + 1) * tile).min(cols)))
+                .filter(|(a, b)| a < b)
+                .collect();
+            let slice_tile = |a: usize, b: usize| -> Vec<f32> {
+                (0..rows)
+                    .flat_map(|r| x[r * cols + a..r * cols + b].iter().copied())
+                    .collect()
+            };
+            let ((wv, wi), cpu_ms) = timed!({
+                let mut acc: Option<(Vec<f32>, Vec<u32>)> = None;
+                for &(a, b) in &bounds {
+                    let t = slice_tile(a, b);
+                    let prev = acc.as_ref().map(|(v, i)| (&v[..], &i[..]));
+                    acc = Some(cpu::topk_rows(&t, rows, b - a, k, a, prev));
+                }
+                acc.unwrap_or_default()
+            });
+            let Some(ctx) = ctx else {
+                return Ok(Outcome {
+                    cmp: None,
+                    elements: rows * k,
+                    gpu_ms: 0.0,
+                    cpu_ms,
+                });
+            };
+            let ((gv, gi), gpu_ms) = timed!({
+                let ov = ctx.storage("selftest", (rows * k * 4) as u64)?;
+                let oi = ctx.storage("selftest", (rows * k * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                let mut keep = Vec::new();
+                for (t, &(a, b)) in bounds.iter().enumerate() {
+                    let bx = ctx.upload("selftest", &slice_tile(a, b))?;
+                    ops::topk_rows(ctx, &mut enc, &bx, &ov, &oi, rows, b - a, k, a, t > 0).await?;
+                    keep.push(bx);
+                }
+                ctx.submit(enc);
+                (
+                    read_f32(ctx, &ov, rows * k).await?,
+                    read_u32(ctx, &oi, rows * k).await?,
+                )
+            });
+            let cmp = merge(
+                compare(&gv, &wv, Tolerance::new(0.0, 0.0)),
+                compare_exact_u32(&gi, &wi),
+            );
+            Ok(Outcome {
+                cmp: Some(cmp),
+                elements: rows * k,
+                gpu_ms,
+                cpu_ms,
+            })
+        }
+        Spec::Softmax { rows, cols } => {
+            let x = rng.uniform_vec(rows * cols, -10.0, 10.0);
+            let (want, cpu_ms) = timed!(cpu::softmax_rows(&x, rows, cols));
+            let Some(ctx) = ctx else {
+                return Ok(Outcome {
+                    cmp: None,
+                    elements: want.len(),
+                    gpu_ms: 0.0,
+                    cpu_ms,
+                });
+            };
+            let (got, gpu_ms) = timed!({
+                let bx = ctx.upload("selftest", &x)?;
+                let y = ctx.storage("selftest", (rows * cols * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                ops::softmax_rows(ctx, &mut enc, &bx, &y, rows, cols).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &y, rows * cols).await?
+            });
+            Ok(Outcome {
+                cmp: Some(compare(&got, &want, Tolerance::STRICT)),
+                elements: want.len(),
+                gpu_ms,
+                cpu_ms,
+            })
+        }
+        Spec::Layernorm { rows, d } => {
+            let x: Vec<f32> = rng.uniform_vec(rows * d, -3.0, 5.0);
+            let w = rng.uniform_vec(d, 0.5, 1.5);
+            let b = rng.uniform_vec(d, -0.5, 0.5);
+            let eps = 1e-5;
+            let (want, cpu_ms) = timed!(cpu::layernorm(&x, &w, &b, rows, d, eps));
+            let Some(ctx) = ctx else {
+                return Ok(Outcome {
+                    cmp: None,
+                    elements: want.len(),
+                    gpu_ms: 0.0,
+                    cpu_ms,
+                });
+            };
+            let (got, gpu_ms) = timed!({
+                let (bx, bw, bb) = (
+                    ctx.upload("selftest", &x)?,
+                    ctx.upload("selftest", &w)?,
+                    ctx.upload("selftest", &b)?,
+                );
+                let y = ctx.storage("selftest", (rows * d * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                ops::layernorm(ctx, &mut enc, &bx, &bw, &bb, &y, rows, d, eps).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &y, rows * d).await?
+            });
+            Ok(Outcome {
+                cmp: Some(compare(&got, &want, Tolerance::new(1e-5, 1e-5))),
+                elements: want.len(),
+                gpu_ms,
+                cpu_ms,
+            })
+        }
+        Spec::Gelu { n } => {
+            let mut x = rng.uniform_vec(n, -6.0, 6.0);
+            // Make sure the clamped tails and the origin are exercised.
+            for (i, v) in [0.0f32, -10.0, 10.0, 4.0, -4.0, 1e-6]
+                .into_iter()
+                .enumerate()
+                .take(n)
+            {
+                x[i] = v;
+            }
+            let (want, cpu_ms) = timed!(cpu::gelu(&x));
+            let Some(ctx) = ctx else {
+                return Ok(Outcome {
+                    cmp: None,
+                    elements: n,
+                    gpu_ms: 0.0,
+                    cpu_ms,
+                });
+            };
+            let (got, gpu_ms) = timed!({
+                let bx = ctx.upload("selftest", &x)?;
+                let y = ctx.storage("selftest", (n * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                ops::gelu(ctx, &mut enc, &bx, &y, n).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &y, n).await?
+            });
+            Ok(Outcome {
+                cmp: Some(compare(&got, &want, Tolerance::STRICT)),
+                elements: n,
+                gpu_ms,
+                cpu_ms,
+            })
+        }
+        Spec::Reduce { rows, cols, op } => {
+            let x = rng.uniform_vec(rows * cols, -1.0, 1.0);
+            let (want, cpu_ms) = timed!(cpu::reduce_rows(&x, rows, cols, op));
+            let Some(ctx) = ctx else {
+                return Ok(Outcome {
+                    cmp: None,
+                    elements: rows,
+                    gpu_ms: 0.0,
+                    cpu_ms,
+                });
+            };
+            let (got, gpu_ms) = timed!({
+                let bx = ctx.upload("selftest", &x)?;
+                let out = ctx.storage("selftest", (rows * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                ops::reduce_rows(ctx, &mut enc, &bx, &out, rows, cols, op).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &out, rows).await?
+            });
+            let tol = Tolerance::new(1e-5, 2e-7 * (cols as f32).sqrt().max(1.0));
+            Ok(Outcome {
+                cmp: Some(compare(&got, &want, tol)),
+                elements: rows,
+                gpu_ms,
+                cpu_ms,
+            })
+        }
+        Spec::Entropy {
+            images,
+            classes,
+            pixels,
+        } => {
+            let x = rng.uniform_vec(images * classes * pixels, -8.0, 8.0);
+            let ((we, wm), cpu_ms) = timed!(cpu::entropy_map(&x, images, classes, pixels));
+            let Some(ctx) = ctx else {
+                return Ok(Outcome {
+                    cmp: None,
+                    elements: we.len(),
+                    gpu_ms: 0.0,
+                    cpu_ms,
+                });
+            };
+            let ((ge, gm), gpu_ms) = timed!({
+                let bx = ctx.upload("selftest", &x)?;
+                let e = ctx.storage("selftest", (images * pixels * 4) as u64)?;
+                let mx = ctx.storage("selftest", (images * pixels * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                ops::entropy_map(ctx, &mut enc, &bx, &e, &mx, images, classes, pixels).await?;
+                ctx.submit(enc);
+                (
+                    read_f32(ctx, &e, images * pixels).await?,
+                    read_f32(ctx, &mx, images * pixels).await?,
+                )
+            });
+            let tol = Tolerance::new(1e-4, 1e-5);
+            let cmp = merge(compare(&ge, &we, tol), compare(&gm, &wm, tol));
+            Ok(Outcome {
+                cmp: Some(cmp),
+                elements: we.len(),
+                gpu_ms,
+                cpu_ms,
+            })
+        }
+    }
+}

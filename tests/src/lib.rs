@@ -1,0 +1,1 @@
+//! Integration tests live in tests/root.rs (one test binary).

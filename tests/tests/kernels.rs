@@ -1,0 +1,127 @@
+//! GPU-vs-CPU tests for every kernel: `<kernel>_gpu_matches_cpu_<group>` runs the shared self-test cases
+//! (`medpick_core::selftest`) of that kernel and group on the GPU and compares with the CPU twin.
+
+use medpick_core::gpu::shaders;
+use medpick_core::selftest::{self, Group};
+
+use crate::common::gpu;
+
+fn check(kernel: &str, group: Group) {
+    let cases: Vec<_> = selftest::cases()
+        .into_iter()
+        .filter(|c| c.kernel == kernel && c.group == group)
+        .collect();
+    assert!(
+        !cases.is_empty(),
+        "no {group:?} self-test cases for kernel {kernel}"
+    );
+    let Some(ctx) = gpu() else { return };
+    let mut failures = Vec::new();
+    for c in &cases {
+        let r = pollster::block_on(selftest::run(Some(ctx), c));
+        eprintln!(
+            "{kernel} [{}]: {} (max abs err {:.2e}, gpu {:.1} ms, cpu {:.1} ms)",
+            r.case,
+            if r.passed == Some(true) { "ok" } else { "FAIL" },
+            r.max_abs_err,
+            r.gpu_ms,
+            r.cpu_ms
+        );
+        if r.passed != Some(true) {
+            failures.push(format!("{} [{}]: {}", kernel, r.case, r.detail));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+macro_rules! kernel_tests {
+    ($($kernel:ident),* $(,)?) => {
+        $(
+            mod $kernel {
+                #[test]
+                fn gpu_matches_cpu_small_sizes() {
+                    super::check(stringify!($kernel), super::Group::Small);
+                }
+                #[test]
+                fn gpu_matches_cpu_model_shapes() {
+                    super::check(stringify!($kernel), super::Group::Model);
+                }
+            }
+        )*
+        /// The list above must name every kernel in the shader table.
+        const TESTED: &[&str] = &[$(stringify!($kernel)),*];
+    };
+}
+
+kernel_tests!(
+    argmax_rows,
+    entropy_map,
+    gelu,
+    layernorm,
+    matmul,
+    min_dist_update,
+    pairwise_sqdist,
+    reduce_rows,
+    softmax_rows,
+    topk_rows,
+);
+
+#[test]
+fn every_kernel_has_gpu_vs_cpu_tests_and_cases() {
+    for s in shaders::ALL {
+        assert!(
+            TESTED.contains(&s.name),
+            "kernel {} has no GPU-vs-CPU test in tests/tests/kernels.rs",
+            s.name
+        );
+        for g in [Group::Small, Group::Model] {
+            assert!(
+                selftest::cases()
+                    .iter()
+                    .any(|c| c.kernel == s.name && c.group == g),
+                "kernel {} has no {g:?} self-test cases",
+                s.name
+            );
+        }
+    }
+    assert_eq!(TESTED.len(), shaders::ALL.len());
+}
+
+/// Broken WGSL must come back as `Error::Shader`, not a panic.
+#[test]
+fn invalid_shader_is_an_error_not_a_panic() {
+    let Some(ctx) = gpu() else { return };
+    static BAD: shaders::Shader = shaders::Shader {
+        name: "bad_kernel",
+        source: "@compute @workgroup_size(1) fn main() { let x: f32 = undefined_thing; }",
+        workgroup_size: [1, 1, 1],
+    };
+    match pollster::block_on(ctx.compile(&BAD)) {
+        Err(medpick_core::Error::Shader { name, message }) => {
+            assert_eq!(name, "bad_kernel");
+            assert!(!message.is_empty());
+        }
+        Err(e) => panic!("expected Error::Shader, got {e}"),
+        Ok(_) => panic!("a broken shader compiled"),
+    }
+}
+
+/// Shape mistakes are errors naming the op.
+#[test]
+fn op_shape_mismatch_is_an_error() {
+    let Some(ctx) = gpu() else { return };
+    let a = ctx.upload("t", &[1f32; 6]).unwrap();
+    let c = ctx.storage("t", 16).unwrap();
+    let mut enc = ctx.encoder();
+    let err = pollster::block_on(medpick_core::gpu::ops::matmul(
+        ctx, &mut enc, &a, &a, None, &c, 3, 3, 3, false,
+    ))
+    .expect_err("a 6-element buffer cannot hold a 3x3 matrix");
+    assert!(err.to_string().contains("matmul"), "{err}");
+}
