@@ -38,7 +38,7 @@ fn main(
         maxprob[i] = max(q0, q1);
         return;
     }
-    var m = -3.4028235e38;
+    var m = -0x1.fffffep+127f;
     for (var c = 0u; c < params.classes; c++) {
         m = max(m, logits[base + c * params.pixels]);
     }

@@ -31,7 +31,7 @@ fn main(
     let is_max = params.op == OP_MAX;
     var acc = 0.0;
     if (is_max) {
-        acc = -3.4028235e38;
+        acc = -0x1.fffffep+127f;
     }
     for (var c = li; c < params.cols; c += WG) {
         let v = x[base + c];

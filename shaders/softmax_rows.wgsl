@@ -27,7 +27,7 @@ fn main(
     }
     let base = r * params.cols;
 
-    var m = -3.4028235e38;
+    var m = -0x1.fffffep+127f;
     for (var c = li; c < params.cols; c += WG) {
         m = max(m, x[base + c]);
     }

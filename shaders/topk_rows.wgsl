@@ -1,6 +1,6 @@
 // topk_rows: for each row r of X [R,C] keep the k smallest (value, column + col_offset) pairs in ascending order,
 // ties to the lower column. Streaming over column tiles: with merge == 1 the lists already in out_val/out_idx
-// (from tiles of lower columns) are extended. Empty slots hold (3.4028235e38, 0xFFFFFFFF). k ≤ 64.
+// (from tiles of lower columns) are extended. Empty slots hold (0x1.fffffep+127f, 0xFFFFFFFF). k ≤ 64.
 // One thread per row, insertion into a private sorted list.
 
 // Kept in sync with core/src/gpu/params.rs `TopkRowsParams`.
@@ -22,7 +22,7 @@ struct Params {
 
 const WG: u32 = 64u;
 const KMAX: u32 = 64u;
-const EMPTY_VAL: f32 = 3.4028235e38;
+const EMPTY_VAL: f32 = 0x1.fffffep+127f;
 const NONE: u32 = 0xFFFFFFFFu;
 
 @compute @workgroup_size(64, 1, 1)

@@ -158,8 +158,8 @@ impl GpuContext {
             .await
             .map_err(|e| Error::NoAdapter {
                 reason: format!(
-                    "{e} (backends {backends:?}; on a machine without a GPU install Mesa's lavapipe: \
-                     apt-get install mesa-vulkan-drivers libvulkan1)"
+                    "{e} (backends {backends:?}; in a browser WebGPU must be enabled; on a machine without a GPU \
+                     install Mesa's lavapipe: apt-get install mesa-vulkan-drivers libvulkan1)"
                 ),
             })
     }

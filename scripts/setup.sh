@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Install everything medpick needs on a fresh Debian 12 machine (idempotent; skips what is already there):
+#   - Mesa's software Vulkan (lavapipe) so wgpu runs without a GPU,
+#   - Debian's rustc-web + rust-web-src + lld-22 to build wasm32 with -Zbuild-std,
+#   - Debian's chromium + npm playwright-core (and npm binaryen's wasm-opt) for the browser tests,
+#   - wasm-bindgen-cli at exactly the version pinned in Cargo.lock (into .tools/).
+# Needs root or sudo for apt-get, and network access to the Debian, crates.io and npm registries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PKGS=(mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri libgles2
+          rustc-web cargo-web rust-web-src rust-web-llvm lld-22 chromium nodejs npm python3 python3-pip)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+# nodejs/npm/python3 may come from elsewhere (nvm, pyenv): only install them from Debian if the commands are missing.
+filtered=()
+for p in "${missing[@]}"; do
+  case "$p" in
+    nodejs) command -v node >/dev/null || filtered+=("$p") ;;
+    npm) command -v npm >/dev/null || filtered+=("$p") ;;
+    python3) command -v python3 >/dev/null || filtered+=("$p") ;;
+    python3-pip) python3 -m pip --version >/dev/null 2>&1 || filtered+=("$p") ;;
+    *) filtered+=("$p") ;;
+  esac
+done
+if [ ${#filtered[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "setup: apt-get install ${filtered[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${filtered[@]}" >/dev/null
+fi
+
+# wasm-bindgen CLI must equal the wasm-bindgen crate version in Cargo.lock.
+WB_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/"/,"",$3); print $3; exit}' Cargo.lock)
+if [ "$(.tools/bin/wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION" ]; then
+  echo "setup: cargo install wasm-bindgen-cli $WB_VERSION (a few minutes)"
+  # Not --locked: its lockfile pins a webpki-roots release the registry no longer serves.
+  cargo install -q wasm-bindgen-cli --version "$WB_VERSION" --root .tools
+fi
+
+# playwright-core + binaryen (no browser download: the tests use Debian's /usr/bin/chromium).
+if [ ! -x web/node_modules/.bin/wasm-opt ] || [ ! -d web/node_modules/playwright-core ]; then
+  echo "setup: npm ci in web/"
+  (cd web && npm ci --no-audit --no-fund --silent)
+fi
+echo "setup: done"
