@@ -50,6 +50,33 @@ pub enum Error {
         limit: u64,
     },
 
+    /// A file could not be read (missing, permissions, I/O).
+    #[error("{path}: cannot read: {message}")]
+    Io { path: String, message: String },
+
+    /// A file was read but its content is not a valid image/volume/archive of the expected kind.
+    #[error("{path}: {message}")]
+    Decode { path: String, message: String },
+
+    /// A valid file that medpick does not handle (transfer syntax, pixel format, dimensionality ...).
+    #[error("{path}: unsupported: {message}")]
+    Unsupported { path: String, message: String },
+
+    /// An input whose header claims more pixels than the size cap; refused before allocating.
+    #[error("{path}: {what} of {width}x{height}{depth} exceeds the size cap of {cap} pixels (raise it with --max-pixels)")]
+    ImageTooLarge {
+        path: String,
+        what: &'static str,
+        width: u64,
+        height: u64,
+        depth: String,
+        cap: u64,
+    },
+
+    /// Invalid user input that is not tied to a file (arguments, options).
+    #[error("{0}")]
+    Invalid(String),
+
     /// Unknown name (kernel, strategy, model ...).
     #[error("unknown {kind} '{name}' (known: {known})")]
     Unknown {
@@ -60,6 +87,30 @@ pub enum Error {
 }
 
 impl Error {
+    pub(crate) fn io(path: impl AsRef<std::path::Path>, e: impl std::fmt::Display) -> Self {
+        Error::Io {
+            path: path.as_ref().display().to_string(),
+            message: e.to_string(),
+        }
+    }
+
+    pub(crate) fn decode(path: impl AsRef<std::path::Path>, message: impl Into<String>) -> Self {
+        Error::Decode {
+            path: path.as_ref().display().to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn unsupported(
+        path: impl AsRef<std::path::Path>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Unsupported {
+            path: path.as_ref().display().to_string(),
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn shape(op: &'static str, message: impl Into<String>) -> Self {
         Error::Shape {
             op,

@@ -20,3 +20,6 @@ pub use error::{Error, Result};
 
 /// `Instant` that works on native and in the browser (std's panics on wasm32-unknown-unknown).
 pub use web_time::Instant;
+pub mod io;
+pub mod manifest;
+pub mod preprocess;

@@ -32,3 +32,63 @@ pub fn gpu() -> Option<&'static GpuContext> {
     });
     ctx.as_ref()
 }
+
+/// `../shared` next to the checkout (data and fixtures), or `None` after printing why the test is skipped.
+/// Set `REQUIRE_SHARED=1` (CI does) to make its absence a failure.
+pub fn shared() -> Option<std::path::PathBuf> {
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared");
+    if p.join("data").is_dir() {
+        return Some(p.canonicalize().unwrap_or(p));
+    }
+    if std::env::var("REQUIRE_SHARED").is_ok_and(|v| v == "1") {
+        panic!("REQUIRE_SHARED is set but {} does not exist", p.display());
+    }
+    eprintln!(
+        "skipped: ../shared (data and fixtures) not found at {}",
+        p.display()
+    );
+    None
+}
+
+/// Read every tensor of a safetensors file as (shape, f32 values or u8 values widened to f32).
+pub fn load_safetensors(
+    path: &std::path::Path,
+) -> std::collections::HashMap<String, (Vec<usize>, Vec<f32>)> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut out = std::collections::HashMap::new();
+    for (name, view) in st.tensors() {
+        let data = view.data();
+        let vals: Vec<f32> = match view.dtype() {
+            safetensors::Dtype::F32 => bytemuck::pod_collect_to_vec(data),
+            safetensors::Dtype::U8 => data.iter().map(|&v| v as f32).collect(),
+            safetensors::Dtype::I32 => bytemuck::pod_collect_to_vec::<u8, i32>(data)
+                .into_iter()
+                .map(|v| v as f32)
+                .collect(),
+            safetensors::Dtype::F16 => bytemuck::pod_collect_to_vec::<u8, u16>(data)
+                .into_iter()
+                .map(f16_to_f32)
+                .collect(),
+            other => panic!("{name}: dtype {other:?} not handled by the test loader"),
+        };
+        out.insert(name.to_string(), (view.shape().to_vec(), vals));
+    }
+    out
+}
+
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as i32;
+    let frac = (h & 0x3ff) as u32;
+    let bits = match exp {
+        0 if frac == 0 => sign,
+        0 => {
+            let v = frac as f32 / 1024.0 * 2f32.powi(-14);
+            return if sign != 0 { -v } else { v };
+        }
+        31 => sign | 0x7f80_0000 | (frac << 13),
+        e => sign | (((e - 15 + 127) as u32) << 23) | (frac << 13),
+    };
+    f32::from_bits(bits)
+}

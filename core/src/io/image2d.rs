@@ -1,0 +1,106 @@
+//! 2-D images through the `image` crate: PNG (8/16-bit grey, grey+alpha, RGB, RGBA), JPEG, TIFF, BMP.
+//! Alpha is dropped (as PIL's `convert("RGB")` does); grey stays 1 channel.
+
+use std::path::Path;
+
+use image::{DynamicImage, ImageReader};
+
+use super::{check_size, Image2d, Pixels};
+use crate::{Error, Result};
+
+/// File extensions handled as 2-D images (lower case).
+pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "tif", "tiff", "bmp"];
+
+pub fn is_image_path(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Decode an image file, refusing headers larger than `max_pixels` before decoding.
+pub fn decode_image_file(path: &Path, max_pixels: u64) -> Result<Image2d> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    decode_image_bytes(path, &bytes, max_pixels)
+}
+
+/// Decode image bytes (`path` only names the source in errors and gives the format hint).
+pub fn decode_image_bytes(path: &Path, bytes: &[u8], max_pixels: u64) -> Result<Image2d> {
+    if bytes.is_empty() {
+        return Err(Error::decode(path, "empty file (0 bytes)"));
+    }
+    let reader = ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::decode(path, format!("cannot detect the image format: {e}")))?;
+    if reader.format().is_none() {
+        return Err(Error::decode(path, "not a PNG, JPEG, TIFF or BMP image"));
+    }
+    let (w, h) = reader
+        .into_dimensions()
+        .map_err(|e| Error::decode(path, format!("corrupt or truncated image header: {e}")))?;
+    check_size(path, "image", &[w as u64, h as u64], max_pixels)?;
+    let mut reader = ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::decode(path, e.to_string()))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(w);
+    limits.max_image_height = Some(h);
+    limits.max_alloc = Some(max_pixels.saturating_mul(16));
+    reader.limits(limits);
+    let img = reader
+        .decode()
+        .map_err(|e| Error::decode(path, format!("corrupt or truncated image: {e}")))?;
+    Ok(from_dynamic(img))
+}
+
+fn from_dynamic(img: DynamicImage) -> Image2d {
+    let (width, height) = (img.width(), img.height());
+    let (channels, pixels) = match img {
+        DynamicImage::ImageLuma8(b) => (1, Pixels::U8(b.into_raw())),
+        DynamicImage::ImageLumaA8(b) => (
+            1,
+            Pixels::U8(b.into_raw().chunks_exact(2).map(|p| p[0]).collect()),
+        ),
+        DynamicImage::ImageRgb8(b) => (3, Pixels::U8(b.into_raw())),
+        DynamicImage::ImageRgba8(b) => (
+            3,
+            Pixels::U8(
+                b.into_raw()
+                    .chunks_exact(4)
+                    .flat_map(|p| [p[0], p[1], p[2]])
+                    .collect(),
+            ),
+        ),
+        DynamicImage::ImageLuma16(b) => (1, Pixels::U16(b.into_raw())),
+        DynamicImage::ImageLumaA16(b) => (
+            1,
+            Pixels::U16(b.into_raw().chunks_exact(2).map(|p| p[0]).collect()),
+        ),
+        DynamicImage::ImageRgb16(b) => (3, Pixels::U16(b.into_raw())),
+        DynamicImage::ImageRgba16(b) => (
+            3,
+            Pixels::U16(
+                b.into_raw()
+                    .chunks_exact(4)
+                    .flat_map(|p| [p[0], p[1], p[2]])
+                    .collect(),
+            ),
+        ),
+        other => (3, Pixels::U8(other.to_rgb8().into_raw())),
+    };
+    Image2d {
+        width,
+        height,
+        channels,
+        pixels,
+    }
+}
+
+/// Width and height from the header only (cheap; for listing).
+pub fn image_dimensions(path: &Path) -> Result<(u32, u32)> {
+    ImageReader::open(path)
+        .map_err(|e| Error::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| Error::decode(path, e.to_string()))?
+        .into_dimensions()
+        .map_err(|e| Error::decode(path, format!("corrupt or truncated image header: {e}")))
+}

@@ -1,0 +1,256 @@
+//! NIfTI-1 volumes (`.nii`, `.nii.gz`) through the `nifti` crate, cut into 2-D slices.
+//!
+//! Orientation: the voxel-to-world matrix (sform if `sform_code > 0`, else qform if `qform_code > 0`, else the
+//! voxel sizes alone) decides which voxel axis runs along world x (sagittal), y (coronal) and z (axial), so
+//! `axial` means axial whatever the storage order. In-plane, the image's rows are flipped where needed so that
+//! the top row is anterior (axial) or superior (coronal, sagittal); columns follow the remaining voxel axis in
+//! storage order. 4-D files: the first volume (t = 0) unless another is asked for.
+
+use std::path::Path;
+
+use nifti::{IntoNdArray, NiftiHeader, NiftiObject};
+use serde::{Deserialize, Serialize};
+
+use super::check_size;
+use crate::{Error, Result};
+
+/// Anatomical viewing direction of a slice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum View {
+    Sagittal,
+    Coronal,
+    Axial,
+}
+
+impl View {
+    pub const ALL: [View; 3] = [View::Sagittal, View::Coronal, View::Axial];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            View::Sagittal => "sagittal",
+            View::Coronal => "coronal",
+            View::Axial => "axial",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<View> {
+        match s {
+            "sagittal" => Some(View::Sagittal),
+            "coronal" => Some(View::Coronal),
+            "axial" => Some(View::Axial),
+            _ => None,
+        }
+    }
+
+    /// World axis (0 = x, 1 = y, 2 = z) normal to this view.
+    fn world_axis(self) -> usize {
+        self as usize
+    }
+}
+
+/// One volume in memory, f32 (after `scl_slope`/`scl_inter`), x fastest: `data[i + nx·(j + ny·k)]`.
+#[derive(Clone, Debug)]
+pub struct Volume {
+    pub dims: [usize; 3],
+    /// Voxel size in mm along each voxel axis.
+    pub spacing: [f32; 3],
+    /// 3×3 voxel-axis directions in world space (column a = direction of voxel axis a).
+    pub directions: [[f64; 3]; 3],
+    pub data: Vec<f32>,
+}
+
+fn affine_3x3(h: &NiftiHeader) -> [[f64; 3]; 3] {
+    let mut m = [[0f64; 3]; 3]; // m[row][col]
+    if h.sform_code > 0 {
+        for (r, row) in [h.srow_x, h.srow_y, h.srow_z].iter().enumerate() {
+            for c in 0..3 {
+                m[r][c] = row[c] as f64;
+            }
+        }
+        return m;
+    }
+    let (px, py, pz) = (
+        h.pixdim[1].abs().max(1e-6) as f64,
+        h.pixdim[2].abs().max(1e-6) as f64,
+        h.pixdim[3].abs().max(1e-6) as f64,
+    );
+    if h.qform_code > 0 {
+        let (b, c, d) = (h.quatern_b as f64, h.quatern_c as f64, h.quatern_d as f64);
+        let a = (1.0 - (b * b + c * c + d * d)).max(0.0).sqrt();
+        let qfac = if h.pixdim[0] < 0.0 { -1.0 } else { 1.0 };
+        let r = [
+            [
+                a * a + b * b - c * c - d * d,
+                2.0 * (b * c - a * d),
+                2.0 * (b * d + a * c),
+            ],
+            [
+                2.0 * (b * c + a * d),
+                a * a + c * c - b * b - d * d,
+                2.0 * (c * d - a * b),
+            ],
+            [
+                2.0 * (b * d - a * c),
+                2.0 * (c * d + a * b),
+                a * a + d * d - c * c - b * b,
+            ],
+        ];
+        for row in 0..3 {
+            m[row][0] = r[row][0] * px;
+            m[row][1] = r[row][1] * py;
+            m[row][2] = r[row][2] * pz * qfac;
+        }
+        return m;
+    }
+    m[0][0] = px;
+    m[1][1] = py;
+    m[2][2] = pz;
+    m
+}
+
+/// Read the header only: (dims incl. t, voxel sizes).
+pub fn read_header(path: &Path) -> Result<NiftiHeader> {
+    NiftiHeader::from_file(path)
+        .map_err(|e| Error::decode(path, format!("not a readable NIfTI header: {e}")))
+}
+
+/// Read one 3-D volume (`time` selects the volume of a 4-D file), refusing more than `max_voxels`.
+pub fn read_volume(path: &Path, time: usize, max_voxels: u64) -> Result<Volume> {
+    let h = read_header(path)?;
+    let nd = h.dim[0] as usize;
+    if !(2..=4).contains(&nd) {
+        return Err(Error::unsupported(
+            path,
+            format!("{nd}-D NIfTI (medpick reads 2-D, 3-D and 4-D)"),
+        ));
+    }
+    let dims: Vec<u64> = (1..=nd).map(|i| h.dim[i].max(1) as u64).collect();
+    check_size(path, "volume", &dims, max_voxels)?;
+    let nt = if nd == 4 { h.dim[4].max(1) as usize } else { 1 };
+    if time >= nt {
+        return Err(Error::Invalid(format!(
+            "{}: volume {time} requested, the file has {nt}",
+            path.display()
+        )));
+    }
+    let obj = nifti::ReaderOptions::new()
+        .read_file(path)
+        .map_err(|e| Error::decode(path, format!("corrupt or truncated NIfTI: {e}")))?;
+    let arr = obj
+        .into_volume()
+        .into_ndarray::<f32>()
+        .map_err(|e| Error::decode(path, format!("cannot convert the voxel data: {e}")))?;
+    let shape = arr.shape().to_vec();
+    let (nx, ny, nz) = (
+        shape[0],
+        *shape.get(1).unwrap_or(&1),
+        *shape.get(2).unwrap_or(&1),
+    );
+    let mut data = Vec::with_capacity(nx * ny * nz);
+    for k in 0..nz {
+        for j in 0..ny {
+            for i in 0..nx {
+                let v = match shape.len() {
+                    2 => arr[[i, j]],
+                    3 => arr[[i, j, k]],
+                    _ => arr[[i, j, k, time]],
+                };
+                data.push(v);
+            }
+        }
+    }
+    let m = affine_3x3(&h);
+    let mut directions = [[0f64; 3]; 3];
+    for (a, dir) in directions.iter_mut().enumerate() {
+        *dir = [m[0][a], m[1][a], m[2][a]];
+    }
+    let spacing = [h.pixdim[1].abs(), h.pixdim[2].abs(), h.pixdim[3].abs()];
+    Ok(Volume {
+        dims: [nx, ny, nz],
+        spacing,
+        directions,
+        data,
+    })
+}
+
+impl Volume {
+    /// For each world axis (x, y, z), the voxel axis that runs most nearly along it (a permutation).
+    pub fn voxel_axis_of_world(&self) -> [usize; 3] {
+        let mut assigned = [usize::MAX; 3];
+        let mut used = [false; 3];
+        // Assign z first (axial matters most), then x, then y.
+        for w in [2usize, 0, 1] {
+            let mut best = None;
+            for a in 0..3 {
+                if used[a] {
+                    continue;
+                }
+                let d = self.directions[a];
+                let norm = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt().max(1e-12);
+                let score = d[w].abs() / norm;
+                if best.is_none_or(|(_, s)| score > s) {
+                    best = Some((a, score));
+                }
+            }
+            let (a, _) = best.unwrap_or((w, 0.0));
+            assigned[w] = a;
+            used[a] = true;
+        }
+        assigned
+    }
+
+    /// Number of slices in a view.
+    pub fn slices(&self, view: View) -> usize {
+        self.dims[self.voxel_axis_of_world()[view.world_axis()]]
+    }
+
+    /// Slice `k` of `view` as (width, height, values row-major).
+    pub fn slice(&self, view: View, k: usize) -> Option<(usize, usize, Vec<f32>)> {
+        let map = self.voxel_axis_of_world();
+        let normal = map[view.world_axis()];
+        if k >= self.dims[normal] {
+            return None;
+        }
+        // In-plane axes in storage order; the row axis is the one that maps to the "up" world axis.
+        let up_world = if view == View::Axial { 1 } else { 2 };
+        let row_axis = map[up_world];
+        let col_axis = (0..3).find(|&a| a != normal && a != row_axis).unwrap_or(0);
+        let (w, h) = (self.dims[col_axis], self.dims[row_axis]);
+        // Top row = most anterior/superior: flip rows when the row axis points that way.
+        let flip = self.directions[row_axis][up_world] > 0.0;
+        let stride = [1, self.dims[0], self.dims[0] * self.dims[1]];
+        let mut out = Vec::with_capacity(w * h);
+        for r in 0..h {
+            let rr = if flip { h - 1 - r } else { r };
+            for c in 0..w {
+                let idx = k * stride[normal] + rr * stride[row_axis] + c * stride[col_axis];
+                out.push(self.data[idx]);
+            }
+        }
+        Some((w, h, out))
+    }
+
+    /// In-plane pixel spacing (columns, rows) and slice thickness of a view, in mm.
+    pub fn view_spacing(&self, view: View) -> [f32; 3] {
+        let map = self.voxel_axis_of_world();
+        let normal = map[view.world_axis()];
+        let row_axis = map[if view == View::Axial { 1 } else { 2 }];
+        let col_axis = (0..3).find(|&a| a != normal && a != row_axis).unwrap_or(0);
+        [
+            self.spacing[col_axis],
+            self.spacing[row_axis],
+            self.spacing[normal],
+        ]
+    }
+}
+
+/// True for `.nii` and `.nii.gz`.
+pub fn is_nifti_path(p: &Path) -> bool {
+    let n = p
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    n.ends_with(".nii") || n.ends_with(".nii.gz")
+}

@@ -1,0 +1,589 @@
+//! Ingestion: every dataset in ../shared/data, the DICOM/NIfTI specifics, preprocessing against the fixtures,
+//! and the bad-input corpus in tests/data/bad.
+
+use std::path::{Path, PathBuf};
+
+use medpick_core::io::dicom;
+use medpick_core::io::nifti::{self, View};
+use medpick_core::io::Window;
+use medpick_core::manifest::{self, IngestOptions, IngestReport, LabelSource, Sample, Split};
+use medpick_core::preprocess;
+
+use crate::common::{load_safetensors, shared};
+
+fn run(input: &Path, opts: &IngestOptions) -> (Vec<Sample>, IngestReport) {
+    let mut samples = Vec::new();
+    let report = manifest::ingest(
+        input,
+        opts,
+        &mut |s| {
+            samples.push(s.clone());
+            Ok(())
+        },
+        &mut |_, _, _| {},
+    )
+    .unwrap_or_else(|e| panic!("ingest {}: {e}", input.display()));
+    (samples, report)
+}
+
+fn bad_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/bad")
+}
+
+#[test]
+fn kvasir_seg_1000_pairs_with_equal_mask_sizes() {
+    let Some(sh) = shared() else { return };
+    let (samples, report) = run(&sh.join("data/kvasir-seg"), &IngestOptions::default());
+    assert_eq!(report.skipped, vec![], "nothing may be skipped");
+    assert_eq!(samples.len(), 1000);
+    assert!(samples
+        .iter()
+        .all(|s| s.masks.len() == 1 && s.channels == 3 && s.id.starts_with("images/")));
+    assert_eq!(report.with_mask, 1000);
+    // Ids are stable and sorted.
+    let mut ids: Vec<_> = samples.iter().map(|s| s.id.clone()).collect();
+    let orig = ids.clone();
+    ids.sort();
+    assert_eq!(ids, orig);
+}
+
+#[test]
+fn dsb2018_664_images_28986_nuclei() {
+    let Some(sh) = shared() else { return };
+    let (samples, report) = run(&sh.join("data/dsb2018"), &IngestOptions::default());
+    assert_eq!(report.skipped, vec![]);
+    assert_eq!(samples.len(), 664);
+    assert_eq!(report.instances_total, 28_986);
+    assert!(samples
+        .iter()
+        .all(|s| s.mask_kind == Some(manifest::MaskKind::Instances)));
+    let grey = samples.iter().filter(|s| s.channels == 1).count();
+    assert_eq!((grey, samples.len() - grey), (557, 107));
+}
+
+#[test]
+fn chase_db1_28_images_two_observers() {
+    let Some(sh) = shared() else { return };
+    let opts = IngestOptions {
+        mask_suffixes: vec!["_1stHO".into(), "_2ndHO".into()],
+        ..Default::default()
+    };
+    let (samples, report) = run(&sh.join("data/chase-db1"), &opts);
+    assert_eq!(report.skipped, vec![]);
+    assert_eq!(samples.len(), 28);
+    for s in &samples {
+        assert_eq!(s.masks.len(), 2, "{}", s.id);
+        assert!(s.masks[0].ends_with("_1stHO.png") && s.masks[1].ends_with("_2ndHO.png"));
+        assert_eq!((s.width, s.height), (999, 960));
+    }
+}
+
+#[test]
+fn breastmnist_split_sizes_and_labels() {
+    let Some(sh) = shared() else { return };
+    let (samples, report) = run(
+        &sh.join("data/medmnist/breastmnist.npz"),
+        &IngestOptions::default(),
+    );
+    assert_eq!(report.skipped, vec![]);
+    let count = |sp| samples.iter().filter(|s| s.given_split == Some(sp)).count();
+    assert_eq!(
+        (count(Split::Train), count(Split::Val), count(Split::Test)),
+        (546, 78, 156)
+    );
+    assert!(samples
+        .iter()
+        .all(|s| (s.width, s.height, s.channels) == (28, 28, 1)));
+    assert!(samples
+        .iter()
+        .all(|s| matches!(s.label.as_deref(), Some("0") | Some("1"))));
+    assert_eq!(report.per_label.len(), 2);
+    // The split keeps the dataset's own split.
+    let split = manifest::make_split(&samples, 0, 0.1, 0.2).unwrap();
+    assert_eq!(split.iter().filter(|(_, s)| *s == Split::Test).count(), 156);
+}
+
+#[test]
+fn adrenalmnist3d_volumes_as_slices() {
+    let Some(sh) = shared() else { return };
+    let (samples, report) = run(
+        &sh.join("data/medmnist/adrenalmnist3d.npz"),
+        &IngestOptions::default(),
+    );
+    assert_eq!(report.skipped, vec![]);
+    assert_eq!(samples.len(), 1584 * 28);
+    assert!(samples
+        .iter()
+        .all(|s| (s.width, s.height) == (28, 28) && s.view == Some(View::Axial)));
+    assert_eq!(
+        samples
+            .iter()
+            .filter(|s| s.given_split == Some(Split::Train))
+            .count(),
+        1188 * 28
+    );
+    // All slices of a volume share a group (so a split never separates them).
+    let first: Vec<_> = samples
+        .iter()
+        .filter(|s| s.group == samples[0].group)
+        .collect();
+    assert_eq!(first.len(), 28);
+    // A slice loads as a 28x28 plane.
+    let mut loader = manifest::SampleLoader::new(&sh.join("data/medmnist"), Window::AUTO);
+    let img = loader.load(&samples[40]).unwrap();
+    assert_eq!((img.width, img.height), (28, 28));
+}
+
+#[test]
+fn mni152_sliced_along_each_axis() {
+    let Some(sh) = shared() else { return };
+    let path = sh.join("data/nifti-mni152/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz");
+    let vol = nifti::read_volume(&path, 0, 1 << 30).unwrap();
+    assert_eq!(vol.dims, [197, 233, 189]);
+    assert_eq!(
+        (
+            vol.slices(View::Sagittal),
+            vol.slices(View::Coronal),
+            vol.slices(View::Axial)
+        ),
+        (197, 233, 189)
+    );
+    let (w, h, _) = vol.slice(View::Axial, 94).unwrap();
+    assert_eq!((w, h), (197, 233));
+    let (w, h, _) = vol.slice(View::Coronal, 100).unwrap();
+    assert_eq!((w, h), (197, 189));
+    let (w, h, _) = vol.slice(View::Sagittal, 98).unwrap();
+    assert_eq!((w, h), (233, 189));
+    // Axial really is axial: the top of a coronal slice is superior, where the brain ends and the T1 signal
+    // of the head's top rows is low; the middle of the axial stack cuts through brain (high mean).
+    let opts = IngestOptions {
+        views: View::ALL.to_vec(),
+        ..Default::default()
+    };
+    let (samples, report) = run(&sh.join("data/nifti-mni152"), &opts);
+    assert_eq!(report.skipped, vec![]);
+    assert_eq!(samples.len(), 3 * (197 + 233 + 189));
+    let ax = samples
+        .iter()
+        .filter(|s| s.view == Some(View::Axial))
+        .count();
+    assert_eq!(ax, 3 * 189);
+    let s = samples
+        .iter()
+        .find(|s| {
+            s.id.ends_with("t1_tal_nlin_sym_09a_converted.nii.gz#axial:94")
+        })
+        .unwrap();
+    assert_eq!(s.spacing.as_deref(), Some(&[1.0f32, 1.0, 1.0][..]));
+}
+
+#[test]
+fn ct_small_in_hounsfield_units() {
+    let Some(sh) = shared() else { return };
+    let path = sh.join("data/dicom/CT_small.dcm");
+    let obj = dicom_object::open_file(&path).unwrap();
+    use dicom_dictionary_std::tags;
+    let slope = obj
+        .element(tags::RESCALE_SLOPE)
+        .unwrap()
+        .to_float64()
+        .unwrap();
+    let intercept = obj
+        .element(tags::RESCALE_INTERCEPT)
+        .unwrap()
+        .to_float64()
+        .unwrap();
+    assert_eq!(
+        obj.element(tags::BITS_ALLOCATED)
+            .unwrap()
+            .to_int::<u16>()
+            .unwrap(),
+        16
+    );
+    let signed = obj
+        .element(tags::PIXEL_REPRESENTATION)
+        .unwrap()
+        .to_int::<u16>()
+        .unwrap()
+        == 1;
+    let raw = obj.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap();
+    let stored = |i: usize| -> f64 {
+        let v = u16::from_le_bytes([raw[2 * i], raw[2 * i + 1]]);
+        if signed {
+            v as i16 as f64
+        } else {
+            v as f64
+        }
+    };
+    let (w, h, hu) = dicom::read_modality_values(&path, 0).unwrap();
+    assert_eq!((w, h), (128, 128));
+    for i in [0usize, 1, 64 * 128 + 64, 100 * 128 + 30, 128 * 128 - 1] {
+        let want = stored(i) * slope + intercept;
+        assert!(
+            (hu[i] as f64 - want).abs() < 1e-3,
+            "pixel {i}: got {} HU, by hand {want}",
+            hu[i]
+        );
+    }
+    // A soft-tissue window maps 40 HU to 0.5.
+    let img = dicom::read_frame(&path, 0, Window::SOFT_TISSUE, 1 << 28).unwrap();
+    let medpick_core::io::Pixels::F32(v) = &img.pixels else {
+        panic!("windowed DICOM is f32")
+    };
+    for i in [0usize, 64 * 128 + 64] {
+        let want = ((hu[i] as f64 - (40.0 - 200.0)) / 400.0).clamp(0.0, 1.0);
+        assert!((v[i] as f64 - want).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn mr_small_reads() {
+    let Some(sh) = shared() else { return };
+    let (samples, report) = run(&sh.join("data/dicom"), &IngestOptions::default());
+    let mr = samples
+        .iter()
+        .find(|s| s.id == "MR_small.dcm")
+        .expect("MR_small.dcm ingested");
+    assert_eq!((mr.width, mr.height, mr.channels), (64, 64, 1));
+    assert!(samples.iter().any(|s| s.id == "CT_small.dcm"));
+    let seg = samples
+        .iter()
+        .find(|s| s.id == "liver_1frame.dcm")
+        .expect("1-bit DICOM SEG ingested");
+    assert_eq!((seg.width, seg.height), (512, 512));
+    // README.txt is noted as not media; nothing else skipped.
+    assert!(
+        report.skipped.iter().all(|(p, _)| p == "README.txt"),
+        "{:?}",
+        report.skipped
+    );
+}
+
+#[test]
+fn dicom_series_with_a_missing_slice_is_reported() {
+    let Some(sh) = shared() else { return };
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let dir = std::env::temp_dir().join(format!("medpick-series-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Slices at z = 0, 5, 10, 20, 25 mm: the one at 15 is missing.
+    for (i, z) in [0.0f64, 5.0, 10.0, 20.0, 25.0].iter().enumerate() {
+        let mut obj = dicom_object::open_file(sh.join("data/dicom/CT_small.dcm")).unwrap();
+        obj.put(DataElement::new(
+            tags::IMAGE_POSITION_PATIENT,
+            VR::DS,
+            PrimitiveValue::from(format!("0\\0\\{z}")),
+        ));
+        obj.put(DataElement::new(
+            tags::IMAGE_ORIENTATION_PATIENT,
+            VR::DS,
+            PrimitiveValue::from("1\\0\\0\\0\\1\\0"),
+        ));
+        obj.put(DataElement::new(
+            tags::SERIES_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from("1.2.3.4.5"),
+        ));
+        obj.put(DataElement::new(
+            tags::INSTANCE_NUMBER,
+            VR::IS,
+            PrimitiveValue::from(format!("{}", i + 1)),
+        ));
+        obj.write_to_file(dir.join(format!("slice{i}.dcm")))
+            .unwrap();
+    }
+    let (samples, report) = run(&dir, &IngestOptions::default());
+    assert!(samples.is_empty());
+    assert_eq!(report.skipped.len(), 5);
+    let msg = &report.skipped[0].1;
+    assert!(
+        msg.contains("missing slice") && msg.contains("slice2.dcm") && msg.contains("slice3.dcm"),
+        "{msg}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn litemedsam_preprocessing_matches_fixtures() {
+    let Some(sh) = shared() else { return };
+    let dir = sh.join("fixtures/litemedsam");
+    let mut n = 0;
+    for name in [
+        "kvasir_1",
+        "kvasir_2",
+        "kvasir_3",
+        "dsb2018_1",
+        "dsb2018_2",
+        "brainmri_1",
+    ] {
+        let t = load_safetensors(&dir.join(format!("{name}.safetensors")));
+        let (shape, rgb) = &t["image_rgb_u8"];
+        let rgb: Vec<u8> = rgb.iter().map(|&v| v as u8).collect();
+        let got = preprocess::litemedsam_from_rgb_u8(&rgb, shape[0], shape[1]);
+        let want = &t["input"].1;
+        assert_eq!(got.len(), want.len());
+        let max = got
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(max <= 1e-6, "{name}: max abs diff {max}");
+        n += 1;
+    }
+    assert_eq!(n, 6);
+}
+
+#[test]
+fn litemedsam_preprocessing_from_the_dataset_file() {
+    let Some(sh) = shared() else { return };
+    // The ingestion path (decode the PNG from ../shared/data) reproduces the fixture's input: PNG decoding is
+    // lossless, so this must match as well as from image_rgb_u8.
+    let t = load_safetensors(&sh.join("fixtures/litemedsam/dsb2018_1.safetensors"));
+    let img = medpick_core::io::decode_image_file(
+        &sh.join("data/dsb2018/images/00ae65c1c6631ae6f2be1a449902976e6eb8483bf6b0740d00530220832c6d3e.png"),
+        1 << 28,
+    )
+    .unwrap();
+    let got = preprocess::litemedsam_input(&img);
+    let max = got
+        .iter()
+        .zip(&t["input"].1)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(max <= 1e-6, "max abs diff {max}");
+}
+
+#[test]
+fn dinov2_preprocessing_matches_fixtures() {
+    let Some(sh) = shared() else { return };
+    let t = load_safetensors(&sh.join("fixtures/dinov2/inputs.safetensors"));
+    for (case, src, crop_w) in [
+        ("kvasir_2", "kvasir_2", 224),
+        ("brainmri_1", "brainmri_1", 224),
+        ("dsb2018_1", "dsb2018_1", 224),
+        ("kvasir_2_224x308", "kvasir_2", 308),
+    ] {
+        let (shape, rgb) = &t[&format!("{src}_image_rgb_u8")];
+        let rgb: Vec<u8> = rgb.iter().map(|&v| v as u8).collect();
+        let (px, resized, (rh, rw)) =
+            preprocess::dinov2_from_rgb_u8(&rgb, shape[0], shape[1], 224, crop_w);
+        let (rshape, want_resized) = &t[&format!("{src}_resized_rgb_u8")];
+        assert_eq!((rh, rw), (rshape[0], rshape[1]), "{case}: resized size");
+        let diff = resized
+            .iter()
+            .zip(want_resized)
+            .filter(|(a, b)| **a as f32 != **b)
+            .count();
+        assert_eq!(
+            diff, 0,
+            "{case}: {diff} resized values differ (must be bit-exact)"
+        );
+        let want = &t[&format!("{case}_pixel_values")].1;
+        assert_eq!(px.len(), want.len());
+        let max = px
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(max <= 1e-6, "{case}: pixel_values max abs diff {max}");
+    }
+}
+
+// ---- bad input -------------------------------------------------------------------------------------------
+
+fn single_error(name: &str) -> String {
+    let p = bad_dir().join(name);
+    let (samples, report) = run(&p, &IngestOptions::default());
+    assert!(samples.is_empty(), "{name} produced samples");
+    assert_eq!(report.skipped.len(), 1, "{name}: {:?}", report.skipped);
+    let (path, msg) = &report.skipped[0];
+    assert!(path.ends_with(name), "error names {path}, expected {name}");
+    msg.clone()
+}
+
+#[test]
+fn bad_zero_byte_file() {
+    let m = single_error("zero_bytes.png");
+    assert!(m.contains("zero_bytes.png") && m.contains("0 bytes"), "{m}");
+}
+
+#[test]
+fn bad_truncated_png() {
+    let m = single_error("truncated.png");
+    assert!(
+        m.contains("truncated.png") && (m.contains("corrupt") || m.contains("truncated")),
+        "{m}"
+    );
+}
+
+#[test]
+fn bad_huge_header_refused_before_allocating() {
+    let m = single_error("huge_header.png");
+    assert!(m.contains("100000x100000") && m.contains("size cap"), "{m}");
+}
+
+#[test]
+fn bad_corrupt_jpeg() {
+    let m = single_error("corrupt.jpg");
+    assert!(m.contains("corrupt.jpg"), "{m}");
+}
+
+#[test]
+fn bad_text_named_png() {
+    let m = single_error("text_named.png");
+    assert!(
+        m.contains("text_named.png") && m.contains("not a PNG"),
+        "{m}"
+    );
+}
+
+#[test]
+fn bad_truncated_nifti() {
+    let m = single_error("truncated.nii.gz");
+    assert!(m.contains("truncated.nii.gz"), "{m}");
+}
+
+#[test]
+fn bad_corrupt_dicom() {
+    let m = single_error("corrupt.dcm");
+    assert!(m.contains("corrupt.dcm") && m.contains("DICOM"), "{m}");
+}
+
+#[test]
+fn bad_truncated_npz() {
+    let m = single_error("truncated.npz");
+    assert!(m.contains("truncated.npz") && m.contains("npz"), "{m}");
+}
+
+#[test]
+fn bad_unreadable_file() {
+    let (_, report) = run(&bad_dir(), &IngestOptions::default());
+    let (p, m) = report
+        .skipped
+        .iter()
+        .find(|(p, _)| p.ends_with("unreadable.png"))
+        .expect("unreadable.png reported");
+    assert!(m.contains("cannot"), "{p}: {m}");
+}
+
+#[test]
+fn bad_mask_size_mismatch() {
+    let (samples, report) = run(&bad_dir().join("mismatch"), &IngestOptions::default());
+    assert_eq!(samples.len(), 1, "case2 is fine");
+    assert_eq!(samples[0].id, "images/case2.png");
+    assert_eq!(report.skipped.len(), 1);
+    let (p, m) = &report.skipped[0];
+    assert_eq!(p, "images/case1.png");
+    assert!(
+        m.contains("masks/case1.png") && m.contains("4x4") && m.contains("8x8"),
+        "{m}"
+    );
+}
+
+#[test]
+fn bad_empty_folder() {
+    let dir = std::env::temp_dir().join(format!("medpick-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let err = manifest::ingest(
+        &dir,
+        &IngestOptions::default(),
+        &mut |_| Ok(()),
+        &mut |_, _, _| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("no files found"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_batch_skips_broken_files_and_keeps_the_rest() {
+    let before = dir_digest(&bad_dir());
+    let (samples, report) = run(&bad_dir(), &IngestOptions::default());
+    let ids: Vec<_> = samples.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "good.png",
+            "mismatch/images/case1.png",
+            "mismatch/images/case2.png",
+            "mismatch/masks/case1.png",
+            "mismatch/masks/case2.png"
+        ]
+    );
+    let skipped: Vec<_> = report.skipped.iter().map(|(p, _)| p.as_str()).collect();
+    for f in [
+        "zero_bytes.png",
+        "truncated.png",
+        "huge_header.png",
+        "corrupt.jpg",
+        "text_named.png",
+        "truncated.nii.gz",
+        "corrupt.dcm",
+        "truncated.npz",
+        "unreadable.png",
+    ] {
+        assert!(
+            skipped.iter().any(|p| p.ends_with(f)),
+            "{f} not reported as skipped: {skipped:?}"
+        );
+    }
+    assert_eq!(
+        dir_digest(&bad_dir()),
+        before,
+        "inputs must never be modified"
+    );
+}
+
+fn dir_digest(dir: &Path) -> Vec<(String, u64)> {
+    let mut v = Vec::new();
+    let mut notes = medpick_core::io::walk::WalkNotes::default();
+    medpick_core::io::walk::walk_files(dir, &mut notes, &mut |p| {
+        let bytes = std::fs::read(p).unwrap_or_default();
+        let h = bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| {
+            (h ^ b as u64).wrapping_mul(0x100000001b3)
+        });
+        v.push((p.display().to_string(), h));
+        Ok(())
+    })
+    .unwrap();
+    v
+}
+
+#[test]
+fn manifest_round_trip_and_split_is_deterministic() {
+    let Some(sh) = shared() else { return };
+    let (samples, _) = run(
+        &sh.join("data/chase-db1"),
+        &IngestOptions {
+            mask_suffixes: vec!["_1stHO".into(), "_2ndHO".into()],
+            labels: LabelSource::None,
+            ..Default::default()
+        },
+    );
+    let dir = std::env::temp_dir().join(format!("medpick-manifest-{}", std::process::id()));
+    let path = dir.join("m.jsonl");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut w = manifest::ManifestWriter::create(&path, &sh.join("data/chase-db1"), false).unwrap();
+    for s in &samples {
+        w.write(s).unwrap();
+    }
+    w.finish().unwrap();
+    // Never overwrite without --force.
+    assert!(manifest::ManifestWriter::create(&path, &sh.join("data/chase-db1"), false).is_err());
+    let m = manifest::read_manifest(&path).unwrap();
+    assert_eq!(m.samples, samples);
+    assert!(m.root.ends_with("chase-db1"));
+    let a = manifest::make_split(&samples, 7, 0.1, 0.2).unwrap();
+    let b = manifest::make_split(&samples, 7, 0.1, 0.2).unwrap();
+    let c = manifest::make_split(&samples, 8, 0.1, 0.2).unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    let test = a.iter().filter(|(_, s)| *s == Split::Test).count();
+    assert_eq!(test, 6); // round(0.2 · 28)
+    manifest::write_split(&dir.join("split.csv"), &a, false).unwrap();
+    let back = manifest::read_split(&dir.join("split.csv")).unwrap();
+    assert_eq!(back.len(), 28);
+    assert!(a.iter().all(|(id, s)| back[id] == *s));
+    let _ = std::fs::remove_dir_all(&dir);
+}
