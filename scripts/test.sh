@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 source scripts/env.sh
 echo "== cargo test"
-cargo test --workspace --locked 2>&1 | tee /tmp/medpick-cargo-test.log
+cargo build --locked -p medpick          # the CLI tests run this binary
+cargo test --workspace --locked
 echo "== medpick selftest (every kernel on this machine's adapter)"
 cargo run -q --locked -p medpick -- selftest --quick | tail -n 3
 echo "== wasm build"

@@ -307,9 +307,10 @@ pub fn ingest(
     })?;
     report.hidden_skipped = notes.hidden_skipped;
     for (p, why) in notes.unreadable {
-        report
-            .skipped
-            .push((rel(&root, &p), format!("cannot list: {why}")));
+        report.skipped.push((
+            rel(&root, &p),
+            format!("{}: cannot read: {why}", rel(&root, &p)),
+        ));
     }
     if files.is_empty() {
         return Err(Error::Invalid(format!(
@@ -965,6 +966,46 @@ fn unquote(s: &str) -> String {
     } else {
         t.to_string()
     }
+}
+
+/// The binary foreground mask of a sample (1 = foreground), from its first mask file: `> 127` for binary
+/// masks (JPEG masks are not exactly 0/255), `> 0` for instance label maps. Errors name the mask file.
+pub fn load_mask(
+    root: &Path,
+    s: &Sample,
+    observer: usize,
+    max_pixels: u64,
+) -> Result<(u32, u32, Vec<u8>)> {
+    let rel = s
+        .masks
+        .get(observer)
+        .ok_or_else(|| Error::Invalid(format!("{}: no mask {observer}", s.id)))?;
+    let path = root.join(rel);
+    let img = decode_image_file(&path, max_pixels)?;
+    if (img.width, img.height) != (s.width, s.height) {
+        return Err(Error::decode(
+            &path,
+            format!(
+                "mask is {}x{} but its image is {}x{}",
+                img.width, img.height, s.width, s.height
+            ),
+        ));
+    }
+    let thr = match s.mask_kind {
+        Some(MaskKind::Instances) => 0,
+        _ => match img.pixels {
+            Pixels::U16(_) => 32767,
+            _ => 127,
+        },
+    };
+    Ok((
+        img.width,
+        img.height,
+        img.first_channel_u32()
+            .into_iter()
+            .map(|v| (v > thr) as u8)
+            .collect(),
+    ))
 }
 
 /// Loads sample pixels, keeping the last volume / archive array so that consecutive slices are cheap.

@@ -464,7 +464,10 @@ fn bad_unreadable_file() {
         .iter()
         .find(|(p, _)| p.ends_with("unreadable.png"))
         .expect("unreadable.png reported");
-    assert!(m.contains("cannot"), "{p}: {m}");
+    assert!(
+        m.contains("cannot read") && m.contains("unreadable.png"),
+        "{p}: {m}"
+    );
 }
 
 #[test]
@@ -585,5 +588,85 @@ fn manifest_round_trip_and_split_is_deterministic() {
     let back = manifest::read_split(&dir.join("split.csv")).unwrap();
     assert_eq!(back.len(), 28);
     assert!(a.iter().all(|(id, s)| back[id] == *s));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn masks_load_as_binary_foreground() {
+    let Some(sh) = shared() else { return };
+    let root = sh.join("data/dsb2018");
+    let (samples, _) = run(&root, &IngestOptions::default());
+    let s = &samples[0];
+    let (w, h, m) = manifest::load_mask(&root, s, 0, 1 << 28).unwrap();
+    assert_eq!((w, h), (s.width, s.height));
+    let fg = m.iter().filter(|&&v| v == 1).count();
+    assert!(fg > 0 && fg < m.len());
+    assert!(m.iter().all(|&v| v <= 1));
+    let kv = sh.join("data/kvasir-seg");
+    let (ks, _) = run(&kv, &IngestOptions::default());
+    let (_, _, km) = manifest::load_mask(&kv, &ks[0], 0, 1 << 28).unwrap();
+    let fg = km.iter().filter(|&&v| v == 1).count() as f64 / km.len() as f64;
+    assert!(fg > 0.01 && fg < 0.9, "foreground fraction {fg}");
+}
+
+#[test]
+fn class_labels_from_folders_and_csv() {
+    let dir = std::env::temp_dir().join(format!("medpick-classes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let good = std::fs::read(bad_dir().join("good.png")).unwrap();
+    for (class, n) in [("benign", 3), ("malignant", 2)] {
+        std::fs::create_dir_all(dir.join(class)).unwrap();
+        for i in 0..n {
+            std::fs::write(dir.join(class).join(format!("img{i}.png")), &good).unwrap();
+        }
+    }
+    let (samples, report) = run(&dir, &IngestOptions::default());
+    assert_eq!(samples.len(), 5);
+    assert_eq!(report.per_label.get("benign"), Some(&3));
+    assert_eq!(report.per_label.get("malignant"), Some(&2));
+    let csv = dir.join("my_labels.csv");
+    std::fs::write(&csv, "id,label\nbenign/img0.png,7\nimg1,9\n").unwrap();
+    let (samples, _) = run(
+        &dir,
+        &IngestOptions {
+            labels: LabelSource::Csv(csv),
+            ..Default::default()
+        },
+    );
+    let label = |id: &str| {
+        samples
+            .iter()
+            .find(|s| s.id == id)
+            .and_then(|s| s.label.clone())
+    };
+    assert_eq!(label("benign/img0.png").as_deref(), Some("7"));
+    assert_eq!(label("benign/img1.png").as_deref(), Some("9")); // matched by stem
+    assert_eq!(label("malignant/img0.png"), None);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn unsupported_transfer_syntax_is_a_clear_per_file_error() {
+    let Some(sh) = shared() else { return };
+    // CT_small re-labelled as JPEG 2000: a valid header whose pixel data this build cannot decode.
+    let dir = std::env::temp_dir().join(format!("medpick-ts-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let obj = dicom_object::open_file(sh.join("data/dicom/CT_small.dcm")).unwrap();
+    let mut meta = obj.meta().clone();
+    meta.transfer_syntax = "1.2.840.10008.1.2.4.90\0".to_string();
+    let obj = obj.into_inner().with_exact_meta(meta);
+    obj.write_to_file(dir.join("j2k.dcm"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(sh.join("data/dicom/MR_small.dcm"), dir.join("ok.dcm")).unwrap();
+    let (samples, report) = run(&dir, &IngestOptions::default());
+    assert_eq!(samples.len(), 1, "the readable file is kept");
+    assert_eq!(report.skipped.len(), 1);
+    let (p, m) = &report.skipped[0];
+    assert_eq!(p, "j2k.dcm");
+    assert!(
+        m.contains("j2k.dcm") && (m.contains("unsupported") || m.contains("JPEG 2000")),
+        "{m}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

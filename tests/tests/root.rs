@@ -1,5 +1,6 @@
 //! medpick's one integration-test binary: `mod` per area.
 
+mod cli;
 mod common;
 mod io;
 mod kernels;

@@ -55,7 +55,9 @@ fn walk_dir(
             Ok(m) if m.is_dir() => walk_dir(&p, notes, f)?,
             Ok(m) if m.is_file() => f(&p)?,
             Ok(_) => {}
-            Err(e) => notes.unreadable.push((p.clone(), e.to_string())),
+            Err(e) => notes
+                .unreadable
+                .push((p.clone(), format!("{e} (a dangling link?)"))),
         }
     }
     Ok(())
