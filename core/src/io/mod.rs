@@ -8,7 +8,9 @@ pub mod dicom;
 pub mod image2d;
 pub mod nifti;
 pub mod npz;
+pub mod pth;
 pub mod walk;
+pub mod weights;
 pub mod window;
 
 pub use image2d::decode_image_file;
