@@ -39,20 +39,11 @@ pub struct BenchOptions {
 
 impl Default for BenchOptions {
     fn default() -> Self {
-        BenchOptions {
-            iters: 5,
-            cpu: true,
-            quick: false,
-        }
+        BenchOptions { iters: 5, cpu: true, quick: false }
     }
 }
 
-async fn time_gpu<F, Fut>(
-    ctx: &GpuContext,
-    iters: usize,
-    sync: &wgpu::Buffer,
-    mut f: F,
-) -> Result<f64>
+async fn time_gpu<F, Fut>(ctx: &GpuContext, iters: usize, sync: &wgpu::Buffer, mut f: F) -> Result<f64>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<wgpu::CommandEncoder>>,
@@ -80,14 +71,7 @@ fn cpu_time(enabled: bool, f: impl FnOnce()) -> Option<f64> {
     })
 }
 
-fn row(
-    kernel: &'static str,
-    shape: String,
-    gpu_ms: f64,
-    flops: f64,
-    bytes: f64,
-    cpu_ms: Option<f64>,
-) -> KernelBench {
+fn row(kernel: &'static str, shape: String, gpu_ms: f64, flops: f64, bytes: f64, cpu_ms: Option<f64>) -> KernelBench {
     KernelBench {
         kernel,
         shape,
@@ -106,34 +90,15 @@ pub async fn kernels(ctx: &GpuContext, opt: &BenchOptions) -> Result<Vec<KernelB
     let batch = if opt.quick { 1 } else { 8 };
     // (label, M, N, K): ViT-S/14 qkv and MLP on 257 tokens × batch, ViT-B/14 qkv.
     let mm: Vec<(String, usize, usize, usize)> = vec![
-        (
-            format!("ViT-S qkv {}x384·(1152x384)ᵀ", 257 * batch),
-            257 * batch,
-            1152,
-            384,
-        ),
-        (
-            format!("ViT-S fc1 {}x384·(1536x384)ᵀ", 257 * batch),
-            257 * batch,
-            1536,
-            384,
-        ),
-        (
-            format!("ViT-B qkv {}x768·(2304x768)ᵀ", 257 * batch),
-            257 * batch,
-            2304,
-            768,
-        ),
+        (format!("ViT-S qkv {}x384·(1152x384)ᵀ", 257 * batch), 257 * batch, 1152, 384),
+        (format!("ViT-S fc1 {}x384·(1536x384)ᵀ", 257 * batch), 257 * batch, 1536, 384),
+        (format!("ViT-B qkv {}x768·(2304x768)ᵀ", 257 * batch), 257 * batch, 2304, 768),
     ];
     for (label, m, n, k) in mm {
         let a = rng.uniform_vec(m * k, -1.0, 1.0);
         let b = rng.uniform_vec(n * k, -1.0, 1.0);
         let bias = rng.uniform_vec(n, -1.0, 1.0);
-        let (ba, bb, bbias) = (
-            ctx.upload("bench", &a)?,
-            ctx.upload("bench", &b)?,
-            ctx.upload("bench", &bias)?,
-        );
+        let (ba, bb, bbias) = (ctx.upload("bench", &a)?, ctx.upload("bench", &b)?, ctx.upload("bench", &bias)?);
         let c = ctx.storage("bench", (m * n * 4) as u64)?;
         let ms = time_gpu(ctx, opt.iters, &c, || async {
             let mut enc = ctx.encoder();
@@ -145,21 +110,10 @@ pub async fn kernels(ctx: &GpuContext, opt: &BenchOptions) -> Result<Vec<KernelB
             std::hint::black_box(cpu::matmul(&a, &b, Some(&bias), m, n, k, true));
         });
         let bytes = ((m * k + n * k + m * n) * 4) as f64;
-        out.push(row(
-            "matmul",
-            label,
-            ms,
-            2.0 * (m * n * k) as f64,
-            bytes,
-            cpu_ms,
-        ));
+        out.push(row("matmul", label, ms, 2.0 * (m * n * k) as f64, bytes, cpu_ms));
     }
 
-    let (n, m, d) = if opt.quick {
-        (1024, 1024, 384)
-    } else {
-        (4096, 4096, 384)
-    };
+    let (n, m, d) = if opt.quick { (1024, 1024, 384) } else { (4096, 4096, 384) };
     {
         let a = rng.uniform_vec(n * d, -1.0, 1.0);
         let b = rng.uniform_vec(m * d, -1.0, 1.0);
@@ -175,24 +129,13 @@ pub async fn kernels(ctx: &GpuContext, opt: &BenchOptions) -> Result<Vec<KernelB
             std::hint::black_box(cpu::pairwise_sqdist(&a, &b, n, m, d));
         });
         let bytes = ((n * d + m * d + n * m) * 4) as f64;
-        out.push(row(
-            "pairwise_sqdist",
-            format!("{n}x{m} d{d}"),
-            ms,
-            2.0 * (n * m * d) as f64,
-            bytes,
-            cpu_ms,
-        ));
+        out.push(row("pairwise_sqdist", format!("{n}x{m} d{d}"), ms, 2.0 * (n * m * d) as f64, bytes, cpu_ms));
     }
 
     // 100k rows, or as many as fit in one storage binding on this device.
     let d = 384;
     let fit = (ctx.limits.max_storage_buffer_binding_size / (d as u64 * 4)) as usize;
-    let n = if opt.quick {
-        20_000
-    } else {
-        100_000.min(fit / 1000 * 1000)
-    };
+    let n = if opt.quick { 20_000 } else { 100_000.min(fit / 1000 * 1000) };
     {
         let x = rng.uniform_vec(n * d, -1.0, 1.0);
         let bx = ctx.upload("bench", &x)?;
@@ -209,14 +152,7 @@ pub async fn kernels(ctx: &GpuContext, opt: &BenchOptions) -> Result<Vec<KernelB
             std::hint::black_box(m);
         });
         let bytes = ((n * d + 2 * n) * 4) as f64;
-        out.push(row(
-            "min_dist_update",
-            format!("n{n} d{d}"),
-            ms,
-            3.0 * (n * d) as f64,
-            bytes,
-            cpu_ms,
-        ));
+        out.push(row("min_dist_update", format!("n{n} d{d}"), ms, 3.0 * (n * d) as f64, bytes, cpu_ms));
     }
     Ok(out)
 }

@@ -11,15 +11,8 @@ pub enum Error {
     NoAdapter { reason: String },
 
     /// The adapter exists but is weaker than what medpick needs.
-    #[error(
-        "GPU adapter '{adapter}' is too limited: {limit} is {have}, medpick needs at least {need}"
-    )]
-    MissingLimit {
-        adapter: String,
-        limit: &'static str,
-        have: u64,
-        need: u64,
-    },
+    #[error("GPU adapter '{adapter}' is too limited: {limit} is {have}, medpick needs at least {need}")]
+    MissingLimit { adapter: String, limit: &'static str, have: u64, need: u64 },
 
     /// `request_device` failed.
     #[error("could not open GPU device on '{adapter}': {message}")]
@@ -43,12 +36,7 @@ pub enum Error {
 
     /// A buffer would exceed the device's limits.
     #[error("{op}: {what} needs {bytes} bytes, more than the device limit of {limit} bytes")]
-    TooLarge {
-        op: &'static str,
-        what: String,
-        bytes: u64,
-        limit: u64,
-    },
+    TooLarge { op: &'static str, what: String, bytes: u64, limit: u64 },
 
     /// A file could not be read (missing, permissions, I/O).
     #[error("{path}: cannot read: {message}")]
@@ -63,15 +51,10 @@ pub enum Error {
     Unsupported { path: String, message: String },
 
     /// An input whose header claims more pixels than the size cap; refused before allocating.
-    #[error("{path}: {what} of {width}x{height}{depth} exceeds the size cap of {cap} pixels (raise it with --max-pixels)")]
-    ImageTooLarge {
-        path: String,
-        what: &'static str,
-        width: u64,
-        height: u64,
-        depth: String,
-        cap: u64,
-    },
+    #[error(
+        "{path}: {what} of {width}x{height}{depth} exceeds the size cap of {cap} pixels (raise it with --max-pixels)"
+    )]
+    ImageTooLarge { path: String, what: &'static str, width: u64, height: u64, depth: String, cap: u64 },
 
     /// Invalid user input that is not tied to a file (arguments, options).
     #[error("{0}")]
@@ -79,42 +62,23 @@ pub enum Error {
 
     /// Unknown name (kernel, strategy, model ...).
     #[error("unknown {kind} '{name}' (known: {known})")]
-    Unknown {
-        kind: &'static str,
-        name: String,
-        known: String,
-    },
+    Unknown { kind: &'static str, name: String, known: String },
 }
 
 impl Error {
     pub(crate) fn io(path: impl AsRef<std::path::Path>, e: impl std::fmt::Display) -> Self {
-        Error::Io {
-            path: path.as_ref().display().to_string(),
-            message: e.to_string(),
-        }
+        Error::Io { path: path.as_ref().display().to_string(), message: e.to_string() }
     }
 
     pub(crate) fn decode(path: impl AsRef<std::path::Path>, message: impl Into<String>) -> Self {
-        Error::Decode {
-            path: path.as_ref().display().to_string(),
-            message: message.into(),
-        }
+        Error::Decode { path: path.as_ref().display().to_string(), message: message.into() }
     }
 
-    pub(crate) fn unsupported(
-        path: impl AsRef<std::path::Path>,
-        message: impl Into<String>,
-    ) -> Self {
-        Error::Unsupported {
-            path: path.as_ref().display().to_string(),
-            message: message.into(),
-        }
+    pub(crate) fn unsupported(path: impl AsRef<std::path::Path>, message: impl Into<String>) -> Self {
+        Error::Unsupported { path: path.as_ref().display().to_string(), message: message.into() }
     }
 
     pub(crate) fn shape(op: &'static str, message: impl Into<String>) -> Self {
-        Error::Shape {
-            op,
-            message: message.into(),
-        }
+        Error::Shape { op, message: message.into() }
     }
 }

@@ -211,10 +211,7 @@ fn stem_of(p: &Path) -> String {
     if lower.ends_with(".nii.gz") {
         return name[..name.len() - 7].to_string();
     }
-    p.file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("")
-        .to_string()
+    p.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string()
 }
 
 /// Count the distinct non-zero labels of an instance map.
@@ -238,17 +235,11 @@ pub fn ingest(
 ) -> Result<IngestReport> {
     let meta = std::fs::metadata(input).map_err(|e| Error::io(input, e))?;
     let root: PathBuf = if meta.is_file() {
-        input
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."))
+        input.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
     } else {
         input.to_path_buf()
     };
-    let mut report = IngestReport {
-        root: root.display().to_string(),
-        ..Default::default()
-    };
+    let mut report = IngestReport { root: root.display().to_string(), ..Default::default() };
 
     // Layout: images/ + masks/ (or instance_labels/ ...) with the same stems.
     let mut mask_dir: Option<(PathBuf, MaskKind)> = None;
@@ -307,16 +298,10 @@ pub fn ingest(
     })?;
     report.hidden_skipped = notes.hidden_skipped;
     for (p, why) in notes.unreadable {
-        report.skipped.push((
-            rel(&root, &p),
-            format!("{}: cannot read: {why}", rel(&root, &p)),
-        ));
+        report.skipped.push((rel(&root, &p), format!("{}: cannot read: {why}", rel(&root, &p))));
     }
     if files.is_empty() {
-        return Err(Error::Invalid(format!(
-            "{}: no files found (empty folder?)",
-            input.display()
-        )));
+        return Err(Error::Invalid(format!("{}: no files found (empty folder?)", input.display())));
     }
     report.files = files.len();
 
@@ -327,24 +312,13 @@ pub fn ingest(
         let by_dir_stem: HashMap<(PathBuf, String), PathBuf> = files
             .iter()
             .filter(|p| is_image_path(p))
-            .map(|p| {
-                (
-                    (
-                        p.parent().unwrap_or(Path::new("")).to_path_buf(),
-                        stem_of(p),
-                    ),
-                    p.clone(),
-                )
-            })
+            .map(|p| ((p.parent().unwrap_or(Path::new("")).to_path_buf(), stem_of(p)), p.clone()))
             .collect();
         for p in files.iter().filter(|p| is_image_path(p)) {
             let stem = stem_of(p);
             for suf in &opts.mask_suffixes {
                 if let Some(base) = stem.strip_suffix(suf.as_str()) {
-                    let key = (
-                        p.parent().unwrap_or(Path::new("")).to_path_buf(),
-                        base.to_string(),
-                    );
+                    let key = (p.parent().unwrap_or(Path::new("")).to_path_buf(), base.to_string());
                     if let Some(img) = by_dir_stem.get(&key) {
                         suffix_masks.entry(img.clone()).or_default().push(p.clone());
                         is_suffix_mask.insert(p.clone());
@@ -355,10 +329,7 @@ pub fn ingest(
         for v in suffix_masks.values_mut() {
             v.sort_by_key(|m| {
                 let s = stem_of(m);
-                opts.mask_suffixes
-                    .iter()
-                    .position(|suf| s.ends_with(suf.as_str()))
-                    .unwrap_or(usize::MAX)
+                opts.mask_suffixes.iter().position(|suf| s.ends_with(suf.as_str())).unwrap_or(usize::MAX)
             });
         }
     }
@@ -367,10 +338,7 @@ pub fn ingest(
     let total = files.len();
     let mut out_count = 0usize;
     let mut emit_counted = |s: &Sample, report: &mut IngestReport| -> Result<()> {
-        *report
-            .per_kind
-            .entry(format!("{:?}", s.kind).to_lowercase())
-            .or_default() += 1;
+        *report.per_kind.entry(format!("{:?}", s.kind).to_lowercase()).or_default() += 1;
         if let Some(l) = &s.label {
             *report.per_label.entry(l.clone()).or_default() += 1;
         }
@@ -391,28 +359,18 @@ pub fn ingest(
         let class = class_label(&r, path, folder_labels, csv_labels.as_ref());
         let lower = path.to_string_lossy().to_ascii_lowercase();
         let result: Result<()> = if is_image_path(path) {
-            ingest_image(
-                &root,
-                path,
-                opts,
-                &mask_dir,
-                &mask_index,
-                suffix_masks.get(path),
-                class,
-                &mut |s| emit_counted(s, &mut report),
-            )
-        } else if nifti::is_nifti_path(path) {
-            ingest_nifti(&root, path, opts, class, &mut |s| {
+            ingest_image(&root, path, opts, &mask_dir, &mask_index, suffix_masks.get(path), class, &mut |s| {
                 emit_counted(s, &mut report)
             })
+        } else if nifti::is_nifti_path(path) {
+            ingest_nifti(&root, path, opts, class, &mut |s| emit_counted(s, &mut report))
         } else if lower.ends_with(".npz") {
             ingest_npz(&root, path, &mut |s| emit_counted(s, &mut report))
         } else if dicom::is_dicom_path(path) {
             match dicom::read_info(path) {
-                Ok(inf) if !inf.has_pixel_data => Err(Error::decode(
-                    path,
-                    "DICOM file without Pixel Data (not an image)",
-                )),
+                Ok(inf) if !inf.has_pixel_data => {
+                    Err(Error::decode(path, "DICOM file without Pixel Data (not an image)"))
+                }
                 Ok(inf) => {
                     dicoms.push((path.clone(), inf));
                     Ok(())
@@ -421,10 +379,7 @@ pub fn ingest(
             }
         } else {
             report.not_media += 1;
-            report.skipped.push((
-                r.clone(),
-                "not an image, volume or archive medpick reads".into(),
-            ));
+            report.skipped.push((r.clone(), "not an image, volume or archive medpick reads".into()));
             Ok(())
         };
         if let Err(e) = result {
@@ -436,10 +391,7 @@ pub fn ingest(
     // DICOM: group into series, order, check for gaps, then validate and emit each slice.
     let mut series: BTreeMap<String, Vec<(PathBuf, DicomInfo)>> = BTreeMap::new();
     for (p, inf) in dicoms {
-        let key = inf
-            .series_uid
-            .clone()
-            .unwrap_or_else(|| format!("file:{}", rel(&root, &p)));
+        let key = inf.series_uid.clone().unwrap_or_else(|| format!("file:{}", rel(&root, &p)));
         series.entry(key).or_default().push((p, inf));
     }
     for (uid, mut members) in series {
@@ -449,10 +401,7 @@ pub fn ingest(
             let kb = dicom::slice_key(&b.1).unwrap_or(0.0);
             ka.total_cmp(&kb).then_with(|| a.0.cmp(&b.0))
         });
-        let keys: Vec<f64> = members
-            .iter()
-            .filter_map(|(_, i)| dicom::slice_key(i))
-            .collect();
+        let keys: Vec<f64> = members.iter().filter_map(|(_, i)| dicom::slice_key(i)).collect();
         if members.len() >= 3 && keys.len() == members.len() {
             if let Some((after, gap, expected)) = dicom::find_gap(&keys, by_pos) {
                 let unit = if by_pos { " mm" } else { "" };
@@ -474,11 +423,7 @@ pub fn ingest(
                 // Decode the first frame to validate the pixel data and the transfer syntax.
                 let img = dicom::read_frame(p, 0, opts.window, opts.max_pixels)?;
                 for f in 0..inf.frames {
-                    let id = if inf.frames > 1 {
-                        format!("{r}#frame:{f}")
-                    } else {
-                        r.clone()
-                    };
+                    let id = if inf.frames > 1 { format!("{r}#frame:{f}") } else { r.clone() };
                     let spacing = inf.pixel_spacing.map(|s| {
                         let mut v = vec![s[1] as f32, s[0] as f32];
                         if let Some(t) = inf.slice_thickness {
@@ -499,11 +444,7 @@ pub fn ingest(
                         height: img.height,
                         channels: img.channels,
                         spacing,
-                        group: inf
-                            .series_uid
-                            .clone()
-                            .map(|u| format!("series:{u}"))
-                            .unwrap_or_else(|| r.clone()),
+                        group: inf.series_uid.clone().map(|u| format!("series:{u}")).unwrap_or_else(|| r.clone()),
                         masks: vec![],
                         mask_kind: None,
                         instances: None,
@@ -530,10 +471,7 @@ fn looks_like_class_folders(root: &Path) -> bool {
     let mut dirs = 0;
     for e in rd.flatten() {
         let p = e.path();
-        if p.file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with('.'))
-        {
+        if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')) {
             continue;
         }
         if p.is_dir() {
@@ -545,12 +483,7 @@ fn looks_like_class_folders(root: &Path) -> bool {
     dirs >= 2
 }
 
-fn class_label(
-    rel_path: &str,
-    path: &Path,
-    folders: bool,
-    csv: Option<&HashMap<String, String>>,
-) -> Option<String> {
+fn class_label(rel_path: &str, path: &Path, folders: bool, csv: Option<&HashMap<String, String>>) -> Option<String> {
     if let Some(m) = csv {
         return m.get(rel_path).or_else(|| m.get(&stem_of(path))).cloned();
     }
@@ -572,12 +505,9 @@ pub fn read_label_csv(path: &Path) -> Result<HashMap<String, String>> {
         if line.is_empty() || (i == 0 && line.to_ascii_lowercase().starts_with("id,")) {
             continue;
         }
-        let (id, label) = line.split_once(',').ok_or_else(|| {
-            Error::decode(
-                path,
-                format!("line {}: expected `id,label`, got `{line}`", i + 1),
-            )
-        })?;
+        let (id, label) = line
+            .split_once(',')
+            .ok_or_else(|| Error::decode(path, format!("line {}: expected `id,label`, got `{line}`", i + 1)))?;
         m.insert(id.trim().to_string(), label.trim().to_string());
     }
     Ok(m)
@@ -604,12 +534,7 @@ fn ingest_image(
             mask_kind = Some(*kind);
             match mask_index.get(&stem_of(path)) {
                 Some(m) => vec![m.clone()],
-                None => {
-                    return Err(Error::decode(
-                        path,
-                        "no mask with the same name in the mask folder",
-                    ))
-                }
+                None => return Err(Error::decode(path, "no mask with the same name in the mask folder")),
             }
         }
         (None, Some(v)) => {
@@ -623,12 +548,7 @@ fn ingest_image(
         if (mw, mh) != (img.width, img.height) {
             return Err(Error::decode(
                 &m,
-                format!(
-                    "mask is {mw}x{mh} but its image {} is {}x{}",
-                    rel(root, path),
-                    img.width,
-                    img.height
-                ),
+                format!("mask is {mw}x{mh} but its image {} is {}x{}", rel(root, path), img.width, img.height),
             ));
         }
         if mask_kind == Some(MaskKind::Instances) && instances.is_none() {
@@ -712,10 +632,7 @@ fn ingest_npz(root: &Path, path: &Path, emit: &mut dyn FnMut(&Sample) -> Result<
         if images.descr != "|u1" && images.descr != "<u1" {
             return Err(Error::unsupported(
                 path,
-                format!(
-                    "{}: dtype {} (medpick reads uint8 images)",
-                    images.name, images.descr
-                ),
+                format!("{}: dtype {} (medpick reads uint8 images)", images.name, images.descr),
             ));
         }
         let labels = if entries.iter().any(|e| e.name == format!("{split}_labels")) {
@@ -723,10 +640,7 @@ fn ingest_npz(root: &Path, path: &Path, emit: &mut dyn FnMut(&Sample) -> Result<
             if n != images.shape[0] {
                 return Err(Error::decode(
                     path,
-                    format!(
-                        "{split}_labels has {n} rows but {split}_images has {}",
-                        images.shape[0]
-                    ),
+                    format!("{split}_labels has {n} rows but {split}_images has {}", images.shape[0]),
                 ));
             }
             Some((k, v))
@@ -740,28 +654,15 @@ fn ingest_npz(root: &Path, path: &Path, emit: &mut dyn FnMut(&Sample) -> Result<
             [h, w, 3] => (false, *h, *w, 3),
             [h, w, 1] => (false, *h, *w, 1),
             [_, h, w] | [_, h, w, 1] => (true, *h, *w, 1),
-            other => {
-                return Err(Error::unsupported(
-                    path,
-                    format!("{}: shape {:?}", images.name, other),
-                ))
-            }
+            other => return Err(Error::unsupported(path, format!("{}: shape {:?}", images.name, other))),
         };
         let depth = if is_volume { rest[0] } else { 1 };
         for i in 0..n {
-            let label = labels.as_ref().map(|(k, v)| {
-                v[i * k..(i + 1) * k]
-                    .iter()
-                    .map(|x| x.to_string())
-                    .collect::<Vec<_>>()
-                    .join(";")
-            });
+            let label = labels
+                .as_ref()
+                .map(|(k, v)| v[i * k..(i + 1) * k].iter().map(|x| x.to_string()).collect::<Vec<_>>().join(";"));
             for s in 0..depth {
-                let id = if is_volume {
-                    format!("{r}#{split}:{i}#axial:{s}")
-                } else {
-                    format!("{r}#{split}:{i}")
-                };
+                let id = if is_volume { format!("{r}#{split}:{i}#axial:{s}") } else { format!("{r}#{split}:{i}") };
                 emit(&Sample {
                     id,
                     kind: SampleKind::Npz,
@@ -797,10 +698,7 @@ fn ingest_npz(root: &Path, path: &Path, emit: &mut dyn FnMut(&Sample) -> Result<
 /// Create `path` for writing, refusing to overwrite an existing file unless `force`.
 pub fn create_new(path: &Path, force: bool) -> Result<std::io::BufWriter<std::fs::File>> {
     if path.exists() && !force {
-        return Err(Error::Invalid(format!(
-            "{} already exists (pass --force to overwrite)",
-            path.display()
-        )));
+        return Err(Error::Invalid(format!("{} already exists (pass --force to overwrite)", path.display())));
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -828,10 +726,7 @@ impl ManifestWriter {
         };
         let line = serde_json::to_string(&header).map_err(|e| Error::io(path, e))?;
         writeln!(out, "{line}").map_err(|e| Error::io(path, e))?;
-        Ok(ManifestWriter {
-            out,
-            path: path.to_path_buf(),
-        })
+        Ok(ManifestWriter { out, path: path.to_path_buf() })
     }
 
     pub fn write(&mut self, s: &Sample) -> Result<()> {
@@ -860,9 +755,8 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
                 continue;
             }
         }
-        let s: Sample = serde_json::from_str(&line).map_err(|e| {
-            Error::decode(path, format!("line {}: not a manifest record: {e}", i + 1))
-        })?;
+        let s: Sample = serde_json::from_str(&line)
+            .map_err(|e| Error::decode(path, format!("line {}: not a manifest record: {e}", i + 1)))?;
         samples.push(s);
     }
     let root = root.unwrap_or_else(|| path.parent().map(Path::to_path_buf).unwrap_or_default());
@@ -871,16 +765,9 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
 
 /// Assign every sample to train/val/test, deterministically from `seed`. Samples of one group stay together;
 /// a split given by the dataset (`.npz`) is kept. Fractions are of groups.
-pub fn make_split(
-    samples: &[Sample],
-    seed: u64,
-    val: f64,
-    test: f64,
-) -> Result<Vec<(String, Split)>> {
+pub fn make_split(samples: &[Sample], seed: u64, val: f64, test: f64) -> Result<Vec<(String, Split)>> {
     if !(0.0..1.0).contains(&val) || !(0.0..1.0).contains(&test) || val + test >= 1.0 {
-        return Err(Error::Invalid(format!(
-            "split fractions val={val} test={test} must be in [0,1) and sum below 1"
-        )));
+        return Err(Error::Invalid(format!("split fractions val={val} test={test} must be in [0,1) and sum below 1")));
     }
     let mut groups: Vec<String> = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -911,12 +798,7 @@ pub fn make_split(
         .map(|s| {
             (
                 s.id.clone(),
-                s.given_split.unwrap_or_else(|| {
-                    assign
-                        .get(s.group.as_str())
-                        .copied()
-                        .unwrap_or(Split::Train)
-                }),
+                s.given_split.unwrap_or_else(|| assign.get(s.group.as_str()).copied().unwrap_or(Split::Train)),
             )
         })
         .collect())
@@ -940,11 +822,10 @@ pub fn read_split(path: &Path) -> Result<HashMap<String, Split>> {
         if line.trim().is_empty() {
             continue;
         }
-        let (id, s) = line
-            .rsplit_once(',')
-            .ok_or_else(|| Error::decode(path, format!("line {}: expected id,split", i + 1)))?;
-        let split = Split::parse(s)
-            .ok_or_else(|| Error::decode(path, format!("line {}: unknown split '{s}'", i + 1)))?;
+        let (id, s) =
+            line.rsplit_once(',').ok_or_else(|| Error::decode(path, format!("line {}: expected id,split", i + 1)))?;
+        let split =
+            Split::parse(s).ok_or_else(|| Error::decode(path, format!("line {}: unknown split '{s}'", i + 1)))?;
         m.insert(unquote(id), split);
     }
     Ok(m)
@@ -970,25 +851,14 @@ fn unquote(s: &str) -> String {
 
 /// The binary foreground mask of a sample (1 = foreground), from its first mask file: `> 127` for binary
 /// masks (JPEG masks are not exactly 0/255), `> 0` for instance label maps. Errors name the mask file.
-pub fn load_mask(
-    root: &Path,
-    s: &Sample,
-    observer: usize,
-    max_pixels: u64,
-) -> Result<(u32, u32, Vec<u8>)> {
-    let rel = s
-        .masks
-        .get(observer)
-        .ok_or_else(|| Error::Invalid(format!("{}: no mask {observer}", s.id)))?;
+pub fn load_mask(root: &Path, s: &Sample, observer: usize, max_pixels: u64) -> Result<(u32, u32, Vec<u8>)> {
+    let rel = s.masks.get(observer).ok_or_else(|| Error::Invalid(format!("{}: no mask {observer}", s.id)))?;
     let path = root.join(rel);
     let img = decode_image_file(&path, max_pixels)?;
     if (img.width, img.height) != (s.width, s.height) {
         return Err(Error::decode(
             &path,
-            format!(
-                "mask is {}x{} but its image is {}x{}",
-                img.width, img.height, s.width, s.height
-            ),
+            format!("mask is {}x{} but its image is {}x{}", img.width, img.height, s.width, s.height),
         ));
     }
     let thr = match s.mask_kind {
@@ -998,14 +868,7 @@ pub fn load_mask(
             _ => 127,
         },
     };
-    Ok((
-        img.width,
-        img.height,
-        img.first_channel_u32()
-            .into_iter()
-            .map(|v| (v > thr) as u8)
-            .collect(),
-    ))
+    Ok((img.width, img.height, img.first_channel_u32().into_iter().map(|v| (v > thr) as u8).collect()))
 }
 
 /// Loads sample pixels, keeping the last volume / archive array so that consecutive slices are cheap.
@@ -1019,13 +882,7 @@ pub struct SampleLoader {
 
 impl SampleLoader {
     pub fn new(root: &Path, window: Window) -> Self {
-        SampleLoader {
-            root: root.to_path_buf(),
-            window,
-            max_pixels: DEFAULT_MAX_PIXELS,
-            volume: None,
-            npz: None,
-        }
+        SampleLoader { root: root.to_path_buf(), window, max_pixels: DEFAULT_MAX_PIXELS, volume: None, npz: None }
     }
 
     /// The sample's 2-D image.
@@ -1033,52 +890,31 @@ impl SampleLoader {
         let path = self.root.join(&s.source);
         match s.kind {
             SampleKind::Image => decode_image_file(&path, self.max_pixels),
-            SampleKind::Dicom => {
-                dicom::read_frame(&path, s.frame.unwrap_or(0), self.window, self.max_pixels)
-            }
+            SampleKind::Dicom => dicom::read_frame(&path, s.frame.unwrap_or(0), self.window, self.max_pixels),
             SampleKind::Nifti => {
-                if self
-                    .volume
-                    .as_ref()
-                    .map(|(k, _)| k != &s.source)
-                    .unwrap_or(true)
-                {
+                if self.volume.as_ref().map(|(k, _)| k != &s.source).unwrap_or(true) {
                     let v = nifti::read_volume(&path, 0, self.max_pixels.saturating_mul(512))?;
                     self.volume = Some((s.source.clone(), v));
                 }
-                let Some((_, vol)) = &self.volume else {
-                    unreachable!()
-                };
+                let Some((_, vol)) = &self.volume else { unreachable!() };
                 let view = s.view.unwrap_or(View::Axial);
                 let (lo, hi) = dicom::window_range(&vol.data, self.window, None);
-                let (w, h, vals) = vol.slice(view, s.slice.unwrap_or(0)).ok_or_else(|| {
-                    Error::decode(&path, format!("slice {:?} is out of range", s.slice))
-                })?;
+                let (w, h, vals) = vol
+                    .slice(view, s.slice.unwrap_or(0))
+                    .ok_or_else(|| Error::decode(&path, format!("slice {:?} is out of range", s.slice)))?;
                 let vals = crate::io::window::apply_linear(&vals, lo, hi);
-                Ok(Image2d {
-                    width: w as u32,
-                    height: h as u32,
-                    channels: 1,
-                    pixels: Pixels::F32(vals),
-                })
+                Ok(Image2d { width: w as u32, height: h as u32, channels: 1, pixels: Pixels::F32(vals) })
             }
             SampleKind::Npz => {
                 let split = s.npz_split.clone().unwrap_or_else(|| "train".into());
                 let key = format!("{}#{split}", s.source);
                 if self.npz.as_ref().map(|(k, _)| k != &key).unwrap_or(true) {
-                    let a = npz::read_u8(
-                        &path,
-                        &format!("{split}_images"),
-                        self.max_pixels.saturating_mul(4096),
-                    )?;
+                    let a = npz::read_u8(&path, &format!("{split}_images"), self.max_pixels.saturating_mul(4096))?;
                     self.npz = Some((key, a));
                 }
-                let Some((_, arr)) = &self.npz else {
-                    unreachable!()
-                };
+                let Some((_, arr)) = &self.npz else { unreachable!() };
                 let i = s.npz_index.unwrap_or(0);
-                let item =
-                    arr.index_axis(ndarray::Axis(0), i.min(arr.shape()[0].saturating_sub(1)));
+                let item = arr.index_axis(ndarray::Axis(0), i.min(arr.shape()[0].saturating_sub(1)));
                 if i >= arr.shape()[0] {
                     return Err(Error::decode(&path, format!("row {i} is out of range")));
                 }
@@ -1087,12 +923,7 @@ impl SampleLoader {
                     None => item.to_owned(),
                 };
                 let data: Vec<u8> = plane.iter().copied().collect();
-                Ok(Image2d {
-                    width: s.width,
-                    height: s.height,
-                    channels: s.channels,
-                    pixels: Pixels::U8(data),
-                })
+                Ok(Image2d { width: s.width, height: s.height, channels: s.channels, pixels: Pixels::U8(data) })
             }
         }
     }

@@ -33,14 +33,7 @@ fn bilinear_axis(inp: usize, out: usize) -> Vec<(usize, usize, f32, f32)> {
 }
 
 /// Bilinear resize of a CHW f32 tensor (PyTorch `F.interpolate(bilinear, align_corners=False)`, no antialias).
-pub fn resize_bilinear_chw(
-    x: &[f32],
-    c: usize,
-    h: usize,
-    w: usize,
-    oh: usize,
-    ow: usize,
-) -> Vec<f32> {
+pub fn resize_bilinear_chw(x: &[f32], c: usize, h: usize, w: usize, oh: usize, ow: usize) -> Vec<f32> {
     let wy = bilinear_axis(h, oh);
     let wx = bilinear_axis(w, ow);
     let mut out = vec![0f32; c * oh * ow];
@@ -72,14 +65,7 @@ fn hwc255_to_chw01(rgb: &[f32], h: usize, w: usize) -> Vec<f32> {
 /// LiteMedSAM encoder input [3, 256, 256] from an RGB uint8 HWC image.
 pub fn litemedsam_from_rgb_u8(rgb: &[u8], h: usize, w: usize) -> Vec<f32> {
     let f: Vec<f32> = rgb.iter().map(|&v| v as f32).collect();
-    resize_bilinear_chw(
-        &hwc255_to_chw01(&f, h, w),
-        3,
-        h,
-        w,
-        LITEMEDSAM_SIZE,
-        LITEMEDSAM_SIZE,
-    )
+    resize_bilinear_chw(&hwc255_to_chw01(&f, h, w), 3, h, w, LITEMEDSAM_SIZE, LITEMEDSAM_SIZE)
 }
 
 /// LiteMedSAM encoder input [3, 256, 256] from any decoded image (see the module docs for the mapping).
@@ -122,9 +108,8 @@ fn u8_aa_bicubic_axis(inp: usize, out: usize) -> (Vec<(usize, Vec<i64>)>, u32) {
         let xmin = ((center - support + 0.5) as i64).max(0) as usize; // truncation toward zero, as in C++
         let xmax = ((center + support + 0.5) as i64).min(inp as i64);
         let xsize = ((xmax - xmin as i64).max(0) as usize).min(max_interp);
-        let mut w: Vec<f64> = (0..xsize)
-            .map(|j| cubic((j as f64 + xmin as f64 - center + 0.5) * invscale, -0.5))
-            .collect();
+        let mut w: Vec<f64> =
+            (0..xsize).map(|j| cubic((j as f64 + xmin as f64 - center + 0.5) * invscale, -0.5)).collect();
         let tot: f64 = w.iter().sum();
         if tot != 0.0 {
             for v in &mut w {
@@ -164,14 +149,7 @@ fn u8_aa_bicubic_axis(inp: usize, out: usize) -> (Vec<(usize, Vec<i64>)>, u32) {
 /// PyTorch's uint8 antialiased bicubic resize (`F.interpolate(uint8, mode="bicubic", antialias=True)` on CPU,
 /// what torchvision's `resize` does for uint8 tensors): separable, horizontal pass first with a uint8
 /// intermediate. HWC with `c` channels; bit-exact.
-pub fn resize_u8_aa_bicubic(
-    img: &[u8],
-    h: usize,
-    w: usize,
-    c: usize,
-    oh: usize,
-    ow: usize,
-) -> Vec<u8> {
+pub fn resize_u8_aa_bicubic(img: &[u8], h: usize, w: usize, c: usize, oh: usize, ow: usize) -> Vec<u8> {
     let mut cur = img.to_vec();
     let (mut ch, mut cw) = (h, w);
     if w != ow {
@@ -231,11 +209,7 @@ pub fn dinov2_from_rgb_u8(
     crop_w: usize,
 ) -> (Vec<f32>, Vec<u8>, (usize, usize)) {
     let (rh, rw) = shortest_edge_size(h, w, 256);
-    let resized = if (rh, rw) == (h, w) {
-        rgb.to_vec()
-    } else {
-        resize_u8_aa_bicubic(rgb, h, w, 3, rh, rw)
-    };
+    let resized = if (rh, rw) == (h, w) { rgb.to_vec() } else { resize_u8_aa_bicubic(rgb, h, w, 3, rh, rw) };
     // Centre crop (top = int((h − ch)/2)); a crop larger than the image is zero-padded like torchvision.
     let top = (rh as i64 - crop_h as i64) / 2;
     let left = (rw as i64 - crop_w as i64) / 2;
@@ -260,12 +234,5 @@ pub fn dinov2_from_rgb_u8(
 
 /// DINOv2 input [3, 224, 224] from any decoded image (uint8 RGB as documented on [`Image2d::to_rgb_u8`]).
 pub fn dinov2_input(img: &Image2d, crop_h: usize, crop_w: usize) -> Vec<f32> {
-    dinov2_from_rgb_u8(
-        &img.to_rgb_u8(),
-        img.height as usize,
-        img.width as usize,
-        crop_h,
-        crop_w,
-    )
-    .0
+    dinov2_from_rgb_u8(&img.to_rgb_u8(), img.height as usize, img.width as usize, crop_h, crop_w).0
 }

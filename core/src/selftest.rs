@@ -19,57 +19,21 @@ pub enum Group {
 
 #[derive(Clone, Debug)]
 enum Spec {
-    Matmul {
-        m: usize,
-        n: usize,
-        k: usize,
-        trans_b: bool,
-        bias: bool,
-    },
-    Pairwise {
-        n: usize,
-        m: usize,
-        d: usize,
-        same: bool,
-    },
-    MinDist {
-        n: usize,
-        d: usize,
-        steps: usize,
-    },
-    Argmax {
-        rows: usize,
-        cols: usize,
-        ties: bool,
-    },
-    Topk {
-        rows: usize,
-        cols: usize,
-        k: usize,
-        tiles: usize,
-        ties: bool,
-    },
-    Softmax {
-        rows: usize,
-        cols: usize,
-    },
-    Layernorm {
-        rows: usize,
-        d: usize,
-    },
-    Gelu {
-        n: usize,
-    },
-    Reduce {
-        rows: usize,
-        cols: usize,
-        op: ops::Reduce,
-    },
-    Entropy {
-        images: usize,
-        classes: usize,
-        pixels: usize,
-    },
+    Matmul { m: usize, n: usize, k: usize, trans_b: bool, bias: bool },
+    Pairwise { n: usize, m: usize, d: usize, same: bool },
+    MinDist { n: usize, d: usize, steps: usize },
+    Argmax { rows: usize, cols: usize, ties: bool },
+    Topk { rows: usize, cols: usize, k: usize, tiles: usize, ties: bool },
+    Softmax { rows: usize, cols: usize },
+    Layernorm { rows: usize, d: usize },
+    Gelu { n: usize },
+    Reduce { rows: usize, cols: usize, op: ops::Reduce },
+    Entropy { images: usize, classes: usize, pixels: usize },
+    Dwconv { g: ops::ConvGeom },
+    Im2col { g: ops::ConvGeom },
+    Pad { h: usize, w: usize, c: usize, hp: usize, wp: usize },
+    CropAdd { h: usize, w: usize, c: usize, hp: usize, wp: usize },
+    Attention { g: ops::AttnGeom, bias: bool },
 }
 
 /// One self-test case.
@@ -98,21 +62,11 @@ pub struct CaseReport {
 
 fn case(kernel: &'static str, group: Group, spec: Spec) -> Case {
     let label = match &spec {
-        Spec::Matmul {
-            m,
-            n,
-            k,
-            trans_b,
-            bias,
-        } => {
+        Spec::Matmul { m, n, k, trans_b, bias } => {
             format!(
                 "{m}x{k}·{}{}{}",
                 if *trans_b { "T" } else { "" },
-                if *trans_b {
-                    format!("{n}x{k}")
-                } else {
-                    format!("{k}x{n}")
-                },
+                if *trans_b { format!("{n}x{k}") } else { format!("{k}x{n}") },
                 if *bias { "+bias" } else { "" }
             )
         }
@@ -123,34 +77,28 @@ fn case(kernel: &'static str, group: Group, spec: Spec) -> Case {
         Spec::Argmax { rows, cols, ties } => {
             format!("{rows}x{cols}{}", if *ties { " ties" } else { "" })
         }
-        Spec::Topk {
-            rows,
-            cols,
-            k,
-            tiles,
-            ties,
-        } => {
-            format!(
-                "{rows}x{cols} k{k} {tiles} tile(s){}",
-                if *ties { " ties" } else { "" }
-            )
+        Spec::Topk { rows, cols, k, tiles, ties } => {
+            format!("{rows}x{cols} k{k} {tiles} tile(s){}", if *ties { " ties" } else { "" })
         }
         Spec::Softmax { rows, cols } => format!("{rows}x{cols}"),
         Spec::Layernorm { rows, d } => format!("{rows}x{d}"),
         Spec::Gelu { n } => format!("n{n}"),
         Spec::Reduce { rows, cols, op } => format!("{rows}x{cols} {op:?}"),
-        Spec::Entropy {
-            images,
-            classes,
-            pixels,
-        } => format!("{images}x{classes}x{pixels}"),
+        Spec::Entropy { images, classes, pixels } => format!("{images}x{classes}x{pixels}"),
+        Spec::Dwconv { g } | Spec::Im2col { g } => format!("{}x{}x{} k{} s{} p{}", g.h, g.w, g.c, g.k, g.stride, g.pad),
+        Spec::Pad { h, w, c, hp, wp } | Spec::CropAdd { h, w, c, hp, wp } => format!("{h}x{w}x{c} in {hp}x{wp}"),
+        Spec::Attention { g, bias } => format!(
+            "grid {}x{} win {}x{} {}h x{}{}",
+            g.grid_h,
+            g.grid_w,
+            g.ws_h,
+            g.ws_w,
+            g.heads,
+            g.hd,
+            if *bias { " +bias" } else { "" }
+        ),
     };
-    Case {
-        kernel,
-        label,
-        group,
-        spec,
-    }
+    Case { kernel, label, group, spec }
 }
 
 /// Every case, for every kernel in `gpu::shaders::ALL`.
@@ -167,52 +115,12 @@ pub fn cases() -> Vec<Case> {
         (1000, 7, 63, true, true),
         (7, 1000, 64, false, false),
     ] {
-        v.push(case(
-            "matmul",
-            Small,
-            Matmul {
-                m,
-                n,
-                k,
-                trans_b: t,
-                bias: b,
-            },
-        ));
+        v.push(case("matmul", Small, Matmul { m, n, k, trans_b: t, bias: b }));
     }
     // ViT-S/14 qkv on one image (257 tokens), the MLP on a batch of 4 images, TinyViT stage-2 qkv.
-    v.push(case(
-        "matmul",
-        Model,
-        Matmul {
-            m: 257,
-            n: 1152,
-            k: 384,
-            trans_b: true,
-            bias: true,
-        },
-    ));
-    v.push(case(
-        "matmul",
-        Model,
-        Matmul {
-            m: 4 * 257,
-            n: 1536,
-            k: 384,
-            trans_b: true,
-            bias: true,
-        },
-    ));
-    v.push(case(
-        "matmul",
-        Model,
-        Matmul {
-            m: 4096,
-            n: 480,
-            k: 160,
-            trans_b: true,
-            bias: true,
-        },
-    ));
+    v.push(case("matmul", Model, Matmul { m: 257, n: 1152, k: 384, trans_b: true, bias: true }));
+    v.push(case("matmul", Model, Matmul { m: 4 * 257, n: 1536, k: 384, trans_b: true, bias: true }));
+    v.push(case("matmul", Model, Matmul { m: 4096, n: 480, k: 160, trans_b: true, bias: true }));
 
     for (n, m, d, same) in [
         (1, 1, 1, false),
@@ -224,59 +132,20 @@ pub fn cases() -> Vec<Case> {
     ] {
         v.push(case("pairwise_sqdist", Small, Pairwise { n, m, d, same }));
     }
-    v.push(case(
-        "pairwise_sqdist",
-        Model,
-        Pairwise {
-            n: 1000,
-            m: 1000,
-            d: 384,
-            same: true,
-        },
-    ));
-    v.push(case(
-        "pairwise_sqdist",
-        Model,
-        Pairwise {
-            n: 65,
-            m: 1000,
-            d: 1536,
-            same: false,
-        },
-    ));
+    v.push(case("pairwise_sqdist", Model, Pairwise { n: 1000, m: 1000, d: 384, same: true }));
+    v.push(case("pairwise_sqdist", Model, Pairwise { n: 65, m: 1000, d: 1536, same: false }));
 
     for (n, d) in [(1, 1), (7, 7), (63, 64), (64, 65), (65, 256), (1000, 3)] {
         v.push(case("min_dist_update", Small, MinDist { n, d, steps: 3 }));
     }
-    v.push(case(
-        "min_dist_update",
-        Model,
-        MinDist {
-            n: 10_007,
-            d: 384,
-            steps: 4,
-        },
-    ));
+    v.push(case("min_dist_update", Model, MinDist { n: 10_007, d: 384, steps: 4 }));
 
-    for (rows, cols, ties) in [
-        (1, 1, false),
-        (7, 7, true),
-        (63, 64, false),
-        (64, 65, true),
-        (65, 1000, true),
-        (1000, 63, false),
-    ] {
+    for (rows, cols, ties) in
+        [(1, 1, false), (7, 7, true), (63, 64, false), (64, 65, true), (65, 1000, true), (1000, 63, false)]
+    {
         v.push(case("argmax_rows", Small, Argmax { rows, cols, ties }));
     }
-    v.push(case(
-        "argmax_rows",
-        Model,
-        Argmax {
-            rows: 1,
-            cols: 100_003,
-            ties: true,
-        },
-    ));
+    v.push(case("argmax_rows", Model, Argmax { rows: 1, cols: 100_003, ties: true }));
 
     for (rows, cols, k, tiles, ties) in [
         (1, 1, 1, 1, false),
@@ -286,41 +155,14 @@ pub fn cases() -> Vec<Case> {
         (65, 1000, 64, 4, false),
         (1000, 63, 20, 1, true),
     ] {
-        v.push(case(
-            "topk_rows",
-            Small,
-            Topk {
-                rows,
-                cols,
-                k,
-                tiles,
-                ties,
-            },
-        ));
+        v.push(case("topk_rows", Small, Topk { rows, cols, k, tiles, ties }));
     }
-    v.push(case(
-        "topk_rows",
-        Model,
-        Topk {
-            rows: 1000,
-            cols: 1000,
-            k: 20,
-            tiles: 3,
-            ties: false,
-        },
-    ));
+    v.push(case("topk_rows", Model, Topk { rows: 1000, cols: 1000, k: 20, tiles: 3, ties: false }));
 
     for (rows, cols) in [(1, 1), (7, 7), (63, 64), (64, 65), (65, 1000), (1000, 63)] {
         v.push(case("softmax_rows", Small, Softmax { rows, cols }));
     }
-    v.push(case(
-        "softmax_rows",
-        Model,
-        Softmax {
-            rows: 6 * 257,
-            cols: 257,
-        },
-    ));
+    v.push(case("softmax_rows", Model, Softmax { rows: 6 * 257, cols: 257 }));
 
     for (rows, d) in [(1, 1), (7, 7), (63, 64), (64, 65), (65, 1000), (1000, 63)] {
         v.push(case("layernorm", Small, Layernorm { rows, d }));
@@ -343,43 +185,45 @@ pub fn cases() -> Vec<Case> {
     ] {
         v.push(case("reduce_rows", Small, Reduce { rows, cols, op }));
     }
-    v.push(case(
-        "reduce_rows",
-        Model,
-        Reduce {
-            rows: 256,
-            cols: 64 * 64,
-            op: ops::Reduce::Mean,
-        },
-    ));
+    v.push(case("reduce_rows", Model, Reduce { rows: 256, cols: 64 * 64, op: ops::Reduce::Mean }));
 
-    for (images, classes, pixels) in [
-        (1, 1, 1),
-        (1, 2, 7),
-        (2, 3, 63),
-        (1, 4, 64),
-        (3, 2, 65),
-        (1, 1, 1000),
-    ] {
-        v.push(case(
-            "entropy_map",
-            Small,
-            Entropy {
-                images,
-                classes,
-                pixels,
-            },
-        ));
+    for (images, classes, pixels) in [(1, 1, 1), (1, 2, 7), (2, 3, 63), (1, 4, 64), (3, 2, 65), (1, 1, 1000)] {
+        v.push(case("entropy_map", Small, Entropy { images, classes, pixels }));
     }
-    v.push(case(
-        "entropy_map",
-        Model,
-        Entropy {
-            images: 2,
-            classes: 2,
-            pixels: 256 * 256,
-        },
-    ));
+    v.push(case("entropy_map", Model, Entropy { images: 2, classes: 2, pixels: 256 * 256 }));
+
+    let geom = |h, w, c, k, stride, pad| ops::ConvGeom { h, w, c, k, stride, pad };
+    for (h, w, c, k, s, p) in
+        [(1, 1, 1, 1, 1, 0), (7, 7, 3, 3, 1, 1), (63, 65, 5, 3, 2, 1), (64, 64, 7, 3, 1, 1), (65, 63, 64, 3, 2, 1)]
+    {
+        v.push(case("dwconv2d", Small, Dwconv { g: geom(h, w, c, k, s, p) }));
+    }
+    // TinyViT: PatchMerging 128→64 (stride 2), local conv at 64×64×320.
+    v.push(case("dwconv2d", Model, Dwconv { g: geom(128, 128, 160, 3, 2, 1) }));
+    v.push(case("dwconv2d", Model, Dwconv { g: geom(64, 64, 320, 3, 1, 1) }));
+    for (h, w, c, k, s, p) in [(1, 1, 1, 1, 1, 0), (7, 7, 3, 3, 1, 1), (65, 63, 2, 3, 2, 1), (28, 28, 3, 14, 14, 0)] {
+        v.push(case("im2col", Small, Im2col { g: geom(h, w, c, k, s, p) }));
+    }
+    // The LiteMedSAM neck's 3×3 conv and DINOv2's 14×14 patch embedding.
+    v.push(case("im2col", Model, Im2col { g: geom(64, 64, 256, 3, 1, 1) }));
+    v.push(case("im2col", Model, Im2col { g: geom(224, 224, 3, 14, 14, 0) }));
+    for (h, w, c, hp, wp) in [(1, 1, 1, 7, 7), (7, 7, 3, 7, 7), (63, 65, 3, 70, 70), (64, 64, 5, 65, 70)] {
+        v.push(case("pad2d", Small, Pad { h, w, c, hp, wp }));
+        v.push(case("crop_add2d", Small, CropAdd { h, w, c, hp, wp }));
+    }
+    v.push(case("pad2d", Model, Pad { h: 128, w: 128, c: 128, hp: 133, wp: 133 }));
+    v.push(case("crop_add2d", Model, CropAdd { h: 64, w: 64, c: 160, hp: 70, wp: 70 }));
+    for (g, bias) in [
+        (ops::AttnGeom::interleaved(7, 7, 7, 1, 1), true),
+        (ops::AttnGeom::interleaved(14, 14, 7, 2, 8), true),
+        (ops::AttnGeom::sequence(7, 3, 5), false),
+        (ops::AttnGeom::sequence(65, 2, 64), false),
+    ] {
+        v.push(case("attention", Small, Attention { g, bias }));
+    }
+    // TinyViT stage 2 (70×70 padded grid, 14×14 windows, 5 heads of 32) and ViT-S/14 on 257 tokens.
+    v.push(case("attention", Model, Attention { g: ops::AttnGeom::interleaved(70, 70, 14, 5, 32), bias: true }));
+    v.push(case("attention", Model, Attention { g: ops::AttnGeom::sequence(257, 6, 64), bias: false }));
     v
 }
 
@@ -433,11 +277,7 @@ pub async fn run(ctx: Option<&GpuContext>, c: &Case) -> CaseReport {
                 ..base
             }
         }
-        Err(e) => CaseReport {
-            passed: Some(false),
-            detail: format!("error: {e}"),
-            ..base
-        },
+        Err(e) => CaseReport { passed: Some(false), detail: format!("error: {e}"), ..base },
     }
 }
 
@@ -480,81 +320,33 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
         }};
     }
     match c.spec.clone() {
-        Spec::Matmul {
-            m,
-            n,
-            k,
-            trans_b,
-            bias,
-        } => {
+        Spec::Matmul { m, n, k, trans_b, bias } => {
             let a = rng.uniform_vec(m * k, -1.0, 1.0);
             let b = rng.uniform_vec(k * n, -1.0, 1.0);
             let bv = rng.uniform_vec(n, -1.0, 1.0);
-            let (want, cpu_ms) = timed!(cpu::matmul(
-                &a,
-                &b,
-                bias.then_some(&bv[..]),
-                m,
-                n,
-                k,
-                trans_b
-            ));
+            let (want, cpu_ms) = timed!(cpu::matmul(&a, &b, bias.then_some(&bv[..]), m, n, k, trans_b));
             let Some(ctx) = ctx else {
-                return Ok(Outcome {
-                    cmp: None,
-                    elements: want.len(),
-                    gpu_ms: 0.0,
-                    cpu_ms,
-                });
+                return Ok(Outcome { cmp: None, elements: want.len(), gpu_ms: 0.0, cpu_ms });
             };
             let (got, gpu_ms) = timed!({
-                let (ba, bb, bbias) = (
-                    ctx.upload("selftest", &a)?,
-                    ctx.upload("selftest", &b)?,
-                    ctx.upload("selftest", &bv)?,
-                );
+                let (ba, bb, bbias) =
+                    (ctx.upload("selftest", &a)?, ctx.upload("selftest", &b)?, ctx.upload("selftest", &bv)?);
                 let out = ctx.storage("selftest", (m * n * 4) as u64)?;
                 let mut enc = ctx.encoder();
-                ops::matmul(
-                    ctx,
-                    &mut enc,
-                    &ba,
-                    &bb,
-                    bias.then_some(&bbias),
-                    &out,
-                    m,
-                    n,
-                    k,
-                    trans_b,
-                )
-                .await?;
+                ops::matmul(ctx, &mut enc, &ba, &bb, bias.then_some(&bbias), &out, m, n, k, trans_b).await?;
                 ctx.submit(enc);
                 read_f32(ctx, &out, m * n).await?
             });
             // Sums of k products of values in [-1, 1]: scale the absolute tolerance with sqrt(k).
             let tol = Tolerance::new(1e-4, 1e-5 * (k as f32).sqrt().max(1.0));
-            Ok(Outcome {
-                cmp: Some(compare(&got, &want, tol)),
-                elements: want.len(),
-                gpu_ms,
-                cpu_ms,
-            })
+            Ok(Outcome { cmp: Some(compare(&got, &want, tol)), elements: want.len(), gpu_ms, cpu_ms })
         }
         Spec::Pairwise { n, m, d, same } => {
             let a = rng.uniform_vec(n * d, -1.0, 1.0);
-            let b = if same {
-                a[..m * d].to_vec()
-            } else {
-                rng.uniform_vec(m * d, -1.0, 1.0)
-            };
+            let b = if same { a[..m * d].to_vec() } else { rng.uniform_vec(m * d, -1.0, 1.0) };
             let (want, cpu_ms) = timed!(cpu::pairwise_sqdist(&a, &b, n, m, d));
             let Some(ctx) = ctx else {
-                return Ok(Outcome {
-                    cmp: None,
-                    elements: want.len(),
-                    gpu_ms: 0.0,
-                    cpu_ms,
-                });
+                return Ok(Outcome { cmp: None, elements: want.len(), gpu_ms: 0.0, cpu_ms });
             };
             let (got, gpu_ms) = timed!({
                 let (ba, bb) = (ctx.upload("selftest", &a)?, ctx.upload("selftest", &b)?);
@@ -567,12 +359,7 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
             // The norm expansion loses precision relative to the norms, not to the distance: the absolute
             // tolerance scales with ‖a‖² + ‖b‖² (≤ 2d/3 on average here).
             let tol = Tolerance::new(1e-4, 1e-5 * d as f32);
-            Ok(Outcome {
-                cmp: Some(compare(&got, &want, tol)),
-                elements: want.len(),
-                gpu_ms,
-                cpu_ms,
-            })
+            Ok(Outcome { cmp: Some(compare(&got, &want, tol)), elements: want.len(), gpu_ms, cpu_ms })
         }
         Spec::MinDist { n, d, steps } => {
             let x = rng.uniform_vec(n * d, -1.0, 1.0);
@@ -585,12 +372,7 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                 mind
             });
             let Some(ctx) = ctx else {
-                return Ok(Outcome {
-                    cmp: None,
-                    elements: n,
-                    gpu_ms: 0.0,
-                    cpu_ms,
-                });
+                return Ok(Outcome { cmp: None, elements: n, gpu_ms: 0.0, cpu_ms });
             };
             let (got, gpu_ms) = timed!({
                 let bx = ctx.upload("selftest", &x)?;
@@ -602,74 +384,33 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                 ctx.submit(enc);
                 read_f32(ctx, &mind, n).await?
             });
-            Ok(Outcome {
-                cmp: Some(compare(&got, &want, Tolerance::BALANCED)),
-                elements: n,
-                gpu_ms,
-                cpu_ms,
-            })
+            Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::BALANCED)), elements: n, gpu_ms, cpu_ms })
         }
         Spec::Argmax { rows, cols, ties } => {
-            let x = if ties {
-                ties_vec(&mut rng, rows * cols)
-            } else {
-                rng.uniform_vec(rows * cols, -1.0, 1.0)
-            };
+            let x = if ties { ties_vec(&mut rng, rows * cols) } else { rng.uniform_vec(rows * cols, -1.0, 1.0) };
             let ((wv, wi), cpu_ms) = timed!(cpu::argmax_rows(&x, rows, cols));
             let Some(ctx) = ctx else {
-                return Ok(Outcome {
-                    cmp: None,
-                    elements: rows,
-                    gpu_ms: 0.0,
-                    cpu_ms,
-                });
+                return Ok(Outcome { cmp: None, elements: rows, gpu_ms: 0.0, cpu_ms });
             };
             let ((gv, gi), gpu_ms) = timed!({
                 let bx = ctx.upload("selftest", &x)?;
-                let (ov, oi) = (
-                    ctx.storage("selftest", (rows * 4) as u64)?,
-                    ctx.storage("selftest", (rows * 4) as u64)?,
-                );
+                let (ov, oi) =
+                    (ctx.storage("selftest", (rows * 4) as u64)?, ctx.storage("selftest", (rows * 4) as u64)?);
                 let mut enc = ctx.encoder();
                 ops::argmax_rows(ctx, &mut enc, &bx, &ov, &oi, rows, cols).await?;
                 ctx.submit(enc);
-                (
-                    read_f32(ctx, &ov, rows).await?,
-                    read_u32(ctx, &oi, rows).await?,
-                )
+                (read_f32(ctx, &ov, rows).await?, read_u32(ctx, &oi, rows).await?)
             });
-            let cmp = merge(
-                compare(&gv, &wv, Tolerance::new(0.0, 0.0)),
-                compare_exact_u32(&gi, &wi),
-            );
-            Ok(Outcome {
-                cmp: Some(cmp),
-                elements: rows,
-                gpu_ms,
-                cpu_ms,
-            })
+            let cmp = merge(compare(&gv, &wv, Tolerance::new(0.0, 0.0)), compare_exact_u32(&gi, &wi));
+            Ok(Outcome { cmp: Some(cmp), elements: rows, gpu_ms, cpu_ms })
         }
-        Spec::Topk {
-            rows,
-            cols,
-            k,
-            tiles,
-            ties,
-        } => {
-            let x = if ties {
-                ties_vec(&mut rng, rows * cols)
-            } else {
-                rng.uniform_vec(rows * cols, 0.0, 10.0)
-            };
+        Spec::Topk { rows, cols, k, tiles, ties } => {
+            let x = if ties { ties_vec(&mut rng, rows * cols) } else { rng.uniform_vec(rows * cols, 0.0, 10.0) };
             let tile = cols.div_ceil(tiles);
-            let bounds: Vec<(usize, usize)> = (0..tiles)
-                .map(|t| (t * tile, ((t + 1) * tile).min(cols)))
-                .filter(|(a, b)| a < b)
-                .collect();
+            let bounds: Vec<(usize, usize)> =
+                (0..tiles).map(|t| (t * tile, ((t + 1) * tile).min(cols))).filter(|(a, b)| a < b).collect();
             let slice_tile = |a: usize, b: usize| -> Vec<f32> {
-                (0..rows)
-                    .flat_map(|r| x[r * cols + a..r * cols + b].iter().copied())
-                    .collect()
+                (0..rows).flat_map(|r| x[r * cols + a..r * cols + b].iter().copied()).collect()
             };
             let ((wv, wi), cpu_ms) = timed!({
                 let mut acc: Option<(Vec<f32>, Vec<u32>)> = None;
@@ -681,12 +422,7 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                 acc.unwrap_or_default()
             });
             let Some(ctx) = ctx else {
-                return Ok(Outcome {
-                    cmp: None,
-                    elements: rows * k,
-                    gpu_ms: 0.0,
-                    cpu_ms,
-                });
+                return Ok(Outcome { cmp: None, elements: rows * k, gpu_ms: 0.0, cpu_ms });
             };
             let ((gv, gi), gpu_ms) = timed!({
                 let ov = ctx.storage("selftest", (rows * k * 4) as u64)?;
@@ -699,32 +435,16 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                     keep.push(bx);
                 }
                 ctx.submit(enc);
-                (
-                    read_f32(ctx, &ov, rows * k).await?,
-                    read_u32(ctx, &oi, rows * k).await?,
-                )
+                (read_f32(ctx, &ov, rows * k).await?, read_u32(ctx, &oi, rows * k).await?)
             });
-            let cmp = merge(
-                compare(&gv, &wv, Tolerance::new(0.0, 0.0)),
-                compare_exact_u32(&gi, &wi),
-            );
-            Ok(Outcome {
-                cmp: Some(cmp),
-                elements: rows * k,
-                gpu_ms,
-                cpu_ms,
-            })
+            let cmp = merge(compare(&gv, &wv, Tolerance::new(0.0, 0.0)), compare_exact_u32(&gi, &wi));
+            Ok(Outcome { cmp: Some(cmp), elements: rows * k, gpu_ms, cpu_ms })
         }
         Spec::Softmax { rows, cols } => {
             let x = rng.uniform_vec(rows * cols, -10.0, 10.0);
             let (want, cpu_ms) = timed!(cpu::softmax_rows(&x, rows, cols));
             let Some(ctx) = ctx else {
-                return Ok(Outcome {
-                    cmp: None,
-                    elements: want.len(),
-                    gpu_ms: 0.0,
-                    cpu_ms,
-                });
+                return Ok(Outcome { cmp: None, elements: want.len(), gpu_ms: 0.0, cpu_ms });
             };
             let (got, gpu_ms) = timed!({
                 let bx = ctx.upload("selftest", &x)?;
@@ -734,12 +454,7 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                 ctx.submit(enc);
                 read_f32(ctx, &y, rows * cols).await?
             });
-            Ok(Outcome {
-                cmp: Some(compare(&got, &want, Tolerance::STRICT)),
-                elements: want.len(),
-                gpu_ms,
-                cpu_ms,
-            })
+            Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::STRICT)), elements: want.len(), gpu_ms, cpu_ms })
         }
         Spec::Layernorm { rows, d } => {
             let x: Vec<f32> = rng.uniform_vec(rows * d, -3.0, 5.0);
@@ -748,19 +463,11 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
             let eps = 1e-5;
             let (want, cpu_ms) = timed!(cpu::layernorm(&x, &w, &b, rows, d, eps));
             let Some(ctx) = ctx else {
-                return Ok(Outcome {
-                    cmp: None,
-                    elements: want.len(),
-                    gpu_ms: 0.0,
-                    cpu_ms,
-                });
+                return Ok(Outcome { cmp: None, elements: want.len(), gpu_ms: 0.0, cpu_ms });
             };
             let (got, gpu_ms) = timed!({
-                let (bx, bw, bb) = (
-                    ctx.upload("selftest", &x)?,
-                    ctx.upload("selftest", &w)?,
-                    ctx.upload("selftest", &b)?,
-                );
+                let (bx, bw, bb) =
+                    (ctx.upload("selftest", &x)?, ctx.upload("selftest", &w)?, ctx.upload("selftest", &b)?);
                 let y = ctx.storage("selftest", (rows * d * 4) as u64)?;
                 let mut enc = ctx.encoder();
                 ops::layernorm(ctx, &mut enc, &bx, &bw, &bb, &y, rows, d, eps).await?;
@@ -777,21 +484,12 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
         Spec::Gelu { n } => {
             let mut x = rng.uniform_vec(n, -6.0, 6.0);
             // Make sure the clamped tails and the origin are exercised.
-            for (i, v) in [0.0f32, -10.0, 10.0, 4.0, -4.0, 1e-6]
-                .into_iter()
-                .enumerate()
-                .take(n)
-            {
+            for (i, v) in [0.0f32, -10.0, 10.0, 4.0, -4.0, 1e-6].into_iter().enumerate().take(n) {
                 x[i] = v;
             }
             let (want, cpu_ms) = timed!(cpu::gelu(&x));
             let Some(ctx) = ctx else {
-                return Ok(Outcome {
-                    cmp: None,
-                    elements: n,
-                    gpu_ms: 0.0,
-                    cpu_ms,
-                });
+                return Ok(Outcome { cmp: None, elements: n, gpu_ms: 0.0, cpu_ms });
             };
             let (got, gpu_ms) = timed!({
                 let bx = ctx.upload("selftest", &x)?;
@@ -801,23 +499,13 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                 ctx.submit(enc);
                 read_f32(ctx, &y, n).await?
             });
-            Ok(Outcome {
-                cmp: Some(compare(&got, &want, Tolerance::STRICT)),
-                elements: n,
-                gpu_ms,
-                cpu_ms,
-            })
+            Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::STRICT)), elements: n, gpu_ms, cpu_ms })
         }
         Spec::Reduce { rows, cols, op } => {
             let x = rng.uniform_vec(rows * cols, -1.0, 1.0);
             let (want, cpu_ms) = timed!(cpu::reduce_rows(&x, rows, cols, op));
             let Some(ctx) = ctx else {
-                return Ok(Outcome {
-                    cmp: None,
-                    elements: rows,
-                    gpu_ms: 0.0,
-                    cpu_ms,
-                });
+                return Ok(Outcome { cmp: None, elements: rows, gpu_ms: 0.0, cpu_ms });
             };
             let (got, gpu_ms) = timed!({
                 let bx = ctx.upload("selftest", &x)?;
@@ -828,27 +516,13 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                 read_f32(ctx, &out, rows).await?
             });
             let tol = Tolerance::new(1e-5, 2e-7 * (cols as f32).sqrt().max(1.0));
-            Ok(Outcome {
-                cmp: Some(compare(&got, &want, tol)),
-                elements: rows,
-                gpu_ms,
-                cpu_ms,
-            })
+            Ok(Outcome { cmp: Some(compare(&got, &want, tol)), elements: rows, gpu_ms, cpu_ms })
         }
-        Spec::Entropy {
-            images,
-            classes,
-            pixels,
-        } => {
+        Spec::Entropy { images, classes, pixels } => {
             let x = rng.uniform_vec(images * classes * pixels, -8.0, 8.0);
             let ((we, wm), cpu_ms) = timed!(cpu::entropy_map(&x, images, classes, pixels));
             let Some(ctx) = ctx else {
-                return Ok(Outcome {
-                    cmp: None,
-                    elements: we.len(),
-                    gpu_ms: 0.0,
-                    cpu_ms,
-                });
+                return Ok(Outcome { cmp: None, elements: we.len(), gpu_ms: 0.0, cpu_ms });
             };
             let ((ge, gm), gpu_ms) = timed!({
                 let bx = ctx.upload("selftest", &x)?;
@@ -857,16 +531,101 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                 let mut enc = ctx.encoder();
                 ops::entropy_map(ctx, &mut enc, &bx, &e, &mx, images, classes, pixels).await?;
                 ctx.submit(enc);
-                (
-                    read_f32(ctx, &e, images * pixels).await?,
-                    read_f32(ctx, &mx, images * pixels).await?,
-                )
+                (read_f32(ctx, &e, images * pixels).await?, read_f32(ctx, &mx, images * pixels).await?)
             });
             let tol = Tolerance::new(1e-4, 1e-5);
             let cmp = merge(compare(&ge, &we, tol), compare(&gm, &wm, tol));
+            Ok(Outcome { cmp: Some(cmp), elements: we.len(), gpu_ms, cpu_ms })
+        }
+        Spec::Dwconv { g } => {
+            let (ho, wo) = g.out_hw();
+            let x = rng.uniform_vec(g.h * g.w * g.c, -1.0, 1.0);
+            let wt = rng.uniform_vec(g.c * g.k * g.k, -1.0, 1.0);
+            let b = rng.uniform_vec(g.c, -1.0, 1.0);
+            let (want, cpu_ms) = timed!(cpu::dwconv2d(&x, &wt, &b, g));
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: want.len(), gpu_ms: 0.0, cpu_ms }) };
+            let (got, gpu_ms) = timed!({
+                let (bx, bw, bb) =
+                    (ctx.upload("selftest", &x)?, ctx.upload("selftest", &wt)?, ctx.upload("selftest", &b)?);
+                let y = ctx.storage("selftest", (ho * wo * g.c * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                ops::dwconv2d(ctx, &mut enc, &bx, &bw, &bb, &y, g).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &y, ho * wo * g.c).await?
+            });
+            Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::BALANCED)), elements: want.len(), gpu_ms, cpu_ms })
+        }
+        Spec::Im2col { g } => {
+            let (ho, wo) = g.out_hw();
+            let n = ho * wo * g.c * g.k * g.k;
+            let x = rng.uniform_vec(g.h * g.w * g.c, -1.0, 1.0);
+            let (want, cpu_ms) = timed!(cpu::im2col(&x, g));
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: n, gpu_ms: 0.0, cpu_ms }) };
+            let (got, gpu_ms) = timed!({
+                let bx = ctx.upload("selftest", &x)?;
+                let y = ctx.storage("selftest", (n * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                ops::im2col(ctx, &mut enc, &bx, &y, g).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &y, n).await?
+            });
+            Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::new(0.0, 0.0))), elements: n, gpu_ms, cpu_ms })
+        }
+        Spec::Pad { h, w, c, hp, wp } => {
+            let x = rng.uniform_vec(h * w * c, -1.0, 1.0);
+            let (want, cpu_ms) = timed!(cpu::pad2d(&x, h, w, c, hp, wp));
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: want.len(), gpu_ms: 0.0, cpu_ms }) };
+            let (got, gpu_ms) = timed!({
+                let bx = ctx.upload("selftest", &x)?;
+                let y = ctx.upload("selftest", &vec![7f32; hp * wp * c])?; // padding must overwrite, not keep
+                let mut enc = ctx.encoder();
+                ops::pad2d(ctx, &mut enc, &bx, &y, h, w, c, hp, wp).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &y, hp * wp * c).await?
+            });
             Ok(Outcome {
-                cmp: Some(cmp),
-                elements: we.len(),
+                cmp: Some(compare(&got, &want, Tolerance::new(0.0, 0.0))),
+                elements: want.len(),
+                gpu_ms,
+                cpu_ms,
+            })
+        }
+        Spec::CropAdd { h, w, c, hp, wp } => {
+            let x = rng.uniform_vec(hp * wp * c, -1.0, 1.0);
+            let y0 = rng.uniform_vec(h * w * c, -1.0, 1.0);
+            let (want, cpu_ms) = timed!({
+                let mut y = y0.clone();
+                cpu::crop_add2d(&x, &mut y, h, w, c, wp);
+                y
+            });
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: want.len(), gpu_ms: 0.0, cpu_ms }) };
+            let (got, gpu_ms) = timed!({
+                let (bx, by) = (ctx.upload("selftest", &x)?, ctx.upload("selftest", &y0)?);
+                let mut enc = ctx.encoder();
+                ops::crop_add2d(ctx, &mut enc, &bx, &by, h, w, c, hp, wp).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &by, h * w * c).await?
+            });
+            Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::STRICT)), elements: want.len(), gpu_ms, cpu_ms })
+        }
+        Spec::Attention { g, bias } => {
+            let n = g.ws_h * g.ws_w;
+            let qkv = rng.uniform_vec(g.tokens() * g.qkv_stride, -1.0, 1.0);
+            let biases = rng.uniform_vec(g.heads * n, -2.0, 2.0);
+            let out_len = g.tokens() * g.heads * g.hd;
+            let (want, cpu_ms) = timed!(cpu::attention(&qkv, bias.then_some(&biases[..]), g));
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: out_len, gpu_ms: 0.0, cpu_ms }) };
+            let (got, gpu_ms) = timed!({
+                let (bq, bb) = (ctx.upload("selftest", &qkv)?, ctx.upload("selftest", &biases)?);
+                let out = ctx.storage("selftest", (out_len * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                ops::attention(ctx, &mut enc, &bq, bias.then_some(&bb), &out, g).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &out, out_len).await?
+            });
+            Ok(Outcome {
+                cmp: Some(compare(&got, &want, Tolerance::new(1e-4, 1e-5))),
+                elements: out_len,
                 gpu_ms,
                 cpu_ms,
             })

@@ -10,20 +10,11 @@ pub struct Tolerance {
 
 impl Tolerance {
     /// matmul, distances.
-    pub const BALANCED: Tolerance = Tolerance {
-        rel: 1e-4,
-        abs: 1e-5,
-    };
+    pub const BALANCED: Tolerance = Tolerance { rel: 1e-4, abs: 1e-5 };
     /// layernorm, softmax, gelu, elementwise.
-    pub const STRICT: Tolerance = Tolerance {
-        rel: 1e-5,
-        abs: 1e-6,
-    };
+    pub const STRICT: Tolerance = Tolerance { rel: 1e-5, abs: 1e-6 };
     /// Long reductions and whole-model outputs.
-    pub const PERMISSIVE: Tolerance = Tolerance {
-        rel: 1e-3,
-        abs: 1e-4,
-    };
+    pub const PERMISSIVE: Tolerance = Tolerance { rel: 1e-3, abs: 1e-4 };
 
     pub fn new(rel: f32, abs: f32) -> Self {
         Tolerance { rel, abs }
@@ -126,11 +117,7 @@ pub fn merge(a: Comparison, b: Comparison) -> Comparison {
         (a.max_abs_err, a.max_abs_index)
     };
     let mut first = a.first_failures;
-    first.extend(
-        b.first_failures
-            .into_iter()
-            .map(|(i, g, w)| (i + a.len, g, w)),
-    );
+    first.extend(b.first_failures.into_iter().map(|(i, g, w)| (i + a.len, g, w)));
     first.truncate(5);
     Comparison {
         len: a.len + b.len,

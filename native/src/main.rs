@@ -8,11 +8,7 @@ use medpick_core::gpu::GpuContext;
 use medpick_core::{bench, selftest};
 
 #[derive(Parser)]
-#[command(
-    name = "medpick",
-    version,
-    about = "Pick which medical images to annotate first — on any GPU, in WGSL."
-)]
+#[command(name = "medpick", version, about = "Pick which medical images to annotate first — on any GPU, in WGSL.")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -119,8 +115,7 @@ enum BenchCmd {
 }
 
 fn open_gpu() -> Result<GpuContext> {
-    pollster::block_on(GpuContext::new())
-        .context("opening the GPU (set WGPU_BACKEND / WGPU_ADAPTER_NAME to choose)")
+    pollster::block_on(GpuContext::new()).context("opening the GPU (set WGPU_BACKEND / WGPU_ADAPTER_NAME to choose)")
 }
 
 fn gpu_info(json: bool) -> Result<()> {
@@ -136,30 +131,18 @@ fn gpu_info(json: bool) -> Result<()> {
     println!("driver       {} {}", r.driver, r.driver_info);
     println!("vendor/dev   {:#06x} / {:#06x}", r.vendor, r.device);
     println!();
-    println!(
-        "{:<42} {:>16} {:>16}",
-        "limit (medpick relies on)", "granted", "adapter max"
-    );
+    println!("{:<42} {:>16} {:>16}", "limit (medpick relies on)", "granted", "adapter max");
     for (name, granted, max) in &r.limits {
         println!("{name:<42} {granted:>16} {max:>16}");
     }
     println!();
-    println!(
-        "features     {}",
-        if r.features.is_empty() {
-            "(none)".to_string()
-        } else {
-            r.features.join(", ")
-        }
-    );
+    println!("features     {}", if r.features.is_empty() { "(none)".to_string() } else { r.features.join(", ") });
     Ok(())
 }
 
 fn run_selftest(quick: bool, json: bool) -> Result<bool> {
     let ctx = open_gpu()?;
-    let reports = pollster::block_on(selftest::run_all(Some(&ctx), |c| {
-        !quick || c.group == selftest::Group::Small
-    }));
+    let reports = pollster::block_on(selftest::run_all(Some(&ctx), |c| !quick || c.group == selftest::Group::Small));
     if json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
     } else {
@@ -185,26 +168,13 @@ fn run_selftest(quick: bool, json: bool) -> Result<bool> {
     }
     let summary = selftest::summarize(&reports);
     let passed = summary.iter().filter(|(_, p, n)| p == n).count();
-    eprintln!(
-        "kernels: {passed} passed, {} failed",
-        summary.len() - passed
-    );
+    eprintln!("kernels: {passed} passed, {} failed", summary.len() - passed);
     Ok(passed == summary.len())
 }
 
-fn bench_kernels(
-    json: bool,
-    out: Option<std::path::PathBuf>,
-    iters: usize,
-    no_cpu: bool,
-    quick: bool,
-) -> Result<()> {
+fn bench_kernels(json: bool, out: Option<std::path::PathBuf>, iters: usize, no_cpu: bool, quick: bool) -> Result<()> {
     let ctx = open_gpu()?;
-    let opt = bench::BenchOptions {
-        iters,
-        cpu: !no_cpu,
-        quick,
-    };
+    let opt = bench::BenchOptions { iters, cpu: !no_cpu, quick };
     let rows = pollster::block_on(bench::kernels(&ctx, &opt))?;
     let doc = serde_json::json!({
         "adapter": ctx.report(),
@@ -232,12 +202,8 @@ fn bench_kernels(
             r.gpu_ms,
             r.gpu_gflops,
             r.gpu_gbps,
-            r.cpu_ms
-                .map(|c| format!("{c:.1}"))
-                .unwrap_or_else(|| "-".into()),
-            r.speedup_vs_cpu
-                .map(|s| format!("{s:.1}x"))
-                .unwrap_or_else(|| "-".into()),
+            r.cpu_ms.map(|c| format!("{c:.1}")).unwrap_or_else(|| "-".into()),
+            r.speedup_vs_cpu.map(|s| format!("{s:.1}x")).unwrap_or_else(|| "-".into()),
         );
     }
     Ok(())
@@ -246,11 +212,9 @@ fn bench_kernels(
 fn progress_bar(prefix: &str) -> indicatif::ProgressBar {
     let pb = indicatif::ProgressBar::new(0);
     pb.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{prefix} [{bar:40}] {pos}/{len} {per_sec} ETA {eta} {wide_msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} {per_sec} ETA {eta} {wide_msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
     pb.set_prefix(prefix.to_string());
     pb
@@ -262,8 +226,9 @@ fn ingest(a: IngestArgs) -> Result<bool> {
     use medpick_core::manifest::{self, IngestOptions, LabelSource, ManifestWriter};
     let views = match a.axis.as_str() {
         "all" => View::ALL.to_vec(),
-        other => vec![View::parse(other)
-            .with_context(|| format!("--axis {other}: use axial, coronal, sagittal or all"))?],
+        other => {
+            vec![View::parse(other).with_context(|| format!("--axis {other}: use axial, coronal, sagittal or all"))?]
+        }
     };
     let labels = match a.labels.as_str() {
         "auto" => LabelSource::Auto,
@@ -283,24 +248,14 @@ fn ingest(a: IngestArgs) -> Result<bool> {
         time: a.volume,
     };
     let split_path = a.split_out.clone().unwrap_or_else(|| {
-        let stem = a
-            .out
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "manifest".into());
+        let stem = a.out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "manifest".into());
         a.out.with_file_name(format!("{stem}.split.csv"))
     });
     if split_path.exists() && !a.force {
-        anyhow::bail!(
-            "{} already exists (pass --force to overwrite)",
-            split_path.display()
-        );
+        anyhow::bail!("{} already exists (pass --force to overwrite)", split_path.display());
     }
-    let root = if a.path.is_file() {
-        a.path.parent().map(|p| p.to_path_buf()).unwrap_or_default()
-    } else {
-        a.path.clone()
-    };
+    let root =
+        if a.path.is_file() { a.path.parent().map(|p| p.to_path_buf()).unwrap_or_default() } else { a.path.clone() };
     let mut writer = ManifestWriter::create(&a.out, &root, a.force)?;
     let mut samples = Vec::new();
     let pb = progress_bar("ingest");
@@ -315,11 +270,7 @@ fn ingest(a: IngestArgs) -> Result<bool> {
         &mut |done, total, path| {
             pb.set_length(total as u64);
             pb.set_position(done as u64);
-            pb.set_message(
-                path.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            );
+            pb.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
         },
     )?;
     pb.finish_and_clear();
@@ -327,11 +278,7 @@ fn ingest(a: IngestArgs) -> Result<bool> {
     let split = manifest::make_split(&samples, a.seed, a.val, a.test)?;
     manifest::write_split(&split_path, &split, a.force)?;
     let count = |sp| split.iter().filter(|(_, s)| *s == sp).count();
-    let (tr, va, te) = (
-        count(manifest::Split::Train),
-        count(manifest::Split::Val),
-        count(manifest::Split::Test),
-    );
+    let (tr, va, te) = (count(manifest::Split::Train), count(manifest::Split::Val), count(manifest::Split::Test));
     if a.json {
         let doc = serde_json::json!({
             "report": report, "manifest": a.out, "split": split_path,
@@ -340,26 +287,15 @@ fn ingest(a: IngestArgs) -> Result<bool> {
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         println!("dataset   {}", report.root);
-        println!(
-            "files     {} seen, {} samples written to {}",
-            report.files,
-            report.samples,
-            a.out.display()
-        );
+        println!("files     {} seen, {} samples written to {}", report.files, report.samples, a.out.display());
         for (k, n) in &report.per_kind {
             println!("  {k:<8} {n:>8} samples");
         }
         if report.with_mask > 0 {
-            println!(
-                "masks     {} samples with a segmentation mask",
-                report.with_mask
-            );
+            println!("masks     {} samples with a segmentation mask", report.with_mask);
         }
         if report.instances_total > 0 {
-            println!(
-                "instances {} objects in the instance masks",
-                report.instances_total
-            );
+            println!("instances {} objects in the instance masks", report.instances_total);
         }
         if !report.per_label.is_empty() {
             println!("labels    {} classes", report.per_label.len());
@@ -367,16 +303,9 @@ fn ingest(a: IngestArgs) -> Result<bool> {
                 println!("  {l:<20} {n:>8}");
             }
         }
-        println!(
-            "split     train {tr}, val {va}, test {te} (seed {}) -> {}",
-            a.seed,
-            split_path.display()
-        );
+        println!("split     train {tr}, val {va}, test {te} (seed {}) -> {}", a.seed, split_path.display());
         if report.hidden_skipped > 0 {
-            println!(
-                "hidden    {} hidden files/folders skipped",
-                report.hidden_skipped
-            );
+            println!("hidden    {} hidden files/folders skipped", report.hidden_skipped);
         }
         if !report.skipped.is_empty() {
             println!("skipped   {} files:", report.skipped.len());
@@ -398,16 +327,9 @@ fn main() -> ExitCode {
         Cmd::GpuInfo { json } => gpu_info(json).map(|_| true),
         Cmd::Selftest { quick, json } => run_selftest(quick, json),
         Cmd::Ingest(a) => ingest(a).map(|ok| if ok { true } else { std::process::exit(3) }),
-        Cmd::Bench {
-            what:
-                BenchCmd::Kernels {
-                    json,
-                    out,
-                    iters,
-                    no_cpu,
-                    quick,
-                },
-        } => bench_kernels(json, out, iters, no_cpu, quick).map(|_| true),
+        Cmd::Bench { what: BenchCmd::Kernels { json, out, iters, no_cpu, quick } } => {
+            bench_kernels(json, out, iters, no_cpu, quick).map(|_| true)
+        }
     };
     match res {
         Ok(true) => ExitCode::SUCCESS,

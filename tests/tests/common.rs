@@ -10,9 +10,7 @@ use medpick_core::gpu::GpuContext;
 static GPU: OnceLock<Option<GpuContext>> = OnceLock::new();
 
 pub fn require_gpu() -> bool {
-    std::env::var("REQUIRE_GPU")
-        .map(|v| v == "1" || v.eq_ignore_ascii_case("true"))
-        .unwrap_or(false)
+    std::env::var("REQUIRE_GPU").map(|v| v == "1" || v.eq_ignore_ascii_case("true")).unwrap_or(false)
 }
 
 /// The shared GPU context, or `None` (after printing why) when there is none and none is required.
@@ -43,17 +41,12 @@ pub fn shared() -> Option<std::path::PathBuf> {
     if std::env::var("REQUIRE_SHARED").is_ok_and(|v| v == "1") {
         panic!("REQUIRE_SHARED is set but {} does not exist", p.display());
     }
-    eprintln!(
-        "skipped: ../shared (data and fixtures) not found at {}",
-        p.display()
-    );
+    eprintln!("skipped: ../shared (data and fixtures) not found at {}", p.display());
     None
 }
 
 /// Read every tensor of a safetensors file as (shape, f32 values or u8 values widened to f32).
-pub fn load_safetensors(
-    path: &std::path::Path,
-) -> std::collections::HashMap<String, (Vec<usize>, Vec<f32>)> {
+pub fn load_safetensors(path: &std::path::Path) -> std::collections::HashMap<String, (Vec<usize>, Vec<f32>)> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let mut out = std::collections::HashMap::new();
@@ -62,14 +55,12 @@ pub fn load_safetensors(
         let vals: Vec<f32> = match view.dtype() {
             safetensors::Dtype::F32 => bytemuck::pod_collect_to_vec(data),
             safetensors::Dtype::U8 => data.iter().map(|&v| v as f32).collect(),
-            safetensors::Dtype::I32 => bytemuck::pod_collect_to_vec::<u8, i32>(data)
-                .into_iter()
-                .map(|v| v as f32)
-                .collect(),
-            safetensors::Dtype::F16 => bytemuck::pod_collect_to_vec::<u8, u16>(data)
-                .into_iter()
-                .map(f16_to_f32)
-                .collect(),
+            safetensors::Dtype::I32 => {
+                bytemuck::pod_collect_to_vec::<u8, i32>(data).into_iter().map(|v| v as f32).collect()
+            }
+            safetensors::Dtype::F16 => {
+                bytemuck::pod_collect_to_vec::<u8, u16>(data).into_iter().map(f16_to_f32).collect()
+            }
             other => panic!("{name}: dtype {other:?} not handled by the test loader"),
         };
         out.insert(name.to_string(), (view.shape().to_vec(), vals));

@@ -36,9 +36,7 @@ fn kvasir_seg_1000_pairs_with_equal_mask_sizes() {
     let (samples, report) = run(&sh.join("data/kvasir-seg"), &IngestOptions::default());
     assert_eq!(report.skipped, vec![], "nothing may be skipped");
     assert_eq!(samples.len(), 1000);
-    assert!(samples
-        .iter()
-        .all(|s| s.masks.len() == 1 && s.channels == 3 && s.id.starts_with("images/")));
+    assert!(samples.iter().all(|s| s.masks.len() == 1 && s.channels == 3 && s.id.starts_with("images/")));
     assert_eq!(report.with_mask, 1000);
     // Ids are stable and sorted.
     let mut ids: Vec<_> = samples.iter().map(|s| s.id.clone()).collect();
@@ -54,9 +52,7 @@ fn dsb2018_664_images_28986_nuclei() {
     assert_eq!(report.skipped, vec![]);
     assert_eq!(samples.len(), 664);
     assert_eq!(report.instances_total, 28_986);
-    assert!(samples
-        .iter()
-        .all(|s| s.mask_kind == Some(manifest::MaskKind::Instances)));
+    assert!(samples.iter().all(|s| s.mask_kind == Some(manifest::MaskKind::Instances)));
     let grey = samples.iter().filter(|s| s.channels == 1).count();
     assert_eq!((grey, samples.len() - grey), (557, 107));
 }
@@ -64,10 +60,7 @@ fn dsb2018_664_images_28986_nuclei() {
 #[test]
 fn chase_db1_28_images_two_observers() {
     let Some(sh) = shared() else { return };
-    let opts = IngestOptions {
-        mask_suffixes: vec!["_1stHO".into(), "_2ndHO".into()],
-        ..Default::default()
-    };
+    let opts = IngestOptions { mask_suffixes: vec!["_1stHO".into(), "_2ndHO".into()], ..Default::default() };
     let (samples, report) = run(&sh.join("data/chase-db1"), &opts);
     assert_eq!(report.skipped, vec![]);
     assert_eq!(samples.len(), 28);
@@ -81,22 +74,12 @@ fn chase_db1_28_images_two_observers() {
 #[test]
 fn breastmnist_split_sizes_and_labels() {
     let Some(sh) = shared() else { return };
-    let (samples, report) = run(
-        &sh.join("data/medmnist/breastmnist.npz"),
-        &IngestOptions::default(),
-    );
+    let (samples, report) = run(&sh.join("data/medmnist/breastmnist.npz"), &IngestOptions::default());
     assert_eq!(report.skipped, vec![]);
     let count = |sp| samples.iter().filter(|s| s.given_split == Some(sp)).count();
-    assert_eq!(
-        (count(Split::Train), count(Split::Val), count(Split::Test)),
-        (546, 78, 156)
-    );
-    assert!(samples
-        .iter()
-        .all(|s| (s.width, s.height, s.channels) == (28, 28, 1)));
-    assert!(samples
-        .iter()
-        .all(|s| matches!(s.label.as_deref(), Some("0") | Some("1"))));
+    assert_eq!((count(Split::Train), count(Split::Val), count(Split::Test)), (546, 78, 156));
+    assert!(samples.iter().all(|s| (s.width, s.height, s.channels) == (28, 28, 1)));
+    assert!(samples.iter().all(|s| matches!(s.label.as_deref(), Some("0") | Some("1"))));
     assert_eq!(report.per_label.len(), 2);
     // The split keeps the dataset's own split.
     let split = manifest::make_split(&samples, 0, 0.1, 0.2).unwrap();
@@ -106,27 +89,13 @@ fn breastmnist_split_sizes_and_labels() {
 #[test]
 fn adrenalmnist3d_volumes_as_slices() {
     let Some(sh) = shared() else { return };
-    let (samples, report) = run(
-        &sh.join("data/medmnist/adrenalmnist3d.npz"),
-        &IngestOptions::default(),
-    );
+    let (samples, report) = run(&sh.join("data/medmnist/adrenalmnist3d.npz"), &IngestOptions::default());
     assert_eq!(report.skipped, vec![]);
     assert_eq!(samples.len(), 1584 * 28);
-    assert!(samples
-        .iter()
-        .all(|s| (s.width, s.height) == (28, 28) && s.view == Some(View::Axial)));
-    assert_eq!(
-        samples
-            .iter()
-            .filter(|s| s.given_split == Some(Split::Train))
-            .count(),
-        1188 * 28
-    );
+    assert!(samples.iter().all(|s| (s.width, s.height) == (28, 28) && s.view == Some(View::Axial)));
+    assert_eq!(samples.iter().filter(|s| s.given_split == Some(Split::Train)).count(), 1188 * 28);
     // All slices of a volume share a group (so a split never separates them).
-    let first: Vec<_> = samples
-        .iter()
-        .filter(|s| s.group == samples[0].group)
-        .collect();
+    let first: Vec<_> = samples.iter().filter(|s| s.group == samples[0].group).collect();
     assert_eq!(first.len(), 28);
     // A slice loads as a 28x28 plane.
     let mut loader = manifest::SampleLoader::new(&sh.join("data/medmnist"), Window::AUTO);
@@ -140,14 +109,7 @@ fn mni152_sliced_along_each_axis() {
     let path = sh.join("data/nifti-mni152/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz");
     let vol = nifti::read_volume(&path, 0, 1 << 30).unwrap();
     assert_eq!(vol.dims, [197, 233, 189]);
-    assert_eq!(
-        (
-            vol.slices(View::Sagittal),
-            vol.slices(View::Coronal),
-            vol.slices(View::Axial)
-        ),
-        (197, 233, 189)
-    );
+    assert_eq!((vol.slices(View::Sagittal), vol.slices(View::Coronal), vol.slices(View::Axial)), (197, 233, 189));
     let (w, h, _) = vol.slice(View::Axial, 94).unwrap();
     assert_eq!((w, h), (197, 233));
     let (w, h, _) = vol.slice(View::Coronal, 100).unwrap();
@@ -156,24 +118,13 @@ fn mni152_sliced_along_each_axis() {
     assert_eq!((w, h), (233, 189));
     // Axial really is axial: the top of a coronal slice is superior, where the brain ends and the T1 signal
     // of the head's top rows is low; the middle of the axial stack cuts through brain (high mean).
-    let opts = IngestOptions {
-        views: View::ALL.to_vec(),
-        ..Default::default()
-    };
+    let opts = IngestOptions { views: View::ALL.to_vec(), ..Default::default() };
     let (samples, report) = run(&sh.join("data/nifti-mni152"), &opts);
     assert_eq!(report.skipped, vec![]);
     assert_eq!(samples.len(), 3 * (197 + 233 + 189));
-    let ax = samples
-        .iter()
-        .filter(|s| s.view == Some(View::Axial))
-        .count();
+    let ax = samples.iter().filter(|s| s.view == Some(View::Axial)).count();
     assert_eq!(ax, 3 * 189);
-    let s = samples
-        .iter()
-        .find(|s| {
-            s.id.ends_with("t1_tal_nlin_sym_09a_converted.nii.gz#axial:94")
-        })
-        .unwrap();
+    let s = samples.iter().find(|s| s.id.ends_with("t1_tal_nlin_sym_09a_converted.nii.gz#axial:94")).unwrap();
     assert_eq!(s.spacing.as_deref(), Some(&[1.0f32, 1.0, 1.0][..]));
 }
 
@@ -183,29 +134,10 @@ fn ct_small_in_hounsfield_units() {
     let path = sh.join("data/dicom/CT_small.dcm");
     let obj = dicom_object::open_file(&path).unwrap();
     use dicom_dictionary_std::tags;
-    let slope = obj
-        .element(tags::RESCALE_SLOPE)
-        .unwrap()
-        .to_float64()
-        .unwrap();
-    let intercept = obj
-        .element(tags::RESCALE_INTERCEPT)
-        .unwrap()
-        .to_float64()
-        .unwrap();
-    assert_eq!(
-        obj.element(tags::BITS_ALLOCATED)
-            .unwrap()
-            .to_int::<u16>()
-            .unwrap(),
-        16
-    );
-    let signed = obj
-        .element(tags::PIXEL_REPRESENTATION)
-        .unwrap()
-        .to_int::<u16>()
-        .unwrap()
-        == 1;
+    let slope = obj.element(tags::RESCALE_SLOPE).unwrap().to_float64().unwrap();
+    let intercept = obj.element(tags::RESCALE_INTERCEPT).unwrap().to_float64().unwrap();
+    assert_eq!(obj.element(tags::BITS_ALLOCATED).unwrap().to_int::<u16>().unwrap(), 16);
+    let signed = obj.element(tags::PIXEL_REPRESENTATION).unwrap().to_int::<u16>().unwrap() == 1;
     let raw = obj.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap();
     let stored = |i: usize| -> f64 {
         let v = u16::from_le_bytes([raw[2 * i], raw[2 * i + 1]]);
@@ -219,17 +151,11 @@ fn ct_small_in_hounsfield_units() {
     assert_eq!((w, h), (128, 128));
     for i in [0usize, 1, 64 * 128 + 64, 100 * 128 + 30, 128 * 128 - 1] {
         let want = stored(i) * slope + intercept;
-        assert!(
-            (hu[i] as f64 - want).abs() < 1e-3,
-            "pixel {i}: got {} HU, by hand {want}",
-            hu[i]
-        );
+        assert!((hu[i] as f64 - want).abs() < 1e-3, "pixel {i}: got {} HU, by hand {want}", hu[i]);
     }
     // A soft-tissue window maps 40 HU to 0.5.
     let img = dicom::read_frame(&path, 0, Window::SOFT_TISSUE, 1 << 28).unwrap();
-    let medpick_core::io::Pixels::F32(v) = &img.pixels else {
-        panic!("windowed DICOM is f32")
-    };
+    let medpick_core::io::Pixels::F32(v) = &img.pixels else { panic!("windowed DICOM is f32") };
     for i in [0usize, 64 * 128 + 64] {
         let want = ((hu[i] as f64 - (40.0 - 200.0)) / 400.0).clamp(0.0, 1.0);
         assert!((v[i] as f64 - want).abs() < 1e-6);
@@ -240,23 +166,13 @@ fn ct_small_in_hounsfield_units() {
 fn mr_small_reads() {
     let Some(sh) = shared() else { return };
     let (samples, report) = run(&sh.join("data/dicom"), &IngestOptions::default());
-    let mr = samples
-        .iter()
-        .find(|s| s.id == "MR_small.dcm")
-        .expect("MR_small.dcm ingested");
+    let mr = samples.iter().find(|s| s.id == "MR_small.dcm").expect("MR_small.dcm ingested");
     assert_eq!((mr.width, mr.height, mr.channels), (64, 64, 1));
     assert!(samples.iter().any(|s| s.id == "CT_small.dcm"));
-    let seg = samples
-        .iter()
-        .find(|s| s.id == "liver_1frame.dcm")
-        .expect("1-bit DICOM SEG ingested");
+    let seg = samples.iter().find(|s| s.id == "liver_1frame.dcm").expect("1-bit DICOM SEG ingested");
     assert_eq!((seg.width, seg.height), (512, 512));
     // README.txt is noted as not media; nothing else skipped.
-    assert!(
-        report.skipped.iter().all(|(p, _)| p == "README.txt"),
-        "{:?}",
-        report.skipped
-    );
+    assert!(report.skipped.iter().all(|(p, _)| p == "README.txt"), "{:?}", report.skipped);
 }
 
 #[test]
@@ -270,37 +186,17 @@ fn dicom_series_with_a_missing_slice_is_reported() {
     // Slices at z = 0, 5, 10, 20, 25 mm: the one at 15 is missing.
     for (i, z) in [0.0f64, 5.0, 10.0, 20.0, 25.0].iter().enumerate() {
         let mut obj = dicom_object::open_file(sh.join("data/dicom/CT_small.dcm")).unwrap();
-        obj.put(DataElement::new(
-            tags::IMAGE_POSITION_PATIENT,
-            VR::DS,
-            PrimitiveValue::from(format!("0\\0\\{z}")),
-        ));
-        obj.put(DataElement::new(
-            tags::IMAGE_ORIENTATION_PATIENT,
-            VR::DS,
-            PrimitiveValue::from("1\\0\\0\\0\\1\\0"),
-        ));
-        obj.put(DataElement::new(
-            tags::SERIES_INSTANCE_UID,
-            VR::UI,
-            PrimitiveValue::from("1.2.3.4.5"),
-        ));
-        obj.put(DataElement::new(
-            tags::INSTANCE_NUMBER,
-            VR::IS,
-            PrimitiveValue::from(format!("{}", i + 1)),
-        ));
-        obj.write_to_file(dir.join(format!("slice{i}.dcm")))
-            .unwrap();
+        obj.put(DataElement::new(tags::IMAGE_POSITION_PATIENT, VR::DS, PrimitiveValue::from(format!("0\\0\\{z}"))));
+        obj.put(DataElement::new(tags::IMAGE_ORIENTATION_PATIENT, VR::DS, PrimitiveValue::from("1\\0\\0\\0\\1\\0")));
+        obj.put(DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, PrimitiveValue::from("1.2.3.4.5")));
+        obj.put(DataElement::new(tags::INSTANCE_NUMBER, VR::IS, PrimitiveValue::from(format!("{}", i + 1))));
+        obj.write_to_file(dir.join(format!("slice{i}.dcm"))).unwrap();
     }
     let (samples, report) = run(&dir, &IngestOptions::default());
     assert!(samples.is_empty());
     assert_eq!(report.skipped.len(), 5);
     let msg = &report.skipped[0].1;
-    assert!(
-        msg.contains("missing slice") && msg.contains("slice2.dcm") && msg.contains("slice3.dcm"),
-        "{msg}"
-    );
+    assert!(msg.contains("missing slice") && msg.contains("slice2.dcm") && msg.contains("slice3.dcm"), "{msg}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -309,25 +205,14 @@ fn litemedsam_preprocessing_matches_fixtures() {
     let Some(sh) = shared() else { return };
     let dir = sh.join("fixtures/litemedsam");
     let mut n = 0;
-    for name in [
-        "kvasir_1",
-        "kvasir_2",
-        "kvasir_3",
-        "dsb2018_1",
-        "dsb2018_2",
-        "brainmri_1",
-    ] {
+    for name in ["kvasir_1", "kvasir_2", "kvasir_3", "dsb2018_1", "dsb2018_2", "brainmri_1"] {
         let t = load_safetensors(&dir.join(format!("{name}.safetensors")));
         let (shape, rgb) = &t["image_rgb_u8"];
         let rgb: Vec<u8> = rgb.iter().map(|&v| v as u8).collect();
         let got = preprocess::litemedsam_from_rgb_u8(&rgb, shape[0], shape[1]);
         let want = &t["input"].1;
         assert_eq!(got.len(), want.len());
-        let max = got
-            .iter()
-            .zip(want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let max = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(max <= 1e-6, "{name}: max abs diff {max}");
         n += 1;
     }
@@ -346,11 +231,7 @@ fn litemedsam_preprocessing_from_the_dataset_file() {
     )
     .unwrap();
     let got = preprocess::litemedsam_input(&img);
-    let max = got
-        .iter()
-        .zip(&t["input"].1)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let max = got.iter().zip(&t["input"].1).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(max <= 1e-6, "max abs diff {max}");
 }
 
@@ -366,26 +247,14 @@ fn dinov2_preprocessing_matches_fixtures() {
     ] {
         let (shape, rgb) = &t[&format!("{src}_image_rgb_u8")];
         let rgb: Vec<u8> = rgb.iter().map(|&v| v as u8).collect();
-        let (px, resized, (rh, rw)) =
-            preprocess::dinov2_from_rgb_u8(&rgb, shape[0], shape[1], 224, crop_w);
+        let (px, resized, (rh, rw)) = preprocess::dinov2_from_rgb_u8(&rgb, shape[0], shape[1], 224, crop_w);
         let (rshape, want_resized) = &t[&format!("{src}_resized_rgb_u8")];
         assert_eq!((rh, rw), (rshape[0], rshape[1]), "{case}: resized size");
-        let diff = resized
-            .iter()
-            .zip(want_resized)
-            .filter(|(a, b)| **a as f32 != **b)
-            .count();
-        assert_eq!(
-            diff, 0,
-            "{case}: {diff} resized values differ (must be bit-exact)"
-        );
+        let diff = resized.iter().zip(want_resized).filter(|(a, b)| **a as f32 != **b).count();
+        assert_eq!(diff, 0, "{case}: {diff} resized values differ (must be bit-exact)");
         let want = &t[&format!("{case}_pixel_values")].1;
         assert_eq!(px.len(), want.len());
-        let max = px
-            .iter()
-            .zip(want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let max = px.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(max <= 1e-6, "{case}: pixel_values max abs diff {max}");
     }
 }
@@ -411,10 +280,7 @@ fn bad_zero_byte_file() {
 #[test]
 fn bad_truncated_png() {
     let m = single_error("truncated.png");
-    assert!(
-        m.contains("truncated.png") && (m.contains("corrupt") || m.contains("truncated")),
-        "{m}"
-    );
+    assert!(m.contains("truncated.png") && (m.contains("corrupt") || m.contains("truncated")), "{m}");
 }
 
 #[test]
@@ -432,10 +298,7 @@ fn bad_corrupt_jpeg() {
 #[test]
 fn bad_text_named_png() {
     let m = single_error("text_named.png");
-    assert!(
-        m.contains("text_named.png") && m.contains("not a PNG"),
-        "{m}"
-    );
+    assert!(m.contains("text_named.png") && m.contains("not a PNG"), "{m}");
 }
 
 #[test]
@@ -459,15 +322,8 @@ fn bad_truncated_npz() {
 #[test]
 fn bad_unreadable_file() {
     let (_, report) = run(&bad_dir(), &IngestOptions::default());
-    let (p, m) = report
-        .skipped
-        .iter()
-        .find(|(p, _)| p.ends_with("unreadable.png"))
-        .expect("unreadable.png reported");
-    assert!(
-        m.contains("cannot read") && m.contains("unreadable.png"),
-        "{p}: {m}"
-    );
+    let (p, m) = report.skipped.iter().find(|(p, _)| p.ends_with("unreadable.png")).expect("unreadable.png reported");
+    assert!(m.contains("cannot read") && m.contains("unreadable.png"), "{p}: {m}");
 }
 
 #[test]
@@ -478,23 +334,14 @@ fn bad_mask_size_mismatch() {
     assert_eq!(report.skipped.len(), 1);
     let (p, m) = &report.skipped[0];
     assert_eq!(p, "images/case1.png");
-    assert!(
-        m.contains("masks/case1.png") && m.contains("4x4") && m.contains("8x8"),
-        "{m}"
-    );
+    assert!(m.contains("masks/case1.png") && m.contains("4x4") && m.contains("8x8"), "{m}");
 }
 
 #[test]
 fn bad_empty_folder() {
     let dir = std::env::temp_dir().join(format!("medpick-empty-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let err = manifest::ingest(
-        &dir,
-        &IngestOptions::default(),
-        &mut |_| Ok(()),
-        &mut |_, _, _| {},
-    )
-    .unwrap_err();
+    let err = manifest::ingest(&dir, &IngestOptions::default(), &mut |_| Ok(()), &mut |_, _, _| {}).unwrap_err();
     assert!(err.to_string().contains("no files found"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -526,16 +373,9 @@ fn bad_batch_skips_broken_files_and_keeps_the_rest() {
         "truncated.npz",
         "unreadable.png",
     ] {
-        assert!(
-            skipped.iter().any(|p| p.ends_with(f)),
-            "{f} not reported as skipped: {skipped:?}"
-        );
+        assert!(skipped.iter().any(|p| p.ends_with(f)), "{f} not reported as skipped: {skipped:?}");
     }
-    assert_eq!(
-        dir_digest(&bad_dir()),
-        before,
-        "inputs must never be modified"
-    );
+    assert_eq!(dir_digest(&bad_dir()), before, "inputs must never be modified");
 }
 
 fn dir_digest(dir: &Path) -> Vec<(String, u64)> {
@@ -543,9 +383,7 @@ fn dir_digest(dir: &Path) -> Vec<(String, u64)> {
     let mut notes = medpick_core::io::walk::WalkNotes::default();
     medpick_core::io::walk::walk_files(dir, &mut notes, &mut |p| {
         let bytes = std::fs::read(p).unwrap_or_default();
-        let h = bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| {
-            (h ^ b as u64).wrapping_mul(0x100000001b3)
-        });
+        let h = bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100000001b3));
         v.push((p.display().to_string(), h));
         Ok(())
     })
@@ -626,19 +464,8 @@ fn class_labels_from_folders_and_csv() {
     assert_eq!(report.per_label.get("malignant"), Some(&2));
     let csv = dir.join("my_labels.csv");
     std::fs::write(&csv, "id,label\nbenign/img0.png,7\nimg1,9\n").unwrap();
-    let (samples, _) = run(
-        &dir,
-        &IngestOptions {
-            labels: LabelSource::Csv(csv),
-            ..Default::default()
-        },
-    );
-    let label = |id: &str| {
-        samples
-            .iter()
-            .find(|s| s.id == id)
-            .and_then(|s| s.label.clone())
-    };
+    let (samples, _) = run(&dir, &IngestOptions { labels: LabelSource::Csv(csv), ..Default::default() });
+    let label = |id: &str| samples.iter().find(|s| s.id == id).and_then(|s| s.label.clone());
     assert_eq!(label("benign/img0.png").as_deref(), Some("7"));
     assert_eq!(label("benign/img1.png").as_deref(), Some("9")); // matched by stem
     assert_eq!(label("malignant/img0.png"), None);
@@ -656,17 +483,13 @@ fn unsupported_transfer_syntax_is_a_clear_per_file_error() {
     let mut meta = obj.meta().clone();
     meta.transfer_syntax = "1.2.840.10008.1.2.4.90\0".to_string();
     let obj = obj.into_inner().with_exact_meta(meta);
-    obj.write_to_file(dir.join("j2k.dcm"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    obj.write_to_file(dir.join("j2k.dcm")).unwrap_or_else(|e| panic!("{e}"));
     std::fs::copy(sh.join("data/dicom/MR_small.dcm"), dir.join("ok.dcm")).unwrap();
     let (samples, report) = run(&dir, &IngestOptions::default());
     assert_eq!(samples.len(), 1, "the readable file is kept");
     assert_eq!(report.skipped.len(), 1);
     let (p, m) = &report.skipped[0];
     assert_eq!(p, "j2k.dcm");
-    assert!(
-        m.contains("j2k.dcm") && (m.contains("unsupported") || m.contains("JPEG 2000")),
-        "{m}"
-    );
+    assert!(m.contains("j2k.dcm") && (m.contains("unsupported") || m.contains("JPEG 2000")), "{m}");
     let _ = std::fs::remove_dir_all(&dir);
 }

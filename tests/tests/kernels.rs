@@ -7,14 +7,8 @@ use medpick_core::selftest::{self, Group};
 use crate::common::gpu;
 
 fn check(kernel: &str, group: Group) {
-    let cases: Vec<_> = selftest::cases()
-        .into_iter()
-        .filter(|c| c.kernel == kernel && c.group == group)
-        .collect();
-    assert!(
-        !cases.is_empty(),
-        "no {group:?} self-test cases for kernel {kernel}"
-    );
+    let cases: Vec<_> = selftest::cases().into_iter().filter(|c| c.kernel == kernel && c.group == group).collect();
+    assert!(!cases.is_empty(), "no {group:?} self-test cases for kernel {kernel}");
     let Some(ctx) = gpu() else { return };
     let mut failures = Vec::new();
     for c in &cases {
@@ -31,13 +25,7 @@ fn check(kernel: &str, group: Group) {
             failures.push(format!("{} [{}]: {}", kernel, r.case, r.detail));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
 
 macro_rules! kernel_tests {
@@ -61,11 +49,16 @@ macro_rules! kernel_tests {
 
 kernel_tests!(
     argmax_rows,
+    attention,
+    crop_add2d,
+    dwconv2d,
     entropy_map,
     gelu,
+    im2col,
     layernorm,
     matmul,
     min_dist_update,
+    pad2d,
     pairwise_sqdist,
     reduce_rows,
     softmax_rows,
@@ -75,16 +68,10 @@ kernel_tests!(
 #[test]
 fn every_kernel_has_gpu_vs_cpu_tests_and_cases() {
     for s in shaders::ALL {
-        assert!(
-            TESTED.contains(&s.name),
-            "kernel {} has no GPU-vs-CPU test in tests/tests/kernels.rs",
-            s.name
-        );
+        assert!(TESTED.contains(&s.name), "kernel {} has no GPU-vs-CPU test in tests/tests/kernels.rs", s.name);
         for g in [Group::Small, Group::Model] {
             assert!(
-                selftest::cases()
-                    .iter()
-                    .any(|c| c.kernel == s.name && c.group == g),
+                selftest::cases().iter().any(|c| c.kernel == s.name && c.group == g),
                 "kernel {} has no {g:?} self-test cases",
                 s.name
             );
@@ -119,9 +106,7 @@ fn op_shape_mismatch_is_an_error() {
     let a = ctx.upload("t", &[1f32; 6]).unwrap();
     let c = ctx.storage("t", 16).unwrap();
     let mut enc = ctx.encoder();
-    let err = pollster::block_on(medpick_core::gpu::ops::matmul(
-        ctx, &mut enc, &a, &a, None, &c, 3, 3, 3, false,
-    ))
-    .expect_err("a 6-element buffer cannot hold a 3x3 matrix");
+    let err = pollster::block_on(medpick_core::gpu::ops::matmul(ctx, &mut enc, &a, &a, None, &c, 3, 3, 3, false))
+        .expect_err("a 6-element buffer cannot hold a 3x3 matrix");
     assert!(err.to_string().contains("matmul"), "{err}");
 }

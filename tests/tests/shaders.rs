@@ -12,8 +12,7 @@ fn shader_dir() -> PathBuf {
 }
 
 fn parse(name: &str, src: &str) -> naga::Module {
-    naga::front::wgsl::parse_str(src)
-        .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(src, name)))
+    naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(src, name)))
 }
 
 #[test]
@@ -25,27 +24,13 @@ fn every_wgsl_file_is_registered() {
         .filter(|p| p.extension().is_some_and(|x| x == "wgsl"))
         .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert!(
-        !files.is_empty(),
-        "no .wgsl files found in {}",
-        shader_dir().display()
-    );
+    assert!(!files.is_empty(), "no .wgsl files found in {}", shader_dir().display());
     let table: BTreeSet<String> = shaders::ALL.iter().map(|s| s.name.to_string()).collect();
-    assert_eq!(
-        table.len(),
-        shaders::ALL.len(),
-        "duplicate names in shaders::ALL"
-    );
+    assert_eq!(table.len(), shaders::ALL.len(), "duplicate names in shaders::ALL");
     let missing_in_table: Vec<_> = files.difference(&table).collect();
     let missing_files: Vec<_> = table.difference(&files).collect();
-    assert!(
-        missing_in_table.is_empty(),
-        "shaders/*.wgsl not in core::gpu::shaders::ALL: {missing_in_table:?}"
-    );
-    assert!(
-        missing_files.is_empty(),
-        "table entries without a shaders/*.wgsl file: {missing_files:?}"
-    );
+    assert!(missing_in_table.is_empty(), "shaders/*.wgsl not in core::gpu::shaders::ALL: {missing_in_table:?}");
+    assert!(missing_files.is_empty(), "table entries without a shaders/*.wgsl file: {missing_files:?}");
     // The embedded source is the file on disk.
     for s in shaders::ALL {
         let disk = std::fs::read_to_string(shader_dir().join(format!("{}.wgsl", s.name))).unwrap();
@@ -66,10 +51,8 @@ fn every_shader_parses_and_validates() {
                 continue;
             }
         };
-        let mut v = naga::valid::Validator::new(
-            naga::valid::ValidationFlags::all(),
-            naga::valid::Capabilities::default(),
-        );
+        let mut v =
+            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default());
         if let Err(e) = v.validate(&module) {
             failures.push(e.emit_to_string_with_path(s.source, &path));
         }
@@ -80,17 +63,10 @@ fn every_shader_parses_and_validates() {
             .map(|e| e.name.clone())
             .collect();
         if computes != ["main"] {
-            failures.push(format!(
-                "{path}: expected exactly one compute entry point `main`, found {computes:?}"
-            ));
+            failures.push(format!("{path}: expected exactly one compute entry point `main`, found {computes:?}"));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} shader(s) failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} shader(s) failed:\n{}", failures.len(), failures.join("\n"));
     eprintln!("validated {} shaders", shaders::ALL.len());
 }
 
@@ -98,11 +74,7 @@ fn every_shader_parses_and_validates() {
 fn workgroup_sizes_match_table() {
     for s in shaders::ALL {
         let m = parse(s.name, s.source);
-        let ep = m
-            .entry_points
-            .iter()
-            .find(|e| e.name == "main")
-            .expect("main entry point");
+        let ep = m.entry_points.iter().find(|e| e.name == "main").expect("main entry point");
         assert_eq!(
             ep.workgroup_size, s.workgroup_size,
             "{}: naga reflects {:?}, table says {:?}",
@@ -115,62 +87,33 @@ fn workgroup_sizes_match_table() {
 fn params_layout_matches_rust() {
     for s in shaders::ALL {
         let m = parse(s.name, s.source);
-        let Some((_, ty)) = m
-            .types
-            .iter()
-            .find(|(_, t)| t.name.as_deref() == Some("Params"))
-        else {
-            assert!(
-                params::layout(s.name).is_none(),
-                "{}: Rust has a Params twin but the WGSL has no Params",
-                s.name
-            );
+        let Some((_, ty)) = m.types.iter().find(|(_, t)| t.name.as_deref() == Some("Params")) else {
+            assert!(params::layout(s.name).is_none(), "{}: Rust has a Params twin but the WGSL has no Params", s.name);
             continue;
         };
         let naga::TypeInner::Struct { members, span } = &ty.inner else {
             panic!("{}: Params is not a struct", s.name);
         };
-        let rust = params::layout(s.name)
-            .unwrap_or_else(|| panic!("{}: no Rust twin in core/src/gpu/params.rs", s.name));
+        let rust =
+            params::layout(s.name).unwrap_or_else(|| panic!("{}: no Rust twin in core/src/gpu/params.rs", s.name));
         assert_eq!(
             *span as usize, rust.size,
             "{}: WGSL Params is {} bytes, {} is {}",
             s.name, span, rust.rust_name, rust.size
         );
-        let wgsl: Vec<(String, usize)> = members
-            .iter()
-            .map(|mb| (mb.name.clone().unwrap_or_default(), mb.offset as usize))
-            .collect();
-        let rs: Vec<(String, usize)> = rust
-            .fields
-            .iter()
-            .map(|(n, o)| (n.to_string(), *o))
-            .collect();
-        assert_eq!(
-            wgsl, rs,
-            "{}: WGSL Params members (name, offset) differ from {}",
-            s.name, rust.rust_name
-        );
+        let wgsl: Vec<(String, usize)> =
+            members.iter().map(|mb| (mb.name.clone().unwrap_or_default(), mb.offset as usize)).collect();
+        let rs: Vec<(String, usize)> = rust.fields.iter().map(|(n, o)| (n.to_string(), *o)).collect();
+        assert_eq!(wgsl, rs, "{}: WGSL Params members (name, offset) differ from {}", s.name, rust.rust_name);
         // Params must be bound as the uniform at binding 0.
         let bound = m.global_variables.iter().any(|(_, g)| {
             g.space == naga::AddressSpace::Uniform
-                && g.binding
-                    .as_ref()
-                    .is_some_and(|b| b.group == 0 && b.binding == 0)
+                && g.binding.as_ref().is_some_and(|b| b.group == 0 && b.binding == 0)
                 && m.types[g.ty].name.as_deref() == Some("Params")
         });
-        assert!(
-            bound,
-            "{}: Params must be `var<uniform> params: Params` at @group(0) @binding(0)",
-            s.name
-        );
+        assert!(bound, "{}: Params must be `var<uniform> params: Params` at @group(0) @binding(0)", s.name);
     }
     for l in params::LAYOUTS {
-        assert!(
-            shaders::get(l.kernel).is_some(),
-            "Rust Params twin {} names unknown kernel {}",
-            l.rust_name,
-            l.kernel
-        );
+        assert!(shaders::get(l.kernel).is_some(), "Rust Params twin {} names unknown kernel {}", l.rust_name, l.kernel);
     }
 }

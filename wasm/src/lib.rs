@@ -29,11 +29,7 @@ pub async fn run_selftest(use_gpu: bool) -> Result<String, JsError> {
     };
     let device = match &ctx {
         Some(c) => {
-            let name = if c.info.name.is_empty() {
-                "WebGPU adapter".to_string()
-            } else {
-                c.info.name.clone()
-            };
+            let name = if c.info.name.is_empty() { "WebGPU adapter".to_string() } else { c.info.name.clone() };
             format!("{name} ({:?}, {:?})", c.info.backend, c.info.device_type)
         }
         None => "CPU (wasm)".to_string(),

@@ -1,12 +1,7 @@
 //! CPU twin of `shaders/entropy_map.wgsl`: per-pixel normalised entropy −Σ q·ln(q + 1e-6)/ln(max(C,2)) and
 //! max probability of logits [B, C, P] (C == 1: sigmoid over two classes), in f64.
 
-pub fn entropy_map(
-    logits: &[f32],
-    images: usize,
-    classes: usize,
-    pixels: usize,
-) -> (Vec<f32>, Vec<f32>) {
+pub fn entropy_map(logits: &[f32], images: usize, classes: usize, pixels: usize) -> (Vec<f32>, Vec<f32>) {
     const EPS: f64 = 1e-6;
     let mut ent = vec![0f32; images * pixels];
     let mut maxp = vec![0f32; images * pixels];

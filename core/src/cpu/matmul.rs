@@ -1,19 +1,8 @@
 //! CPU twin of `shaders/matmul.wgsl`: C[M,N] = A[M,K] · B (B [K,N]) or A · Bᵀ (B [N,K]) + bias[N].
 //! Dot products accumulate in f64.
 
-pub fn matmul(
-    a: &[f32],
-    b: &[f32],
-    bias: Option<&[f32]>,
-    m: usize,
-    n: usize,
-    k: usize,
-    trans_b: bool,
-) -> Vec<f32> {
-    assert!(
-        a.len() >= m * k && b.len() >= k * n,
-        "matmul twin: operands shorter than the shape"
-    );
+pub fn matmul(a: &[f32], b: &[f32], bias: Option<&[f32]>, m: usize, n: usize, k: usize, trans_b: bool) -> Vec<f32> {
+    assert!(a.len() >= m * k && b.len() >= k * n, "matmul twin: operands shorter than the shape");
     let mut c = vec![0f32; m * n];
     // Bᵀ laid out [N,K] makes every dot product contiguous in both operands.
     let bt: std::borrow::Cow<[f32]> = if trans_b {

@@ -4,22 +4,32 @@
 //! browser without WebGPU).
 
 pub mod argmax_rows;
+pub mod attention;
+pub mod crop_add2d;
+pub mod dwconv2d;
 pub mod entropy_map;
 pub mod gelu;
+pub mod im2col;
 pub mod layernorm;
 pub mod matmul;
 pub mod min_dist_update;
+pub mod pad2d;
 pub mod pairwise_sqdist;
 pub mod reduce_rows;
 pub mod softmax_rows;
 pub mod topk_rows;
 
 pub use argmax_rows::argmax_rows;
+pub use attention::attention;
+pub use crop_add2d::crop_add2d;
+pub use dwconv2d::dwconv2d;
 pub use entropy_map::entropy_map;
 pub use gelu::gelu;
+pub use im2col::im2col;
 pub use layernorm::layernorm;
 pub use matmul::matmul;
 pub use min_dist_update::min_dist_update;
+pub use pad2d::pad2d;
 pub use pairwise_sqdist::pairwise_sqdist;
 pub use reduce_rows::reduce_rows;
 pub use softmax_rows::softmax_rows;

@@ -2,14 +2,7 @@
 
 pub fn pairwise_sqdist(a: &[f32], b: &[f32], n: usize, m: usize, d: usize) -> Vec<f32> {
     let norms = |x: &[f32], rows: usize| -> Vec<f64> {
-        (0..rows)
-            .map(|i| {
-                x[i * d..(i + 1) * d]
-                    .iter()
-                    .map(|&v| v as f64 * v as f64)
-                    .sum()
-            })
-            .collect()
+        (0..rows).map(|i| x[i * d..(i + 1) * d].iter().map(|&v| v as f64 * v as f64).sum()).collect()
     };
     let na = norms(a, n);
     let nb = norms(b, m);

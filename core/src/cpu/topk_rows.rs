@@ -28,12 +28,7 @@ pub fn topk_rows(
         );
         // Stable sort by value keeps earlier (lower-column) entries first among equals, as the kernel does.
         list.sort_by(|a, b| a.0.total_cmp(&b.0));
-        for (j, (v, i)) in list
-            .into_iter()
-            .filter(|(_, i)| *i != TOPK_EMPTY_IDX)
-            .take(k)
-            .enumerate()
-        {
+        for (j, (v, i)) in list.into_iter().filter(|(_, i)| *i != TOPK_EMPTY_IDX).take(k).enumerate() {
             vals[r * k + j] = v;
             idxs[r * k + j] = i;
         }

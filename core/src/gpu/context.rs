@@ -25,9 +25,7 @@ impl GpuOptions {
     pub fn from_env() -> Self {
         GpuOptions {
             backends: wgpu::Backends::from_env(),
-            adapter_name: std::env::var("WGPU_ADAPTER_NAME")
-                .ok()
-                .filter(|s| !s.is_empty()),
+            adapter_name: std::env::var("WGPU_ADAPTER_NAME").ok().filter(|s| !s.is_empty()),
             power_preference: wgpu::PowerPreference::from_env(),
         }
     }
@@ -134,19 +132,16 @@ impl GpuContext {
         if let Some(want) = &opts.adapter_name {
             let want_lc = want.to_lowercase();
             let adapters = instance.enumerate_adapters(backends).await;
-            let names: Vec<String> = adapters
-                .iter()
-                .map(|a| format!("{} ({:?})", a.get_info().name, a.get_info().backend))
-                .collect();
-            return adapters
-                .into_iter()
-                .find(|a| a.get_info().name.to_lowercase().contains(&want_lc))
-                .ok_or_else(|| Error::NoAdapter {
+            let names: Vec<String> =
+                adapters.iter().map(|a| format!("{} ({:?})", a.get_info().name, a.get_info().backend)).collect();
+            return adapters.into_iter().find(|a| a.get_info().name.to_lowercase().contains(&want_lc)).ok_or_else(
+                || Error::NoAdapter {
                     reason: format!(
                         "WGPU_ADAPTER_NAME={want} matches none of the adapters found: [{}]",
                         names.join(", ")
                     ),
-                });
+                },
+            );
         }
         instance
             .request_adapter(&wgpu::RequestAdapterOptions {
@@ -172,24 +167,14 @@ impl GpuContext {
         for n in needs() {
             let h = (n.get)(&have);
             if h < n.min {
-                return Err(Error::MissingLimit {
-                    adapter: info.name.clone(),
-                    limit: n.name,
-                    have: h,
-                    need: n.min,
-                });
+                return Err(Error::MissingLimit { adapter: info.name.clone(), limit: n.name, have: h, need: n.min });
             }
-            let value = if n.take_max {
-                h
-            } else {
-                n.min.max((n.get)(&required)).min(h)
-            };
+            let value = if n.take_max { h } else { n.min.max((n.get)(&required)).min(h) };
             (n.set)(&mut required, value);
         }
         // A storage binding can never be larger than a buffer.
-        required.max_storage_buffer_binding_size = required
-            .max_storage_buffer_binding_size
-            .min(required.max_buffer_size);
+        required.max_storage_buffer_binding_size =
+            required.max_storage_buffer_binding_size.min(required.max_buffer_size);
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("medpick"),
@@ -200,10 +185,7 @@ impl GpuContext {
                 trace: wgpu::Trace::Off,
             })
             .await
-            .map_err(|e| Error::Device {
-                adapter: info.name.clone(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| Error::Device { adapter: info.name.clone(), message: e.to_string() })?;
         let errors: Arc<Mutex<Vec<String>>> = Arc::default();
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -227,19 +209,9 @@ impl GpuContext {
     pub fn report(&self) -> AdapterReport {
         let limits = needs()
             .iter()
-            .map(|n| {
-                (
-                    n.name.to_string(),
-                    (n.get)(&self.limits),
-                    (n.get)(&self.adapter_limits),
-                )
-            })
+            .map(|n| (n.name.to_string(), (n.get)(&self.limits), (n.get)(&self.adapter_limits)))
             .collect();
-        let features = self
-            .adapter_features
-            .iter_names()
-            .map(|(name, _)| name.to_string())
-            .collect();
+        let features = self.adapter_features.iter_names().map(|(name, _)| name.to_string()).collect();
         AdapterReport {
             name: self.info.name.clone(),
             backend: format!("{:?}", self.info.backend),
@@ -255,40 +227,25 @@ impl GpuContext {
 
     /// Return (and clear) any GPU error reported since the last call, as an error of `op`.
     pub fn take_error(&self, op: &str) -> Result<()> {
-        let mut v = self.errors.lock().map_err(|_| Error::Gpu {
-            op: op.into(),
-            message: "poisoned".into(),
-        })?;
+        let mut v = self.errors.lock().map_err(|_| Error::Gpu { op: op.into(), message: "poisoned".into() })?;
         if v.is_empty() {
             return Ok(());
         }
         let message = v.join("; ");
         v.clear();
-        Err(Error::Gpu {
-            op: op.to_string(),
-            message,
-        })
+        Err(Error::Gpu { op: op.to_string(), message })
     }
 
     /// The compiled pipeline of a kernel, created on first use. Compilation errors come back as
     /// [`Error::Shader`] (validated by wgpu's naga natively, by Tint in Chromium).
     pub async fn pipeline(&self, name: &str) -> Result<Arc<Pipeline>> {
-        if let Some(p) = self
-            .pipelines
-            .lock()
-            .ok()
-            .and_then(|m| m.get(name).cloned())
-        {
+        if let Some(p) = self.pipelines.lock().ok().and_then(|m| m.get(name).cloned()) {
             return Ok(p);
         }
         let shader = shaders::get(name).ok_or_else(|| Error::Unknown {
             kind: "kernel",
             name: name.to_string(),
-            known: shaders::ALL
-                .iter()
-                .map(|s| s.name)
-                .collect::<Vec<_>>()
-                .join(", "),
+            known: shaders::ALL.iter().map(|s| s.name).collect::<Vec<_>>().join(", "),
         })?;
         let p = Arc::new(self.compile(shader).await?);
         if let Ok(mut m) = self.pipelines.lock() {
@@ -300,34 +257,23 @@ impl GpuContext {
     /// Compile a kernel inside an error scope so that a bad shader is an error, not a panic.
     pub async fn compile(&self, shader: &'static Shader) -> Result<Pipeline> {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(shader.name),
-                source: wgpu::ShaderSource::Wgsl(shader.source.into()),
-            });
-        let pipeline = self
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(shader.name),
-                layout: None,
-                module: &module,
-                entry_point: Some("main"),
-                compilation_options: Default::default(),
-                cache: None,
-            });
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(shader.name),
+            source: wgpu::ShaderSource::Wgsl(shader.source.into()),
+        });
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(shader.name),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
         if let Some(err) = scope.pop().await {
-            return Err(Error::Shader {
-                name: shader.name.to_string(),
-                message: err.to_string(),
-            });
+            return Err(Error::Shader { name: shader.name.to_string(), message: err.to_string() });
         }
         let layout = pipeline.get_bind_group_layout(0);
-        Ok(Pipeline {
-            shader,
-            pipeline,
-            layout,
-        })
+        Ok(Pipeline { shader, pipeline, layout })
     }
 
     /// Create a storage buffer holding `data`.
@@ -343,34 +289,21 @@ impl GpuContext {
     /// Create a zero-initialised storage buffer of `bytes` (at least 4) bytes, checked against the limits.
     pub fn storage(&self, op: &'static str, bytes: u64) -> Result<wgpu::Buffer> {
         let bytes = bytes.max(4).next_multiple_of(4);
-        let limit = self
-            .limits
-            .max_storage_buffer_binding_size
-            .min(self.limits.max_buffer_size);
+        let limit = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
         if bytes > limit {
-            return Err(Error::TooLarge {
-                op,
-                what: "a storage buffer".into(),
-                bytes,
-                limit,
-            });
+            return Err(Error::TooLarge { op, what: "a storage buffer".into(), bytes, limit });
         }
         Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(op),
             size: bytes,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         }))
     }
 
     /// A new command encoder; record ops into it, then [`GpuContext::submit`].
     pub fn encoder(&self) -> wgpu::CommandEncoder {
-        self.device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("medpick"),
-            })
+        self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("medpick") })
     }
 
     pub fn submit(&self, enc: wgpu::CommandEncoder) {
@@ -382,10 +315,7 @@ impl GpuContext {
         #[cfg(not(target_arch = "wasm32"))]
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu {
-                op: "wait".into(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| Error::Gpu { op: "wait".into(), message: e.to_string() })?;
         self.take_error("wait")
     }
 
@@ -415,27 +345,18 @@ impl GpuContext {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        self.queue
-            .write_buffer(&ubuf, 0, bytemuck::bytes_of(params));
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: ubuf.as_entire_binding(),
-        }];
+        self.queue.write_buffer(&ubuf, 0, bytemuck::bytes_of(params));
+        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: ubuf.as_entire_binding() }];
         for (i, b) in buffers.iter().enumerate() {
-            entries.push(wgpu::BindGroupEntry {
-                binding: i as u32 + 1,
-                resource: b.as_entire_binding(),
-            });
+            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
         }
         let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(p.shader.name),
             layout: &p.layout,
             entries: &entries,
         });
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some(p.shader.name),
-            timestamp_writes: None,
-        });
+        let mut pass =
+            enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(p.shader.name), timestamp_writes: None });
         pass.set_pipeline(&p.pipeline);
         pass.set_bind_group(0, &bind, &[]);
         pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);

@@ -11,13 +11,7 @@ use crate::{Error, Result};
 fn check_len(op: &'static str, what: &str, buf: &Buffer, elems: usize) -> Result<()> {
     let need = (elems as u64) * 4;
     if buf.size() < need {
-        return Err(Error::shape(
-            op,
-            format!(
-                "buffer '{what}' holds {} bytes, the shape needs {need}",
-                buf.size()
-            ),
-        ));
+        return Err(Error::shape(op, format!("buffer '{what}' holds {} bytes, the shape needs {need}", buf.size())));
     }
     Ok(())
 }
@@ -56,8 +50,7 @@ pub async fn matmul(
         ..Default::default()
     };
     let groups = [n.div_ceil(64) as u32, m.div_ceil(128) as u32, 1];
-    ctx.dispatch(enc, OP, &p, &[a, b, bias.unwrap_or(a), c], groups)
-        .await
+    ctx.dispatch(enc, OP, &p, &[a, b, bias.unwrap_or(a), c], groups).await
 }
 
 /// D[i,j] = max(‖a_i‖² + ‖b_j‖² − 2·a_i·b_j, 0) for A [N,D], B [M,D] → D [N,M].
@@ -76,20 +69,8 @@ pub async fn pairwise_sqdist(
     check_len(OP, "a", a, n * d)?;
     check_len(OP, "b", b, m * d)?;
     check_len(OP, "out", out, n * m)?;
-    let p = PairwiseSqdistParams {
-        n: u32_of(OP, "n", n)?,
-        m: u32_of(OP, "m", m)?,
-        d: u32_of(OP, "d", d)?,
-        _pad0: 0,
-    };
-    ctx.dispatch(
-        enc,
-        OP,
-        &p,
-        &[a, b, out],
-        [m.div_ceil(64) as u32, n.div_ceil(128) as u32, 1],
-    )
-    .await
+    let p = PairwiseSqdistParams { n: u32_of(OP, "n", n)?, m: u32_of(OP, "m", m)?, d: u32_of(OP, "d", d)?, _pad0: 0 };
+    ctx.dispatch(enc, OP, &p, &[a, b, out], [m.div_ceil(64) as u32, n.div_ceil(128) as u32, 1]).await
 }
 
 /// k-center step: mind[i] = min(mind[i], ‖x_i − x_center‖²), or = when `init`.
@@ -108,10 +89,7 @@ pub async fn min_dist_update(
     check_len(OP, "x", x, n * d)?;
     check_len(OP, "mind", mind, n)?;
     if center >= n {
-        return Err(Error::shape(
-            OP,
-            format!("centre {center} is outside the {n} rows"),
-        ));
+        return Err(Error::shape(OP, format!("centre {center} is outside the {n} rows")));
     }
     let p = MinDistUpdateParams {
         n: u32_of(OP, "n", n)?,
@@ -119,8 +97,7 @@ pub async fn min_dist_update(
         center: center as u32,
         init: init as u32,
     };
-    ctx.dispatch(enc, OP, &p, &[x, mind], ctx.grid_1d(n, 256))
-        .await
+    ctx.dispatch(enc, OP, &p, &[x, mind], ctx.grid_1d(n, 256)).await
 }
 
 /// Per row of X [R,C]: max value and its lowest column index (u32::MAX when the row has no comparable value).
@@ -137,13 +114,8 @@ pub async fn argmax_rows(
     check_len(OP, "x", x, rows * cols)?;
     check_len(OP, "out_val", out_val, rows)?;
     check_len(OP, "out_idx", out_idx, rows)?;
-    let p = ArgmaxRowsParams {
-        rows: u32_of(OP, "rows", rows)?,
-        cols: u32_of(OP, "cols", cols)?,
-        ..Default::default()
-    };
-    ctx.dispatch(enc, OP, &p, &[x, out_val, out_idx], ctx.grid_1d(rows, 1))
-        .await
+    let p = ArgmaxRowsParams { rows: u32_of(OP, "rows", rows)?, cols: u32_of(OP, "cols", cols)?, ..Default::default() };
+    ctx.dispatch(enc, OP, &p, &[x, out_val, out_idx], ctx.grid_1d(rows, 1)).await
 }
 
 /// Per row of X [R,C]: the k smallest values (ascending, ties to the lower column) and their columns +
@@ -163,10 +135,7 @@ pub async fn topk_rows(
 ) -> Result<()> {
     const OP: &str = "topk_rows";
     if k == 0 || k > 64 {
-        return Err(Error::shape(
-            OP,
-            format!("k = {k}; the kernel supports 1 ≤ k ≤ 64"),
-        ));
+        return Err(Error::shape(OP, format!("k = {k}; the kernel supports 1 ≤ k ≤ 64")));
     }
     check_len(OP, "x", x, rows * cols)?;
     check_len(OP, "out_val", out_val, rows * k)?;
@@ -179,8 +148,7 @@ pub async fn topk_rows(
         merge: merge as u32,
         ..Default::default()
     };
-    ctx.dispatch(enc, OP, &p, &[x, out_val, out_idx], ctx.grid_1d(rows, 64))
-        .await
+    ctx.dispatch(enc, OP, &p, &[x, out_val, out_idx], ctx.grid_1d(rows, 64)).await
 }
 
 /// Row-wise softmax of X [R,C].
@@ -195,13 +163,9 @@ pub async fn softmax_rows(
     const OP: &str = "softmax_rows";
     check_len(OP, "x", x, rows * cols)?;
     check_len(OP, "y", y, rows * cols)?;
-    let p = SoftmaxRowsParams {
-        rows: u32_of(OP, "rows", rows)?,
-        cols: u32_of(OP, "cols", cols)?,
-        ..Default::default()
-    };
-    ctx.dispatch(enc, OP, &p, &[x, y], ctx.grid_1d(rows, 1))
-        .await
+    let p =
+        SoftmaxRowsParams { rows: u32_of(OP, "rows", rows)?, cols: u32_of(OP, "cols", cols)?, ..Default::default() };
+    ctx.dispatch(enc, OP, &p, &[x, y], ctx.grid_1d(rows, 1)).await
 }
 
 /// LayerNorm over the last dim of X [R,D] with weight and bias [D].
@@ -222,33 +186,17 @@ pub async fn layernorm(
     check_len(OP, "w", w, d)?;
     check_len(OP, "b", b, d)?;
     check_len(OP, "y", y, rows * d)?;
-    let p = LayernormParams {
-        rows: u32_of(OP, "rows", rows)?,
-        d: u32_of(OP, "d", d)?,
-        eps,
-        _pad0: 0,
-    };
-    ctx.dispatch(enc, OP, &p, &[x, w, b, y], ctx.grid_1d(rows, 1))
-        .await
+    let p = LayernormParams { rows: u32_of(OP, "rows", rows)?, d: u32_of(OP, "d", d)?, eps, _pad0: 0 };
+    ctx.dispatch(enc, OP, &p, &[x, w, b, y], ctx.grid_1d(rows, 1)).await
 }
 
 /// Exact-erf GELU, elementwise over n values.
-pub async fn gelu(
-    ctx: &GpuContext,
-    enc: &mut CommandEncoder,
-    x: &Buffer,
-    y: &Buffer,
-    n: usize,
-) -> Result<()> {
+pub async fn gelu(ctx: &GpuContext, enc: &mut CommandEncoder, x: &Buffer, y: &Buffer, n: usize) -> Result<()> {
     const OP: &str = "gelu";
     check_len(OP, "x", x, n)?;
     check_len(OP, "y", y, n)?;
-    let p = GeluParams {
-        n: u32_of(OP, "n", n)?,
-        ..Default::default()
-    };
-    ctx.dispatch(enc, OP, &p, &[x, y], ctx.grid_1d(n, 256))
-        .await
+    let p = GeluParams { n: u32_of(OP, "n", n)?, ..Default::default() };
+    ctx.dispatch(enc, OP, &p, &[x, y], ctx.grid_1d(n, 256)).await
 }
 
 /// Row reduction of X [R,C].
@@ -274,14 +222,9 @@ pub async fn reduce_rows(
     if cols == 0 {
         return Err(Error::shape(OP, "cannot reduce rows of zero columns"));
     }
-    let p = ReduceRowsParams {
-        rows: u32_of(OP, "rows", rows)?,
-        cols: u32_of(OP, "cols", cols)?,
-        op: op as u32,
-        _pad0: 0,
-    };
-    ctx.dispatch(enc, OP, &p, &[x, out], ctx.grid_1d(rows, 1))
-        .await
+    let p =
+        ReduceRowsParams { rows: u32_of(OP, "rows", rows)?, cols: u32_of(OP, "cols", cols)?, op: op as u32, _pad0: 0 };
+    ctx.dispatch(enc, OP, &p, &[x, out], ctx.grid_1d(rows, 1)).await
 }
 
 /// Per-pixel normalised entropy and max probability of logits [B, C, P] (C == 1: sigmoid).
@@ -309,12 +252,249 @@ pub async fn entropy_map(
         pixels: u32_of(OP, "pixels", pixels)?,
         _pad0: 0,
     };
-    ctx.dispatch(
-        enc,
-        OP,
-        &p,
-        &[logits, entropy, maxprob],
-        ctx.grid_1d(images * pixels, 256),
-    )
-    .await
+    ctx.dispatch(enc, OP, &p, &[logits, entropy, maxprob], ctx.grid_1d(images * pixels, 256)).await
+}
+
+/// Geometry of a channels-last convolution: input H×W×C, square kernel k, stride, zero padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeom {
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+impl ConvGeom {
+    /// Output (Ho, Wo) as PyTorch computes it.
+    pub fn out_hw(&self) -> (usize, usize) {
+        ((self.h + 2 * self.pad - self.k) / self.stride + 1, (self.w + 2 * self.pad - self.k) / self.stride + 1)
+    }
+
+    fn check(&self, op: &'static str) -> Result<()> {
+        if self.k == 0 || self.stride == 0 || self.h + 2 * self.pad < self.k || self.w + 2 * self.pad < self.k {
+            return Err(Error::shape(op, format!("bad convolution geometry {self:?}")));
+        }
+        Ok(())
+    }
+}
+
+/// Depthwise convolution of X [H,W,C] with W [C,k,k] and bias [C] → Y [Ho,Wo,C].
+pub async fn dwconv2d(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    x: &Buffer,
+    wt: &Buffer,
+    bias: &Buffer,
+    y: &Buffer,
+    g: ConvGeom,
+) -> Result<()> {
+    const OP: &str = "dwconv2d";
+    g.check(OP)?;
+    let (ho, wo) = g.out_hw();
+    check_len(OP, "x", x, g.h * g.w * g.c)?;
+    check_len(OP, "w", wt, g.c * g.k * g.k)?;
+    check_len(OP, "bias", bias, g.c)?;
+    check_len(OP, "y", y, ho * wo * g.c)?;
+    let p = Dwconv2dParams {
+        h: u32_of(OP, "h", g.h)?,
+        w: u32_of(OP, "w", g.w)?,
+        c: u32_of(OP, "c", g.c)?,
+        k: g.k as u32,
+        stride: g.stride as u32,
+        pad: g.pad as u32,
+        ho: ho as u32,
+        wo: wo as u32,
+    };
+    ctx.dispatch(enc, OP, &p, &[x, wt, bias, y], ctx.grid_1d(ho * wo * g.c, 256)).await
+}
+
+/// Unfold X [H,W,C] into [Ho·Wo, C·k·k] (column order c, ky, kx) for convolution as a matmul.
+pub async fn im2col(ctx: &GpuContext, enc: &mut CommandEncoder, x: &Buffer, y: &Buffer, g: ConvGeom) -> Result<()> {
+    const OP: &str = "im2col";
+    g.check(OP)?;
+    let (ho, wo) = g.out_hw();
+    check_len(OP, "x", x, g.h * g.w * g.c)?;
+    check_len(OP, "y", y, ho * wo * g.c * g.k * g.k)?;
+    let p = Im2colParams {
+        h: u32_of(OP, "h", g.h)?,
+        w: u32_of(OP, "w", g.w)?,
+        c: u32_of(OP, "c", g.c)?,
+        k: g.k as u32,
+        stride: g.stride as u32,
+        pad: g.pad as u32,
+        ho: ho as u32,
+        wo: wo as u32,
+    };
+    ctx.dispatch(enc, OP, &p, &[x, y], ctx.grid_1d(ho * wo * g.c * g.k * g.k, 256)).await
+}
+
+/// Zero-pad X [H,W,C] to Y [Hp,Wp,C] (bottom/right).
+#[allow(clippy::too_many_arguments)] // operands and the two shapes
+pub async fn pad2d(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    x: &Buffer,
+    y: &Buffer,
+    h: usize,
+    w: usize,
+    c: usize,
+    hp: usize,
+    wp: usize,
+) -> Result<()> {
+    const OP: &str = "pad2d";
+    if hp < h || wp < w {
+        return Err(Error::shape(OP, format!("cannot pad {h}x{w} to {hp}x{wp}")));
+    }
+    check_len(OP, "x", x, h * w * c)?;
+    check_len(OP, "y", y, hp * wp * c)?;
+    let p = Pad2dParams {
+        h: h as u32,
+        w: w as u32,
+        c: u32_of(OP, "c", c)?,
+        hp: hp as u32,
+        wp: wp as u32,
+        ..Default::default()
+    };
+    ctx.dispatch(enc, OP, &p, &[x, y], ctx.grid_1d(hp * wp * c, 256)).await
+}
+
+/// Y [H,W,C] += top-left crop of X [Hp,Wp,C].
+#[allow(clippy::too_many_arguments)] // operands and the two shapes
+pub async fn crop_add2d(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    x: &Buffer,
+    y: &Buffer,
+    h: usize,
+    w: usize,
+    c: usize,
+    hp: usize,
+    wp: usize,
+) -> Result<()> {
+    const OP: &str = "crop_add2d";
+    if hp < h || wp < w {
+        return Err(Error::shape(OP, format!("cannot crop {hp}x{wp} to {h}x{w}")));
+    }
+    check_len(OP, "x", x, hp * wp * c)?;
+    check_len(OP, "y", y, h * w * c)?;
+    let p = CropAdd2dParams {
+        h: h as u32,
+        w: w as u32,
+        c: u32_of(OP, "c", c)?,
+        hp: hp as u32,
+        wp: wp as u32,
+        ..Default::default()
+    };
+    ctx.dispatch(enc, OP, &p, &[x, y], ctx.grid_1d(h * w * c, 256)).await
+}
+
+/// Windowed multi-head attention layout (see `shaders/attention.wgsl`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AttnGeom {
+    /// Token grid width and height (padded to whole windows).
+    pub grid_w: usize,
+    pub grid_h: usize,
+    pub ws_h: usize,
+    pub ws_w: usize,
+    pub heads: usize,
+    pub hd: usize,
+    /// Floats per qkv row, offset of head h's q (h·head_stride), and k/v offsets from it.
+    pub qkv_stride: usize,
+    pub head_stride: usize,
+    pub k_off: usize,
+    pub v_off: usize,
+    pub scale: f32,
+}
+
+impl AttnGeom {
+    /// TinyViT: qkv channels interleaved per head ([q_h | k_h | v_h] blocks of 3·hd).
+    pub fn interleaved(grid_h: usize, grid_w: usize, ws: usize, heads: usize, hd: usize) -> Self {
+        AttnGeom {
+            grid_w,
+            grid_h,
+            ws_h: ws,
+            ws_w: ws,
+            heads,
+            hd,
+            qkv_stride: 3 * heads * hd,
+            head_stride: 3 * hd,
+            k_off: hd,
+            v_off: 2 * hd,
+            scale: (hd as f32).powf(-0.5),
+        }
+    }
+
+    /// ViT: one window over a sequence of `s` tokens, qkv rows [all q | all k | all v].
+    pub fn sequence(s: usize, heads: usize, hd: usize) -> Self {
+        let c = heads * hd;
+        AttnGeom {
+            grid_w: s,
+            grid_h: 1,
+            ws_h: 1,
+            ws_w: s,
+            heads,
+            hd,
+            qkv_stride: 3 * c,
+            head_stride: hd,
+            k_off: c,
+            v_off: 2 * c,
+            scale: (hd as f32).powf(-0.5),
+        }
+    }
+
+    pub fn tokens(&self) -> usize {
+        self.grid_w * self.grid_h
+    }
+
+    pub fn windows(&self) -> (usize, usize) {
+        (self.grid_w / self.ws_w, self.grid_h / self.ws_h)
+    }
+}
+
+/// O [tokens, heads·hd] = softmax(Q·Kᵀ·scale (+ relative bias)) · V per window and head.
+pub async fn attention(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    qkv: &Buffer,
+    biases: Option<&Buffer>,
+    out: &Buffer,
+    g: AttnGeom,
+) -> Result<()> {
+    const OP: &str = "attention";
+    if g.hd == 0 || g.hd > 64 {
+        return Err(Error::shape(OP, format!("head dim {} (the kernel supports 1..=64)", g.hd)));
+    }
+    if g.grid_w % g.ws_w != 0 || g.grid_h % g.ws_h != 0 {
+        return Err(Error::shape(
+            OP,
+            format!("grid {}x{} is not a whole number of {}x{} windows", g.grid_h, g.grid_w, g.ws_h, g.ws_w),
+        ));
+    }
+    let n = g.ws_h * g.ws_w;
+    check_len(OP, "qkv", qkv, g.tokens() * g.qkv_stride)?;
+    check_len(OP, "out", out, g.tokens() * g.heads * g.hd)?;
+    if let Some(b) = biases {
+        check_len(OP, "biases", b, g.heads * n)?;
+    }
+    let (nx, ny) = g.windows();
+    let p = AttentionParams {
+        grid_w: u32_of(OP, "grid_w", g.grid_w)?,
+        ws_h: g.ws_h as u32,
+        ws_w: g.ws_w as u32,
+        n_win_x: nx as u32,
+        heads: g.heads as u32,
+        hd: g.hd as u32,
+        qkv_stride: g.qkv_stride as u32,
+        head_stride: g.head_stride as u32,
+        k_off: g.k_off as u32,
+        v_off: g.v_off as u32,
+        out_stride: (g.heads * g.hd) as u32,
+        has_bias: biases.is_some() as u32,
+        scale: g.scale,
+        ..Default::default()
+    };
+    let groups = [n.div_ceil(64) as u32, g.heads as u32, (nx * ny) as u32];
+    ctx.dispatch(enc, OP, &p, &[qkv, biases.unwrap_or(qkv), out], groups).await
 }

@@ -44,6 +44,14 @@ params! {
     "gelu" => GeluParams { n: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
     "reduce_rows" => ReduceRowsParams { rows: u32, cols: u32, op: u32, _pad0: u32 }
     "entropy_map" => EntropyMapParams { images: u32, classes: u32, pixels: u32, _pad0: u32 }
+    "dwconv2d" => Dwconv2dParams { h: u32, w: u32, c: u32, k: u32, stride: u32, pad: u32, ho: u32, wo: u32 }
+    "im2col" => Im2colParams { h: u32, w: u32, c: u32, k: u32, stride: u32, pad: u32, ho: u32, wo: u32 }
+    "pad2d" => Pad2dParams { h: u32, w: u32, c: u32, hp: u32, wp: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+    "crop_add2d" => CropAdd2dParams { h: u32, w: u32, c: u32, hp: u32, wp: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+    "attention" => AttentionParams {
+        grid_w: u32, ws_h: u32, ws_w: u32, n_win_x: u32, heads: u32, hd: u32, qkv_stride: u32, head_stride: u32,
+        k_off: u32, v_off: u32, out_stride: u32, has_bias: u32, scale: f32, _pad0: u32, _pad1: u32, _pad2: u32
+    }
 }
 
 /// The layout of one kernel's Params twin.

@@ -15,11 +15,7 @@ async fn read_bytes(ctx: &GpuContext, src: &wgpu::Buffer, bytes: u64) -> Result<
         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
-    let mut enc = ctx
-        .device
-        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("readback"),
-        });
+    let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
     enc.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
     ctx.queue.submit(Some(enc.finish()));
 
@@ -28,21 +24,11 @@ async fn read_bytes(ctx: &GpuContext, src: &wgpu::Buffer, bytes: u64) -> Result<
         let _ = tx.send(r);
     });
     #[cfg(not(target_arch = "wasm32"))]
-    ctx.device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| Error::Readback {
-            message: e.to_string(),
-        })?;
-    let mapped = rx.await.map_err(|_| Error::Readback {
-        message: "map callback dropped".into(),
-    })?;
-    mapped.map_err(|e| Error::Readback {
-        message: e.to_string(),
-    })?;
+    ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Readback { message: e.to_string() })?;
+    let mapped = rx.await.map_err(|_| Error::Readback { message: "map callback dropped".into() })?;
+    mapped.map_err(|e| Error::Readback { message: e.to_string() })?;
     let out = {
-        let view = staging.get_mapped_range(..).map_err(|e| Error::Readback {
-            message: e.to_string(),
-        })?;
+        let view = staging.get_mapped_range(..).map_err(|e| Error::Readback { message: e.to_string() })?;
         view.to_vec()
     };
     staging.unmap();

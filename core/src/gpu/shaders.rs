@@ -23,11 +23,16 @@ macro_rules! shader {
 /// Every kernel, sorted by name.
 pub const ALL: &[Shader] = &[
     shader!("argmax_rows", [256, 1, 1]),
+    shader!("attention", [64, 1, 1]),
+    shader!("crop_add2d", [256, 1, 1]),
+    shader!("dwconv2d", [256, 1, 1]),
     shader!("entropy_map", [256, 1, 1]),
     shader!("gelu", [256, 1, 1]),
+    shader!("im2col", [256, 1, 1]),
     shader!("layernorm", [256, 1, 1]),
     shader!("matmul", [16, 16, 1]),
     shader!("min_dist_update", [256, 1, 1]),
+    shader!("pad2d", [256, 1, 1]),
     shader!("pairwise_sqdist", [16, 16, 1]),
     shader!("reduce_rows", [256, 1, 1]),
     shader!("softmax_rows", [256, 1, 1]),

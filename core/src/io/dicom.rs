@@ -47,17 +47,11 @@ fn str_of(obj: &DefaultDicomObject, tag: dicom_object::Tag) -> Option<String> {
 }
 
 fn floats_of(obj: &DefaultDicomObject, tag: dicom_object::Tag) -> Option<Vec<f64>> {
-    obj.element_opt(tag)
-        .ok()
-        .flatten()
-        .and_then(|e| e.to_multi_float64().ok())
+    obj.element_opt(tag).ok().flatten().and_then(|e| e.to_multi_float64().ok())
 }
 
 fn int_of(obj: &DefaultDicomObject, tag: dicom_object::Tag) -> Option<i64> {
-    obj.element_opt(tag)
-        .ok()
-        .flatten()
-        .and_then(|e| e.to_int::<i64>().ok())
+    obj.element_opt(tag).ok().flatten().and_then(|e| e.to_int::<i64>().ok())
 }
 
 /// Open a DICOM file (Part 10, with or without preamble).
@@ -67,29 +61,20 @@ pub fn open(path: &Path) -> Result<DefaultDicomObject> {
         return Err(Error::decode(path, "empty file (0 bytes)"));
     }
     open_file(path)
-        .or_else(|_| {
-            OpenFileOptions::new()
-                .read_preamble(dicom_object::file::ReadPreamble::Never)
-                .open_file(path)
-        })
+        .or_else(|_| OpenFileOptions::new().read_preamble(dicom_object::file::ReadPreamble::Never).open_file(path))
         .map_err(|e| Error::decode(path, format!("not a readable DICOM file: {e}")))
 }
 
 /// Header fields of an open object.
 pub fn info(obj: &DefaultDicomObject) -> DicomInfo {
-    let voi = match (
-        floats_of(obj, tags::WINDOW_CENTER),
-        floats_of(obj, tags::WINDOW_WIDTH),
-    ) {
+    let voi = match (floats_of(obj, tags::WINDOW_CENTER), floats_of(obj, tags::WINDOW_WIDTH)) {
         (Some(c), Some(w)) if !c.is_empty() && !w.is_empty() && w[0] > 0.0 => Some((c[0], w[0])),
         _ => None,
     };
     DicomInfo {
         series_uid: str_of(obj, tags::SERIES_INSTANCE_UID).filter(|s| !s.is_empty()),
         instance_number: int_of(obj, tags::INSTANCE_NUMBER),
-        position: floats_of(obj, tags::IMAGE_POSITION_PATIENT)
-            .filter(|v| v.len() == 3)
-            .map(|v| [v[0], v[1], v[2]]),
+        position: floats_of(obj, tags::IMAGE_POSITION_PATIENT).filter(|v| v.len() == 3).map(|v| [v[0], v[1], v[2]]),
         orientation: floats_of(obj, tags::IMAGE_ORIENTATION_PATIENT)
             .filter(|v| v.len() == 6)
             .map(|v| [v[0], v[1], v[2], v[3], v[4], v[5]]),
@@ -100,14 +85,8 @@ pub fn info(obj: &DefaultDicomObject) -> DicomInfo {
         bits_allocated: int_of(obj, tags::BITS_ALLOCATED).unwrap_or(16).max(0) as u16,
         modality: str_of(obj, tags::MODALITY),
         photometric: str_of(obj, tags::PHOTOMETRIC_INTERPRETATION),
-        transfer_syntax: obj
-            .meta()
-            .transfer_syntax()
-            .trim_end_matches('\0')
-            .to_string(),
-        pixel_spacing: floats_of(obj, tags::PIXEL_SPACING)
-            .filter(|v| v.len() == 2)
-            .map(|v| [v[0], v[1]]),
+        transfer_syntax: obj.meta().transfer_syntax().trim_end_matches('\0').to_string(),
+        pixel_spacing: floats_of(obj, tags::PIXEL_SPACING).filter(|v| v.len() == 2).map(|v| [v[0], v[1]]),
         slice_thickness: floats_of(obj, tags::SLICE_THICKNESS).and_then(|v| v.first().copied()),
         voi_window: voi,
         has_pixel_data: obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_some(),
@@ -122,10 +101,7 @@ pub fn read_info(path: &Path) -> Result<DicomInfo> {
 fn ts_name(uid: &str) -> String {
     use dicom_encoding::TransferSyntaxIndex;
     use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
-    TransferSyntaxRegistry
-        .get(uid)
-        .map(|ts| format!("{} ({uid})", ts.name()))
-        .unwrap_or_else(|| uid.to_string())
+    TransferSyntaxRegistry.get(uid).map(|ts| format!("{} ({uid})", ts.name())).unwrap_or_else(|| uid.to_string())
 }
 
 /// Decode frame `frame` of a file: Modality LUT, then `window`, MONOCHROME1 inverted.
@@ -133,10 +109,7 @@ pub fn read_frame(path: &Path, frame: u32, window: Window, max_pixels: u64) -> R
     let obj = open(path)?;
     let inf = info(&obj);
     if !inf.has_pixel_data {
-        return Err(Error::decode(
-            path,
-            "DICOM file has no Pixel Data (not an image)",
-        ));
+        return Err(Error::decode(path, "DICOM file has no Pixel Data (not an image)"));
     }
     check_size(
         path,
@@ -144,12 +117,7 @@ pub fn read_frame(path: &Path, frame: u32, window: Window, max_pixels: u64) -> R
         &[inf.columns as u64, inf.rows as u64, inf.frames as u64],
         max_pixels.saturating_mul(64),
     )?;
-    check_size(
-        path,
-        "DICOM frame",
-        &[inf.columns as u64, inf.rows as u64],
-        max_pixels,
-    )?;
+    check_size(path, "DICOM frame", &[inf.columns as u64, inf.rows as u64], max_pixels)?;
     if frame >= inf.frames {
         return Err(Error::Invalid(format!(
             "{}: frame {frame} requested, the file has {}",
@@ -162,18 +130,12 @@ pub fn read_frame(path: &Path, frame: u32, window: Window, max_pixels: u64) -> R
         let reg = dicom_transfer_syntax_registry::TransferSyntaxRegistry;
         match reg.get(&inf.transfer_syntax) {
             None => {
-                return Err(Error::unsupported(
-                    path,
-                    format!("unknown transfer syntax {}", inf.transfer_syntax),
-                ));
+                return Err(Error::unsupported(path, format!("unknown transfer syntax {}", inf.transfer_syntax)));
             }
             Some(ts) if !ts.can_decode_all() && !ts.is_codec_free() => {
                 return Err(Error::unsupported(
                     path,
-                    format!(
-                        "transfer syntax {} cannot be decoded by this build",
-                        ts_name(&inf.transfer_syntax)
-                    ),
+                    format!("transfer syntax {} cannot be decoded by this build", ts_name(&inf.transfer_syntax)),
                 ));
             }
             _ => {}
@@ -183,13 +145,7 @@ pub fn read_frame(path: &Path, frame: u32, window: Window, max_pixels: u64) -> R
         return read_bitmap_frame(&obj, path, &inf, frame);
     }
     let decoded = obj.decode_pixel_data_frame(frame).map_err(|e| {
-        Error::unsupported(
-            path,
-            format!(
-                "cannot decode pixel data ({}): {e}",
-                ts_name(&inf.transfer_syntax)
-            ),
-        )
+        Error::unsupported(path, format!("cannot decode pixel data ({}): {e}", ts_name(&inf.transfer_syntax)))
     })?;
     let (w, h) = (decoded.columns(), decoded.rows());
     let spp = decoded.samples_per_pixel();
@@ -199,38 +155,17 @@ pub fn read_frame(path: &Path, frame: u32, window: Window, max_pixels: u64) -> R
             .to_vec_frame::<u8>(0)
             .map_err(|e| Error::decode(path, format!("cannot convert colour pixel data: {e}")))?;
         if v.len() != (w * h * 3) as usize {
-            return Err(Error::decode(
-                path,
-                format!(
-                    "pixel data holds {} values, expected {}",
-                    v.len(),
-                    w * h * 3
-                ),
-            ));
+            return Err(Error::decode(path, format!("pixel data holds {} values, expected {}", v.len(), w * h * 3)));
         }
-        return Ok(Image2d {
-            width: w,
-            height: h,
-            channels: 3,
-            pixels: Pixels::U8(v),
-        });
+        return Ok(Image2d { width: w, height: h, channels: 3, pixels: Pixels::U8(v) });
     }
     if spp != 1 {
         return Err(Error::unsupported(path, format!("{spp} samples per pixel")));
     }
-    let values: Vec<f32> = decoded
-        .to_vec_frame::<f32>(0)
-        .map_err(|e| Error::decode(path, format!("cannot convert pixel data: {e}")))?;
+    let values: Vec<f32> =
+        decoded.to_vec_frame::<f32>(0).map_err(|e| Error::decode(path, format!("cannot convert pixel data: {e}")))?;
     if values.len() != (w * h) as usize {
-        return Err(Error::decode(
-            path,
-            format!(
-                "pixel data holds {} values, expected {}x{}",
-                values.len(),
-                w,
-                h
-            ),
-        ));
+        return Err(Error::decode(path, format!("pixel data holds {} values, expected {}x{}", values.len(), w, h)));
     }
     let (lo, hi) = window_range(&values, window, inf.voi_window);
     let mut out = apply_linear(&values, lo, hi);
@@ -239,49 +174,24 @@ pub fn read_frame(path: &Path, frame: u32, window: Window, max_pixels: u64) -> R
             *v = 1.0 - *v;
         }
     }
-    Ok(Image2d {
-        width: w,
-        height: h,
-        channels: 1,
-        pixels: Pixels::F32(out),
-    })
+    Ok(Image2d { width: w, height: h, channels: 1, pixels: Pixels::F32(out) })
 }
 
 /// 1-bit pixel data (DICOM SEG, overlays): frames packed back to back, least significant bit first; values
 /// 0/1 as they are (no window).
-fn read_bitmap_frame(
-    obj: &DefaultDicomObject,
-    path: &Path,
-    inf: &DicomInfo,
-    frame: u32,
-) -> Result<Image2d> {
-    let el = obj
-        .element(tags::PIXEL_DATA)
-        .map_err(|e| Error::decode(path, format!("no Pixel Data: {e}")))?;
-    let bytes = el
-        .to_bytes()
-        .map_err(|e| Error::unsupported(path, format!("encapsulated 1-bit pixel data: {e}")))?;
+fn read_bitmap_frame(obj: &DefaultDicomObject, path: &Path, inf: &DicomInfo, frame: u32) -> Result<Image2d> {
+    let el = obj.element(tags::PIXEL_DATA).map_err(|e| Error::decode(path, format!("no Pixel Data: {e}")))?;
+    let bytes = el.to_bytes().map_err(|e| Error::unsupported(path, format!("encapsulated 1-bit pixel data: {e}")))?;
     let n = inf.rows as usize * inf.columns as usize;
     let start = frame as usize * n;
     if (start + n).div_ceil(8) > bytes.len() {
         return Err(Error::decode(
             path,
-            format!(
-                "1-bit pixel data holds {} bytes, frame {frame} needs {}",
-                bytes.len(),
-                (start + n).div_ceil(8)
-            ),
+            format!("1-bit pixel data holds {} bytes, frame {frame} needs {}", bytes.len(), (start + n).div_ceil(8)),
         ));
     }
-    let v: Vec<f32> = (start..start + n)
-        .map(|i| ((bytes[i / 8] >> (i % 8)) & 1) as f32)
-        .collect();
-    Ok(Image2d {
-        width: inf.columns,
-        height: inf.rows,
-        channels: 1,
-        pixels: Pixels::F32(v),
-    })
+    let v: Vec<f32> = (start..start + n).map(|i| ((bytes[i / 8] >> (i % 8)) & 1) as f32).collect();
+    Ok(Image2d { width: inf.columns, height: inf.rows, channels: 1, pixels: Pixels::F32(v) })
 }
 
 /// Modality values (Rescale Slope/Intercept applied: HU for CT) of one frame of a single-channel file.
@@ -290,9 +200,8 @@ pub fn read_modality_values(path: &Path, frame: u32) -> Result<(u32, u32, Vec<f3
     let decoded = obj
         .decode_pixel_data_frame(frame)
         .map_err(|e| Error::unsupported(path, format!("cannot decode pixel data: {e}")))?;
-    let v: Vec<f32> = decoded
-        .to_vec_frame::<f32>(0)
-        .map_err(|e| Error::decode(path, format!("cannot convert pixel data: {e}")))?;
+    let v: Vec<f32> =
+        decoded.to_vec_frame::<f32>(0).map_err(|e| Error::decode(path, format!("cannot convert pixel data: {e}")))?;
     Ok((decoded.columns(), decoded.rows(), v))
 }
 
@@ -311,23 +220,15 @@ pub fn window_range(values: &[f32], window: Window, voi: Option<(f64, f64)>) -> 
 /// Rescale slope and intercept as stored (1, 0 when absent).
 pub fn rescale(path: &Path) -> Result<(f64, f64)> {
     let obj = open(path)?;
-    let slope = floats_of(&obj, tags::RESCALE_SLOPE)
-        .and_then(|v| v.first().copied())
-        .unwrap_or(1.0);
-    let intercept = floats_of(&obj, tags::RESCALE_INTERCEPT)
-        .and_then(|v| v.first().copied())
-        .unwrap_or(0.0);
+    let slope = floats_of(&obj, tags::RESCALE_SLOPE).and_then(|v| v.first().copied()).unwrap_or(1.0);
+    let intercept = floats_of(&obj, tags::RESCALE_INTERCEPT).and_then(|v| v.first().copied()).unwrap_or(0.0);
     Ok((slope, intercept))
 }
 
 /// Sort key of a slice within its series: position along the slice normal, else instance number.
 pub fn slice_key(inf: &DicomInfo) -> Option<f64> {
     if let (Some(p), Some(o)) = (inf.position, inf.orientation) {
-        let n = [
-            o[1] * o[5] - o[2] * o[4],
-            o[2] * o[3] - o[0] * o[5],
-            o[0] * o[4] - o[1] * o[3],
-        ];
+        let n = [o[1] * o[5] - o[2] * o[4], o[2] * o[3] - o[0] * o[5], o[0] * o[4] - o[1] * o[3]];
         return Some(p[0] * n[0] + p[1] * n[1] + p[2] * n[2]);
     }
     if let Some(p) = inf.position {
@@ -350,28 +251,19 @@ pub fn find_gap(keys: &[f64], by_position: bool) -> Option<(usize, f64, f64)> {
     if expected <= 0.0 {
         return None;
     }
-    let (i, g) = gaps
-        .drain(..)
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(&b.1))?;
+    let (i, g) = gaps.drain(..).enumerate().max_by(|a, b| a.1.total_cmp(&b.1))?;
     (g > 1.5 * expected).then_some((i, g, expected))
 }
 
 /// True for `.dcm`/`.dicom` files, and for extension-less files that start with a DICOM preamble.
 pub fn is_dicom_path(p: &Path) -> bool {
-    let ext = p
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(|e| e.to_ascii_lowercase());
+    let ext = p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
     match ext.as_deref() {
         Some("dcm") | Some("dicom") | Some("ima") => true,
         None => {
             use std::io::Read;
             let mut buf = [0u8; 132];
-            std::fs::File::open(p)
-                .and_then(|mut f| f.read_exact(&mut buf))
-                .is_ok()
-                && &buf[128..132] == b"DICM"
+            std::fs::File::open(p).and_then(|mut f| f.read_exact(&mut buf)).is_ok() && &buf[128..132] == b"DICM"
         }
         _ => false,
     }

@@ -12,9 +12,7 @@ use crate::{Error, Result};
 pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "tif", "tiff", "bmp"];
 
 pub fn is_image_path(p: &Path) -> bool {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// Decode an image file, refusing headers larger than `max_pixels` before decoding.
@@ -34,9 +32,8 @@ pub fn decode_image_bytes(path: &Path, bytes: &[u8], max_pixels: u64) -> Result<
     if reader.format().is_none() {
         return Err(Error::decode(path, "not a PNG, JPEG, TIFF or BMP image"));
     }
-    let (w, h) = reader
-        .into_dimensions()
-        .map_err(|e| Error::decode(path, format!("corrupt or truncated image header: {e}")))?;
+    let (w, h) =
+        reader.into_dimensions().map_err(|e| Error::decode(path, format!("corrupt or truncated image header: {e}")))?;
     check_size(path, "image", &[w as u64, h as u64], max_pixels)?;
     let mut reader = ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
@@ -46,9 +43,7 @@ pub fn decode_image_bytes(path: &Path, bytes: &[u8], max_pixels: u64) -> Result<
     limits.max_image_height = Some(h);
     limits.max_alloc = Some(max_pixels.saturating_mul(16));
     reader.limits(limits);
-    let img = reader
-        .decode()
-        .map_err(|e| Error::decode(path, format!("corrupt or truncated image: {e}")))?;
+    let img = reader.decode().map_err(|e| Error::decode(path, format!("corrupt or truncated image: {e}")))?;
     Ok(from_dynamic(img))
 }
 
@@ -56,43 +51,20 @@ fn from_dynamic(img: DynamicImage) -> Image2d {
     let (width, height) = (img.width(), img.height());
     let (channels, pixels) = match img {
         DynamicImage::ImageLuma8(b) => (1, Pixels::U8(b.into_raw())),
-        DynamicImage::ImageLumaA8(b) => (
-            1,
-            Pixels::U8(b.into_raw().chunks_exact(2).map(|p| p[0]).collect()),
-        ),
+        DynamicImage::ImageLumaA8(b) => (1, Pixels::U8(b.into_raw().chunks_exact(2).map(|p| p[0]).collect())),
         DynamicImage::ImageRgb8(b) => (3, Pixels::U8(b.into_raw())),
-        DynamicImage::ImageRgba8(b) => (
-            3,
-            Pixels::U8(
-                b.into_raw()
-                    .chunks_exact(4)
-                    .flat_map(|p| [p[0], p[1], p[2]])
-                    .collect(),
-            ),
-        ),
+        DynamicImage::ImageRgba8(b) => {
+            (3, Pixels::U8(b.into_raw().chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect()))
+        }
         DynamicImage::ImageLuma16(b) => (1, Pixels::U16(b.into_raw())),
-        DynamicImage::ImageLumaA16(b) => (
-            1,
-            Pixels::U16(b.into_raw().chunks_exact(2).map(|p| p[0]).collect()),
-        ),
+        DynamicImage::ImageLumaA16(b) => (1, Pixels::U16(b.into_raw().chunks_exact(2).map(|p| p[0]).collect())),
         DynamicImage::ImageRgb16(b) => (3, Pixels::U16(b.into_raw())),
-        DynamicImage::ImageRgba16(b) => (
-            3,
-            Pixels::U16(
-                b.into_raw()
-                    .chunks_exact(4)
-                    .flat_map(|p| [p[0], p[1], p[2]])
-                    .collect(),
-            ),
-        ),
+        DynamicImage::ImageRgba16(b) => {
+            (3, Pixels::U16(b.into_raw().chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect()))
+        }
         other => (3, Pixels::U8(other.to_rgb8().into_raw())),
     };
-    Image2d {
-        width,
-        height,
-        channels,
-        pixels,
-    }
+    Image2d { width, height, channels, pixels }
 }
 
 /// Width and height from the header only (cheap; for listing).

@@ -67,11 +67,7 @@ impl Image2d {
     pub fn to_rgb_u8(&self) -> Vec<u8> {
         match (&self.pixels, self.channels) {
             (Pixels::U8(v), 3) => v.clone(),
-            _ => self
-                .to_rgb_f32_255()
-                .into_iter()
-                .map(|v| v.round().clamp(0.0, 255.0) as u8)
-                .collect(),
+            _ => self.to_rgb_f32_255().into_iter().map(|v| v.round().clamp(0.0, 255.0) as u8).collect(),
         }
     }
 
@@ -88,16 +84,8 @@ impl Image2d {
 }
 
 /// Check a header's claimed size against the cap before anything is allocated.
-pub(crate) fn check_size(
-    path: &std::path::Path,
-    what: &'static str,
-    dims: &[u64],
-    cap: u64,
-) -> crate::Result<()> {
-    let total = dims
-        .iter()
-        .try_fold(1u64, |a, &d| a.checked_mul(d))
-        .unwrap_or(u64::MAX);
+pub(crate) fn check_size(path: &std::path::Path, what: &'static str, dims: &[u64], cap: u64) -> crate::Result<()> {
+    let total = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).unwrap_or(u64::MAX);
     if total > cap {
         return Err(crate::Error::ImageTooLarge {
             path: path.display().to_string(),

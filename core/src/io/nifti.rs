@@ -70,31 +70,16 @@ fn affine_3x3(h: &NiftiHeader) -> [[f64; 3]; 3] {
         }
         return m;
     }
-    let (px, py, pz) = (
-        h.pixdim[1].abs().max(1e-6) as f64,
-        h.pixdim[2].abs().max(1e-6) as f64,
-        h.pixdim[3].abs().max(1e-6) as f64,
-    );
+    let (px, py, pz) =
+        (h.pixdim[1].abs().max(1e-6) as f64, h.pixdim[2].abs().max(1e-6) as f64, h.pixdim[3].abs().max(1e-6) as f64);
     if h.qform_code > 0 {
         let (b, c, d) = (h.quatern_b as f64, h.quatern_c as f64, h.quatern_d as f64);
         let a = (1.0 - (b * b + c * c + d * d)).max(0.0).sqrt();
         let qfac = if h.pixdim[0] < 0.0 { -1.0 } else { 1.0 };
         let r = [
-            [
-                a * a + b * b - c * c - d * d,
-                2.0 * (b * c - a * d),
-                2.0 * (b * d + a * c),
-            ],
-            [
-                2.0 * (b * c + a * d),
-                a * a + c * c - b * b - d * d,
-                2.0 * (c * d - a * b),
-            ],
-            [
-                2.0 * (b * d - a * c),
-                2.0 * (c * d + a * b),
-                a * a + d * d - c * c - b * b,
-            ],
+            [a * a + b * b - c * c - d * d, 2.0 * (b * c - a * d), 2.0 * (b * d + a * c)],
+            [2.0 * (b * c + a * d), a * a + c * c - b * b - d * d, 2.0 * (c * d - a * b)],
+            [2.0 * (b * d - a * c), 2.0 * (c * d + a * b), a * a + d * d - c * c - b * b],
         ];
         for row in 0..3 {
             m[row][0] = r[row][0] * px;
@@ -111,8 +96,7 @@ fn affine_3x3(h: &NiftiHeader) -> [[f64; 3]; 3] {
 
 /// Read the header only: (dims incl. t, voxel sizes).
 pub fn read_header(path: &Path) -> Result<NiftiHeader> {
-    NiftiHeader::from_file(path)
-        .map_err(|e| Error::decode(path, format!("not a readable NIfTI header: {e}")))
+    NiftiHeader::from_file(path).map_err(|e| Error::decode(path, format!("not a readable NIfTI header: {e}")))
 }
 
 /// Read one 3-D volume (`time` selects the volume of a 4-D file), refusing more than `max_voxels`.
@@ -120,19 +104,13 @@ pub fn read_volume(path: &Path, time: usize, max_voxels: u64) -> Result<Volume> 
     let h = read_header(path)?;
     let nd = h.dim[0] as usize;
     if !(2..=4).contains(&nd) {
-        return Err(Error::unsupported(
-            path,
-            format!("{nd}-D NIfTI (medpick reads 2-D, 3-D and 4-D)"),
-        ));
+        return Err(Error::unsupported(path, format!("{nd}-D NIfTI (medpick reads 2-D, 3-D and 4-D)")));
     }
     let dims: Vec<u64> = (1..=nd).map(|i| h.dim[i].max(1) as u64).collect();
     check_size(path, "volume", &dims, max_voxels)?;
     let nt = if nd == 4 { h.dim[4].max(1) as usize } else { 1 };
     if time >= nt {
-        return Err(Error::Invalid(format!(
-            "{}: volume {time} requested, the file has {nt}",
-            path.display()
-        )));
+        return Err(Error::Invalid(format!("{}: volume {time} requested, the file has {nt}", path.display())));
     }
     let obj = nifti::ReaderOptions::new()
         .read_file(path)
@@ -142,11 +120,7 @@ pub fn read_volume(path: &Path, time: usize, max_voxels: u64) -> Result<Volume> 
         .into_ndarray::<f32>()
         .map_err(|e| Error::decode(path, format!("cannot convert the voxel data: {e}")))?;
     let shape = arr.shape().to_vec();
-    let (nx, ny, nz) = (
-        shape[0],
-        *shape.get(1).unwrap_or(&1),
-        *shape.get(2).unwrap_or(&1),
-    );
+    let (nx, ny, nz) = (shape[0], *shape.get(1).unwrap_or(&1), *shape.get(2).unwrap_or(&1));
     let mut data = Vec::with_capacity(nx * ny * nz);
     for k in 0..nz {
         for j in 0..ny {
@@ -166,12 +140,7 @@ pub fn read_volume(path: &Path, time: usize, max_voxels: u64) -> Result<Volume> 
         *dir = [m[0][a], m[1][a], m[2][a]];
     }
     let spacing = [h.pixdim[1].abs(), h.pixdim[2].abs(), h.pixdim[3].abs()];
-    Ok(Volume {
-        dims: [nx, ny, nz],
-        spacing,
-        directions,
-        data,
-    })
+    Ok(Volume { dims: [nx, ny, nz], spacing, directions, data })
 }
 
 impl Volume {
@@ -237,20 +206,12 @@ impl Volume {
         let normal = map[view.world_axis()];
         let row_axis = map[if view == View::Axial { 1 } else { 2 }];
         let col_axis = (0..3).find(|&a| a != normal && a != row_axis).unwrap_or(0);
-        [
-            self.spacing[col_axis],
-            self.spacing[row_axis],
-            self.spacing[normal],
-        ]
+        [self.spacing[col_axis], self.spacing[row_axis], self.spacing[normal]]
     }
 }
 
 /// True for `.nii` and `.nii.gz`.
 pub fn is_nifti_path(p: &Path) -> bool {
-    let n = p
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("").to_ascii_lowercase();
     n.ends_with(".nii") || n.ends_with(".nii.gz")
 }

@@ -25,18 +25,14 @@ pub fn list(path: &Path) -> Result<Vec<NpyEntry>> {
     if f.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
         return Err(Error::decode(path, "empty file (0 bytes)"));
     }
-    let mut zip = zip::ZipArchive::new(f)
-        .map_err(|e| Error::decode(path, format!("not a readable .npz (zip) archive: {e}")))?;
+    let mut zip =
+        zip::ZipArchive::new(f).map_err(|e| Error::decode(path, format!("not a readable .npz (zip) archive: {e}")))?;
     let mut out = Vec::new();
     for i in 0..zip.len() {
-        let mut entry = zip
-            .by_index(i)
-            .map_err(|e| Error::decode(path, format!("corrupt .npz entry {i}: {e}")))?;
+        let mut entry = zip.by_index(i).map_err(|e| Error::decode(path, format!("corrupt .npz entry {i}: {e}")))?;
         let name = entry.name().trim_end_matches(".npy").to_string();
         let mut head = vec![0u8; 10];
-        entry
-            .read_exact(&mut head)
-            .map_err(|e| Error::decode(path, format!("{name}: truncated .npy header: {e}")))?;
+        entry.read_exact(&mut head).map_err(|e| Error::decode(path, format!("{name}: truncated .npy header: {e}")))?;
         if &head[..6] != b"\x93NUMPY" {
             return Err(Error::decode(path, format!("{name}: not a .npy array")));
         }
@@ -44,42 +40,21 @@ pub fn list(path: &Path) -> Result<Vec<NpyEntry>> {
             1 => (u16::from_le_bytes([head[8], head[9]]) as usize, 0),
             2 | 3 => {
                 let mut more = [0u8; 2];
-                entry
-                    .read_exact(&mut more)
-                    .map_err(|e| Error::decode(path, format!("{name}: {e}")))?;
-                (
-                    u32::from_le_bytes([head[8], head[9], more[0], more[1]]) as usize,
-                    2,
-                )
+                entry.read_exact(&mut more).map_err(|e| Error::decode(path, format!("{name}: {e}")))?;
+                (u32::from_le_bytes([head[8], head[9], more[0], more[1]]) as usize, 2)
             }
-            v => {
-                return Err(Error::decode(
-                    path,
-                    format!("{name}: unknown .npy version {v}"),
-                ))
-            }
+            v => return Err(Error::decode(path, format!("{name}: unknown .npy version {v}"))),
         };
         let _ = extra;
         if len > 1 << 20 {
-            return Err(Error::decode(
-                path,
-                format!("{name}: .npy header of {len} bytes"),
-            ));
+            return Err(Error::decode(path, format!("{name}: .npy header of {len} bytes")));
         }
         let mut dict = vec![0u8; len];
-        entry
-            .read_exact(&mut dict)
-            .map_err(|e| Error::decode(path, format!("{name}: truncated .npy header: {e}")))?;
+        entry.read_exact(&mut dict).map_err(|e| Error::decode(path, format!("{name}: truncated .npy header: {e}")))?;
         let dict = String::from_utf8_lossy(&dict).to_string();
-        let descr = dict_value(&dict, "descr")
-            .unwrap_or_default()
-            .trim_matches(|c| c == '\'' || c == '"')
-            .to_string();
+        let descr = dict_value(&dict, "descr").unwrap_or_default().trim_matches(|c| c == '\'' || c == '"').to_string();
         if dict_value(&dict, "fortran_order").is_some_and(|v| v.starts_with("True")) {
-            return Err(Error::unsupported(
-                path,
-                format!("{name}: Fortran-ordered array"),
-            ));
+            return Err(Error::unsupported(path, format!("{name}: Fortran-ordered array")));
         }
         let shape_s = dict_value(&dict, "shape")
             .ok_or_else(|| Error::decode(path, format!("{name}: .npy header without a shape")))?;
@@ -88,10 +63,7 @@ pub fn list(path: &Path) -> Result<Vec<NpyEntry>> {
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<usize>()
-                    .map_err(|_| Error::decode(path, format!("{name}: bad shape {shape_s}")))
-            })
+            .map(|s| s.parse::<usize>().map_err(|_| Error::decode(path, format!("{name}: bad shape {shape_s}"))))
             .collect::<Result<_>>()?;
         out.push(NpyEntry { name, descr, shape });
     }
@@ -102,11 +74,7 @@ pub fn list(path: &Path) -> Result<Vec<NpyEntry>> {
 fn dict_value<'a>(dict: &'a str, key: &str) -> Option<&'a str> {
     let start = dict.find(&format!("'{key}'"))? + key.len() + 2;
     let rest = dict[start..].trim_start().strip_prefix(':')?.trim_start();
-    let end = if rest.starts_with('(') {
-        rest.find(')')? + 1
-    } else {
-        rest.find(',').unwrap_or(rest.len())
-    };
+    let end = if rest.starts_with('(') { rest.find(')')? + 1 } else { rest.find(',').unwrap_or(rest.len()) };
     Some(rest[..end].trim())
 }
 
@@ -149,8 +117,5 @@ pub fn read_labels(path: &Path, name: &str) -> Result<(usize, usize, Vec<i64>)> 
     try_ty!(u32);
     try_ty!(i8);
     try_ty!(u64);
-    Err(Error::decode(
-        path,
-        format!("array '{name}' is missing or not an integer label array"),
-    ))
+    Err(Error::decode(path, format!("array '{name}' is missing or not an integer label array")))
 }

@@ -27,11 +27,7 @@ enum Value {
     List(Vec<Value>),
     Dict(Vec<(Value, Value)>),
     Global(Global),
-    Storage {
-        dtype: StorageType,
-        key: String,
-        numel: u64,
-    },
+    Storage { dtype: StorageType, key: String, numel: u64 },
     Tensor(PendingTensor),
     Mark,
 }
@@ -136,11 +132,8 @@ impl<'a> Unpickler<'a> {
     }
 
     fn pop_mark(&mut self) -> Result<Vec<Value>> {
-        let idx = self
-            .stack
-            .iter()
-            .rposition(|v| matches!(v, Value::Mark))
-            .ok_or_else(|| self.err("MARK not found"))?;
+        let idx =
+            self.stack.iter().rposition(|v| matches!(v, Value::Mark)).ok_or_else(|| self.err("MARK not found"))?;
         let items = self.stack.split_off(idx + 1);
         self.stack.pop();
         Ok(items)
@@ -180,17 +173,13 @@ impl<'a> Unpickler<'a> {
     fn int_of(&self, v: &Value, what: &str) -> Result<u64> {
         match v {
             Value::Int(i) if *i >= 0 => Ok(*i as u64),
-            other => Err(self.err(format!(
-                "{what}: expected a non-negative int, got {other:?}"
-            ))),
+            other => Err(self.err(format!("{what}: expected a non-negative int, got {other:?}"))),
         }
     }
 
     fn ints_of(&self, v: &Value, what: &str) -> Result<Vec<u64>> {
         match v {
-            Value::Tuple(items) | Value::List(items) => {
-                items.iter().map(|x| self.int_of(x, what)).collect()
-            }
+            Value::Tuple(items) | Value::List(items) => items.iter().map(|x| self.int_of(x, what)).collect(),
             other => Err(self.err(format!("{what}: expected a tuple of ints, got {other:?}"))),
         }
     }
@@ -211,9 +200,7 @@ impl<'a> Unpickler<'a> {
             }
             Global::RebuildTensorV2 => {
                 if args.len() < 4 {
-                    return Err(
-                        self.err("_rebuild_tensor_v2 needs (storage, offset, size, stride, ...)")
-                    );
+                    return Err(self.err("_rebuild_tensor_v2 needs (storage, offset, size, stride, ...)"));
                 }
                 let Value::Storage { dtype, key, numel } = &args[0] else {
                     return Err(self.err("_rebuild_tensor_v2: first argument is not a storage"));
@@ -222,9 +209,7 @@ impl<'a> Unpickler<'a> {
                 let shape = self.ints_of(&args[2], "size")?;
                 let stride = self.ints_of(&args[3], "stride")?;
                 if shape.len() != stride.len() {
-                    return Err(self.err(format!(
-                        "size {shape:?} and stride {stride:?} differ in rank"
-                    )));
+                    return Err(self.err(format!("size {shape:?} and stride {stride:?} differ in rank")));
                 }
                 Ok(Value::Tensor(PendingTensor {
                     dtype: *dtype,
@@ -446,7 +431,10 @@ impl<'a> Unpickler<'a> {
                 other => {
                     return Err(Error::Unsupported {
                         path: self.path.display().to_string(),
-                        message: format!("pickle opcode 0x{other:02x} at byte {} is not allowed in a tensor checkpoint", self.pos - 1),
+                        message: format!(
+                            "pickle opcode 0x{other:02x} at byte {} is not allowed in a tensor checkpoint",
+                            self.pos - 1
+                        ),
                     })
                 }
             }
@@ -454,17 +442,10 @@ impl<'a> Unpickler<'a> {
     }
 }
 
-fn read_entry<R: Read + std::io::Seek>(
-    zip: &mut zip::ZipArchive<R>,
-    name: &str,
-    path: &Path,
-) -> Result<Vec<u8>> {
-    let mut f = zip
-        .by_name(name)
-        .map_err(|e| Error::decode(path, format!("entry {name}: {e}")))?;
+fn read_entry<R: Read + std::io::Seek>(zip: &mut zip::ZipArchive<R>, name: &str, path: &Path) -> Result<Vec<u8>> {
+    let mut f = zip.by_name(name).map_err(|e| Error::decode(path, format!("entry {name}: {e}")))?;
     let mut buf = Vec::with_capacity(f.size().min(1 << 31) as usize);
-    f.read_to_end(&mut buf)
-        .map_err(|e| Error::decode(path, format!("entry {name}: {e}")))?;
+    f.read_to_end(&mut buf).map_err(|e| Error::decode(path, format!("entry {name}: {e}")))?;
     Ok(buf)
 }
 
@@ -478,11 +459,7 @@ fn collect(v: &Value, prefix: &str, out: &mut Vec<(String, PendingTensor)>) {
                     Value::Int(i) => i.to_string(),
                     _ => continue,
                 };
-                let name = if prefix.is_empty() {
-                    k
-                } else {
-                    format!("{prefix}.{k}")
-                };
+                let name = if prefix.is_empty() { k } else { format!("{prefix}.{k}") };
                 collect(v, &name, out);
             }
         }
@@ -493,30 +470,15 @@ fn collect(v: &Value, prefix: &str, out: &mut Vec<(String, PendingTensor)>) {
 
 /// Parse a `torch.save` zip held in memory. `path` names the source in errors.
 pub fn read_pth_bytes(path: &Path, bytes: &[u8]) -> Result<Weights> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
-        Error::decode(
-            path,
-            format!("not a PyTorch zip checkpoint (or truncated): {e}"),
-        )
-    })?;
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| Error::decode(path, format!("not a PyTorch zip checkpoint (or truncated): {e}")))?;
     let pkl_name = (0..zip.len())
         .filter_map(|i| zip.name_for_index(i).map(str::to_string))
         .find(|n| n.ends_with("/data.pkl") && n.matches('/').count() == 1)
-        .ok_or_else(|| {
-            Error::decode(
-                path,
-                "no <archive>/data.pkl entry: not a torch.save checkpoint",
-            )
-        })?;
+        .ok_or_else(|| Error::decode(path, "no <archive>/data.pkl entry: not a torch.save checkpoint"))?;
     let prefix = pkl_name.trim_end_matches("data.pkl").to_string();
     let pkl = read_entry(&mut zip, &pkl_name, path)?;
-    let mut up = Unpickler {
-        data: &pkl,
-        pos: 0,
-        stack: Vec::new(),
-        memo: HashMap::new(),
-        path,
-    };
+    let mut up = Unpickler { data: &pkl, pos: 0, stack: Vec::new(), memo: HashMap::new(), path };
     let root = up.run()?;
     let mut pending = Vec::new();
     collect(&root, "", &mut pending);
@@ -529,10 +491,7 @@ pub fn read_pth_bytes(path: &Path, bytes: &[u8]) -> Result<Weights> {
     for (name, t) in pending {
         if !storages.contains_key(&t.key) {
             if t.key.contains('/') || t.key.contains("..") {
-                return Err(Error::decode(
-                    path,
-                    format!("{name}: storage key {:?} is not a plain name", t.key),
-                ));
+                return Err(Error::decode(path, format!("{name}: storage key {:?} is not a plain name", t.key)));
             }
             let data = read_entry(&mut zip, &format!("{prefix}data/{}", t.key), path)?;
             storages.insert(t.key.clone(), data);
@@ -542,7 +501,12 @@ pub fn read_pth_bytes(path: &Path, bytes: &[u8]) -> Result<Weights> {
         if (raw.len() as u64) < t.numel.saturating_mul(es) {
             return Err(Error::decode(
                 path,
-                format!("{name}: storage {} holds {} bytes, the pickle claims {} elements of {es} bytes", t.key, raw.len(), t.numel),
+                format!(
+                    "{name}: storage {} holds {} bytes, the pickle claims {} elements of {es} bytes",
+                    t.key,
+                    raw.len(),
+                    t.numel
+                ),
             ));
         }
         let count: u64 = t
@@ -555,9 +519,7 @@ pub fn read_pth_bytes(path: &Path, bytes: &[u8]) -> Result<Weights> {
                 .shape
                 .iter()
                 .zip(&t.stride)
-                .try_fold(t.offset, |a, (&d, &s)| {
-                    a.checked_add((d - 1).checked_mul(s)?)
-                })
+                .try_fold(t.offset, |a, (&d, &s)| a.checked_add((d - 1).checked_mul(s)?))
                 .ok_or_else(|| Error::decode(path, format!("{name}: offset/stride overflow")))?;
             if extent >= t.numel {
                 return Err(Error::decode(
@@ -587,57 +549,31 @@ pub fn read_pth_bytes(path: &Path, bytes: &[u8]) -> Result<Weights> {
         let e = es as usize;
         let at = |i: usize| &raw[i * e..(i + 1) * e];
         let data = match t.dtype {
-            StorageType::F32 => TensorData::F32(
-                idx.iter()
-                    .map(|&i| f32::from_le_bytes(at(i).try_into().unwrap_or([0; 4])))
-                    .collect(),
-            ),
+            StorageType::F32 => {
+                TensorData::F32(idx.iter().map(|&i| f32::from_le_bytes(at(i).try_into().unwrap_or([0; 4]))).collect())
+            }
             StorageType::F64 => TensorData::F32(
-                idx.iter()
-                    .map(|&i| f64::from_le_bytes(at(i).try_into().unwrap_or([0; 8])) as f32)
-                    .collect(),
+                idx.iter().map(|&i| f64::from_le_bytes(at(i).try_into().unwrap_or([0; 8])) as f32).collect(),
             ),
             StorageType::F16 => TensorData::F32(
-                idx.iter()
-                    .map(|&i| super::weights::f16_to_f32(u16::from_le_bytes([at(i)[0], at(i)[1]])))
-                    .collect(),
+                idx.iter().map(|&i| super::weights::f16_to_f32(u16::from_le_bytes([at(i)[0], at(i)[1]]))).collect(),
             ),
             StorageType::BF16 => TensorData::F32(
-                idx.iter()
-                    .map(|&i| {
-                        f32::from_bits((u16::from_le_bytes([at(i)[0], at(i)[1]]) as u32) << 16)
-                    })
-                    .collect(),
+                idx.iter().map(|&i| f32::from_bits((u16::from_le_bytes([at(i)[0], at(i)[1]]) as u32) << 16)).collect(),
             ),
-            StorageType::I64 => TensorData::I64(
-                idx.iter()
-                    .map(|&i| i64::from_le_bytes(at(i).try_into().unwrap_or([0; 8])))
-                    .collect(),
-            ),
+            StorageType::I64 => {
+                TensorData::I64(idx.iter().map(|&i| i64::from_le_bytes(at(i).try_into().unwrap_or([0; 8]))).collect())
+            }
             StorageType::I32 => TensorData::I64(
-                idx.iter()
-                    .map(|&i| i32::from_le_bytes(at(i).try_into().unwrap_or([0; 4])) as i64)
-                    .collect(),
+                idx.iter().map(|&i| i32::from_le_bytes(at(i).try_into().unwrap_or([0; 4])) as i64).collect(),
             ),
-            StorageType::I16 => TensorData::I64(
-                idx.iter()
-                    .map(|&i| i16::from_le_bytes([at(i)[0], at(i)[1]]) as i64)
-                    .collect(),
-            ),
-            StorageType::I8 => {
-                TensorData::I64(idx.iter().map(|&i| at(i)[0] as i8 as i64).collect())
+            StorageType::I16 => {
+                TensorData::I64(idx.iter().map(|&i| i16::from_le_bytes([at(i)[0], at(i)[1]]) as i64).collect())
             }
-            StorageType::U8 | StorageType::Bool => {
-                TensorData::I64(idx.iter().map(|&i| at(i)[0] as i64).collect())
-            }
+            StorageType::I8 => TensorData::I64(idx.iter().map(|&i| at(i)[0] as i8 as i64).collect()),
+            StorageType::U8 | StorageType::Bool => TensorData::I64(idx.iter().map(|&i| at(i)[0] as i64).collect()),
         };
-        tensors.push((
-            name,
-            Tensor {
-                shape: t.shape.iter().map(|&d| d as usize).collect(),
-                data,
-            },
-        ));
+        tensors.push((name, Tensor { shape: t.shape.iter().map(|&d| d as usize).collect(), data }));
     }
     Ok(Weights::from_pairs(tensors))
 }

@@ -14,17 +14,11 @@ pub struct WalkNotes {
 }
 
 fn is_hidden(p: &Path) -> bool {
-    p.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with('.'))
+    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
 }
 
 /// Call `f` for every regular file under `root` (or `root` itself if it is a file), in sorted order.
-pub fn walk_files(
-    root: &Path,
-    notes: &mut WalkNotes,
-    f: &mut dyn FnMut(&Path) -> Result<()>,
-) -> Result<()> {
+pub fn walk_files(root: &Path, notes: &mut WalkNotes, f: &mut dyn FnMut(&Path) -> Result<()>) -> Result<()> {
     let meta = std::fs::metadata(root).map_err(|e| Error::io(root, e))?;
     if meta.is_file() {
         return f(root);
@@ -32,11 +26,7 @@ pub fn walk_files(
     walk_dir(root, notes, f)
 }
 
-fn walk_dir(
-    dir: &Path,
-    notes: &mut WalkNotes,
-    f: &mut dyn FnMut(&Path) -> Result<()>,
-) -> Result<()> {
+fn walk_dir(dir: &Path, notes: &mut WalkNotes, f: &mut dyn FnMut(&Path) -> Result<()>) -> Result<()> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) => {
@@ -55,9 +45,7 @@ fn walk_dir(
             Ok(m) if m.is_dir() => walk_dir(&p, notes, f)?,
             Ok(m) if m.is_file() => f(&p)?,
             Ok(_) => {}
-            Err(e) => notes
-                .unreadable
-                .push((p.clone(), format!("{e} (a dangling link?)"))),
+            Err(e) => notes.unreadable.push((p.clone(), format!("{e} (a dangling link?)"))),
         }
     }
     Ok(())

