@@ -22,4 +22,5 @@ pub use error::{Error, Result};
 pub use web_time::Instant;
 pub mod io;
 pub mod manifest;
+pub mod model;
 pub mod preprocess;

@@ -4,5 +4,6 @@ mod cli;
 mod common;
 mod io;
 mod kernels;
+mod models;
 mod shaders;
 mod weights;

@@ -1,0 +1,49 @@
+//! Foundation-model encoders, one file per model. Layers are structs whose fields mirror the checkpoint keys;
+//! weights are prepared on the CPU at load (BatchNorm folded into convolutions) and uploaded once.
+
+pub mod tinyvit;
+
+use crate::io::weights::Weights;
+use crate::{Error, Result};
+
+/// A Linear layer: `weight` [out, in] (PyTorch layout), `bias` [out].
+#[derive(Clone, Debug)]
+pub struct Linear {
+    pub weight: Vec<f32>,
+    pub bias: Option<Vec<f32>>,
+    pub out_dim: usize,
+    pub in_dim: usize,
+}
+
+impl Linear {
+    pub fn load(w: &Weights, prefix: &str, out_dim: usize, in_dim: usize, bias: bool) -> Result<Self> {
+        let weight = w.f32(&format!("{prefix}.weight"), None)?.to_vec();
+        if weight.len() != out_dim * in_dim {
+            return Err(shape_err(w, &format!("{prefix}.weight"), weight.len(), out_dim * in_dim));
+        }
+        let bias = if bias { Some(w.f32(&format!("{prefix}.bias"), Some(&[out_dim]))?.to_vec()) } else { None };
+        Ok(Linear { weight, bias, out_dim, in_dim })
+    }
+}
+
+/// LayerNorm parameters over the channel dim.
+#[derive(Clone, Debug)]
+pub struct LayerNorm {
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub eps: f32,
+}
+
+impl LayerNorm {
+    pub fn load(w: &Weights, prefix: &str, dim: usize, eps: f32) -> Result<Self> {
+        Ok(LayerNorm {
+            weight: w.f32(&format!("{prefix}.weight"), Some(&[dim]))?.to_vec(),
+            bias: w.f32(&format!("{prefix}.bias"), Some(&[dim]))?.to_vec(),
+            eps,
+        })
+    }
+}
+
+pub(crate) fn shape_err(w: &Weights, name: &str, got: usize, want: usize) -> Error {
+    Error::Invalid(format!("{}: tensor '{name}' has {got} values, expected {want}", w.source))
+}

@@ -1,0 +1,78 @@
+//! Encoder parity with the PyTorch fixtures (../shared/fixtures), on the GPU.
+
+use medpick_core::io::weights;
+use medpick_core::model::tinyvit::TinyVit;
+use medpick_core::preprocess;
+
+use crate::common::{gpu, load_safetensors, shared};
+
+fn litemedsam() -> Option<TinyVit> {
+    let path = match weights::default_litemedsam_path() {
+        Ok(p) => p,
+        Err(e) => {
+            if std::env::var("REQUIRE_WEIGHTS").is_ok_and(|v| v == "1") {
+                panic!("{e}");
+            }
+            eprintln!("skipped: {e}");
+            return None;
+        }
+    };
+    Some(TinyVit::load(&weights::read_weights(&path).unwrap()).unwrap())
+}
+
+fn max_abs(a: &[f32], b: &[f32]) -> (f32, usize) {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .enumerate()
+        .map(|(i, (x, y))| ((x - y).abs(), i))
+        .fold((0.0, 0), |m, v| if v.0 > m.0 { v } else { m })
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
+fn check_image(name: &str, stages: bool) {
+    let Some(sh) = shared() else { return };
+    let Some(ctx) = gpu() else { return };
+    let Some(model) = litemedsam() else { return };
+    let g = model.to_gpu(ctx).unwrap();
+    let t = load_safetensors(&sh.join(format!("fixtures/litemedsam/{name}.safetensors")));
+    let (shape, rgb) = &t["image_rgb_u8"];
+    let rgb: Vec<u8> = rgb.iter().map(|&v| v as u8).collect();
+    let input = preprocess::litemedsam_from_rgb_u8(&rgb, shape[0], shape[1]);
+    let t0 = std::time::Instant::now();
+    let out = pollster::block_on(g.forward(ctx, &input, stages)).unwrap();
+    eprintln!("{name}: forward {:.1} s", t0.elapsed().as_secs_f64());
+    if stages {
+        let inter = load_safetensors(&sh.join(format!("fixtures/litemedsam/{name}_intermediates.safetensors")));
+        for (i, s) in out.stages.iter().enumerate() {
+            let want = &inter[&format!("stage{i}_out")].1;
+            let (err, at) = max_abs(s, want);
+            let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+            eprintln!("{name} stage{i}: max abs err {err:.2e} at {at} (max |ref| {scale:.2})");
+            assert!(err <= 2e-3 * scale.max(1.0) + 1e-2, "stage{i}: {err} (F16 reference, rel 2e-3)");
+        }
+    }
+    let (err, at) = max_abs(&out.embedding, &t["embedding"].1);
+    let cos = cosine(&out.pooled, &t["pooled"].1);
+    eprintln!("{name}: embedding max abs err {err:.2e} at {at}; pooled cosine {cos:.7}");
+    assert!(err <= 1e-4, "{name}: embedding max abs err {err} > 1e-4");
+    assert!(cos >= 0.9999, "{name}: pooled cosine {cos}");
+}
+
+#[test]
+fn litemedsam_embedding_matches_pytorch_kvasir_1_with_stages() {
+    check_image("kvasir_1", true);
+}
+
+#[test]
+fn litemedsam_embedding_matches_pytorch_all_fixtures() {
+    for name in ["kvasir_2", "kvasir_3", "dsb2018_1", "dsb2018_2", "brainmri_1"] {
+        check_image(name, false);
+    }
+}
