@@ -4,7 +4,8 @@
 // layout of the fused qkv rows is given by offsets, which covers TinyViT (q,k,v interleaved per head) and ViTs
 // (all q | all k | all v); a ViT sequence of S tokens is one 1 × S window. With has_bias the TinyViT relative
 // bias B[i,j] = biases[head, |r_i − r_j|·ws_w + |c_i − c_j|] is added.
-// Dispatch (⌈N/64⌉, heads, windows); thread = one query.
+// Dispatch (⌈N/64⌉, heads, windows); thread = one query. The head dim is a multiple of 4 (≤ 64): q, k, v
+// and the accumulator are vec4 groups.
 
 // Kept in sync with core/src/gpu/params.rs `AttentionParams`.
 struct Params {
@@ -32,16 +33,21 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;  // [tokens, out_stride]; head h at h·hd
 
 const WG: u32 = 64u;
-const HDMAX: u32 = 64u;   // largest head dim
+const HD4MAX: u32 = 16u;  // largest head dim / 4
 const CH: u32 = 16u;      // keys staged per step
 
-var<workgroup> k_tile: array<f32, 1024>;   // [CH][HDMAX]
-var<workgroup> v_tile: array<f32, 1024>;   // [CH][HDMAX]
+// Keys and values of CH tokens of one head, as vec4 groups: tile[jj·16 + d4].
+var<workgroup> k_tile: array<vec4<f32>, 256>;
+var<workgroup> v_tile: array<vec4<f32>, 256>;
 
 fn token(win: u32, t: u32) -> u32 {
     let wy = win / params.n_win_x;
     let wx = win % params.n_win_x;
     return (wy * params.ws_h + t / params.ws_w) * params.grid_w + wx * params.ws_w + t % params.ws_w;
+}
+
+fn load4(base: u32) -> vec4<f32> {
+    return vec4<f32>(qkv[base], qkv[base + 1u], qkv[base + 2u], qkv[base + 3u]);
 }
 
 @compute @workgroup_size(64, 1, 1)
@@ -50,16 +56,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let head = wid.y;
     let win = wid.z;
     let i = wid.x * WG + li;
-    let hd = params.hd;
+    let hd4 = params.hd / 4u;
     let hbase = head * params.head_stride;
 
-    var q: array<f32, 64>;
-    var acc: array<f32, 64>;
+    var q: array<vec4<f32>, 16>;
+    var acc: array<vec4<f32>, 16>;
     if (i < n) {
         let qb = token(win, i) * params.qkv_stride + hbase;
-        for (var d = 0u; d < hd; d++) {
-            q[d] = qkv[qb + d] * params.scale;
-            acc[d] = 0.0;
+        for (var d = 0u; d < hd4; d++) {
+            q[d] = load4(qb + 4u * d) * params.scale;
+            acc[d] = vec4<f32>(0.0);
         }
     }
     let ri = i32(i / params.ws_w);
@@ -69,24 +75,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
     for (var j0 = 0u; j0 < n; j0 += CH) {
         // Stage keys and values j0 .. j0+CH of this head (all 64 threads cooperate).
-        for (var e = li; e < CH * hd; e += WG) {
-            let jj = e / hd;
-            let d = e % hd;
+        for (var e = li; e < CH * hd4; e += WG) {
+            let jj = e / hd4;
+            let d = e % hd4;
             let j = j0 + jj;
             if (j < n) {
-                let b = token(win, j) * params.qkv_stride + hbase;
-                k_tile[jj * HDMAX + d] = qkv[b + params.k_off + d];
-                v_tile[jj * HDMAX + d] = qkv[b + params.v_off + d];
+                let b = token(win, j) * params.qkv_stride + hbase + 4u * d;
+                k_tile[jj * HD4MAX + d] = load4(b + params.k_off);
+                v_tile[jj * HD4MAX + d] = load4(b + params.v_off);
             }
         }
         workgroupBarrier();
         if (i < n) {
             let cnt = min(CH, n - j0);
             for (var jj = 0u; jj < cnt; jj++) {
-                var s = 0.0;
-                for (var d = 0u; d < hd; d++) {
-                    s += q[d] * k_tile[jj * HDMAX + d];
+                var sv = vec4<f32>(0.0);
+                for (var d = 0u; d < hd4; d++) {
+                    sv += q[d] * k_tile[jj * HD4MAX + d];
                 }
+                var s = sv.x + sv.y + sv.z + sv.w;
                 if (params.has_bias == 1u) {
                     let j = j0 + jj;
                     let dr = u32(abs(ri - i32(j / params.ws_w)));
@@ -97,8 +104,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 let corr = exp(m - m_new);
                 let p = exp(s - m_new);
                 l = l * corr + p;
-                for (var d = 0u; d < hd; d++) {
-                    acc[d] = acc[d] * corr + p * v_tile[jj * HDMAX + d];
+                for (var d = 0u; d < hd4; d++) {
+                    acc[d] = acc[d] * corr + p * v_tile[jj * HD4MAX + d];
                 }
                 m = m_new;
             }
@@ -106,10 +113,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         workgroupBarrier();
     }
     if (i < n) {
-        let ob = token(win, i) * params.out_stride + head * hd;
+        let ob = token(win, i) * params.out_stride + head * params.hd;
         let inv = 1.0 / l;
-        for (var d = 0u; d < hd; d++) {
-            out[ob + d] = acc[d] * inv;
+        for (var d = 0u; d < hd4; d++) {
+            let v = acc[d] * inv;
+            out[ob + 4u * d] = v.x;
+            out[ob + 4u * d + 1u] = v.y;
+            out[ob + 4u * d + 2u] = v.z;
+            out[ob + 4u * d + 3u] = v.w;
         }
     }
 }

@@ -1,5 +1,6 @@
 // layernorm: Y[r,:] = (X[r,:] − μ) / sqrt(σ² + eps) · w + b, μ and biased σ² over the last dim (two passes).
-// One workgroup per row.
+// One thread per row: no workgroup barriers, which CPU implementations of WebGPU (lavapipe, SwiftShader) pay
+// dearly for, and rows of a few hundred channels are short enough for one thread.
 
 // Kept in sync with core/src/gpu/params.rs `LayernormParams`.
 struct Params {
@@ -15,50 +16,31 @@ struct Params {
 @group(0) @binding(3) var<storage, read> b: array<f32>;          // [D]
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;    // [R, D]
 
-const WG: u32 = 256u;
-var<workgroup> red: array<f32, 256>;
+const WG: u32 = 64u;
 
-fn reduce_sum(li: u32, v: f32) -> f32 {
-    red[li] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (li < s) {
-            red[li] += red[li + s];
-        }
-        workgroupBarrier();
-    }
-    let total = red[0];
-    workgroupBarrier();
-    return total;
-}
-
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(64, 1, 1)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
-    let r = wid.y * nwg.x + wid.x;   // uniform across the workgroup
+    let r = (wid.y * nwg.x + wid.x) * WG + li;
     if (r >= params.rows) {
         return;
     }
     let base = r * params.d;
-    let inv_d = 1.0 / f32(params.d);
-
     var s = 0.0;
-    for (var c = li; c < params.d; c += WG) {
+    for (var c = 0u; c < params.d; c++) {
         s += x[base + c];
     }
-    let mean = reduce_sum(li, s) * inv_d;
-
+    let mean = s / f32(params.d);
     var sq = 0.0;
-    for (var c = li; c < params.d; c += WG) {
+    for (var c = 0u; c < params.d; c++) {
         let t = x[base + c] - mean;
         sq += t * t;
     }
-    let var_ = reduce_sum(li, sq) * inv_d;
-    let rstd = 1.0 / sqrt(var_ + params.eps);
-    for (var c = li; c < params.d; c += WG) {
+    let rstd = 1.0 / sqrt(sq / f32(params.d) + params.eps);
+    for (var c = 0u; c < params.d; c++) {
         y[base + c] = (x[base + c] - mean) * rstd * w[c] + b[c];
     }
 }

@@ -214,9 +214,9 @@ pub fn cases() -> Vec<Case> {
     v.push(case("pad2d", Model, Pad { h: 128, w: 128, c: 128, hp: 133, wp: 133 }));
     v.push(case("crop_add2d", Model, CropAdd { h: 64, w: 64, c: 160, hp: 70, wp: 70 }));
     for (g, bias) in [
-        (ops::AttnGeom::interleaved(7, 7, 7, 1, 1), true),
+        (ops::AttnGeom::interleaved(7, 7, 7, 1, 4), true),
         (ops::AttnGeom::interleaved(14, 14, 7, 2, 8), true),
-        (ops::AttnGeom::sequence(7, 3, 5), false),
+        (ops::AttnGeom::sequence(7, 3, 8), false),
         (ops::AttnGeom::sequence(65, 2, 64), false),
     ] {
         v.push(case("attention", Small, Attention { g, bias }));

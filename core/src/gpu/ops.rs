@@ -187,7 +187,7 @@ pub async fn layernorm(
     check_len(OP, "b", b, d)?;
     check_len(OP, "y", y, rows * d)?;
     let p = LayernormParams { rows: u32_of(OP, "rows", rows)?, d: u32_of(OP, "d", d)?, eps, _pad0: 0 };
-    ctx.dispatch(enc, OP, &p, &[x, w, b, y], ctx.grid_1d(rows, 1)).await
+    ctx.dispatch(enc, OP, &p, &[x, w, b, y], ctx.grid_1d(rows, 64)).await
 }
 
 /// Exact-erf GELU, elementwise over n values.
@@ -463,8 +463,8 @@ pub async fn attention(
     g: AttnGeom,
 ) -> Result<()> {
     const OP: &str = "attention";
-    if g.hd == 0 || g.hd > 64 {
-        return Err(Error::shape(OP, format!("head dim {} (the kernel supports 1..=64)", g.hd)));
+    if g.hd == 0 || g.hd > 64 || g.hd % 4 != 0 {
+        return Err(Error::shape(OP, format!("head dim {} (the kernel supports multiples of 4 up to 64)", g.hd)));
     }
     if g.grid_w % g.ws_w != 0 || g.grid_h % g.ws_h != 0 {
         return Err(Error::shape(

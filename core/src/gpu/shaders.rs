@@ -29,7 +29,7 @@ pub const ALL: &[Shader] = &[
     shader!("entropy_map", [256, 1, 1]),
     shader!("gelu", [256, 1, 1]),
     shader!("im2col", [256, 1, 1]),
-    shader!("layernorm", [256, 1, 1]),
+    shader!("layernorm", [64, 1, 1]),
     shader!("matmul", [16, 16, 1]),
     shader!("min_dist_update", [256, 1, 1]),
     shader!("pad2d", [256, 1, 1]),
