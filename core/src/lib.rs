@@ -11,8 +11,10 @@
 pub mod bench;
 pub mod cpu;
 pub mod error;
+pub mod features;
 pub mod gpu;
 pub mod rng;
+pub mod select;
 pub mod selftest;
 pub mod testing;
 

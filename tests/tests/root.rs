@@ -5,5 +5,6 @@ mod common;
 mod io;
 mod kernels;
 mod models;
+mod select;
 mod shaders;
 mod weights;

@@ -1,0 +1,265 @@
+//! Batch embedding of a dataset and feature files.
+//!
+//! A feature file is safetensors with one tensor `features` [N, D] f32 and metadata `ids` (JSON list of sample
+//! ids in row order), `model`, `pool`, `preprocess`. Embedding is resumable: every sample's vector is cached
+//! under `<cache>/features/<model>-<pool>/<key>.f32`, keyed by the sha256 of the source file's bytes and the
+//! sample's locator inside it (slice, frame, row), so an interrupted run picks up where it stopped and a renamed
+//! file is not re-embedded.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::gpu::GpuContext;
+use crate::io::weights::{self, sha256_hex};
+use crate::manifest::{Sample, SampleLoader};
+use crate::model::tinyvit::{GpuTinyVit, TinyVit};
+use crate::preprocess;
+use crate::{Error, Result};
+
+/// Version tag of the preprocessing, part of the cache key.
+pub const LITEMEDSAM_PREPROCESS: &str = "litemedsam-v1: RGB /255, bilinear 256x256 (align_corners=False, no antialias)";
+
+/// Pooling of the encoder output into one vector per image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pool {
+    /// Spatial mean of the embedding (LiteMedSAM's `pooled`, as MedCAL does for SAM-family encoders).
+    Mean,
+    /// The whole embedding grid, flattened (256·64·64 for LiteMedSAM).
+    Grid,
+}
+
+impl Pool {
+    pub fn parse(s: &str) -> Result<Pool> {
+        match s {
+            "mean" => Ok(Pool::Mean),
+            "grid" => Ok(Pool::Grid),
+            "cls" => Err(Error::Invalid("--pool cls: LiteMedSAM has no CLS token (use mean or grid)".into())),
+            other => Err(Error::Invalid(format!("--pool {other}: use mean, cls or grid"))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Pool::Mean => "mean",
+            Pool::Grid => "grid",
+        }
+    }
+}
+
+/// An encoder ready to run.
+pub enum Encoder {
+    LiteMedSam(Box<GpuTinyVit>),
+}
+
+impl Encoder {
+    /// Load a model by name from `weights` (or the default location).
+    pub fn load(ctx: &GpuContext, model: &str, weights_path: Option<&Path>) -> Result<Encoder> {
+        match model {
+            "litemedsam" => {
+                let path = match weights_path {
+                    Some(p) => p.to_path_buf(),
+                    None => weights::default_litemedsam_path()?,
+                };
+                let w = weights::read_weights(&path)?;
+                Ok(Encoder::LiteMedSam(Box::new(TinyVit::load(&w)?.to_gpu(ctx)?)))
+            }
+            other => Err(Error::Unknown { kind: "model", name: other.to_string(), known: "litemedsam".into() }),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Encoder::LiteMedSam(_) => "litemedsam",
+        }
+    }
+
+    pub fn preprocess_tag(&self) -> &'static str {
+        match self {
+            Encoder::LiteMedSam(_) => LITEMEDSAM_PREPROCESS,
+        }
+    }
+
+    /// One image → one feature vector.
+    pub async fn embed(&self, ctx: &GpuContext, img: &crate::io::Image2d, pool: Pool) -> Result<Vec<f32>> {
+        match self {
+            Encoder::LiteMedSam(m) => {
+                let input = preprocess::litemedsam_input(img);
+                let out = m.forward(ctx, &input, false).await?;
+                Ok(match pool {
+                    Pool::Mean => out.pooled,
+                    Pool::Grid => out.embedding,
+                })
+            }
+        }
+    }
+}
+
+/// Features of a set of samples, row i ↔ ids[i].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Features {
+    pub ids: Vec<String>,
+    pub dim: usize,
+    pub data: Vec<f32>,
+    pub model: String,
+    pub pool: String,
+    pub preprocess: String,
+}
+
+impl Features {
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+
+    /// Write as safetensors (refusing to overwrite unless `force`).
+    pub fn write(&self, path: &Path, force: bool) -> Result<()> {
+        if path.exists() && !force {
+            return Err(Error::Invalid(format!("{} already exists (pass --force to overwrite)", path.display())));
+        }
+        let shape = vec![self.ids.len(), self.dim];
+        let bytes: &[u8] = bytemuck::cast_slice(&self.data);
+        let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape, bytes)
+            .map_err(|e| Error::Invalid(format!("features: {e}")))?;
+        let mut meta = HashMap::new();
+        meta.insert("ids".to_string(), serde_json::to_string(&self.ids).map_err(|e| Error::Invalid(e.to_string()))?);
+        meta.insert("model".to_string(), self.model.clone());
+        meta.insert("pool".to_string(), self.pool.clone());
+        meta.insert("preprocess".to_string(), self.preprocess.clone());
+        let out = safetensors::serialize([("features", view)], Some(meta))
+            .map_err(|e| Error::Invalid(format!("features: {e}")))?;
+        if let Some(d) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+        }
+        std::fs::write(path, out).map_err(|e| Error::io(path, e))
+    }
+
+    /// Read a feature file written by [`Features::write`] (or any safetensors with `features` and `ids`).
+    pub fn read(path: &Path) -> Result<Features> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|e| Error::decode(path, format!("not a safetensors file: {e}")))?;
+        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| Error::decode(path, e.to_string()))?;
+        let t = st.tensor("features").map_err(|_| Error::decode(path, "no tensor named 'features'"))?;
+        if t.dtype() != safetensors::Dtype::F32 || t.shape().len() != 2 {
+            return Err(Error::decode(
+                path,
+                format!("'features' must be F32 [N, D], got {:?} {:?}", t.dtype(), t.shape()),
+            ));
+        }
+        let m = meta.metadata().clone().unwrap_or_default();
+        let n = t.shape()[0];
+        let ids: Vec<String> = match m.get("ids") {
+            Some(s) => serde_json::from_str(s).map_err(|e| Error::decode(path, format!("metadata 'ids': {e}")))?,
+            None => (0..n).map(|i| i.to_string()).collect(),
+        };
+        if ids.len() != n {
+            return Err(Error::decode(path, format!("{} ids for {n} rows", ids.len())));
+        }
+        Ok(Features {
+            ids,
+            dim: t.shape()[1],
+            data: bytemuck::pod_collect_to_vec(t.data()),
+            model: m.get("model").cloned().unwrap_or_default(),
+            pool: m.get("pool").cloned().unwrap_or_default(),
+            preprocess: m.get("preprocess").cloned().unwrap_or_default(),
+        })
+    }
+}
+
+/// Per-run counters.
+#[derive(Clone, Debug, Default)]
+pub struct EmbedReport {
+    pub embedded: usize,
+    pub from_cache: usize,
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Embed `samples` (sources under `root`), using and filling the cache in `cache_dir`.
+/// `progress(done, total, from_cache)` is called after each sample.
+pub async fn embed_samples(
+    ctx: &GpuContext,
+    encoder: &Encoder,
+    root: &Path,
+    samples: &[Sample],
+    pool: Pool,
+    window: crate::io::Window,
+    cache_dir: Option<&Path>,
+    progress: &mut dyn FnMut(usize, usize, bool),
+) -> Result<(Features, EmbedReport)> {
+    let mut loader = SampleLoader::new(root, window);
+    let mut hashes: HashMap<String, String> = HashMap::new();
+    let mut report = EmbedReport::default();
+    let mut ids = Vec::new();
+    let mut data = Vec::new();
+    let mut dim = 0usize;
+    let dir: Option<PathBuf> = cache_dir.map(|d| d.join(format!("{}-{}", encoder.name(), pool.name())));
+    if let Some(d) = &dir {
+        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+    }
+    for (i, s) in samples.iter().enumerate() {
+        let src = root.join(&s.source);
+        let key = match &dir {
+            Some(_) => {
+                if !hashes.contains_key(&s.source) {
+                    let bytes = std::fs::read(&src).map_err(|e| Error::io(&src, e))?;
+                    hashes.insert(s.source.clone(), sha256_hex(&bytes));
+                }
+                let locator = s.id.split_once('#').map(|(_, l)| l).unwrap_or("");
+                Some(sha256_hex(format!("{}|{locator}|{}", hashes[&s.source], encoder.preprocess_tag()).as_bytes()))
+            }
+            None => None,
+        };
+        let cached = match (&dir, &key) {
+            (Some(d), Some(k)) => {
+                std::fs::read(d.join(format!("{k}.f32"))).ok().filter(|b| b.len() % 4 == 0 && !b.is_empty())
+            }
+            _ => None,
+        };
+        let (vec, hit) = match cached {
+            Some(b) => (bytemuck::pod_collect_to_vec::<u8, f32>(&b), true),
+            None => {
+                let img = match loader.load(s) {
+                    Ok(img) => img,
+                    Err(e) => {
+                        report.skipped.push((s.id.clone(), e.to_string()));
+                        progress(i + 1, samples.len(), false);
+                        continue;
+                    }
+                };
+                let v = encoder.embed(ctx, &img, pool).await?;
+                if let (Some(d), Some(k)) = (&dir, &key) {
+                    let tmp = d.join(format!("{k}.f32.tmp"));
+                    std::fs::write(&tmp, bytemuck::cast_slice(&v)).map_err(|e| Error::io(&tmp, e))?;
+                    std::fs::rename(&tmp, d.join(format!("{k}.f32"))).map_err(|e| Error::io(&tmp, e))?;
+                }
+                (v, false)
+            }
+        };
+        if dim == 0 {
+            dim = vec.len();
+        }
+        if vec.len() != dim {
+            return Err(Error::Invalid(format!(
+                "{}: feature of {} values, expected {dim} (stale cache?)",
+                s.id,
+                vec.len()
+            )));
+        }
+        if hit {
+            report.from_cache += 1;
+        } else {
+            report.embedded += 1;
+        }
+        ids.push(s.id.clone());
+        data.extend_from_slice(&vec);
+        progress(i + 1, samples.len(), hit);
+    }
+    let f = Features {
+        ids,
+        dim,
+        data,
+        model: encoder.name().to_string(),
+        pool: pool.name().to_string(),
+        preprocess: encoder.preprocess_tag().to_string(),
+    };
+    Ok((f, report))
+}

@@ -1,0 +1,111 @@
+//! Cold-start selection strategies (MedCAL-Bench's, specified in METHODS.md §3) behind one [`Strategy`]
+//! registry. Every strategy is deterministic given its seed (medpick's own RNG), returns `budget` unique rows
+//! in pick order with a per-pick score, and breaks ties by the lowest index. Where MedCAL's reference can
+//! return duplicates or fewer than `budget` rows (ProbCover, FPS), the shortfall is filled deterministically
+//! (documented per strategy) and reported in [`Selection::notes`].
+//!
+//! The post-clustering logic of every k-means-based strategy is a separate function taking the clustering, so
+//! it can be checked exactly against MedCAL's picks given MedCAL's own k-means output.
+
+pub mod kmeans;
+pub mod strategies;
+
+use serde::Serialize;
+
+use crate::gpu::GpuContext;
+use crate::{Error, Result};
+
+/// Rows of features [n, d] (row-major f32).
+#[derive(Clone, Copy, Debug)]
+pub struct Matrix<'a> {
+    pub data: &'a [f32],
+    pub n: usize,
+    pub d: usize,
+}
+
+impl<'a> Matrix<'a> {
+    pub fn new(data: &'a [f32], n: usize, d: usize) -> Result<Self> {
+        if data.len() != n * d || d == 0 {
+            return Err(Error::Invalid(format!("feature matrix of {} values is not {n} x {d}", data.len())));
+        }
+        Ok(Matrix { data, n, d })
+    }
+
+    pub fn row(&self, i: usize) -> &'a [f32] {
+        &self.data[i * self.d..(i + 1) * self.d]
+    }
+}
+
+/// The outcome of a selection: row indices in pick order, one score per pick.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Selection {
+    pub strategy: String,
+    pub seed: u64,
+    pub picks: Vec<usize>,
+    pub scores: Vec<f64>,
+    /// What the strategy had to do beyond the reference (fills, fallbacks), in words.
+    pub notes: Vec<String>,
+}
+
+/// Inputs every cold-start strategy gets.
+pub struct SelectInput<'a> {
+    pub x: Matrix<'a>,
+    pub budget: usize,
+    pub seed: u64,
+    /// Rows already labelled (warm start): never picked again, and diversity strategies start from them.
+    pub labeled: &'a [usize],
+    /// Run the heavy parts on this GPU when given.
+    pub gpu: Option<&'a GpuContext>,
+}
+
+/// Names of every cold-start strategy, in the order `--strategy all` runs them.
+pub const COLD_START: &[&str] = &[
+    "random",
+    "coreset",
+    "alps",
+    "typiclust",
+    "typiclust-knn",
+    "probcover",
+    "fps",
+    "bal",
+    "repdiv",
+    "repdiv-maxmin",
+    "kmeans-centroid",
+];
+
+/// Run a strategy by name.
+pub async fn select(name: &str, input: &SelectInput<'_>) -> Result<Selection> {
+    if input.budget == 0 {
+        return Err(Error::Invalid("budget must be at least 1".into()));
+    }
+    let available = input.x.n - input.labeled.len().min(input.x.n);
+    if input.budget > available {
+        return Err(Error::Invalid(format!(
+            "budget {} exceeds the {available} unlabelled samples in the pool",
+            input.budget
+        )));
+    }
+    if let Some(&bad) = input.labeled.iter().find(|&&i| i >= input.x.n) {
+        return Err(Error::Invalid(format!("labelled row {bad} is outside the pool of {}", input.x.n)));
+    }
+    let mut sel = match name {
+        "random" => strategies::random(input),
+        "coreset" => strategies::coreset(input, None).await?,
+        "alps" => strategies::alps(input),
+        "typiclust" => strategies::typiclust(input),
+        "typiclust-knn" => strategies::typiclust_knn(input),
+        "probcover" => strategies::probcover(input),
+        "fps" => strategies::fps(input),
+        "bal" => strategies::bal(input),
+        "repdiv" => strategies::repdiv(input, false),
+        "repdiv-maxmin" => strategies::repdiv(input, true),
+        "kmeans-centroid" => strategies::kmeans_centroid(input),
+        other => {
+            return Err(Error::Unknown { kind: "strategy", name: other.to_string(), known: COLD_START.join(", ") })
+        }
+    };
+    sel.strategy = name.to_string();
+    sel.seed = input.seed;
+    strategies::finish(&mut sel, input);
+    Ok(sel)
+}

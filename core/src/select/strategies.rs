@@ -1,0 +1,478 @@
+//! The strategies. MedCAL-Bench variants follow METHODS.md §3 line by line (f64 arithmetic, lowest index on
+//! ties); the official variants are named separately (`typiclust-knn`, `repdiv-maxmin`, `kmeans-centroid`).
+
+use std::collections::HashSet;
+
+use super::kmeans::{kmeans, Clustering};
+use super::{Matrix, SelectInput, Selection};
+use crate::gpu::{ops, read_f32, read_u32};
+use crate::rng::Rng;
+use crate::Result;
+
+fn empty() -> Selection {
+    Selection { strategy: String::new(), seed: 0, picks: vec![], scores: vec![], notes: vec![] }
+}
+
+fn norms2(x: Matrix) -> Vec<f64> {
+    (0..x.n).map(|i| x.row(i).iter().map(|&v| v as f64 * v as f64).sum()).collect()
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
+}
+
+/// Euclidean distance by the norm expansion, clipped at 0 (as MedCAL computes its distance matrix).
+fn dist(x: Matrix, n2: &[f64], i: usize, j: usize) -> f64 {
+    (n2[i] + n2[j] - 2.0 * dot(x.row(i), x.row(j))).max(0.0).sqrt()
+}
+
+fn sqdist_center(a: &[f32], c: &[f64]) -> f64 {
+    a.iter().zip(c).map(|(&x, &y)| (x as f64 - y).powi(2)).sum()
+}
+
+/// Index of the first maximum (NaN never wins).
+fn argmax(v: impl IntoIterator<Item = f64>) -> Option<(usize, f64)> {
+    let mut best: Option<(usize, f64)> = None;
+    for (i, x) in v.into_iter().enumerate() {
+        if !x.is_nan() && best.is_none_or(|(_, b)| x > b) {
+            best = Some((i, x));
+        }
+    }
+    best
+}
+
+fn members(labels: &[usize], k: usize) -> Vec<Vec<usize>> {
+    let mut m = vec![Vec::new(); k];
+    for (i, &l) in labels.iter().enumerate() {
+        if l < k {
+            m[l].push(i);
+        }
+    }
+    m
+}
+
+fn cluster(input: &SelectInput, k: usize, seed_salt: u64, normalize: bool) -> Clustering {
+    if normalize {
+        let xn = l2_normalize(input.x);
+        let m = Matrix { data: &xn, n: input.x.n, d: input.x.d };
+        return kmeans(m, k, input.seed ^ seed_salt, 300, 1e-4);
+    }
+    kmeans(input.x, k, input.seed ^ seed_salt, 300, 1e-4)
+}
+
+fn l2_normalize(x: Matrix) -> Vec<f32> {
+    let mut out = Vec::with_capacity(x.data.len());
+    for i in 0..x.n {
+        let r = x.row(i);
+        let n = r.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt() + 1e-10;
+        out.extend(r.iter().map(|&v| (v as f64 / n) as f32));
+    }
+    out
+}
+
+/// `random`: a seeded permutation.
+pub fn random(input: &SelectInput) -> Selection {
+    let labeled: HashSet<usize> = input.labeled.iter().copied().collect();
+    let mut rows: Vec<usize> = (0..input.x.n).filter(|i| !labeled.contains(i)).collect();
+    Rng::new(input.seed).shuffle(&mut rows);
+    rows.truncate(input.budget);
+    let scores = vec![0.0; rows.len()];
+    Selection { picks: rows, scores, ..empty() }
+}
+
+/// `coreset`: k-center greedy. The first centre is random (seeded) unless rows are already labelled (then the
+/// min-distances start from them) or `first` is given. Score = the distance to the nearest centre at pick time.
+/// With a GPU the O(n·d) distance update and the argmax run there (squared distances, same order).
+pub async fn coreset(input: &SelectInput<'_>, first: Option<usize>) -> Result<Selection> {
+    let x = input.x;
+    let mut sel = empty();
+    let mut seeds: Vec<usize> = input.labeled.to_vec();
+    if seeds.is_empty() {
+        let f = first.unwrap_or_else(|| Rng::new(input.seed).below(x.n as u32) as usize);
+        sel.picks.push(f);
+        sel.scores.push(0.0);
+        seeds.push(f);
+    }
+    if let Some(ctx) = input.gpu {
+        let bx = ctx.upload("coreset", x.data)?;
+        let mind = ctx.storage("coreset", (x.n * 4) as u64)?;
+        let (ov, oi) = (ctx.storage("coreset", 4)?, ctx.storage("coreset", 4)?);
+        let mut enc = ctx.encoder();
+        for (s, &c) in seeds.iter().enumerate() {
+            ops::min_dist_update(ctx, &mut enc, &bx, &mind, x.n, x.d, c, s == 0).await?;
+        }
+        while sel.picks.len() < input.budget {
+            ops::argmax_rows(ctx, &mut enc, &mind, &ov, &oi, 1, x.n).await?;
+            ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
+            let (v, i) = (read_f32(ctx, &ov, 1).await?[0], read_u32(ctx, &oi, 1).await?[0] as usize);
+            if i >= x.n {
+                break;
+            }
+            sel.picks.push(i);
+            sel.scores.push((v.max(0.0) as f64).sqrt());
+            ops::min_dist_update(ctx, &mut enc, &bx, &mind, x.n, x.d, i, false).await?;
+        }
+        return Ok(sel);
+    }
+    let n2 = norms2(x);
+    let mut mind = vec![f64::INFINITY; x.n];
+    for &c in &seeds {
+        for (i, m) in mind.iter_mut().enumerate() {
+            *m = m.min(dist(x, &n2, i, c));
+        }
+    }
+    while sel.picks.len() < input.budget {
+        let Some((j, v)) = argmax(mind.iter().copied()) else { break };
+        sel.picks.push(j);
+        sel.scores.push(v);
+        for (i, m) in mind.iter_mut().enumerate() {
+            *m = m.min(dist(x, &n2, i, j));
+        }
+    }
+    Ok(sel)
+}
+
+/// ALPS (MedCAL image adaptation) given a clustering: per cluster in index order, the member nearest its centre.
+pub fn alps_from(x: Matrix, c: &Clustering) -> Selection {
+    let mut sel = empty();
+    for (k, m) in members(&c.labels, c.k).iter().enumerate() {
+        let center = &c.centers[k * x.d..(k + 1) * x.d];
+        if let Some((j, dd)) = argmax(m.iter().map(|&i| -sqdist_center(x.row(i), center))) {
+            sel.picks.push(m[j]);
+            sel.scores.push(dd);
+        }
+    }
+    sel
+}
+
+/// `alps`: k-means with k = budget on raw features, nearest member to each centre.
+pub fn alps(input: &SelectInput) -> Selection {
+    alps_from(input.x, &cluster(input, input.budget, 0xa1b5, false))
+}
+
+/// TypiClust (MedCAL variant) given a clustering: per cluster, the member with the highest cosine similarity
+/// to the cluster's mean; score = typicality 1/(cosine distance + 1e-10).
+pub fn typiclust_from(x: Matrix, labels: &[usize], k: usize) -> Selection {
+    let mut sel = empty();
+    for m in members(labels, k).iter().filter(|m| !m.is_empty()) {
+        let mut mean = vec![0f64; x.d];
+        for &i in m {
+            for (s, &v) in mean.iter_mut().zip(x.row(i)) {
+                *s += v as f64;
+            }
+        }
+        for s in &mut mean {
+            *s /= m.len() as f64;
+        }
+        let mn = mean.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let typ = m.iter().map(|&i| {
+            let r = x.row(i);
+            let rn = r.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
+            let cos = r.iter().zip(&mean).map(|(&a, &b)| a as f64 * b).sum::<f64>() / (rn * mn);
+            1.0 / ((1.0 - cos) + 1e-10)
+        });
+        if let Some((j, t)) = argmax(typ) {
+            sel.picks.push(m[j]);
+            sel.scores.push(t);
+        }
+    }
+    sel
+}
+
+/// `typiclust` (MedCAL variant): k-means with k = budget.
+pub fn typiclust(input: &SelectInput) -> Selection {
+    let c = cluster(input, input.budget, 0x7c1, false);
+    typiclust_from(input.x, &c.labels, c.k)
+}
+
+/// `typiclust-knn` (official TypiClust): L2-normalised features, min(|L| + B, 500) clusters, clusters of ≤ 5
+/// members dropped, visited by (labelled count ↑, size ↓); in each, the unselected member with the highest
+/// typicality 1/(mean squared distance to its k = min(20, |C|/2) nearest cluster-mates + 1e-5).
+pub fn typiclust_knn(input: &SelectInput) -> Selection {
+    let xn = l2_normalize(input.x);
+    let x = Matrix { data: &xn, n: input.x.n, d: input.x.d };
+    let k = (input.labeled.len() + input.budget).min(500).min(x.n);
+    let c = kmeans(x, k, input.seed ^ 0x7c2, 300, 1e-4);
+    let mut labels: Vec<isize> = c.labels.iter().map(|&l| l as isize).collect();
+    let labeled: HashSet<usize> = input.labeled.iter().copied().collect();
+    let mut table: Vec<(usize, usize, usize)> = (0..c.k)
+        .map(|j| {
+            let size = c.labels.iter().filter(|&&l| l == j).count();
+            let existing = c.labels.iter().enumerate().filter(|(i, &l)| l == j && labeled.contains(i)).count();
+            (j, size, existing)
+        })
+        .filter(|&(_, size, _)| size > 5)
+        .collect();
+    if table.is_empty() {
+        table = (0..c.k).map(|j| (j, c.labels.iter().filter(|&&l| l == j).count(), 0)).collect();
+    }
+    table.sort_by(|a, b| a.2.cmp(&b.2).then(b.1.cmp(&a.1)).then(a.0.cmp(&b.0)));
+    for &i in input.labeled {
+        labels[i] = -1;
+    }
+    let mut sel = empty();
+    let mut t = 0;
+    let mut misses = 0;
+    while sel.picks.len() < input.budget && misses < table.len() {
+        let cl = table[t % table.len()].0 as isize;
+        t += 1;
+        let idx: Vec<usize> = (0..x.n).filter(|&i| labels[i] == cl).collect();
+        if idx.is_empty() {
+            misses += 1;
+            continue;
+        }
+        misses = 0;
+        let kk = (idx.len() / 2).clamp(1, 20);
+        let typ = idx.iter().map(|&i| {
+            let mut ds: Vec<f64> = idx
+                .iter()
+                .filter(|&&j| j != i)
+                .map(|&j| x.row(i).iter().zip(x.row(j)).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum::<f64>())
+                .collect();
+            ds.sort_by(|a, b| a.total_cmp(b));
+            let m = if ds.is_empty() { 0.0 } else { ds.iter().take(kk).sum::<f64>() / ds.len().min(kk) as f64 };
+            1.0 / (m + 1e-5)
+        });
+        if let Some((j, v)) = argmax(typ) {
+            sel.picks.push(idx[j]);
+            sel.scores.push(v);
+            labels[idx[j]] = -1;
+        }
+    }
+    sel
+}
+
+/// BAL (MedCAL): cluster distance difference d₂ − d₁ to 100 centres; the `budget` largest.
+pub fn bal_from(x: Matrix, c: &Clustering, budget: usize) -> Selection {
+    let mut cdd: Vec<(usize, f64)> = (0..x.n)
+        .map(|i| {
+            let mut ds: Vec<f64> =
+                (0..c.k).map(|j| sqdist_center(x.row(i), &c.centers[j * x.d..(j + 1) * x.d]).sqrt()).collect();
+            ds.sort_by(|a, b| a.total_cmp(b));
+            (i, if ds.len() > 1 { ds[1] - ds[0] } else { 0.0 })
+        })
+        .collect();
+    cdd.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    cdd.truncate(budget);
+    Selection { picks: cdd.iter().map(|p| p.0).collect(), scores: cdd.iter().map(|p| p.1).collect(), ..empty() }
+}
+
+pub fn bal(input: &SelectInput) -> Selection {
+    bal_from(input.x, &cluster(input, 100.min(input.x.n), 0xba1, false), input.budget)
+}
+
+/// FPS (MedCAL's cluster-diameter variant) given a clustering with k = ⌊B/2⌋: per cluster the farthest pair
+/// (first maximum in row-major order of the intra-cluster distance matrix), both appended; for odd B the first
+/// member of the last cluster; truncated to B. May contain duplicates (filled later, see [`finish`]).
+pub fn fps_from(x: Matrix, labels: &[usize], k: usize, budget: usize) -> Selection {
+    let n2 = norms2(x);
+    let mut sel = empty();
+    let ms = members(labels, k);
+    for m in &ms {
+        if m.is_empty() {
+            continue;
+        }
+        let (mut ba, mut bb, mut bd) = (0, 0, f64::NEG_INFINITY);
+        for a in 0..m.len() {
+            for b in 0..m.len() {
+                let dd = dist(x, &n2, m[a], m[b]);
+                if dd > bd {
+                    (ba, bb, bd) = (a, b, dd);
+                }
+            }
+        }
+        sel.picks.extend([m[ba], m[bb]]);
+        sel.scores.extend([bd, bd]);
+    }
+    if budget % 2 == 1 {
+        if let Some(&f) = ms.last().and_then(|m| m.first()) {
+            sel.picks.push(f);
+            sel.scores.push(0.0);
+        }
+    }
+    sel.picks.truncate(budget);
+    sel.scores.truncate(budget);
+    sel
+}
+
+pub fn fps(input: &SelectInput) -> Selection {
+    let k = (input.budget / 2).max(1);
+    let c = cluster(input, k, 0xf95, false);
+    fps_from(input.x, &c.labels, c.k, input.budget)
+}
+
+/// MedCAL's δ: the largest δ on `linspace(0, max D, 100)` (scanned upwards, stopping at the first failure) for
+/// which ≥ 95 % of the balls {j : D_ij ≤ δ} hold a single pseudo-label. Ball i is pure iff δ is below the
+/// distance from i to its nearest point of another label, so the scan needs no n×n pass per δ.
+pub fn probcover_delta(x: Matrix, labels: &[usize]) -> f64 {
+    let n2 = norms2(x);
+    let mut maxd = 0f64;
+    let mut other = vec![f64::INFINITY; x.n];
+    for i in 0..x.n {
+        for j in 0..x.n {
+            let dd = dist(x, &n2, i, j);
+            maxd = maxd.max(dd);
+            if labels[i] != labels[j] {
+                other[i] = other[i].min(dd);
+            }
+        }
+    }
+    let mut best = 0.0;
+    for s in 0..100 {
+        let delta = maxd * s as f64 / 99.0;
+        let pure = other.iter().filter(|&&o| delta < o).count() as f64 / x.n as f64;
+        if pure >= 0.95 {
+            best = delta;
+        } else {
+            break;
+        }
+    }
+    best
+}
+
+/// ProbCover greedy max-coverage on the δ-graph N(i) = {j : D_ij ≤ δ} (stored sparse). Picks the point covering
+/// most uncovered points (lowest index on ties); stops when nothing new can be covered (the fill of [`finish`]
+/// completes the budget instead of MedCAL's repeated index 0).
+pub fn probcover_from(x: Matrix, delta: f64, budget: usize, labeled: &[usize]) -> Selection {
+    let n2 = norms2(x);
+    let graph: Vec<Vec<usize>> =
+        (0..x.n).map(|i| (0..x.n).filter(|&j| dist(x, &n2, i, j) <= delta).collect()).collect();
+    let mut covered = vec![false; x.n];
+    for &l in labeled {
+        for &j in &graph[l] {
+            covered[j] = true;
+        }
+    }
+    let mut sel = empty();
+    while sel.picks.len() < budget {
+        let gains = graph.iter().map(|nb| nb.iter().filter(|&&j| !covered[j]).count() as f64);
+        let Some((i, g)) = argmax(gains) else { break };
+        if g == 0.0 {
+            sel.notes.push(format!("every point is covered after {} picks at δ = {delta:.6}", sel.picks.len()));
+            break;
+        }
+        sel.picks.push(i);
+        sel.scores.push(g);
+        for &j in &graph[i] {
+            covered[j] = true;
+        }
+    }
+    sel
+}
+
+/// `probcover` (MedCAL): pseudo-labels from k-means with k = budget, δ by [`probcover_delta`].
+pub fn probcover(input: &SelectInput) -> Selection {
+    let c = cluster(input, input.budget, 0x9c0, false);
+    let delta = probcover_delta(input.x, &c.labels);
+    let mut s = probcover_from(input.x, delta, input.budget, input.labeled);
+    s.notes.insert(0, format!("δ = {delta:.6}"));
+    s
+}
+
+/// RepDiv (MedCAL): facility location on cosine similarity for ⌊0.7·B⌋ picks, then the candidate farthest
+/// (1 − cos) from *some* selected point (max over selected, as coded), or from *all* (max-min) with `maxmin`.
+pub fn repdiv(input: &SelectInput, maxmin: bool) -> Selection {
+    let xn = l2_normalize(input.x);
+    let x = Matrix { data: &xn, n: input.x.n, d: input.x.d };
+    let n = x.n;
+    let s = |i: usize, j: usize| dot(x.row(i), x.row(j));
+    let r = (0.7 * input.budget as f64).floor() as usize;
+    let mut chosen = vec![false; n];
+    for &l in input.labeled {
+        chosen[l] = true;
+    }
+    let mut max_sim = vec![0f64; n];
+    for &l in input.labeled {
+        for (j, m) in max_sim.iter_mut().enumerate() {
+            *m = m.max(s(l, j));
+        }
+    }
+    let mut sel = empty();
+    for _ in 0..r {
+        let gains =
+            (0..n).map(|c| if chosen[c] { f64::NAN } else { (0..n).map(|j| max_sim[j].max(s(c, j))).sum::<f64>() });
+        let Some((c, g)) = argmax(gains) else { break };
+        chosen[c] = true;
+        sel.picks.push(c);
+        sel.scores.push(g);
+        for (j, m) in max_sim.iter_mut().enumerate() {
+            *m = m.max(s(c, j));
+        }
+    }
+    let mut div: Vec<f64> = vec![if maxmin { f64::INFINITY } else { f64::NEG_INFINITY }; n];
+    let anchors: Vec<usize> = input.labeled.iter().copied().chain(sel.picks.iter().copied()).collect();
+    for &a in &anchors {
+        for (c, v) in div.iter_mut().enumerate() {
+            let d = 1.0 - s(c, a);
+            *v = if maxmin { v.min(d) } else { v.max(d) };
+        }
+    }
+    while sel.picks.len() < input.budget {
+        let Some((c, v)) = argmax((0..n).map(|c| if chosen[c] { f64::NAN } else { div[c] })) else { break };
+        chosen[c] = true;
+        sel.picks.push(c);
+        sel.scores.push(v);
+        for (j, val) in div.iter_mut().enumerate() {
+            let d = 1.0 - s(j, c);
+            *val = if maxmin { val.min(d) } else { val.max(d) };
+        }
+    }
+    sel
+}
+
+/// `kmeans-centroid` (DropQuery's initial pool): L2-normalised features, k-means with k = B, nearest member.
+pub fn kmeans_centroid(input: &SelectInput) -> Selection {
+    let xn = l2_normalize(input.x);
+    let x = Matrix { data: &xn, n: input.x.n, d: input.x.d };
+    let c = kmeans(x, input.budget, input.seed ^ 0xd90, 100, 1e-4);
+    alps_from(x, &c)
+}
+
+/// Drop duplicates and labelled rows (keeping the first occurrence), then fill up to the budget by k-center
+/// greedy from everything picked or labelled so far (lowest index on ties), noting how many were filled.
+pub fn finish(sel: &mut Selection, input: &SelectInput) {
+    let labeled: HashSet<usize> = input.labeled.iter().copied().collect();
+    let mut seen = HashSet::new();
+    let (mut picks, mut scores) = (Vec::new(), Vec::new());
+    for (p, s) in sel.picks.iter().zip(&sel.scores) {
+        if !labeled.contains(p) && seen.insert(*p) {
+            picks.push(*p);
+            scores.push(*s);
+        }
+    }
+    let dropped = sel.picks.len() - picks.len();
+    if dropped > 0 {
+        sel.notes.push(format!("{dropped} duplicate or already-labelled picks removed"));
+    }
+    picks.truncate(input.budget);
+    scores.truncate(input.budget);
+    let missing = input.budget - picks.len();
+    if missing > 0 {
+        let x = input.x;
+        let n2 = norms2(x);
+        let mut mind = vec![f64::INFINITY; x.n];
+        let anchors: Vec<usize> = picks.iter().chain(input.labeled.iter()).copied().collect();
+        for &a in &anchors {
+            for (i, m) in mind.iter_mut().enumerate() {
+                *m = m.min(dist(x, &n2, i, a));
+            }
+        }
+        for &a in &anchors {
+            mind[a] = f64::NEG_INFINITY;
+        }
+        for _ in 0..missing {
+            let Some((j, v)) = argmax(mind.iter().copied()) else { break };
+            picks.push(j);
+            scores.push(v);
+            for (i, m) in mind.iter_mut().enumerate() {
+                if *m != f64::NEG_INFINITY {
+                    *m = m.min(dist(x, &n2, i, j));
+                }
+            }
+            mind[j] = f64::NEG_INFINITY;
+        }
+        sel.notes.push(format!("{missing} picks filled by k-center greedy from the selection"));
+    }
+    sel.picks = picks;
+    sel.scores = scores;
+}
