@@ -156,3 +156,46 @@ pub async fn kernels(ctx: &GpuContext, opt: &BenchOptions) -> Result<Vec<KernelB
     }
     Ok(out)
 }
+
+/// One row of `medpick bench encoder`.
+#[derive(Clone, Debug, Serialize)]
+pub struct EncoderBench {
+    pub model: String,
+    /// Images per timed run (medpick encodes them one after another).
+    pub batch: usize,
+    pub seconds: f64,
+    pub images_per_s: f64,
+    pub ms_per_image: f64,
+    pub gflop_per_image: f64,
+    pub gflops: f64,
+}
+
+/// Time the LiteMedSAM encoder on random 256×256 inputs, `batch` images per run, after one warm-up image.
+pub async fn encoder_litemedsam(
+    ctx: &GpuContext,
+    model: &crate::model::tinyvit::GpuTinyVit,
+    batches: &[usize],
+) -> Result<Vec<EncoderBench>> {
+    let mut rng = Rng::new(7);
+    let input = rng.uniform_vec(3 * 256 * 256, 0.0, 1.0);
+    model.forward(ctx, &input, false).await?;
+    let gflop = crate::model::tinyvit::flops() / 1e9;
+    let mut out = Vec::new();
+    for &b in batches {
+        let t = Instant::now();
+        for _ in 0..b {
+            std::hint::black_box(model.forward(ctx, &input, false).await?);
+        }
+        let secs = t.elapsed().as_secs_f64();
+        out.push(EncoderBench {
+            model: "litemedsam".into(),
+            batch: b,
+            seconds: secs,
+            images_per_s: b as f64 / secs,
+            ms_per_image: secs * 1e3 / b as f64,
+            gflop_per_image: gflop,
+            gflops: gflop * b as f64 / secs,
+        });
+    }
+    Ok(out)
+}

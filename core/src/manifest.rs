@@ -896,7 +896,7 @@ impl SampleLoader {
                     let v = nifti::read_volume(&path, 0, self.max_pixels.saturating_mul(512))?;
                     self.volume = Some((s.source.clone(), v));
                 }
-                let Some((_, vol)) = &self.volume else { unreachable!() };
+                let Some((_, vol)) = &self.volume else { return Err(Error::decode(&path, "volume not loaded")) };
                 let view = s.view.unwrap_or(View::Axial);
                 let (lo, hi) = dicom::window_range(&vol.data, self.window, None);
                 let (w, h, vals) = vol
@@ -912,7 +912,7 @@ impl SampleLoader {
                     let a = npz::read_u8(&path, &format!("{split}_images"), self.max_pixels.saturating_mul(4096))?;
                     self.npz = Some((key, a));
                 }
-                let Some((_, arr)) = &self.npz else { unreachable!() };
+                let Some((_, arr)) = &self.npz else { return Err(Error::decode(&path, "archive not loaded")) };
                 let i = s.npz_index.unwrap_or(0);
                 let item = arr.index_axis(ndarray::Axis(0), i.min(arr.shape()[0].saturating_sub(1)));
                 if i >= arr.shape()[0] {

@@ -31,7 +31,10 @@ fn every_command_has_help() {
         vec!["gpu-info", "--help"],
         vec!["selftest", "--help"],
         vec!["ingest", "--help"],
+        vec!["embed", "--help"],
+        vec!["select", "--help"],
         vec!["bench", "kernels", "--help"],
+        vec!["bench", "encoder", "--help"],
     ] {
         let out = Command::new(medpick()).args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
@@ -100,5 +103,72 @@ fn ingest_summaries_of_the_shared_datasets() {
             assert!(stdout.contains(e), "{path}: expected '{e}' in:\n{stdout}");
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The main job end to end on four bundled images: embed (LiteMedSAM on the GPU), select, write the CSV; a
+/// second run resumes entirely from the feature cache and picks the same ids.
+#[test]
+fn select_end_to_end_with_cache_resume() {
+    if crate::models_available().is_none() {
+        return;
+    }
+    let dir = tmp("select");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018/images");
+    let mut names: Vec<_> = std::fs::read_dir(&sample).unwrap().map(|e| e.unwrap().path()).collect();
+    names.sort();
+    for p in names.iter().step_by(6).take(4) {
+        std::fs::copy(p, data.join(p.file_name().unwrap())).unwrap();
+    }
+    let run = |out: &str| {
+        let o = Command::new(medpick())
+            .env("MEDPICK_CACHE", dir.join("cache"))
+            .arg("select")
+            .arg(&data)
+            .args(["--budget", "2", "--strategy", "coreset", "--seed", "1", "--json", "--out"])
+            .arg(dir.join(out))
+            .output()
+            .unwrap();
+        let (so, se) =
+            (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned());
+        assert!(o.status.success(), "{so}\n{se}");
+        (so, se)
+    };
+    let (_, err1) = run("a.csv");
+    assert!(err1.contains("4 new"), "{err1}");
+    let (_, err2) = run("b.csv");
+    assert!(err2.contains("0 new") && err2.contains("4 from cache"), "{err2}");
+    let a = std::fs::read_to_string(dir.join("a.csv")).unwrap();
+    let b = std::fs::read_to_string(dir.join("b.csv")).unwrap();
+    assert_eq!(a, b, "same seed, same picks");
+    let lines: Vec<_> = a.lines().collect();
+    assert_eq!(lines[0], "rank,id,score,strategy,seed");
+    assert_eq!(lines.len(), 3);
+    assert!(lines[1].starts_with("1,") && lines[1].ends_with(",coreset,1"));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("a.json")).unwrap()).unwrap();
+    assert_eq!(json["picks"].as_array().unwrap().len(), 2);
+    // The feature file path: select straight from features.
+    let o = Command::new(medpick())
+        .env("MEDPICK_CACHE", dir.join("cache"))
+        .arg("embed")
+        .arg(&data)
+        .arg("--out")
+        .arg(dir.join("f.safetensors"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let f = medpick_core::features::Features::read(&dir.join("f.safetensors")).unwrap();
+    assert_eq!((f.ids.len(), f.dim, f.model.as_str(), f.pool.as_str()), (4, 256, "litemedsam", "mean"));
+    let o = Command::new(medpick())
+        .arg("select")
+        .arg(dir.join("f.safetensors"))
+        .args(["--budget", "2", "--strategy", "all", "--out"])
+        .arg(dir.join("all.csv"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(dir.join("all.typiclust.csv").exists() && dir.join("all.repdiv.csv").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,3 +8,17 @@ mod models;
 mod select;
 mod shaders;
 mod weights;
+
+/// The LiteMedSAM weights path, or None (after printing why) unless REQUIRE_WEIGHTS=1.
+pub fn models_available() -> Option<std::path::PathBuf> {
+    match medpick_core::io::weights::default_litemedsam_path() {
+        Ok(p) => Some(p),
+        Err(e) => {
+            if std::env::var("REQUIRE_WEIGHTS").is_ok_and(|v| v == "1") {
+                panic!("{e}");
+            }
+            eprintln!("skipped: {e}");
+            None
+        }
+    }
+}

@@ -114,14 +114,23 @@ impl GpuContext {
     }
 
     pub async fn with_options(opts: &GpuOptions) -> Result<Self> {
-        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-        if let Some(b) = opts.backends {
-            desc.backends = b;
+        // Without WGPU_BACKEND, try the primary backends (Vulkan, Metal, DX12, WebGPU) first and fall back to all
+        // (GL) only when they offer no adapter: probing GL/EGL is slow and noisy on headless machines.
+        let tries: Vec<wgpu::Backends> = match opts.backends {
+            Some(b) => vec![b],
+            None => vec![wgpu::Backends::PRIMARY, wgpu::Backends::all()],
+        };
+        let mut last = None;
+        for backends in tries {
+            let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+            desc.backends = backends;
+            let instance = wgpu::Instance::new(desc);
+            match Self::pick_adapter(&instance, backends, opts).await {
+                Ok(adapter) => return Self::from_adapter(adapter).await,
+                Err(e) => last = Some(e),
+            }
         }
-        let backends = desc.backends;
-        let instance = wgpu::Instance::new(desc);
-        let adapter = Self::pick_adapter(&instance, backends, opts).await?;
-        Self::from_adapter(adapter).await
+        Err(last.unwrap_or(Error::NoAdapter { reason: "no backend to try".into() }))
     }
 
     async fn pick_adapter(
@@ -310,13 +319,9 @@ impl GpuContext {
         self.queue.submit(Some(enc.finish()));
     }
 
-    /// Wait until all submitted work has finished (natively; in the browser, awaiting a readback does this).
+    /// Wait until all submitted work has finished (see [`super::readback::wait`]).
     pub async fn wait(&self) -> Result<()> {
-        #[cfg(not(target_arch = "wasm32"))]
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu { op: "wait".into(), message: e.to_string() })?;
-        self.take_error("wait")
+        super::readback::wait(self).await
     }
 
     /// Record one dispatch of `kernel` with `params` at binding 0 and `buffers` at bindings 1.. in order.

@@ -36,6 +36,21 @@ async fn read_bytes(ctx: &GpuContext, src: &wgpu::Buffer, bytes: u64) -> Result<
     Ok(out)
 }
 
+/// Wait until all submitted work has finished: natively by polling the device; in the browser by reading one
+/// value back through a fresh mapping (the event loop drives the GPU there).
+pub async fn wait(ctx: &GpuContext) -> Result<()> {
+    #[cfg(not(target_arch = "wasm32"))]
+    ctx.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| Error::Gpu { op: "wait".into(), message: e.to_string() })?;
+    #[cfg(target_arch = "wasm32")]
+    {
+        let probe = ctx.storage("wait", 4)?;
+        read_bytes(ctx, &probe, 4).await?;
+    }
+    ctx.take_error("wait")
+}
+
 /// Read `len` f32 values from the start of `src`.
 pub async fn read_f32(ctx: &GpuContext, src: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
     let bytes = read_bytes(ctx, src, (len * 4) as u64).await?;

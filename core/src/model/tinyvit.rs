@@ -506,3 +506,38 @@ impl GpuTinyVit {
         Ok(Act { buf: c, h: ho, w: wo, c: out })
     }
 }
+
+/// Floating-point operations of one forward pass (multiply-adds count 2), from the layer shapes.
+pub fn flops() -> f64 {
+    let mm = |m: usize, n: usize, k: usize| 2.0 * (m * n * k) as f64;
+    let mut f = 0.0;
+    let hw0 = INPUT * INPUT;
+    f += mm(hw0, DIMS[0] / 2, 3) + mm(hw0, DIMS[0], DIMS[0] / 2);
+    for _ in 0..DEPTHS[0] {
+        f += 2.0 * mm(hw0, 4 * DIMS[0], DIMS[0]) + 2.0 * (hw0 * 4 * DIMS[0] * 9) as f64;
+    }
+    let merge = |hw_in: usize, hw_out: usize, cin: usize, cout: usize| {
+        mm(hw_in, cout, cin) + 2.0 * (hw_out * cout * 9) as f64 + mm(hw_out, cout, cout)
+    };
+    f += merge(hw0, hw0 / 4, DIMS[0], DIMS[1]);
+    let mut side = INPUT / 2;
+    for li in 1..4 {
+        let (c, ws) = (DIMS[li], WINDOWS[li]);
+        let p = side.div_ceil(ws) * ws;
+        let (hw, hwp) = (side * side, p * p);
+        let per_block = mm(hwp, 3 * c, c)
+            + 2.0 * 2.0 * (hwp * ws * ws * c) as f64
+            + mm(hwp, c, c)
+            + 2.0 * (hw * c * 9) as f64
+            + mm(hw, MLP_RATIO * c, c)
+            + mm(hw, c, MLP_RATIO * c);
+        f += DEPTHS[li] as f64 * per_block;
+        if li < 3 {
+            let next = if DIMS[li + 1] == 320 { side } else { side / 2 };
+            f += merge(hw, next * next, c, DIMS[li + 1]);
+            side = next;
+        }
+    }
+    let hw = EMBED_HW * EMBED_HW;
+    f + mm(hw, EMBED_DIM, DIMS[3]) + mm(hw, EMBED_DIM, EMBED_DIM * 9)
+}
