@@ -43,6 +43,7 @@ async function main() {
     kernels,
     failures: doc.reports.filter((r) => r.passed === false).map((r) => `${r.kernel} [${r.case}]: ${r.detail}`),
     cases: doc.reports.length,
+    shaderCount: doc.shader_count,
     ms,
   };
 }

@@ -124,9 +124,10 @@ fn select_end_to_end_with_cache_resume() {
     }
     let run = |out: &str| {
         let o = Command::new(medpick())
-            .env("MEDPICK_CACHE", dir.join("cache"))
             .arg("select")
             .arg(&data)
+            .arg("--cache")
+            .arg(dir.join("cache"))
             .args(["--budget", "2", "--strategy", "coreset", "--seed", "1", "--json", "--out"])
             .arg(dir.join(out))
             .output()
@@ -151,9 +152,10 @@ fn select_end_to_end_with_cache_resume() {
     assert_eq!(json["picks"].as_array().unwrap().len(), 2);
     // The feature file path: select straight from features.
     let o = Command::new(medpick())
-        .env("MEDPICK_CACHE", dir.join("cache"))
         .arg("embed")
         .arg(&data)
+        .arg("--cache")
+        .arg(dir.join("cache"))
         .arg("--out")
         .arg(dir.join("f.safetensors"))
         .output()

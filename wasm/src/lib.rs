@@ -41,6 +41,7 @@ pub async fn run_selftest(use_gpu: bool) -> Result<String, JsError> {
         "gpu_error": gpu_error,
         "reports": reports,
         "kernels": kernels,
+        "shader_count": medpick_core::gpu::shaders::ALL.len(),
     });
     serde_json::to_string(&doc).map_err(|e| JsError::new(&e.to_string()))
 }
