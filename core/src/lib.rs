@@ -17,6 +17,7 @@ pub mod rng;
 pub mod select;
 pub mod selftest;
 pub mod testing;
+pub mod uncertainty;
 
 pub use error::{Error, Result};
 
