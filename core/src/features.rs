@@ -18,14 +18,19 @@ use crate::{Error, Result};
 
 /// Version tag of the preprocessing, part of the cache key.
 pub const LITEMEDSAM_PREPROCESS: &str = "litemedsam-v1: RGB /255, bilinear 256x256 (align_corners=False, no antialias)";
+/// DINOv2 preprocessing (HF BitImageProcessor).
+pub const DINOV2_PREPROCESS: &str =
+    "dinov2-v1: shortest edge 256 (uint8 antialiased bicubic), centre crop 224, ImageNet mean/std";
 
 /// Pooling of the encoder output into one vector per image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pool {
     /// Spatial mean of the embedding (LiteMedSAM's `pooled`, as MedCAL does for SAM-family encoders).
     Mean,
-    /// The whole embedding grid, flattened (256·64·64 for LiteMedSAM).
+    /// The whole embedding grid, flattened (256·64·64 for LiteMedSAM; patch tokens for DINOv2).
     Grid,
+    /// The CLS token after the final LayerNorm (DINOv2's pooler output).
+    Cls,
 }
 
 impl Pool {
@@ -33,7 +38,7 @@ impl Pool {
         match s {
             "mean" => Ok(Pool::Mean),
             "grid" => Ok(Pool::Grid),
-            "cls" => Err(Error::Invalid("--pool cls: LiteMedSAM has no CLS token (use mean or grid)".into())),
+            "cls" => Ok(Pool::Cls),
             other => Err(Error::Invalid(format!("--pool {other}: use mean, cls or grid"))),
         }
     }
@@ -42,6 +47,7 @@ impl Pool {
         match self {
             Pool::Mean => "mean",
             Pool::Grid => "grid",
+            Pool::Cls => "cls",
         }
     }
 }
@@ -49,6 +55,7 @@ impl Pool {
 /// An encoder ready to run.
 pub enum Encoder {
     LiteMedSam(Box<GpuTinyVit>),
+    Dinov2 { name: String, model: Box<crate::model::dinov2::GpuDinov2>, weights_sha256: String },
 }
 
 impl Encoder {
@@ -63,19 +70,51 @@ impl Encoder {
                 let w = weights::read_weights(&path)?;
                 Ok(Encoder::LiteMedSam(Box::new(TinyVit::load(&w)?.to_gpu(ctx)?)))
             }
-            other => Err(Error::Unknown { kind: "model", name: other.to_string(), known: "litemedsam".into() }),
+            m if m.starts_with("dinov2") || m == "rad-dino" => {
+                let path = weights_path.ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "--model {m}: pass --weights PATH to its model.safetensors (config.json next to it is read when present)"
+                    ))
+                })?;
+                let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+                let weights_sha256 = sha256_hex(&bytes);
+                let w = weights::read_weights_bytes(path, &bytes)?;
+                drop(bytes);
+                let cfg_path = path.with_file_name("config.json");
+                let cfg = match std::fs::read_to_string(&cfg_path) {
+                    Ok(t) => Some(serde_json::from_str(&t).map_err(|e| Error::decode(&cfg_path, e.to_string()))?),
+                    Err(_) => None,
+                };
+                let model = crate::model::dinov2::Dinov2::load(&w, cfg)?.to_gpu(ctx)?;
+                Ok(Encoder::Dinov2 { name: m.to_string(), model: Box::new(model), weights_sha256 })
+            }
+            other => Err(Error::Unknown {
+                kind: "model",
+                name: other.to_string(),
+                known: "litemedsam, dinov2 (dinov2-small/base/large, -with-registers, rad-dino: with --weights)".into(),
+            }),
         }
     }
 
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
             Encoder::LiteMedSam(_) => "litemedsam",
+            Encoder::Dinov2 { name, .. } => name,
+        }
+    }
+
+    /// What the cached features depend on besides the image: preprocessing and weights.
+    fn cache_tag(&self) -> String {
+        match self {
+            Encoder::LiteMedSam(_) => format!("{LITEMEDSAM_PREPROCESS}|{}", weights::LITEMEDSAM_SHA256),
+            Encoder::Dinov2 { weights_sha256, .. } => format!("{DINOV2_PREPROCESS}|{weights_sha256}"),
         }
     }
 
     pub fn preprocess_tag(&self) -> &'static str {
         match self {
             Encoder::LiteMedSam(_) => LITEMEDSAM_PREPROCESS,
+            Encoder::Dinov2 { .. } => DINOV2_PREPROCESS,
         }
     }
 
@@ -88,6 +127,20 @@ impl Encoder {
                 Ok(match pool {
                     Pool::Mean => out.pooled,
                     Pool::Grid => out.embedding,
+                    Pool::Cls => {
+                        return Err(Error::Invalid("--pool cls: LiteMedSAM has no CLS token (use mean or grid)".into()))
+                    }
+                })
+            }
+            Encoder::Dinov2 { model, .. } => {
+                let input = preprocess::dinov2_input(img, 224, 224);
+                let out = model.forward(ctx, &input, 224, 224, false).await?;
+                let d = model.model.config.hidden_size;
+                let skip = 1 + model.model.config.num_register_tokens;
+                Ok(match pool {
+                    Pool::Cls => out.cls,
+                    Pool::Mean => out.mean,
+                    Pool::Grid => out.last_hidden_state[skip * d..].to_vec(),
                 })
             }
         }
@@ -191,6 +244,8 @@ pub async fn embed_samples(
     let mut ids = Vec::new();
     let mut data = Vec::new();
     let mut dim = 0usize;
+    // The cache folder names the model and pool; weights of the same family differ, so DINOv2 variants are
+    // keyed by their name (pass distinct --model names for distinct weights).
     let dir: Option<PathBuf> = cache_dir.map(|d| d.join(format!("{}-{}", encoder.name(), pool.name())));
     if let Some(d) = &dir {
         std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
@@ -204,7 +259,7 @@ pub async fn embed_samples(
                     hashes.insert(s.source.clone(), sha256_hex(&bytes));
                 }
                 let locator = s.id.split_once('#').map(|(_, l)| l).unwrap_or("");
-                Some(sha256_hex(format!("{}|{locator}|{}", hashes[&s.source], encoder.preprocess_tag()).as_bytes()))
+                Some(sha256_hex(format!("{}|{locator}|{}", hashes[&s.source], encoder.cache_tag()).as_bytes()))
             }
             None => None,
         };

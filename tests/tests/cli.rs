@@ -174,3 +174,34 @@ fn select_end_to_end_with_cache_resume() {
     assert!(dir.join("all.typiclust.csv").exists() && dir.join("all.repdiv.csv").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// DINOv2 through the same embed path (the tiny random-weight fixture model stands in for dinov2-small).
+#[test]
+fn embed_with_dinov2_weights_and_config() {
+    let Some(sh) = shared() else { return };
+    let dir = tmp("dinov2");
+    let out = Command::new(medpick())
+        .arg("embed")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018"))
+        .args(["--model", "dinov2", "--pool", "cls", "--cache", "none", "--weights"])
+        .arg(sh.join("fixtures/dinov2/tiny_registers/model.safetensors"))
+        .arg("--out")
+        .arg(dir.join("f.safetensors"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let f = medpick_core::features::Features::read(&dir.join("f.safetensors")).unwrap();
+    assert_eq!((f.ids.len(), f.dim, f.model.as_str(), f.pool.as_str()), (24, 192, "dinov2", "cls"));
+    assert!(f.preprocess.contains("centre crop 224"));
+    // Without --weights: a clear error.
+    let out = Command::new(medpick())
+        .arg("embed")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018"))
+        .args(["--model", "dinov2-small", "--out"])
+        .arg(dir.join("g.safetensors"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--weights"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

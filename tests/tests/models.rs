@@ -76,3 +76,50 @@ fn litemedsam_embedding_matches_pytorch_all_fixtures() {
         check_image(name, false);
     }
 }
+
+fn dinov2_case(folder: &str, case: &str, all_hidden: bool) {
+    use medpick_core::model::dinov2::{Dinov2, Dinov2Config};
+    let Some(sh) = shared() else { return };
+    let Some(ctx) = gpu() else { return };
+    let dir = sh.join("fixtures/dinov2").join(folder);
+    let w = weights::read_weights(&dir.join("model.safetensors")).unwrap();
+    let cfg: Dinov2Config = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let m = Dinov2::load(&w, Some(cfg)).unwrap();
+    let inputs = load_safetensors(&sh.join("fixtures/dinov2/inputs.safetensors"));
+    let outs = load_safetensors(&dir.join("outputs.safetensors"));
+    let (shape, px) = &inputs[&format!("{case}_pixel_values")];
+    let (h, wd) = (shape[2], shape[3]);
+    let pos_key = format!("pos_embed_interp_{h}x{wd}");
+    if let Some((_, want)) = outs.get(&pos_key) {
+        let (err, _) = max_abs(&m.interpolate_pos(h / 14, wd / 14), want);
+        assert!(err <= 1e-5, "{folder} {pos_key}: {err}");
+    }
+    let g = m.to_gpu(ctx).unwrap();
+    let out = pollster::block_on(g.forward(ctx, px, h, wd, all_hidden)).unwrap();
+    let (err, _) = max_abs(&out.last_hidden_state, &outs[&format!("{case}_last_hidden_state")].1);
+    let (perr, _) = max_abs(&out.cls, &outs[&format!("{case}_pooler_output")].1);
+    eprintln!("{folder}/{case}: last_hidden_state max abs err {err:.2e}, pooler {perr:.2e}");
+    assert!(err <= 1e-4 && perr <= 1e-4, "{folder}/{case}: {err} / {perr}");
+    if all_hidden {
+        for (k, hs) in out.hidden_states.iter().enumerate() {
+            let (e, _) = max_abs(hs, &outs[&format!("{case}_hidden_state_{k}")].1);
+            assert!(e <= 1e-4, "{folder}/{case} hidden_state_{k}: {e}");
+        }
+    }
+}
+
+#[test]
+fn dinov2_tiny_matches_hf_every_layer() {
+    dinov2_case("tiny", "kvasir_2", true);
+    dinov2_case("tiny", "kvasir_2_224x308", true);
+    dinov2_case("tiny", "brainmri_1", false);
+    dinov2_case("tiny", "dsb2018_1", false);
+}
+
+#[test]
+fn dinov2_tiny_registers_matches_hf_every_layer() {
+    dinov2_case("tiny_registers", "kvasir_2", true);
+    dinov2_case("tiny_registers", "kvasir_2_224x308", true);
+    dinov2_case("tiny_registers", "brainmri_1", false);
+    dinov2_case("tiny_registers", "dsb2018_1", false);
+}

@@ -1,6 +1,7 @@
 //! Foundation-model encoders, one file per model. Layers are structs whose fields mirror the checkpoint keys;
 //! weights are prepared on the CPU at load (BatchNorm folded into convolutions) and uploaded once.
 
+pub mod dinov2;
 pub mod tinyvit;
 
 use crate::io::weights::Weights;

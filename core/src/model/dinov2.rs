@@ -1,0 +1,416 @@
+//! DINOv2 ViT encoders (HF `Dinov2Model` / `Dinov2WithRegistersModel`: dinov2-small/base/large, the
+//! `-with-registers` variants, microsoft/rad-dino), from HF `model.safetensors` key names. Implemented from the
+//! forward pass pinned by ../shared/fixtures/dinov2/README.md: 14×14 patch embedding, CLS (+ registers inserted
+//! after CLS without position embedding), the 37×37 position table interpolated bicubically to the patch grid
+//! (plain a = −0.75 for Dinov2Model, antialiased a = −0.5 for the registers model, coordinates in f32 as
+//! PyTorch computes them), pre-norm blocks with LayerScale (λ folded into the output projections at load),
+//! exact-erf GELU MLP, final LayerNorm. Not supported yet: SwiGLU FFN (giant), the official `.pth` key names.
+
+use super::{LayerNorm, Linear};
+use crate::gpu::ops::{self, AttnGeom, ConvGeom};
+use crate::gpu::{read_f32, GpuContext};
+use crate::io::weights::Weights;
+use crate::{Error, Result};
+
+/// The shape hyper-parameters (from `config.json` when available).
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct Dinov2Config {
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f32,
+    #[serde(default)]
+    pub num_register_tokens: usize,
+    #[serde(default = "default_patch")]
+    pub patch_size: usize,
+    #[serde(default)]
+    pub use_swiglu_ffn: bool,
+}
+
+fn default_eps() -> f32 {
+    1e-6
+}
+fn default_patch() -> usize {
+    14
+}
+
+impl Dinov2Config {
+    /// Infer from the tensors: hidden size from the CLS token, layers from the keys, 64-wide heads.
+    pub fn infer(w: &Weights) -> Result<Self> {
+        let cls = w.tensors.get("embeddings.cls_token").ok_or_else(|| {
+            Error::Invalid(format!("{}: no embeddings.cls_token (not a DINOv2 checkpoint?)", w.source))
+        })?;
+        let d = *cls.shape.last().unwrap_or(&0);
+        let layers =
+            (0..1000).take_while(|i| w.tensors.contains_key(&format!("encoder.layer.{i}.norm1.weight"))).count();
+        let regs =
+            w.tensors.get("embeddings.register_tokens").map(|t| t.shape.get(1).copied().unwrap_or(0)).unwrap_or(0);
+        Ok(Dinov2Config {
+            hidden_size: d,
+            num_hidden_layers: layers,
+            num_attention_heads: (d / 64).max(1),
+            layer_norm_eps: 1e-6,
+            num_register_tokens: regs,
+            patch_size: 14,
+            use_swiglu_ffn: false,
+        })
+    }
+}
+
+/// One pre-norm block; `attention.output.dense` and `mlp.fc2` carry LayerScale λ folded in.
+#[derive(Clone, Debug)]
+pub struct Dinov2Layer {
+    pub norm1: LayerNorm,
+    /// query | key | value stacked: [3D, D].
+    pub qkv: Linear,
+    pub attention_output_dense: Linear,
+    pub norm2: LayerNorm,
+    pub fc1: Linear,
+    pub fc2: Linear,
+}
+
+#[derive(Clone, Debug)]
+pub struct Dinov2 {
+    pub config: Dinov2Config,
+    pub cls_token: Vec<f32>,
+    pub register_tokens: Vec<f32>,
+    /// [1 + 37·37, D]
+    pub position_embeddings: Vec<f32>,
+    pub pos_grid: usize,
+    /// [D, 3·p·p] and [D]
+    pub patch_weight: Vec<f32>,
+    pub patch_bias: Vec<f32>,
+    pub layers: Vec<Dinov2Layer>,
+    pub layernorm: LayerNorm,
+}
+
+fn fold_scale(mut l: Linear, lambda: &[f32]) -> Linear {
+    for o in 0..l.out_dim {
+        for i in 0..l.in_dim {
+            l.weight[o * l.in_dim + i] *= lambda[o];
+        }
+        if let Some(b) = &mut l.bias {
+            b[o] *= lambda[o];
+        }
+    }
+    l
+}
+
+impl Dinov2 {
+    pub fn load(w: &Weights, config: Option<Dinov2Config>) -> Result<Self> {
+        let c = match config {
+            Some(c) => c,
+            None => Dinov2Config::infer(w)?,
+        };
+        if c.use_swiglu_ffn {
+            return Err(Error::Invalid(format!("{}: SwiGLU FFN (dinov2-giant) is not supported yet", w.source)));
+        }
+        let d = c.hidden_size;
+        let p = c.patch_size;
+        let pos = w.f32("embeddings.position_embeddings", None)?.to_vec();
+        let rows = pos.len() / d;
+        let grid = ((rows - 1) as f64).sqrt().round() as usize;
+        if grid * grid + 1 != rows {
+            return Err(Error::Invalid(format!(
+                "{}: position table of {rows} rows is not 1 + a square grid",
+                w.source
+            )));
+        }
+        let mut layers = Vec::new();
+        for i in 0..c.num_hidden_layers {
+            let pre = format!("encoder.layer.{i}");
+            let q = Linear::load(w, &format!("{pre}.attention.attention.query"), d, d, true)?;
+            let k = Linear::load(w, &format!("{pre}.attention.attention.key"), d, d, true)?;
+            let v = Linear::load(w, &format!("{pre}.attention.attention.value"), d, d, true)?;
+            let mut weight = q.weight;
+            weight.extend(k.weight);
+            weight.extend(v.weight);
+            let mut bias = q.bias.unwrap_or_default();
+            bias.extend(k.bias.unwrap_or_default());
+            bias.extend(v.bias.unwrap_or_default());
+            let l1 = w.f32(&format!("{pre}.layer_scale1.lambda1"), Some(&[d]))?;
+            let l2 = w.f32(&format!("{pre}.layer_scale2.lambda1"), Some(&[d]))?;
+            layers.push(Dinov2Layer {
+                norm1: LayerNorm::load(w, &format!("{pre}.norm1"), d, c.layer_norm_eps)?,
+                qkv: Linear { weight, bias: Some(bias), out_dim: 3 * d, in_dim: d },
+                attention_output_dense: fold_scale(
+                    Linear::load(w, &format!("{pre}.attention.output.dense"), d, d, true)?,
+                    l1,
+                ),
+                norm2: LayerNorm::load(w, &format!("{pre}.norm2"), d, c.layer_norm_eps)?,
+                fc1: Linear::load(w, &format!("{pre}.mlp.fc1"), 4 * d, d, true)?,
+                fc2: fold_scale(Linear::load(w, &format!("{pre}.mlp.fc2"), d, 4 * d, true)?, l2),
+            });
+        }
+        Ok(Dinov2 {
+            cls_token: w.f32("embeddings.cls_token", None)?.to_vec(),
+            register_tokens: if c.num_register_tokens > 0 {
+                w.f32("embeddings.register_tokens", None)?.to_vec()
+            } else {
+                vec![]
+            },
+            position_embeddings: pos,
+            pos_grid: grid,
+            patch_weight: w.f32("embeddings.patch_embeddings.projection.weight", Some(&[d, 3, p, p]))?.to_vec(),
+            patch_bias: w.f32("embeddings.patch_embeddings.projection.bias", Some(&[d]))?.to_vec(),
+            layers,
+            layernorm: LayerNorm::load(w, "layernorm", d, c.layer_norm_eps)?,
+            config: c,
+        })
+    }
+
+    /// The position table for an (h, w) patch grid: [1 + h·w, D], row 0 = CLS (unchanged).
+    pub fn interpolate_pos(&self, h: usize, w: usize) -> Vec<f32> {
+        let d = self.config.hidden_size;
+        let g = self.pos_grid;
+        if h == g && w == g {
+            return self.position_embeddings.clone();
+        }
+        let src = &self.position_embeddings[d..];
+        let antialias = self.config.num_register_tokens > 0;
+        let mut out = self.position_embeddings[..d].to_vec();
+        let wy = if antialias { aa_weights(g, h) } else { cubic_weights(g, h) };
+        let wx = if antialias { aa_weights(g, w) } else { cubic_weights(g, w) };
+        let mut grid = vec![0f32; h * w * d];
+        if antialias {
+            // Separable in f64 (horizontal, then vertical), as the reference.
+            let mut tmp = vec![0f64; g * w * d];
+            for y in 0..g {
+                for (ox, (ix, wts)) in wx.iter().enumerate() {
+                    for c in 0..d {
+                        tmp[(y * w + ox) * d + c] =
+                            ix.iter().zip(wts).map(|(&i, &wt)| wt * src[(y * g + i) * d + c] as f64).sum();
+                    }
+                }
+            }
+            for (oy, (iy, wts)) in wy.iter().enumerate() {
+                for ox in 0..w {
+                    for c in 0..d {
+                        grid[(oy * w + ox) * d + c] =
+                            iy.iter().zip(wts).map(|(&i, &wt)| wt * tmp[(i * w + ox) * d + c]).sum::<f64>() as f32;
+                    }
+                }
+            }
+        } else {
+            // PyTorch's CPU bicubic: along x within each of the 4 source rows, then along y, in f32.
+            for (oy, (iy, wyv)) in wy.iter().enumerate() {
+                for (ox, (ix, wxv)) in wx.iter().enumerate() {
+                    for c in 0..d {
+                        let mut acc = 0f32;
+                        for (r, &yy) in iy.iter().enumerate() {
+                            let mut row = 0f32;
+                            for (k, &xx) in ix.iter().enumerate() {
+                                row += wxv[k] as f32 * src[(yy * g + xx) * d + c];
+                            }
+                            acc += wyv[r] as f32 * row;
+                        }
+                        grid[(oy * w + ox) * d + c] = acc;
+                    }
+                }
+            }
+        }
+        out.extend(grid);
+        out
+    }
+
+    pub fn to_gpu(&self, ctx: &GpuContext) -> Result<GpuDinov2> {
+        let up = |v: &[f32]| ctx.upload("dinov2 weights", v);
+        let mut layers = Vec::new();
+        for l in &self.layers {
+            layers.push([
+                up(&l.norm1.weight)?,
+                up(&l.norm1.bias)?,
+                up(&l.qkv.weight)?,
+                up(l.qkv.bias.as_deref().unwrap_or_default())?,
+                up(&l.attention_output_dense.weight)?,
+                up(l.attention_output_dense.bias.as_deref().unwrap_or_default())?,
+                up(&l.norm2.weight)?,
+                up(&l.norm2.bias)?,
+                up(&l.fc1.weight)?,
+                up(l.fc1.bias.as_deref().unwrap_or_default())?,
+                up(&l.fc2.weight)?,
+                up(l.fc2.bias.as_deref().unwrap_or_default())?,
+            ]);
+        }
+        Ok(GpuDinov2 {
+            patch_w: up(&self.patch_weight)?,
+            patch_b: up(&self.patch_bias)?,
+            ln_w: up(&self.layernorm.weight)?,
+            ln_b: up(&self.layernorm.bias)?,
+            layers,
+            model: self.clone(),
+        })
+    }
+}
+
+/// Non-antialiased bicubic (A = −0.75) taps: 4 clamped indices and weights per output, coordinates in f32.
+fn cubic_weights(inp: usize, out: usize) -> Vec<(Vec<usize>, Vec<f64>)> {
+    let a = -0.75f32;
+    let cubic1 = |x: f32| ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0;
+    let cubic2 = |x: f32| ((a * x - 5.0 * a) * x + 8.0 * a) * x - 4.0 * a;
+    let scale = inp as f32 / out as f32;
+    (0..out)
+        .map(|o| {
+            let src = scale * (o as f32 + 0.5) - 0.5;
+            let i = src.floor();
+            let t = src - i;
+            let w = [cubic2(t + 1.0), cubic1(t), cubic1(1.0 - t), cubic2(2.0 - t)];
+            let idx = [-1i64, 0, 1, 2].map(|k| (i as i64 + k).clamp(0, inp as i64 - 1) as usize);
+            (idx.to_vec(), w.map(|v| v as f64).to_vec())
+        })
+        .collect()
+}
+
+/// Antialiased bicubic (PIL-style A = −0.5, support 2·scale when downsampling, normalised), in f64.
+fn aa_weights(inp: usize, out: usize) -> Vec<(Vec<usize>, Vec<f64>)> {
+    let a = -0.5;
+    let cubic = |t: f64| {
+        let t = t.abs();
+        if t <= 1.0 {
+            ((a + 2.0) * t - (a + 3.0)) * t * t + 1.0
+        } else if t < 2.0 {
+            ((a * t - 5.0 * a) * t + 8.0 * a) * t - 4.0 * a
+        } else {
+            0.0
+        }
+    };
+    let s = inp as f64 / out as f64;
+    let support = if s >= 1.0 { 2.0 * s } else { 2.0 };
+    let inv = if s >= 1.0 { 1.0 / s } else { 1.0 };
+    (0..out)
+        .map(|o| {
+            let center = s * (o as f64 + 0.5);
+            let xmin = ((center - support + 0.5) as i64).max(0) as usize;
+            let xmax = ((center + support + 0.5) as i64).min(inp as i64) as usize;
+            let mut w: Vec<f64> =
+                (0..xmax.saturating_sub(xmin)).map(|j| cubic((j as f64 + xmin as f64 - center + 0.5) * inv)).collect();
+            let tot: f64 = w.iter().sum();
+            if tot != 0.0 {
+                for v in &mut w {
+                    *v /= tot;
+                }
+            }
+            ((xmin..xmax).collect(), w)
+        })
+        .collect()
+}
+
+/// DINOv2 outputs for one image.
+pub struct Dinov2Output {
+    /// [S, D] after the final LayerNorm (S = 1 + registers + patches).
+    pub last_hidden_state: Vec<f32>,
+    /// CLS after the final LayerNorm (= HF pooler_output).
+    pub cls: Vec<f32>,
+    /// Mean of the patch tokens of `last_hidden_state`.
+    pub mean: Vec<f32>,
+    /// hidden_state_0..L (before the final LayerNorm) when requested.
+    pub hidden_states: Vec<Vec<f32>>,
+    pub tokens: usize,
+}
+
+pub struct GpuDinov2 {
+    patch_w: wgpu::Buffer,
+    patch_b: wgpu::Buffer,
+    ln_w: wgpu::Buffer,
+    ln_b: wgpu::Buffer,
+    layers: Vec<[wgpu::Buffer; 12]>,
+    pub model: Dinov2,
+}
+
+impl GpuDinov2 {
+    /// `pixel_values` CHW [3, H, W] (H, W multiples of the patch size), already normalised.
+    pub async fn forward(
+        &self,
+        ctx: &GpuContext,
+        pixel_values: &[f32],
+        h: usize,
+        w: usize,
+        keep_hidden: bool,
+    ) -> Result<Dinov2Output> {
+        let c = &self.model.config;
+        let (d, p) = (c.hidden_size, c.patch_size);
+        if pixel_values.len() != 3 * h * w || h % p != 0 || w % p != 0 {
+            return Err(Error::shape(
+                "dinov2",
+                format!("input of {} values for {h}x{w} (multiples of {p} needed)", pixel_values.len()),
+            ));
+        }
+        let (gh, gw) = (h / p, w / p);
+        let np = gh * gw;
+        let nreg = c.num_register_tokens;
+        let s = 1 + nreg + np;
+        let mut hwc = vec![0f32; 3 * h * w];
+        for i in 0..h * w {
+            for ch in 0..3 {
+                hwc[i * 3 + ch] = pixel_values[ch * h * w + i];
+            }
+        }
+        let new = |len: usize| ctx.storage("dinov2 activation", (len * 4) as u64);
+        let mut enc = ctx.encoder();
+        let xin = ctx.upload("dinov2 input", &hwc)?;
+        let cols = new(np * 3 * p * p)?;
+        ops::im2col(ctx, &mut enc, &xin, &cols, ConvGeom { h, w, c: 3, k: p, stride: p, pad: 0 }).await?;
+        let patches = new(np * d)?;
+        ops::matmul(ctx, &mut enc, &cols, &self.patch_w, Some(&self.patch_b), &patches, np, d, 3 * p * p, true).await?;
+        ctx.submit(enc);
+        let patches = read_f32(ctx, &patches, np * d).await?;
+        // Tokens: CLS + pos[0], registers (no position), patches + interpolated positions.
+        let pos = self.model.interpolate_pos(gh, gw);
+        let mut x0 = Vec::with_capacity(s * d);
+        x0.extend(self.model.cls_token.iter().zip(&pos[..d]).map(|(a, b)| a + b));
+        x0.extend_from_slice(&self.model.register_tokens);
+        x0.extend(patches.iter().zip(&pos[d..]).map(|(a, b)| a + b));
+        let x = ctx.upload("dinov2 tokens", &x0)?;
+        let mut hidden = Vec::new();
+        if keep_hidden {
+            hidden.push(x0.clone());
+        }
+        let heads = c.num_attention_heads;
+        let geom = AttnGeom::sequence(s, heads, d / heads);
+        for l in &self.layers {
+            let mut enc = ctx.encoder();
+            let n1 = new(s * d)?;
+            ops::layernorm(ctx, &mut enc, &x, &l[0], &l[1], &n1, s, d, c.layer_norm_eps).await?;
+            let qkv = new(s * 3 * d)?;
+            ops::matmul(ctx, &mut enc, &n1, &l[2], Some(&l[3]), &qkv, s, 3 * d, d, true).await?;
+            let att = new(s * d)?;
+            ops::attention(ctx, &mut enc, &qkv, None, &att, geom).await?;
+            let o = new(s * d)?;
+            ops::matmul(ctx, &mut enc, &att, &l[4], Some(&l[5]), &o, s, d, d, true).await?;
+            ops::crop_add2d(ctx, &mut enc, &o, &x, 1, s, d, 1, s).await?;
+            let n2 = new(s * d)?;
+            ops::layernorm(ctx, &mut enc, &x, &l[6], &l[7], &n2, s, d, c.layer_norm_eps).await?;
+            let f1 = new(s * 4 * d)?;
+            ops::matmul(ctx, &mut enc, &n2, &l[8], Some(&l[9]), &f1, s, 4 * d, d, true).await?;
+            let g1 = new(s * 4 * d)?;
+            ops::gelu(ctx, &mut enc, &f1, &g1, s * 4 * d).await?;
+            let f2 = new(s * d)?;
+            ops::matmul(ctx, &mut enc, &g1, &l[10], Some(&l[11]), &f2, s, d, 4 * d, true).await?;
+            ops::crop_add2d(ctx, &mut enc, &f2, &x, 1, s, d, 1, s).await?;
+            ctx.submit(enc);
+            if keep_hidden {
+                hidden.push(read_f32(ctx, &x, s * d).await?);
+            }
+        }
+        let mut enc = ctx.encoder();
+        let out = new(s * d)?;
+        ops::layernorm(ctx, &mut enc, &x, &self.ln_w, &self.ln_b, &out, s, d, c.layer_norm_eps).await?;
+        ctx.submit(enc);
+        let last = read_f32(ctx, &out, s * d).await?;
+        let cls = last[..d].to_vec();
+        let mut mean = vec![0f64; d];
+        for t in 1 + nreg..s {
+            for (m, &v) in mean.iter_mut().zip(&last[t * d..(t + 1) * d]) {
+                *m += v as f64 / np as f64;
+            }
+        }
+        Ok(Dinov2Output {
+            last_hidden_state: last,
+            cls,
+            mean: mean.into_iter().map(|v| v as f32).collect(),
+            hidden_states: hidden,
+            tokens: s,
+        })
+    }
+}
