@@ -16,3 +16,5 @@ echo "== wasm build"
 scripts/build-wasm.sh
 echo "== browser test (Chromium, WebGPU on SwiftShader, then without WebGPU)"
 (cd web && node tests/selftest.mjs)
+echo "== browser test: LiteMedSAM and DINOv2 parity on WebGPU (a few minutes on SwiftShader)"
+(cd web && node tests/models.mjs)

@@ -9,12 +9,19 @@ const TYPES = {
   '.wasm': 'application/wasm', '.json': 'application/json', '.png': 'image/png', '.svg': 'image/svg+xml',
 };
 
-export function serve(root) {
+/** `mounts`: { '/prefix/': '/abs/dir' or '/abs/file' } served in addition to `root`. */
+export function serve(root, mounts = {}) {
   return new Promise((resolve) => {
     const server = http.createServer((req, res) => {
       const url = new URL(req.url, 'http://127.0.0.1');
-      const file = path.join(root, decodeURIComponent(url.pathname === '/' ? '/index.html' : url.pathname));
-      if (!file.startsWith(path.resolve(root)) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+      const rel = decodeURIComponent(url.pathname === '/' ? '/index.html' : url.pathname);
+      let base = root;
+      let file = path.join(root, rel);
+      for (const [prefix, target] of Object.entries(mounts)) {
+        if (rel === prefix.replace(/\/$/, '') && !prefix.endsWith('/')) { base = target; file = target; }
+        else if (prefix.endsWith('/') && rel.startsWith(prefix)) { base = target; file = path.join(target, rel.slice(prefix.length)); }
+      }
+      if (!path.resolve(file).startsWith(path.resolve(base)) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
         res.writeHead(404).end('not found');
         return;
       }
