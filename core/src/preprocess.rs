@@ -84,7 +84,8 @@ pub fn litemedsam_input(img: &Image2d) -> Vec<f32> {
     }
 }
 
-fn cubic(t: f64, a: f64) -> f64 {
+/// Keys' cubic convolution kernel with parameter `a` (−0.5 PIL/antialiased, −0.75 PyTorch's plain bicubic).
+pub(crate) fn cubic(t: f64, a: f64) -> f64 {
     let t = t.abs();
     if t <= 1.0 {
         ((a + 2.0) * t - (a + 3.0)) * t * t + 1.0

@@ -264,17 +264,7 @@ fn cubic_weights(inp: usize, out: usize) -> Vec<(Vec<usize>, Vec<f64>)> {
 
 /// Antialiased bicubic (PIL-style A = −0.5, support 2·scale when downsampling, normalised), in f64.
 fn aa_weights(inp: usize, out: usize) -> Vec<(Vec<usize>, Vec<f64>)> {
-    let a = -0.5;
-    let cubic = |t: f64| {
-        let t = t.abs();
-        if t <= 1.0 {
-            ((a + 2.0) * t - (a + 3.0)) * t * t + 1.0
-        } else if t < 2.0 {
-            ((a * t - 5.0 * a) * t + 8.0 * a) * t - 4.0 * a
-        } else {
-            0.0
-        }
-    };
+    let cubic = |t: f64| crate::preprocess::cubic(t, -0.5);
     let s = inp as f64 / out as f64;
     let support = if s >= 1.0 { 2.0 * s } else { 2.0 };
     let inv = if s >= 1.0 { 1.0 / s } else { 1.0 };
