@@ -175,7 +175,7 @@ struct SelectArgs {
 #[derive(Subcommand)]
 enum BenchCmd {
     /// Encoder throughput: images/s, ms/image and GFLOP/s over runs of N images (one image at a time on the
-    /// GPU), on random inputs with the real weights.
+    /// GPU), on random inputs: litemedsam with its real weights, dinov2-small-shape with random weights.
     Encoder {
         #[arg(long, default_value = "litemedsam")]
         model: String,
@@ -673,17 +673,20 @@ fn bench_encoder(
     json: bool,
     out: Option<std::path::PathBuf>,
 ) -> Result<()> {
-    if model != "litemedsam" {
-        anyhow::bail!("bench encoder: model {model} is not implemented yet (litemedsam)");
-    }
     let ctx = open_gpu()?;
-    let path = match weights {
-        Some(p) => p.to_path_buf(),
-        None => medpick_core::io::weights::default_litemedsam_path()?,
+    let rows = match model {
+        "litemedsam" => {
+            let path = match weights {
+                Some(p) => p.to_path_buf(),
+                None => medpick_core::io::weights::default_litemedsam_path()?,
+            };
+            let w = medpick_core::io::weights::read_weights(&path)?;
+            let m = medpick_core::model::tinyvit::TinyVit::load(&w)?.to_gpu(&ctx)?;
+            pollster::block_on(bench::encoder_litemedsam(&ctx, &m, batches))?
+        }
+        "dinov2-small-shape" => pollster::block_on(bench::encoder_dinov2_small_shape(&ctx, batches))?,
+        other => anyhow::bail!("bench encoder: --model {other}: use litemedsam or dinov2-small-shape"),
     };
-    let m =
-        medpick_core::model::tinyvit::TinyVit::load(&medpick_core::io::weights::read_weights(&path)?)?.to_gpu(&ctx)?;
-    let rows = pollster::block_on(bench::encoder_litemedsam(&ctx, &m, batches))?;
     let doc = serde_json::json!({"adapter": ctx.report(), "results": rows});
     if let Some(p) = &out {
         std::fs::write(p, serde_json::to_string_pretty(&doc)?).with_context(|| format!("writing {}", p.display()))?;

@@ -123,3 +123,57 @@ fn dinov2_tiny_registers_matches_hf_every_layer() {
     dinov2_case("tiny_registers", "brainmri_1", false);
     dinov2_case("tiny_registers", "dsb2018_1", false);
 }
+
+/// The official facebookresearch key names (fused qkv, ls1.gamma, pos_embed ...) load to the same model.
+#[test]
+fn dinov2_official_key_names_map_to_hf() {
+    use medpick_core::io::weights::{Tensor, TensorData, Weights};
+    use medpick_core::model::dinov2::{Dinov2, Dinov2Config};
+    let Some(sh) = shared() else { return };
+    let dir = sh.join("fixtures/dinov2/tiny");
+    let hf = weights::read_weights(&dir.join("model.safetensors")).unwrap();
+    let cfg: Dinov2Config = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let f32s = |n: &str| match &hf.tensors[n].data {
+        TensorData::F32(v) => v.clone(),
+        _ => panic!(),
+    };
+    let mut off: Vec<(String, Tensor)> = Vec::new();
+    for (k, t) in &hf.tensors {
+        let name = match k.as_str() {
+            "embeddings.cls_token" => "cls_token".to_string(),
+            "embeddings.position_embeddings" => "pos_embed".to_string(),
+            "embeddings.mask_token" => "mask_token".to_string(),
+            "layernorm.weight" => "norm.weight".to_string(),
+            "layernorm.bias" => "norm.bias".to_string(),
+            k if k.starts_with("embeddings.patch_embeddings.projection.") => {
+                k.replace("embeddings.patch_embeddings.projection.", "patch_embed.proj.")
+            }
+            k if k.contains(".attention.attention.") => continue,
+            k => k
+                .replace("encoder.layer.", "blocks.")
+                .replace("attention.output.dense", "attn.proj")
+                .replace("layer_scale1.lambda1", "ls1.gamma")
+                .replace("layer_scale2.lambda1", "ls2.gamma"),
+        };
+        off.push((name, t.clone()));
+    }
+    for i in 0..cfg.num_hidden_layers {
+        for kind in ["weight", "bias"] {
+            let mut v = Vec::new();
+            for part in ["query", "key", "value"] {
+                v.extend(f32s(&format!("encoder.layer.{i}.attention.attention.{part}.{kind}")));
+            }
+            let shape = if kind == "weight" { vec![3 * 192, 192] } else { vec![3 * 192] };
+            off.push((format!("blocks.{i}.attn.qkv.{kind}"), Tensor { shape, data: TensorData::F32(v) }));
+        }
+    }
+    let a = Dinov2::load(&hf, Some(cfg.clone())).unwrap();
+    let b = Dinov2::load(&Weights::from_pairs(off), Some(cfg)).unwrap();
+    assert_eq!(a.position_embeddings, b.position_embeddings);
+    for (la, lb) in a.layers.iter().zip(&b.layers) {
+        assert_eq!(la.qkv.weight, lb.qkv.weight);
+        assert_eq!(la.qkv.bias, lb.qkv.bias);
+        assert_eq!(la.fc2.weight, lb.fc2.weight);
+        assert_eq!(la.attention_output_dense.bias, lb.attention_output_dense.bias);
+    }
+}

@@ -97,8 +97,68 @@ fn fold_scale(mut l: Linear, lambda: &[f32]) -> Linear {
     l
 }
 
+/// Rename the official facebookresearch checkpoint keys (`dinov2_vit*14*_pretrain.pth`: `blocks.N.attn.qkv`,
+/// `ls1.gamma`, `pos_embed`, ...) to the HF names this loader reads; the fused qkv is split into query, key and
+/// value. Weights already in HF naming are returned unchanged.
+pub fn from_official_names(w: &Weights) -> Result<Weights> {
+    use crate::io::weights::{Tensor, TensorData};
+    if !w.tensors.contains_key("cls_token") {
+        return Ok(w.clone());
+    }
+    let mut out = Vec::new();
+    for (k, t) in &w.tensors {
+        let name = match k.as_str() {
+            "cls_token" => "embeddings.cls_token".to_string(),
+            "pos_embed" => "embeddings.position_embeddings".to_string(),
+            "register_tokens" => "embeddings.register_tokens".to_string(),
+            "mask_token" => "embeddings.mask_token".to_string(),
+            "norm.weight" => "layernorm.weight".to_string(),
+            "norm.bias" => "layernorm.bias".to_string(),
+            k if k.starts_with("patch_embed.proj.") => {
+                k.replace("patch_embed.proj.", "embeddings.patch_embeddings.projection.")
+            }
+            k if k.starts_with("blocks.") => {
+                let rest = &k["blocks.".len()..];
+                let (i, field) = rest.split_once('.').unwrap_or((rest, ""));
+                let p = format!("encoder.layer.{i}");
+                if field == "attn.qkv.weight" || field == "attn.qkv.bias" {
+                    let TensorData::F32(v) = &t.data else { continue };
+                    let third = v.len() / 3;
+                    let kind = if field.ends_with("weight") { "weight" } else { "bias" };
+                    let shape = if kind == "weight" { vec![t.shape[0] / 3, t.shape[1]] } else { vec![t.shape[0] / 3] };
+                    for (j, part) in ["query", "key", "value"].iter().enumerate() {
+                        out.push((
+                            format!("{p}.attention.attention.{part}.{kind}"),
+                            Tensor {
+                                shape: shape.clone(),
+                                data: TensorData::F32(v[j * third..(j + 1) * third].to_vec()),
+                            },
+                        ));
+                    }
+                    continue;
+                }
+                let mapped = match field {
+                    "attn.proj.weight" => "attention.output.dense.weight",
+                    "attn.proj.bias" => "attention.output.dense.bias",
+                    "ls1.gamma" => "layer_scale1.lambda1",
+                    "ls2.gamma" => "layer_scale2.lambda1",
+                    other => other,
+                };
+                format!("{p}.{mapped}")
+            }
+            other => other.to_string(),
+        };
+        out.push((name, t.clone()));
+    }
+    let mut mapped = Weights::from_pairs(out);
+    mapped.source = w.source.clone();
+    Ok(mapped)
+}
+
 impl Dinov2 {
     pub fn load(w: &Weights, config: Option<Dinov2Config>) -> Result<Self> {
+        let mapped = from_official_names(w)?;
+        let w = &mapped;
         let c = match config {
             Some(c) => c,
             None => Dinov2Config::infer(w)?,
