@@ -876,7 +876,8 @@ pub struct SampleLoader {
     pub root: PathBuf,
     pub window: Window,
     pub max_pixels: u64,
-    volume: Option<(String, nifti::Volume)>,
+    /// The last volume read, with its window range (computed once per volume).
+    volume: Option<(String, nifti::Volume, (f64, f64))>,
     npz: Option<(String, ndarray::ArrayD<u8>)>,
 }
 
@@ -892,17 +893,19 @@ impl SampleLoader {
             SampleKind::Image => decode_image_file(&path, self.max_pixels),
             SampleKind::Dicom => dicom::read_frame(&path, s.frame.unwrap_or(0), self.window, self.max_pixels),
             SampleKind::Nifti => {
-                if self.volume.as_ref().map(|(k, _)| k != &s.source).unwrap_or(true) {
+                if self.volume.as_ref().map(|(k, _, _)| k != &s.source).unwrap_or(true) {
                     let v = nifti::read_volume(&path, 0, self.max_pixels.saturating_mul(512))?;
-                    self.volume = Some((s.source.clone(), v));
+                    let range = dicom::window_range(&v.data, self.window, None);
+                    self.volume = Some((s.source.clone(), v, range));
                 }
-                let Some((_, vol)) = &self.volume else { return Err(Error::decode(&path, "volume not loaded")) };
+                let Some((_, vol, (lo, hi))) = &self.volume else {
+                    return Err(Error::decode(&path, "volume not loaded"));
+                };
                 let view = s.view.unwrap_or(View::Axial);
-                let (lo, hi) = dicom::window_range(&vol.data, self.window, None);
                 let (w, h, vals) = vol
                     .slice(view, s.slice.unwrap_or(0))
                     .ok_or_else(|| Error::decode(&path, format!("slice {:?} is out of range", s.slice)))?;
-                let vals = crate::io::window::apply_linear(&vals, lo, hi);
+                let vals = crate::io::window::apply_linear(&vals, *lo, *hi);
                 Ok(Image2d { width: w as u32, height: h as u32, channels: 1, pixels: Pixels::F32(vals) })
             }
             SampleKind::Npz => {

@@ -493,3 +493,15 @@ fn unsupported_transfer_syntax_is_a_clear_per_file_error() {
     assert!(m.contains("j2k.dcm") && (m.contains("unsupported") || m.contains("JPEG 2000")), "{m}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn symlink_cycles_are_walked_once() {
+    let dir = std::env::temp_dir().join(format!("medpick-cycle-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::copy(bad_dir().join("good.png"), dir.join("sub/a.png")).unwrap();
+    std::os::unix::fs::symlink(&dir, dir.join("sub/loop")).unwrap();
+    let (samples, _) = run(&dir, &IngestOptions { labels: LabelSource::None, ..Default::default() });
+    assert_eq!(samples.len(), 1, "{:?}", samples.iter().map(|s| &s.id).collect::<Vec<_>>());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -11,6 +11,8 @@ pub struct WalkNotes {
     pub hidden_skipped: usize,
     /// (path, reason) for entries that could not be listed.
     pub unreadable: Vec<(PathBuf, String)>,
+    /// Canonical paths of the folders already walked (a symbolic-link cycle is walked once).
+    visited: std::collections::HashSet<PathBuf>,
 }
 
 fn is_hidden(p: &Path) -> bool {
@@ -27,6 +29,11 @@ pub fn walk_files(root: &Path, notes: &mut WalkNotes, f: &mut dyn FnMut(&Path) -
 }
 
 fn walk_dir(dir: &Path, notes: &mut WalkNotes, f: &mut dyn FnMut(&Path) -> Result<()>) -> Result<()> {
+    if let Ok(canon) = std::fs::canonicalize(dir) {
+        if !notes.visited.insert(canon) {
+            return Ok(());
+        }
+    }
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) => {
