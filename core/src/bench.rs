@@ -170,6 +170,21 @@ pub struct EncoderBench {
     pub gflops: f64,
 }
 
+impl EncoderBench {
+    /// A row from a timed run of `batch` images taking `seconds`, at `gflop` per image.
+    fn from_run(model: &str, batch: usize, seconds: f64, gflop: f64) -> Self {
+        EncoderBench {
+            model: model.to_string(),
+            batch,
+            seconds,
+            images_per_s: batch as f64 / seconds,
+            ms_per_image: seconds * 1e3 / batch as f64,
+            gflop_per_image: gflop,
+            gflops: gflop * batch as f64 / seconds,
+        }
+    }
+}
+
 /// Time the LiteMedSAM encoder on random 256×256 inputs, `batch` images per run, after one warm-up image.
 pub async fn encoder_litemedsam(
     ctx: &GpuContext,
@@ -186,16 +201,7 @@ pub async fn encoder_litemedsam(
         for _ in 0..b {
             std::hint::black_box(model.forward(ctx, &input, false).await?);
         }
-        let secs = t.elapsed().as_secs_f64();
-        out.push(EncoderBench {
-            model: "litemedsam".into(),
-            batch: b,
-            seconds: secs,
-            images_per_s: b as f64 / secs,
-            ms_per_image: secs * 1e3 / b as f64,
-            gflop_per_image: gflop,
-            gflops: gflop * b as f64 / secs,
-        });
+        out.push(EncoderBench::from_run("litemedsam", b, t.elapsed().as_secs_f64(), gflop));
     }
     Ok(out)
 }
@@ -269,16 +275,7 @@ pub async fn encoder_dinov2_small_shape(ctx: &GpuContext, batches: &[usize]) -> 
         for _ in 0..b {
             std::hint::black_box(m.forward(ctx, &input, 224, 224, false).await?);
         }
-        let secs = t0.elapsed().as_secs_f64();
-        out.push(EncoderBench {
-            model: "dinov2-small-shape".into(),
-            batch: b,
-            seconds: secs,
-            images_per_s: b as f64 / secs,
-            ms_per_image: secs * 1e3 / b as f64,
-            gflop_per_image: gflop,
-            gflops: gflop * b as f64 / secs,
-        });
+        out.push(EncoderBench::from_run("dinov2-small-shape", b, t0.elapsed().as_secs_f64(), gflop));
     }
     Ok(out)
 }
