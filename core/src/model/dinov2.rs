@@ -4,7 +4,10 @@
 //! after CLS without position embedding), the 37×37 position table interpolated bicubically to the patch grid
 //! (plain a = −0.75 for Dinov2Model, antialiased a = −0.5 for the registers model, coordinates in f32 as
 //! PyTorch computes them), pre-norm blocks with LayerScale (λ folded into the output projections at load),
-//! exact-erf GELU MLP, final LayerNorm. Not supported yet: SwiGLU FFN (giant), the official `.pth` key names.
+//! exact-erf GELU MLP, final LayerNorm. Official `dinov2_vit*14*_pretrain.pth` checkpoints load through
+//! [`from_official_names`]; their position embedding is then interpolated the HF way (target size), not with the
+//! original code's `scale_factor = (h + 0.1)/37` (a documented deviation, small in value). Not supported yet:
+//! the SwiGLU FFN of dinov2-giant.
 
 use super::{LayerNorm, Linear};
 use crate::gpu::ops::{self, AttnGeom, ConvGeom};
