@@ -343,21 +343,8 @@ pub async fn pad2d(
     hp: usize,
     wp: usize,
 ) -> Result<()> {
-    const OP: &str = "pad2d";
-    if hp < h || wp < w {
-        return Err(Error::shape(OP, format!("cannot pad {h}x{w} to {hp}x{wp}")));
-    }
-    check_len(OP, "x", x, h * w * c)?;
-    check_len(OP, "y", y, hp * wp * c)?;
-    let p = Pad2dParams {
-        h: h as u32,
-        w: w as u32,
-        c: u32_of(OP, "c", c)?,
-        hp: hp as u32,
-        wp: wp as u32,
-        ..Default::default()
-    };
-    ctx.dispatch(enc, OP, &p, &[x, y], ctx.grid_1d(hp * wp * c, 256)).await
+    let p = padded_params("pad2d", (x, h * w * c), (y, hp * wp * c), h, w, c, hp, wp)?;
+    ctx.dispatch(enc, "pad2d", &Pad2dParams::from(p), &[x, y], ctx.grid_1d(hp * wp * c, 256)).await
 }
 
 /// Y [H,W,C] += top-left crop of X [Hp,Wp,C].
@@ -373,21 +360,35 @@ pub async fn crop_add2d(
     hp: usize,
     wp: usize,
 ) -> Result<()> {
-    const OP: &str = "crop_add2d";
+    let p = padded_params("crop_add2d", (x, hp * wp * c), (y, h * w * c), h, w, c, hp, wp)?;
+    ctx.dispatch(enc, "crop_add2d", &p, &[x, y], ctx.grid_1d(h * w * c, 256)).await
+}
+
+/// Checks and parameters shared by pad2d and crop_add2d (same layout: an H×W image inside an Hp×Wp one).
+#[allow(clippy::too_many_arguments)] // the two (buffer, length) pairs and the two shapes
+fn padded_params(
+    op: &'static str,
+    x: (&Buffer, usize),
+    y: (&Buffer, usize),
+    h: usize,
+    w: usize,
+    c: usize,
+    hp: usize,
+    wp: usize,
+) -> Result<CropAdd2dParams> {
     if hp < h || wp < w {
-        return Err(Error::shape(OP, format!("cannot crop {hp}x{wp} to {h}x{w}")));
+        return Err(Error::shape(op, format!("an {h}x{w} image does not fit inside {hp}x{wp}")));
     }
-    check_len(OP, "x", x, hp * wp * c)?;
-    check_len(OP, "y", y, h * w * c)?;
-    let p = CropAdd2dParams {
-        h: h as u32,
-        w: w as u32,
-        c: u32_of(OP, "c", c)?,
-        hp: hp as u32,
-        wp: wp as u32,
+    check_len(op, "x", x.0, x.1)?;
+    check_len(op, "y", y.0, y.1)?;
+    Ok(CropAdd2dParams {
+        h: u32_of(op, "h", h)?,
+        w: u32_of(op, "w", w)?,
+        c: u32_of(op, "c", c)?,
+        hp: u32_of(op, "hp", hp)?,
+        wp: u32_of(op, "wp", wp)?,
         ..Default::default()
-    };
-    ctx.dispatch(enc, OP, &p, &[x, y], ctx.grid_1d(h * w * c, 256)).await
+    })
 }
 
 /// Windowed multi-head attention layout (see `shaders/attention.wgsl`).

@@ -58,3 +58,10 @@ params! {
 pub fn layout(kernel: &str) -> Option<&'static ParamsLayout> {
     LAYOUTS.iter().find(|l| l.kernel == kernel)
 }
+
+impl From<CropAdd2dParams> for Pad2dParams {
+    /// The two kernels share their Params layout (checked against the WGSL by the shader test).
+    fn from(p: CropAdd2dParams) -> Self {
+        Pad2dParams { h: p.h, w: p.w, c: p.c, hp: p.hp, wp: p.wp, _pad0: 0, _pad1: 0, _pad2: 0 }
+    }
+}

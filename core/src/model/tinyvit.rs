@@ -293,88 +293,28 @@ impl GpuTinyVit {
                 hwc[p * 3 + c] = input_chw[c * n + p];
             }
         }
-        let new = |len: usize| ctx.storage("tinyvit activation", (len * 4) as u64);
+        let new = |len: usize| Self::new_act(ctx, len);
         let mut enc = ctx.encoder();
         let x_in = ctx.upload("tinyvit input", &hwc)?;
 
-        // Linear over channels: [H·W, in] → [H·W, out], optional GELU.
-        macro_rules! linear {
-            ($x:expr, $w:expr, $b:expr, $out:expr, $gelu:expr) => {{
-                let x: &Act = $x;
-                let y = new(x.h * x.w * $out)?;
-                ops::matmul(ctx, &mut enc, &x.buf, self.b($w)?, $b, &y, x.h * x.w, $out, x.c, true).await?;
-                let y = if $gelu {
-                    let g = new(x.h * x.w * $out)?;
-                    ops::gelu(ctx, &mut enc, &y, &g, x.h * x.w * $out).await?;
-                    g
-                } else {
-                    y
-                };
-                Act { buf: y, h: x.h, w: x.w, c: $out }
-            }};
-        }
-        macro_rules! dwconv {
-            ($x:expr, $name:expr, $stride:expr, $gelu:expr) => {{
-                let x: &Act = $x;
-                let g = ConvGeom { h: x.h, w: x.w, c: x.c, k: 3, stride: $stride, pad: 1 };
-                let (ho, wo) = g.out_hw();
-                let y = new(ho * wo * x.c)?;
-                ops::dwconv2d(
-                    ctx,
-                    &mut enc,
-                    &x.buf,
-                    self.b(&format!("{}.w", $name))?,
-                    self.b(&format!("{}.b", $name))?,
-                    &y,
-                    g,
-                )
-                .await?;
-                let y = if $gelu {
-                    let gb = new(ho * wo * x.c)?;
-                    ops::gelu(ctx, &mut enc, &y, &gb, ho * wo * x.c).await?;
-                    gb
-                } else {
-                    y
-                };
-                Act { buf: y, h: ho, w: wo, c: x.c }
-            }};
-        }
-        macro_rules! layernorm {
-            ($x:expr, $name:expr, $eps:expr) => {{
-                let x: &Act = $x;
-                let y = new(x.h * x.w * x.c)?;
-                ops::layernorm(
-                    ctx,
-                    &mut enc,
-                    &x.buf,
-                    self.b(&format!("{}.w", $name))?,
-                    self.b(&format!("{}.b", $name))?,
-                    &y,
-                    x.h * x.w,
-                    x.c,
-                    $eps,
-                )
-                .await?;
-                Act { buf: y, h: x.h, w: x.w, c: x.c }
-            }};
-        }
-
         // Patch embedding: two 1×1 Conv_BN with a GELU between, at full resolution.
         let x0 = Act { buf: x_in, h: INPUT, w: INPUT, c: 3 };
-        let x1 = linear!(&x0, "pe0.w", Some(self.b("pe0.b")?), DIMS[0] / 2, true);
-        let mut x = linear!(&x1, "pe1.w", Some(self.b("pe1.b")?), DIMS[0], false);
+        let x1 = self.linear(ctx, &mut enc, &x0, "pe0.w", Some("pe0.b"), DIMS[0] / 2, true).await?;
+        let mut x = self.linear(ctx, &mut enc, &x1, "pe1.w", Some("pe1.b"), DIMS[0], false).await?;
         ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
 
         // Stage 0: MBConv ×2 at 256×256, then PatchMerging to 128×128.
         for i in 0..DEPTHS[0] {
             let p = format!("l0.{i}");
-            let a = linear!(&x, &format!("{p}.conv1.w"), Some(self.b(&format!("{p}.conv1.b"))?), 4 * DIMS[0], true);
-            let b = dwconv!(&a, format!("{p}.conv2"), 1, true);
-            let c = linear!(&b, &format!("{p}.conv3.w"), Some(self.b(&format!("{p}.conv3.b"))?), DIMS[0], false);
+            let a = self
+                .linear(ctx, &mut enc, &x, &format!("{p}.conv1.w"), Some(&format!("{p}.conv1.b")), 4 * DIMS[0], true)
+                .await?;
+            let b = self.dwconv(ctx, &mut enc, &a, &format!("{p}.conv2"), 1, true).await?;
+            let c = self
+                .linear(ctx, &mut enc, &b, &format!("{p}.conv3.w"), Some(&format!("{p}.conv3.b")), DIMS[0], false)
+                .await?;
             ops::crop_add2d(ctx, &mut enc, &x.buf, &c.buf, c.h, c.w, c.c, x.h, x.w).await?;
-            let out = new(c.h * c.w * c.c)?;
-            ops::gelu(ctx, &mut enc, &c.buf, &out, c.h * c.w * c.c).await?;
-            x = Act { buf: out, h: c.h, w: c.w, c: c.c };
+            x = Self::gelu(ctx, &mut enc, c).await?;
             ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
         }
         let mut stages = Vec::new();
@@ -394,28 +334,52 @@ impl GpuTinyVit {
                 // x += crop(proj(attention(qkv(LN(pad(x))))))
                 let xp = Act { buf: new(hp * wp * dim)?, h: hp, w: wp, c: dim };
                 ops::pad2d(ctx, &mut enc, &x.buf, &xp.buf, x.h, x.w, dim, hp, wp).await?;
-                let xn = layernorm!(&xp, format!("{p}.attn.norm"), 1e-5);
-                let qkv =
-                    linear!(&xn, &format!("{p}.attn.qkv.w"), Some(self.b(&format!("{p}.attn.qkv.b"))?), 3 * dim, false);
+                let xn = self.layernorm(ctx, &mut enc, &xp, &format!("{p}.attn.norm"), 1e-5).await?;
+                let qkv = self
+                    .linear(
+                        ctx,
+                        &mut enc,
+                        &xn,
+                        &format!("{p}.attn.qkv.w"),
+                        Some(&format!("{p}.attn.qkv.b")),
+                        3 * dim,
+                        false,
+                    )
+                    .await?;
                 let att = new(hp * wp * dim)?;
                 let g = AttnGeom::interleaved(hp, wp, ws, heads, dim / heads);
                 ops::attention(ctx, &mut enc, &qkv.buf, Some(self.b(&format!("{p}.attn.biases"))?), &att, g).await?;
                 let att = Act { buf: att, h: hp, w: wp, c: dim };
-                let pr =
-                    linear!(&att, &format!("{p}.attn.proj.w"), Some(self.b(&format!("{p}.attn.proj.b"))?), dim, false);
+                let pr = self
+                    .linear(
+                        ctx,
+                        &mut enc,
+                        &att,
+                        &format!("{p}.attn.proj.w"),
+                        Some(&format!("{p}.attn.proj.b")),
+                        dim,
+                        false,
+                    )
+                    .await?;
                 ops::crop_add2d(ctx, &mut enc, &pr.buf, &x.buf, x.h, x.w, dim, hp, wp).await?;
                 // x = local_conv(x) (depthwise 3×3 + folded BN, no activation)
-                x = dwconv!(&x, format!("{p}.local"), 1, false);
+                x = self.dwconv(ctx, &mut enc, &x, &format!("{p}.local"), 1, false).await?;
                 // x += fc2(GELU(fc1(LN(x))))
-                let n2 = layernorm!(&x, format!("{p}.mlp.norm"), 1e-5);
-                let h1 = linear!(
-                    &n2,
-                    &format!("{p}.mlp.fc1.w"),
-                    Some(self.b(&format!("{p}.mlp.fc1.b"))?),
-                    dim * MLP_RATIO,
-                    true
-                );
-                let m = linear!(&h1, &format!("{p}.mlp.fc2.w"), Some(self.b(&format!("{p}.mlp.fc2.b"))?), dim, false);
+                let n2 = self.layernorm(ctx, &mut enc, &x, &format!("{p}.mlp.norm"), 1e-5).await?;
+                let h1 = self
+                    .linear(
+                        ctx,
+                        &mut enc,
+                        &n2,
+                        &format!("{p}.mlp.fc1.w"),
+                        Some(&format!("{p}.mlp.fc1.b")),
+                        dim * MLP_RATIO,
+                        true,
+                    )
+                    .await?;
+                let m = self
+                    .linear(ctx, &mut enc, &h1, &format!("{p}.mlp.fc2.w"), Some(&format!("{p}.mlp.fc2.b")), dim, false)
+                    .await?;
                 ops::crop_add2d(ctx, &mut enc, &m.buf, &x.buf, x.h, x.w, dim, x.h, x.w).await?;
                 ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
             }
@@ -431,8 +395,8 @@ impl GpuTinyVit {
         }
 
         // Neck.
-        let n0 = linear!(&x, "neck.0", None, EMBED_DIM, false);
-        let n1 = layernorm!(&n0, "neck.1", 1e-6);
+        let n0 = self.linear(ctx, &mut enc, &x, "neck.0", None, EMBED_DIM, false).await?;
+        let n1 = self.layernorm(ctx, &mut enc, &n0, "neck.1", 1e-6).await?;
         let g = ConvGeom { h: n1.h, w: n1.w, c: EMBED_DIM, k: 3, stride: 1, pad: 1 };
         let cols = new(n1.h * n1.w * EMBED_DIM * 9)?;
         ops::im2col(ctx, &mut enc, &n1.buf, &cols, g).await?;
@@ -440,7 +404,7 @@ impl GpuTinyVit {
         ops::matmul(ctx, &mut enc, &cols, self.b("neck.2")?, None, &n2, n1.h * n1.w, EMBED_DIM, EMBED_DIM * 9, true)
             .await?;
         let n2 = Act { buf: n2, h: n1.h, w: n1.w, c: EMBED_DIM };
-        let out = layernorm!(&n2, "neck.3", 1e-6);
+        let out = self.layernorm(ctx, &mut enc, &n2, "neck.3", 1e-6).await?;
         ctx.submit(enc);
         let hwc = read_f32(ctx, &out.buf, out.h * out.w * EMBED_DIM).await?;
         let hw = out.h * out.w;
@@ -457,6 +421,82 @@ impl GpuTinyVit {
         Ok(Embedding { embedding, pooled, stages })
     }
 
+    /// A fresh activation buffer of `len` floats.
+    fn new_act(ctx: &GpuContext, len: usize) -> Result<wgpu::Buffer> {
+        ctx.storage("tinyvit activation", (len * 4) as u64)
+    }
+
+    /// GELU of `x` into a fresh buffer.
+    async fn gelu(ctx: &GpuContext, enc: &mut wgpu::CommandEncoder, x: Act) -> Result<Act> {
+        let n = x.h * x.w * x.c;
+        let y = Self::new_act(ctx, n)?;
+        ops::gelu(ctx, enc, &x.buf, &y, n).await?;
+        Ok(Act { buf: y, ..x })
+    }
+
+    /// Linear over channels (a 1×1 convolution): [H·W, in] → [H·W, out], optional GELU.
+    #[allow(clippy::too_many_arguments)] // input, parameter names, width and the activation flag
+    async fn linear(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        x: &Act,
+        w: &str,
+        b: Option<&str>,
+        out: usize,
+        gelu: bool,
+    ) -> Result<Act> {
+        let y = Self::new_act(ctx, x.h * x.w * out)?;
+        let bias = match b {
+            Some(name) => Some(self.b(name)?),
+            None => None,
+        };
+        ops::matmul(ctx, enc, &x.buf, self.b(w)?, bias, &y, x.h * x.w, out, x.c, true).await?;
+        let y = Act { buf: y, h: x.h, w: x.w, c: out };
+        if gelu {
+            Self::gelu(ctx, enc, y).await
+        } else {
+            Ok(y)
+        }
+    }
+
+    /// Depthwise 3×3 Conv_BN (`name.w`, `name.b`), pad 1, optional GELU.
+    async fn dwconv(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        x: &Act,
+        name: &str,
+        stride: usize,
+        gelu: bool,
+    ) -> Result<Act> {
+        let g = ConvGeom { h: x.h, w: x.w, c: x.c, k: 3, stride, pad: 1 };
+        let (ho, wo) = g.out_hw();
+        let y = Self::new_act(ctx, ho * wo * x.c)?;
+        ops::dwconv2d(ctx, enc, &x.buf, self.b(&format!("{name}.w"))?, self.b(&format!("{name}.b"))?, &y, g).await?;
+        let y = Act { buf: y, h: ho, w: wo, c: x.c };
+        if gelu {
+            Self::gelu(ctx, enc, y).await
+        } else {
+            Ok(y)
+        }
+    }
+
+    /// LayerNorm over channels (`name.w`, `name.b`).
+    async fn layernorm(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        x: &Act,
+        name: &str,
+        eps: f32,
+    ) -> Result<Act> {
+        let y = Self::new_act(ctx, x.h * x.w * x.c)?;
+        let (w, b) = (self.b(&format!("{name}.w"))?, self.b(&format!("{name}.b"))?);
+        ops::layernorm(ctx, enc, &x.buf, w, b, &y, x.h * x.w, x.c, eps).await?;
+        Ok(Act { buf: y, h: x.h, w: x.w, c: x.c })
+    }
+
     async fn merging(
         &self,
         ctx: &GpuContext,
@@ -466,44 +506,9 @@ impl GpuTinyVit {
         out: usize,
         stride: usize,
     ) -> Result<Act> {
-        let hw = x.h * x.w;
-        let a = ctx.storage("tinyvit activation", (hw * out * 4) as u64)?;
-        ops::matmul(
-            ctx,
-            enc,
-            &x.buf,
-            self.b(&format!("{p}.conv1.w"))?,
-            Some(self.b(&format!("{p}.conv1.b"))?),
-            &a,
-            hw,
-            out,
-            x.c,
-            true,
-        )
-        .await?;
-        let ag = ctx.storage("tinyvit activation", (hw * out * 4) as u64)?;
-        ops::gelu(ctx, enc, &a, &ag, hw * out).await?;
-        let g = ConvGeom { h: x.h, w: x.w, c: out, k: 3, stride, pad: 1 };
-        let (ho, wo) = g.out_hw();
-        let b = ctx.storage("tinyvit activation", (ho * wo * out * 4) as u64)?;
-        ops::dwconv2d(ctx, enc, &ag, self.b(&format!("{p}.conv2.w"))?, self.b(&format!("{p}.conv2.b"))?, &b, g).await?;
-        let bg = ctx.storage("tinyvit activation", (ho * wo * out * 4) as u64)?;
-        ops::gelu(ctx, enc, &b, &bg, ho * wo * out).await?;
-        let c = ctx.storage("tinyvit activation", (ho * wo * out * 4) as u64)?;
-        ops::matmul(
-            ctx,
-            enc,
-            &bg,
-            self.b(&format!("{p}.conv3.w"))?,
-            Some(self.b(&format!("{p}.conv3.b"))?),
-            &c,
-            ho * wo,
-            out,
-            out,
-            true,
-        )
-        .await?;
-        Ok(Act { buf: c, h: ho, w: wo, c: out })
+        let a = self.linear(ctx, enc, x, &format!("{p}.conv1.w"), Some(&format!("{p}.conv1.b")), out, true).await?;
+        let b = self.dwconv(ctx, enc, &a, &format!("{p}.conv2"), stride, true).await?;
+        self.linear(ctx, enc, &b, &format!("{p}.conv3.w"), Some(&format!("{p}.conv3.b")), out, false).await
     }
 }
 
