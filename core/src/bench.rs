@@ -188,7 +188,7 @@ impl EncoderBench {
 /// Time the LiteMedSAM encoder on random 256×256 inputs, `batch` images per run, after one warm-up image.
 pub async fn encoder_litemedsam(
     ctx: &GpuContext,
-    model: &crate::model::tinyvit::GpuTinyVit,
+    model: &crate::model::tinyvit::LoadedTinyVit,
     batches: &[usize],
 ) -> Result<Vec<EncoderBench>> {
     let mut rng = Rng::new(7);

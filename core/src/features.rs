@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::gpu::GpuContext;
 use crate::io::weights::{self, sha256_hex};
 use crate::manifest::{Sample, SampleLoader};
-use crate::model::tinyvit::{GpuTinyVit, TinyVit};
+use crate::model::tinyvit::{LoadedTinyVit, TinyVit};
 use crate::preprocess;
 use crate::{Error, Result};
 
@@ -54,7 +54,7 @@ impl Pool {
 
 /// An encoder ready to run.
 pub enum Encoder {
-    LiteMedSam(Box<GpuTinyVit>),
+    LiteMedSam(Box<LoadedTinyVit>),
     Dinov2 { name: String, model: Box<crate::model::dinov2::GpuDinov2>, weights_sha256: String },
 }
 

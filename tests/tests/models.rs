@@ -65,6 +65,31 @@ fn check_image(name: &str, stages: bool) {
     assert!(cos >= 0.9999, "{name}: pooled cosine {cos}");
 }
 
+/// The CPU forward pass (the browser's path without WebGPU) on the same fixture: no GPU needed.
+#[test]
+fn litemedsam_cpu_forward_matches_pytorch_dsb2018_1() {
+    let Some(sh) = shared() else { return };
+    let Some(model) = litemedsam() else { return };
+    let m = model.to_cpu().unwrap();
+    let t = load_safetensors(&sh.join("fixtures/litemedsam/dsb2018_1.safetensors"));
+    let (shape, rgb) = &t["image_rgb_u8"];
+    let rgb: Vec<u8> = rgb.iter().map(|&v| v as u8).collect();
+    let input = preprocess::litemedsam_from_rgb_u8(&rgb, shape[0], shape[1]);
+    let t0 = std::time::Instant::now();
+    let out = pollster::block_on(m.forward_cpu(&input, false)).unwrap();
+    eprintln!("dsb2018_1 on the CPU twins: {:.1} s", t0.elapsed().as_secs_f64());
+    let (err, at) = max_abs(&out.embedding, &t["embedding"].1);
+    let cos = cosine(&out.pooled, &t["pooled"].1);
+    eprintln!("dsb2018_1 (CPU): embedding max abs err {err:.2e} at {at}; pooled cosine {cos:.7}");
+    assert!(err <= 1e-4, "CPU embedding max abs err {err} > 1e-4");
+    assert!(cos >= 0.9999, "CPU pooled cosine {cos}");
+    // Parameters on the host cannot run on a GPU pass, and the reverse: a named error, not a panic.
+    if let Some(ctx) = gpu() {
+        let e = pollster::block_on(m.forward(ctx, &input, false)).err().expect("CPU parameters on a GPU pass");
+        assert!(e.to_string().contains("parameters are on the CPU"), "{e}");
+    }
+}
+
 #[test]
 fn litemedsam_embedding_matches_pytorch_kvasir_1_with_stages() {
     check_image("kvasir_1", true);

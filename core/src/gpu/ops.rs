@@ -272,7 +272,7 @@ impl ConvGeom {
         ((self.h + 2 * self.pad - self.k) / self.stride + 1, (self.w + 2 * self.pad - self.k) / self.stride + 1)
     }
 
-    fn check(&self, op: &'static str) -> Result<()> {
+    pub(crate) fn check(&self, op: &'static str) -> Result<()> {
         if self.k == 0 || self.stride == 0 || self.h + 2 * self.pad < self.k || self.w + 2 * self.pad < self.k {
             return Err(Error::shape(op, format!("bad convolution geometry {self:?}")));
         }

@@ -2,6 +2,7 @@
 //! weights are prepared on the CPU at load (BatchNorm folded into convolutions) and uploaded once.
 
 pub mod dinov2;
+pub mod exec;
 pub mod tinyvit;
 
 use crate::io::weights::Weights;

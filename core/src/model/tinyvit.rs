@@ -11,9 +11,10 @@
 
 use std::collections::HashMap;
 
+use super::exec::{Exec, Tensor};
 use super::{LayerNorm, Linear};
-use crate::gpu::ops::{self, AttnGeom, ConvGeom};
-use crate::gpu::{read_f32, GpuContext};
+use crate::gpu::ops::{AttnGeom, ConvGeom};
+use crate::gpu::GpuContext;
 use crate::io::weights::Weights;
 use crate::{Error, Result};
 
@@ -195,11 +196,20 @@ impl TinyVit {
         Ok(TinyVit { patch_embed, layer0, layer0_downsample, layers, neck })
     }
 
-    /// Upload every parameter once.
-    pub fn to_gpu(&self, ctx: &GpuContext) -> Result<GpuTinyVit> {
-        let mut bufs = HashMap::new();
+    /// Upload every parameter once to the GPU.
+    pub fn to_gpu(&self, ctx: &GpuContext) -> Result<LoadedTinyVit> {
+        self.prepare(&Exec::gpu(ctx))
+    }
+
+    /// Keep the parameters on the host for the CPU forward pass (the CPU twins of every kernel).
+    pub fn to_cpu(&self) -> Result<LoadedTinyVit> {
+        self.prepare(&Exec::cpu())
+    }
+
+    fn prepare(&self, ex: &Exec) -> Result<LoadedTinyVit> {
+        let mut params = HashMap::new();
         let mut put = |name: String, v: &[f32]| -> Result<()> {
-            bufs.insert(name, ctx.upload("tinyvit weights", v)?);
+            params.insert(name, ex.upload("tinyvit weights", v)?);
             Ok(())
         };
         let conv = |put: &mut dyn FnMut(String, &[f32]) -> Result<()>, name: &str, c: &Conv2dBn| -> Result<()> {
@@ -249,13 +259,14 @@ impl TinyVit {
         put("neck.2".into(), &self.neck.conv2)?;
         put("neck.3.w".into(), &self.neck.norm3.weight)?;
         put("neck.3.b".into(), &self.neck.norm3.bias)?;
-        Ok(GpuTinyVit { bufs })
+        Ok(LoadedTinyVit { params, on_gpu: ex.is_gpu() })
     }
 }
 
-/// The encoder's parameters on the GPU.
-pub struct GpuTinyVit {
-    bufs: HashMap<String, wgpu::Buffer>,
+/// The encoder's parameters, on the GPU (`to_gpu`) or the host (`to_cpu`).
+pub struct LoadedTinyVit {
+    params: HashMap<String, Tensor>,
+    on_gpu: bool,
 }
 
 /// One encoder output.
@@ -268,21 +279,48 @@ pub struct Embedding {
     pub stages: Vec<Vec<f32>>,
 }
 
-/// A channels-last activation on the GPU.
+/// A channels-last activation.
 struct Act {
-    buf: wgpu::Buffer,
+    t: Tensor,
     h: usize,
     w: usize,
     c: usize,
 }
 
-impl GpuTinyVit {
-    fn b(&self, name: &str) -> Result<&wgpu::Buffer> {
-        self.bufs.get(name).ok_or_else(|| Error::Invalid(format!("tinyvit: parameter buffer {name} missing")))
+impl Act {
+    fn len(&self) -> usize {
+        self.h * self.w * self.c
+    }
+}
+
+impl LoadedTinyVit {
+    fn p(&self, name: &str) -> Result<&Tensor> {
+        self.params.get(name).ok_or_else(|| Error::Invalid(format!("tinyvit: parameter {name} missing")))
     }
 
-    /// Encode one preprocessed image (CHW [3, 256, 256], values in [0, 1]).
+    /// True when the parameters live on the GPU.
+    pub fn on_gpu(&self) -> bool {
+        self.on_gpu
+    }
+
+    /// Encode one preprocessed image (CHW [3, 256, 256], values in [0, 1]) on the GPU.
     pub async fn forward(&self, ctx: &GpuContext, input_chw: &[f32], keep_stages: bool) -> Result<Embedding> {
+        self.forward_on(Exec::gpu(ctx), input_chw, keep_stages).await
+    }
+
+    /// The same pass on the CPU twins (for a model loaded with `to_cpu`).
+    pub async fn forward_cpu(&self, input_chw: &[f32], keep_stages: bool) -> Result<Embedding> {
+        self.forward_on(Exec::cpu(), input_chw, keep_stages).await
+    }
+
+    async fn forward_on(&self, mut ex: Exec<'_>, input_chw: &[f32], keep_stages: bool) -> Result<Embedding> {
+        if ex.is_gpu() != self.on_gpu {
+            let (here, there) = if self.on_gpu { ("GPU", "CPU") } else { ("CPU", "GPU") };
+            return Err(Error::Invalid(format!(
+                "tinyvit: parameters are on the {here}, the forward pass on the {there}"
+            )));
+        }
+        let ex = &mut ex;
         let n = INPUT * INPUT;
         if input_chw.len() != 3 * n {
             return Err(Error::shape("tinyvit", format!("input has {} values, expected 3x256x256", input_chw.len())));
@@ -293,36 +331,31 @@ impl GpuTinyVit {
                 hwc[p * 3 + c] = input_chw[c * n + p];
             }
         }
-        let new = |len: usize| Self::new_act(ctx, len);
-        let mut enc = ctx.encoder();
-        let x_in = ctx.upload("tinyvit input", &hwc)?;
 
         // Patch embedding: two 1×1 Conv_BN with a GELU between, at full resolution.
-        let x0 = Act { buf: x_in, h: INPUT, w: INPUT, c: 3 };
-        let x1 = self.linear(ctx, &mut enc, &x0, "pe0.w", Some("pe0.b"), DIMS[0] / 2, true).await?;
-        let mut x = self.linear(ctx, &mut enc, &x1, "pe1.w", Some("pe1.b"), DIMS[0], false).await?;
-        ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
+        let x0 = Act { t: ex.upload("tinyvit input", &hwc)?, h: INPUT, w: INPUT, c: 3 };
+        let x1 = self.linear(ex, &x0, "pe0.w", Some("pe0.b"), DIMS[0] / 2, true).await?;
+        let mut x = self.linear(ex, &x1, "pe1.w", Some("pe1.b"), DIMS[0], false).await?;
+        ex.flush();
 
         // Stage 0: MBConv ×2 at 256×256, then PatchMerging to 128×128.
         for i in 0..DEPTHS[0] {
             let p = format!("l0.{i}");
-            let a = self
-                .linear(ctx, &mut enc, &x, &format!("{p}.conv1.w"), Some(&format!("{p}.conv1.b")), 4 * DIMS[0], true)
-                .await?;
-            let b = self.dwconv(ctx, &mut enc, &a, &format!("{p}.conv2"), 1, true).await?;
-            let c = self
-                .linear(ctx, &mut enc, &b, &format!("{p}.conv3.w"), Some(&format!("{p}.conv3.b")), DIMS[0], false)
-                .await?;
-            ops::crop_add2d(ctx, &mut enc, &x.buf, &c.buf, c.h, c.w, c.c, x.h, x.w).await?;
-            x = Self::gelu(ctx, &mut enc, c).await?;
-            ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
+            let a =
+                self.linear(ex, &x, &format!("{p}.conv1.w"), Some(&format!("{p}.conv1.b")), 4 * DIMS[0], true).await?;
+            let b = self.dwconv(ex, &a, &format!("{p}.conv2"), 1, true).await?;
+            let mut c =
+                self.linear(ex, &b, &format!("{p}.conv3.w"), Some(&format!("{p}.conv3.b")), DIMS[0], false).await?;
+            ex.crop_add2d(&x.t, &mut c.t, c.h, c.w, c.c, x.h, x.w).await?;
+            x = Self::gelu(ex, c).await?;
+            ex.flush();
         }
         let mut stages = Vec::new();
         let mut out_dim = DIMS[1];
-        x = self.merging(ctx, &mut enc, &x, "l0.down", out_dim, 2).await?;
-        ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
+        x = self.merging(ex, &x, "l0.down", out_dim, 2).await?;
+        ex.flush();
         if keep_stages {
-            stages.push(read_f32(ctx, &x.buf, x.h * x.w * x.c).await?);
+            stages.push(ex.read(&x.t, x.len()).await?);
         }
 
         for li in 1..4 {
@@ -332,81 +365,51 @@ impl GpuTinyVit {
             for bi in 0..DEPTHS[li] {
                 let p = format!("l{li}.{bi}");
                 // x += crop(proj(attention(qkv(LN(pad(x))))))
-                let xp = Act { buf: new(hp * wp * dim)?, h: hp, w: wp, c: dim };
-                ops::pad2d(ctx, &mut enc, &x.buf, &xp.buf, x.h, x.w, dim, hp, wp).await?;
-                let xn = self.layernorm(ctx, &mut enc, &xp, &format!("{p}.attn.norm"), 1e-5).await?;
+                let xp = Act { t: ex.pad2d(&x.t, x.h, x.w, dim, hp, wp).await?, h: hp, w: wp, c: dim };
+                let xn = self.layernorm(ex, &xp, &format!("{p}.attn.norm"), 1e-5).await?;
                 let qkv = self
-                    .linear(
-                        ctx,
-                        &mut enc,
-                        &xn,
-                        &format!("{p}.attn.qkv.w"),
-                        Some(&format!("{p}.attn.qkv.b")),
-                        3 * dim,
-                        false,
-                    )
+                    .linear(ex, &xn, &format!("{p}.attn.qkv.w"), Some(&format!("{p}.attn.qkv.b")), 3 * dim, false)
                     .await?;
-                let att = new(hp * wp * dim)?;
                 let g = AttnGeom::interleaved(hp, wp, ws, heads, dim / heads);
-                ops::attention(ctx, &mut enc, &qkv.buf, Some(self.b(&format!("{p}.attn.biases"))?), &att, g).await?;
-                let att = Act { buf: att, h: hp, w: wp, c: dim };
+                let att = ex.attention(&qkv.t, Some(self.p(&format!("{p}.attn.biases"))?), g).await?;
+                let att = Act { t: att, h: hp, w: wp, c: dim };
                 let pr = self
-                    .linear(
-                        ctx,
-                        &mut enc,
-                        &att,
-                        &format!("{p}.attn.proj.w"),
-                        Some(&format!("{p}.attn.proj.b")),
-                        dim,
-                        false,
-                    )
+                    .linear(ex, &att, &format!("{p}.attn.proj.w"), Some(&format!("{p}.attn.proj.b")), dim, false)
                     .await?;
-                ops::crop_add2d(ctx, &mut enc, &pr.buf, &x.buf, x.h, x.w, dim, hp, wp).await?;
+                ex.crop_add2d(&pr.t, &mut x.t, x.h, x.w, dim, hp, wp).await?;
                 // x = local_conv(x) (depthwise 3×3 + folded BN, no activation)
-                x = self.dwconv(ctx, &mut enc, &x, &format!("{p}.local"), 1, false).await?;
+                x = self.dwconv(ex, &x, &format!("{p}.local"), 1, false).await?;
                 // x += fc2(GELU(fc1(LN(x))))
-                let n2 = self.layernorm(ctx, &mut enc, &x, &format!("{p}.mlp.norm"), 1e-5).await?;
+                let n2 = self.layernorm(ex, &x, &format!("{p}.mlp.norm"), 1e-5).await?;
                 let h1 = self
-                    .linear(
-                        ctx,
-                        &mut enc,
-                        &n2,
-                        &format!("{p}.mlp.fc1.w"),
-                        Some(&format!("{p}.mlp.fc1.b")),
-                        dim * MLP_RATIO,
-                        true,
-                    )
+                    .linear(ex, &n2, &format!("{p}.mlp.fc1.w"), Some(&format!("{p}.mlp.fc1.b")), dim * MLP_RATIO, true)
                     .await?;
                 let m = self
-                    .linear(ctx, &mut enc, &h1, &format!("{p}.mlp.fc2.w"), Some(&format!("{p}.mlp.fc2.b")), dim, false)
+                    .linear(ex, &h1, &format!("{p}.mlp.fc2.w"), Some(&format!("{p}.mlp.fc2.b")), dim, false)
                     .await?;
-                ops::crop_add2d(ctx, &mut enc, &m.buf, &x.buf, x.h, x.w, dim, x.h, x.w).await?;
-                ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
+                ex.crop_add2d(&m.t, &mut x.t, x.h, x.w, dim, x.h, x.w).await?;
+                ex.flush();
             }
             if li < 3 {
                 out_dim = DIMS[li + 1];
                 let stride = if out_dim == 320 { 1 } else { 2 };
-                x = self.merging(ctx, &mut enc, &x, &format!("l{li}.down"), out_dim, stride).await?;
-                ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
+                x = self.merging(ex, &x, &format!("l{li}.down"), out_dim, stride).await?;
+                ex.flush();
             }
             if keep_stages {
-                stages.push(read_f32(ctx, &x.buf, x.h * x.w * x.c).await?);
+                stages.push(ex.read(&x.t, x.len()).await?);
             }
         }
 
         // Neck.
-        let n0 = self.linear(ctx, &mut enc, &x, "neck.0", None, EMBED_DIM, false).await?;
-        let n1 = self.layernorm(ctx, &mut enc, &n0, "neck.1", 1e-6).await?;
+        let n0 = self.linear(ex, &x, "neck.0", None, EMBED_DIM, false).await?;
+        let n1 = self.layernorm(ex, &n0, "neck.1", 1e-6).await?;
         let g = ConvGeom { h: n1.h, w: n1.w, c: EMBED_DIM, k: 3, stride: 1, pad: 1 };
-        let cols = new(n1.h * n1.w * EMBED_DIM * 9)?;
-        ops::im2col(ctx, &mut enc, &n1.buf, &cols, g).await?;
-        let n2 = new(n1.h * n1.w * EMBED_DIM)?;
-        ops::matmul(ctx, &mut enc, &cols, self.b("neck.2")?, None, &n2, n1.h * n1.w, EMBED_DIM, EMBED_DIM * 9, true)
-            .await?;
-        let n2 = Act { buf: n2, h: n1.h, w: n1.w, c: EMBED_DIM };
-        let out = self.layernorm(ctx, &mut enc, &n2, "neck.3", 1e-6).await?;
-        ctx.submit(enc);
-        let hwc = read_f32(ctx, &out.buf, out.h * out.w * EMBED_DIM).await?;
+        let cols = ex.im2col(&n1.t, g).await?;
+        let n2 = ex.matmul(&cols, self.p("neck.2")?, None, n1.h * n1.w, EMBED_DIM, EMBED_DIM * 9, true).await?;
+        let n2 = Act { t: n2, h: n1.h, w: n1.w, c: EMBED_DIM };
+        let out = self.layernorm(ex, &n2, "neck.3", 1e-6).await?;
+        let hwc = ex.read(&out.t, out.len()).await?;
         let hw = out.h * out.w;
         let mut embedding = vec![0f32; hw * EMBED_DIM];
         let mut sums = vec![0f64; EMBED_DIM];
@@ -421,94 +424,59 @@ impl GpuTinyVit {
         Ok(Embedding { embedding, pooled, stages })
     }
 
-    /// A fresh activation buffer of `len` floats.
-    fn new_act(ctx: &GpuContext, len: usize) -> Result<wgpu::Buffer> {
-        ctx.storage("tinyvit activation", (len * 4) as u64)
-    }
-
-    /// GELU of `x` into a fresh buffer.
-    async fn gelu(ctx: &GpuContext, enc: &mut wgpu::CommandEncoder, x: Act) -> Result<Act> {
-        let n = x.h * x.w * x.c;
-        let y = Self::new_act(ctx, n)?;
-        ops::gelu(ctx, enc, &x.buf, &y, n).await?;
-        Ok(Act { buf: y, ..x })
+    /// GELU of `x`.
+    async fn gelu(ex: &mut Exec<'_>, x: Act) -> Result<Act> {
+        let t = ex.gelu(&x.t, x.len()).await?;
+        Ok(Act { t, ..x })
     }
 
     /// Linear over channels (a 1×1 convolution): [H·W, in] → [H·W, out], optional GELU.
-    #[allow(clippy::too_many_arguments)] // input, parameter names, width and the activation flag
     async fn linear(
         &self,
-        ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        ex: &mut Exec<'_>,
         x: &Act,
         w: &str,
         b: Option<&str>,
         out: usize,
         gelu: bool,
     ) -> Result<Act> {
-        let y = Self::new_act(ctx, x.h * x.w * out)?;
         let bias = match b {
-            Some(name) => Some(self.b(name)?),
+            Some(name) => Some(self.p(name)?),
             None => None,
         };
-        ops::matmul(ctx, enc, &x.buf, self.b(w)?, bias, &y, x.h * x.w, out, x.c, true).await?;
-        let y = Act { buf: y, h: x.h, w: x.w, c: out };
+        let t = ex.matmul(&x.t, self.p(w)?, bias, x.h * x.w, out, x.c, true).await?;
+        let y = Act { t, h: x.h, w: x.w, c: out };
         if gelu {
-            Self::gelu(ctx, enc, y).await
+            Self::gelu(ex, y).await
         } else {
             Ok(y)
         }
     }
 
     /// Depthwise 3×3 Conv_BN (`name.w`, `name.b`), pad 1, optional GELU.
-    async fn dwconv(
-        &self,
-        ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        x: &Act,
-        name: &str,
-        stride: usize,
-        gelu: bool,
-    ) -> Result<Act> {
+    async fn dwconv(&self, ex: &mut Exec<'_>, x: &Act, name: &str, stride: usize, gelu: bool) -> Result<Act> {
         let g = ConvGeom { h: x.h, w: x.w, c: x.c, k: 3, stride, pad: 1 };
+        let t = ex.dwconv2d(&x.t, self.p(&format!("{name}.w"))?, self.p(&format!("{name}.b"))?, g).await?;
         let (ho, wo) = g.out_hw();
-        let y = Self::new_act(ctx, ho * wo * x.c)?;
-        ops::dwconv2d(ctx, enc, &x.buf, self.b(&format!("{name}.w"))?, self.b(&format!("{name}.b"))?, &y, g).await?;
-        let y = Act { buf: y, h: ho, w: wo, c: x.c };
+        let y = Act { t, h: ho, w: wo, c: x.c };
         if gelu {
-            Self::gelu(ctx, enc, y).await
+            Self::gelu(ex, y).await
         } else {
             Ok(y)
         }
     }
 
     /// LayerNorm over channels (`name.w`, `name.b`).
-    async fn layernorm(
-        &self,
-        ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        x: &Act,
-        name: &str,
-        eps: f32,
-    ) -> Result<Act> {
-        let y = Self::new_act(ctx, x.h * x.w * x.c)?;
-        let (w, b) = (self.b(&format!("{name}.w"))?, self.b(&format!("{name}.b"))?);
-        ops::layernorm(ctx, enc, &x.buf, w, b, &y, x.h * x.w, x.c, eps).await?;
-        Ok(Act { buf: y, h: x.h, w: x.w, c: x.c })
+    async fn layernorm(&self, ex: &mut Exec<'_>, x: &Act, name: &str, eps: f32) -> Result<Act> {
+        let (w, b) = (self.p(&format!("{name}.w"))?, self.p(&format!("{name}.b"))?);
+        let t = ex.layernorm(&x.t, w, b, x.h * x.w, x.c, eps).await?;
+        Ok(Act { t, h: x.h, w: x.w, c: x.c })
     }
 
-    async fn merging(
-        &self,
-        ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        x: &Act,
-        p: &str,
-        out: usize,
-        stride: usize,
-    ) -> Result<Act> {
-        let a = self.linear(ctx, enc, x, &format!("{p}.conv1.w"), Some(&format!("{p}.conv1.b")), out, true).await?;
-        let b = self.dwconv(ctx, enc, &a, &format!("{p}.conv2"), stride, true).await?;
-        self.linear(ctx, enc, &b, &format!("{p}.conv3.w"), Some(&format!("{p}.conv3.b")), out, false).await
+    async fn merging(&self, ex: &mut Exec<'_>, x: &Act, p: &str, out: usize, stride: usize) -> Result<Act> {
+        let a = self.linear(ex, x, &format!("{p}.conv1.w"), Some(&format!("{p}.conv1.b")), out, true).await?;
+        let b = self.dwconv(ex, &a, &format!("{p}.conv2"), stride, true).await?;
+        self.linear(ex, &b, &format!("{p}.conv3.w"), Some(&format!("{p}.conv3.b")), out, false).await
     }
 }
 

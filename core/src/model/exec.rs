@@ -1,0 +1,280 @@
+//! Where a model's forward pass runs: medpick's WGSL kernels on a `GpuContext`, or their CPU twins. The CPU
+//! path is the browser's fallback when WebGPU is missing (and a whole-model oracle for the GPU path in tests);
+//! both run the same layer code, so a model is written once against `Exec`.
+//!
+//! On the GPU, kernels are recorded into one command encoder and submitted at `flush` (or before a read).
+//! On the CPU each call computes at once with `crate::cpu::*`.
+
+use crate::cpu;
+use crate::gpu::ops::{self, AttnGeom, ConvGeom};
+use crate::gpu::{read_f32, GpuContext};
+use crate::{Error, Result};
+
+/// A tensor living where its `Exec` computes.
+pub enum Tensor {
+    Gpu(wgpu::Buffer),
+    Cpu(Vec<f32>),
+}
+
+/// An execution target with its pending GPU work.
+pub struct Exec<'a> {
+    gpu: Option<(&'a GpuContext, wgpu::CommandEncoder)>,
+}
+
+fn mismatch(op: &'static str) -> Error {
+    Error::Invalid(format!("{op}: a tensor lives on a different device than this forward pass"))
+}
+
+fn host<'t>(op: &'static str, t: &'t Tensor) -> Result<&'t [f32]> {
+    match t {
+        Tensor::Cpu(v) => Ok(v),
+        Tensor::Gpu(_) => Err(mismatch(op)),
+    }
+}
+
+fn buf<'t>(op: &'static str, t: &'t Tensor) -> Result<&'t wgpu::Buffer> {
+    match t {
+        Tensor::Gpu(b) => Ok(b),
+        Tensor::Cpu(_) => Err(mismatch(op)),
+    }
+}
+
+fn host_len(op: &'static str, what: &str, t: &Tensor, want: usize) -> Result<()> {
+    let n = host(op, t)?.len();
+    if n < want {
+        return Err(Error::shape(op, format!("{what} holds {n} values, needs {want}")));
+    }
+    Ok(())
+}
+
+impl<'a> Exec<'a> {
+    pub fn gpu(ctx: &'a GpuContext) -> Self {
+        Exec { gpu: Some((ctx, ctx.encoder())) }
+    }
+
+    pub fn cpu() -> Self {
+        Exec { gpu: None }
+    }
+
+    /// Which device this is, for messages: the adapter name or "CPU".
+    pub fn is_gpu(&self) -> bool {
+        self.gpu.is_some()
+    }
+
+    /// Copy host values to this device (model parameters, inputs).
+    pub fn upload(&self, label: &'static str, v: &[f32]) -> Result<Tensor> {
+        Ok(match &self.gpu {
+            Some((ctx, _)) => Tensor::Gpu(ctx.upload(label, v)?),
+            None => Tensor::Cpu(v.to_vec()),
+        })
+    }
+
+    fn alloc(&self, len: usize) -> Result<Tensor> {
+        Ok(match &self.gpu {
+            Some((ctx, _)) => Tensor::Gpu(ctx.storage("activation", (len * 4) as u64)?),
+            None => Tensor::Cpu(vec![0.0; len]),
+        })
+    }
+
+    /// Submit the recorded GPU work (a no-op on the CPU). Long passes flush per block so the driver gets work
+    /// early and the encoder stays small.
+    pub fn flush(&mut self) {
+        if let Some((ctx, enc)) = &mut self.gpu {
+            ctx.submit(std::mem::replace(enc, ctx.encoder()));
+        }
+    }
+
+    /// Read `len` values back to the host (submitting pending work first).
+    pub async fn read(&mut self, t: &Tensor, len: usize) -> Result<Vec<f32>> {
+        self.flush();
+        match (&self.gpu, t) {
+            (Some((ctx, _)), Tensor::Gpu(b)) => read_f32(ctx, b, len).await,
+            (None, Tensor::Cpu(v)) => {
+                host_len("read", "tensor", t, len)?;
+                Ok(v[..len].to_vec())
+            }
+            _ => Err(mismatch("read")),
+        }
+    }
+
+    /// C[M,N] = A[M,K] · B (or Bᵀ) + bias.
+    #[allow(clippy::too_many_arguments)] // the GEMM signature
+    pub async fn matmul(
+        &mut self,
+        a: &Tensor,
+        b: &Tensor,
+        bias: Option<&Tensor>,
+        m: usize,
+        n: usize,
+        k: usize,
+        trans_b: bool,
+    ) -> Result<Tensor> {
+        const OP: &str = "matmul";
+        let c = self.alloc(m * n)?;
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                let bias = bias.map(|t| buf(OP, t)).transpose()?;
+                ops::matmul(ctx, enc, buf(OP, a)?, buf(OP, b)?, bias, buf(OP, &c)?, m, n, k, trans_b).await?;
+                Ok(c)
+            }
+            None => {
+                host_len(OP, "a", a, m * k)?;
+                host_len(OP, "b", b, k * n)?;
+                let bias = bias.map(|t| host_len(OP, "bias", t, n).and_then(|_| host(OP, t))).transpose()?;
+                Ok(Tensor::Cpu(cpu::matmul(host(OP, a)?, host(OP, b)?, bias, m, n, k, trans_b)))
+            }
+        }
+    }
+
+    /// Exact-erf GELU of n values.
+    pub async fn gelu(&mut self, x: &Tensor, n: usize) -> Result<Tensor> {
+        const OP: &str = "gelu";
+        let y = self.alloc(n)?;
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                ops::gelu(ctx, enc, buf(OP, x)?, buf(OP, &y)?, n).await?;
+                Ok(y)
+            }
+            None => {
+                host_len(OP, "x", x, n)?;
+                Ok(Tensor::Cpu(cpu::gelu(&host(OP, x)?[..n])))
+            }
+        }
+    }
+
+    /// Depthwise convolution X [H,W,C] → [Ho,Wo,C].
+    pub async fn dwconv2d(&mut self, x: &Tensor, w: &Tensor, bias: &Tensor, g: ConvGeom) -> Result<Tensor> {
+        const OP: &str = "dwconv2d";
+        g.check(OP)?;
+        let (ho, wo) = g.out_hw();
+        let y = self.alloc(ho * wo * g.c)?;
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                ops::dwconv2d(ctx, enc, buf(OP, x)?, buf(OP, w)?, buf(OP, bias)?, buf(OP, &y)?, g).await?;
+                Ok(y)
+            }
+            None => {
+                host_len(OP, "x", x, g.h * g.w * g.c)?;
+                host_len(OP, "w", w, g.c * g.k * g.k)?;
+                host_len(OP, "bias", bias, g.c)?;
+                Ok(Tensor::Cpu(cpu::dwconv2d(host(OP, x)?, host(OP, w)?, host(OP, bias)?, g)))
+            }
+        }
+    }
+
+    /// LayerNorm over the last dim of X [rows, d].
+    pub async fn layernorm(
+        &mut self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        rows: usize,
+        d: usize,
+        eps: f32,
+    ) -> Result<Tensor> {
+        const OP: &str = "layernorm";
+        let y = self.alloc(rows * d)?;
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                ops::layernorm(ctx, enc, buf(OP, x)?, buf(OP, w)?, buf(OP, b)?, buf(OP, &y)?, rows, d, eps).await?;
+                Ok(y)
+            }
+            None => {
+                host_len(OP, "x", x, rows * d)?;
+                host_len(OP, "w", w, d)?;
+                host_len(OP, "b", b, d)?;
+                Ok(Tensor::Cpu(cpu::layernorm(host(OP, x)?, host(OP, w)?, host(OP, b)?, rows, d, eps)))
+            }
+        }
+    }
+
+    /// Zero-pad X [H,W,C] to [Hp,Wp,C] (bottom/right).
+    #[allow(clippy::too_many_arguments)] // the two shapes
+    pub async fn pad2d(&mut self, x: &Tensor, h: usize, w: usize, c: usize, hp: usize, wp: usize) -> Result<Tensor> {
+        const OP: &str = "pad2d";
+        let y = self.alloc(hp * wp * c)?;
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                ops::pad2d(ctx, enc, buf(OP, x)?, buf(OP, &y)?, h, w, c, hp, wp).await?;
+                Ok(y)
+            }
+            None => {
+                check_fits(OP, h, w, hp, wp)?;
+                host_len(OP, "x", x, h * w * c)?;
+                Ok(Tensor::Cpu(cpu::pad2d(host(OP, x)?, h, w, c, hp, wp)))
+            }
+        }
+    }
+
+    /// Y [H,W,C] += top-left crop of X [Hp,Wp,C].
+    #[allow(clippy::too_many_arguments)] // operands and the two shapes
+    pub async fn crop_add2d(
+        &mut self,
+        x: &Tensor,
+        y: &mut Tensor,
+        h: usize,
+        w: usize,
+        c: usize,
+        hp: usize,
+        wp: usize,
+    ) -> Result<()> {
+        const OP: &str = "crop_add2d";
+        match &mut self.gpu {
+            Some((ctx, enc)) => ops::crop_add2d(ctx, enc, buf(OP, x)?, buf(OP, y)?, h, w, c, hp, wp).await,
+            None => {
+                check_fits(OP, h, w, hp, wp)?;
+                host_len(OP, "x", x, hp * wp * c)?;
+                host_len(OP, "y", y, h * w * c)?;
+                let xs = host(OP, x)?;
+                match y {
+                    Tensor::Cpu(yv) => cpu::crop_add2d(xs, yv, h, w, c, wp),
+                    Tensor::Gpu(_) => return Err(mismatch(OP)),
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Windowed multi-head attention over interleaved or sequence qkv.
+    pub async fn attention(&mut self, qkv: &Tensor, biases: Option<&Tensor>, g: AttnGeom) -> Result<Tensor> {
+        const OP: &str = "attention";
+        let out = self.alloc(g.tokens() * g.heads * g.hd)?;
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                let biases = biases.map(|t| buf(OP, t)).transpose()?;
+                ops::attention(ctx, enc, buf(OP, qkv)?, biases, buf(OP, &out)?, g).await?;
+                Ok(out)
+            }
+            None => {
+                host_len(OP, "qkv", qkv, g.tokens() * g.qkv_stride)?;
+                let biases = biases.map(|t| host(OP, t)).transpose()?;
+                Ok(Tensor::Cpu(cpu::attention(host(OP, qkv)?, biases, g)))
+            }
+        }
+    }
+
+    /// im2col of X [H,W,C] for a k×k convolution → [Ho·Wo, C·k·k].
+    pub async fn im2col(&mut self, x: &Tensor, g: ConvGeom) -> Result<Tensor> {
+        const OP: &str = "im2col";
+        g.check(OP)?;
+        let (ho, wo) = g.out_hw();
+        let y = self.alloc(ho * wo * g.c * g.k * g.k)?;
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                ops::im2col(ctx, enc, buf(OP, x)?, buf(OP, &y)?, g).await?;
+                Ok(y)
+            }
+            None => {
+                host_len(OP, "x", x, g.h * g.w * g.c)?;
+                Ok(Tensor::Cpu(cpu::im2col(host(OP, x)?, g)))
+            }
+        }
+    }
+}
+
+fn check_fits(op: &'static str, h: usize, w: usize, hp: usize, wp: usize) -> Result<()> {
+    if hp < h || wp < w {
+        return Err(Error::shape(op, format!("an {h}x{w} image does not fit inside {hp}x{wp}")));
+    }
+    Ok(())
+}
