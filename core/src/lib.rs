@@ -18,6 +18,7 @@ pub mod select;
 pub mod selftest;
 pub mod testing;
 pub mod uncertainty;
+pub mod upload;
 
 pub use error::{Error, Result};
 

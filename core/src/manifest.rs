@@ -389,34 +389,10 @@ pub fn ingest(
     progress(total, total, &walk_root);
 
     // DICOM: group into series, order, check for gaps, then validate and emit each slice.
-    let mut series: BTreeMap<String, Vec<(PathBuf, DicomInfo)>> = BTreeMap::new();
-    for (p, inf) in dicoms {
-        let key = inf.series_uid.clone().unwrap_or_else(|| format!("file:{}", rel(&root, &p)));
-        series.entry(key).or_default().push((p, inf));
-    }
-    for (uid, mut members) in series {
-        let by_pos = members.iter().all(|(_, i)| i.position.is_some());
-        members.sort_by(|a, b| {
-            let ka = dicom::slice_key(&a.1).unwrap_or(0.0);
-            let kb = dicom::slice_key(&b.1).unwrap_or(0.0);
-            ka.total_cmp(&kb).then_with(|| a.0.cmp(&b.0))
-        });
-        let keys: Vec<f64> = members.iter().filter_map(|(_, i)| dicom::slice_key(i)).collect();
-        if members.len() >= 3 && keys.len() == members.len() {
-            if let Some((after, gap, expected)) = dicom::find_gap(&keys, by_pos) {
-                let unit = if by_pos { " mm" } else { "" };
-                let msg = format!(
-                    "DICOM series {uid}: missing slice between {} and {} (gap {gap:.2}{unit}, expected {expected:.2}{unit}); series skipped",
-                    rel(&root, &members[after].0),
-                    rel(&root, &members[after + 1].0)
-                );
-                for (p, _) in &members {
-                    report.skipped.push((rel(&root, p), msg.clone()));
-                }
-                continue;
-            }
-        }
-        for (p, inf) in &members {
+    let (ordered, gaps) = order_dicom_series(dicoms.into_iter().map(|(p, inf)| (rel(&root, &p), inf, p)).collect());
+    report.skipped.extend(gaps);
+    for members in ordered {
+        for (_, inf, p) in &members {
             let r = rel(&root, p);
             let class = class_label(&r, p, folder_labels, csv_labels.as_ref());
             let res = (|| -> Result<()> {
@@ -462,6 +438,46 @@ pub fn ingest(
     }
     report.samples = out_count;
     Ok(report)
+}
+
+/// DICOM files grouped into series (by Series Instance UID, in UID order; a file without one is its own
+/// series), each ordered by slice position (or instance number), ties by path. A series of three or more
+/// with a missing slice is dropped whole: its files come back in the second list with the reason.
+/// `rel` is each file's path relative to the dataset root. Shared by `ingest` and the browser upload.
+#[allow(clippy::type_complexity)] // (series of (rel, info, payload)), (rel, reason)
+pub fn order_dicom_series<T>(
+    files: Vec<(String, DicomInfo, T)>,
+) -> (Vec<Vec<(String, DicomInfo, T)>>, Vec<(String, String)>) {
+    let mut series: BTreeMap<String, Vec<(String, DicomInfo, T)>> = BTreeMap::new();
+    for (r, inf, t) in files {
+        let key = inf.series_uid.clone().unwrap_or_else(|| format!("file:{r}"));
+        series.entry(key).or_default().push((r, inf, t));
+    }
+    let mut out = Vec::new();
+    let mut skipped = Vec::new();
+    for (uid, mut members) in series {
+        let by_pos = members.iter().all(|(_, i, _)| i.position.is_some());
+        members.sort_by(|a, b| {
+            let ka = dicom::slice_key(&a.1).unwrap_or(0.0);
+            let kb = dicom::slice_key(&b.1).unwrap_or(0.0);
+            ka.total_cmp(&kb).then_with(|| a.0.split('/').cmp(b.0.split('/')))
+        });
+        let keys: Vec<f64> = members.iter().filter_map(|(_, i, _)| dicom::slice_key(i)).collect();
+        if members.len() >= 3 && keys.len() == members.len() {
+            if let Some((after, gap, expected)) = dicom::find_gap(&keys, by_pos) {
+                let unit = if by_pos { " mm" } else { "" };
+                let msg = format!(
+                    "DICOM series {uid}: missing slice between {} and {} (gap {gap:.2}{unit}, expected {expected:.2}{unit}); series skipped",
+                    members[after].0,
+                    members[after + 1].0
+                );
+                skipped.extend(members.iter().map(|(r, _, _)| (r.clone(), msg.clone())));
+                continue;
+            }
+        }
+        out.push(members);
+    }
+    (out, skipped)
 }
 
 fn looks_like_class_folders(root: &Path) -> bool {

@@ -495,7 +495,7 @@ fn embed_features(
     use medpick_core::features::{self, Encoder, Pool};
     let pool = Pool::parse(&m.pool)?;
     let window = medpick_core::io::Window::parse(&m.window)?;
-    let encoder = Encoder::load(ctx, &m.model, m.weights.as_deref())?;
+    let encoder = Encoder::load(Some(ctx), &m.model, m.weights.as_deref())?;
     let cache = match m.cache.as_deref() {
         Some("none") => None,
         Some(p) => Some(std::path::PathBuf::from(p)),
@@ -506,7 +506,7 @@ fn embed_features(
     let t0 = std::time::Instant::now();
     let mut fresh = 0usize;
     let (f, report) = pollster::block_on(features::embed_samples(
-        ctx,
+        Some(ctx),
         &encoder,
         root,
         samples,
@@ -645,23 +645,12 @@ fn write_picks(
 ) -> Result<()> {
     use std::io::Write;
     let mut out = medpick_core::manifest::create_new(path, force)?;
-    writeln!(out, "rank,id,score,strategy,seed")?;
-    for (r, (p, s)) in sel.picks.iter().zip(&sel.scores).enumerate() {
-        writeln!(out, "{},{},{},{},{}", r + 1, medpick_core::manifest::csv_field(&ids[*p]), s, sel.strategy, sel.seed)?;
-    }
+    out.write_all(sel.to_csv(ids).as_bytes())?;
     out.flush()?;
     if json {
         let jp = path.with_extension("json");
         let mut jo = medpick_core::manifest::create_new(&jp, force)?;
-        let picks: Vec<_> = sel
-            .picks
-            .iter()
-            .zip(&sel.scores)
-            .enumerate()
-            .map(|(r, (p, s))| serde_json::json!({"rank": r + 1, "id": ids[*p], "row": p, "score": s}))
-            .collect();
-        let doc = serde_json::json!({"strategy": sel.strategy, "seed": sel.seed, "budget": sel.picks.len(), "notes": sel.notes, "picks": picks});
-        writeln!(jo, "{}", serde_json::to_string_pretty(&doc)?)?;
+        writeln!(jo, "{}", serde_json::to_string_pretty(&sel.to_json(ids))?)?;
     }
     Ok(())
 }

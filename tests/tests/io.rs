@@ -505,3 +505,83 @@ fn symlink_cycles_are_walked_once() {
     assert_eq!(samples.len(), 1, "{:?}", samples.iter().map(|s| &s.id).collect::<Vec<_>>());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// All files under `dir` as a browser lists a chosen folder: `<folder name>/<relative path>`, in arbitrary order.
+fn browser_listing(dir: &Path) -> Vec<(String, PathBuf)> {
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
+                out.push((format!("{name}/{rel}"), p));
+            }
+        }
+    }
+    out.reverse(); // not sorted: the plan must order them
+    out
+}
+
+/// The browser's in-memory path (upload::plan + upload::decode) gives the same samples, in the same order,
+/// with the same pixels, as ingest + SampleLoader on the same folder.
+fn upload_matches_ingest(dir: &Path) {
+    use medpick_core::upload;
+    let (samples, _) = run(dir, &IngestOptions::default());
+    let listing = browser_listing(dir);
+    let paths: Vec<String> = listing.iter().map(|(r, _)| r.clone()).collect();
+    let plan = upload::plan(&paths);
+    let mut loader = manifest::SampleLoader::new(dir, Window::File);
+    let mut files = Vec::new();
+    let mut decoded = Vec::new();
+    for (&i, rel) in plan.order.iter().zip(&plan.rel) {
+        match upload::decode(rel, &std::fs::read(&listing[i].1).unwrap(), Window::File) {
+            Ok(d) => {
+                files.push((rel.clone(), d.dicom.clone()));
+                decoded.push(d.samples);
+            }
+            Err(e) => eprintln!("browser skips {rel}: {e}"),
+        }
+    }
+    let (order, gaps) = upload::order(&files);
+    assert!(gaps.is_empty(), "{gaps:?}");
+    let got: Vec<_> = order.iter().flat_map(|&f| decoded[f].clone()).collect();
+    let ids: Vec<&str> = got.iter().map(|(id, _)| id.as_str()).collect();
+    let want: Vec<&str> = samples.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, want, "{}: sample ids and order", dir.display());
+    for ((id, img), s) in got.iter().zip(&samples) {
+        assert!(*img == loader.load(s).unwrap(), "{id}: pixels differ from the native loader");
+    }
+}
+
+#[test]
+fn upload_plan_and_decode_match_ingest_on_the_bundled_dsb2018_sample() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018");
+    upload_matches_ingest(&dir);
+    let paths: Vec<String> = browser_listing(&dir).into_iter().map(|(r, _)| r).collect();
+    let plan = medpick_core::upload::plan(&paths);
+    assert_eq!(plan.order.len(), 24, "24 images; masks and README set aside");
+    assert!(plan.skipped.iter().any(|(p, why)| p.starts_with("instance_labels/") && why.contains("mask")));
+}
+
+#[test]
+fn upload_decode_matches_the_native_readers_on_dicom_and_nifti() {
+    let Some(sh) = shared() else { return };
+    upload_matches_ingest(&sh.join("data/dicom"));
+    let tmp = std::env::temp_dir().join(format!("medpick-upload-nifti-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let src = sh.join("data/nifti-mni152/mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz");
+    std::fs::copy(&src, tmp.join("gm.nii.gz")).unwrap();
+    upload_matches_ingest(&tmp);
+    // Truncated bytes: a named error, not a panic.
+    let bytes = std::fs::read(&src).unwrap();
+    let e = medpick_core::upload::decode("gm.nii.gz", &bytes[..bytes.len() / 2], Window::File).unwrap_err();
+    assert!(e.to_string().contains("gm.nii.gz"), "{e}");
+    let e = medpick_core::upload::decode("notes.txt", b"hello", Window::File).unwrap_err();
+    assert!(e.to_string().contains("notes.txt"), "{e}");
+    let _ = std::fs::remove_dir_all(&tmp);
+}

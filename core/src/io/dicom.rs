@@ -65,6 +65,18 @@ pub fn open(path: &Path) -> Result<DefaultDicomObject> {
         .map_err(|e| Error::decode(path, format!("not a readable DICOM file: {e}")))
 }
 
+/// Parse a DICOM file already in memory (`path` names it in errors); with or without the 128-byte preamble.
+pub fn open_bytes(path: &Path, bytes: &[u8]) -> Result<DefaultDicomObject> {
+    if bytes.is_empty() {
+        return Err(Error::decode(path, "empty file (0 bytes)"));
+    }
+    let body = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" { &bytes[128..] } else { bytes };
+    OpenFileOptions::new()
+        .read_preamble(dicom_object::file::ReadPreamble::Never)
+        .from_reader(body)
+        .map_err(|e| Error::decode(path, format!("not a readable DICOM file: {e}")))
+}
+
 /// Header fields of an open object.
 pub fn info(obj: &DefaultDicomObject) -> DicomInfo {
     let voi = match (floats_of(obj, tags::WINDOW_CENTER), floats_of(obj, tags::WINDOW_WIDTH)) {
@@ -106,8 +118,18 @@ fn ts_name(uid: &str) -> String {
 
 /// Decode frame `frame` of a file: Modality LUT, then `window`, MONOCHROME1 inverted.
 pub fn read_frame(path: &Path, frame: u32, window: Window, max_pixels: u64) -> Result<Image2d> {
-    let obj = open(path)?;
-    let inf = info(&obj);
+    read_frame_of(&open(path)?, path, frame, window, max_pixels)
+}
+
+/// `read_frame` for an object already open (`path` names it in errors).
+pub fn read_frame_of(
+    obj: &DefaultDicomObject,
+    path: &Path,
+    frame: u32,
+    window: Window,
+    max_pixels: u64,
+) -> Result<Image2d> {
+    let inf = info(obj);
     if !inf.has_pixel_data {
         return Err(Error::decode(path, "DICOM file has no Pixel Data (not an image)"));
     }
@@ -142,7 +164,7 @@ pub fn read_frame(path: &Path, frame: u32, window: Window, max_pixels: u64) -> R
         }
     }
     if inf.bits_allocated == 1 {
-        return read_bitmap_frame(&obj, path, &inf, frame);
+        return read_bitmap_frame(obj, path, &inf, frame);
     }
     let decoded = obj.decode_pixel_data_frame(frame).map_err(|e| {
         Error::unsupported(path, format!("cannot decode pixel data ({}): {e}", ts_name(&inf.transfer_syntax)))

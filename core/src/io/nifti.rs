@@ -102,6 +102,34 @@ pub fn read_header(path: &Path) -> Result<NiftiHeader> {
 /// Read one 3-D volume (`time` selects the volume of a 4-D file), refusing more than `max_voxels`.
 pub fn read_volume(path: &Path, time: usize, max_voxels: u64) -> Result<Volume> {
     let h = read_header(path)?;
+    check_volume_header(path, &h, time, max_voxels)?;
+    let obj = nifti::ReaderOptions::new()
+        .read_file(path)
+        .map_err(|e| Error::decode(path, format!("corrupt or truncated NIfTI: {e}")))?;
+    volume_of(path, obj, time)
+}
+
+/// `read_volume` for a single-file NIfTI (`.nii` or `.nii.gz`) already in memory; `path` names it in errors.
+pub fn read_volume_bytes(path: &Path, bytes: &[u8], time: usize, max_voxels: u64) -> Result<Volume> {
+    let gz = bytes.starts_with(&[0x1f, 0x8b]);
+    let corrupt = |e: nifti::NiftiError| Error::decode(path, format!("corrupt or truncated NIfTI: {e}"));
+    let h = if gz {
+        NiftiHeader::from_reader(flate2::read::GzDecoder::new(bytes))
+    } else {
+        NiftiHeader::from_reader(bytes)
+    }
+    .map_err(|e| Error::decode(path, format!("not a readable NIfTI header: {e}")))?;
+    check_volume_header(path, &h, time, max_voxels)?;
+    let obj = if gz {
+        nifti::InMemNiftiObject::from_reader(flate2::read::GzDecoder::new(bytes))
+    } else {
+        nifti::InMemNiftiObject::from_reader(bytes)
+    }
+    .map_err(corrupt)?;
+    volume_of(path, obj, time)
+}
+
+fn check_volume_header(path: &Path, h: &NiftiHeader, time: usize, max_voxels: u64) -> Result<()> {
     let nd = h.dim[0] as usize;
     if !(2..=4).contains(&nd) {
         return Err(Error::unsupported(path, format!("{nd}-D NIfTI (medpick reads 2-D, 3-D and 4-D)")));
@@ -112,9 +140,11 @@ pub fn read_volume(path: &Path, time: usize, max_voxels: u64) -> Result<Volume> 
     if time >= nt {
         return Err(Error::Invalid(format!("{}: volume {time} requested, the file has {nt}", path.display())));
     }
-    let obj = nifti::ReaderOptions::new()
-        .read_file(path)
-        .map_err(|e| Error::decode(path, format!("corrupt or truncated NIfTI: {e}")))?;
+    Ok(())
+}
+
+fn volume_of(path: &Path, obj: nifti::InMemNiftiObject, time: usize) -> Result<Volume> {
+    let h = obj.header().clone();
     let arr = obj
         .into_volume()
         .into_ndarray::<f32>()

@@ -8,6 +8,7 @@
 //! it can be checked exactly against MedCAL's picks given MedCAL's own k-means output.
 
 pub mod kmeans;
+pub mod pca;
 pub mod strategies;
 
 use serde::Serialize;
@@ -108,4 +109,35 @@ pub async fn select(name: &str, input: &SelectInput<'_>) -> Result<Selection> {
     sel.seed = input.seed;
     strategies::finish(&mut sel, input);
     Ok(sel)
+}
+
+impl Selection {
+    /// The picks as CSV, the format `medpick select` writes: `rank,id,score,strategy,seed`.
+    pub fn to_csv(&self, ids: &[String]) -> String {
+        let mut out = String::from("rank,id,score,strategy,seed\n");
+        for (r, (p, s)) in self.picks.iter().zip(&self.scores).enumerate() {
+            let id = ids.get(*p).map(String::as_str).unwrap_or("");
+            out.push_str(&format!(
+                "{},{},{},{},{}\n",
+                r + 1,
+                crate::manifest::csv_field(id),
+                s,
+                crate::manifest::csv_field(&self.strategy),
+                self.seed
+            ));
+        }
+        out
+    }
+
+    /// The picks as the JSON document `medpick select --json` writes.
+    pub fn to_json(&self, ids: &[String]) -> serde_json::Value {
+        let picks: Vec<_> = self
+            .picks
+            .iter()
+            .zip(&self.scores)
+            .enumerate()
+            .map(|(r, (p, s))| serde_json::json!({"rank": r + 1, "id": ids.get(*p), "row": p, "score": s}))
+            .collect();
+        serde_json::json!({"strategy": self.strategy, "seed": self.seed, "budget": self.picks.len(), "notes": self.notes, "picks": picks})
+    }
 }
