@@ -48,9 +48,15 @@ async function openSession() {
   const forceCpu = new URLSearchParams(location.search).get('gpu') === '0';
   if (forceCpu) $('usegpu').checked = false;
   const info = await call('open', { useGpu: $('usegpu').checked && !forceCpu });
-  $('device').textContent = info.device.startsWith('WebGPU')
-    ? `Running on ${info.device}.`
-    : `Running on the CPU (wasm)${info.gpuError ? ` — WebGPU not available: ${info.gpuError}` : ''}. Slower, same answer.`;
+  const dev = $('device');
+  if (info.device.startsWith('WebGPU')) {
+    dev.textContent = `Running on ${info.device}.`;
+  } else {
+    const why = forceCpu || !$('usegpu').checked ? 'WebGPU switched off' : 'no WebGPU adapter in this browser';
+    dev.textContent = `Running on the CPU (wasm): ${why}. Same answer, usually slower.`;
+    if (info.gpuError) dev.title = info.gpuError;
+    if (!forceCpu && $('usegpu').checked) { $('usegpu').checked = false; $('usegpu').disabled = true; }
+  }
   window.__MEDPICK.device = info.device;
   const sel = $('strategy');
   if (!sel.options.length) {
@@ -102,7 +108,8 @@ $('usegpu').addEventListener('change', () => openSession().catch(fail));
 function setFiles(list) {
   state.files = list;
   state.dirty = true;
-  $('files').textContent = `${list.length} files chosen${list.length ? ` (${list[0].path.split('/')[0]}…)` : ''}.`;
+  const top = list.length && list[0].path.includes('/') ? ` in ${list[0].path.split('/')[0]}/` : '';
+  $('files').textContent = `${list.length} files${top} chosen.`;
   updateRun();
 }
 $('folder').addEventListener('change', () => {
@@ -266,6 +273,17 @@ function drawMap(r) {
       svg.append(label);
     }
   };
+  for (const [text, x, y, rot] of [['PC 1', W / 2, H - 6, 0], ['PC 2', 12, H / 2, -90]]) {
+    const t = document.createElementNS(ns, 'text');
+    t.setAttribute('x', x);
+    t.setAttribute('y', y);
+    t.setAttribute('font-size', '12');
+    t.setAttribute('fill', '#57606a');
+    t.setAttribute('text-anchor', 'middle');
+    if (rot) t.setAttribute('transform', `rotate(${rot} ${x} ${y})`);
+    t.textContent = text;
+    svg.append(t);
+  }
   r.pca.forEach((_, i) => { if (!rank.has(i)) dot(i, false); });
   r.picks.forEach((p) => dot(p.row, true));
   $('map').replaceChildren(svg);

@@ -35,6 +35,7 @@ fn every_command_has_help() {
         vec!["select", "--help"],
         vec!["bench", "kernels", "--help"],
         vec!["bench", "encoder", "--help"],
+        vec!["web", "--help"],
     ] {
         let out = Command::new(medpick()).args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
@@ -204,4 +205,61 @@ fn embed_with_dinov2_weights_and_config() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--weights"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// GET `path` from 127.0.0.1:`port`; returns (status line, headers+body text).
+fn http_get(port: u16, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(c, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    c.read_to_end(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    (text.lines().next().unwrap_or("").to_string(), text)
+}
+
+#[test]
+fn web_serves_the_app_on_loopback_with_a_same_origin_policy() {
+    use std::io::BufRead;
+    // A web folder without its wasm build: a clear error that says how to build it.
+    let bare = tmp("web-bare");
+    std::fs::write(bare.join("index.html"), "<!doctype html>").unwrap();
+    let out = Command::new(medpick()).args(["web", "--port", "0", "--dir"]).arg(&bare).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("build-wasm.sh") && err.contains("web-bare"), "{err}");
+
+    // A built one (stand-in files): served from loopback, with the CSP, nothing outside the folder.
+    std::fs::create_dir_all(bare.join("pkg")).unwrap();
+    std::fs::write(bare.join("pkg/medpick_wasm_bg.wasm"), b"\0asm").unwrap();
+    std::fs::create_dir_all(bare.join("tests")).unwrap();
+    std::fs::write(bare.join("tests/secret.mjs"), "x").unwrap();
+    let weights = bare.join("model.whl");
+    std::fs::write(&weights, b"weights").unwrap();
+    let mut child = Command::new(medpick())
+        .args(["web", "--port", "0", "--dir"])
+        .arg(&bare)
+        .arg("--weights")
+        .arg(&weights)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let addr = first.split("http://").nth(1).and_then(|r| r.split('/').next()).unwrap_or_else(|| panic!("{first}"));
+    assert!(addr.starts_with("127.0.0.1:"), "binds loopback by default: {first}");
+    let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
+    let (status, text) = http_get(port, "/");
+    assert!(status.contains("200"), "{status}");
+    assert!(text.contains("Content-Security-Policy: default-src 'self'"), "{text}");
+    assert!(text.ends_with("<!doctype html>"));
+    let (status, text) = http_get(port, "/weights/litemedsam.whl");
+    assert!(status.contains("200") && text.ends_with("weights"), "{status}");
+    for bad in ["/tests/secret.mjs", "/../index.html", "/%2e%2e/Cargo.toml", "/nope.js"] {
+        let (status, _) = http_get(port, bad);
+        assert!(status.contains("404"), "{bad}: {status}");
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&bare);
 }
