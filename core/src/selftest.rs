@@ -34,6 +34,9 @@ enum Spec {
     Pad { h: usize, w: usize, c: usize, hp: usize, wp: usize },
     CropAdd { h: usize, w: usize, c: usize, hp: usize, wp: usize },
     Attention { g: ops::AttnGeom, bias: bool },
+    CrossAttention { g: ops::CrossAttnGeom },
+    Relu { n: usize },
+    DepthToSpace { h: usize, w: usize, c: usize, r: usize },
 }
 
 /// One self-test case.
@@ -97,6 +100,9 @@ fn case(kernel: &'static str, group: Group, spec: Spec) -> Case {
             g.hd,
             if *bias { " +bias" } else { "" }
         ),
+        Spec::CrossAttention { g } => format!("{}q x {}k {}h x{}", g.nq, g.nk, g.heads, g.hd),
+        Spec::Relu { n } => format!("n{n}"),
+        Spec::DepthToSpace { h, w, c, r } => format!("{h}x{w}x{c} r{r}"),
     };
     Case { kernel, label, group, spec }
 }
@@ -224,6 +230,22 @@ pub fn cases() -> Vec<Case> {
     // TinyViT stage 2 (70×70 padded grid, 14×14 windows, 5 heads of 32) and ViT-S/14 on 257 tokens.
     v.push(case("attention", Model, Attention { g: ops::AttnGeom::interleaved(70, 70, 14, 5, 32), bias: true }));
     v.push(case("attention", Model, Attention { g: ops::AttnGeom::sequence(257, 6, 64), bias: false }));
+    for (nq, nk, heads, hd) in [(1, 1, 1, 4), (7, 7, 8, 32), (7, 65, 2, 16), (65, 7, 3, 8), (63, 1000, 1, 64)] {
+        v.push(case("cross_attention", Small, CrossAttention { g: ops::CrossAttnGeom::dense(nq, nk, heads, hd) }));
+    }
+    // LiteMedSAM's decoder: tokens → image and image → tokens (8 heads of 16 after the 2× downsample).
+    v.push(case("cross_attention", Model, CrossAttention { g: ops::CrossAttnGeom::dense(7, 4096, 8, 16) }));
+    v.push(case("cross_attention", Model, CrossAttention { g: ops::CrossAttnGeom::dense(4096, 7, 8, 16) }));
+    for n in [1, 7, 63, 64, 65, 1000] {
+        v.push(case("relu", Small, Relu { n }));
+    }
+    v.push(case("relu", Model, Relu { n: 7 * 2048 }));
+    for (h, w, c, r) in [(1, 1, 1, 1), (1, 1, 3, 2), (7, 5, 3, 2), (8, 9, 65, 2), (3, 4, 5, 3)] {
+        v.push(case("depth_to_space", Small, DepthToSpace { h, w, c, r }));
+    }
+    // The decoder's two transposed convolutions: 64×64×256 → 128×128×64 and → 256×256×32.
+    v.push(case("depth_to_space", Model, DepthToSpace { h: 64, w: 64, c: 64, r: 2 }));
+    v.push(case("depth_to_space", Model, DepthToSpace { h: 128, w: 128, c: 32, r: 2 }));
     v
 }
 
@@ -629,6 +651,62 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                 gpu_ms,
                 cpu_ms,
             })
+        }
+        Spec::CrossAttention { g } => {
+            let q = rng.uniform_vec(g.nq * g.q_stride, -1.0, 1.0);
+            let k = rng.uniform_vec(g.nk * g.k_stride, -1.0, 1.0);
+            let v = rng.uniform_vec(g.nk * g.v_stride, -1.0, 1.0);
+            let out_len = g.nq * g.out_stride;
+            let (want, cpu_ms) = timed!(cpu::cross_attention(&q, &k, &v, g));
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: out_len, gpu_ms: 0.0, cpu_ms }) };
+            let (got, gpu_ms) = timed!({
+                let (bq, bk, bv) =
+                    (ctx.upload("selftest", &q)?, ctx.upload("selftest", &k)?, ctx.upload("selftest", &v)?);
+                let out = ctx.storage("selftest", (out_len * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                ops::cross_attention(ctx, &mut enc, &bq, &bk, &bv, &out, g).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &out, out_len).await?
+            });
+            Ok(Outcome {
+                cmp: Some(compare(&got, &want, Tolerance::new(1e-4, 1e-5))),
+                elements: out_len,
+                gpu_ms,
+                cpu_ms,
+            })
+        }
+        Spec::Relu { n } => {
+            let mut x = rng.uniform_vec(n, -2.0, 2.0);
+            for (i, v) in [0.0f32, -0.0, 1e-30, -1e-30].into_iter().enumerate().take(n) {
+                x[i] = v;
+            }
+            let (want, cpu_ms) = timed!(cpu::relu(&x));
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: n, gpu_ms: 0.0, cpu_ms }) };
+            let (got, gpu_ms) = timed!({
+                let bx = ctx.upload("selftest", &x)?;
+                let y = ctx.storage("selftest", (n * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                ops::relu(ctx, &mut enc, &bx, &y, n).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &y, n).await?
+            });
+            Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::STRICT)), elements: n, gpu_ms, cpu_ms })
+        }
+        Spec::DepthToSpace { h, w, c, r } => {
+            let n = h * w * r * r * c;
+            let x = rng.uniform_vec(n, -1.0, 1.0);
+            let bias = rng.uniform_vec(c, -1.0, 1.0);
+            let (want, cpu_ms) = timed!(cpu::depth_to_space(&x, &bias, h, w, c, r));
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: n, gpu_ms: 0.0, cpu_ms }) };
+            let (got, gpu_ms) = timed!({
+                let (bx, bb) = (ctx.upload("selftest", &x)?, ctx.upload("selftest", &bias)?);
+                let y = ctx.storage("selftest", (n * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                ops::depth_to_space(ctx, &mut enc, &bx, &bb, &y, h, w, c, r).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &y, n).await?
+            });
+            Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::STRICT)), elements: n, gpu_ms, cpu_ms })
         }
     }
 }

@@ -51,6 +51,8 @@ kernel_tests!(
     argmax_rows,
     attention,
     crop_add2d,
+    cross_attention,
+    depth_to_space,
     dwconv2d,
     entropy_map,
     gelu,
@@ -61,6 +63,7 @@ kernel_tests!(
     pad2d,
     pairwise_sqdist,
     reduce_rows,
+    relu,
     softmax_rows,
     topk_rows,
 );

@@ -499,3 +499,116 @@ pub async fn attention(
     let groups = [n.div_ceil(64) as u32, g.heads as u32, (nx * ny) as u32];
     ctx.dispatch(enc, OP, &p, &[qkv, biases.unwrap_or(qkv), out], groups).await
 }
+
+/// Layout of a two-sequence attention (see `shaders/cross_attention.wgsl`): `nq` queries, `nk` keys/values,
+/// `heads` heads of `hd` channels at column h·hd of each row.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CrossAttnGeom {
+    pub nq: usize,
+    pub nk: usize,
+    pub heads: usize,
+    pub hd: usize,
+    pub q_stride: usize,
+    pub k_stride: usize,
+    pub v_stride: usize,
+    pub out_stride: usize,
+    pub scale: f32,
+}
+
+impl CrossAttnGeom {
+    /// Dense rows of heads·hd channels everywhere, scale 1/√hd (SAM's `Attention`).
+    pub fn dense(nq: usize, nk: usize, heads: usize, hd: usize) -> Self {
+        let c = heads * hd;
+        CrossAttnGeom {
+            nq,
+            nk,
+            heads,
+            hd,
+            q_stride: c,
+            k_stride: c,
+            v_stride: c,
+            out_stride: c,
+            scale: 1.0 / (hd as f32).sqrt(),
+        }
+    }
+}
+
+/// O [nq, heads·hd] = softmax(Q·Kᵀ·scale)·V per head, Q and K/V from different sequences.
+pub async fn cross_attention(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    q: &Buffer,
+    k: &Buffer,
+    v: &Buffer,
+    out: &Buffer,
+    g: CrossAttnGeom,
+) -> Result<()> {
+    const OP: &str = "cross_attention";
+    if g.hd == 0 || g.hd > 64 || g.hd % 4 != 0 {
+        return Err(Error::shape(OP, format!("head dim {} (the kernel supports multiples of 4 up to 64)", g.hd)));
+    }
+    if g.nq == 0 || g.nk == 0 || g.heads == 0 {
+        return Err(Error::shape(OP, format!("empty attention: {} queries, {} keys, {} heads", g.nq, g.nk, g.heads)));
+    }
+    let c = g.heads * g.hd;
+    if g.q_stride < c || g.k_stride < c || g.v_stride < c || g.out_stride < c {
+        return Err(Error::shape(OP, format!("row strides must hold {c} channels: {g:?}")));
+    }
+    check_len(OP, "q", q, (g.nq - 1) * g.q_stride + c)?;
+    check_len(OP, "k", k, (g.nk - 1) * g.k_stride + c)?;
+    check_len(OP, "v", v, (g.nk - 1) * g.v_stride + c)?;
+    check_len(OP, "out", out, (g.nq - 1) * g.out_stride + c)?;
+    let p = CrossAttentionParams {
+        nq: u32_of(OP, "nq", g.nq)?,
+        nk: u32_of(OP, "nk", g.nk)?,
+        heads: u32_of(OP, "heads", g.heads)?,
+        hd: u32_of(OP, "hd", g.hd)?,
+        q_stride: u32_of(OP, "q_stride", g.q_stride)?,
+        k_stride: u32_of(OP, "k_stride", g.k_stride)?,
+        v_stride: u32_of(OP, "v_stride", g.v_stride)?,
+        out_stride: u32_of(OP, "out_stride", g.out_stride)?,
+        scale: g.scale,
+        ..Default::default()
+    };
+    let groups = u32_of(OP, "query groups", g.nq.div_ceil(64))?;
+    ctx.dispatch(enc, OP, &p, &[q, k, v, out], [groups, g.heads as u32, 1]).await
+}
+
+/// y = max(x, 0) over n values.
+pub async fn relu(ctx: &GpuContext, enc: &mut CommandEncoder, x: &Buffer, y: &Buffer, n: usize) -> Result<()> {
+    const OP: &str = "relu";
+    check_len(OP, "x", x, n)?;
+    check_len(OP, "y", y, n)?;
+    let p = ReluParams { n: u32_of(OP, "n", n)?, ..Default::default() };
+    ctx.dispatch(enc, OP, &p, &[x, y], ctx.grid_1d(n, 256)).await
+}
+
+/// Y [r·H·r·W, C] from X [H·W, r·r·C] (a stride-r r×r transposed convolution's matmul output) plus bias [C].
+#[allow(clippy::too_many_arguments)] // operands and the shape
+pub async fn depth_to_space(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    x: &Buffer,
+    bias: &Buffer,
+    y: &Buffer,
+    h: usize,
+    w: usize,
+    c: usize,
+    r: usize,
+) -> Result<()> {
+    const OP: &str = "depth_to_space";
+    if r == 0 || c == 0 {
+        return Err(Error::shape(OP, format!("factor {r}, {c} channels")));
+    }
+    let n = h * w * r * r * c;
+    check_len(OP, "x", x, n)?;
+    check_len(OP, "bias", bias, c)?;
+    check_len(OP, "y", y, n)?;
+    let p = DepthToSpaceParams {
+        h: u32_of(OP, "h", h)?,
+        w: u32_of(OP, "w", w)?,
+        c: u32_of(OP, "c", c)?,
+        r: u32_of(OP, "r", r)?,
+    };
+    ctx.dispatch(enc, OP, &p, &[x, bias, y], ctx.grid_1d(n, 256)).await
+}

@@ -48,6 +48,12 @@ params! {
     "im2col" => Im2colParams { h: u32, w: u32, c: u32, k: u32, stride: u32, pad: u32, ho: u32, wo: u32 }
     "pad2d" => Pad2dParams { h: u32, w: u32, c: u32, hp: u32, wp: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
     "crop_add2d" => CropAdd2dParams { h: u32, w: u32, c: u32, hp: u32, wp: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+    "relu" => ReluParams { n: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+    "depth_to_space" => DepthToSpaceParams { h: u32, w: u32, c: u32, r: u32 }
+    "cross_attention" => CrossAttentionParams {
+        nq: u32, nk: u32, heads: u32, hd: u32, q_stride: u32, k_stride: u32, v_stride: u32, out_stride: u32,
+        scale: f32, _pad0: u32, _pad1: u32, _pad2: u32
+    }
     "attention" => AttentionParams {
         grid_w: u32, ws_h: u32, ws_w: u32, n_win_x: u32, heads: u32, hd: u32, qkv_stride: u32, head_stride: u32,
         k_off: u32, v_off: u32, out_stride: u32, has_bias: u32, scale: f32, _pad0: u32, _pad1: u32, _pad2: u32

@@ -25,6 +25,8 @@ pub const ALL: &[Shader] = &[
     shader!("argmax_rows", [256, 1, 1]),
     shader!("attention", [64, 1, 1]),
     shader!("crop_add2d", [256, 1, 1]),
+    shader!("cross_attention", [64, 1, 1]),
+    shader!("depth_to_space", [256, 1, 1]),
     shader!("dwconv2d", [256, 1, 1]),
     shader!("entropy_map", [256, 1, 1]),
     shader!("gelu", [256, 1, 1]),
@@ -35,6 +37,7 @@ pub const ALL: &[Shader] = &[
     shader!("pad2d", [256, 1, 1]),
     shader!("pairwise_sqdist", [16, 16, 1]),
     shader!("reduce_rows", [256, 1, 1]),
+    shader!("relu", [256, 1, 1]),
     shader!("softmax_rows", [256, 1, 1]),
     shader!("topk_rows", [64, 1, 1]),
 ];
