@@ -90,6 +90,68 @@ fn litemedsam_cpu_forward_matches_pytorch_dsb2018_1() {
     }
 }
 
+/// The prompt encoder + mask decoder on the fixtures' reference embedding and box: low_res_logits within 1e-3,
+/// IoU within 1e-5, masks equal except where the reference logit is within 1e-3 of 0 (README tolerances).
+fn check_decoder(name: &str, on_gpu: bool) {
+    use medpick_core::model::sam_decoder::{box_to_256, SamDecoder};
+    let Some(sh) = shared() else { return };
+    let path = match weights::default_litemedsam_path() {
+        Ok(p) => p,
+        Err(e) => {
+            assert!(!std::env::var("REQUIRE_WEIGHTS").is_ok_and(|v| v == "1"), "{e}");
+            eprintln!("skipped: {e}");
+            return;
+        }
+    };
+    let dec = SamDecoder::load(&weights::read_weights(&path).unwrap()).unwrap();
+    let t = load_safetensors(&sh.join(format!("fixtures/litemedsam/{name}.safetensors")));
+    let b = &t["box_256"].1;
+    let bx = [b[0], b[1], b[2], b[3]];
+    let o = &t["box_orig_xyxy"].1;
+    let (shape, _) = &t["image_rgb_u8"];
+    let (h, w) = (shape[0], shape[1]);
+    assert_eq!(box_to_256([o[0] as f64, o[1] as f64, o[2] as f64, o[3] as f64], h, w), bx, "box_256 convention");
+    let emb = &t["embedding"].1;
+    let t0 = std::time::Instant::now();
+    let out = if on_gpu {
+        let Some(ctx) = gpu() else { return };
+        pollster::block_on(dec.to_gpu(ctx).unwrap().forward(ctx, emb, bx)).unwrap()
+    } else {
+        pollster::block_on(dec.to_cpu().unwrap().forward_cpu(emb, bx)).unwrap()
+    };
+    let dev = if on_gpu { "GPU" } else { "CPU" };
+    eprintln!("{name} decoder on the {dev}: {:.2} s", t0.elapsed().as_secs_f64());
+    let (e_sp, _) = max_abs(&out.sparse_embeddings, &t["sparse_embeddings"].1);
+    let (e_tok, _) = max_abs(&out.tokens_out, &t["decoder_tokens_out"].1);
+    let want = &t["low_res_logits"].1;
+    let (e_log, at) = max_abs(&out.low_res_logits, want);
+    let (e_iou, _) = max_abs(&out.iou_pred, &t["iou_pred_all_tokens"].1);
+    eprintln!("{name} ({dev}): sparse {e_sp:.2e}, tokens {e_tok:.2e}, logits {e_log:.2e} at {at}, iou {e_iou:.2e}");
+    assert!(e_sp <= 1e-4, "sparse embeddings {e_sp}");
+    assert!(e_tok <= 1e-3, "decoder tokens {e_tok}");
+    assert!(e_log <= 1e-3, "low_res_logits max abs err {e_log} > 1e-3");
+    assert!(e_iou <= 1e-5, "iou_pred {e_iou} > 1e-5");
+    let check_mask = |got: &[u8], want: &[f32], logits: &[f32], what: &str| {
+        let bad = got.iter().zip(want).zip(logits).filter(|((g, w), l)| **g != **w as u8 && l.abs() > 1e-3).count();
+        assert_eq!(bad, 0, "{what}: {bad} pixels differ away from the decision boundary");
+    };
+    check_mask(&out.mask_256(), &t["mask_256_u8"].1, want, "mask_256");
+    let ref_orig = medpick_core::preprocess::resize_bilinear_chw(want, 1, 256, 256, h, w);
+    check_mask(&out.mask_at(h, w), &t["mask_orig_u8"].1, &ref_orig, "mask at original size");
+}
+
+#[test]
+fn litemedsam_decoder_matches_pytorch_on_every_box_fixture() {
+    for name in ["kvasir_1", "kvasir_2", "kvasir_3"] {
+        check_decoder(name, true);
+    }
+}
+
+#[test]
+fn litemedsam_decoder_cpu_matches_pytorch_kvasir_2() {
+    check_decoder("kvasir_2", false);
+}
+
 #[test]
 fn litemedsam_embedding_matches_pytorch_kvasir_1_with_stages() {
     check_image("kvasir_1", true);

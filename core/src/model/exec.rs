@@ -6,7 +6,7 @@
 //! On the CPU each call computes at once with `crate::cpu::*`.
 
 use crate::cpu;
-use crate::gpu::ops::{self, AttnGeom, ConvGeom};
+use crate::gpu::ops::{self, AttnGeom, ConvGeom, CrossAttnGeom};
 use crate::gpu::{read_f32, GpuContext};
 use crate::{Error, Result};
 
@@ -267,6 +267,81 @@ impl<'a> Exec<'a> {
             None => {
                 host_len(OP, "x", x, g.h * g.w * g.c)?;
                 Ok(Tensor::Cpu(cpu::im2col(host(OP, x)?, g)))
+            }
+        }
+    }
+}
+
+impl Exec<'_> {
+    /// a + b (n values) into a new tensor.
+    pub async fn add(&mut self, a: &Tensor, b: &Tensor, n: usize) -> Result<Tensor> {
+        let mut y = self.pad2d(a, n, 1, 1, n, 1).await?;
+        self.crop_add2d(b, &mut y, n, 1, 1, n, 1).await?;
+        Ok(y)
+    }
+
+    /// y += x (n values).
+    pub async fn add_into(&mut self, x: &Tensor, y: &mut Tensor, n: usize) -> Result<()> {
+        self.crop_add2d(x, y, n, 1, 1, n, 1).await
+    }
+
+    /// max(x, 0) of n values.
+    pub async fn relu(&mut self, x: &Tensor, n: usize) -> Result<Tensor> {
+        const OP: &str = "relu";
+        let y = self.alloc(n)?;
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                ops::relu(ctx, enc, buf(OP, x)?, buf(OP, &y)?, n).await?;
+                Ok(y)
+            }
+            None => {
+                host_len(OP, "x", x, n)?;
+                Ok(Tensor::Cpu(cpu::relu(&host(OP, x)?[..n])))
+            }
+        }
+    }
+
+    /// Multi-head attention of `q` rows over `k`/`v` rows.
+    pub async fn cross_attention(&mut self, q: &Tensor, k: &Tensor, v: &Tensor, g: CrossAttnGeom) -> Result<Tensor> {
+        const OP: &str = "cross_attention";
+        let out = self.alloc(g.nq * g.out_stride)?;
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                ops::cross_attention(ctx, enc, buf(OP, q)?, buf(OP, k)?, buf(OP, v)?, buf(OP, &out)?, g).await?;
+                Ok(out)
+            }
+            None => {
+                host_len(OP, "q", q, g.nq * g.q_stride)?;
+                host_len(OP, "k", k, g.nk * g.k_stride)?;
+                host_len(OP, "v", v, g.nk * g.v_stride)?;
+                Ok(Tensor::Cpu(cpu::cross_attention(host(OP, q)?, host(OP, k)?, host(OP, v)?, g)))
+            }
+        }
+    }
+
+    /// X [H·W, r·r·C] → [r·H·r·W, C] plus bias.
+    #[allow(clippy::too_many_arguments)] // operands and the shape
+    pub async fn depth_to_space(
+        &mut self,
+        x: &Tensor,
+        bias: &Tensor,
+        h: usize,
+        w: usize,
+        c: usize,
+        r: usize,
+    ) -> Result<Tensor> {
+        const OP: &str = "depth_to_space";
+        let n = h * w * r * r * c;
+        let y = self.alloc(n)?;
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                ops::depth_to_space(ctx, enc, buf(OP, x)?, buf(OP, bias)?, buf(OP, &y)?, h, w, c, r).await?;
+                Ok(y)
+            }
+            None => {
+                host_len(OP, "x", x, n)?;
+                host_len(OP, "bias", bias, c)?;
+                Ok(Tensor::Cpu(cpu::depth_to_space(host(OP, x)?, host(OP, bias)?, h, w, c, r)))
             }
         }
     }

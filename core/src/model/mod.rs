@@ -3,6 +3,7 @@
 
 pub mod dinov2;
 pub mod exec;
+pub mod sam_decoder;
 pub mod tinyvit;
 
 use crate::io::weights::Weights;
