@@ -14,6 +14,7 @@ pub mod error;
 pub mod features;
 pub mod gpu;
 pub mod rng;
+pub mod segment;
 pub mod select;
 pub mod selftest;
 pub mod testing;

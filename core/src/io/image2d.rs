@@ -76,3 +76,12 @@ pub fn image_dimensions(path: &Path) -> Result<(u32, u32)> {
         .into_dimensions()
         .map_err(|e| Error::decode(path, format!("corrupt or truncated image header: {e}")))
 }
+
+/// Encode an 8-bit grey image (row-major) as PNG bytes.
+pub fn encode_png_gray(pixels: &[u8], width: u32, height: u32) -> Result<Vec<u8>> {
+    let img = image::GrayImage::from_raw(width, height, pixels.to_vec())
+        .ok_or_else(|| Error::Invalid(format!("png: {} pixels for {width}x{height}", pixels.len())))?;
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).map_err(|e| Error::Invalid(format!("png: {e}")))?;
+    Ok(out.into_inner())
+}

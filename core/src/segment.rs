@@ -1,0 +1,83 @@
+//! The promptable generalist: LiteMedSAM's encoder and box-prompt decoder together. `medpick segment` uses it,
+//! and the semi-supervised training uses it to turn boxes into pseudo-labels (FM-ABS/GM-ABS).
+
+use crate::gpu::GpuContext;
+use crate::io::weights::Weights;
+use crate::io::Image2d;
+use crate::model::sam_decoder::{box_to_256, LoadedSamDecoder, SamDecoder};
+use crate::model::tinyvit::{LoadedTinyVit, TinyVit};
+use crate::{preprocess, Error, Result};
+
+/// LiteMedSAM ready to segment, on the GPU or (without one) on the CPU twins.
+pub struct Generalist {
+    encoder: LoadedTinyVit,
+    decoder: LoadedSamDecoder,
+}
+
+/// A mask for one box.
+#[derive(Clone, Debug)]
+pub struct Segmentation {
+    pub width: usize,
+    pub height: usize,
+    /// 0/1 per pixel at the image's size, row-major.
+    pub mask: Vec<u8>,
+    /// The decoder's predicted IoU for this mask.
+    pub iou_pred: f32,
+    /// Logits at 256×256.
+    pub logits_256: Vec<f32>,
+}
+
+impl Segmentation {
+    pub fn area(&self) -> usize {
+        self.mask.iter().map(|&v| v as usize).sum()
+    }
+}
+
+impl Generalist {
+    pub fn load(ctx: Option<&GpuContext>, w: &Weights) -> Result<Self> {
+        let (enc, dec) = (TinyVit::load(w)?, SamDecoder::load(w)?);
+        Ok(match ctx {
+            Some(ctx) => Generalist { encoder: enc.to_gpu(ctx)?, decoder: dec.to_gpu(ctx)? },
+            None => Generalist { encoder: enc.to_cpu()?, decoder: dec.to_cpu()? },
+        })
+    }
+
+    /// Check a box (x0, y0, x1, y1) in pixels against an image of `w` × `h`.
+    pub fn check_box(bx: [f64; 4], w: usize, h: usize) -> Result<()> {
+        let [x0, y0, x1, y1] = bx;
+        if bx.iter().any(|v| !v.is_finite()) || x0 >= x1 || y0 >= y1 {
+            return Err(Error::Invalid(format!(
+                "box {x0},{y0},{x1},{y1}: give x0,y0,x1,y1 with x0 < x1 and y0 < y1 (pixels)"
+            )));
+        }
+        if x0 < 0.0 || y0 < 0.0 || x1 > w as f64 || y1 > h as f64 {
+            return Err(Error::Invalid(format!("box {x0},{y0},{x1},{y1} reaches outside the {w}x{h} image")));
+        }
+        Ok(())
+    }
+
+    /// Segment the object inside `bx` (x0, y0, x1, y1 in the image's pixels).
+    pub async fn segment_box(&self, ctx: Option<&GpuContext>, img: &Image2d, bx: [f64; 4]) -> Result<Segmentation> {
+        let (w, h) = (img.width as usize, img.height as usize);
+        Self::check_box(bx, w, h)?;
+        let input = preprocess::litemedsam_input(img);
+        let box_256 = box_to_256(bx, h, w);
+        let out = match ctx {
+            Some(ctx) => {
+                let e = self.encoder.forward(ctx, &input, false).await?;
+                self.decoder.forward(ctx, &e.embedding, box_256).await?
+            }
+            None => {
+                let e = self.encoder.forward_cpu(&input, false).await?;
+                self.decoder.forward_cpu(&e.embedding, box_256).await?
+            }
+        };
+        Ok(Segmentation {
+            width: w,
+            height: h,
+            mask: out.mask_at(h, w),
+            iou_pred: out.iou_pred[0],
+            logits_256: out.low_res_logits,
+        })
+    }
+}
