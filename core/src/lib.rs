@@ -27,5 +27,6 @@ pub use error::{Error, Result};
 pub use web_time::Instant;
 pub mod io;
 pub mod manifest;
+pub mod metrics;
 pub mod model;
 pub mod preprocess;
