@@ -66,9 +66,7 @@ fn nearest(from: &[[usize; 3]], to: &[[usize; 3]], spacing: [f64; 3]) -> Vec<f64
     from.iter()
         .map(|a| {
             to.iter()
-                .map(|b| {
-                    (0..3).map(|k| ((a[k] as f64 - b[k] as f64) * spacing[k]).powi(2)).sum::<f64>()
-                })
+                .map(|b| (0..3).map(|k| ((a[k] as f64 - b[k] as f64) * spacing[k]).powi(2)).sum::<f64>())
                 .fold(f64::INFINITY, f64::min)
                 .sqrt()
         })

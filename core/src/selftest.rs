@@ -37,6 +37,10 @@ enum Spec {
     CrossAttention { g: ops::CrossAttnGeom },
     Relu { n: usize },
     DepthToSpace { h: usize, w: usize, c: usize, r: usize },
+    SoftmaxXent { rows: usize, classes: usize, smoothing: f32 },
+    Adamw { n: usize, steps: usize },
+    Sgd { n: usize, steps: usize },
+    Transpose { rows: usize, cols: usize },
 }
 
 /// One self-test case.
@@ -103,6 +107,9 @@ fn case(kernel: &'static str, group: Group, spec: Spec) -> Case {
         Spec::CrossAttention { g } => format!("{}q x {}k {}h x{}", g.nq, g.nk, g.heads, g.hd),
         Spec::Relu { n } => format!("n{n}"),
         Spec::DepthToSpace { h, w, c, r } => format!("{h}x{w}x{c} r{r}"),
+        Spec::SoftmaxXent { rows, classes, smoothing } => format!("{rows}x{classes} eps {smoothing}"),
+        Spec::Adamw { n, steps } | Spec::Sgd { n, steps } => format!("n{n} {steps} steps"),
+        Spec::Transpose { rows, cols } => format!("{rows}x{cols}"),
     };
     Case { kernel, label, group, spec }
 }
@@ -246,6 +253,24 @@ pub fn cases() -> Vec<Case> {
     // The decoder's two transposed convolutions: 64×64×256 → 128×128×64 and → 256×256×32.
     v.push(case("depth_to_space", Model, DepthToSpace { h: 64, w: 64, c: 64, r: 2 }));
     v.push(case("depth_to_space", Model, DepthToSpace { h: 128, w: 128, c: 32, r: 2 }));
+    for (rows, classes, smoothing) in
+        [(1, 1, 0.0), (7, 2, 0.1), (63, 3, 0.0), (64, 7, 0.2), (65, 11, 0.1), (1000, 2, 0.0)]
+    {
+        v.push(case("softmax_xent", Small, SoftmaxXent { rows, classes, smoothing }));
+    }
+    // A segmentation batch of 8 at 256×256 with 2 classes.
+    v.push(case("softmax_xent", Model, SoftmaxXent { rows: 8 * 256 * 256, classes: 2, smoothing: 0.0 }));
+    for n in [1, 7, 63, 64, 65, 1000] {
+        v.push(case("adamw", Small, Adamw { n, steps: 3 }));
+        v.push(case("sgd_momentum", Small, Sgd { n, steps: 3 }));
+    }
+    // A 256-channel 3×3 conv layer's weights.
+    v.push(case("adamw", Model, Adamw { n: 256 * 256 * 9, steps: 2 }));
+    v.push(case("sgd_momentum", Model, Sgd { n: 256 * 256 * 9, steps: 2 }));
+    for (rows, cols) in [(1, 1), (7, 7), (63, 64), (64, 65), (65, 1000), (1000, 3)] {
+        v.push(case("transpose", Small, Transpose { rows, cols }));
+    }
+    v.push(case("transpose", Model, Transpose { rows: 4096, cols: 256 }));
     v
 }
 
@@ -674,6 +699,102 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                 gpu_ms,
                 cpu_ms,
             })
+        }
+        Spec::SoftmaxXent { rows, classes, smoothing } => {
+            let logits = rng.uniform_vec(rows * classes, -8.0, 8.0);
+            // Every 5th row ignored (label = classes).
+            let labels: Vec<u32> =
+                (0..rows).map(|r| if r % 5 == 4 { classes as u32 } else { rng.below(classes as u32) }).collect();
+            let scale = 1.0 / rows as f32;
+            let ((wl, wg), cpu_ms) = timed!(cpu::softmax_xent(&logits, &labels, rows, classes, smoothing, scale));
+            let n = rows * (classes + 1);
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: n, gpu_ms: 0.0, cpu_ms }) };
+            let ((gl, gg), gpu_ms) = timed!({
+                let (bz, by) = (ctx.upload("selftest", &logits)?, ctx.upload("selftest", &labels)?);
+                let loss = ctx.storage("selftest", (rows * 4) as u64)?;
+                let grad = ctx.storage("selftest", (rows * classes * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                ops::softmax_xent(ctx, &mut enc, &bz, &by, &loss, &grad, rows, classes, smoothing, scale).await?;
+                ctx.submit(enc);
+                (read_f32(ctx, &loss, rows).await?, read_f32(ctx, &grad, rows * classes).await?)
+            });
+            let cmp = merge(
+                compare(&gl, &wl, Tolerance::new(1e-5, 1e-5)),
+                compare(&gg, &wg, Tolerance::new(1e-5, 1e-6 * scale)),
+            );
+            Ok(Outcome { cmp: Some(cmp), elements: n, gpu_ms, cpu_ms })
+        }
+        Spec::Adamw { n, steps } => {
+            let p0 = rng.uniform_vec(n, -1.0, 1.0);
+            let grads: Vec<Vec<f32>> = (0..steps).map(|_| rng.uniform_vec(n, -0.1, 0.1)).collect();
+            let step = |t: usize| cpu::AdamwStep {
+                lr: 1e-3,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                wd: 0.01,
+                bc1: 1.0 - 0.9f32.powi(t as i32),
+                bc2: 1.0 - 0.999f32.powi(t as i32),
+            };
+            let (want, cpu_ms) = timed!({
+                let (mut p, mut m, mut v) = (p0.clone(), vec![0f32; n], vec![0f32; n]);
+                for (t, g) in grads.iter().enumerate() {
+                    cpu::adamw(&mut p, g, &mut m, &mut v, step(t + 1));
+                }
+                [p, m, v].concat()
+            });
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: 3 * n, gpu_ms: 0.0, cpu_ms }) };
+            let (got, gpu_ms) = timed!({
+                let p = ctx.upload("selftest", &p0)?;
+                let (m, v) = (ctx.upload("selftest", &vec![0f32; n])?, ctx.upload("selftest", &vec![0f32; n])?);
+                let mut enc = ctx.encoder();
+                let gb: Vec<_> = grads.iter().map(|g| ctx.upload("selftest", g)).collect::<Result<_>>()?;
+                for (t, g) in gb.iter().enumerate() {
+                    ops::adamw(ctx, &mut enc, &p, g, &m, &v, n, step(t + 1)).await?;
+                }
+                ctx.submit(enc);
+                [read_f32(ctx, &p, n).await?, read_f32(ctx, &m, n).await?, read_f32(ctx, &v, n).await?].concat()
+            });
+            Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::new(1e-5, 1e-7))), elements: 3 * n, gpu_ms, cpu_ms })
+        }
+        Spec::Sgd { n, steps } => {
+            let p0 = rng.uniform_vec(n, -1.0, 1.0);
+            let grads: Vec<Vec<f32>> = (0..steps).map(|_| rng.uniform_vec(n, -0.1, 0.1)).collect();
+            let (lr, mom, wd) = (0.01, 0.9, 1e-4);
+            let (want, cpu_ms) = timed!({
+                let (mut p, mut b) = (p0.clone(), vec![0f32; n]);
+                for g in &grads {
+                    cpu::sgd_momentum(&mut p, g, &mut b, lr, mom, wd);
+                }
+                [p, b].concat()
+            });
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: 2 * n, gpu_ms: 0.0, cpu_ms }) };
+            let (got, gpu_ms) = timed!({
+                let (p, b) = (ctx.upload("selftest", &p0)?, ctx.upload("selftest", &vec![0f32; n])?);
+                let gb: Vec<_> = grads.iter().map(|g| ctx.upload("selftest", g)).collect::<Result<_>>()?;
+                let mut enc = ctx.encoder();
+                for g in &gb {
+                    ops::sgd_momentum(ctx, &mut enc, &p, g, &b, n, lr, mom, wd).await?;
+                }
+                ctx.submit(enc);
+                [read_f32(ctx, &p, n).await?, read_f32(ctx, &b, n).await?].concat()
+            });
+            Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::new(1e-5, 1e-7))), elements: 2 * n, gpu_ms, cpu_ms })
+        }
+        Spec::Transpose { rows, cols } => {
+            let x = rng.uniform_vec(rows * cols, -1.0, 1.0);
+            let (want, cpu_ms) = timed!(cpu::transpose(&x, rows, cols));
+            let n = rows * cols;
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: n, gpu_ms: 0.0, cpu_ms }) };
+            let (got, gpu_ms) = timed!({
+                let bx = ctx.upload("selftest", &x)?;
+                let y = ctx.storage("selftest", (n * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                ops::transpose(ctx, &mut enc, &bx, &y, rows, cols).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &y, n).await?
+            });
+            Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::STRICT)), elements: n, gpu_ms, cpu_ms })
         }
         Spec::Relu { n } => {
             let mut x = rng.uniform_vec(n, -2.0, 2.0);

@@ -48,6 +48,7 @@ macro_rules! kernel_tests {
 }
 
 kernel_tests!(
+    adamw,
     argmax_rows,
     attention,
     crop_add2d,
@@ -64,8 +65,11 @@ kernel_tests!(
     pairwise_sqdist,
     reduce_rows,
     relu,
+    sgd_momentum,
     softmax_rows,
+    softmax_xent,
     topk_rows,
+    transpose,
 );
 
 #[test]

@@ -3,6 +3,7 @@
 //! (f64 accumulation where the kernel accumulates in f32). They also run the work when no GPU exists (the
 //! browser without WebGPU).
 
+pub mod adamw;
 pub mod argmax_rows;
 pub mod attention;
 pub mod crop_add2d;
@@ -19,9 +20,13 @@ pub mod pad2d;
 pub mod pairwise_sqdist;
 pub mod reduce_rows;
 pub mod relu;
+pub mod sgd_momentum;
 pub mod softmax_rows;
+pub mod softmax_xent;
 pub mod topk_rows;
+pub mod transpose;
 
+pub use adamw::{adamw, AdamwStep};
 pub use argmax_rows::argmax_rows;
 pub use attention::attention;
 pub use crop_add2d::crop_add2d;
@@ -38,5 +43,8 @@ pub use pad2d::pad2d;
 pub use pairwise_sqdist::pairwise_sqdist;
 pub use reduce_rows::reduce_rows;
 pub use relu::relu;
+pub use sgd_momentum::sgd_momentum;
 pub use softmax_rows::softmax_rows;
+pub use softmax_xent::softmax_xent;
 pub use topk_rows::{topk_rows, TOPK_EMPTY_IDX, TOPK_EMPTY_VAL};
+pub use transpose::transpose;

@@ -612,3 +612,101 @@ pub async fn depth_to_space(
     };
     ctx.dispatch(enc, OP, &p, &[x, bias, y], ctx.grid_1d(n, 256)).await
 }
+
+/// Fused softmax cross-entropy (label smoothing ε) over logits [rows, classes]: per-row loss and
+/// dlogits = scale·(softmax − target). Labels ≥ classes mark rows to ignore.
+#[allow(clippy::too_many_arguments)] // operands, outputs, sizes and the two scalars
+pub async fn softmax_xent(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    logits: &Buffer,
+    labels: &Buffer,
+    loss: &Buffer,
+    dlogits: &Buffer,
+    rows: usize,
+    classes: usize,
+    smoothing: f32,
+    scale: f32,
+) -> Result<()> {
+    const OP: &str = "softmax_xent";
+    if classes == 0 || !(0.0..1.0).contains(&smoothing) {
+        return Err(Error::shape(OP, format!("{classes} classes, smoothing {smoothing} (needs ≥ 1 class, 0 ≤ ε < 1)")));
+    }
+    check_len(OP, "logits", logits, rows * classes)?;
+    check_len(OP, "labels", labels, rows)?;
+    check_len(OP, "loss", loss, rows)?;
+    check_len(OP, "dlogits", dlogits, rows * classes)?;
+    let p = SoftmaxXentParams {
+        rows: u32_of(OP, "rows", rows)?,
+        classes: u32_of(OP, "classes", classes)?,
+        smoothing,
+        scale,
+    };
+    ctx.dispatch(enc, OP, &p, &[logits, labels, loss, dlogits], ctx.grid_1d(rows, 64)).await
+}
+
+/// One AdamW step in place over n parameters (`s` carries the hyper-parameters and bias corrections).
+#[allow(clippy::too_many_arguments)] // the four state buffers, the size and the step
+pub async fn adamw(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    p: &Buffer,
+    g: &Buffer,
+    m: &Buffer,
+    v: &Buffer,
+    n: usize,
+    s: crate::cpu::AdamwStep,
+) -> Result<()> {
+    const OP: &str = "adamw";
+    for (what, b) in [("p", p), ("g", g), ("m", m), ("v", v)] {
+        check_len(OP, what, b, n)?;
+    }
+    let prm = AdamwParams {
+        n: u32_of(OP, "n", n)?,
+        lr: s.lr,
+        beta1: s.beta1,
+        beta2: s.beta2,
+        eps: s.eps,
+        wd: s.wd,
+        bc1: s.bc1,
+        bc2: s.bc2,
+    };
+    ctx.dispatch(enc, OP, &prm, &[p, g, m, v], ctx.grid_1d(n, 256)).await
+}
+
+/// One SGD-with-momentum step in place over n parameters.
+#[allow(clippy::too_many_arguments)] // the three state buffers, the size and the hyper-parameters
+pub async fn sgd_momentum(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    p: &Buffer,
+    g: &Buffer,
+    b: &Buffer,
+    n: usize,
+    lr: f32,
+    momentum: f32,
+    wd: f32,
+) -> Result<()> {
+    const OP: &str = "sgd_momentum";
+    for (what, buf) in [("p", p), ("g", g), ("b", b)] {
+        check_len(OP, what, buf, n)?;
+    }
+    let prm = SgdMomentumParams { n: u32_of(OP, "n", n)?, lr, momentum, wd };
+    ctx.dispatch(enc, OP, &prm, &[p, g, b], ctx.grid_1d(n, 256)).await
+}
+
+/// Y [cols, rows] = Xᵀ.
+pub async fn transpose(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    x: &Buffer,
+    y: &Buffer,
+    rows: usize,
+    cols: usize,
+) -> Result<()> {
+    const OP: &str = "transpose";
+    check_len(OP, "x", x, rows * cols)?;
+    check_len(OP, "y", y, rows * cols)?;
+    let p = TransposeParams { rows: u32_of(OP, "rows", rows)?, cols: u32_of(OP, "cols", cols)?, ..Default::default() };
+    ctx.dispatch(enc, OP, &p, &[x, y], ctx.grid_1d(rows * cols, 256)).await
+}

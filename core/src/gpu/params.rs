@@ -48,6 +48,10 @@ params! {
     "im2col" => Im2colParams { h: u32, w: u32, c: u32, k: u32, stride: u32, pad: u32, ho: u32, wo: u32 }
     "pad2d" => Pad2dParams { h: u32, w: u32, c: u32, hp: u32, wp: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
     "crop_add2d" => CropAdd2dParams { h: u32, w: u32, c: u32, hp: u32, wp: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+    "softmax_xent" => SoftmaxXentParams { rows: u32, classes: u32, smoothing: f32, scale: f32 }
+    "adamw" => AdamwParams { n: u32, lr: f32, beta1: f32, beta2: f32, eps: f32, wd: f32, bc1: f32, bc2: f32 }
+    "sgd_momentum" => SgdMomentumParams { n: u32, lr: f32, momentum: f32, wd: f32 }
+    "transpose" => TransposeParams { rows: u32, cols: u32, _pad0: u32, _pad1: u32 }
     "relu" => ReluParams { n: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
     "depth_to_space" => DepthToSpaceParams { h: u32, w: u32, c: u32, r: u32 }
     "cross_attention" => CrossAttentionParams {

@@ -22,6 +22,7 @@ macro_rules! shader {
 
 /// Every kernel, sorted by name.
 pub const ALL: &[Shader] = &[
+    shader!("adamw", [256, 1, 1]),
     shader!("argmax_rows", [256, 1, 1]),
     shader!("attention", [64, 1, 1]),
     shader!("crop_add2d", [256, 1, 1]),
@@ -38,8 +39,11 @@ pub const ALL: &[Shader] = &[
     shader!("pairwise_sqdist", [16, 16, 1]),
     shader!("reduce_rows", [256, 1, 1]),
     shader!("relu", [256, 1, 1]),
+    shader!("sgd_momentum", [256, 1, 1]),
     shader!("softmax_rows", [256, 1, 1]),
+    shader!("softmax_xent", [64, 1, 1]),
     shader!("topk_rows", [64, 1, 1]),
+    shader!("transpose", [256, 1, 1]),
 ];
 
 /// Look a kernel up by name.
