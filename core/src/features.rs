@@ -55,8 +55,20 @@ impl Pool {
 /// An encoder ready to run.
 pub enum Encoder {
     LiteMedSam(Box<LoadedTinyVit>),
-    Dinov2 { name: String, model: Box<crate::model::dinov2::GpuDinov2>, weights_sha256: String },
+    Dinov2 {
+        name: String,
+        model: Box<crate::model::dinov2::GpuDinov2>,
+        weights_sha256: String,
+    },
+    /// Raw pixels: grey (mean of RGB, in [0, 1]) resized bilinearly to side × side and flattened. Not a
+    /// foundation model: a baseline, and a fast encoder for pipeline tests (`--model pixels` = 28×28).
+    Pixels {
+        side: usize,
+    },
 }
+
+/// Preprocessing of the `pixels` baseline encoder.
+pub const PIXELS_PREPROCESS: &str = "pixels-v1: grey = mean(RGB)/255, bilinear to side x side (align_corners=False)";
 
 impl Encoder {
     /// Load a model by name from `weights` (or the default location), onto the GPU when `ctx` is given and
@@ -84,10 +96,12 @@ impl Encoder {
                 };
                 Self::dinov2(ctx, m, path, &bytes, cfg)
             }
+            "pixels" => Ok(Encoder::Pixels { side: 28 }),
             other => Err(Error::Unknown {
                 kind: "model",
                 name: other.to_string(),
-                known: "litemedsam, dinov2 (dinov2-small/base/large, -with-registers, rad-dino: with --weights)".into(),
+                known: "litemedsam, dinov2 (dinov2-small/base/large, -with-registers, rad-dino: with --weights), pixels (baseline)"
+                    .into(),
             }),
         }
     }
@@ -124,6 +138,7 @@ impl Encoder {
         match self {
             Encoder::LiteMedSam(_) => "litemedsam",
             Encoder::Dinov2 { name, .. } => name,
+            Encoder::Pixels { .. } => "pixels",
         }
     }
 
@@ -132,6 +147,7 @@ impl Encoder {
         match self {
             Encoder::LiteMedSam(_) => format!("{LITEMEDSAM_PREPROCESS}|{}", weights::LITEMEDSAM_SHA256),
             Encoder::Dinov2 { weights_sha256, .. } => format!("{DINOV2_PREPROCESS}|{weights_sha256}"),
+            Encoder::Pixels { side } => format!("{PIXELS_PREPROCESS}|{side}"),
         }
     }
 
@@ -139,6 +155,7 @@ impl Encoder {
         match self {
             Encoder::LiteMedSam(_) => LITEMEDSAM_PREPROCESS,
             Encoder::Dinov2 { .. } => DINOV2_PREPROCESS,
+            Encoder::Pixels { .. } => PIXELS_PREPROCESS,
         }
     }
 
@@ -159,6 +176,15 @@ impl Encoder {
                         return Err(Error::Invalid("--pool cls: LiteMedSAM has no CLS token (use mean or grid)".into()))
                     }
                 })
+            }
+            Encoder::Pixels { side } => {
+                if pool == Pool::Cls {
+                    return Err(Error::Invalid("--pool cls: the pixels encoder has no CLS token".into()));
+                }
+                let (h, w) = (img.height as usize, img.width as usize);
+                let rgb = img.to_rgb_f32_255();
+                let grey: Vec<f32> = rgb.chunks(3).map(|p| (p[0] + p[1] + p[2]) / (3.0 * 255.0)).collect();
+                Ok(preprocess::resize_bilinear_chw(&grey, 1, h, w, *side, *side))
             }
             Encoder::Dinov2 { model, .. } => {
                 let input = preprocess::dinov2_input(img, 224, 224);

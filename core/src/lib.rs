@@ -18,6 +18,7 @@ pub mod segment;
 pub mod select;
 pub mod selftest;
 pub mod testing;
+pub mod train;
 pub mod uncertainty;
 pub mod upload;
 

@@ -7,6 +7,7 @@ mod kernels;
 mod models;
 mod select;
 mod shaders;
+mod train;
 mod weights;
 
 /// The LiteMedSAM weights path, or None (after printing why) unless REQUIRE_WEIGHTS=1.

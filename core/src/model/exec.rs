@@ -347,6 +347,101 @@ impl Exec<'_> {
     }
 }
 
+impl Exec<'_> {
+    /// Softmax cross-entropy with label smoothing over logits [rows, classes]: (per-row loss, dlogits scaled by
+    /// `scale`). Labels ≥ classes are ignored rows.
+    #[allow(clippy::too_many_arguments)] // operands, sizes and the two scalars
+    pub async fn softmax_xent(
+        &mut self,
+        logits: &Tensor,
+        labels: &[u32],
+        rows: usize,
+        classes: usize,
+        smoothing: f32,
+        scale: f32,
+    ) -> Result<(Tensor, Tensor)> {
+        const OP: &str = "softmax_xent";
+        if labels.len() < rows {
+            return Err(Error::shape(OP, format!("{} labels for {rows} rows", labels.len())));
+        }
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                let lb = ctx.upload("labels", &labels[..rows])?;
+                let loss = ctx.storage("loss", (rows * 4) as u64)?;
+                let grad = ctx.storage("dlogits", (rows * classes * 4) as u64)?;
+                ops::softmax_xent(ctx, enc, buf(OP, logits)?, &lb, &loss, &grad, rows, classes, smoothing, scale)
+                    .await?;
+                Ok((Tensor::Gpu(loss), Tensor::Gpu(grad)))
+            }
+            None => {
+                host_len(OP, "logits", logits, rows * classes)?;
+                let (l, g) = cpu::softmax_xent(host(OP, logits)?, labels, rows, classes, smoothing, scale);
+                Ok((Tensor::Cpu(l), Tensor::Cpu(g)))
+            }
+        }
+    }
+
+    /// Xᵀ of X [rows, cols].
+    pub async fn transpose(&mut self, x: &Tensor, rows: usize, cols: usize) -> Result<Tensor> {
+        const OP: &str = "transpose";
+        let y = self.alloc(rows * cols)?;
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                ops::transpose(ctx, enc, buf(OP, x)?, buf(OP, &y)?, rows, cols).await?;
+                Ok(y)
+            }
+            None => {
+                host_len(OP, "x", x, rows * cols)?;
+                Ok(Tensor::Cpu(cpu::transpose(host(OP, x)?, rows, cols)))
+            }
+        }
+    }
+
+    /// Per-row sum of X [rows, cols].
+    pub async fn row_sums(&mut self, x: &Tensor, rows: usize, cols: usize) -> Result<Tensor> {
+        const OP: &str = "reduce_rows";
+        let y = self.alloc(rows)?;
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                ops::reduce_rows(ctx, enc, buf(OP, x)?, buf(OP, &y)?, rows, cols, ops::Reduce::Sum).await?;
+                Ok(y)
+            }
+            None => {
+                host_len(OP, "x", x, rows * cols)?;
+                Ok(Tensor::Cpu(cpu::reduce_rows(host(OP, x)?, rows, cols, ops::Reduce::Sum)))
+            }
+        }
+    }
+
+    /// One AdamW step on `p` with gradient `g` and moments `m`, `v` (all n values).
+    pub async fn adamw(
+        &mut self,
+        p: &mut Tensor,
+        g: &Tensor,
+        m: &mut Tensor,
+        v: &mut Tensor,
+        n: usize,
+        s: cpu::AdamwStep,
+    ) -> Result<()> {
+        const OP: &str = "adamw";
+        match &mut self.gpu {
+            Some((ctx, enc)) => ops::adamw(ctx, enc, buf(OP, p)?, buf(OP, g)?, buf(OP, m)?, buf(OP, v)?, n, s).await,
+            None => {
+                let g = host(OP, g)?;
+                match (p, m, v) {
+                    (Tensor::Cpu(p), Tensor::Cpu(m), Tensor::Cpu(v))
+                        if p.len() >= n && m.len() >= n && v.len() >= n =>
+                    {
+                        cpu::adamw(&mut p[..n], &g[..n], &mut m[..n], &mut v[..n], s);
+                        Ok(())
+                    }
+                    _ => Err(mismatch(OP)),
+                }
+            }
+        }
+    }
+}
+
 fn check_fits(op: &'static str, h: usize, w: usize, hp: usize, wp: usize) -> Result<()> {
     if hp < h || wp < w {
         return Err(Error::shape(op, format!("an {h}x{w} image does not fit inside {hp}x{wp}")));

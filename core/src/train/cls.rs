@@ -1,0 +1,248 @@
+//! Classification heads on frozen features, trained in the WGSL kernels (or their CPU twins):
+//! - `linear`: a linear probe on standardised features (mean/std of the training set, stored with the head);
+//! - `dropquery`: DropQuery's classifier — input dropout (p = 0.75) → BatchNorm without affine (batch
+//!   statistics in training, running statistics with momentum 0.1 at inference) → linear.
+//!
+//! Loss: cross-entropy with label smoothing (fused `softmax_xent`, forward and backward in one kernel);
+//! optimiser AdamW. Gradients of the linear layer: dW = dYᵀ·X (`transpose` + `matmul`), db = Σ rows of dYᵀ.
+//! Deterministic for a seed: initialisation, batch order and dropout masks come from one `Rng`.
+
+use crate::cpu::AdamwStep;
+use crate::gpu::GpuContext;
+use crate::model::exec::{Exec, Tensor};
+use crate::rng::Rng;
+use crate::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeadKind {
+    Linear,
+    DropQuery,
+}
+
+impl HeadKind {
+    pub fn parse(s: &str) -> Result<HeadKind> {
+        match s {
+            "linear" => Ok(HeadKind::Linear),
+            "dropquery" => Ok(HeadKind::DropQuery),
+            other => Err(Error::Invalid(format!("--head {other}: use linear or dropquery"))),
+        }
+    }
+}
+
+/// Training settings.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ClsConfig {
+    pub kind: HeadKind,
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f32,
+    pub weight_decay: f32,
+    pub label_smoothing: f32,
+    pub dropout: f32,
+    pub seed: u64,
+}
+
+impl Default for ClsConfig {
+    fn default() -> Self {
+        ClsConfig {
+            kind: HeadKind::Linear,
+            epochs: 100,
+            batch: 32,
+            lr: 1e-3,
+            weight_decay: 1e-4,
+            label_smoothing: 0.1,
+            dropout: 0.75,
+            seed: 0,
+        }
+    }
+}
+
+const BN_EPS: f32 = 1e-5;
+
+/// A trained head: logits = W·norm(x) + b.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ClsHead {
+    pub kind: HeadKind,
+    pub classes: usize,
+    pub dim: usize,
+    /// [classes, dim]
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+    /// Input normalisation: x̂ = (x − mean) / sqrt(var + eps) (training-set statistics for `linear`, the
+    /// BatchNorm running statistics for `dropquery`).
+    pub mean: Vec<f32>,
+    pub var: Vec<f32>,
+}
+
+/// What a training run did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct TrainLog {
+    /// Mean loss per epoch.
+    pub epoch_loss: Vec<f32>,
+    pub steps: usize,
+    pub seconds: f64,
+}
+
+fn normalise(x: &[f32], mean: &[f32], var: &[f32]) -> Vec<f32> {
+    let d = mean.len();
+    x.iter().enumerate().map(|(i, &v)| (v - mean[i % d]) / (var[i % d] + BN_EPS).sqrt()).collect()
+}
+
+/// Loss (batch mean) and gradients (dW [C, D], db [C]) of the linear layer for an input batch [rows, D] that
+/// is already normalised. Used by training and by the gradient check.
+pub async fn linear_loss_and_grads(
+    ex: &mut Exec<'_>,
+    w: &Tensor,
+    b: &Tensor,
+    x: &Tensor,
+    labels: &[u32],
+    (rows, dim, classes): (usize, usize, usize),
+    smoothing: f32,
+) -> Result<(f32, Tensor, Tensor)> {
+    let logits = ex.matmul(x, w, Some(b), rows, classes, dim, true).await?;
+    let (loss, dlogits) = ex.softmax_xent(&logits, labels, rows, classes, smoothing, 1.0 / rows as f32).await?;
+    let dt = ex.transpose(&dlogits, rows, classes).await?;
+    let dw = ex.matmul(&dt, x, None, classes, dim, rows, false).await?;
+    let db = ex.row_sums(&dt, classes, rows).await?;
+    let l = ex.read(&loss, rows).await?;
+    Ok((l.iter().map(|&v| v as f64).sum::<f64>() as f32 / rows as f32, dw, db))
+}
+
+/// Train a head on features `x` [n, dim] with labels in 0..classes.
+pub async fn train(
+    ctx: Option<&GpuContext>,
+    x: &[f32],
+    labels: &[usize],
+    classes: usize,
+    cfg: &ClsConfig,
+) -> Result<(ClsHead, TrainLog)> {
+    let n = labels.len();
+    if n == 0 || classes < 2 {
+        return Err(Error::Invalid(format!("train: {n} labelled samples, {classes} classes (need ≥ 1 and ≥ 2)")));
+    }
+    if x.len() % n != 0 {
+        return Err(Error::shape("train", format!("{} feature values for {n} samples", x.len())));
+    }
+    let dim = x.len() / n;
+    if let Some(&bad) = labels.iter().find(|&&l| l >= classes) {
+        return Err(Error::Invalid(format!("train: label {bad} is outside 0..{classes}")));
+    }
+    if !(0.0..1.0).contains(&cfg.dropout) || cfg.batch == 0 || cfg.epochs == 0 {
+        return Err(Error::Invalid(format!(
+            "train: dropout {} (0 ≤ p < 1), batch {}, epochs {} (≥ 1)",
+            cfg.dropout, cfg.batch, cfg.epochs
+        )));
+    }
+    let t0 = crate::Instant::now();
+    let mut rng = Rng::new(cfg.seed);
+    let bound = 1.0 / (dim as f32).sqrt();
+    let w0 = rng.uniform_vec(classes * dim, -bound, bound);
+    let b0 = rng.uniform_vec(classes, -bound, bound);
+    // Linear probe: standardise with training-set statistics. DropQuery: BatchNorm running statistics.
+    let (mut mean, mut var) = (vec![0f32; dim], vec![1f32; dim]);
+    if cfg.kind == HeadKind::Linear {
+        for j in 0..dim {
+            let m = (0..n).map(|i| x[i * dim + j] as f64).sum::<f64>() / n as f64;
+            let v = (0..n).map(|i| (x[i * dim + j] as f64 - m).powi(2)).sum::<f64>() / n as f64;
+            mean[j] = m as f32;
+            var[j] = v as f32;
+        }
+    }
+    let mut ex = match ctx {
+        Some(c) => Exec::gpu(c),
+        None => Exec::cpu(),
+    };
+    let mut w = ex.upload("head weight", &w0)?;
+    let mut b = ex.upload("head bias", &b0)?;
+    let (mut mw, mut vw) = (ex.upload("adam m", &vec![0f32; w0.len()])?, ex.upload("adam v", &vec![0f32; w0.len()])?);
+    let (mut mb, mut vb) = (ex.upload("adam m", &vec![0f32; classes])?, ex.upload("adam v", &vec![0f32; classes])?);
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut log = TrainLog::default();
+    let (beta1, beta2) = (0.9f32, 0.999f32);
+    for _ in 0..cfg.epochs {
+        rng.shuffle(&mut order);
+        let mut sum = 0f64;
+        let mut batches = 0usize;
+        for chunk in order.chunks(cfg.batch) {
+            let rows = chunk.len();
+            let mut xb: Vec<f32> = chunk.iter().flat_map(|&i| x[i * dim..(i + 1) * dim].iter().copied()).collect();
+            let yb: Vec<u32> = chunk.iter().map(|&i| labels[i] as u32).collect();
+            let xt = match cfg.kind {
+                HeadKind::Linear => ex.upload("batch", &normalise(&xb, &mean, &var))?,
+                HeadKind::DropQuery => {
+                    let keep = 1.0 - cfg.dropout;
+                    for v in xb.iter_mut() {
+                        *v = if rng.next_f32() < cfg.dropout { 0.0 } else { *v / keep };
+                    }
+                    // BatchNorm (training): batch statistics, biased variance for the output, unbiased for
+                    // the running estimate (as torch.nn.BatchNorm1d, momentum 0.1). The normalisation runs as
+                    // a LayerNorm over the rows of the transposed batch.
+                    for j in 0..dim {
+                        let m = (0..rows).map(|r| xb[r * dim + j] as f64).sum::<f64>() / rows as f64;
+                        let v = (0..rows).map(|r| (xb[r * dim + j] as f64 - m).powi(2)).sum::<f64>();
+                        let unbiased = if rows > 1 { v / (rows - 1) as f64 } else { v };
+                        mean[j] = 0.9 * mean[j] + 0.1 * m as f32;
+                        var[j] = 0.9 * var[j] + 0.1 * unbiased as f32;
+                    }
+                    let t = ex.upload("batch", &xb)?;
+                    let tt = ex.transpose(&t, rows, dim).await?;
+                    let ones = ex.upload("bn", &vec![1f32; rows])?;
+                    let zeros = ex.upload("bn", &vec![0f32; rows])?;
+                    let normed = ex.layernorm(&tt, &ones, &zeros, dim, rows, BN_EPS).await?;
+                    ex.transpose(&normed, dim, rows).await?
+                }
+            };
+            let (loss, dw, db) =
+                linear_loss_and_grads(&mut ex, &w, &b, &xt, &yb, (rows, dim, classes), cfg.label_smoothing).await?;
+            log.steps += 1;
+            let t = log.steps as i32;
+            let step = AdamwStep {
+                lr: cfg.lr,
+                beta1,
+                beta2,
+                eps: 1e-8,
+                wd: cfg.weight_decay,
+                bc1: 1.0 - beta1.powi(t),
+                bc2: 1.0 - beta2.powi(t),
+            };
+            ex.adamw(&mut w, &dw, &mut mw, &mut vw, classes * dim, step).await?;
+            ex.adamw(&mut b, &db, &mut mb, &mut vb, classes, step).await?;
+            sum += loss as f64;
+            batches += 1;
+        }
+        log.epoch_loss.push((sum / batches as f64) as f32);
+    }
+    let weight = ex.read(&w, classes * dim).await?;
+    let bias = ex.read(&b, classes).await?;
+    log.seconds = t0.elapsed().as_secs_f64();
+    Ok((ClsHead { kind: cfg.kind, classes, dim, weight, bias, mean, var }, log))
+}
+
+impl ClsHead {
+    /// Class probabilities [n, classes] for features [n, dim] (inference: no dropout, running statistics).
+    pub async fn predict(&self, ctx: Option<&GpuContext>, x: &[f32]) -> Result<Vec<f32>> {
+        if x.len() % self.dim != 0 {
+            return Err(Error::shape("predict", format!("{} values are not rows of {}", x.len(), self.dim)));
+        }
+        let n = x.len() / self.dim;
+        let mut ex = match ctx {
+            Some(c) => Exec::gpu(c),
+            None => Exec::cpu(),
+        };
+        let xt = ex.upload("features", &normalise(x, &self.mean, &self.var))?;
+        let w = ex.upload("head weight", &self.weight)?;
+        let b = ex.upload("head bias", &self.bias)?;
+        let logits = ex.matmul(&xt, &w, Some(&b), n, self.classes, self.dim, true).await?;
+        let z = ex.read(&logits, n * self.classes).await?;
+        Ok(crate::cpu::softmax_rows(&z, n, self.classes))
+    }
+
+    /// Argmax class per row of `probs`.
+    pub fn argmax(probs: &[f32], classes: usize) -> Vec<usize> {
+        probs
+            .chunks(classes)
+            .map(|r| r.iter().enumerate().fold((0, f32::NEG_INFINITY), |a, (i, &v)| if v > a.1 { (i, v) } else { a }).0)
+            .collect()
+    }
+}

@@ -1,0 +1,125 @@
+//! Training: finite-difference gradient checks of the backward kernels, reproducibility, and a real head on
+//! real data (BreastMNIST, raw-pixel features) that must beat an untrained one.
+
+use medpick_core::cpu;
+use medpick_core::model::exec::Exec;
+use medpick_core::rng::Rng;
+use medpick_core::train::cls::{self, ClsConfig, ClsHead, HeadKind};
+
+use crate::common::{gpu, shared};
+
+/// Batch-mean loss of a linear layer, in f64 on the CPU twins (the function the gradients are checked against).
+fn loss_f64(w: &[f32], b: &[f32], x: &[f32], y: &[u32], rows: usize, dim: usize, classes: usize, eps: f32) -> f64 {
+    let z = cpu::matmul(x, w, Some(b), rows, classes, dim, true);
+    let (l, _) = cpu::softmax_xent(&z, y, rows, classes, eps, 1.0);
+    l.iter().map(|&v| v as f64).sum::<f64>() / rows as f64
+}
+
+fn gradient_check(on_gpu: bool) {
+    let ctx = if on_gpu {
+        match gpu() {
+            Some(c) => Some(c),
+            None => return,
+        }
+    } else {
+        None
+    };
+    let (rows, dim, classes, eps) = (9, 5, 3, 0.1);
+    let mut rng = Rng::new(11);
+    let x = rng.uniform_vec(rows * dim, -1.0, 1.0);
+    let w = rng.uniform_vec(classes * dim, -0.5, 0.5);
+    let b = rng.uniform_vec(classes, -0.5, 0.5);
+    // One ignored row (label = classes) must contribute nothing.
+    let y: Vec<u32> = (0..rows).map(|r| if r == 4 { classes as u32 } else { rng.below(classes as u32) }).collect();
+    let mut ex = match ctx {
+        Some(c) => Exec::gpu(c),
+        None => Exec::cpu(),
+    };
+    let (tw, tb, tx) = (ex.upload("w", &w).unwrap(), ex.upload("b", &b).unwrap(), ex.upload("x", &x).unwrap());
+    let (loss, dw, db) =
+        pollster::block_on(cls::linear_loss_and_grads(&mut ex, &tw, &tb, &tx, &y, (rows, dim, classes), eps)).unwrap();
+    let dw = pollster::block_on(ex.read(&dw, classes * dim)).unwrap();
+    let db = pollster::block_on(ex.read(&db, classes)).unwrap();
+    let l0 = loss_f64(&w, &b, &x, &y, rows, dim, classes, eps);
+    assert!((loss as f64 - l0).abs() < 1e-5, "loss {loss} vs {l0}");
+    let h = 1e-3f32;
+    let numeric = |i: usize, is_bias: bool| -> f64 {
+        let (mut wp, mut bp) = (w.clone(), b.clone());
+        let (mut wm, mut bm) = (w.clone(), b.clone());
+        if is_bias {
+            bp[i] += h;
+            bm[i] -= h;
+        } else {
+            wp[i] += h;
+            wm[i] -= h;
+        }
+        (loss_f64(&wp, &bp, &x, &y, rows, dim, classes, eps) - loss_f64(&wm, &bm, &x, &y, rows, dim, classes, eps))
+            / (2.0 * h as f64)
+    };
+    // The kernel's gradient is of the sum over rows scaled by 1/rows, i.e. of the mean over all rows,
+    // ignored ones included (they count in `rows`): the loss above divides by `rows` the same way.
+    for i in 0..classes * dim {
+        let n = numeric(i, false);
+        assert!((dw[i] as f64 - n).abs() < 2e-4 + 1e-3 * n.abs(), "dW[{i}]: {} vs numeric {n}", dw[i]);
+    }
+    for i in 0..classes {
+        let n = numeric(i, true);
+        assert!((db[i] as f64 - n).abs() < 2e-4 + 1e-3 * n.abs(), "db[{i}]: {} vs numeric {n}", db[i]);
+    }
+}
+
+#[test]
+fn linear_head_gradients_match_finite_differences_on_the_gpu() {
+    gradient_check(true);
+}
+
+#[test]
+fn linear_head_gradients_match_finite_differences_on_the_cpu() {
+    gradient_check(false);
+}
+
+/// BreastMNIST train/test as raw 28×28 pixels in [0, 1].
+fn breastmnist() -> Option<(Vec<f32>, Vec<usize>, Vec<f32>, Vec<usize>)> {
+    let sh = shared()?;
+    let p = sh.join("data/medmnist/breastmnist.npz");
+    let load = |split: &str| {
+        let img = medpick_core::io::npz::read_u8(&p, &format!("{split}_images"), 1 << 24).unwrap();
+        let (_, _, labels) = medpick_core::io::npz::read_labels(&p, &format!("{split}_labels")).unwrap();
+        let x: Vec<f32> = img.iter().map(|&v| v as f32 / 255.0).collect();
+        (x, labels.into_iter().map(|l| l as usize).collect::<Vec<_>>())
+    };
+    let (xtr, ytr) = load("train");
+    let (xte, yte) = load("test");
+    Some((xtr, ytr, xte, yte))
+}
+
+#[test]
+fn heads_trained_on_breastmnist_beat_untrained_ones_and_are_reproducible() {
+    let Some((xtr, ytr, xte, yte)) = breastmnist() else { return };
+    let ctx = gpu();
+    for kind in [HeadKind::Linear, HeadKind::DropQuery] {
+        let cfg = ClsConfig { kind, epochs: 30, seed: 3, ..Default::default() };
+        let (head, log) = pollster::block_on(cls::train(ctx, &xtr, &ytr, 2, &cfg)).unwrap();
+        let probs = pollster::block_on(head.predict(ctx, &xte)).unwrap();
+        let pred = ClsHead::argmax(&probs, 2);
+        let bacc = medpick_core::metrics::balanced_accuracy(&pred, &yte, 2);
+        let auc = medpick_core::metrics::macro_auc(&probs, &yte, 2).unwrap();
+        // Untrained: zero weights, a constant prediction.
+        let untrained = ClsHead { weight: vec![0.0; head.weight.len()], bias: vec![0.0; 2], ..head.clone() };
+        let p0 = pollster::block_on(untrained.predict(ctx, &xte)).unwrap();
+        let b0 = medpick_core::metrics::balanced_accuracy(&ClsHead::argmax(&p0, 2), &yte, 2);
+        eprintln!(
+            "{kind:?}: {} steps in {:.2} s ({:.2} ms/step), loss {:.3} -> {:.3}; test balanced acc {bacc:.3} (untrained {b0:.3}), AUC {auc:.3}",
+            log.steps,
+            log.seconds,
+            1e3 * log.seconds / log.steps as f64,
+            log.epoch_loss[0],
+            log.epoch_loss.last().unwrap()
+        );
+        assert!(log.epoch_loss.last().unwrap() < &log.epoch_loss[0], "loss must fall");
+        assert!(bacc > b0 + 0.1 && auc > 0.7, "{kind:?}: balanced acc {bacc} vs untrained {b0}, AUC {auc}");
+        // Same seed, same head, bit for bit.
+        let (again, _) = pollster::block_on(cls::train(ctx, &xtr, &ytr, 2, &cfg)).unwrap();
+        assert!(again.weight == head.weight && again.bias == head.bias, "{kind:?}: training is not reproducible");
+    }
+}
