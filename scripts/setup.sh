@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PKGS=(mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri libgles2
-          rustc-web cargo-web rust-web-src rust-web-llvm lld-22 chromium nodejs npm python3 python3-pip)
+          rustc-web cargo-web rust-web-src rust-web-llvm lld-22 chromium nodejs npm python3 python3-pip
+          pkg-config libfontconfig1-dev fonts-dejavu-core)  # the last three: plot text (plotters' ttf)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -31,3 +31,4 @@ pub mod manifest;
 pub mod metrics;
 pub mod model;
 pub mod preprocess;
+pub mod protocol;

@@ -35,7 +35,7 @@ pub fn plan(paths: &[String]) -> UploadPlan {
         paths.iter().map(|p| p.split('/').filter(|c| !c.is_empty() && *c != ".").collect()).collect();
     // One shared top folder (the one the user chose) is the root, as `medpick ingest <that folder>`.
     let first = split.first().and_then(|c| c.first().copied());
-    let strip = split.len() > 0 && split.iter().all(|c| c.len() > 1 && c.first().copied() == first);
+    let strip = !split.is_empty() && split.iter().all(|c| c.len() > 1 && c.first().copied() == first);
     let comps: Vec<&[&str]> = split.iter().map(|c| if strip { &c[1..] } else { &c[..] }).collect();
     let top_dirs: std::collections::HashSet<&str> = comps.iter().filter(|c| c.len() > 1).map(|c| c[0]).collect();
     let images_only = top_dirs.contains("images") && MASK_DIRS.iter().any(|m| top_dirs.contains(m));

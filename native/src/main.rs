@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use medpick_core::gpu::GpuContext;
 use medpick_core::{bench, selftest};
 
+mod protocol;
 mod web;
 
 #[derive(Parser)]
@@ -214,6 +215,10 @@ struct SelectArgs {
 
 #[derive(Subcommand)]
 enum BenchCmd {
+    /// The MedCAL-style benchmark: for every strategy × budget (Random over several seeds), select on the
+    /// training split, train a head on exactly the picked samples, evaluate on the test split; writes
+    /// results.json (resumable), results.md and plots (SVG + PNG).
+    Protocol(protocol::ProtocolArgs),
     /// Encoder throughput: images/s, ms/image and GFLOP/s over runs of N images (one image at a time on the
     /// GPU), on random inputs: litemedsam with its real weights, dinov2-small-shape with random weights.
     Encoder {
@@ -821,6 +826,7 @@ fn main() -> ExitCode {
         Cmd::Web { port, host, weights, dir } => {
             web::serve(web::WebArgs { host: &host, port, dir: dir.as_deref(), weights }).map(|_| true)
         }
+        Cmd::Bench { what: BenchCmd::Protocol(a) } => protocol::run(a),
         Cmd::Bench { what: BenchCmd::Encoder { model, weights, batches, json, out } } => {
             bench_encoder(&model, weights.as_deref(), &batches, json, out).map(|_| true)
         }

@@ -304,3 +304,67 @@ fn segment_a_kvasir_polyp_from_its_box() {
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--force"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bench_protocol_reduced_run_trains_heads_that_beat_untrained_ones_and_resumes() {
+    let Some(sh) = shared() else { return };
+    if crate::common::gpu().is_none() {
+        return;
+    }
+    let out = tmp("protocol");
+    let npz = sh.join("data/medmnist/breastmnist.npz");
+    let args = |epochs: &str| {
+        let mut c = Command::new(medpick());
+        c.args(["bench", "protocol", "--dataset"]).arg(&npz).args([
+            "--model",
+            "pixels",
+            "--strategies",
+            "typiclust",
+            "--budgets",
+            "27",
+            "--seeds",
+            "2",
+            "--epochs",
+            epochs,
+            "--max-train",
+            "150",
+            "--max-test",
+            "80",
+            "--cache",
+            "none",
+            "--out",
+        ]);
+        c.arg(&out);
+        c
+    };
+    let o = args("40").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let runs = doc["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3, "random × 2 seeds + typiclust");
+    let mut auc_sum = 0.0;
+    for r in runs {
+        assert_eq!(r["picks"].as_array().unwrap().len(), 27);
+        // An untrained (constant) head has balanced accuracy 0.5 and AUC 0.5.
+        let (bacc, auc) = (r["balanced_accuracy"].as_f64().unwrap(), r["auc"].as_f64().unwrap());
+        assert!(bacc > 0.5 && auc > 0.5, "{r}");
+        auc_sum += auc;
+    }
+    assert!(auc_sum / 3.0 > 0.6, "mean AUC {}", auc_sum / 3.0);
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(md.contains("| typiclust |") && md.contains("| random |") && md.contains("± "), "{md}");
+    for f in ["balanced_accuracy_vs_budget", "pool_pca"] {
+        let png = std::fs::read(out.join(format!("{f}.png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{f}.png");
+        assert!(std::fs::read_to_string(out.join(format!("{f}.svg"))).unwrap().contains("<svg"), "{f}.svg");
+    }
+    // Resume: nothing to redo.
+    let o = args("40").output().unwrap();
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("resuming: 3 runs"));
+    // Other settings are refused rather than mixed into the same results.
+    let o = args("41").output().unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("other settings"));
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -1,0 +1,176 @@
+//! MedCAL-Bench's evaluation protocol for cold-start selection (classification): for each strategy and budget,
+//! select on the training pool, train a head on exactly the picked samples (the dataset's labels stand in for
+//! the annotator), evaluate on the held-out test split. Random runs over several seeds (mean ± sd); the other
+//! strategies run once (seed 0), as they are deterministic given their seed.
+//!
+//! The runner is resumable: results are keyed by (strategy, budget, seed), and `medpick bench protocol`
+//! writes them after every run.
+
+use serde::{Deserialize, Serialize};
+
+use crate::gpu::GpuContext;
+use crate::select::{self, Matrix, SelectInput};
+use crate::train::cls::{self, ClsConfig, ClsHead};
+use crate::{metrics, Error, Result};
+
+/// Features and labels of one split.
+pub struct Split<'a> {
+    pub ids: &'a [String],
+    pub x: &'a [f32],
+    pub dim: usize,
+    pub labels: &'a [usize],
+}
+
+/// One (strategy, budget, seed) run.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunResult {
+    pub strategy: String,
+    pub budget: usize,
+    pub seed: u64,
+    pub picks: Vec<String>,
+    /// Picked samples per class.
+    pub picked_per_class: Vec<usize>,
+    pub accuracy: f64,
+    pub balanced_accuracy: f64,
+    pub auc: Option<f64>,
+    pub select_seconds: f64,
+    pub train_seconds: f64,
+    pub train_steps: usize,
+}
+
+impl RunResult {
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        match name {
+            "accuracy" => Some(self.accuracy),
+            "balanced_accuracy" => Some(self.balanced_accuracy),
+            "auc" => self.auc,
+            _ => None,
+        }
+    }
+}
+
+/// Metric names a run reports.
+pub const METRICS: &[&str] = &["accuracy", "balanced_accuracy", "auc"];
+
+/// The seeds a strategy runs with: every seed for `random`, seed 0 for the others.
+pub fn seeds_for(strategy: &str, seeds: usize) -> Vec<u64> {
+    if strategy == "random" {
+        (0..seeds.max(1) as u64).collect()
+    } else {
+        vec![0]
+    }
+}
+
+/// Select, train and evaluate once.
+#[allow(clippy::too_many_arguments)] // the two splits, the run's key and the training settings
+pub async fn run_one(
+    ctx: Option<&GpuContext>,
+    train: &Split<'_>,
+    test: &Split<'_>,
+    classes: usize,
+    strategy: &str,
+    budget: usize,
+    seed: u64,
+    head: &ClsConfig,
+) -> Result<RunResult> {
+    let n = train.labels.len();
+    if budget > n {
+        return Err(Error::Invalid(format!("budget {budget} exceeds the training pool of {n}")));
+    }
+    let t0 = crate::Instant::now();
+    let x = Matrix::new(train.x, n, train.dim)?;
+    let sel = select::select(strategy, &SelectInput { x, budget, seed, labeled: &[], gpu: ctx }).await?;
+    let select_seconds = t0.elapsed().as_secs_f64();
+    let mut xs = Vec::with_capacity(budget * train.dim);
+    let mut ys = Vec::with_capacity(budget);
+    let mut picked_per_class = vec![0usize; classes];
+    for &p in &sel.picks {
+        xs.extend_from_slice(&train.x[p * train.dim..(p + 1) * train.dim]);
+        ys.push(train.labels[p]);
+        picked_per_class[train.labels[p]] += 1;
+    }
+    let cfg = ClsConfig { seed, ..head.clone() };
+    let (model, log) = cls::train(ctx, &xs, &ys, classes, &cfg).await?;
+    let probs = model.predict(ctx, test.x).await?;
+    let pred = ClsHead::argmax(&probs, classes);
+    Ok(RunResult {
+        strategy: strategy.to_string(),
+        budget,
+        seed,
+        picks: sel.picks.iter().map(|&p| train.ids[p].clone()).collect(),
+        picked_per_class,
+        accuracy: metrics::accuracy(&pred, test.labels),
+        balanced_accuracy: metrics::balanced_accuracy(&pred, test.labels, classes),
+        auc: metrics::macro_auc(&probs, test.labels, classes),
+        select_seconds,
+        train_seconds: log.seconds,
+        train_steps: log.steps,
+    })
+}
+
+/// Mean and sample standard deviation of a metric over the runs of one (strategy, budget).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Cell {
+    pub mean: f64,
+    pub sd: f64,
+    pub n: usize,
+}
+
+pub fn cell(runs: &[RunResult], strategy: &str, budget: usize, metric: &str) -> Option<Cell> {
+    let v: Vec<f64> =
+        runs.iter().filter(|r| r.strategy == strategy && r.budget == budget).filter_map(|r| r.metric(metric)).collect();
+    if v.is_empty() {
+        return None;
+    }
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    let sd = if v.len() > 1 {
+        (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
+    } else {
+        0.0
+    };
+    Some(Cell { mean, sd, n: v.len() })
+}
+
+/// A Markdown table: one row per strategy, one column per budget, `metric` as mean ± sd (Random) or the value;
+/// values above Random's mean are bold. Then the strategies that beat Random at every budget.
+pub fn markdown(runs: &[RunResult], strategies: &[String], budgets: &[usize], metric: &str) -> String {
+    let mut s = format!(
+        "| strategy | {} |\n|---|{}\n",
+        budgets.iter().map(|b| format!("budget {b}")).collect::<Vec<_>>().join(" | "),
+        "---|".repeat(budgets.len())
+    );
+    let mut beats_all = Vec::new();
+    for st in strategies {
+        let mut row = format!("| {st} |");
+        let mut all = true;
+        for &b in budgets {
+            let rnd = cell(runs, "random", b, metric);
+            match cell(runs, st, b, metric) {
+                Some(c) if st == "random" => row.push_str(&format!(" {:.3} ± {:.3} (n={}) |", c.mean, c.sd, c.n)),
+                Some(c) => {
+                    let better = rnd.is_some_and(|r| c.mean > r.mean);
+                    all &= better;
+                    if better {
+                        row.push_str(&format!(" **{:.3}** |", c.mean));
+                    } else {
+                        row.push_str(&format!(" {:.3} |", c.mean));
+                    }
+                }
+                None => {
+                    all = false;
+                    row.push_str(" – |");
+                }
+            }
+        }
+        if st != "random" && all {
+            beats_all.push(st.clone());
+        }
+        s.push_str(&row);
+        s.push('\n');
+    }
+    s.push_str(&format!(
+        "\nAbove Random's mean at every budget ({metric}): {}.\n",
+        if beats_all.is_empty() { "none".to_string() } else { beats_all.join(", ") }
+    ));
+    s
+}

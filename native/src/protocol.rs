@@ -1,0 +1,388 @@
+//! `medpick bench protocol`: the MedCAL-style benchmark in one command (classification). Ingest the dataset,
+//! embed its train and test splits (cached), run every strategy × budget (Random over several seeds), and write
+//! results.json (resumable), results.md and plots (SVG and PNG, via plotters).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use medpick_core::protocol::{self, RunResult};
+use medpick_core::train::cls::{ClsConfig, HeadKind};
+use plotters::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(clap::Args)]
+pub struct ProtocolArgs {
+    /// Dataset: a MedMNIST .npz (its own train/test split), a folder, or a manifest with its split.
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Task: cls (seg needs the segmentation head, not built yet).
+    #[arg(long, default_value = "cls")]
+    pub task: String,
+    /// Strategies: all, or a comma list (random is always included as the reference).
+    #[arg(long, default_value = "all")]
+    pub strategies: String,
+    #[arg(long, default_value = "27,54,81", value_delimiter = ',')]
+    pub budgets: Vec<usize>,
+    /// Seeds for Random (the other strategies run with seed 0).
+    #[arg(long, default_value_t = 5)]
+    pub seeds: usize,
+    /// Head: linear (probe on standardised features) or dropquery.
+    #[arg(long, default_value = "linear")]
+    pub head: String,
+    #[arg(long, default_value_t = 100)]
+    pub epochs: usize,
+    /// Use at most this many training / test samples (a seeded subset; 0 = all): for quick runs.
+    #[arg(long, default_value_t = 0)]
+    pub max_train: usize,
+    #[arg(long, default_value_t = 0)]
+    pub max_test: usize,
+    /// Output folder (resumes the runs already in its results.json).
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// Run selection and training on the CPU twins.
+    #[arg(long)]
+    pub cpu: bool,
+    #[command(flatten)]
+    pub model: crate::ModelArgs,
+}
+
+/// What results.json holds: the settings (a resume must match them) and the runs so far.
+#[derive(Serialize, Deserialize)]
+struct ResultsFile {
+    settings: serde_json::Value,
+    classes: Vec<String>,
+    runs: Vec<RunResult>,
+}
+
+fn subset(idx: Vec<usize>, max: usize, seed: u64) -> Vec<usize> {
+    if max == 0 || idx.len() <= max {
+        return idx;
+    }
+    let mut v = idx;
+    medpick_core::rng::Rng::new(seed).shuffle(&mut v);
+    let mut keep = v[..max].to_vec();
+    keep.sort_unstable();
+    keep
+}
+
+pub fn run(a: ProtocolArgs) -> Result<bool> {
+    use medpick_core::manifest::Split;
+    if a.task != "cls" {
+        bail!("--task {}: only cls is implemented; the segmentation head and its training are not built yet", a.task);
+    }
+    if a.budgets.is_empty() || a.budgets.contains(&0) {
+        bail!("--budgets: give positive budgets, e.g. 27,54,81");
+    }
+    let mut strategies: Vec<String> = if a.strategies == "all" {
+        medpick_core::select::COLD_START.iter().map(|s| s.to_string()).collect()
+    } else {
+        a.strategies.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    };
+    for s in &strategies {
+        if !medpick_core::select::COLD_START.contains(&s.as_str()) {
+            bail!("--strategies: unknown strategy {s} (known: {})", medpick_core::select::COLD_START.join(", "));
+        }
+    }
+    if !strategies.iter().any(|s| s == "random") {
+        strategies.insert(0, "random".into());
+    }
+    let head = HeadKind::parse(&a.head)?;
+
+    // Samples and splits.
+    let (root, samples, split) = crate::load_samples(&a.dataset, None)?;
+    let split_of = |s: &medpick_core::manifest::Sample| -> Option<Split> {
+        s.given_split.or_else(|| split.as_ref().and_then(|m| m.get(&s.id).copied()))
+    };
+    let computed;
+    let split_fn: Box<dyn Fn(&medpick_core::manifest::Sample) -> Option<Split>> =
+        if samples.iter().any(|s| split_of(s).is_some()) {
+            Box::new(split_of)
+        } else {
+            computed = medpick_core::manifest::make_split(&samples, 0, 0.1, 0.2)?
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>();
+            eprintln!("{}: no split given; using a seeded 70/10/20 split (seed 0)", a.dataset.display());
+            Box::new(move |s| computed.get(&s.id).copied())
+        };
+    let mut classes: Vec<String> = samples.iter().filter_map(|s| s.label.clone()).collect();
+    classes.sort();
+    classes.dedup();
+    if classes.len() < 2 {
+        bail!("{}: classification needs labels of at least 2 classes, found {:?}", a.dataset.display(), classes);
+    }
+    let pick = |which: Split, max: usize, seed: u64| -> Vec<medpick_core::manifest::Sample> {
+        let idx: Vec<usize> = (0..samples.len())
+            .filter(|&i| split_fn(&samples[i]) == Some(which) && samples[i].label.is_some())
+            .collect();
+        subset(idx, max, seed).into_iter().map(|i| samples[i].clone()).collect()
+    };
+    let train_s = pick(Split::Train, a.max_train, 1);
+    let test_s = pick(Split::Test, a.max_test, 2);
+    if train_s.is_empty() || test_s.is_empty() {
+        bail!("{}: {} training and {} test samples with labels", a.dataset.display(), train_s.len(), test_s.len());
+    }
+    let max_budget = *a.budgets.iter().max().unwrap_or(&0);
+    if max_budget > train_s.len() {
+        bail!("--budgets: {max_budget} exceeds the training pool of {}", train_s.len());
+    }
+    eprintln!("protocol: {} training, {} test samples, classes {:?}", train_s.len(), test_s.len(), classes);
+
+    let settings = serde_json::json!({
+        "dataset": a.dataset.display().to_string(), "task": a.task, "model": a.model.model, "pool": a.model.pool,
+        "head": a.head, "epochs": a.epochs, "max_train": a.max_train, "max_test": a.max_test,
+    });
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let results_path = a.out.join("results.json");
+    let mut file = if results_path.exists() {
+        let text = std::fs::read_to_string(&results_path)?;
+        let f: ResultsFile = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a medpick results file", results_path.display()))?;
+        if f.settings != settings {
+            bail!("{} holds runs with other settings ({}); pass another --out", results_path.display(), f.settings);
+        }
+        eprintln!("resuming: {} runs already in {}", f.runs.len(), results_path.display());
+        f
+    } else {
+        ResultsFile { settings: settings.clone(), classes: classes.clone(), runs: Vec::new() }
+    };
+
+    // Features (cached per file content), on the GPU unless --cpu.
+    let gpu = crate::open_gpu()?;
+    let ctx = if a.cpu { None } else { Some(&gpu) };
+    let ftr = crate::embed_features(&gpu, &a.model, &root, &train_s)?;
+    let fte = crate::embed_features(&gpu, &a.model, &root, &test_s)?;
+    let label_of: std::collections::HashMap<&str, usize> = train_s
+        .iter()
+        .chain(&test_s)
+        .map(|s| (s.id.as_str(), classes.iter().position(|c| Some(c) == s.label.as_ref()).unwrap_or(0)))
+        .collect();
+    let ytr: Vec<usize> = ftr.ids.iter().map(|id| label_of[id.as_str()]).collect();
+    let yte: Vec<usize> = fte.ids.iter().map(|id| label_of[id.as_str()]).collect();
+    let train = protocol::Split { ids: &ftr.ids, x: &ftr.data, dim: ftr.dim, labels: &ytr };
+    let test = protocol::Split { ids: &fte.ids, x: &fte.data, dim: fte.dim, labels: &yte };
+    let cfg = ClsConfig { kind: head, epochs: a.epochs, ..Default::default() };
+
+    let todo: Vec<(String, usize, u64)> = strategies
+        .iter()
+        .flat_map(|s| {
+            a.budgets
+                .iter()
+                .flat_map(move |&b| protocol::seeds_for(s, a.seeds).into_iter().map(move |sd| (s.clone(), b, sd)))
+        })
+        .filter(|(s, b, sd)| !file.runs.iter().any(|r| &r.strategy == s && r.budget == *b && r.seed == *sd))
+        .collect();
+    let pb = crate::progress_bar("protocol");
+    pb.set_length(todo.len() as u64);
+    for (s, b, sd) in todo {
+        pb.set_message(format!("{s} budget {b} seed {sd}"));
+        let r = pollster::block_on(protocol::run_one(ctx, &train, &test, classes.len(), &s, b, sd, &cfg))
+            .with_context(|| format!("{s} at budget {b}, seed {sd}"))?;
+        file.runs.push(r);
+        let tmp = results_path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_string_pretty(&file)?)?;
+        std::fs::rename(&tmp, &results_path)?;
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+
+    // Report.
+    let mut md = format!(
+        "# medpick bench protocol\n\nDataset `{}` ({} training / {} test samples, classes {:?}), model `{}` ({} pool), \
+         head `{}` ({} epochs, AdamW), Random over {} seeds. Generated by `medpick bench protocol`.\n",
+        a.dataset.display(), ftr.ids.len(), fte.ids.len(), classes, a.model.model, a.model.pool, a.head, a.epochs, a.seeds
+    );
+    for m in protocol::METRICS {
+        md.push_str(&format!("\n## {m}\n\n{}", protocol::markdown(&file.runs, &strategies, &a.budgets, m)));
+    }
+    let steps: usize = file.runs.iter().map(|r| r.train_steps).sum();
+    let secs: f64 = file.runs.iter().map(|r| r.train_seconds).sum();
+    md.push_str(&format!(
+        "\nTraining: {} runs, {steps} steps in {secs:.1} s ({:.2} ms per step, batch 32).\n",
+        file.runs.len(),
+        1e3 * secs / steps.max(1) as f64
+    ));
+    md.push_str("\nPlots: `balanced_accuracy_vs_budget.{svg,png}`, `pool_pca.{svg,png}`.\n");
+    std::fs::write(a.out.join("results.md"), &md)?;
+    for ext in ["svg", "png"] {
+        plot_metric(
+            &a.out.join(format!("balanced_accuracy_vs_budget.{ext}")),
+            &file.runs,
+            &strategies,
+            &a.budgets,
+            "balanced_accuracy",
+        )?;
+        let shown = strategies
+            .iter()
+            .find(|s| *s == "typiclust")
+            .or_else(|| strategies.iter().find(|s| *s != "random"))
+            .unwrap_or(&strategies[0]);
+        let picks = file
+            .runs
+            .iter()
+            .find(|r| &r.strategy == shown && r.budget == max_budget)
+            .map(|r| r.picks.clone())
+            .unwrap_or_default();
+        plot_pca(&a.out.join(format!("pool_pca.{ext}")), &ftr, &picks, shown, max_budget)?;
+    }
+    println!("{md}");
+    println!("wrote {}/results.md, results.json and plots", a.out.display());
+    Ok(true)
+}
+
+const COLORS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+fn plot_metric(path: &Path, runs: &[RunResult], strategies: &[String], budgets: &[usize], metric: &str) -> Result<()> {
+    let is_svg = path.extension().is_some_and(|e| e == "svg");
+    if is_svg {
+        let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+        draw_metric(root, runs, strategies, budgets, metric)
+    } else {
+        let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+        draw_metric(root, runs, strategies, budgets, metric)
+    }
+    .with_context(|| format!("plotting {}", path.display()))
+}
+
+fn draw_metric<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    runs: &[RunResult],
+    strategies: &[String],
+    budgets: &[usize],
+    metric: &str,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let vals: Vec<f64> = runs.iter().filter_map(|r| r.metric(metric)).collect();
+    let (lo, hi) = vals.iter().fold((1f64, 0f64), |(a, b), &v| (a.min(v), b.max(v)));
+    let (lo, hi) = ((lo - 0.05).max(0.0), (hi + 0.05).min(1.0));
+    let (bmin, bmax) = (*budgets.iter().min().unwrap_or(&0) as f64, *budgets.iter().max().unwrap_or(&1) as f64);
+    let pad = ((bmax - bmin) * 0.05).max(1.0);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("{metric} vs budget (Random: mean ± sd band)"), ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d((bmin - pad)..(bmax + pad), lo..hi)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    chart
+        .configure_mesh()
+        .x_desc("budget (labelled images)")
+        .y_desc(metric)
+        .draw()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let mut bs = budgets.to_vec();
+    bs.sort_unstable();
+    let band: Vec<(f64, f64, f64)> = bs
+        .iter()
+        .filter_map(|&b| protocol::cell(runs, "random", b, metric).map(|c| (b as f64, c.mean - c.sd, c.mean + c.sd)))
+        .collect();
+    if band.len() > 1 {
+        let poly: Vec<(f64, f64)> =
+            band.iter().map(|&(b, l, _)| (b, l)).chain(band.iter().rev().map(|&(b, _, h)| (b, h))).collect();
+        chart
+            .draw_series(std::iter::once(Polygon::new(poly, BLACK.mix(0.12))))
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    }
+    for (i, s) in strategies.iter().enumerate() {
+        let color = if s == "random" { BLACK } else { COLORS[i % COLORS.len()] };
+        let pts: Vec<(f64, f64)> =
+            bs.iter().filter_map(|&b| protocol::cell(runs, s, b, metric).map(|c| (b as f64, c.mean))).collect();
+        chart
+            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?
+            .label(s.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+        chart
+            .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.9))
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    root.present().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(())
+}
+
+fn plot_pca(
+    path: &Path,
+    f: &medpick_core::features::Features,
+    picks: &[String],
+    strategy: &str,
+    budget: usize,
+) -> Result<()> {
+    let x = medpick_core::select::Matrix::new(&f.data, f.ids.len(), f.dim)?;
+    let pts = medpick_core::select::pca::pca2(x);
+    let picked: std::collections::HashSet<&str> = picks.iter().map(String::as_str).collect();
+    let is_svg = path.extension().is_some_and(|e| e == "svg");
+    let title = format!("training pool, PCA of the features; {strategy} picks at budget {budget}");
+    if is_svg {
+        draw_pca(SVGBackend::new(path, (760, 600)).into_drawing_area(), &pts, &f.ids, &picked, &title)
+    } else {
+        draw_pca(BitMapBackend::new(path, (760, 600)).into_drawing_area(), &pts, &f.ids, &picked, &title)
+    }
+    .with_context(|| format!("plotting {}", path.display()))
+}
+
+fn draw_pca<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    pts: &[[f32; 2]],
+    ids: &[String],
+    picked: &std::collections::HashSet<&str>,
+    title: &str,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let (mut x0, mut x1, mut y0, mut y1) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
+    for p in pts {
+        x0 = x0.min(p[0]);
+        x1 = x1.max(p[0]);
+        y0 = y0.min(p[1]);
+        y1 = y1.max(p[1]);
+    }
+    let (dx, dy) = (((x1 - x0) * 0.05).max(1e-3), ((y1 - y0) * 0.05).max(1e-3));
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d((x0 - dx)..(x1 + dx), (y0 - dy)..(y1 + dy))
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    chart.configure_mesh().x_desc("PC 1").y_desc("PC 2").draw().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    chart
+        .draw_series(
+            pts.iter()
+                .zip(ids)
+                .filter(|(_, id)| !picked.contains(id.as_str()))
+                .map(|(p, _)| Circle::new((p[0], p[1]), 2, RGBColor(140, 149, 159).filled())),
+        )
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    chart
+        .draw_series(
+            pts.iter()
+                .zip(ids)
+                .filter(|(_, id)| picked.contains(id.as_str()))
+                .map(|(p, _)| Circle::new((p[0], p[1]), 5, RGBColor(207, 34, 46).filled())),
+        )
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    root.present().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(())
+}
