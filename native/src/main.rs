@@ -8,6 +8,7 @@ use medpick_core::gpu::GpuContext;
 use medpick_core::{bench, selftest};
 
 mod protocol;
+mod train;
 mod web;
 
 #[derive(Parser)]
@@ -44,6 +45,12 @@ enum Cmd {
     /// Pick which samples to annotate first: embeds if needed, runs a cold-start strategy, writes
     /// rank,id,score,strategy,seed as CSV (and JSON with --json).
     Select(SelectArgs),
+    /// Train a classification head (linear probe or DropQuery's classifier) on a feature file from a CSV of
+    /// labels (`id,label`; e.g. picks.csv with a label column filled in by the annotator).
+    Train(train::TrainArgs),
+    /// Evaluate a trained head on a feature file against ground-truth labels: accuracy, balanced accuracy,
+    /// macro AUC; optionally per-sample predictions.
+    Eval(train::EvalArgs),
     /// Segment the object inside a box with LiteMedSAM (encoder + box-prompt decoder): writes the mask at the
     /// image's size as a PNG (0/255) and prints its area and the predicted IoU.
     Segment {
@@ -820,6 +827,8 @@ fn main() -> ExitCode {
         Cmd::Ingest(a) => ingest(a).map(|ok| if ok { true } else { std::process::exit(3) }),
         Cmd::Embed(a) => embed(a),
         Cmd::Select(a) => select_cmd(a),
+        Cmd::Train(a) => train::train(a),
+        Cmd::Eval(a) => train::eval(a),
         Cmd::Segment { image, bbox, out, sample, weights, cpu, force } => {
             segment_cmd(&image, &bbox, out, sample, weights, cpu, force)
         }

@@ -368,3 +368,75 @@ fn bench_protocol_reduced_run_trains_heads_that_beat_untrained_ones_and_resumes(
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("other settings"));
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn train_and_eval_a_head_from_annotated_picks() {
+    let Some(sh) = shared() else { return };
+    if crate::common::gpu().is_none() {
+        return;
+    }
+    let dir = tmp("train-eval");
+    let npz = sh.join("data/medmnist/breastmnist.npz");
+    let m = dir.join("m.jsonl");
+    let ok = |c: &mut Command| {
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    ok(Command::new(medpick()).arg("ingest").arg(&npz).arg("--out").arg(&m));
+    for subset in ["train", "test"] {
+        ok(Command::new(medpick())
+            .arg("embed")
+            .arg(&m)
+            .args(["--subset", subset, "--model", "pixels", "--cache", "none", "--out"])
+            .arg(dir.join(format!("{subset}.safetensors"))));
+    }
+    // Labels: picks.csv-style for 60 training samples (one left unannotated), id,label for the test set.
+    let text = std::fs::read_to_string(&m).unwrap();
+    let samples: Vec<serde_json::Value> = text.lines().skip(1).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let label = |s: &serde_json::Value| s["label"].as_str().unwrap().to_string();
+    let id = |s: &serde_json::Value| s["id"].as_str().unwrap().to_string();
+    let train: Vec<_> = samples.iter().filter(|s| id(s).contains("#train:")).take(60).collect();
+    let mut picks = String::from("rank,id,score,strategy,seed,label\n");
+    for (r, s) in train.iter().enumerate() {
+        let l = if r == 59 { String::new() } else { label(s) };
+        picks.push_str(&format!("{},{},0.5,typiclust,0,{l}\n", r + 1, id(s)));
+    }
+    std::fs::write(dir.join("picks.csv"), picks).unwrap();
+    let mut gt = String::from("id,label\n");
+    for s in samples.iter().filter(|s| id(s).contains("#test:")) {
+        gt.push_str(&format!("{},{}\n", id(s), label(s)));
+    }
+    std::fs::write(dir.join("test_labels.csv"), gt).unwrap();
+    let head = dir.join("head.json");
+    let out = ok(Command::new(medpick())
+        .arg("train")
+        .arg("--features")
+        .arg(dir.join("train.safetensors"))
+        .arg("--labels")
+        .arg(dir.join("picks.csv"))
+        .arg("--out")
+        .arg(&head)
+        .args(["--epochs", "60"]));
+    assert!(out.contains("on 59 samples (2 classes)"), "{out}");
+    let out = ok(Command::new(medpick())
+        .arg("eval")
+        .arg("--head")
+        .arg(&head)
+        .arg("--features")
+        .arg(dir.join("test.safetensors"))
+        .arg("--labels")
+        .arg(dir.join("test_labels.csv"))
+        .arg("--out")
+        .arg(dir.join("pred.csv")));
+    let auc: f64 = out
+        .lines()
+        .find(|l| l.starts_with("macro AUC"))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(out.contains("156 samples") && auc > 0.6, "{out}");
+    assert_eq!(std::fs::read_to_string(dir.join("pred.csv")).unwrap().lines().count(), 157);
+    let _ = std::fs::remove_dir_all(&dir);
+}

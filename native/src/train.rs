@@ -1,0 +1,204 @@
+//! `medpick train` and `medpick eval`: a classification head on a feature file, from the labels a person gave
+//! (a CSV with `id` and `label` columns — e.g. picks.csv with a label column filled in), and its evaluation.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use medpick_core::features::Features;
+use medpick_core::train::cls::{self, ClsConfig, ClsHead, HeadKind};
+use serde::{Deserialize, Serialize};
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// Feature file (`medpick embed`) holding the labelled samples.
+    #[arg(long)]
+    pub features: PathBuf,
+    /// CSV with `id` and `label` columns (a header naming them, any other columns ignored; or two columns
+    /// id,label). Rows with an empty label are not annotated yet and are skipped.
+    #[arg(long)]
+    pub labels: PathBuf,
+    /// Head file to write (JSON).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// linear or dropquery.
+    #[arg(long, default_value = "linear")]
+    pub head: String,
+    #[arg(long, default_value_t = 100)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Train on the CPU twins.
+    #[arg(long)]
+    pub cpu: bool,
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// Head file written by `medpick train`.
+    #[arg(long)]
+    pub head: PathBuf,
+    /// Feature file of the samples to evaluate (same model and pooling as the head's).
+    #[arg(long)]
+    pub features: PathBuf,
+    /// Ground truth: CSV with `id` and `label` columns.
+    #[arg(long)]
+    pub labels: PathBuf,
+    /// Also write per-sample predictions (id, label, predicted, probabilities) as CSV.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub cpu: bool,
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HeadFile {
+    classes: Vec<String>,
+    model: String,
+    pool: String,
+    dim: usize,
+    head: ClsHead,
+    trained_on: usize,
+}
+
+/// id → label from a CSV with a header naming `id` and `label` (or a plain two-column file).
+pub fn read_labels(path: &Path) -> Result<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let Some((_, first)) = lines.next() else { bail!("{}: empty file", path.display()) };
+    let header: Vec<String> = first.split(',').map(|c| c.trim().trim_matches('"').to_ascii_lowercase()).collect();
+    let (ci, cl) = match (header.iter().position(|c| c == "id"), header.iter().position(|c| c == "label")) {
+        (Some(i), Some(l)) => (i, l),
+        _ => return Ok(medpick_core::manifest::read_label_csv(path)?),
+    };
+    let mut m = HashMap::new();
+    for (n, line) in lines {
+        let cols: Vec<&str> = line.split(',').map(|c| c.trim().trim_matches('"')).collect();
+        let (Some(id), label) = (cols.get(ci), cols.get(cl).copied().unwrap_or("")) else {
+            bail!("{}: line {}: no id column", path.display(), n + 1)
+        };
+        if !label.is_empty() {
+            m.insert(id.to_string(), label.to_string());
+        }
+    }
+    Ok(m)
+}
+
+pub fn train(a: TrainArgs) -> Result<bool> {
+    if a.out.exists() && !a.force {
+        bail!("{} already exists (pass --force to overwrite)", a.out.display());
+    }
+    let f = Features::read(&a.features)?;
+    let labels = read_labels(&a.labels)?;
+    let mut classes: Vec<String> = labels.values().cloned().collect();
+    classes.sort();
+    classes.dedup();
+    if classes.len() < 2 {
+        bail!("{}: need labels of at least 2 classes, found {:?}", a.labels.display(), classes);
+    }
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for (i, id) in f.ids.iter().enumerate() {
+        if let Some(l) = labels.get(id) {
+            x.extend_from_slice(f.row(i));
+            y.push(classes.iter().position(|c| c == l).unwrap_or(0));
+        }
+    }
+    let missing = labels.keys().filter(|id| !f.ids.contains(id)).count();
+    if missing > 0 {
+        eprintln!("{missing} labelled ids are not in {} (ignored)", a.features.display());
+    }
+    if y.is_empty() {
+        bail!("none of the labelled ids is in {}", a.features.display());
+    }
+    let ctx = if a.cpu { None } else { Some(crate::open_gpu()?) };
+    let cfg = ClsConfig { kind: HeadKind::parse(&a.head)?, epochs: a.epochs, seed: a.seed, ..Default::default() };
+    let (head, log) = pollster::block_on(cls::train(ctx.as_ref(), &x, &y, classes.len(), &cfg))?;
+    let file = HeadFile { classes, model: f.model, pool: f.pool, dim: f.dim, head, trained_on: y.len() };
+    let mut w = medpick_core::manifest::create_new(&a.out, a.force)?;
+    use std::io::Write;
+    w.write_all(serde_json::to_string_pretty(&file)?.as_bytes())?;
+    w.flush()?;
+    println!(
+        "trained a {} head on {} samples ({} classes) in {} steps, {:.2} s ({:.2} ms/step); loss {:.4} -> {:.4}; wrote {}",
+        a.head,
+        y.len(),
+        file.classes.len(),
+        log.steps,
+        log.seconds,
+        1e3 * log.seconds / log.steps.max(1) as f64,
+        log.epoch_loss.first().unwrap_or(&0.0),
+        log.epoch_loss.last().unwrap_or(&0.0),
+        a.out.display()
+    );
+    Ok(true)
+}
+
+pub fn eval(a: EvalArgs) -> Result<bool> {
+    let text = std::fs::read_to_string(&a.head).with_context(|| format!("reading {}", a.head.display()))?;
+    let h: HeadFile =
+        serde_json::from_str(&text).with_context(|| format!("{}: not a medpick head file", a.head.display()))?;
+    let f = Features::read(&a.features)?;
+    if f.dim != h.dim || f.model != h.model || f.pool != h.pool {
+        bail!(
+            "{}: features are {} ({} pool, dim {}) but the head was trained on {} ({} pool, dim {})",
+            a.features.display(),
+            f.model,
+            f.pool,
+            f.dim,
+            h.model,
+            h.pool,
+            h.dim
+        );
+    }
+    let labels = read_labels(&a.labels)?;
+    let (mut x, mut y, mut ids) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, id) in f.ids.iter().enumerate() {
+        if let Some(l) = labels.get(id) {
+            let Some(c) = h.classes.iter().position(|c| c == l) else {
+                bail!("{}: {id} has label {l}, not one of the head's classes {:?}", a.labels.display(), h.classes)
+            };
+            x.extend_from_slice(f.row(i));
+            y.push(c);
+            ids.push(id.clone());
+        }
+    }
+    if y.is_empty() {
+        bail!("none of the ids in {} is in {}", a.labels.display(), a.features.display());
+    }
+    let ctx = if a.cpu { None } else { Some(crate::open_gpu()?) };
+    let probs = pollster::block_on(h.head.predict(ctx.as_ref(), &x))?;
+    let k = h.classes.len();
+    let pred = ClsHead::argmax(&probs, k);
+    use medpick_core::metrics;
+    println!("{} samples, classes {:?}", y.len(), h.classes);
+    println!("accuracy           {:.4}", metrics::accuracy(&pred, &y));
+    println!("balanced accuracy  {:.4}", metrics::balanced_accuracy(&pred, &y, k));
+    match metrics::macro_auc(&probs, &y, k) {
+        Some(v) => println!("macro AUC (OvR)    {v:.4}"),
+        None => println!("macro AUC (OvR)    – (a class is missing from the labels)"),
+    }
+    if let Some(out) = &a.out {
+        let mut w = medpick_core::manifest::create_new(out, a.force)?;
+        use std::io::Write;
+        let probs_h: Vec<String> = h.classes.iter().map(|c| format!("p_{c}")).collect();
+        writeln!(w, "id,label,predicted,{}", probs_h.join(","))?;
+        for (i, id) in ids.iter().enumerate() {
+            let p: Vec<String> = probs[i * k..(i + 1) * k].iter().map(|v| format!("{v:.6}")).collect();
+            writeln!(
+                w,
+                "{},{},{},{}",
+                medpick_core::manifest::csv_field(id),
+                h.classes[y[i]],
+                h.classes[pred[i]],
+                p.join(",")
+            )?;
+        }
+        w.flush()?;
+        println!("wrote {}", out.display());
+    }
+    Ok(true)
+}
