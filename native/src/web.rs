@@ -112,16 +112,19 @@ pub fn serve(a: WebArgs) -> Result<()> {
         )
     })?;
     let addr = server.server_addr().to_ip().context("listening address")?;
-    println!("medpick web: serving http://{addr}/ (Ctrl-C to stop)");
-    println!("  app: {}", root.display());
-    match &weights {
-        Some(w) => println!("  model: {} as {WEIGHTS_URL}", w.display()),
-        None => {
-            println!("  model: not found (run scripts/setup.sh, or pass --weights); the page will ask for the file")
-        }
-    }
+    // Printing must not kill the server when nobody reads its output any more (a closed pipe).
     use std::io::Write;
-    std::io::stdout().flush().ok();
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "medpick web: serving http://{addr}/ (Ctrl-C to stop)");
+    let _ = writeln!(out, "  app: {}", root.display());
+    let _ = match &weights {
+        Some(w) => writeln!(out, "  model: {} as {WEIGHTS_URL}", w.display()),
+        None => writeln!(
+            out,
+            "  model: not found (run scripts/setup.sh, or pass --weights); the page will ask for the file"
+        ),
+    };
+    let _ = out.flush();
     let server = std::sync::Arc::new(server);
     let workers: Vec<_> = (0..4)
         .map(|_| {

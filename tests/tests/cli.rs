@@ -246,7 +246,10 @@ fn web_serves_the_app_on_loopback_with_a_same_origin_policy() {
         .spawn()
         .unwrap();
     let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    reader.read_line(&mut first).unwrap();
+    // Keep draining the server's output, as a terminal would.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     let addr = first.split("http://").nth(1).and_then(|r| r.split('/').next()).unwrap_or_else(|| panic!("{first}"));
     assert!(addr.starts_with("127.0.0.1:"), "binds loopback by default: {first}");
     let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
