@@ -3,7 +3,7 @@
 #   1. cargo test (unit + integration: naga shader contract, GPU-vs-CPU for every kernel on the default adapter),
 #   2. the wasm build and the browser tests: every kernel on WebGPU in headless Chromium and the CPU fallback,
 #      encoder parity on WebGPU, and the app served by `medpick web` giving the native CLI's picks on
-#      MEDPICK_APP_IMAGES (default 4) DSB2018 images, on WebGPU and on the CPU path.
+#      MEDPICK_APP_IMAGES (default 3) DSB2018 images, on WebGPU and on the CPU path.
 # Set REQUIRE_GPU=1 to make GPU tests fail instead of skip when no adapter exists (CI does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,4 +21,4 @@ echo "== browser test (Chromium, WebGPU on SwiftShader, then without WebGPU)"
 echo "== browser test: LiteMedSAM and DINOv2 parity on WebGPU (a few minutes on SwiftShader)"
 (cd web && node tests/models.mjs)
 echo "== browser test: the app (medpick web), picks equal the native CLI on WebGPU and on the CPU path"
-(cd web && MEDPICK_APP_IMAGES="${MEDPICK_APP_IMAGES:-4}" node tests/app.mjs)
+(cd web && MEDPICK_APP_IMAGES="${MEDPICK_APP_IMAGES:-3}" node tests/app.mjs)
