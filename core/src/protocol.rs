@@ -174,3 +174,135 @@ pub fn markdown(runs: &[RunResult], strategies: &[String], budgets: &[usize], me
     ));
     s
 }
+
+/// Ways to score the unlabelled pool between rounds of the warm loop.
+pub const LOOP_SCORES: &[&str] = &["random", "entropy", "lc", "margin", "bald", "dropquery", "coreset"];
+
+/// One round of the warm loop: the head trained on `labeled` samples and its test metrics.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RoundResult {
+    pub score: String,
+    pub round: usize,
+    pub labeled: usize,
+    pub accuracy: f64,
+    pub balanced_accuracy: f64,
+    pub auc: Option<f64>,
+    /// The samples added after this round (empty after the last).
+    pub next: Vec<String>,
+}
+
+/// Dropout passes for `bald` / `dropquery`.
+const MC_PASSES: usize = 10;
+
+/// The warm loop: cold-start pick with `start`, then for each round train the head on all labelled samples,
+/// evaluate, score the unlabelled pool with `score` and add the `batch` best. `bald` uses 10 MC-dropout passes
+/// (input dropout 0.5); `dropquery` uses 10 passes at dropout 0.75 and DropQuery's clustering of the
+/// disagreeing samples; `coreset` is k-center greedy from the labelled set; `lc`/`entropy`/`margin` score the
+/// head's probabilities (pixels = 1).
+#[allow(clippy::too_many_arguments)] // the two splits, the loop's settings and the head's
+pub async fn warm_loop(
+    ctx: Option<&GpuContext>,
+    train: &Split<'_>,
+    test: &Split<'_>,
+    classes: usize,
+    start: &str,
+    score: &str,
+    rounds: usize,
+    batch: usize,
+    seed: u64,
+    head: &ClsConfig,
+) -> Result<Vec<RoundResult>> {
+    use crate::uncertainty as u;
+    if !LOOP_SCORES.contains(&score) {
+        return Err(Error::Unknown { kind: "score", name: score.to_string(), known: LOOP_SCORES.join(", ") });
+    }
+    let n = train.labels.len();
+    if batch == 0 || rounds == 0 || batch * rounds > n {
+        return Err(Error::Invalid(format!(
+            "{rounds} rounds of {batch} need ≤ {n} samples in the pool (and ≥ 1 each)"
+        )));
+    }
+    let d = train.dim;
+    let x = Matrix::new(train.x, n, d)?;
+    let first = select::select(start, &SelectInput { x, budget: batch, seed, labeled: &[], gpu: ctx }).await?;
+    let mut labeled: Vec<usize> = first.picks;
+    let mut rng = crate::rng::Rng::new(seed ^ 0x5eed);
+    let mut out = Vec::new();
+    for round in 0..rounds {
+        let xs: Vec<f32> = labeled.iter().flat_map(|&p| train.x[p * d..(p + 1) * d].iter().copied()).collect();
+        let ys: Vec<usize> = labeled.iter().map(|&p| train.labels[p]).collect();
+        let (model, _) = cls::train(ctx, &xs, &ys, classes, &ClsConfig { seed, ..head.clone() }).await?;
+        let probs = model.predict(ctx, test.x).await?;
+        let pred = ClsHead::argmax(&probs, classes);
+        let mut r = RoundResult {
+            score: score.to_string(),
+            round,
+            labeled: labeled.len(),
+            accuracy: metrics::accuracy(&pred, test.labels),
+            balanced_accuracy: metrics::balanced_accuracy(&pred, test.labels, classes),
+            auc: metrics::macro_auc(&probs, test.labels, classes),
+            next: Vec::new(),
+        };
+        if round + 1 < rounds {
+            let is_labeled: std::collections::HashSet<usize> = labeled.iter().copied().collect();
+            let pool: Vec<usize> = (0..n).filter(|i| !is_labeled.contains(i)).collect();
+            let px: Vec<f32> = pool.iter().flat_map(|&p| train.x[p * d..(p + 1) * d].iter().copied()).collect();
+            let k = classes;
+            let picks_in_pool: Vec<usize> = match score {
+                "random" => {
+                    let mut v: Vec<usize> = (0..pool.len()).collect();
+                    rng.shuffle(&mut v);
+                    v.truncate(batch);
+                    v
+                }
+                "coreset" => {
+                    let sel =
+                        select::select("coreset", &SelectInput { x, budget: batch, seed, labeled: &labeled, gpu: ctx })
+                            .await?;
+                    let index: std::collections::HashMap<usize, usize> =
+                        pool.iter().enumerate().map(|(i, &p)| (p, i)).collect();
+                    sel.picks.iter().map(|p| index[p]).collect()
+                }
+                "entropy" | "lc" | "margin" => {
+                    let pp = model.predict(ctx, &px).await?;
+                    let s: Vec<f64> = pp
+                        .chunks(k)
+                        .map(|q| match score {
+                            "entropy" => u::he(q, k, 1),
+                            "lc" => u::lc(q, k, 1),
+                            _ => u::margin(q, k, 1),
+                        })
+                        .collect();
+                    u::top_by(&s, batch, score != "entropy")
+                }
+                "bald" => {
+                    let mut passes: Vec<Vec<f32>> = Vec::with_capacity(MC_PASSES);
+                    for _ in 0..MC_PASSES {
+                        passes.push(model.predict_dropout(ctx, &px, 0.5, &mut rng).await?);
+                    }
+                    let s: Vec<f64> = (0..pool.len())
+                        .map(|i| {
+                            let per: Vec<Vec<f32>> = passes.iter().map(|p| p[i * k..(i + 1) * k].to_vec()).collect();
+                            u::bald(&per, k, 1)
+                        })
+                        .collect::<Result<_>>()?;
+                    u::top_by(&s, batch, false)
+                }
+                _ => {
+                    // dropquery
+                    let clean = ClsHead::argmax(&model.predict(ctx, &px).await?, k);
+                    let mut passes = Vec::with_capacity(MC_PASSES);
+                    for _ in 0..MC_PASSES {
+                        passes.push(ClsHead::argmax(&model.predict_dropout(ctx, &px, 0.75, &mut rng).await?, k));
+                    }
+                    u::dropquery(&clean, &passes, Matrix::new(&px, pool.len(), d)?, batch, seed + round as u64)?
+                }
+            };
+            let added: Vec<usize> = picks_in_pool.iter().map(|&i| pool[i]).collect();
+            r.next = added.iter().map(|&p| train.ids[p].clone()).collect();
+            labeled.extend(added);
+        }
+        out.push(r);
+    }
+    Ok(out)
+}

@@ -226,6 +226,9 @@ enum BenchCmd {
     /// training split, train a head on exactly the picked samples, evaluate on the test split; writes
     /// results.json (resumable), results.md and plots (SVG + PNG).
     Protocol(protocol::ProtocolArgs),
+    /// The warm loop: a cold-start pick, then rounds of train → score the rest (entropy, lc, margin, bald,
+    /// dropquery, coreset, random) → add the best batch; test metrics per round for each score.
+    Loop(protocol::LoopArgs),
     /// Encoder throughput: images/s, ms/image and GFLOP/s over runs of N images (one image at a time on the
     /// GPU), on random inputs: litemedsam with its real weights, dinov2-small-shape with random weights.
     Encoder {
@@ -836,6 +839,7 @@ fn main() -> ExitCode {
             web::serve(web::WebArgs { host: &host, port, dir: dir.as_deref(), weights }).map(|_| true)
         }
         Cmd::Bench { what: BenchCmd::Protocol(a) } => protocol::run(a),
+        Cmd::Bench { what: BenchCmd::Loop(a) } => protocol::run_loop(a),
         Cmd::Bench { what: BenchCmd::Encoder { model, weights, batches, json, out } } => {
             bench_encoder(&model, weights.as_deref(), &batches, json, out).map(|_| true)
         }

@@ -66,7 +66,6 @@ fn subset(idx: Vec<usize>, max: usize, seed: u64) -> Vec<usize> {
 }
 
 pub fn run(a: ProtocolArgs) -> Result<bool> {
-    use medpick_core::manifest::Split;
     if a.task != "cls" {
         bail!("--task {}: only cls is implemented; the segmentation head and its training are not built yet", a.task);
     }
@@ -88,45 +87,9 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
     }
     let head = HeadKind::parse(&a.head)?;
 
-    // Samples and splits.
-    let (root, samples, split) = crate::load_samples(&a.dataset, None)?;
-    let split_of = |s: &medpick_core::manifest::Sample| -> Option<Split> {
-        s.given_split.or_else(|| split.as_ref().and_then(|m| m.get(&s.id).copied()))
-    };
-    let computed;
-    let split_fn: Box<dyn Fn(&medpick_core::manifest::Sample) -> Option<Split>> =
-        if samples.iter().any(|s| split_of(s).is_some()) {
-            Box::new(split_of)
-        } else {
-            computed = medpick_core::manifest::make_split(&samples, 0, 0.1, 0.2)?
-                .into_iter()
-                .collect::<std::collections::HashMap<_, _>>();
-            eprintln!("{}: no split given; using a seeded 70/10/20 split (seed 0)", a.dataset.display());
-            Box::new(move |s| computed.get(&s.id).copied())
-        };
-    let mut classes: Vec<String> = samples.iter().filter_map(|s| s.label.clone()).collect();
-    classes.sort();
-    classes.dedup();
-    if classes.len() < 2 {
-        bail!("{}: classification needs labels of at least 2 classes, found {:?}", a.dataset.display(), classes);
-    }
-    let pick = |which: Split, max: usize, seed: u64| -> Vec<medpick_core::manifest::Sample> {
-        let idx: Vec<usize> = (0..samples.len())
-            .filter(|&i| split_fn(&samples[i]) == Some(which) && samples[i].label.is_some())
-            .collect();
-        subset(idx, max, seed).into_iter().map(|i| samples[i].clone()).collect()
-    };
-    let train_s = pick(Split::Train, a.max_train, 1);
-    let test_s = pick(Split::Test, a.max_test, 2);
-    if train_s.is_empty() || test_s.is_empty() {
-        bail!("{}: {} training and {} test samples with labels", a.dataset.display(), train_s.len(), test_s.len());
-    }
+    let data = prepare(&a.dataset, &a.model, a.max_train, a.max_test, *a.budgets.iter().max().unwrap_or(&0))?;
+    let (classes, ftr, fte, ytr, yte) = (&data.classes, &data.train, &data.test, &data.ytr, &data.yte);
     let max_budget = *a.budgets.iter().max().unwrap_or(&0);
-    if max_budget > train_s.len() {
-        bail!("--budgets: {max_budget} exceeds the training pool of {}", train_s.len());
-    }
-    eprintln!("protocol: {} training, {} test samples, classes {:?}", train_s.len(), test_s.len(), classes);
-
     let settings = serde_json::json!({
         "dataset": a.dataset.display().to_string(), "task": a.task, "model": a.model.model, "pool": a.model.pool,
         "head": a.head, "epochs": a.epochs, "max_train": a.max_train, "max_test": a.max_test,
@@ -146,18 +109,8 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
         ResultsFile { settings: settings.clone(), classes: classes.clone(), runs: Vec::new() }
     };
 
-    // Features (cached per file content), on the GPU unless --cpu.
     let gpu = crate::open_gpu()?;
     let ctx = if a.cpu { None } else { Some(&gpu) };
-    let ftr = crate::embed_features(&gpu, &a.model, &root, &train_s)?;
-    let fte = crate::embed_features(&gpu, &a.model, &root, &test_s)?;
-    let label_of: std::collections::HashMap<&str, usize> = train_s
-        .iter()
-        .chain(&test_s)
-        .map(|s| (s.id.as_str(), classes.iter().position(|c| Some(c) == s.label.as_ref()).unwrap_or(0)))
-        .collect();
-    let ytr: Vec<usize> = ftr.ids.iter().map(|id| label_of[id.as_str()]).collect();
-    let yte: Vec<usize> = fte.ids.iter().map(|id| label_of[id.as_str()]).collect();
     let train = protocol::Split { ids: &ftr.ids, x: &ftr.data, dim: ftr.dim, labels: &ytr };
     let test = protocol::Split { ids: &fte.ids, x: &fte.data, dim: fte.dim, labels: &yte };
     let cfg = ClsConfig { kind: head, epochs: a.epochs, ..Default::default() };
@@ -222,11 +175,80 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
             .find(|r| &r.strategy == shown && r.budget == max_budget)
             .map(|r| r.picks.clone())
             .unwrap_or_default();
-        plot_pca(&a.out.join(format!("pool_pca.{ext}")), &ftr, &picks, shown, max_budget)?;
+        plot_pca(&a.out.join(format!("pool_pca.{ext}")), ftr, &picks, shown, max_budget)?;
     }
     println!("{md}");
     println!("wrote {}/results.md, results.json and plots", a.out.display());
     Ok(true)
+}
+
+/// A labelled dataset's train and test features.
+pub struct Prepared {
+    pub classes: Vec<String>,
+    pub train: medpick_core::features::Features,
+    pub test: medpick_core::features::Features,
+    pub ytr: Vec<usize>,
+    pub yte: Vec<usize>,
+}
+
+/// Ingest `dataset`, take its train/test split (the file's own, or a seeded 70/10/20 one), subsample, embed.
+pub fn prepare(
+    dataset: &Path,
+    model: &crate::ModelArgs,
+    max_train: usize,
+    max_test: usize,
+    max_budget: usize,
+) -> Result<Prepared> {
+    use medpick_core::manifest::Split;
+    // Samples and splits.
+    let (root, samples, split) = crate::load_samples(&dataset, None)?;
+    let split_of = |s: &medpick_core::manifest::Sample| -> Option<Split> {
+        s.given_split.or_else(|| split.as_ref().and_then(|m| m.get(&s.id).copied()))
+    };
+    let computed;
+    let split_fn: Box<dyn Fn(&medpick_core::manifest::Sample) -> Option<Split>> =
+        if samples.iter().any(|s| split_of(s).is_some()) {
+            Box::new(split_of)
+        } else {
+            computed = medpick_core::manifest::make_split(&samples, 0, 0.1, 0.2)?
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>();
+            eprintln!("{}: no split given; using a seeded 70/10/20 split (seed 0)", dataset.display());
+            Box::new(move |s| computed.get(&s.id).copied())
+        };
+    let mut classes: Vec<String> = samples.iter().filter_map(|s| s.label.clone()).collect();
+    classes.sort();
+    classes.dedup();
+    if classes.len() < 2 {
+        bail!("{}: classification needs labels of at least 2 classes, found {:?}", dataset.display(), classes);
+    }
+    let pick = |which: Split, max: usize, seed: u64| -> Vec<medpick_core::manifest::Sample> {
+        let idx: Vec<usize> = (0..samples.len())
+            .filter(|&i| split_fn(&samples[i]) == Some(which) && samples[i].label.is_some())
+            .collect();
+        subset(idx, max, seed).into_iter().map(|i| samples[i].clone()).collect()
+    };
+    let train_s = pick(Split::Train, max_train, 1);
+    let test_s = pick(Split::Test, max_test, 2);
+    if train_s.is_empty() || test_s.is_empty() {
+        bail!("{}: {} training and {} test samples with labels", dataset.display(), train_s.len(), test_s.len());
+    }
+    if max_budget > train_s.len() {
+        bail!("--budgets: {max_budget} exceeds the training pool of {}", train_s.len());
+    }
+    eprintln!("protocol: {} training, {} test samples, classes {:?}", train_s.len(), test_s.len(), classes);
+
+    let gpu = crate::open_gpu()?;
+    let ftr = crate::embed_features(&gpu, model, &root, &train_s)?;
+    let fte = crate::embed_features(&gpu, model, &root, &test_s)?;
+    let label_of: std::collections::HashMap<&str, usize> = train_s
+        .iter()
+        .chain(&test_s)
+        .map(|s| (s.id.as_str(), classes.iter().position(|c| Some(c) == s.label.as_ref()).unwrap_or(0)))
+        .collect();
+    let ytr: Vec<usize> = ftr.ids.iter().map(|id| label_of[id.as_str()]).collect();
+    let yte: Vec<usize> = fte.ids.iter().map(|id| label_of[id.as_str()]).collect();
+    Ok(Prepared { classes, train: ftr, test: fte, ytr, yte })
 }
 
 const COLORS: [RGBColor; 10] = [
@@ -242,72 +264,87 @@ const COLORS: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
+/// One line per strategy: mean metric vs budget, with Random's mean ± sd as a band.
 fn plot_metric(path: &Path, runs: &[RunResult], strategies: &[String], budgets: &[usize], metric: &str) -> Result<()> {
-    let is_svg = path.extension().is_some_and(|e| e == "svg");
-    if is_svg {
-        let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
-        draw_metric(root, runs, strategies, budgets, metric)
-    } else {
-        let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
-        draw_metric(root, runs, strategies, budgets, metric)
-    }
-    .with_context(|| format!("plotting {}", path.display()))
-}
-
-fn draw_metric<DB: DrawingBackend>(
-    root: DrawingArea<DB, plotters::coord::Shift>,
-    runs: &[RunResult],
-    strategies: &[String],
-    budgets: &[usize],
-    metric: &str,
-) -> Result<()>
-where
-    DB::ErrorType: 'static,
-{
-    root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let vals: Vec<f64> = runs.iter().filter_map(|r| r.metric(metric)).collect();
-    let (lo, hi) = vals.iter().fold((1f64, 0f64), |(a, b), &v| (a.min(v), b.max(v)));
-    let (lo, hi) = ((lo - 0.05).max(0.0), (hi + 0.05).min(1.0));
-    let (bmin, bmax) = (*budgets.iter().min().unwrap_or(&0) as f64, *budgets.iter().max().unwrap_or(&1) as f64);
-    let pad = ((bmax - bmin) * 0.05).max(1.0);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{metric} vs budget (Random: mean ± sd band)"), ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(56)
-        .build_cartesian_2d((bmin - pad)..(bmax + pad), lo..hi)
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    chart
-        .configure_mesh()
-        .x_desc("budget (labelled images)")
-        .y_desc(metric)
-        .draw()
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let mut bs = budgets.to_vec();
     bs.sort_unstable();
     let band: Vec<(f64, f64, f64)> = bs
         .iter()
         .filter_map(|&b| protocol::cell(runs, "random", b, metric).map(|c| (b as f64, c.mean - c.sd, c.mean + c.sd)))
         .collect();
+    let series: Vec<(String, Vec<(f64, f64)>)> = strategies
+        .iter()
+        .map(|s| {
+            (
+                s.clone(),
+                bs.iter().filter_map(|&b| protocol::cell(runs, s, b, metric).map(|c| (b as f64, c.mean))).collect(),
+            )
+        })
+        .collect();
+    let title = format!("{metric} vs budget (Random: mean ± sd band)");
+    plot_lines(path, &title, "budget (labelled images)", metric, &series, &band)
+}
+
+/// Lines (first series named "random" in black) over an optional band, SVG or PNG by the file's extension.
+pub fn plot_lines(
+    path: &Path,
+    title: &str,
+    xdesc: &str,
+    ydesc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    band: &[(f64, f64, f64)],
+) -> Result<()> {
+    let is_svg = path.extension().is_some_and(|e| e == "svg");
+    if is_svg {
+        draw_lines(SVGBackend::new(path, (900, 560)).into_drawing_area(), title, xdesc, ydesc, series, band)
+    } else {
+        draw_lines(BitMapBackend::new(path, (900, 560)).into_drawing_area(), title, xdesc, ydesc, series, band)
+    }
+    .with_context(|| format!("plotting {}", path.display()))
+}
+
+fn draw_lines<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    xdesc: &str,
+    ydesc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    band: &[(f64, f64, f64)],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow::anyhow!("{e:?}");
+    root.fill(&WHITE).map_err(e)?;
+    let ys: Vec<f64> =
+        series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1)).chain(band.iter().flat_map(|b| [b.1, b.2])).collect();
+    let xs: Vec<f64> = series.iter().flat_map(|(_, p)| p.iter().map(|q| q.0)).collect();
+    let (lo, hi) = ys.iter().fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let (lo, hi) = if lo <= hi { (lo - 0.03, hi + 0.03) } else { (0.0, 1.0) };
+    let (x0, x1) = xs.iter().fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let (x0, x1) = if x0 <= x1 { (x0, x1) } else { (0.0, 1.0) };
+    let pad = ((x1 - x0) * 0.05).max(1.0);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d((x0 - pad)..(x1 + pad), lo..hi)
+        .map_err(e)?;
+    chart.configure_mesh().x_desc(xdesc).y_desc(ydesc).draw().map_err(e)?;
     if band.len() > 1 {
         let poly: Vec<(f64, f64)> =
             band.iter().map(|&(b, l, _)| (b, l)).chain(band.iter().rev().map(|&(b, _, h)| (b, h))).collect();
-        chart
-            .draw_series(std::iter::once(Polygon::new(poly, BLACK.mix(0.12))))
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        chart.draw_series(std::iter::once(Polygon::new(poly, BLACK.mix(0.12)))).map_err(e)?;
     }
-    for (i, s) in strategies.iter().enumerate() {
-        let color = if s == "random" { BLACK } else { COLORS[i % COLORS.len()] };
-        let pts: Vec<(f64, f64)> =
-            bs.iter().filter_map(|&b| protocol::cell(runs, s, b, metric).map(|c| (b as f64, c.mean))).collect();
+    for (i, (name, pts)) in series.iter().enumerate() {
+        let color = if name == "random" { BLACK } else { COLORS[i % COLORS.len()] };
         chart
             .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?
-            .label(s.as_str())
+            .map_err(e)?
+            .label(name.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
-        chart
-            .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(e)?;
     }
     chart
         .configure_series_labels()
@@ -315,8 +352,8 @@ where
         .background_style(WHITE.mix(0.9))
         .position(SeriesLabelPosition::LowerRight)
         .draw()
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    root.present().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        .map_err(e)?;
+    root.present().map_err(e)?;
     Ok(())
 }
 
@@ -385,4 +422,126 @@ where
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     root.present().map_err(|e| anyhow::anyhow!("{e:?}"))?;
     Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct LoopArgs {
+    /// Dataset, as for `bench protocol`.
+    #[arg(long)]
+    pub dataset: PathBuf,
+    #[arg(long, default_value = "cls")]
+    pub task: String,
+    /// Cold-start strategy for round 0.
+    #[arg(long, default_value = "typiclust")]
+    pub start: String,
+    /// Scores to compare between rounds (random, entropy, lc, margin, bald, dropquery, coreset).
+    #[arg(long, default_value = "random,entropy,margin,bald,dropquery,coreset")]
+    pub scores: String,
+    #[arg(long, default_value_t = 4)]
+    pub rounds: usize,
+    /// Samples added per round (and picked at round 0).
+    #[arg(long, default_value_t = 27)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value = "linear")]
+    pub head: String,
+    #[arg(long, default_value_t = 100)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 0)]
+    pub max_train: usize,
+    #[arg(long, default_value_t = 0)]
+    pub max_test: usize,
+    /// Output folder for loop.json, loop.md and the plot (files there are replaced).
+    #[arg(long, default_value = "results/loop")]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub cpu: bool,
+    #[command(flatten)]
+    pub model: crate::ModelArgs,
+}
+
+/// `medpick bench loop`: the warm loop per score, one table row each.
+pub fn run_loop(a: LoopArgs) -> Result<bool> {
+    if a.task != "cls" {
+        bail!("--task {}: only cls is implemented; the segmentation head and its training are not built yet", a.task);
+    }
+    let scores: Vec<String> = a.scores.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    for s in &scores {
+        if !protocol::LOOP_SCORES.contains(&s.as_str()) {
+            bail!("--scores: unknown score {s} (known: {})", protocol::LOOP_SCORES.join(", "));
+        }
+    }
+    if !medpick_core::select::COLD_START.contains(&a.start.as_str()) {
+        bail!("--start: unknown strategy {} (known: {})", a.start, medpick_core::select::COLD_START.join(", "));
+    }
+    let data = prepare(&a.dataset, &a.model, a.max_train, a.max_test, a.batch * a.rounds)?;
+    let gpu = crate::open_gpu()?;
+    let ctx = if a.cpu { None } else { Some(&gpu) };
+    let train = protocol::Split { ids: &data.train.ids, x: &data.train.data, dim: data.train.dim, labels: &data.ytr };
+    let test = protocol::Split { ids: &data.test.ids, x: &data.test.data, dim: data.test.dim, labels: &data.yte };
+    let cfg = ClsConfig { kind: HeadKind::parse(&a.head)?, epochs: a.epochs, ..Default::default() };
+    let pb = crate::progress_bar("loop");
+    pb.set_length(scores.len() as u64);
+    let mut all = Vec::new();
+    for s in &scores {
+        pb.set_message(s.clone());
+        let r = pollster::block_on(protocol::warm_loop(
+            ctx,
+            &train,
+            &test,
+            data.classes.len(),
+            &a.start,
+            s,
+            a.rounds,
+            a.batch,
+            a.seed,
+            &cfg,
+        ))
+        .with_context(|| format!("score {s}"))?;
+        all.extend(r);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    std::fs::write(a.out.join("loop.json"), serde_json::to_string_pretty(&all)?)?;
+    let counts: Vec<usize> = (0..a.rounds).map(|r| (r + 1) * a.batch).collect();
+    let mut md = format!(
+        "# medpick bench loop\n\nDataset `{}`, model `{}`, start `{}`, {} rounds of {}, head `{}`, seed {}.\n\n\
+         Balanced accuracy on the test split by labelled-set size:\n\n| score | {} |\n|---|{}\n",
+        a.dataset.display(),
+        a.model.model,
+        a.start,
+        a.rounds,
+        a.batch,
+        a.head,
+        a.seed,
+        counts.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" | "),
+        "---|".repeat(counts.len())
+    );
+    for s in &scores {
+        let row: Vec<String> =
+            all.iter().filter(|r| &r.score == s).map(|r| format!("{:.3}", r.balanced_accuracy)).collect();
+        md.push_str(&format!("| {s} | {} |\n", row.join(" | ")));
+    }
+    std::fs::write(a.out.join("loop.md"), &md)?;
+    let series: Vec<(String, Vec<(f64, f64)>)> = scores
+        .iter()
+        .map(|s| {
+            (s.clone(), all.iter().filter(|r| &r.score == s).map(|r| (r.labeled as f64, r.balanced_accuracy)).collect())
+        })
+        .collect();
+    for ext in ["svg", "png"] {
+        plot_lines(
+            &a.out.join(format!("loop_balanced_accuracy.{ext}")),
+            &format!("warm loop from {}: balanced accuracy per round", a.start),
+            "labelled images",
+            "balanced_accuracy",
+            &series,
+            &[],
+        )?;
+    }
+    println!("{md}");
+    println!("wrote {}/loop.md, loop.json and loop_balanced_accuracy.{{svg,png}}", a.out.display());
+    Ok(true)
 }

@@ -443,3 +443,50 @@ fn train_and_eval_a_head_from_annotated_picks() {
     assert_eq!(std::fs::read_to_string(dir.join("pred.csv")).unwrap().lines().count(), 157);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bench_loop_adds_new_samples_each_round_for_every_score() {
+    let Some(sh) = shared() else { return };
+    if crate::common::gpu().is_none() {
+        return;
+    }
+    let out = tmp("loop");
+    let o = Command::new(medpick())
+        .args(["bench", "loop", "--dataset"])
+        .arg(sh.join("data/medmnist/breastmnist.npz"))
+        .args([
+            "--model",
+            "pixels",
+            "--scores",
+            "random,margin,bald,dropquery,coreset",
+            "--rounds",
+            "3",
+            "--batch",
+            "10",
+        ])
+        .args(["--epochs", "20", "--max-train", "120", "--max-test", "60", "--cache", "none", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rounds: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("loop.json")).unwrap()).unwrap();
+    assert_eq!(rounds.len(), 15);
+    for score in ["random", "margin", "bald", "dropquery", "coreset"] {
+        let rs: Vec<_> = rounds.iter().filter(|r| r["score"] == score).collect();
+        assert_eq!(rs.iter().map(|r| r["labeled"].as_u64().unwrap()).collect::<Vec<_>>(), vec![10, 20, 30], "{score}");
+        // The samples added are new each round.
+        let mut seen = std::collections::HashSet::new();
+        for r in &rs[..2] {
+            let next = r["next"].as_array().unwrap();
+            assert_eq!(next.len(), 10, "{score}");
+            for id in next {
+                assert!(seen.insert(id.as_str().unwrap().to_string()), "{score}: {id} added twice");
+            }
+        }
+        assert!(rs[2]["next"].as_array().unwrap().is_empty());
+    }
+    assert!(std::fs::read(out.join("loop_balanced_accuracy.png")).unwrap().starts_with(b"\x89PNG"));
+    assert!(std::fs::read_to_string(out.join("loop.md")).unwrap().contains("| dropquery |"));
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -246,3 +246,19 @@ impl ClsHead {
             .collect()
     }
 }
+
+impl ClsHead {
+    /// Probabilities with input dropout `p` (MC dropout: each feature zeroed with probability p, the rest scaled by
+    /// 1/(1 − p), before the head's normalisation), one pass with masks from `rng`.
+    pub async fn predict_dropout(
+        &self,
+        ctx: Option<&GpuContext>,
+        x: &[f32],
+        p: f32,
+        rng: &mut Rng,
+    ) -> Result<Vec<f32>> {
+        let keep = 1.0 - p;
+        let xd: Vec<f32> = x.iter().map(|&v| if rng.next_f32() < p { 0.0 } else { v / keep }).collect();
+        self.predict(ctx, &xd).await
+    }
+}
