@@ -9,4 +9,4 @@ pub mod readback;
 pub mod shaders;
 
 pub use context::{AdapterReport, GpuContext, GpuOptions};
-pub use readback::{read_f32, read_u32};
+pub use readback::{read_f32, read_f32_u32, read_u32};

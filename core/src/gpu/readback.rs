@@ -6,17 +6,33 @@ use super::GpuContext;
 use crate::{Error, Result};
 
 async fn read_bytes(ctx: &GpuContext, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
-    if bytes == 0 {
-        return Ok(Vec::new());
+    let mut parts = read_many(ctx, &[(src, bytes)]).await?;
+    Ok(parts.pop().unwrap_or_default())
+}
+
+/// Read the first `bytes` of each source through one staging buffer and one mapping (one round trip for all).
+async fn read_many(ctx: &GpuContext, srcs: &[(&wgpu::Buffer, u64)]) -> Result<Vec<Vec<u8>>> {
+    let total: u64 = srcs.iter().map(|s| s.1).sum();
+    if total == 0 {
+        return Ok(srcs.iter().map(|_| Vec::new()).collect());
+    }
+    if let Some((_, b)) = srcs.iter().find(|s| s.1 % 4 != 0) {
+        return Err(Error::Readback { message: format!("read of {b} bytes: copies go in multiples of 4") });
     }
     let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("medpick readback"),
-        size: bytes,
+        size: total,
         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
     let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
-    enc.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
+    let mut at = 0u64;
+    for &(src, bytes) in srcs {
+        if bytes > 0 {
+            enc.copy_buffer_to_buffer(src, 0, &staging, at, bytes);
+        }
+        at += bytes;
+    }
     ctx.queue.submit(Some(enc.finish()));
 
     let (tx, rx) = futures_channel::oneshot::channel();
@@ -29,11 +45,25 @@ async fn read_bytes(ctx: &GpuContext, src: &wgpu::Buffer, bytes: u64) -> Result<
     mapped.map_err(|e| Error::Readback { message: e.to_string() })?;
     let out = {
         let view = staging.get_mapped_range(..).map_err(|e| Error::Readback { message: e.to_string() })?;
-        view.to_vec()
+        let mut out = Vec::with_capacity(srcs.len());
+        let mut at = 0usize;
+        for &(_, bytes) in srcs {
+            out.push(view[at..at + bytes as usize].to_vec());
+            at += bytes as usize;
+        }
+        out
     };
     staging.unmap();
     ctx.take_error("readback")?;
     Ok(out)
+}
+
+/// One f32 and one u32 (a value and its index, e.g. from `argmax_rows`) in a single round trip.
+pub async fn read_f32_u32(ctx: &GpuContext, val: &wgpu::Buffer, idx: &wgpu::Buffer) -> Result<(f32, u32)> {
+    let parts = read_many(ctx, &[(val, 4), (idx, 4)]).await?;
+    let v: Vec<f32> = bytemuck::pod_collect_to_vec(&parts[0]);
+    let i: Vec<u32> = bytemuck::pod_collect_to_vec(&parts[1]);
+    Ok((v[0], i[0]))
 }
 
 /// Wait until all submitted work has finished: natively by polling the device; in the browser by reading one

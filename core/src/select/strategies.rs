@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::kmeans::{kmeans, Clustering};
 use super::{Matrix, SelectInput, Selection};
-use crate::gpu::{ops, read_f32, read_u32};
+use crate::gpu::{ops, read_f32_u32};
 use crate::rng::Rng;
 use crate::Result;
 
@@ -104,7 +104,8 @@ pub async fn coreset(input: &SelectInput<'_>, first: Option<usize>) -> Result<Se
         while sel.picks.len() < input.budget {
             ops::argmax_rows(ctx, &mut enc, &mind, &ov, &oi, 1, x.n).await?;
             ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
-            let (v, i) = (read_f32(ctx, &ov, 1).await?[0], read_u32(ctx, &oi, 1).await?[0] as usize);
+            let (v, i) = read_f32_u32(ctx, &ov, &oi).await?;
+            let i = i as usize;
             if i >= x.n {
                 break;
             }
