@@ -186,7 +186,8 @@ pub struct Manifest {
     pub samples: Vec<Sample>,
 }
 
-const MASK_DIRS: &[(&str, MaskKind)] = &[
+/// Mask folder names beside `images/`, in the order they are looked for (shared with `upload`).
+pub(crate) const MASK_DIRS: &[(&str, MaskKind)] = &[
     ("masks", MaskKind::Binary),
     ("mask", MaskKind::Binary),
     ("labels", MaskKind::Binary),

@@ -27,7 +27,9 @@ pub struct UploadPlan {
     pub skipped: Vec<(String, String)>,
 }
 
-const MASK_DIRS: &[&str] = &["masks", "mask", "labels", "gt", "ground_truth", "instance_labels", "instances"];
+fn is_mask_dir(name: &str) -> bool {
+    crate::manifest::MASK_DIRS.iter().any(|(m, _)| *m == name)
+}
 
 /// Plan a dropped folder given each file's relative path (`webkitRelativePath`, e.g. `scans/images/a.png`).
 pub fn plan(paths: &[String]) -> UploadPlan {
@@ -38,7 +40,7 @@ pub fn plan(paths: &[String]) -> UploadPlan {
     let strip = !split.is_empty() && split.iter().all(|c| c.len() > 1 && c.first().copied() == first);
     let comps: Vec<&[&str]> = split.iter().map(|c| if strip { &c[1..] } else { &c[..] }).collect();
     let top_dirs: std::collections::HashSet<&str> = comps.iter().filter(|c| c.len() > 1).map(|c| c[0]).collect();
-    let images_only = top_dirs.contains("images") && MASK_DIRS.iter().any(|m| top_dirs.contains(m));
+    let images_only = top_dirs.contains("images") && top_dirs.iter().any(|d| is_mask_dir(d));
     let mut plan = UploadPlan::default();
     let mut keep: Vec<usize> = Vec::new();
     for (i, c) in comps.iter().enumerate() {
@@ -49,7 +51,7 @@ pub fn plan(paths: &[String]) -> UploadPlan {
         if c.iter().any(|x| x.starts_with('.')) {
             plan.skipped.push((rel, "hidden file".into()));
         } else if images_only && c[0] != "images" {
-            let why = if MASK_DIRS.contains(&c[0]) {
+            let why = if is_mask_dir(c[0]) {
                 format!("mask ({}/ beside images/)", c[0])
             } else {
                 "outside images/ (the folder has images/ and masks)".into()
