@@ -101,9 +101,7 @@ pub fn decode(rel: &str, bytes: &[u8], window: Window) -> Result<Decoded> {
         }
         return plain(out);
     }
-    let dicom_ext = [".dcm", ".dicom", ".ima"].iter().any(|e| lower.ends_with(e));
-    let no_ext = path.extension().is_none();
-    if dicom_ext || (no_ext && bytes.len() >= 132 && &bytes[128..132] == b"DICM") {
+    if dicom::is_dicom(path, bytes) {
         let obj = dicom::open_bytes(path, bytes)?;
         let info = dicom::info(&obj);
         if !info.has_pixel_data {

@@ -87,7 +87,8 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
     }
     let head = HeadKind::parse(&a.head)?;
 
-    let data = prepare(&a.dataset, &a.model, a.max_train, a.max_test, *a.budgets.iter().max().unwrap_or(&0))?;
+    let gpu = crate::open_gpu()?;
+    let data = prepare(&gpu, &a.dataset, &a.model, a.max_train, a.max_test, *a.budgets.iter().max().unwrap_or(&0))?;
     let (classes, ftr, fte, ytr, yte) = (&data.classes, &data.train, &data.test, &data.ytr, &data.yte);
     let max_budget = *a.budgets.iter().max().unwrap_or(&0);
     let settings = serde_json::json!({
@@ -109,7 +110,6 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
         ResultsFile { settings: settings.clone(), classes: classes.clone(), runs: Vec::new() }
     };
 
-    let gpu = crate::open_gpu()?;
     let ctx = if a.cpu { None } else { Some(&gpu) };
     let train = protocol::Split { ids: &ftr.ids, x: &ftr.data, dim: ftr.dim, labels: &ytr };
     let test = protocol::Split { ids: &fte.ids, x: &fte.data, dim: fte.dim, labels: &yte };
@@ -193,6 +193,7 @@ pub struct Prepared {
 
 /// Ingest `dataset`, take its train/test split (the file's own, or a seeded 70/10/20 one), subsample, embed.
 pub fn prepare(
+    gpu: &medpick_core::gpu::GpuContext,
     dataset: &Path,
     model: &crate::ModelArgs,
     max_train: usize,
@@ -238,9 +239,8 @@ pub fn prepare(
     }
     eprintln!("protocol: {} training, {} test samples, classes {:?}", train_s.len(), test_s.len(), classes);
 
-    let gpu = crate::open_gpu()?;
-    let ftr = crate::embed_features(&gpu, model, &root, &train_s)?;
-    let fte = crate::embed_features(&gpu, model, &root, &test_s)?;
+    let ftr = crate::embed_features(gpu, model, &root, &train_s)?;
+    let fte = crate::embed_features(gpu, model, &root, &test_s)?;
     let label_of: std::collections::HashMap<&str, usize> = train_s
         .iter()
         .chain(&test_s)
@@ -475,8 +475,8 @@ pub fn run_loop(a: LoopArgs) -> Result<bool> {
     if !medpick_core::select::COLD_START.contains(&a.start.as_str()) {
         bail!("--start: unknown strategy {} (known: {})", a.start, medpick_core::select::COLD_START.join(", "));
     }
-    let data = prepare(&a.dataset, &a.model, a.max_train, a.max_test, a.batch * a.rounds)?;
     let gpu = crate::open_gpu()?;
+    let data = prepare(&gpu, &a.dataset, &a.model, a.max_train, a.max_test, a.batch * a.rounds)?;
     let ctx = if a.cpu { None } else { Some(&gpu) };
     let train = protocol::Split { ids: &data.train.ids, x: &data.train.data, dim: data.train.dim, labels: &data.ytr };
     let test = protocol::Split { ids: &data.test.ids, x: &data.test.data, dim: data.test.dim, labels: &data.yte };

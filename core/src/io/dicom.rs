@@ -277,16 +277,22 @@ pub fn find_gap(keys: &[f64], by_position: bool) -> Option<(usize, f64, f64)> {
     (g > 1.5 * expected).then_some((i, g, expected))
 }
 
-/// True for `.dcm`/`.dicom` files, and for extension-less files that start with a DICOM preamble.
+/// True for `.dcm`/`.dicom`/`.ima` files, and for extension-less files that start with a DICOM preamble.
 pub fn is_dicom_path(p: &Path) -> bool {
+    if p.extension().is_some() {
+        return is_dicom(p, &[]);
+    }
+    use std::io::Read;
+    let mut buf = [0u8; 132];
+    std::fs::File::open(p).and_then(|mut f| f.read_exact(&mut buf)).is_ok() && is_dicom(p, &buf)
+}
+
+/// `is_dicom_path` for a file whose first bytes (`head`, at least 132 to see the preamble) are in memory.
+pub fn is_dicom(p: &Path, head: &[u8]) -> bool {
     let ext = p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
     match ext.as_deref() {
         Some("dcm") | Some("dicom") | Some("ima") => true,
-        None => {
-            use std::io::Read;
-            let mut buf = [0u8; 132];
-            std::fs::File::open(p).and_then(|mut f| f.read_exact(&mut buf)).is_ok() && &buf[128..132] == b"DICM"
-        }
+        None => head.len() >= 132 && &head[128..132] == b"DICM",
         _ => false,
     }
 }

@@ -56,9 +56,18 @@ impl<'a> Exec<'a> {
         Exec { gpu: None }
     }
 
-    /// Which device this is, for messages: the adapter name or "CPU".
+    /// True when this pass runs the WGSL kernels.
     pub fn is_gpu(&self) -> bool {
         self.gpu.is_some()
+    }
+
+    /// A named error when a model whose parameters live on one device is run on the other.
+    pub fn check_params(&self, model: &str, params_on_gpu: bool) -> Result<()> {
+        if self.is_gpu() == params_on_gpu {
+            return Ok(());
+        }
+        let (here, there) = if params_on_gpu { ("GPU", "CPU") } else { ("CPU", "GPU") };
+        Err(Error::Invalid(format!("{model}: parameters are on the {here}, the forward pass on the {there}")))
     }
 
     /// Copy host values to this device (model parameters, inputs).

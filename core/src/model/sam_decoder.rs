@@ -70,6 +70,51 @@ pub struct PromptEncoder {
     pub no_mask_embed: Vec<f32>,
 }
 
+impl PromptEncoder {
+    /// SAM's random-Fourier positional encoding of a point in [0, 1]²: [sin(2π·(2p−1)·G), cos(…)].
+    fn pe(&self, x: f64, y: f64) -> Vec<f32> {
+        let g = &self.gaussian;
+        let (cx, cy) = ((2.0 * x - 1.0) as f32, (2.0 * y - 1.0) as f32);
+        let half = DIM / 2;
+        let mut out = vec![0f32; DIM];
+        for k in 0..half {
+            // f32 arithmetic as PyTorch does it: coords @ G, then · 2π.
+            let v = (cx * g[k] + cy * g[half + k]) * (2.0 * std::f32::consts::PI);
+            out[k] = v.sin();
+            out[half + k] = v.cos();
+        }
+        out
+    }
+
+    /// The two corner tokens of a box (x0, y0, x1, y1) in the 256×256 input frame.
+    pub fn box_tokens(&self, bx: [f32; 4]) -> Vec<f32> {
+        let mut out = Vec::with_capacity(2 * DIM);
+        for (corner, (x, y)) in [(bx[0], bx[1]), (bx[2], bx[3])].into_iter().enumerate() {
+            let nx = (x + 0.5) / INPUT as f32;
+            let ny = (y + 0.5) / INPUT as f32;
+            let mut t = self.pe(nx as f64, ny as f64);
+            for (v, e) in t.iter_mut().zip(&self.point_embeddings[2 + corner]) {
+                *v += e;
+            }
+            out.extend(t);
+        }
+        out
+    }
+
+    /// `image_pe` as tokens [64·64, 256] (row-major grid, (x, y) = ((j + 0.5)/64, (i + 0.5)/64)).
+    pub fn image_pe(&self) -> Vec<f32> {
+        let mut out = Vec::with_capacity(GRID * GRID * DIM);
+        for i in 0..GRID {
+            for j in 0..GRID {
+                let x = ((j as f32 + 0.5) / GRID as f32) as f64;
+                let y = ((i as f32 + 0.5) / GRID as f32) as f64;
+                out.extend(self.pe(x, y));
+            }
+        }
+        out
+    }
+}
+
 /// A 2×2 stride-2 `ConvTranspose2d`, weight rearranged to [in, (di·2 + dj)·out + o] for the matmul.
 #[derive(Clone, Debug)]
 pub struct ConvT2x2 {
@@ -183,49 +228,6 @@ impl SamDecoder {
         Ok(SamDecoder { prompt_encoder, mask_decoder })
     }
 
-    /// SAM's random-Fourier positional encoding of a point in [0, 1]²: [sin(2π·(2p−1)·G), cos(…)].
-    fn pe(&self, x: f64, y: f64) -> Vec<f32> {
-        let g = &self.prompt_encoder.gaussian;
-        let (cx, cy) = ((2.0 * x - 1.0) as f32, (2.0 * y - 1.0) as f32);
-        let half = DIM / 2;
-        let mut out = vec![0f32; DIM];
-        for k in 0..half {
-            // f32 arithmetic as PyTorch does it: coords @ G, then · 2π.
-            let v = (cx * g[k] + cy * g[half + k]) * (2.0 * std::f32::consts::PI);
-            out[k] = v.sin();
-            out[half + k] = v.cos();
-        }
-        out
-    }
-
-    /// The two corner tokens of a box (x0, y0, x1, y1) in the 256×256 input frame.
-    pub fn box_tokens(&self, bx: [f32; 4]) -> Vec<f32> {
-        let mut out = Vec::with_capacity(2 * DIM);
-        for (corner, (x, y)) in [(bx[0], bx[1]), (bx[2], bx[3])].into_iter().enumerate() {
-            let nx = (x + 0.5) / INPUT as f32;
-            let ny = (y + 0.5) / INPUT as f32;
-            let mut t = self.pe(nx as f64, ny as f64);
-            for (v, e) in t.iter_mut().zip(&self.prompt_encoder.point_embeddings[2 + corner]) {
-                *v += e;
-            }
-            out.extend(t);
-        }
-        out
-    }
-
-    /// `image_pe` as tokens [64·64, 256] (row-major grid, (x, y) = ((j + 0.5)/64, (i + 0.5)/64)).
-    pub fn image_pe(&self) -> Vec<f32> {
-        let mut out = Vec::with_capacity(GRID * GRID * DIM);
-        for i in 0..GRID {
-            for j in 0..GRID {
-                let x = ((j as f32 + 0.5) / GRID as f32) as f64;
-                let y = ((i as f32 + 0.5) / GRID as f32) as f64;
-                out.extend(self.pe(x, y));
-            }
-        }
-        out
-    }
-
     /// Upload every parameter once to the GPU.
     pub fn to_gpu(&self, ctx: &GpuContext) -> Result<LoadedSamDecoder> {
         self.prepare(&Exec::gpu(ctx))
@@ -273,8 +275,9 @@ impl SamDecoder {
             Ok((ex.upload("decoder weights", &c.weight)?, ex.upload("decoder weights", &c.bias)?, c.in_dim, c.out_dim))
         };
         Ok(LoadedSamDecoder {
-            host: self.clone(),
-            image_pe: ex.upload("decoder image pe", &self.image_pe())?,
+            prompt_encoder: self.prompt_encoder.clone(),
+            output_tokens: [&md.iou_token[..], &md.mask_tokens[..]].concat(),
+            image_pe: ex.upload("decoder image pe", &self.prompt_encoder.image_pe())?,
             layers,
             final_attn: attn(&md.final_attn_token_to_image)?,
             norm_final: ln(&md.norm_final_attn)?,
@@ -320,7 +323,10 @@ struct LoadedBlock {
 
 /// The decoder's parameters on the GPU or the host.
 pub struct LoadedSamDecoder {
-    host: SamDecoder,
+    /// Host side of the prompt encoding (small: the Fourier matrix and five embeddings).
+    prompt_encoder: PromptEncoder,
+    /// `[iou_token, mask_tokens]` [5, 256], the fixed head of the decoder's token sequence.
+    output_tokens: Vec<f32>,
     image_pe: Tensor,
     layers: Vec<LoadedBlock>,
     final_attn: LoadedAttention,
@@ -409,12 +415,7 @@ impl LoadedSamDecoder {
     }
 
     async fn forward_on(&self, mut ex: Exec<'_>, embedding_chw: &[f32], box_256: [f32; 4]) -> Result<MaskOutput> {
-        if ex.is_gpu() != self.on_gpu {
-            let (here, there) = if self.on_gpu { ("GPU", "CPU") } else { ("CPU", "GPU") };
-            return Err(Error::Invalid(format!(
-                "decoder: parameters are on the {here}, the forward pass on the {there}"
-            )));
-        }
+        ex.check_params("decoder", self.on_gpu)?;
         let hw = GRID * GRID;
         if embedding_chw.len() != DIM * hw {
             return Err(Error::shape(
@@ -426,16 +427,13 @@ impl LoadedSamDecoder {
             return Err(Error::Invalid(format!("decoder: box {box_256:?} is not finite")));
         }
         let ex = &mut ex;
-        let h = &self.host;
+        let pe = &self.prompt_encoder;
         // Host-side prompt encoding: tokens [iou, mask×4, corner×2]; src = embedding + no_mask_embed (tokens).
-        let sparse = h.box_tokens(box_256);
-        let mut tokens = Vec::with_capacity(TOKENS * DIM);
-        tokens.extend_from_slice(&h.mask_decoder.iou_token);
-        tokens.extend_from_slice(&h.mask_decoder.mask_tokens);
-        tokens.extend_from_slice(&sparse);
+        let sparse = pe.box_tokens(box_256);
+        let tokens = [&self.output_tokens[..], &sparse[..]].concat();
         let mut src = vec![0f32; hw * DIM];
         for c in 0..DIM {
-            let add = h.prompt_encoder.no_mask_embed[c];
+            let add = pe.no_mask_embed[c];
             for p in 0..hw {
                 src[p * DIM + c] = embedding_chw[c * hw + p] + add;
             }

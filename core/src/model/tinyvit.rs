@@ -314,12 +314,7 @@ impl LoadedTinyVit {
     }
 
     async fn forward_on(&self, mut ex: Exec<'_>, input_chw: &[f32], keep_stages: bool) -> Result<Embedding> {
-        if ex.is_gpu() != self.on_gpu {
-            let (here, there) = if self.on_gpu { ("GPU", "CPU") } else { ("CPU", "GPU") };
-            return Err(Error::Invalid(format!(
-                "tinyvit: parameters are on the {here}, the forward pass on the {there}"
-            )));
-        }
+        ex.check_params("tinyvit", self.on_gpu)?;
         let ex = &mut ex;
         let n = INPUT * INPUT;
         if input_chw.len() != 3 * n {
