@@ -19,28 +19,129 @@ pub enum Group {
 
 #[derive(Clone, Debug)]
 enum Spec {
-    Matmul { m: usize, n: usize, k: usize, trans_b: bool, bias: bool },
-    Pairwise { n: usize, m: usize, d: usize, same: bool },
-    MinDist { n: usize, d: usize, steps: usize },
-    Argmax { rows: usize, cols: usize, ties: bool },
-    Topk { rows: usize, cols: usize, k: usize, tiles: usize, ties: bool },
-    Softmax { rows: usize, cols: usize },
-    Layernorm { rows: usize, d: usize },
-    Gelu { n: usize },
-    Reduce { rows: usize, cols: usize, op: ops::Reduce },
-    Entropy { images: usize, classes: usize, pixels: usize },
-    Dwconv { g: ops::ConvGeom },
-    Im2col { g: ops::ConvGeom },
-    Pad { h: usize, w: usize, c: usize, hp: usize, wp: usize },
-    CropAdd { h: usize, w: usize, c: usize, hp: usize, wp: usize },
-    Attention { g: ops::AttnGeom, bias: bool },
-    CrossAttention { g: ops::CrossAttnGeom },
-    Relu { n: usize },
-    DepthToSpace { h: usize, w: usize, c: usize, r: usize },
-    SoftmaxXent { rows: usize, classes: usize, smoothing: f32 },
-    Adamw { n: usize, steps: usize },
-    Sgd { n: usize, steps: usize },
-    Transpose { rows: usize, cols: usize },
+    Matmul {
+        m: usize,
+        n: usize,
+        k: usize,
+        trans_b: bool,
+        bias: bool,
+    },
+    Pairwise {
+        n: usize,
+        m: usize,
+        d: usize,
+        same: bool,
+    },
+    MinDist {
+        n: usize,
+        d: usize,
+        steps: usize,
+    },
+    Argmax {
+        rows: usize,
+        cols: usize,
+        ties: bool,
+    },
+    Topk {
+        rows: usize,
+        cols: usize,
+        k: usize,
+        tiles: usize,
+        ties: bool,
+    },
+    Softmax {
+        rows: usize,
+        cols: usize,
+    },
+    Layernorm {
+        rows: usize,
+        d: usize,
+    },
+    Gelu {
+        n: usize,
+    },
+    Reduce {
+        rows: usize,
+        cols: usize,
+        op: ops::Reduce,
+    },
+    Entropy {
+        images: usize,
+        classes: usize,
+        pixels: usize,
+    },
+    Dwconv {
+        g: ops::ConvGeom,
+    },
+    Im2col {
+        g: ops::ConvGeom,
+    },
+    Pad {
+        h: usize,
+        w: usize,
+        c: usize,
+        hp: usize,
+        wp: usize,
+    },
+    CropAdd {
+        h: usize,
+        w: usize,
+        c: usize,
+        hp: usize,
+        wp: usize,
+    },
+    Attention {
+        g: ops::AttnGeom,
+        bias: bool,
+    },
+    CrossAttention {
+        g: ops::CrossAttnGeom,
+    },
+    Relu {
+        n: usize,
+    },
+    DepthToSpace {
+        h: usize,
+        w: usize,
+        c: usize,
+        r: usize,
+    },
+    SoftmaxXent {
+        rows: usize,
+        classes: usize,
+        smoothing: f32,
+    },
+    Adamw {
+        n: usize,
+        steps: usize,
+    },
+    Sgd {
+        n: usize,
+        steps: usize,
+    },
+    Transpose {
+        rows: usize,
+        cols: usize,
+    },
+    SegmentMean {
+        n: usize,
+        k: usize,
+        d: usize,
+    },
+    FacilityGain {
+        rows: usize,
+        cols: usize,
+    },
+    /// An n×n distance matrix visited in `tiles`×`tiles` blocks, `classes` labels.
+    OtherLabelMin {
+        n: usize,
+        classes: usize,
+        tiles: usize,
+    },
+    RadiusEdges {
+        n: usize,
+        tiles: usize,
+    },
 }
 
 /// One self-test case.
@@ -110,6 +211,10 @@ fn case(kernel: &'static str, group: Group, spec: Spec) -> Case {
         Spec::SoftmaxXent { rows, classes, smoothing } => format!("{rows}x{classes} eps {smoothing}"),
         Spec::Adamw { n, steps } | Spec::Sgd { n, steps } => format!("n{n} {steps} steps"),
         Spec::Transpose { rows, cols } => format!("{rows}x{cols}"),
+        Spec::SegmentMean { n, k, d } => format!("n{n} k{k} d{d}"),
+        Spec::FacilityGain { rows, cols } => format!("{rows}x{cols}"),
+        Spec::OtherLabelMin { n, classes, tiles } => format!("n{n} {classes} labels {tiles}x{tiles} tiles"),
+        Spec::RadiusEdges { n, tiles } => format!("n{n} {tiles}x{tiles} tiles"),
     };
     Case { kernel, label, group, spec }
 }
@@ -271,6 +376,21 @@ pub fn cases() -> Vec<Case> {
         v.push(case("transpose", Small, Transpose { rows, cols }));
     }
     v.push(case("transpose", Model, Transpose { rows: 4096, cols: 256 }));
+    for (n, k, d) in [(1, 1, 1), (7, 3, 7), (63, 7, 64), (65, 64, 3), (1000, 65, 256)] {
+        v.push(case("segment_mean", Small, SegmentMean { n, k, d }));
+    }
+    // k-means over 20k LiteMedSAM-sized features into 500 clusters (typiclust-knn's cap).
+    v.push(case("segment_mean", Model, SegmentMean { n: 20_000, k: 500, d: 256 }));
+    for (rows, cols) in [(1, 1), (7, 7), (63, 64), (64, 65), (65, 1000), (1000, 63)] {
+        v.push(case("facility_gain", Small, FacilityGain { rows, cols }));
+    }
+    v.push(case("facility_gain", Model, FacilityGain { rows: 128, cols: 100_003 }));
+    for (n, classes, tiles) in [(1, 1, 1), (7, 2, 1), (63, 5, 2), (64, 1, 3), (65, 7, 2), (1000, 90, 3)] {
+        v.push(case("other_label_min", Small, OtherLabelMin { n, classes, tiles }));
+        v.push(case("radius_edges", Small, RadiusEdges { n, tiles }));
+    }
+    v.push(case("other_label_min", Model, OtherLabelMin { n: 4096, classes: 1000, tiles: 4 }));
+    v.push(case("radius_edges", Model, RadiusEdges { n: 4096, tiles: 4 }));
     v
 }
 
@@ -282,6 +402,28 @@ fn seed_of(label: &str, kernel: &str) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01B3);
     }
     h
+}
+
+/// `tiles` contiguous blocks covering 0..n.
+fn tile_blocks(n: usize, tiles: usize) -> Vec<(usize, usize)> {
+    let t = n.div_ceil(tiles.max(1));
+    (0..tiles).map(|i| (i * t, ((i + 1) * t).min(n))).filter(|(a, b)| a < b).collect()
+}
+
+/// Rows r0..r1 and columns c0..c1 of an n×n matrix, row-major.
+fn sub_tile(m: &[f32], n: usize, r0: usize, r1: usize, c0: usize, c1: usize) -> Vec<f32> {
+    (r0..r1).flat_map(|r| m[r * n + c0..r * n + c1].iter().copied()).collect()
+}
+
+/// Exclusive prefix sums of counts, and the total.
+pub fn exclusive_prefix(counts: &[u32]) -> (Vec<u32>, usize) {
+    let mut out = Vec::with_capacity(counts.len());
+    let mut acc = 0usize;
+    for &c in counts {
+        out.push(acc as u32);
+        acc += c as usize;
+    }
+    (out, acc)
 }
 
 fn ties_vec(rng: &mut Rng, n: usize) -> Vec<f32> {
@@ -780,6 +922,139 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                 [read_f32(ctx, &p, n).await?, read_f32(ctx, &b, n).await?].concat()
             });
             Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::new(1e-5, 1e-7))), elements: 2 * n, gpu_ms, cpu_ms })
+        }
+        Spec::SegmentMean { n, k, d } => {
+            let x = rng.uniform_vec(n * d, -1.0, 1.0);
+            // Every cluster but the last gets members, so one segment is empty and must keep its centre.
+            let labels: Vec<u32> = (0..n).map(|_| rng.below(k.saturating_sub(1).max(1) as u32)).collect();
+            let init = rng.uniform_vec(k * d, -1.0, 1.0);
+            let (order, offsets) = cpu::segments(&labels, k);
+            let (want, cpu_ms) = timed!({
+                let mut c = init.clone();
+                cpu::segment_mean(&x, &order, &offsets, &mut c, k, d);
+                c
+            });
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: k * d, gpu_ms: 0.0, cpu_ms }) };
+            let (got, gpu_ms) = timed!({
+                let (bx, bo, boff) =
+                    (ctx.upload("selftest", &x)?, ctx.upload("selftest", &order)?, ctx.upload("selftest", &offsets)?);
+                let bc = ctx.upload("selftest", &init)?;
+                let mut enc = ctx.encoder();
+                ops::segment_mean(ctx, &mut enc, &bx, &bo, &boff, &bc, n, k, d).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &bc, k * d).await?
+            });
+            Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::BALANCED)), elements: k * d, gpu_ms, cpu_ms })
+        }
+        Spec::FacilityGain { rows, cols } => {
+            // Squared distances between unit vectors lie in [0, 4]; some columns are already covered.
+            let dist = rng.uniform_vec(rows * cols, 0.0, 4.0);
+            let mind: Vec<f32> =
+                (0..cols).map(|j| if j % 3 == 0 { f32::MAX } else { rng.uniform_vec(1, 0.0, 4.0)[0] }).collect();
+            let (want, cpu_ms) = timed!(cpu::facility_gain(&dist, &mind, rows, cols));
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: rows, gpu_ms: 0.0, cpu_ms }) };
+            let (got, gpu_ms) = timed!({
+                let (bd, bm) = (ctx.upload("selftest", &dist)?, ctx.upload("selftest", &mind)?);
+                let g = ctx.storage("selftest", (rows * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                ops::facility_gain(ctx, &mut enc, &bd, &bm, &g, rows, cols).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &g, rows).await?
+            });
+            // A sum of up to 1e5 positive terms in f32 (tree order) against f64.
+            let tol = Tolerance::new(1e-4, 1e-4);
+            Ok(Outcome { cmp: Some(compare(&got, &want, tol)), elements: rows, gpu_ms, cpu_ms })
+        }
+        Spec::OtherLabelMin { n, classes, tiles } => {
+            let dist = ties_vec(&mut rng, n * n);
+            let labels: Vec<u32> = (0..n).map(|_| rng.below(classes as u32)).collect();
+            let blocks = tile_blocks(n, tiles);
+            let ((wm, wx), cpu_ms) = timed!({
+                let (mut mn, mut mx) = (vec![0f32; n], vec![0f32; n]);
+                for &(r0, r1) in &blocks {
+                    for (ci, &(c0, c1)) in blocks.iter().enumerate() {
+                        let t = sub_tile(&dist, n, r0, r1, c0, c1);
+                        cpu::other_label_min(&t, r1 - r0, c1 - c0, r0, c0, &labels, &mut mn, &mut mx, ci > 0);
+                    }
+                }
+                (mn, mx)
+            });
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: n, gpu_ms: 0.0, cpu_ms }) };
+            let ((gm, gx), gpu_ms) = timed!({
+                let bl = ctx.upload("selftest", &labels)?;
+                let (mn, mx) = (ctx.storage("selftest", (n * 4) as u64)?, ctx.storage("selftest", (n * 4) as u64)?);
+                let mut enc = ctx.encoder();
+                let mut keep = Vec::new();
+                for &(r0, r1) in &blocks {
+                    for (ci, &(c0, c1)) in blocks.iter().enumerate() {
+                        let bt = ctx.upload("selftest", &sub_tile(&dist, n, r0, r1, c0, c1))?;
+                        let t = ops::Tile { rows: r1 - r0, cols: c1 - c0, row_offset: r0, col_offset: c0 };
+                        ops::other_label_min(ctx, &mut enc, &bt, &bl, &mn, &mx, n, t, ci > 0).await?;
+                        keep.push(bt);
+                    }
+                }
+                ctx.submit(enc);
+                (read_f32(ctx, &mn, n).await?, read_f32(ctx, &mx, n).await?)
+            });
+            let exact = Tolerance::new(0.0, 0.0);
+            let cmp = merge(compare(&gm, &wm, exact), compare(&gx, &wx, exact));
+            Ok(Outcome { cmp: Some(cmp), elements: n, gpu_ms, cpu_ms })
+        }
+        Spec::RadiusEdges { n, tiles } => {
+            let dist = ties_vec(&mut rng, n * n);
+            let radius2 = 1.0;
+            let blocks = tile_blocks(n, tiles);
+            // Pass 1 counts, the host takes prefix sums, pass 2 writes; the same on both sides.
+            let run_cpu = || {
+                let mut cursor = vec![0u32; n];
+                for &(r0, r1) in &blocks {
+                    for &(c0, c1) in &blocks {
+                        let t = sub_tile(&dist, n, r0, r1, c0, c1);
+                        cpu::radius_edges(&t, r1 - r0, c1 - c0, r0, c0, false, radius2, &mut cursor, &mut []);
+                    }
+                }
+                let (starts, total) = exclusive_prefix(&cursor);
+                let mut edges = vec![0u32; total];
+                let mut cursor = starts;
+                for &(r0, r1) in &blocks {
+                    for &(c0, c1) in &blocks {
+                        let t = sub_tile(&dist, n, r0, r1, c0, c1);
+                        cpu::radius_edges(&t, r1 - r0, c1 - c0, r0, c0, true, radius2, &mut cursor, &mut edges);
+                    }
+                }
+                (cursor, edges)
+            };
+            let ((wc, we), cpu_ms) = timed!(run_cpu());
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: we.len(), gpu_ms: 0.0, cpu_ms }) };
+            let ((gc, ge), gpu_ms) = timed!({
+                let cursor = ctx.storage("selftest", (n * 4) as u64)?;
+                let tiles_up: Vec<_> = blocks
+                    .iter()
+                    .flat_map(|&(r0, r1)| blocks.iter().map(move |&(c0, c1)| (r0, r1, c0, c1)))
+                    .map(|(r0, r1, c0, c1)| {
+                        let t = ops::Tile { rows: r1 - r0, cols: c1 - c0, row_offset: r0, col_offset: c0 };
+                        ctx.upload("selftest", &sub_tile(&dist, n, r0, r1, c0, c1)).map(|b| (t, b))
+                    })
+                    .collect::<Result<_>>()?;
+                let dummy = ctx.storage("selftest", 4)?;
+                let mut enc = ctx.encoder();
+                for (t, bt) in &tiles_up {
+                    ops::radius_edges(ctx, &mut enc, bt, &cursor, &dummy, n, *t, false, radius2, 1).await?;
+                }
+                ctx.submit(enc);
+                let counts = read_u32(ctx, &cursor, n).await?;
+                let (starts, total) = exclusive_prefix(&counts);
+                let cursor = ctx.upload("selftest", &starts)?;
+                let edges = ctx.storage("selftest", (total.max(1) * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                for (t, bt) in &tiles_up {
+                    ops::radius_edges(ctx, &mut enc, bt, &cursor, &edges, n, *t, true, radius2, total.max(1)).await?;
+                }
+                ctx.submit(enc);
+                (read_u32(ctx, &cursor, n).await?, read_u32(ctx, &edges, total).await?)
+            });
+            let cmp = merge(compare_exact_u32(&gc, &wc), compare_exact_u32(&ge, &we));
+            Ok(Outcome { cmp: Some(cmp), elements: we.len(), gpu_ms, cpu_ms })
         }
         Spec::Transpose { rows, cols } => {
             let x = rng.uniform_vec(rows * cols, -1.0, 1.0);

@@ -710,3 +710,123 @@ pub async fn transpose(
     let p = TransposeParams { rows: u32_of(OP, "rows", rows)?, cols: u32_of(OP, "cols", cols)?, ..Default::default() };
     ctx.dispatch(enc, OP, &p, &[x, y], ctx.grid_1d(rows * cols, 256)).await
 }
+
+/// k-means centre update: centers[c] = mean of the rows `order[offsets[c]..offsets[c+1]]` (empty: unchanged).
+#[allow(clippy::too_many_arguments)] // operands, output, sizes
+pub async fn segment_mean(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    x: &Buffer,
+    order: &Buffer,
+    offsets: &Buffer,
+    centers: &Buffer,
+    n: usize,
+    k: usize,
+    d: usize,
+) -> Result<()> {
+    const OP: &str = "segment_mean";
+    check_len(OP, "x", x, n * d)?;
+    check_len(OP, "order", order, n)?;
+    check_len(OP, "offsets", offsets, k + 1)?;
+    check_len(OP, "centers", centers, k * d)?;
+    let p = SegmentMeanParams { k: u32_of(OP, "k", k)?, d: u32_of(OP, "d", d)?, ..Default::default() };
+    u32_of(OP, "k·d", k * d)?;
+    ctx.dispatch(enc, OP, &p, &[x, order, offsets, centers], ctx.grid_1d(k * d, 256)).await
+}
+
+/// Facility-location marginal gain of each row of a squared-distance tile [R,C] between L2-normalised rows,
+/// given `mind` [C] (squared distance of each column to its nearest chosen row).
+pub async fn facility_gain(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    dist: &Buffer,
+    mind: &Buffer,
+    gain: &Buffer,
+    rows: usize,
+    cols: usize,
+) -> Result<()> {
+    const OP: &str = "facility_gain";
+    check_len(OP, "dist", dist, rows * cols)?;
+    check_len(OP, "mind", mind, cols)?;
+    check_len(OP, "gain", gain, rows)?;
+    let p =
+        FacilityGainParams { rows: u32_of(OP, "rows", rows)?, cols: u32_of(OP, "cols", cols)?, ..Default::default() };
+    ctx.dispatch(enc, OP, &p, &[dist, mind, gain], ctx.grid_1d(rows, 1)).await
+}
+
+/// Where a squared-distance tile sits in the pool: rows `row_offset..+rows`, columns `col_offset..+cols`.
+#[derive(Clone, Copy, Debug)]
+pub struct Tile {
+    pub rows: usize,
+    pub cols: usize,
+    pub row_offset: usize,
+    pub col_offset: usize,
+}
+
+/// ProbCover's purity scan over one tile: per row the smallest distance to another label and the largest
+/// distance, extending earlier column tiles when `merge`.
+#[allow(clippy::too_many_arguments)] // the tile, the labels, both outputs and the flag
+pub async fn other_label_min(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    dist: &Buffer,
+    labels: &Buffer,
+    other_min: &Buffer,
+    row_max: &Buffer,
+    n: usize,
+    t: Tile,
+    merge: bool,
+) -> Result<()> {
+    const OP: &str = "other_label_min";
+    check_len(OP, "dist", dist, t.rows * t.cols)?;
+    if t.row_offset + t.rows > n || t.col_offset + t.cols > n {
+        return Err(Error::shape(OP, format!("tile {t:?} reaches outside the {n} rows")));
+    }
+    check_len(OP, "labels", labels, n)?;
+    check_len(OP, "other_min", other_min, n)?;
+    check_len(OP, "row_max", row_max, n)?;
+    let p = OtherLabelMinParams {
+        rows: u32_of(OP, "rows", t.rows)?,
+        cols: u32_of(OP, "cols", t.cols)?,
+        row_offset: u32_of(OP, "row_offset", t.row_offset)?,
+        col_offset: u32_of(OP, "col_offset", t.col_offset)?,
+        merge: merge as u32,
+        ..Default::default()
+    };
+    ctx.dispatch(enc, OP, &p, &[dist, labels, other_min, row_max], ctx.grid_1d(t.rows, 64)).await
+}
+
+/// The δ-graph of one tile: count the entries ≤ `radius2` per row into `cursor` (`write` false), or write their
+/// columns at `edges[cursor[i]..]` and advance `cursor` (`write` true; `capacity` = edges' length).
+#[allow(clippy::too_many_arguments)] // the tile, the pass, the threshold and both buffers
+pub async fn radius_edges(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    dist: &Buffer,
+    cursor: &Buffer,
+    edges: &Buffer,
+    n: usize,
+    t: Tile,
+    write: bool,
+    radius2: f32,
+    capacity: usize,
+) -> Result<()> {
+    const OP: &str = "radius_edges";
+    check_len(OP, "dist", dist, t.rows * t.cols)?;
+    if t.row_offset + t.rows > n || t.col_offset + t.cols > n {
+        return Err(Error::shape(OP, format!("tile {t:?} reaches outside the {n} rows")));
+    }
+    check_len(OP, "cursor", cursor, n)?;
+    check_len(OP, "edges", edges, capacity)?;
+    let p = RadiusEdgesParams {
+        rows: u32_of(OP, "rows", t.rows)?,
+        cols: u32_of(OP, "cols", t.cols)?,
+        row_offset: u32_of(OP, "row_offset", t.row_offset)?,
+        col_offset: u32_of(OP, "col_offset", t.col_offset)?,
+        mode: write as u32,
+        radius2,
+        capacity: u32_of(OP, "capacity", capacity)?,
+        _pad0: 0,
+    };
+    ctx.dispatch(enc, OP, &p, &[dist, cursor, edges], ctx.grid_1d(t.rows, 64)).await
+}

@@ -52,6 +52,14 @@ params! {
     "adamw" => AdamwParams { n: u32, lr: f32, beta1: f32, beta2: f32, eps: f32, wd: f32, bc1: f32, bc2: f32 }
     "sgd_momentum" => SgdMomentumParams { n: u32, lr: f32, momentum: f32, wd: f32 }
     "transpose" => TransposeParams { rows: u32, cols: u32, _pad0: u32, _pad1: u32 }
+    "segment_mean" => SegmentMeanParams { k: u32, d: u32, _pad0: u32, _pad1: u32 }
+    "facility_gain" => FacilityGainParams { rows: u32, cols: u32, _pad0: u32, _pad1: u32 }
+    "other_label_min" => OtherLabelMinParams {
+        rows: u32, cols: u32, row_offset: u32, col_offset: u32, merge: u32, _pad0: u32, _pad1: u32, _pad2: u32
+    }
+    "radius_edges" => RadiusEdgesParams {
+        rows: u32, cols: u32, row_offset: u32, col_offset: u32, mode: u32, radius2: f32, capacity: u32, _pad0: u32
+    }
     "relu" => ReluParams { n: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
     "depth_to_space" => DepthToSpaceParams { h: u32, w: u32, c: u32, r: u32 }
     "cross_attention" => CrossAttentionParams {
