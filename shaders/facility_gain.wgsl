@@ -2,14 +2,16 @@
 // L2-normalised rows (cosine similarity s = 1 − D/2):
 //   gain[r] = Σ_j max(0, s[r, j] − m_j),  m_j = max(0, 1 − mind[j]/2),
 // where mind[j] is the smallest squared distance from j to an already chosen row (a large value before the
-// first pick, so m_j = 0 as in MedCAL's max(0, ·) coverage). One workgroup per candidate row, tree reduction.
+// first pick, so m_j = 0 as in MedCAL's max(0, ·) coverage). With mode == 1 the same pass gives k-means++'s
+// potential decrease of each candidate centre instead: gain[r] = Σ_j max(0, mind[j] − D[r, j]).
+// One workgroup per candidate row, tree reduction.
 
 // Kept in sync with core/src/gpu/params.rs `FacilityGainParams`.
 struct Params {
     rows: u32,
     cols: u32,
+    mode: u32,
     _pad0: u32,
-    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -32,9 +34,13 @@ fn main(
     if (r < params.rows) {
         let base = r * params.cols;
         for (var j = li; j < params.cols; j += WG) {
-            let s = 1.0 - 0.5 * dist[base + j];
-            let m = max(0.0, 1.0 - 0.5 * mind[j]);
-            acc += max(0.0, s - m);
+            if (params.mode == 1u) {
+                acc += max(0.0, mind[j] - dist[base + j]);
+            } else {
+                let s = 1.0 - 0.5 * dist[base + j];
+                let m = max(0.0, 1.0 - 0.5 * mind[j]);
+                acc += max(0.0, s - m);
+            }
         }
     }
     partial[li] = acc;

@@ -131,6 +131,7 @@ enum Spec {
     FacilityGain {
         rows: usize,
         cols: usize,
+        potential: bool,
     },
     /// An n×n distance matrix visited in `tiles`×`tiles` blocks, `classes` labels.
     OtherLabelMin {
@@ -212,7 +213,9 @@ fn case(kernel: &'static str, group: Group, spec: Spec) -> Case {
         Spec::Adamw { n, steps } | Spec::Sgd { n, steps } => format!("n{n} {steps} steps"),
         Spec::Transpose { rows, cols } => format!("{rows}x{cols}"),
         Spec::SegmentMean { n, k, d } => format!("n{n} k{k} d{d}"),
-        Spec::FacilityGain { rows, cols } => format!("{rows}x{cols}"),
+        Spec::FacilityGain { rows, cols, potential } => {
+            format!("{rows}x{cols}{}", if *potential { " potential" } else { "" })
+        }
         Spec::OtherLabelMin { n, classes, tiles } => format!("n{n} {classes} labels {tiles}x{tiles} tiles"),
         Spec::RadiusEdges { n, tiles } => format!("n{n} {tiles}x{tiles} tiles"),
     };
@@ -381,10 +384,13 @@ pub fn cases() -> Vec<Case> {
     }
     // k-means over 20k LiteMedSAM-sized features into 500 clusters (typiclust-knn's cap).
     v.push(case("segment_mean", Model, SegmentMean { n: 20_000, k: 500, d: 256 }));
-    for (rows, cols) in [(1, 1), (7, 7), (63, 64), (64, 65), (65, 1000), (1000, 63)] {
-        v.push(case("facility_gain", Small, FacilityGain { rows, cols }));
+    for (rows, cols, potential) in
+        [(1, 1, false), (7, 7, true), (63, 64, false), (64, 65, true), (65, 1000, false), (1000, 63, true)]
+    {
+        v.push(case("facility_gain", Small, FacilityGain { rows, cols, potential }));
     }
-    v.push(case("facility_gain", Model, FacilityGain { rows: 128, cols: 100_003 }));
+    v.push(case("facility_gain", Model, FacilityGain { rows: 128, cols: 100_003, potential: false }));
+    v.push(case("facility_gain", Model, FacilityGain { rows: 8, cols: 100_003, potential: true }));
     for (n, classes, tiles) in [(1, 1, 1), (7, 2, 1), (63, 5, 2), (64, 1, 3), (65, 7, 2), (1000, 90, 3)] {
         v.push(case("other_label_min", Small, OtherLabelMin { n, classes, tiles }));
         v.push(case("radius_edges", Small, RadiusEdges { n, tiles }));
@@ -946,18 +952,19 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
             });
             Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::BALANCED)), elements: k * d, gpu_ms, cpu_ms })
         }
-        Spec::FacilityGain { rows, cols } => {
+        Spec::FacilityGain { rows, cols, potential } => {
             // Squared distances between unit vectors lie in [0, 4]; some columns are already covered.
             let dist = rng.uniform_vec(rows * cols, 0.0, 4.0);
-            let mind: Vec<f32> =
-                (0..cols).map(|j| if j % 3 == 0 { f32::MAX } else { rng.uniform_vec(1, 0.0, 4.0)[0] }).collect();
-            let (want, cpu_ms) = timed!(cpu::facility_gain(&dist, &mind, rows, cols));
+            let mind: Vec<f32> = (0..cols)
+                .map(|j| if j % 3 == 0 && !potential { f32::MAX } else { rng.uniform_vec(1, 0.0, 4.0)[0] })
+                .collect();
+            let (want, cpu_ms) = timed!(cpu::facility_gain(&dist, &mind, rows, cols, potential));
             let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: rows, gpu_ms: 0.0, cpu_ms }) };
             let (got, gpu_ms) = timed!({
                 let (bd, bm) = (ctx.upload("selftest", &dist)?, ctx.upload("selftest", &mind)?);
                 let g = ctx.storage("selftest", (rows * 4) as u64)?;
                 let mut enc = ctx.encoder();
-                ops::facility_gain(ctx, &mut enc, &bd, &bm, &g, rows, cols).await?;
+                ops::facility_gain(ctx, &mut enc, &bd, &bm, &g, rows, cols, potential).await?;
                 ctx.submit(enc);
                 read_f32(ctx, &g, rows).await?
             });

@@ -53,7 +53,7 @@ params! {
     "sgd_momentum" => SgdMomentumParams { n: u32, lr: f32, momentum: f32, wd: f32 }
     "transpose" => TransposeParams { rows: u32, cols: u32, _pad0: u32, _pad1: u32 }
     "segment_mean" => SegmentMeanParams { k: u32, d: u32, _pad0: u32, _pad1: u32 }
-    "facility_gain" => FacilityGainParams { rows: u32, cols: u32, _pad0: u32, _pad1: u32 }
+    "facility_gain" => FacilityGainParams { rows: u32, cols: u32, mode: u32, _pad0: u32 }
     "other_label_min" => OtherLabelMinParams {
         rows: u32, cols: u32, row_offset: u32, col_offset: u32, merge: u32, _pad0: u32, _pad1: u32, _pad2: u32
     }
