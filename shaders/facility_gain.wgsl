@@ -3,7 +3,8 @@
 //   gain[r] = Σ_j max(0, s[r, j] − m_j),  m_j = max(0, 1 − mind[j]/2),
 // where mind[j] is the smallest squared distance from j to an already chosen row (a large value before the
 // first pick, so m_j = 0 as in MedCAL's max(0, ·) coverage). With mode == 1 the same pass gives k-means++'s
-// potential decrease of each candidate centre instead: gain[r] = Σ_j max(0, mind[j] − D[r, j]).
+// potential decrease of each candidate centre instead: gain[r] = Σ_j max(0, mind[j] − D[r, j]). Mode bit 2
+// adds to gain[r] instead of overwriting it (column tiles of one row block).
 // One workgroup per candidate row, tree reduction.
 
 // Kept in sync with core/src/gpu/params.rs `FacilityGainParams`.
@@ -34,7 +35,7 @@ fn main(
     if (r < params.rows) {
         let base = r * params.cols;
         for (var j = li; j < params.cols; j += WG) {
-            if (params.mode == 1u) {
+            if ((params.mode & 1u) != 0u) {
                 acc += max(0.0, mind[j] - dist[base + j]);
             } else {
                 let s = 1.0 - 0.5 * dist[base + j];
@@ -52,6 +53,10 @@ fn main(
         workgroupBarrier();
     }
     if (li == 0u && r < params.rows) {
-        gain[r] = partial[0];
+        if ((params.mode & 2u) != 0u) {
+            gain[r] += partial[0];
+        } else {
+            gain[r] = partial[0];
+        }
     }
 }

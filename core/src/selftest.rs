@@ -958,13 +958,20 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
             let mind: Vec<f32> = (0..cols)
                 .map(|j| if j % 3 == 0 && !potential { f32::MAX } else { rng.uniform_vec(1, 0.0, 4.0)[0] })
                 .collect();
-            let (want, cpu_ms) = timed!(cpu::facility_gain(&dist, &mind, rows, cols, potential));
+            // Accumulating cases add to a non-zero start.
+            let mode = cpu::GainMode { potential, accumulate: rows % 2 == 1 };
+            let start = rng.uniform_vec(rows, 0.0, 10.0);
+            let (want, cpu_ms) = timed!({
+                let mut g = start.clone();
+                cpu::facility_gain(&dist, &mind, &mut g, rows, cols, mode);
+                g
+            });
             let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: rows, gpu_ms: 0.0, cpu_ms }) };
             let (got, gpu_ms) = timed!({
                 let (bd, bm) = (ctx.upload("selftest", &dist)?, ctx.upload("selftest", &mind)?);
-                let g = ctx.storage("selftest", (rows * 4) as u64)?;
+                let g = ctx.upload("selftest", &start)?;
                 let mut enc = ctx.encoder();
-                ops::facility_gain(ctx, &mut enc, &bd, &bm, &g, rows, cols, potential).await?;
+                ops::facility_gain(ctx, &mut enc, &bd, &bm, &g, rows, cols, mode).await?;
                 ctx.submit(enc);
                 read_f32(ctx, &g, rows).await?
             });

@@ -1,10 +1,11 @@
 //! CPU twin of `shaders/facility_gain.wgsl` (f64 sums): facility location on unit vectors,
 //! gain[r] = Σ_j max(0, (1 − D[r,j]/2) − max(0, 1 − mind[j]/2)), or with `potential` k-means++'s potential
-//! decrease gain[r] = Σ_j max(0, mind[j] − D[r,j]).
+//! decrease gain[r] = Σ_j max(0, mind[j] − D[r,j]); `accumulate` adds to `gain` instead of overwriting it.
 
-pub fn facility_gain(dist: &[f32], mind: &[f32], rows: usize, cols: usize, potential: bool) -> Vec<f32> {
-    (0..rows)
-        .map(|r| {
+pub fn facility_gain(dist: &[f32], mind: &[f32], gain: &mut [f32], rows: usize, cols: usize, mode: GainMode) {
+    let potential = mode.potential;
+    for r in 0..rows {
+        let g = {
             let g: f64 = (0..cols)
                 .map(|j| {
                     let dd = dist[r * cols + j] as f64;
@@ -16,7 +17,21 @@ pub fn facility_gain(dist: &[f32], mind: &[f32], rows: usize, cols: usize, poten
                     (s - m).max(0.0)
                 })
                 .sum();
-            g as f32
-        })
-        .collect()
+            g
+        };
+        gain[r] = if mode.accumulate { (gain[r] as f64 + g) as f32 } else { g as f32 };
+    }
+}
+
+/// What `facility_gain` computes (`potential`) and whether it adds to the output (`accumulate`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GainMode {
+    pub potential: bool,
+    pub accumulate: bool,
+}
+
+impl GainMode {
+    pub fn bits(self) -> u32 {
+        self.potential as u32 | (self.accumulate as u32) << 1
+    }
 }

@@ -38,7 +38,7 @@ pub use cross_attention::cross_attention;
 pub use depth_to_space::depth_to_space;
 pub use dwconv2d::dwconv2d;
 pub use entropy_map::entropy_map;
-pub use facility_gain::facility_gain;
+pub use facility_gain::{facility_gain, GainMode};
 pub use gelu::gelu;
 pub use im2col::im2col;
 pub use layernorm::layernorm;

@@ -736,7 +736,7 @@ pub async fn segment_mean(
 
 /// Facility-location marginal gain of each row of a squared-distance tile [R,C] between L2-normalised rows,
 /// given `mind` [C] (squared distance of each column to its nearest chosen row); with `potential`, k-means++'s
-/// potential decrease Σ_j max(0, mind_j − D_rj) of each candidate centre instead.
+/// potential decrease Σ_j max(0, mind_j − D_rj) of each candidate centre instead; `mode.accumulate` adds.
 #[allow(clippy::too_many_arguments)] // operands, output, sizes, the mode
 pub async fn facility_gain(
     ctx: &GpuContext,
@@ -746,7 +746,7 @@ pub async fn facility_gain(
     gain: &Buffer,
     rows: usize,
     cols: usize,
-    potential: bool,
+    mode: crate::cpu::GainMode,
 ) -> Result<()> {
     const OP: &str = "facility_gain";
     check_len(OP, "dist", dist, rows * cols)?;
@@ -755,7 +755,7 @@ pub async fn facility_gain(
     let p = FacilityGainParams {
         rows: u32_of(OP, "rows", rows)?,
         cols: u32_of(OP, "cols", cols)?,
-        mode: potential as u32,
+        mode: mode.bits(),
         _pad0: 0,
     };
     ctx.dispatch(enc, OP, &p, &[dist, mind, gain], ctx.grid_1d(rows, 1)).await

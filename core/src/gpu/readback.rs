@@ -11,7 +11,7 @@ async fn read_bytes(ctx: &GpuContext, src: &wgpu::Buffer, bytes: u64) -> Result<
 }
 
 /// Read the first `bytes` of each source through one staging buffer and one mapping (one round trip for all).
-async fn read_many(ctx: &GpuContext, srcs: &[(&wgpu::Buffer, u64)]) -> Result<Vec<Vec<u8>>> {
+pub async fn read_many(ctx: &GpuContext, srcs: &[(&wgpu::Buffer, u64)]) -> Result<Vec<Vec<u8>>> {
     let total: u64 = srcs.iter().map(|s| s.1).sum();
     if total == 0 {
         return Ok(srcs.iter().map(|_| Vec::new()).collect());

@@ -7,6 +7,7 @@
 //! The post-clustering logic of every k-means-based strategy is a separate function taking the clustering, so
 //! it can be checked exactly against MedCAL's picks given MedCAL's own k-means output.
 
+pub mod gpu;
 pub mod kmeans;
 pub mod pca;
 pub mod strategies;
@@ -74,8 +75,19 @@ pub const COLD_START: &[&str] = &[
     "kmeans-centroid",
 ];
 
-/// Run a strategy by name.
+/// Pools smaller than this are selected on the CPU even when a GPU is given: there the f64 reference path is
+/// both faster (no transfers) and exact.
+pub const GPU_MIN_ROWS: usize = 2048;
+
+/// Run a strategy by name; the GPU (when given) is used for pools of at least [`GPU_MIN_ROWS`] rows.
 pub async fn select(name: &str, input: &SelectInput<'_>) -> Result<Selection> {
+    let gpu = input.gpu.filter(|_| input.x.n >= GPU_MIN_ROWS);
+    select_on(name, &SelectInput { x: input.x, budget: input.budget, seed: input.seed, labeled: input.labeled, gpu })
+        .await
+}
+
+/// Run a strategy by name on exactly the device the input names (GPU path whenever `input.gpu` is given).
+pub async fn select_on(name: &str, input: &SelectInput<'_>) -> Result<Selection> {
     if input.budget == 0 {
         return Err(Error::Invalid("budget must be at least 1".into()));
     }
@@ -92,15 +104,15 @@ pub async fn select(name: &str, input: &SelectInput<'_>) -> Result<Selection> {
     let mut sel = match name {
         "random" => strategies::random(input),
         "coreset" => strategies::coreset(input, None).await?,
-        "alps" => strategies::alps(input),
-        "typiclust" => strategies::typiclust(input),
-        "typiclust-knn" => strategies::typiclust_knn(input),
-        "probcover" => strategies::probcover(input),
-        "fps" => strategies::fps(input),
-        "bal" => strategies::bal(input),
-        "repdiv" => strategies::repdiv(input, false),
-        "repdiv-maxmin" => strategies::repdiv(input, true),
-        "kmeans-centroid" => strategies::kmeans_centroid(input),
+        "alps" => strategies::alps(input).await?,
+        "typiclust" => strategies::typiclust(input).await?,
+        "typiclust-knn" => strategies::typiclust_knn(input).await?,
+        "probcover" => strategies::probcover(input).await?,
+        "fps" => strategies::fps(input).await?,
+        "bal" => strategies::bal(input).await?,
+        "repdiv" => strategies::repdiv(input, false).await?,
+        "repdiv-maxmin" => strategies::repdiv(input, true).await?,
+        "kmeans-centroid" => strategies::kmeans_centroid(input).await?,
         other => {
             return Err(Error::Unknown { kind: "strategy", name: other.to_string(), known: COLD_START.join(", ") })
         }

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use super::kmeans::{kmeans, Clustering};
-use super::{Matrix, SelectInput, Selection};
+use super::{gpu, Matrix, SelectInput, Selection};
 use crate::gpu::{ops, read_f32_u32};
 use crate::rng::Rng;
 use crate::Result;
@@ -51,13 +51,16 @@ fn members(labels: &[usize], k: usize) -> Vec<Vec<usize>> {
     m
 }
 
-fn cluster(input: &SelectInput, k: usize, seed_salt: u64, normalize: bool) -> Clustering {
-    if normalize {
-        let xn = l2_normalize(input.x);
-        let m = Matrix { data: &xn, n: input.x.n, d: input.x.d };
-        return kmeans(m, k, input.seed ^ seed_salt, 300, 1e-4);
+/// k-means on the GPU when the input has one, else on the CPU (same algorithm and RNG stream).
+async fn kmeans_on(input: &SelectInput<'_>, x: Matrix<'_>, k: usize, seed: u64, max_iter: usize) -> Result<Clustering> {
+    match input.gpu {
+        Some(ctx) => gpu::kmeans(ctx, x, k, seed, max_iter, 1e-4).await,
+        None => Ok(kmeans(x, k, seed, max_iter, 1e-4)),
     }
-    kmeans(input.x, k, input.seed ^ seed_salt, 300, 1e-4)
+}
+
+async fn cluster(input: &SelectInput<'_>, k: usize, seed_salt: u64) -> Result<Clustering> {
+    kmeans_on(input, input.x, k, input.seed ^ seed_salt, 300).await
 }
 
 fn l2_normalize(x: Matrix) -> Vec<f32> {
@@ -147,8 +150,8 @@ pub fn alps_from(x: Matrix, c: &Clustering) -> Selection {
 }
 
 /// `alps`: k-means with k = budget on raw features, nearest member to each centre.
-pub fn alps(input: &SelectInput) -> Selection {
-    alps_from(input.x, &cluster(input, input.budget, 0xa1b5, false))
+pub async fn alps(input: &SelectInput<'_>) -> Result<Selection> {
+    Ok(alps_from(input.x, &cluster(input, input.budget, 0xa1b5).await?))
 }
 
 /// TypiClust (MedCAL variant) given a clustering: per cluster, the member with the highest cosine similarity
@@ -181,19 +184,20 @@ pub fn typiclust_from(x: Matrix, labels: &[usize], k: usize) -> Selection {
 }
 
 /// `typiclust` (MedCAL variant): k-means with k = budget.
-pub fn typiclust(input: &SelectInput) -> Selection {
-    let c = cluster(input, input.budget, 0x7c1, false);
-    typiclust_from(input.x, &c.labels, c.k)
+pub async fn typiclust(input: &SelectInput<'_>) -> Result<Selection> {
+    let c = cluster(input, input.budget, 0x7c1).await?;
+    Ok(typiclust_from(input.x, &c.labels, c.k))
 }
 
 /// `typiclust-knn` (official TypiClust): L2-normalised features, min(|L| + B, 500) clusters, clusters of ≤ 5
 /// members dropped, visited by (labelled count ↑, size ↓); in each, the unselected member with the highest
 /// typicality 1/(mean squared distance to its k = min(20, |C|/2) nearest cluster-mates + 1e-5).
-pub fn typiclust_knn(input: &SelectInput) -> Selection {
+/// With a GPU, the k-means and each visited cluster's kNN (clusters of more than 256 members) run there.
+pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
     let xn = l2_normalize(input.x);
     let x = Matrix { data: &xn, n: input.x.n, d: input.x.d };
     let k = (input.labeled.len() + input.budget).min(500).min(x.n);
-    let c = kmeans(x, k, input.seed ^ 0x7c2, 300, 1e-4);
+    let c = kmeans_on(input, x, k, input.seed ^ 0x7c2, 300).await?;
     let mut labels: Vec<isize> = c.labels.iter().map(|&l| l as isize).collect();
     let labeled: HashSet<usize> = input.labeled.iter().copied().collect();
     let mut table: Vec<(usize, usize, usize)> = (0..c.k)
@@ -224,6 +228,20 @@ pub fn typiclust_knn(input: &SelectInput) -> Selection {
         }
         misses = 0;
         let kk = (idx.len() / 2).clamp(1, 20);
+        if let (Some(ctx), true) = (input.gpu, idx.len() > 256) {
+            let rows: Vec<f32> = idx.iter().flat_map(|&i| x.row(i).iter().copied()).collect();
+            let (vals, _, kk) = gpu::knn(ctx, Matrix { data: &rows, n: idx.len(), d: x.d }, kk).await?;
+            let typ = (0..idx.len()).map(|r| {
+                let m = vals[r * kk..(r + 1) * kk].iter().map(|&v| v as f64).sum::<f64>() / kk.max(1) as f64;
+                1.0 / (m + 1e-5)
+            });
+            if let Some((j, v)) = argmax(typ) {
+                sel.picks.push(idx[j]);
+                sel.scores.push(v);
+                labels[idx[j]] = -1;
+            }
+            continue;
+        }
         let typ = idx.iter().map(|&i| {
             let mut ds: Vec<f64> = idx
                 .iter()
@@ -240,7 +258,7 @@ pub fn typiclust_knn(input: &SelectInput) -> Selection {
             labels[idx[j]] = -1;
         }
     }
-    sel
+    Ok(sel)
 }
 
 /// BAL (MedCAL): cluster distance difference d₂ − d₁ to 100 centres; the `budget` largest.
@@ -258,8 +276,26 @@ pub fn bal_from(x: Matrix, c: &Clustering, budget: usize) -> Selection {
     Selection { picks: cdd.iter().map(|p| p.0).collect(), scores: cdd.iter().map(|p| p.1).collect(), ..empty() }
 }
 
-pub fn bal(input: &SelectInput) -> Selection {
-    bal_from(input.x, &cluster(input, 100.min(input.x.n), 0xba1, false), input.budget)
+/// With a GPU, the k-means and the two nearest centres of every row are computed there.
+pub async fn bal(input: &SelectInput<'_>) -> Result<Selection> {
+    let c = cluster(input, 100.min(input.x.n), 0xba1).await?;
+    match input.gpu {
+        Some(ctx) if c.k > 1 => {
+            let centers: Vec<f32> = c.centers.iter().map(|&v| v as f32).collect();
+            let (vals, _) = gpu::nearest_k(ctx, input.x, Matrix { data: &centers, n: c.k, d: input.x.d }, 2).await?;
+            let mut cdd: Vec<(usize, f64)> = (0..input.x.n)
+                .map(|i| (i, (vals[2 * i + 1].max(0.0) as f64).sqrt() - (vals[2 * i].max(0.0) as f64).sqrt()))
+                .collect();
+            cdd.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            cdd.truncate(input.budget);
+            Ok(Selection {
+                picks: cdd.iter().map(|p| p.0).collect(),
+                scores: cdd.iter().map(|p| p.1).collect(),
+                ..empty()
+            })
+        }
+        _ => Ok(bal_from(input.x, &c, input.budget)),
+    }
 }
 
 /// FPS (MedCAL's cluster-diameter variant) given a clustering with k = ⌊B/2⌋: per cluster the farthest pair
@@ -296,10 +332,10 @@ pub fn fps_from(x: Matrix, labels: &[usize], k: usize, budget: usize) -> Selecti
     sel
 }
 
-pub fn fps(input: &SelectInput) -> Selection {
+pub async fn fps(input: &SelectInput<'_>) -> Result<Selection> {
     let k = (input.budget / 2).max(1);
-    let c = cluster(input, k, 0xf95, false);
-    fps_from(input.x, &c.labels, c.k, input.budget)
+    let c = cluster(input, k, 0xf95).await?;
+    Ok(fps_from(input.x, &c.labels, c.k, input.budget))
 }
 
 /// MedCAL's δ: the largest δ on `linspace(0, max D, 100)` (scanned upwards, stopping at the first failure) for
@@ -336,45 +372,47 @@ pub fn probcover_delta(x: Matrix, labels: &[usize]) -> f64 {
 /// completes the budget instead of MedCAL's repeated index 0).
 pub fn probcover_from(x: Matrix, delta: f64, budget: usize, labeled: &[usize]) -> Selection {
     let n2 = norms2(x);
-    let graph: Vec<Vec<usize>> =
-        (0..x.n).map(|i| (0..x.n).filter(|&j| dist(x, &n2, i, j) <= delta).collect()).collect();
-    let mut covered = vec![false; x.n];
-    for &l in labeled {
-        for &j in &graph[l] {
-            covered[j] = true;
-        }
+    let mut offsets = vec![0usize];
+    let mut edges = Vec::new();
+    for i in 0..x.n {
+        edges.extend((0..x.n).filter(|&j| dist(x, &n2, i, j) <= delta).map(|j| j as u32));
+        offsets.push(edges.len());
     }
-    let mut sel = empty();
-    while sel.picks.len() < budget {
-        let gains = graph.iter().map(|nb| nb.iter().filter(|&&j| !covered[j]).count() as f64);
-        let Some((i, g)) = argmax(gains) else { break };
-        if g == 0.0 {
-            sel.notes.push(format!("every point is covered after {} picks at δ = {delta:.6}", sel.picks.len()));
-            break;
-        }
-        sel.picks.push(i);
-        sel.scores.push(g);
-        for &j in &graph[i] {
-            covered[j] = true;
-        }
-    }
-    sel
+    gpu::max_cover(&offsets, &edges, budget, labeled, delta)
 }
 
-/// `probcover` (MedCAL): pseudo-labels from k-means with k = budget, δ by [`probcover_delta`].
-pub fn probcover(input: &SelectInput) -> Selection {
-    let c = cluster(input, input.budget, 0x9c0, false);
-    let delta = probcover_delta(input.x, &c.labels);
-    let mut s = probcover_from(input.x, delta, input.budget, input.labeled);
-    s.notes.insert(0, format!("δ = {delta:.6}"));
-    s
+/// `probcover` (MedCAL): pseudo-labels from k-means with k = budget, δ by [`probcover_delta`]. With a GPU the
+/// k-means, the purity scan and the sparse δ-graph are built there; the greedy cover is the same.
+pub async fn probcover(input: &SelectInput<'_>) -> Result<Selection> {
+    let c = cluster(input, input.budget, 0x9c0).await?;
+    let mut s = match input.gpu {
+        Some(ctx) => {
+            let delta = gpu::probcover_delta(ctx, input.x, &c.labels).await?;
+            let (offsets, edges) = gpu::delta_graph(ctx, input.x, delta).await?;
+            let mut s = gpu::max_cover(&offsets, &edges, input.budget, input.labeled, delta);
+            s.notes.insert(0, format!("δ = {delta:.6}; δ-graph of {} edges", edges.len()));
+            s
+        }
+        None => {
+            let delta = probcover_delta(input.x, &c.labels);
+            let mut s = probcover_from(input.x, delta, input.budget, input.labeled);
+            s.notes.insert(0, format!("δ = {delta:.6}"));
+            s
+        }
+    };
+    s.notes.dedup();
+    Ok(s)
 }
 
 /// RepDiv (MedCAL): facility location on cosine similarity for ⌊0.7·B⌋ picks, then the candidate farthest
 /// (1 − cos) from *some* selected point (max over selected, as coded), or from *all* (max-min) with `maxmin`.
-pub fn repdiv(input: &SelectInput, maxmin: bool) -> Selection {
+/// With a GPU: lazy-greedy facility location and the diversity distances there ([`gpu::repdiv`]).
+pub async fn repdiv(input: &SelectInput<'_>, maxmin: bool) -> Result<Selection> {
     let xn = l2_normalize(input.x);
     let x = Matrix { data: &xn, n: input.x.n, d: input.x.d };
+    if let Some(ctx) = input.gpu {
+        return gpu::repdiv(ctx, x, input.labeled, input.budget, maxmin).await;
+    }
     let n = x.n;
     let s = |i: usize, j: usize| dot(x.row(i), x.row(j));
     let r = (0.7 * input.budget as f64).floor() as usize;
@@ -418,15 +456,15 @@ pub fn repdiv(input: &SelectInput, maxmin: bool) -> Selection {
             *val = if maxmin { val.min(d) } else { val.max(d) };
         }
     }
-    sel
+    Ok(sel)
 }
 
 /// `kmeans-centroid` (DropQuery's initial pool): L2-normalised features, k-means with k = B, nearest member.
-pub fn kmeans_centroid(input: &SelectInput) -> Selection {
+pub async fn kmeans_centroid(input: &SelectInput<'_>) -> Result<Selection> {
     let xn = l2_normalize(input.x);
     let x = Matrix { data: &xn, n: input.x.n, d: input.x.d };
-    let c = kmeans(x, input.budget, input.seed ^ 0xd90, 100, 1e-4);
-    alps_from(x, &c)
+    let c = kmeans_on(input, x, input.budget, input.seed ^ 0xd90, 100).await?;
+    Ok(alps_from(x, &c))
 }
 
 /// Drop duplicates and labelled rows (keeping the first occurrence), then fill up to the budget by k-center

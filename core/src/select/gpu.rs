@@ -1,0 +1,619 @@
+//! The heavy parts of the selection strategies on the GPU, streaming every n×n computation through one reused
+//! tile of squared distances ([`TileScan`], at most 128 MiB), so no n×n matrix is ever stored:
+//! - k-means: greedy k-means++ seeding (candidate potentials by `facility_gain` in potential mode, the chosen
+//!   centre's update by `min_dist_update`) and Lloyd (assignment by `pairwise_sqdist` + `topk_rows` with k = 1,
+//!   centre update by the host's counting sort + `segment_mean`, the two-pass reduction WGSL needs without
+//!   float atomics);
+//! - kNN: `pairwise_sqdist` tiles merged by `topk_rows`;
+//! - ProbCover: the purity scan (`other_label_min`) and the sparse δ-graph (`radius_edges`, two passes);
+//! - facility location (RepDiv): lazy greedy over `facility_gain` upper bounds.
+//!
+//! Device arithmetic is f32 with distances by the norm expansion; the CPU code in `strategies` is the f64
+//! reference. The paths agree except where two candidates' scores are within rounding of each other.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use wgpu::Buffer;
+
+use super::kmeans::Clustering;
+use super::{Matrix, Selection};
+use crate::cpu::{segments, GainMode};
+use crate::gpu::ops::{self, Tile};
+use crate::gpu::{read_f32, read_u32, GpuContext};
+use crate::rng::Rng;
+use crate::{Error, Result};
+
+/// Largest distance tile, in floats (128 MiB).
+const TILE_FLOATS: usize = 32 << 20;
+/// Rows per tile at most (the thread-per-row kernels then keep a large GPU busy).
+const TILE_ROWS: usize = 16384;
+
+static TILE_LIMITS: std::sync::Mutex<(usize, usize)> = std::sync::Mutex::new((TILE_ROWS, TILE_FLOATS));
+
+/// Set the largest tile (rows, floats) for every scan from now on, returning the previous limits. Results do not
+/// depend on it (tests use small tiles to exercise the streaming on small pools); memory and speed do.
+pub fn set_tile_limits(rows: usize, floats: usize) -> (usize, usize) {
+    let mut g = TILE_LIMITS.lock().unwrap_or_else(|e| e.into_inner());
+    std::mem::replace(&mut *g, (rows.max(1), floats.max(64)))
+}
+
+fn tile_limits() -> (usize, usize) {
+    *TILE_LIMITS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Streams the squared distances between the rows of `a` [na, d] and `b` [nb, d] tile by tile into one buffer.
+pub struct TileScan<'a> {
+    ctx: &'a GpuContext,
+    a: &'a Buffer,
+    b: &'a Buffer,
+    pub na: usize,
+    pub nb: usize,
+    d: usize,
+    pub rows: usize,
+    pub cols: usize,
+    pub dist: Buffer,
+    a_blk: Option<Buffer>,
+    b_blk: Option<Buffer>,
+}
+
+impl<'a> TileScan<'a> {
+    pub fn new(ctx: &'a GpuContext, a: &'a Buffer, na: usize, b: &'a Buffer, nb: usize, d: usize) -> Result<Self> {
+        let limit = (ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size) / 4) as usize;
+        let (max_rows, max_floats) = tile_limits();
+        let cap = max_floats.min(limit);
+        let rows = na.clamp(1, max_rows);
+        let cols = nb.clamp(1, (cap / rows).max(64));
+        if rows * d > limit || cols * d > limit {
+            return Err(Error::TooLarge {
+                op: "tile scan",
+                what: format!("a block of {} rows of {d} features", rows.max(cols)),
+                bytes: (rows.max(cols) * d * 4) as u64,
+                limit: (limit * 4) as u64,
+            });
+        }
+        let dist = ctx.storage("tile scan", (rows * cols * 4) as u64)?;
+        let a_blk = if rows < na { Some(ctx.storage("tile scan", (rows * d * 4) as u64)?) } else { None };
+        let b_blk = if cols < nb { Some(ctx.storage("tile scan", (cols * d * 4) as u64)?) } else { None };
+        Ok(TileScan { ctx, a, b, na, nb, d, rows, cols, dist, a_blk, b_blk })
+    }
+
+    /// Every tile, row blocks in order and within each the column blocks in increasing order.
+    pub fn tiles(&self) -> Vec<Tile> {
+        let mut v = Vec::new();
+        for r0 in (0..self.na).step_by(self.rows) {
+            for c0 in (0..self.nb).step_by(self.cols) {
+                v.push(Tile {
+                    rows: self.rows.min(self.na - r0),
+                    cols: self.cols.min(self.nb - c0),
+                    row_offset: r0,
+                    col_offset: c0,
+                });
+            }
+        }
+        v
+    }
+
+    /// Record the copies of the tile's blocks and the distance computation into `enc` (result in `self.dist`,
+    /// [t.rows, t.cols]).
+    pub async fn compute(&self, enc: &mut wgpu::CommandEncoder, t: Tile) -> Result<()> {
+        let d4 = (self.d * 4) as u64;
+        let a = match &self.a_blk {
+            Some(blk) => {
+                enc.copy_buffer_to_buffer(self.a, t.row_offset as u64 * d4, blk, 0, t.rows as u64 * d4);
+                blk
+            }
+            None => self.a,
+        };
+        let b = match &self.b_blk {
+            Some(blk) => {
+                enc.copy_buffer_to_buffer(self.b, t.col_offset as u64 * d4, blk, 0, t.cols as u64 * d4);
+                blk
+            }
+            None => self.b,
+        };
+        ops::pairwise_sqdist(self.ctx, enc, a, b, &self.dist, t.rows, t.cols, self.d).await
+    }
+}
+
+/// Σ over all columns of `facility_gain` for every row of the scan (`mind` holds one value per column of the
+/// scan), accumulated tile by tile on the device; one readback at the end.
+async fn gains(ctx: &GpuContext, scan: &TileScan<'_>, mind: &Buffer, potential: bool) -> Result<Vec<f32>> {
+    let all = ctx.storage("gains", (scan.na * 4) as u64)?;
+    let blk = ctx.storage("gains", (scan.rows * 4) as u64)?;
+    let mind_blk = if scan.cols < scan.nb { Some(ctx.storage("gains", (scan.cols * 4) as u64)?) } else { None };
+    let mut enc = ctx.encoder();
+    let tiles = scan.tiles();
+    for (i, &t) in tiles.iter().enumerate() {
+        scan.compute(&mut enc, t).await?;
+        let m = match &mind_blk {
+            Some(mb) => {
+                enc.copy_buffer_to_buffer(mind, t.col_offset as u64 * 4, mb, 0, t.cols as u64 * 4);
+                mb
+            }
+            None => mind,
+        };
+        let mode = GainMode { potential, accumulate: t.col_offset > 0 };
+        ops::facility_gain(ctx, &mut enc, &scan.dist, m, &blk, t.rows, t.cols, mode).await?;
+        let last_of_row = tiles.get(i + 1).is_none_or(|n| n.row_offset != t.row_offset);
+        if last_of_row {
+            enc.copy_buffer_to_buffer(&blk, 0, &all, t.row_offset as u64 * 4, t.rows as u64 * 4);
+            ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
+        }
+    }
+    ctx.submit(enc);
+    read_f32(ctx, &all, scan.na).await
+}
+
+/// The nearest row of `b` for every row of `a` (squared distance and index, lowest index on ties).
+async fn nearest(ctx: &GpuContext, scan: &TileScan<'_>) -> Result<(Vec<f32>, Vec<u32>)> {
+    let (vals, idx) = topk(ctx, scan, 1).await?;
+    Ok((vals, idx))
+}
+
+/// The `k` nearest rows of `b` for every row of `a` ([na, k], ascending, ties to the lower index).
+async fn topk(ctx: &GpuContext, scan: &TileScan<'_>, k: usize) -> Result<(Vec<f32>, Vec<u32>)> {
+    let (ov, oi) = (ctx.storage("knn", (scan.rows * k * 4) as u64)?, ctx.storage("knn", (scan.rows * k * 4) as u64)?);
+    let (mut vals, mut idx) = (Vec::with_capacity(scan.na * k), Vec::with_capacity(scan.na * k));
+    let tiles = scan.tiles();
+    let mut enc = ctx.encoder();
+    for (i, &t) in tiles.iter().enumerate() {
+        scan.compute(&mut enc, t).await?;
+        ops::topk_rows(ctx, &mut enc, &scan.dist, &ov, &oi, t.rows, t.cols, k, t.col_offset, t.col_offset > 0).await?;
+        if tiles.get(i + 1).is_none_or(|n| n.row_offset != t.row_offset) {
+            ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
+            let parts =
+                crate::gpu::readback::read_many(ctx, &[(&ov, (t.rows * k * 4) as u64), (&oi, (t.rows * k * 4) as u64)])
+                    .await?;
+            vals.extend(bytemuck::pod_collect_to_vec::<u8, f32>(&parts[0]));
+            idx.extend(bytemuck::pod_collect_to_vec::<u8, u32>(&parts[1]));
+        }
+    }
+    Ok((vals, idx))
+}
+
+/// The `k` nearest other rows of every row of `x` (self excluded by index): squared distances [n, k'] with
+/// k' = min(k, n − 1) and their indices.
+pub async fn knn(ctx: &GpuContext, x: Matrix<'_>, k: usize) -> Result<(Vec<f32>, Vec<u32>, usize)> {
+    let k = k.min(x.n.saturating_sub(1));
+    if k + 1 > 64 {
+        return Err(Error::Invalid(format!("kNN on the GPU supports k ≤ 63, not {k}")));
+    }
+    if k == 0 {
+        return Ok((vec![], vec![], 0));
+    }
+    let bx = ctx.upload("knn", x.data)?;
+    let scan = TileScan::new(ctx, &bx, x.n, &bx, x.n, x.d)?;
+    let (v, i) = topk(ctx, &scan, k + 1).await?;
+    let (mut vals, mut idx) = (Vec::with_capacity(x.n * k), Vec::with_capacity(x.n * k));
+    for r in 0..x.n {
+        let row = (r * (k + 1))..((r + 1) * (k + 1));
+        let skip = i[row.clone()].iter().position(|&j| j as usize == r).unwrap_or(k);
+        for (t, p) in row.enumerate() {
+            if t != skip {
+                vals.push(v[p]);
+                idx.push(i[p]);
+            }
+        }
+    }
+    Ok((vals, idx, k))
+}
+
+/// k-means as [`super::kmeans::kmeans`] does it (same seeding rule, RNG stream, iteration and stopping rule),
+/// with every O(n·k·d) pass on the device.
+pub async fn kmeans(
+    ctx: &GpuContext,
+    x: Matrix<'_>,
+    k: usize,
+    seed: u64,
+    max_iter: usize,
+    tol: f64,
+) -> Result<Clustering> {
+    let (n, d) = (x.n, x.d);
+    let k = k.clamp(1, n.max(1));
+    let mut rng = Rng::new(seed ^ 0x6b6d_6561_6e73);
+    let bx = ctx.upload("kmeans", x.data)?;
+    let closest = ctx.storage("kmeans", (n * 4) as u64)?;
+    let first = rng.below(n as u32) as usize;
+    let mut chosen = vec![first];
+    let mut enc = ctx.encoder();
+    ops::min_dist_update(ctx, &mut enc, &bx, &closest, n, d, first, true).await?;
+    ctx.submit(enc);
+    let trials = 2 + (k as f64).ln().floor() as usize;
+    let cand = ctx.storage("kmeans", (trials * d * 4) as u64)?;
+    let scan = TileScan::new(ctx, &cand, trials, &bx, n, d)?;
+    for _ in 1..k {
+        let cl = read_f32(ctx, &closest, n).await?;
+        let pot: f64 = cl.iter().map(|&v| v as f64).sum();
+        let mut picks = Vec::with_capacity(trials);
+        for _ in 0..trials {
+            let target = rng.next_f64() * pot;
+            let mut acc = 0.0;
+            let mut c = n - 1;
+            for (i, &v) in cl.iter().enumerate() {
+                acc += v as f64;
+                if acc > target {
+                    c = i;
+                    break;
+                }
+            }
+            picks.push(c);
+        }
+        let rows: Vec<f32> = picks.iter().flat_map(|&c| x.row(c).iter().copied()).collect();
+        ctx.queue.write_buffer(&cand, 0, bytemuck::cast_slice(&rows));
+        let g = gains(ctx, &scan, &closest, true).await?;
+        // The largest decrease is the lowest potential; the first trial wins ties, as on the CPU.
+        let mut best = 0;
+        for t in 1..trials {
+            if g[t] > g[best] {
+                best = t;
+            }
+        }
+        chosen.push(picks[best]);
+        let mut enc = ctx.encoder();
+        ops::min_dist_update(ctx, &mut enc, &bx, &closest, n, d, picks[best], false).await?;
+        ctx.submit(enc);
+    }
+    let mut centers: Vec<f32> = chosen.iter().flat_map(|&c| x.row(c).iter().copied()).collect();
+    let bc = ctx.upload("kmeans", &centers)?;
+    let total_var: f64 = {
+        let mut mean = vec![0f64; d];
+        for i in 0..n {
+            for (m, &v) in mean.iter_mut().zip(x.row(i)) {
+                *m += v as f64 / n as f64;
+            }
+        }
+        (0..n).map(|i| x.row(i).iter().zip(&mean).map(|(&a, &b)| (a as f64 - b).powi(2)).sum::<f64>()).sum::<f64>()
+            / (n * d) as f64
+    };
+    let assign = TileScan::new(ctx, &bx, n, &bc, k, d)?;
+    for _ in 0..max_iter.max(1) {
+        let (_, labels) = nearest(ctx, &assign).await?;
+        let (order, offsets) = segments(&labels, k);
+        let (bo, boff) = (ctx.upload("kmeans", &order)?, ctx.upload("kmeans", &offsets)?);
+        let mut enc = ctx.encoder();
+        ops::segment_mean(ctx, &mut enc, &bx, &bo, &boff, &bc, n, k, d).await?;
+        ctx.submit(enc);
+        let new = read_f32(ctx, &bc, k * d).await?;
+        let shift: f64 = new.iter().zip(&centers).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum();
+        centers = new;
+        if shift <= tol * total_var {
+            break;
+        }
+    }
+    let (vals, labels) = nearest(ctx, &assign).await?;
+    let inertia = vals.iter().map(|&v| v as f64).sum();
+    Ok(Clustering {
+        labels: labels.iter().map(|&l| l as usize).collect(),
+        centers: centers.iter().map(|&v| v as f64).collect(),
+        k,
+        inertia,
+    })
+}
+
+/// ProbCover's purity scan on the device: per row the squared distance to the nearest row of another label,
+/// and the largest squared distance in the pool.
+pub async fn other_label_scan(ctx: &GpuContext, x: Matrix<'_>, labels: &[usize]) -> Result<(Vec<f32>, f32)> {
+    let n = x.n;
+    let bx = ctx.upload("probcover", x.data)?;
+    let lab: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
+    let bl = ctx.upload("probcover", &lab)?;
+    let (mn, mx) = (ctx.storage("probcover", (n * 4) as u64)?, ctx.storage("probcover", (n * 4) as u64)?);
+    let scan = TileScan::new(ctx, &bx, n, &bx, n, x.d)?;
+    let mut enc = ctx.encoder();
+    let tiles = scan.tiles();
+    for (i, &t) in tiles.iter().enumerate() {
+        scan.compute(&mut enc, t).await?;
+        ops::other_label_min(ctx, &mut enc, &scan.dist, &bl, &mn, &mx, n, t, t.col_offset > 0).await?;
+        if tiles.get(i + 1).is_none_or(|nx| nx.row_offset != t.row_offset) {
+            ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
+        }
+    }
+    ctx.submit(enc);
+    let other = read_f32(ctx, &mn, n).await?;
+    let maxd2 = read_f32(ctx, &mx, n).await?.into_iter().fold(0f32, f32::max);
+    Ok((other, maxd2))
+}
+
+/// MedCAL's δ scan ([`super::strategies::probcover_delta`]) from the device's purity scan.
+pub async fn probcover_delta(ctx: &GpuContext, x: Matrix<'_>, labels: &[usize]) -> Result<f64> {
+    let (other, maxd2) = other_label_scan(ctx, x, labels).await?;
+    let maxd = (maxd2 as f64).sqrt();
+    let mut best = 0.0;
+    for s in 0..100 {
+        let delta = maxd * s as f64 / 99.0;
+        let pure = other.iter().filter(|&&o| delta * delta < o as f64).count() as f64 / x.n as f64;
+        if pure >= 0.95 {
+            best = delta;
+        } else {
+            break;
+        }
+    }
+    Ok(best)
+}
+
+/// The δ-graph N(i) = {j : D_ij ≤ δ} in CSR form (offsets [n+1], sorted neighbour lists), built on the device
+/// in two passes (count, then write at the prefix sums).
+pub async fn delta_graph(ctx: &GpuContext, x: Matrix<'_>, delta: f64) -> Result<(Vec<usize>, Vec<u32>)> {
+    let n = x.n;
+    let r2 = (delta * delta) as f32;
+    let bx = ctx.upload("probcover", x.data)?;
+    let scan = TileScan::new(ctx, &bx, n, &bx, n, x.d)?;
+    let tiles = scan.tiles();
+    let cursor = ctx.storage("probcover", (n * 4) as u64)?;
+    let none = ctx.storage("probcover", 4)?;
+    let mut enc = ctx.encoder();
+    for &t in &tiles {
+        scan.compute(&mut enc, t).await?;
+        ops::radius_edges(ctx, &mut enc, &scan.dist, &cursor, &none, n, t, false, r2, 1).await?;
+        ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
+    }
+    ctx.submit(enc);
+    let counts = read_u32(ctx, &cursor, n).await?;
+    let mut offsets = Vec::with_capacity(n + 1);
+    let mut acc = 0usize;
+    offsets.push(0);
+    for &c in &counts {
+        acc += c as usize;
+        offsets.push(acc);
+    }
+    let limit = (ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size) / 4) as usize;
+    if acc > limit || acc > u32::MAX as usize {
+        return Err(Error::TooLarge {
+            op: "probcover",
+            what: format!("the δ-graph at δ = {delta:.6} ({acc} edges)"),
+            bytes: acc as u64 * 4,
+            limit: limit as u64 * 4,
+        });
+    }
+    let starts: Vec<u32> = offsets[..n].iter().map(|&o| o as u32).collect();
+    let cursor = ctx.upload("probcover", &starts)?;
+    let edges = ctx.storage("probcover", (acc.max(1) * 4) as u64)?;
+    let mut enc = ctx.encoder();
+    for &t in &tiles {
+        scan.compute(&mut enc, t).await?;
+        ops::radius_edges(ctx, &mut enc, &scan.dist, &cursor, &edges, n, t, true, r2, acc.max(1)).await?;
+        ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
+    }
+    ctx.submit(enc);
+    Ok((offsets, read_u32(ctx, &edges, acc).await?))
+}
+
+/// A candidate in the lazy greedy heap: ordered by upper bound, then the lower index first.
+#[derive(Clone, Copy, Debug)]
+struct Bound {
+    ub: f64,
+    idx: usize,
+    /// The pick number at which `ub` was computed exactly.
+    stamp: usize,
+}
+
+impl PartialEq for Bound {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Bound {}
+impl PartialOrd for Bound {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Bound {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.ub.total_cmp(&o.ub).then(o.idx.cmp(&self.idx))
+    }
+}
+
+/// Facility location on L2-normalised rows (`xn`), `picks` greedy steps from the rows in `labeled`, by lazy
+/// greedy: gains only shrink as rows are chosen (submodularity), so a candidate whose freshly computed gain tops
+/// every other's last known gain is the greedy pick (ties to the lower index), and only the top of the heap is
+/// re-evaluated, in batches of 64 on the device. Returns picks with their gains and the device `mind` buffer.
+pub async fn facility_location(
+    ctx: &GpuContext,
+    xn: Matrix<'_>,
+    labeled: &[usize],
+    picks: usize,
+) -> Result<(Selection, Buffer, Buffer)> {
+    const BATCH: usize = 64;
+    let (n, d) = (xn.n, xn.d);
+    let bx = ctx.upload("repdiv", xn.data)?;
+    let mind = ctx.upload("repdiv", &vec![f32::MAX; n])?;
+    let mut enc = ctx.encoder();
+    for &l in labeled {
+        ops::min_dist_update(ctx, &mut enc, &bx, &mind, n, d, l, false).await?;
+    }
+    ctx.submit(enc);
+    let mut chosen = vec![false; n];
+    for &l in labeled {
+        chosen[l] = true;
+    }
+    let all = TileScan::new(ctx, &bx, n, &bx, n, d)?;
+    let g0 = gains(ctx, &all, &mind, false).await?;
+    drop(all);
+    let mut heap: BinaryHeap<Bound> =
+        (0..n).filter(|&i| !chosen[i]).map(|i| Bound { ub: g0[i] as f64, idx: i, stamp: 0 }).collect();
+    let cand = ctx.storage("repdiv", (BATCH * d * 4) as u64)?;
+    let scan = TileScan::new(ctx, &cand, BATCH, &bx, n, d)?;
+    let mut sel = Selection { strategy: String::new(), seed: 0, picks: vec![], scores: vec![], notes: vec![] };
+    let mut evaluations = 0usize;
+    while sel.picks.len() < picks {
+        let step = sel.picks.len();
+        let Some(top) = heap.peek().copied() else { break };
+        if top.stamp == step {
+            heap.pop();
+            chosen[top.idx] = true;
+            sel.picks.push(top.idx);
+            sel.scores.push(top.ub);
+            let mut enc = ctx.encoder();
+            ops::min_dist_update(ctx, &mut enc, &bx, &mind, n, d, top.idx, false).await?;
+            ctx.submit(enc);
+            continue;
+        }
+        // Re-evaluate the stale candidates at the top of the heap.
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut fresh = Vec::new();
+        while batch.len() < BATCH {
+            let Some(b) = heap.pop() else { break };
+            if b.stamp == step {
+                fresh.push(b);
+            } else {
+                batch.push(b);
+            }
+        }
+        let mut rows: Vec<f32> = batch.iter().flat_map(|b| xn.row(b.idx).iter().copied()).collect();
+        rows.resize(BATCH * d, 0.0);
+        ctx.queue.write_buffer(&cand, 0, bytemuck::cast_slice(&rows));
+        let g = gains(ctx, &scan, &mind, false).await?;
+        evaluations += batch.len();
+        for (t, b) in batch.iter().enumerate() {
+            heap.push(Bound { ub: g[t] as f64, idx: b.idx, stamp: step });
+        }
+        heap.extend(fresh);
+    }
+    sel.notes.push(format!(
+        "lazy greedy: {evaluations} gain evaluations for {} picks (plain greedy: {})",
+        sel.picks.len(),
+        sel.picks.len() * n
+    ));
+    Ok((sel, bx, mind))
+}
+
+/// Greedy maximum coverage on a graph in CSR form (ProbCover): each step picks the row covering the most
+/// uncovered rows (lowest index on ties), with gains kept up to date incrementally through the reverse graph;
+/// stops when nothing new can be covered. Rows in `labeled` cover their neighbourhoods from the start.
+pub fn max_cover(offsets: &[usize], edges: &[u32], budget: usize, labeled: &[usize], delta: f64) -> Selection {
+    let n = offsets.len() - 1;
+    // Reverse graph: rev(j) = {i : j ∈ N(i)}.
+    let mut roff = vec![0usize; n + 1];
+    for &j in edges {
+        roff[j as usize + 1] += 1;
+    }
+    for j in 0..n {
+        roff[j + 1] += roff[j];
+    }
+    let mut at = roff[..n].to_vec();
+    let mut rev = vec![0u32; edges.len()];
+    for i in 0..n {
+        for &j in &edges[offsets[i]..offsets[i + 1]] {
+            rev[at[j as usize]] = i as u32;
+            at[j as usize] += 1;
+        }
+    }
+    let mut gain: Vec<i64> = (0..n).map(|i| (offsets[i + 1] - offsets[i]) as i64).collect();
+    let mut covered = vec![false; n];
+    let cover = |j: usize, covered: &mut Vec<bool>, gain: &mut Vec<i64>| {
+        if !covered[j] {
+            covered[j] = true;
+            for &i in &rev[roff[j]..roff[j + 1]] {
+                gain[i as usize] -= 1;
+            }
+        }
+    };
+    for &l in labeled {
+        for &j in &edges[offsets[l]..offsets[l + 1]] {
+            cover(j as usize, &mut covered, &mut gain);
+        }
+    }
+    let mut sel = Selection { strategy: String::new(), seed: 0, picks: vec![], scores: vec![], notes: vec![] };
+    while sel.picks.len() < budget {
+        let mut best = 0;
+        for i in 1..n {
+            if gain[i] > gain[best] {
+                best = i;
+            }
+        }
+        if n == 0 || gain[best] <= 0 {
+            sel.notes.push(format!("every point is covered after {} picks at δ = {delta:.6}", sel.picks.len()));
+            break;
+        }
+        sel.picks.push(best);
+        sel.scores.push(gain[best] as f64);
+        for &j in &edges[offsets[best]..offsets[best + 1]] {
+            cover(j as usize, &mut covered, &mut gain);
+        }
+    }
+    sel
+}
+
+/// The `k` nearest rows of `b` for every row of `a`: squared distances and indices [a.n, k], ascending.
+pub async fn nearest_k(ctx: &GpuContext, a: Matrix<'_>, b: Matrix<'_>, k: usize) -> Result<(Vec<f32>, Vec<u32>)> {
+    let (ba, bb) = (ctx.upload("nearest", a.data)?, ctx.upload("nearest", b.data)?);
+    let scan = TileScan::new(ctx, &ba, a.n, &bb, b.n, a.d)?;
+    topk(ctx, &scan, k.min(b.n)).await
+}
+
+fn first_max(v: impl Iterator<Item = (usize, f64)>) -> Option<(usize, f64)> {
+    let mut best: Option<(usize, f64)> = None;
+    for (i, x) in v {
+        if !x.is_nan() && best.is_none_or(|(_, b)| x > b) {
+            best = Some((i, x));
+        }
+    }
+    best
+}
+
+/// RepDiv ([`super::strategies::repdiv`]) on the device: lazy-greedy facility location for ⌊0.7·B⌋ picks, then
+/// the diversity picks (1 − cos = D/2 on unit vectors) from distance columns computed on the device.
+pub async fn repdiv(
+    ctx: &GpuContext,
+    xn: Matrix<'_>,
+    labeled: &[usize],
+    budget: usize,
+    maxmin: bool,
+) -> Result<Selection> {
+    let (n, d) = (xn.n, xn.d);
+    let r = (0.7 * budget as f64).floor() as usize;
+    let (mut sel, bx, mind) = facility_location(ctx, xn, labeled, r).await?;
+    let mut chosen = vec![false; n];
+    for &a in labeled.iter().chain(&sel.picks) {
+        chosen[a] = true;
+    }
+    if maxmin {
+        // The smallest distance to any anchor is exactly the facility-location `mind`.
+        while sel.picks.len() < budget {
+            let m = read_f32(ctx, &mind, n).await?;
+            let Some((c, v)) = first_max((0..n).filter(|&c| !chosen[c]).map(|c| (c, m[c] as f64 / 2.0))) else { break };
+            chosen[c] = true;
+            sel.picks.push(c);
+            sel.scores.push(v);
+            let mut enc = ctx.encoder();
+            ops::min_dist_update(ctx, &mut enc, &bx, &mind, n, d, c, false).await?;
+            ctx.submit(enc);
+        }
+        return Ok(sel);
+    }
+    let col = ctx.storage("repdiv", (n * 4) as u64)?;
+    let mut div = vec![f64::NEG_INFINITY; n];
+    let anchors: Vec<usize> = labeled.iter().chain(&sel.picks).copied().collect();
+    for &a in &anchors {
+        for (v, &c) in div.iter_mut().zip(&distance_column(ctx, &bx, &col, n, d, a).await?) {
+            *v = v.max(c as f64 / 2.0);
+        }
+    }
+    while sel.picks.len() < budget {
+        let Some((c, v)) = first_max((0..n).filter(|&c| !chosen[c]).map(|c| (c, div[c]))) else { break };
+        chosen[c] = true;
+        sel.picks.push(c);
+        sel.scores.push(v);
+        for (v, &cc) in div.iter_mut().zip(&distance_column(ctx, &bx, &col, n, d, c).await?) {
+            *v = v.max(cc as f64 / 2.0);
+        }
+    }
+    Ok(sel)
+}
+
+/// Squared distances from row `a` to every row, computed on the device into `col` and read back.
+async fn distance_column(
+    ctx: &GpuContext,
+    bx: &Buffer,
+    col: &Buffer,
+    n: usize,
+    d: usize,
+    a: usize,
+) -> Result<Vec<f32>> {
+    let mut enc = ctx.encoder();
+    ops::min_dist_update(ctx, &mut enc, bx, col, n, d, a, true).await?;
+    ctx.submit(enc);
+    read_f32(ctx, col, n).await
+}
