@@ -352,3 +352,75 @@ fn every_strategy_on_the_gpu_is_valid_deterministic_and_close_to_the_cpu() {
         eprintln!("{name}: GPU and CPU share {overlap} of 45 picks");
     }
 }
+
+#[test]
+fn medcal_usl_exact() {
+    let Some(f) = fixture() else { return };
+    for b in BUDGETS {
+        let input = SelectInput { x: f.x(), budget: b, seed: 0, labeled: &[], gpu: None };
+        let got = pollster::block_on(select::select("usl-medcal", &input)).unwrap();
+        let want = f.want("usl", b);
+        let same_set = got.picks.iter().collect::<HashSet<_>>() == want.iter().collect::<HashSet<_>>();
+        assert!(same_set, "B={b}: usl-medcal picks a different set than MedCAL's USL");
+        assert_eq!(got.picks, want, "B={b}: same set, different order");
+    }
+}
+
+#[test]
+fn usl_and_official_probcover_behave() {
+    let Some(f) = fixture() else { return };
+    let x = f.x();
+    let input = SelectInput { x, budget: 90, seed: 1, labeled: &[], gpu: None };
+    let u = pollster::block_on(select::select("usl", &input)).unwrap();
+    assert_eq!(u.picks.len(), 90);
+    // USL's picks are dense points (its own density: 400 nearest squared distances on unit vectors) and spread
+    // over the pool (the regulariser): denser than a random sample on average, and no two picks coincide.
+    let unit: Vec<Vec<f64>> = (0..x.n)
+        .map(|i| {
+            let r = x.row(i);
+            let n = r.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
+            r.iter().map(|&v| v as f64 / n).collect()
+        })
+        .collect();
+    let density = |i: usize| {
+        let mut d: Vec<f64> =
+            (0..x.n).map(|j| unit[i].iter().zip(&unit[j]).map(|(a, b)| (a - b).powi(2)).sum()).collect();
+        d.sort_by(|a, b| a.total_cmp(b));
+        1.0 / (d[..400].iter().sum::<f64>() / 400.0)
+    };
+    let r = pollster::block_on(select::select("random", &input)).unwrap();
+    // With B = 90 clusters in 1000 points and K = 400 (CIFAR's defaults, made for 50k points) the regulariser
+    // outweighs the density: the picks spread out. Check the spread, and that density still ranks within USL.
+    let spread = |p: &[usize]| {
+        p.iter()
+            .map(|&i| {
+                p.iter()
+                    .filter(|&&j| j != i)
+                    .map(|&j| unit[i].iter().zip(&unit[j]).map(|(a, b)| (a - b).powi(2)).sum::<f64>())
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .sum::<f64>()
+            / p.len() as f64
+    };
+    assert!(spread(&u.picks) > spread(&r.picks), "USL picks are not more spread out than random ones");
+    let no_reg = SelectInput { budget: 1, ..input };
+    let one = pollster::block_on(select::select("usl", &no_reg)).unwrap();
+    let densest = (0..x.n).map(density).fold(f64::NEG_INFINITY, f64::max);
+    assert!((density(one.picks[0]) - densest).abs() <= 1e-9 * densest, "with one cluster USL picks the densest row");
+    // probcover-delta: binary search gives a δ in (0, 1); a given δ is used as is; a bad δ is an error.
+    let p = pollster::block_on(select::select("probcover-delta", &input)).unwrap();
+    assert!(p.notes[0].contains("binary search"), "{:?}", p.notes);
+    let given = pollster::block_on(select::select("probcover-delta:0.3", &input)).unwrap();
+    assert!(given.notes[0].starts_with("δ = 0.300000 (given)"), "{:?}", given.notes);
+    let err = pollster::block_on(select::select("probcover-delta:abc", &input)).unwrap_err();
+    assert!(err.to_string().contains("not a non-negative number"), "{err}");
+    if let Some(ctx) = gpu() {
+        for name in ["probcover-delta", "probcover-delta:0.3", "usl-medcal"] {
+            let g = pollster::block_on(select::select_on(name, &SelectInput { gpu: Some(ctx), ..input })).unwrap();
+            let c = pollster::block_on(select::select_on(name, &input)).unwrap();
+            let overlap = g.picks.iter().filter(|p| c.picks.contains(p)).count();
+            eprintln!("{name}: GPU and CPU share {overlap} of 90 picks; {:?} / {:?}", g.notes.first(), c.notes.first());
+            assert!(overlap >= 80, "{name}: GPU and CPU share only {overlap} of 90 picks");
+        }
+    }
+}

@@ -73,6 +73,9 @@ pub const COLD_START: &[&str] = &[
     "repdiv",
     "repdiv-maxmin",
     "kmeans-centroid",
+    "usl",
+    "usl-medcal",
+    "probcover-delta",
 ];
 
 /// Pools smaller than this are selected on the CPU even when a GPU is given: there the f64 reference path is
@@ -113,6 +116,16 @@ pub async fn select_on(name: &str, input: &SelectInput<'_>) -> Result<Selection>
         "repdiv" => strategies::repdiv(input, false).await?,
         "repdiv-maxmin" => strategies::repdiv(input, true).await?,
         "kmeans-centroid" => strategies::kmeans_centroid(input).await?,
+        "usl" => strategies::usl(input),
+        "usl-medcal" => strategies::usl_medcal(input).await?,
+        "probcover-delta" => strategies::probcover_official(input, None).await?,
+        other if other.starts_with("probcover-delta:") => {
+            let v = &other["probcover-delta:".len()..];
+            match v.parse::<f64>() {
+                Ok(d) if d.is_finite() && d >= 0.0 => strategies::probcover_official(input, Some(d)).await?,
+                _ => return Err(Error::Invalid(format!("strategy {other}: δ '{v}' is not a non-negative number"))),
+            }
+        }
         other => {
             return Err(Error::Unknown { kind: "strategy", name: other.to_string(), known: COLD_START.join(", ") })
         }

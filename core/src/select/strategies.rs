@@ -515,3 +515,213 @@ pub fn finish(sel: &mut Selection, input: &SelectInput) {
     sel.picks = picks;
     sel.scores = scores;
 }
+
+/// Squared Euclidean distances from row `i` to every row (f64).
+fn sqdists_from(x: Matrix, i: usize) -> Vec<f64> {
+    (0..x.n).map(|j| x.row(i).iter().zip(x.row(j)).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum()).collect()
+}
+
+/// Mean of the `k` smallest entries of `v` (all when fewer).
+fn mean_smallest(mut v: Vec<f64>, k: usize) -> f64 {
+    let k = k.min(v.len());
+    if k == 0 {
+        return 0.0;
+    }
+    v.select_nth_unstable_by(k - 1, |a, b| a.total_cmp(b));
+    v[..k].iter().sum::<f64>() / k as f64
+}
+
+/// `usl-medcal` (MedCAL's own USL, METHODS.md §3.9): density 1/(mean Euclidean distance to the 5 nearest other
+/// points + 1e-6); 10 rounds of S ← the top-B rows by density − 0.5·Σ_{s∈S} 1/(max(‖x − x_s‖, 0.01)² + 1e-6)
+/// (no regulariser in the first round; chosen rows penalise themselves, as coded). Picks in MedCAL's order
+/// (ascending utility, as `argsort(utility)[-B:]` returns them).
+pub async fn usl_medcal(input: &SelectInput<'_>) -> Result<Selection> {
+    let x = input.x;
+    let n = x.n;
+    let density: Vec<f64> = match input.gpu {
+        Some(ctx) => {
+            let (vals, _, k) = gpu::knn(ctx, x, 5).await?;
+            (0..n)
+                .map(|i| {
+                    let m = vals[i * k..(i + 1) * k].iter().map(|&v| (v.max(0.0) as f64).sqrt()).sum::<f64>();
+                    1.0 / (m / k.max(1) as f64 + 1e-6)
+                })
+                .collect()
+        }
+        None => (0..n)
+            .map(|i| {
+                let mut d = sqdists_from(x, i);
+                d.swap_remove(i);
+                let d: Vec<f64> = d.into_iter().map(f64::sqrt).collect();
+                1.0 / (mean_smallest(d, 5) + 1e-6)
+            })
+            .collect(),
+    };
+    let labeled: HashSet<usize> = input.labeled.iter().copied().collect();
+    let mut chosen: Vec<usize> = Vec::new();
+    let mut utility = density.clone();
+    for _ in 0..10 {
+        let mut reg = vec![0f64; n];
+        for &s in &chosen {
+            for (r, d2) in reg.iter_mut().zip(sqdists_from(x, s)) {
+                *r += 1.0 / (d2.sqrt().max(0.01).powi(2) + 1e-6);
+            }
+        }
+        utility = density.iter().zip(&reg).map(|(d, r)| d - 0.5 * r).collect();
+        let mut order: Vec<usize> = (0..n).filter(|i| !labeled.contains(i)).collect();
+        order.sort_by(|&a, &b| utility[b].total_cmp(&utility[a]).then(a.cmp(&b)));
+        order.truncate(input.budget);
+        chosen = order;
+    }
+    // MedCAL takes `argsort(utility)[-B:]`: the top B in ascending utility.
+    chosen.reverse();
+    let scores = chosen.iter().map(|&i| utility[i]).collect();
+    Ok(Selection { picks: chosen, scores, ..empty() })
+}
+
+/// Lloyd k-means initialised by a seeded random permutation of the rows (the official USL's own k-means), run
+/// until no label changes or `iters` rounds.
+fn lloyd_random_init(x: Matrix, k: usize, iters: usize, seed: u64) -> Vec<usize> {
+    let mut rows: Vec<usize> = (0..x.n).collect();
+    Rng::new(seed ^ 0x051).shuffle(&mut rows);
+    let mut centers: Vec<f64> = rows[..k].iter().flat_map(|&r| x.row(r).iter().map(|&v| v as f64)).collect();
+    let mut labels = vec![usize::MAX; x.n];
+    for _ in 0..iters.max(1) {
+        let mut changed = false;
+        for (i, l) in labels.iter_mut().enumerate() {
+            let best = (0..k)
+                .map(|c| (c, sqdist_center(x.row(i), &centers[c * x.d..(c + 1) * x.d])))
+                .fold((0, f64::INFINITY), |b, (c, d)| if d < b.1 { (c, d) } else { b })
+                .0;
+            changed |= *l != best;
+            *l = best;
+        }
+        if !changed {
+            break;
+        }
+        let mut sums = vec![0f64; k * x.d];
+        let mut counts = vec![0usize; k];
+        for i in 0..x.n {
+            counts[labels[i]] += 1;
+            for (s, &v) in sums[labels[i] * x.d..(labels[i] + 1) * x.d].iter_mut().zip(x.row(i)) {
+                *s += v as f64;
+            }
+        }
+        for c in (0..k).filter(|&c| counts[c] > 0) {
+            for t in 0..x.d {
+                centers[c * x.d + t] = sums[c * x.d + t] / counts[c] as f64;
+            }
+        }
+    }
+    labels
+}
+
+/// `usl` (official USL, Wang et al. ECCV 2022, CIFAR defaults of `config.py`): L2-normalised features; density
+/// 1/(mean of the K = 400 smallest squared distances, self included); k-means with B clusters from a seeded random
+/// permutation (200 Lloyd rounds); then 10 rounds of: per cluster the member maximising density − 0.5·reg, and
+/// reg ← 0.9·reg + 0.1·Σ_c (‖x − x_{s_c}‖²)^−0.5 over the selections s_c of other clusters within squared
+/// distance 4. Picks are the last round's, in cluster order.
+pub fn usl(input: &SelectInput) -> Selection {
+    let xn = l2_normalize(input.x);
+    let x = Matrix { data: &xn, n: input.x.n, d: input.x.d };
+    let n = x.n;
+    let density: Vec<f64> = (0..n).map(|i| 1.0 / mean_smallest(sqdists_from(x, i), 400).max(1e-12)).collect();
+    let k = input.budget.min(n);
+    let labels = lloyd_random_init(x, k, 200, input.seed);
+    let labeled: HashSet<usize> = input.labeled.iter().copied().collect();
+    let groups = members(&labels, k);
+    let mut reg = vec![0f64; n];
+    let mut picks: Vec<(usize, f64)> = Vec::new();
+    for _ in 0..10 {
+        picks = groups
+            .iter()
+            .filter_map(|m| {
+                let cand: Vec<usize> = m.iter().copied().filter(|i| !labeled.contains(i)).collect();
+                argmax(cand.iter().map(|&i| density[i] - 0.5 * reg[i])).map(|(j, v)| (cand[j], v))
+            })
+            .collect();
+        let mut new_reg = vec![0f64; n];
+        for &(s, _) in &picks {
+            for (i, d2) in sqdists_from(x, s).into_iter().enumerate() {
+                if labels[i] != labels[s] && d2 < 4.0 {
+                    new_reg[i] += 1.0 / d2.max(1e-12).sqrt();
+                }
+            }
+        }
+        for (r, nr) in reg.iter_mut().zip(new_reg) {
+            *r = 0.9 * *r + 0.1 * nr;
+        }
+    }
+    Selection { picks: picks.iter().map(|p| p.0).collect(), scores: picks.iter().map(|p| p.1).collect(), ..empty() }
+}
+
+/// `probcover-delta[:δ]` (the official ProbCover): L2-normalised features, edges ‖x − y‖ < δ (strict), greedy
+/// max coverage from the labelled rows. δ is given after the colon, or found by DropQuery's 6-step binary search on
+/// [0, 1] from 0.5 (purity < 0.95 → smaller, else larger) against k-means pseudo-labels with k = B (a cold start
+/// has no class count; MedCAL also uses B).
+pub async fn probcover_official(input: &SelectInput<'_>, delta: Option<f64>) -> Result<Selection> {
+    let xn = l2_normalize(input.x);
+    let x = Matrix { data: &xn, n: input.x.n, d: input.x.d };
+    let (delta, how) = match delta {
+        Some(d) => (d, "given"),
+        None => {
+            let c = kmeans_on(input, x, input.budget.min(x.n), input.seed ^ 0x9c1, 300).await?;
+            let other: Vec<f64> = match input.gpu {
+                Some(ctx) => {
+                    let (o, _) = gpu::other_label_scan(ctx, x, &c.labels).await?;
+                    o.into_iter().map(|v| (v.max(0.0) as f64).sqrt()).collect()
+                }
+                None => (0..x.n)
+                    .map(|i| {
+                        sqdists_from(x, i)
+                            .into_iter()
+                            .enumerate()
+                            .filter(|&(j, _)| c.labels[j] != c.labels[i])
+                            .map(|(_, d)| d.sqrt())
+                            .fold(f64::INFINITY, f64::min)
+                    })
+                    .collect(),
+            };
+            // Ball {j : D_ij < δ} is pure iff δ ≤ the distance to the nearest other label.
+            let purity = |d: f64| other.iter().filter(|&&o| d <= o).count() as f64 / x.n as f64;
+            let (mut lo, mut hi, mut d) = (0.0, 1.0, 0.5);
+            for _ in 0..6 {
+                if purity(d) < 0.95 {
+                    hi = d;
+                } else {
+                    lo = d;
+                }
+                d = (lo + hi) / 2.0;
+            }
+            (lo, "binary search")
+        }
+    };
+    let (offsets, edges) = match input.gpu {
+        Some(ctx) => gpu::delta_graph(ctx, x, prev_f32_radius(delta)).await?,
+        None => {
+            let mut offsets = vec![0usize];
+            let mut edges = Vec::new();
+            for i in 0..x.n {
+                edges.extend(
+                    sqdists_from(x, i)
+                        .into_iter()
+                        .enumerate()
+                        .filter(|&(_, d2)| d2.sqrt() < delta)
+                        .map(|(j, _)| j as u32),
+                );
+                offsets.push(edges.len());
+            }
+            (offsets, edges)
+        }
+    };
+    let mut s = gpu::max_cover(&offsets, &edges, input.budget, input.labeled, delta);
+    s.notes.insert(0, format!("δ = {delta:.6} ({how}); δ-graph of {} edges", edges.len()));
+    Ok(s)
+}
+
+/// The radius whose f32 square is the largest value below δ² (the device tests D² ≤ r², so this makes it strict).
+fn prev_f32_radius(delta: f64) -> f64 {
+    let r2 = (delta * delta) as f32;
+    let below = f32::from_bits(r2.to_bits().saturating_sub(1)).max(0.0);
+    (below as f64).sqrt()
+}
