@@ -279,3 +279,58 @@ pub async fn encoder_dinov2_small_shape(ctx: &GpuContext, batches: &[usize]) -> 
     }
     Ok(out)
 }
+
+/// Synthetic features for `bench select`: a seeded mixture of 64 Gaussian clusters (centres N(0, 1), spread
+/// 0.5) in `d` dimensions, so clustering, kNN and coverage see structure rather than uniform noise.
+pub fn synthetic_features(n: usize, d: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed ^ 0x005e_1ec7);
+    let k = 64;
+    let centers: Vec<f32> = (0..k * d).map(|_| rng.normal()).collect();
+    let mut x = Vec::with_capacity(n * d);
+    for _ in 0..n {
+        let c = rng.below(k as u32) as usize;
+        x.extend(centers[c * d..(c + 1) * d].iter().map(|&m| m + 0.5 * rng.normal()));
+    }
+    x
+}
+
+/// One cell of `bench select`: a strategy on n × d features on the GPU path.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct SelectCell {
+    pub strategy: String,
+    pub n: usize,
+    pub d: usize,
+    pub budget: usize,
+    pub seconds: f64,
+    /// Peak live device buffer memory during the selection (wgpu-hal's counter, sampled at every allocation).
+    pub peak_gpu_bytes: u64,
+    pub picks: usize,
+    pub notes: Vec<String>,
+}
+
+/// Time one strategy on the GPU path (features already in host memory; uploading them is part of the time).
+pub async fn select_cell(
+    ctx: &GpuContext,
+    x: &[f32],
+    n: usize,
+    d: usize,
+    strategy: &str,
+    budget: usize,
+) -> Result<SelectCell> {
+    let m = crate::select::Matrix::new(x, n, d)?;
+    let input = crate::select::SelectInput { x: m, budget, seed: 0, labeled: &[], gpu: Some(ctx) };
+    ctx.take_peak_buffer_bytes();
+    let t = Instant::now();
+    let sel = crate::select::select_on(strategy, &input).await?;
+    let seconds = t.elapsed().as_secs_f64();
+    Ok(SelectCell {
+        strategy: strategy.to_string(),
+        n,
+        d,
+        budget,
+        seconds,
+        peak_gpu_bytes: ctx.take_peak_buffer_bytes(),
+        picks: sel.picks.len(),
+        notes: sel.notes,
+    })
+}

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use medpick_core::gpu::GpuContext;
 use medpick_core::{bench, selftest};
 
+mod bench_select;
 mod protocol;
 mod train;
 mod web;
@@ -244,6 +245,12 @@ enum BenchCmd {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
+    /// Selection engine at scale: time and peak memory of strategies on synthetic N × D features on the GPU
+    /// path (each cell in its own process, stopped at --cap), with scikit-activeml's time when available.
+    Select(bench_select::SelectBenchArgs),
+    /// One cell of `bench select` (run by it in a child process).
+    #[command(hide = true)]
+    SelectCell(bench_select::CellArgs),
     /// Kernel throughput: matmul GFLOP/s at ViT shapes, pairwise_sqdist and min_dist_update GB/s, with the CPU
     /// twin's time on the same inputs beside each.
     Kernels {
@@ -360,7 +367,7 @@ fn bench_kernels(json: bool, out: Option<std::path::PathBuf>, iters: usize, no_c
     Ok(())
 }
 
-fn progress_bar(prefix: &str) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(prefix: &str) -> indicatif::ProgressBar {
     let pb = indicatif::ProgressBar::new(0);
     pb.set_style(
         indicatif::ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} {per_sec} ETA {eta} {wide_msg}")
@@ -839,6 +846,8 @@ fn main() -> ExitCode {
             web::serve(web::WebArgs { host: &host, port, dir: dir.as_deref(), weights }).map(|_| true)
         }
         Cmd::Bench { what: BenchCmd::Protocol(a) } => protocol::run(a),
+        Cmd::Bench { what: BenchCmd::Select(a) } => bench_select::run(a),
+        Cmd::Bench { what: BenchCmd::SelectCell(a) } => bench_select::run_cell(a),
         Cmd::Bench { what: BenchCmd::Loop(a) } => protocol::run_loop(a),
         Cmd::Bench { what: BenchCmd::Encoder { model, weights, batches, json, out } } => {
             bench_encoder(&model, weights.as_deref(), &batches, json, out).map(|_| true)

@@ -35,6 +35,7 @@ fn every_command_has_help() {
         vec!["select", "--help"],
         vec!["bench", "kernels", "--help"],
         vec!["bench", "encoder", "--help"],
+        vec!["bench", "select", "--help"],
         vec!["web", "--help"],
         vec!["segment", "--help"],
     ] {
@@ -489,4 +490,33 @@ fn bench_loop_adds_new_samples_each_round_for_every_score() {
     assert!(std::fs::read(out.join("loop_balanced_accuracy.png")).unwrap().starts_with(b"\x89PNG"));
     assert!(std::fs::read_to_string(out.join("loop.md")).unwrap().contains("| dropquery |"));
     let _ = std::fs::remove_dir_all(&out);
+}
+
+/// `bench select` end to end at a small size: every cell runs on the GPU path in its own process, the table
+/// and JSON are written, and each strategy returns the budget. (Throughput figures come from full runs, not here.)
+#[test]
+fn bench_select_small_grid_writes_table_and_json() {
+    if crate::common::gpu().is_none() {
+        return;
+    }
+    let dir = tmp("bench-select");
+    let out = Command::new(medpick())
+        .args(["bench", "select", "--n", "2500,4000", "--d", "48", "--budget", "40", "--cap", "300"])
+        .args(["--strategies", "coreset,typiclust-knn,probcover,repdiv", "--skactiveml", "off", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("| repdiv | 4000 | 48 | 40 |"), "{stdout}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("bench-select.json")).unwrap()).unwrap();
+    let rows = doc["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 8);
+    for r in rows {
+        assert_eq!(r["status"], "ok", "{r}");
+        assert!(r["seconds"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["peak_gpu_bytes"].as_u64().unwrap() >= 2500 * 48 * 4, "{r}: the features alone need more");
+    }
+    assert!(dir.join("bench-select.md").exists());
 }

@@ -64,6 +64,8 @@ pub struct GpuContext {
     adapter_features: wgpu::Features,
     pipelines: Mutex<HashMap<&'static str, Arc<Pipeline>>>,
     errors: Arc<Mutex<Vec<String>>>,
+    /// Largest live buffer memory seen at an allocation (wgpu-hal's counter; 0 where a backend keeps none).
+    peak_buffer_bytes: std::sync::atomic::AtomicU64,
 }
 
 /// One limit medpick needs: name, accessor, minimum.
@@ -211,6 +213,7 @@ impl GpuContext {
             adapter_features: adapter.features(),
             pipelines: Mutex::new(HashMap::new()),
             errors,
+            peak_buffer_bytes: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -302,12 +305,30 @@ impl GpuContext {
         if bytes > limit {
             return Err(Error::TooLarge { op, what: "a storage buffer".into(), bytes, limit });
         }
-        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+        let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(op),
             size: bytes,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
-        }))
+        });
+        self.note_memory();
+        Ok(buf)
+    }
+
+    /// Device buffer memory in use now, in bytes (wgpu-hal's counter; 0 where the backend keeps none).
+    pub fn buffer_bytes(&self) -> u64 {
+        self.device.get_internal_counters().hal.buffer_memory.read().max(0) as u64
+    }
+
+    /// Record the current buffer memory into the peak (called after every allocation medpick makes).
+    pub fn note_memory(&self) {
+        self.peak_buffer_bytes.fetch_max(self.buffer_bytes(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The largest buffer memory seen at an allocation since the last reset, and reset it to the current use.
+    pub fn take_peak_buffer_bytes(&self) -> u64 {
+        self.note_memory();
+        self.peak_buffer_bytes.swap(self.buffer_bytes(), std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A new command encoder; record ops into it, then [`GpuContext::submit`].

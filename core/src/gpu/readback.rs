@@ -25,6 +25,7 @@ pub async fn read_many(ctx: &GpuContext, srcs: &[(&wgpu::Buffer, u64)]) -> Resul
         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
+    ctx.note_memory();
     let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
     let mut at = 0u64;
     for &(src, bytes) in srcs {
