@@ -350,6 +350,9 @@ fn every_strategy_on_the_gpu_is_valid_deterministic_and_close_to_the_cpu() {
         let c = pollster::block_on(select::select_on(name, &SelectInput { gpu: None, ..input })).unwrap();
         let overlap = a.picks.iter().filter(|p| c.picks.contains(p)).count();
         eprintln!("{name}: GPU and CPU share {overlap} of 45 picks");
+        // Where k-means runs, the f32 clustering can settle differently from the f64 one (labels flip at
+        // near-equidistant rows), so the picks overlap rather than match; the rest match up to ties.
+        assert!(overlap >= 30, "{name}: GPU and CPU share only {overlap} of 45 picks");
     }
 }
 
