@@ -395,8 +395,8 @@ pub fn cases() -> Vec<Case> {
         v.push(case("other_label_min", Small, OtherLabelMin { n, classes, tiles }));
         v.push(case("radius_edges", Small, RadiusEdges { n, tiles }));
     }
-    v.push(case("other_label_min", Model, OtherLabelMin { n: 4096, classes: 1000, tiles: 4 }));
-    v.push(case("radius_edges", Model, RadiusEdges { n: 4096, tiles: 4 }));
+    v.push(case("other_label_min", Model, OtherLabelMin { n: 2048, classes: 1000, tiles: 4 }));
+    v.push(case("radius_edges", Model, RadiusEdges { n: 2048, tiles: 4 }));
     v
 }
 
