@@ -421,17 +421,6 @@ fn sub_tile(m: &[f32], n: usize, r0: usize, r1: usize, c0: usize, c1: usize) -> 
     (r0..r1).flat_map(|r| m[r * n + c0..r * n + c1].iter().copied()).collect()
 }
 
-/// Exclusive prefix sums of counts, and the total.
-pub fn exclusive_prefix(counts: &[u32]) -> (Vec<u32>, usize) {
-    let mut out = Vec::with_capacity(counts.len());
-    let mut acc = 0usize;
-    for &c in counts {
-        out.push(acc as u32);
-        acc += c as usize;
-    }
-    (out, acc)
-}
-
 fn ties_vec(rng: &mut Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.below(4) as f32).collect()
 }
@@ -1027,7 +1016,7 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                         cpu::radius_edges(&t, r1 - r0, c1 - c0, r0, c0, false, radius2, &mut cursor, &mut []);
                     }
                 }
-                let (starts, total) = exclusive_prefix(&cursor);
+                let (starts, total) = cpu::exclusive_prefix(&cursor);
                 let mut edges = vec![0u32; total];
                 let mut cursor = starts;
                 for &(r0, r1) in &blocks {
@@ -1057,7 +1046,7 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                 }
                 ctx.submit(enc);
                 let counts = read_u32(ctx, &cursor, n).await?;
-                let (starts, total) = exclusive_prefix(&counts);
+                let (starts, total) = cpu::exclusive_prefix(&counts);
                 let cursor = ctx.upload("selftest", &starts)?;
                 let edges = ctx.storage("selftest", (total.max(1) * 4) as u64)?;
                 let mut enc = ctx.encoder();

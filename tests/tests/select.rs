@@ -230,15 +230,16 @@ fn with_small_tiles<T>(f: impl FnOnce() -> T) -> T {
 fn medcal_probcover_exact_on_the_gpu_graph_streamed() {
     let Some(f) = fixture() else { return };
     let Some(ctx) = gpu() else { return };
+    let pool = select::gpu::Pool::upload(ctx, f.x()).unwrap();
     for b in BUDGETS {
         let delta = f.meta["probcover_delta"][b.to_string()].as_f64().unwrap();
         let labels = f.clustering("probcover", b).labels;
         // The δ scan from the device's purity scan gives MedCAL's δ (same grid step).
-        let d_gpu = with_small_tiles(|| pollster::block_on(select::gpu::probcover_delta(ctx, f.x(), &labels))).unwrap();
+        let d_gpu = with_small_tiles(|| pollster::block_on(select::gpu::probcover_delta(ctx, &pool, &labels))).unwrap();
         assert!((d_gpu - delta).abs() <= 1e-5, "B={b}: δ {d_gpu} on the GPU vs MedCAL's {delta}");
         let (offsets, edges) =
-            with_small_tiles(|| pollster::block_on(select::gpu::delta_graph(ctx, f.x(), delta))).unwrap();
-        let (o1, e1) = pollster::block_on(select::gpu::delta_graph(ctx, f.x(), delta)).unwrap();
+            with_small_tiles(|| pollster::block_on(select::gpu::delta_graph(ctx, &pool, delta))).unwrap();
+        let (o1, e1) = pollster::block_on(select::gpu::delta_graph(ctx, &pool, delta)).unwrap();
         assert_eq!((&offsets, &edges), (&o1, &e1), "B={b}: the δ-graph depends on the tiling");
         let got = select::gpu::max_cover(&offsets, &edges, b, &[], delta);
         assert_eq!(got.picks, f.want("probcover", b), "B={b}");
@@ -249,10 +250,11 @@ fn medcal_probcover_exact_on_the_gpu_graph_streamed() {
 fn gpu_kmeans_matches_cpu_quality_and_streams() {
     let Some(f) = fixture() else { return };
     let Some(ctx) = gpu() else { return };
+    let pool = select::gpu::Pool::upload(ctx, f.x()).unwrap();
     for k in [10, 90] {
         let cpu = select::kmeans::kmeans(f.x(), k, 5, 300, 1e-4);
-        let g = with_small_tiles(|| pollster::block_on(select::gpu::kmeans(ctx, f.x(), k, 5, 300, 1e-4))).unwrap();
-        let g2 = pollster::block_on(select::gpu::kmeans(ctx, f.x(), k, 5, 300, 1e-4)).unwrap();
+        let g = with_small_tiles(|| pollster::block_on(select::gpu::kmeans(ctx, &pool, k, 5, 300, 1e-4))).unwrap();
+        let g2 = pollster::block_on(select::gpu::kmeans(ctx, &pool, k, 5, 300, 1e-4)).unwrap();
         assert_eq!(g.labels, g2.labels, "k={k}: GPU k-means depends on the tiling");
         let agree = g.labels.iter().zip(&cpu.labels).filter(|(a, b)| a == b).count();
         eprintln!("k={k}: inertia GPU {:.4} CPU {:.4}, labels agree on {agree}/1000", g.inertia, cpu.inertia);
@@ -267,7 +269,8 @@ fn gpu_knn_matches_cpu_streamed() {
     let Some(ctx) = gpu() else { return };
     let x = f.x();
     let k = 20;
-    let (vals, idx, kk) = with_small_tiles(|| pollster::block_on(select::gpu::knn(ctx, x, k))).unwrap();
+    let pool = select::gpu::Pool::upload(ctx, x).unwrap();
+    let (vals, idx, kk) = with_small_tiles(|| pollster::block_on(select::gpu::knn(ctx, &pool, k))).unwrap();
     assert_eq!(kk, k);
     let mut mismatched = 0;
     for i in 0..x.n {

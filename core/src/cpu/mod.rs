@@ -47,7 +47,7 @@ pub use min_dist_update::min_dist_update;
 pub use other_label_min::{other_label_min, OTHER_NONE};
 pub use pad2d::pad2d;
 pub use pairwise_sqdist::pairwise_sqdist;
-pub use radius_edges::radius_edges;
+pub use radius_edges::{exclusive_prefix, radius_edges};
 pub use reduce_rows::reduce_rows;
 pub use relu::relu;
 pub use segment_mean::{segment_mean, segments};

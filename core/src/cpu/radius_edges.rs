@@ -27,3 +27,15 @@ pub fn radius_edges(
         cursor[i] = at;
     }
 }
+
+/// The host half of the two passes: exclusive prefix sums of the per-row counts (the write positions) and the
+/// total number of edges.
+pub fn exclusive_prefix(counts: &[u32]) -> (Vec<u32>, usize) {
+    let mut out = Vec::with_capacity(counts.len());
+    let mut acc = 0usize;
+    for &c in counts {
+        out.push(acc as u32);
+        acc += c as usize;
+    }
+    (out, acc)
+}

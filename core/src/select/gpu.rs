@@ -17,8 +17,9 @@ use std::collections::BinaryHeap;
 use wgpu::Buffer;
 
 use super::kmeans::Clustering;
+use super::strategies::argmax;
 use super::{Matrix, Selection};
-use crate::cpu::{segments, GainMode};
+use crate::cpu::{exclusive_prefix, segments, GainMode};
 use crate::gpu::ops::{self, Tile};
 use crate::gpu::{read_f32, read_u32, GpuContext};
 use crate::rng::Rng;
@@ -40,6 +41,23 @@ pub fn set_tile_limits(rows: usize, floats: usize) -> (usize, usize) {
 
 fn tile_limits() -> (usize, usize) {
     *TILE_LIMITS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A feature matrix uploaded once, shared by every pass a strategy makes over it.
+pub struct Pool<'a> {
+    pub x: Matrix<'a>,
+    pub buf: Buffer,
+}
+
+impl<'a> Pool<'a> {
+    pub fn upload(ctx: &GpuContext, x: Matrix<'a>) -> Result<Self> {
+        Ok(Pool { x, buf: ctx.upload("pool", x.data)? })
+    }
+
+    /// The scan of every row against every row.
+    fn self_scan<'s>(&'s self, ctx: &'s GpuContext) -> Result<TileScan<'s>> {
+        TileScan::new(ctx, &self.buf, self.x.n, &self.buf, self.x.n, self.x.d)
+    }
 }
 
 /// Streams the squared distances between the rows of `a` [na, d] and `b` [nb, d] tile by tile into one buffer.
@@ -95,12 +113,15 @@ impl<'a> TileScan<'a> {
     }
 
     /// Record the copies of the tile's blocks and the distance computation into `enc` (result in `self.dist`,
-    /// [t.rows, t.cols]).
+    /// [t.rows, t.cols]). Tiles must come in the order of [`TileScan::tiles`]: a row block is copied once, at its
+    /// first column tile.
     pub async fn compute(&self, enc: &mut wgpu::CommandEncoder, t: Tile) -> Result<()> {
         let d4 = (self.d * 4) as u64;
         let a = match &self.a_blk {
             Some(blk) => {
-                enc.copy_buffer_to_buffer(self.a, t.row_offset as u64 * d4, blk, 0, t.rows as u64 * d4);
+                if t.col_offset == 0 {
+                    enc.copy_buffer_to_buffer(self.a, t.row_offset as u64 * d4, blk, 0, t.rows as u64 * d4);
+                }
                 blk
             }
             None => self.a,
@@ -116,39 +137,47 @@ impl<'a> TileScan<'a> {
     }
 }
 
-/// Σ over all columns of `facility_gain` for every row of the scan (`mind` holds one value per column of the
-/// scan), accumulated tile by tile on the device; one readback at the end.
-async fn gains(ctx: &GpuContext, scan: &TileScan<'_>, mind: &Buffer, potential: bool) -> Result<Vec<f32>> {
-    let all = ctx.storage("gains", (scan.na * 4) as u64)?;
-    let blk = ctx.storage("gains", (scan.rows * 4) as u64)?;
-    let mind_blk = if scan.cols < scan.nb { Some(ctx.storage("gains", (scan.cols * 4) as u64)?) } else { None };
-    let mut enc = ctx.encoder();
-    let tiles = scan.tiles();
-    for (i, &t) in tiles.iter().enumerate() {
-        scan.compute(&mut enc, t).await?;
-        let m = match &mind_blk {
-            Some(mb) => {
-                enc.copy_buffer_to_buffer(mind, t.col_offset as u64 * 4, mb, 0, t.cols as u64 * 4);
-                mb
-            }
-            None => mind,
-        };
-        let mode = GainMode { potential, accumulate: t.col_offset > 0 };
-        ops::facility_gain(ctx, &mut enc, &scan.dist, m, &blk, t.rows, t.cols, mode).await?;
-        let last_of_row = tiles.get(i + 1).is_none_or(|n| n.row_offset != t.row_offset);
-        if last_of_row {
-            enc.copy_buffer_to_buffer(&blk, 0, &all, t.row_offset as u64 * 4, t.rows as u64 * 4);
-            ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
-        }
-    }
-    ctx.submit(enc);
-    read_f32(ctx, &all, scan.na).await
+/// Σ over all columns of `facility_gain` for every row of a scan (`mind` holds one value per column of the
+/// scan), accumulated tile by tile on the device with one readback at the end; the buffers are allocated once
+/// and reused by every pass (a greedy loop runs many).
+struct Gains<'a> {
+    scan: TileScan<'a>,
+    all: Buffer,
+    blk: Buffer,
+    mind_blk: Option<Buffer>,
 }
 
-/// The nearest row of `b` for every row of `a` (squared distance and index, lowest index on ties).
-async fn nearest(ctx: &GpuContext, scan: &TileScan<'_>) -> Result<(Vec<f32>, Vec<u32>)> {
-    let (vals, idx) = topk(ctx, scan, 1).await?;
-    Ok((vals, idx))
+impl<'a> Gains<'a> {
+    fn new(ctx: &GpuContext, scan: TileScan<'a>) -> Result<Self> {
+        let all = ctx.storage("gains", (scan.na * 4) as u64)?;
+        let blk = ctx.storage("gains", (scan.rows * 4) as u64)?;
+        let mind_blk = if scan.cols < scan.nb { Some(ctx.storage("gains", (scan.cols * 4) as u64)?) } else { None };
+        Ok(Gains { scan, all, blk, mind_blk })
+    }
+
+    async fn run(&self, ctx: &GpuContext, mind: &Buffer, potential: bool) -> Result<Vec<f32>> {
+        let scan = &self.scan;
+        let mut enc = ctx.encoder();
+        let tiles = scan.tiles();
+        for (i, &t) in tiles.iter().enumerate() {
+            scan.compute(&mut enc, t).await?;
+            let m = match &self.mind_blk {
+                Some(mb) => {
+                    enc.copy_buffer_to_buffer(mind, t.col_offset as u64 * 4, mb, 0, t.cols as u64 * 4);
+                    mb
+                }
+                None => mind,
+            };
+            let mode = GainMode { potential, accumulate: t.col_offset > 0 };
+            ops::facility_gain(ctx, &mut enc, &scan.dist, m, &self.blk, t.rows, t.cols, mode).await?;
+            if tiles.get(i + 1).is_none_or(|n| n.row_offset != t.row_offset) {
+                enc.copy_buffer_to_buffer(&self.blk, 0, &self.all, t.row_offset as u64 * 4, t.rows as u64 * 4);
+                ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
+            }
+        }
+        ctx.submit(enc);
+        read_f32(ctx, &self.all, scan.na).await
+    }
 }
 
 /// The `k` nearest rows of `b` for every row of `a` ([na, k], ascending, ties to the lower index).
@@ -172,9 +201,10 @@ async fn topk(ctx: &GpuContext, scan: &TileScan<'_>, k: usize) -> Result<(Vec<f3
     Ok((vals, idx))
 }
 
-/// The `k` nearest other rows of every row of `x` (self excluded by index): squared distances [n, k'] with
+/// The `k` nearest other rows of every row of the pool (self excluded by index): squared distances [n, k'] with
 /// k' = min(k, n − 1) and their indices.
-pub async fn knn(ctx: &GpuContext, x: Matrix<'_>, k: usize) -> Result<(Vec<f32>, Vec<u32>, usize)> {
+pub async fn knn(ctx: &GpuContext, pool: &Pool<'_>, k: usize) -> Result<(Vec<f32>, Vec<u32>, usize)> {
+    let x = pool.x;
     let k = k.min(x.n.saturating_sub(1));
     if k + 1 > 64 {
         return Err(Error::Invalid(format!("kNN on the GPU supports k ≤ 63, not {k}")));
@@ -182,9 +212,7 @@ pub async fn knn(ctx: &GpuContext, x: Matrix<'_>, k: usize) -> Result<(Vec<f32>,
     if k == 0 {
         return Ok((vec![], vec![], 0));
     }
-    let bx = ctx.upload("knn", x.data)?;
-    let scan = TileScan::new(ctx, &bx, x.n, &bx, x.n, x.d)?;
-    let (v, i) = topk(ctx, &scan, k + 1).await?;
+    let (v, i) = topk(ctx, &pool.self_scan(ctx)?, k + 1).await?;
     let (mut vals, mut idx) = (Vec::with_capacity(x.n * k), Vec::with_capacity(x.n * k));
     for r in 0..x.n {
         let row = (r * (k + 1))..((r + 1) * (k + 1));
@@ -203,25 +231,25 @@ pub async fn knn(ctx: &GpuContext, x: Matrix<'_>, k: usize) -> Result<(Vec<f32>,
 /// with every O(n·k·d) pass on the device.
 pub async fn kmeans(
     ctx: &GpuContext,
-    x: Matrix<'_>,
+    pool: &Pool<'_>,
     k: usize,
     seed: u64,
     max_iter: usize,
     tol: f64,
 ) -> Result<Clustering> {
+    let (x, bx) = (pool.x, &pool.buf);
     let (n, d) = (x.n, x.d);
     let k = k.clamp(1, n.max(1));
     let mut rng = Rng::new(seed ^ 0x6b6d_6561_6e73);
-    let bx = ctx.upload("kmeans", x.data)?;
     let closest = ctx.storage("kmeans", (n * 4) as u64)?;
     let first = rng.below(n as u32) as usize;
     let mut chosen = vec![first];
     let mut enc = ctx.encoder();
-    ops::min_dist_update(ctx, &mut enc, &bx, &closest, n, d, first, true).await?;
+    ops::min_dist_update(ctx, &mut enc, bx, &closest, n, d, first, true).await?;
     ctx.submit(enc);
     let trials = 2 + (k as f64).ln().floor() as usize;
     let cand = ctx.storage("kmeans", (trials * d * 4) as u64)?;
-    let scan = TileScan::new(ctx, &cand, trials, &bx, n, d)?;
+    let gains = Gains::new(ctx, TileScan::new(ctx, &cand, trials, bx, n, d)?)?;
     for _ in 1..k {
         let cl = read_f32(ctx, &closest, n).await?;
         let pot: f64 = cl.iter().map(|&v| v as f64).sum();
@@ -241,7 +269,7 @@ pub async fn kmeans(
         }
         let rows: Vec<f32> = picks.iter().flat_map(|&c| x.row(c).iter().copied()).collect();
         ctx.queue.write_buffer(&cand, 0, bytemuck::cast_slice(&rows));
-        let g = gains(ctx, &scan, &closest, true).await?;
+        let g = gains.run(ctx, &closest, true).await?;
         // The largest decrease is the lowest potential; the first trial wins ties, as on the CPU.
         let mut best = 0;
         for t in 1..trials {
@@ -251,28 +279,21 @@ pub async fn kmeans(
         }
         chosen.push(picks[best]);
         let mut enc = ctx.encoder();
-        ops::min_dist_update(ctx, &mut enc, &bx, &closest, n, d, picks[best], false).await?;
+        ops::min_dist_update(ctx, &mut enc, bx, &closest, n, d, picks[best], false).await?;
         ctx.submit(enc);
     }
     let mut centers: Vec<f32> = chosen.iter().flat_map(|&c| x.row(c).iter().copied()).collect();
     let bc = ctx.upload("kmeans", &centers)?;
-    let total_var: f64 = {
-        let mut mean = vec![0f64; d];
-        for i in 0..n {
-            for (m, &v) in mean.iter_mut().zip(x.row(i)) {
-                *m += v as f64 / n as f64;
-            }
-        }
-        (0..n).map(|i| x.row(i).iter().zip(&mean).map(|(&a, &b)| (a as f64 - b).powi(2)).sum::<f64>()).sum::<f64>()
-            / (n * d) as f64
-    };
-    let assign = TileScan::new(ctx, &bx, n, &bc, k, d)?;
+    let total_var = super::kmeans::mean_variance(x);
+    let assign = TileScan::new(ctx, bx, n, &bc, k, d)?;
+    let (bo, boff) = (ctx.storage("kmeans", (n * 4) as u64)?, ctx.storage("kmeans", ((k + 1) * 4) as u64)?);
     for _ in 0..max_iter.max(1) {
-        let (_, labels) = nearest(ctx, &assign).await?;
+        let (_, labels) = topk(ctx, &assign, 1).await?;
         let (order, offsets) = segments(&labels, k);
-        let (bo, boff) = (ctx.upload("kmeans", &order)?, ctx.upload("kmeans", &offsets)?);
+        ctx.queue.write_buffer(&bo, 0, bytemuck::cast_slice(&order));
+        ctx.queue.write_buffer(&boff, 0, bytemuck::cast_slice(&offsets));
         let mut enc = ctx.encoder();
-        ops::segment_mean(ctx, &mut enc, &bx, &bo, &boff, &bc, n, k, d).await?;
+        ops::segment_mean(ctx, &mut enc, bx, &bo, &boff, &bc, n, k, d).await?;
         ctx.submit(enc);
         let new = read_f32(ctx, &bc, k * d).await?;
         let shift: f64 = new.iter().zip(&centers).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum();
@@ -281,7 +302,7 @@ pub async fn kmeans(
             break;
         }
     }
-    let (vals, labels) = nearest(ctx, &assign).await?;
+    let (vals, labels) = topk(ctx, &assign, 1).await?;
     let inertia = vals.iter().map(|&v| v as f64).sum();
     Ok(Clustering {
         labels: labels.iter().map(|&l| l as usize).collect(),
@@ -293,13 +314,12 @@ pub async fn kmeans(
 
 /// ProbCover's purity scan on the device: per row the squared distance to the nearest row of another label,
 /// and the largest squared distance in the pool.
-pub async fn other_label_scan(ctx: &GpuContext, x: Matrix<'_>, labels: &[usize]) -> Result<(Vec<f32>, f32)> {
-    let n = x.n;
-    let bx = ctx.upload("probcover", x.data)?;
+pub async fn other_label_scan(ctx: &GpuContext, pool: &Pool<'_>, labels: &[usize]) -> Result<(Vec<f32>, f32)> {
+    let n = pool.x.n;
     let lab: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
     let bl = ctx.upload("probcover", &lab)?;
     let (mn, mx) = (ctx.storage("probcover", (n * 4) as u64)?, ctx.storage("probcover", (n * 4) as u64)?);
-    let scan = TileScan::new(ctx, &bx, n, &bx, n, x.d)?;
+    let scan = pool.self_scan(ctx)?;
     let mut enc = ctx.encoder();
     let tiles = scan.tiles();
     for (i, &t) in tiles.iter().enumerate() {
@@ -316,29 +336,19 @@ pub async fn other_label_scan(ctx: &GpuContext, x: Matrix<'_>, labels: &[usize])
 }
 
 /// MedCAL's δ scan ([`super::strategies::probcover_delta`]) from the device's purity scan.
-pub async fn probcover_delta(ctx: &GpuContext, x: Matrix<'_>, labels: &[usize]) -> Result<f64> {
-    let (other, maxd2) = other_label_scan(ctx, x, labels).await?;
-    let maxd = (maxd2 as f64).sqrt();
-    let mut best = 0.0;
-    for s in 0..100 {
-        let delta = maxd * s as f64 / 99.0;
-        let pure = other.iter().filter(|&&o| delta * delta < o as f64).count() as f64 / x.n as f64;
-        if pure >= 0.95 {
-            best = delta;
-        } else {
-            break;
-        }
-    }
-    Ok(best)
+pub async fn probcover_delta(ctx: &GpuContext, pool: &Pool<'_>, labels: &[usize]) -> Result<f64> {
+    let (other, maxd2) = other_label_scan(ctx, pool, labels).await?;
+    Ok(super::strategies::medcal_delta((maxd2 as f64).sqrt(), pool.x.n, |delta| {
+        other.iter().filter(|&&o| delta * delta < o as f64).count()
+    }))
 }
 
 /// The δ-graph N(i) = {j : D_ij ≤ δ} in CSR form (offsets [n+1], sorted neighbour lists), built on the device
 /// in two passes (count, then write at the prefix sums).
-pub async fn delta_graph(ctx: &GpuContext, x: Matrix<'_>, delta: f64) -> Result<(Vec<usize>, Vec<u32>)> {
-    let n = x.n;
+pub async fn delta_graph(ctx: &GpuContext, pool: &Pool<'_>, delta: f64) -> Result<(Vec<usize>, Vec<u32>)> {
+    let n = pool.x.n;
     let r2 = (delta * delta) as f32;
-    let bx = ctx.upload("probcover", x.data)?;
-    let scan = TileScan::new(ctx, &bx, n, &bx, n, x.d)?;
+    let scan = pool.self_scan(ctx)?;
     let tiles = scan.tiles();
     let cursor = ctx.storage("probcover", (n * 4) as u64)?;
     let none = ctx.storage("probcover", 4)?;
@@ -349,14 +359,7 @@ pub async fn delta_graph(ctx: &GpuContext, x: Matrix<'_>, delta: f64) -> Result<
         ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
     }
     ctx.submit(enc);
-    let counts = read_u32(ctx, &cursor, n).await?;
-    let mut offsets = Vec::with_capacity(n + 1);
-    let mut acc = 0usize;
-    offsets.push(0);
-    for &c in &counts {
-        acc += c as usize;
-        offsets.push(acc);
-    }
+    let (starts, acc) = exclusive_prefix(&read_u32(ctx, &cursor, n).await?);
     let limit = (ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size) / 4) as usize;
     if acc > limit || acc > u32::MAX as usize {
         return Err(Error::TooLarge {
@@ -366,7 +369,6 @@ pub async fn delta_graph(ctx: &GpuContext, x: Matrix<'_>, delta: f64) -> Result<
             limit: limit as u64 * 4,
         });
     }
-    let starts: Vec<u32> = offsets[..n].iter().map(|&o| o as u32).collect();
     let cursor = ctx.upload("probcover", &starts)?;
     let edges = ctx.storage("probcover", (acc.max(1) * 4) as u64)?;
     let mut enc = ctx.encoder();
@@ -376,6 +378,7 @@ pub async fn delta_graph(ctx: &GpuContext, x: Matrix<'_>, delta: f64) -> Result<
         ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
     }
     ctx.submit(enc);
+    let offsets = starts.iter().map(|&o| o as usize).chain([acc]).collect();
     Ok((offsets, read_u32(ctx, &edges, acc).await?))
 }
 
@@ -411,30 +414,28 @@ impl Ord for Bound {
 /// re-evaluated, in batches of 64 on the device. Returns picks with their gains and the device `mind` buffer.
 pub async fn facility_location(
     ctx: &GpuContext,
-    xn: Matrix<'_>,
+    pool: &Pool<'_>,
     labeled: &[usize],
     picks: usize,
-) -> Result<(Selection, Buffer, Buffer)> {
+) -> Result<(Selection, Buffer)> {
     const BATCH: usize = 64;
+    let (xn, bx) = (pool.x, &pool.buf);
     let (n, d) = (xn.n, xn.d);
-    let bx = ctx.upload("repdiv", xn.data)?;
     let mind = ctx.upload("repdiv", &vec![f32::MAX; n])?;
     let mut enc = ctx.encoder();
     for &l in labeled {
-        ops::min_dist_update(ctx, &mut enc, &bx, &mind, n, d, l, false).await?;
+        ops::min_dist_update(ctx, &mut enc, bx, &mind, n, d, l, false).await?;
     }
     ctx.submit(enc);
     let mut chosen = vec![false; n];
     for &l in labeled {
         chosen[l] = true;
     }
-    let all = TileScan::new(ctx, &bx, n, &bx, n, d)?;
-    let g0 = gains(ctx, &all, &mind, false).await?;
-    drop(all);
+    let g0 = Gains::new(ctx, pool.self_scan(ctx)?)?.run(ctx, &mind, false).await?;
     let mut heap: BinaryHeap<Bound> =
         (0..n).filter(|&i| !chosen[i]).map(|i| Bound { ub: g0[i] as f64, idx: i, stamp: 0 }).collect();
     let cand = ctx.storage("repdiv", (BATCH * d * 4) as u64)?;
-    let scan = TileScan::new(ctx, &cand, BATCH, &bx, n, d)?;
+    let gains = Gains::new(ctx, TileScan::new(ctx, &cand, BATCH, bx, n, d)?)?;
     let mut sel = Selection { strategy: String::new(), seed: 0, picks: vec![], scores: vec![], notes: vec![] };
     let mut evaluations = 0usize;
     while sel.picks.len() < picks {
@@ -446,7 +447,7 @@ pub async fn facility_location(
             sel.picks.push(top.idx);
             sel.scores.push(top.ub);
             let mut enc = ctx.encoder();
-            ops::min_dist_update(ctx, &mut enc, &bx, &mind, n, d, top.idx, false).await?;
+            ops::min_dist_update(ctx, &mut enc, bx, &mind, n, d, top.idx, false).await?;
             ctx.submit(enc);
             continue;
         }
@@ -464,7 +465,7 @@ pub async fn facility_location(
         let mut rows: Vec<f32> = batch.iter().flat_map(|b| xn.row(b.idx).iter().copied()).collect();
         rows.resize(BATCH * d, 0.0);
         ctx.queue.write_buffer(&cand, 0, bytemuck::cast_slice(&rows));
-        let g = gains(ctx, &scan, &mind, false).await?;
+        let g = gains.run(ctx, &mind, false).await?;
         evaluations += batch.len();
         for (t, b) in batch.iter().enumerate() {
             heap.push(Bound { ub: g[t] as f64, idx: b.idx, stamp: step });
@@ -476,7 +477,7 @@ pub async fn facility_location(
         sel.picks.len(),
         sel.picks.len() * n
     ));
-    Ok((sel, bx, mind))
+    Ok((sel, mind))
 }
 
 /// Greedy maximum coverage on a graph in CSR form (ProbCover): each step picks the row covering the most
@@ -484,22 +485,12 @@ pub async fn facility_location(
 /// stops when nothing new can be covered. Rows in `labeled` cover their neighbourhoods from the start.
 pub fn max_cover(offsets: &[usize], edges: &[u32], budget: usize, labeled: &[usize], delta: f64) -> Selection {
     let n = offsets.len() - 1;
-    // Reverse graph: rev(j) = {i : j ∈ N(i)}.
-    let mut roff = vec![0usize; n + 1];
-    for &j in edges {
-        roff[j as usize + 1] += 1;
-    }
-    for j in 0..n {
-        roff[j + 1] += roff[j];
-    }
-    let mut at = roff[..n].to_vec();
-    let mut rev = vec![0u32; edges.len()];
-    for i in 0..n {
-        for &j in &edges[offsets[i]..offsets[i + 1]] {
-            rev[at[j as usize]] = i as u32;
-            at[j as usize] += 1;
-        }
-    }
+    // Reverse graph rev(j) = {i : j ∈ N(i)}: the edges grouped by target (the counting sort k-means uses), each
+    // mapped back to its source.
+    let source: Vec<u32> = (0..n).flat_map(|i| std::iter::repeat_n(i as u32, offsets[i + 1] - offsets[i])).collect();
+    let (by_target, roff) = segments(edges, n);
+    let rev: Vec<u32> = by_target.iter().map(|&e| source[e as usize]).collect();
+    let roff: Vec<usize> = roff.iter().map(|&o| o as usize).collect();
     let mut gain: Vec<i64> = (0..n).map(|i| (offsets[i + 1] - offsets[i]) as i64).collect();
     let mut covered = vec![false; n];
     let cover = |j: usize, covered: &mut Vec<bool>, gain: &mut Vec<i64>| {
@@ -536,21 +527,11 @@ pub fn max_cover(offsets: &[usize], edges: &[u32], budget: usize, labeled: &[usi
     sel
 }
 
-/// The `k` nearest rows of `b` for every row of `a`: squared distances and indices [a.n, k], ascending.
-pub async fn nearest_k(ctx: &GpuContext, a: Matrix<'_>, b: Matrix<'_>, k: usize) -> Result<(Vec<f32>, Vec<u32>)> {
-    let (ba, bb) = (ctx.upload("nearest", a.data)?, ctx.upload("nearest", b.data)?);
-    let scan = TileScan::new(ctx, &ba, a.n, &bb, b.n, a.d)?;
+/// The `k` nearest rows of `b` for every row of the pool: squared distances and indices [n, k], ascending.
+pub async fn nearest_k(ctx: &GpuContext, pool: &Pool<'_>, b: Matrix<'_>, k: usize) -> Result<(Vec<f32>, Vec<u32>)> {
+    let bb = ctx.upload("nearest", b.data)?;
+    let scan = TileScan::new(ctx, &pool.buf, pool.x.n, &bb, b.n, pool.x.d)?;
     topk(ctx, &scan, k.min(b.n)).await
-}
-
-fn first_max(v: impl Iterator<Item = (usize, f64)>) -> Option<(usize, f64)> {
-    let mut best: Option<(usize, f64)> = None;
-    for (i, x) in v {
-        if !x.is_nan() && best.is_none_or(|(_, b)| x > b) {
-            best = Some((i, x));
-        }
-    }
-    best
 }
 
 /// RepDiv ([`super::strategies::repdiv`]) on the device: lazy-greedy facility location for ⌊0.7·B⌋ picks, then
@@ -564,7 +545,11 @@ pub async fn repdiv(
 ) -> Result<Selection> {
     let (n, d) = (xn.n, xn.d);
     let r = (0.7 * budget as f64).floor() as usize;
-    let (mut sel, bx, mind) = facility_location(ctx, xn, labeled, r).await?;
+    let pool = Pool::upload(ctx, xn)?;
+    let bx = &pool.buf;
+    let (mut sel, mind) = facility_location(ctx, &pool, labeled, r).await?;
+    // Already chosen rows never win (NaN never wins in `argmax`).
+    let open = |chosen: &[bool], c: usize, v: f64| if chosen[c] { f64::NAN } else { v };
     let mut chosen = vec![false; n];
     for &a in labeled.iter().chain(&sel.picks) {
         chosen[a] = true;
@@ -573,12 +558,12 @@ pub async fn repdiv(
         // The smallest distance to any anchor is exactly the facility-location `mind`.
         while sel.picks.len() < budget {
             let m = read_f32(ctx, &mind, n).await?;
-            let Some((c, v)) = first_max((0..n).filter(|&c| !chosen[c]).map(|c| (c, m[c] as f64 / 2.0))) else { break };
+            let Some((c, v)) = argmax((0..n).map(|c| open(&chosen, c, m[c] as f64 / 2.0))) else { break };
             chosen[c] = true;
             sel.picks.push(c);
             sel.scores.push(v);
             let mut enc = ctx.encoder();
-            ops::min_dist_update(ctx, &mut enc, &bx, &mind, n, d, c, false).await?;
+            ops::min_dist_update(ctx, &mut enc, bx, &mind, n, d, c, false).await?;
             ctx.submit(enc);
         }
         return Ok(sel);
@@ -587,16 +572,16 @@ pub async fn repdiv(
     let mut div = vec![f64::NEG_INFINITY; n];
     let anchors: Vec<usize> = labeled.iter().chain(&sel.picks).copied().collect();
     for &a in &anchors {
-        for (v, &c) in div.iter_mut().zip(&distance_column(ctx, &bx, &col, n, d, a).await?) {
+        for (v, &c) in div.iter_mut().zip(&distance_column(ctx, bx, &col, n, d, a).await?) {
             *v = v.max(c as f64 / 2.0);
         }
     }
     while sel.picks.len() < budget {
-        let Some((c, v)) = first_max((0..n).filter(|&c| !chosen[c]).map(|c| (c, div[c]))) else { break };
+        let Some((c, v)) = argmax((0..n).map(|c| open(&chosen, c, div[c]))) else { break };
         chosen[c] = true;
         sel.picks.push(c);
         sel.scores.push(v);
-        for (v, &cc) in div.iter_mut().zip(&distance_column(ctx, &bx, &col, n, d, c).await?) {
+        for (v, &cc) in div.iter_mut().zip(&distance_column(ctx, bx, &col, n, d, c).await?) {
             *v = v.max(cc as f64 / 2.0);
         }
     }

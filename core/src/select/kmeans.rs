@@ -18,6 +18,19 @@ fn sqdist(a: &[f32], c: &[f64]) -> f64 {
     a.iter().zip(c).map(|(&x, &y)| (x as f64 - y).powi(2)).sum()
 }
 
+/// The mean per-feature variance of the rows: Lloyd stops when the squared centre shift falls below `tol` times
+/// it (scikit-learn's rule).
+pub fn mean_variance(x: Matrix) -> f64 {
+    let (n, d) = (x.n, x.d);
+    let mut mean = vec![0f64; d];
+    for i in 0..n {
+        for (m, &v) in mean.iter_mut().zip(x.row(i)) {
+            *m += v as f64 / n as f64;
+        }
+    }
+    (0..n).map(|i| sqdist(x.row(i), &mean)).sum::<f64>() / (n * d) as f64
+}
+
 /// Cluster the rows of `x` into `k` groups.
 pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> Clustering {
     let (n, d) = (x.n, x.d);
@@ -56,15 +69,7 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> Clus
     }
     // Lloyd.
     let mut labels = vec![0usize; n];
-    let total_var: f64 = {
-        let mut mean = vec![0f64; d];
-        for i in 0..n {
-            for (m, &v) in mean.iter_mut().zip(x.row(i)) {
-                *m += v as f64 / n as f64;
-            }
-        }
-        (0..n).map(|i| sqdist(x.row(i), &mean)).sum::<f64>() / (n * d) as f64
-    };
+    let total_var = mean_variance(x);
     for _ in 0..max_iter.max(1) {
         for (i, l) in labels.iter_mut().enumerate() {
             let (mut bj, mut bd) = (0, f64::INFINITY);

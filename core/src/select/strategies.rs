@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::kmeans::{kmeans, Clustering};
 use super::{gpu, Matrix, SelectInput, Selection};
-use crate::gpu::{ops, read_f32_u32};
+use crate::gpu::{ops, read_f32_u32, GpuContext};
 use crate::rng::Rng;
 use crate::Result;
 
@@ -31,7 +31,7 @@ fn sqdist_center(a: &[f32], c: &[f64]) -> f64 {
 }
 
 /// Index of the first maximum (NaN never wins).
-fn argmax(v: impl IntoIterator<Item = f64>) -> Option<(usize, f64)> {
+pub(crate) fn argmax(v: impl IntoIterator<Item = f64>) -> Option<(usize, f64)> {
     let mut best: Option<(usize, f64)> = None;
     for (i, x) in v.into_iter().enumerate() {
         if !x.is_nan() && best.is_none_or(|(_, b)| x > b) {
@@ -51,16 +51,32 @@ fn members(labels: &[usize], k: usize) -> Vec<Vec<usize>> {
     m
 }
 
-/// k-means on the GPU when the input has one, else on the CPU (same algorithm and RNG stream).
-async fn kmeans_on(input: &SelectInput<'_>, x: Matrix<'_>, k: usize, seed: u64, max_iter: usize) -> Result<Clustering> {
-    match input.gpu {
-        Some(ctx) => gpu::kmeans(ctx, x, k, seed, max_iter, 1e-4).await,
+/// A strategy's features on the device, uploaded once and shared by all its passes.
+type Device<'a> = (&'a GpuContext, gpu::Pool<'a>);
+
+/// `x` on the input's GPU, when it has one.
+fn device<'a>(input: &SelectInput<'a>, x: Matrix<'a>) -> Result<Option<Device<'a>>> {
+    input.gpu.map(|ctx| Ok((ctx, gpu::Pool::upload(ctx, x)?))).transpose()
+}
+
+/// k-means of `x` on the device when given (its pool must hold `x`), else on the CPU (same algorithm and RNG
+/// stream).
+async fn kmeans_on(
+    dev: Option<&Device<'_>>,
+    x: Matrix<'_>,
+    k: usize,
+    seed: u64,
+    max_iter: usize,
+) -> Result<Clustering> {
+    match dev {
+        Some((ctx, pool)) => gpu::kmeans(ctx, pool, k, seed, max_iter, 1e-4).await,
         None => Ok(kmeans(x, k, seed, max_iter, 1e-4)),
     }
 }
 
-async fn cluster(input: &SelectInput<'_>, k: usize, seed_salt: u64) -> Result<Clustering> {
-    kmeans_on(input, input.x, k, input.seed ^ seed_salt, 300).await
+/// k-means of the input's raw features (MedCAL's strategies).
+async fn cluster(input: &SelectInput<'_>, dev: Option<&Device<'_>>, k: usize, seed_salt: u64) -> Result<Clustering> {
+    kmeans_on(dev, input.x, k, input.seed ^ seed_salt, 300).await
 }
 
 fn l2_normalize(x: Matrix) -> Vec<f32> {
@@ -151,7 +167,8 @@ pub fn alps_from(x: Matrix, c: &Clustering) -> Selection {
 
 /// `alps`: k-means with k = budget on raw features, nearest member to each centre.
 pub async fn alps(input: &SelectInput<'_>) -> Result<Selection> {
-    Ok(alps_from(input.x, &cluster(input, input.budget, 0xa1b5).await?))
+    let dev = device(input, input.x)?;
+    Ok(alps_from(input.x, &cluster(input, dev.as_ref(), input.budget, 0xa1b5).await?))
 }
 
 /// TypiClust (MedCAL variant) given a clustering: per cluster, the member with the highest cosine similarity
@@ -185,7 +202,8 @@ pub fn typiclust_from(x: Matrix, labels: &[usize], k: usize) -> Selection {
 
 /// `typiclust` (MedCAL variant): k-means with k = budget.
 pub async fn typiclust(input: &SelectInput<'_>) -> Result<Selection> {
-    let c = cluster(input, input.budget, 0x7c1).await?;
+    let dev = device(input, input.x)?;
+    let c = cluster(input, dev.as_ref(), input.budget, 0x7c1).await?;
     Ok(typiclust_from(input.x, &c.labels, c.k))
 }
 
@@ -197,7 +215,7 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
     let xn = l2_normalize(input.x);
     let x = Matrix { data: &xn, n: input.x.n, d: input.x.d };
     let k = (input.labeled.len() + input.budget).min(500).min(x.n);
-    let c = kmeans_on(input, x, k, input.seed ^ 0x7c2, 300).await?;
+    let c = kmeans_on(device(input, x)?.as_ref(), x, k, input.seed ^ 0x7c2, 300).await?;
     let mut labels: Vec<isize> = c.labels.iter().map(|&l| l as isize).collect();
     let labeled: HashSet<usize> = input.labeled.iter().copied().collect();
     let mut table: Vec<(usize, usize, usize)> = (0..c.k)
@@ -230,7 +248,8 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
         let kk = (idx.len() / 2).clamp(1, 20);
         if let (Some(ctx), true) = (input.gpu, idx.len() > 256) {
             let rows: Vec<f32> = idx.iter().flat_map(|&i| x.row(i).iter().copied()).collect();
-            let (vals, _, kk) = gpu::knn(ctx, Matrix { data: &rows, n: idx.len(), d: x.d }, kk).await?;
+            let members = gpu::Pool::upload(ctx, Matrix { data: &rows, n: idx.len(), d: x.d })?;
+            let (vals, _, kk) = gpu::knn(ctx, &members, kk).await?;
             let typ = (0..idx.len()).map(|r| {
                 let m = vals[r * kk..(r + 1) * kk].iter().map(|&v| v as f64).sum::<f64>() / kk.max(1) as f64;
                 1.0 / (m + 1e-5)
@@ -263,7 +282,7 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
 
 /// BAL (MedCAL): cluster distance difference d₂ − d₁ to 100 centres; the `budget` largest.
 pub fn bal_from(x: Matrix, c: &Clustering, budget: usize) -> Selection {
-    let mut cdd: Vec<(usize, f64)> = (0..x.n)
+    let cdd: Vec<(usize, f64)> = (0..x.n)
         .map(|i| {
             let mut ds: Vec<f64> =
                 (0..c.k).map(|j| sqdist_center(x.row(i), &c.centers[j * x.d..(j + 1) * x.d]).sqrt()).collect();
@@ -271,6 +290,11 @@ pub fn bal_from(x: Matrix, c: &Clustering, budget: usize) -> Selection {
             (i, if ds.len() > 1 { ds[1] - ds[0] } else { 0.0 })
         })
         .collect();
+    largest_cdd(cdd, budget)
+}
+
+/// The `budget` rows of largest cluster distance difference (lower row first on equal values).
+fn largest_cdd(mut cdd: Vec<(usize, f64)>, budget: usize) -> Selection {
     cdd.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     cdd.truncate(budget);
     Selection { picks: cdd.iter().map(|p| p.0).collect(), scores: cdd.iter().map(|p| p.1).collect(), ..empty() }
@@ -278,21 +302,16 @@ pub fn bal_from(x: Matrix, c: &Clustering, budget: usize) -> Selection {
 
 /// With a GPU, the k-means and the two nearest centres of every row are computed there.
 pub async fn bal(input: &SelectInput<'_>) -> Result<Selection> {
-    let c = cluster(input, 100.min(input.x.n), 0xba1).await?;
-    match input.gpu {
-        Some(ctx) if c.k > 1 => {
+    let dev = device(input, input.x)?;
+    let c = cluster(input, dev.as_ref(), 100.min(input.x.n), 0xba1).await?;
+    match dev {
+        Some((ctx, pool)) if c.k > 1 => {
             let centers: Vec<f32> = c.centers.iter().map(|&v| v as f32).collect();
-            let (vals, _) = gpu::nearest_k(ctx, input.x, Matrix { data: &centers, n: c.k, d: input.x.d }, 2).await?;
-            let mut cdd: Vec<(usize, f64)> = (0..input.x.n)
+            let (vals, _) = gpu::nearest_k(ctx, &pool, Matrix { data: &centers, n: c.k, d: input.x.d }, 2).await?;
+            let cdd = (0..input.x.n)
                 .map(|i| (i, (vals[2 * i + 1].max(0.0) as f64).sqrt() - (vals[2 * i].max(0.0) as f64).sqrt()))
                 .collect();
-            cdd.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            cdd.truncate(input.budget);
-            Ok(Selection {
-                picks: cdd.iter().map(|p| p.0).collect(),
-                scores: cdd.iter().map(|p| p.1).collect(),
-                ..empty()
-            })
+            Ok(largest_cdd(cdd, input.budget))
         }
         _ => Ok(bal_from(input.x, &c, input.budget)),
     }
@@ -334,7 +353,8 @@ pub fn fps_from(x: Matrix, labels: &[usize], k: usize, budget: usize) -> Selecti
 
 pub async fn fps(input: &SelectInput<'_>) -> Result<Selection> {
     let k = (input.budget / 2).max(1);
-    let c = cluster(input, k, 0xf95).await?;
+    let dev = device(input, input.x)?;
+    let c = cluster(input, dev.as_ref(), k, 0xf95).await?;
     Ok(fps_from(input.x, &c.labels, c.k, input.budget))
 }
 
@@ -354,11 +374,16 @@ pub fn probcover_delta(x: Matrix, labels: &[usize]) -> f64 {
             }
         }
     }
+    medcal_delta(maxd, x.n, |delta| other.iter().filter(|&&o| delta < o).count())
+}
+
+/// MedCAL's scan of `linspace(0, maxd, 100)`: the last δ before the first one at which fewer than 95 % of the
+/// `n` balls are pure (`pure(δ)` counts them).
+pub(crate) fn medcal_delta(maxd: f64, n: usize, pure: impl Fn(f64) -> usize) -> f64 {
     let mut best = 0.0;
     for s in 0..100 {
         let delta = maxd * s as f64 / 99.0;
-        let pure = other.iter().filter(|&&o| delta < o).count() as f64 / x.n as f64;
-        if pure >= 0.95 {
+        if pure(delta) as f64 / n as f64 >= 0.95 {
             best = delta;
         } else {
             break;
@@ -367,28 +392,35 @@ pub fn probcover_delta(x: Matrix, labels: &[usize]) -> f64 {
     best
 }
 
+/// The graph {(i, j) : inside(i, j)} over the rows, in CSR form (offsets [n+1], sorted neighbour lists).
+fn csr_graph(n: usize, inside: impl Fn(usize, usize) -> bool) -> (Vec<usize>, Vec<u32>) {
+    let mut offsets = vec![0usize];
+    let mut edges = Vec::new();
+    for i in 0..n {
+        edges.extend((0..n).filter(|&j| inside(i, j)).map(|j| j as u32));
+        offsets.push(edges.len());
+    }
+    (offsets, edges)
+}
+
 /// ProbCover greedy max-coverage on the δ-graph N(i) = {j : D_ij ≤ δ} (stored sparse). Picks the point covering
 /// most uncovered points (lowest index on ties); stops when nothing new can be covered (the fill of [`finish`]
 /// completes the budget instead of MedCAL's repeated index 0).
 pub fn probcover_from(x: Matrix, delta: f64, budget: usize, labeled: &[usize]) -> Selection {
     let n2 = norms2(x);
-    let mut offsets = vec![0usize];
-    let mut edges = Vec::new();
-    for i in 0..x.n {
-        edges.extend((0..x.n).filter(|&j| dist(x, &n2, i, j) <= delta).map(|j| j as u32));
-        offsets.push(edges.len());
-    }
+    let (offsets, edges) = csr_graph(x.n, |i, j| dist(x, &n2, i, j) <= delta);
     gpu::max_cover(&offsets, &edges, budget, labeled, delta)
 }
 
 /// `probcover` (MedCAL): pseudo-labels from k-means with k = budget, δ by [`probcover_delta`]. With a GPU the
 /// k-means, the purity scan and the sparse δ-graph are built there; the greedy cover is the same.
 pub async fn probcover(input: &SelectInput<'_>) -> Result<Selection> {
-    let c = cluster(input, input.budget, 0x9c0).await?;
-    let mut s = match input.gpu {
-        Some(ctx) => {
-            let delta = gpu::probcover_delta(ctx, input.x, &c.labels).await?;
-            let (offsets, edges) = gpu::delta_graph(ctx, input.x, delta).await?;
+    let dev = device(input, input.x)?;
+    let c = cluster(input, dev.as_ref(), input.budget, 0x9c0).await?;
+    let mut s = match &dev {
+        Some((ctx, pool)) => {
+            let delta = gpu::probcover_delta(ctx, pool, &c.labels).await?;
+            let (offsets, edges) = gpu::delta_graph(ctx, pool, delta).await?;
             let mut s = gpu::max_cover(&offsets, &edges, input.budget, input.labeled, delta);
             s.notes.insert(0, format!("δ = {delta:.6}; δ-graph of {} edges", edges.len()));
             s
@@ -463,7 +495,7 @@ pub async fn repdiv(input: &SelectInput<'_>, maxmin: bool) -> Result<Selection> 
 pub async fn kmeans_centroid(input: &SelectInput<'_>) -> Result<Selection> {
     let xn = l2_normalize(input.x);
     let x = Matrix { data: &xn, n: input.x.n, d: input.x.d };
-    let c = kmeans_on(input, x, input.budget, input.seed ^ 0xd90, 100).await?;
+    let c = kmeans_on(device(input, x)?.as_ref(), x, input.budget, input.seed ^ 0xd90, 100).await?;
     Ok(alps_from(x, &c))
 }
 
@@ -540,7 +572,7 @@ pub async fn usl_medcal(input: &SelectInput<'_>) -> Result<Selection> {
     let n = x.n;
     let density: Vec<f64> = match input.gpu {
         Some(ctx) => {
-            let (vals, _, k) = gpu::knn(ctx, x, 5).await?;
+            let (vals, _, k) = gpu::knn(ctx, &gpu::Pool::upload(ctx, x)?, 5).await?;
             (0..n)
                 .map(|i| {
                     let m = vals[i * k..(i + 1) * k].iter().map(|&v| (v.max(0.0) as f64).sqrt()).sum::<f64>();
@@ -662,13 +694,14 @@ pub fn usl(input: &SelectInput) -> Selection {
 pub async fn probcover_official(input: &SelectInput<'_>, delta: Option<f64>) -> Result<Selection> {
     let xn = l2_normalize(input.x);
     let x = Matrix { data: &xn, n: input.x.n, d: input.x.d };
+    let dev = device(input, x)?;
     let (delta, how) = match delta {
         Some(d) => (d, "given"),
         None => {
-            let c = kmeans_on(input, x, input.budget.min(x.n), input.seed ^ 0x9c1, 300).await?;
-            let other: Vec<f64> = match input.gpu {
-                Some(ctx) => {
-                    let (o, _) = gpu::other_label_scan(ctx, x, &c.labels).await?;
+            let c = kmeans_on(dev.as_ref(), x, input.budget.min(x.n), input.seed ^ 0x9c1, 300).await?;
+            let other: Vec<f64> = match &dev {
+                Some((ctx, pool)) => {
+                    let (o, _) = gpu::other_label_scan(ctx, pool, &c.labels).await?;
                     o.into_iter().map(|v| (v.max(0.0) as f64).sqrt()).collect()
                 }
                 None => (0..x.n)
@@ -696,23 +729,11 @@ pub async fn probcover_official(input: &SelectInput<'_>, delta: Option<f64>) -> 
             (lo, "binary search")
         }
     };
-    let (offsets, edges) = match input.gpu {
-        Some(ctx) => gpu::delta_graph(ctx, x, prev_f32_radius(delta)).await?,
-        None => {
-            let mut offsets = vec![0usize];
-            let mut edges = Vec::new();
-            for i in 0..x.n {
-                edges.extend(
-                    sqdists_from(x, i)
-                        .into_iter()
-                        .enumerate()
-                        .filter(|&(_, d2)| d2.sqrt() < delta)
-                        .map(|(j, _)| j as u32),
-                );
-                offsets.push(edges.len());
-            }
-            (offsets, edges)
-        }
+    let (offsets, edges) = match &dev {
+        Some((ctx, pool)) => gpu::delta_graph(ctx, pool, prev_f32_radius(delta)).await?,
+        None => csr_graph(x.n, |i, j| {
+            x.row(i).iter().zip(x.row(j)).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum::<f64>().sqrt() < delta
+        }),
     };
     let mut s = gpu::max_cover(&offsets, &edges, input.budget, input.labeled, delta);
     s.notes.insert(0, format!("δ = {delta:.6} ({how}); δ-graph of {} edges", edges.len()));
