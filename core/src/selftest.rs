@@ -143,6 +143,17 @@ enum Spec {
         n: usize,
         tiles: usize,
     },
+    GeluBackward {
+        n: usize,
+    },
+    LayernormBackward {
+        rows: usize,
+        d: usize,
+    },
+    DiceLoss {
+        rows: usize,
+        robust: bool,
+    },
 }
 
 /// One self-test case.
@@ -218,6 +229,9 @@ fn case(kernel: &'static str, group: Group, spec: Spec) -> Case {
         }
         Spec::OtherLabelMin { n, classes, tiles } => format!("n{n} {classes} labels {tiles}x{tiles} tiles"),
         Spec::RadiusEdges { n, tiles } => format!("n{n} {tiles}x{tiles} tiles"),
+        Spec::GeluBackward { n } => format!("n{n}"),
+        Spec::LayernormBackward { rows, d } => format!("{rows}x{d}"),
+        Spec::DiceLoss { rows, robust } => format!("{rows}x2 {}", if *robust { "noise-robust γ 1.5" } else { "soft" }),
     };
     Case { kernel, label, group, spec }
 }
@@ -397,6 +411,21 @@ pub fn cases() -> Vec<Case> {
     }
     v.push(case("other_label_min", Model, OtherLabelMin { n: 2048, classes: 1000, tiles: 4 }));
     v.push(case("radius_edges", Model, RadiusEdges { n: 2048, tiles: 4 }));
+    for n in [1, 7, 63, 64, 65, 1000] {
+        v.push(case("gelu_backward", Small, GeluBackward { n }));
+    }
+    // The segmentation head's hidden layer: a batch of 8 at 64×64 × 32 channels.
+    v.push(case("gelu_backward", Model, GeluBackward { n: 8 * 4096 * 32 }));
+    for (rows, d) in [(1, 1), (7, 7), (63, 32), (64, 64), (65, 3), (1000, 65)] {
+        v.push(case("layernorm_backward", Small, LayernormBackward { rows, d }));
+    }
+    v.push(case("layernorm_backward", Model, LayernormBackward { rows: 8 * 4096, d: 32 }));
+    for (rows, robust) in [(1, false), (7, true), (65, false), (1000, true), (4097, false), (9000, true)] {
+        v.push(case("dice_loss", Small, DiceLoss { rows, robust }));
+    }
+    // A segmentation batch of 8 at 256×256.
+    v.push(case("dice_loss", Model, DiceLoss { rows: 8 * 256 * 256, robust: false }));
+    v.push(case("dice_loss", Model, DiceLoss { rows: 8 * 256 * 256, robust: true }));
     v
 }
 
@@ -664,6 +693,75 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                 gpu_ms,
                 cpu_ms,
             })
+        }
+        Spec::GeluBackward { n } => {
+            let mut x = rng.uniform_vec(n, -6.0, 6.0);
+            for (i, v) in [0.0f32, -10.0, 10.0, 4.0, -4.0, 1e-6].into_iter().enumerate().take(n) {
+                x[i] = v;
+            }
+            let dy = rng.uniform_vec(n, -1.0, 1.0);
+            let (want, cpu_ms) = timed!(cpu::gelu_backward(&x, &dy));
+            let Some(ctx) = ctx else {
+                return Ok(Outcome { cmp: None, elements: n, gpu_ms: 0.0, cpu_ms });
+            };
+            let (got, gpu_ms) = timed!({
+                let (bx, bd) = (ctx.upload("selftest", &x)?, ctx.upload("selftest", &dy)?);
+                let dx = ctx.storage("selftest", (n * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                ops::gelu_backward(ctx, &mut enc, &bx, &bd, &dx, n).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &dx, n).await?
+            });
+            Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::new(1e-5, 1e-6))), elements: n, gpu_ms, cpu_ms })
+        }
+        Spec::LayernormBackward { rows, d } => {
+            let x = rng.uniform_vec(rows * d, -3.0, 5.0);
+            let dy = rng.uniform_vec(rows * d, -1.0, 1.0);
+            let eps = 1e-5;
+            let (want, cpu_ms) = timed!(cpu::layernorm_backward(&x, &dy, rows, d, eps));
+            let Some(ctx) = ctx else {
+                return Ok(Outcome { cmp: None, elements: want.len(), gpu_ms: 0.0, cpu_ms });
+            };
+            let (got, gpu_ms) = timed!({
+                let (bx, bd) = (ctx.upload("selftest", &x)?, ctx.upload("selftest", &dy)?);
+                let dx = ctx.storage("selftest", (rows * d * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                ops::layernorm_backward(ctx, &mut enc, &bx, &bd, &dx, rows, d, eps).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &dx, rows * d).await?
+            });
+            Ok(Outcome {
+                cmp: Some(compare(&got, &want, Tolerance::new(1e-4, 1e-5))),
+                elements: want.len(),
+                gpu_ms,
+                cpu_ms,
+            })
+        }
+        Spec::DiceLoss { rows, robust } => {
+            let logits = rng.uniform_vec(rows * 2, -6.0, 6.0);
+            // Every 7th pixel ignored (label 2); foreground where a smooth pattern says so.
+            let labels: Vec<u32> = (0..rows).map(|r| if r % 7 == 6 { 2 } else { rng.below(2) }).collect();
+            let mode = if robust { cpu::DiceMode::NoiseRobust { gamma: 1.5 } } else { cpu::DiceMode::Soft };
+            let scale = 0.5;
+            let ((wl, wg), cpu_ms) = timed!(cpu::dice_loss(&logits, &labels, rows, mode, scale));
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: rows * 2, gpu_ms: 0.0, cpu_ms }) };
+            let len = ops::dice_sums_len(rows);
+            let ((gl, gg), gpu_ms) = timed!({
+                let (bz, by) = (ctx.upload("selftest", &logits)?, ctx.upload("selftest", &labels)?);
+                let sums = ctx.storage("selftest", (len * 4) as u64)?;
+                let grad = ctx.storage("selftest", (rows * 8) as u64)?;
+                let mut enc = ctx.encoder();
+                ops::dice_loss(ctx, &mut enc, &bz, &by, &sums, &grad, rows, mode, scale).await?;
+                ctx.submit(enc);
+                (read_f32(ctx, &sums, len).await?[len - 2], read_f32(ctx, &grad, rows * 2).await?)
+            });
+            // The gradient's size is about 1/rows: compare relative to its largest value.
+            let gmax = wg.iter().fold(0f32, |a, &v| a.max(v.abs()));
+            let cmp = merge(
+                compare(&[gl], &[wl], Tolerance::new(1e-4, 1e-5)),
+                compare(&gg, &wg, Tolerance::new(1e-3, 1e-4 * gmax)),
+            );
+            Ok(Outcome { cmp: Some(cmp), elements: rows * 2, gpu_ms, cpu_ms })
         }
         Spec::Gelu { n } => {
             let mut x = rng.uniform_vec(n, -6.0, 6.0);

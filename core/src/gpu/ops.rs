@@ -199,6 +199,92 @@ pub async fn gelu(ctx: &GpuContext, enc: &mut CommandEncoder, x: &Buffer, y: &Bu
     ctx.dispatch(enc, OP, &p, &[x, y], ctx.grid_1d(n, 256)).await
 }
 
+/// dx = dy · GELU'(x) over n values (exact-erf GELU).
+pub async fn gelu_backward(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    x: &Buffer,
+    dy: &Buffer,
+    dx: &Buffer,
+    n: usize,
+) -> Result<()> {
+    const OP: &str = "gelu_backward";
+    check_len(OP, "x", x, n)?;
+    check_len(OP, "dy", dy, n)?;
+    check_len(OP, "dx", dx, n)?;
+    let p = GeluBackwardParams { n: u32_of(OP, "n", n)?, ..Default::default() };
+    ctx.dispatch(enc, OP, &p, &[x, dy, dx], ctx.grid_1d(n, 256)).await
+}
+
+/// Gradient through a LayerNorm without affine parameters over the last dim of X [rows, d].
+#[allow(clippy::too_many_arguments)] // operands, output, sizes and eps
+pub async fn layernorm_backward(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    x: &Buffer,
+    dy: &Buffer,
+    dx: &Buffer,
+    rows: usize,
+    d: usize,
+    eps: f32,
+) -> Result<()> {
+    const OP: &str = "layernorm_backward";
+    check_len(OP, "x", x, rows * d)?;
+    check_len(OP, "dy", dy, rows * d)?;
+    check_len(OP, "dx", dx, rows * d)?;
+    let p = LayernormBackwardParams { rows: u32_of(OP, "rows", rows)?, d: u32_of(OP, "d", d)?, eps, _pad0: 0 };
+    ctx.dispatch(enc, OP, &p, &[x, dy, dx], ctx.grid_1d(rows, 64)).await
+}
+
+/// Rows per phase-0 workgroup of `dice_loss.wgsl` (its `CHUNK`).
+pub const DICE_CHUNK: usize = 4096;
+
+/// Number of f32 in the `sums` buffer of `dice_loss` for `rows` pixels: the partials, then the totals
+/// (six sums and the loss at offset `dice_sums_len(rows) - 8 + 6`).
+pub fn dice_sums_len(rows: usize) -> usize {
+    (rows.div_ceil(DICE_CHUNK).max(1) + 1) * 8
+}
+
+/// The 2-class soft Dice loss of a batch (three dispatches): the loss lands in
+/// `sums[dice_sums_len(rows) - 2]`, the gradient w.r.t. the logits, times `scale`, in `grad` [rows, 2].
+#[allow(clippy::too_many_arguments)] // operands, outputs, size, mode and scale
+pub async fn dice_loss(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    logits: &Buffer,
+    labels: &Buffer,
+    sums: &Buffer,
+    grad: &Buffer,
+    rows: usize,
+    mode: crate::cpu::DiceMode,
+    scale: f32,
+) -> Result<()> {
+    const OP: &str = "dice_loss";
+    let (m, gamma) = mode.params();
+    if m == 1 && !(gamma.is_finite() && gamma >= 1.0) {
+        return Err(Error::shape(OP, format!("noise-robust Dice needs γ ≥ 1, got {gamma}")));
+    }
+    check_len(OP, "logits", logits, rows * 2)?;
+    check_len(OP, "labels", labels, rows)?;
+    check_len(OP, "sums", sums, dice_sums_len(rows))?;
+    check_len(OP, "grad", grad, rows * 2)?;
+    let groups = rows.div_ceil(DICE_CHUNK).max(1);
+    let mut p = DiceLossParams {
+        rows: u32_of(OP, "rows", rows)?,
+        phase: 0,
+        mode: m,
+        groups: u32_of(OP, "groups", groups)?,
+        gamma,
+        scale,
+        ..Default::default()
+    };
+    ctx.dispatch(enc, OP, &p, &[logits, labels, sums, grad], ctx.grid_1d(groups * 256, 256)).await?;
+    p.phase = 1;
+    ctx.dispatch(enc, OP, &p, &[logits, labels, sums, grad], [1, 1, 1]).await?;
+    p.phase = 2;
+    ctx.dispatch(enc, OP, &p, &[logits, labels, sums, grad], ctx.grid_1d(rows, 256)).await
+}
+
 /// Row reduction of X [R,C].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reduce {

@@ -42,6 +42,11 @@ params! {
     "softmax_rows" => SoftmaxRowsParams { rows: u32, cols: u32, _pad0: u32, _pad1: u32 }
     "layernorm" => LayernormParams { rows: u32, d: u32, eps: f32, _pad0: u32 }
     "gelu" => GeluParams { n: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+    "gelu_backward" => GeluBackwardParams { n: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+    "layernorm_backward" => LayernormBackwardParams { rows: u32, d: u32, eps: f32, _pad0: u32 }
+    "dice_loss" => DiceLossParams {
+        rows: u32, phase: u32, mode: u32, groups: u32, gamma: f32, scale: f32, _pad0: u32, _pad1: u32
+    }
     "reduce_rows" => ReduceRowsParams { rows: u32, cols: u32, op: u32, _pad0: u32 }
     "entropy_map" => EntropyMapParams { images: u32, classes: u32, pixels: u32, _pad0: u32 }
     "dwconv2d" => Dwconv2dParams { h: u32, w: u32, c: u32, k: u32, stride: u32, pad: u32, ho: u32, wo: u32 }

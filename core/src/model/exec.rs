@@ -151,6 +151,131 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// dx = dy · GELU'(x) over n values.
+    pub async fn gelu_backward(&mut self, x: &Tensor, dy: &Tensor, n: usize) -> Result<Tensor> {
+        const OP: &str = "gelu_backward";
+        let dx = self.alloc(n)?;
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                ops::gelu_backward(ctx, enc, buf(OP, x)?, buf(OP, dy)?, buf(OP, &dx)?, n).await?;
+                Ok(dx)
+            }
+            None => {
+                host_len(OP, "x", x, n)?;
+                host_len(OP, "dy", dy, n)?;
+                Ok(Tensor::Cpu(cpu::gelu_backward(&host(OP, x)?[..n], &host(OP, dy)?[..n])))
+            }
+        }
+    }
+
+    /// Gradient through a LayerNorm without affine parameters over the last dim of X [rows, d].
+    pub async fn layernorm_backward(
+        &mut self,
+        x: &Tensor,
+        dy: &Tensor,
+        rows: usize,
+        d: usize,
+        eps: f32,
+    ) -> Result<Tensor> {
+        const OP: &str = "layernorm_backward";
+        let dx = self.alloc(rows * d)?;
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                ops::layernorm_backward(ctx, enc, buf(OP, x)?, buf(OP, dy)?, buf(OP, &dx)?, rows, d, eps).await?;
+                Ok(dx)
+            }
+            None => {
+                host_len(OP, "x", x, rows * d)?;
+                host_len(OP, "dy", dy, rows * d)?;
+                Ok(Tensor::Cpu(cpu::layernorm_backward(host(OP, x)?, host(OP, dy)?, rows, d, eps)))
+            }
+        }
+    }
+
+    /// The 2-class soft Dice loss of a batch of pixels (logits [rows, 2], labels in {0, 1}, ≥ 2 ignored):
+    /// (a tensor whose value at `ops::dice_sums_len(rows) - 2` is the loss, dlogits · `scale`).
+    pub async fn dice_loss(
+        &mut self,
+        logits: &Tensor,
+        labels: &[u32],
+        rows: usize,
+        mode: cpu::DiceMode,
+        scale: f32,
+    ) -> Result<(Tensor, Tensor)> {
+        const OP: &str = "dice_loss";
+        if labels.len() < rows {
+            return Err(Error::shape(OP, format!("{} labels for {rows} rows", labels.len())));
+        }
+        let len = ops::dice_sums_len(rows);
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                let lb = ctx.upload("labels", &labels[..rows])?;
+                let sums = ctx.storage("dice sums", (len * 4) as u64)?;
+                let grad = ctx.storage("dlogits", (rows * 8) as u64)?;
+                ops::dice_loss(ctx, enc, buf(OP, logits)?, &lb, &sums, &grad, rows, mode, scale).await?;
+                Ok((Tensor::Gpu(sums), Tensor::Gpu(grad)))
+            }
+            None => {
+                host_len(OP, "logits", logits, rows * 2)?;
+                let (l, g) = cpu::dice_loss(host(OP, logits)?, labels, rows, mode, scale);
+                let mut sums = vec![0f32; len];
+                sums[len - 2] = l;
+                Ok((Tensor::Cpu(sums), Tensor::Cpu(g)))
+            }
+        }
+    }
+
+    /// The tensors' first `lens[i]` values, one after another, in a new tensor (a buffer copy on the GPU).
+    pub fn concat(&mut self, parts: &[(&Tensor, usize)]) -> Result<Tensor> {
+        const OP: &str = "concat";
+        let total: usize = parts.iter().map(|p| p.1).sum();
+        let y = self.alloc(total)?;
+        match (&mut self.gpu, y) {
+            (Some((_, enc)), Tensor::Gpu(yb)) => {
+                let mut off = 0u64;
+                for (t, n) in parts {
+                    let b = buf(OP, t)?;
+                    let bytes = (*n * 4) as u64;
+                    if b.size() < bytes {
+                        return Err(Error::shape(OP, format!("a part holds {} bytes, needs {bytes}", b.size())));
+                    }
+                    enc.copy_buffer_to_buffer(b, 0, &yb, off, bytes);
+                    off += bytes;
+                }
+                Ok(Tensor::Gpu(yb))
+            }
+            _ => {
+                let mut v = Vec::with_capacity(total);
+                for (t, n) in parts {
+                    host_len(OP, "part", t, *n)?;
+                    v.extend_from_slice(&host(OP, t)?[..*n]);
+                }
+                Ok(Tensor::Cpu(v))
+            }
+        }
+    }
+
+    /// Values `offset..offset + len` of a tensor, in a new tensor.
+    pub fn slice(&mut self, x: &Tensor, offset: usize, len: usize) -> Result<Tensor> {
+        const OP: &str = "slice";
+        let y = self.alloc(len)?;
+        match (&mut self.gpu, y) {
+            (Some((_, enc)), Tensor::Gpu(yb)) => {
+                let b = buf(OP, x)?;
+                let end = ((offset + len) * 4) as u64;
+                if b.size() < end {
+                    return Err(Error::shape(OP, format!("tensor holds {} bytes, the slice ends at {end}", b.size())));
+                }
+                enc.copy_buffer_to_buffer(b, (offset * 4) as u64, &yb, 0, (len * 4) as u64);
+                Ok(Tensor::Gpu(yb))
+            }
+            _ => {
+                host_len(OP, "x", x, offset + len)?;
+                Ok(Tensor::Cpu(host(OP, x)?[offset..offset + len].to_vec()))
+            }
+        }
+    }
+
     /// Depthwise convolution X [H,W,C] → [Ho,Wo,C].
     pub async fn dwconv2d(&mut self, x: &Tensor, w: &Tensor, bias: &Tensor, g: ConvGeom) -> Result<Tensor> {
         const OP: &str = "dwconv2d";
