@@ -97,10 +97,14 @@ impl Encoder {
                 Self::dinov2(ctx, m, path, &bytes, cfg)
             }
             "pixels" => Ok(Encoder::Pixels { side: 28 }),
+            m if m.starts_with("pixels:") => match m["pixels:".len()..].parse::<usize>() {
+                Ok(side) if (1..=1024).contains(&side) => Ok(Encoder::Pixels { side }),
+                _ => Err(Error::Invalid(format!("--model {m}: pixels:N takes a side N from 1 to 1024, e.g. pixels:64"))),
+            },
             other => Err(Error::Unknown {
                 kind: "model",
                 name: other.to_string(),
-                known: "litemedsam, dinov2 (dinov2-small/base/large, -with-registers, rad-dino: with --weights), pixels (baseline)"
+                known: "litemedsam, dinov2 (dinov2-small/base/large, -with-registers, rad-dino: with --weights), pixels or pixels:N (baseline)"
                     .into(),
             }),
         }
@@ -156,6 +160,20 @@ impl Encoder {
             Encoder::LiteMedSam(_) => LITEMEDSAM_PREPROCESS,
             Encoder::Dinov2 { .. } => DINOV2_PREPROCESS,
             Encoder::Pixels { .. } => PIXELS_PREPROCESS,
+        }
+    }
+
+    /// The shape of `Pool::Grid` output and whether it is channels-first ([c, h, w]; otherwise [h, w, c]).
+    pub fn grid_shape(&self) -> (crate::train::seg::GridShape, bool) {
+        use crate::train::seg::GridShape;
+        match self {
+            Encoder::LiteMedSam(_) => (GridShape { c: 256, h: 64, w: 64 }, true),
+            Encoder::Pixels { side } => (GridShape { c: 1, h: *side, w: *side }, true),
+            Encoder::Dinov2 { model, .. } => {
+                let cfg = &model.model.config;
+                let g = 224 / cfg.patch_size.max(1);
+                (GridShape { c: cfg.hidden_size, h: g, w: g }, false)
+            }
         }
     }
 

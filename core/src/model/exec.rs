@@ -576,6 +576,38 @@ impl Exec<'_> {
     }
 }
 
+impl Exec<'_> {
+    /// One SGD-with-momentum step on `p` (n values) with gradient `g` and momentum buffer `b`.
+    #[allow(clippy::too_many_arguments)] // the three state tensors, the size and the hyper-parameters
+    pub async fn sgd_momentum(
+        &mut self,
+        p: &mut Tensor,
+        g: &Tensor,
+        b: &mut Tensor,
+        n: usize,
+        lr: f32,
+        momentum: f32,
+        wd: f32,
+    ) -> Result<()> {
+        const OP: &str = "sgd_momentum";
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                ops::sgd_momentum(ctx, enc, buf(OP, p)?, buf(OP, g)?, buf(OP, b)?, n, lr, momentum, wd).await
+            }
+            None => {
+                let g = host(OP, g)?;
+                match (p, b) {
+                    (Tensor::Cpu(p), Tensor::Cpu(b)) if p.len() >= n && b.len() >= n && g.len() >= n => {
+                        cpu::sgd_momentum(&mut p[..n], &g[..n], &mut b[..n], lr, momentum, wd);
+                        Ok(())
+                    }
+                    _ => Err(mismatch(OP)),
+                }
+            }
+        }
+    }
+}
+
 fn check_fits(op: &'static str, h: usize, w: usize, hp: usize, wp: usize) -> Result<()> {
     if hp < h || wp < w {
         return Err(Error::shape(op, format!("an {h}x{w} image does not fit inside {hp}x{wp}")));

@@ -1,0 +1,521 @@
+//! Segmentation head on frozen encoder feature grids, trained in the WGSL kernels (or their CPU twins).
+//!
+//! Architecture (for a grid of C channels at h×w, e.g. LiteMedSAM's 256×64×64 or DINOv2's patch grid):
+//!   3×3 conv C → `hidden` (im2col + matmul, PyTorch's weight layout [hidden, C, 3, 3])
+//!   → LayerNorm over channels without affine (its scale folds into the next layer)
+//!   → GELU
+//!   → 1×1 conv hidden → 2·r² (`matmul`)
+//!   → pixel shuffle by r (a learned ×r upsampling, as a transposed conv with stride = kernel = r)
+//!   → 2-class logits at (h·r)×(w·r), r = ⌈256 / max(h, w)⌉ (256×256 for LiteMedSAM and DINOv2 /14 at 224).
+//!
+//! The pixel shuffle is never computed in training: the logits [h·w, 2·r²] are read as [h·w·r², 2] rows, and the
+//! target mask is reordered once into the same row order (`targets_from_mask`), so the loss kernels see one row
+//! per output pixel. Deviation from the "bilinear upsample" for DINOv2: the same learned pixel shuffle is
+//! used for every encoder.
+//!
+//! Loss: 0.5·CE + 0.5·Dice (MedCAL, METHODS §4.1; Dice over the whole batch) or 0.5·CE + 0.5·noise-robust Dice
+//! (FM-ABS, γ = 1.5). Optimiser: AdamW, or SGD with momentum 0.9 and MedCAL's poly schedule lr·(1 − t/T)^0.9.
+//! Backward kernels: `softmax_xent` and `dice_loss` give dlogits; dW = dYᵀ·X (`transpose` + `matmul`); the
+//! hidden layer through `gelu_backward` and `layernorm_backward`; the 3×3 conv's weight gradient from the
+//! im2col columns, recomputed per image in the backward pass rather than kept (37.7 MB each for LiteMedSAM).
+//! The encoder is frozen, so no gradient flows into the grid.
+//!
+//! Augmentation (`augment`, off by default): one of the 8 flips / 90° rotations per sample and epoch, applied to
+//! the cached feature grid and to the mask together. Exact for the `pixels` encoder; for a learned encoder it is
+//! an approximation (its features are not equivariant to flips), which is why it is off by default. Intensity
+//! augmentation would need re-encoding every epoch and is not done.
+//!
+//! Deterministic for a seed: initialisation, batch order and augmentation come from one `Rng`, and every
+//! kernel reduces in a fixed order.
+
+use crate::cpu::{AdamwStep, DiceMode};
+use crate::gpu::ops::ConvGeom;
+use crate::gpu::GpuContext;
+use crate::model::exec::{Exec, Tensor};
+use crate::rng::Rng;
+use crate::train::cls::TrainLog;
+use crate::{Error, Result};
+
+const LN_EPS: f32 = 1e-5;
+
+/// Channels and spatial size of a feature grid, stored channels-last [h, w, c].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GridShape {
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+impl GridShape {
+    pub fn len(&self) -> usize {
+        self.c * self.h * self.w
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The upsampling factor r that brings the grid to at least 256 pixels a side.
+    pub fn default_scale(&self) -> usize {
+        256usize.div_ceil(self.h.max(self.w).max(1))
+    }
+}
+
+/// [c, h, w] → [h, w, c].
+pub fn chw_to_hwc(x: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
+    let mut y = vec![0f32; c * h * w];
+    for ch in 0..c {
+        for p in 0..h * w {
+            y[p * c + ch] = x[ch * h * w + p];
+        }
+    }
+    y
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Optimizer {
+    AdamW,
+    Sgd,
+}
+
+/// Training settings.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SegConfig {
+    pub hidden: usize,
+    /// Output upsampling factor r (0: `GridShape::default_scale`).
+    pub scale: usize,
+    pub epochs: usize,
+    pub batch: usize,
+    pub optimizer: Optimizer,
+    pub lr: f32,
+    pub weight_decay: f32,
+    pub dice: DiceMode,
+    pub augment: bool,
+    pub seed: u64,
+}
+
+impl Default for SegConfig {
+    fn default() -> Self {
+        SegConfig {
+            hidden: 32,
+            scale: 0,
+            epochs: 50,
+            batch: 8,
+            optimizer: Optimizer::AdamW,
+            lr: 1e-3,
+            weight_decay: 1e-4,
+            dice: DiceMode::Soft,
+            augment: false,
+            seed: 0,
+        }
+    }
+}
+
+/// A segmentation head: the two layers' weights (PyTorch layouts) and the geometry it was trained for.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct SegHead {
+    pub grid: GridShape,
+    pub hidden: usize,
+    /// Pixel-shuffle factor: output (h·r)×(w·r).
+    pub r: usize,
+    /// [hidden, c, 3, 3]
+    pub w1: Vec<f32>,
+    pub b1: Vec<f32>,
+    /// [2·r², hidden]; output channel (i·r + j)·2 + class is class `class` at sub-pixel (i, j).
+    pub w2: Vec<f32>,
+    pub b2: Vec<f32>,
+}
+
+impl SegHead {
+    /// PyTorch's default initialisation (uniform ±1/√fan_in for weights and biases).
+    pub fn init(grid: GridShape, hidden: usize, r: usize, rng: &mut Rng) -> Result<SegHead> {
+        if grid.is_empty() || hidden == 0 || r == 0 {
+            return Err(Error::Invalid(format!("segmentation head: grid {grid:?}, hidden {hidden}, scale {r}")));
+        }
+        let k1 = grid.c * 9;
+        let b1 = 1.0 / (k1 as f32).sqrt();
+        let out = 2 * r * r;
+        let b2 = 1.0 / (hidden as f32).sqrt();
+        Ok(SegHead {
+            grid,
+            hidden,
+            r,
+            w1: rng.uniform_vec(hidden * k1, -b1, b1),
+            b1: rng.uniform_vec(hidden, -b1, b1),
+            w2: rng.uniform_vec(out * hidden, -b2, b2),
+            b2: rng.uniform_vec(out, -b2, b2),
+        })
+    }
+
+    /// Output size (h·r, w·r).
+    pub fn out_hw(&self) -> (usize, usize) {
+        (self.grid.h * self.r, self.grid.w * self.r)
+    }
+
+    fn check_grid(&self, what: &str, x: &[f32]) -> Result<()> {
+        if x.len() != self.grid.len() {
+            return Err(Error::shape(
+                "segmentation head",
+                format!(
+                    "{what}: {} values, the head expects a {}×{}×{} grid",
+                    x.len(),
+                    self.grid.h,
+                    self.grid.w,
+                    self.grid.c
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Foreground probability [h·r, w·r] (row-major) for one grid [h, w, c].
+    pub async fn predict(&self, ctx: Option<&GpuContext>, grid: &[f32]) -> Result<Vec<f32>> {
+        self.check_grid("predict", grid)?;
+        let mut ex = match ctx {
+            Some(c) => Exec::gpu(c),
+            None => Exec::cpu(),
+        };
+        let prm = Params::upload(&ex, self)?;
+        let x = ex.upload("grid", grid)?;
+        let geom = [(self.grid.h, self.grid.w)];
+        let f = forward(&mut ex, self, &prm, &[x], &geom).await?;
+        let p = self.grid.h * self.grid.w;
+        let z = ex.read(&f.logits, p * 2 * self.r * self.r).await?;
+        let rows: Vec<f32> = z.chunks(2).map(|l| 1.0 / (1.0 + (l[0] - l[1]).exp())).collect();
+        Ok(image_from_rows(&rows, self.grid.h, self.grid.w, self.r))
+    }
+}
+
+/// A full-resolution mask [h·r, w·r] (non-zero = foreground) as one label per loss row (grid pixel, sub-pixel):
+/// row (gy·w + gx)·r² + i·r + j holds pixel (gy·r + i, gx·r + j).
+pub fn targets_from_mask(mask: &[u8], h: usize, w: usize, r: usize) -> Vec<u32> {
+    let ow = w * r;
+    let mut t = vec![0u32; h * w * r * r];
+    for gy in 0..h {
+        for gx in 0..w {
+            for i in 0..r {
+                for j in 0..r {
+                    t[(gy * w + gx) * r * r + i * r + j] = (mask[(gy * r + i) * ow + gx * r + j] != 0) as u32;
+                }
+            }
+        }
+    }
+    t
+}
+
+/// The inverse reordering: per-row values → an image [h·r, w·r].
+pub fn image_from_rows(rows: &[f32], h: usize, w: usize, r: usize) -> Vec<f32> {
+    let ow = w * r;
+    let mut img = vec![0f32; h * w * r * r];
+    for gy in 0..h {
+        for gx in 0..w {
+            for i in 0..r {
+                for j in 0..r {
+                    img[(gy * r + i) * ow + gx * r + j] = rows[(gy * w + gx) * r * r + i * r + j];
+                }
+            }
+        }
+    }
+    img
+}
+
+/// Nearest-neighbour resize of a mask (pixel centres: source = ⌊(y + ½)·h / oh⌋).
+pub fn resize_nearest_u8(src: &[u8], h: usize, w: usize, oh: usize, ow: usize) -> Vec<u8> {
+    let mut out = vec![0u8; oh * ow];
+    for y in 0..oh {
+        let sy = (((y as f64 + 0.5) * h as f64 / oh as f64) as usize).min(h - 1);
+        for x in 0..ow {
+            let sx = (((x as f64 + 0.5) * w as f64 / ow as f64) as usize).min(w - 1);
+            out[y * ow + x] = src[sy * w + sx];
+        }
+    }
+    out
+}
+
+/// One of the 8 flips / 90° rotations of an image [h, w, c]: bit 2 transposes, bit 0 flips columns, bit 1 rows
+/// (of the source). Returns the image and its (h, w).
+pub fn dihedral<T: Copy>(src: &[T], h: usize, w: usize, c: usize, t: u32) -> (Vec<T>, usize, usize) {
+    let (oh, ow) = if t & 4 != 0 { (w, h) } else { (h, w) };
+    let mut out = Vec::with_capacity(src.len());
+    for y in 0..oh {
+        for x in 0..ow {
+            let (mut a, mut b) = if t & 4 != 0 { (x, y) } else { (y, x) };
+            if t & 1 != 0 {
+                b = w - 1 - b;
+            }
+            if t & 2 != 0 {
+                a = h - 1 - a;
+            }
+            out.extend_from_slice(&src[(a * w + b) * c..(a * w + b + 1) * c]);
+        }
+    }
+    (out, oh, ow)
+}
+
+/// The head's parameters on an `Exec`.
+struct Params {
+    w1: Tensor,
+    b1: Tensor,
+    w2: Tensor,
+    b2: Tensor,
+    ones: Tensor,
+    zeros: Tensor,
+}
+
+impl Params {
+    fn upload(ex: &Exec<'_>, h: &SegHead) -> Result<Params> {
+        Ok(Params {
+            w1: ex.upload("seg w1", &h.w1)?,
+            b1: ex.upload("seg b1", &h.b1)?,
+            w2: ex.upload("seg w2", &h.w2)?,
+            b2: ex.upload("seg b2", &h.b2)?,
+            ones: ex.upload("ln", &vec![1f32; h.hidden])?,
+            zeros: ex.upload("ln", &vec![0f32; h.hidden])?,
+        })
+    }
+}
+
+/// What the forward pass keeps for the backward pass.
+struct Forward {
+    z1: Tensor,
+    n: Tensor,
+    a: Tensor,
+    logits: Tensor,
+}
+
+fn conv_geom(h: usize, w: usize, c: usize) -> ConvGeom {
+    ConvGeom { h, w, c, k: 3, stride: 1, pad: 1 }
+}
+
+/// Forward over a batch of grids [h_b, w_b, c] (all with h_b·w_b = h·w; a transposed grid has h and w swapped).
+async fn forward(
+    ex: &mut Exec<'_>,
+    head: &SegHead,
+    prm: &Params,
+    xs: &[Tensor],
+    geom: &[(usize, usize)],
+) -> Result<Forward> {
+    let (c, hid) = (head.grid.c, head.hidden);
+    let p = head.grid.h * head.grid.w;
+    let mut z1s = Vec::with_capacity(xs.len());
+    for (x, &(h, w)) in xs.iter().zip(geom) {
+        let cols = ex.im2col(x, conv_geom(h, w, c)).await?;
+        z1s.push(ex.matmul(&cols, &prm.w1, Some(&prm.b1), p, hid, 9 * c, true).await?);
+        ex.flush();
+    }
+    let z1 = if z1s.len() == 1 {
+        z1s.pop().unwrap_or_else(|| unreachable!())
+    } else {
+        let parts: Vec<(&Tensor, usize)> = z1s.iter().map(|t| (t, p * hid)).collect();
+        ex.concat(&parts)?
+    };
+    let rows = xs.len() * p;
+    let n = ex.layernorm(&z1, &prm.ones, &prm.zeros, rows, hid, LN_EPS).await?;
+    let a = ex.gelu(&n, rows * hid).await?;
+    let out = 2 * head.r * head.r;
+    let logits = ex.matmul(&a, &prm.w2, Some(&prm.b2), rows, out, hid, true).await?;
+    Ok(Forward { z1, n, a, logits })
+}
+
+/// Gradients of the four parameter tensors.
+struct Grads {
+    w1: Tensor,
+    b1: Tensor,
+    w2: Tensor,
+    b2: Tensor,
+}
+
+/// Loss (0.5·CE + 0.5·Dice over the batch) and gradients for a batch of grids with targets in loss-row order.
+async fn loss_and_grads(
+    ex: &mut Exec<'_>,
+    head: &SegHead,
+    prm: &Params,
+    xs: &[Tensor],
+    geom: &[(usize, usize)],
+    targets: &[u32],
+    dice: DiceMode,
+) -> Result<(f32, Grads)> {
+    let (c, hid, r2) = (head.grid.c, head.hidden, head.r * head.r);
+    let p = head.grid.h * head.grid.w;
+    let bsz = xs.len();
+    let rows = bsz * p * r2;
+    if targets.len() != rows {
+        return Err(Error::shape("segmentation loss", format!("{} targets for {rows} output pixels", targets.len())));
+    }
+    let f = forward(ex, head, prm, xs, geom).await?;
+    let (ce_rows, dce) = ex.softmax_xent(&f.logits, targets, rows, 2, 0.0, 0.5 / rows as f32).await?;
+    let ce_sum = ex.row_sums(&ce_rows, 1, rows).await?;
+    let (dsums, dd) = ex.dice_loss(&f.logits, targets, rows, dice, 0.5).await?;
+    let dl = ex.add(&dce, &dd, rows * 2).await?;
+    // 1×1 conv: dW2 = dLᵀ·A, db2 = Σ dL, dA = dL·W2.
+    let out = 2 * r2;
+    let prow = bsz * p;
+    let dlt = ex.transpose(&dl, prow, out).await?;
+    let w2 = ex.matmul(&dlt, &f.a, None, out, hid, prow, false).await?;
+    let b2 = ex.row_sums(&dlt, out, prow).await?;
+    let da = ex.matmul(&dl, &prm.w2, None, prow, hid, out, false).await?;
+    let dn = ex.gelu_backward(&f.n, &da, prow * hid).await?;
+    let dz1 = ex.layernorm_backward(&f.z1, &dn, prow, hid, LN_EPS).await?;
+    let dz1t = ex.transpose(&dz1, prow, hid).await?;
+    let b1 = ex.row_sums(&dz1t, hid, prow).await?;
+    // 3×3 conv: dW1 = Σ_b dZ1_bᵀ · cols_b, with the columns recomputed per image.
+    let mut w1: Option<Tensor> = None;
+    for (b, (x, &(h, w))) in xs.iter().zip(geom).enumerate() {
+        let cols = ex.im2col(x, conv_geom(h, w, c)).await?;
+        let dzb = ex.slice(&dz1, b * p * hid, p * hid)?;
+        let dzbt = ex.transpose(&dzb, p, hid).await?;
+        let g = ex.matmul(&dzbt, &cols, None, hid, 9 * c, p, false).await?;
+        match &mut w1 {
+            None => w1 = Some(g),
+            Some(acc) => ex.add_into(&g, acc, hid * 9 * c).await?,
+        }
+        ex.flush();
+    }
+    let w1 = w1.ok_or_else(|| Error::Invalid("segmentation loss: an empty batch".into()))?;
+    let ce = ex.read(&ce_sum, 1).await?[0] / rows as f32;
+    let len = crate::gpu::ops::dice_sums_len(rows);
+    let dl_val = ex.read(&dsums, len).await?[len - 2];
+    Ok((0.5 * ce + 0.5 * dl_val, Grads { w1, b1, w2, b2 }))
+}
+
+/// Loss and gradients (w1, b1, w2, b2) for grids [h, w, c] and full-resolution masks [h·r, w·r], on the host:
+/// for gradient checks and tests.
+pub async fn head_loss_and_grads(
+    ctx: Option<&GpuContext>,
+    head: &SegHead,
+    grids: &[Vec<f32>],
+    masks: &[Vec<u8>],
+    dice: DiceMode,
+) -> Result<(f32, [Vec<f32>; 4])> {
+    let mut ex = match ctx {
+        Some(c) => Exec::gpu(c),
+        None => Exec::cpu(),
+    };
+    let prm = Params::upload(&ex, head)?;
+    let mut xs = Vec::new();
+    let mut targets = Vec::new();
+    for (g, m) in grids.iter().zip(masks) {
+        head.check_grid("grid", g)?;
+        xs.push(ex.upload("grid", g)?);
+        targets.extend(targets_from_mask(m, head.grid.h, head.grid.w, head.r));
+    }
+    let geom = vec![(head.grid.h, head.grid.w); xs.len()];
+    let (loss, g) = loss_and_grads(&mut ex, head, &prm, &xs, &geom, &targets, dice).await?;
+    let out = 2 * head.r * head.r;
+    let k1 = head.hidden * 9 * head.grid.c;
+    Ok((
+        loss,
+        [
+            ex.read(&g.w1, k1).await?,
+            ex.read(&g.b1, head.hidden).await?,
+            ex.read(&g.w2, out * head.hidden).await?,
+            ex.read(&g.b2, out).await?,
+        ],
+    ))
+}
+
+/// Train a head on grids [h, w, c] (channels-last) with masks at the output resolution [h·r, w·r]
+/// (r = `cfg.scale`, or `GridShape::default_scale`; resize masks with `resize_nearest_u8` first).
+pub async fn train(
+    ctx: Option<&GpuContext>,
+    grid: GridShape,
+    grids: &[&[f32]],
+    masks: &[&[u8]],
+    cfg: &SegConfig,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(SegHead, TrainLog)> {
+    let n = grids.len();
+    if n == 0 || masks.len() != n {
+        return Err(Error::Invalid(format!("train: {n} grids and {} masks (need ≥ 1, as many of each)", masks.len())));
+    }
+    if cfg.batch == 0 || cfg.epochs == 0 || cfg.hidden == 0 {
+        return Err(Error::Invalid(format!(
+            "train: batch {}, epochs {}, hidden {} (all ≥ 1)",
+            cfg.batch, cfg.epochs, cfg.hidden
+        )));
+    }
+    let r = if cfg.scale == 0 { grid.default_scale() } else { cfg.scale };
+    let mut rng = Rng::new(cfg.seed);
+    let mut head = SegHead::init(grid, cfg.hidden, r, &mut rng)?;
+    let (oh, ow) = head.out_hw();
+    for (i, (g, m)) in grids.iter().zip(masks).enumerate() {
+        head.check_grid(&format!("sample {i}"), g)?;
+        if m.len() != oh * ow {
+            return Err(Error::shape("train", format!("mask {i}: {} pixels, the head outputs {oh}×{ow}", m.len())));
+        }
+    }
+    let t0 = crate::Instant::now();
+    let mut ex = match ctx {
+        Some(c) => Exec::gpu(c),
+        None => Exec::cpu(),
+    };
+    let mut prm = Params::upload(&ex, &head)?;
+    let sizes = [head.w1.len(), head.b1.len(), head.w2.len(), head.b2.len()];
+    let mut m1 = Vec::new();
+    let mut m2 = Vec::new();
+    for &s in &sizes {
+        m1.push(ex.upload("optimizer state", &vec![0f32; s])?);
+        m2.push(ex.upload("optimizer state", &vec![0f32; s])?);
+    }
+    let steps_per_epoch = n.div_ceil(cfg.batch);
+    let total = steps_per_epoch * cfg.epochs;
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut log = TrainLog::default();
+    let (beta1, beta2) = (0.9f32, 0.999f32);
+    for _ in 0..cfg.epochs {
+        rng.shuffle(&mut order);
+        let mut sum = 0f64;
+        for chunk in order.chunks(cfg.batch) {
+            let mut xs = Vec::with_capacity(chunk.len());
+            let mut geom = Vec::with_capacity(chunk.len());
+            let mut targets = Vec::new();
+            for &i in chunk {
+                let t = if cfg.augment { rng.below(8) } else { 0 };
+                let (g, gh, gw) = dihedral(grids[i], grid.h, grid.w, grid.c, t);
+                let (m, _, _) = dihedral(masks[i], oh, ow, 1, t);
+                xs.push(ex.upload("grid", &g)?);
+                geom.push((gh, gw));
+                targets.extend(targets_from_mask(&m, gh, gw, r));
+            }
+            let (loss, g) = loss_and_grads(&mut ex, &head, &prm, &xs, &geom, &targets, cfg.dice).await?;
+            log.steps += 1;
+            let grads = [&g.w1, &g.b1, &g.w2, &g.b2];
+            let params = [&mut prm.w1, &mut prm.b1, &mut prm.w2, &mut prm.b2];
+            for (k, (p, gk)) in params.into_iter().zip(grads).enumerate() {
+                match cfg.optimizer {
+                    Optimizer::AdamW => {
+                        let t = log.steps as i32;
+                        let step = AdamwStep {
+                            lr: cfg.lr,
+                            beta1,
+                            beta2,
+                            eps: 1e-8,
+                            wd: cfg.weight_decay,
+                            bc1: 1.0 - beta1.powi(t),
+                            bc2: 1.0 - beta2.powi(t),
+                        };
+                        ex.adamw(p, gk, &mut m1[k], &mut m2[k], sizes[k], step).await?
+                    }
+                    Optimizer::Sgd => {
+                        // MedCAL's poly schedule, updated every iteration.
+                        let lr = cfg.lr * (1.0 - (log.steps - 1) as f32 / total as f32).powf(0.9);
+                        ex.sgd_momentum(p, gk, &mut m1[k], sizes[k], lr, 0.9, cfg.weight_decay).await?
+                    }
+                }
+            }
+            if !loss.is_finite() {
+                return Err(Error::Invalid(format!("train: the loss became {loss} at step {}", log.steps)));
+            }
+            sum += loss as f64;
+            progress(log.steps, total);
+        }
+        log.epoch_loss.push((sum / steps_per_epoch as f64) as f32);
+    }
+    head.w1 = ex.read(&prm.w1, sizes[0]).await?;
+    head.b1 = ex.read(&prm.b1, sizes[1]).await?;
+    head.w2 = ex.read(&prm.w2, sizes[2]).await?;
+    head.b2 = ex.read(&prm.b2, sizes[3]).await?;
+    log.seconds = t0.elapsed().as_secs_f64();
+    Ok((head, log))
+}
