@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::gpu::GpuContext;
 use crate::select::{self, Matrix, SelectInput};
 use crate::train::cls::{self, ClsConfig, ClsHead};
+use crate::train::seg::{self, GridShape, SegConfig, SegHead};
 use crate::{metrics, Error, Result};
 
 /// Features and labels of one split.
@@ -36,6 +37,16 @@ pub struct RunResult {
     pub select_seconds: f64,
     pub train_seconds: f64,
     pub train_steps: usize,
+    /// Segmentation runs: mean per-image Dice and IoU on the test split, and the mean HD95 / ASD (pixels) over
+    /// the images where both masks are non-empty (MedCAL skips the others).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dice: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iou: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hd95: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asd: Option<f64>,
 }
 
 impl RunResult {
@@ -44,13 +55,25 @@ impl RunResult {
             "accuracy" => Some(self.accuracy),
             "balanced_accuracy" => Some(self.balanced_accuracy),
             "auc" => self.auc,
+            "dice" => self.dice,
+            "iou" => self.iou,
+            "hd95" => self.hd95,
+            "asd" => self.asd,
             _ => None,
         }
     }
 }
 
-/// Metric names a run reports.
+/// Metric names a classification run reports.
 pub const METRICS: &[&str] = &["accuracy", "balanced_accuracy", "auc"];
+
+/// Metric names a segmentation run reports.
+pub const SEG_METRICS: &[&str] = &["dice", "iou", "hd95", "asd"];
+
+/// Distances: smaller is better.
+pub fn lower_is_better(metric: &str) -> bool {
+    matches!(metric, "hd95" | "asd")
+}
 
 /// The seeds a strategy runs with: every seed for `random`, seed 0 for the others.
 pub fn seeds_for(strategy: &str, seeds: usize) -> Vec<u64> {
@@ -105,6 +128,103 @@ pub async fn run_one(
         select_seconds,
         train_seconds: log.seconds,
         train_steps: log.steps,
+        dice: None,
+        iou: None,
+        hd95: None,
+        asd: None,
+    })
+}
+
+/// The training pool of a segmentation benchmark: selection features, grids and masks at the head's output size.
+pub struct SegPool<'a> {
+    pub ids: &'a [String],
+    /// Pooled features for selection [n, dim].
+    pub x: &'a [f32],
+    pub dim: usize,
+    /// Feature grids, channels-last.
+    pub grids: &'a [Vec<f32>],
+    /// Masks resized (nearest) to the head's output (h·r)×(w·r).
+    pub masks: &'a [Vec<u8>],
+}
+
+/// The test split of a segmentation benchmark: grids and the masks at their original size (height, width, mask).
+pub struct SegTest<'a> {
+    pub grids: &'a [Vec<f32>],
+    pub masks: &'a [(usize, usize, Vec<u8>)],
+}
+
+/// Mean test metrics of a segmentation head.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct SegEval {
+    pub dice: f64,
+    pub iou: f64,
+    pub hd95: Option<f64>,
+    pub asd: Option<f64>,
+}
+
+/// Evaluate as MedCAL does for 2-D datasets: predict at the head's resolution, argmax, resize back to the mask's
+/// size (nearest), per-image Dice / IoU / HD95 / ASD, mean over images (distances over the images where defined).
+pub async fn eval_seg(ctx: Option<&GpuContext>, head: &SegHead, test: &SegTest<'_>) -> Result<SegEval> {
+    let (oh, ow) = head.out_hw();
+    let (mut dice, mut iou) = (0.0, 0.0);
+    let (mut hd, mut asd) = (Vec::new(), Vec::new());
+    for (g, (h, w, m)) in test.grids.iter().zip(test.masks) {
+        let p = head.predict(ctx, g).await?;
+        let pred: Vec<u8> = p.iter().map(|&v| (v > 0.5) as u8).collect();
+        let pred = seg::resize_nearest_u8(&pred, oh, ow, *h, *w);
+        let s = metrics::seg_scores(&pred, m, [1, *h, *w], [1.0, 1.0, 1.0]);
+        dice += s.dice;
+        iou += s.iou;
+        hd.extend(s.hd95);
+        asd.extend(s.asd);
+    }
+    let n = test.grids.len().max(1) as f64;
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    Ok(SegEval { dice: dice / n, iou: iou / n, hd95: mean(&hd), asd: mean(&asd) })
+}
+
+/// Select on the pool, train a segmentation head on exactly the picked samples, evaluate on the test split.
+#[allow(clippy::too_many_arguments)] // the two splits, the grid, the run's key, the settings and progress
+pub async fn run_one_seg(
+    ctx: Option<&GpuContext>,
+    pool: &SegPool<'_>,
+    test: &SegTest<'_>,
+    grid: GridShape,
+    strategy: &str,
+    budget: usize,
+    seed: u64,
+    cfg: &SegConfig,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<RunResult> {
+    let n = pool.ids.len();
+    if budget > n {
+        return Err(Error::Invalid(format!("budget {budget} exceeds the training pool of {n}")));
+    }
+    let t0 = crate::Instant::now();
+    let x = Matrix::new(pool.x, n, pool.dim)?;
+    let sel = select::select(strategy, &SelectInput { x, budget, seed, labeled: &[], gpu: ctx }).await?;
+    let select_seconds = t0.elapsed().as_secs_f64();
+    let grids: Vec<&[f32]> = sel.picks.iter().map(|&p| pool.grids[p].as_slice()).collect();
+    let masks: Vec<&[u8]> = sel.picks.iter().map(|&p| pool.masks[p].as_slice()).collect();
+    let cfg = SegConfig { seed, ..cfg.clone() };
+    let (head, log) = seg::train(ctx, grid, &grids, &masks, &cfg, progress).await?;
+    let e = eval_seg(ctx, &head, test).await?;
+    Ok(RunResult {
+        strategy: strategy.to_string(),
+        budget,
+        seed,
+        picks: sel.picks.iter().map(|&p| pool.ids[p].clone()).collect(),
+        picked_per_class: Vec::new(),
+        accuracy: 0.0,
+        balanced_accuracy: 0.0,
+        auc: None,
+        select_seconds,
+        train_seconds: log.seconds,
+        train_steps: log.steps,
+        dice: Some(e.dice),
+        iou: Some(e.iou),
+        hd95: e.hd95,
+        asd: e.asd,
     })
 }
 
@@ -148,7 +268,8 @@ pub fn markdown(runs: &[RunResult], strategies: &[String], budgets: &[usize], me
             match cell(runs, st, b, metric) {
                 Some(c) if st == "random" => row.push_str(&format!(" {:.3} ± {:.3} (n={}) |", c.mean, c.sd, c.n)),
                 Some(c) => {
-                    let better = rnd.is_some_and(|r| c.mean > r.mean);
+                    let better =
+                        rnd.is_some_and(|r| if lower_is_better(metric) { c.mean < r.mean } else { c.mean > r.mean });
                     all &= better;
                     if better {
                         row.push_str(&format!(" **{:.3}** |", c.mean));
@@ -169,7 +290,8 @@ pub fn markdown(runs: &[RunResult], strategies: &[String], budgets: &[usize], me
         s.push('\n');
     }
     s.push_str(&format!(
-        "\nAbove Random's mean at every budget ({metric}): {}.\n",
+        "\n{} Random's mean at every budget ({metric}): {}.\n",
+        if lower_is_better(metric) { "Below" } else { "Above" },
         if beats_all.is_empty() { "none".to_string() } else { beats_all.join(", ") }
     ));
     s

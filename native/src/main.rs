@@ -9,6 +9,7 @@ use medpick_core::{bench, selftest};
 
 mod bench_select;
 mod protocol;
+mod protocol_seg;
 mod train;
 mod web;
 

@@ -15,7 +15,8 @@ pub struct ProtocolArgs {
     /// Dataset: a MedMNIST .npz (its own train/test split), a folder, or a manifest with its split.
     #[arg(long)]
     pub dataset: PathBuf,
-    /// Task: cls (seg needs the segmentation head, not built yet).
+    /// Task: cls (classification, labels from the dataset) or seg (binary segmentation, masks from the
+    /// dataset; the head trains on the encoder's feature grid).
     #[arg(long, default_value = "cls")]
     pub task: String,
     /// Strategies: all, or a comma list (random is always included as the reference).
@@ -31,6 +32,25 @@ pub struct ProtocolArgs {
     pub head: String,
     #[arg(long, default_value_t = 100)]
     pub epochs: usize,
+    /// seg: batch size (MedCAL: 8).
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// seg: hidden channels of the head's 3×3 conv.
+    #[arg(long, default_value_t = 32)]
+    pub hidden: usize,
+    /// seg: optimiser, adamw (lr 1e-3) or sgd (momentum 0.9, MedCAL's poly schedule, lr 0.01).
+    #[arg(long, default_value = "adamw")]
+    pub optimizer: String,
+    /// seg: learning rate (default 1e-3 for adamw, 0.01 for sgd).
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// seg: the Dice half of the loss, dice (MedCAL's soft Dice) or robust (FM-ABS noise-robust Dice, γ = 1.5).
+    #[arg(long, default_value = "dice")]
+    pub seg_loss: String,
+    /// seg: random flips / 90° rotations of the feature grid and mask (exact for `pixels`, approximate for a
+    /// learned encoder).
+    #[arg(long)]
+    pub augment: bool,
     /// Use at most this many training / test samples (a seeded subset; 0 = all): for quick runs.
     #[arg(long, default_value_t = 0)]
     pub max_train: usize,
@@ -48,13 +68,16 @@ pub struct ProtocolArgs {
 
 /// What results.json holds: the settings (a resume must match them) and the runs so far.
 #[derive(Serialize, Deserialize)]
-struct ResultsFile {
-    settings: serde_json::Value,
-    classes: Vec<String>,
-    runs: Vec<RunResult>,
+pub(crate) struct ResultsFile {
+    pub settings: serde_json::Value,
+    pub classes: Vec<String>,
+    pub runs: Vec<RunResult>,
+    /// seg: the test metrics of an untrained head (seed 0), the floor every run should clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untrained: Option<serde_json::Value>,
 }
 
-fn subset(idx: Vec<usize>, max: usize, seed: u64) -> Vec<usize> {
+pub(crate) fn subset(idx: Vec<usize>, max: usize, seed: u64) -> Vec<usize> {
     if max == 0 || idx.len() <= max {
         return idx;
     }
@@ -65,17 +88,15 @@ fn subset(idx: Vec<usize>, max: usize, seed: u64) -> Vec<usize> {
     keep
 }
 
-pub fn run(a: ProtocolArgs) -> Result<bool> {
-    if a.task != "cls" {
-        bail!("--task {}: only cls is implemented; the segmentation head and its training are not built yet", a.task);
-    }
-    if a.budgets.is_empty() || a.budgets.contains(&0) {
+/// `--strategies` (all, or a comma list; random always included) and a check of `--budgets`.
+pub(crate) fn parse_strategies(list: &str, budgets: &[usize]) -> Result<Vec<String>> {
+    if budgets.is_empty() || budgets.contains(&0) {
         bail!("--budgets: give positive budgets, e.g. 27,54,81");
     }
-    let mut strategies: Vec<String> = if a.strategies == "all" {
+    let mut strategies: Vec<String> = if list == "all" {
         medpick_core::select::COLD_START.iter().map(|s| s.to_string()).collect()
     } else {
-        a.strategies.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+        list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
     };
     for s in &strategies {
         if !medpick_core::select::COLD_START.contains(&s.as_str()) {
@@ -85,6 +106,60 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
     if !strategies.iter().any(|s| s == "random") {
         strategies.insert(0, "random".into());
     }
+    Ok(strategies)
+}
+
+/// Read results.json from `out` when its settings match, or start a new one.
+pub(crate) fn open_results(out: &Path, settings: &serde_json::Value, classes: &[String]) -> Result<ResultsFile> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let results_path = out.join("results.json");
+    if results_path.exists() {
+        let text = std::fs::read_to_string(&results_path)?;
+        let f: ResultsFile = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a medpick results file", results_path.display()))?;
+        if &f.settings != settings {
+            bail!("{} holds runs with other settings ({}); pass another --out", results_path.display(), f.settings);
+        }
+        eprintln!("resuming: {} runs already in {}", f.runs.len(), results_path.display());
+        Ok(f)
+    } else {
+        Ok(ResultsFile { settings: settings.clone(), classes: classes.to_vec(), runs: Vec::new(), untrained: None })
+    }
+}
+
+/// Write results.json atomically (a temporary file, then a rename).
+pub(crate) fn save_results(out: &Path, file: &ResultsFile) -> Result<()> {
+    let path = out.join("results.json");
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(file)?)?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The (strategy, budget, seed) runs not yet in `done`.
+pub(crate) fn todo_runs(
+    strategies: &[String],
+    budgets: &[usize],
+    seeds: usize,
+    done: &[RunResult],
+) -> Vec<(String, usize, u64)> {
+    strategies
+        .iter()
+        .flat_map(|s| {
+            budgets
+                .iter()
+                .flat_map(move |&b| protocol::seeds_for(s, seeds).into_iter().map(move |sd| (s.clone(), b, sd)))
+        })
+        .filter(|(s, b, sd)| !done.iter().any(|r| &r.strategy == s && r.budget == *b && r.seed == *sd))
+        .collect()
+}
+
+pub fn run(a: ProtocolArgs) -> Result<bool> {
+    match a.task.as_str() {
+        "cls" => {}
+        "seg" => return crate::protocol_seg::run(a),
+        other => bail!("--task {other}: use cls or seg"),
+    }
+    let strategies = parse_strategies(&a.strategies, &a.budgets)?;
     let head = HeadKind::parse(&a.head)?;
 
     let gpu = crate::open_gpu()?;
@@ -95,35 +170,14 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
         "dataset": a.dataset.display().to_string(), "task": a.task, "model": a.model.model, "pool": a.model.pool,
         "head": a.head, "epochs": a.epochs, "max_train": a.max_train, "max_test": a.max_test,
     });
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let results_path = a.out.join("results.json");
-    let mut file = if results_path.exists() {
-        let text = std::fs::read_to_string(&results_path)?;
-        let f: ResultsFile = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a medpick results file", results_path.display()))?;
-        if f.settings != settings {
-            bail!("{} holds runs with other settings ({}); pass another --out", results_path.display(), f.settings);
-        }
-        eprintln!("resuming: {} runs already in {}", f.runs.len(), results_path.display());
-        f
-    } else {
-        ResultsFile { settings: settings.clone(), classes: classes.clone(), runs: Vec::new() }
-    };
+    let mut file = open_results(&a.out, &settings, classes)?;
 
     let ctx = if a.cpu { None } else { Some(&gpu) };
     let train = protocol::Split { ids: &ftr.ids, x: &ftr.data, dim: ftr.dim, labels: &ytr };
     let test = protocol::Split { ids: &fte.ids, x: &fte.data, dim: fte.dim, labels: &yte };
     let cfg = ClsConfig { kind: head, epochs: a.epochs, ..Default::default() };
 
-    let todo: Vec<(String, usize, u64)> = strategies
-        .iter()
-        .flat_map(|s| {
-            a.budgets
-                .iter()
-                .flat_map(move |&b| protocol::seeds_for(s, a.seeds).into_iter().map(move |sd| (s.clone(), b, sd)))
-        })
-        .filter(|(s, b, sd)| !file.runs.iter().any(|r| &r.strategy == s && r.budget == *b && r.seed == *sd))
-        .collect();
+    let todo = todo_runs(&strategies, &a.budgets, a.seeds, &file.runs);
     let pb = crate::progress_bar("protocol");
     pb.set_length(todo.len() as u64);
     for (s, b, sd) in todo {
@@ -131,9 +185,7 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
         let r = pollster::block_on(protocol::run_one(ctx, &train, &test, classes.len(), &s, b, sd, &cfg))
             .with_context(|| format!("{s} at budget {b}, seed {sd}"))?;
         file.runs.push(r);
-        let tmp = results_path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_string_pretty(&file)?)?;
-        std::fs::rename(&tmp, &results_path)?;
+        save_results(&a.out, &file)?;
         pb.inc(1);
     }
     pb.finish_and_clear();
@@ -200,9 +252,42 @@ pub fn prepare(
     max_test: usize,
     max_budget: usize,
 ) -> Result<Prepared> {
-    use medpick_core::manifest::Split;
     // Samples and splits.
-    let (root, samples, split) = crate::load_samples(&dataset, None)?;
+    let (root, samples, split) = crate::load_samples(dataset, None)?;
+    let mut classes: Vec<String> = samples.iter().filter_map(|s| s.label.clone()).collect();
+    classes.sort();
+    classes.dedup();
+    if classes.len() < 2 {
+        bail!("{}: classification needs labels of at least 2 classes, found {:?}", dataset.display(), classes);
+    }
+    let (train_s, test_s) =
+        split_samples(dataset, &samples, split, &|s| s.label.is_some(), max_train, max_test, max_budget)?;
+    eprintln!("protocol: {} training, {} test samples, classes {:?}", train_s.len(), test_s.len(), classes);
+
+    let ftr = crate::embed_features(gpu, model, &root, &train_s)?;
+    let fte = crate::embed_features(gpu, model, &root, &test_s)?;
+    let label_of: std::collections::HashMap<&str, usize> = train_s
+        .iter()
+        .chain(&test_s)
+        .map(|s| (s.id.as_str(), classes.iter().position(|c| Some(c) == s.label.as_ref()).unwrap_or(0)))
+        .collect();
+    let ytr: Vec<usize> = ftr.ids.iter().map(|id| label_of[id.as_str()]).collect();
+    let yte: Vec<usize> = fte.ids.iter().map(|id| label_of[id.as_str()]).collect();
+    Ok(Prepared { classes, train: ftr, test: fte, ytr, yte })
+}
+
+/// The training pool and test split of `samples` that pass `keep`: the dataset's own split (the samples' or the
+/// split file's), or a seeded 70/10/20 one; each subsampled to `max_train` / `max_test` (0 = all).
+pub(crate) fn split_samples(
+    dataset: &Path,
+    samples: &[medpick_core::manifest::Sample],
+    split: Option<std::collections::HashMap<String, medpick_core::manifest::Split>>,
+    keep: &dyn Fn(&medpick_core::manifest::Sample) -> bool,
+    max_train: usize,
+    max_test: usize,
+    max_budget: usize,
+) -> Result<(Vec<medpick_core::manifest::Sample>, Vec<medpick_core::manifest::Sample>)> {
+    use medpick_core::manifest::Split;
     let split_of = |s: &medpick_core::manifest::Sample| -> Option<Split> {
         s.given_split.or_else(|| split.as_ref().and_then(|m| m.get(&s.id).copied()))
     };
@@ -217,38 +302,25 @@ pub fn prepare(
             eprintln!("{}: no split given; using a seeded 70/10/20 split (seed 0)", dataset.display());
             Box::new(move |s| computed.get(&s.id).copied())
         };
-    let mut classes: Vec<String> = samples.iter().filter_map(|s| s.label.clone()).collect();
-    classes.sort();
-    classes.dedup();
-    if classes.len() < 2 {
-        bail!("{}: classification needs labels of at least 2 classes, found {:?}", dataset.display(), classes);
-    }
     let pick = |which: Split, max: usize, seed: u64| -> Vec<medpick_core::manifest::Sample> {
-        let idx: Vec<usize> = (0..samples.len())
-            .filter(|&i| split_fn(&samples[i]) == Some(which) && samples[i].label.is_some())
-            .collect();
+        let idx: Vec<usize> =
+            (0..samples.len()).filter(|&i| split_fn(&samples[i]) == Some(which) && keep(&samples[i])).collect();
         subset(idx, max, seed).into_iter().map(|i| samples[i].clone()).collect()
     };
     let train_s = pick(Split::Train, max_train, 1);
     let test_s = pick(Split::Test, max_test, 2);
     if train_s.is_empty() || test_s.is_empty() {
-        bail!("{}: {} training and {} test samples with labels", dataset.display(), train_s.len(), test_s.len());
+        bail!(
+            "{}: {} training and {} test samples with what the task needs (labels for cls, masks for seg)",
+            dataset.display(),
+            train_s.len(),
+            test_s.len()
+        );
     }
     if max_budget > train_s.len() {
         bail!("--budgets: {max_budget} exceeds the training pool of {}", train_s.len());
     }
-    eprintln!("protocol: {} training, {} test samples, classes {:?}", train_s.len(), test_s.len(), classes);
-
-    let ftr = crate::embed_features(gpu, model, &root, &train_s)?;
-    let fte = crate::embed_features(gpu, model, &root, &test_s)?;
-    let label_of: std::collections::HashMap<&str, usize> = train_s
-        .iter()
-        .chain(&test_s)
-        .map(|s| (s.id.as_str(), classes.iter().position(|c| Some(c) == s.label.as_ref()).unwrap_or(0)))
-        .collect();
-    let ytr: Vec<usize> = ftr.ids.iter().map(|id| label_of[id.as_str()]).collect();
-    let yte: Vec<usize> = fte.ids.iter().map(|id| label_of[id.as_str()]).collect();
-    Ok(Prepared { classes, train: ftr, test: fte, ytr, yte })
+    Ok((train_s, test_s))
 }
 
 const COLORS: [RGBColor; 10] = [
@@ -265,7 +337,13 @@ const COLORS: [RGBColor; 10] = [
 ];
 
 /// One line per strategy: mean metric vs budget, with Random's mean ± sd as a band.
-fn plot_metric(path: &Path, runs: &[RunResult], strategies: &[String], budgets: &[usize], metric: &str) -> Result<()> {
+pub(crate) fn plot_metric(
+    path: &Path,
+    runs: &[RunResult],
+    strategies: &[String],
+    budgets: &[usize],
+    metric: &str,
+) -> Result<()> {
     let mut bs = budgets.to_vec();
     bs.sort_unstable();
     let band: Vec<(f64, f64, f64)> = bs
@@ -357,7 +435,7 @@ where
     Ok(())
 }
 
-fn plot_pca(
+pub(crate) fn plot_pca(
     path: &Path,
     f: &medpick_core::features::Features,
     picks: &[String],
@@ -464,7 +542,7 @@ pub struct LoopArgs {
 /// `medpick bench loop`: the warm loop per score, one table row each.
 pub fn run_loop(a: LoopArgs) -> Result<bool> {
     if a.task != "cls" {
-        bail!("--task {}: only cls is implemented; the segmentation head and its training are not built yet", a.task);
+        bail!("--task {}: bench loop runs cls only (the segmentation warm loop is not built yet)", a.task);
     }
     let scores: Vec<String> = a.scores.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
     for s in &scores {

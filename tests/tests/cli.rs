@@ -373,6 +373,65 @@ fn bench_protocol_reduced_run_trains_heads_that_beat_untrained_ones_and_resumes(
     let _ = std::fs::remove_dir_all(&out);
 }
 
+/// The segmentation protocol end to end on the bundled DSB2018 sample (CC0, no ../shared needed): grids from the
+/// `pixels:64` encoder, one budget, Random over two seeds and TypiClust; every trained head must beat the untrained
+/// one on the test images, and the table, JSON and plots must be written.
+#[test]
+fn bench_protocol_seg_reduced_run_beats_an_untrained_head() {
+    if crate::common::gpu().is_none() {
+        return;
+    }
+    let out = tmp("protocol-seg");
+    let data = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018");
+    let o = Command::new(medpick())
+        .args(["bench", "protocol", "--task", "seg", "--dataset"])
+        .arg(&data)
+        .args([
+            "--model",
+            "pixels:64",
+            "--strategies",
+            "typiclust",
+            "--budgets",
+            "12",
+            "--seeds",
+            "2",
+            "--epochs",
+            "40",
+            "--hidden",
+            "8",
+            "--lr",
+            "0.01",
+            "--augment",
+            "--cache",
+            "none",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let floor = doc["untrained"]["dice"].as_f64().unwrap();
+    let runs = doc["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3, "random × 2 seeds + typiclust");
+    for r in runs {
+        assert_eq!(r["picks"].as_array().unwrap().len(), 12);
+        assert_eq!(r["train_steps"].as_u64().unwrap(), 80, "two batches (8 + 4) per epoch");
+        let dice = r["dice"].as_f64().unwrap();
+        eprintln!("{} seed {}: Dice {dice:.3} (untrained {floor:.3})", r["strategy"], r["seed"]);
+        assert!(dice > floor + 0.1, "{r} vs untrained Dice {floor}");
+    }
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(md.contains("## dice") && md.contains("## hd95") && md.contains("| typiclust |"), "{md}");
+    assert!(md.contains("s per step at batch 8"), "{md}");
+    for f in ["dice_vs_budget", "pool_pca"] {
+        assert!(std::fs::read(out.join(format!("{f}.png"))).unwrap().starts_with(b"\x89PNG"), "{f}.png");
+        assert!(std::fs::read_to_string(out.join(format!("{f}.svg"))).unwrap().contains("<svg"), "{f}.svg");
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 #[test]
 fn train_and_eval_a_head_from_annotated_picks() {
     let Some(sh) = shared() else { return };
