@@ -11,6 +11,7 @@ mod bench_select;
 mod protocol;
 mod protocol_seg;
 mod train;
+mod train_seg;
 mod web;
 
 #[derive(Parser)]
@@ -48,10 +49,12 @@ enum Cmd {
     /// rank,id,score,strategy,seed as CSV (and JSON with --json).
     Select(SelectArgs),
     /// Train a classification head (linear probe or DropQuery's classifier) on a feature file from a CSV of
-    /// labels (`id,label`; e.g. picks.csv with a label column filled in by the annotator).
+    /// labels (`id,label`; e.g. picks.csv with a label column filled in by the annotator), or with `--task seg`
+    /// a segmentation head on the feature grids of the images of `--dataset` that have masks.
     Train(train::TrainArgs),
-    /// Evaluate a trained head on a feature file against ground-truth labels: accuracy, balanced accuracy,
-    /// macro AUC; optionally per-sample predictions.
+    /// Evaluate a trained head: a classification head on a feature file against ground-truth labels (accuracy,
+    /// balanced accuracy, macro AUC), a segmentation head on the images with masks of `--dataset` (Dice, IoU,
+    /// HD95, ASD per image at the mask's size); optionally per-sample results as CSV.
     Eval(train::EvalArgs),
     /// Segment the object inside a box with LiteMedSAM (encoder + box-prompt decoder): writes the mask at the
     /// image's size as a PNG (0/255) and prints its area and the predicted IoU.

@@ -32,25 +32,8 @@ pub struct ProtocolArgs {
     pub head: String,
     #[arg(long, default_value_t = 100)]
     pub epochs: usize,
-    /// seg: batch size (MedCAL: 8).
-    #[arg(long, default_value_t = 8)]
-    pub batch: usize,
-    /// seg: hidden channels of the head's 3×3 conv.
-    #[arg(long, default_value_t = 32)]
-    pub hidden: usize,
-    /// seg: optimiser, adamw (lr 1e-3) or sgd (momentum 0.9, MedCAL's poly schedule, lr 0.01).
-    #[arg(long, default_value = "adamw")]
-    pub optimizer: String,
-    /// seg: learning rate (default 1e-3 for adamw, 0.01 for sgd).
-    #[arg(long)]
-    pub lr: Option<f32>,
-    /// seg: the Dice half of the loss, dice (MedCAL's soft Dice) or robust (FM-ABS noise-robust Dice, γ = 1.5).
-    #[arg(long, default_value = "dice")]
-    pub seg_loss: String,
-    /// seg: random flips / 90° rotations of the feature grid and mask (exact for `pixels`, approximate for a
-    /// learned encoder).
-    #[arg(long)]
-    pub augment: bool,
+    #[command(flatten)]
+    pub seg: crate::train_seg::SegArgs,
     /// Use at most this many training / test samples (a seeded subset; 0 = all): for quick runs.
     #[arg(long, default_value_t = 0)]
     pub max_train: usize,

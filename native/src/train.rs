@@ -11,13 +11,23 @@ use serde::{Deserialize, Serialize};
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
-    /// Feature file (`medpick embed`) holding the labelled samples.
+    /// cls: a classification head on a feature file and a label CSV; seg: a segmentation head on the images of
+    /// --dataset that have masks (those listed in --labels, when given).
+    #[arg(long, default_value = "cls")]
+    pub task: String,
+    /// cls: feature file (`medpick embed`) holding the labelled samples.
     #[arg(long)]
-    pub features: PathBuf,
-    /// CSV with `id` and `label` columns (a header naming them, any other columns ignored; or two columns
-    /// id,label). Rows with an empty label are not annotated yet and are skipped.
+    pub features: Option<PathBuf>,
+    /// cls: CSV with `id` and `label` columns (a header naming them, any other columns ignored; or two columns
+    /// id,label). Rows with an empty label are not annotated yet and are skipped. seg: optional CSV with an `id`
+    /// column (e.g. picks.csv) restricting training to those images.
     #[arg(long)]
-    pub labels: PathBuf,
+    pub labels: Option<PathBuf>,
+    /// seg: folder or manifest of images with masks (the annotations to train on).
+    #[arg(long)]
+    pub dataset: Option<PathBuf>,
+    #[command(flatten)]
+    pub seg: crate::train_seg::SegArgs,
     /// Head file to write (JSON).
     #[arg(long, short)]
     pub out: PathBuf,
@@ -28,6 +38,8 @@ pub struct TrainArgs {
     pub epochs: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    #[command(flatten)]
+    pub model: crate::ModelArgs,
     /// Train on the CPU twins.
     #[arg(long)]
     pub cpu: bool,
@@ -37,15 +49,25 @@ pub struct TrainArgs {
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    /// Head file written by `medpick train`.
+    /// Head file written by `medpick train` (a classification or a segmentation head).
     #[arg(long)]
     pub head: PathBuf,
-    /// Feature file of the samples to evaluate (same model and pooling as the head's).
+    /// cls: feature file of the samples to evaluate (same model and pooling as the head's).
     #[arg(long)]
-    pub features: PathBuf,
-    /// Ground truth: CSV with `id` and `label` columns.
+    pub features: Option<PathBuf>,
+    /// cls: ground truth, CSV with `id` and `label` columns. seg: optional CSV with an `id` column restricting
+    /// the evaluation to those images.
     #[arg(long)]
-    pub labels: PathBuf,
+    pub labels: Option<PathBuf>,
+    /// seg: folder or manifest of images with masks to evaluate the segmentation head on.
+    #[arg(long)]
+    pub dataset: Option<PathBuf>,
+    /// seg: weights of the head's encoder (default: as for `embed`).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// seg: feature cache folder (as for `embed`; "none" disables it).
+    #[arg(long)]
+    pub cache: Option<String>,
     /// Also write per-sample predictions (id, label, predicted, probabilities) as CSV.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -92,13 +114,21 @@ pub fn train(a: TrainArgs) -> Result<bool> {
     if a.out.exists() && !a.force {
         bail!("{} already exists (pass --force to overwrite)", a.out.display());
     }
-    let f = Features::read(&a.features)?;
-    let labels = read_labels(&a.labels)?;
+    match a.task.as_str() {
+        "cls" => {}
+        "seg" => return crate::train_seg::train(a),
+        other => bail!("--task {other}: use cls or seg"),
+    }
+    let (Some(features), Some(labels_path)) = (&a.features, &a.labels) else {
+        bail!("--task cls needs --features and --labels");
+    };
+    let f = Features::read(features)?;
+    let labels = read_labels(labels_path)?;
     let mut classes: Vec<String> = labels.values().cloned().collect();
     classes.sort();
     classes.dedup();
     if classes.len() < 2 {
-        bail!("{}: need labels of at least 2 classes, found {:?}", a.labels.display(), classes);
+        bail!("{}: need labels of at least 2 classes, found {:?}", labels_path.display(), classes);
     }
     let (mut x, mut y) = (Vec::new(), Vec::new());
     for (i, id) in f.ids.iter().enumerate() {
@@ -109,10 +139,10 @@ pub fn train(a: TrainArgs) -> Result<bool> {
     }
     let missing = labels.keys().filter(|id| !f.ids.contains(id)).count();
     if missing > 0 {
-        eprintln!("{missing} labelled ids are not in {} (ignored)", a.features.display());
+        eprintln!("{missing} labelled ids are not in {} (ignored)", features.display());
     }
     if y.is_empty() {
-        bail!("none of the labelled ids is in {}", a.features.display());
+        bail!("none of the labelled ids is in {}", features.display());
     }
     let ctx = if a.cpu { None } else { Some(crate::open_gpu()?) };
     let cfg = ClsConfig { kind: HeadKind::parse(&a.head)?, epochs: a.epochs, seed: a.seed, ..Default::default() };
@@ -139,13 +169,19 @@ pub fn train(a: TrainArgs) -> Result<bool> {
 
 pub fn eval(a: EvalArgs) -> Result<bool> {
     let text = std::fs::read_to_string(&a.head).with_context(|| format!("reading {}", a.head.display()))?;
+    if let Ok(h) = serde_json::from_str::<crate::train_seg::SegHeadFile>(&text) {
+        return crate::train_seg::eval(a, h);
+    }
     let h: HeadFile =
         serde_json::from_str(&text).with_context(|| format!("{}: not a medpick head file", a.head.display()))?;
-    let f = Features::read(&a.features)?;
+    let (Some(features), Some(labels_path)) = (&a.features, &a.labels) else {
+        bail!("{} is a classification head: pass --features and --labels", a.head.display());
+    };
+    let f = Features::read(features)?;
     if f.dim != h.dim || f.model != h.model || f.pool != h.pool {
         bail!(
             "{}: features are {} ({} pool, dim {}) but the head was trained on {} ({} pool, dim {})",
-            a.features.display(),
+            features.display(),
             f.model,
             f.pool,
             f.dim,
@@ -154,12 +190,12 @@ pub fn eval(a: EvalArgs) -> Result<bool> {
             h.dim
         );
     }
-    let labels = read_labels(&a.labels)?;
+    let labels = read_labels(labels_path)?;
     let (mut x, mut y, mut ids) = (Vec::new(), Vec::new(), Vec::new());
     for (i, id) in f.ids.iter().enumerate() {
         if let Some(l) = labels.get(id) {
             let Some(c) = h.classes.iter().position(|c| c == l) else {
-                bail!("{}: {id} has label {l}, not one of the head's classes {:?}", a.labels.display(), h.classes)
+                bail!("{}: {id} has label {l}, not one of the head's classes {:?}", labels_path.display(), h.classes)
             };
             x.extend_from_slice(f.row(i));
             y.push(c);
@@ -167,7 +203,7 @@ pub fn eval(a: EvalArgs) -> Result<bool> {
         }
     }
     if y.is_empty() {
-        bail!("none of the ids in {} is in {}", a.labels.display(), a.features.display());
+        bail!("none of the ids in {} is in {}", labels_path.display(), features.display());
     }
     let ctx = if a.cpu { None } else { Some(crate::open_gpu()?) };
     let probs = pollster::block_on(h.head.predict(ctx.as_ref(), &x))?;

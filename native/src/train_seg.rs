@@ -1,0 +1,248 @@
+//! `medpick train --task seg` and `medpick eval` of a segmentation head: the head trains on the encoder's
+//! feature grid of every image of a dataset that has a mask (or those listed in `--labels`), and is evaluated
+//! per image at the mask's own size (Dice, IoU, HD95, ASD).
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use medpick_core::cpu::DiceMode;
+use medpick_core::features::Encoder;
+use medpick_core::manifest::{self, Sample};
+use medpick_core::protocol::{self, SegTest};
+use medpick_core::train::seg::{self, GridShape, Optimizer, SegConfig, SegHead};
+use serde::{Deserialize, Serialize};
+
+/// Settings of the segmentation head's training (shared by `train --task seg` and `bench protocol --task seg`).
+#[derive(clap::Args, Clone)]
+pub struct SegArgs {
+    /// seg: batch size (MedCAL: 8).
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// seg: hidden channels of the head's 3×3 conv.
+    #[arg(long, default_value_t = 32)]
+    pub hidden: usize,
+    /// seg: optimiser, adamw (lr 1e-3) or sgd (momentum 0.9, MedCAL's poly schedule, lr 0.01).
+    #[arg(long, default_value = "adamw")]
+    pub optimizer: String,
+    /// seg: learning rate (default 1e-3 for adamw, 0.01 for sgd).
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// seg: the Dice half of the loss, dice (MedCAL's soft Dice) or robust (FM-ABS noise-robust Dice, γ = 1.5).
+    #[arg(long, default_value = "dice")]
+    pub seg_loss: String,
+    /// seg: random flips / 90° rotations of the feature grid and mask (exact for `pixels`, approximate for a
+    /// learned encoder).
+    #[arg(long)]
+    pub augment: bool,
+}
+
+impl SegArgs {
+    /// The training configuration, with the output scale r.
+    pub fn config(&self, epochs: usize, seed: u64, r: usize) -> Result<SegConfig> {
+        let optimizer = match self.optimizer.as_str() {
+            "adamw" => Optimizer::AdamW,
+            "sgd" => Optimizer::Sgd,
+            o => bail!("--optimizer {o}: use adamw or sgd"),
+        };
+        let dice = match self.seg_loss.as_str() {
+            "dice" => DiceMode::Soft,
+            "robust" => DiceMode::NoiseRobust { gamma: 1.5 },
+            o => bail!("--seg-loss {o}: use dice (MedCAL's soft Dice) or robust (noise-robust Dice, γ = 1.5)"),
+        };
+        let sgd = optimizer == Optimizer::Sgd;
+        Ok(SegConfig {
+            hidden: self.hidden,
+            scale: r,
+            epochs,
+            batch: self.batch,
+            optimizer,
+            lr: self.lr.unwrap_or(if sgd { 0.01 } else { 1e-3 }),
+            weight_decay: if sgd { 3e-5 } else { 1e-4 },
+            dice,
+            augment: self.augment,
+            seed,
+        })
+    }
+}
+
+/// A segmentation head file: the head and the encoder it was trained on.
+#[derive(Serialize, Deserialize)]
+pub struct SegHeadFile {
+    pub task: String,
+    pub model: String,
+    /// The encoder's grid is channels-first and is transposed before the head.
+    pub grid_chw: bool,
+    pub trained_on: usize,
+    pub config: serde_json::Value,
+    pub head: SegHead,
+}
+
+/// Feature grids (channels-last) of `samples`, with their ids (samples that could not be embedded are skipped
+/// and reported by `embed_features`).
+pub fn embed_grids(
+    gpu: &medpick_core::gpu::GpuContext,
+    model: &crate::ModelArgs,
+    root: &Path,
+    samples: &[Sample],
+    shape: GridShape,
+    chw: bool,
+) -> Result<(Vec<String>, Vec<Vec<f32>>)> {
+    let m = crate::ModelArgs { pool: "grid".into(), ..model.clone() };
+    let f = crate::embed_features(gpu, &m, root, samples)?;
+    if f.dim != shape.len() {
+        bail!("{}: grid of {} values, expected {}×{}×{}", model.model, f.dim, shape.c, shape.h, shape.w);
+    }
+    let grids = (0..f.ids.len())
+        .map(|i| if chw { seg::chw_to_hwc(f.row(i), shape.c, shape.h, shape.w) } else { f.row(i).to_vec() })
+        .collect();
+    Ok((f.ids, grids))
+}
+
+/// The (height, width, mask) of a sample's first mask.
+pub fn read_mask(root: &Path, s: &Sample) -> Result<(usize, usize, Vec<u8>)> {
+    let (w, h, m) = manifest::load_mask(root, s, 0, medpick_core::io::DEFAULT_MAX_PIXELS)
+        .with_context(|| format!("{}: reading its mask", s.id))?;
+    Ok((h as usize, w as usize, m))
+}
+
+/// Samples with masks, restricted to the ids of `ids_csv` when given.
+fn annotated(dataset: &Path, ids_csv: Option<&Path>) -> Result<(std::path::PathBuf, Vec<Sample>)> {
+    let (root, samples, _) = crate::load_samples(dataset, None)?;
+    let mut keep: Vec<Sample> = samples.into_iter().filter(|s| !s.masks.is_empty()).collect();
+    if let Some(p) = ids_csv {
+        let ids = read_ids(p)?;
+        let before = keep.len();
+        keep.retain(|s| ids.contains(&s.id));
+        let missing = ids.iter().filter(|id| !keep.iter().any(|s| &s.id == *id)).count();
+        if missing > 0 {
+            eprintln!("{missing} ids of {} have no image with a mask in {} (ignored)", p.display(), dataset.display());
+        }
+        eprintln!("{} of {before} images with masks are listed in {}", keep.len(), p.display());
+    }
+    if keep.is_empty() {
+        bail!(
+            "{}: no images with masks{}",
+            dataset.display(),
+            if ids_csv.is_some() { " among the listed ids" } else { "" }
+        );
+    }
+    Ok((root, keep))
+}
+
+/// The `id` column of a CSV (header naming `id`; otherwise the first column).
+fn read_ids(path: &Path) -> Result<std::collections::HashSet<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let Some(first) = lines.next() else { bail!("{}: empty file", path.display()) };
+    let header: Vec<String> = first.split(',').map(|c| c.trim().trim_matches('"').to_ascii_lowercase()).collect();
+    let (col, skip_first) = match header.iter().position(|c| c == "id") {
+        Some(i) => (i, true),
+        None => (0, false),
+    };
+    let all = if skip_first { None } else { Some(first) };
+    Ok(all
+        .into_iter()
+        .chain(lines)
+        .filter_map(|l| l.split(',').nth(col).map(|c| c.trim().trim_matches('"').to_string()))
+        .filter(|id| !id.is_empty())
+        .collect())
+}
+
+pub fn train(a: crate::train::TrainArgs) -> Result<bool> {
+    let Some(dataset) = &a.dataset else {
+        bail!("--task seg needs --dataset (a folder or manifest of images with masks)")
+    };
+    let (root, samples) = annotated(dataset, a.labels.as_deref())?;
+    let gpu = crate::open_gpu()?;
+    let (shape, chw) = Encoder::load(Some(&gpu), &a.model.model, a.model.weights.as_deref())
+        .with_context(|| format!("loading --model {}", a.model.model))?
+        .grid_shape();
+    let r = shape.default_scale();
+    let cfg = a.seg.config(a.epochs, a.seed, r)?;
+    let (ids, grids) = embed_grids(&gpu, &a.model, &root, &samples, shape, chw)?;
+    let by_id: std::collections::HashMap<&str, &Sample> = samples.iter().map(|s| (s.id.as_str(), s)).collect();
+    let (oh, ow) = (shape.h * r, shape.w * r);
+    let masks: Vec<Vec<u8>> = ids
+        .iter()
+        .map(|id| read_mask(&root, by_id[id.as_str()]).map(|(h, w, m)| seg::resize_nearest_u8(&m, h, w, oh, ow)))
+        .collect::<Result<_>>()?;
+    let ctx = if a.cpu { None } else { Some(&gpu) };
+    let g: Vec<&[f32]> = grids.iter().map(|g| g.as_slice()).collect();
+    let m: Vec<&[u8]> = masks.iter().map(|m| m.as_slice()).collect();
+    let pb = crate::progress_bar("train");
+    let (head, log) = pollster::block_on(seg::train(ctx, shape, &g, &m, &cfg, &mut |k, n| {
+        pb.set_length(n as u64);
+        pb.set_position(k as u64);
+    }))?;
+    pb.finish_and_clear();
+    let file = SegHeadFile {
+        task: "seg".into(),
+        model: a.model.model.clone(),
+        grid_chw: chw,
+        trained_on: ids.len(),
+        config: serde_json::to_value(&cfg)?,
+        head,
+    };
+    let mut w = manifest::create_new(&a.out, a.force)?;
+    use std::io::Write;
+    w.write_all(serde_json::to_string(&file)?.as_bytes())?;
+    w.flush()?;
+    println!(
+        "trained a segmentation head on {} images ({}×{}×{} grids → {oh}×{ow}) in {} steps, {:.1} s ({:.3} s/step at \
+         batch {}); loss {:.4} -> {:.4}; wrote {}",
+        ids.len(),
+        shape.c,
+        shape.h,
+        shape.w,
+        log.steps,
+        log.seconds,
+        log.seconds / log.steps.max(1) as f64,
+        cfg.batch,
+        log.epoch_loss.first().unwrap_or(&0.0),
+        log.epoch_loss.last().unwrap_or(&0.0),
+        a.out.display()
+    );
+    Ok(true)
+}
+
+pub fn eval(a: crate::train::EvalArgs, h: SegHeadFile) -> Result<bool> {
+    let Some(dataset) = &a.dataset else {
+        bail!("{} is a segmentation head: pass --dataset (images with masks)", a.head.display())
+    };
+    let (root, samples) = annotated(dataset, a.labels.as_deref())?;
+    let gpu = crate::open_gpu()?;
+    let model = crate::ModelArgs {
+        model: h.model.clone(),
+        weights: a.weights.clone(),
+        pool: "grid".into(),
+        window: "file".into(),
+        cache: a.cache.clone(),
+    };
+    let (ids, grids) = embed_grids(&gpu, &model, &root, &samples, h.head.grid, h.grid_chw)?;
+    let by_id: std::collections::HashMap<&str, &Sample> = samples.iter().map(|s| (s.id.as_str(), s)).collect();
+    let masks: Vec<(usize, usize, Vec<u8>)> =
+        ids.iter().map(|id| read_mask(&root, by_id[id.as_str()])).collect::<Result<_>>()?;
+    let ctx = if a.cpu { None } else { Some(&gpu) };
+    let mut rows = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let one = SegTest { grids: std::slice::from_ref(&grids[i]), masks: std::slice::from_ref(&masks[i]) };
+        let e = pollster::block_on(protocol::eval_seg(ctx, &h.head, &one))?;
+        rows.push((id.clone(), e));
+    }
+    let all = SegTest { grids: &grids, masks: &masks };
+    let mean = pollster::block_on(protocol::eval_seg(ctx, &h.head, &all))?;
+    let fmt = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "–".into());
+    println!("{} images, model {} (head trained on {} images)", ids.len(), h.model, h.trained_on);
+    println!("Dice  {:.4}\nIoU   {:.4}\nHD95  {} px\nASD   {} px", mean.dice, mean.iou, fmt(mean.hd95), fmt(mean.asd));
+    if let Some(out) = &a.out {
+        let mut w = manifest::create_new(out, a.force)?;
+        use std::io::Write;
+        writeln!(w, "id,dice,iou,hd95,asd")?;
+        for (id, e) in &rows {
+            writeln!(w, "{},{:.6},{:.6},{},{}", manifest::csv_field(id), e.dice, e.iou, fmt(e.hd95), fmt(e.asd))?;
+        }
+        w.flush()?;
+        println!("wrote {}", out.display());
+    }
+    Ok(true)
+}
