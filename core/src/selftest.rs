@@ -154,6 +154,13 @@ enum Spec {
         rows: usize,
         robust: bool,
     },
+    Ema {
+        n: usize,
+    },
+    SoftmaxMse {
+        rows: usize,
+        classes: usize,
+    },
 }
 
 /// One self-test case.
@@ -232,6 +239,8 @@ fn case(kernel: &'static str, group: Group, spec: Spec) -> Case {
         Spec::GeluBackward { n } => format!("n{n}"),
         Spec::LayernormBackward { rows, d } => format!("{rows}x{d}"),
         Spec::DiceLoss { rows, robust } => format!("{rows}x2 {}", if *robust { "noise-robust γ 1.5" } else { "soft" }),
+        Spec::Ema { n } => format!("n{n}"),
+        Spec::SoftmaxMse { rows, classes } => format!("{rows}x{classes}"),
     };
     Case { kernel, label, group, spec }
 }
@@ -426,6 +435,15 @@ pub fn cases() -> Vec<Case> {
     // A segmentation batch of 8 at 256×256.
     v.push(case("dice_loss", Model, DiceLoss { rows: 8 * 256 * 256, robust: false }));
     v.push(case("dice_loss", Model, DiceLoss { rows: 8 * 256 * 256, robust: true }));
+    for n in [1, 7, 63, 64, 65, 1000] {
+        v.push(case("ema_update", Small, Ema { n }));
+    }
+    // The LiteMedSAM segmentation head's 3×3 conv weights.
+    v.push(case("ema_update", Model, Ema { n: 32 * 256 * 9 }));
+    for (rows, classes) in [(1, 1), (7, 2), (63, 3), (64, 7), (65, 11), (1000, 2)] {
+        v.push(case("softmax_mse", Small, SoftmaxMse { rows, classes }));
+    }
+    v.push(case("softmax_mse", Model, SoftmaxMse { rows: 8 * 256 * 256, classes: 2 }));
     v
 }
 
@@ -693,6 +711,48 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                 gpu_ms,
                 cpu_ms,
             })
+        }
+        Spec::Ema { n } => {
+            let t0 = rng.uniform_vec(n, -1.0, 1.0);
+            let st = rng.uniform_vec(n, -1.0, 1.0);
+            let (want, cpu_ms) = timed!({
+                let mut t = t0.clone();
+                cpu::ema_update(&mut t, &st, 0.99);
+                cpu::ema_update(&mut t, &st, 0.5);
+                t
+            });
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: n, gpu_ms: 0.0, cpu_ms }) };
+            let (got, gpu_ms) = timed!({
+                let (bt, bs) = (ctx.upload("selftest", &t0)?, ctx.upload("selftest", &st)?);
+                let mut enc = ctx.encoder();
+                ops::ema_update(ctx, &mut enc, &bt, &bs, n, 0.99).await?;
+                ops::ema_update(ctx, &mut enc, &bt, &bs, n, 0.5).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &bt, n).await?
+            });
+            Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::new(1e-6, 1e-6))), elements: n, gpu_ms, cpu_ms })
+        }
+        Spec::SoftmaxMse { rows, classes } => {
+            let z = rng.uniform_vec(rows * classes, -8.0, 8.0);
+            let zt = rng.uniform_vec(rows * classes, -8.0, 8.0);
+            let scale = 1.0 / rows as f32;
+            let ((wl, wg), cpu_ms) = timed!(cpu::softmax_mse(&z, &zt, rows, classes, scale));
+            let n = rows * (classes + 1);
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: n, gpu_ms: 0.0, cpu_ms }) };
+            let ((gl, gg), gpu_ms) = timed!({
+                let (bz, bt) = (ctx.upload("selftest", &z)?, ctx.upload("selftest", &zt)?);
+                let loss = ctx.storage("selftest", (rows * 4) as u64)?;
+                let dz = ctx.storage("selftest", (rows * classes * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                ops::softmax_mse(ctx, &mut enc, &bz, &bt, &loss, &dz, rows, classes, scale).await?;
+                ctx.submit(enc);
+                (read_f32(ctx, &loss, rows).await?, read_f32(ctx, &dz, rows * classes).await?)
+            });
+            let cmp = merge(
+                compare(&gl, &wl, Tolerance::new(1e-5, 1e-6)),
+                compare(&gg, &wg, Tolerance::new(1e-4, 1e-6 * scale)),
+            );
+            Ok(Outcome { cmp: Some(cmp), elements: n, gpu_ms, cpu_ms })
         }
         Spec::GeluBackward { n } => {
             let mut x = rng.uniform_vec(n, -6.0, 6.0);

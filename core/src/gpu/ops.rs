@@ -781,6 +781,48 @@ pub async fn sgd_momentum(
     ctx.dispatch(enc, OP, &prm, &[p, g, b], ctx.grid_1d(n, 256)).await
 }
 
+/// The mean teacher's EMA in place over n parameters: t ← α·t + (1 − α)·s.
+pub async fn ema_update(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    t: &Buffer,
+    s: &Buffer,
+    n: usize,
+    alpha: f32,
+) -> Result<()> {
+    const OP: &str = "ema_update";
+    check_len(OP, "t", t, n)?;
+    check_len(OP, "s", s, n)?;
+    let p = EmaUpdateParams { n: u32_of(OP, "n", n)?, alpha, ..Default::default() };
+    ctx.dispatch(enc, OP, &p, &[t, s], ctx.grid_1d(n, 256)).await
+}
+
+/// Consistency loss per row, Σ_c (softmax(z) − softmax(zt))², and its gradient w.r.t. z (times `scale`).
+#[allow(clippy::too_many_arguments)] // operands, outputs, sizes and scale
+pub async fn softmax_mse(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    z: &Buffer,
+    zt: &Buffer,
+    loss: &Buffer,
+    dz: &Buffer,
+    rows: usize,
+    classes: usize,
+    scale: f32,
+) -> Result<()> {
+    const OP: &str = "softmax_mse";
+    if classes == 0 {
+        return Err(Error::shape(OP, "0 classes".to_string()));
+    }
+    check_len(OP, "z", z, rows * classes)?;
+    check_len(OP, "zt", zt, rows * classes)?;
+    check_len(OP, "loss", loss, rows)?;
+    check_len(OP, "dz", dz, rows * classes)?;
+    let p =
+        SoftmaxMseParams { rows: u32_of(OP, "rows", rows)?, classes: u32_of(OP, "classes", classes)?, scale, _pad0: 0 };
+    ctx.dispatch(enc, OP, &p, &[z, zt, loss, dz], ctx.grid_1d(rows, 64)).await
+}
+
 /// Y [cols, rows] = Xᵀ.
 pub async fn transpose(
     ctx: &GpuContext,

@@ -43,6 +43,8 @@ params! {
     "layernorm" => LayernormParams { rows: u32, d: u32, eps: f32, _pad0: u32 }
     "gelu" => GeluParams { n: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
     "gelu_backward" => GeluBackwardParams { n: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+    "ema_update" => EmaUpdateParams { n: u32, alpha: f32, _pad0: u32, _pad1: u32 }
+    "softmax_mse" => SoftmaxMseParams { rows: u32, classes: u32, scale: f32, _pad0: u32 }
     "layernorm_backward" => LayernormBackwardParams { rows: u32, d: u32, eps: f32, _pad0: u32 }
     "dice_loss" => DiceLossParams {
         rows: u32, phase: u32, mode: u32, groups: u32, gamma: f32, scale: f32, _pad0: u32, _pad1: u32

@@ -577,6 +577,61 @@ impl Exec<'_> {
 }
 
 impl Exec<'_> {
+    /// The mean teacher's EMA: t ← α·t + (1 − α)·s (n values).
+    pub async fn ema_update(&mut self, t: &mut Tensor, s: &Tensor, n: usize, alpha: f32) -> Result<()> {
+        const OP: &str = "ema_update";
+        match &mut self.gpu {
+            Some((ctx, enc)) => ops::ema_update(ctx, enc, buf(OP, t)?, buf(OP, s)?, n, alpha).await,
+            None => {
+                let s = host(OP, s)?;
+                match t {
+                    Tensor::Cpu(t) if t.len() >= n && s.len() >= n => {
+                        cpu::ema_update(&mut t[..n], &s[..n], alpha);
+                        Ok(())
+                    }
+                    _ => Err(mismatch(OP)),
+                }
+            }
+        }
+    }
+
+    /// Consistency loss Σ_c (softmax(z) − softmax(zt))² per row and its gradient w.r.t. z, times `scale`.
+    pub async fn softmax_mse(
+        &mut self,
+        z: &Tensor,
+        zt: &Tensor,
+        rows: usize,
+        classes: usize,
+        scale: f32,
+    ) -> Result<(Tensor, Tensor)> {
+        const OP: &str = "softmax_mse";
+        let loss = self.alloc(rows)?;
+        let dz = self.alloc(rows * classes)?;
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                ops::softmax_mse(
+                    ctx,
+                    enc,
+                    buf(OP, z)?,
+                    buf(OP, zt)?,
+                    buf(OP, &loss)?,
+                    buf(OP, &dz)?,
+                    rows,
+                    classes,
+                    scale,
+                )
+                .await?;
+                Ok((loss, dz))
+            }
+            None => {
+                host_len(OP, "z", z, rows * classes)?;
+                host_len(OP, "zt", zt, rows * classes)?;
+                let (l, g) = cpu::softmax_mse(host(OP, z)?, host(OP, zt)?, rows, classes, scale);
+                Ok((Tensor::Cpu(l), Tensor::Cpu(g)))
+            }
+        }
+    }
+
     /// One SGD-with-momentum step on `p` (n values) with gradient `g` and momentum buffer `b`.
     #[allow(clippy::too_many_arguments)] // the three state tensors, the size and the hyper-parameters
     pub async fn sgd_momentum(
