@@ -207,7 +207,12 @@ pub async fn run_one_seg(
     let grids: Vec<&[f32]> = sel.picks.iter().map(|&p| pool.grids[p].as_slice()).collect();
     let masks: Vec<&[u8]> = sel.picks.iter().map(|&p| pool.masks[p].as_slice()).collect();
     let cfg = SegConfig { seed, ..cfg.clone() };
-    let (head, log) = seg::train(ctx, grid, &grids, &masks, &cfg, progress).await?;
+    // The mean teacher (when on) learns from the rest of the pool, unlabelled.
+    let unlabeled: Vec<&[f32]> = match cfg.mean_teacher {
+        Some(_) => (0..n).filter(|i| !sel.picks.contains(i)).map(|i| pool.grids[i].as_slice()).collect(),
+        None => Vec::new(),
+    };
+    let (head, log) = seg::train(ctx, grid, &grids, &masks, &unlabeled, &cfg, progress).await?;
     let e = eval_seg(ctx, &head, test).await?;
     Ok(RunResult {
         strategy: strategy.to_string(),

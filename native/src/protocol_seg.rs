@@ -74,7 +74,7 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
     let settings = serde_json::json!({
         "dataset": a.dataset.display().to_string(), "task": "seg", "model": a.model.model, "epochs": a.epochs,
         "batch": cfg.batch, "hidden": cfg.hidden, "optimizer": a.seg.optimizer, "lr": cfg.lr,
-        "seg_loss": a.seg.seg_loss, "augment": cfg.augment, "max_train": a.max_train, "max_test": a.max_test,
+        "seg_loss": a.seg.seg_loss, "augment": cfg.augment, "mean_teacher": cfg.mean_teacher.is_some(), "max_train": a.max_train, "max_test": a.max_test,
     });
     let mut file = open_results(&a.out, &settings, &[])?;
     let ctx = if a.cpu { None } else { Some(&gpu) };
@@ -120,7 +120,12 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
         cfg.lr,
         cfg.batch,
         a.epochs,
-        if cfg.augment { ", flips/rotations" } else { "" },
+        match (cfg.augment, cfg.mean_teacher.is_some()) {
+            (false, false) => "",
+            (true, false) => ", flips/rotations",
+            (false, true) => ", mean teacher on the unpicked pool",
+            (true, true) => ", flips/rotations, mean teacher on the unpicked pool",
+        },
         a.seeds
     );
     md.push_str(&format!(

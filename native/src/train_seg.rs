@@ -34,6 +34,10 @@ pub struct SegArgs {
     /// learned encoder).
     #[arg(long)]
     pub augment: bool,
+    /// seg: FM-ABS's mean teacher (EMA 0.99, consistency 0.1 with a sigmoid ramp-up, noise on the feature grid)
+    /// on the images without annotations (docs/training.md).
+    #[arg(long)]
+    pub mean_teacher: bool,
 }
 
 impl SegArgs {
@@ -60,6 +64,7 @@ impl SegArgs {
             weight_decay: if sgd { 3e-5 } else { 1e-4 },
             dice,
             augment: self.augment,
+            mean_teacher: self.mean_teacher.then(seg::MeanTeacher::default),
             seed,
         })
     }
@@ -105,9 +110,10 @@ pub fn read_mask(root: &Path, s: &Sample) -> Result<(usize, usize, Vec<u8>)> {
     Ok((h as usize, w as usize, m))
 }
 
-/// Samples with masks, restricted to the ids of `ids_csv` when given.
-fn annotated(dataset: &Path, ids_csv: Option<&Path>) -> Result<(std::path::PathBuf, Vec<Sample>)> {
+/// Samples with masks, restricted to the ids of `ids_csv` when given; and the others (unlabelled).
+fn annotated(dataset: &Path, ids_csv: Option<&Path>) -> Result<(std::path::PathBuf, Vec<Sample>, Vec<Sample>)> {
     let (root, samples, _) = crate::load_samples(dataset, None)?;
+    let all = samples.clone();
     let mut keep: Vec<Sample> = samples.into_iter().filter(|s| !s.masks.is_empty()).collect();
     if let Some(p) = ids_csv {
         let ids = read_ids(p)?;
@@ -126,7 +132,8 @@ fn annotated(dataset: &Path, ids_csv: Option<&Path>) -> Result<(std::path::PathB
             if ids_csv.is_some() { " among the listed ids" } else { "" }
         );
     }
-    Ok((root, keep))
+    let rest = all.into_iter().filter(|s| !keep.iter().any(|k| k.id == s.id)).collect();
+    Ok((root, keep, rest))
 }
 
 /// The `id` column of a CSV (header naming `id`; otherwise the first column).
@@ -152,7 +159,7 @@ pub fn train(a: crate::train::TrainArgs) -> Result<bool> {
     let Some(dataset) = &a.dataset else {
         bail!("--task seg needs --dataset (a folder or manifest of images with masks)")
     };
-    let (root, samples) = annotated(dataset, a.labels.as_deref())?;
+    let (root, samples, rest) = annotated(dataset, a.labels.as_deref())?;
     let gpu = crate::open_gpu()?;
     let (shape, chw) = Encoder::load(Some(&gpu), &a.model.model, a.model.weights.as_deref())
         .with_context(|| format!("loading --model {}", a.model.model))?
@@ -166,11 +173,21 @@ pub fn train(a: crate::train::TrainArgs) -> Result<bool> {
         .iter()
         .map(|id| read_mask(&root, by_id[id.as_str()]).map(|(h, w, m)| seg::resize_nearest_u8(&m, h, w, oh, ow)))
         .collect::<Result<_>>()?;
+    let unlabeled = if cfg.mean_teacher.is_some() {
+        if rest.is_empty() {
+            bail!("--mean-teacher: every image of {} is annotated; there is nothing unlabelled", dataset.display());
+        }
+        eprintln!("mean teacher: {} unlabelled images", rest.len());
+        embed_grids(&gpu, &a.model, &root, &rest, shape, chw)?.1
+    } else {
+        Vec::new()
+    };
     let ctx = if a.cpu { None } else { Some(&gpu) };
     let g: Vec<&[f32]> = grids.iter().map(|g| g.as_slice()).collect();
     let m: Vec<&[u8]> = masks.iter().map(|m| m.as_slice()).collect();
+    let u: Vec<&[f32]> = unlabeled.iter().map(|g| g.as_slice()).collect();
     let pb = crate::progress_bar("train");
-    let (head, log) = pollster::block_on(seg::train(ctx, shape, &g, &m, &cfg, &mut |k, n| {
+    let (head, log) = pollster::block_on(seg::train(ctx, shape, &g, &m, &u, &cfg, &mut |k, n| {
         pb.set_length(n as u64);
         pb.set_position(k as u64);
     }))?;
@@ -209,7 +226,7 @@ pub fn eval(a: crate::train::EvalArgs, h: SegHeadFile) -> Result<bool> {
     let Some(dataset) = &a.dataset else {
         bail!("{} is a segmentation head: pass --dataset (images with masks)", a.head.display())
     };
-    let (root, samples) = annotated(dataset, a.labels.as_deref())?;
+    let (root, samples, _) = annotated(dataset, a.labels.as_deref())?;
     let gpu = crate::open_gpu()?;
     let model = crate::ModelArgs {
         model: h.model.clone(),

@@ -275,7 +275,7 @@ fn seg_head_trained_on_dsb2018_beats_an_untrained_one_and_is_reproducible() {
     let mr: Vec<&[u8]> = masks[..tr].iter().map(|m| m.as_slice()).collect();
     let ep = 60;
     let cfg = SegConfig { hidden: 8, epochs: ep, batch: 8, lr: 1e-2, augment: true, ..Default::default() };
-    let (head, log) = pollster::block_on(seg::train(Some(ctx), shape, &gr, &mr, &cfg, &mut |_, _| {})).unwrap();
+    let (head, log) = pollster::block_on(seg::train(Some(ctx), shape, &gr, &mr, &[], &cfg, &mut |_, _| {})).unwrap();
     assert_eq!(log.steps, ep * 2);
     assert!(log.epoch_loss.last().unwrap() < &(0.8 * log.epoch_loss[0]), "loss {:?}", log.epoch_loss);
     let untrained = SegHead::init(shape, 8, head.r, &mut Rng::new(0)).unwrap();
@@ -285,10 +285,62 @@ fn seg_head_trained_on_dsb2018_beats_an_untrained_one_and_is_reproducible() {
     assert!(d_trained > d_untrained + 0.2 && d_trained > 0.5, "trained {d_trained} vs untrained {d_untrained}");
     // Same seed, same head (the kernels reduce in a fixed order); the CPU twins train the same head up to rounding.
     let cfg1 = SegConfig { epochs: 2, ..cfg.clone() };
-    let (g1, _) = pollster::block_on(seg::train(Some(ctx), shape, &gr, &mr, &cfg1, &mut |_, _| {})).unwrap();
-    let (again, _) = pollster::block_on(seg::train(Some(ctx), shape, &gr, &mr, &cfg1, &mut |_, _| {})).unwrap();
+    let (g1, _) = pollster::block_on(seg::train(Some(ctx), shape, &gr, &mr, &[], &cfg1, &mut |_, _| {})).unwrap();
+    let (again, _) = pollster::block_on(seg::train(Some(ctx), shape, &gr, &mr, &[], &cfg1, &mut |_, _| {})).unwrap();
     assert_eq!((&again.w1, &again.b1, &again.w2, &again.b2), (&g1.w1, &g1.b1, &g1.w2, &g1.b2));
-    let (c1, _) = pollster::block_on(seg::train(None, shape, &gr, &mr, &cfg1, &mut |_, _| {})).unwrap();
+    let (c1, _) = pollster::block_on(seg::train(None, shape, &gr, &mr, &[], &cfg1, &mut |_, _| {})).unwrap();
     let maxdiff = g1.w1.iter().zip(&c1.w1).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(maxdiff < 1e-4, "GPU vs CPU weights after two epochs differ by {maxdiff}");
+}
+
+#[test]
+fn softmax_mse_gradient_matches_finite_differences() {
+    let (rows, classes) = (5, 3);
+    let mut rng = Rng::new(3);
+    let z = rng.uniform_vec(rows * classes, -3.0, 3.0);
+    let zt = rng.uniform_vec(rows * classes, -3.0, 3.0);
+    let (_, dz) = cpu::softmax_mse(&z, &zt, rows, classes, 1.0);
+    let total = |z: &[f32]| cpu::softmax_mse(z, &zt, rows, classes, 1.0).0.iter().map(|&v| v as f64).sum::<f64>();
+    let h = 1e-3f32;
+    for i in 0..z.len() {
+        let (mut zp, mut zm) = (z.clone(), z.clone());
+        zp[i] += h;
+        zm[i] -= h;
+        let numeric = (total(&zp) - total(&zm)) / (2.0 * h as f64);
+        assert!((dz[i] as f64 - numeric).abs() < 1e-4 + 1e-3 * numeric.abs(), "dz[{i}] {} vs {numeric}", dz[i]);
+    }
+}
+
+/// The mean teacher trains on the unpicked images too: it runs on the GPU, is reproducible, changes the head,
+/// and the head still beats an untrained one.
+#[test]
+fn seg_mean_teacher_on_dsb2018_is_reproducible_and_learns() {
+    let Some(ctx) = gpu() else { return };
+    let (shape, grids, masks, full) = dsb2018_grids();
+    let (tr, te) = (16, 20);
+    let gr: Vec<&[f32]> = grids[..tr].iter().map(|g| g.as_slice()).collect();
+    let mr: Vec<&[u8]> = masks[..tr].iter().map(|m| m.as_slice()).collect();
+    // Unlabelled: the held-out images themselves (transductive, as a semi-supervised run on a pool would be).
+    let un: Vec<&[f32]> = grids[tr..].iter().map(|g| g.as_slice()).collect();
+    let base = SegConfig { hidden: 8, epochs: 30, batch: 8, lr: 1e-2, augment: true, ..Default::default() };
+    let mt = SegConfig { mean_teacher: Some(seg::MeanTeacher::default()), ..base.clone() };
+    let run = |cfg: &SegConfig, u: &[&[f32]]| {
+        pollster::block_on(seg::train(Some(ctx), shape, &gr, &mr, u, cfg, &mut |_, _| {})).unwrap().0
+    };
+    let (a, plain) = (run(&mt, &un), run(&base, &[]));
+    assert_ne!(a.w1, plain.w1, "the consistency term changed nothing");
+    let short = SegConfig { epochs: 2, ..mt.clone() };
+    let (b1, b2) = (run(&short, &un), run(&short, &un));
+    assert_eq!((&b1.w1, &b1.w2), (&b2.w1, &b2.w2), "not reproducible");
+    let untrained = SegHead::init(shape, 8, a.r, &mut Rng::new(0)).unwrap();
+    let (d_mt, d_plain, d_0) = (
+        mean_dice(&a, Some(ctx), &grids[te..], &full[te..]),
+        mean_dice(&plain, Some(ctx), &grids[te..], &full[te..]),
+        mean_dice(&untrained, Some(ctx), &grids[te..], &full[te..]),
+    );
+    eprintln!("DSB2018 held-out Dice: mean teacher {d_mt:.3}, supervised only {d_plain:.3}, untrained {d_0:.3}");
+    assert!(d_mt > d_0 + 0.1, "mean teacher {d_mt} vs untrained {d_0}");
+    // Without unlabelled grids the mean teacher is refused, not silently skipped.
+    let err = pollster::block_on(seg::train(Some(ctx), shape, &gr, &mr, &[], &mt, &mut |_, _| {})).unwrap_err();
+    assert!(err.to_string().contains("unlabelled"), "{err}");
 }

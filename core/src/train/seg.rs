@@ -92,7 +92,33 @@ pub struct SegConfig {
     pub weight_decay: f32,
     pub dice: DiceMode,
     pub augment: bool,
+    /// Semi-supervised training on unlabelled grids (off when `None`).
+    pub mean_teacher: Option<MeanTeacher>,
     pub seed: u64,
+}
+
+/// FM-ABS's mean teacher (METHODS §6.3), on cached feature grids:
+/// - teacher = EMA of the student, α_t = min(1 − 1/(t + 1), `ema`) (0.99);
+/// - consistency = mean over pixels and classes of (softmax(student(u)) − softmax(teacher(u + ε)))², on a batch
+///   of unlabelled grids per step, weighted by λ_c(t) = `weight`·exp(−5(1 − t/T)²) for t < T (sigmoid ramp-up,
+///   0.1 in FM-ABS);
+/// - ε = clamp(N(0, (0.1·σ)²), ±0.2·σ), σ the grid's standard deviation: FM-ABS's image noise (0.1, ±0.2 on
+///   normalised intensities) moved to the feature grid, since the encoder is frozen and its features cached.
+///
+/// Deviations: FM-ABS ramps over t//150 with length 40 in a 10,000-iteration run, i.e. over its first 60 %;
+/// here T = 60 % of this run's steps, so short runs ramp up too. Its second perturbation (random gamma on the
+/// image) needs a new encoder pass and is not applied.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct MeanTeacher {
+    pub ema: f32,
+    pub weight: f32,
+    pub noise: f32,
+}
+
+impl Default for MeanTeacher {
+    fn default() -> Self {
+        MeanTeacher { ema: 0.99, weight: 0.1, noise: 0.1 }
+    }
 }
 
 impl Default for SegConfig {
@@ -107,6 +133,7 @@ impl Default for SegConfig {
             weight_decay: 1e-4,
             dice: DiceMode::Soft,
             augment: false,
+            mean_teacher: None,
             seed: 0,
         }
     }
@@ -336,10 +363,9 @@ async fn loss_and_grads(
     targets: &[u32],
     dice: DiceMode,
 ) -> Result<(f32, Grads)> {
-    let (c, hid, r2) = (head.grid.c, head.hidden, head.r * head.r);
+    let r2 = head.r * head.r;
     let p = head.grid.h * head.grid.w;
-    let bsz = xs.len();
-    let rows = bsz * p * r2;
+    let rows = xs.len() * p * r2;
     if targets.len() != rows {
         return Err(Error::shape("segmentation loss", format!("{} targets for {rows} output pixels", targets.len())));
     }
@@ -348,13 +374,33 @@ async fn loss_and_grads(
     let ce_sum = ex.row_sums(&ce_rows, 1, rows).await?;
     let (dsums, dd) = ex.dice_loss(&f.logits, targets, rows, dice, 0.5).await?;
     let dl = ex.add(&dce, &dd, rows * 2).await?;
+    let grads = backward(ex, head, prm, xs, geom, &f, &dl).await?;
+    let ce = ex.read(&ce_sum, 1).await?[0] / rows as f32;
+    let len = crate::gpu::ops::dice_sums_len(rows);
+    let dl_val = ex.read(&dsums, len).await?[len - 2];
+    Ok((0.5 * ce + 0.5 * dl_val, grads))
+}
+
+/// Gradients of the head's parameters from the gradient `dl` of its logits (rows of 2).
+async fn backward(
+    ex: &mut Exec<'_>,
+    head: &SegHead,
+    prm: &Params,
+    xs: &[Tensor],
+    geom: &[(usize, usize)],
+    f: &Forward,
+    dl: &Tensor,
+) -> Result<Grads> {
+    let (c, hid, r2) = (head.grid.c, head.hidden, head.r * head.r);
+    let p = head.grid.h * head.grid.w;
+    let bsz = xs.len();
     // 1×1 conv: dW2 = dLᵀ·A, db2 = Σ dL, dA = dL·W2.
     let out = 2 * r2;
     let prow = bsz * p;
-    let dlt = ex.transpose(&dl, prow, out).await?;
+    let dlt = ex.transpose(dl, prow, out).await?;
     let w2 = ex.matmul(&dlt, &f.a, None, out, hid, prow, false).await?;
     let b2 = ex.row_sums(&dlt, out, prow).await?;
-    let da = ex.matmul(&dl, &prm.w2, None, prow, hid, out, false).await?;
+    let da = ex.matmul(dl, &prm.w2, None, prow, hid, out, false).await?;
     let dn = ex.gelu_backward(&f.n, &da, prow * hid).await?;
     let dz1 = ex.layernorm_backward(&f.z1, &dn, prow, hid, LN_EPS).await?;
     let dz1t = ex.transpose(&dz1, prow, hid).await?;
@@ -373,10 +419,25 @@ async fn loss_and_grads(
         ex.flush();
     }
     let w1 = w1.ok_or_else(|| Error::Invalid("segmentation loss: an empty batch".into()))?;
-    let ce = ex.read(&ce_sum, 1).await?[0] / rows as f32;
-    let len = crate::gpu::ops::dice_sums_len(rows);
-    let dl_val = ex.read(&dsums, len).await?[len - 2];
-    Ok((0.5 * ce + 0.5 * dl_val, Grads { w1, b1, w2, b2 }))
+    Ok(Grads { w1, b1, w2, b2 })
+}
+
+/// FM-ABS's noise on a grid: clamp(N(0, (s·σ)²), ±2·s·σ), σ the grid's standard deviation.
+fn noisy(g: &[f32], s: f32, rng: &mut Rng) -> Vec<f32> {
+    let n = g.len().max(1) as f64;
+    let mean = g.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let sd = (g.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n).sqrt() as f32;
+    let (sig, lim) = (s * sd, 2.0 * s * sd);
+    g.iter().map(|&v| v + (rng.normal() * sig).clamp(-lim, lim)).collect()
+}
+
+/// The consistency weight λ_c(t) = w·exp(−5(1 − t/T)²) (t < T), w after.
+fn rampup(weight: f32, t: usize, ramp: usize) -> f32 {
+    if ramp == 0 || t >= ramp {
+        return weight;
+    }
+    let x = 1.0 - t as f32 / ramp as f32;
+    weight * (-5.0 * x * x).exp()
 }
 
 /// Loss and gradients (w1, b1, w2, b2) for grids [h, w, c] and full-resolution masks [h·r, w·r], on the host:
@@ -422,6 +483,7 @@ pub async fn train(
     grid: GridShape,
     grids: &[&[f32]],
     masks: &[&[u8]],
+    unlabeled: &[&[f32]],
     cfg: &SegConfig,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(SegHead, TrainLog)> {
@@ -445,12 +507,23 @@ pub async fn train(
             return Err(Error::shape("train", format!("mask {i}: {} pixels, the head outputs {oh}×{ow}", m.len())));
         }
     }
+    for (i, g) in unlabeled.iter().enumerate() {
+        head.check_grid(&format!("unlabelled sample {i}"), g)?;
+    }
+    if cfg.mean_teacher.is_some() && unlabeled.is_empty() {
+        return Err(Error::Invalid("train: the mean teacher needs unlabelled grids".into()));
+    }
     let t0 = crate::Instant::now();
     let mut ex = match ctx {
         Some(c) => Exec::gpu(c),
         None => Exec::cpu(),
     };
     let mut prm = Params::upload(&ex, &head)?;
+    // The teacher starts as a copy of the student.
+    let mut teacher = match cfg.mean_teacher {
+        Some(_) => Some(Params::upload(&ex, &head)?),
+        None => None,
+    };
     let sizes = [head.w1.len(), head.b1.len(), head.w2.len(), head.b2.len()];
     let mut m1 = Vec::new();
     let mut m2 = Vec::new();
@@ -478,7 +551,28 @@ pub async fn train(
                 geom.push((gh, gw));
                 targets.extend(targets_from_mask(&m, gh, gw, r));
             }
-            let (loss, g) = loss_and_grads(&mut ex, &head, &prm, &xs, &geom, &targets, cfg.dice).await?;
+            let (loss, mut g) = loss_and_grads(&mut ex, &head, &prm, &xs, &geom, &targets, cfg.dice).await?;
+            if let (Some(mt), Some(tp)) = (cfg.mean_teacher, &teacher) {
+                // A batch of unlabelled grids: the student on the clean grid, the teacher on a noisy copy.
+                let mut us = Vec::with_capacity(cfg.batch);
+                let mut un = Vec::with_capacity(cfg.batch);
+                for _ in 0..cfg.batch {
+                    let u = unlabeled[rng.below(unlabeled.len() as u32) as usize];
+                    us.push(ex.upload("unlabelled grid", u)?);
+                    un.push(ex.upload("unlabelled grid", &noisy(u, mt.noise, &mut rng))?);
+                }
+                let ug = vec![(grid.h, grid.w); us.len()];
+                let fs = forward(&mut ex, &head, &prm, &us, &ug).await?;
+                let ft = forward(&mut ex, &head, tp, &un, &ug).await?;
+                let rows = us.len() * grid.h * grid.w * r * r;
+                let lambda = rampup(mt.weight, log.steps, total * 3 / 5);
+                let (_, dz) = ex.softmax_mse(&fs.logits, &ft.logits, rows, 2, lambda / (2 * rows) as f32).await?;
+                let gu = backward(&mut ex, &head, &prm, &us, &ug, &fs, &dz).await?;
+                ex.add_into(&gu.w1, &mut g.w1, sizes[0]).await?;
+                ex.add_into(&gu.b1, &mut g.b1, sizes[1]).await?;
+                ex.add_into(&gu.w2, &mut g.w2, sizes[2]).await?;
+                ex.add_into(&gu.b2, &mut g.b2, sizes[3]).await?;
+            }
             log.steps += 1;
             let grads = [&g.w1, &g.b1, &g.w2, &g.b2];
             let params = [&mut prm.w1, &mut prm.b1, &mut prm.w2, &mut prm.b2];
@@ -502,6 +596,14 @@ pub async fn train(
                         let lr = cfg.lr * (1.0 - (log.steps - 1) as f32 / total as f32).powf(0.9);
                         ex.sgd_momentum(p, gk, &mut m1[k], sizes[k], lr, 0.9, cfg.weight_decay).await?
                     }
+                }
+            }
+            if let (Some(mt), Some(tp)) = (cfg.mean_teacher, &mut teacher) {
+                let alpha = (1.0 - 1.0 / (log.steps as f32 + 1.0)).min(mt.ema);
+                let pairs =
+                    [(&mut tp.w1, &prm.w1), (&mut tp.b1, &prm.b1), (&mut tp.w2, &prm.w2), (&mut tp.b2, &prm.b2)];
+                for (k, (t, s)) in pairs.into_iter().enumerate() {
+                    ex.ema_update(t, s, sizes[k], alpha).await?;
                 }
             }
             if !loss.is_finite() {
