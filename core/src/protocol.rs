@@ -84,6 +84,25 @@ pub fn seeds_for(strategy: &str, seeds: usize) -> Vec<u64> {
     }
 }
 
+/// A cold-start selection of `budget` rows of the pool features `x` [n, dim], and its seconds.
+async fn cold_start(
+    ctx: Option<&GpuContext>,
+    x: &[f32],
+    dim: usize,
+    strategy: &str,
+    budget: usize,
+    seed: u64,
+) -> Result<(select::Selection, f64)> {
+    let n = if dim == 0 { 0 } else { x.len() / dim };
+    if budget > n {
+        return Err(Error::Invalid(format!("budget {budget} exceeds the training pool of {n}")));
+    }
+    let t0 = crate::Instant::now();
+    let m = Matrix::new(x, n, dim)?;
+    let sel = select::select(strategy, &SelectInput { x: m, budget, seed, labeled: &[], gpu: ctx }).await?;
+    Ok((sel, t0.elapsed().as_secs_f64()))
+}
+
 /// Select, train and evaluate once.
 #[allow(clippy::too_many_arguments)] // the two splits, the run's key and the training settings
 pub async fn run_one(
@@ -96,14 +115,7 @@ pub async fn run_one(
     seed: u64,
     head: &ClsConfig,
 ) -> Result<RunResult> {
-    let n = train.labels.len();
-    if budget > n {
-        return Err(Error::Invalid(format!("budget {budget} exceeds the training pool of {n}")));
-    }
-    let t0 = crate::Instant::now();
-    let x = Matrix::new(train.x, n, train.dim)?;
-    let sel = select::select(strategy, &SelectInput { x, budget, seed, labeled: &[], gpu: ctx }).await?;
-    let select_seconds = t0.elapsed().as_secs_f64();
+    let (sel, select_seconds) = cold_start(ctx, train.x, train.dim, strategy, budget, seed).await?;
     let mut xs = Vec::with_capacity(budget * train.dim);
     let mut ys = Vec::with_capacity(budget);
     let mut picked_per_class = vec![0usize; classes];
@@ -197,13 +209,7 @@ pub async fn run_one_seg(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<RunResult> {
     let n = pool.ids.len();
-    if budget > n {
-        return Err(Error::Invalid(format!("budget {budget} exceeds the training pool of {n}")));
-    }
-    let t0 = crate::Instant::now();
-    let x = Matrix::new(pool.x, n, pool.dim)?;
-    let sel = select::select(strategy, &SelectInput { x, budget, seed, labeled: &[], gpu: ctx }).await?;
-    let select_seconds = t0.elapsed().as_secs_f64();
+    let (sel, select_seconds) = cold_start(ctx, pool.x, pool.dim, strategy, budget, seed).await?;
     let grids: Vec<&[f32]> = sel.picks.iter().map(|&p| pool.grids[p].as_slice()).collect();
     let masks: Vec<&[u8]> = sel.picks.iter().map(|&p| pool.masks[p].as_slice()).collect();
     let cfg = SegConfig { seed, ..cfg.clone() };

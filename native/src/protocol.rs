@@ -49,6 +49,19 @@ pub struct ProtocolArgs {
     pub model: crate::ModelArgs,
 }
 
+/// The strategy whose picks the PCA map shows (TypiClust if it ran, else the first non-random one) and its
+/// picks at `budget`.
+pub(crate) fn shown_picks<'s>(strategies: &'s [String], runs: &[RunResult], budget: usize) -> (&'s str, Vec<String>) {
+    let shown = strategies
+        .iter()
+        .find(|s| *s == "typiclust")
+        .or_else(|| strategies.iter().find(|s| *s != "random"))
+        .unwrap_or(&strategies[0]);
+    let picks =
+        runs.iter().find(|r| &r.strategy == shown && r.budget == budget).map(|r| r.picks.clone()).unwrap_or_default();
+    (shown, picks)
+}
+
 /// What results.json holds: the settings (a resume must match them) and the runs so far.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct ResultsFile {
@@ -199,17 +212,7 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
             &a.budgets,
             "balanced_accuracy",
         )?;
-        let shown = strategies
-            .iter()
-            .find(|s| *s == "typiclust")
-            .or_else(|| strategies.iter().find(|s| *s != "random"))
-            .unwrap_or(&strategies[0]);
-        let picks = file
-            .runs
-            .iter()
-            .find(|r| &r.strategy == shown && r.budget == max_budget)
-            .map(|r| r.picks.clone())
-            .unwrap_or_default();
+        let (shown, picks) = shown_picks(&strategies, &file.runs, max_budget);
         plot_pca(&a.out.join(format!("pool_pca.{ext}")), ftr, &picks, shown, max_budget)?;
     }
     println!("{md}");

@@ -158,17 +158,7 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
         pool: "mean".into(),
         preprocess: String::new(),
     };
-    let shown = strategies
-        .iter()
-        .find(|s| *s == "typiclust")
-        .or_else(|| strategies.iter().find(|s| *s != "random"))
-        .unwrap_or(&strategies[0]);
-    let picks = file
-        .runs
-        .iter()
-        .find(|r| &r.strategy == shown && r.budget == max_budget)
-        .map(|r| r.picks.clone())
-        .unwrap_or_default();
+    let (shown, picks) = crate::protocol::shown_picks(&strategies, &file.runs, max_budget);
     for ext in ["svg", "png"] {
         plot_metric(&a.out.join(format!("dice_vs_budget.{ext}")), &file.runs, &strategies, &a.budgets, "dice")?;
         plot_pca(&a.out.join(format!("pool_pca.{ext}")), &pooled, &picks, shown, max_budget)?;

@@ -56,6 +56,14 @@ impl<'a> Exec<'a> {
         Exec { gpu: None }
     }
 
+    /// On the GPU when a context is given, on the CPU twins otherwise.
+    pub fn on(ctx: Option<&'a GpuContext>) -> Self {
+        match ctx {
+            Some(c) => Exec::gpu(c),
+            None => Exec::cpu(),
+        }
+    }
+
     /// True when this pass runs the WGSL kernels.
     pub fn is_gpu(&self) -> bool {
         self.gpu.is_some()

@@ -149,10 +149,7 @@ pub async fn train(
             var[j] = v as f32;
         }
     }
-    let mut ex = match ctx {
-        Some(c) => Exec::gpu(c),
-        None => Exec::cpu(),
-    };
+    let mut ex = Exec::on(ctx);
     let mut w = ex.upload("head weight", &w0)?;
     let mut b = ex.upload("head bias", &b0)?;
     let (mut mw, mut vw) = (ex.upload("adam m", &vec![0f32; w0.len()])?, ex.upload("adam v", &vec![0f32; w0.len()])?);
@@ -226,10 +223,7 @@ impl ClsHead {
             return Err(Error::shape("predict", format!("{} values are not rows of {}", x.len(), self.dim)));
         }
         let n = x.len() / self.dim;
-        let mut ex = match ctx {
-            Some(c) => Exec::gpu(c),
-            None => Exec::cpu(),
-        };
+        let mut ex = Exec::on(ctx);
         let xt = ex.upload("features", &normalise(x, &self.mean, &self.var))?;
         let w = ex.upload("head weight", &self.weight)?;
         let b = ex.upload("head bias", &self.bias)?;

@@ -199,10 +199,7 @@ impl SegHead {
     /// Foreground probability [h·r, w·r] (row-major) for one grid [h, w, c].
     pub async fn predict(&self, ctx: Option<&GpuContext>, grid: &[f32]) -> Result<Vec<f32>> {
         self.check_grid("predict", grid)?;
-        let mut ex = match ctx {
-            Some(c) => Exec::gpu(c),
-            None => Exec::cpu(),
-        };
+        let mut ex = Exec::on(ctx);
         let prm = Params::upload(&ex, self)?;
         let x = ex.upload("grid", grid)?;
         let geom = [(self.grid.h, self.grid.w)];
@@ -449,10 +446,7 @@ pub async fn head_loss_and_grads(
     masks: &[Vec<u8>],
     dice: DiceMode,
 ) -> Result<(f32, [Vec<f32>; 4])> {
-    let mut ex = match ctx {
-        Some(c) => Exec::gpu(c),
-        None => Exec::cpu(),
-    };
+    let mut ex = Exec::on(ctx);
     let prm = Params::upload(&ex, head)?;
     let mut xs = Vec::new();
     let mut targets = Vec::new();
@@ -514,10 +508,7 @@ pub async fn train(
         return Err(Error::Invalid("train: the mean teacher needs unlabelled grids".into()));
     }
     let t0 = crate::Instant::now();
-    let mut ex = match ctx {
-        Some(c) => Exec::gpu(c),
-        None => Exec::cpu(),
-    };
+    let mut ex = Exec::on(ctx);
     let mut prm = Params::upload(&ex, &head)?;
     // The teacher starts as a copy of the student.
     let mut teacher = match cfg.mean_teacher {
