@@ -12,6 +12,15 @@ pub struct AdamwStep {
     pub bc2: f32,
 }
 
+impl AdamwStep {
+    /// PyTorch's AdamW defaults (β 0.9 / 0.999, ε 1e-8) at step t ≥ 1.
+    pub fn torch(lr: f32, wd: f32, t: usize) -> Self {
+        let (beta1, beta2) = (0.9f32, 0.999f32);
+        let t = t.min(i32::MAX as usize) as i32;
+        AdamwStep { lr, beta1, beta2, eps: 1e-8, wd, bc1: 1.0 - beta1.powi(t), bc2: 1.0 - beta2.powi(t) }
+    }
+}
+
 pub fn adamw(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: AdamwStep) {
     let f = |x: f32| x as f64;
     for i in 0..p.len() {

@@ -156,7 +156,6 @@ pub async fn train(
     let (mut mb, mut vb) = (ex.upload("adam m", &vec![0f32; classes])?, ex.upload("adam v", &vec![0f32; classes])?);
     let mut order: Vec<usize> = (0..n).collect();
     let mut log = TrainLog::default();
-    let (beta1, beta2) = (0.9f32, 0.999f32);
     for _ in 0..cfg.epochs {
         rng.shuffle(&mut order);
         let mut sum = 0f64;
@@ -193,16 +192,7 @@ pub async fn train(
             let (loss, dw, db) =
                 linear_loss_and_grads(&mut ex, &w, &b, &xt, &yb, (rows, dim, classes), cfg.label_smoothing).await?;
             log.steps += 1;
-            let t = log.steps as i32;
-            let step = AdamwStep {
-                lr: cfg.lr,
-                beta1,
-                beta2,
-                eps: 1e-8,
-                wd: cfg.weight_decay,
-                bc1: 1.0 - beta1.powi(t),
-                bc2: 1.0 - beta2.powi(t),
-            };
+            let step = AdamwStep::torch(cfg.lr, cfg.weight_decay, log.steps);
             ex.adamw(&mut w, &dw, &mut mw, &mut vw, classes * dim, step).await?;
             ex.adamw(&mut b, &db, &mut mb, &mut vb, classes, step).await?;
             sum += loss as f64;

@@ -526,7 +526,6 @@ pub async fn train(
     let total = steps_per_epoch * cfg.epochs;
     let mut order: Vec<usize> = (0..n).collect();
     let mut log = TrainLog::default();
-    let (beta1, beta2) = (0.9f32, 0.999f32);
     for _ in 0..cfg.epochs {
         rng.shuffle(&mut order);
         let mut sum = 0f64;
@@ -570,16 +569,7 @@ pub async fn train(
             for (k, (p, gk)) in params.into_iter().zip(grads).enumerate() {
                 match cfg.optimizer {
                     Optimizer::AdamW => {
-                        let t = log.steps as i32;
-                        let step = AdamwStep {
-                            lr: cfg.lr,
-                            beta1,
-                            beta2,
-                            eps: 1e-8,
-                            wd: cfg.weight_decay,
-                            bc1: 1.0 - beta1.powi(t),
-                            bc2: 1.0 - beta2.powi(t),
-                        };
+                        let step = AdamwStep::torch(cfg.lr, cfg.weight_decay, log.steps);
                         ex.adamw(p, gk, &mut m1[k], &mut m2[k], sizes[k], step).await?
                     }
                     Optimizer::Sgd => {
