@@ -177,22 +177,40 @@ pub struct SegEval {
 /// Evaluate as MedCAL does for 2-D datasets: predict at the head's resolution, argmax, resize back to the mask's
 /// size (nearest), per-image Dice / IoU / HD95 / ASD, mean over images (distances over the images where defined).
 pub async fn eval_seg(ctx: Option<&GpuContext>, head: &SegHead, test: &SegTest<'_>) -> Result<SegEval> {
+    Ok(SegEval::mean(&seg_scores_each(ctx, head, test).await?))
+}
+
+/// The per-image scores behind `eval_seg`.
+pub async fn seg_scores_each(
+    ctx: Option<&GpuContext>,
+    head: &SegHead,
+    test: &SegTest<'_>,
+) -> Result<Vec<metrics::SegScores>> {
     let (oh, ow) = head.out_hw();
-    let (mut dice, mut iou) = (0.0, 0.0);
-    let (mut hd, mut asd) = (Vec::new(), Vec::new());
-    for (g, (h, w, m)) in test.grids.iter().zip(test.masks) {
-        let p = head.predict(ctx, g).await?;
+    let mut scores = Vec::with_capacity(test.grids.len());
+    head.predict_each(ctx, test.grids, &mut |i, p| {
+        let (h, w, m) = &test.masks[i];
         let pred: Vec<u8> = p.iter().map(|&v| (v > 0.5) as u8).collect();
         let pred = seg::resize_nearest_u8(&pred, oh, ow, *h, *w);
-        let s = metrics::seg_scores(&pred, m, [1, *h, *w], [1.0, 1.0, 1.0]);
-        dice += s.dice;
-        iou += s.iou;
-        hd.extend(s.hd95);
-        asd.extend(s.asd);
+        scores.push(metrics::seg_scores(&pred, m, [1, *h, *w], [1.0, 1.0, 1.0]));
+        Ok(())
+    })
+    .await?;
+    Ok(scores)
+}
+
+impl SegEval {
+    /// Means over images (HD95 / ASD over the images where they are defined).
+    pub fn mean(scores: &[metrics::SegScores]) -> SegEval {
+        let n = scores.len().max(1) as f64;
+        let mean = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+        SegEval {
+            dice: scores.iter().map(|s| s.dice).sum::<f64>() / n,
+            iou: scores.iter().map(|s| s.iou).sum::<f64>() / n,
+            hd95: mean(scores.iter().filter_map(|s| s.hd95).collect()),
+            asd: mean(scores.iter().filter_map(|s| s.asd).collect()),
+        }
     }
-    let n = test.grids.len().max(1) as f64;
-    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-    Ok(SegEval { dice: dice / n, iou: iou / n, hd95: mean(&hd), asd: mean(&asd) })
 }
 
 /// Select on the pool, train a segmentation head on exactly the picked samples, evaluate on the test split.

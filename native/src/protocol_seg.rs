@@ -14,6 +14,7 @@ use medpick_core::train::seg;
 use crate::protocol::{
     open_results, parse_strategies, plot_metric, plot_pca, save_results, split_samples, todo_runs, ProtocolArgs,
 };
+use crate::train_seg::{embed_grids, read_mask};
 
 pub fn run(a: ProtocolArgs) -> Result<bool> {
     let strategies = parse_strategies(&a.strategies, &a.budgets)?;
@@ -34,38 +35,17 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
     let r = shape.default_scale();
     let (oh, ow) = (shape.h * r, shape.w * r);
     let cfg = a.seg.config(a.epochs, 0, r)?;
-    let model = crate::ModelArgs { pool: "grid".into(), ..a.model.clone() };
     let by_id: std::collections::HashMap<&str, &manifest::Sample> =
         train_s.iter().chain(&test_s).map(|s| (s.id.as_str(), s)).collect();
-    // Grids to channels-last, pooled features for selection, masks.
-    let grids_of = |f: Features| -> Result<(Vec<String>, Vec<Vec<f32>>, Vec<f32>)> {
-        if f.dim != shape.len() {
-            bail!("{}: grid of {} values, expected {}×{}×{}", a.model.model, f.dim, shape.c, shape.h, shape.w);
-        }
-        let mut grids = Vec::with_capacity(f.ids.len());
-        let mut pooled = Vec::with_capacity(f.ids.len() * shape.c);
-        for i in 0..f.ids.len() {
-            let g = if chw { seg::chw_to_hwc(f.row(i), shape.c, shape.h, shape.w) } else { f.row(i).to_vec() };
-            let p = shape.h * shape.w;
-            for c in 0..shape.c {
-                pooled.push((0..p).map(|k| g[k * shape.c + c] as f64).sum::<f64>() as f32 / p as f32);
-            }
-            grids.push(g);
-        }
-        Ok((f.ids, grids, pooled))
-    };
-    let mask_of = |id: &str| -> Result<(usize, usize, Vec<u8>)> {
-        let s = by_id[id];
-        let (w, h, m) = manifest::load_mask(&root, s, 0, medpick_core::io::DEFAULT_MAX_PIXELS)
-            .with_context(|| format!("{id}: reading its mask"))?;
-        Ok((h as usize, w as usize, m))
-    };
-    let (tr_ids, tr_grids, tr_pooled) = grids_of(crate::embed_features(&gpu, &model, &root, &train_s)?)?;
+    let mask_of = |id: &str| read_mask(&root, by_id[id]);
+    // Grids (channels-last), their spatial means for selection, masks.
+    let (tr_ids, tr_grids) = embed_grids(&gpu, &a.model, &root, &train_s, shape, chw)?;
+    let tr_pooled: Vec<f32> = tr_grids.iter().flat_map(|g| shape.spatial_mean(g)).collect();
     let tr_masks: Vec<Vec<u8>> = tr_ids
         .iter()
         .map(|id| mask_of(id).map(|(h, w, m)| seg::resize_nearest_u8(&m, h, w, oh, ow)))
         .collect::<Result<_>>()?;
-    let (te_ids, te_grids, _) = grids_of(crate::embed_features(&gpu, &model, &root, &test_s)?)?;
+    let (te_ids, te_grids) = embed_grids(&gpu, &a.model, &root, &test_s, shape, chw)?;
     let te_masks: Vec<(usize, usize, Vec<u8>)> = te_ids.iter().map(|id| mask_of(id)).collect::<Result<_>>()?;
     if max_budget > tr_ids.len() {
         bail!("--budgets: {max_budget} exceeds the {} training images that could be embedded", tr_ids.len());
@@ -74,7 +54,8 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
     let settings = serde_json::json!({
         "dataset": a.dataset.display().to_string(), "task": "seg", "model": a.model.model, "epochs": a.epochs,
         "batch": cfg.batch, "hidden": cfg.hidden, "optimizer": a.seg.optimizer, "lr": cfg.lr,
-        "seg_loss": a.seg.seg_loss, "augment": cfg.augment, "mean_teacher": cfg.mean_teacher.is_some(), "max_train": a.max_train, "max_test": a.max_test,
+        "seg_loss": a.seg.seg_loss, "augment": cfg.augment, "mean_teacher": cfg.mean_teacher.is_some(),
+        "max_train": a.max_train, "max_test": a.max_test,
     });
     let mut file = open_results(&a.out, &settings, &[])?;
     let ctx = if a.cpu { None } else { Some(&gpu) };

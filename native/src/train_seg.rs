@@ -240,14 +240,9 @@ pub fn eval(a: crate::train::EvalArgs, h: SegHeadFile) -> Result<bool> {
     let masks: Vec<(usize, usize, Vec<u8>)> =
         ids.iter().map(|id| read_mask(&root, by_id[id.as_str()])).collect::<Result<_>>()?;
     let ctx = if a.cpu { None } else { Some(&gpu) };
-    let mut rows = Vec::new();
-    for (i, id) in ids.iter().enumerate() {
-        let one = SegTest { grids: std::slice::from_ref(&grids[i]), masks: std::slice::from_ref(&masks[i]) };
-        let e = pollster::block_on(protocol::eval_seg(ctx, &h.head, &one))?;
-        rows.push((id.clone(), e));
-    }
     let all = SegTest { grids: &grids, masks: &masks };
-    let mean = pollster::block_on(protocol::eval_seg(ctx, &h.head, &all))?;
+    let scores = pollster::block_on(protocol::seg_scores_each(ctx, &h.head, &all))?;
+    let mean = protocol::SegEval::mean(&scores);
     let fmt = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "–".into());
     println!("{} images, model {} (head trained on {} images)", ids.len(), h.model, h.trained_on);
     println!("Dice  {:.4}\nIoU   {:.4}\nHD95  {} px\nASD   {} px", mean.dice, mean.iou, fmt(mean.hd95), fmt(mean.asd));
@@ -255,7 +250,7 @@ pub fn eval(a: crate::train::EvalArgs, h: SegHeadFile) -> Result<bool> {
         let mut w = manifest::create_new(out, a.force)?;
         use std::io::Write;
         writeln!(w, "id,dice,iou,hd95,asd")?;
-        for (id, e) in &rows {
+        for (id, e) in ids.iter().zip(&scores) {
             writeln!(w, "{},{:.6},{:.6},{},{}", manifest::csv_field(id), e.dice, e.iou, fmt(e.hd95), fmt(e.asd))?;
         }
         w.flush()?;

@@ -55,6 +55,12 @@ impl GridShape {
         self.len() == 0
     }
 
+    /// The mean over positions of each channel of a grid [h, w, c].
+    pub fn spatial_mean(&self, grid: &[f32]) -> Vec<f32> {
+        let p = (self.h * self.w).max(1);
+        (0..self.c).map(|c| ((0..p).map(|k| grid[k * self.c + c] as f64).sum::<f64>() / p as f64) as f32).collect()
+    }
+
     /// The upsampling factor r that brings the grid to at least 256 pixels a side.
     pub fn default_scale(&self) -> usize {
         256usize.div_ceil(self.h.max(self.w).max(1))
@@ -198,16 +204,36 @@ impl SegHead {
 
     /// Foreground probability [h·r, w·r] (row-major) for one grid [h, w, c].
     pub async fn predict(&self, ctx: Option<&GpuContext>, grid: &[f32]) -> Result<Vec<f32>> {
-        self.check_grid("predict", grid)?;
+        let mut out = Vec::new();
+        self.predict_each(ctx, std::slice::from_ref(&grid), &mut |_, p| {
+            out = p;
+            Ok(())
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// `predict` for every grid, the parameters uploaded once; `each(i, probabilities)` per grid.
+    pub async fn predict_each<G: AsRef<[f32]>>(
+        &self,
+        ctx: Option<&GpuContext>,
+        grids: &[G],
+        each: &mut dyn FnMut(usize, Vec<f32>) -> Result<()>,
+    ) -> Result<()> {
         let mut ex = Exec::on(ctx);
         let prm = Params::upload(&ex, self)?;
-        let x = ex.upload("grid", grid)?;
         let geom = [(self.grid.h, self.grid.w)];
-        let f = forward(&mut ex, self, &prm, &[x], &geom).await?;
         let p = self.grid.h * self.grid.w;
-        let z = ex.read(&f.logits, p * 2 * self.r * self.r).await?;
-        let rows: Vec<f32> = z.chunks(2).map(|l| 1.0 / (1.0 + (l[0] - l[1]).exp())).collect();
-        Ok(image_from_rows(&rows, self.grid.h, self.grid.w, self.r))
+        for (i, grid) in grids.iter().enumerate() {
+            let grid = grid.as_ref();
+            self.check_grid("predict", grid)?;
+            let x = ex.upload("grid", grid)?;
+            let f = forward(&mut ex, self, &prm, &[x], &geom).await?;
+            let z = ex.read(&f.logits, p * 2 * self.r * self.r).await?;
+            let rows: Vec<f32> = z.chunks(2).map(|l| 1.0 / (1.0 + (l[0] - l[1]).exp())).collect();
+            each(i, image_from_rows(&rows, self.grid.h, self.grid.w, self.r))?;
+        }
+        Ok(())
     }
 }
 
