@@ -157,6 +157,8 @@ pub struct SegPool<'a> {
     pub grids: &'a [Vec<f32>],
     /// Masks resized (nearest) to the head's output (h·r)×(w·r).
     pub masks: &'a [Vec<u8>],
+    /// The generalist for pseudo-labels, its embeddings indexed like the pool (needed when `cfg.pseudo` is on).
+    pub sam: Option<&'a crate::train::pseudo::SamPseudo<'a>>,
 }
 
 /// The test split of a segmentation benchmark: grids and the masks at their original size (height, width, mask).
@@ -231,12 +233,18 @@ pub async fn run_one_seg(
     let grids: Vec<&[f32]> = sel.picks.iter().map(|&p| pool.grids[p].as_slice()).collect();
     let masks: Vec<&[u8]> = sel.picks.iter().map(|&p| pool.masks[p].as_slice()).collect();
     let cfg = SegConfig { seed, ..cfg.clone() };
-    // The mean teacher (when on) learns from the rest of the pool, unlabelled.
-    let unlabeled: Vec<&[f32]> = match cfg.mean_teacher {
-        Some(_) => (0..n).filter(|i| !sel.picks.contains(i)).map(|i| pool.grids[i].as_slice()).collect(),
-        None => Vec::new(),
+    // The mean teacher and the pseudo-labels (when on) learn from the rest of the pool, unlabelled.
+    let rest: Vec<usize> = match cfg.mean_teacher.is_some() || cfg.pseudo.is_some() {
+        true => (0..n).filter(|i| !sel.picks.contains(i)).collect(),
+        false => Vec::new(),
     };
-    let (head, log) = seg::train(ctx, grid, &grids, &masks, &unlabeled, &cfg, progress).await?;
+    let unlabeled: Vec<&[f32]> = rest.iter().map(|&i| pool.grids[i].as_slice()).collect();
+    let embedding = |k: usize| match (pool.sam, rest.get(k)) {
+        (Some(s), Some(&i)) => (s.embedding)(i),
+        _ => Err(crate::Error::Invalid(format!("pseudo-labels: no embedding for unlabelled image {k}"))),
+    };
+    let sam = pool.sam.map(|s| crate::train::pseudo::SamPseudo { decoder: s.decoder, embedding: &embedding });
+    let (head, log) = seg::train(ctx, grid, &grids, &masks, &unlabeled, sam.as_ref(), &cfg, progress).await?;
     let e = eval_seg(ctx, &head, test).await?;
     Ok(RunResult {
         strategy: strategy.to_string(),

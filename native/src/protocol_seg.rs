@@ -14,7 +14,8 @@ use medpick_core::train::seg;
 use crate::protocol::{
     open_results, parse_strategies, plot_metric, plot_pca, save_results, split_samples, todo_runs, ProtocolArgs,
 };
-use crate::train_seg::{embed_grids, read_mask};
+use crate::train_seg::{embed_grids, read_mask, SamSource};
+use medpick_core::train::pseudo::SamPseudo;
 
 pub fn run(a: ProtocolArgs) -> Result<bool> {
     let strategies = parse_strategies(&a.strategies, &a.budgets)?;
@@ -55,11 +56,22 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
         "dataset": a.dataset.display().to_string(), "task": "seg", "model": a.model.model, "epochs": a.epochs,
         "batch": cfg.batch, "hidden": cfg.hidden, "optimizer": a.seg.optimizer, "lr": cfg.lr,
         "seg_loss": a.seg.seg_loss, "augment": cfg.augment, "mean_teacher": cfg.mean_teacher.is_some(),
+        "pseudo_labels": cfg.pseudo,
         "max_train": a.max_train, "max_test": a.max_test,
     });
     let mut file = open_results(&a.out, &settings, &[])?;
     let ctx = if a.cpu { None } else { Some(&gpu) };
-    let pool = SegPool { ids: &tr_ids, x: &tr_pooled, dim: shape.c, grids: &tr_grids, masks: &tr_masks };
+    let sam_src = match cfg.pseudo {
+        Some(_) => Some(SamSource::load(&gpu, a.cpu, &a.model, a.seg.sam_weights.as_deref(), &root, &train_s)?),
+        None => None,
+    };
+    let embedding = |i: usize| match &sam_src {
+        Some(s) => s.embedding(&tr_ids[i], &tr_grids[i]),
+        None => Err(medpick_core::Error::Invalid("no generalist loaded".into())),
+    };
+    let sam = sam_src.as_ref().map(|s| SamPseudo { decoder: &s.decoder, embedding: &embedding });
+    let pool =
+        SegPool { ids: &tr_ids, x: &tr_pooled, dim: shape.c, grids: &tr_grids, masks: &tr_masks, sam: sam.as_ref() };
     let test = SegTest { grids: &te_grids, masks: &te_masks };
     // The floor: an untrained head with the initialisation of seed 0.
     let untrained = seg::SegHead::init(shape, cfg.hidden, r, &mut medpick_core::rng::Rng::new(0))?;
@@ -101,12 +113,15 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
         cfg.lr,
         cfg.batch,
         a.epochs,
-        match (cfg.augment, cfg.mean_teacher.is_some()) {
-            (false, false) => "",
-            (true, false) => ", flips/rotations",
-            (false, true) => ", mean teacher on the unpicked pool",
-            (true, true) => ", flips/rotations, mean teacher on the unpicked pool",
-        },
+        [
+            (cfg.augment, ", flips/rotations"),
+            (cfg.mean_teacher.is_some(), ", mean teacher on the unpicked pool"),
+            (cfg.pseudo.is_some(), ", LiteMedSAM pseudo-labels on the unpicked pool (ASSFT-like filter)"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, t)| *t)
+        .collect::<String>(),
         a.seeds
     );
     md.push_str(&format!(

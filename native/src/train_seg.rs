@@ -8,7 +8,9 @@ use anyhow::{bail, Context, Result};
 use medpick_core::cpu::DiceMode;
 use medpick_core::features::Encoder;
 use medpick_core::manifest::{self, Sample};
+use medpick_core::model::sam_decoder::{LoadedSamDecoder, SamDecoder};
 use medpick_core::protocol::{self, SegTest};
+use medpick_core::train::pseudo::{PseudoLabels, SamPseudo};
 use medpick_core::train::seg::{self, GridShape, Optimizer, SegConfig, SegHead};
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +40,21 @@ pub struct SegArgs {
     /// on the images without annotations (docs/training.md).
     #[arg(long)]
     pub mean_teacher: bool,
+    /// seg: generalist pseudo-labels on the images without annotations: LiteMedSAM's decoder prompted with the
+    /// box of the model's prediction, kept by an ASSFT-like filter (confidence, feature distance to the labelled
+    /// images), CE weighted 0.5·w_sam(t) (docs/training.md).
+    #[arg(long)]
+    pub pseudo_labels: bool,
+    /// seg: least mean max-probability of an image given a pseudo-label.
+    #[arg(long, default_value_t = 0.9)]
+    pub pseudo_confidence: f32,
+    /// seg: images given a pseudo-label are at most this quantile of the distances to the nearest labelled image.
+    #[arg(long, default_value_t = 0.5)]
+    pub pseudo_distance_quantile: f32,
+    /// seg: LiteMedSAM weights for the pseudo-labels' decoder (default: --weights with --model litemedsam,
+    /// else $MEDPICK_WEIGHTS or the cache).
+    #[arg(long)]
+    pub sam_weights: Option<std::path::PathBuf>,
 }
 
 impl SegArgs {
@@ -65,10 +82,74 @@ impl SegArgs {
             dice,
             augment: self.augment,
             mean_teacher: self.mean_teacher.then(seg::MeanTeacher::default),
+            pseudo: self.pseudo_labels.then(|| PseudoLabels {
+                min_confidence: self.pseudo_confidence,
+                distance_quantile: self.pseudo_distance_quantile,
+                ..Default::default()
+            }),
             seed,
         })
     }
 }
+
+/// LiteMedSAM's mask decoder and the LiteMedSAM embeddings of the unlabelled images, for `--pseudo-labels`.
+/// With `--model litemedsam` the head's own grids are the embeddings; another encoder's pool is embedded a second
+/// time with LiteMedSAM (cached like any other features).
+pub struct SamSource {
+    pub decoder: LoadedSamDecoder,
+    /// LiteMedSAM grids (channels-last) by id, when the head's encoder is not LiteMedSAM.
+    own: Option<std::collections::HashMap<String, Vec<f32>>>,
+}
+
+impl SamSource {
+    pub fn load(
+        gpu: &medpick_core::gpu::GpuContext,
+        cpu: bool,
+        model: &crate::ModelArgs,
+        sam_weights: Option<&Path>,
+        root: &Path,
+        samples: &[Sample],
+    ) -> Result<SamSource> {
+        let path = match (sam_weights, model.model.as_str()) {
+            (Some(p), _) => p.to_path_buf(),
+            (None, "litemedsam") if model.weights.is_some() => model.weights.clone().unwrap_or_default(),
+            (None, _) => medpick_core::io::weights::default_litemedsam_path()?,
+        };
+        let w = medpick_core::io::weights::read_weights(&path)
+            .with_context(|| format!("--pseudo-labels: loading LiteMedSAM from {}", path.display()))?;
+        let dec = SamDecoder::load(&w).with_context(|| format!("{}: LiteMedSAM's mask decoder", path.display()))?;
+        let decoder = if cpu { dec.to_cpu()? } else { dec.to_gpu(gpu)? };
+        let own = if model.model == "litemedsam" {
+            None
+        } else {
+            eprintln!("pseudo-labels: embedding {} unlabelled images with LiteMedSAM for the decoder", samples.len());
+            let m = crate::ModelArgs { model: "litemedsam".into(), weights: Some(path), ..model.clone() };
+            let (ids, grids) = embed_grids(gpu, &m, root, samples, SAM_GRID, false)?;
+            Some(ids.into_iter().zip(grids).collect())
+        };
+        Ok(SamSource { decoder, own })
+    }
+
+    /// The LiteMedSAM embedding [256, 64, 64] of image `id`, whose head grid (channels-last) is `grid`.
+    pub fn embedding(&self, id: &str, grid: &[f32]) -> medpick_core::Result<Vec<f32>> {
+        let g = match &self.own {
+            None => grid,
+            Some(m) => m.get(id).map(|g| g.as_slice()).ok_or_else(|| {
+                medpick_core::Error::Invalid(format!("{id}: no LiteMedSAM embedding for its pseudo-label"))
+            })?,
+        };
+        if g.len() != SAM_GRID.len() {
+            return Err(medpick_core::Error::Invalid(format!(
+                "pseudo-labels: {id}: a grid of {} values, LiteMedSAM's is 256×64×64",
+                g.len()
+            )));
+        }
+        Ok(seg::hwc_to_chw(g, SAM_GRID.c, SAM_GRID.h, SAM_GRID.w))
+    }
+}
+
+/// LiteMedSAM's image embedding: 256 channels at 64×64 (channels first from the encoder).
+const SAM_GRID: GridShape = GridShape { c: 256, h: 64, w: 64 };
 
 /// A segmentation head file: the head and the encoder it was trained on.
 #[derive(Serialize, Deserialize)]
@@ -173,25 +254,44 @@ pub fn train(a: crate::train::TrainArgs) -> Result<bool> {
         .iter()
         .map(|id| read_mask(&root, by_id[id.as_str()]).map(|(h, w, m)| seg::resize_nearest_u8(&m, h, w, oh, ow)))
         .collect::<Result<_>>()?;
-    let unlabeled = if cfg.mean_teacher.is_some() {
+    let (u_ids, unlabeled) = if cfg.mean_teacher.is_some() || cfg.pseudo.is_some() {
         if rest.is_empty() {
-            bail!("--mean-teacher: every image of {} is annotated; there is nothing unlabelled", dataset.display());
+            bail!(
+                "--mean-teacher/--pseudo-labels: every image of {} is annotated; there is nothing unlabelled",
+                dataset.display()
+            );
         }
-        eprintln!("mean teacher: {} unlabelled images", rest.len());
-        embed_grids(&gpu, &a.model, &root, &rest, shape, chw)?.1
+        eprintln!("semi-supervised: {} unlabelled images", rest.len());
+        embed_grids(&gpu, &a.model, &root, &rest, shape, chw)?
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
+    let sam_src = match cfg.pseudo {
+        Some(_) => Some(SamSource::load(&gpu, a.cpu, &a.model, a.seg.sam_weights.as_deref(), &root, &rest)?),
+        None => None,
+    };
+    let embedding = |i: usize| match &sam_src {
+        Some(s) => s.embedding(&u_ids[i], &unlabeled[i]),
+        None => Err(medpick_core::Error::Invalid("no generalist loaded".into())),
+    };
+    let sam = sam_src.as_ref().map(|s| SamPseudo { decoder: &s.decoder, embedding: &embedding });
     let ctx = if a.cpu { None } else { Some(&gpu) };
     let g: Vec<&[f32]> = grids.iter().map(|g| g.as_slice()).collect();
     let m: Vec<&[u8]> = masks.iter().map(|m| m.as_slice()).collect();
     let u: Vec<&[f32]> = unlabeled.iter().map(|g| g.as_slice()).collect();
     let pb = crate::progress_bar("train");
-    let (head, log) = pollster::block_on(seg::train(ctx, shape, &g, &m, &u, &cfg, &mut |k, n| {
+    let (head, log) = pollster::block_on(seg::train(ctx, shape, &g, &m, &u, sam.as_ref(), &cfg, &mut |k, n| {
         pb.set_length(n as u64);
         pb.set_position(k as u64);
     }))?;
     pb.finish_and_clear();
+    for p in &log.pseudo {
+        eprintln!(
+            "pseudo-labels at step {}: {} of {} unlabelled images kept ({} with foreground; confidence ≥ {}, \
+             distance ≤ {:.4})",
+            p.step, p.kept, p.unlabeled, p.with_foreground, p.confidence_threshold, p.distance_threshold
+        );
+    }
     let file = SegHeadFile {
         task: "seg".into(),
         model: a.model.model.clone(),

@@ -514,6 +514,21 @@ fn train_and_eval_a_segmentation_head_from_masks() {
     // A classification call on a segmentation head says what is missing.
     let o = Command::new(medpick()).args(["eval", "--head"]).arg(&head).output().unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--dataset"));
+    // Generalist pseudo-labels on the one image left out of the picks: the head's encoder is `pixels`, so that
+    // image is embedded a second time with LiteMedSAM for the decoder; three refreshes are reported.
+    if medpick_core::io::weights::default_litemedsam_path().is_ok() {
+        let mut csv = String::from("rank,id,score,strategy,seed\n");
+        for (i, f) in stems.iter().skip(1).enumerate() {
+            csv.push_str(&format!("{},images/{f},0,typiclust,0\n", i + 1));
+        }
+        std::fs::write(&picks, csv).unwrap();
+        let o = train(&["--force", "--pseudo-labels", "--pseudo-confidence", "0"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        assert!(err.contains("embedding 1 unlabelled images with LiteMedSAM"), "{err}");
+        assert_eq!(err.matches("pseudo-labels at step").count(), 3, "{err}");
+        assert!(err.contains("1 of 1 unlabelled images kept"), "{err}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

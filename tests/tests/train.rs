@@ -275,7 +275,8 @@ fn seg_head_trained_on_dsb2018_beats_an_untrained_one_and_is_reproducible() {
     let mr: Vec<&[u8]> = masks[..tr].iter().map(|m| m.as_slice()).collect();
     let ep = 60;
     let cfg = SegConfig { hidden: 8, epochs: ep, batch: 8, lr: 1e-2, augment: true, ..Default::default() };
-    let (head, log) = pollster::block_on(seg::train(Some(ctx), shape, &gr, &mr, &[], &cfg, &mut |_, _| {})).unwrap();
+    let (head, log) =
+        pollster::block_on(seg::train(Some(ctx), shape, &gr, &mr, &[], None, &cfg, &mut |_, _| {})).unwrap();
     assert_eq!(log.steps, ep * 2);
     assert!(log.epoch_loss.last().unwrap() < &(0.8 * log.epoch_loss[0]), "loss {:?}", log.epoch_loss);
     let untrained = SegHead::init(shape, 8, head.r, &mut Rng::new(0)).unwrap();
@@ -285,10 +286,11 @@ fn seg_head_trained_on_dsb2018_beats_an_untrained_one_and_is_reproducible() {
     assert!(d_trained > d_untrained + 0.2 && d_trained > 0.5, "trained {d_trained} vs untrained {d_untrained}");
     // Same seed, same head (the kernels reduce in a fixed order); the CPU twins train the same head up to rounding.
     let cfg1 = SegConfig { epochs: 2, ..cfg.clone() };
-    let (g1, _) = pollster::block_on(seg::train(Some(ctx), shape, &gr, &mr, &[], &cfg1, &mut |_, _| {})).unwrap();
-    let (again, _) = pollster::block_on(seg::train(Some(ctx), shape, &gr, &mr, &[], &cfg1, &mut |_, _| {})).unwrap();
+    let (g1, _) = pollster::block_on(seg::train(Some(ctx), shape, &gr, &mr, &[], None, &cfg1, &mut |_, _| {})).unwrap();
+    let (again, _) =
+        pollster::block_on(seg::train(Some(ctx), shape, &gr, &mr, &[], None, &cfg1, &mut |_, _| {})).unwrap();
     assert_eq!((&again.w1, &again.b1, &again.w2, &again.b2), (&g1.w1, &g1.b1, &g1.w2, &g1.b2));
-    let (c1, _) = pollster::block_on(seg::train(None, shape, &gr, &mr, &[], &cfg1, &mut |_, _| {})).unwrap();
+    let (c1, _) = pollster::block_on(seg::train(None, shape, &gr, &mr, &[], None, &cfg1, &mut |_, _| {})).unwrap();
     let maxdiff = g1.w1.iter().zip(&c1.w1).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(maxdiff < 1e-4, "GPU vs CPU weights after two epochs differ by {maxdiff}");
 }
@@ -325,7 +327,7 @@ fn seg_mean_teacher_on_dsb2018_is_reproducible_and_learns() {
     let base = SegConfig { hidden: 8, epochs: 30, batch: 8, lr: 1e-2, augment: true, ..Default::default() };
     let mt = SegConfig { mean_teacher: Some(seg::MeanTeacher::default()), ..base.clone() };
     let run = |cfg: &SegConfig, u: &[&[f32]]| {
-        pollster::block_on(seg::train(Some(ctx), shape, &gr, &mr, u, cfg, &mut |_, _| {})).unwrap().0
+        pollster::block_on(seg::train(Some(ctx), shape, &gr, &mr, u, None, cfg, &mut |_, _| {})).unwrap().0
     };
     let (a, plain) = (run(&mt, &un), run(&base, &[]));
     assert_ne!(a.w1, plain.w1, "the consistency term changed nothing");
@@ -341,6 +343,138 @@ fn seg_mean_teacher_on_dsb2018_is_reproducible_and_learns() {
     eprintln!("DSB2018 held-out Dice: mean teacher {d_mt:.3}, supervised only {d_plain:.3}, untrained {d_0:.3}");
     assert!(d_mt > d_0 + 0.1, "mean teacher {d_mt} vs untrained {d_0}");
     // Without unlabelled grids the mean teacher is refused, not silently skipped.
-    let err = pollster::block_on(seg::train(Some(ctx), shape, &gr, &mr, &[], &mt, &mut |_, _| {})).unwrap_err();
+    let err = pollster::block_on(seg::train(Some(ctx), shape, &gr, &mr, &[], None, &mt, &mut |_, _| {})).unwrap_err();
     assert!(err.to_string().contains("unlabelled"), "{err}");
+}
+
+/// The three Kvasir-SEG fixtures: LiteMedSAM embeddings from PyTorch ([256, 64, 64]), their grids (channels-last)
+/// and the ground-truth masks at 256×256 (nearest) and at their own size.
+#[allow(clippy::type_complexity)]
+fn kvasir_fixture_grids() -> Option<(Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<Vec<u8>>, Vec<(usize, usize, Vec<u8>)>)> {
+    let sh = shared()?;
+    let ids = ["cju2zdvjn9h7r08553cp4eed5", "cju5hi52odyf90817prvcwg45", "cju76l27oyrw907551ri2a7fl"];
+    let (mut emb, mut grids, mut masks, mut full) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (k, id) in ids.iter().enumerate() {
+        let t = crate::common::load_safetensors(&sh.join(format!("fixtures/litemedsam/kvasir_{}.safetensors", k + 1)));
+        let e = t["embedding"].1.clone();
+        grids.push(seg::chw_to_hwc(&e, 256, 64, 64));
+        emb.push(e);
+        let img =
+            medpick_core::io::decode_image_file(&sh.join(format!("data/kvasir-seg/masks/{id}.jpg")), 1 << 24).unwrap();
+        let (w, h) = (img.width as usize, img.height as usize);
+        let m: Vec<u8> = img.first_channel_u32().iter().map(|&v| (v > 127) as u8).collect();
+        masks.push(seg::resize_nearest_u8(&m, h, w, 256, 256));
+        full.push((h, w, m));
+    }
+    Some((emb, grids, masks, full))
+}
+
+/// Generalist pseudo-labels: boxes from a head's prediction prompt LiteMedSAM's decoder, whose masks must match
+/// the ground truth; the ASSFT-like filter keeps exactly the images its rule says; and training with them runs
+/// the refreshes at 20/40/60 % of the run and changes the head.
+#[test]
+fn pseudo_labels_from_litemedsam_boxes_match_kvasir_masks() {
+    use medpick_core::io::weights;
+    use medpick_core::model::sam_decoder::SamDecoder;
+    use medpick_core::train::pseudo::{self, PseudoLabels, SamPseudo};
+    let Some(ctx) = gpu() else { return };
+    let Some((emb, grids, masks, full)) = kvasir_fixture_grids() else { return };
+    let path = match weights::default_litemedsam_path() {
+        Ok(p) => p,
+        Err(e) => {
+            assert!(!std::env::var("REQUIRE_WEIGHTS").is_ok_and(|v| v == "1"), "{e}");
+            eprintln!("skipped: {e}");
+            return;
+        }
+    };
+    let dec = SamDecoder::load(&weights::read_weights(&path).unwrap()).unwrap().to_gpu(ctx).unwrap();
+    let shape = GridShape { c: 256, h: 64, w: 64 };
+    let gr: Vec<&[f32]> = grids.iter().map(|g| g.as_slice()).collect();
+    let mr: Vec<&[u8]> = masks.iter().map(|m| m.as_slice()).collect();
+    // A head fitted to the three images: its boxes are close to the polyps'.
+    let cfg = SegConfig { hidden: 8, epochs: 25, batch: 3, lr: 1e-2, ..Default::default() };
+    let t0 = std::time::Instant::now();
+    let (head, _) =
+        pollster::block_on(seg::train(Some(ctx), shape, &gr, &mr, &[], None, &cfg, &mut |_, _| {})).unwrap();
+    eprintln!("head: {:.1} s", t0.elapsed().as_secs_f64());
+    // Embeddings of the unlabelled images: all three, images 1 and 2, image 2.
+    let emb = &emb;
+    let from = |k: usize| move |i: usize| -> medpick_core::Result<Vec<f32>> { Ok(emb[k + i].clone()) };
+    let (e0, e1, e2) = (from(0), from(1), from(2));
+    let sam = SamPseudo { decoder: &dec, embedding: &e0 };
+    let keep_all = PseudoLabels { min_confidence: 0.0, distance_quantile: 1.0, ..Default::default() };
+    let t0 = std::time::Instant::now();
+    let (labels, round) = pollster::block_on(pseudo::make(
+        Some(ctx),
+        &head,
+        &gr,
+        &pseudo::labeled_distance(shape, &gr, &gr),
+        &sam,
+        &keep_all,
+        &mut Rng::new(1),
+    ))
+    .unwrap();
+    eprintln!("pseudo-labels: {:.1} s", t0.elapsed().as_secs_f64());
+    assert_eq!((round.kept, round.with_foreground), (3, 3));
+    for (p, (h, w, m)) in labels.iter().zip(&full) {
+        let own = pollster::block_on(head.predict(Some(ctx), gr[p.index])).unwrap();
+        let own: Vec<u8> = own.iter().map(|&v| (v > 0.5) as u8).collect();
+        let d_head = medpick_core::metrics::dice_iou(&seg::resize_nearest_u8(&own, 256, 256, *h, *w), m).0;
+        let d_sam = medpick_core::metrics::dice_iou(&seg::resize_nearest_u8(&p.mask, 256, 256, *h, *w), m).0;
+        eprintln!(
+            "image {}: box {:?}, predicted IoU {:?}, confidence {:.3}; Dice head {d_head:.3}, pseudo-label {d_sam:.3}",
+            p.index, p.box_256, p.iou_pred, p.confidence
+        );
+        // The generalist refines the head's own prediction (measured: 0.885/0.951/0.961 vs 0.676/0.790/0.901).
+        assert!(d_sam > 0.8 && d_sam > d_head, "image {}: pseudo-label Dice {d_sam}, head {d_head}", p.index);
+    }
+    // The filter: with image 0 labelled, quantile 0 keeps only the nearer of images 1 and 2, and a kept image
+    // is exactly one that passes both thresholds.
+    let d = pseudo::labeled_distance(shape, &gr[..1], &gr[1..]);
+    assert!(d.iter().all(|&v| v > 0.0) && d[0] != d[1], "distances {d:?}");
+    let strict = PseudoLabels { min_confidence: 0.5, distance_quantile: 0.0, ..Default::default() };
+    let (labels, round) = pollster::block_on(pseudo::make(
+        Some(ctx),
+        &head,
+        &gr[1..],
+        &d,
+        &SamPseudo { decoder: &dec, embedding: &e1 },
+        &strict,
+        &mut Rng::new(1),
+    ))
+    .unwrap();
+    assert_eq!(round.kept, 1);
+    for p in &labels {
+        let rule = p.confidence >= 0.5 && p.distance <= d.iter().copied().fold(f32::MAX, f32::min);
+        assert_eq!(p.kept, rule, "image {}: confidence {}, distance {}", p.index, p.confidence, p.distance);
+        assert_eq!(p.mask.is_empty(), !p.kept);
+    }
+    // Training with pseudo-labels (images 0 and 1 labelled, 2 not): three refreshes at 20/40/60 % of 5 steps.
+    let cfg = SegConfig { hidden: 8, epochs: 5, batch: 2, lr: 1e-2, ..Default::default() };
+    let with = SegConfig { pseudo: Some(keep_all), ..cfg.clone() };
+    let sam2 = SamPseudo { decoder: &dec, embedding: &e2 };
+    let (a, log) = pollster::block_on(seg::train(
+        Some(ctx),
+        shape,
+        &gr[..2],
+        &mr[..2],
+        &gr[2..],
+        Some(&sam2),
+        &with,
+        &mut |_, _| {},
+    ))
+    .unwrap();
+    assert_eq!(log.pseudo.iter().map(|p| p.step).collect::<Vec<_>>(), pseudo::refresh_steps(5, 3));
+    assert_eq!(pseudo::refresh_steps(5, 3), vec![1, 2, 3]);
+    assert_eq!(pseudo::refresh_steps(100, 3), vec![20, 40, 60]);
+    assert!(log.pseudo.iter().all(|p| p.unlabeled == 1 && p.kept == 1), "{:?}", log.pseudo);
+    let (b, _) =
+        pollster::block_on(seg::train(Some(ctx), shape, &gr[..2], &mr[..2], &gr[2..], None, &cfg, &mut |_, _| {}))
+            .unwrap();
+    assert_ne!(a.w1, b.w1, "the pseudo-labels changed nothing");
+    // Asked for pseudo-labels without the generalist: refused.
+    let err =
+        pollster::block_on(seg::train(Some(ctx), shape, &gr[..2], &mr[..2], &gr[2..], None, &with, &mut |_, _| {}))
+            .unwrap_err();
+    assert!(err.to_string().contains("generalist"), "{err}");
 }

@@ -82,6 +82,8 @@ pub struct TrainLog {
     pub epoch_loss: Vec<f32>,
     pub steps: usize,
     pub seconds: f64,
+    /// Segmentation with pseudo-labels: what each refresh made.
+    pub pseudo: Vec<crate::train::pseudo::PseudoRound>,
 }
 
 fn normalise(x: &[f32], mean: &[f32], var: &[f32]) -> Vec<f32> {

@@ -34,6 +34,7 @@ use crate::gpu::GpuContext;
 use crate::model::exec::{Exec, Tensor};
 use crate::rng::Rng;
 use crate::train::cls::TrainLog;
+use crate::train::pseudo::{self, PseudoLabels, SamPseudo};
 use crate::{Error, Result};
 
 const LN_EPS: f32 = 1e-5;
@@ -65,6 +66,17 @@ impl GridShape {
     pub fn default_scale(&self) -> usize {
         256usize.div_ceil(self.h.max(self.w).max(1))
     }
+}
+
+/// [h, w, c] → [c, h, w] (the inverse of `chw_to_hwc`).
+pub fn hwc_to_chw(x: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
+    let mut y = vec![0f32; c * h * w];
+    for p in 0..h * w {
+        for ch in 0..c {
+            y[ch * h * w + p] = x[p * c + ch];
+        }
+    }
+    y
 }
 
 /// [c, h, w] → [h, w, c].
@@ -100,6 +112,8 @@ pub struct SegConfig {
     pub augment: bool,
     /// Semi-supervised training on unlabelled grids (off when `None`).
     pub mean_teacher: Option<MeanTeacher>,
+    /// Generalist pseudo-labels with the selective filter (off when `None`; needs `train`'s `sam`).
+    pub pseudo: Option<PseudoLabels>,
     pub seed: u64,
 }
 
@@ -140,6 +154,7 @@ impl Default for SegConfig {
             dice: DiceMode::Soft,
             augment: false,
             mean_teacher: None,
+            pseudo: None,
             seed: 0,
         }
     }
@@ -463,6 +478,49 @@ fn rampup(weight: f32, t: usize, ramp: usize) -> f32 {
     weight * (-5.0 * x * x).exp()
 }
 
+/// Upload a batch of (grid, mask) pairs, each turned by one random flip/rotation when `augment`: the grids,
+/// their (h, w) and the targets in loss-row order.
+#[allow(clippy::type_complexity)]
+fn upload_batch<'m>(
+    ex: &Exec<'_>,
+    head: &SegHead,
+    items: impl Iterator<Item = (&'m [f32], &'m [u8])>,
+    augment: bool,
+    rng: &mut Rng,
+) -> Result<(Vec<Tensor>, Vec<(usize, usize)>, Vec<u32>)> {
+    let (grid, r) = (head.grid, head.r);
+    let (oh, ow) = head.out_hw();
+    let (mut xs, mut geom, mut targets) = (Vec::new(), Vec::new(), Vec::new());
+    for (g, m) in items {
+        let t = if augment { rng.below(8) } else { 0 };
+        let (g, gh, gw) = dihedral(g, grid.h, grid.w, grid.c, t);
+        let (m, _, _) = dihedral(m, oh, ow, 1, t);
+        xs.push(ex.upload("grid", &g)?);
+        geom.push((gh, gw));
+        targets.extend(targets_from_mask(&m, gh, gw, r));
+    }
+    Ok((xs, geom, targets))
+}
+
+/// `acc += g`, parameter by parameter.
+async fn add_grads(ex: &mut Exec<'_>, g: &Grads, acc: &mut Grads, sizes: [usize; 4]) -> Result<()> {
+    ex.add_into(&g.w1, &mut acc.w1, sizes[0]).await?;
+    ex.add_into(&g.b1, &mut acc.b1, sizes[1]).await?;
+    ex.add_into(&g.w2, &mut acc.w2, sizes[2]).await?;
+    ex.add_into(&g.b2, &mut acc.b2, sizes[3]).await
+}
+
+/// Read parameters back into a copy of `head`.
+async fn read_params(ex: &mut Exec<'_>, head: &SegHead, prm: &Params, sizes: [usize; 4]) -> Result<SegHead> {
+    Ok(SegHead {
+        w1: ex.read(&prm.w1, sizes[0]).await?,
+        b1: ex.read(&prm.b1, sizes[1]).await?,
+        w2: ex.read(&prm.w2, sizes[2]).await?,
+        b2: ex.read(&prm.b2, sizes[3]).await?,
+        ..head.clone()
+    })
+}
+
 /// Loss and gradients (w1, b1, w2, b2) for grids [h, w, c] and full-resolution masks [h·r, w·r], on the host:
 /// for gradient checks and tests.
 pub async fn head_loss_and_grads(
@@ -498,12 +556,15 @@ pub async fn head_loss_and_grads(
 
 /// Train a head on grids [h, w, c] (channels-last) with masks at the output resolution [h·r, w·r]
 /// (r = `cfg.scale`, or `GridShape::default_scale`; resize masks with `resize_nearest_u8` first).
+/// `unlabeled` grids feed the mean teacher and the pseudo-labels; `sam` is the generalist for `cfg.pseudo`.
+#[allow(clippy::too_many_arguments)] // the labelled and unlabelled data, the generalist, settings and progress
 pub async fn train(
     ctx: Option<&GpuContext>,
     grid: GridShape,
     grids: &[&[f32]],
     masks: &[&[u8]],
     unlabeled: &[&[f32]],
+    sam: Option<&SamPseudo<'_>>,
     cfg: &SegConfig,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(SegHead, TrainLog)> {
@@ -519,7 +580,7 @@ pub async fn train(
     }
     let r = if cfg.scale == 0 { grid.default_scale() } else { cfg.scale };
     let mut rng = Rng::new(cfg.seed);
-    let mut head = SegHead::init(grid, cfg.hidden, r, &mut rng)?;
+    let head = SegHead::init(grid, cfg.hidden, r, &mut rng)?;
     let (oh, ow) = head.out_hw();
     for (i, (g, m)) in grids.iter().zip(masks).enumerate() {
         head.check_grid(&format!("sample {i}"), g)?;
@@ -533,6 +594,19 @@ pub async fn train(
     if cfg.mean_teacher.is_some() && unlabeled.is_empty() {
         return Err(Error::Invalid("train: the mean teacher needs unlabelled grids".into()));
     }
+    let pseudo_on = match (cfg.pseudo, sam) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(Error::Invalid("train: pseudo-labels need the generalist (LiteMedSAM's decoder)".into()))
+        }
+        (Some(_), Some(_)) if unlabeled.is_empty() => {
+            return Err(Error::Invalid("train: pseudo-labels need unlabelled grids".into()))
+        }
+        (Some(p), Some(s)) => {
+            p.check()?;
+            Some((p, s))
+        }
+    };
     let t0 = crate::Instant::now();
     let mut ex = Exec::on(ctx);
     let mut prm = Params::upload(&ex, &head)?;
@@ -542,6 +616,12 @@ pub async fn train(
         None => None,
     };
     let sizes = [head.w1.len(), head.b1.len(), head.w2.len(), head.b2.len()];
+    // Pseudo-label state: the distances are fixed (the labelled set does not change), the labels are remade.
+    let distance = match pseudo_on {
+        Some(_) => pseudo::labeled_distance(grid, grids, unlabeled),
+        None => Vec::new(),
+    };
+    let mut pseudo_set: Vec<(usize, Vec<u8>)> = Vec::new();
     let mut m1 = Vec::new();
     let mut m2 = Vec::new();
     for &s in &sizes {
@@ -550,24 +630,37 @@ pub async fn train(
     }
     let steps_per_epoch = n.div_ceil(cfg.batch);
     let total = steps_per_epoch * cfg.epochs;
+    let refresh = pseudo_on.map(|(p, _)| pseudo::refresh_steps(total, p.refreshes)).unwrap_or_default();
     let mut order: Vec<usize> = (0..n).collect();
     let mut log = TrainLog::default();
     for _ in 0..cfg.epochs {
         rng.shuffle(&mut order);
         let mut sum = 0f64;
         for chunk in order.chunks(cfg.batch) {
-            let mut xs = Vec::with_capacity(chunk.len());
-            let mut geom = Vec::with_capacity(chunk.len());
-            let mut targets = Vec::new();
-            for &i in chunk {
-                let t = if cfg.augment { rng.below(8) } else { 0 };
-                let (g, gh, gw) = dihedral(grids[i], grid.h, grid.w, grid.c, t);
-                let (m, _, _) = dihedral(masks[i], oh, ow, 1, t);
-                xs.push(ex.upload("grid", &g)?);
-                geom.push((gh, gw));
-                targets.extend(targets_from_mask(&m, gh, gw, r));
+            if let Some((pc, s)) = pseudo_on.filter(|_| refresh.contains(&log.steps)) {
+                // Pseudo-labels from the teacher when there is one (FM-ABS), else the student.
+                let now = read_params(&mut ex, &head, teacher.as_ref().unwrap_or(&prm), sizes).await?;
+                let (labels, mut round) = pseudo::make(ctx, &now, unlabeled, &distance, s, &pc, &mut rng).await?;
+                round.step = log.steps;
+                pseudo_set = labels.into_iter().filter(|p| p.kept).map(|p| (p.index, p.mask)).collect();
+                log.pseudo.push(round);
             }
+            let items = chunk.iter().map(|&i| (grids[i], masks[i]));
+            let (xs, geom, targets) = upload_batch(&ex, &head, items, cfg.augment, &mut rng)?;
             let (loss, mut g) = loss_and_grads(&mut ex, &head, &prm, &xs, &geom, &targets, cfg.dice).await?;
+            if let (Some((pc, _)), false) = (pseudo_on, pseudo_set.is_empty()) {
+                // CE against the generalist's pseudo-labels on a batch of kept images, weighted 0.5·w_sam(t).
+                let pick: Vec<usize> =
+                    (0..cfg.batch.min(pseudo_set.len())).map(|_| rng.below(pseudo_set.len() as u32) as usize).collect();
+                let items = pick.iter().map(|&k| (unlabeled[pseudo_set[k].0], pseudo_set[k].1.as_slice()));
+                let (px, pg, pt) = upload_batch(&ex, &head, items, cfg.augment, &mut rng)?;
+                let rows = pt.len();
+                let f = forward(&mut ex, &head, &prm, &px, &pg).await?;
+                let w = pc.weight * pseudo::w_sam(log.steps, total);
+                let (_, dz) = ex.softmax_xent(&f.logits, &pt, rows, 2, 0.0, w / rows as f32).await?;
+                let gp = backward(&mut ex, &head, &prm, &px, &pg, &f, &dz).await?;
+                add_grads(&mut ex, &gp, &mut g, sizes).await?;
+            }
             if let (Some(mt), Some(tp)) = (cfg.mean_teacher, &teacher) {
                 // A batch of unlabelled grids: the student on the clean grid, the teacher on a noisy copy.
                 let mut us = Vec::with_capacity(cfg.batch);
@@ -584,10 +677,7 @@ pub async fn train(
                 let lambda = rampup(mt.weight, log.steps, total * 3 / 5);
                 let (_, dz) = ex.softmax_mse(&fs.logits, &ft.logits, rows, 2, lambda / (2 * rows) as f32).await?;
                 let gu = backward(&mut ex, &head, &prm, &us, &ug, &fs, &dz).await?;
-                ex.add_into(&gu.w1, &mut g.w1, sizes[0]).await?;
-                ex.add_into(&gu.b1, &mut g.b1, sizes[1]).await?;
-                ex.add_into(&gu.w2, &mut g.w2, sizes[2]).await?;
-                ex.add_into(&gu.b2, &mut g.b2, sizes[3]).await?;
+                add_grads(&mut ex, &gu, &mut g, sizes).await?;
             }
             log.steps += 1;
             let grads = [&g.w1, &g.b1, &g.w2, &g.b2];
@@ -621,10 +711,7 @@ pub async fn train(
         }
         log.epoch_loss.push((sum / steps_per_epoch as f64) as f32);
     }
-    head.w1 = ex.read(&prm.w1, sizes[0]).await?;
-    head.b1 = ex.read(&prm.b1, sizes[1]).await?;
-    head.w2 = ex.read(&prm.w2, sizes[2]).await?;
-    head.b2 = ex.read(&prm.b2, sizes[3]).await?;
+    let head = read_params(&mut ex, &head, &prm, sizes).await?;
     log.seconds = t0.elapsed().as_secs_f64();
     Ok((head, log))
 }
