@@ -47,6 +47,9 @@ pub struct RunResult {
     pub hd95: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asd: Option<f64>,
+    /// Segmentation with pseudo-labels: what each refresh kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pseudo: Vec<crate::train::pseudo::PseudoRound>,
 }
 
 impl RunResult {
@@ -144,6 +147,7 @@ pub async fn run_one(
         iou: None,
         hd95: None,
         asd: None,
+        pseudo: Vec::new(),
     })
 }
 
@@ -262,6 +266,7 @@ pub async fn run_one_seg(
         iou: Some(e.iou),
         hd95: e.hd95,
         asd: e.asd,
+        pseudo: log.pseudo,
     })
 }
 

@@ -15,7 +15,7 @@ use crate::protocol::{
     open_results, parse_strategies, plot_metric, plot_pca, save_results, split_samples, todo_runs, ProtocolArgs,
 };
 use crate::train_seg::{embed_grids, read_mask, SamSource};
-use medpick_core::train::pseudo::SamPseudo;
+use medpick_core::train::pseudo::{self as seg_pseudo, SamPseudo};
 
 pub fn run(a: ProtocolArgs) -> Result<bool> {
     let strategies = parse_strategies(&a.strategies, &a.budgets)?;
@@ -144,6 +144,20 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
         per_step * max_budget.div_ceil(cfg.batch) as f64,
         max_budget.div_ceil(cfg.batch)
     ));
+    let rounds: Vec<&seg_pseudo::PseudoRound> = file.runs.iter().flat_map(|r| &r.pseudo).collect();
+    if !rounds.is_empty() {
+        let mean = |f: &dyn Fn(&seg_pseudo::PseudoRound) -> usize| {
+            rounds.iter().map(|p| f(p) as f64).sum::<f64>() / rounds.len() as f64
+        };
+        md.push_str(&format!(
+            "\nPseudo-labels: {} refreshes over the runs; on average {:.1} of {:.1} unpicked images kept per \
+             refresh ({:.1} with foreground).\n",
+            rounds.len(),
+            mean(&|p| p.kept),
+            mean(&|p| p.unlabeled),
+            mean(&|p| p.with_foreground)
+        ));
+    }
     md.push_str("\nPlots: `dice_vs_budget.{svg,png}`, `pool_pca.{svg,png}`.\n");
     std::fs::write(a.out.join("results.md"), &md)?;
     let pooled = Features {

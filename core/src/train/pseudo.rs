@@ -100,7 +100,7 @@ pub struct PseudoLabel {
 }
 
 /// What one refresh made (in `TrainLog::pseudo`).
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PseudoRound {
     pub step: usize,
     pub unlabeled: usize,
