@@ -219,6 +219,33 @@ impl SegEval {
     }
 }
 
+/// Train a segmentation head on the pool's `labeled` images; the mean teacher and the pseudo-labels (when on)
+/// learn from the rest of the pool, unlabelled.
+async fn train_on_pool(
+    ctx: Option<&GpuContext>,
+    pool: &SegPool<'_>,
+    grid: GridShape,
+    labeled: &[usize],
+    seed: u64,
+    cfg: &SegConfig,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(SegHead, cls::TrainLog)> {
+    let grids: Vec<&[f32]> = labeled.iter().map(|&p| pool.grids[p].as_slice()).collect();
+    let masks: Vec<&[u8]> = labeled.iter().map(|&p| pool.masks[p].as_slice()).collect();
+    let cfg = SegConfig { seed, ..cfg.clone() };
+    let rest: Vec<usize> = match cfg.mean_teacher.is_some() || cfg.pseudo.is_some() {
+        true => (0..pool.ids.len()).filter(|i| !labeled.contains(i)).collect(),
+        false => Vec::new(),
+    };
+    let unlabeled: Vec<&[f32]> = rest.iter().map(|&i| pool.grids[i].as_slice()).collect();
+    let embedding = |k: usize| match (pool.sam, rest.get(k)) {
+        (Some(s), Some(&i)) => (s.embedding)(i),
+        _ => Err(crate::Error::Invalid(format!("pseudo-labels: no embedding for unlabelled image {k}"))),
+    };
+    let sam = pool.sam.map(|s| crate::train::pseudo::SamPseudo { decoder: s.decoder, embedding: &embedding });
+    seg::train(ctx, grid, &grids, &masks, &unlabeled, sam.as_ref(), &cfg, progress).await
+}
+
 /// Select on the pool, train a segmentation head on exactly the picked samples, evaluate on the test split.
 #[allow(clippy::too_many_arguments)] // the two splits, the grid, the run's key, the settings and progress
 pub async fn run_one_seg(
@@ -232,23 +259,8 @@ pub async fn run_one_seg(
     cfg: &SegConfig,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<RunResult> {
-    let n = pool.ids.len();
     let (sel, select_seconds) = cold_start(ctx, pool.x, pool.dim, strategy, budget, seed).await?;
-    let grids: Vec<&[f32]> = sel.picks.iter().map(|&p| pool.grids[p].as_slice()).collect();
-    let masks: Vec<&[u8]> = sel.picks.iter().map(|&p| pool.masks[p].as_slice()).collect();
-    let cfg = SegConfig { seed, ..cfg.clone() };
-    // The mean teacher and the pseudo-labels (when on) learn from the rest of the pool, unlabelled.
-    let rest: Vec<usize> = match cfg.mean_teacher.is_some() || cfg.pseudo.is_some() {
-        true => (0..n).filter(|i| !sel.picks.contains(i)).collect(),
-        false => Vec::new(),
-    };
-    let unlabeled: Vec<&[f32]> = rest.iter().map(|&i| pool.grids[i].as_slice()).collect();
-    let embedding = |k: usize| match (pool.sam, rest.get(k)) {
-        (Some(s), Some(&i)) => (s.embedding)(i),
-        _ => Err(crate::Error::Invalid(format!("pseudo-labels: no embedding for unlabelled image {k}"))),
-    };
-    let sam = pool.sam.map(|s| crate::train::pseudo::SamPseudo { decoder: s.decoder, embedding: &embedding });
-    let (head, log) = seg::train(ctx, grid, &grids, &masks, &unlabeled, sam.as_ref(), &cfg, progress).await?;
+    let (head, log) = train_on_pool(ctx, pool, grid, &sel.picks, seed, cfg, progress).await?;
     let e = eval_seg(ctx, &head, test).await?;
     Ok(RunResult {
         strategy: strategy.to_string(),
@@ -351,6 +363,15 @@ pub struct RoundResult {
     pub accuracy: f64,
     pub balanced_accuracy: f64,
     pub auc: Option<f64>,
+    /// Segmentation: mean per-image Dice / IoU and mean HD95 / ASD (pixels) on the test split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dice: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iou: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hd95: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asd: Option<f64>,
     /// The samples added after this round (empty after the last).
     pub next: Vec<String>,
 }
@@ -405,6 +426,10 @@ pub async fn warm_loop(
             accuracy: metrics::accuracy(&pred, test.labels),
             balanced_accuracy: metrics::balanced_accuracy(&pred, test.labels, classes),
             auc: metrics::macro_auc(&probs, test.labels, classes),
+            dice: None,
+            iou: None,
+            hd95: None,
+            asd: None,
             next: Vec::new(),
         };
         if round + 1 < rounds {
@@ -464,6 +489,104 @@ pub async fn warm_loop(
             };
             let added: Vec<usize> = picks_in_pool.iter().map(|&i| pool[i]).collect();
             r.next = added.iter().map(|&p| train.ids[p].clone()).collect();
+            labeled.extend(added);
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Scores of the segmentation warm loop.
+pub const SEG_LOOP_SCORES: &[&str] = &["random", "lc", "entropy", "her", "margin", "asd", "coreset"];
+
+/// The segmentation warm loop: cold-start pick of `batch` images with `start`, then for each round train the
+/// head on every labelled image (with the mean teacher / pseudo-labels of `cfg` on the rest), evaluate on the
+/// test split, score the unlabelled pool from the head's probability maps and add the `batch` best:
+/// `lc` (GM-ABS bottom-quartile least confidence, lowest first), `entropy` (HE, mean normalised entropy),
+/// `her` (high-entropy ratio, τ ramping 0.35 → 0.60 over the rounds as GM-ABS's over iterations), `margin`
+/// (lowest first), `asd` (ASSFT-like: entropy over the predicted foreground), `coreset` (k-center greedy on the
+/// pooled features from the labelled set), `random`.
+#[allow(clippy::too_many_arguments)] // the two splits, the loop's settings and the head's, progress
+pub async fn warm_loop_seg(
+    ctx: Option<&GpuContext>,
+    pool: &SegPool<'_>,
+    test: &SegTest<'_>,
+    grid: GridShape,
+    start: &str,
+    score: &str,
+    rounds: usize,
+    batch: usize,
+    seed: u64,
+    cfg: &SegConfig,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<RoundResult>> {
+    use crate::uncertainty as u;
+    if !SEG_LOOP_SCORES.contains(&score) {
+        return Err(Error::Unknown { kind: "score", name: score.to_string(), known: SEG_LOOP_SCORES.join(", ") });
+    }
+    let n = pool.ids.len();
+    if batch == 0 || rounds == 0 || batch * rounds > n {
+        return Err(Error::Invalid(format!("{rounds} rounds of {batch} need ≤ {n} images in the pool (and ≥ 1 each)")));
+    }
+    let (first, _) = cold_start(ctx, pool.x, pool.dim, start, batch, seed).await?;
+    let mut labeled = first.picks;
+    let mut rng = crate::rng::Rng::new(seed ^ 0x5eed);
+    let mut out = Vec::new();
+    for round in 0..rounds {
+        let (head, _) = train_on_pool(ctx, pool, grid, &labeled, seed, cfg, progress).await?;
+        let e = eval_seg(ctx, &head, test).await?;
+        let mut r = RoundResult {
+            score: score.to_string(),
+            round,
+            labeled: labeled.len(),
+            accuracy: 0.0,
+            balanced_accuracy: 0.0,
+            auc: None,
+            dice: Some(e.dice),
+            iou: Some(e.iou),
+            hd95: e.hd95,
+            asd: e.asd,
+            next: Vec::new(),
+        };
+        if round + 1 < rounds {
+            let rest: Vec<usize> = (0..n).filter(|i| !labeled.contains(i)).collect();
+            let picks_in_rest: Vec<usize> = match score {
+                "random" => {
+                    let mut v: Vec<usize> = (0..rest.len()).collect();
+                    rng.shuffle(&mut v);
+                    v.truncate(batch);
+                    v
+                }
+                "coreset" => {
+                    let x = Matrix::new(pool.x, n, pool.dim)?;
+                    let sel =
+                        select::select("coreset", &SelectInput { x, budget: batch, seed, labeled: &labeled, gpu: ctx })
+                            .await?;
+                    sel.picks.iter().filter_map(|p| rest.iter().position(|q| q == p)).collect()
+                }
+                _ => {
+                    let tau = u::her_threshold(round as f64, (rounds - 1) as f64, 0.35, 0.60);
+                    let grids: Vec<&[f32]> = rest.iter().map(|&i| pool.grids[i].as_slice()).collect();
+                    let mut s = Vec::with_capacity(rest.len());
+                    head.predict_each(ctx, &grids, &mut |_, p| {
+                        // Class-major [2, P] maps: background, foreground.
+                        let px = p.len();
+                        let probs: Vec<f32> = p.iter().map(|v| 1.0 - v).chain(p.iter().copied()).collect();
+                        s.push(match score {
+                            "lc" => u::lc(&probs, 2, px),
+                            "entropy" => u::he(&probs, 2, px),
+                            "her" => u::her(&probs, 2, px, tau),
+                            "margin" => u::margin(&probs, 2, px),
+                            _ => u::asd(&probs, 2, px),
+                        });
+                        Ok(())
+                    })
+                    .await?;
+                    u::top_by(&s, batch, matches!(score, "lc" | "margin"))
+                }
+            };
+            let added: Vec<usize> = picks_in_rest.iter().map(|&i| rest[i]).collect();
+            r.next = added.iter().map(|&p| pool.ids[p].clone()).collect();
             labeled.extend(added);
         }
         out.push(r);

@@ -32,6 +32,9 @@ pub struct ProtocolArgs {
     pub head: String,
     #[arg(long, default_value_t = 100)]
     pub epochs: usize,
+    /// seg: training batch size (MedCAL: 8).
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
     #[command(flatten)]
     pub seg: crate::train_seg::SegArgs,
     /// Use at most this many training / test samples (a seeded subset; 0 = all): for quick runs.
@@ -498,14 +501,20 @@ pub struct LoopArgs {
     /// Cold-start strategy for round 0.
     #[arg(long, default_value = "typiclust")]
     pub start: String,
-    /// Scores to compare between rounds (random, entropy, lc, margin, bald, dropquery, coreset).
-    #[arg(long, default_value = "random,entropy,margin,bald,dropquery,coreset")]
-    pub scores: String,
+    /// Scores to compare between rounds. cls: random, entropy, lc, margin, bald, dropquery, coreset (default:
+    /// all but lc). seg: random, lc, entropy, her, margin, asd, coreset (default: all).
+    #[arg(long)]
+    pub scores: Option<String>,
     #[arg(long, default_value_t = 4)]
     pub rounds: usize,
     /// Samples added per round (and picked at round 0).
     #[arg(long, default_value_t = 27)]
     pub batch: usize,
+    /// seg: training batch size (MedCAL: 8).
+    #[arg(long, default_value_t = 8)]
+    pub train_batch: usize,
+    #[command(flatten)]
+    pub seg: crate::train_seg::SegArgs,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     #[arg(long, default_value = "linear")]
@@ -527,18 +536,77 @@ pub struct LoopArgs {
 
 /// `medpick bench loop`: the warm loop per score, one table row each.
 pub fn run_loop(a: LoopArgs) -> Result<bool> {
-    if a.task != "cls" {
-        bail!("--task {}: bench loop runs cls only (the segmentation warm loop is not built yet)", a.task);
-    }
-    let scores: Vec<String> = a.scores.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    let (known, default) = match a.task.as_str() {
+        "cls" => (protocol::LOOP_SCORES, "random,entropy,margin,bald,dropquery,coreset"),
+        "seg" => (protocol::SEG_LOOP_SCORES, "random,lc,entropy,her,margin,asd,coreset"),
+        t => bail!("--task {t}: use cls or seg"),
+    };
+    let scores: Vec<String> = a
+        .scores
+        .as_deref()
+        .unwrap_or(default)
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
     for s in &scores {
-        if !protocol::LOOP_SCORES.contains(&s.as_str()) {
-            bail!("--scores: unknown score {s} (known: {})", protocol::LOOP_SCORES.join(", "));
+        if !known.contains(&s.as_str()) {
+            bail!("--scores: unknown score {s} for --task {} (known: {})", a.task, known.join(", "));
         }
     }
     if !medpick_core::select::COLD_START.contains(&a.start.as_str()) {
         bail!("--start: unknown strategy {} (known: {})", a.start, medpick_core::select::COLD_START.join(", "));
     }
+    let seg = a.task == "seg";
+    let all = if seg { crate::protocol_seg::run_loop(&a, &scores)? } else { cls_loop(&a, &scores)? };
+    let (metric, value): (&str, fn(&protocol::RoundResult) -> f64) = match seg {
+        true => ("dice", |r| r.dice.unwrap_or(f64::NAN)),
+        false => ("balanced_accuracy", |r| r.balanced_accuracy),
+    };
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    std::fs::write(a.out.join("loop.json"), serde_json::to_string_pretty(&all)?)?;
+    let counts: Vec<usize> = (0..a.rounds).map(|r| (r + 1) * a.batch).collect();
+    let mut md = format!(
+        "# medpick bench loop\n\nDataset `{}`, task {}, model `{}`, start `{}`, {} rounds of {}, {}, seed {}.\n\n\
+         {} on the test split by labelled-set size:\n\n| score | {} |\n|---|{}\n",
+        a.dataset.display(),
+        a.task,
+        a.model.model,
+        a.start,
+        a.rounds,
+        a.batch,
+        if seg { format!("segmentation head, {} epochs", a.epochs) } else { format!("head `{}`", a.head) },
+        a.seed,
+        if seg { "Mean per-image Dice" } else { "Balanced accuracy" },
+        counts.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" | "),
+        "---|".repeat(counts.len())
+    );
+    for s in &scores {
+        let row: Vec<String> = all.iter().filter(|r| &r.score == s).map(|r| format!("{:.3}", value(r))).collect();
+        md.push_str(&format!("| {s} | {} |\n", row.join(" | ")));
+    }
+    std::fs::write(a.out.join("loop.md"), &md)?;
+    let series: Vec<(String, Vec<(f64, f64)>)> = scores
+        .iter()
+        .map(|s| (s.clone(), all.iter().filter(|r| &r.score == s).map(|r| (r.labeled as f64, value(r))).collect()))
+        .collect();
+    for ext in ["svg", "png"] {
+        plot_lines(
+            &a.out.join(format!("loop_{metric}.{ext}")),
+            &format!("warm loop from {}: {metric} per round", a.start),
+            "labelled images",
+            metric,
+            &series,
+            &[],
+        )?;
+    }
+    println!("{md}");
+    println!("wrote {}/loop.md, loop.json and loop_{metric}.{{svg,png}}", a.out.display());
+    Ok(true)
+}
+
+/// The classification warm loop per score.
+fn cls_loop(a: &LoopArgs, scores: &[String]) -> Result<Vec<protocol::RoundResult>> {
     let gpu = crate::open_gpu()?;
     let data = prepare(&gpu, &a.dataset, &a.model, a.max_train, a.max_test, a.batch * a.rounds)?;
     let ctx = if a.cpu { None } else { Some(&gpu) };
@@ -548,7 +616,7 @@ pub fn run_loop(a: LoopArgs) -> Result<bool> {
     let pb = crate::progress_bar("loop");
     pb.set_length(scores.len() as u64);
     let mut all = Vec::new();
-    for s in &scores {
+    for s in scores {
         pb.set_message(s.clone());
         let r = pollster::block_on(protocol::warm_loop(
             ctx,
@@ -567,45 +635,5 @@ pub fn run_loop(a: LoopArgs) -> Result<bool> {
         pb.inc(1);
     }
     pb.finish_and_clear();
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    std::fs::write(a.out.join("loop.json"), serde_json::to_string_pretty(&all)?)?;
-    let counts: Vec<usize> = (0..a.rounds).map(|r| (r + 1) * a.batch).collect();
-    let mut md = format!(
-        "# medpick bench loop\n\nDataset `{}`, model `{}`, start `{}`, {} rounds of {}, head `{}`, seed {}.\n\n\
-         Balanced accuracy on the test split by labelled-set size:\n\n| score | {} |\n|---|{}\n",
-        a.dataset.display(),
-        a.model.model,
-        a.start,
-        a.rounds,
-        a.batch,
-        a.head,
-        a.seed,
-        counts.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" | "),
-        "---|".repeat(counts.len())
-    );
-    for s in &scores {
-        let row: Vec<String> =
-            all.iter().filter(|r| &r.score == s).map(|r| format!("{:.3}", r.balanced_accuracy)).collect();
-        md.push_str(&format!("| {s} | {} |\n", row.join(" | ")));
-    }
-    std::fs::write(a.out.join("loop.md"), &md)?;
-    let series: Vec<(String, Vec<(f64, f64)>)> = scores
-        .iter()
-        .map(|s| {
-            (s.clone(), all.iter().filter(|r| &r.score == s).map(|r| (r.labeled as f64, r.balanced_accuracy)).collect())
-        })
-        .collect();
-    for ext in ["svg", "png"] {
-        plot_lines(
-            &a.out.join(format!("loop_balanced_accuracy.{ext}")),
-            &format!("warm loop from {}: balanced accuracy per round", a.start),
-            "labelled images",
-            "balanced_accuracy",
-            &series,
-            &[],
-        )?;
-    }
-    println!("{md}");
-    println!("wrote {}/loop.md, loop.json and loop_balanced_accuracy.{{svg,png}}", a.out.display());
-    Ok(true)
+    Ok(all)
 }

@@ -17,6 +17,74 @@ use crate::protocol::{
 use crate::train_seg::{embed_grids, read_mask, SamSource};
 use medpick_core::train::pseudo::{self as seg_pseudo, SamPseudo};
 
+/// The two splits of a segmentation dataset, embedded: grids (channels-last), the training grids' spatial means
+/// for selection, training masks at the head's output size, test masks at their own size; and the generalist
+/// when pseudo-labels are on.
+pub(crate) struct SegData {
+    pub shape: seg::GridShape,
+    pub r: usize,
+    pub tr_ids: Vec<String>,
+    pub tr_grids: Vec<Vec<f32>>,
+    pub tr_pooled: Vec<f32>,
+    pub tr_masks: Vec<Vec<u8>>,
+    pub te_ids: Vec<String>,
+    pub te_grids: Vec<Vec<f32>>,
+    pub te_masks: Vec<(usize, usize, Vec<u8>)>,
+    pub sam: Option<SamSource>,
+}
+
+impl SegData {
+    /// Split (`need`: the most images a run labels), embed (cached) and read the masks.
+    #[allow(clippy::too_many_arguments)] // the dataset, the encoder, the head's settings and the subset sizes
+    pub fn prepare(
+        gpu: &medpick_core::gpu::GpuContext,
+        dataset: &std::path::Path,
+        model: &crate::ModelArgs,
+        seg_args: &crate::train_seg::SegArgs,
+        cpu: bool,
+        max_train: usize,
+        max_test: usize,
+        need: usize,
+    ) -> Result<SegData> {
+        let (root, samples, split) = crate::load_samples(dataset, None)?;
+        let (train_s, test_s) =
+            split_samples(dataset, &samples, split, &|s| !s.masks.is_empty(), max_train, max_test, need)?;
+        eprintln!("segmentation: {} training, {} test images with masks", train_s.len(), test_s.len());
+        let (shape, chw) = Encoder::load(Some(gpu), &model.model, model.weights.as_deref())
+            .with_context(|| format!("loading --model {}", model.model))?
+            .grid_shape();
+        let r = shape.default_scale();
+        let (oh, ow) = (shape.h * r, shape.w * r);
+        let by_id: std::collections::HashMap<&str, &manifest::Sample> =
+            train_s.iter().chain(&test_s).map(|s| (s.id.as_str(), s)).collect();
+        let mask_of = |id: &str| read_mask(&root, by_id[id]);
+        let (tr_ids, tr_grids) = embed_grids(gpu, model, &root, &train_s, shape, chw)?;
+        let tr_pooled: Vec<f32> = tr_grids.iter().flat_map(|g| shape.spatial_mean(g)).collect();
+        let tr_masks: Vec<Vec<u8>> = tr_ids
+            .iter()
+            .map(|id| mask_of(id).map(|(h, w, m)| seg::resize_nearest_u8(&m, h, w, oh, ow)))
+            .collect::<Result<_>>()?;
+        let (te_ids, te_grids) = embed_grids(gpu, model, &root, &test_s, shape, chw)?;
+        let te_masks: Vec<(usize, usize, Vec<u8>)> = te_ids.iter().map(|id| mask_of(id)).collect::<Result<_>>()?;
+        if need > tr_ids.len() {
+            bail!("{need} labelled images exceed the {} training images that could be embedded", tr_ids.len());
+        }
+        let sam = match seg_args.pseudo_labels {
+            true => Some(SamSource::load(gpu, cpu, model, seg_args.sam_weights.as_deref(), &root, &train_s)?),
+            false => None,
+        };
+        Ok(SegData { shape, r, tr_ids, tr_grids, tr_pooled, tr_masks, te_ids, te_grids, te_masks, sam })
+    }
+
+    /// The LiteMedSAM embedding of training image `i` (for the generalist's pseudo-labels).
+    pub fn embedding(&self, i: usize) -> medpick_core::Result<Vec<f32>> {
+        match &self.sam {
+            Some(s) => s.embedding(&self.tr_ids[i], &self.tr_grids[i]),
+            None => Err(medpick_core::Error::Invalid("no generalist loaded".into())),
+        }
+    }
+}
+
 pub fn run(a: ProtocolArgs) -> Result<bool> {
     let strategies = parse_strategies(&a.strategies, &a.budgets)?;
     if a.head != "linear" {
@@ -25,32 +93,11 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
     let max_budget = *a.budgets.iter().max().unwrap_or(&0);
 
     let gpu = crate::open_gpu()?;
-    let (root, samples, split) = crate::load_samples(&a.dataset, None)?;
-    let (train_s, test_s) =
-        split_samples(&a.dataset, &samples, split, &|s| !s.masks.is_empty(), a.max_train, a.max_test, max_budget)?;
-    eprintln!("protocol (seg): {} training, {} test images with masks", train_s.len(), test_s.len());
-
-    let (shape, chw) = Encoder::load(Some(&gpu), &a.model.model, a.model.weights.as_deref())
-        .with_context(|| format!("loading --model {}", a.model.model))?
-        .grid_shape();
-    let r = shape.default_scale();
+    let d = SegData::prepare(&gpu, &a.dataset, &a.model, &a.seg, a.cpu, a.max_train, a.max_test, max_budget)?;
+    let (shape, r) = (d.shape, d.r);
     let (oh, ow) = (shape.h * r, shape.w * r);
-    let cfg = a.seg.config(a.epochs, 0, r)?;
-    let by_id: std::collections::HashMap<&str, &manifest::Sample> =
-        train_s.iter().chain(&test_s).map(|s| (s.id.as_str(), s)).collect();
-    let mask_of = |id: &str| read_mask(&root, by_id[id]);
-    // Grids (channels-last), their spatial means for selection, masks.
-    let (tr_ids, tr_grids) = embed_grids(&gpu, &a.model, &root, &train_s, shape, chw)?;
-    let tr_pooled: Vec<f32> = tr_grids.iter().flat_map(|g| shape.spatial_mean(g)).collect();
-    let tr_masks: Vec<Vec<u8>> = tr_ids
-        .iter()
-        .map(|id| mask_of(id).map(|(h, w, m)| seg::resize_nearest_u8(&m, h, w, oh, ow)))
-        .collect::<Result<_>>()?;
-    let (te_ids, te_grids) = embed_grids(&gpu, &a.model, &root, &test_s, shape, chw)?;
-    let te_masks: Vec<(usize, usize, Vec<u8>)> = te_ids.iter().map(|id| mask_of(id)).collect::<Result<_>>()?;
-    if max_budget > tr_ids.len() {
-        bail!("--budgets: {max_budget} exceeds the {} training images that could be embedded", tr_ids.len());
-    }
+    let cfg = a.seg.config(a.epochs, a.batch, 0, r)?;
+    let (tr_ids, te_ids, tr_pooled) = (&d.tr_ids, &d.te_ids, &d.tr_pooled);
 
     let settings = serde_json::json!({
         "dataset": a.dataset.display().to_string(), "task": "seg", "model": a.model.model, "epochs": a.epochs,
@@ -61,18 +108,11 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
     });
     let mut file = open_results(&a.out, &settings, &[])?;
     let ctx = if a.cpu { None } else { Some(&gpu) };
-    let sam_src = match cfg.pseudo {
-        Some(_) => Some(SamSource::load(&gpu, a.cpu, &a.model, a.seg.sam_weights.as_deref(), &root, &train_s)?),
-        None => None,
-    };
-    let embedding = |i: usize| match &sam_src {
-        Some(s) => s.embedding(&tr_ids[i], &tr_grids[i]),
-        None => Err(medpick_core::Error::Invalid("no generalist loaded".into())),
-    };
-    let sam = sam_src.as_ref().map(|s| SamPseudo { decoder: &s.decoder, embedding: &embedding });
+    let embedding = |i: usize| d.embedding(i);
+    let sam = d.sam.as_ref().map(|s| SamPseudo { decoder: &s.decoder, embedding: &embedding });
     let pool =
-        SegPool { ids: &tr_ids, x: &tr_pooled, dim: shape.c, grids: &tr_grids, masks: &tr_masks, sam: sam.as_ref() };
-    let test = SegTest { grids: &te_grids, masks: &te_masks };
+        SegPool { ids: tr_ids, x: tr_pooled, dim: shape.c, grids: &d.tr_grids, masks: &d.tr_masks, sam: sam.as_ref() };
+    let test = SegTest { grids: &d.te_grids, masks: &d.te_masks };
     // The floor: an untrained head with the initialisation of seed 0.
     let untrained = seg::SegHead::init(shape, cfg.hidden, r, &mut medpick_core::rng::Rng::new(0))?;
     let floor = pollster::block_on(protocol::eval_seg(ctx, &untrained, &test))?;
@@ -176,4 +216,50 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
     println!("{md}");
     println!("wrote {}/results.md, results.json and plots", a.out.display());
     Ok(true)
+}
+
+/// `medpick bench loop --task seg`: the warm loop per score on a segmentation dataset.
+pub fn run_loop(a: &crate::protocol::LoopArgs, scores: &[String]) -> Result<Vec<protocol::RoundResult>> {
+    if a.head != "linear" {
+        bail!("--head {}: applies to --task cls; the segmentation head is set with --hidden", a.head);
+    }
+    let gpu = crate::open_gpu()?;
+    let d = SegData::prepare(&gpu, &a.dataset, &a.model, &a.seg, a.cpu, a.max_train, a.max_test, a.batch * a.rounds)?;
+    let cfg = a.seg.config(a.epochs, a.train_batch, a.seed, d.r)?;
+    let embedding = |i: usize| d.embedding(i);
+    let sam = d.sam.as_ref().map(|s| SamPseudo { decoder: &s.decoder, embedding: &embedding });
+    let pool = SegPool {
+        ids: &d.tr_ids,
+        x: &d.tr_pooled,
+        dim: d.shape.c,
+        grids: &d.tr_grids,
+        masks: &d.tr_masks,
+        sam: sam.as_ref(),
+    };
+    let test = SegTest { grids: &d.te_grids, masks: &d.te_masks };
+    let ctx = if a.cpu { None } else { Some(&gpu) };
+    let pb = crate::progress_bar("loop");
+    pb.set_length(scores.len() as u64);
+    let mut all = Vec::new();
+    for s in scores {
+        pb.set_message(s.clone());
+        let r = pollster::block_on(protocol::warm_loop_seg(
+            ctx,
+            &pool,
+            &test,
+            d.shape,
+            &a.start,
+            s,
+            a.rounds,
+            a.batch,
+            a.seed,
+            &cfg,
+            &mut |k, n| pb.set_message(format!("{s}: training step {k}/{n}")),
+        ))
+        .with_context(|| format!("score {s}"))?;
+        all.extend(r);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    Ok(all)
 }

@@ -26,6 +26,9 @@ pub struct TrainArgs {
     /// seg: folder or manifest of images with masks (the annotations to train on).
     #[arg(long)]
     pub dataset: Option<PathBuf>,
+    /// seg: training batch size (MedCAL: 8).
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
     #[command(flatten)]
     pub seg: crate::train_seg::SegArgs,
     /// Head file to write (JSON).

@@ -17,9 +17,6 @@ use serde::{Deserialize, Serialize};
 /// Settings of the segmentation head's training (shared by `train --task seg` and `bench protocol --task seg`).
 #[derive(clap::Args, Clone)]
 pub struct SegArgs {
-    /// seg: batch size (MedCAL: 8).
-    #[arg(long, default_value_t = 8)]
-    pub batch: usize,
     /// seg: hidden channels of the head's 3×3 conv.
     #[arg(long, default_value_t = 32)]
     pub hidden: usize,
@@ -59,7 +56,7 @@ pub struct SegArgs {
 
 impl SegArgs {
     /// The training configuration, with the output scale r.
-    pub fn config(&self, epochs: usize, seed: u64, r: usize) -> Result<SegConfig> {
+    pub fn config(&self, epochs: usize, batch: usize, seed: u64, r: usize) -> Result<SegConfig> {
         let optimizer = match self.optimizer.as_str() {
             "adamw" => Optimizer::AdamW,
             "sgd" => Optimizer::Sgd,
@@ -75,7 +72,7 @@ impl SegArgs {
             hidden: self.hidden,
             scale: r,
             epochs,
-            batch: self.batch,
+            batch,
             optimizer,
             lr: self.lr.unwrap_or(if sgd { 0.01 } else { 1e-3 }),
             weight_decay: if sgd { 3e-5 } else { 1e-4 },
@@ -246,7 +243,7 @@ pub fn train(a: crate::train::TrainArgs) -> Result<bool> {
         .with_context(|| format!("loading --model {}", a.model.model))?
         .grid_shape();
     let r = shape.default_scale();
-    let cfg = a.seg.config(a.epochs, a.seed, r)?;
+    let cfg = a.seg.config(a.epochs, a.batch, a.seed, r)?;
     let (ids, grids) = embed_grids(&gpu, &a.model, &root, &samples, shape, chw)?;
     let by_id: std::collections::HashMap<&str, &Sample> = samples.iter().map(|s| (s.id.as_str(), s)).collect();
     let (oh, ow) = (shape.h * r, shape.w * r);

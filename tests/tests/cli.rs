@@ -651,6 +651,47 @@ fn bench_loop_adds_new_samples_each_round_for_every_score() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
+/// `bench loop --task seg` on the bundled DSB2018 sample: rounds grow the labelled set with new images, the
+/// table, JSON and Dice plot are written, and classification-only scores are refused by name.
+#[test]
+fn bench_loop_seg_on_the_dsb2018_sample() {
+    if crate::common::gpu().is_none() {
+        return;
+    }
+    let out = tmp("loop-seg");
+    let data = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018");
+    let run = |scores: &str| {
+        Command::new(medpick())
+            .args(["bench", "loop", "--task", "seg", "--dataset"])
+            .arg(&data)
+            .args(["--model", "pixels:64", "--scores", scores, "--rounds", "2", "--batch", "4", "--epochs", "5"])
+            .args(["--hidden", "8", "--lr", "0.01", "--cache", "none", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let o = run("random,her,asd");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rounds: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("loop.json")).unwrap()).unwrap();
+    assert_eq!(rounds.len(), 6);
+    for score in ["random", "her", "asd"] {
+        let rs: Vec<_> = rounds.iter().filter(|r| r["score"] == score).collect();
+        assert_eq!(rs.iter().map(|r| r["labeled"].as_u64().unwrap()).collect::<Vec<_>>(), vec![4, 8], "{score}");
+        let next: std::collections::HashSet<&str> =
+            rs[0]["next"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(next.len(), 4, "{score}: {next:?}");
+        assert!(rs.iter().all(|r| (0.0..=1.0).contains(&r["dice"].as_f64().unwrap())), "{score}");
+    }
+    assert!(std::fs::read(out.join("loop_dice.png")).unwrap().starts_with(b"\x89PNG"));
+    assert!(std::fs::read_to_string(out.join("loop.md")).unwrap().contains("Mean per-image Dice"));
+    let o = run("random,bald");
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("unknown score bald for --task seg"), "{err}");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 /// `bench select` end to end at a small size: every cell runs on the GPU path in its own process, the table
 /// and JSON are written, and each strategy returns the budget. (Throughput figures come from full runs, not here.)
 #[test]

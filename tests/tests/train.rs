@@ -478,3 +478,74 @@ fn pseudo_labels_from_litemedsam_boxes_match_kvasir_masks() {
             .unwrap_err();
     assert!(err.to_string().contains("generalist"), "{err}");
 }
+
+/// The segmentation warm loop adds exactly the images its score ranks first: recomputed here from the same
+/// cold start and the same (deterministic) head, `lc` must pick the four least confident unlabelled images.
+#[test]
+fn seg_warm_loop_adds_the_least_confident_images() {
+    use medpick_core::protocol::{self, SegPool, SegTest};
+    use medpick_core::select::{self, Matrix, SelectInput};
+    use medpick_core::uncertainty as u;
+    let Some(ctx) = gpu() else { return };
+    let (shape, grids, masks, full) = dsb2018_grids();
+    let tr = 16;
+    let pooled: Vec<f32> = grids[..tr].iter().flat_map(|g| shape.spatial_mean(g)).collect();
+    let ids: Vec<String> = (0..tr).map(|i| format!("img{i}")).collect();
+    let pool = SegPool { ids: &ids, x: &pooled, dim: shape.c, grids: &grids[..tr], masks: &masks[..tr], sam: None };
+    let test = SegTest { grids: &grids[tr..], masks: &full[tr..] };
+    let cfg = SegConfig { hidden: 8, epochs: 10, batch: 4, lr: 1e-2, ..Default::default() };
+    let seed = 3;
+    let rounds = pollster::block_on(protocol::warm_loop_seg(
+        Some(ctx),
+        &pool,
+        &test,
+        shape,
+        "random",
+        "lc",
+        2,
+        4,
+        seed,
+        &cfg,
+        &mut |_, _| {},
+    ))
+    .unwrap();
+    assert_eq!(rounds.iter().map(|r| r.labeled).collect::<Vec<_>>(), vec![4, 8]);
+    assert!(rounds.iter().all(|r| r.dice.is_some_and(|d| (0.0..=1.0).contains(&d))), "{rounds:?}");
+    assert!(rounds[1].next.is_empty());
+    let x = Matrix::new(&pooled, tr, shape.c).unwrap();
+    let first =
+        pollster::block_on(select::select("random", &SelectInput { x, budget: 4, seed, labeled: &[], gpu: Some(ctx) }))
+            .unwrap()
+            .picks;
+    let gr: Vec<&[f32]> = first.iter().map(|&i| grids[i].as_slice()).collect();
+    let mr: Vec<&[u8]> = first.iter().map(|&i| masks[i].as_slice()).collect();
+    let c = SegConfig { seed, ..cfg.clone() };
+    let (head, _) = pollster::block_on(seg::train(Some(ctx), shape, &gr, &mr, &[], None, &c, &mut |_, _| {})).unwrap();
+    let rest: Vec<usize> = (0..tr).filter(|i| !first.contains(i)).collect();
+    let lc: Vec<f64> = rest
+        .iter()
+        .map(|&i| {
+            let p = pollster::block_on(head.predict(Some(ctx), &grids[i])).unwrap();
+            let probs: Vec<f32> = p.iter().map(|v| 1.0 - v).chain(p.iter().copied()).collect();
+            u::lc(&probs, 2, p.len())
+        })
+        .collect();
+    let want: Vec<String> = u::top_by(&lc, 4, true).iter().map(|&k| ids[rest[k]].clone()).collect();
+    assert_eq!(rounds[0].next, want, "lc scores {lc:?}");
+    // A classification-only score is refused by name.
+    let err = pollster::block_on(protocol::warm_loop_seg(
+        Some(ctx),
+        &pool,
+        &test,
+        shape,
+        "random",
+        "bald",
+        2,
+        4,
+        seed,
+        &cfg,
+        &mut |_, _| {},
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("bald"), "{err}");
+}
