@@ -516,7 +516,7 @@ fn train_and_eval_a_segmentation_head_from_masks() {
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--dataset"));
     // Generalist pseudo-labels on the one image left out of the picks: the head's encoder is `pixels`, so that
     // image is embedded a second time with LiteMedSAM for the decoder; three refreshes are reported.
-    if medpick_core::io::weights::default_litemedsam_path().is_ok() {
+    if crate::common::litemedsam_path().is_some() {
         let mut csv = String::from("rank,id,score,strategy,seed\n");
         for (i, f) in stems.iter().skip(1).enumerate() {
             csv.push_str(&format!("{},images/{f},0,typiclust,0\n", i + 1));

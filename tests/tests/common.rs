@@ -45,6 +45,19 @@ pub fn shared() -> Option<std::path::PathBuf> {
     None
 }
 
+/// The LiteMedSAM weights (`$MEDPICK_WEIGHTS` or the setup script's cache), or `None` after printing why the
+/// test is skipped. Set `REQUIRE_WEIGHTS=1` (CI does) to make their absence a failure.
+pub fn litemedsam_path() -> Option<std::path::PathBuf> {
+    match medpick_core::io::weights::default_litemedsam_path() {
+        Ok(p) => Some(p),
+        Err(e) => {
+            assert!(!std::env::var("REQUIRE_WEIGHTS").is_ok_and(|v| v == "1"), "REQUIRE_WEIGHTS is set: {e}");
+            eprintln!("skipped: {e}");
+            None
+        }
+    }
+}
+
 /// Read every tensor of a safetensors file as (shape, f32 values or u8 values widened to f32).
 pub fn load_safetensors(path: &std::path::Path) -> std::collections::HashMap<String, (Vec<usize>, Vec<f32>)> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

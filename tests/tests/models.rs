@@ -7,16 +7,7 @@ use medpick_core::preprocess;
 use crate::common::{gpu, load_safetensors, shared};
 
 fn litemedsam() -> Option<TinyVit> {
-    let path = match weights::default_litemedsam_path() {
-        Ok(p) => p,
-        Err(e) => {
-            if std::env::var("REQUIRE_WEIGHTS").is_ok_and(|v| v == "1") {
-                panic!("{e}");
-            }
-            eprintln!("skipped: {e}");
-            return None;
-        }
-    };
+    let path = crate::common::litemedsam_path()?;
     Some(TinyVit::load(&weights::read_weights(&path).unwrap()).unwrap())
 }
 
@@ -95,14 +86,7 @@ fn litemedsam_cpu_forward_matches_pytorch_dsb2018_1() {
 fn check_decoder(name: &str, on_gpu: bool) {
     use medpick_core::model::sam_decoder::{box_to_256, SamDecoder};
     let Some(sh) = shared() else { return };
-    let path = match weights::default_litemedsam_path() {
-        Ok(p) => p,
-        Err(e) => {
-            assert!(!std::env::var("REQUIRE_WEIGHTS").is_ok_and(|v| v == "1"), "{e}");
-            eprintln!("skipped: {e}");
-            return;
-        }
-    };
+    let Some(path) = crate::common::litemedsam_path() else { return };
     let dec = SamDecoder::load(&weights::read_weights(&path).unwrap()).unwrap();
     let t = load_safetensors(&sh.join(format!("fixtures/litemedsam/{name}.safetensors")));
     let b = &t["box_256"].1;

@@ -379,14 +379,7 @@ fn pseudo_labels_from_litemedsam_boxes_match_kvasir_masks() {
     use medpick_core::train::pseudo::{self, PseudoLabels, SamPseudo};
     let Some(ctx) = gpu() else { return };
     let Some((emb, grids, masks, full)) = kvasir_fixture_grids() else { return };
-    let path = match weights::default_litemedsam_path() {
-        Ok(p) => p,
-        Err(e) => {
-            assert!(!std::env::var("REQUIRE_WEIGHTS").is_ok_and(|v| v == "1"), "{e}");
-            eprintln!("skipped: {e}");
-            return;
-        }
-    };
+    let Some(path) = crate::common::litemedsam_path() else { return };
     let dec = SamDecoder::load(&weights::read_weights(&path).unwrap()).unwrap().to_gpu(ctx).unwrap();
     let shape = GridShape { c: 256, h: 64, w: 64 };
     let gr: Vec<&[f32]> = grids.iter().map(|g| g.as_slice()).collect();
