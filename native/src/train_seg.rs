@@ -42,10 +42,12 @@ pub struct SegArgs {
     /// images), CE weighted 0.5·w_sam(t) (docs/training.md).
     #[arg(long)]
     pub pseudo_labels: bool,
-    /// seg: least mean max-probability of an image given a pseudo-label.
-    #[arg(long, default_value_t = 0.9)]
-    pub pseudo_confidence: f32,
-    /// seg: images given a pseudo-label are at most this quantile of the distances to the nearest labelled image.
+    /// seg: images given a pseudo-label have a confidence (mean max-probability) at least this quantile of the
+    /// unlabelled images' (0.5: the more confident half).
+    #[arg(long, default_value_t = 0.5)]
+    pub pseudo_confidence_quantile: f32,
+    /// seg: images given a pseudo-label have a feature distance to the nearest labelled image at most this
+    /// quantile of the unlabelled images' (0.5: the closer half).
     #[arg(long, default_value_t = 0.5)]
     pub pseudo_distance_quantile: f32,
     /// seg: LiteMedSAM weights for the pseudo-labels' decoder (default: --weights with --model litemedsam,
@@ -80,7 +82,7 @@ impl SegArgs {
             augment: self.augment,
             mean_teacher: self.mean_teacher.then(seg::MeanTeacher::default),
             pseudo: self.pseudo_labels.then(|| PseudoLabels {
-                min_confidence: self.pseudo_confidence,
+                confidence_quantile: self.pseudo_confidence_quantile,
                 distance_quantile: self.pseudo_distance_quantile,
                 ..Default::default()
             }),
@@ -284,7 +286,7 @@ pub fn train(a: crate::train::TrainArgs) -> Result<bool> {
     pb.finish_and_clear();
     for p in &log.pseudo {
         eprintln!(
-            "pseudo-labels at step {}: {} of {} unlabelled images kept ({} with foreground; confidence ≥ {}, \
+            "pseudo-labels at step {}: {} of {} unlabelled images kept ({} with foreground; confidence ≥ {:.4}, \
              distance ≤ {:.4})",
             p.step, p.kept, p.unlabeled, p.with_foreground, p.confidence_threshold, p.distance_threshold
         );

@@ -522,7 +522,7 @@ fn train_and_eval_a_segmentation_head_from_masks() {
             csv.push_str(&format!("{},images/{f},0,typiclust,0\n", i + 1));
         }
         std::fs::write(&picks, csv).unwrap();
-        let o = train(&["--force", "--pseudo-labels", "--pseudo-confidence", "0"]);
+        let o = train(&["--force", "--pseudo-labels", "--pseudo-confidence-quantile", "0"]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{err}");
         assert!(err.contains("embedding 1 unlabelled images with LiteMedSAM"), "{err}");

@@ -395,7 +395,7 @@ fn pseudo_labels_from_litemedsam_boxes_match_kvasir_masks() {
     let from = |k: usize| move |i: usize| -> medpick_core::Result<Vec<f32>> { Ok(emb[k + i].clone()) };
     let (e0, e1, e2) = (from(0), from(1), from(2));
     let sam = SamPseudo { decoder: &dec, embedding: &e0 };
-    let keep_all = PseudoLabels { min_confidence: 0.0, distance_quantile: 1.0, ..Default::default() };
+    let keep_all = PseudoLabels { confidence_quantile: 0.0, distance_quantile: 1.0, ..Default::default() };
     let t0 = std::time::Instant::now();
     let (labels, round) = pollster::block_on(pseudo::make(
         Some(ctx),
@@ -421,26 +421,26 @@ fn pseudo_labels_from_litemedsam_boxes_match_kvasir_masks() {
         // The generalist refines the head's own prediction (measured: 0.885/0.951/0.961 vs 0.676/0.790/0.901).
         assert!(d_sam > 0.8 && d_sam > d_head, "image {}: pseudo-label Dice {d_sam}, head {d_head}", p.index);
     }
-    // The filter: with image 0 labelled, quantile 0 keeps only the nearer of images 1 and 2, and a kept image
-    // is exactly one that passes both thresholds.
+    // The filter: with image 0 labelled, distance quantile 0 keeps only the nearer of images 1 and 2, confidence
+    // quantile 1 only the more confident; a kept image is exactly one that passes both thresholds.
     let d = pseudo::labeled_distance(shape, &gr[..1], &gr[1..]);
     assert!(d.iter().all(|&v| v > 0.0) && d[0] != d[1], "distances {d:?}");
-    let strict = PseudoLabels { min_confidence: 0.5, distance_quantile: 0.0, ..Default::default() };
-    let (labels, round) = pollster::block_on(pseudo::make(
-        Some(ctx),
-        &head,
-        &gr[1..],
-        &d,
-        &SamPseudo { decoder: &dec, embedding: &e1 },
-        &strict,
-        &mut Rng::new(1),
-    ))
-    .unwrap();
-    assert_eq!(round.kept, 1);
-    for p in &labels {
-        let rule = p.confidence >= 0.5 && p.distance <= d.iter().copied().fold(f32::MAX, f32::min);
-        assert_eq!(p.kept, rule, "image {}: confidence {}, distance {}", p.index, p.confidence, p.distance);
-        assert_eq!(p.mask.is_empty(), !p.kept);
+    let e1s = SamPseudo { decoder: &dec, embedding: &e1 };
+    for (cq, dq) in [(0.0, 0.0), (1.0, 1.0)] {
+        let filter = PseudoLabels { confidence_quantile: cq, distance_quantile: dq, ..Default::default() };
+        let (labels, round) =
+            pollster::block_on(pseudo::make(Some(ctx), &head, &gr[1..], &d, &e1s, &filter, &mut Rng::new(1))).unwrap();
+        let conf: Vec<f32> = labels.iter().map(|p| p.confidence).collect();
+        assert_ne!(conf[0], conf[1]);
+        let (nearest, surest) = (d.iter().copied().fold(f32::MAX, f32::min), conf.iter().copied().fold(0f32, f32::max));
+        assert_eq!(round.kept, 1, "quantiles {cq}/{dq}: {labels:?}");
+        for p in &labels {
+            let rule = p.confidence >= round.confidence_threshold && p.distance <= round.distance_threshold;
+            assert_eq!(p.kept, rule, "image {}: confidence {}, distance {}", p.index, p.confidence, p.distance);
+            let expect = if cq == 0.0 { p.distance == nearest } else { p.confidence == surest };
+            assert_eq!(p.kept, expect, "quantiles {cq}/{dq}, image {}", p.index);
+            assert_eq!(p.mask.is_empty(), !p.kept);
+        }
     }
     // Training with pseudo-labels (images 0 and 1 labelled, 2 not): three refreshes at 20/40/60 % of 5 steps.
     let cfg = SegConfig { hidden: 8, epochs: 5, batch: 2, lr: 1e-2, ..Default::default() };
