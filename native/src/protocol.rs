@@ -613,12 +613,8 @@ fn cls_loop(a: &LoopArgs, scores: &[String]) -> Result<Vec<protocol::RoundResult
     let train = protocol::Split { ids: &data.train.ids, x: &data.train.data, dim: data.train.dim, labels: &data.ytr };
     let test = protocol::Split { ids: &data.test.ids, x: &data.test.data, dim: data.test.dim, labels: &data.yte };
     let cfg = ClsConfig { kind: HeadKind::parse(&a.head)?, epochs: a.epochs, ..Default::default() };
-    let pb = crate::progress_bar("loop");
-    pb.set_length(scores.len() as u64);
-    let mut all = Vec::new();
-    for s in scores {
-        pb.set_message(s.clone());
-        let r = pollster::block_on(protocol::warm_loop(
+    each_score(scores, &mut |s, _| {
+        pollster::block_on(protocol::warm_loop(
             ctx,
             &train,
             &test,
@@ -630,8 +626,21 @@ fn cls_loop(a: &LoopArgs, scores: &[String]) -> Result<Vec<protocol::RoundResult
             a.seed,
             &cfg,
         ))
-        .with_context(|| format!("score {s}"))?;
-        all.extend(r);
+        .map_err(Into::into)
+    })
+}
+
+/// Run the warm loop once per score under one progress bar (the bar is passed on for finer messages).
+pub(crate) fn each_score(
+    scores: &[String],
+    run: &mut dyn FnMut(&str, &indicatif::ProgressBar) -> Result<Vec<protocol::RoundResult>>,
+) -> Result<Vec<protocol::RoundResult>> {
+    let pb = crate::progress_bar("loop");
+    pb.set_length(scores.len() as u64);
+    let mut all = Vec::new();
+    for s in scores {
+        pb.set_message(s.clone());
+        all.extend(run(s, &pb).with_context(|| format!("score {s}"))?);
         pb.inc(1);
     }
     pb.finish_and_clear();

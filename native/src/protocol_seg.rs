@@ -76,6 +76,22 @@ impl SegData {
         Ok(SegData { shape, r, tr_ids, tr_grids, tr_pooled, tr_masks, te_ids, te_grids, te_masks, sam })
     }
 
+    /// The training pool for the runners, with the generalist when pseudo-labels are on.
+    pub fn pool<'a>(&'a self, sam: Option<&'a SamPseudo<'a>>) -> SegPool<'a> {
+        SegPool {
+            ids: &self.tr_ids,
+            x: &self.tr_pooled,
+            dim: self.shape.c,
+            grids: &self.tr_grids,
+            masks: &self.tr_masks,
+            sam,
+        }
+    }
+
+    pub fn test(&self) -> SegTest<'_> {
+        SegTest { grids: &self.te_grids, masks: &self.te_masks }
+    }
+
     /// The LiteMedSAM embedding of training image `i` (for the generalist's pseudo-labels).
     pub fn embedding(&self, i: usize) -> medpick_core::Result<Vec<f32>> {
         match &self.sam {
@@ -110,9 +126,7 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
     let ctx = if a.cpu { None } else { Some(&gpu) };
     let embedding = |i: usize| d.embedding(i);
     let sam = d.sam.as_ref().map(|s| SamPseudo { decoder: &s.decoder, embedding: &embedding });
-    let pool =
-        SegPool { ids: tr_ids, x: tr_pooled, dim: shape.c, grids: &d.tr_grids, masks: &d.tr_masks, sam: sam.as_ref() };
-    let test = SegTest { grids: &d.te_grids, masks: &d.te_masks };
+    let (pool, test) = (d.pool(sam.as_ref()), d.test());
     // The floor: an untrained head with the initialisation of seed 0.
     let untrained = seg::SegHead::init(shape, cfg.hidden, r, &mut medpick_core::rng::Rng::new(0))?;
     let floor = pollster::block_on(protocol::eval_seg(ctx, &untrained, &test))?;
@@ -228,22 +242,10 @@ pub fn run_loop(a: &crate::protocol::LoopArgs, scores: &[String]) -> Result<Vec<
     let cfg = a.seg.config(a.epochs, a.train_batch, a.seed, d.r)?;
     let embedding = |i: usize| d.embedding(i);
     let sam = d.sam.as_ref().map(|s| SamPseudo { decoder: &s.decoder, embedding: &embedding });
-    let pool = SegPool {
-        ids: &d.tr_ids,
-        x: &d.tr_pooled,
-        dim: d.shape.c,
-        grids: &d.tr_grids,
-        masks: &d.tr_masks,
-        sam: sam.as_ref(),
-    };
-    let test = SegTest { grids: &d.te_grids, masks: &d.te_masks };
+    let (pool, test) = (d.pool(sam.as_ref()), d.test());
     let ctx = if a.cpu { None } else { Some(&gpu) };
-    let pb = crate::progress_bar("loop");
-    pb.set_length(scores.len() as u64);
-    let mut all = Vec::new();
-    for s in scores {
-        pb.set_message(s.clone());
-        let r = pollster::block_on(protocol::warm_loop_seg(
+    crate::protocol::each_score(scores, &mut |s, pb| {
+        pollster::block_on(protocol::warm_loop_seg(
             ctx,
             &pool,
             &test,
@@ -256,10 +258,6 @@ pub fn run_loop(a: &crate::protocol::LoopArgs, scores: &[String]) -> Result<Vec<
             &cfg,
             &mut |k, n| pb.set_message(format!("{s}: training step {k}/{n}")),
         ))
-        .with_context(|| format!("score {s}"))?;
-        all.extend(r);
-        pb.inc(1);
-    }
-    pb.finish_and_clear();
-    Ok(all)
+        .map_err(Into::into)
+    })
 }
