@@ -168,11 +168,14 @@ pub struct EncoderBench {
     pub ms_per_image: f64,
     pub gflop_per_image: f64,
     pub gflops: f64,
+    /// Peak live device buffer memory during the run (wgpu-hal's counter, sampled at every allocation; weights
+    /// included; 0 where the backend keeps no counter).
+    pub peak_gpu_bytes: u64,
 }
 
 impl EncoderBench {
     /// A row from a timed run of `batch` images taking `seconds`, at `gflop` per image.
-    fn from_run(model: &str, batch: usize, seconds: f64, gflop: f64) -> Self {
+    fn from_run(model: &str, batch: usize, seconds: f64, gflop: f64, peak_gpu_bytes: u64) -> Self {
         EncoderBench {
             model: model.to_string(),
             batch,
@@ -181,8 +184,49 @@ impl EncoderBench {
             ms_per_image: seconds * 1e3 / batch as f64,
             gflop_per_image: gflop,
             gflops: gflop * batch as f64 / seconds,
+            peak_gpu_bytes,
         }
     }
+}
+
+/// `medpick bench encoder`'s result: one row per batch size, and with `profile`, where one more image's time
+/// went, kernel by kernel (slowest first).
+#[derive(Clone, Debug, Serialize)]
+pub struct EncoderReport {
+    pub rows: Vec<EncoderBench>,
+    pub profile: Vec<crate::gpu::KernelTime>,
+}
+
+/// One warm-up image, then `batch` images per timed run for every batch size (peak device memory per run);
+/// with `profile`, one more image with per-kernel profiling on.
+async fn timed_runs(
+    ctx: &GpuContext,
+    model: &str,
+    batches: &[usize],
+    gflop: f64,
+    profile: bool,
+    forward: impl AsyncFn() -> Result<()>,
+) -> Result<EncoderReport> {
+    forward().await?;
+    let mut rows = Vec::new();
+    for &b in batches {
+        ctx.take_peak_buffer_bytes();
+        let t = Instant::now();
+        for _ in 0..b {
+            forward().await?;
+        }
+        let seconds = t.elapsed().as_secs_f64();
+        rows.push(EncoderBench::from_run(model, b, seconds, gflop, ctx.take_peak_buffer_bytes()));
+    }
+    let mut kernels = Vec::new();
+    if profile {
+        ctx.set_profiling(true);
+        let r = forward().await;
+        kernels = ctx.profile();
+        ctx.set_profiling(false);
+        r?;
+    }
+    Ok(EncoderReport { rows, profile: kernels })
 }
 
 /// Time the LiteMedSAM encoder on random 256×256 inputs, `batch` images per run, after one warm-up image.
@@ -190,24 +234,20 @@ pub async fn encoder_litemedsam(
     ctx: &GpuContext,
     model: &crate::model::tinyvit::LoadedTinyVit,
     batches: &[usize],
-) -> Result<Vec<EncoderBench>> {
+    profile: bool,
+) -> Result<EncoderReport> {
     let mut rng = Rng::new(7);
     let input = rng.uniform_vec(3 * 256 * 256, 0.0, 1.0);
-    model.forward(ctx, &input, false).await?;
     let gflop = crate::model::tinyvit::flops() / 1e9;
-    let mut out = Vec::new();
-    for &b in batches {
-        let t = Instant::now();
-        for _ in 0..b {
-            std::hint::black_box(model.forward(ctx, &input, false).await?);
-        }
-        out.push(EncoderBench::from_run("litemedsam", b, t.elapsed().as_secs_f64(), gflop));
-    }
-    Ok(out)
+    timed_runs(ctx, "litemedsam", batches, gflop, profile, async || {
+        std::hint::black_box(model.forward(ctx, &input, false).await?);
+        Ok(())
+    })
+    .await
 }
 
 /// Time a DINOv2 with the dinov2-small shapes (hidden 384, 12 layers, 6 heads, 224×224) and random weights.
-pub async fn encoder_dinov2_small_shape(ctx: &GpuContext, batches: &[usize]) -> Result<Vec<EncoderBench>> {
+pub async fn encoder_dinov2_small_shape(ctx: &GpuContext, batches: &[usize], profile: bool) -> Result<EncoderReport> {
     use crate::io::weights::{Tensor, TensorData, Weights};
     use crate::model::dinov2::{Dinov2, Dinov2Config};
     let (d, layers, heads) = (384usize, 12usize, 6usize);
@@ -261,7 +301,6 @@ pub async fn encoder_dinov2_small_shape(ctx: &GpuContext, batches: &[usize]) -> 
     };
     let m = Dinov2::load(&w, Some(cfg))?.to_gpu(ctx)?;
     let input = rng.uniform_vec(3 * 224 * 224, -2.0, 2.0);
-    m.forward(ctx, &input, 224, 224, false).await?;
     // FLOPs: patch embedding + per layer qkv, attention (QK and PV), output, MLP.
     let s = 257.0;
     let df = d as f64;
@@ -269,15 +308,11 @@ pub async fn encoder_dinov2_small_shape(ctx: &GpuContext, batches: &[usize]) -> 
         + layers as f64
             * (2.0 * s * 3.0 * df * df + 2.0 * 2.0 * s * s * df + 2.0 * s * df * df + 2.0 * 2.0 * s * 4.0 * df * df))
         / 1e9;
-    let mut out = Vec::new();
-    for &b in batches {
-        let t0 = Instant::now();
-        for _ in 0..b {
-            std::hint::black_box(m.forward(ctx, &input, 224, 224, false).await?);
-        }
-        out.push(EncoderBench::from_run("dinov2-small-shape", b, t0.elapsed().as_secs_f64(), gflop));
-    }
-    Ok(out)
+    timed_runs(ctx, "dinov2-small-shape", batches, gflop, profile, async || {
+        std::hint::black_box(m.forward(ctx, &input, 224, 224, false).await?);
+        Ok(())
+    })
+    .await
 }
 
 /// Synthetic features for `bench select`: a seeded mixture of 64 Gaussian clusters (centres N(0, 1), spread

@@ -248,6 +248,10 @@ enum BenchCmd {
         json: bool,
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        /// Also run one image with per-kernel profiling (each kernel submitted and waited for alone) and print
+        /// where its time went.
+        #[arg(long)]
+        profile: bool,
     },
     /// Selection engine at scale: time and peak memory of strategies on synthetic N × D features on the GPU
     /// path (each cell in its own process, stopped at --cap), with scikit-activeml's time when available.
@@ -790,9 +794,10 @@ fn bench_encoder(
     batches: &[usize],
     json: bool,
     out: Option<std::path::PathBuf>,
+    profile: bool,
 ) -> Result<()> {
     let ctx = open_gpu()?;
-    let rows = match model {
+    let report = match model {
         "litemedsam" => {
             let path = match weights {
                 Some(p) => p.to_path_buf(),
@@ -800,12 +805,12 @@ fn bench_encoder(
             };
             let w = medpick_core::io::weights::read_weights(&path)?;
             let m = medpick_core::model::tinyvit::TinyVit::load(&w)?.to_gpu(&ctx)?;
-            pollster::block_on(bench::encoder_litemedsam(&ctx, &m, batches))?
+            pollster::block_on(bench::encoder_litemedsam(&ctx, &m, batches, profile))?
         }
-        "dinov2-small-shape" => pollster::block_on(bench::encoder_dinov2_small_shape(&ctx, batches))?,
+        "dinov2-small-shape" => pollster::block_on(bench::encoder_dinov2_small_shape(&ctx, batches, profile))?,
         other => anyhow::bail!("bench encoder: --model {other}: use litemedsam or dinov2-small-shape"),
     };
-    let doc = serde_json::json!({"adapter": ctx.report(), "results": rows});
+    let doc = serde_json::json!({"adapter": ctx.report(), "results": report.rows, "profile": report.profile});
     if let Some(p) = &out {
         std::fs::write(p, serde_json::to_string_pretty(&doc)?).with_context(|| format!("writing {}", p.display()))?;
     }
@@ -815,20 +820,30 @@ fn bench_encoder(
     }
     println!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
     println!(
-        "{:<12} {:>6} {:>10} {:>10} {:>12} {:>10}",
-        "model", "batch", "images/s", "ms/image", "GFLOP/image", "GFLOP/s"
+        "{:<20} {:>6} {:>10} {:>10} {:>12} {:>10} {:>12}",
+        "model", "batch", "images/s", "ms/image", "GFLOP/image", "GFLOP/s", "peak GPU MB"
     );
-    for r in &rows {
+    for r in &report.rows {
+        let peak = if r.peak_gpu_bytes > 0 { format!("{:.1}", r.peak_gpu_bytes as f64 / 1e6) } else { "n/a".into() };
         println!(
-            "{:<20} {:>6} {:>10.3} {:>10.1} {:>12.1} {:>10.2}",
-            r.model, r.batch, r.images_per_s, r.ms_per_image, r.gflop_per_image, r.gflops
+            "{:<20} {:>6} {:>10.3} {:>10.1} {:>12.2} {:>10.2} {:>12}",
+            r.model, r.batch, r.images_per_s, r.ms_per_image, r.gflop_per_image, r.gflops, peak
         );
     }
-    println!("(images are encoded one after another; GPU memory is not measured by this build)");
-    if model == "litemedsam" {
-        println!(
-            "(estimate: the largest TinyViT stage holds ~0.35 GB of activations per 256x256 image, + ~40 MB weights)"
-        );
+    println!("(images are encoded one after another; peak GPU memory = live device buffers, weights included)");
+    if !report.profile.is_empty() {
+        let total: f64 = report.profile.iter().map(|k| k.seconds).sum();
+        println!("\nprofile of one image ({:.1} ms in kernels, each submitted and waited for alone):", total * 1e3);
+        println!("{:<20} {:>6} {:>10} {:>7}", "kernel", "calls", "ms", "share");
+        for k in &report.profile {
+            println!(
+                "{:<20} {:>6} {:>10.1} {:>6.1}%",
+                k.kernel,
+                k.calls,
+                k.seconds * 1e3,
+                100.0 * k.seconds / total.max(1e-12)
+            );
+        }
     }
     Ok(())
 }
@@ -853,8 +868,8 @@ fn main() -> ExitCode {
         Cmd::Bench { what: BenchCmd::Select(a) } => bench_select::run(a),
         Cmd::Bench { what: BenchCmd::SelectCell(a) } => bench_select::run_cell(a),
         Cmd::Bench { what: BenchCmd::Loop(a) } => protocol::run_loop(a),
-        Cmd::Bench { what: BenchCmd::Encoder { model, weights, batches, json, out } } => {
-            bench_encoder(&model, weights.as_deref(), &batches, json, out).map(|_| true)
+        Cmd::Bench { what: BenchCmd::Encoder { model, weights, batches, json, out, profile } } => {
+            bench_encoder(&model, weights.as_deref(), &batches, json, out, profile).map(|_| true)
         }
         Cmd::Bench { what: BenchCmd::Kernels { json, out, iters, no_cpu, quick } } => {
             bench_kernels(json, out, iters, no_cpu, quick).map(|_| true)

@@ -720,3 +720,29 @@ fn bench_select_small_grid_writes_table_and_json() {
     }
     assert!(dir.join("bench-select.md").exists());
 }
+
+#[test]
+fn bench_encoder_reports_peak_memory_and_a_kernel_profile() {
+    let out = Command::new(medpick())
+        .args(["bench", "encoder", "--model", "dinov2-small-shape", "--batches", "1", "--profile", "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = doc["results"].as_array().unwrap();
+    assert_eq!(rows.iter().map(|r| r["batch"].as_u64().unwrap()).collect::<Vec<_>>(), [1]);
+    for r in rows {
+        // The weights alone (dinov2-small shapes, 22 M parameters) are 88 MB of live device buffers.
+        let peak = r["peak_gpu_bytes"].as_u64().unwrap();
+        assert!(peak > 88_000_000 && peak < 2_000_000_000, "{r}");
+        assert!(r["images_per_s"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    let profile = doc["profile"].as_array().unwrap();
+    let calls = |k: &str| profile.iter().find(|p| p["kernel"] == k).map(|p| p["calls"].as_u64().unwrap());
+    // 12 layers × (norm1, norm2) + the final LayerNorm.
+    assert_eq!(calls("layernorm"), Some(25), "{profile:?}");
+    assert_eq!(calls("attention"), Some(12), "{profile:?}");
+    let secs: Vec<f64> = profile.iter().map(|p| p["seconds"].as_f64().unwrap()).collect();
+    assert!(secs.iter().all(|&s| s > 0.0) && secs.windows(2).all(|w| w[0] >= w[1]), "slowest first: {secs:?}");
+}

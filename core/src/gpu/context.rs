@@ -66,6 +66,16 @@ pub struct GpuContext {
     errors: Arc<Mutex<Vec<String>>>,
     /// Largest live buffer memory seen at an allocation (wgpu-hal's counter; 0 where a backend keeps none).
     peak_buffer_bytes: std::sync::atomic::AtomicU64,
+    /// Per-kernel wall time while profiling is on (`None` when off); see [`GpuContext::set_profiling`].
+    profile: Mutex<Option<HashMap<&'static str, KernelTime>>>,
+}
+
+/// Accumulated time of one kernel while profiling.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct KernelTime {
+    pub kernel: &'static str,
+    pub calls: u64,
+    pub seconds: f64,
 }
 
 /// One limit medpick needs: name, accessor, minimum.
@@ -214,6 +224,7 @@ impl GpuContext {
             pipelines: Mutex::new(HashMap::new()),
             errors,
             peak_buffer_bytes: std::sync::atomic::AtomicU64::new(0),
+            profile: Mutex::new(None),
         })
     }
 
@@ -331,6 +342,32 @@ impl GpuContext {
         self.peak_buffer_bytes.swap(self.buffer_bytes(), std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Turn per-kernel profiling on (clearing what was gathered) or off. While on, every dispatch first submits
+    /// and waits for the work recorded before it, then runs alone and is timed on the host clock: kernels are
+    /// serialised and launch overhead is counted, so the totals answer "where does a forward pass go", not
+    /// "how fast is it" (use the unprofiled timings for that).
+    pub fn set_profiling(&self, on: bool) {
+        if let Ok(mut p) = self.profile.lock() {
+            *p = on.then(HashMap::new);
+        }
+    }
+
+    /// What profiling gathered so far, slowest kernel first (empty when profiling is off).
+    pub fn profile(&self) -> Vec<KernelTime> {
+        let mut v: Vec<KernelTime> = self
+            .profile
+            .lock()
+            .ok()
+            .and_then(|p| p.as_ref().map(|m| m.values().cloned().collect()))
+            .unwrap_or_default();
+        v.sort_by(|a, b| b.seconds.total_cmp(&a.seconds).then(a.kernel.cmp(b.kernel)));
+        v
+    }
+
+    fn profiling(&self) -> bool {
+        self.profile.lock().map(|p| p.is_some()).unwrap_or(false)
+    }
+
     /// A new command encoder; record ops into it, then [`GpuContext::submit`].
     pub fn encoder(&self) -> wgpu::CommandEncoder {
         self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("medpick") })
@@ -381,11 +418,35 @@ impl GpuContext {
             layout: &p.layout,
             entries: &entries,
         });
-        let mut pass =
-            enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(p.shader.name), timestamp_writes: None });
-        pass.set_pipeline(&p.pipeline);
-        pass.set_bind_group(0, &bind, &[]);
-        pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
+        let profiling = self.profiling();
+        if profiling {
+            self.submit(std::mem::replace(enc, self.encoder()));
+            self.wait().await?;
+        }
+        let start = crate::Instant::now();
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(p.shader.name),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&p.pipeline);
+            pass.set_bind_group(0, &bind, &[]);
+            pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
+        }
+        if profiling {
+            self.submit(std::mem::replace(enc, self.encoder()));
+            self.wait().await?;
+            let seconds = start.elapsed().as_secs_f64();
+            if let Ok(mut guard) = self.profile.lock() {
+                if let Some(m) = guard.as_mut() {
+                    let e = m
+                        .entry(p.shader.name)
+                        .or_insert_with(|| KernelTime { kernel: p.shader.name, ..Default::default() });
+                    e.calls += 1;
+                    e.seconds += seconds;
+                }
+            }
+        }
         Ok(())
     }
 

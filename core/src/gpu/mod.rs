@@ -8,5 +8,5 @@ pub mod params;
 pub mod readback;
 pub mod shaders;
 
-pub use context::{AdapterReport, GpuContext, GpuOptions};
+pub use context::{AdapterReport, GpuContext, GpuOptions, KernelTime};
 pub use readback::{read_f32, read_f32_u32, read_u32};
