@@ -246,69 +246,32 @@ pub async fn encoder_litemedsam(
     .await
 }
 
-/// Time a DINOv2 with the dinov2-small shapes (hidden 384, 12 layers, 6 heads, 224×224) and random weights.
-pub async fn encoder_dinov2_small_shape(ctx: &GpuContext, batches: &[usize], profile: bool) -> Result<EncoderReport> {
-    use crate::io::weights::{Tensor, TensorData, Weights};
-    use crate::model::dinov2::{Dinov2, Dinov2Config};
-    let (d, layers, heads) = (384usize, 12usize, 6usize);
-    let mut rng = Rng::new(11);
-    let mut t = |shape: &[usize], scale: f32| Tensor {
-        shape: shape.to_vec(),
-        data: TensorData::F32(rng.uniform_vec(shape.iter().product(), -scale, scale)),
-    };
-    let mut pairs = vec![
-        ("embeddings.cls_token".to_string(), t(&[1, 1, d], 0.1)),
-        ("embeddings.position_embeddings".to_string(), t(&[1, 1370, d], 0.1)),
-        ("embeddings.patch_embeddings.projection.weight".to_string(), t(&[d, 3, 14, 14], 0.02)),
-        ("embeddings.patch_embeddings.projection.bias".to_string(), t(&[d], 0.02)),
-        ("layernorm.weight".to_string(), t(&[d], 1.0)),
-        ("layernorm.bias".to_string(), t(&[d], 0.1)),
-    ];
-    for i in 0..layers {
-        let p = format!("encoder.layer.{i}");
-        for (n, shape) in [
-            ("norm1.weight", vec![d]),
-            ("norm1.bias", vec![d]),
-            ("attention.attention.query.weight", vec![d, d]),
-            ("attention.attention.query.bias", vec![d]),
-            ("attention.attention.key.weight", vec![d, d]),
-            ("attention.attention.key.bias", vec![d]),
-            ("attention.attention.value.weight", vec![d, d]),
-            ("attention.attention.value.bias", vec![d]),
-            ("attention.output.dense.weight", vec![d, d]),
-            ("attention.output.dense.bias", vec![d]),
-            ("layer_scale1.lambda1", vec![d]),
-            ("norm2.weight", vec![d]),
-            ("norm2.bias", vec![d]),
-            ("mlp.fc1.weight", vec![4 * d, d]),
-            ("mlp.fc1.bias", vec![4 * d]),
-            ("mlp.fc2.weight", vec![d, 4 * d]),
-            ("mlp.fc2.bias", vec![d]),
-            ("layer_scale2.lambda1", vec![d]),
-        ] {
-            pairs.push((format!("{p}.{n}"), t(&shape, 0.05)));
-        }
-    }
-    let w = Weights::from_pairs(pairs);
-    let cfg = Dinov2Config {
-        hidden_size: d,
-        num_hidden_layers: layers,
-        num_attention_heads: heads,
-        layer_norm_eps: 1e-6,
-        num_register_tokens: 0,
-        patch_size: 14,
-        use_swiglu_ffn: false,
-    };
-    let m = Dinov2::load(&w, Some(cfg))?.to_gpu(ctx)?;
-    let input = rng.uniform_vec(3 * 224 * 224, -2.0, 2.0);
-    // FLOPs: patch embedding + per layer qkv, attention (QK and PV), output, MLP.
-    let s = 257.0;
-    let df = d as f64;
+/// Time a DINOv2 with the shapes of a released model (`size`: small, base, large or giant; 224×224, no
+/// registers) and random weights.
+pub async fn encoder_dinov2_shape(
+    ctx: &GpuContext,
+    size: &str,
+    batches: &[usize],
+    profile: bool,
+) -> Result<EncoderReport> {
+    use crate::model::dinov2::{random_weights, Dinov2, Dinov2Config};
+    let cfg = Dinov2Config::released(size).ok_or_else(|| crate::Error::Unknown {
+        kind: "DINOv2 size",
+        name: size.to_string(),
+        known: "small, base, large, giant".into(),
+    })?;
+    let w = random_weights(&cfg, 11);
+    let m = Dinov2::load(&w, Some(cfg.clone()))?.to_gpu(ctx)?;
+    drop(w);
+    let input = Rng::new(12).uniform_vec(3 * 224 * 224, -2.0, 2.0);
+    // FLOPs: patch embedding + per layer qkv, attention (QK and PV), output, FFN (first linear 2H wide for SwiGLU).
+    let (s, df, hid) = (257.0, cfg.hidden_size as f64, cfg.ffn_hidden() as f64);
+    let f1 = if cfg.use_swiglu_ffn { 2.0 * hid } else { hid };
     let gflop = (2.0 * 256.0 * df * 588.0
-        + layers as f64
-            * (2.0 * s * 3.0 * df * df + 2.0 * 2.0 * s * s * df + 2.0 * s * df * df + 2.0 * 2.0 * s * 4.0 * df * df))
+        + cfg.num_hidden_layers as f64
+            * (2.0 * s * 3.0 * df * df + 2.0 * 2.0 * s * s * df + 2.0 * s * df * df + 2.0 * s * df * (f1 + hid)))
         / 1e9;
-    timed_runs(ctx, "dinov2-small-shape", batches, gflop, profile, async || {
+    timed_runs(ctx, &format!("dinov2-{size}-shape"), batches, gflop, profile, async || {
         std::hint::black_box(m.forward(ctx, &input, 224, 224, false).await?);
         Ok(())
     })

@@ -104,7 +104,7 @@ impl Encoder {
             other => Err(Error::Unknown {
                 kind: "model",
                 name: other.to_string(),
-                known: "litemedsam, dinov2 (dinov2-small/base/large, -with-registers, rad-dino: with --weights), pixels or pixels:N (baseline)"
+                known: "litemedsam, dinov2 (dinov2-small/base/large/giant, -with-registers, rad-dino: with --weights), pixels or pixels:N (baseline)"
                     .into(),
             }),
         }

@@ -60,6 +60,10 @@ enum Spec {
     Gelu {
         n: usize,
     },
+    Swiglu {
+        rows: usize,
+        hidden: usize,
+    },
     Reduce {
         rows: usize,
         cols: usize,
@@ -210,6 +214,7 @@ fn case(kernel: &'static str, group: Group, spec: Spec) -> Case {
         Spec::Softmax { rows, cols } => format!("{rows}x{cols}"),
         Spec::Layernorm { rows, d } => format!("{rows}x{d}"),
         Spec::Gelu { n } => format!("n{n}"),
+        Spec::Swiglu { rows, hidden } => format!("{rows}x{hidden}"),
         Spec::Reduce { rows, cols, op } => format!("{rows}x{cols} {op:?}"),
         Spec::Entropy { images, classes, pixels } => format!("{images}x{classes}x{pixels}"),
         Spec::Dwconv { g } | Spec::Im2col { g } => format!("{}x{}x{} k{} s{} p{}", g.h, g.w, g.c, g.k, g.stride, g.pad),
@@ -318,6 +323,12 @@ pub fn cases() -> Vec<Case> {
         v.push(case("gelu", Small, Gelu { n }));
     }
     v.push(case("gelu", Model, Gelu { n: 257 * 1536 }));
+
+    for (rows, hidden) in [(1, 1), (7, 7), (3, 64), (64, 65), (5, 1000)] {
+        v.push(case("swiglu", Small, Swiglu { rows, hidden }));
+    }
+    // dinov2-giant: 257 tokens, hidden (int(1536·4·2/3) + 7) // 8 · 8 = 4096.
+    v.push(case("swiglu", Model, Swiglu { rows: 257, hidden: 4096 }));
 
     for (rows, cols, op) in [
         (1, 1, ops::Reduce::Sum),
@@ -842,6 +853,27 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                 read_f32(ctx, &y, n).await?
             });
             Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::STRICT)), elements: n, gpu_ms, cpu_ms })
+        }
+        Spec::Swiglu { rows, hidden } => {
+            let mut x = rng.uniform_vec(rows * 2 * hidden, -8.0, 8.0);
+            // Far tails of the gate (sigmoid → 0 and → 1) and the origin.
+            for (i, v) in [0.0f32, -100.0, 100.0, -20.0, 20.0, 1e-6].into_iter().enumerate().take(rows * hidden) {
+                x[(i / hidden) * 2 * hidden + i % hidden] = v;
+            }
+            let (want, cpu_ms) = timed!(cpu::swiglu(&x, rows, hidden));
+            let Some(ctx) = ctx else {
+                return Ok(Outcome { cmp: None, elements: rows * hidden, gpu_ms: 0.0, cpu_ms });
+            };
+            let (got, gpu_ms) = timed!({
+                let bx = ctx.upload("selftest", &x)?;
+                let y = ctx.storage("selftest", (rows * hidden * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                ops::swiglu(ctx, &mut enc, &bx, &y, rows, hidden).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &y, rows * hidden).await?
+            });
+            let cmp = compare(&got, &want, Tolerance::STRICT);
+            Ok(Outcome { cmp: Some(cmp), elements: rows * hidden, gpu_ms, cpu_ms })
         }
         Spec::Reduce { rows, cols, op } => {
             let x = rng.uniform_vec(rows * cols, -1.0, 1.0);

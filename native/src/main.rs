@@ -234,9 +234,11 @@ enum BenchCmd {
     /// The warm loop: a cold-start pick, then rounds of train → score the rest (entropy, lc, margin, bald,
     /// dropquery, coreset, random) → add the best batch; test metrics per round for each score.
     Loop(protocol::LoopArgs),
-    /// Encoder throughput: images/s, ms/image and GFLOP/s over runs of N images (one image at a time on the
-    /// GPU), on random inputs: litemedsam with its real weights, dinov2-small-shape with random weights.
+    /// Encoder throughput: images/s, ms/image, GFLOP/s and peak GPU memory over runs of N images (one image at
+    /// a time on the GPU), on random inputs.
     Encoder {
+        /// litemedsam (its real weights) or dinov2-small-shape / -base- / -large- / -giant-shape (the released
+        /// models' shapes, 224×224, with random weights; giant has the SwiGLU FFN).
         #[arg(long, default_value = "litemedsam")]
         model: String,
         #[arg(long)]
@@ -807,8 +809,12 @@ fn bench_encoder(
             let m = medpick_core::model::tinyvit::TinyVit::load(&w)?.to_gpu(&ctx)?;
             pollster::block_on(bench::encoder_litemedsam(&ctx, &m, batches, profile))?
         }
-        "dinov2-small-shape" => pollster::block_on(bench::encoder_dinov2_small_shape(&ctx, batches, profile))?,
-        other => anyhow::bail!("bench encoder: --model {other}: use litemedsam or dinov2-small-shape"),
+        other => match other.strip_prefix("dinov2-").and_then(|s| s.strip_suffix("-shape")) {
+            Some(size) => pollster::block_on(bench::encoder_dinov2_shape(&ctx, size, batches, profile))?,
+            None => anyhow::bail!(
+                "bench encoder: --model {other}: use litemedsam or dinov2-{{small,base,large,giant}}-shape"
+            ),
+        },
     };
     let doc = serde_json::json!({"adapter": ctx.report(), "results": report.rows, "profile": report.profile});
     if let Some(p) = &out {

@@ -77,6 +77,7 @@ kernel_tests!(
     softmax_mse,
     softmax_rows,
     softmax_xent,
+    swiglu,
     topk_rows,
     transpose,
 );

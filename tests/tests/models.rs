@@ -244,7 +244,127 @@ fn dinov2_official_key_names_map_to_hf() {
     for (la, lb) in a.layers.iter().zip(&b.layers) {
         assert_eq!(la.qkv.weight, lb.qkv.weight);
         assert_eq!(la.qkv.bias, lb.qkv.bias);
-        assert_eq!(la.fc2.weight, lb.fc2.weight);
+        assert_eq!(la.mlp.linears().1.weight, lb.mlp.linears().1.weight);
         assert_eq!(la.attention_output_dense.bias, lb.attention_output_dense.bias);
     }
+}
+
+/// dinov2-giant's SwiGLU FFN on a small random model (D = 128, 2 layers, 1 register, a 2×3 patch grid): every
+/// block's output equals the CPU twins composed by hand from the raw HF-named tensors (LayerScale applied here,
+/// not folded); official `w12`/`w3` names and a config inferred from the tensors load the same model.
+#[test]
+fn dinov2_swiglu_blocks_match_cpu_twins_and_official_names() {
+    use medpick_core::cpu;
+    use medpick_core::gpu::ops::AttnGeom;
+    use medpick_core::io::weights::{TensorData, Weights};
+    use medpick_core::model::dinov2::{random_weights, Dinov2, Dinov2Config};
+    assert_eq!(Dinov2Config::released("giant").unwrap().ffn_hidden(), 4096, "HF dinov2-giant's SwiGLU width");
+    let Some(ctx) = gpu() else { return };
+    let mut cfg = Dinov2Config::released("small").unwrap();
+    cfg.hidden_size = 128;
+    cfg.num_hidden_layers = 2;
+    cfg.num_attention_heads = 2;
+    cfg.num_register_tokens = 1;
+    cfg.use_swiglu_ffn = true;
+    let (d, hid) = (128, cfg.ffn_hidden());
+    assert_eq!(hid, 344, "(int(512·2/3) + 7) // 8 · 8");
+    let w = random_weights(&cfg, 3);
+    let raw = |k: &str| match &w.tensors[k].data {
+        TensorData::F32(v) => v.clone(),
+        _ => panic!("{k}"),
+    };
+    let m = Dinov2::load(&w, Some(cfg.clone())).unwrap();
+    let (h, wd) = (28, 42);
+    let px = medpick_core::rng::Rng::new(5).uniform_vec(3 * h * wd, -2.0, 2.0);
+    let out = pollster::block_on(m.to_gpu(ctx).unwrap().forward(ctx, &px, h, wd, true)).unwrap();
+    let s = out.tokens;
+    assert_eq!(s, 1 + 1 + 6);
+    assert_eq!(out.hidden_states.len(), 3);
+    for i in 0..2 {
+        let p = format!("encoder.layer.{i}");
+        let r = |n: &str| raw(&format!("{p}.{n}"));
+        let mut x = out.hidden_states[i].clone();
+        let n1 = cpu::layernorm(&x, &r("norm1.weight"), &r("norm1.bias"), s, d, 1e-6);
+        let mut att_in = Vec::new();
+        let mut qkv_w = Vec::new();
+        for part in ["query", "key", "value"] {
+            qkv_w.extend(r(&format!("attention.attention.{part}.weight")));
+            att_in.extend(r(&format!("attention.attention.{part}.bias")));
+        }
+        let qkv = cpu::matmul(&n1, &qkv_w, Some(&att_in), s, 3 * d, d, true);
+        let att = cpu::attention(&qkv, None, AttnGeom::sequence(s, 2, d / 2));
+        let o = cpu::matmul(
+            &att,
+            &r("attention.output.dense.weight"),
+            Some(&r("attention.output.dense.bias")),
+            s,
+            d,
+            d,
+            true,
+        );
+        let l1 = r("layer_scale1.lambda1");
+        for t in 0..s * d {
+            x[t] += l1[t % d] * o[t];
+        }
+        let n2 = cpu::layernorm(&x, &r("norm2.weight"), &r("norm2.bias"), s, d, 1e-6);
+        let f1 = cpu::matmul(&n2, &r("mlp.weights_in.weight"), Some(&r("mlp.weights_in.bias")), s, 2 * hid, d, true);
+        let g = cpu::swiglu(&f1, s, hid);
+        let f2 = cpu::matmul(&g, &r("mlp.weights_out.weight"), Some(&r("mlp.weights_out.bias")), s, d, hid, true);
+        let l2 = r("layer_scale2.lambda1");
+        let mut ffn_max = 0f32;
+        for t in 0..s * d {
+            x[t] += l2[t % d] * f2[t];
+            ffn_max = ffn_max.max((l2[t % d] * f2[t]).abs());
+        }
+        let (err, at) = max_abs(&out.hidden_states[i + 1], &x);
+        eprintln!("swiglu block {i}: max abs err {err:.2e} at {at} (the FFN adds up to {ffn_max:.2e})");
+        // The FFN's share must be far above the tolerance, so a wrong gate or width cannot pass.
+        assert!(ffn_max > 1e-3, "block {i}: FFN contribution {ffn_max}");
+        assert!(err <= 1e-6, "block {i}: {err} at {at}");
+    }
+    // Official names: blocks.N.mlp.w12 / w3, fused qkv, ls1/ls2.gamma; no config (inferred from the tensors).
+    let mut off = Vec::new();
+    for (k, t) in &w.tensors {
+        let name = match k.as_str() {
+            "embeddings.cls_token" => "cls_token".to_string(),
+            "embeddings.position_embeddings" => "pos_embed".to_string(),
+            "embeddings.register_tokens" => "register_tokens".to_string(),
+            "layernorm.weight" => "norm.weight".to_string(),
+            "layernorm.bias" => "norm.bias".to_string(),
+            k if k.starts_with("embeddings.patch_embeddings.projection.") => {
+                k.replace("embeddings.patch_embeddings.projection.", "patch_embed.proj.")
+            }
+            k if k.contains(".attention.attention.") => continue,
+            k => k
+                .replace("encoder.layer.", "blocks.")
+                .replace("attention.output.dense", "attn.proj")
+                .replace("layer_scale1.lambda1", "ls1.gamma")
+                .replace("layer_scale2.lambda1", "ls2.gamma")
+                .replace("mlp.weights_in", "mlp.w12")
+                .replace("mlp.weights_out", "mlp.w3"),
+        };
+        off.push((name, t.clone()));
+    }
+    for i in 0..2 {
+        for kind in ["weight", "bias"] {
+            let mut v = Vec::new();
+            for part in ["query", "key", "value"] {
+                v.extend(raw(&format!("encoder.layer.{i}.attention.attention.{part}.{kind}")));
+            }
+            let shape = if kind == "weight" { vec![3 * d, d] } else { vec![3 * d] };
+            off.push((
+                format!("blocks.{i}.attn.qkv.{kind}"),
+                medpick_core::io::weights::Tensor { shape, data: TensorData::F32(v) },
+            ));
+        }
+    }
+    let b = Dinov2::load(&Weights::from_pairs(off), None).unwrap();
+    assert!(b.config.use_swiglu_ffn && b.config.ffn_hidden() == hid && b.config.num_register_tokens == 1);
+    let out_b = pollster::block_on(b.to_gpu(ctx).unwrap().forward(ctx, &px, h, wd, false)).unwrap();
+    assert_eq!(out_b.last_hidden_state, out.last_hidden_state);
+    // A checkpoint whose FFN is not as wide as the config says is refused, naming the tensor.
+    let mut wrong = cfg.clone();
+    wrong.mlp_ratio = 3.0;
+    let e = Dinov2::load(&w, Some(wrong)).unwrap_err().to_string();
+    assert!(e.contains("mlp.weights_in"), "{e}");
 }

@@ -32,6 +32,7 @@ pub mod sgd_momentum;
 pub mod softmax_mse;
 pub mod softmax_rows;
 pub mod softmax_xent;
+pub mod swiglu;
 pub mod topk_rows;
 pub mod transpose;
 
@@ -64,5 +65,6 @@ pub use sgd_momentum::sgd_momentum;
 pub use softmax_mse::softmax_mse;
 pub use softmax_rows::softmax_rows;
 pub use softmax_xent::softmax_xent;
+pub use swiglu::swiglu;
 pub use topk_rows::{topk_rows, TOPK_EMPTY_IDX, TOPK_EMPTY_VAL};
 pub use transpose::transpose;

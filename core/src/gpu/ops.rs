@@ -199,6 +199,24 @@ pub async fn gelu(ctx: &GpuContext, enc: &mut CommandEncoder, x: &Buffer, y: &Bu
     ctx.dispatch(enc, OP, &p, &[x, y], ctx.grid_1d(n, 256)).await
 }
 
+/// SwiGLU gate: y[rows, hidden] = silu(x1) · x2 where x = [x1 | x2] is [rows, 2·hidden] (dinov2-giant's FFN).
+pub async fn swiglu(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    x: &Buffer,
+    y: &Buffer,
+    rows: usize,
+    hidden: usize,
+) -> Result<()> {
+    const OP: &str = "swiglu";
+    check_len(OP, "x", x, rows * 2 * hidden)?;
+    check_len(OP, "y", y, rows * hidden)?;
+    u32_of(OP, "rows·hidden", rows * 2 * hidden)?;
+    let p =
+        SwigluParams { rows: u32_of(OP, "rows", rows)?, hidden: u32_of(OP, "hidden", hidden)?, ..Default::default() };
+    ctx.dispatch(enc, OP, &p, &[x, y], ctx.grid_1d(rows * hidden, 256)).await
+}
+
 /// dx = dy · GELU'(x) over n values (exact-erf GELU).
 pub async fn gelu_backward(
     ctx: &GpuContext,

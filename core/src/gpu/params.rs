@@ -42,6 +42,7 @@ params! {
     "softmax_rows" => SoftmaxRowsParams { rows: u32, cols: u32, _pad0: u32, _pad1: u32 }
     "layernorm" => LayernormParams { rows: u32, d: u32, eps: f32, _pad0: u32 }
     "gelu" => GeluParams { n: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+    "swiglu" => SwigluParams { rows: u32, hidden: u32, _pad0: u32, _pad1: u32 }
     "gelu_backward" => GeluBackwardParams { n: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
     "ema_update" => EmaUpdateParams { n: u32, alpha: f32, _pad0: u32, _pad1: u32 }
     "softmax_mse" => SoftmaxMseParams { rows: u32, classes: u32, scale: f32, _pad0: u32 }

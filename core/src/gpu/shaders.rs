@@ -51,6 +51,7 @@ pub const ALL: &[Shader] = &[
     shader!("softmax_mse", [64, 1, 1]),
     shader!("softmax_rows", [256, 1, 1]),
     shader!("softmax_xent", [64, 1, 1]),
+    shader!("swiglu", [256, 1, 1]),
     shader!("topk_rows", [64, 1, 1]),
     shader!("transpose", [256, 1, 1]),
 ];

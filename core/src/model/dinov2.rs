@@ -6,8 +6,9 @@
 //! PyTorch computes them), pre-norm blocks with LayerScale (λ folded into the output projections at load),
 //! exact-erf GELU MLP, final LayerNorm. Official `dinov2_vit*14*_pretrain.pth` checkpoints load through
 //! [`from_official_names`]; their position embedding is then interpolated the HF way (target size), not with the
-//! original code's `scale_factor = (h + 0.1)/37` (a documented deviation, small in value). Not supported yet:
-//! the SwiGLU FFN of dinov2-giant.
+//! original code's `scale_factor = (h + 0.1)/37` (a documented deviation, small in value). dinov2-giant's FFN is
+//! SwiGLU (`use_swiglu_ffn`): `weights_in` (official `w12`) to 2·H, `silu(x1) · x2` (the `swiglu` kernel),
+//! `weights_out` (official `w3`), H = (⌊⌊D·mlp_ratio⌋·2/3⌋ + 7) // 8 · 8 = 4096 for D = 1536.
 
 use super::{LayerNorm, Linear};
 use crate::gpu::ops::{self, AttnGeom, ConvGeom};
@@ -29,6 +30,15 @@ pub struct Dinov2Config {
     pub patch_size: usize,
     #[serde(default)]
     pub use_swiglu_ffn: bool,
+    #[serde(default = "default_mlp_ratio")]
+    pub mlp_ratio: f64,
+    /// The FFN width read from a checkpoint by [`Dinov2Config::infer`]; overrides the one from `mlp_ratio`.
+    #[serde(skip)]
+    pub ffn_width: Option<usize>,
+}
+
+fn default_mlp_ratio() -> f64 {
+    4.0
 }
 
 fn default_eps() -> f32 {
@@ -39,7 +49,45 @@ fn default_patch() -> usize {
 }
 
 impl Dinov2Config {
-    /// Infer from the tensors: hidden size from the CLS token, layers from the keys, 64-wide heads.
+    /// The shapes of a released model by size (`small`, `base`, `large`, `giant`; 14×14 patches, no registers),
+    /// as in their HF `config.json`.
+    pub fn released(size: &str) -> Option<Self> {
+        let (d, layers, heads, swiglu) = match size {
+            "small" => (384, 12, 6, false),
+            "base" => (768, 12, 12, false),
+            "large" => (1024, 24, 16, false),
+            "giant" => (1536, 40, 24, true),
+            _ => return None,
+        };
+        Some(Dinov2Config {
+            hidden_size: d,
+            num_hidden_layers: layers,
+            num_attention_heads: heads,
+            layer_norm_eps: 1e-6,
+            num_register_tokens: 0,
+            patch_size: 14,
+            use_swiglu_ffn: swiglu,
+            mlp_ratio: 4.0,
+            ffn_width: None,
+        })
+    }
+
+    /// Width of the FFN's hidden layer: ⌊D·mlp_ratio⌋ for the GELU MLP; for SwiGLU two thirds of that rounded
+    /// up to a multiple of 8, as HF `Dinov2SwiGLUFFN` and the official `SwiGLUFFN` compute it.
+    pub fn ffn_hidden(&self) -> usize {
+        if let Some(h) = self.ffn_width {
+            return h;
+        }
+        let h = (self.hidden_size as f64 * self.mlp_ratio) as usize;
+        if self.use_swiglu_ffn {
+            ((h as f64 * 2.0 / 3.0) as usize).div_ceil(8) * 8
+        } else {
+            h
+        }
+    }
+
+    /// Infer from the tensors: hidden size from the CLS token, layers from the keys, 64-wide heads, the FFN
+    /// kind and width from layer 0's first FFN weight.
     pub fn infer(w: &Weights) -> Result<Self> {
         let cls = w.tensors.get("embeddings.cls_token").ok_or_else(|| {
             Error::Invalid(format!("{}: no embeddings.cls_token (not a DINOv2 checkpoint?)", w.source))
@@ -49,6 +97,11 @@ impl Dinov2Config {
             (0..1000).take_while(|i| w.tensors.contains_key(&format!("encoder.layer.{i}.norm1.weight"))).count();
         let regs =
             w.tensors.get("embeddings.register_tokens").map(|t| t.shape.get(1).copied().unwrap_or(0)).unwrap_or(0);
+        let swiglu = w.tensors.get("encoder.layer.0.mlp.weights_in.weight");
+        let ffn_width = swiglu
+            .or_else(|| w.tensors.get("encoder.layer.0.mlp.fc1.weight"))
+            .and_then(|t| t.shape.first())
+            .map(|&rows| if swiglu.is_some() { rows / 2 } else { rows });
         Ok(Dinov2Config {
             hidden_size: d,
             num_hidden_layers: layers,
@@ -56,12 +109,67 @@ impl Dinov2Config {
             layer_norm_eps: 1e-6,
             num_register_tokens: regs,
             patch_size: 14,
-            use_swiglu_ffn: false,
+            use_swiglu_ffn: swiglu.is_some(),
+            mlp_ratio: 4.0,
+            ffn_width,
         })
     }
 }
 
-/// One pre-norm block; `attention.output.dense` and `mlp.fc2` carry LayerScale λ folded in.
+/// Random weights with the shapes `c` describes, in HF key names (a 37×37 position table), uniform in ±0.05
+/// (±0.1 for tokens and LayerNorm biases, ±1 for LayerNorm weights): for benchmarks and tests, not features.
+pub fn random_weights(c: &Dinov2Config, seed: u64) -> Weights {
+    use crate::io::weights::{Tensor, TensorData};
+    let (d, p, hid) = (c.hidden_size, c.patch_size, c.ffn_hidden());
+    let mut rng = crate::rng::Rng::new(seed);
+    let mut t = |shape: &[usize], scale: f32| Tensor {
+        shape: shape.to_vec(),
+        data: TensorData::F32(rng.uniform_vec(shape.iter().product(), -scale, scale)),
+    };
+    let mut pairs = vec![
+        ("embeddings.cls_token".to_string(), t(&[1, 1, d], 0.1)),
+        ("embeddings.position_embeddings".to_string(), t(&[1, 1370, d], 0.1)),
+        ("embeddings.patch_embeddings.projection.weight".to_string(), t(&[d, 3, p, p], 0.02)),
+        ("embeddings.patch_embeddings.projection.bias".to_string(), t(&[d], 0.02)),
+        ("layernorm.weight".to_string(), t(&[d], 1.0)),
+        ("layernorm.bias".to_string(), t(&[d], 0.1)),
+    ];
+    if c.num_register_tokens > 0 {
+        pairs.push(("embeddings.register_tokens".to_string(), t(&[1, c.num_register_tokens, d], 0.1)));
+    }
+    let (ffn_in, ffn_out, in_rows) =
+        if c.use_swiglu_ffn { ("weights_in", "weights_out", 2 * hid) } else { ("fc1", "fc2", hid) };
+    for i in 0..c.num_hidden_layers {
+        let pre = format!("encoder.layer.{i}");
+        for (n, shape, scale) in [
+            ("norm1.weight".to_string(), vec![d], 1.0),
+            ("norm1.bias".to_string(), vec![d], 0.1),
+            ("attention.attention.query.weight".to_string(), vec![d, d], 0.05),
+            ("attention.attention.query.bias".to_string(), vec![d], 0.05),
+            ("attention.attention.key.weight".to_string(), vec![d, d], 0.05),
+            ("attention.attention.key.bias".to_string(), vec![d], 0.05),
+            ("attention.attention.value.weight".to_string(), vec![d, d], 0.05),
+            ("attention.attention.value.bias".to_string(), vec![d], 0.05),
+            ("attention.output.dense.weight".to_string(), vec![d, d], 0.05),
+            ("attention.output.dense.bias".to_string(), vec![d], 0.05),
+            ("layer_scale1.lambda1".to_string(), vec![d], 0.05),
+            ("norm2.weight".to_string(), vec![d], 1.0),
+            ("norm2.bias".to_string(), vec![d], 0.1),
+            (format!("mlp.{ffn_in}.weight"), vec![in_rows, d], 0.05),
+            (format!("mlp.{ffn_in}.bias"), vec![in_rows], 0.05),
+            (format!("mlp.{ffn_out}.weight"), vec![d, hid], 0.05),
+            (format!("mlp.{ffn_out}.bias"), vec![d], 0.05),
+            ("layer_scale2.lambda1".to_string(), vec![d], 0.05),
+        ] {
+            pairs.push((format!("{pre}.{n}"), t(&shape, scale)));
+        }
+    }
+    let mut w = Weights::from_pairs(pairs);
+    w.source = "random dinov2 weights".into();
+    w
+}
+
+/// One pre-norm block; `attention.output.dense` and the FFN's output linear carry LayerScale λ folded in.
 #[derive(Clone, Debug)]
 pub struct Dinov2Layer {
     pub norm1: LayerNorm,
@@ -69,8 +177,26 @@ pub struct Dinov2Layer {
     pub qkv: Linear,
     pub attention_output_dense: Linear,
     pub norm2: LayerNorm,
-    pub fc1: Linear,
-    pub fc2: Linear,
+    pub mlp: Dinov2Ffn,
+}
+
+/// The block's FFN, fields named as the checkpoint's `mlp.*` keys.
+#[derive(Clone, Debug)]
+pub enum Dinov2Ffn {
+    /// `mlp.fc1` [H, D] → exact GELU → `mlp.fc2` [D, H].
+    Mlp { fc1: Linear, fc2: Linear },
+    /// `mlp.weights_in` [2H, D] → silu(x1) · x2 → `mlp.weights_out` [D, H] (dinov2-giant).
+    SwiGlu { weights_in: Linear, weights_out: Linear },
+}
+
+impl Dinov2Ffn {
+    /// The first and the second linear layer.
+    pub fn linears(&self) -> (&Linear, &Linear) {
+        match self {
+            Dinov2Ffn::Mlp { fc1, fc2 } => (fc1, fc2),
+            Dinov2Ffn::SwiGlu { weights_in, weights_out } => (weights_in, weights_out),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -143,6 +269,10 @@ pub fn from_official_names(w: &Weights) -> Result<Weights> {
                 let mapped = match field {
                     "attn.proj.weight" => "attention.output.dense.weight",
                     "attn.proj.bias" => "attention.output.dense.bias",
+                    "mlp.w12.weight" => "mlp.weights_in.weight",
+                    "mlp.w12.bias" => "mlp.weights_in.bias",
+                    "mlp.w3.weight" => "mlp.weights_out.weight",
+                    "mlp.w3.bias" => "mlp.weights_out.bias",
                     "ls1.gamma" => "layer_scale1.lambda1",
                     "ls2.gamma" => "layer_scale2.lambda1",
                     other => other,
@@ -166,10 +296,8 @@ impl Dinov2 {
             Some(c) => c,
             None => Dinov2Config::infer(w)?,
         };
-        if c.use_swiglu_ffn {
-            return Err(Error::Invalid(format!("{}: SwiGLU FFN (dinov2-giant) is not supported yet", w.source)));
-        }
         let d = c.hidden_size;
+        let hid = c.ffn_hidden();
         let p = c.patch_size;
         let pos = w.f32("embeddings.position_embeddings", None)?.to_vec();
         let rows = pos.len() / d;
@@ -202,8 +330,17 @@ impl Dinov2 {
                     l1,
                 ),
                 norm2: LayerNorm::load(w, &format!("{pre}.norm2"), d, c.layer_norm_eps)?,
-                fc1: Linear::load(w, &format!("{pre}.mlp.fc1"), 4 * d, d, true)?,
-                fc2: fold_scale(Linear::load(w, &format!("{pre}.mlp.fc2"), d, 4 * d, true)?, l2),
+                mlp: if c.use_swiglu_ffn {
+                    Dinov2Ffn::SwiGlu {
+                        weights_in: Linear::load(w, &format!("{pre}.mlp.weights_in"), 2 * hid, d, true)?,
+                        weights_out: fold_scale(Linear::load(w, &format!("{pre}.mlp.weights_out"), d, hid, true)?, l2),
+                    }
+                } else {
+                    Dinov2Ffn::Mlp {
+                        fc1: Linear::load(w, &format!("{pre}.mlp.fc1"), hid, d, true)?,
+                        fc2: fold_scale(Linear::load(w, &format!("{pre}.mlp.fc2"), d, hid, true)?, l2),
+                    }
+                },
             });
         }
         Ok(Dinov2 {
@@ -281,6 +418,7 @@ impl Dinov2 {
         let up = |v: &[f32]| ctx.upload("dinov2 weights", v);
         let mut layers = Vec::new();
         for l in &self.layers {
+            let (f1, f2) = l.mlp.linears();
             layers.push([
                 up(&l.norm1.weight)?,
                 up(&l.norm1.bias)?,
@@ -290,10 +428,10 @@ impl Dinov2 {
                 up(l.attention_output_dense.bias.as_deref().unwrap_or_default())?,
                 up(&l.norm2.weight)?,
                 up(&l.norm2.bias)?,
-                up(&l.fc1.weight)?,
-                up(l.fc1.bias.as_deref().unwrap_or_default())?,
-                up(&l.fc2.weight)?,
-                up(l.fc2.bias.as_deref().unwrap_or_default())?,
+                up(&f1.weight)?,
+                up(f1.bias.as_deref().unwrap_or_default())?,
+                up(&f2.weight)?,
+                up(f2.bias.as_deref().unwrap_or_default())?,
             ]);
         }
         Ok(GpuDinov2 {
@@ -421,6 +559,8 @@ impl GpuDinov2 {
         }
         let heads = c.num_attention_heads;
         let geom = AttnGeom::sequence(s, heads, d / heads);
+        let hid = c.ffn_hidden();
+        let f1_out = if c.use_swiglu_ffn { 2 * hid } else { hid };
         for l in &self.layers {
             let mut enc = ctx.encoder();
             let n1 = new(s * d)?;
@@ -434,12 +574,16 @@ impl GpuDinov2 {
             ops::crop_add2d(ctx, &mut enc, &o, &x, 1, s, d, 1, s).await?;
             let n2 = new(s * d)?;
             ops::layernorm(ctx, &mut enc, &x, &l[6], &l[7], &n2, s, d, c.layer_norm_eps).await?;
-            let f1 = new(s * 4 * d)?;
-            ops::matmul(ctx, &mut enc, &n2, &l[8], Some(&l[9]), &f1, s, 4 * d, d, true).await?;
-            let g1 = new(s * 4 * d)?;
-            ops::gelu(ctx, &mut enc, &f1, &g1, s * 4 * d).await?;
+            let f1 = new(s * f1_out)?;
+            ops::matmul(ctx, &mut enc, &n2, &l[8], Some(&l[9]), &f1, s, f1_out, d, true).await?;
+            let g1 = new(s * hid)?;
+            if c.use_swiglu_ffn {
+                ops::swiglu(ctx, &mut enc, &f1, &g1, s, hid).await?;
+            } else {
+                ops::gelu(ctx, &mut enc, &f1, &g1, s * hid).await?;
+            }
             let f2 = new(s * d)?;
-            ops::matmul(ctx, &mut enc, &g1, &l[10], Some(&l[11]), &f2, s, d, 4 * d, true).await?;
+            ops::matmul(ctx, &mut enc, &g1, &l[10], Some(&l[11]), &f2, s, d, hid, true).await?;
             ops::crop_add2d(ctx, &mut enc, &f2, &x, 1, s, d, 1, s).await?;
             ctx.submit(enc);
             if keep_hidden {
