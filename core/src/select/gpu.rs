@@ -10,6 +10,11 @@
 //!
 //! Device arithmetic is f32 with distances by the norm expansion; the CPU code in `strategies` is the f64
 //! reference. The paths agree except where two candidates' scores are within rounding of each other.
+//!
+//! A feature matrix larger than one storage binding (128 MiB in browsers and on lavapipe: 43k rows of 768
+//! floats) is held as row blocks ([`Pool`]); tiles copy their rows out of the blocks, the per-row passes
+//! (`min_dist_update`, `segment_mean`) run block by block, so no strategy fails on a pool that fits the device's
+//! memory as a whole. Results do not depend on the blocking except for the summation order of k-means centres.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -43,28 +48,189 @@ fn tile_limits() -> (usize, usize) {
     *TILE_LIMITS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A feature matrix uploaded once, shared by every pass a strategy makes over it.
+thread_local! {
+    static POOL_BLOCK_ROWS: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// On this thread, hold every pool of more than `rows` rows as blocks of at most `rows` rows (`None`: only
+/// pools larger than one storage binding), returning the previous setting. Results do not depend on it beyond
+/// the summation order of k-means centres; tests use it to exercise the blocked path on small pools.
+pub fn set_pool_block_rows(rows: Option<usize>) -> Option<usize> {
+    POOL_BLOCK_ROWS.with(|c| c.replace(rows.map(|r| r.max(1))))
+}
+
+/// Rows `row0 .. row0 + rows` of a blocked pool; the buffer has one spare row at the end (the centre row of a
+/// blocked `min_dist_update`).
+struct PoolBlock {
+    row0: usize,
+    rows: usize,
+    buf: Buffer,
+}
+
+/// A feature matrix uploaded once, shared by every pass a strategy makes over it: one buffer when it fits a
+/// storage binding, else row blocks that each do.
 pub struct Pool<'a> {
     pub x: Matrix<'a>,
-    pub buf: Buffer,
+    blocks: Vec<PoolBlock>,
+    /// Blocked pools: the centre row and a block's share of a per-row output.
+    scratch: Option<(Buffer, Buffer)>,
+}
+
+/// Where the rows of one side of a [`TileScan`] come from.
+#[derive(Clone, Copy)]
+pub enum Rows<'a> {
+    Buf(&'a Buffer),
+    Pool(&'a Pool<'a>),
 }
 
 impl<'a> Pool<'a> {
     pub fn upload(ctx: &GpuContext, x: Matrix<'a>) -> Result<Self> {
-        Ok(Pool { x, buf: ctx.upload("pool", x.data)? })
+        let limit = (ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size) / 4) as usize;
+        let forced = POOL_BLOCK_ROWS.with(|c| c.get());
+        let d = x.d.max(1);
+        if x.n * d <= limit && forced.is_none_or(|r| x.n <= r) {
+            let buf = ctx.upload("pool", x.data)?;
+            return Ok(Pool { x, blocks: vec![PoolBlock { row0: 0, rows: x.n, buf }], scratch: None });
+        }
+        let fit = (limit / d).saturating_sub(1);
+        let rows = forced.map_or(fit, |r| r.min(fit));
+        if rows == 0 {
+            return Err(Error::TooLarge {
+                op: "pool",
+                what: format!("two rows of {d} features"),
+                bytes: (2 * d * 4) as u64,
+                limit: (limit * 4) as u64,
+            });
+        }
+        let mut blocks = Vec::new();
+        for row0 in (0..x.n).step_by(rows) {
+            let r = rows.min(x.n - row0);
+            let buf = ctx.storage("pool", ((r + 1) * d * 4) as u64)?;
+            ctx.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&x.data[row0 * d..(row0 + r) * d]));
+            blocks.push(PoolBlock { row0, rows: r, buf });
+        }
+        let scratch = (ctx.storage("pool", (d * 4) as u64)?, ctx.storage("pool", ((rows + 1) * 4) as u64)?);
+        Ok(Pool { x, blocks, scratch: Some(scratch) })
+    }
+
+    /// True when the rows are split over several buffers.
+    pub fn is_blocked(&self) -> bool {
+        self.scratch.is_some()
+    }
+
+    /// Number of buffers holding the rows.
+    pub fn blocks(&self) -> usize {
+        self.blocks.len()
     }
 
     /// The scan of every row against every row.
     fn self_scan<'s>(&'s self, ctx: &'s GpuContext) -> Result<TileScan<'s>> {
-        TileScan::new(ctx, &self.buf, self.x.n, &self.buf, self.x.n, self.x.d)
+        TileScan::new(ctx, Rows::Pool(self), self.x.n, Rows::Pool(self), self.x.n, self.x.d)
+    }
+
+    /// Record copies of rows `start .. start + len` into `dst` (from row 0).
+    fn copy_rows(&self, enc: &mut wgpu::CommandEncoder, start: usize, len: usize, dst: &Buffer) {
+        let d4 = (self.x.d * 4) as u64;
+        for b in &self.blocks {
+            let (lo, hi) = (start.max(b.row0), (start + len).min(b.row0 + b.rows));
+            if lo < hi {
+                enc.copy_buffer_to_buffer(
+                    &b.buf,
+                    (lo - b.row0) as u64 * d4,
+                    dst,
+                    (lo - start) as u64 * d4,
+                    (hi - lo) as u64 * d4,
+                );
+            }
+        }
+    }
+
+    /// `target[i] = ‖x_i − x_center‖²` (`init`) or the minimum of that and `target[i]`, for every row.
+    pub async fn min_dist_update(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        target: &Buffer,
+        center: usize,
+        init: bool,
+    ) -> Result<()> {
+        let (n, d) = (self.x.n, self.x.d);
+        let Some((crow, tblk)) = &self.scratch else {
+            return ops::min_dist_update(ctx, enc, &self.blocks[0].buf, target, n, d, center, init).await;
+        };
+        if center >= n {
+            return Err(Error::shape("min_dist_update", format!("centre {center} is outside the {n} rows")));
+        }
+        let d4 = (d * 4) as u64;
+        self.copy_rows(enc, center, 1, crow);
+        for b in &self.blocks {
+            // The centre goes to the block's spare row; the block's share of `target` through `tblk`.
+            enc.copy_buffer_to_buffer(crow, 0, &b.buf, b.rows as u64 * d4, d4);
+            if !init {
+                enc.copy_buffer_to_buffer(target, b.row0 as u64 * 4, tblk, 0, b.rows as u64 * 4);
+            }
+            ops::min_dist_update(ctx, enc, &b.buf, tblk, b.rows + 1, d, b.rows, init).await?;
+            enc.copy_buffer_to_buffer(tblk, 0, target, b.row0 as u64 * 4, b.rows as u64 * 4);
+        }
+        Ok(())
+    }
+
+    /// k-means centre update: the mean of the rows of each label (`labels` [n] < k); a centre without rows keeps
+    /// its value in `centers` [k·d]. Returns the new centres, also written to `bc`. Blocked pools average each
+    /// block on the device and combine the block means weighted by their counts on the host (f64).
+    pub async fn segment_mean(
+        &self,
+        ctx: &GpuContext,
+        labels: &[u32],
+        k: usize,
+        centers: &[f32],
+        bc: &Buffer,
+    ) -> Result<Vec<f32>> {
+        let d = self.x.d;
+        if !self.is_blocked() {
+            let (order, offsets) = segments(labels, k);
+            let bo = ctx.upload("kmeans", &order)?;
+            let boff = ctx.upload("kmeans", &offsets)?;
+            let mut enc = ctx.encoder();
+            ops::segment_mean(ctx, &mut enc, &self.blocks[0].buf, &bo, &boff, bc, self.x.n, k, d).await?;
+            ctx.submit(enc);
+            return read_f32(ctx, bc, k * d).await;
+        }
+        let mut sum = vec![0f64; k * d];
+        let mut count = vec![0usize; k];
+        let part = ctx.storage("kmeans", (k * d * 4) as u64)?;
+        for b in &self.blocks {
+            let lab = &labels[b.row0..b.row0 + b.rows];
+            let (order, offsets) = segments(lab, k);
+            let bo = ctx.upload("kmeans", &order)?;
+            let boff = ctx.upload("kmeans", &offsets)?;
+            let mut enc = ctx.encoder();
+            ops::segment_mean(ctx, &mut enc, &b.buf, &bo, &boff, &part, b.rows, k, d).await?;
+            ctx.submit(enc);
+            let means = read_f32(ctx, &part, k * d).await?;
+            for c in 0..k {
+                let m = (offsets[c + 1] - offsets[c]) as usize;
+                if m > 0 {
+                    count[c] += m;
+                    for j in 0..d {
+                        sum[c * d + j] += means[c * d + j] as f64 * m as f64;
+                    }
+                }
+            }
+        }
+        let new: Vec<f32> = (0..k * d)
+            .map(|i| if count[i / d] > 0 { (sum[i] / count[i / d] as f64) as f32 } else { centers[i] })
+            .collect();
+        ctx.queue.write_buffer(bc, 0, bytemuck::cast_slice(&new));
+        Ok(new)
     }
 }
 
 /// Streams the squared distances between the rows of `a` [na, d] and `b` [nb, d] tile by tile into one buffer.
 pub struct TileScan<'a> {
     ctx: &'a GpuContext,
-    a: &'a Buffer,
-    b: &'a Buffer,
+    a: Rows<'a>,
+    b: Rows<'a>,
     pub na: usize,
     pub nb: usize,
     d: usize,
@@ -76,7 +242,7 @@ pub struct TileScan<'a> {
 }
 
 impl<'a> TileScan<'a> {
-    pub fn new(ctx: &'a GpuContext, a: &'a Buffer, na: usize, b: &'a Buffer, nb: usize, d: usize) -> Result<Self> {
+    pub fn new(ctx: &'a GpuContext, a: Rows<'a>, na: usize, b: Rows<'a>, nb: usize, d: usize) -> Result<Self> {
         let limit = (ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size) / 4) as usize;
         let (max_rows, max_floats) = tile_limits();
         let cap = max_floats.min(limit);
@@ -91,8 +257,11 @@ impl<'a> TileScan<'a> {
             });
         }
         let dist = ctx.storage("tile scan", (rows * cols * 4) as u64)?;
-        let a_blk = if rows < na { Some(ctx.storage("tile scan", (rows * d * 4) as u64)?) } else { None };
-        let b_blk = if cols < nb { Some(ctx.storage("tile scan", (cols * d * 4) as u64)?) } else { None };
+        let blocked = |r: &Rows| matches!(r, Rows::Pool(p) if p.is_blocked());
+        let a_blk =
+            if rows < na || blocked(&a) { Some(ctx.storage("tile scan", (rows * d * 4) as u64)?) } else { None };
+        let b_blk =
+            if cols < nb || blocked(&b) { Some(ctx.storage("tile scan", (cols * d * 4) as u64)?) } else { None };
         Ok(TileScan { ctx, a, b, na, nb, d, rows, cols, dist, a_blk, b_blk })
     }
 
@@ -117,21 +286,31 @@ impl<'a> TileScan<'a> {
     /// first column tile.
     pub async fn compute(&self, enc: &mut wgpu::CommandEncoder, t: Tile) -> Result<()> {
         let d4 = (self.d * 4) as u64;
+        let copy = |enc: &mut wgpu::CommandEncoder, src: Rows, start: usize, len: usize, dst: &Buffer| match src {
+            Rows::Buf(buf) => enc.copy_buffer_to_buffer(buf, start as u64 * d4, dst, 0, len as u64 * d4),
+            Rows::Pool(p) => p.copy_rows(enc, start, len, dst),
+        };
+        let whole = |r: Rows<'a>| -> &'a Buffer {
+            match r {
+                Rows::Buf(buf) => buf,
+                Rows::Pool(p) => &p.blocks[0].buf,
+            }
+        };
         let a = match &self.a_blk {
             Some(blk) => {
                 if t.col_offset == 0 {
-                    enc.copy_buffer_to_buffer(self.a, t.row_offset as u64 * d4, blk, 0, t.rows as u64 * d4);
+                    copy(enc, self.a, t.row_offset, t.rows, blk);
                 }
                 blk
             }
-            None => self.a,
+            None => whole(self.a),
         };
         let b = match &self.b_blk {
             Some(blk) => {
-                enc.copy_buffer_to_buffer(self.b, t.col_offset as u64 * d4, blk, 0, t.cols as u64 * d4);
+                copy(enc, self.b, t.col_offset, t.cols, blk);
                 blk
             }
-            None => self.b,
+            None => whole(self.b),
         };
         ops::pairwise_sqdist(self.ctx, enc, a, b, &self.dist, t.rows, t.cols, self.d).await
     }
@@ -237,7 +416,7 @@ pub async fn kmeans(
     max_iter: usize,
     tol: f64,
 ) -> Result<Clustering> {
-    let (x, bx) = (pool.x, &pool.buf);
+    let x = pool.x;
     let (n, d) = (x.n, x.d);
     let k = k.clamp(1, n.max(1));
     let mut rng = Rng::new(seed ^ 0x6b6d_6561_6e73);
@@ -245,11 +424,11 @@ pub async fn kmeans(
     let first = rng.below(n as u32) as usize;
     let mut chosen = vec![first];
     let mut enc = ctx.encoder();
-    ops::min_dist_update(ctx, &mut enc, bx, &closest, n, d, first, true).await?;
+    pool.min_dist_update(ctx, &mut enc, &closest, first, true).await?;
     ctx.submit(enc);
     let trials = 2 + (k as f64).ln().floor() as usize;
     let cand = ctx.storage("kmeans", (trials * d * 4) as u64)?;
-    let gains = Gains::new(ctx, TileScan::new(ctx, &cand, trials, bx, n, d)?)?;
+    let gains = Gains::new(ctx, TileScan::new(ctx, Rows::Buf(&cand), trials, Rows::Pool(pool), n, d)?)?;
     for _ in 1..k {
         let cl = read_f32(ctx, &closest, n).await?;
         let pot: f64 = cl.iter().map(|&v| v as f64).sum();
@@ -279,23 +458,16 @@ pub async fn kmeans(
         }
         chosen.push(picks[best]);
         let mut enc = ctx.encoder();
-        ops::min_dist_update(ctx, &mut enc, bx, &closest, n, d, picks[best], false).await?;
+        pool.min_dist_update(ctx, &mut enc, &closest, picks[best], false).await?;
         ctx.submit(enc);
     }
     let mut centers: Vec<f32> = chosen.iter().flat_map(|&c| x.row(c).iter().copied()).collect();
     let bc = ctx.upload("kmeans", &centers)?;
     let total_var = super::kmeans::mean_variance(x);
-    let assign = TileScan::new(ctx, bx, n, &bc, k, d)?;
-    let (bo, boff) = (ctx.storage("kmeans", (n * 4) as u64)?, ctx.storage("kmeans", ((k + 1) * 4) as u64)?);
+    let assign = TileScan::new(ctx, Rows::Pool(pool), n, Rows::Buf(&bc), k, d)?;
     for _ in 0..max_iter.max(1) {
         let (_, labels) = topk(ctx, &assign, 1).await?;
-        let (order, offsets) = segments(&labels, k);
-        ctx.queue.write_buffer(&bo, 0, bytemuck::cast_slice(&order));
-        ctx.queue.write_buffer(&boff, 0, bytemuck::cast_slice(&offsets));
-        let mut enc = ctx.encoder();
-        ops::segment_mean(ctx, &mut enc, bx, &bo, &boff, &bc, n, k, d).await?;
-        ctx.submit(enc);
-        let new = read_f32(ctx, &bc, k * d).await?;
+        let new = pool.segment_mean(ctx, &labels, k, &centers, &bc).await?;
         let shift: f64 = new.iter().zip(&centers).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum();
         centers = new;
         if shift <= tol * total_var {
@@ -419,12 +591,12 @@ pub async fn facility_location(
     picks: usize,
 ) -> Result<(Selection, Buffer)> {
     const BATCH: usize = 64;
-    let (xn, bx) = (pool.x, &pool.buf);
+    let xn = pool.x;
     let (n, d) = (xn.n, xn.d);
     let mind = ctx.upload("repdiv", &vec![f32::MAX; n])?;
     let mut enc = ctx.encoder();
     for &l in labeled {
-        ops::min_dist_update(ctx, &mut enc, bx, &mind, n, d, l, false).await?;
+        pool.min_dist_update(ctx, &mut enc, &mind, l, false).await?;
     }
     ctx.submit(enc);
     let mut chosen = vec![false; n];
@@ -435,7 +607,7 @@ pub async fn facility_location(
     let mut heap: BinaryHeap<Bound> =
         (0..n).filter(|&i| !chosen[i]).map(|i| Bound { ub: g0[i] as f64, idx: i, stamp: 0 }).collect();
     let cand = ctx.storage("repdiv", (BATCH * d * 4) as u64)?;
-    let gains = Gains::new(ctx, TileScan::new(ctx, &cand, BATCH, bx, n, d)?)?;
+    let gains = Gains::new(ctx, TileScan::new(ctx, Rows::Buf(&cand), BATCH, Rows::Pool(pool), n, d)?)?;
     let mut sel = Selection { strategy: String::new(), seed: 0, picks: vec![], scores: vec![], notes: vec![] };
     let mut evaluations = 0usize;
     while sel.picks.len() < picks {
@@ -447,7 +619,7 @@ pub async fn facility_location(
             sel.picks.push(top.idx);
             sel.scores.push(top.ub);
             let mut enc = ctx.encoder();
-            ops::min_dist_update(ctx, &mut enc, bx, &mind, n, d, top.idx, false).await?;
+            pool.min_dist_update(ctx, &mut enc, &mind, top.idx, false).await?;
             ctx.submit(enc);
             continue;
         }
@@ -530,7 +702,7 @@ pub fn max_cover(offsets: &[usize], edges: &[u32], budget: usize, labeled: &[usi
 /// The `k` nearest rows of `b` for every row of the pool: squared distances and indices [n, k], ascending.
 pub async fn nearest_k(ctx: &GpuContext, pool: &Pool<'_>, b: Matrix<'_>, k: usize) -> Result<(Vec<f32>, Vec<u32>)> {
     let bb = ctx.upload("nearest", b.data)?;
-    let scan = TileScan::new(ctx, &pool.buf, pool.x.n, &bb, b.n, pool.x.d)?;
+    let scan = TileScan::new(ctx, Rows::Pool(pool), pool.x.n, Rows::Buf(&bb), b.n, pool.x.d)?;
     topk(ctx, &scan, k.min(b.n)).await
 }
 
@@ -543,10 +715,9 @@ pub async fn repdiv(
     budget: usize,
     maxmin: bool,
 ) -> Result<Selection> {
-    let (n, d) = (xn.n, xn.d);
+    let n = xn.n;
     let r = (0.7 * budget as f64).floor() as usize;
     let pool = Pool::upload(ctx, xn)?;
-    let bx = &pool.buf;
     let (mut sel, mind) = facility_location(ctx, &pool, labeled, r).await?;
     // Already chosen rows never win (NaN never wins in `argmax`).
     let open = |chosen: &[bool], c: usize, v: f64| if chosen[c] { f64::NAN } else { v };
@@ -563,7 +734,7 @@ pub async fn repdiv(
             sel.picks.push(c);
             sel.scores.push(v);
             let mut enc = ctx.encoder();
-            ops::min_dist_update(ctx, &mut enc, bx, &mind, n, d, c, false).await?;
+            pool.min_dist_update(ctx, &mut enc, &mind, c, false).await?;
             ctx.submit(enc);
         }
         return Ok(sel);
@@ -572,7 +743,7 @@ pub async fn repdiv(
     let mut div = vec![f64::NEG_INFINITY; n];
     let anchors: Vec<usize> = labeled.iter().chain(&sel.picks).copied().collect();
     for &a in &anchors {
-        for (v, &c) in div.iter_mut().zip(&distance_column(ctx, bx, &col, n, d, a).await?) {
+        for (v, &c) in div.iter_mut().zip(&distance_column(ctx, &pool, &col, a).await?) {
             *v = v.max(c as f64 / 2.0);
         }
     }
@@ -581,7 +752,7 @@ pub async fn repdiv(
         chosen[c] = true;
         sel.picks.push(c);
         sel.scores.push(v);
-        for (v, &cc) in div.iter_mut().zip(&distance_column(ctx, bx, &col, n, d, c).await?) {
+        for (v, &cc) in div.iter_mut().zip(&distance_column(ctx, &pool, &col, c).await?) {
             *v = v.max(cc as f64 / 2.0);
         }
     }
@@ -589,16 +760,9 @@ pub async fn repdiv(
 }
 
 /// Squared distances from row `a` to every row, computed on the device into `col` and read back.
-async fn distance_column(
-    ctx: &GpuContext,
-    bx: &Buffer,
-    col: &Buffer,
-    n: usize,
-    d: usize,
-    a: usize,
-) -> Result<Vec<f32>> {
+async fn distance_column(ctx: &GpuContext, pool: &Pool<'_>, col: &Buffer, a: usize) -> Result<Vec<f32>> {
     let mut enc = ctx.encoder();
-    ops::min_dist_update(ctx, &mut enc, bx, col, n, d, a, true).await?;
+    pool.min_dist_update(ctx, &mut enc, col, a, true).await?;
     ctx.submit(enc);
-    read_f32(ctx, col, n).await
+    read_f32(ctx, col, pool.x.n).await
 }

@@ -113,12 +113,12 @@ pub async fn coreset(input: &SelectInput<'_>, first: Option<usize>) -> Result<Se
         seeds.push(f);
     }
     if let Some(ctx) = input.gpu {
-        let bx = ctx.upload("coreset", x.data)?;
+        let pool = gpu::Pool::upload(ctx, x)?;
         let mind = ctx.storage("coreset", (x.n * 4) as u64)?;
         let (ov, oi) = (ctx.storage("coreset", 4)?, ctx.storage("coreset", 4)?);
         let mut enc = ctx.encoder();
         for (s, &c) in seeds.iter().enumerate() {
-            ops::min_dist_update(ctx, &mut enc, &bx, &mind, x.n, x.d, c, s == 0).await?;
+            pool.min_dist_update(ctx, &mut enc, &mind, c, s == 0).await?;
         }
         while sel.picks.len() < input.budget {
             ops::argmax_rows(ctx, &mut enc, &mind, &ov, &oi, 1, x.n).await?;
@@ -130,7 +130,7 @@ pub async fn coreset(input: &SelectInput<'_>, first: Option<usize>) -> Result<Se
             }
             sel.picks.push(i);
             sel.scores.push((v.max(0.0) as f64).sqrt());
-            ops::min_dist_update(ctx, &mut enc, &bx, &mind, x.n, x.d, i, false).await?;
+            pool.min_dist_update(ctx, &mut enc, &mind, i, false).await?;
         }
         return Ok(sel);
     }
