@@ -163,6 +163,9 @@ pub struct SegPool<'a> {
     pub masks: &'a [Vec<u8>],
     /// The generalist for pseudo-labels, its embeddings indexed like the pool (needed when `cfg.pseudo` is on).
     pub sam: Option<&'a crate::train::pseudo::SamPseudo<'a>>,
+    /// HERD's 20-bin intensity histogram of every pool image ([`crate::uncertainty::intensity_histogram`];
+    /// needed by the warm loop's `herd` score).
+    pub hist: Option<&'a [[f32; 20]]>,
 }
 
 /// The test split of a segmentation benchmark: grids and the masks at their original size (height, width, mask).
@@ -497,15 +500,17 @@ pub async fn warm_loop(
 }
 
 /// Scores of the segmentation warm loop.
-pub const SEG_LOOP_SCORES: &[&str] = &["random", "lc", "entropy", "her", "margin", "asd", "coreset"];
+pub const SEG_LOOP_SCORES: &[&str] = &["random", "lc", "entropy", "her", "herd", "margin", "asd", "coreset"];
 
 /// The segmentation warm loop: cold-start pick of `batch` images with `start`, then for each round train the
 /// head on every labelled image (with the mean teacher / pseudo-labels of `cfg` on the rest), evaluate on the
 /// test split, score the unlabelled pool from the head's probability maps and add the `batch` best:
 /// `lc` (GM-ABS bottom-quartile least confidence, lowest first), `entropy` (HE, mean normalised entropy),
 /// `her` (high-entropy ratio, τ ramping 0.35 → 0.60 over the rounds as GM-ABS's over iterations), `margin`
-/// (lowest first), `asd` (ASSFT-like: entropy over the predicted foreground), `coreset` (k-center greedy on the
-/// pooled features from the labelled set), `random`.
+/// (lowest first), `herd` (GM-ABS's default: the top 10 % by HER, clustered on the images' intensity
+/// histograms, one per cluster of more than one member; [`crate::uncertainty::herd_from_histograms`]), `asd`
+/// (ASSFT-like: entropy over the predicted foreground), `coreset` (k-center greedy on the pooled features from
+/// the labelled set), `random`.
 #[allow(clippy::too_many_arguments)] // the two splits, the loop's settings and the head's, progress
 pub async fn warm_loop_seg(
     ctx: Option<&GpuContext>,
@@ -528,6 +533,13 @@ pub async fn warm_loop_seg(
     if batch == 0 || rounds == 0 || batch * rounds > n {
         return Err(Error::Invalid(format!("{rounds} rounds of {batch} need ≤ {n} images in the pool (and ≥ 1 each)")));
     }
+    let hist = match (score, pool.hist) {
+        ("herd", None) => return Err(Error::Invalid("herd needs the pool images' intensity histograms".into())),
+        ("herd", Some(h)) if h.len() != n => {
+            return Err(Error::Invalid(format!("herd: {} histograms for {n} pool images", h.len())))
+        }
+        (_, h) => h,
+    };
     let (first, _) = cold_start(ctx, pool.x, pool.dim, start, batch, seed).await?;
     let mut labeled = first.picks;
     let mut rng = crate::rng::Rng::new(seed ^ 0x5eed);
@@ -575,14 +587,20 @@ pub async fn warm_loop_seg(
                         s.push(match score {
                             "lc" => u::lc(&probs, 2, px),
                             "entropy" => u::he(&probs, 2, px),
-                            "her" => u::her(&probs, 2, px, tau),
+                            "her" | "herd" => u::her(&probs, 2, px, tau),
                             "margin" => u::margin(&probs, 2, px),
                             _ => u::asd(&probs, 2, px),
                         });
                         Ok(())
                     })
                     .await?;
-                    u::top_by(&s, batch, matches!(score, "lc" | "margin"))
+                    match hist {
+                        Some(h) if score == "herd" => {
+                            let hs: Vec<[f32; 20]> = rest.iter().map(|&i| h[i]).collect();
+                            u::herd_from_histograms(&s, &hs, batch, seed ^ round as u64)?
+                        }
+                        _ => u::top_by(&s, batch, matches!(score, "lc" | "margin")),
+                    }
                 }
             };
             let added: Vec<usize> = picks_in_rest.iter().map(|&i| rest[i]).collect();

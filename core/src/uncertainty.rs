@@ -170,22 +170,34 @@ pub fn herd(her_scores: &[f64], images: &[Vec<f32>], budget: usize, seed: u64) -
     if her_scores.len() != images.len() {
         return Err(Error::Invalid("herd: one image per score".into()));
     }
+    let hists: Vec<[f32; 20]> = images.iter().map(|img| intensity_histogram(img)).collect();
+    herd_from_histograms(her_scores, &hists, budget, seed)
+}
+
+/// HERD's image descriptor: a 20-bin histogram of the intensities over the image's own [min, max], normalised
+/// to sum 1 (a constant image puts everything in bin 0).
+pub fn intensity_histogram(img: &[f32]) -> [f32; 20] {
+    let (lo, hi) = img.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let mut h = [0f32; 20];
+    for &v in img {
+        let bin = if hi > lo { (((v - lo) / (hi - lo)) * 20.0).floor().clamp(0.0, 19.0) as usize } else { 0 };
+        h[bin] += 1.0;
+    }
+    let n = img.len().max(1) as f32;
+    h.map(|c| c / n)
+}
+
+/// [`herd`] from precomputed [`intensity_histogram`]s (one per score), so a loop keeps 20 numbers per image
+/// rather than the images.
+pub fn herd_from_histograms(her_scores: &[f64], hists: &[[f32; 20]], budget: usize, seed: u64) -> Result<Vec<usize>> {
+    if her_scores.len() != hists.len() {
+        return Err(Error::Invalid("herd: one histogram per score".into()));
+    }
     let mut order: Vec<usize> = (0..her_scores.len()).collect();
     order.sort_by(|&a, &b| her_scores[b].total_cmp(&her_scores[a]).then(a.cmp(&b)));
     let top = ((her_scores.len() as f64 * 0.1).floor() as usize).max(1).max(budget).min(order.len());
     let cand = &order[..top];
-    let mut hist = Vec::with_capacity(cand.len() * 20);
-    for &i in cand {
-        let img = &images[i];
-        let (lo, hi) = img.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-        let mut h = [0f32; 20];
-        for &v in img {
-            let bin = if hi > lo { (((v - lo) / (hi - lo)) * 20.0).floor().clamp(0.0, 19.0) as usize } else { 0 };
-            h[bin] += 1.0;
-        }
-        let n = img.len().max(1) as f32;
-        hist.extend(h.iter().map(|c| c / n));
-    }
+    let hist: Vec<f32> = cand.iter().flat_map(|&i| hists[i]).collect();
     let m = Matrix::new(&hist, cand.len(), 20)?;
     let c = kmeans(m, budget.min(cand.len()), seed, 300, 1e-4);
     let mut picks = Vec::new();
@@ -357,5 +369,33 @@ mod tests {
         let picks = herd(&her_s, &imgs, 3, 0).unwrap();
         assert_eq!(picks.len(), 3);
         assert_eq!(picks.iter().collect::<std::collections::HashSet<_>>().len(), 3);
+    }
+
+    /// HERD trades HER rank for intensity diversity: of the top 10 % (4 of 40) by HER, images 0 and 1 look alike
+    /// and so do 2 and 3; with a budget of 2 it takes one of each kind (0 and 2), where HER alone takes 0 and 1.
+    #[test]
+    fn herd_takes_one_image_per_intensity_cluster() {
+        let her_s: Vec<f64> = (0..40).map(|i| 1.0 - i as f64 / 40.0).collect();
+        let dark: Vec<f32> = (0..100).map(|p| if p < 80 { 0.0 } else { 1.0 }).collect();
+        let bright: Vec<f32> = (0..100).map(|p| if p < 20 { 0.0 } else { 1.0 }).collect();
+        let flat: Vec<f32> = (0..100).map(|p| p as f32).collect();
+        let hists: Vec<[f32; 20]> = (0..40)
+            .map(|i| {
+                intensity_histogram(if i < 2 {
+                    &dark
+                } else if i < 4 {
+                    &bright
+                } else {
+                    &flat
+                })
+            })
+            .collect();
+        assert_eq!(hists[0][0], 0.8);
+        assert_eq!(hists[2][19], 0.8);
+        let mut picks = herd_from_histograms(&her_s, &hists, 2, 0).unwrap();
+        picks.sort();
+        assert_eq!(picks, vec![0, 2]);
+        assert_eq!(top_by(&her_s, 2, false), vec![0, 1]);
+        assert!(herd_from_histograms(&her_s, &hists[..3], 2, 0).is_err());
     }
 }

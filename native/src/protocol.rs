@@ -502,7 +502,7 @@ pub struct LoopArgs {
     #[arg(long, default_value = "typiclust")]
     pub start: String,
     /// Scores to compare between rounds. cls: random, entropy, lc, margin, bald, dropquery, coreset (default:
-    /// all but lc). seg: random, lc, entropy, her, margin, asd, coreset (default: all).
+    /// all but lc). seg: random, lc, entropy, her, herd, margin, asd, coreset (default: all).
     #[arg(long)]
     pub scores: Option<String>,
     #[arg(long, default_value_t = 4)]
@@ -538,7 +538,7 @@ pub struct LoopArgs {
 pub fn run_loop(a: LoopArgs) -> Result<bool> {
     let (known, default) = match a.task.as_str() {
         "cls" => (protocol::LOOP_SCORES, "random,entropy,margin,bald,dropquery,coreset"),
-        "seg" => (protocol::SEG_LOOP_SCORES, "random,lc,entropy,her,margin,asd,coreset"),
+        "seg" => (protocol::SEG_LOOP_SCORES, "random,lc,entropy,her,herd,margin,asd,coreset"),
         t => bail!("--task {t}: use cls or seg"),
     };
     let scores: Vec<String> = a

@@ -31,6 +31,8 @@ pub(crate) struct SegData {
     pub te_grids: Vec<Vec<f32>>,
     pub te_masks: Vec<(usize, usize, Vec<u8>)>,
     pub sam: Option<SamSource>,
+    /// HERD's intensity histogram of every training image (grey = mean of RGB).
+    pub tr_hist: Vec<[f32; 20]>,
 }
 
 impl SegData {
@@ -73,7 +75,17 @@ impl SegData {
             true => Some(SamSource::load(gpu, cpu, model, seg_args.sam_weights.as_deref(), &root, &train_s)?),
             false => None,
         };
-        Ok(SegData { shape, r, tr_ids, tr_grids, tr_pooled, tr_masks, te_ids, te_grids, te_masks, sam })
+        let window = medpick_core::io::Window::parse(&model.window)?;
+        let mut loader = manifest::SampleLoader::new(&root, window);
+        let tr_hist = tr_ids
+            .iter()
+            .map(|id| {
+                let img = loader.load(by_id[id.as_str()]).with_context(|| format!("reading {id}"))?;
+                let grey: Vec<f32> = img.to_rgb_f32_255().chunks(3).map(|p| (p[0] + p[1] + p[2]) / 3.0).collect();
+                Ok(medpick_core::uncertainty::intensity_histogram(&grey))
+            })
+            .collect::<Result<_>>()?;
+        Ok(SegData { shape, r, tr_ids, tr_grids, tr_pooled, tr_masks, te_ids, te_grids, te_masks, sam, tr_hist })
     }
 
     /// The training pool for the runners, with the generalist when pseudo-labels are on.
@@ -85,6 +97,7 @@ impl SegData {
             grids: &self.tr_grids,
             masks: &self.tr_masks,
             sam,
+            hist: Some(&self.tr_hist),
         }
     }
 

@@ -670,12 +670,12 @@ fn bench_loop_seg_on_the_dsb2018_sample() {
             .output()
             .unwrap()
     };
-    let o = run("random,her,asd");
+    let o = run("random,herd,asd");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rounds: Vec<serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(out.join("loop.json")).unwrap()).unwrap();
     assert_eq!(rounds.len(), 6);
-    for score in ["random", "her", "asd"] {
+    for score in ["random", "herd", "asd"] {
         let rs: Vec<_> = rounds.iter().filter(|r| r["score"] == score).collect();
         assert_eq!(rs.iter().map(|r| r["labeled"].as_u64().unwrap()).collect::<Vec<_>>(), vec![4, 8], "{score}");
         let next: std::collections::HashSet<&str> =

@@ -484,7 +484,15 @@ fn seg_warm_loop_adds_the_least_confident_images() {
     let tr = 16;
     let pooled: Vec<f32> = grids[..tr].iter().flat_map(|g| shape.spatial_mean(g)).collect();
     let ids: Vec<String> = (0..tr).map(|i| format!("img{i}")).collect();
-    let pool = SegPool { ids: &ids, x: &pooled, dim: shape.c, grids: &grids[..tr], masks: &masks[..tr], sam: None };
+    let pool = SegPool {
+        ids: &ids,
+        x: &pooled,
+        dim: shape.c,
+        grids: &grids[..tr],
+        masks: &masks[..tr],
+        sam: None,
+        hist: None,
+    };
     let test = SegTest { grids: &grids[tr..], masks: &full[tr..] };
     let cfg = SegConfig { hidden: 8, epochs: 10, batch: 4, lr: 1e-2, ..Default::default() };
     let seed = 3;
@@ -525,6 +533,50 @@ fn seg_warm_loop_adds_the_least_confident_images() {
         .collect();
     let want: Vec<String> = u::top_by(&lc, 4, true).iter().map(|&k| ids[rest[k]].clone()).collect();
     assert_eq!(rounds[0].next, want, "lc scores {lc:?}");
+    // `herd` needs the histograms; with them, at this size (top 10 % of 12 < the batch of 4: four candidates, each
+    // its own cluster) it adds the four highest-HER images at round 0's τ, in HER order.
+    let err = pollster::block_on(protocol::warm_loop_seg(
+        Some(ctx),
+        &pool,
+        &test,
+        shape,
+        "random",
+        "herd",
+        2,
+        4,
+        seed,
+        &cfg,
+        &mut |_, _| {},
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("histograms"), "{err}");
+    let hist: Vec<[f32; 20]> = grids[..tr].iter().map(|g| u::intensity_histogram(g)).collect();
+    let with_hist = SegPool { hist: Some(&hist), ..pool };
+    let herd = pollster::block_on(protocol::warm_loop_seg(
+        Some(ctx),
+        &with_hist,
+        &test,
+        shape,
+        "random",
+        "herd",
+        2,
+        4,
+        seed,
+        &cfg,
+        &mut |_, _| {},
+    ))
+    .unwrap();
+    let tau = u::her_threshold(0.0, 1.0, 0.35, 0.60);
+    let her: Vec<f64> = rest
+        .iter()
+        .map(|&i| {
+            let p = pollster::block_on(head.predict(Some(ctx), &grids[i])).unwrap();
+            let probs: Vec<f32> = p.iter().map(|v| 1.0 - v).chain(p.iter().copied()).collect();
+            u::her(&probs, 2, p.len(), tau)
+        })
+        .collect();
+    let want: Vec<String> = u::top_by(&her, 4, false).iter().map(|&k| ids[rest[k]].clone()).collect();
+    assert_eq!(herd[0].next, want, "her scores {her:?}");
     // A classification-only score is refused by name.
     let err = pollster::block_on(protocol::warm_loop_seg(
         Some(ctx),
