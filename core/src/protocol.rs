@@ -50,6 +50,11 @@ pub struct RunResult {
     /// Segmentation with pseudo-labels: what each refresh kept.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pseudo: Vec<crate::train::pseudo::PseudoRound>,
+    /// Model selection on a validation split: the epoch kept and its validation accuracy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_epoch: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_accuracy: Option<f64>,
 }
 
 impl RunResult {
@@ -117,6 +122,7 @@ pub async fn run_one(
     budget: usize,
     seed: u64,
     head: &ClsConfig,
+    val: Option<cls::Validation<'_>>,
 ) -> Result<RunResult> {
     let (sel, select_seconds) = cold_start(ctx, train.x, train.dim, strategy, budget, seed).await?;
     let mut xs = Vec::with_capacity(budget * train.dim);
@@ -128,7 +134,7 @@ pub async fn run_one(
         picked_per_class[train.labels[p]] += 1;
     }
     let cfg = ClsConfig { seed, ..head.clone() };
-    let (model, log) = cls::train(ctx, &xs, &ys, classes, &cfg).await?;
+    let (model, log) = cls::train(ctx, &xs, &ys, classes, &cfg, val).await?;
     let probs = model.predict(ctx, test.x).await?;
     let pred = ClsHead::argmax(&probs, classes);
     Ok(RunResult {
@@ -148,6 +154,8 @@ pub async fn run_one(
         hd95: None,
         asd: None,
         pseudo: Vec::new(),
+        best_epoch: log.best_epoch,
+        val_accuracy: log.val_accuracy,
     })
 }
 
@@ -282,6 +290,8 @@ pub async fn run_one_seg(
         hd95: e.hd95,
         asd: e.asd,
         pseudo: log.pseudo,
+        best_epoch: None,
+        val_accuracy: None,
     })
 }
 
@@ -419,7 +429,7 @@ pub async fn warm_loop(
     for round in 0..rounds {
         let xs: Vec<f32> = labeled.iter().flat_map(|&p| train.x[p * d..(p + 1) * d].iter().copied()).collect();
         let ys: Vec<usize> = labeled.iter().map(|&p| train.labels[p]).collect();
-        let (model, _) = cls::train(ctx, &xs, &ys, classes, &ClsConfig { seed, ..head.clone() }).await?;
+        let (model, _) = cls::train(ctx, &xs, &ys, classes, &ClsConfig { seed, ..head.clone() }, None).await?;
         let probs = model.predict(ctx, test.x).await?;
         let pred = ClsHead::argmax(&probs, classes);
         let mut r = RoundResult {

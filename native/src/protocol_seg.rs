@@ -49,7 +49,7 @@ impl SegData {
         need: usize,
     ) -> Result<SegData> {
         let (root, samples, split) = crate::load_samples(dataset, None)?;
-        let (train_s, test_s) =
+        let (train_s, test_s, _) =
             split_samples(dataset, &samples, split, &|s| !s.masks.is_empty(), max_train, max_test, need)?;
         eprintln!("segmentation: {} training, {} test images with masks", train_s.len(), test_s.len());
         let (shape, chw) = Encoder::load(Some(gpu), &model.model, model.weights.as_deref())

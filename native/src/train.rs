@@ -149,7 +149,7 @@ pub fn train(a: TrainArgs) -> Result<bool> {
     }
     let ctx = if a.cpu { None } else { Some(crate::open_gpu()?) };
     let cfg = ClsConfig { kind: HeadKind::parse(&a.head)?, epochs: a.epochs, seed: a.seed, ..Default::default() };
-    let (head, log) = pollster::block_on(cls::train(ctx.as_ref(), &x, &y, classes.len(), &cfg))?;
+    let (head, log) = pollster::block_on(cls::train(ctx.as_ref(), &x, &y, classes.len(), &cfg, None))?;
     let file = HeadFile { classes, model: f.model, pool: f.pool, dim: f.dim, head, trained_on: y.len() };
     let mut w = medpick_core::manifest::create_new(&a.out, a.force)?;
     use std::io::Write;

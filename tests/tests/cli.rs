@@ -370,6 +370,19 @@ fn bench_protocol_reduced_run_trains_heads_that_beat_untrained_ones_and_resumes(
     // Other settings are refused rather than mixed into the same results.
     let o = args("41").output().unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("other settings"));
+    // Model selection on the validation split: every run records the epoch kept and its validation accuracy.
+    let _ = std::fs::remove_dir_all(&out);
+    let o = args("40").args(["--val-every", "5"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(doc["settings"]["val_every"], 5);
+    for r in doc["runs"].as_array().unwrap() {
+        let e = r["best_epoch"].as_u64().unwrap();
+        assert!(e % 5 == 0 && (5..=40).contains(&e), "{r}");
+        assert!((0.0..=1.0).contains(&r["val_accuracy"].as_f64().unwrap()), "{r}");
+    }
+    assert!(std::fs::read_to_string(out.join("results.md")).unwrap().contains("Model selection"));
     let _ = std::fs::remove_dir_all(&out);
 }
 

@@ -99,7 +99,7 @@ fn heads_trained_on_breastmnist_beat_untrained_ones_and_are_reproducible() {
     let ctx = gpu();
     for kind in [HeadKind::Linear, HeadKind::DropQuery] {
         let cfg = ClsConfig { kind, epochs: 30, seed: 3, ..Default::default() };
-        let (head, log) = pollster::block_on(cls::train(ctx, &xtr, &ytr, 2, &cfg)).unwrap();
+        let (head, log) = pollster::block_on(cls::train(ctx, &xtr, &ytr, 2, &cfg, None)).unwrap();
         let probs = pollster::block_on(head.predict(ctx, &xte)).unwrap();
         let pred = ClsHead::argmax(&probs, 2);
         let bacc = medpick_core::metrics::balanced_accuracy(&pred, &yte, 2);
@@ -119,9 +119,51 @@ fn heads_trained_on_breastmnist_beat_untrained_ones_and_are_reproducible() {
         assert!(log.epoch_loss.last().unwrap() < &log.epoch_loss[0], "loss must fall");
         assert!(bacc > b0 + 0.1 && auc > 0.7, "{kind:?}: balanced acc {bacc} vs untrained {b0}, AUC {auc}");
         // Same seed, same head, bit for bit.
-        let (again, _) = pollster::block_on(cls::train(ctx, &xtr, &ytr, 2, &cfg)).unwrap();
+        let (again, _) = pollster::block_on(cls::train(ctx, &xtr, &ytr, 2, &cfg, None)).unwrap();
         assert!(again.weight == head.weight && again.bias == head.bias, "{kind:?}: training is not reproducible");
     }
+}
+
+/// Model selection on BreastMNIST's validation split (MedCAL: every 5 epochs, best validation accuracy): the head
+/// returned is bit for bit the one a run stopped at the best epoch returns, its validation accuracy is the one
+/// logged, and no other checkpoint is more accurate on validation (the earliest of equals is kept).
+#[test]
+fn classification_head_keeps_the_checkpoint_of_best_validation_accuracy() {
+    let Some((xtr, ytr, _, _)) = breastmnist() else { return };
+    let sh = shared().unwrap();
+    let p = sh.join("data/medmnist/breastmnist.npz");
+    let img = medpick_core::io::npz::read_u8(&p, "val_images", 1 << 24).unwrap();
+    let (_, _, yv) = medpick_core::io::npz::read_labels(&p, "val_labels").unwrap();
+    let xv: Vec<f32> = img.iter().map(|&v| v as f32 / 255.0).collect();
+    let yv: Vec<usize> = yv.into_iter().map(|l| l as usize).collect();
+    let ctx = gpu();
+    // A budget-sized training set (54 images), as in the protocol.
+    let (x54, y54) = (&xtr[..54 * 784], &ytr[..54]);
+    let cfg = ClsConfig { epochs: 40, seed: 1, lr: 3e-3, ..Default::default() };
+    let val = cls::Validation { x: &xv, labels: &yv, every: 5 };
+    let (head, log) = pollster::block_on(cls::train(ctx, x54, y54, 2, &cfg, Some(val))).unwrap();
+    let best = log.best_epoch.unwrap();
+    let acc_of = |h: &ClsHead| {
+        let pred = ClsHead::argmax(&pollster::block_on(h.predict(ctx, &xv)).unwrap(), 2);
+        medpick_core::metrics::accuracy(&pred, &yv)
+    };
+    assert_eq!(acc_of(&head), log.val_accuracy.unwrap());
+    let mut accs = Vec::new();
+    for e in (5..=40).step_by(5) {
+        let (h, _) =
+            pollster::block_on(cls::train(ctx, x54, y54, 2, &ClsConfig { epochs: e, ..cfg.clone() }, None)).unwrap();
+        if e == best {
+            assert!(h.weight == head.weight && h.bias == head.bias, "epoch {e}: not the head returned");
+        }
+        accs.push((e, acc_of(&h)));
+    }
+    eprintln!("validation accuracy per checkpoint {accs:?}; kept epoch {best}");
+    for &(e, a) in &accs {
+        assert!(a < log.val_accuracy.unwrap() || (a == log.val_accuracy.unwrap() && e >= best), "epoch {e}: {a}");
+    }
+    // A validation split that does not match the features is refused.
+    let bad = cls::Validation { x: &xv[..10], labels: &yv, every: 5 };
+    assert!(pollster::block_on(cls::train(ctx, x54, y54, 2, &cfg, Some(bad))).is_err());
 }
 
 // ---- Segmentation head -------------------------------------------------------------------------------------

@@ -84,6 +84,19 @@ pub struct TrainLog {
     pub seconds: f64,
     /// Segmentation with pseudo-labels: what each refresh made.
     pub pseudo: Vec<crate::train::pseudo::PseudoRound>,
+    /// With a validation split: the epoch whose head was kept and its validation accuracy.
+    pub best_epoch: Option<usize>,
+    pub val_accuracy: Option<f64>,
+}
+
+/// A validation split for model selection (MedCAL: "validate every 5 epochs on valid.csv, keep the best
+/// validation accuracy"): features [n, dim], labels, and how often to evaluate (every `every` epochs and after
+/// the last; the earliest of equally accurate checkpoints is kept).
+#[derive(Clone, Copy, Debug)]
+pub struct Validation<'a> {
+    pub x: &'a [f32],
+    pub labels: &'a [usize],
+    pub every: usize,
 }
 
 fn normalise(x: &[f32], mean: &[f32], var: &[f32]) -> Vec<f32> {
@@ -111,13 +124,15 @@ pub async fn linear_loss_and_grads(
     Ok((l.iter().map(|&v| v as f64).sum::<f64>() as f32 / rows as f32, dw, db))
 }
 
-/// Train a head on features `x` [n, dim] with labels in 0..classes.
+/// Train a head on features `x` [n, dim] with labels in 0..classes; with `val`, return the checkpoint of best
+/// validation accuracy instead of the last.
 pub async fn train(
     ctx: Option<&GpuContext>,
     x: &[f32],
     labels: &[usize],
     classes: usize,
     cfg: &ClsConfig,
+    val: Option<Validation<'_>>,
 ) -> Result<(ClsHead, TrainLog)> {
     let n = labels.len();
     if n == 0 || classes < 2 {
@@ -135,6 +150,19 @@ pub async fn train(
             "train: dropout {} (0 ≤ p < 1), batch {}, epochs {} (≥ 1)",
             cfg.dropout, cfg.batch, cfg.epochs
         )));
+    }
+    if let Some(v) = &val {
+        if v.every == 0 || v.labels.is_empty() || v.x.len() != v.labels.len() * dim {
+            return Err(Error::Invalid(format!(
+                "train: validation of {} labels with {} feature values (dim {dim}), every {} epochs (≥ 1)",
+                v.labels.len(),
+                v.x.len(),
+                v.every
+            )));
+        }
+        if let Some(&bad) = v.labels.iter().find(|&&l| l >= classes) {
+            return Err(Error::Invalid(format!("train: validation label {bad} is outside 0..{classes}")));
+        }
     }
     let t0 = crate::Instant::now();
     let mut rng = Rng::new(cfg.seed);
@@ -158,7 +186,8 @@ pub async fn train(
     let (mut mb, mut vb) = (ex.upload("adam m", &vec![0f32; classes])?, ex.upload("adam v", &vec![0f32; classes])?);
     let mut order: Vec<usize> = (0..n).collect();
     let mut log = TrainLog::default();
-    for _ in 0..cfg.epochs {
+    let mut best: Option<(usize, f64, ClsHead)> = None;
+    for epoch in 1..=cfg.epochs {
         rng.shuffle(&mut order);
         let mut sum = 0f64;
         let mut batches = 0usize;
@@ -201,6 +230,24 @@ pub async fn train(
             batches += 1;
         }
         log.epoch_loss.push((sum / batches as f64) as f32);
+        if let Some(v) = &val {
+            if epoch % v.every == 0 || epoch == cfg.epochs {
+                let weight = ex.read(&w, classes * dim).await?;
+                let bias = ex.read(&b, classes).await?;
+                let head = ClsHead { kind: cfg.kind, classes, dim, weight, bias, mean: mean.clone(), var: var.clone() };
+                let pred = ClsHead::argmax(&head.predict(ctx, v.x).await?, classes);
+                let acc = crate::metrics::accuracy(&pred, v.labels);
+                if best.as_ref().is_none_or(|b| acc > b.1) {
+                    best = Some((epoch, acc, head));
+                }
+            }
+        }
+    }
+    log.seconds = t0.elapsed().as_secs_f64();
+    if let Some((epoch, acc, head)) = best {
+        log.best_epoch = Some(epoch);
+        log.val_accuracy = Some(acc);
+        return Ok((head, log));
     }
     let weight = ex.read(&w, classes * dim).await?;
     let bias = ex.read(&b, classes).await?;
