@@ -195,18 +195,17 @@ fn dinov2_tiny_registers_matches_hf_every_layer() {
     dinov2_case("tiny_registers", "dsb2018_1", false);
 }
 
-/// The official facebookresearch key names (fused qkv, ls1.gamma, pos_embed ...) load to the same model.
-#[test]
-fn dinov2_official_key_names_map_to_hf() {
+/// HF-named DINOv2 weights renamed the way the official facebookresearch checkpoints name them (`cls_token`,
+/// `pos_embed`, `blocks.N.attn.qkv` fused, `ls1.gamma`, `mlp.w12` / `mlp.w3` for SwiGLU ...).
+fn official_names(
+    hf: &medpick_core::io::weights::Weights,
+    layers: usize,
+    d: usize,
+) -> medpick_core::io::weights::Weights {
     use medpick_core::io::weights::{Tensor, TensorData, Weights};
-    use medpick_core::model::dinov2::{Dinov2, Dinov2Config};
-    let Some(sh) = shared() else { return };
-    let dir = sh.join("fixtures/dinov2/tiny");
-    let hf = weights::read_weights(&dir.join("model.safetensors")).unwrap();
-    let cfg: Dinov2Config = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     let f32s = |n: &str| match &hf.tensors[n].data {
         TensorData::F32(v) => v.clone(),
-        _ => panic!(),
+        _ => panic!("{n}"),
     };
     let mut off: Vec<(String, Tensor)> = Vec::new();
     for (k, t) in &hf.tensors {
@@ -214,6 +213,7 @@ fn dinov2_official_key_names_map_to_hf() {
             "embeddings.cls_token" => "cls_token".to_string(),
             "embeddings.position_embeddings" => "pos_embed".to_string(),
             "embeddings.mask_token" => "mask_token".to_string(),
+            "embeddings.register_tokens" => "register_tokens".to_string(),
             "layernorm.weight" => "norm.weight".to_string(),
             "layernorm.bias" => "norm.bias".to_string(),
             k if k.starts_with("embeddings.patch_embeddings.projection.") => {
@@ -224,22 +224,36 @@ fn dinov2_official_key_names_map_to_hf() {
                 .replace("encoder.layer.", "blocks.")
                 .replace("attention.output.dense", "attn.proj")
                 .replace("layer_scale1.lambda1", "ls1.gamma")
-                .replace("layer_scale2.lambda1", "ls2.gamma"),
+                .replace("layer_scale2.lambda1", "ls2.gamma")
+                .replace("mlp.weights_in", "mlp.w12")
+                .replace("mlp.weights_out", "mlp.w3"),
         };
         off.push((name, t.clone()));
     }
-    for i in 0..cfg.num_hidden_layers {
+    for i in 0..layers {
         for kind in ["weight", "bias"] {
             let mut v = Vec::new();
             for part in ["query", "key", "value"] {
                 v.extend(f32s(&format!("encoder.layer.{i}.attention.attention.{part}.{kind}")));
             }
-            let shape = if kind == "weight" { vec![3 * 192, 192] } else { vec![3 * 192] };
+            let shape = if kind == "weight" { vec![3 * d, d] } else { vec![3 * d] };
             off.push((format!("blocks.{i}.attn.qkv.{kind}"), Tensor { shape, data: TensorData::F32(v) }));
         }
     }
+    Weights::from_pairs(off)
+}
+
+/// The official facebookresearch key names (fused qkv, ls1.gamma, pos_embed ...) load to the same model.
+#[test]
+fn dinov2_official_key_names_map_to_hf() {
+    use medpick_core::model::dinov2::{Dinov2, Dinov2Config};
+    let Some(sh) = shared() else { return };
+    let dir = sh.join("fixtures/dinov2/tiny");
+    let hf = weights::read_weights(&dir.join("model.safetensors")).unwrap();
+    let cfg: Dinov2Config = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let off = official_names(&hf, cfg.num_hidden_layers, cfg.hidden_size);
     let a = Dinov2::load(&hf, Some(cfg.clone())).unwrap();
-    let b = Dinov2::load(&Weights::from_pairs(off), Some(cfg)).unwrap();
+    let b = Dinov2::load(&off, Some(cfg)).unwrap();
     assert_eq!(a.position_embeddings, b.position_embeddings);
     for (la, lb) in a.layers.iter().zip(&b.layers) {
         assert_eq!(la.qkv.weight, lb.qkv.weight);
@@ -256,7 +270,7 @@ fn dinov2_official_key_names_map_to_hf() {
 fn dinov2_swiglu_blocks_match_cpu_twins_and_official_names() {
     use medpick_core::cpu;
     use medpick_core::gpu::ops::AttnGeom;
-    use medpick_core::io::weights::{TensorData, Weights};
+    use medpick_core::io::weights::TensorData;
     use medpick_core::model::dinov2::{random_weights, Dinov2, Dinov2Config};
     assert_eq!(Dinov2Config::released("giant").unwrap().ffn_hidden(), 4096, "HF dinov2-giant's SwiGLU width");
     let Some(ctx) = gpu() else { return };
@@ -323,42 +337,8 @@ fn dinov2_swiglu_blocks_match_cpu_twins_and_official_names() {
         assert!(err <= 1e-6, "block {i}: {err} at {at}");
     }
     // Official names: blocks.N.mlp.w12 / w3, fused qkv, ls1/ls2.gamma; no config (inferred from the tensors).
-    let mut off = Vec::new();
-    for (k, t) in &w.tensors {
-        let name = match k.as_str() {
-            "embeddings.cls_token" => "cls_token".to_string(),
-            "embeddings.position_embeddings" => "pos_embed".to_string(),
-            "embeddings.register_tokens" => "register_tokens".to_string(),
-            "layernorm.weight" => "norm.weight".to_string(),
-            "layernorm.bias" => "norm.bias".to_string(),
-            k if k.starts_with("embeddings.patch_embeddings.projection.") => {
-                k.replace("embeddings.patch_embeddings.projection.", "patch_embed.proj.")
-            }
-            k if k.contains(".attention.attention.") => continue,
-            k => k
-                .replace("encoder.layer.", "blocks.")
-                .replace("attention.output.dense", "attn.proj")
-                .replace("layer_scale1.lambda1", "ls1.gamma")
-                .replace("layer_scale2.lambda1", "ls2.gamma")
-                .replace("mlp.weights_in", "mlp.w12")
-                .replace("mlp.weights_out", "mlp.w3"),
-        };
-        off.push((name, t.clone()));
-    }
-    for i in 0..2 {
-        for kind in ["weight", "bias"] {
-            let mut v = Vec::new();
-            for part in ["query", "key", "value"] {
-                v.extend(raw(&format!("encoder.layer.{i}.attention.attention.{part}.{kind}")));
-            }
-            let shape = if kind == "weight" { vec![3 * d, d] } else { vec![3 * d] };
-            off.push((
-                format!("blocks.{i}.attn.qkv.{kind}"),
-                medpick_core::io::weights::Tensor { shape, data: TensorData::F32(v) },
-            ));
-        }
-    }
-    let b = Dinov2::load(&Weights::from_pairs(off), None).unwrap();
+    let off = official_names(&w, 2, d);
+    let b = Dinov2::load(&off, None).unwrap();
     assert!(b.config.use_swiglu_ffn && b.config.ffn_hidden() == hid && b.config.num_register_tokens == 1);
     let out_b = pollster::block_on(b.to_gpu(ctx).unwrap().forward(ctx, &px, h, wd, false)).unwrap();
     assert_eq!(out_b.last_hidden_state, out.last_hidden_state);

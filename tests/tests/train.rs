@@ -538,20 +538,22 @@ fn seg_warm_loop_adds_the_least_confident_images() {
     let test = SegTest { grids: &grids[tr..], masks: &full[tr..] };
     let cfg = SegConfig { hidden: 8, epochs: 10, batch: 4, lr: 1e-2, ..Default::default() };
     let seed = 3;
-    let rounds = pollster::block_on(protocol::warm_loop_seg(
-        Some(ctx),
-        &pool,
-        &test,
-        shape,
-        "random",
-        "lc",
-        2,
-        4,
-        seed,
-        &cfg,
-        &mut |_, _| {},
-    ))
-    .unwrap();
+    let run = |pool: &SegPool, score: &str| {
+        pollster::block_on(protocol::warm_loop_seg(
+            Some(ctx),
+            pool,
+            &test,
+            shape,
+            "random",
+            score,
+            2,
+            4,
+            seed,
+            &cfg,
+            &mut |_, _| {},
+        ))
+    };
+    let rounds = run(&pool, "lc").unwrap();
     assert_eq!(rounds.iter().map(|r| r.labeled).collect::<Vec<_>>(), vec![4, 8]);
     assert!(rounds.iter().all(|r| r.dice.is_some_and(|d| (0.0..=1.0).contains(&d))), "{rounds:?}");
     assert!(rounds[1].next.is_empty());
@@ -577,37 +579,11 @@ fn seg_warm_loop_adds_the_least_confident_images() {
     assert_eq!(rounds[0].next, want, "lc scores {lc:?}");
     // `herd` needs the histograms; with them, at this size (top 10 % of 12 < the batch of 4: four candidates, each
     // its own cluster) it adds the four highest-HER images at round 0's τ, in HER order.
-    let err = pollster::block_on(protocol::warm_loop_seg(
-        Some(ctx),
-        &pool,
-        &test,
-        shape,
-        "random",
-        "herd",
-        2,
-        4,
-        seed,
-        &cfg,
-        &mut |_, _| {},
-    ))
-    .unwrap_err();
+    let err = run(&pool, "herd").unwrap_err();
     assert!(err.to_string().contains("histograms"), "{err}");
     let hist: Vec<[f32; 20]> = grids[..tr].iter().map(|g| u::intensity_histogram(g)).collect();
     let with_hist = SegPool { hist: Some(&hist), ..pool };
-    let herd = pollster::block_on(protocol::warm_loop_seg(
-        Some(ctx),
-        &with_hist,
-        &test,
-        shape,
-        "random",
-        "herd",
-        2,
-        4,
-        seed,
-        &cfg,
-        &mut |_, _| {},
-    ))
-    .unwrap();
+    let herd = run(&with_hist, "herd").unwrap();
     let tau = u::her_threshold(0.0, 1.0, 0.35, 0.60);
     let her: Vec<f64> = rest
         .iter()
@@ -620,19 +596,6 @@ fn seg_warm_loop_adds_the_least_confident_images() {
     let want: Vec<String> = u::top_by(&her, 4, false).iter().map(|&k| ids[rest[k]].clone()).collect();
     assert_eq!(herd[0].next, want, "her scores {her:?}");
     // A classification-only score is refused by name.
-    let err = pollster::block_on(protocol::warm_loop_seg(
-        Some(ctx),
-        &pool,
-        &test,
-        shape,
-        "random",
-        "bald",
-        2,
-        4,
-        seed,
-        &cfg,
-        &mut |_, _| {},
-    ))
-    .unwrap_err();
+    let err = run(&pool, "bald").unwrap_err();
     assert!(err.to_string().contains("bald"), "{err}");
 }
