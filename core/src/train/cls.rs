@@ -243,16 +243,20 @@ pub async fn train(
             }
         }
     }
+    let head = match best {
+        Some((epoch, acc, head)) => {
+            log.best_epoch = Some(epoch);
+            log.val_accuracy = Some(acc);
+            head
+        }
+        None => {
+            let weight = ex.read(&w, classes * dim).await?;
+            let bias = ex.read(&b, classes).await?;
+            ClsHead { kind: cfg.kind, classes, dim, weight, bias, mean, var }
+        }
+    };
     log.seconds = t0.elapsed().as_secs_f64();
-    if let Some((epoch, acc, head)) = best {
-        log.best_epoch = Some(epoch);
-        log.val_accuracy = Some(acc);
-        return Ok((head, log));
-    }
-    let weight = ex.read(&w, classes * dim).await?;
-    let bias = ex.read(&b, classes).await?;
-    log.seconds = t0.elapsed().as_secs_f64();
-    Ok((ClsHead { kind: cfg.kind, classes, dim, weight, bias, mean, var }, log))
+    Ok((head, log))
 }
 
 impl ClsHead {
