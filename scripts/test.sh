@@ -9,16 +9,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 source scripts/env.sh
-echo "== cargo test"
-cargo build --locked -p medpick          # the CLI tests run this binary
+phase() { echo "== [$(date +%T), ${SECONDS}s in] $*"; }
+phase "cargo build (every target of the workspace at once)"
+# One build of all targets, so the binary, the libraries and the test harnesses share one feature resolution:
+# building `-p medpick` alone resolves features differently and made `cargo test` compile wgpu & co. again.
+cargo build --locked --workspace --all-targets
+phase "cargo test"
 cargo test --workspace --locked
-echo "== medpick selftest (every kernel on this machine's adapter)"
-cargo run -q --locked -p medpick -- selftest --quick | tail -n 3
-echo "== wasm build"
+phase "medpick selftest (every kernel on this machine's adapter)"
+target/debug/medpick selftest --quick | tail -n 3
+phase "wasm build"
 scripts/build-wasm.sh
-echo "== browser test (Chromium, WebGPU on SwiftShader, then without WebGPU)"
+phase "browser test (Chromium, WebGPU on SwiftShader, then without WebGPU)"
 (cd web && node tests/selftest.mjs)
-echo "== browser test: LiteMedSAM and DINOv2 parity on WebGPU (a few minutes on SwiftShader)"
+phase "browser test: LiteMedSAM and DINOv2 parity on WebGPU (a few minutes on SwiftShader)"
 (cd web && node tests/models.mjs)
-echo "== browser test: the app (medpick web), picks equal the native CLI on WebGPU and on the CPU path"
+phase "browser test: the app (medpick web), picks equal the native CLI on WebGPU and on the CPU path"
 (cd web && MEDPICK_APP_IMAGES="${MEDPICK_APP_IMAGES:-3}" node tests/app.mjs)
+phase "all tests passed"

@@ -20,7 +20,7 @@ async function main() {
   const body = $('results').querySelector('tbody');
   for (const r of doc.reports) {
     const tr = document.createElement('tr');
-    const res = r.passed === true ? 'ok' : r.passed === false ? 'FAIL' : 'CPU only';
+    const res = r.passed === true ? 'ok' : r.passed === false ? 'FAIL' : r.skipped ? 'skipped' : 'CPU only';
     if (r.passed === false) tr.className = 'fail';
     for (const v of [r.kernel, r.case, res, r.max_abs_err.toExponential(2), r.gpu_ms.toFixed(1), r.cpu_ms.toFixed(1)]) {
       const td = document.createElement('td');
@@ -31,10 +31,14 @@ async function main() {
     body.appendChild(tr);
   }
   $('results').hidden = false;
-  const kernels = doc.kernels.map(([name, passed, cases]) => ({ name, passed, cases }));
-  const ok = kernels.filter((k) => k.passed === k.cases).length;
+  const kernels = doc.kernels.map(([name, passed, cases, skipped]) => ({ name, passed, cases, skipped }));
+  const skipped = kernels.filter((k) => k.cases === 0 && k.skipped > 0);
+  const ok = kernels.filter((k) => k.passed === k.cases && k.cases > 0).length;
+  const skipNote = skipped.length
+    ? ` ${skipped.map((k) => k.name).join(', ')} skipped: this adapter lacks shader-f16.`
+    : '';
   $('summary').textContent = onGpu
-    ? `${ok} of ${kernels.length} kernels passed on WebGPU (${doc.reports.length} cases, ${(ms / 1000).toFixed(1)} s).`
+    ? `${ok} of ${kernels.length - skipped.length} kernels passed on WebGPU (${doc.reports.length} cases, ${(ms / 1000).toFixed(1)} s).${skipNote}`
     : `${kernels.length} kernels ran on the CPU twins (${doc.reports.length} cases, ${(ms / 1000).toFixed(1)} s).`;
   window.__RESULT = {
     device: doc.device,

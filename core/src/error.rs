@@ -14,6 +14,10 @@ pub enum Error {
     #[error("GPU adapter '{adapter}' is too limited: {limit} is {have}, medpick needs at least {need}")]
     MissingLimit { adapter: String, limit: &'static str, have: u64, need: u64 },
 
+    /// An optional device feature a request needs (f16 weights need `shader-f16`).
+    #[error("GPU adapter '{adapter}' does not offer the {feature} feature, which {what} needs")]
+    MissingFeature { adapter: String, feature: &'static str, what: String },
+
     /// `request_device` failed.
     #[error("could not open GPU device on '{adapter}': {message}")]
     Device { adapter: String, message: String },

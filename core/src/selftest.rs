@@ -182,8 +182,10 @@ pub struct CaseReport {
     pub kernel: &'static str,
     pub case: String,
     pub group: Group,
-    /// `None` when only the CPU twin ran (no GPU).
+    /// `None` when only the CPU twin ran (no GPU) or the case was skipped.
     pub passed: Option<bool>,
+    /// The device lacks an optional feature the kernel needs (`matmul_f16w` without `shader-f16`).
+    pub skipped: bool,
     pub detail: String,
     pub max_abs_err: f32,
     pub elements: usize,
@@ -266,6 +268,12 @@ pub fn cases() -> Vec<Case> {
     ] {
         v.push(case("matmul", Small, Matmul { m, n, k, trans_b: t, bias: b }));
     }
+    for (m, n, k, t, b) in
+        [(1, 1, 1, false, false), (7, 7, 7, true, true), (65, 63, 1000, false, false), (1000, 7, 63, true, true)]
+    {
+        v.push(case("matmul_f16w", Small, Matmul { m, n, k, trans_b: t, bias: b }));
+    }
+    v.push(case("matmul_f16w", Model, Matmul { m: 4096, n: 480, k: 160, trans_b: true, bias: true }));
     // ViT-S/14 qkv on one image (257 tokens), the MLP on a batch of 4 images, TinyViT stage-2 qkv.
     v.push(case("matmul", Model, Matmul { m: 257, n: 1152, k: 384, trans_b: true, bias: true }));
     v.push(case("matmul", Model, Matmul { m: 4 * 257, n: 1536, k: 384, trans_b: true, bias: true }));
@@ -497,6 +505,7 @@ pub async fn run(ctx: Option<&GpuContext>, c: &Case) -> CaseReport {
         case: c.label.clone(),
         group: c.group,
         passed: None,
+        skipped: false,
         detail: String::new(),
         max_abs_err: 0.0,
         elements: 0,
@@ -519,6 +528,9 @@ pub async fn run(ctx: Option<&GpuContext>, c: &Case) -> CaseReport {
                 ..base
             }
         }
+        Err(e @ crate::Error::MissingFeature { .. }) => {
+            CaseReport { skipped: true, detail: format!("skipped: {e}"), ..base }
+        }
         Err(e) => CaseReport { passed: Some(false), detail: format!("error: {e}"), ..base },
     }
 }
@@ -532,17 +544,20 @@ pub async fn run_all(ctx: Option<&GpuContext>, filter: impl Fn(&Case) -> bool) -
     out
 }
 
-/// Per kernel: (kernel, cases passed, cases run). A kernel passes when all its cases pass.
-pub fn summarize(reports: &[CaseReport]) -> Vec<(&'static str, usize, usize)> {
-    let mut out: Vec<(&'static str, usize, usize)> = Vec::new();
+/// Per kernel: (kernel, cases passed, cases run, cases skipped). A kernel passes when all the cases it ran
+/// pass; a kernel whose cases were all skipped (a feature the device lacks) neither passes nor fails.
+pub fn summarize(reports: &[CaseReport]) -> Vec<(&'static str, usize, usize, usize)> {
+    let mut out: Vec<(&'static str, usize, usize, usize)> = Vec::new();
     for r in reports {
         let ok = r.passed == Some(true);
-        match out.iter_mut().find(|(k, _, _)| *k == r.kernel) {
+        let (ran, skipped) = if r.skipped { (0, 1) } else { (1, 0) };
+        match out.iter_mut().find(|e| e.0 == r.kernel) {
             Some(e) => {
                 e.1 += ok as usize;
-                e.2 += 1;
+                e.2 += ran;
+                e.3 += skipped;
             }
-            None => out.push((r.kernel, ok as usize, 1)),
+            None => out.push((r.kernel, ok as usize, ran, skipped)),
         }
     }
     out
@@ -566,16 +581,30 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
             let a = rng.uniform_vec(m * k, -1.0, 1.0);
             let b = rng.uniform_vec(k * n, -1.0, 1.0);
             let bv = rng.uniform_vec(n, -1.0, 1.0);
-            let (want, cpu_ms) = timed!(cpu::matmul(&a, &b, bias.then_some(&bv[..]), m, n, k, trans_b));
+            // matmul_f16w: B is stored in f16 on the GPU; its twin widens the same f16 values.
+            let half = c.kernel == "matmul_f16w";
+            let bh = cpu::matmul_f16w::to_f16_bits(&b);
+            let (want, cpu_ms) = timed!(if half {
+                cpu::matmul_f16w(&a, &bh, bias.then_some(&bv[..]), m, n, k, trans_b)
+            } else {
+                cpu::matmul(&a, &b, bias.then_some(&bv[..]), m, n, k, trans_b)
+            });
             let Some(ctx) = ctx else {
                 return Ok(Outcome { cmp: None, elements: want.len(), gpu_ms: 0.0, cpu_ms });
             };
+            if half && !ctx.has_f16() {
+                return Err(ctx.missing_f16("kernel matmul_f16w".into()));
+            }
             let (got, gpu_ms) = timed!({
-                let (ba, bb, bbias) =
-                    (ctx.upload("selftest", &a)?, ctx.upload("selftest", &b)?, ctx.upload("selftest", &bv)?);
+                let (ba, bbias) = (ctx.upload("selftest", &a)?, ctx.upload("selftest", &bv)?);
+                let bb = if half { ctx.upload_f16("selftest", &b)? } else { ctx.upload("selftest", &b)? };
                 let out = ctx.storage("selftest", (m * n * 4) as u64)?;
                 let mut enc = ctx.encoder();
-                ops::matmul(ctx, &mut enc, &ba, &bb, bias.then_some(&bbias), &out, m, n, k, trans_b).await?;
+                if half {
+                    ops::matmul_f16w(ctx, &mut enc, &ba, &bb, bias.then_some(&bbias), &out, m, n, k, trans_b).await?;
+                } else {
+                    ops::matmul(ctx, &mut enc, &ba, &bb, bias.then_some(&bbias), &out, m, n, k, trans_b).await?;
+                }
                 ctx.submit(enc);
                 read_f32(ctx, &out, m * n).await?
             });

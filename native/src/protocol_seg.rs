@@ -52,7 +52,7 @@ impl SegData {
         let (train_s, test_s, _) =
             split_samples(dataset, &samples, split, &|s| !s.masks.is_empty(), max_train, max_test, need)?;
         eprintln!("segmentation: {} training, {} test images with masks", train_s.len(), test_s.len());
-        let (shape, chw) = Encoder::load(Some(gpu), &model.model, model.weights.as_deref())
+        let (shape, chw) = Encoder::load_with(Some(gpu), &model.model, model.weights.as_deref(), model.precision())
             .with_context(|| format!("loading --model {}", model.model))?
             .grid_shape();
         let r = shape.default_scale();

@@ -13,6 +13,17 @@ fn check(kernel: &str, group: Group) {
     let mut failures = Vec::new();
     for c in &cases {
         let r = pollster::block_on(selftest::run(Some(ctx), c));
+        if r.skipped {
+            // Only optional-feature kernels skip (matmul_f16w without shader-f16). CI's lavapipe has the feature.
+            assert!(
+                std::env::var_os("REQUIRE_F16").is_none(),
+                "REQUIRE_F16 is set: {kernel} [{}] {}",
+                r.case,
+                r.detail
+            );
+            eprintln!("{kernel} [{}]: {}", r.case, r.detail);
+            continue;
+        }
         eprintln!(
             "{kernel} [{}]: {} (max abs err {:.2e}, gpu {:.1} ms, cpu {:.1} ms)",
             r.case,
@@ -65,6 +76,7 @@ kernel_tests!(
     layernorm,
     layernorm_backward,
     matmul,
+    matmul_f16w,
     min_dist_update,
     other_label_min,
     pad2d,
@@ -105,6 +117,7 @@ fn invalid_shader_is_an_error_not_a_panic() {
         name: "bad_kernel",
         source: "@compute @workgroup_size(1) fn main() { let x: f32 = undefined_thing; }",
         workgroup_size: [1, 1, 1],
+        f16: false,
     };
     match pollster::block_on(ctx.compile(&BAD)) {
         Err(medpick_core::Error::Shader { name, message }) => {

@@ -348,3 +348,90 @@ fn dinov2_swiglu_blocks_match_cpu_twins_and_official_names() {
     let e = Dinov2::load(&w, Some(wrong)).unwrap_err().to_string();
     assert!(e.contains("mlp.weights_in"), "{e}");
 }
+
+/// f16 weight storage (`--precision f16`): LiteMedSAM's matmul weights in f16 on the GPU, accumulation in f32.
+/// Not within the f32 parity bound (1e-4) — f16 rounds each weight by up to 2^-11 relative — so this measures
+/// and bounds the deviation from PyTorch on a fixture, checks the weights really are f16 (device memory and
+/// an output that differs from the f32 path's) and that the CPU twin path accepts f16 weights too.
+#[test]
+fn litemedsam_f16_weights_stay_close_to_pytorch_kvasir_1() {
+    use medpick_core::model::Precision;
+    let Some(sh) = shared() else { return };
+    let Some(ctx) = gpu() else { return };
+    let Some(model) = litemedsam() else { return };
+    if !ctx.has_f16() {
+        assert!(std::env::var_os("REQUIRE_F16").is_none(), "REQUIRE_F16 is set but {} lacks shader-f16", ctx.info.name);
+        eprintln!("skipped: {} lacks shader-f16", ctx.info.name);
+        return;
+    }
+    let bytes32 = model.load_on(Some(ctx), Precision::F32).unwrap().param_bytes();
+    let g16 = model.load_on(Some(ctx), Precision::F16).unwrap();
+    let bytes16 = g16.param_bytes();
+    eprintln!("LiteMedSAM encoder parameters on the device: f32 {bytes32} B, f16 weights {bytes16} B");
+    // Nearly all of TinyViT's parameters are matmul weights; depthwise kernels, norms and biases stay f32.
+    assert!((bytes16 as f64) < 0.6 * bytes32 as f64, "f16 weights take {bytes16} B vs f32 {bytes32} B");
+    assert_eq!(g16.precision(), Precision::F16);
+    // The CPU twins take f16 weights as well (the browser's path without WebGPU).
+    let (h16, h32) = (model.load_on(None, Precision::F16).unwrap(), model.to_cpu().unwrap());
+    assert!((h16.param_bytes() as f64) < 0.6 * h32.param_bytes() as f64);
+    let t = load_safetensors(&sh.join("fixtures/litemedsam/kvasir_1.safetensors"));
+    let (shape, rgb) = &t["image_rgb_u8"];
+    let rgb: Vec<u8> = rgb.iter().map(|&v| v as u8).collect();
+    let input = preprocess::litemedsam_from_rgb_u8(&rgb, shape[0], shape[1]);
+    let out = pollster::block_on(g16.forward(ctx, &input, false)).unwrap();
+    let want = &t["embedding"].1;
+    let (err, at) = max_abs(&out.embedding, want);
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let cos_emb = cosine(&out.embedding, want);
+    let cos = cosine(&out.pooled, &t["pooled"].1);
+    eprintln!(
+        "kvasir_1 with f16 weights: embedding max abs err {err:.2e} at {at} (max |ref| {scale:.2}), embedding \
+         cosine {cos_emb:.7}, pooled cosine {cos:.7}"
+    );
+    assert!(err > 1e-6, "f16 weights gave the f32 result ({err}): the f16 kernel did not run");
+    assert!(cos_emb >= 0.9995 && cos >= 0.9999, "f16 weights: embedding cosine {cos_emb}, pooled cosine {cos}");
+    assert!(err <= 0.05 * scale.max(1.0), "f16 weights: embedding max abs err {err} (max |ref| {scale})");
+    // A model loaded with f16 weights cannot be run through the f32-only kernels by mistake: depthwise weights
+    // and norms stayed f32, so the forward above used matmul_f16w only where B is a weight.
+}
+
+/// DINOv2 with f16 matmul weights on the tiny HF fixture: close to HF (bounded, not the f32 1e-4), different
+/// from the f32 path, and every layer's hidden state within a bound.
+#[test]
+fn dinov2_tiny_f16_weights_stay_close_to_hf() {
+    use medpick_core::model::dinov2::{Dinov2, Dinov2Config};
+    use medpick_core::model::Precision;
+    let Some(sh) = shared() else { return };
+    let Some(ctx) = gpu() else { return };
+    if !ctx.has_f16() {
+        assert!(std::env::var_os("REQUIRE_F16").is_none(), "REQUIRE_F16 is set but {} lacks shader-f16", ctx.info.name);
+        eprintln!("skipped: {} lacks shader-f16", ctx.info.name);
+        return;
+    }
+    let dir = sh.join("fixtures/dinov2/tiny_registers");
+    let w = weights::read_weights(&dir.join("model.safetensors")).unwrap();
+    let cfg: Dinov2Config = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let m = Dinov2::load(&w, Some(cfg)).unwrap();
+    let inputs = load_safetensors(&sh.join("fixtures/dinov2/inputs.safetensors"));
+    let outs = load_safetensors(&dir.join("outputs.safetensors"));
+    let case = "kvasir_2_224x308";
+    let (shape, px) = &inputs[&format!("{case}_pixel_values")];
+    let (h, wd) = (shape[2], shape[3]);
+    let g16 = m.to_gpu_with(ctx, Precision::F16).unwrap();
+    assert_eq!(g16.precision(), Precision::F16);
+    let (b16, b32) = (g16.param_bytes(), m.to_gpu(ctx).unwrap().param_bytes());
+    eprintln!("dinov2 tiny parameters on the device: f32 {b32} B, f16 weights {b16} B");
+    assert!((b16 as f64) < 0.7 * b32 as f64, "{b16} vs {b32}");
+    let out = pollster::block_on(g16.forward(ctx, px, h, wd, true)).unwrap();
+    let want = &outs[&format!("{case}_last_hidden_state")].1;
+    let (err, _) = max_abs(&out.last_hidden_state, want);
+    let (perr, _) = max_abs(&out.cls, &outs[&format!("{case}_pooler_output")].1);
+    let cos = cosine(&out.cls, &outs[&format!("{case}_pooler_output")].1);
+    eprintln!("dinov2 tiny_registers {case}, f16 weights: last_hidden_state max abs err {err:.2e}, pooler {perr:.2e}, pooler cosine {cos:.7}");
+    assert!(err > 1e-6, "f16 weights gave the f32 result: the f16 kernel did not run");
+    assert!(err <= 2e-2 && cos >= 0.9999, "f16 weights: last_hidden_state {err}, pooler cosine {cos}");
+    for (k, hs) in out.hidden_states.iter().enumerate() {
+        let (e, _) = max_abs(hs, &outs[&format!("{case}_hidden_state_{k}")].1);
+        assert!(e <= 2e-2, "hidden_state_{k}: {e}");
+    }
+}

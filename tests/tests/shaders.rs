@@ -40,7 +40,9 @@ fn every_wgsl_file_is_registered() {
 
 #[test]
 fn every_shader_parses_and_validates() {
-    // medpick requests no optional features, so validate with the default (WebGPU baseline) capabilities.
+    // medpick requests one optional feature, shader-f16, and only kernels marked `f16` in the table use it:
+    // those validate with SHADER_FLOAT16 (+ 16-bit storage), every other kernel with the WebGPU baseline, so a
+    // baseline kernel that slips `f16` in fails here.
     let mut failures = Vec::new();
     for s in shaders::ALL {
         let path = format!("shaders/{}.wgsl", s.name);
@@ -51,8 +53,16 @@ fn every_shader_parses_and_validates() {
                 continue;
             }
         };
-        let mut v =
-            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default());
+        if s.f16 != s.source.contains("enable f16;") {
+            failures
+                .push(format!("{path}: the table's f16 flag ({}) disagrees with `enable f16;` in the source", s.f16));
+        }
+        let caps = if s.f16 {
+            naga::valid::Capabilities::default() | naga::valid::Capabilities::SHADER_FLOAT16
+        } else {
+            naga::valid::Capabilities::default()
+        };
+        let mut v = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
         if let Err(e) = v.validate(&module) {
             failures.push(e.emit_to_string_with_path(s.source, &path));
         }

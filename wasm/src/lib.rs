@@ -20,7 +20,7 @@ async fn wgpu_available() -> bool {
 }
 
 /// Run every kernel's GPU-vs-CPU self-test. With `use_gpu` false, or when no WebGPU adapter exists, only the
-/// CPU twins run. Returns JSON: `{ device, gpu_error, reports: [...], kernels: [[name, passed, cases]...] }`.
+/// CPU twins run. Returns JSON: `{ device, gpu_error, reports: [...], kernels: [[name, passed, cases run, cases skipped]...] }`.
 #[wasm_bindgen]
 pub async fn run_selftest(use_gpu: bool) -> Result<String, JsError> {
     let (ctx, gpu_error) = if use_gpu {

@@ -62,6 +62,8 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     adapter_limits: wgpu::Limits,
     adapter_features: wgpu::Features,
+    /// Optional features granted to the device: `SHADER_F16` when the adapter has it, nothing else.
+    device_features: wgpu::Features,
     pipelines: Mutex<HashMap<&'static str, Arc<Pipeline>>>,
     errors: Arc<Mutex<Vec<String>>>,
     /// Largest live buffer memory seen at an allocation (wgpu-hal's counter; 0 where a backend keeps none).
@@ -196,10 +198,12 @@ impl GpuContext {
         // A storage binding can never be larger than a buffer.
         required.max_storage_buffer_binding_size =
             required.max_storage_buffer_binding_size.min(required.max_buffer_size);
+        // shader-f16 is requested wherever it exists (f16 weight storage is opt-in per run); nothing else is.
+        let device_features = adapter.features() & wgpu::Features::SHADER_F16;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("medpick"),
-                required_features: wgpu::Features::empty(),
+                required_features: device_features,
                 required_limits: required.clone(),
                 experimental_features: wgpu::ExperimentalFeatures::disabled(),
                 memory_hints: wgpu::MemoryHints::Performance,
@@ -221,6 +225,7 @@ impl GpuContext {
             limits: required,
             adapter_limits: have,
             adapter_features: adapter.features(),
+            device_features,
             pipelines: Mutex::new(HashMap::new()),
             errors,
             peak_buffer_bytes: std::sync::atomic::AtomicU64::new(0),
@@ -270,6 +275,9 @@ impl GpuContext {
             name: name.to_string(),
             known: shaders::ALL.iter().map(|s| s.name).collect::<Vec<_>>().join(", "),
         })?;
+        if shader.f16 && !self.has_f16() {
+            return Err(self.missing_f16(format!("kernel {}", shader.name)));
+        }
         let p = Arc::new(self.compile(shader).await?);
         if let Ok(mut m) = self.pipelines.lock() {
             m.insert(shader.name, p.clone());
@@ -297,6 +305,26 @@ impl GpuContext {
         }
         let layout = pipeline.get_bind_group_layout(0);
         Ok(Pipeline { shader, pipeline, layout })
+    }
+
+    /// True when the device has `shader-f16`: f16 storage (model weights in half precision) is available.
+    pub fn has_f16(&self) -> bool {
+        self.device_features.contains(wgpu::Features::SHADER_F16)
+    }
+
+    /// The error for a request that needs `shader-f16` on a device without it.
+    pub fn missing_f16(&self, what: String) -> Error {
+        Error::MissingFeature { adapter: self.info.name.clone(), feature: "shader-f16", what }
+    }
+
+    /// Create a storage buffer holding `data` rounded to f16 (round-to-nearest-even; values beyond ±65504 become
+    /// ±inf, so callers check the range first), two values per 32-bit word.
+    pub fn upload_f16(&self, op: &'static str, data: &[f32]) -> Result<wgpu::Buffer> {
+        let mut bits = crate::cpu::matmul_f16w::to_f16_bits(data);
+        if bits.len() % 2 == 1 {
+            bits.push(0);
+        }
+        self.upload(op, &bits)
     }
 
     /// Create a storage buffer holding `data`.

@@ -53,6 +53,40 @@ pub async fn matmul(
     ctx.dispatch(enc, OP, &p, &[a, b, bias.unwrap_or(a), c], groups).await
 }
 
+/// `matmul` with B stored as f16 (`GpuContext::upload_f16`), A, bias, C and accumulation in f32. Needs the
+/// device's `shader-f16` feature ([`GpuContext::has_f16`]).
+#[allow(clippy::too_many_arguments)] // the GEMM signature
+pub async fn matmul_f16w(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    a: &Buffer,
+    b: &Buffer,
+    bias: Option<&Buffer>,
+    c: &Buffer,
+    m: usize,
+    n: usize,
+    k: usize,
+    trans_b: bool,
+) -> Result<()> {
+    const OP: &str = "matmul_f16w";
+    check_len(OP, "a", a, m * k)?;
+    check_len(OP, "b (f16, two per word)", b, (k * n).div_ceil(2))?;
+    check_len(OP, "c", c, m * n)?;
+    if let Some(bias) = bias {
+        check_len(OP, "bias", bias, n)?;
+    }
+    let p = MatmulF16wParams {
+        m: u32_of(OP, "m", m)?,
+        n: u32_of(OP, "n", n)?,
+        k: u32_of(OP, "k", k)?,
+        trans_b: trans_b as u32,
+        use_bias: bias.is_some() as u32,
+        ..Default::default()
+    };
+    let groups = [n.div_ceil(64) as u32, m.div_ceil(128) as u32, 1];
+    ctx.dispatch(enc, OP, &p, &[a, b, bias.unwrap_or(a), c], groups).await
+}
+
 /// D[i,j] = max(‖a_i‖² + ‖b_j‖² − 2·a_i·b_j, 0) for A [N,D], B [M,D] → D [N,M].
 #[allow(clippy::too_many_arguments)] // operands, output, sizes
 pub async fn pairwise_sqdist(

@@ -8,6 +8,8 @@ pub struct Shader {
     pub name: &'static str,
     pub source: &'static str,
     pub workgroup_size: [u32; 3],
+    /// Needs the `shader-f16` device feature (`enable f16;`): built only where the device grants it.
+    pub f16: bool,
 }
 
 macro_rules! shader {
@@ -16,6 +18,15 @@ macro_rules! shader {
             name: $name,
             source: include_str!(concat!("../../../shaders/", $name, ".wgsl")),
             workgroup_size: [$x, $y, $z],
+            f16: false,
+        }
+    };
+    ($name:literal, [$x:expr, $y:expr, $z:expr], f16) => {
+        Shader {
+            name: $name,
+            source: include_str!(concat!("../../../shaders/", $name, ".wgsl")),
+            workgroup_size: [$x, $y, $z],
+            f16: true,
         }
     };
 }
@@ -39,6 +50,7 @@ pub const ALL: &[Shader] = &[
     shader!("layernorm", [64, 1, 1]),
     shader!("layernorm_backward", [64, 1, 1]),
     shader!("matmul", [16, 16, 1]),
+    shader!("matmul_f16w", [16, 16, 1], f16),
     shader!("min_dist_update", [256, 1, 1]),
     shader!("other_label_min", [64, 1, 1]),
     shader!("pad2d", [256, 1, 1]),

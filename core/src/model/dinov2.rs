@@ -10,7 +10,7 @@
 //! SwiGLU (`use_swiglu_ffn`): `weights_in` (official `w12`) to 2·H, `silu(x1) · x2` (the `swiglu` kernel),
 //! `weights_out` (official `w3`), H = (⌊⌊D·mlp_ratio⌋·2/3⌋ + 7) // 8 · 8 = 4096 for D = 1536.
 
-use super::{LayerNorm, Linear};
+use super::{LayerNorm, Linear, Precision};
 use crate::gpu::ops::{self, AttnGeom, ConvGeom};
 use crate::gpu::{read_f32, GpuContext};
 use crate::io::weights::Weights;
@@ -415,27 +415,49 @@ impl Dinov2 {
     }
 
     pub fn to_gpu(&self, ctx: &GpuContext) -> Result<GpuDinov2> {
+        self.to_gpu_with(ctx, Precision::F32)
+    }
+
+    /// Upload with the matmul weights (patch embedding, qkv, attention output, both FFN linears) in `precision`
+    /// (f16 needs the device's `shader-f16`); LayerNorms, biases and tokens stay f32.
+    pub fn to_gpu_with(&self, ctx: &GpuContext, precision: Precision) -> Result<GpuDinov2> {
+        let half = precision.half();
+        if half && !ctx.has_f16() {
+            return Err(ctx.missing_f16("DINOv2 with f16 weights".into()));
+        }
         let up = |v: &[f32]| ctx.upload("dinov2 weights", v);
+        let upw = |name: String, v: &[f32]| -> Result<wgpu::Buffer> {
+            if !half {
+                return up(v);
+            }
+            if let Some((i, x)) = crate::cpu::matmul_f16w::f16_overflow(v) {
+                return Err(Error::Invalid(format!(
+                    "dinov2 {name}: value {x} at index {i} is beyond f16's range (±65504); run this model in f32"
+                )));
+            }
+            ctx.upload_f16("dinov2 weights", v)
+        };
         let mut layers = Vec::new();
-        for l in &self.layers {
+        for (i, l) in self.layers.iter().enumerate() {
             let (f1, f2) = l.mlp.linears();
             layers.push([
                 up(&l.norm1.weight)?,
                 up(&l.norm1.bias)?,
-                up(&l.qkv.weight)?,
+                upw(format!("layer {i} qkv"), &l.qkv.weight)?,
                 up(l.qkv.bias.as_deref().unwrap_or_default())?,
-                up(&l.attention_output_dense.weight)?,
+                upw(format!("layer {i} attention output"), &l.attention_output_dense.weight)?,
                 up(l.attention_output_dense.bias.as_deref().unwrap_or_default())?,
                 up(&l.norm2.weight)?,
                 up(&l.norm2.bias)?,
-                up(&f1.weight)?,
+                upw(format!("layer {i} ffn in"), &f1.weight)?,
                 up(f1.bias.as_deref().unwrap_or_default())?,
-                up(&f2.weight)?,
+                upw(format!("layer {i} ffn out"), &f2.weight)?,
                 up(f2.bias.as_deref().unwrap_or_default())?,
             ]);
         }
         Ok(GpuDinov2 {
-            patch_w: up(&self.patch_weight)?,
+            half,
+            patch_w: upw("patch embedding".into(), &self.patch_weight)?,
             patch_b: up(&self.patch_bias)?,
             ln_w: up(&self.layernorm.weight)?,
             ln_b: up(&self.layernorm.bias)?,
@@ -501,6 +523,8 @@ pub struct Dinov2Output {
 }
 
 pub struct GpuDinov2 {
+    /// The matmul weights (patch_w and layer slots 2, 4, 8, 10) are f16 (`matmul_f16w`).
+    half: bool,
     patch_w: wgpu::Buffer,
     patch_b: wgpu::Buffer,
     ln_w: wgpu::Buffer,
@@ -510,6 +534,40 @@ pub struct GpuDinov2 {
 }
 
 impl GpuDinov2 {
+    /// Bytes of the parameter buffers on the device.
+    pub fn param_bytes(&self) -> u64 {
+        let layers: u64 = self.layers.iter().flat_map(|l| l.iter()).map(|b| b.size()).sum();
+        layers + [&self.patch_w, &self.patch_b, &self.ln_w, &self.ln_b].iter().map(|b| b.size()).sum::<u64>()
+    }
+
+    /// How the matmul weights are stored.
+    pub fn precision(&self) -> Precision {
+        if self.half {
+            Precision::F16
+        } else {
+            Precision::F32
+        }
+    }
+
+    /// x · Wᵀ + b with W one of the matmul weights (f16 or f32 as uploaded).
+    #[allow(clippy::too_many_arguments)] // the GEMM signature
+    async fn linear(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        x: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        b: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        (m, n, k): (usize, usize, usize),
+    ) -> Result<()> {
+        if self.half {
+            ops::matmul_f16w(ctx, enc, x, w, Some(b), y, m, n, k, true).await
+        } else {
+            ops::matmul(ctx, enc, x, w, Some(b), y, m, n, k, true).await
+        }
+    }
+
     /// `pixel_values` CHW [3, H, W] (H, W multiples of the patch size), already normalised.
     pub async fn forward(
         &self,
@@ -543,7 +601,7 @@ impl GpuDinov2 {
         let cols = new(np * 3 * p * p)?;
         ops::im2col(ctx, &mut enc, &xin, &cols, ConvGeom { h, w, c: 3, k: p, stride: p, pad: 0 }).await?;
         let patches = new(np * d)?;
-        ops::matmul(ctx, &mut enc, &cols, &self.patch_w, Some(&self.patch_b), &patches, np, d, 3 * p * p, true).await?;
+        self.linear(ctx, &mut enc, &cols, &self.patch_w, &self.patch_b, &patches, (np, d, 3 * p * p)).await?;
         ctx.submit(enc);
         let patches = read_f32(ctx, &patches, np * d).await?;
         // Tokens: CLS + pos[0], registers (no position), patches + interpolated positions.
@@ -566,16 +624,16 @@ impl GpuDinov2 {
             let n1 = new(s * d)?;
             ops::layernorm(ctx, &mut enc, &x, &l[0], &l[1], &n1, s, d, c.layer_norm_eps).await?;
             let qkv = new(s * 3 * d)?;
-            ops::matmul(ctx, &mut enc, &n1, &l[2], Some(&l[3]), &qkv, s, 3 * d, d, true).await?;
+            self.linear(ctx, &mut enc, &n1, &l[2], &l[3], &qkv, (s, 3 * d, d)).await?;
             let att = new(s * d)?;
             ops::attention(ctx, &mut enc, &qkv, None, &att, geom).await?;
             let o = new(s * d)?;
-            ops::matmul(ctx, &mut enc, &att, &l[4], Some(&l[5]), &o, s, d, d, true).await?;
+            self.linear(ctx, &mut enc, &att, &l[4], &l[5], &o, (s, d, d)).await?;
             ops::crop_add2d(ctx, &mut enc, &o, &x, 1, s, d, 1, s).await?;
             let n2 = new(s * d)?;
             ops::layernorm(ctx, &mut enc, &x, &l[6], &l[7], &n2, s, d, c.layer_norm_eps).await?;
             let f1 = new(s * f1_out)?;
-            ops::matmul(ctx, &mut enc, &n2, &l[8], Some(&l[9]), &f1, s, f1_out, d, true).await?;
+            self.linear(ctx, &mut enc, &n2, &l[8], &l[9], &f1, (s, f1_out, d)).await?;
             let g1 = new(s * hid)?;
             if c.use_swiglu_ffn {
                 ops::swiglu(ctx, &mut enc, &f1, &g1, s, hid).await?;
@@ -583,7 +641,7 @@ impl GpuDinov2 {
                 ops::gelu(ctx, &mut enc, &f1, &g1, s * hid).await?;
             }
             let f2 = new(s * d)?;
-            ops::matmul(ctx, &mut enc, &g1, &l[10], Some(&l[11]), &f2, s, d, hid, true).await?;
+            self.linear(ctx, &mut enc, &g1, &l[10], &l[11], &f2, (s, d, hid)).await?;
             ops::crop_add2d(ctx, &mut enc, &f2, &x, 1, s, d, 1, s).await?;
             ctx.submit(enc);
             if keep_hidden {

@@ -14,6 +14,21 @@ use crate::{Error, Result};
 pub enum Tensor {
     Gpu(wgpu::Buffer),
     Cpu(Vec<f32>),
+    /// A matmul weight stored in f16 (`Exec::upload_weight` with half precision): only `matmul`'s B operand.
+    GpuF16(wgpu::Buffer),
+    /// The CPU twin's f16 weight: bit patterns, widened exactly where used.
+    CpuF16(Vec<u16>),
+}
+
+impl Tensor {
+    /// Bytes this tensor occupies where it lives.
+    pub fn bytes(&self) -> u64 {
+        match self {
+            Tensor::Gpu(b) | Tensor::GpuF16(b) => b.size(),
+            Tensor::Cpu(v) => (v.len() * 4) as u64,
+            Tensor::CpuF16(v) => (v.len() * 2) as u64,
+        }
+    }
 }
 
 /// An execution target with its pending GPU work.
@@ -25,17 +40,23 @@ fn mismatch(op: &'static str) -> Error {
     Error::Invalid(format!("{op}: a tensor lives on a different device than this forward pass"))
 }
 
+fn half_operand(op: &'static str) -> Error {
+    Error::Invalid(format!("{op}: an f16 weight was given where the kernel reads f32 (f16 is for matmul weights only)"))
+}
+
 fn host<'t>(op: &'static str, t: &'t Tensor) -> Result<&'t [f32]> {
     match t {
         Tensor::Cpu(v) => Ok(v),
-        Tensor::Gpu(_) => Err(mismatch(op)),
+        Tensor::CpuF16(_) => Err(half_operand(op)),
+        Tensor::Gpu(_) | Tensor::GpuF16(_) => Err(mismatch(op)),
     }
 }
 
 fn buf<'t>(op: &'static str, t: &'t Tensor) -> Result<&'t wgpu::Buffer> {
     match t {
         Tensor::Gpu(b) => Ok(b),
-        Tensor::Cpu(_) => Err(mismatch(op)),
+        Tensor::GpuF16(_) => Err(half_operand(op)),
+        Tensor::Cpu(_) | Tensor::CpuF16(_) => Err(mismatch(op)),
     }
 }
 
@@ -86,6 +107,24 @@ impl<'a> Exec<'a> {
         })
     }
 
+    /// Copy a matmul weight to this device, in f16 when `half` (f32 otherwise). f16 on the GPU needs the
+    /// device's `shader-f16` feature; values beyond f16's range (±65504) are refused, naming `name`.
+    pub fn upload_weight(&self, label: &'static str, name: &str, v: &[f32], half: bool) -> Result<Tensor> {
+        if !half {
+            return self.upload(label, v);
+        }
+        if let Some((i, x)) = cpu::matmul_f16w::f16_overflow(v) {
+            return Err(Error::Invalid(format!(
+                "{name}: value {x} at index {i} is beyond f16's range (±65504); run this model in f32"
+            )));
+        }
+        Ok(match &self.gpu {
+            Some((ctx, _)) if !ctx.has_f16() => return Err(ctx.missing_f16(format!("f16 weights ({name})"))),
+            Some((ctx, _)) => Tensor::GpuF16(ctx.upload_f16(label, v)?),
+            None => Tensor::CpuF16(cpu::matmul_f16w::to_f16_bits(v)),
+        })
+    }
+
     fn alloc(&self, len: usize) -> Result<Tensor> {
         Ok(match &self.gpu {
             Some((ctx, _)) => Tensor::Gpu(ctx.storage("activation", (len * 4) as u64)?),
@@ -131,13 +170,23 @@ impl<'a> Exec<'a> {
         match &mut self.gpu {
             Some((ctx, enc)) => {
                 let bias = bias.map(|t| buf(OP, t)).transpose()?;
-                ops::matmul(ctx, enc, buf(OP, a)?, buf(OP, b)?, bias, buf(OP, &c)?, m, n, k, trans_b).await?;
+                let (a, cb) = (buf(OP, a)?, buf(OP, &c)?);
+                match b {
+                    Tensor::GpuF16(bh) => ops::matmul_f16w(ctx, enc, a, bh, bias, cb, m, n, k, trans_b).await?,
+                    _ => ops::matmul(ctx, enc, a, buf(OP, b)?, bias, cb, m, n, k, trans_b).await?,
+                }
                 Ok(c)
             }
             None => {
                 host_len(OP, "a", a, m * k)?;
-                host_len(OP, "b", b, k * n)?;
                 let bias = bias.map(|t| host_len(OP, "bias", t, n).and_then(|_| host(OP, t))).transpose()?;
+                if let Tensor::CpuF16(bh) = b {
+                    if bh.len() < k * n {
+                        return Err(Error::shape(OP, format!("b holds {} values, needs {}", bh.len(), k * n)));
+                    }
+                    return Ok(Tensor::Cpu(cpu::matmul_f16w(host(OP, a)?, bh, bias, m, n, k, trans_b)));
+                }
+                host_len(OP, "b", b, k * n)?;
                 Ok(Tensor::Cpu(cpu::matmul(host(OP, a)?, host(OP, b)?, bias, m, n, k, trans_b)))
             }
         }
@@ -370,7 +419,7 @@ impl<'a> Exec<'a> {
                 let xs = host(OP, x)?;
                 match y {
                     Tensor::Cpu(yv) => cpu::crop_add2d(xs, yv, h, w, c, wp),
-                    Tensor::Gpu(_) => return Err(mismatch(OP)),
+                    _ => return Err(mismatch(OP)),
                 }
                 Ok(())
             }

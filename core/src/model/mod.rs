@@ -9,6 +9,42 @@ pub mod tinyvit;
 use crate::io::weights::Weights;
 use crate::{Error, Result};
 
+/// How an encoder stores its matmul weights on the device. Activations, every other parameter and all
+/// accumulation stay f32 in both; `F16` halves the memory and bandwidth of the weights and needs the
+/// `shader-f16` device feature. Its deviation from f32 is measured per model (tests/tests/models.rs,
+/// docs/encoders.md), not assumed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    F16,
+}
+
+impl Precision {
+    pub fn half(self) -> bool {
+        self == Precision::F16
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "f16" => Ok(Precision::F16),
+            _ => Err(Error::Invalid(format!("precision '{s}': expected f32 or f16"))),
+        }
+    }
+}
+
 /// A Linear layer: `weight` [out, in] (PyTorch layout), `bias` [out].
 #[derive(Clone, Debug)]
 pub struct Linear {

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use super::exec::{Exec, Tensor};
-use super::{LayerNorm, Linear};
+use super::{LayerNorm, Linear, Precision};
 use crate::gpu::ops::{AttnGeom, ConvGeom};
 use crate::gpu::GpuContext;
 use crate::io::weights::Weights;
@@ -198,18 +198,29 @@ impl TinyVit {
 
     /// Upload every parameter once to the GPU.
     pub fn to_gpu(&self, ctx: &GpuContext) -> Result<LoadedTinyVit> {
-        self.prepare(&Exec::gpu(ctx))
+        self.prepare(&Exec::gpu(ctx), Precision::F32)
     }
 
     /// Keep the parameters on the host for the CPU forward pass (the CPU twins of every kernel).
     pub fn to_cpu(&self) -> Result<LoadedTinyVit> {
-        self.prepare(&Exec::cpu())
+        self.prepare(&Exec::cpu(), Precision::F32)
     }
 
-    fn prepare(&self, ex: &Exec) -> Result<LoadedTinyVit> {
+    /// Upload with the matmul weights (1×1 convolutions, qkv/proj/MLP linears, the neck's convolutions) in
+    /// `precision`; on the CPU (`ctx` = None) f16 weights run through the `matmul_f16w` twin.
+    pub fn load_on(&self, ctx: Option<&GpuContext>, precision: Precision) -> Result<LoadedTinyVit> {
+        self.prepare(&Exec::on(ctx), precision)
+    }
+
+    fn prepare(&self, ex: &Exec, precision: Precision) -> Result<LoadedTinyVit> {
         let mut params = HashMap::new();
         let mut put = |name: String, v: &[f32]| -> Result<()> {
-            params.insert(name, ex.upload("tinyvit weights", v)?);
+            let t = if is_matmul_weight(&name) {
+                ex.upload_weight("tinyvit weights", &format!("tinyvit {name}"), v, precision.half())?
+            } else {
+                ex.upload("tinyvit weights", v)?
+            };
+            params.insert(name, t);
             Ok(())
         };
         let conv = |put: &mut dyn FnMut(String, &[f32]) -> Result<()>, name: &str, c: &Conv2dBn| -> Result<()> {
@@ -259,14 +270,26 @@ impl TinyVit {
         put("neck.2".into(), &self.neck.conv2)?;
         put("neck.3.w".into(), &self.neck.norm3.weight)?;
         put("neck.3.b".into(), &self.neck.norm3.bias)?;
-        Ok(LoadedTinyVit { params, on_gpu: ex.is_gpu() })
+        Ok(LoadedTinyVit { params, on_gpu: ex.is_gpu(), precision })
     }
+}
+
+/// True for the parameters `LoadedTinyVit::forward` passes to `matmul` as B: the weights of every `linear`
+/// (1×1 Conv_BN conv1/conv3 and the patch embedding, qkv, proj, fc1, fc2) and the neck's two convolutions.
+/// Depthwise convolutions (conv2, local), LayerNorms, biases and attention biases stay f32.
+fn is_matmul_weight(name: &str) -> bool {
+    if name == "neck.0" || name == "neck.2" {
+        return true;
+    }
+    let Some(stem) = name.strip_suffix(".w") else { return false };
+    ["pe0", "pe1", ".conv1", ".conv3", ".qkv", ".proj", ".fc1", ".fc2"].iter().any(|s| stem.ends_with(s))
 }
 
 /// The encoder's parameters, on the GPU (`to_gpu`) or the host (`to_cpu`).
 pub struct LoadedTinyVit {
     params: HashMap<String, Tensor>,
     on_gpu: bool,
+    precision: Precision,
 }
 
 /// One encoder output.
@@ -294,6 +317,16 @@ impl Act {
 }
 
 impl LoadedTinyVit {
+    /// How the matmul weights are stored.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Bytes of all parameters where they live (device buffers or host vectors).
+    pub fn param_bytes(&self) -> u64 {
+        self.params.values().map(Tensor::bytes).sum()
+    }
+
     fn p(&self, name: &str) -> Result<&Tensor> {
         self.params.get(name).ok_or_else(|| Error::Invalid(format!("tinyvit: parameter {name} missing")))
     }

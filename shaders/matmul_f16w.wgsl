@@ -1,0 +1,128 @@
+// matmul_f16w: C[M,N] = A[M,K] · op(B) (+ bias[N]) with B stored in f16 (half the memory and bandwidth of the
+// weights) and A, bias, C and all accumulation in f32. Same tiling and operand layouts as matmul.wgsl (trans_b = 1:
+// B stored [N,K], PyTorch Linear weights); only B's loads differ (f16 → f32 on load). Needs the `shader-f16`
+// feature; medpick uses it only for model weights and only where the device grants the feature.
+
+enable f16;
+
+// Kept in sync with core/src/gpu/params.rs `MatmulF16wParams` (checked by tests/tests/shaders.rs).
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    trans_b: u32,
+    use_bias: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;          // [M, K] row-major
+@group(0) @binding(2) var<storage, read> b: array<f16>;          // [K, N] or, with trans_b, [N, K]; f16
+@group(0) @binding(3) var<storage, read> bias: array<f32>;       // [N]; read only when use_bias == 1
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;    // [M, N]
+
+const TM: u32 = 128u;  // output tile rows
+const TN: u32 = 64u;   // output tile columns
+const TK: u32 = 16u;   // K-tile depth
+const VA: u32 = 32u;   // vec4 groups per tile column (TM / 4)
+const VB: u32 = 16u;   // vec4 groups per tile row (TN / 4)
+
+// K-major tiles: a_tile[kk·32 + q] holds rows 4q..4q+3 of the A tile at depth kk; b_tile[kk·16 + q] columns 4q..4q+3.
+var<workgroup> a_tile: array<vec4<f32>, 512>;
+var<workgroup> b_tile: array<vec4<f32>, 256>;
+
+fn load_a(r: u32, kk: u32) -> f32 {
+    if (r < params.m && kk < params.k) {
+        return a[r * params.k + kk];
+    }
+    return 0.0;
+}
+
+fn load_b(kk: u32, col: u32) -> f32 {
+    if (kk < params.k && col < params.n) {
+        if (params.trans_b == 1u) {
+            return f32(b[col * params.k + kk]);
+        }
+        return f32(b[kk * params.n + col]);
+    }
+    return 0.0;
+}
+
+// Rows r of C, columns col..col+3.
+fn store_row(r: u32, col: u32, v: vec4<f32>) {
+    if (r >= params.m) {
+        return;
+    }
+    for (var j = 0u; j < 4u; j++) {
+        if (col + j < params.n) {
+            c[r * params.n + col + j] = v[j];
+        }
+    }
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let row0 = wid.y * TM;
+    let col0 = wid.x * TN;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    var acc4 = vec4<f32>(0.0);
+    var acc5 = vec4<f32>(0.0);
+    var acc6 = vec4<f32>(0.0);
+    var acc7 = vec4<f32>(0.0);
+
+    for (var t = 0u; t < params.k; t += TK) {
+        // A: 512 vec4 slots, 2 per thread (s = li + 256·e → depth s / 32, group s % 32); B: 256 slots, 1 per thread.
+        for (var e = 0u; e < 2u; e++) {
+            let s = li + 256u * e;
+            let kk = t + s / VA;
+            let r = row0 + 4u * (s % VA);
+            a_tile[s] = vec4<f32>(load_a(r, kk), load_a(r + 1u, kk), load_a(r + 2u, kk), load_a(r + 3u, kk));
+        }
+        let kb = t + li / VB;
+        let cb = col0 + 4u * (li % VB);
+        b_tile[li] = vec4<f32>(load_b(kb, cb), load_b(kb, cb + 1u), load_b(kb, cb + 2u), load_b(kb, cb + 3u));
+        workgroupBarrier();
+        for (var kk = 0u; kk < TK; kk++) {
+            let a0 = a_tile[kk * VA + 2u * lid.y];
+            let a1 = a_tile[kk * VA + 2u * lid.y + 1u];
+            let bv = b_tile[kk * VB + lid.x];
+            acc0 += a0.x * bv;
+            acc1 += a0.y * bv;
+            acc2 += a0.z * bv;
+            acc3 += a0.w * bv;
+            acc4 += a1.x * bv;
+            acc5 += a1.y * bv;
+            acc6 += a1.z * bv;
+            acc7 += a1.w * bv;
+        }
+        workgroupBarrier();
+    }
+
+    let col = col0 + 4u * lid.x;
+    var bias4 = vec4<f32>(0.0);
+    if (params.use_bias == 1u) {
+        for (var j = 0u; j < 4u; j++) {
+            if (col + j < params.n) {
+                bias4[j] = bias[col + j];
+            }
+        }
+    }
+    let r0 = row0 + 8u * lid.y;
+    store_row(r0, col, acc0 + bias4);
+    store_row(r0 + 1u, col, acc1 + bias4);
+    store_row(r0 + 2u, col, acc2 + bias4);
+    store_row(r0 + 3u, col, acc3 + bias4);
+    store_row(r0 + 4u, col, acc4 + bias4);
+    store_row(r0 + 5u, col, acc5 + bias4);
+    store_row(r0 + 6u, col, acc6 + bias4);
+    store_row(r0 + 7u, col, acc7 + bias4);
+}
