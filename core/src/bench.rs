@@ -161,6 +161,10 @@ pub async fn kernels(ctx: &GpuContext, opt: &BenchOptions) -> Result<Vec<KernelB
 #[derive(Clone, Debug, Serialize)]
 pub struct EncoderBench {
     pub model: String,
+    /// Storage of the matmul weights: f32 or f16 (`--precision`).
+    pub precision: crate::model::Precision,
+    /// Bytes of the model's parameters on the device.
+    pub weight_bytes: u64,
     /// Images per timed run (medpick encodes them one after another).
     pub batch: usize,
     pub seconds: f64,
@@ -175,9 +179,11 @@ pub struct EncoderBench {
 
 impl EncoderBench {
     /// A row from a timed run of `batch` images taking `seconds`, at `gflop` per image.
-    fn from_run(model: &str, batch: usize, seconds: f64, gflop: f64, peak_gpu_bytes: u64) -> Self {
+    fn from_run(m: &ModelRun, batch: usize, seconds: f64, gflop: f64, peak_gpu_bytes: u64) -> Self {
         EncoderBench {
-            model: model.to_string(),
+            model: m.name.clone(),
+            precision: m.precision,
+            weight_bytes: m.weight_bytes,
             batch,
             seconds,
             images_per_s: batch as f64 / seconds,
@@ -197,11 +203,18 @@ pub struct EncoderReport {
     pub profile: Vec<crate::gpu::KernelTime>,
 }
 
+/// The model a bench run times: its name, weight storage and parameter bytes on the device.
+struct ModelRun {
+    name: String,
+    precision: crate::model::Precision,
+    weight_bytes: u64,
+}
+
 /// One warm-up image, then `batch` images per timed run for every batch size (peak device memory per run);
 /// with `profile`, one more image with per-kernel profiling on.
 async fn timed_runs(
     ctx: &GpuContext,
-    model: &str,
+    model: &ModelRun,
     batches: &[usize],
     gflop: f64,
     profile: bool,
@@ -239,7 +252,8 @@ pub async fn encoder_litemedsam(
     let mut rng = Rng::new(7);
     let input = rng.uniform_vec(3 * 256 * 256, 0.0, 1.0);
     let gflop = crate::model::tinyvit::flops() / 1e9;
-    timed_runs(ctx, "litemedsam", batches, gflop, profile, async || {
+    let run = ModelRun { name: "litemedsam".into(), precision: model.precision(), weight_bytes: model.param_bytes() };
+    timed_runs(ctx, &run, batches, gflop, profile, async || {
         std::hint::black_box(model.forward(ctx, &input, false).await?);
         Ok(())
     })
@@ -247,12 +261,13 @@ pub async fn encoder_litemedsam(
 }
 
 /// Time a DINOv2 with the shapes of a released model (`size`: small, base, large or giant; 224×224, no
-/// registers) and random weights.
+/// registers) and random weights, the matmul weights stored in `precision`.
 pub async fn encoder_dinov2_shape(
     ctx: &GpuContext,
     size: &str,
     batches: &[usize],
     profile: bool,
+    precision: crate::model::Precision,
 ) -> Result<EncoderReport> {
     use crate::model::dinov2::{random_weights, Dinov2, Dinov2Config};
     let cfg = Dinov2Config::released(size).ok_or_else(|| crate::Error::Unknown {
@@ -261,7 +276,7 @@ pub async fn encoder_dinov2_shape(
         known: "small, base, large, giant".into(),
     })?;
     let w = random_weights(&cfg, 11);
-    let m = Dinov2::load(&w, Some(cfg.clone()))?.to_gpu(ctx)?;
+    let m = Dinov2::load(&w, Some(cfg.clone()))?.to_gpu_with(ctx, precision)?;
     drop(w);
     let input = Rng::new(12).uniform_vec(3 * 224 * 224, -2.0, 2.0);
     // FLOPs: patch embedding + per layer qkv, attention (QK and PV), output, FFN (first linear 2H wide for SwiGLU).
@@ -271,7 +286,8 @@ pub async fn encoder_dinov2_shape(
         + cfg.num_hidden_layers as f64
             * (2.0 * s * 3.0 * df * df + 2.0 * 2.0 * s * s * df + 2.0 * s * df * df + 2.0 * s * df * (f1 + hid)))
         / 1e9;
-    timed_runs(ctx, &format!("dinov2-{size}-shape"), batches, gflop, profile, async || {
+    let run = ModelRun { name: format!("dinov2-{size}-shape"), precision, weight_bytes: m.param_bytes() };
+    timed_runs(ctx, &run, batches, gflop, profile, async || {
         std::hint::black_box(m.forward(ctx, &input, 224, 224, false).await?);
         Ok(())
     })

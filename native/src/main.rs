@@ -265,6 +265,10 @@ enum BenchCmd {
         /// where its time went.
         #[arg(long)]
         profile: bool,
+        /// Weight storage to time, comma-separated: f32, f16 (needs shader-f16) or f32,f16 for both in one run
+        /// (the table then gives f16's speed and weight memory relative to f32).
+        #[arg(long, value_delimiter = ',', default_value = "f32", value_parser = ["f32", "f16"])]
+        precision: Vec<String>,
     },
     /// Selection engine at scale: time and peak memory of strategies on synthetic N × D features on the GPU
     /// path (each cell in its own process, stopped at --cap), with scikit-activeml's time when available.
@@ -819,26 +823,42 @@ fn bench_encoder(
     json: bool,
     out: Option<std::path::PathBuf>,
     profile: bool,
+    precisions: &[medpick_core::model::Precision],
 ) -> Result<()> {
     let ctx = open_gpu()?;
-    let report = match model {
+    let size = model.strip_prefix("dinov2-").and_then(|s| s.strip_suffix("-shape"));
+    if model != "litemedsam" && size.is_none() {
+        anyhow::bail!("bench encoder: --model {model}: use litemedsam or dinov2-{{small,base,large,giant}}-shape");
+    }
+    let tiny = match model {
         "litemedsam" => {
             let path = match weights {
                 Some(p) => p.to_path_buf(),
                 None => medpick_core::io::weights::default_litemedsam_path()?,
             };
-            let w = medpick_core::io::weights::read_weights(&path)?;
-            let m = medpick_core::model::tinyvit::TinyVit::load(&w)?.to_gpu(&ctx)?;
-            pollster::block_on(bench::encoder_litemedsam(&ctx, &m, batches, profile))?
+            Some(medpick_core::model::tinyvit::TinyVit::load(&medpick_core::io::weights::read_weights(&path)?)?)
         }
-        other => match other.strip_prefix("dinov2-").and_then(|s| s.strip_suffix("-shape")) {
-            Some(size) => pollster::block_on(bench::encoder_dinov2_shape(&ctx, size, batches, profile))?,
-            None => anyhow::bail!(
-                "bench encoder: --model {other}: use litemedsam or dinov2-{{small,base,large,giant}}-shape"
-            ),
-        },
+        _ => None,
     };
-    let doc = serde_json::json!({"adapter": ctx.report(), "results": report.rows, "profile": report.profile});
+    let mut rows = Vec::new();
+    let mut profiles = Vec::new();
+    for &p in precisions {
+        let report = match (&tiny, size) {
+            (Some(t), _) => {
+                let m = t.load_on(Some(&ctx), p)?;
+                pollster::block_on(bench::encoder_litemedsam(&ctx, &m, batches, profile))?
+            }
+            (None, Some(size)) => pollster::block_on(bench::encoder_dinov2_shape(&ctx, size, batches, profile, p))?,
+            (None, None) => unreachable!("checked above"),
+        };
+        rows.extend(report.rows);
+        if profile {
+            profiles.push((p.name(), report.profile));
+        }
+    }
+    let by_precision: serde_json::Map<String, serde_json::Value> =
+        profiles.iter().map(|(p, k)| Ok(((*p).to_string(), serde_json::to_value(k)?))).collect::<Result<_>>()?;
+    let doc = serde_json::json!({"adapter": ctx.report(), "results": rows, "profile": by_precision});
     if let Some(p) = &out {
         std::fs::write(p, serde_json::to_string_pretty(&doc)?).with_context(|| format!("writing {}", p.display()))?;
     }
@@ -848,22 +868,49 @@ fn bench_encoder(
     }
     println!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
     println!(
-        "{:<20} {:>6} {:>10} {:>10} {:>12} {:>10} {:>12}",
-        "model", "batch", "images/s", "ms/image", "GFLOP/image", "GFLOP/s", "peak GPU MB"
+        "{:<20} {:>5} {:>6} {:>10} {:>10} {:>12} {:>10} {:>12} {:>11} {:>12}",
+        "model",
+        "prec",
+        "batch",
+        "images/s",
+        "ms/image",
+        "GFLOP/image",
+        "GFLOP/s",
+        "peak GPU MB",
+        "weights MB",
+        "vs f32 speed"
     );
-    for r in &report.rows {
+    for r in &rows {
         let peak = if r.peak_gpu_bytes > 0 { format!("{:.1}", r.peak_gpu_bytes as f64 / 1e6) } else { "n/a".into() };
+        // The same batch in f32 in this run, when there is one: f32 ms/image ÷ this row's (above 1: faster).
+        let base = rows.iter().find(|b| b.batch == r.batch && b.precision == medpick_core::model::Precision::F32);
+        let ratio = match base {
+            Some(b) if b.precision != r.precision => format!("{:.2}x", b.ms_per_image / r.ms_per_image),
+            _ => "-".into(),
+        };
         println!(
-            "{:<20} {:>6} {:>10.3} {:>10.1} {:>12.2} {:>10.2} {:>12}",
-            r.model, r.batch, r.images_per_s, r.ms_per_image, r.gflop_per_image, r.gflops, peak
+            "{:<20} {:>5} {:>6} {:>10.3} {:>10.1} {:>12.2} {:>10.2} {:>12} {:>11.1} {:>12}",
+            r.model,
+            r.precision.name(),
+            r.batch,
+            r.images_per_s,
+            r.ms_per_image,
+            r.gflop_per_image,
+            r.gflops,
+            peak,
+            r.weight_bytes as f64 / 1e6,
+            ratio
         );
     }
     println!("(images are encoded one after another; peak GPU memory = live device buffers, weights included)");
-    if !report.profile.is_empty() {
-        let total: f64 = report.profile.iter().map(|k| k.seconds).sum();
-        println!("\nprofile of one image ({:.1} ms in kernels, each submitted and waited for alone):", total * 1e3);
+    for (p, kernels) in &profiles {
+        let total: f64 = kernels.iter().map(|k| k.seconds).sum();
+        println!(
+            "\nprofile of one image, {p} weights ({:.1} ms in kernels, each submitted and waited for alone):",
+            total * 1e3
+        );
         println!("{:<20} {:>6} {:>10} {:>7}", "kernel", "calls", "ms", "share");
-        for k in &report.profile {
+        for k in kernels {
             println!(
                 "{:<20} {:>6} {:>10.1} {:>6.1}%",
                 k.kernel,
@@ -896,8 +943,9 @@ fn main() -> ExitCode {
         Cmd::Bench { what: BenchCmd::Select(a) } => bench_select::run(a),
         Cmd::Bench { what: BenchCmd::SelectCell(a) } => bench_select::run_cell(a),
         Cmd::Bench { what: BenchCmd::Loop(a) } => protocol::run_loop(a),
-        Cmd::Bench { what: BenchCmd::Encoder { model, weights, batches, json, out, profile } } => {
-            bench_encoder(&model, weights.as_deref(), &batches, json, out, profile).map(|_| true)
+        Cmd::Bench { what: BenchCmd::Encoder { model, weights, batches, json, out, profile, precision } } => {
+            let precisions: Vec<_> = precision.iter().map(|p| p.parse().unwrap_or_default()).collect();
+            bench_encoder(&model, weights.as_deref(), &batches, json, out, profile, &precisions).map(|_| true)
         }
         Cmd::Bench { what: BenchCmd::Kernels { json, out, iters, no_cpu, quick } } => {
             bench_kernels(json, out, iters, no_cpu, quick).map(|_| true)

@@ -738,24 +738,33 @@ fn bench_select_small_grid_writes_table_and_json() {
 fn bench_encoder_reports_peak_memory_and_a_kernel_profile() {
     let out = Command::new(medpick())
         .args(["bench", "encoder", "--model", "dinov2-small-shape", "--batches", "1", "--profile", "--json"])
+        .args(["--precision", "f32,f16"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = doc["results"].as_array().unwrap();
-    assert_eq!(rows.iter().map(|r| r["batch"].as_u64().unwrap()).collect::<Vec<_>>(), [1]);
+    let key = |r: &serde_json::Value| (r["precision"].as_str().unwrap().to_string(), r["batch"].as_u64().unwrap());
+    assert_eq!(rows.iter().map(key).collect::<Vec<_>>(), [("f32".into(), 1), ("f16".into(), 1)]);
+    let weights: Vec<u64> = rows.iter().map(|r| r["weight_bytes"].as_u64().unwrap()).collect();
+    // dinov2-small shapes: 22 M parameters, 88 MB in f32; the matmul weights (nearly all of them) halve in f16.
+    assert!(weights[0] > 86_000_000 && (weights[1] as f64) < 0.55 * weights[0] as f64, "{weights:?}");
     for r in rows {
-        // The weights alone (dinov2-small shapes, 22 M parameters) are 88 MB of live device buffers.
         let peak = r["peak_gpu_bytes"].as_u64().unwrap();
-        assert!(peak > 88_000_000 && peak < 2_000_000_000, "{r}");
+        assert!(peak >= r["weight_bytes"].as_u64().unwrap() && peak < 2_000_000_000, "{r}");
         assert!(r["images_per_s"].as_f64().unwrap() > 0.0, "{r}");
     }
-    let profile = doc["profile"].as_array().unwrap();
-    let calls = |k: &str| profile.iter().find(|p| p["kernel"] == k).map(|p| p["calls"].as_u64().unwrap());
-    // 12 layers × (norm1, norm2) + the final LayerNorm.
-    assert_eq!(calls("layernorm"), Some(25), "{profile:?}");
-    assert_eq!(calls("attention"), Some(12), "{profile:?}");
-    let secs: Vec<f64> = profile.iter().map(|p| p["seconds"].as_f64().unwrap()).collect();
-    assert!(secs.iter().all(|&s| s > 0.0) && secs.windows(2).all(|w| w[0] >= w[1]), "slowest first: {secs:?}");
+    for (precision, matmul) in [("f32", "matmul"), ("f16", "matmul_f16w")] {
+        let profile = doc["profile"][precision].as_array().unwrap();
+        let calls = |k: &str| profile.iter().find(|p| p["kernel"] == k).map(|p| p["calls"].as_u64().unwrap());
+        // 12 layers × (norm1, norm2) + the final LayerNorm; 12 × 4 linears + the patch embedding.
+        assert_eq!(calls("layernorm"), Some(25), "{profile:?}");
+        assert_eq!(calls("attention"), Some(12), "{profile:?}");
+        assert_eq!(calls(matmul), Some(49), "{precision}: {profile:?}");
+        let other = if matmul == "matmul" { "matmul_f16w" } else { "matmul" };
+        assert_eq!(calls(other), None, "{precision}: {profile:?}");
+        let secs: Vec<f64> = profile.iter().map(|p| p["seconds"].as_f64().unwrap()).collect();
+        assert!(secs.iter().all(|&s| s > 0.0) && secs.windows(2).all(|w| w[0] >= w[1]), "slowest first: {secs:?}");
+    }
 }
