@@ -196,6 +196,38 @@ fn embed_with_dinov2_weights_and_config() {
     let f = medpick_core::features::Features::read(&dir.join("f.safetensors")).unwrap();
     assert_eq!((f.ids.len(), f.dim, f.model.as_str(), f.pool.as_str()), (24, 192, "dinov2", "cls"));
     assert!(f.preprocess.contains("centre crop 224"));
+    // --precision f16 through the same path, with a feature cache shared with an f32 run: the two never mix
+    // (the cache key has the precision), the file says how it was made, and the features stay close to f32's.
+    let embed = |precision: &str, name: &str| {
+        Command::new(medpick())
+            .arg("embed")
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018"))
+            .args(["--model", "dinov2", "--pool", "cls", "--precision", precision, "--cache"])
+            .arg(dir.join("cache"))
+            .arg("--weights")
+            .arg(sh.join("fixtures/dinov2/tiny_registers/model.safetensors"))
+            .arg("--out")
+            .arg(dir.join(name))
+            .output()
+            .unwrap()
+    };
+    for (p, name) in [("f32", "c32.safetensors"), ("f16", "c16.safetensors")] {
+        let o = embed(p, name);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        assert!(err.contains("24 new"), "{p}: {err}");
+    }
+    let [c32, c16] =
+        ["c32.safetensors", "c16.safetensors"].map(|n| medpick_core::features::Features::read(&dir.join(n)).unwrap());
+    assert_eq!(c32.data, f.data, "the f32 run through the cache gives the uncached features");
+    assert!(c16.preprocess.ends_with("matmul weights stored in f16"), "{}", c16.preprocess);
+    for i in 0..c16.ids.len() {
+        let (a, b) = (c32.row(i), c16.row(i));
+        let dot: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64) * (*y as f64)).sum();
+        let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+        let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+        assert!(a != b && dot / (na * nb) > 0.9999, "row {i}: cosine {}", dot / (na * nb));
+    }
     // Without --weights: a clear error.
     let out = Command::new(medpick())
         .arg("embed")
