@@ -2,6 +2,8 @@
 // weights) and A, bias, C and all accumulation in f32. Same tiling and operand layouts as matmul.wgsl (trans_b = 1:
 // B stored [N,K], PyTorch Linear weights); only B's loads differ (f16 → f32 on load). Needs the `shader-f16`
 // feature; medpick uses it only for model weights and only where the device grants the feature.
+// The body below mirrors matmul.wgsl line for line (WGSL has no generics or includes): change both together;
+// both are tested against their CPU twins on the same cases.
 
 enable f16;
 

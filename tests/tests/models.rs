@@ -349,6 +349,15 @@ fn dinov2_swiglu_blocks_match_cpu_twins_and_official_names() {
     assert!(e.contains("mlp.weights_in"), "{e}");
 }
 
+/// Whether the adapter has shader-f16 (printing why not); with REQUIRE_F16 set (CI, lavapipe) it must.
+fn has_f16(ctx: &medpick_core::gpu::GpuContext) -> bool {
+    if !ctx.has_f16() {
+        assert!(std::env::var_os("REQUIRE_F16").is_none(), "REQUIRE_F16 is set but {} lacks shader-f16", ctx.info.name);
+        eprintln!("skipped: {} lacks shader-f16", ctx.info.name);
+    }
+    ctx.has_f16()
+}
+
 /// f16 weight storage (`--precision f16`): LiteMedSAM's matmul weights in f16 on the GPU, accumulation in f32.
 /// Not within the f32 parity bound (1e-4) — f16 rounds each weight by up to 2^-11 relative — so this measures
 /// and bounds the deviation from PyTorch on a fixture, checks the weights really are f16 (device memory and
@@ -359,9 +368,7 @@ fn litemedsam_f16_weights_stay_close_to_pytorch_kvasir_1() {
     let Some(sh) = shared() else { return };
     let Some(ctx) = gpu() else { return };
     let Some(model) = litemedsam() else { return };
-    if !ctx.has_f16() {
-        assert!(std::env::var_os("REQUIRE_F16").is_none(), "REQUIRE_F16 is set but {} lacks shader-f16", ctx.info.name);
-        eprintln!("skipped: {} lacks shader-f16", ctx.info.name);
+    if !has_f16(ctx) {
         return;
     }
     let bytes32 = model.load_on(Some(ctx), Precision::F32).unwrap().param_bytes();
@@ -403,9 +410,7 @@ fn dinov2_tiny_f16_weights_stay_close_to_hf() {
     use medpick_core::model::Precision;
     let Some(sh) = shared() else { return };
     let Some(ctx) = gpu() else { return };
-    if !ctx.has_f16() {
-        assert!(std::env::var_os("REQUIRE_F16").is_none(), "REQUIRE_F16 is set but {} lacks shader-f16", ctx.info.name);
-        eprintln!("skipped: {} lacks shader-f16", ctx.info.name);
+    if !has_f16(ctx) {
         return;
     }
     let dir = sh.join("fixtures/dinov2/tiny_registers");

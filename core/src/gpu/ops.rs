@@ -34,23 +34,7 @@ pub async fn matmul(
     k: usize,
     trans_b: bool,
 ) -> Result<()> {
-    const OP: &str = "matmul";
-    check_len(OP, "a", a, m * k)?;
-    check_len(OP, "b", b, k * n)?;
-    check_len(OP, "c", c, m * n)?;
-    if let Some(bias) = bias {
-        check_len(OP, "bias", bias, n)?;
-    }
-    let p = MatmulParams {
-        m: u32_of(OP, "m", m)?,
-        n: u32_of(OP, "n", n)?,
-        k: u32_of(OP, "k", k)?,
-        trans_b: trans_b as u32,
-        use_bias: bias.is_some() as u32,
-        ..Default::default()
-    };
-    let groups = [n.div_ceil(64) as u32, m.div_ceil(128) as u32, 1];
-    ctx.dispatch(enc, OP, &p, &[a, b, bias.unwrap_or(a), c], groups).await
+    gemm(ctx, enc, false, [a, b, c], bias, [m, n, k], trans_b).await
 }
 
 /// `matmul` with B stored as f16 (`GpuContext::upload_f16`), A, bias, C and accumulation in f32. Needs the
@@ -68,23 +52,47 @@ pub async fn matmul_f16w(
     k: usize,
     trans_b: bool,
 ) -> Result<()> {
-    const OP: &str = "matmul_f16w";
-    check_len(OP, "a", a, m * k)?;
-    check_len(OP, "b (f16, two per word)", b, (k * n).div_ceil(2))?;
-    check_len(OP, "c", c, m * n)?;
-    if let Some(bias) = bias {
-        check_len(OP, "bias", bias, n)?;
+    gemm(ctx, enc, true, [a, b, c], bias, [m, n, k], trans_b).await
+}
+
+/// The two GEMM kernels share operands, tiling and dispatch; only B's element size differs.
+async fn gemm(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    half_b: bool,
+    [a, b, c]: [&Buffer; 3],
+    bias: Option<&Buffer>,
+    [m, n, k]: [usize; 3],
+    trans_b: bool,
+) -> Result<()> {
+    let op = if half_b { "matmul_f16w" } else { "matmul" };
+    check_len(op, "a", a, m * k)?;
+    if half_b {
+        check_len(op, "b (f16, two per word)", b, (k * n).div_ceil(2))?;
+    } else {
+        check_len(op, "b", b, k * n)?;
     }
-    let p = MatmulF16wParams {
-        m: u32_of(OP, "m", m)?,
-        n: u32_of(OP, "n", n)?,
-        k: u32_of(OP, "k", k)?,
+    check_len(op, "c", c, m * n)?;
+    if let Some(bias) = bias {
+        check_len(op, "bias", bias, n)?;
+    }
+    let p = MatmulParams {
+        m: u32_of(op, "m", m)?,
+        n: u32_of(op, "n", n)?,
+        k: u32_of(op, "k", k)?,
         trans_b: trans_b as u32,
         use_bias: bias.is_some() as u32,
         ..Default::default()
     };
     let groups = [n.div_ceil(64) as u32, m.div_ceil(128) as u32, 1];
-    ctx.dispatch(enc, OP, &p, &[a, b, bias.unwrap_or(a), c], groups).await
+    let bindings = [a, b, bias.unwrap_or(a), c];
+    if half_b {
+        // Same members in the same order (both checked against their WGSL by the layout test).
+        let p: MatmulF16wParams = bytemuck::cast(p);
+        ctx.dispatch(enc, op, &p, &bindings, groups).await
+    } else {
+        ctx.dispatch(enc, op, &p, &bindings, groups).await
+    }
 }
 
 /// D[i,j] = max(‖a_i‖² + ‖b_j‖² − 2·a_i·b_j, 0) for A [N,D], B [M,D] → D [N,M].
