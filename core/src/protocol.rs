@@ -55,6 +55,9 @@ pub struct RunResult {
     pub best_epoch: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_accuracy: Option<f64>,
+    /// Segmentation: the kept checkpoint's validation Dice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_dice: Option<f64>,
 }
 
 impl RunResult {
@@ -156,6 +159,7 @@ pub async fn run_one(
         pseudo: Vec::new(),
         best_epoch: log.best_epoch,
         val_accuracy: log.val_accuracy,
+        val_dice: None,
     })
 }
 
@@ -174,6 +178,8 @@ pub struct SegPool<'a> {
     /// HERD's 20-bin intensity histogram of every pool image ([`crate::uncertainty::intensity_histogram`];
     /// needed by the warm loop's `herd` score).
     pub hist: Option<&'a [[f32; 20]]>,
+    /// A validation split: heads trained on the pool keep their checkpoint of best validation Dice.
+    pub val: Option<seg::SegValidation<'a>>,
 }
 
 /// The test split of a segmentation benchmark: grids and the masks at their original size (height, width, mask).
@@ -254,7 +260,7 @@ async fn train_on_pool(
         _ => Err(crate::Error::Invalid(format!("pseudo-labels: no embedding for unlabelled image {k}"))),
     };
     let sam = pool.sam.map(|s| crate::train::pseudo::SamPseudo { decoder: s.decoder, embedding: &embedding });
-    seg::train(ctx, grid, &grids, &masks, &unlabeled, sam.as_ref(), &cfg, progress).await
+    seg::train_with_val(ctx, grid, &grids, &masks, &unlabeled, sam.as_ref(), &cfg, pool.val, progress).await
 }
 
 /// Select on the pool, train a segmentation head on exactly the picked samples, evaluate on the test split.
@@ -290,8 +296,9 @@ pub async fn run_one_seg(
         hd95: e.hd95,
         asd: e.asd,
         pseudo: log.pseudo,
-        best_epoch: None,
+        best_epoch: log.best_epoch,
         val_accuracy: None,
+        val_dice: log.val_dice,
     })
 }
 

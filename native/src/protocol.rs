@@ -35,8 +35,8 @@ pub struct ProtocolArgs {
     /// seg: training batch size (MedCAL: 8).
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
-    /// cls: keep the head of best validation accuracy, evaluated every N epochs on the dataset's validation
-    /// split (MedCAL: 5); 0 keeps the last epoch's head.
+    /// Keep the head of best validation accuracy (cls) or validation Dice (seg), evaluated every N epochs and
+    /// after the last on the dataset's validation split (MedCAL: 5); 0 keeps the last epoch's head.
     #[arg(long, default_value_t = 0)]
     pub val_every: usize,
     #[command(flatten)]

@@ -33,6 +33,10 @@ pub(crate) struct SegData {
     pub sam: Option<SamSource>,
     /// HERD's intensity histogram of every training image (grey = mean of RGB).
     pub tr_hist: Vec<[f32; 20]>,
+    /// With `--val-every N`: the validation split's grids and masks at the head's output, and N.
+    pub va_grids: Vec<Vec<f32>>,
+    pub va_masks: Vec<Vec<u8>>,
+    pub val_every: usize,
 }
 
 impl SegData {
@@ -47,18 +51,28 @@ impl SegData {
         max_train: usize,
         max_test: usize,
         need: usize,
+        val_every: usize,
     ) -> Result<SegData> {
         let (root, samples, split) = crate::load_samples(dataset, None)?;
-        let (train_s, test_s, _) =
+        let (train_s, test_s, val_s) =
             split_samples(dataset, &samples, split, &|s| !s.masks.is_empty(), max_train, max_test, need)?;
-        eprintln!("segmentation: {} training, {} test images with masks", train_s.len(), test_s.len());
+        let val_s = if val_every > 0 { val_s } else { Vec::new() };
+        if val_every > 0 && val_s.is_empty() {
+            bail!("{}: --val-every needs images with masks in the validation split; there are none", dataset.display());
+        }
+        eprintln!(
+            "segmentation: {} training, {} test{} images with masks",
+            train_s.len(),
+            test_s.len(),
+            if val_every > 0 { format!(", {} validation", val_s.len()) } else { String::new() }
+        );
         let (shape, chw) = Encoder::load_with(Some(gpu), &model.model, model.weights.as_deref(), model.precision())
             .with_context(|| format!("loading --model {}", model.model))?
             .grid_shape();
         let r = shape.default_scale();
         let (oh, ow) = (shape.h * r, shape.w * r);
         let by_id: std::collections::HashMap<&str, &manifest::Sample> =
-            train_s.iter().chain(&test_s).map(|s| (s.id.as_str(), s)).collect();
+            train_s.iter().chain(&test_s).chain(&val_s).map(|s| (s.id.as_str(), s)).collect();
         let mask_of = |id: &str| read_mask(&root, by_id[id]);
         let (tr_ids, tr_grids) = embed_grids(gpu, model, &root, &train_s, shape, chw)?;
         let tr_pooled: Vec<f32> = tr_grids.iter().flat_map(|g| shape.spatial_mean(g)).collect();
@@ -68,6 +82,11 @@ impl SegData {
             .collect::<Result<_>>()?;
         let (te_ids, te_grids) = embed_grids(gpu, model, &root, &test_s, shape, chw)?;
         let te_masks: Vec<(usize, usize, Vec<u8>)> = te_ids.iter().map(|id| mask_of(id)).collect::<Result<_>>()?;
+        let (va_ids, va_grids) = embed_grids(gpu, model, &root, &val_s, shape, chw)?;
+        let va_masks: Vec<Vec<u8>> = va_ids
+            .iter()
+            .map(|id| mask_of(id).map(|(h, w, m)| seg::resize_nearest_u8(&m, h, w, oh, ow)))
+            .collect::<Result<_>>()?;
         if need > tr_ids.len() {
             bail!("{need} labelled images exceed the {} training images that could be embedded", tr_ids.len());
         }
@@ -85,7 +104,22 @@ impl SegData {
                 Ok(medpick_core::uncertainty::intensity_histogram(&grey))
             })
             .collect::<Result<_>>()?;
-        Ok(SegData { shape, r, tr_ids, tr_grids, tr_pooled, tr_masks, te_ids, te_grids, te_masks, sam, tr_hist })
+        Ok(SegData {
+            shape,
+            r,
+            tr_ids,
+            tr_grids,
+            tr_pooled,
+            tr_masks,
+            te_ids,
+            te_grids,
+            te_masks,
+            sam,
+            tr_hist,
+            va_grids,
+            va_masks,
+            val_every,
+        })
     }
 
     /// The training pool for the runners, with the generalist when pseudo-labels are on.
@@ -98,6 +132,11 @@ impl SegData {
             masks: &self.tr_masks,
             sam,
             hist: Some(&self.tr_hist),
+            val: (self.val_every > 0).then_some(seg::SegValidation {
+                grids: &self.va_grids,
+                masks: &self.va_masks,
+                every: self.val_every,
+            }),
         }
     }
 
@@ -122,19 +161,24 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
     let max_budget = *a.budgets.iter().max().unwrap_or(&0);
 
     let gpu = crate::open_gpu()?;
-    let d = SegData::prepare(&gpu, &a.dataset, &a.model, &a.seg, a.cpu, a.max_train, a.max_test, max_budget)?;
+    let d =
+        SegData::prepare(&gpu, &a.dataset, &a.model, &a.seg, a.cpu, a.max_train, a.max_test, max_budget, a.val_every)?;
     let (shape, r) = (d.shape, d.r);
     let (oh, ow) = (shape.h * r, shape.w * r);
     let cfg = a.seg.config(a.epochs, a.batch, 0, r)?;
     let (tr_ids, te_ids, tr_pooled) = (&d.tr_ids, &d.te_ids, &d.tr_pooled);
 
-    let settings = serde_json::json!({
+    let mut settings = serde_json::json!({
         "dataset": a.dataset.display().to_string(), "task": "seg", "model": a.model.model, "epochs": a.epochs,
         "batch": cfg.batch, "hidden": cfg.hidden, "optimizer": a.seg.optimizer, "lr": cfg.lr,
         "seg_loss": a.seg.seg_loss, "augment": cfg.augment, "mean_teacher": cfg.mean_teacher.is_some(),
         "pseudo_labels": cfg.pseudo,
         "max_train": a.max_train, "max_test": a.max_test,
     });
+    if a.val_every > 0 {
+        // Only when on, so results written before the flag existed still resume.
+        settings["val_every"] = a.val_every.into();
+    }
     let mut file = open_results(&a.out, &settings, &[])?;
     let ctx = if a.cpu { None } else { Some(&gpu) };
     let embedding = |i: usize| d.embedding(i);
@@ -195,6 +239,15 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
         "\nAn untrained head (seed 0's initialisation) scores Dice {:.3}, IoU {:.3} on the same test images.\n",
         floor.dice, floor.iou
     ));
+    if d.val_every > 0 {
+        md.push_str(&format!(
+            "\nModel selection: each run keeps the head of best validation Dice (prediction > 0.5 at the head's \
+             output), evaluated every {} epochs and after the last on the {} images of the validation split \
+             (MedCAL); `best_epoch` and `val_dice` in results.json.\n",
+            d.val_every,
+            d.va_grids.len()
+        ));
+    }
     for m in protocol::SEG_METRICS {
         md.push_str(&format!("\n## {m}\n\n{}", protocol::markdown(&file.runs, &strategies, &a.budgets, m)));
     }
@@ -251,7 +304,8 @@ pub fn run_loop(a: &crate::protocol::LoopArgs, scores: &[String]) -> Result<Vec<
         bail!("--head {}: applies to --task cls; the segmentation head is set with --hidden", a.head);
     }
     let gpu = crate::open_gpu()?;
-    let d = SegData::prepare(&gpu, &a.dataset, &a.model, &a.seg, a.cpu, a.max_train, a.max_test, a.batch * a.rounds)?;
+    let need = a.batch * a.rounds;
+    let d = SegData::prepare(&gpu, &a.dataset, &a.model, &a.seg, a.cpu, a.max_train, a.max_test, need, 0)?;
     let cfg = a.seg.config(a.epochs, a.train_batch, a.seed, d.r)?;
     let embedding = |i: usize| d.embedding(i);
     let sam = d.sam.as_ref().map(|s| SamPseudo { decoder: &s.decoder, embedding: &embedding });

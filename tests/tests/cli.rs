@@ -447,6 +447,8 @@ fn bench_protocol_seg_reduced_run_beats_an_untrained_head() {
             "--lr",
             "0.01",
             "--augment",
+            "--val-every",
+            "10",
             "--cache",
             "none",
             "--out",
@@ -457,6 +459,7 @@ fn bench_protocol_seg_reduced_run_beats_an_untrained_head() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(doc["settings"]["val_every"], 10, "{}", doc["settings"]);
     let floor = doc["untrained"]["dice"].as_f64().unwrap();
     let runs = doc["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 3, "random × 2 seeds + typiclust");
@@ -466,8 +469,12 @@ fn bench_protocol_seg_reduced_run_beats_an_untrained_head() {
         let dice = r["dice"].as_f64().unwrap();
         eprintln!("{} seed {}: Dice {dice:.3} (untrained {floor:.3})", r["strategy"], r["seed"]);
         assert!(dice > floor + 0.1, "{r} vs untrained Dice {floor}");
+        // --val-every 10 over 40 epochs: the kept checkpoint is one of the validated epochs.
+        assert!([10, 20, 30, 40].contains(&r["best_epoch"].as_u64().unwrap()), "{r}");
+        assert!((0.0..=1.0).contains(&r["val_dice"].as_f64().unwrap()), "{r}");
     }
     let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(md.contains("Model selection: each run keeps the head of best validation Dice"), "{md}");
     assert!(md.contains("## dice") && md.contains("## hd95") && md.contains("| typiclust |"), "{md}");
     assert!(md.contains("s per step at batch 8"), "{md}");
     for f in ["dice_vs_budget", "pool_pca"] {

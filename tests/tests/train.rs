@@ -355,6 +355,49 @@ fn softmax_mse_gradient_matches_finite_differences() {
     }
 }
 
+/// Model selection on a validation split: the head returned is the checkpoint of best validation Dice, i.e.
+/// exactly the head a run stopped at that epoch gives (validation consumes no randomness), its Dice is the one
+/// reported, and a malformed split is refused.
+#[test]
+fn seg_head_keeps_the_checkpoint_of_best_validation_dice() {
+    let Some(ctx) = gpu() else { return };
+    let (shape, grids, masks, _) = dsb2018_grids();
+    let gr: Vec<&[f32]> = grids[..8].iter().map(|g| g.as_slice()).collect();
+    let mr: Vec<&[u8]> = masks[..8].iter().map(|m| m.as_slice()).collect();
+    let (vg, vm) = (grids[8..12].to_vec(), masks[8..12].to_vec());
+    let val = seg::SegValidation { grids: &vg, masks: &vm, every: 2 };
+    let cfg = SegConfig { hidden: 8, epochs: 7, batch: 8, lr: 3e-2, ..Default::default() };
+    let train = |cfg: &SegConfig, val: Option<seg::SegValidation>| {
+        pollster::block_on(seg::train_with_val(Some(ctx), shape, &gr, &mr, &[], None, cfg, val, &mut |_, _| {}))
+    };
+    let (head, log) = train(&cfg, Some(val)).unwrap();
+    let (best, dice) = (log.best_epoch.unwrap(), log.val_dice.unwrap());
+    assert!([2, 4, 6, 7].contains(&best), "validated at 2, 4, 6 and the last epoch, kept {best}");
+    assert_eq!(log.epoch_loss.len(), 7, "training ran all epochs");
+    let (same, _) = train(&SegConfig { epochs: best, ..cfg.clone() }, None).unwrap();
+    assert_eq!((&head.w1, &head.b1, &head.w2, &head.b2), (&same.w1, &same.b1, &same.w2, &same.b2));
+    // The reported Dice is the kept head's on the validation masks, at the head's output.
+    let mut sum = 0.0;
+    for (g, m) in vg.iter().zip(&vm) {
+        let p = pollster::block_on(head.predict(Some(ctx), g)).unwrap();
+        let pred: Vec<u8> = p.iter().map(|&v| (v > 0.5) as u8).collect();
+        sum += medpick_core::metrics::dice_iou(&pred, m).0;
+    }
+    assert!((sum / vg.len() as f64 - dice).abs() < 1e-12, "{dice} vs {}", sum / vg.len() as f64);
+    // No other validated epoch did better.
+    for e in [2, 4, 6, 7].into_iter().filter(|&e| e != best) {
+        // Validating only at epoch e gives that epoch's Dice.
+        let (_, l) =
+            train(&SegConfig { epochs: e, ..cfg.clone() }, Some(seg::SegValidation { every: e, ..val })).unwrap();
+        let d = l.val_dice.unwrap();
+        assert!(d < dice || (d == dice && e > best), "epoch {e}: Dice {d} vs kept epoch {best}: {dice}");
+    }
+    eprintln!("kept epoch {best} of 7, validation Dice {dice:.3}");
+    let bad = seg::SegValidation { masks: &vm[..2], ..val };
+    let err = train(&cfg, Some(bad)).unwrap_err().to_string();
+    assert!(err.contains("validation"), "{err}");
+}
+
 /// The mean teacher trains on the unpicked images too: it runs on the GPU, is reproducible, changes the head,
 /// and the head still beats an untrained one.
 #[test]
@@ -534,6 +577,7 @@ fn seg_warm_loop_adds_the_least_confident_images() {
         masks: &masks[..tr],
         sam: None,
         hist: None,
+        val: None,
     };
     let test = SegTest { grids: &grids[tr..], masks: &full[tr..] };
     let cfg = SegConfig { hidden: 8, epochs: 10, batch: 4, lr: 1e-2, ..Default::default() };

@@ -87,6 +87,8 @@ pub struct TrainLog {
     /// With a validation split: the epoch whose head was kept and its validation accuracy.
     pub best_epoch: Option<usize>,
     pub val_accuracy: Option<f64>,
+    /// Segmentation with a validation split: the kept head's mean validation Dice.
+    pub val_dice: Option<f64>,
 }
 
 /// A validation split for model selection (MedCAL: "validate every 5 epochs on valid.csv, keep the best

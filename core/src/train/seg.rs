@@ -568,6 +568,45 @@ pub async fn train(
     cfg: &SegConfig,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(SegHead, TrainLog)> {
+    train_with_val(ctx, grid, grids, masks, unlabeled, sam, cfg, None, progress).await
+}
+
+/// A validation split for model selection (MedCAL validates every 5 epochs and keeps the checkpoint of best
+/// validation Dice): grids, masks at the head's output size, and how often (every `every` epochs and after the
+/// last; the earliest of equally good checkpoints is kept).
+#[derive(Clone, Copy, Debug)]
+pub struct SegValidation<'a> {
+    pub grids: &'a [Vec<f32>],
+    pub masks: &'a [Vec<u8>],
+    pub every: usize,
+}
+
+/// Mean Dice of the head's thresholded (p > 0.5) foreground against the validation masks, at the head's output.
+async fn val_dice(ctx: Option<&GpuContext>, head: &SegHead, v: &SegValidation<'_>) -> Result<f64> {
+    let mut sum = 0.0;
+    head.predict_each(ctx, v.grids, &mut |i, p| {
+        let pred: Vec<u8> = p.iter().map(|&x| (x > 0.5) as u8).collect();
+        sum += crate::metrics::dice_iou(&pred, &v.masks[i]).0;
+        Ok(())
+    })
+    .await?;
+    Ok(sum / v.grids.len() as f64)
+}
+
+/// [`train`] with model selection on a validation split (`val`): the returned head is the checkpoint of best
+/// validation Dice, and the log says which epoch it was and its Dice.
+#[allow(clippy::too_many_arguments)] // train's arguments and the validation split
+pub async fn train_with_val(
+    ctx: Option<&GpuContext>,
+    grid: GridShape,
+    grids: &[&[f32]],
+    masks: &[&[u8]],
+    unlabeled: &[&[f32]],
+    sam: Option<&SamPseudo<'_>>,
+    cfg: &SegConfig,
+    val: Option<SegValidation<'_>>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(SegHead, TrainLog)> {
     let n = grids.len();
     if n == 0 || masks.len() != n {
         return Err(Error::Invalid(format!("train: {n} grids and {} masks (need ≥ 1, as many of each)", masks.len())));
@@ -591,6 +630,23 @@ pub async fn train(
     for (i, g) in unlabeled.iter().enumerate() {
         head.check_grid(&format!("unlabelled sample {i}"), g)?;
     }
+    if let Some(v) = &val {
+        if v.every == 0 || v.grids.is_empty() || v.grids.len() != v.masks.len() {
+            return Err(Error::Invalid(format!(
+                "train: validation every {} epochs on {} grids and {} masks (need every ≥ 1 and as many of each, ≥ 1)",
+                v.every,
+                v.grids.len(),
+                v.masks.len()
+            )));
+        }
+        for (i, (g, m)) in v.grids.iter().zip(v.masks).enumerate() {
+            head.check_grid(&format!("validation sample {i}"), g)?;
+            if m.len() != oh * ow {
+                return Err(Error::shape("train", format!("validation mask {i}: {} pixels, need {oh}×{ow}", m.len())));
+            }
+        }
+    }
+    let mut best: Option<(f64, usize, SegHead)> = None;
     if cfg.mean_teacher.is_some() && unlabeled.is_empty() {
         return Err(Error::Invalid("train: the mean teacher needs unlabelled grids".into()));
     }
@@ -710,8 +766,25 @@ pub async fn train(
             progress(log.steps, total);
         }
         log.epoch_loss.push((sum / steps_per_epoch as f64) as f32);
+        if let Some(v) = &val {
+            let epoch = log.epoch_loss.len();
+            if epoch % v.every == 0 || epoch == cfg.epochs {
+                let now = read_params(&mut ex, &head, &prm, sizes).await?;
+                let d = val_dice(ctx, &now, v).await?;
+                if best.as_ref().is_none_or(|(b, _, _)| d > *b) {
+                    best = Some((d, epoch, now));
+                }
+            }
+        }
     }
-    let head = read_params(&mut ex, &head, &prm, sizes).await?;
+    let head = match best {
+        Some((d, epoch, h)) => {
+            log.best_epoch = Some(epoch);
+            log.val_dice = Some(d);
+            h
+        }
+        None => read_params(&mut ex, &head, &prm, sizes).await?,
+    };
     log.seconds = t0.elapsed().as_secs_f64();
     Ok((head, log))
 }
