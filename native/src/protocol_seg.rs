@@ -82,7 +82,11 @@ impl SegData {
             .collect::<Result<_>>()?;
         let (te_ids, te_grids) = embed_grids(gpu, model, &root, &test_s, shape, chw)?;
         let te_masks: Vec<(usize, usize, Vec<u8>)> = te_ids.iter().map(|id| mask_of(id)).collect::<Result<_>>()?;
-        let (va_ids, va_grids) = embed_grids(gpu, model, &root, &val_s, shape, chw)?;
+        // The validation split is embedded only when --val-every asks for it (val_s is empty otherwise).
+        let (va_ids, va_grids) = match val_s.is_empty() {
+            true => (Vec::new(), Vec::new()),
+            false => embed_grids(gpu, model, &root, &val_s, shape, chw)?,
+        };
         let va_masks: Vec<Vec<u8>> = va_ids
             .iter()
             .map(|id| mask_of(id).map(|(h, w, m)| seg::resize_nearest_u8(&m, h, w, oh, ow)))
