@@ -582,9 +582,10 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
             let b = rng.uniform_vec(k * n, -1.0, 1.0);
             let bv = rng.uniform_vec(n, -1.0, 1.0);
             // matmul_f16w: B is stored in f16 on the GPU; its twin widens the same f16 values.
+            // (Without shader-f16, upload_f16 fails with MissingFeature and the case is reported as skipped.)
             let half = c.kernel == "matmul_f16w";
-            let bh = cpu::matmul_f16w::to_f16_bits(&b);
             let (want, cpu_ms) = timed!(if half {
+                let bh = cpu::matmul_f16w::to_f16_bits(&b);
                 cpu::matmul_f16w(&a, &bh, bias.then_some(&bv[..]), m, n, k, trans_b)
             } else {
                 cpu::matmul(&a, &b, bias.then_some(&bv[..]), m, n, k, trans_b)
@@ -592,9 +593,6 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
             let Some(ctx) = ctx else {
                 return Ok(Outcome { cmp: None, elements: want.len(), gpu_ms: 0.0, cpu_ms });
             };
-            if half && !ctx.has_f16() {
-                return Err(ctx.missing_f16("kernel matmul_f16w".into()));
-            }
             let (got, gpu_ms) = timed!({
                 let (ba, bbias) = (ctx.upload("selftest", &a)?, ctx.upload("selftest", &bv)?);
                 let bb = if half { ctx.upload_f16("selftest", &b)? } else { ctx.upload("selftest", &b)? };

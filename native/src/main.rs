@@ -170,14 +170,8 @@ struct ModelArgs {
     /// Storage of the encoder's matmul weights on the GPU: f32, or f16 (half the weight memory, f32
     /// accumulation; needs the adapter's shader-f16 feature; features deviate slightly from f32 — see
     /// docs/encoders.md for the measured deviation).
-    #[arg(long, default_value = "f32", value_parser = ["f32", "f16"])]
-    precision: String,
-}
-
-impl ModelArgs {
-    fn precision(&self) -> medpick_core::model::Precision {
-        self.precision.parse().unwrap_or_default()
-    }
+    #[arg(long, default_value = "f32")]
+    precision: medpick_core::model::Precision,
 }
 
 #[derive(clap::Args)]
@@ -267,8 +261,8 @@ enum BenchCmd {
         profile: bool,
         /// Weight storage to time, comma-separated: f32, f16 (needs shader-f16) or f32,f16 for both in one run
         /// (the table then gives f16's speed and weight memory relative to f32).
-        #[arg(long, value_delimiter = ',', default_value = "f32", value_parser = ["f32", "f16"])]
-        precision: Vec<String>,
+        #[arg(long, value_delimiter = ',', default_value = "f32")]
+        precision: Vec<medpick_core::model::Precision>,
     },
     /// Selection engine at scale: time and peak memory of strategies on synthetic N × D features on the GPU
     /// path (each cell in its own process, stopped at --cap), with scikit-activeml's time when available.
@@ -593,7 +587,7 @@ fn embed_features(
     use medpick_core::features::{self, Encoder, Pool};
     let pool = Pool::parse(&m.pool)?;
     let window = medpick_core::io::Window::parse(&m.window)?;
-    let encoder = Encoder::load_with(Some(ctx), &m.model, m.weights.as_deref(), m.precision())?;
+    let encoder = Encoder::load_with(Some(ctx), &m.model, m.weights.as_deref(), m.precision)?;
     let cache = match m.cache.as_deref() {
         Some("none") => None,
         Some(p) => Some(std::path::PathBuf::from(p)),
@@ -944,8 +938,7 @@ fn main() -> ExitCode {
         Cmd::Bench { what: BenchCmd::SelectCell(a) } => bench_select::run_cell(a),
         Cmd::Bench { what: BenchCmd::Loop(a) } => protocol::run_loop(a),
         Cmd::Bench { what: BenchCmd::Encoder { model, weights, batches, json, out, profile, precision } } => {
-            let precisions: Vec<_> = precision.iter().map(|p| p.parse().unwrap_or_default()).collect();
-            bench_encoder(&model, weights.as_deref(), &batches, json, out, profile, &precisions).map(|_| true)
+            bench_encoder(&model, weights.as_deref(), &batches, json, out, profile, &precision).map(|_| true)
         }
         Cmd::Bench { what: BenchCmd::Kernels { json, out, iters, no_cpu, quick } } => {
             bench_kernels(json, out, iters, no_cpu, quick).map(|_| true)

@@ -66,7 +66,7 @@ impl SegData {
             test_s.len(),
             if val_every > 0 { format!(", {} validation", val_s.len()) } else { String::new() }
         );
-        let (shape, chw) = Encoder::load_with(Some(gpu), &model.model, model.weights.as_deref(), model.precision())
+        let (shape, chw) = Encoder::load_with(Some(gpu), &model.model, model.weights.as_deref(), model.precision)
             .with_context(|| format!("loading --model {}", model.model))?
             .grid_shape();
         let r = shape.default_scale();

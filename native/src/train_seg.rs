@@ -244,7 +244,7 @@ pub fn train(a: crate::train::TrainArgs) -> Result<bool> {
     };
     let (root, samples, rest) = annotated(dataset, a.labels.as_deref())?;
     let gpu = crate::open_gpu()?;
-    let (shape, chw) = Encoder::load_with(Some(&gpu), &a.model.model, a.model.weights.as_deref(), a.model.precision())
+    let (shape, chw) = Encoder::load_with(Some(&gpu), &a.model.model, a.model.weights.as_deref(), a.model.precision)
         .with_context(|| format!("loading --model {}", a.model.model))?
         .grid_shape();
     let r = shape.default_scale();
@@ -298,7 +298,7 @@ pub fn train(a: crate::train::TrainArgs) -> Result<bool> {
         task: "seg".into(),
         model: a.model.model.clone(),
         grid_chw: chw,
-        precision: a.model.precision(),
+        precision: a.model.precision,
         trained_on: ids.len(),
         config: serde_json::to_value(&cfg)?,
         head,
@@ -337,7 +337,7 @@ pub fn eval(a: crate::train::EvalArgs, h: SegHeadFile) -> Result<bool> {
         pool: "grid".into(),
         window: "file".into(),
         cache: a.cache.clone(),
-        precision: h.precision.name().into(),
+        precision: h.precision,
     };
     let (ids, grids) = embed_grids(&gpu, &model, &root, &samples, h.head.grid, h.grid_chw)?;
     let by_id: std::collections::HashMap<&str, &Sample> = samples.iter().map(|s| (s.id.as_str(), s)).collect();

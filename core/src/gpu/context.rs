@@ -318,8 +318,12 @@ impl GpuContext {
     }
 
     /// Create a storage buffer holding `data` rounded to f16 (round-to-nearest-even; values beyond ±65504 become
-    /// ±inf, so callers check the range first), two values per 32-bit word.
+    /// ±inf, so callers check the range first), two values per 32-bit word. Refused without `shader-f16`: no
+    /// kernel could read it.
     pub fn upload_f16(&self, op: &'static str, data: &[f32]) -> Result<wgpu::Buffer> {
+        if !self.has_f16() {
+            return Err(self.missing_f16(format!("f16 storage ({op})")));
+        }
         let mut bits = crate::cpu::matmul_f16w::to_f16_bits(data);
         if bits.len() % 2 == 1 {
             bits.push(0);

@@ -421,20 +421,12 @@ impl Dinov2 {
     /// Upload with the matmul weights (patch embedding, qkv, attention output, both FFN linears) in `precision`
     /// (f16 needs the device's `shader-f16`); LayerNorms, biases and tokens stay f32.
     pub fn to_gpu_with(&self, ctx: &GpuContext, precision: Precision) -> Result<GpuDinov2> {
-        let half = precision.half();
-        if half && !ctx.has_f16() {
-            return Err(ctx.missing_f16("DINOv2 with f16 weights".into()));
-        }
         let up = |v: &[f32]| ctx.upload("dinov2 weights", v);
         let upw = |name: String, v: &[f32]| -> Result<wgpu::Buffer> {
-            if !half {
+            if !precision.half() {
                 return up(v);
             }
-            if let Some((i, x)) = crate::cpu::matmul_f16w::f16_overflow(v) {
-                return Err(Error::Invalid(format!(
-                    "dinov2 {name}: value {x} at index {i} is beyond f16's range (±65504); run this model in f32"
-                )));
-            }
+            super::check_f16_range(&format!("dinov2 {name}"), v)?;
             ctx.upload_f16("dinov2 weights", v)
         };
         let mut layers = Vec::new();
@@ -456,7 +448,7 @@ impl Dinov2 {
             ]);
         }
         Ok(GpuDinov2 {
-            half,
+            precision,
             patch_w: upw("patch embedding".into(), &self.patch_weight)?,
             patch_b: up(&self.patch_bias)?,
             ln_w: up(&self.layernorm.weight)?,
@@ -523,8 +515,8 @@ pub struct Dinov2Output {
 }
 
 pub struct GpuDinov2 {
-    /// The matmul weights (patch_w and layer slots 2, 4, 8, 10) are f16 (`matmul_f16w`).
-    half: bool,
+    /// Storage of the matmul weights (patch_w and layer slots 2, 4, 8, 10); f16 runs `matmul_f16w`.
+    precision: Precision,
     patch_w: wgpu::Buffer,
     patch_b: wgpu::Buffer,
     ln_w: wgpu::Buffer,
@@ -542,11 +534,7 @@ impl GpuDinov2 {
 
     /// How the matmul weights are stored.
     pub fn precision(&self) -> Precision {
-        if self.half {
-            Precision::F16
-        } else {
-            Precision::F32
-        }
+        self.precision
     }
 
     /// x · Wᵀ + b with W one of the matmul weights (f16 or f32 as uploaded).
@@ -561,7 +549,7 @@ impl GpuDinov2 {
         y: &wgpu::Buffer,
         (m, n, k): (usize, usize, usize),
     ) -> Result<()> {
-        if self.half {
+        if self.precision.half() {
             ops::matmul_f16w(ctx, enc, x, w, Some(b), y, m, n, k, true).await
         } else {
             ops::matmul(ctx, enc, x, w, Some(b), y, m, n, k, true).await

@@ -113,13 +113,8 @@ impl<'a> Exec<'a> {
         if !half {
             return self.upload(label, v);
         }
-        if let Some((i, x)) = cpu::matmul_f16w::f16_overflow(v) {
-            return Err(Error::Invalid(format!(
-                "{name}: value {x} at index {i} is beyond f16's range (±65504); run this model in f32"
-            )));
-        }
+        super::check_f16_range(name, v)?;
         Ok(match &self.gpu {
-            Some((ctx, _)) if !ctx.has_f16() => return Err(ctx.missing_f16(format!("f16 weights ({name})"))),
             Some((ctx, _)) => Tensor::GpuF16(ctx.upload_f16(label, v)?),
             None => Tensor::CpuF16(cpu::matmul_f16w::to_f16_bits(v)),
         })
