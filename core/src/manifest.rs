@@ -38,6 +38,9 @@ pub enum MaskKind {
     Binary,
     /// Instance label map (0 = background, 1..N objects); binary foreground = label > 0.
     Instances,
+    /// A NIfTI label volume beside a NIfTI image with the same slice layout, sliced like it; binary foreground =
+    /// label ≠ 0 (every class of a multi-class label map).
+    Volume,
 }
 
 /// One sample (a 2-D image the models see).
@@ -186,7 +189,12 @@ pub struct Manifest {
     pub samples: Vec<Sample>,
 }
 
-/// Mask folder names beside `images/`, in the order they are looked for (shared with `upload`).
+/// Image folders and the mask folders looked for beside each, in order (shared with `upload`): `images/` with
+/// [`MASK_DIRS`], and the Medical Segmentation Decathlon's `imagesTr/` with `labelsTr/`.
+pub(crate) const LAYOUTS: &[(&str, &[(&str, MaskKind)])] =
+    &[("images", MASK_DIRS), ("imagesTr", &[("labelsTr", MaskKind::Binary)])];
+
+/// Mask folder names beside `images/`, in the order they are looked for.
 pub(crate) const MASK_DIRS: &[(&str, MaskKind)] = &[
     ("masks", MaskKind::Binary),
     ("mask", MaskKind::Binary),
@@ -242,18 +250,17 @@ pub fn ingest(
     };
     let mut report = IngestReport { root: root.display().to_string(), ..Default::default() };
 
-    // Layout: images/ + masks/ (or instance_labels/ ...) with the same stems.
+    // Layout: images/ + masks/ (or instance_labels/ ...), or imagesTr/ + labelsTr/, with the same stems.
     let mut mask_dir: Option<(PathBuf, MaskKind)> = None;
     let mut walk_root = input.to_path_buf();
-    if meta.is_dir() && root.join("images").is_dir() {
-        for (name, kind) in MASK_DIRS {
-            if root.join(name).is_dir() {
-                mask_dir = Some((root.join(name), *kind));
-                break;
-            }
+    for (images, masks) in LAYOUTS {
+        if !meta.is_dir() || !root.join(images).is_dir() {
+            continue;
         }
-        if mask_dir.is_some() {
-            walk_root = root.join("images");
+        if let Some((name, kind)) = masks.iter().find(|(name, _)| root.join(name).is_dir()) {
+            mask_dir = Some((root.join(name), *kind));
+            walk_root = root.join(images);
+            break;
         }
     }
     let mask_index: HashMap<String, PathBuf> = match &mask_dir {
@@ -261,7 +268,7 @@ pub fn ingest(
             let mut m = HashMap::new();
             let mut notes = WalkNotes::default();
             walk_files(dir, &mut notes, &mut |p| {
-                if is_image_path(p) {
+                if is_image_path(p) || nifti::is_nifti_path(p) {
                     m.insert(stem_of(p), p.to_path_buf());
                 }
                 Ok(())
@@ -364,7 +371,7 @@ pub fn ingest(
                 emit_counted(s, &mut report)
             })
         } else if nifti::is_nifti_path(path) {
-            ingest_nifti(&root, path, opts, class, &mut |s| emit_counted(s, &mut report))
+            ingest_nifti(&root, path, opts, &mask_dir, &mask_index, class, &mut |s| emit_counted(s, &mut report))
         } else if lower.ends_with(".npz") {
             ingest_npz(&root, path, &mut |s| emit_counted(s, &mut report))
         } else if dicom::is_dicom_path(path) {
@@ -600,11 +607,34 @@ fn ingest_nifti(
     root: &Path,
     path: &Path,
     opts: &IngestOptions,
+    mask_dir: &Option<(PathBuf, MaskKind)>,
+    mask_index: &HashMap<String, PathBuf>,
     label: Option<String>,
     emit: &mut dyn FnMut(&Sample) -> Result<()>,
 ) -> Result<()> {
     let vol = nifti::read_volume(path, opts.time, opts.max_pixels.saturating_mul(512))?;
     let r = rel(root, path);
+    // A label volume beside it: same stem in the mask folder, same slice layout (checked from its header).
+    let masks = match mask_dir {
+        None => vec![],
+        Some(_) => {
+            let Some(m) = mask_index.get(&stem_of(path)) else {
+                return Err(Error::decode(path, "no label volume with the same name in the mask folder"));
+            };
+            if !nifti::is_nifti_path(m) {
+                return Err(Error::decode(m, format!("the label of volume {r} must be a NIfTI volume too")));
+            }
+            let (want, got) = (vol.layout(), nifti::slice_layout(m)?);
+            if want != got {
+                return Err(Error::decode(
+                    m,
+                    format!("label volume is {got} but its image {r} is {want}; they would not slice alike"),
+                ));
+            }
+            vec![rel(root, m)]
+        }
+    };
+    let mask_kind = (!masks.is_empty()).then_some(MaskKind::Volume);
     for &view in &opts.views {
         let n = vol.slices(view);
         let sp = vol.view_spacing(view);
@@ -626,8 +656,8 @@ fn ingest_nifti(
                 channels: 1,
                 spacing: Some(sp.to_vec()),
                 group: r.clone(),
-                masks: vec![],
-                mask_kind: None,
+                masks: masks.clone(),
+                mask_kind,
                 instances: None,
                 label: label.clone(),
                 given_split: None,
@@ -866,26 +896,59 @@ fn unquote(s: &str) -> String {
     }
 }
 
-/// The binary foreground mask of a sample (1 = foreground), from its first mask file: `> 127` for binary
-/// masks (JPEG masks are not exactly 0/255), `> 0` for instance label maps. Errors name the mask file.
+/// The binary foreground mask of a sample (1 = foreground), from its mask file `observer` (see
+/// [`MaskLoader::load`]); reads a label volume whole, so for consecutive slices keep one [`MaskLoader`].
 pub fn load_mask(root: &Path, s: &Sample, observer: usize, max_pixels: u64) -> Result<(u32, u32, Vec<u8>)> {
-    let rel = s.masks.get(observer).ok_or_else(|| Error::Invalid(format!("{}: no mask {observer}", s.id)))?;
-    let path = root.join(rel);
-    let img = decode_image_file(&path, max_pixels)?;
-    if (img.width, img.height) != (s.width, s.height) {
-        return Err(Error::decode(
-            &path,
-            format!("mask is {}x{} but its image is {}x{}", img.width, img.height, s.width, s.height),
-        ));
+    MaskLoader { max_pixels, ..MaskLoader::new(root) }.load(s, observer)
+}
+
+/// Reads samples' masks, keeping the last label volume so that consecutive slices are cheap.
+pub struct MaskLoader {
+    pub root: PathBuf,
+    pub max_pixels: u64,
+    volume: Option<(String, nifti::Volume)>,
+}
+
+impl MaskLoader {
+    pub fn new(root: &Path) -> Self {
+        MaskLoader { root: root.to_path_buf(), max_pixels: DEFAULT_MAX_PIXELS, volume: None }
     }
-    let thr = match s.mask_kind {
-        Some(MaskKind::Instances) => 0,
-        _ => match img.pixels {
-            Pixels::U16(_) => 32767,
-            _ => 127,
-        },
-    };
-    Ok((img.width, img.height, img.first_channel_u32().into_iter().map(|v| (v > thr) as u8).collect()))
+
+    /// The binary foreground mask (1 = foreground) of a sample from its mask file `observer`, as (width,
+    /// height, mask): `> 127` for binary masks (JPEG masks are not exactly 0/255; `> 32767` for 16-bit), `> 0`
+    /// for instance label maps, `≠ 0` for a label volume's slice. Errors name the mask file.
+    pub fn load(&mut self, s: &Sample, observer: usize) -> Result<(u32, u32, Vec<u8>)> {
+        let rel = s.masks.get(observer).ok_or_else(|| Error::Invalid(format!("{}: no mask {observer}", s.id)))?;
+        let path = self.root.join(rel);
+        let (w, h, mask) = if s.kind == SampleKind::Nifti {
+            if self.volume.as_ref().map(|(k, _)| k != rel).unwrap_or(true) {
+                self.volume = None;
+                let v = nifti::read_volume(&path, 0, self.max_pixels.saturating_mul(512))?;
+                self.volume = Some((rel.clone(), v));
+            }
+            let Some((_, vol)) = &self.volume else { return Err(Error::decode(&path, "volume not loaded")) };
+            let k = s.slice.unwrap_or(0);
+            let (w, h, vals) = vol
+                .slice(s.view.unwrap_or(View::Axial), k)
+                .ok_or_else(|| Error::decode(&path, format!("label volume has no slice {k} for {}", s.id)))?;
+            (w as u32, h as u32, vals.iter().map(|&v| (v != 0.0) as u8).collect())
+        } else {
+            let img = decode_image_file(&path, self.max_pixels)?;
+            let thr = match s.mask_kind {
+                Some(MaskKind::Instances) => 0,
+                _ => match img.pixels {
+                    Pixels::U16(_) => 32767,
+                    _ => 127,
+                },
+            };
+            let m = img.first_channel_u32().into_iter().map(|v| (v > thr) as u8).collect();
+            (img.width, img.height, m)
+        };
+        if (w, h) != (s.width, s.height) {
+            return Err(Error::decode(&path, format!("mask is {w}x{h} but its image is {}x{}", s.width, s.height)));
+        }
+        Ok((w, h, mask))
+    }
 }
 
 /// Loads sample pixels, keeping the last volume / archive array so that consecutive slices are cheap.

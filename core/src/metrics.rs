@@ -1,5 +1,5 @@
 //! Evaluation metrics, as MedCAL-Bench reports them: Dice, IoU, HD95 and ASD for segmentation (2-D per image,
-//! or 3-D per volume after keeping the largest connected component of the prediction), accuracy, balanced
+//! or 3-D per volume after MedCAL's connected-component filter of the prediction), accuracy, balanced
 //! accuracy and macro one-vs-rest AUC for classification. Evaluation runs once per model on the host.
 //!
 //! Conventions (as MedPy, which MedCAL uses): distances are between the surface pixels of the two masks
@@ -31,11 +31,12 @@ pub fn dice_iou(pred: &[u8], gt: &[u8]) -> (f64, f64) {
     (2.0 * inter as f64 / (p + g) as f64, inter as f64 / (p + g - inter) as f64)
 }
 
-/// Surface voxels of a mask with dims [d, h, w] (d = 1 for 2-D).
-fn surface(mask: &[u8], dims: [usize; 3]) -> Vec<[usize; 3]> {
+/// Surface voxels of a mask with dims [d, h, w] (d = 1 for 2-D): foreground with a 4-/6-connected background
+/// neighbour or on the border (MedPy: the mask minus its erosion, the outside counting as background).
+fn surface(mask: &[u8], dims: [usize; 3]) -> Vec<bool> {
     let [d, h, w] = dims;
     let at = |z: usize, y: usize, x: usize| mask[(z * h + y) * w + x] != 0;
-    let mut out = Vec::new();
+    let mut out = vec![false; mask.len()];
     for z in 0..d {
         for y in 0..h {
             for x in 0..w {
@@ -44,33 +45,91 @@ fn surface(mask: &[u8], dims: [usize; 3]) -> Vec<[usize; 3]> {
                 }
                 let border2d = y == 0 || x == 0 || y + 1 == h || x + 1 == w;
                 let border3d = d > 1 && (z == 0 || z + 1 == d);
-                let edge = border2d
+                out[(z * h + y) * w + x] = border2d
                     || border3d
                     || !at(z, y - 1, x)
                     || !at(z, y + 1, x)
                     || !at(z, y, x - 1)
                     || !at(z, y, x + 1)
                     || (d > 1 && (!at(z - 1, y, x) || !at(z + 1, y, x)));
-                if edge {
-                    out.push([z, y, x]);
-                }
             }
         }
     }
     out
 }
 
-/// For each point of `from`, the distance to the nearest point of `to` (brute force over surface points,
-/// which are few compared with the mask).
-fn nearest(from: &[[usize; 3]], to: &[[usize; 3]], spacing: [f64; 3]) -> Vec<f64> {
-    from.iter()
-        .map(|a| {
-            to.iter()
-                .map(|b| (0..3).map(|k| ((a[k] as f64 - b[k] as f64) * spacing[k]).powi(2)).sum::<f64>())
-                .fold(f64::INFINITY, f64::min)
-                .sqrt()
-        })
-        .collect()
+/// Squared distance transform along one line (Felzenszwalb & Huttenlocher's lower envelope of parabolas):
+/// `out[p] = min_q ((p − q)·s)² + f[q]` over the finite `f[q]`; infinity when there are none.
+fn edt_line(f: &[f64], s: f64, out: &mut [f64], v: &mut Vec<usize>, left: &mut Vec<f64>) {
+    v.clear();
+    left.clear();
+    for (q, &fq) in f.iter().enumerate() {
+        if !fq.is_finite() {
+            continue;
+        }
+        let xq = q as f64 * s;
+        while let Some(&p) = v.last() {
+            let xp = p as f64 * s;
+            let cross = ((fq + xq * xq) - (f[p] + xp * xp)) / (2.0 * (xq - xp));
+            if cross <= left[left.len() - 1] {
+                v.pop();
+                left.pop();
+            } else {
+                v.push(q);
+                left.push(cross);
+                break;
+            }
+        }
+        if v.is_empty() {
+            v.push(q);
+            left.push(f64::NEG_INFINITY);
+        }
+    }
+    if v.is_empty() {
+        out.fill(f64::INFINITY);
+        return;
+    }
+    let mut k = 0;
+    for (p, o) in out.iter_mut().enumerate() {
+        let xp = p as f64 * s;
+        while k + 1 < v.len() && left[k + 1] < xp {
+            k += 1;
+        }
+        let dx = xp - v[k] as f64 * s;
+        *o = dx * dx + f[v[k]];
+    }
+}
+
+/// Exact squared Euclidean distance (in `spacing` units, [z, y, x]) from every voxel to the nearest `seed`
+/// voxel, by three separable passes; infinity everywhere when there is no seed. O(voxels), as SciPy's
+/// `distance_transform_edt` that MedPy calls.
+fn squared_edt(seed: &[bool], dims: [usize; 3], spacing: [f64; 3]) -> Vec<f64> {
+    let [d, h, w] = dims;
+    let mut g: Vec<f64> = seed.iter().map(|&b| if b { 0.0 } else { f64::INFINITY }).collect();
+    let (mut line, mut out, mut v, mut left) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (len, stride, s) in [(w, 1, spacing[2]), (h, w, spacing[1]), (d, h * w, spacing[0])] {
+        if len < 2 {
+            continue;
+        }
+        line.resize(len, 0.0);
+        out.resize(len, 0.0);
+        for start in (0..g.len()).filter(|i| (i / stride) % len == 0) {
+            for (k, l) in line.iter_mut().enumerate() {
+                *l = g[start + k * stride];
+            }
+            edt_line(&line, s, &mut out, &mut v, &mut left);
+            for (k, &o) in out.iter().enumerate() {
+                g[start + k * stride] = o;
+            }
+        }
+    }
+    g
+}
+
+/// For each surface voxel of `from`, the distance to the nearest surface voxel of `to`.
+fn nearest(from: &[bool], to: &[bool], dims: [usize; 3], spacing: [f64; 3]) -> Vec<f64> {
+    let dt = squared_edt(to, dims, spacing);
+    from.iter().zip(&dt).filter(|(&f, _)| f).map(|(_, &d)| d.sqrt()).collect()
 }
 
 fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
@@ -85,13 +144,14 @@ fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
 pub fn seg_scores(pred: &[u8], gt: &[u8], dims: [usize; 3], spacing: [f64; 3]) -> SegScores {
     let (dice, iou) = dice_iou(pred, gt);
     let (sp, sg) = (surface(pred, dims), surface(gt, dims));
-    let (hd95, asd) = if sp.is_empty() && sg.is_empty() {
+    let (ep, eg) = (!sp.contains(&true), !sg.contains(&true));
+    let (hd95, asd) = if ep && eg {
         (Some(0.0), Some(0.0))
-    } else if sp.is_empty() || sg.is_empty() {
+    } else if ep || eg {
         (None, None)
     } else {
-        let a = nearest(&sp, &sg, spacing);
-        let b = nearest(&sg, &sp, spacing);
+        let a = nearest(&sp, &sg, dims, spacing);
+        let b = nearest(&sg, &sp, dims, spacing);
         let asd = (a.iter().sum::<f64>() + b.iter().sum::<f64>()) / (a.len() + b.len()) as f64;
         // MedPy hd95: the 95th percentile of both directed distance sets together.
         let all: Vec<f64> = a.into_iter().chain(b).collect();
@@ -100,18 +160,18 @@ pub fn seg_scores(pred: &[u8], gt: &[u8], dims: [usize; 3], spacing: [f64; 3]) -
     SegScores { dice, iou, hd95, asd }
 }
 
-/// Keep only the largest 6-connected (4-connected in 2-D) foreground component, as MedCAL does before 3-D
-/// evaluation. Ties keep the component found first in scan order.
-pub fn largest_component(mask: &[u8], dims: [usize; 3]) -> Vec<u8> {
+/// 6-connected (4-connected in 2-D) foreground components: a label per voxel (0 = background, components
+/// numbered from 1 in scan order) and each component's size (index = label − 1).
+fn components(mask: &[u8], dims: [usize; 3]) -> (Vec<u32>, Vec<usize>) {
     let [d, h, w] = dims;
     let mut label = vec![0u32; mask.len()];
-    let mut best = (0usize, 0u32);
-    let mut next = 1u32;
+    let mut sizes = Vec::new();
     let mut stack = Vec::new();
     for start in 0..mask.len() {
         if mask[start] == 0 || label[start] != 0 {
             continue;
         }
+        let next = sizes.len() as u32 + 1;
         let mut size = 0usize;
         label[start] = next;
         stack.push(start);
@@ -143,12 +203,31 @@ pub fn largest_component(mask: &[u8], dims: [usize; 3]) -> Vec<u8> {
                 push(i + h * w);
             }
         }
-        if size > best.0 {
-            best = (size, next);
-        }
-        next += 1;
+        sizes.push(size);
     }
-    label.iter().map(|&l| (l != 0 && l == best.1) as u8).collect()
+    (label, sizes)
+}
+
+/// Keep only the largest 6-connected (4-connected in 2-D) foreground component. Ties keep the component found
+/// first in scan order.
+pub fn largest_component(mask: &[u8], dims: [usize; 3]) -> Vec<u8> {
+    let (label, sizes) = components(mask, dims);
+    // The first of the largest (max_by_key would return the last).
+    let best = sizes.iter().enumerate().fold(None, |b: Option<(usize, usize)>, (i, &n)| match b {
+        Some((_, bn)) if bn >= n => b,
+        _ => Some((i, n)),
+    });
+    let Some((best, _)) = best else { return vec![0; mask.len()] };
+    label.iter().map(|&l| (l as usize == best + 1) as u8).collect()
+}
+
+/// MedCAL's 3-D post-processing: keep every 6-connected foreground component of at least a third of the largest
+/// one's size (`area ≥ largest / 3`), drop the rest.
+pub fn large_components(mask: &[u8], dims: [usize; 3]) -> Vec<u8> {
+    let (label, sizes) = components(mask, dims);
+    let largest = sizes.iter().copied().max().unwrap_or(0) as f64;
+    let keep: Vec<bool> = sizes.iter().map(|&n| n as f64 >= largest / 3.0).collect();
+    label.iter().map(|&l| (l != 0 && keep[l as usize - 1]) as u8).collect()
 }
 
 /// Fraction of correct predictions.
@@ -258,6 +337,40 @@ mod tests {
         assert_eq!(seg_scores(&a, &vec![0; 100], [1, 10, 10], [1.0; 3]).hd95, None);
     }
 
+    /// The distance transform against the brute-force nearest surface voxel, in 2-D and anisotropic 3-D.
+    #[test]
+    fn distance_transform_matches_brute_force() {
+        let mut state = 12345u64;
+        let mut rnd = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) as usize
+        };
+        for (dims, spacing) in [([1, 23, 17], [1.0, 0.7, 1.3]), ([9, 11, 13], [2.5, 0.9, 0.6]), ([5, 1, 8], [1.0; 3])] {
+            let n = dims[0] * dims[1] * dims[2];
+            for density in [2, 7, 50] {
+                let seed: Vec<bool> = (0..n).map(|_| rnd() % density == 0).collect();
+                let dt = squared_edt(&seed, dims, spacing);
+                let pts: Vec<usize> = (0..n).filter(|&i| seed[i]).collect();
+                for i in 0..n {
+                    let c = |i: usize| [i / (dims[1] * dims[2]), (i / dims[2]) % dims[1], i % dims[2]];
+                    let a = c(i);
+                    let want = pts
+                        .iter()
+                        .map(|&j| {
+                            let b = c(j);
+                            (0..3).map(|k| ((a[k] as f64 - b[k] as f64) * spacing[k]).powi(2)).sum::<f64>()
+                        })
+                        .fold(f64::INFINITY, f64::min);
+                    assert!(
+                        (dt[i] == want) || (dt[i] - want).abs() <= 1e-9 * want.max(1.0),
+                        "{dims:?} voxel {i}: {} vs {want}",
+                        dt[i]
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn largest_component_keeps_the_biggest_blob() {
         // 2-D: a 3-pixel blob and a 2-pixel blob; 3-D: two blobs joined only through z.
@@ -265,6 +378,12 @@ mod tests {
         assert_eq!(largest_component(&m, [1, 3, 3]), vec![1, 1, 0, 1, 0, 0, 0, 0, 0]);
         let v = [1, 0, 0, 0, /* z1 */ 1, 0, 0, 1];
         assert_eq!(largest_component(&v, [2, 2, 2]), vec![1, 0, 0, 0, 1, 0, 0, 0]);
+        // Equal sizes: the first in scan order.
+        assert_eq!(largest_component(&[1, 0, 1], [1, 1, 3]), vec![1, 0, 0]);
+        assert_eq!(largest_component(&[0, 0], [1, 1, 2]), vec![0, 0]);
+        // MedCAL's filter keeps components of at least a third of the largest: sizes 6, 2 and 1 in a row.
+        let row = [1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 1];
+        assert_eq!(large_components(&row, [1, 1, 11]), vec![1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 0]);
     }
 
     #[test]

@@ -186,6 +186,59 @@ pub struct SegPool<'a> {
 pub struct SegTest<'a> {
     pub grids: &'a [Vec<f32>],
     pub masks: &'a [(usize, usize, Vec<u8>)],
+    /// Where each test image sits in its volume, for images that are slices (empty, or `None` entries, for 2-D
+    /// images). When any volume is complete enough to score, `eval_seg` reports 3-D per-volume means.
+    pub places: &'a [Option<SlicePlace>],
+}
+
+/// Where a 2-D sample sits in a volume: the volume (its file and view, e.g. `ct/a.nii.gz#axial`), the slice
+/// index, and the voxel spacing of the stacked volume [slice, row, column] in mm (1 where unknown).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlicePlace {
+    pub volume: String,
+    pub index: usize,
+    pub spacing: [f64; 3],
+}
+
+impl SlicePlace {
+    /// The place of a NIfTI slice, or of a slice of an `.npz` volume (unit spacing); `None` for 2-D images,
+    /// DICOM files and multi-frame DICOM (frames are not evaluated as volumes).
+    pub fn of(s: &crate::manifest::Sample) -> Option<SlicePlace> {
+        use crate::manifest::SampleKind;
+        let (view, index) = (s.view?, s.slice?);
+        let volume = match s.kind {
+            SampleKind::Nifti => format!("{}#{}", s.source, view.name()),
+            SampleKind::Npz => {
+                format!("{}#{}:{}#{}", s.source, s.npz_split.as_deref()?, s.npz_index?, view.name())
+            }
+            _ => return None,
+        };
+        // Sample spacing is [column, row, slice] (the view's in-plane spacing, then its slice thickness).
+        let sp = |k: usize| s.spacing.as_ref().and_then(|v| v.get(k)).map(|&v| v as f64).filter(|v| *v > 0.0);
+        let spacing = [sp(2).unwrap_or(1.0), sp(1).unwrap_or(1.0), sp(0).unwrap_or(1.0)];
+        Some(SlicePlace { volume, index, spacing })
+    }
+}
+
+/// The 3-D scores of one volume, from its predicted slices stacked in slice order.
+#[derive(Clone, Debug, Serialize)]
+pub struct VolumeScores {
+    pub volume: String,
+    /// First slice index and number of slices scored.
+    pub first: usize,
+    pub slices: usize,
+    pub scores: metrics::SegScores,
+}
+
+/// Per-image and per-volume scores of a segmentation head on a test set.
+#[derive(Clone, Debug, Default)]
+pub struct SegScoresEach {
+    /// 2-D scores, one per test image (MedCAL's 2-D protocol).
+    pub images: Vec<metrics::SegScores>,
+    /// 3-D scores, one per volume whose slices among the test images form one run of consecutive slices.
+    pub volumes: Vec<VolumeScores>,
+    /// (volume, reason) for volumes that could not be scored in 3-D.
+    pub volumes_skipped: Vec<(String, String)>,
 }
 
 /// Mean test metrics of a segmentation head.
@@ -197,29 +250,116 @@ pub struct SegEval {
     pub asd: Option<f64>,
 }
 
-/// Evaluate as MedCAL does for 2-D datasets: predict at the head's resolution, argmax, resize back to the mask's
-/// size (nearest), per-image Dice / IoU / HD95 / ASD, mean over images (distances over the images where defined).
+/// Evaluate as MedCAL does: predict at the head's resolution, argmax, resize back to the mask's size (nearest).
+/// 2-D datasets: per-image Dice / IoU / HD95 / ASD (pixels), mean over images (distances over the images where
+/// defined). Volumes (test images that are slices, see [`SegTest::places`]), when every one of them can be scored
+/// in 3-D: the predicted slices of each volume stacked, MedCAL's component filter (6-connected components of at least a third of the largest kept), 3-D Dice / IoU /
+/// HD95 / ASD (mm), mean over volumes; otherwise the 2-D means.
 pub async fn eval_seg(ctx: Option<&GpuContext>, head: &SegHead, test: &SegTest<'_>) -> Result<SegEval> {
-    Ok(SegEval::mean(&seg_scores_each(ctx, head, test).await?))
+    let each = seg_scores_each(ctx, head, test).await?;
+    Ok(match each.volumes.is_empty() || !each.volumes_skipped.is_empty() {
+        true => SegEval::mean(&each.images),
+        false => SegEval::mean(&each.volumes.iter().map(|v| v.scores).collect::<Vec<_>>()),
+    })
 }
 
-/// The per-image scores behind `eval_seg`.
-pub async fn seg_scores_each(
-    ctx: Option<&GpuContext>,
-    head: &SegHead,
-    test: &SegTest<'_>,
-) -> Result<Vec<metrics::SegScores>> {
+/// The per-image (and per-volume) scores behind `eval_seg`.
+pub async fn seg_scores_each(ctx: Option<&GpuContext>, head: &SegHead, test: &SegTest<'_>) -> Result<SegScoresEach> {
     let (oh, ow) = head.out_hw();
-    let mut scores = Vec::with_capacity(test.grids.len());
+    let mut out = SegScoresEach { images: Vec::with_capacity(test.grids.len()), ..Default::default() };
+    let mut by_volume: std::collections::BTreeMap<&str, Vec<PredictedSlice>> = Default::default();
     head.predict_each(ctx, test.grids, &mut |i, p| {
         let (h, w, m) = &test.masks[i];
         let pred: Vec<u8> = p.iter().map(|&v| (v > 0.5) as u8).collect();
         let pred = seg::resize_nearest_u8(&pred, oh, ow, *h, *w);
-        scores.push(metrics::seg_scores(&pred, m, [1, *h, *w], [1.0, 1.0, 1.0]));
+        out.images.push(metrics::seg_scores(&pred, m, [1, *h, *w], [1.0, 1.0, 1.0]));
+        if let Some(Some(place)) = test.places.get(i) {
+            by_volume.entry(place.volume.as_str()).or_default().push((place.index, i, pred));
+        }
         Ok(())
     })
     .await?;
-    Ok(scores)
+    for (volume, mut slices) in by_volume {
+        slices.sort_by_key(|s| s.0);
+        match stack_volume(test, &slices) {
+            Err(why) => out.volumes_skipped.push((volume.to_string(), why)),
+            Ok((dims, pred, gt)) => {
+                let spacing = test.places[slices[0].1].as_ref().map(|p| p.spacing).unwrap_or([1.0; 3]);
+                let pred = metrics::large_components(&pred, dims);
+                out.volumes.push(VolumeScores {
+                    volume: volume.to_string(),
+                    first: slices[0].0,
+                    slices: slices.len(),
+                    scores: metrics::seg_scores(&pred, &gt, dims, spacing),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Why sorted slice indices are not one run of consecutive slices (a gap or a repeat), if they are not.
+fn slice_run_gap(sorted: &[usize]) -> Option<String> {
+    let (first, last) = (*sorted.first()?, *sorted.last()?);
+    for (k, &index) in sorted.iter().enumerate() {
+        if index < first + k {
+            return Some(format!("slice {index} appears twice among the test images"));
+        }
+        if index != first + k {
+            return Some(format!(
+                "slices {first}..{} are not all among the test images (slice {} is missing), so it is not scored in \
+                 3-D",
+                last + 1,
+                first + k
+            ));
+        }
+    }
+    None
+}
+
+/// The number of volumes the slices in `places` belong to, and (volume, reason) for those whose slices are not
+/// one run of consecutive slices (such volumes are not scored in 3-D).
+pub fn incomplete_volumes(places: &[Option<SlicePlace>]) -> (usize, Vec<(String, String)>) {
+    let mut by_volume: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    for p in places.iter().flatten() {
+        by_volume.entry(p.volume.as_str()).or_default().push(p.index);
+    }
+    let n = by_volume.len();
+    let bad = by_volume
+        .into_iter()
+        .filter_map(|(v, mut idx)| {
+            idx.sort_unstable();
+            slice_run_gap(&idx).map(|why| (v.to_string(), why))
+        })
+        .collect();
+    (n, bad)
+}
+
+/// A slice's index in its volume, its test image, and the prediction at the mask's size.
+type PredictedSlice = (usize, usize, Vec<u8>);
+
+/// Stack a volume's predicted slices (sorted by index) and their masks into [slices, h, w] volumes; refuses gaps,
+/// repeated slices and slices of different sizes (the reason is returned).
+#[allow(clippy::type_complexity)] // (dims, prediction, ground truth)
+fn stack_volume(
+    test: &SegTest<'_>,
+    slices: &[PredictedSlice],
+) -> std::result::Result<([usize; 3], Vec<u8>, Vec<u8>), String> {
+    let (h, w, _) = &test.masks[slices[0].1];
+    let (mut pred, mut gt) = (Vec::new(), Vec::new());
+    let indices: Vec<usize> = slices.iter().map(|s| s.0).collect();
+    if let Some(why) = slice_run_gap(&indices) {
+        return Err(why);
+    }
+    for (index, i, p) in slices {
+        let (mh, mw, m) = &test.masks[*i];
+        if (mh, mw) != (h, w) {
+            return Err(format!("slice {index} is {mw}x{mh}, slice {} is {w}x{h}", slices[0].0));
+        }
+        pred.extend_from_slice(p);
+        gt.extend_from_slice(m);
+    }
+    Ok(([slices.len(), *h, *w], pred, gt))
 }
 
 impl SegEval {
@@ -627,4 +767,44 @@ pub async fn warm_loop_seg(
         out.push(r);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{Sample, SampleKind};
+
+    #[test]
+    fn slice_places_of_nifti_and_npz_slices() {
+        let mut s = Sample {
+            id: "v.nii.gz#coronal:4".into(),
+            kind: SampleKind::Nifti,
+            source: "v.nii.gz".into(),
+            view: Some(crate::io::nifti::View::Coronal),
+            slice: Some(4),
+            frame: None,
+            npz_split: None,
+            npz_index: None,
+            width: 10,
+            height: 8,
+            channels: 1,
+            spacing: Some(vec![0.5, 0.75, 3.0]),
+            group: "v.nii.gz".into(),
+            masks: vec![],
+            mask_kind: None,
+            instances: None,
+            label: None,
+            given_split: None,
+        };
+        let p = SlicePlace::of(&s).unwrap();
+        assert_eq!((p.volume.as_str(), p.index, p.spacing), ("v.nii.gz#coronal", 4, [3.0, 0.75, 0.5]));
+        s.kind = SampleKind::Npz;
+        s.npz_split = Some("test".into());
+        s.npz_index = Some(12);
+        s.spacing = None;
+        let p = SlicePlace::of(&s).unwrap();
+        assert_eq!((p.volume.as_str(), p.spacing), ("v.nii.gz#test:12#coronal", [1.0; 3]));
+        s.kind = SampleKind::Image;
+        assert_eq!(SlicePlace::of(&s), None);
+    }
 }

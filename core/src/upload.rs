@@ -4,7 +4,8 @@
 //!
 //! Rules, mirroring `ingest`: paths are relative to the dropped folder (its own name is stripped); hidden
 //! entries (a component starting with '.') are skipped; a folder with `images/` beside a mask folder
-//! (`masks/`, `instance_labels/`, …) contributes only `images/`; files are ordered by their path components
+//! (`masks/`, `instance_labels/`, …) contributes only `images/` (and `imagesTr/` beside `labelsTr/` only
+//! `imagesTr/`); files are ordered by their path components
 //! in byte order; NIfTI volumes give axial slices `<path>#axial:<k>` windowed over the whole volume, multi-frame
 //! DICOM gives `<path>#frame:<k>`. Not supported in memory: `.npz` archives and two-file NIfTI (`.hdr/.img`).
 
@@ -27,10 +28,6 @@ pub struct UploadPlan {
     pub skipped: Vec<(String, String)>,
 }
 
-fn is_mask_dir(name: &str) -> bool {
-    crate::manifest::MASK_DIRS.iter().any(|(m, _)| *m == name)
-}
-
 /// Plan a dropped folder given each file's relative path (`webkitRelativePath`, e.g. `scans/images/a.png`).
 pub fn plan(paths: &[String]) -> UploadPlan {
     let split: Vec<Vec<&str>> =
@@ -40,7 +37,10 @@ pub fn plan(paths: &[String]) -> UploadPlan {
     let strip = !split.is_empty() && split.iter().all(|c| c.len() > 1 && c.first().copied() == first);
     let comps: Vec<&[&str]> = split.iter().map(|c| if strip { &c[1..] } else { &c[..] }).collect();
     let top_dirs: std::collections::HashSet<&str> = comps.iter().filter(|c| c.len() > 1).map(|c| c[0]).collect();
-    let images_only = top_dirs.contains("images") && top_dirs.iter().any(|d| is_mask_dir(d));
+    // images/ beside masks/ (…) or imagesTr/ beside labelsTr/: only the image folder holds samples.
+    let images_only = crate::manifest::LAYOUTS.iter().find_map(|(images, masks)| {
+        (top_dirs.contains(images) && masks.iter().any(|(m, _)| top_dirs.contains(m))).then_some((*images, *masks))
+    });
     let mut plan = UploadPlan::default();
     let mut keep: Vec<usize> = Vec::new();
     for (i, c) in comps.iter().enumerate() {
@@ -50,11 +50,11 @@ pub fn plan(paths: &[String]) -> UploadPlan {
         }
         if c.iter().any(|x| x.starts_with('.')) {
             plan.skipped.push((rel, "hidden file".into()));
-        } else if images_only && c[0] != "images" {
-            let why = if is_mask_dir(c[0]) {
-                format!("mask ({}/ beside images/)", c[0])
+        } else if let Some((images, masks)) = images_only.filter(|(images, _)| c[0] != *images) {
+            let why = if masks.iter().any(|(m, _)| *m == c[0]) {
+                format!("mask ({}/ beside {images}/)", c[0])
             } else {
-                "outside images/ (the folder has images/ and masks)".into()
+                format!("outside {images}/ (the folder has {images}/ and masks)")
             };
             plan.skipped.push((rel, why));
         } else {

@@ -30,6 +30,8 @@ pub(crate) struct SegData {
     pub te_ids: Vec<String>,
     pub te_grids: Vec<Vec<f32>>,
     pub te_masks: Vec<(usize, usize, Vec<u8>)>,
+    /// Where each test image sits in its volume (slices of volumes are scored per volume in 3-D).
+    pub te_places: Vec<Option<protocol::SlicePlace>>,
     pub sam: Option<SamSource>,
     /// HERD's intensity histogram of every training image (grey = mean of RGB).
     pub tr_hist: Vec<[f32; 20]>,
@@ -73,7 +75,8 @@ impl SegData {
         let (oh, ow) = (shape.h * r, shape.w * r);
         let by_id: std::collections::HashMap<&str, &manifest::Sample> =
             train_s.iter().chain(&test_s).chain(&val_s).map(|s| (s.id.as_str(), s)).collect();
-        let mask_of = |id: &str| read_mask(&root, by_id[id]);
+        let mut mask_loader = manifest::MaskLoader::new(&root);
+        let mut mask_of = |id: &str| read_mask(&mut mask_loader, by_id[id]);
         let (tr_ids, tr_grids) = embed_grids(gpu, model, &root, &train_s, shape, chw)?;
         let tr_pooled: Vec<f32> = tr_grids.iter().flat_map(|g| shape.spatial_mean(g)).collect();
         let tr_masks: Vec<Vec<u8>> = tr_ids
@@ -82,6 +85,9 @@ impl SegData {
             .collect::<Result<_>>()?;
         let (te_ids, te_grids) = embed_grids(gpu, model, &root, &test_s, shape, chw)?;
         let te_masks: Vec<(usize, usize, Vec<u8>)> = te_ids.iter().map(|id| mask_of(id)).collect::<Result<_>>()?;
+        let te_places: Vec<Option<protocol::SlicePlace>> =
+            te_ids.iter().map(|id| protocol::SlicePlace::of(by_id[id.as_str()])).collect();
+        report_test_volumes(&te_places);
         // The validation split is embedded only when --val-every asks for it (val_s is empty otherwise).
         let (va_ids, va_grids) = match val_s.is_empty() {
             true => (Vec::new(), Vec::new()),
@@ -118,6 +124,7 @@ impl SegData {
             te_ids,
             te_grids,
             te_masks,
+            te_places,
             sam,
             tr_hist,
             va_grids,
@@ -145,7 +152,7 @@ impl SegData {
     }
 
     pub fn test(&self) -> SegTest<'_> {
-        SegTest { grids: &self.te_grids, masks: &self.te_masks }
+        SegTest { grids: &self.te_grids, masks: &self.te_masks, places: &self.te_places }
     }
 
     /// The LiteMedSAM embedding of training image `i` (for the generalist's pseudo-labels).
@@ -154,6 +161,25 @@ impl SegData {
             Some(s) => s.embedding(&self.tr_ids[i], &self.tr_grids[i]),
             None => Err(medpick_core::Error::Invalid("no generalist loaded".into())),
         }
+    }
+}
+
+/// Say how the test split is scored: per image in 2-D, or per volume in 3-D when its images are slices of volumes
+/// that are all complete runs of slices.
+fn report_test_volumes(places: &[Option<protocol::SlicePlace>]) {
+    let (n, incomplete) = protocol::incomplete_volumes(places);
+    if n == 0 {
+        return;
+    }
+    match incomplete.first() {
+        None => eprintln!(
+            "test split: slices of {n} volumes, scored per volume in 3-D (predicted slices stacked, connected components \
+             of at least a third of the largest kept, distances in mm)"
+        ),
+        Some((v, why)) => eprintln!(
+            "test split: slices of {n} volumes, {} of them incomplete (e.g. {v}: {why}), so scored per slice in 2-D",
+            incomplete.len()
+        ),
     }
 }
 

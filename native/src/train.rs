@@ -71,9 +71,13 @@ pub struct EvalArgs {
     /// seg: feature cache folder (as for `embed`; "none" disables it).
     #[arg(long)]
     pub cache: Option<String>,
-    /// Also write per-sample predictions (id, label, predicted, probabilities) as CSV.
+    /// Also write per-sample predictions (id, label, predicted, probabilities) as CSV; seg: per-image scores.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// seg: also write the per-volume 3-D scores (volume, first_slice, slices, dice, iou, hd95_mm, asd_mm) as
+    /// CSV, for datasets of volumes (NIfTI with label volumes).
+    #[arg(long)]
+    pub out_volumes: Option<PathBuf>,
     #[arg(long)]
     pub cpu: bool,
     #[arg(long)]

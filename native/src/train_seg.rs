@@ -1,6 +1,6 @@
 //! `medpick train --task seg` and `medpick eval` of a segmentation head: the head trains on the encoder's
 //! feature grid of every image of a dataset that has a mask (or those listed in `--labels`), and is evaluated
-//! per image at the mask's own size (Dice, IoU, HD95, ASD).
+//! per image at the mask's own size (Dice, IoU, HD95, ASD) and, for slices of volumes, per volume in 3-D.
 
 use std::path::Path;
 
@@ -186,10 +186,9 @@ pub fn embed_grids(
     Ok((f.ids, grids))
 }
 
-/// The (height, width, mask) of a sample's first mask.
-pub fn read_mask(root: &Path, s: &Sample) -> Result<(usize, usize, Vec<u8>)> {
-    let (w, h, m) = manifest::load_mask(root, s, 0, medpick_core::io::DEFAULT_MAX_PIXELS)
-        .with_context(|| format!("{}: reading its mask", s.id))?;
+/// The (height, width, mask) of a sample's first mask (`loader` keeps the last label volume).
+pub fn read_mask(loader: &mut manifest::MaskLoader, s: &Sample) -> Result<(usize, usize, Vec<u8>)> {
+    let (w, h, m) = loader.load(s, 0).with_context(|| format!("{}: reading its mask", s.id))?;
     Ok((h as usize, w as usize, m))
 }
 
@@ -252,9 +251,10 @@ pub fn train(a: crate::train::TrainArgs) -> Result<bool> {
     let (ids, grids) = embed_grids(&gpu, &a.model, &root, &samples, shape, chw)?;
     let by_id: std::collections::HashMap<&str, &Sample> = samples.iter().map(|s| (s.id.as_str(), s)).collect();
     let (oh, ow) = (shape.h * r, shape.w * r);
+    let mut loader = manifest::MaskLoader::new(&root);
     let masks: Vec<Vec<u8>> = ids
         .iter()
-        .map(|id| read_mask(&root, by_id[id.as_str()]).map(|(h, w, m)| seg::resize_nearest_u8(&m, h, w, oh, ow)))
+        .map(|id| read_mask(&mut loader, by_id[id.as_str()]).map(|(h, w, m)| seg::resize_nearest_u8(&m, h, w, oh, ow)))
         .collect::<Result<_>>()?;
     let (u_ids, unlabeled) = if cfg.mean_teacher.is_some() || cfg.pseudo.is_some() {
         if rest.is_empty() {
@@ -341,24 +341,87 @@ pub fn eval(a: crate::train::EvalArgs, h: SegHeadFile) -> Result<bool> {
     };
     let (ids, grids) = embed_grids(&gpu, &model, &root, &samples, h.head.grid, h.grid_chw)?;
     let by_id: std::collections::HashMap<&str, &Sample> = samples.iter().map(|s| (s.id.as_str(), s)).collect();
+    let mut loader = manifest::MaskLoader::new(&root);
     let masks: Vec<(usize, usize, Vec<u8>)> =
-        ids.iter().map(|id| read_mask(&root, by_id[id.as_str()])).collect::<Result<_>>()?;
+        ids.iter().map(|id| read_mask(&mut loader, by_id[id.as_str()])).collect::<Result<_>>()?;
+    let places: Vec<Option<protocol::SlicePlace>> =
+        ids.iter().map(|id| protocol::SlicePlace::of(by_id[id.as_str()])).collect();
     let ctx = if a.cpu { None } else { Some(&gpu) };
-    let all = SegTest { grids: &grids, masks: &masks };
-    let scores = pollster::block_on(protocol::seg_scores_each(ctx, &h.head, &all))?;
-    let mean = protocol::SegEval::mean(&scores);
+    let all = SegTest { grids: &grids, masks: &masks, places: &places };
+    // The outputs are refused before the work if they exist (no --force).
+    let mut out = a.out.as_ref().map(|p| manifest::create_new(p, a.force)).transpose()?;
+    let has_volumes = places.iter().any(|p| p.is_some());
+    let mut out_volumes = match (&a.out_volumes, has_volumes) {
+        (Some(p), true) => Some(manifest::create_new(p, a.force)?),
+        (Some(p), false) => bail!("--out-volumes {}: none of the evaluated images is a slice of a volume", p.display()),
+        (None, _) => None,
+    };
+    let each = pollster::block_on(protocol::seg_scores_each(ctx, &h.head, &all))?;
+    let mean = protocol::SegEval::mean(&each.images);
     let fmt = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "–".into());
     println!("{} images, model {} (head trained on {} images)", ids.len(), h.model, h.trained_on);
     println!("Dice  {:.4}\nIoU   {:.4}\nHD95  {} px\nASD   {} px", mean.dice, mean.iou, fmt(mean.hd95), fmt(mean.asd));
-    if let Some(out) = &a.out {
-        let mut w = manifest::create_new(out, a.force)?;
-        use std::io::Write;
+    use std::io::Write;
+    if let (Some(w), Some(path)) = (&mut out, &a.out) {
         writeln!(w, "id,dice,iou,hd95,asd")?;
-        for (id, e) in ids.iter().zip(&scores) {
+        for (id, e) in ids.iter().zip(&each.images) {
             writeln!(w, "{},{:.6},{:.6},{},{}", manifest::csv_field(id), e.dice, e.iou, fmt(e.hd95), fmt(e.asd))?;
         }
         w.flush()?;
-        println!("wrote {}", out.display());
+        println!("wrote {}", path.display());
+    }
+    if has_volumes {
+        print_volumes(&each);
+    }
+    if let (Some(w), Some(path)) = (&mut out_volumes, &a.out_volumes) {
+        writeln!(w, "volume,first_slice,slices,dice,iou,hd95_mm,asd_mm")?;
+        for v in &each.volumes {
+            let e = &v.scores;
+            writeln!(
+                w,
+                "{},{},{},{:.6},{:.6},{},{}",
+                manifest::csv_field(&v.volume),
+                v.first,
+                v.slices,
+                e.dice,
+                e.iou,
+                fmt(e.hd95),
+                fmt(e.asd)
+            )?;
+        }
+        w.flush()?;
+        println!("wrote {}", path.display());
     }
     Ok(true)
+}
+
+/// The per-volume table of `eval`: 3-D scores after MedCAL's component filter, and their mean.
+fn print_volumes(each: &protocol::SegScoresEach) {
+    let fmt = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "–".into());
+    println!(
+        "\n{} volumes in 3-D (predicted slices stacked, components under a third of the largest dropped; distances in \
+         mm):",
+        each.volumes.len()
+    );
+    if !each.volumes.is_empty() {
+        let width = each.volumes.iter().map(|v| v.volume.chars().count()).max().unwrap_or(6).max(6);
+        println!("{:width$}  slices    Dice     IoU   HD95 mm  ASD mm", "volume");
+        for v in &each.volumes {
+            let e = &v.scores;
+            println!(
+                "{:width$}  {:>6}  {:.4}  {:.4}  {:>7}  {:>6}",
+                v.volume,
+                v.slices,
+                e.dice,
+                e.iou,
+                fmt(e.hd95),
+                fmt(e.asd)
+            );
+        }
+        let m = protocol::SegEval::mean(&each.volumes.iter().map(|v| v.scores).collect::<Vec<_>>());
+        println!("{:width$}  {:>6}  {:.4}  {:.4}  {:>7}  {:>6}", "mean", "", m.dice, m.iou, fmt(m.hd95), fmt(m.asd));
+    }
+    for (v, why) in &each.volumes_skipped {
+        println!("not scored in 3-D: {v}: {why}");
+    }
 }

@@ -96,3 +96,37 @@ fn f16_to_f32(h: u16) -> f32 {
     };
     f32::from_bits(bits)
 }
+
+/// A NIfTI segmentation dataset derived from the MNI152 template in ../shared/data/nifti-mni152, written under
+/// `dir`: `images/mni.nii.gz` (the T1 cropped to x 30..170, y 30..210, z 70..134: 64 axial slices of 140×180)
+/// and `labels/mni.nii.gz` (white matter = probability map > 127, uint8 0/1), and the same pair mirrored
+/// left-right as `mni_flip`. Returns the dataset folder and the label volume's foreground voxels per axial slice
+/// (z), counted straight from the array, or `None` without ../shared.
+pub fn mni_seg_dataset(dir: &std::path::Path) -> Option<(std::path::PathBuf, Vec<usize>)> {
+    use ::nifti::{IntoNdArray, NiftiObject};
+    use ndarray::s;
+    let src = shared()?.join("data/nifti-mni152");
+    let read = |name: &str| {
+        let obj = ::nifti::ReaderOptions::new().read_file(src.join(name)).unwrap();
+        let h = obj.header().clone();
+        (h, obj.into_volume().into_ndarray::<f32>().unwrap().into_dimensionality::<ndarray::Ix3>().unwrap())
+    };
+    let (h, t1) = read("mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz");
+    let (_, wm) = read("mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz");
+    let crop = |a: &ndarray::Array3<f32>| a.slice(s![30..170, 30..210, 70..134]).to_owned();
+    let (t1, wm) = (crop(&t1), crop(&wm));
+    let label: ndarray::Array3<u8> = wm.mapv(|v| (v > 127.0) as u8);
+    let root = dir.join("mni-seg");
+    for sub in ["images", "labels"] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    let mirror_t1 = t1.slice(s![..;-1, .., ..]).to_owned();
+    let mirror_label = label.slice(s![..;-1, .., ..]).to_owned();
+    for (name, image, mask) in [("mni", &t1, &label), ("mni_flip", &mirror_t1, &mirror_label)] {
+        let w = |p: std::path::PathBuf| ::nifti::writer::WriterOptions::new(p).reference_header(&h);
+        w(root.join(format!("images/{name}.nii.gz"))).write_nifti(image).unwrap();
+        w(root.join(format!("labels/{name}.nii.gz"))).write_nifti(mask).unwrap();
+    }
+    let per_z = (0..label.shape()[2]).map(|z| label.slice(s![.., .., z]).iter().filter(|&&v| v != 0).count()).collect();
+    Some((root, per_z))
+}

@@ -103,6 +103,69 @@ fn adrenalmnist3d_volumes_as_slices() {
     assert_eq!((img.width, img.height), (28, 28));
 }
 
+/// NIfTI images with label volumes (images/ + labels/, and the Decathlon's imagesTr/ + labelsTr/): every axial
+/// slice gets its label slice as mask; a label that would not slice like its image, and an image without a label,
+/// are skipped with reasons naming them.
+#[test]
+fn nifti_label_volumes_give_each_slice_its_mask() {
+    let dir = std::env::temp_dir().join(format!("medpick-niftiseg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let Some((root, per_z)) = crate::common::mni_seg_dataset(&dir) else { return };
+    let (samples, report) = run(&root, &IngestOptions::default());
+    assert_eq!(report.skipped, vec![]);
+    assert_eq!(samples.len(), 2 * 64);
+    assert_eq!(report.with_mask, 2 * 64);
+    let mut loader = manifest::MaskLoader::new(&root);
+    for (v, name) in ["mni", "mni_flip"].iter().enumerate() {
+        for k in 0..64 {
+            let s = &samples[v * 64 + k];
+            assert_eq!(s.id, format!("images/{name}.nii.gz#axial:{k}"));
+            assert_eq!((s.width, s.height), (140, 180));
+            assert_eq!(s.masks, vec![format!("labels/{name}.nii.gz")]);
+            assert_eq!(s.mask_kind, Some(manifest::MaskKind::Volume));
+            let (w, h, m) = loader.load(s, 0).unwrap();
+            assert_eq!((w, h), (140, 180));
+            assert_eq!(m.iter().filter(|&&b| b == 1).count(), per_z[k], "{}", s.id);
+        }
+    }
+    // The Medical Segmentation Decathlon layout reads the same.
+    let msd = dir.join("msd");
+    std::fs::create_dir_all(&msd).unwrap();
+    std::fs::rename(root.join("images"), msd.join("imagesTr")).unwrap();
+    std::fs::rename(root.join("labels"), msd.join("labelsTr")).unwrap();
+    let (msd_samples, report) = run(&msd, &IngestOptions::default());
+    assert_eq!((msd_samples.len(), report.with_mask, report.skipped.len()), (128, 128, 0));
+    assert_eq!(msd_samples[0].masks, vec!["labelsTr/mni.nii.gz".to_string()]);
+    // A label transposed (180×140 slices for 140×180 images) and an image without a label.
+    std::fs::copy(msd.join("imagesTr/mni.nii.gz"), msd.join("imagesTr/nolabel.nii.gz")).unwrap();
+    let sag = dir.join("sag.nii.gz");
+    let header = nifti::read_header(&msd.join("labelsTr/mni.nii.gz")).unwrap();
+    write_transposed(&msd.join("labelsTr/mni_flip.nii.gz"), &sag, &header);
+    std::fs::rename(&sag, msd.join("labelsTr/mni_flip.nii.gz")).unwrap();
+    let (after, report) = run(&msd, &IngestOptions::default());
+    assert_eq!(after.len(), 64, "only mni keeps its slices");
+    let reasons: Vec<String> = report.skipped.iter().map(|(p, r)| format!("{p}: {r}")).collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("imagesTr/nolabel.nii.gz") && r.contains("no label volume")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("labelsTr/mni_flip.nii.gz") && r.contains("would not slice alike")),
+        "{reasons:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Write `src`'s voxels with x and y swapped (dims 180×140×64) under the header `h`.
+fn write_transposed(src: &Path, dst: &Path, h: &::nifti::NiftiHeader) {
+    use ::nifti::{IntoNdArray, NiftiObject};
+    let obj = ::nifti::ReaderOptions::new().read_file(src).unwrap();
+    let a = obj.into_volume().into_ndarray::<u8>().unwrap();
+    let t = a.permuted_axes(vec![1, 0, 2]).as_standard_layout().to_owned();
+    ::nifti::writer::WriterOptions::new(dst).reference_header(h).write_nifti(&t).unwrap();
+}
+
 #[test]
 fn mni152_sliced_along_each_axis() {
     let Some(sh) = shared() else { return };

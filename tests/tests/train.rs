@@ -169,6 +169,7 @@ fn classification_head_keeps_the_checkpoint_of_best_validation_accuracy() {
 // ---- Segmentation head -------------------------------------------------------------------------------------
 
 use medpick_core::cpu::DiceMode;
+use medpick_core::protocol;
 use medpick_core::train::seg::{self, GridShape, SegConfig, SegHead};
 
 /// Finite differences of the whole head (3×3 conv, LayerNorm, GELU, 1×1 conv, pixel shuffle, 0.5·CE + 0.5·Dice)
@@ -579,7 +580,7 @@ fn seg_warm_loop_adds_the_least_confident_images() {
         hist: None,
         val: None,
     };
-    let test = SegTest { grids: &grids[tr..], masks: &full[tr..] };
+    let test = SegTest { grids: &grids[tr..], masks: &full[tr..], places: &[] };
     let cfg = SegConfig { hidden: 8, epochs: 10, batch: 4, lr: 1e-2, ..Default::default() };
     let seed = 3;
     let run = |pool: &SegPool, score: &str| {
@@ -642,4 +643,61 @@ fn seg_warm_loop_adds_the_least_confident_images() {
     // A classification-only score is refused by name.
     let err = run(&pool, "bald").unwrap_err();
     assert!(err.to_string().contains("bald"), "{err}");
+}
+
+/// 3-D scores stack a volume's slices in slice order whatever the test order, apply MedCAL's component filter
+/// (components of at least a third of the largest), use the volume's spacing; 2-D images and incomplete volumes stay out of the 3-D table.
+#[test]
+fn seg_volumes_are_stacked_in_slice_order_and_filtered_to_their_large_components() {
+    let grid = GridShape { c: 3, h: 4, w: 5 };
+    let mut rng = Rng::new(7);
+    let mut head = SegHead::init(grid, 4, 2, &mut rng).unwrap();
+    // Only sub-pixel (0, 0) of each grid cell may be foreground: isolated pixels, so a prediction has several
+    // components (output channel (i·r + j)·2 + class).
+    for o in 2..8 {
+        head.w2[o * 4..(o + 1) * 4].fill(0.0);
+        head.b2[o] = if o % 2 == 0 { 1.0 } else { -1.0 };
+    }
+    let (oh, ow) = head.out_hw();
+    // Volume "a": slices 0..6 given in the order 3, 0, 5, 1, 4, 2; a 2-D image; volume "b" missing slice 1.
+    let order = [3usize, 0, 5, 1, 4, 2];
+    let mut grids: Vec<Vec<f32>> = (0..9).map(|_| rng.uniform_vec(grid.len(), -2.0, 2.0)).collect();
+    grids[8] = grids[7].clone();
+    let masks: Vec<(usize, usize, Vec<u8>)> =
+        (0..9).map(|i| (oh, ow, (0..oh * ow).map(|p| ((p * 7 + i * 3) % 5 < 2) as u8).collect())).collect();
+    let spacing = [2.5, 0.8, 0.6];
+    let mut places: Vec<Option<protocol::SlicePlace>> =
+        order.iter().map(|&k| Some(protocol::SlicePlace { volume: "a".into(), index: k, spacing })).collect();
+    places.push(None);
+    places.push(Some(protocol::SlicePlace { volume: "b".into(), index: 0, spacing }));
+    places.push(Some(protocol::SlicePlace { volume: "b".into(), index: 2, spacing }));
+    let test = protocol::SegTest { grids: &grids, masks: &masks, places: &places };
+    let each = pollster::block_on(protocol::seg_scores_each(None, &head, &test)).unwrap();
+    assert_eq!(each.images.len(), 9);
+    assert_eq!(each.volumes.len(), 1);
+    assert_eq!(each.volumes_skipped.len(), 1);
+    assert!(each.volumes_skipped[0].0 == "b" && each.volumes_skipped[0].1.contains("slice 1 is missing"));
+    // By hand: predict each slice, stack by index, component filter, 3-D scores.
+    let (mut pred, mut gt) = (vec![0u8; 6 * oh * ow], vec![0u8; 6 * oh * ow]);
+    for (i, &k) in order.iter().enumerate() {
+        let p = pollster::block_on(head.predict(None, &grids[i])).unwrap();
+        for (j, v) in p.iter().enumerate() {
+            pred[k * oh * ow + j] = (*v > 0.5) as u8;
+            gt[k * oh * ow + j] = masks[i].2[j];
+        }
+    }
+    let kept = medpick_core::metrics::large_components(&pred, [6, oh, ow]);
+    let v = &each.volumes[0];
+    assert_eq!((v.volume.as_str(), v.first, v.slices), ("a", 0, 6));
+    assert_eq!(v.scores, medpick_core::metrics::seg_scores(&kept, &gt, [6, oh, ow], spacing));
+    // The random head's prediction has more than one component, so the filter mattered.
+    assert_ne!(kept, pred, "the test needs a prediction with several components");
+    // eval_seg reports 2-D means while a volume is incomplete, 3-D means once every volume is complete.
+    let e2 = pollster::block_on(protocol::eval_seg(None, &head, &test)).unwrap();
+    assert_eq!(e2.dice, protocol::SegEval::mean(&each.images).dice);
+    let only_a = protocol::SegTest { grids: &grids[..7], masks: &masks[..7], places: &places[..7] };
+    let e3 = pollster::block_on(protocol::eval_seg(None, &head, &only_a)).unwrap();
+    assert_eq!(e3.dice, v.scores.dice);
+    assert_eq!(protocol::incomplete_volumes(&places).0, 2);
+    assert_eq!(protocol::incomplete_volumes(&places[..7]), (1, vec![]));
 }

@@ -173,30 +173,71 @@ fn volume_of(path: &Path, obj: nifti::InMemNiftiObject, time: usize) -> Result<V
     Ok(Volume { dims: [nx, ny, nz], spacing, directions, data })
 }
 
+/// For each world axis (x, y, z), the voxel axis that runs most nearly along it (a permutation), given the
+/// voxel axes' world directions.
+fn axis_map(directions: &[[f64; 3]; 3]) -> [usize; 3] {
+    let mut assigned = [usize::MAX; 3];
+    let mut used = [false; 3];
+    // Assign z first (axial matters most), then x, then y.
+    for w in [2usize, 0, 1] {
+        let mut best = None;
+        for a in 0..3 {
+            if used[a] {
+                continue;
+            }
+            let d = directions[a];
+            let norm = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt().max(1e-12);
+            let score = d[w].abs() / norm;
+            if best.is_none_or(|(_, s)| score > s) {
+                best = Some((a, score));
+            }
+        }
+        let (a, _) = best.unwrap_or((w, 0.0));
+        assigned[w] = a;
+        used[a] = true;
+    }
+    assigned
+}
+
+/// What decides how a volume is cut into slices: its size, the voxel axis along each world axis and whether
+/// that axis points the positive world way. A label volume must have its image's layout to be sliced alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SliceLayout {
+    pub dims: [usize; 3],
+    pub axes: [usize; 3],
+    pub positive: [bool; 3],
+}
+
+impl std::fmt::Display for SliceLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [x, y, z] = self.dims;
+        let dir = |w: usize| format!("{}{}", if self.positive[w] { "+" } else { "-" }, ["i", "j", "k"][self.axes[w]]);
+        write!(f, "{x}×{y}×{z}, world x/y/z along {}/{}/{}", dir(0), dir(1), dir(2))
+    }
+}
+
+fn layout_of(dims: [usize; 3], directions: &[[f64; 3]; 3]) -> SliceLayout {
+    let axes = axis_map(directions);
+    SliceLayout { dims, axes, positive: [0, 1, 2].map(|w| directions[axes[w]][w] > 0.0) }
+}
+
+/// The slice layout of a NIfTI file from its header alone (no voxel data is read).
+pub fn slice_layout(path: &Path) -> Result<SliceLayout> {
+    let h = read_header(path)?;
+    let m = affine_3x3(&h);
+    let directions = [0, 1, 2].map(|a| [m[0][a], m[1][a], m[2][a]]);
+    Ok(layout_of([1, 2, 3].map(|i| h.dim[i].max(1) as usize), &directions))
+}
+
 impl Volume {
     /// For each world axis (x, y, z), the voxel axis that runs most nearly along it (a permutation).
     pub fn voxel_axis_of_world(&self) -> [usize; 3] {
-        let mut assigned = [usize::MAX; 3];
-        let mut used = [false; 3];
-        // Assign z first (axial matters most), then x, then y.
-        for w in [2usize, 0, 1] {
-            let mut best = None;
-            for a in 0..3 {
-                if used[a] {
-                    continue;
-                }
-                let d = self.directions[a];
-                let norm = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt().max(1e-12);
-                let score = d[w].abs() / norm;
-                if best.is_none_or(|(_, s)| score > s) {
-                    best = Some((a, score));
-                }
-            }
-            let (a, _) = best.unwrap_or((w, 0.0));
-            assigned[w] = a;
-            used[a] = true;
-        }
-        assigned
+        axis_map(&self.directions)
+    }
+
+    /// How this volume is cut into slices (see [`SliceLayout`]).
+    pub fn layout(&self) -> SliceLayout {
+        layout_of(self.dims, &self.directions)
     }
 
     /// Number of slices in a view.
