@@ -1230,19 +1230,25 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                 for &(r0, r1) in &blocks {
                     for &(c0, c1) in &blocks {
                         let t = sub_tile(&dist, n, r0, r1, c0, c1);
-                        cpu::radius_edges(&t, r1 - r0, c1 - c0, r0, c0, false, radius2, &mut cursor, &mut []);
+                        cpu::radius_edges(&t, r1 - r0, c1 - c0, r0, c0, false, radius2, &mut cursor, &mut [], 0);
                     }
                 }
                 let (starts, total) = cpu::exclusive_prefix(&cursor);
-                let mut edges = vec![0u32; total];
-                let mut cursor = starts;
-                for &(r0, r1) in &blocks {
-                    for &(c0, c1) in &blocks {
-                        let t = sub_tile(&dist, n, r0, r1, c0, c1);
-                        cpu::radius_edges(&t, r1 - r0, c1 - c0, r0, c0, true, radius2, &mut cursor, &mut edges);
+                // The write pass in two chunks of the edge list (as a graph larger than one buffer is written).
+                let (mut all, mut cursor) = (Vec::with_capacity(total), starts.clone());
+                for (base, end) in [(0, total / 2), (total / 2, total)] {
+                    let mut edges = vec![0u32; end - base];
+                    cursor.clone_from(&starts);
+                    for &(r0, r1) in &blocks {
+                        for &(c0, c1) in &blocks {
+                            let t = sub_tile(&dist, n, r0, r1, c0, c1);
+                            let (rows, cols) = (r1 - r0, c1 - c0);
+                            cpu::radius_edges(&t, rows, cols, r0, c0, true, radius2, &mut cursor, &mut edges, base);
+                        }
                     }
+                    all.extend(edges);
                 }
-                (cursor, edges)
+                (cursor, all)
             };
             let ((wc, we), cpu_ms) = timed!(run_cpu());
             let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: we.len(), gpu_ms: 0.0, cpu_ms }) };
@@ -1259,19 +1265,27 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                 let dummy = ctx.storage("selftest", 4)?;
                 let mut enc = ctx.encoder();
                 for (t, bt) in &tiles_up {
-                    ops::radius_edges(ctx, &mut enc, bt, &cursor, &dummy, n, *t, false, radius2, 1).await?;
+                    ops::radius_edges(ctx, &mut enc, bt, &cursor, &dummy, n, *t, false, radius2, 1, 0).await?;
                 }
                 ctx.submit(enc);
                 let counts = read_u32(ctx, &cursor, n).await?;
                 let (starts, total) = cpu::exclusive_prefix(&counts);
-                let cursor = ctx.upload("selftest", &starts)?;
-                let edges = ctx.storage("selftest", (total.max(1) * 4) as u64)?;
-                let mut enc = ctx.encoder();
-                for (t, bt) in &tiles_up {
-                    ops::radius_edges(ctx, &mut enc, bt, &cursor, &edges, n, *t, true, radius2, total.max(1)).await?;
+                let mut all = Vec::with_capacity(total);
+                let mut cursor = None;
+                for (base, end) in [(0, total / 2), (total / 2, total)] {
+                    let cur = ctx.upload("selftest", &starts)?;
+                    let cap = (end - base).max(1);
+                    let edges = ctx.storage("selftest", (cap * 4) as u64)?;
+                    let mut enc = ctx.encoder();
+                    for (t, bt) in &tiles_up {
+                        ops::radius_edges(ctx, &mut enc, bt, &cur, &edges, n, *t, true, radius2, cap, base).await?;
+                    }
+                    ctx.submit(enc);
+                    all.extend(read_u32(ctx, &edges, end - base).await?);
+                    cursor = Some(cur);
                 }
-                ctx.submit(enc);
-                (read_u32(ctx, &cursor, n).await?, read_u32(ctx, &edges, total).await?)
+                let cursor = cursor.ok_or_else(|| crate::Error::Invalid("no chunk".into()))?;
+                (read_u32(ctx, &cursor, n).await?, all)
             });
             let cmp = merge(compare_exact_u32(&gc, &wc), compare_exact_u32(&ge, &we));
             Ok(Outcome { cmp: Some(cmp), elements: we.len(), gpu_ms, cpu_ms })

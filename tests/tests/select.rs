@@ -226,6 +226,17 @@ fn with_small_tiles<T>(f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// Row groups of a CSR graph for chunked writing: consecutive, covering, within the limit unless one row is over.
+#[test]
+fn delta_graph_row_groups_fit_the_limit() {
+    // Rows with 3, 0, 4, 9, 1, 1 edges.
+    let offsets = [0, 3, 3, 7, 16, 17, 18];
+    assert_eq!(select::gpu::row_groups(&offsets, 7), vec![(0, 3), (3, 4), (4, 6)]);
+    assert_eq!(select::gpu::row_groups(&offsets, 100), vec![(0, 6)]);
+    assert_eq!(select::gpu::row_groups(&offsets, 1), vec![(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 6)]);
+    assert_eq!(select::gpu::row_groups(&[0], 5), vec![]);
+}
+
 #[test]
 fn medcal_probcover_exact_on_the_gpu_graph_streamed() {
     let Some(f) = fixture() else { return };
@@ -241,6 +252,12 @@ fn medcal_probcover_exact_on_the_gpu_graph_streamed() {
             with_small_tiles(|| pollster::block_on(select::gpu::delta_graph(ctx, &pool, delta))).unwrap();
         let (o1, e1) = pollster::block_on(select::gpu::delta_graph(ctx, &pool, delta)).unwrap();
         assert_eq!((&offsets, &edges), (&o1, &e1), "B={b}: the δ-graph depends on the tiling");
+        // Written in chunks of about a seventh of the edges (as a graph larger than one buffer is): the same graph.
+        let max = edges.len() / 7 + 1;
+        assert!(select::gpu::row_groups(&offsets, max).len() >= 7);
+        let (o2, e2) =
+            with_small_tiles(|| pollster::block_on(select::gpu::delta_graph_chunked(ctx, &pool, delta, max))).unwrap();
+        assert_eq!((&offsets, &edges), (&o2, &e2), "B={b}: the δ-graph depends on the chunking");
         let got = select::gpu::max_cover(&offsets, &edges, b, &[], delta);
         assert_eq!(got.picks, f.want("probcover", b), "B={b}");
     }

@@ -1,5 +1,6 @@
 //! CPU twin of `shaders/radius_edges.wgsl`: mode 0 adds the count of entries ≤ radius2 per tile row to
-//! `cursor`; mode 1 writes their pool columns at `edges[cursor[i]..]` (up to `edges.len()`) and advances it.
+//! `cursor`; mode 1 writes their pool columns at `edges[cursor[i] − base..]` (positions base..base +
+//! `edges.len()` only: one chunk of a graph larger than a buffer) and advances it.
 
 #[allow(clippy::too_many_arguments)] // the tile, its place in the pool, the mode, threshold and both buffers
 pub fn radius_edges(
@@ -12,14 +13,16 @@ pub fn radius_edges(
     radius2: f32,
     cursor: &mut [u32],
     edges: &mut [u32],
+    base: usize,
 ) {
     for r in 0..rows {
         let i = row_offset + r;
         let mut at = cursor[i];
         for c in 0..cols {
             if dist[r * cols + c] <= radius2 {
-                if write && (at as usize) < edges.len() {
-                    edges[at as usize] = (col_offset + c) as u32;
+                let pos = (at as usize).wrapping_sub(base);
+                if write && at as usize >= base && pos < edges.len() {
+                    edges[pos] = (col_offset + c) as u32;
                 }
                 at += 1;
             }

@@ -992,7 +992,8 @@ pub async fn other_label_min(
 }
 
 /// The δ-graph of one tile: count the entries ≤ `radius2` per row into `cursor` (`write` false), or write their
-/// columns at `edges[cursor[i]..]` and advance `cursor` (`write` true; `capacity` = edges' length).
+/// columns at `edges[cursor[i] − base..]` and advance `cursor` (`write` true; only the positions
+/// `base..base + capacity` are kept, `capacity` = edges' length: one chunk of a graph larger than a buffer).
 #[allow(clippy::too_many_arguments)] // the tile, the pass, the threshold and both buffers
 pub async fn radius_edges(
     ctx: &GpuContext,
@@ -1005,6 +1006,7 @@ pub async fn radius_edges(
     write: bool,
     radius2: f32,
     capacity: usize,
+    base: usize,
 ) -> Result<()> {
     const OP: &str = "radius_edges";
     check_len(OP, "dist", dist, t.rows * t.cols)?;
@@ -1021,7 +1023,7 @@ pub async fn radius_edges(
         mode: write as u32,
         radius2,
         capacity: u32_of(OP, "capacity", capacity)?,
-        _pad0: 0,
+        base: u32_of(OP, "base", base)?,
     };
     ctx.dispatch(enc, OP, &p, &[dist, cursor, edges], ctx.grid_1d(t.rows, 64)).await
 }

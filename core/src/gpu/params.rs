@@ -67,7 +67,7 @@ params! {
         rows: u32, cols: u32, row_offset: u32, col_offset: u32, merge: u32, _pad0: u32, _pad1: u32, _pad2: u32
     }
     "radius_edges" => RadiusEdgesParams {
-        rows: u32, cols: u32, row_offset: u32, col_offset: u32, mode: u32, radius2: f32, capacity: u32, _pad0: u32
+        rows: u32, cols: u32, row_offset: u32, col_offset: u32, mode: u32, radius2: f32, capacity: u32, base: u32
     }
     "relu" => ReluParams { n: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
     "depth_to_space" => DepthToSpaceParams { h: u32, w: u32, c: u32, r: u32 }

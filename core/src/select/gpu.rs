@@ -516,8 +516,22 @@ pub async fn probcover_delta(ctx: &GpuContext, pool: &Pool<'_>, labels: &[usize]
 }
 
 /// The δ-graph N(i) = {j : D_ij ≤ δ} in CSR form (offsets [n+1], sorted neighbour lists), built on the device
-/// in two passes (count, then write at the prefix sums).
+/// in two passes (count, then write at the prefix sums); an edge list larger than one storage binding is written
+/// in chunks ([`delta_graph_chunked`]).
 pub async fn delta_graph(ctx: &GpuContext, pool: &Pool<'_>, delta: f64) -> Result<(Vec<usize>, Vec<u32>)> {
+    let limit = (ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size) / 4) as usize;
+    delta_graph_chunked(ctx, pool, delta, limit).await
+}
+
+/// [`delta_graph`] with at most `max_edges` edges per device buffer: the write pass runs once per group of
+/// consecutive rows whose edges fit (the tiles of those rows only, keeping the positions of that group), and the
+/// host concatenates the groups. The graph does not depend on `max_edges`.
+pub async fn delta_graph_chunked(
+    ctx: &GpuContext,
+    pool: &Pool<'_>,
+    delta: f64,
+    max_edges: usize,
+) -> Result<(Vec<usize>, Vec<u32>)> {
     let n = pool.x.n;
     let r2 = (delta * delta) as f32;
     let scan = pool.self_scan(ctx)?;
@@ -527,31 +541,60 @@ pub async fn delta_graph(ctx: &GpuContext, pool: &Pool<'_>, delta: f64) -> Resul
     let mut enc = ctx.encoder();
     for &t in &tiles {
         scan.compute(&mut enc, t).await?;
-        ops::radius_edges(ctx, &mut enc, &scan.dist, &cursor, &none, n, t, false, r2, 1).await?;
+        ops::radius_edges(ctx, &mut enc, &scan.dist, &cursor, &none, n, t, false, r2, 1, 0).await?;
         ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
     }
     ctx.submit(enc);
     let (starts, acc) = exclusive_prefix(&read_u32(ctx, &cursor, n).await?);
-    let limit = (ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size) / 4) as usize;
-    if acc > limit || acc > u32::MAX as usize {
-        return Err(Error::TooLarge {
-            op: "probcover",
-            what: format!("the δ-graph at δ = {delta:.6} ({acc} edges)"),
-            bytes: acc as u64 * 4,
-            limit: limit as u64 * 4,
-        });
+    let offsets: Vec<usize> = starts.iter().map(|&o| o as usize).chain([acc]).collect();
+    let too_large = |edges: usize, what: String| Error::TooLarge {
+        op: "probcover",
+        what,
+        bytes: edges as u64 * 4,
+        limit: max_edges.min(u32::MAX as usize) as u64 * 4,
+    };
+    if acc > u32::MAX as usize {
+        return Err(too_large(acc, format!("the δ-graph at δ = {delta:.6} ({acc} edges; positions are u32)")));
     }
-    let cursor = ctx.upload("probcover", &starts)?;
-    let edges = ctx.storage("probcover", (acc.max(1) * 4) as u64)?;
-    let mut enc = ctx.encoder();
-    for &t in &tiles {
-        scan.compute(&mut enc, t).await?;
-        ops::radius_edges(ctx, &mut enc, &scan.dist, &cursor, &edges, n, t, true, r2, acc.max(1)).await?;
-        ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
+    let mut edges = Vec::with_capacity(acc);
+    for (r0, r1) in row_groups(&offsets, max_edges.max(1)) {
+        let (e0, e1) = (offsets[r0], offsets[r1]);
+        if e1 == e0 {
+            continue;
+        }
+        if e1 - e0 > max_edges {
+            return Err(too_large(e1 - e0, format!("row {r0} of the δ-graph at δ = {delta:.6} ({} edges)", e1 - e0)));
+        }
+        let cap = (e1 - e0).max(1);
+        let cursor = ctx.upload("probcover", &starts)?;
+        let chunk = ctx.storage("probcover", (cap * 4) as u64)?;
+        let mut enc = ctx.encoder();
+        for &t in tiles.iter().filter(|t| t.row_offset < r1 && t.row_offset + t.rows > r0) {
+            scan.compute(&mut enc, t).await?;
+            ops::radius_edges(ctx, &mut enc, &scan.dist, &cursor, &chunk, n, t, true, r2, cap, e0).await?;
+            ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
+        }
+        ctx.submit(enc);
+        edges.extend(read_u32(ctx, &chunk, e1 - e0).await?);
     }
-    ctx.submit(enc);
-    let offsets = starts.iter().map(|&o| o as usize).chain([acc]).collect();
-    Ok((offsets, read_u32(ctx, &edges, acc).await?))
+    Ok((offsets, edges))
+}
+
+/// Consecutive row ranges [r0, r1) covering every row, each with at most `max_edges` edges (by the CSR
+/// `offsets`) unless a single row has more; empty when there are no rows.
+pub fn row_groups(offsets: &[usize], max_edges: usize) -> Vec<(usize, usize)> {
+    let n = offsets.len().saturating_sub(1);
+    let mut out = Vec::new();
+    let mut r0 = 0;
+    while r0 < n {
+        let mut r1 = r0 + 1;
+        while r1 < n && offsets[r1 + 1] - offsets[r0] <= max_edges {
+            r1 += 1;
+        }
+        out.push((r0, r1));
+        r0 = r1;
+    }
+    out
 }
 
 /// A candidate in the lazy greedy heap: ordered by upper bound, then the lower index first.
