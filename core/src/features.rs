@@ -336,8 +336,11 @@ pub struct EmbedReport {
     pub skipped: Vec<(String, String)>,
 }
 
-/// Embed `samples` (sources under `root`), using and filling the cache in `cache_dir`.
-/// `progress(done, total, from_cache)` is called after each sample.
+/// Embed `samples` (sources under `root`), using and filling the cache in `cache_dir`; with `intensity`, each
+/// image is first transformed by its [`IntensityAug`](crate::augment::IntensityAug) of that variant (the variant
+/// is part of the cache key and of the file's `preprocess`). `progress(done, total, from_cache)` is called after
+/// each sample.
+#[allow(clippy::too_many_arguments)] // the encoder, the samples, how to read and transform them, the cache, progress
 pub async fn embed_samples(
     ctx: Option<&GpuContext>,
     encoder: &Encoder,
@@ -346,9 +349,11 @@ pub async fn embed_samples(
     pool: Pool,
     window: crate::io::Window,
     cache_dir: Option<&Path>,
+    intensity: Option<crate::augment::IntensityVariant>,
     progress: &mut dyn FnMut(usize, usize, bool),
 ) -> Result<(Features, EmbedReport)> {
     let mut loader = SampleLoader::new(root, window);
+    let variant_key = intensity.map(|v| format!("|{}", v.tag())).unwrap_or_default();
     let mut hashes: HashMap<String, String> = HashMap::new();
     let mut report = EmbedReport::default();
     let mut ids = Vec::new();
@@ -369,7 +374,8 @@ pub async fn embed_samples(
                     hashes.insert(s.source.clone(), sha256_hex(&bytes));
                 }
                 let locator = s.id.split_once('#').map(|(_, l)| l).unwrap_or("");
-                Some(sha256_hex(format!("{}|{locator}|{}", hashes[&s.source], encoder.cache_tag()).as_bytes()))
+                let key = format!("{}|{locator}|{}{variant_key}", hashes[&s.source], encoder.cache_tag());
+                Some(sha256_hex(key.as_bytes()))
             }
             None => None,
         };
@@ -383,7 +389,10 @@ pub async fn embed_samples(
             Some(b) => (bytemuck::pod_collect_to_vec::<u8, f32>(&b), true),
             None => {
                 let img = match loader.load(s) {
-                    Ok(img) => img,
+                    Ok(img) => match intensity {
+                        Some(v) => crate::augment::IntensityAug::draw(v, &s.id).apply(&img),
+                        None => img,
+                    },
                     Err(e) => {
                         report.skipped.push((s.id.clone(), e.to_string()));
                         progress(i + 1, samples.len(), false);
@@ -424,9 +433,15 @@ pub async fn embed_samples(
         data,
         model: encoder.name().to_string(),
         pool: pool.name().to_string(),
-        preprocess: match encoder.precision() {
-            Precision::F32 => encoder.preprocess_tag().to_string(),
-            p => format!("{}; matmul weights stored in {}", encoder.preprocess_tag(), p.name()),
+        preprocess: {
+            let mut p = encoder.preprocess_tag().to_string();
+            if encoder.precision() != Precision::F32 {
+                p.push_str(&format!("; matmul weights stored in {}", encoder.precision().name()));
+            }
+            if let Some(v) = intensity {
+                p.push_str(&format!("; {}", v.tag()));
+            }
+            p
         },
     };
     Ok((f, report))

@@ -8,6 +8,7 @@
 //!
 //! The library is async and returns [`Error`] for anything that can go wrong with user input; it does not panic.
 
+pub mod augment;
 pub mod bench;
 pub mod cpu;
 pub mod error;

@@ -180,6 +180,8 @@ pub struct SegPool<'a> {
     pub hist: Option<&'a [[f32; 20]]>,
     /// A validation split: heads trained on the pool keep their checkpoint of best validation Dice.
     pub val: Option<seg::SegValidation<'a>>,
+    /// Intensity variants of every pool image's grid (empty: none; see [`SegConfig::intensity_variants`]).
+    pub variants: &'a [Vec<Vec<f32>>],
 }
 
 /// The test split of a segmentation benchmark: grids and the masks at their original size (height, width, mask).
@@ -400,7 +402,11 @@ async fn train_on_pool(
         _ => Err(crate::Error::Invalid(format!("pseudo-labels: no embedding for unlabelled image {k}"))),
     };
     let sam = pool.sam.map(|s| crate::train::pseudo::SamPseudo { decoder: s.decoder, embedding: &embedding });
-    seg::train_with_val(ctx, grid, &grids, &masks, &unlabeled, sam.as_ref(), &cfg, pool.val, progress).await
+    let variants: Vec<Vec<&[f32]>> = match pool.variants.is_empty() {
+        true => Vec::new(),
+        false => labeled.iter().map(|&p| pool.variants[p].iter().map(|g| g.as_slice()).collect()).collect(),
+    };
+    seg::train_with_val(ctx, grid, &grids, &variants, &masks, &unlabeled, sam.as_ref(), &cfg, pool.val, progress).await
 }
 
 /// Select on the pool, train a segmentation head on exactly the picked samples, evaluate on the test split.

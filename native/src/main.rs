@@ -584,6 +584,17 @@ fn embed_features(
     root: &std::path::Path,
     samples: &[medpick_core::manifest::Sample],
 ) -> Result<medpick_core::features::Features> {
+    embed_features_with(ctx, m, root, samples, None)
+}
+
+/// `embed_features` of an intensity variant of every image (`None`: the images as they are).
+fn embed_features_with(
+    ctx: &GpuContext,
+    m: &ModelArgs,
+    root: &std::path::Path,
+    samples: &[medpick_core::manifest::Sample],
+    intensity: Option<medpick_core::augment::IntensityVariant>,
+) -> Result<medpick_core::features::Features> {
     use medpick_core::features::{self, Encoder, Pool};
     let pool = Pool::parse(&m.pool)?;
     let window = medpick_core::io::Window::parse(&m.window)?;
@@ -605,6 +616,7 @@ fn embed_features(
         pool,
         window,
         cache.as_deref(),
+        intensity,
         &mut |done, _total, hit| {
             if !hit {
                 fresh += 1;

@@ -14,7 +14,7 @@ use medpick_core::train::seg;
 use crate::protocol::{
     open_results, parse_strategies, plot_metric, plot_pca, save_results, split_samples, todo_runs, ProtocolArgs,
 };
-use crate::train_seg::{embed_grids, read_mask, SamSource};
+use crate::train_seg::{embed_grids, embed_variant_grids, read_mask, SamSource};
 use medpick_core::train::pseudo::{self as seg_pseudo, SamPseudo};
 
 /// The two splits of a segmentation dataset, embedded: grids (channels-last), the training grids' spatial means
@@ -39,6 +39,9 @@ pub(crate) struct SegData {
     pub va_grids: Vec<Vec<f32>>,
     pub va_masks: Vec<Vec<u8>>,
     pub val_every: usize,
+    /// With `--intensity-variants K`: K intensity variants of every training image's grid (seed 0: they are part
+    /// of the data, shared by every run).
+    pub tr_variants: Vec<Vec<Vec<f32>>>,
 }
 
 impl SegData {
@@ -78,6 +81,8 @@ impl SegData {
         let mut mask_loader = manifest::MaskLoader::new(&root);
         let mut mask_of = |id: &str| read_mask(&mut mask_loader, by_id[id]);
         let (tr_ids, tr_grids) = embed_grids(gpu, model, &root, &train_s, shape, chw)?;
+        let k = seg_args.intensity_variants;
+        let tr_variants = embed_variant_grids(gpu, model, &root, &train_s, &tr_ids, shape, chw, k, 0)?;
         let tr_pooled: Vec<f32> = tr_grids.iter().flat_map(|g| shape.spatial_mean(g)).collect();
         let tr_masks: Vec<Vec<u8>> = tr_ids
             .iter()
@@ -130,6 +135,7 @@ impl SegData {
             va_grids,
             va_masks,
             val_every,
+            tr_variants,
         })
     }
 
@@ -148,6 +154,7 @@ impl SegData {
                 masks: &self.va_masks,
                 every: self.val_every,
             }),
+            variants: &self.tr_variants,
         }
     }
 
@@ -205,9 +212,12 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
         "pseudo_labels": cfg.pseudo,
         "max_train": a.max_train, "max_test": a.max_test,
     });
+    // Only when on, so results written before these flags existed still resume.
     if a.val_every > 0 {
-        // Only when on, so results written before the flag existed still resume.
         settings["val_every"] = a.val_every.into();
+    }
+    if cfg.intensity_variants > 0 {
+        settings["intensity_variants"] = cfg.intensity_variants.into();
     }
     let mut file = open_results(&a.out, &settings, &[])?;
     let ctx = if a.cpu { None } else { Some(&gpu) };
@@ -253,13 +263,17 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
         cfg.batch,
         a.epochs,
         [
-            (cfg.augment, ", flips/rotations"),
-            (cfg.mean_teacher.is_some(), ", mean teacher on the unpicked pool"),
-            (cfg.pseudo.is_some(), ", LiteMedSAM pseudo-labels on the unpicked pool (ASSFT-like filter)"),
+            (cfg.augment, ", flips/rotations".to_string()),
+            (
+                cfg.intensity_variants > 0,
+                format!(", {} intensity variants per image (brightness, contrast, gamma)", cfg.intensity_variants),
+            ),
+            (cfg.mean_teacher.is_some(), ", mean teacher on the unpicked pool".to_string()),
+            (cfg.pseudo.is_some(), ", LiteMedSAM pseudo-labels on the unpicked pool (ASSFT-like filter)".to_string()),
         ]
-        .iter()
+        .into_iter()
         .filter(|(on, _)| *on)
-        .map(|(_, t)| *t)
+        .map(|(_, t)| t)
         .collect::<String>(),
         a.seeds,
         match protocol::incomplete_volumes(&d.te_places) {

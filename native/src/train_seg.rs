@@ -33,6 +33,12 @@ pub struct SegArgs {
     /// learned encoder).
     #[arg(long)]
     pub augment: bool,
+    /// seg: intensity augmentation before encoding: each labelled image is also encoded K times with seeded
+    /// random brightness ×[0.75, 1.25], contrast [0.75, 1.25] and gamma [0.7, 1.5] (MedCAL's ranges; cached like
+    /// other features), and each epoch uses the original or one variant per image. K+1 times the encoder work on
+    /// the labelled images (on the whole training pool for `bench protocol`/`bench loop`).
+    #[arg(long, default_value_t = 0)]
+    pub intensity_variants: usize,
     /// seg: FM-ABS's mean teacher (EMA 0.99, consistency 0.1 with a sigmoid ramp-up, noise on the feature grid)
     /// on the images without annotations (docs/training.md).
     #[arg(long)]
@@ -80,6 +86,7 @@ impl SegArgs {
             weight_decay: if sgd { 3e-5 } else { 1e-4 },
             dice,
             augment: self.augment,
+            intensity_variants: self.intensity_variants,
             mean_teacher: self.mean_teacher.then(seg::MeanTeacher::default),
             pseudo: self.pseudo_labels.then(|| PseudoLabels {
                 confidence_quantile: self.pseudo_confidence_quantile,
@@ -186,6 +193,45 @@ pub fn embed_grids(
     Ok((f.ids, grids))
 }
 
+/// The grids of `k` intensity variants (seed `seed`) of every sample of `ids` (channels-last), in the order of
+/// `ids`: `out[i][j]` is variant j + 1 of `ids[i]`. Empty when `k` is 0.
+#[allow(clippy::too_many_arguments)] // embed_grids' arguments, the ids to align to, and the variants
+pub fn embed_variant_grids(
+    gpu: &medpick_core::gpu::GpuContext,
+    model: &crate::ModelArgs,
+    root: &Path,
+    samples: &[Sample],
+    ids: &[String],
+    shape: GridShape,
+    chw: bool,
+    k: usize,
+    seed: u64,
+) -> Result<Vec<Vec<Vec<f32>>>> {
+    if k == 0 {
+        return Ok(Vec::new());
+    }
+    let by_id: std::collections::HashMap<&str, &Sample> = samples.iter().map(|s| (s.id.as_str(), s)).collect();
+    let todo: Vec<Sample> = ids.iter().filter_map(|id| by_id.get(id.as_str()).map(|s| (*s).clone())).collect();
+    let mut out: Vec<Vec<Vec<f32>>> = vec![Vec::with_capacity(k); ids.len()];
+    let m = crate::ModelArgs { pool: "grid".into(), ..model.clone() };
+    for index in 1..=k {
+        eprintln!("intensity variant {index} of {k} of {} images", todo.len());
+        let v = medpick_core::augment::IntensityVariant { seed, index };
+        let f = crate::embed_features_with(gpu, &m, root, &todo, Some(v))?;
+        if f.dim != shape.len() {
+            bail!("{}: grid of {} values, expected {}×{}×{}", model.model, f.dim, shape.c, shape.h, shape.w);
+        }
+        let row: std::collections::HashMap<&str, usize> =
+            f.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let Some(&r) = row.get(id.as_str()) else { bail!("{id}: intensity variant {index} could not be embedded") };
+            let g = if chw { seg::chw_to_hwc(f.row(r), shape.c, shape.h, shape.w) } else { f.row(r).to_vec() };
+            out[i].push(g);
+        }
+    }
+    Ok(out)
+}
+
 /// The (height, width, mask) of a sample's first mask (`loader` keeps the last label volume).
 pub fn read_mask(loader: &mut manifest::MaskLoader, s: &Sample) -> Result<(usize, usize, Vec<u8>)> {
     let (w, h, m) = loader.load(s, 0).with_context(|| format!("{}: reading its mask", s.id))?;
@@ -249,6 +295,8 @@ pub fn train(a: crate::train::TrainArgs) -> Result<bool> {
     let r = shape.default_scale();
     let cfg = a.seg.config(a.epochs, a.batch, a.seed, r)?;
     let (ids, grids) = embed_grids(&gpu, &a.model, &root, &samples, shape, chw)?;
+    let variant_grids =
+        embed_variant_grids(&gpu, &a.model, &root, &samples, &ids, shape, chw, cfg.intensity_variants, cfg.seed)?;
     let by_id: std::collections::HashMap<&str, &Sample> = samples.iter().map(|s| (s.id.as_str(), s)).collect();
     let (oh, ow) = (shape.h * r, shape.w * r);
     let mut loader = manifest::MaskLoader::new(&root);
@@ -281,11 +329,13 @@ pub fn train(a: crate::train::TrainArgs) -> Result<bool> {
     let g: Vec<&[f32]> = grids.iter().map(|g| g.as_slice()).collect();
     let m: Vec<&[u8]> = masks.iter().map(|m| m.as_slice()).collect();
     let u: Vec<&[f32]> = unlabeled.iter().map(|g| g.as_slice()).collect();
+    let v: Vec<Vec<&[f32]>> = variant_grids.iter().map(|vs| vs.iter().map(|g| g.as_slice()).collect()).collect();
     let pb = crate::progress_bar("train");
-    let (head, log) = pollster::block_on(seg::train(ctx, shape, &g, &m, &u, sam.as_ref(), &cfg, &mut |k, n| {
-        pb.set_length(n as u64);
-        pb.set_position(k as u64);
-    }))?;
+    let (head, log) =
+        pollster::block_on(seg::train_with_val(ctx, shape, &g, &v, &m, &u, sam.as_ref(), &cfg, None, &mut |k, n| {
+            pb.set_length(n as u64);
+            pb.set_position(k as u64);
+        }))?;
     pb.finish_and_clear();
     for p in &log.pseudo {
         eprintln!(

@@ -277,6 +277,7 @@ fn dsb2018_grids() -> (GridShape, Vec<Vec<f32>>, Vec<Vec<u8>>, Vec<(usize, usize
         Pool::Grid,
         medpick_core::io::Window::File,
         None,
+        None,
         &mut |_, _, _| {},
     ))
     .unwrap();
@@ -369,7 +370,7 @@ fn seg_head_keeps_the_checkpoint_of_best_validation_dice() {
     let val = seg::SegValidation { grids: &vg, masks: &vm, every: 2 };
     let cfg = SegConfig { hidden: 8, epochs: 7, batch: 8, lr: 3e-2, ..Default::default() };
     let train = |cfg: &SegConfig, val: Option<seg::SegValidation>| {
-        pollster::block_on(seg::train_with_val(Some(ctx), shape, &gr, &mr, &[], None, cfg, val, &mut |_, _| {}))
+        pollster::block_on(seg::train_with_val(Some(ctx), shape, &gr, &[], &mr, &[], None, cfg, val, &mut |_, _| {}))
     };
     let (head, log) = train(&cfg, Some(val)).unwrap();
     let (best, dice) = (log.best_epoch.unwrap(), log.val_dice.unwrap());
@@ -579,6 +580,7 @@ fn seg_warm_loop_adds_the_least_confident_images() {
         sam: None,
         hist: None,
         val: None,
+        variants: &[],
     };
     let test = SegTest { grids: &grids[tr..], masks: &full[tr..], places: &[] };
     let cfg = SegConfig { hidden: 8, epochs: 10, batch: 4, lr: 1e-2, ..Default::default() };
@@ -700,4 +702,67 @@ fn seg_volumes_are_stacked_in_slice_order_and_filtered_to_their_large_components
     assert_eq!(e3.dice, v.scores.dice);
     assert_eq!(protocol::incomplete_volumes(&places).0, 2);
     assert_eq!(protocol::incomplete_volumes(&places[..7]), (1, vec![]));
+}
+
+/// Intensity variants (brightness, contrast, gamma before encoding): `embed_samples` with a variant gives the
+/// encoder's output on the transformed image, cached apart from the original; training draws among them, and
+/// without variants trains exactly as before.
+#[test]
+fn seg_intensity_variants_are_encoded_transforms_cached_apart_and_trained_on() {
+    use medpick_core::augment::{IntensityAug, IntensityVariant};
+    use medpick_core::features::{embed_samples, Encoder, Pool};
+    use medpick_core::manifest::{self, IngestOptions, SampleLoader};
+    let Some(ctx) = gpu() else { return };
+    let (shape, grids, masks, _) = dsb2018_grids();
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018");
+    let mut samples = Vec::new();
+    manifest::ingest(&root, &IngestOptions::default(), &mut |s| Ok(samples.push(s.clone())), &mut |_, _, _| {})
+        .unwrap();
+    samples.sort_by(|a, b| a.id.cmp(&b.id));
+    let enc = Encoder::load(None, "pixels:64", None).unwrap();
+    let cache = std::env::temp_dir().join(format!("medpick-intensity-{}", std::process::id()));
+    let tr = 16;
+    let k = 3;
+    let embed = |v: Option<IntensityVariant>, cache: Option<&std::path::Path>| {
+        let w = medpick_core::io::Window::File;
+        pollster::block_on(embed_samples(None, &enc, &root, &samples[..tr], Pool::Grid, w, cache, v, &mut |_, _, _| {}))
+            .unwrap()
+    };
+    let mut variants: Vec<Vec<Vec<f32>>> = vec![Vec::new(); tr];
+    let mut loader = SampleLoader::new(&root, medpick_core::io::Window::File);
+    for index in 1..=k {
+        let v = IntensityVariant { seed: 0, index };
+        let (f, rep) = embed(Some(v), Some(&cache));
+        assert_eq!(rep.embedded, tr);
+        assert!(f.preprocess.contains("intensity-v1 variant"), "{}", f.preprocess);
+        // By hand for one image: transform, then encode.
+        let img = IntensityAug::draw(v, &samples[index].id).apply(&loader.load(&samples[index]).unwrap());
+        let want = pollster::block_on(enc.embed(None, &img, Pool::Grid)).unwrap();
+        assert_eq!(f.row(index), want.as_slice());
+        assert_ne!(f.row(index), grids[index].as_slice());
+        // Cached under its own key: a second run reads it back; the originals are not among them.
+        let (again, rep) = embed(Some(v), Some(&cache));
+        assert_eq!((rep.from_cache, again.data == f.data), (tr, true));
+        for (i, vs) in variants.iter_mut().enumerate() {
+            vs.push(f.row(i).to_vec());
+        }
+    }
+    let (_, rep) = embed(None, Some(&cache));
+    assert_eq!(rep.from_cache, 0, "originals and variants share cache entries");
+    let _ = std::fs::remove_dir_all(&cache);
+    let gr: Vec<&[f32]> = grids[..tr].iter().map(|g| g.as_slice()).collect();
+    let mr: Vec<&[u8]> = masks[..tr].iter().map(|m| m.as_slice()).collect();
+    let vr: Vec<Vec<&[f32]>> = variants.iter().map(|vs| vs.iter().map(|g| g.as_slice()).collect()).collect();
+    let cfg = SegConfig { hidden: 8, epochs: 4, batch: 8, lr: 1e-2, intensity_variants: k, ..Default::default() };
+    let run = |v: &[Vec<&[f32]>]| {
+        pollster::block_on(seg::train_with_val(Some(ctx), shape, &gr, v, &mr, &[], None, &cfg, None, &mut |_, _| {}))
+    };
+    let (plain, with) = (run(&[]).unwrap().0, run(&vr).unwrap().0);
+    assert_ne!(plain.w1, with.w1, "the variants were not trained on");
+    // Off means off: no variants gives exactly `train`'s head (no extra random draws).
+    let (same, _) =
+        pollster::block_on(seg::train(Some(ctx), shape, &gr, &mr, &[], None, &cfg, &mut |_, _| {})).unwrap();
+    assert_eq!((&same.w1, &same.w2), (&plain.w1, &plain.w2));
+    let err = run(&vr[..3]).unwrap_err();
+    assert!(err.to_string().contains("intensity variants for 3 of 16"), "{err}");
 }

@@ -23,7 +23,8 @@
 //! Augmentation (`augment`, off by default): one of the 8 flips / 90° rotations per sample and epoch, applied to
 //! the cached feature grid and to the mask together. Exact for the `pixels` encoder; for a learned encoder it is
 //! an approximation (its features are not equivariant to flips), which is why it is off by default. Intensity
-//! augmentation would need re-encoding every epoch and is not done.
+//! augmentation (brightness, contrast, gamma) happens before encoding: K cached variants per labelled image
+//! ([`crate::augment`], [`SegConfig::intensity_variants`]), one drawn per sample and epoch.
 //!
 //! Deterministic for a seed: initialisation, batch order and augmentation come from one `Rng`, and every
 //! kernel reduces in a fixed order.
@@ -110,6 +111,10 @@ pub struct SegConfig {
     pub weight_decay: f32,
     pub dice: DiceMode,
     pub augment: bool,
+    /// Intensity variants per labelled image ([`crate::augment`]): the grids come to [`train_with_val`] as
+    /// `variants`, and every epoch each sample uses its original grid or one of them, drawn uniformly. 0 = off
+    /// (recorded here so head files and results say how a head was trained).
+    pub intensity_variants: usize,
     /// Semi-supervised training on unlabelled grids (off when `None`).
     pub mean_teacher: Option<MeanTeacher>,
     /// Generalist pseudo-labels with the selective filter (off when `None`; needs `train`'s `sam`).
@@ -153,6 +158,7 @@ impl Default for SegConfig {
             weight_decay: 1e-4,
             dice: DiceMode::Soft,
             augment: false,
+            intensity_variants: 0,
             mean_teacher: None,
             pseudo: None,
             seed: 0,
@@ -568,7 +574,7 @@ pub async fn train(
     cfg: &SegConfig,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(SegHead, TrainLog)> {
-    train_with_val(ctx, grid, grids, masks, unlabeled, sam, cfg, None, progress).await
+    train_with_val(ctx, grid, grids, &[], masks, unlabeled, sam, cfg, None, progress).await
 }
 
 /// A validation split for model selection (MedCAL validates every 5 epochs and keeps the checkpoint of best
@@ -593,13 +599,16 @@ async fn val_dice(ctx: Option<&GpuContext>, head: &SegHead, v: &SegValidation<'_
     Ok(sum / v.grids.len() as f64)
 }
 
-/// [`train`] with model selection on a validation split (`val`): the returned head is the checkpoint of best
-/// validation Dice, and the log says which epoch it was and its Dice.
-#[allow(clippy::too_many_arguments)] // train's arguments and the validation split
+/// [`train`] with intensity variants and model selection: `variants[i]` are the grids of sample i's intensity
+/// variants (empty, or one list per sample; see [`SegConfig::intensity_variants`]); with a validation split
+/// (`val`) the returned head is the checkpoint of best validation Dice, and the log says which epoch it was and
+/// its Dice.
+#[allow(clippy::too_many_arguments)] // train's arguments, the variants and the validation split
 pub async fn train_with_val(
     ctx: Option<&GpuContext>,
     grid: GridShape,
     grids: &[&[f32]],
+    variants: &[Vec<&[f32]>],
     masks: &[&[u8]],
     unlabeled: &[&[f32]],
     sam: Option<&SamPseudo<'_>>,
@@ -629,6 +638,14 @@ pub async fn train_with_val(
     }
     for (i, g) in unlabeled.iter().enumerate() {
         head.check_grid(&format!("unlabelled sample {i}"), g)?;
+    }
+    if !variants.is_empty() && variants.len() != n {
+        return Err(Error::Invalid(format!("train: intensity variants for {} of {n} samples", variants.len())));
+    }
+    for (i, vs) in variants.iter().enumerate() {
+        for (k, g) in vs.iter().enumerate() {
+            head.check_grid(&format!("sample {i}, intensity variant {}", k + 1), g)?;
+        }
     }
     if let Some(v) = &val {
         if v.every == 0 || v.grids.is_empty() || v.grids.len() != v.masks.len() {
@@ -701,7 +718,16 @@ pub async fn train_with_val(
                 pseudo_set = labels.into_iter().filter(|p| p.kept).map(|p| (p.index, p.mask)).collect();
                 log.pseudo.push(round);
             }
-            let items = chunk.iter().map(|&i| (grids[i], masks[i]));
+            // The original grid or one of its intensity variants (no draw when a sample has none).
+            let mut grid_of = |i: usize| match variants.get(i).filter(|v| !v.is_empty()) {
+                Some(vs) => match rng.below(vs.len() as u32 + 1) as usize {
+                    0 => grids[i],
+                    k => vs[k - 1],
+                },
+                None => grids[i],
+            };
+            let picked: Vec<&[f32]> = chunk.iter().map(|&i| grid_of(i)).collect();
+            let items = chunk.iter().zip(picked).map(|(&i, g)| (g, masks[i]));
             let (xs, geom, targets) = upload_batch(&ex, &head, items, cfg.augment, &mut rng)?;
             let (loss, mut g) = loss_and_grads(&mut ex, &head, &prm, &xs, &geom, &targets, cfg.dice).await?;
             if let (Some((pc, _)), false) = (pseudo_on, pseudo_set.is_empty()) {
