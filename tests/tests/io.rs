@@ -136,6 +136,12 @@ fn nifti_label_volumes_give_each_slice_its_mask() {
     let (msd_samples, report) = run(&msd, &IngestOptions::default());
     assert_eq!((msd_samples.len(), report.with_mask, report.skipped.len()), (128, 128, 0));
     assert_eq!(msd_samples[0].masks, vec!["labelsTr/mni.nii.gz".to_string()]);
+    // The browser's dropped-folder path takes imagesTr/ only (labelsTr/ set aside as masks), in the same order.
+    upload_matches_ingest(&msd);
+    let paths: Vec<String> = browser_listing(&msd).into_iter().map(|(r, _)| r).collect();
+    let plan = medpick_core::upload::plan(&paths);
+    assert_eq!(plan.order.len(), 2);
+    assert!(plan.skipped.iter().any(|(p, why)| p.starts_with("labelsTr/") && why.contains("beside imagesTr/")));
     // A label transposed (180×140 slices for 140×180 images) and an image without a label.
     std::fs::copy(msd.join("imagesTr/mni.nii.gz"), msd.join("imagesTr/nolabel.nii.gz")).unwrap();
     let sag = dir.join("sag.nii.gz");
