@@ -38,7 +38,8 @@ pub struct RunResult {
     pub train_seconds: f64,
     pub train_steps: usize,
     /// Segmentation runs: mean per-image Dice and IoU on the test split, and the mean HD95 / ASD (pixels) over
-    /// the images where both masks are non-empty (MedCAL skips the others).
+    /// the images where both masks are non-empty (MedCAL skips the others); per volume in 3-D (distances in mm)
+    /// when the test images are slices of complete volumes ([`eval_seg`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dice: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

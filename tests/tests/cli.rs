@@ -887,3 +887,38 @@ fn train_on_one_volume_and_eval_another_per_volume_in_3d() {
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--force"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `bench protocol --task seg` on NIfTI volumes (eight white-matter volumes cut from the MNI152 template): the
+/// test split's volumes are scored per volume in 3-D, results.md says so, and a trained head beats the untrained.
+#[test]
+fn bench_protocol_seg_on_volumes_scores_the_test_volumes_in_3d() {
+    if crate::common::gpu().is_none() {
+        return;
+    }
+    let dir = tmp("protocol-volumes");
+    let Some((root, _)) = crate::common::mni_seg_volumes(&dir, &[40, 70, 100, 125]) else { return };
+    let out = dir.join("results");
+    let o = Command::new(medpick())
+        .args(["bench", "protocol", "--task", "seg", "--dataset"])
+        .arg(&root)
+        .args(["--model", "pixels:64", "--strategies", "typiclust", "--budgets", "24", "--seeds", "1"])
+        .args(["--epochs", "10", "--hidden", "8", "--lr", "0.01", "--cache", "none", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("scored per volume in 3-D"), "{err}");
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(md.contains("Test metrics per volume in 3-D"), "{md}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let floor = json["untrained"]["dice"].as_f64().unwrap();
+    let runs = json["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{json}");
+    for r in runs {
+        let d = r["dice"].as_f64().unwrap_or_else(|| panic!("{r}"));
+        assert!(d > floor + 0.2, "{}: 3-D Dice {d} vs untrained {floor}\n{md}", r["strategy"]);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -103,6 +103,12 @@ fn f16_to_f32(h: u16) -> f32 {
 /// left-right as `mni_flip`. Returns the dataset folder and the label volume's foreground voxels per axial slice
 /// (z), counted straight from the array, or `None` without ../shared.
 pub fn mni_seg_dataset(dir: &std::path::Path) -> Option<(std::path::PathBuf, Vec<usize>)> {
+    mni_seg_volumes(dir, &[70])
+}
+
+/// [`mni_seg_dataset`] with one pair of volumes per start of the 64-slice z range: `mni` / `mni_flip` for z 70,
+/// `mni_z<start>` / `mni_z<start>_flip` for the others (z ranges up to 125..189). The counts are the first's.
+pub fn mni_seg_volumes(dir: &std::path::Path, z_starts: &[usize]) -> Option<(std::path::PathBuf, Vec<usize>)> {
     use ::nifti::{IntoNdArray, NiftiObject};
     use ndarray::s;
     let src = shared()?.join("data/nifti-mni152");
@@ -113,20 +119,25 @@ pub fn mni_seg_dataset(dir: &std::path::Path) -> Option<(std::path::PathBuf, Vec
     };
     let (h, t1) = read("mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz");
     let (_, wm) = read("mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz");
-    let crop = |a: &ndarray::Array3<f32>| a.slice(s![30..170, 30..210, 70..134]).to_owned();
-    let (t1, wm) = (crop(&t1), crop(&wm));
-    let label: ndarray::Array3<u8> = wm.mapv(|v| (v > 127.0) as u8);
     let root = dir.join("mni-seg");
     for sub in ["images", "labels"] {
         std::fs::create_dir_all(root.join(sub)).unwrap();
     }
-    let mirror_t1 = t1.slice(s![..;-1, .., ..]).to_owned();
-    let mirror_label = label.slice(s![..;-1, .., ..]).to_owned();
-    for (name, image, mask) in [("mni", &t1, &label), ("mni_flip", &mirror_t1, &mirror_label)] {
-        let w = |p: std::path::PathBuf| ::nifti::writer::WriterOptions::new(p).reference_header(&h);
-        w(root.join(format!("images/{name}.nii.gz"))).write_nifti(image).unwrap();
-        w(root.join(format!("labels/{name}.nii.gz"))).write_nifti(mask).unwrap();
+    let mut first = None;
+    for &z in z_starts {
+        let crop = |a: &ndarray::Array3<f32>| a.slice(s![30..170, 30..210, z..z + 64]).to_owned();
+        let (t1, wm) = (crop(&t1), crop(&wm));
+        let label: ndarray::Array3<u8> = wm.mapv(|v| (v > 127.0) as u8);
+        let mirror_t1 = t1.slice(s![..;-1, .., ..]).to_owned();
+        let mirror_label = label.slice(s![..;-1, .., ..]).to_owned();
+        let base = if z == 70 { "mni".to_string() } else { format!("mni_z{z}") };
+        for (name, image, mask) in [(base.clone(), &t1, &label), (format!("{base}_flip"), &mirror_t1, &mirror_label)] {
+            let w = |p: std::path::PathBuf| ::nifti::writer::WriterOptions::new(p).reference_header(&h);
+            w(root.join(format!("images/{name}.nii.gz"))).write_nifti(image).unwrap();
+            w(root.join(format!("labels/{name}.nii.gz"))).write_nifti(mask).unwrap();
+        }
+        let count = |z: usize| label.slice(s![.., .., z]).iter().filter(|&&v| v != 0).count();
+        first.get_or_insert_with(|| (0..label.shape()[2]).map(count).collect::<Vec<usize>>());
     }
-    let per_z = (0..label.shape()[2]).map(|z| label.slice(s![.., .., z]).iter().filter(|&&v| v != 0).count()).collect();
-    Some((root, per_z))
+    Some((root, first.unwrap_or_default()))
 }
