@@ -462,7 +462,8 @@ fn blocked_pool_strategies_match_the_single_buffer() {
     let labeled = [0usize, 5, 9];
     const BLOCKED: [&str; 5] = ["coreset", "bal", "usl-medcal", "probcover", "repdiv"];
     let blocked = || {
-        let old = select::gpu::set_pool_block_rows(Some(370));
+        // A binding of 371 rows: pools in blocks of 370 (one spare row), tile scans within it too.
+        let old = select::gpu::set_binding_limit(Some(371 * x.d));
         let pool = select::gpu::Pool::upload(ctx, x).unwrap();
         assert!(pool.is_blocked() && pool.blocks() == 3);
         drop(pool);
@@ -471,7 +472,7 @@ fn blocked_pool_strategies_match_the_single_buffer() {
             with_small_tiles(|| pollster::block_on(select::select_on(name, &input))).unwrap()
         };
         let out: Vec<_> = BLOCKED.iter().map(|n| r(n)).collect();
-        select::gpu::set_pool_block_rows(old);
+        select::gpu::set_binding_limit(old);
         out
     };
     let got = blocked();
@@ -489,9 +490,9 @@ fn blocked_pool_strategies_match_the_single_buffer() {
     }
     assert!(kmeans_moved <= 2, "{kmeans_moved} k-means strategies moved");
     // The blocked k-center step on its own: identical minimum distances.
-    let old = select::gpu::set_pool_block_rows(Some(370));
+    let old = select::gpu::set_binding_limit(Some(371 * x.d));
     let bp = select::gpu::Pool::upload(ctx, x).unwrap();
-    select::gpu::set_pool_block_rows(old);
+    select::gpu::set_binding_limit(old);
     let sp = select::gpu::Pool::upload(ctx, x).unwrap();
     assert!(!sp.is_blocked());
     let mind = |p: &select::gpu::Pool| {

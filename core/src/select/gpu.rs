@@ -49,14 +49,21 @@ fn tile_limits() -> (usize, usize) {
 }
 
 thread_local! {
-    static POOL_BLOCK_ROWS: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+    static BINDING_FLOATS: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
 }
 
-/// On this thread, hold every pool of more than `rows` rows as blocks of at most `rows` rows (`None`: only
-/// pools larger than one storage binding), returning the previous setting. Results do not depend on it beyond
-/// the summation order of k-means centres; tests use it to exercise the blocked path on small pools.
-pub fn set_pool_block_rows(rows: Option<usize>) -> Option<usize> {
-    POOL_BLOCK_ROWS.with(|c| c.replace(rows.map(|r| r.max(1))))
+/// On this thread, treat a storage binding as holding at most `floats` f32 values (`None`: the device's limit,
+/// when that is smaller), returning the previous setting. Pools, tile scans and the δ-graph then block and chunk
+/// as they would on a device with that limit; results do not depend on it beyond the summation order of k-means
+/// centres. Tests use it to run the paths of pools larger than a binding on small pools.
+pub fn set_binding_limit(floats: Option<usize>) -> Option<usize> {
+    BINDING_FLOATS.with(|c| c.replace(floats.map(|f| f.max(1))))
+}
+
+/// The f32 values one storage binding (and one buffer) may hold on this device, or less on this thread.
+fn binding_floats(ctx: &GpuContext) -> usize {
+    let device = (ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size) / 4) as usize;
+    BINDING_FLOATS.with(|c| c.get()).map_or(device, |f| f.min(device))
 }
 
 /// Rows `row0 .. row0 + rows` of a blocked pool; the buffer has one spare row at the end (the centre row of a
@@ -85,15 +92,14 @@ pub enum Rows<'a> {
 
 impl<'a> Pool<'a> {
     pub fn upload(ctx: &GpuContext, x: Matrix<'a>) -> Result<Self> {
-        let limit = (ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size) / 4) as usize;
-        let forced = POOL_BLOCK_ROWS.with(|c| c.get());
+        let limit = binding_floats(ctx);
         let d = x.d.max(1);
-        if x.n * d <= limit && forced.is_none_or(|r| x.n <= r) {
+        if x.n * d <= limit {
             let buf = ctx.upload("pool", x.data)?;
             return Ok(Pool { x, blocks: vec![PoolBlock { row0: 0, rows: x.n, buf }], scratch: None });
         }
-        let fit = (limit / d).saturating_sub(1);
-        let rows = forced.map_or(fit, |r| r.min(fit));
+        // Each block keeps one spare row (the centre row of a blocked `min_dist_update`).
+        let rows = (limit / d).saturating_sub(1);
         if rows == 0 {
             return Err(Error::TooLarge {
                 op: "pool",
@@ -243,11 +249,14 @@ pub struct TileScan<'a> {
 
 impl<'a> TileScan<'a> {
     pub fn new(ctx: &'a GpuContext, a: Rows<'a>, na: usize, b: Rows<'a>, nb: usize, d: usize) -> Result<Self> {
-        let limit = (ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size) / 4) as usize;
+        let limit = binding_floats(ctx);
         let (max_rows, max_floats) = tile_limits();
         let cap = max_floats.min(limit);
-        let rows = na.clamp(1, max_rows);
-        let cols = nb.clamp(1, (cap / rows).max(64));
+        // Rows of d features one block buffer may hold: a few rows against many columns (k-means++ trials
+        // against the pool) must not put the whole pool in one column block.
+        let fit = (limit / d.max(1)).max(1);
+        let rows = na.clamp(1, max_rows.min(fit));
+        let cols = nb.clamp(1, (cap / rows).max(64).min(fit));
         if rows * d > limit || cols * d > limit {
             return Err(Error::TooLarge {
                 op: "tile scan",
@@ -519,8 +528,7 @@ pub async fn probcover_delta(ctx: &GpuContext, pool: &Pool<'_>, labels: &[usize]
 /// in two passes (count, then write at the prefix sums); an edge list larger than one storage binding is written
 /// in chunks ([`delta_graph_chunked`]).
 pub async fn delta_graph(ctx: &GpuContext, pool: &Pool<'_>, delta: f64) -> Result<(Vec<usize>, Vec<u32>)> {
-    let limit = (ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size) / 4) as usize;
-    delta_graph_chunked(ctx, pool, delta, limit).await
+    delta_graph_chunked(ctx, pool, delta, binding_floats(ctx)).await
 }
 
 /// [`delta_graph`] with at most `max_edges` edges per device buffer: the write pass runs once per group of
