@@ -374,7 +374,12 @@ pub async fn embed_samples(
                     hashes.insert(s.source.clone(), sha256_hex(&bytes));
                 }
                 let locator = s.id.split_once('#').map(|(_, l)| l).unwrap_or("");
-                let key = format!("{}|{locator}|{}{variant_key}", hashes[&s.source], encoder.cache_tag());
+                // A variant's transform is drawn from the sample id, so the id is part of its key.
+                let variant = match intensity {
+                    Some(_) => format!("{variant_key}|{}", s.id),
+                    None => String::new(),
+                };
+                let key = format!("{}|{locator}|{}{variant}", hashes[&s.source], encoder.cache_tag());
                 Some(sha256_hex(key.as_bytes()))
             }
             None => None,
