@@ -182,8 +182,21 @@ pub fn embed_grids(
     shape: GridShape,
     chw: bool,
 ) -> Result<(Vec<String>, Vec<Vec<f32>>)> {
+    embed_grids_with(gpu, model, root, samples, shape, chw, None)
+}
+
+/// `embed_grids` of an intensity variant of every image (`None`: the images as they are).
+fn embed_grids_with(
+    gpu: &medpick_core::gpu::GpuContext,
+    model: &crate::ModelArgs,
+    root: &Path,
+    samples: &[Sample],
+    shape: GridShape,
+    chw: bool,
+    intensity: Option<medpick_core::augment::IntensityVariant>,
+) -> Result<(Vec<String>, Vec<Vec<f32>>)> {
     let m = crate::ModelArgs { pool: "grid".into(), ..model.clone() };
-    let f = crate::embed_features(gpu, &m, root, samples)?;
+    let f = crate::embed_features_with(gpu, &m, root, samples, intensity)?;
     if f.dim != shape.len() {
         bail!("{}: grid of {} values, expected {}×{}×{}", model.model, f.dim, shape.c, shape.h, shape.w);
     }
@@ -213,19 +226,13 @@ pub fn embed_variant_grids(
     let by_id: std::collections::HashMap<&str, &Sample> = samples.iter().map(|s| (s.id.as_str(), s)).collect();
     let todo: Vec<Sample> = ids.iter().filter_map(|id| by_id.get(id.as_str()).map(|s| (*s).clone())).collect();
     let mut out: Vec<Vec<Vec<f32>>> = vec![Vec::with_capacity(k); ids.len()];
-    let m = crate::ModelArgs { pool: "grid".into(), ..model.clone() };
     for index in 1..=k {
         eprintln!("intensity variant {index} of {k} of {} images", todo.len());
         let v = medpick_core::augment::IntensityVariant { seed, index };
-        let f = crate::embed_features_with(gpu, &m, root, &todo, Some(v))?;
-        if f.dim != shape.len() {
-            bail!("{}: grid of {} values, expected {}×{}×{}", model.model, f.dim, shape.c, shape.h, shape.w);
-        }
-        let row: std::collections::HashMap<&str, usize> =
-            f.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+        let (vids, grids) = embed_grids_with(gpu, model, root, &todo, shape, chw, Some(v))?;
+        let mut by_id: std::collections::HashMap<String, Vec<f32>> = vids.into_iter().zip(grids).collect();
         for (i, id) in ids.iter().enumerate() {
-            let Some(&r) = row.get(id.as_str()) else { bail!("{id}: intensity variant {index} could not be embedded") };
-            let g = if chw { seg::chw_to_hwc(f.row(r), shape.c, shape.h, shape.w) } else { f.row(r).to_vec() };
+            let Some(g) = by_id.remove(id) else { bail!("{id}: intensity variant {index} could not be embedded") };
             out[i].push(g);
         }
     }

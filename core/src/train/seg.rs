@@ -719,16 +719,17 @@ pub async fn train_with_val(
                 log.pseudo.push(round);
             }
             // The original grid or one of its intensity variants (no draw when a sample has none).
-            let mut grid_of = |i: usize| match variants.get(i).filter(|v| !v.is_empty()) {
-                Some(vs) => match rng.below(vs.len() as u32 + 1) as usize {
-                    0 => grids[i],
-                    k => vs[k - 1],
-                },
-                None => grids[i],
-            };
-            let picked: Vec<&[f32]> = chunk.iter().map(|&i| grid_of(i)).collect();
-            let items = chunk.iter().zip(picked).map(|(&i, g)| (g, masks[i]));
-            let (xs, geom, targets) = upload_batch(&ex, &head, items, cfg.augment, &mut rng)?;
+            let items: Vec<(&[f32], &[u8])> = chunk
+                .iter()
+                .map(|&i| match variants.get(i).filter(|v| !v.is_empty()) {
+                    Some(vs) => match rng.below(vs.len() as u32 + 1) as usize {
+                        0 => (grids[i], masks[i]),
+                        k => (vs[k - 1], masks[i]),
+                    },
+                    None => (grids[i], masks[i]),
+                })
+                .collect();
+            let (xs, geom, targets) = upload_batch(&ex, &head, items.into_iter(), cfg.augment, &mut rng)?;
             let (loss, mut g) = loss_and_grads(&mut ex, &head, &prm, &xs, &geom, &targets, cfg.dice).await?;
             if let (Some((pc, _)), false) = (pseudo_on, pseudo_set.is_empty()) {
                 // CE against the generalist's pseudo-labels on a batch of kept images, weighted 0.5·w_sam(t).
