@@ -165,8 +165,11 @@ pub struct EncoderBench {
     pub precision: crate::model::Precision,
     /// Bytes of the model's parameters on the device.
     pub weight_bytes: u64,
-    /// Images per timed run (medpick encodes them one after another).
+    /// Images per timed run.
     pub batch: usize,
+    /// Images per forward pass within the run: DINOv2 encodes a run's images in batched passes (split only
+    /// where the device's binding limit requires), LiteMedSAM one image per pass.
+    pub images_per_pass: usize,
     pub seconds: f64,
     pub images_per_s: f64,
     pub ms_per_image: f64,
@@ -185,6 +188,7 @@ impl EncoderBench {
             precision: m.precision,
             weight_bytes: m.weight_bytes,
             batch,
+            images_per_pass: batch.min(m.max_pass),
             seconds,
             images_per_s: batch as f64 / seconds,
             ms_per_image: seconds * 1e3 / batch as f64,
@@ -208,33 +212,33 @@ struct ModelRun {
     name: String,
     precision: crate::model::Precision,
     weight_bytes: u64,
+    /// Most images one forward pass takes.
+    max_pass: usize,
 }
 
 /// One warm-up image, then `batch` images per timed run for every batch size (peak device memory per run);
-/// with `profile`, one more image with per-kernel profiling on.
+/// with `profile`, one more image with per-kernel profiling on. `forward(b)` encodes b images.
 async fn timed_runs(
     ctx: &GpuContext,
     model: &ModelRun,
     batches: &[usize],
     gflop: f64,
     profile: bool,
-    forward: impl AsyncFn() -> Result<()>,
+    forward: impl AsyncFn(usize) -> Result<()>,
 ) -> Result<EncoderReport> {
-    forward().await?;
+    forward(1).await?;
     let mut rows = Vec::new();
     for &b in batches {
         ctx.take_peak_buffer_bytes();
         let t = Instant::now();
-        for _ in 0..b {
-            forward().await?;
-        }
+        forward(b).await?;
         let seconds = t.elapsed().as_secs_f64();
         rows.push(EncoderBench::from_run(model, b, seconds, gflop, ctx.take_peak_buffer_bytes()));
     }
     let mut kernels = Vec::new();
     if profile {
         ctx.set_profiling(true);
-        let r = forward().await;
+        let r = forward(1).await;
         kernels = ctx.profile();
         ctx.set_profiling(false);
         r?;
@@ -252,9 +256,16 @@ pub async fn encoder_litemedsam(
     let mut rng = Rng::new(7);
     let input = rng.uniform_vec(3 * 256 * 256, 0.0, 1.0);
     let gflop = crate::model::tinyvit::flops() / 1e9;
-    let run = ModelRun { name: "litemedsam".into(), precision: model.precision(), weight_bytes: model.param_bytes() };
-    timed_runs(ctx, &run, batches, gflop, profile, async || {
-        std::hint::black_box(model.forward(ctx, &input, false).await?);
+    let run = ModelRun {
+        name: "litemedsam".into(),
+        precision: model.precision(),
+        weight_bytes: model.param_bytes(),
+        max_pass: 1,
+    };
+    timed_runs(ctx, &run, batches, gflop, profile, async |b| {
+        for _ in 0..b {
+            std::hint::black_box(model.forward(ctx, &input, false).await?);
+        }
         Ok(())
     })
     .await
@@ -286,9 +297,15 @@ pub async fn encoder_dinov2_shape(
         + cfg.num_hidden_layers as f64
             * (2.0 * s * 3.0 * df * df + 2.0 * 2.0 * s * s * df + 2.0 * s * df * df + 2.0 * s * df * (f1 + hid)))
         / 1e9;
-    let run = ModelRun { name: format!("dinov2-{size}-shape"), precision, weight_bytes: m.param_bytes() };
-    timed_runs(ctx, &run, batches, gflop, profile, async || {
-        std::hint::black_box(m.forward(ctx, &input, 224, 224, false).await?);
+    let run = ModelRun {
+        name: format!("dinov2-{size}-shape"),
+        precision,
+        weight_bytes: m.param_bytes(),
+        max_pass: m.max_batch(ctx, 224, 224),
+    };
+    timed_runs(ctx, &run, batches, gflop, profile, async |b| {
+        let inputs = vec![input.as_slice(); b];
+        std::hint::black_box(m.forward_batch(ctx, &inputs, 224, 224, false).await?);
         Ok(())
     })
     .await

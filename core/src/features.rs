@@ -60,6 +60,9 @@ pub enum Encoder {
         name: String,
         model: Box<crate::model::dinov2::GpuDinov2>,
         weights_sha256: String,
+        /// Images per forward pass ([`Encoder::set_batch`]; split further where the device's binding limit
+        /// requires).
+        batch: usize,
     },
     /// Raw pixels: grey (mean of RGB, in [0, 1]) resized bilinearly to side × side and flattened. Not a
     /// foundation model: a baseline, and a fast encoder for pipeline tests (`--model pixels` = 28×28).
@@ -67,6 +70,9 @@ pub enum Encoder {
         side: usize,
     },
 }
+
+/// DINOv2's default images per forward pass (`--batch`).
+pub const DINOV2_BATCH: usize = 8;
 
 /// Preprocessing of the `pixels` baseline encoder.
 pub const PIXELS_PREPROCESS: &str = "pixels-v1: grey = mean(RGB)/255, bilinear to side x side (align_corners=False)";
@@ -158,7 +164,23 @@ impl Encoder {
         let weights_sha256 = sha256_hex(bytes);
         let w = weights::read_weights_bytes(path, bytes)?;
         let model = crate::model::dinov2::Dinov2::load(&w, config)?.to_gpu_with(ctx, precision)?;
-        Ok(Encoder::Dinov2 { name: name.to_string(), model: Box::new(model), weights_sha256 })
+        Ok(Encoder::Dinov2 { name: name.to_string(), model: Box::new(model), weights_sha256, batch: DINOV2_BATCH })
+    }
+
+    /// Images encoded per forward pass: DINOv2 runs a batch as one pass (one GEMM over all their tokens);
+    /// LiteMedSAM and pixels encode one image at a time.
+    pub fn batch(&self) -> usize {
+        match self {
+            Encoder::Dinov2 { batch, .. } => *batch,
+            _ => 1,
+        }
+    }
+
+    /// Set the images per forward pass of a batching encoder (DINOv2; ignored by the others). At least 1.
+    pub fn set_batch(&mut self, n: usize) {
+        if let Encoder::Dinov2 { batch, .. } = self {
+            *batch = n.max(1);
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -214,6 +236,45 @@ impl Encoder {
         }
     }
 
+    /// Several images → one feature vector each, in order; DINOv2 encodes them in one batched pass
+    /// ([`crate::model::dinov2::GpuDinov2::forward_batch`]), the others one after another.
+    pub async fn embed_batch(
+        &self,
+        ctx: Option<&GpuContext>,
+        imgs: &[crate::io::Image2d],
+        pool: Pool,
+    ) -> Result<Vec<Vec<f32>>> {
+        match self {
+            Encoder::Dinov2 { model, .. } if imgs.len() > 1 => {
+                let ctx = ctx.ok_or_else(|| Error::Invalid(format!("{}: DINOv2 runs on the GPU only", self.name())))?;
+                let inputs: Vec<Vec<f32>> = imgs.iter().map(|img| preprocess::dinov2_input(img, 224, 224)).collect();
+                let refs: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
+                let outs = model.forward_batch(ctx, &refs, 224, 224, false).await?;
+                outs.into_iter().map(|out| self.dinov2_pool(out, pool)).collect()
+            }
+            _ => {
+                let mut out = Vec::with_capacity(imgs.len());
+                for img in imgs {
+                    out.push(self.embed(ctx, img, pool).await?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    fn dinov2_pool(&self, out: crate::model::dinov2::Dinov2Output, pool: Pool) -> Result<Vec<f32>> {
+        let Encoder::Dinov2 { model, .. } = self else {
+            return Err(Error::Invalid(format!("{}: not a DINOv2 model", self.name())));
+        };
+        let d = model.model.config.hidden_size;
+        let skip = 1 + model.model.config.num_register_tokens;
+        Ok(match pool {
+            Pool::Cls => out.cls,
+            Pool::Mean => out.mean,
+            Pool::Grid => out.last_hidden_state[skip * d..].to_vec(),
+        })
+    }
+
     /// One image → one feature vector.
     /// `ctx` must be the context the encoder was loaded on (None for the CPU forward pass).
     pub async fn embed(&self, ctx: Option<&GpuContext>, img: &crate::io::Image2d, pool: Pool) -> Result<Vec<f32>> {
@@ -245,13 +306,7 @@ impl Encoder {
                 let input = preprocess::dinov2_input(img, 224, 224);
                 let ctx = ctx.ok_or_else(|| Error::Invalid(format!("{}: DINOv2 runs on the GPU only", self.name())))?;
                 let out = model.forward(ctx, &input, 224, 224, false).await?;
-                let d = model.model.config.hidden_size;
-                let skip = 1 + model.model.config.num_register_tokens;
-                Ok(match pool {
-                    Pool::Cls => out.cls,
-                    Pool::Mean => out.mean,
-                    Pool::Grid => out.last_hidden_state[skip * d..].to_vec(),
-                })
+                self.dinov2_pool(out, pool)
             }
         }
     }
@@ -365,72 +420,98 @@ pub async fn embed_samples(
     if let Some(d) = &dir {
         std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
     }
-    for (i, s) in samples.iter().enumerate() {
-        let src = root.join(&s.source);
-        let key = match &dir {
-            Some(_) => {
-                if !hashes.contains_key(&s.source) {
-                    let bytes = std::fs::read(&src).map_err(|e| Error::io(&src, e))?;
-                    hashes.insert(s.source.clone(), sha256_hex(&bytes));
-                }
-                let locator = s.id.split_once('#').map(|(_, l)| l).unwrap_or("");
-                // A variant's transform is drawn from the sample id, so the id is part of its key.
-                let variant = match intensity {
-                    Some(_) => format!("{variant_key}|{}", s.id),
-                    None => String::new(),
-                };
-                let key = format!("{}|{locator}|{}{variant}", hashes[&s.source], encoder.cache_tag());
-                Some(sha256_hex(key.as_bytes()))
-            }
-            None => None,
-        };
-        let cached = match (&dir, &key) {
-            (Some(d), Some(k)) => {
-                std::fs::read(d.join(format!("{k}.f32"))).ok().filter(|b| b.len() % 4 == 0 && !b.is_empty())
-            }
-            _ => None,
-        };
-        let (vec, hit) = match cached {
-            Some(b) => (bytemuck::pod_collect_to_vec::<u8, f32>(&b), true),
-            None => {
-                let img = match loader.load(s) {
-                    Ok(img) => match intensity {
-                        Some(v) => crate::augment::IntensityAug::draw(v, &s.id).apply(&img),
-                        None => img,
-                    },
-                    Err(e) => {
-                        report.skipped.push((s.id.clone(), e.to_string()));
-                        progress(i + 1, samples.len(), false);
-                        continue;
+    // Samples go in chunks of the encoder's batch: each chunk's cache misses are encoded in one call, then
+    // the chunk's rows are emitted in sample order.
+    enum Slot {
+        Ready(Vec<f32>, bool),
+        Pending(usize),
+        Skipped(String),
+    }
+    let batch = encoder.batch().max(1);
+    for (c, chunk) in samples.chunks(batch).enumerate() {
+        let mut slots = Vec::with_capacity(chunk.len());
+        let mut keys = Vec::with_capacity(chunk.len());
+        let mut imgs = Vec::new();
+        for s in chunk {
+            let src = root.join(&s.source);
+            let key = match &dir {
+                Some(_) => {
+                    if !hashes.contains_key(&s.source) {
+                        let bytes = std::fs::read(&src).map_err(|e| Error::io(&src, e))?;
+                        hashes.insert(s.source.clone(), sha256_hex(&bytes));
                     }
-                };
-                let v = encoder.embed(ctx, &img, pool).await?;
-                if let (Some(d), Some(k)) = (&dir, &key) {
-                    let tmp = d.join(format!("{k}.f32.tmp"));
-                    std::fs::write(&tmp, bytemuck::cast_slice(&v)).map_err(|e| Error::io(&tmp, e))?;
-                    std::fs::rename(&tmp, d.join(format!("{k}.f32"))).map_err(|e| Error::io(&tmp, e))?;
+                    let locator = s.id.split_once('#').map(|(_, l)| l).unwrap_or("");
+                    // A variant's transform is drawn from the sample id, so the id is part of its key.
+                    let variant = match intensity {
+                        Some(_) => format!("{variant_key}|{}", s.id),
+                        None => String::new(),
+                    };
+                    let key = format!("{}|{locator}|{}{variant}", hashes[&s.source], encoder.cache_tag());
+                    Some(sha256_hex(key.as_bytes()))
                 }
-                (v, false)
+                None => None,
+            };
+            let cached = match (&dir, &key) {
+                (Some(d), Some(k)) => {
+                    std::fs::read(d.join(format!("{k}.f32"))).ok().filter(|b| b.len() % 4 == 0 && !b.is_empty())
+                }
+                _ => None,
+            };
+            slots.push(match cached {
+                Some(b) => Slot::Ready(bytemuck::pod_collect_to_vec::<u8, f32>(&b), true),
+                None => match loader.load(s) {
+                    Ok(img) => {
+                        imgs.push(match intensity {
+                            Some(v) => crate::augment::IntensityAug::draw(v, &s.id).apply(&img),
+                            None => img,
+                        });
+                        Slot::Pending(imgs.len() - 1)
+                    }
+                    Err(e) => Slot::Skipped(e.to_string()),
+                },
+            });
+            keys.push(key);
+        }
+        let mut fresh: Vec<Option<Vec<f32>>> =
+            encoder.embed_batch(ctx, &imgs, pool).await?.into_iter().map(Some).collect();
+        for (j, (s, slot)) in chunk.iter().zip(slots).enumerate() {
+            let i = c * batch + j;
+            let (vec, hit) = match slot {
+                Slot::Ready(v, hit) => (v, hit),
+                Slot::Skipped(e) => {
+                    report.skipped.push((s.id.clone(), e));
+                    progress(i + 1, samples.len(), false);
+                    continue;
+                }
+                Slot::Pending(p) => {
+                    let v = fresh[p].take().ok_or_else(|| Error::Invalid(format!("{}: no feature", s.id)))?;
+                    if let (Some(d), Some(k)) = (&dir, &keys[j]) {
+                        let tmp = d.join(format!("{k}.f32.tmp"));
+                        std::fs::write(&tmp, bytemuck::cast_slice(&v)).map_err(|e| Error::io(&tmp, e))?;
+                        std::fs::rename(&tmp, d.join(format!("{k}.f32"))).map_err(|e| Error::io(&tmp, e))?;
+                    }
+                    (v, false)
+                }
+            };
+            if dim == 0 {
+                dim = vec.len();
             }
-        };
-        if dim == 0 {
-            dim = vec.len();
+            if vec.len() != dim {
+                return Err(Error::Invalid(format!(
+                    "{}: feature of {} values, expected {dim} (stale cache?)",
+                    s.id,
+                    vec.len()
+                )));
+            }
+            if hit {
+                report.from_cache += 1;
+            } else {
+                report.embedded += 1;
+            }
+            ids.push(s.id.clone());
+            data.extend_from_slice(&vec);
+            progress(i + 1, samples.len(), hit);
         }
-        if vec.len() != dim {
-            return Err(Error::Invalid(format!(
-                "{}: feature of {} values, expected {dim} (stale cache?)",
-                s.id,
-                vec.len()
-            )));
-        }
-        if hit {
-            report.from_cache += 1;
-        } else {
-            report.embedded += 1;
-        }
-        ids.push(s.id.clone());
-        data.extend_from_slice(&vec);
-        progress(i + 1, samples.len(), hit);
     }
     let f = Features {
         ids,

@@ -167,9 +167,17 @@ pub struct SegHeadFile {
     /// Storage of the encoder's matmul weights the head was trained on (eval re-embeds the same way).
     #[serde(default)]
     pub precision: medpick_core::model::Precision,
+    /// Intensity window of DICOM/NIfTI inputs the head was trained on (eval re-embeds with it; heads written
+    /// before it was recorded were trained on "file").
+    #[serde(default = "file_window")]
+    pub window: String,
     pub trained_on: usize,
     pub config: serde_json::Value,
     pub head: SegHead,
+}
+
+fn file_window() -> String {
+    "file".into()
 }
 
 /// Feature grids (channels-last) of `samples`, with their ids (samples that could not be embedded are skipped
@@ -356,6 +364,7 @@ pub fn train(a: crate::train::TrainArgs) -> Result<bool> {
         model: a.model.model.clone(),
         grid_chw: chw,
         precision: a.model.precision,
+        window: a.model.window.clone(),
         trained_on: ids.len(),
         config: serde_json::to_value(&cfg)?,
         head,
@@ -392,9 +401,10 @@ pub fn eval(a: crate::train::EvalArgs, h: SegHeadFile) -> Result<bool> {
         model: h.model.clone(),
         weights: a.weights.clone(),
         pool: "grid".into(),
-        window: "file".into(),
+        window: h.window.clone(),
         cache: a.cache.clone(),
         precision: h.precision,
+        embed_batch: medpick_core::features::DINOV2_BATCH,
     };
     let (ids, grids) = embed_grids(&gpu, &model, &root, &samples, h.head.grid, h.grid_chw)?;
     let by_id: std::collections::HashMap<&str, &Sample> = samples.iter().map(|s| (s.id.as_str(), s)).collect();
@@ -416,7 +426,7 @@ pub fn eval(a: crate::train::EvalArgs, h: SegHeadFile) -> Result<bool> {
     let each = pollster::block_on(protocol::seg_scores_each(ctx, &h.head, &all))?;
     let mean = protocol::SegEval::mean(&each.images);
     let fmt = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "–".into());
-    println!("{} images, model {} (head trained on {} images)", ids.len(), h.model, h.trained_on);
+    println!("{} images, model {}, window {} (head trained on {} images)", ids.len(), h.model, h.window, h.trained_on);
     println!("Dice  {:.4}\nIoU   {:.4}\nHD95  {} px\nASD   {} px", mean.dice, mean.iou, fmt(mean.hd95), fmt(mean.asd));
     use std::io::Write;
     if let (Some(w), Some(path)) = (&mut out, &a.out) {

@@ -220,6 +220,46 @@ fn embed_with_dinov2_weights_and_config() {
     let [c32, c16] =
         ["c32.safetensors", "c16.safetensors"].map(|n| medpick_core::features::Features::read(&dir.join(n)).unwrap());
     assert_eq!(c32.data, f.data, "the f32 run through the cache gives the uncached features");
+    // Batched passes (8 images by default) give the one-image-at-a-time features; a rerun of 5 per pass with a
+    // third of the cache gone mixes cached and new images in its passes and keeps the row order.
+    let one = Command::new(medpick())
+        .arg("embed")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018"))
+        .args(["--model", "dinov2", "--pool", "cls", "--cache", "none", "--embed-batch", "1", "--weights"])
+        .arg(sh.join("fixtures/dinov2/tiny_registers/model.safetensors"))
+        .arg("--out")
+        .arg(dir.join("one.safetensors"))
+        .output()
+        .unwrap();
+    assert!(one.status.success(), "{}", String::from_utf8_lossy(&one.stderr));
+    let one = medpick_core::features::Features::read(&dir.join("one.safetensors")).unwrap();
+    assert_eq!(one.ids, f.ids);
+    let worst = one.data.iter().zip(&f.data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst <= 1e-6, "batched vs one image per pass: {worst}");
+    let mut cached: Vec<_> =
+        std::fs::read_dir(dir.join("cache/dinov2-cls")).unwrap().map(|e| e.unwrap().path()).collect();
+    cached.sort();
+    for p in cached.iter().step_by(3) {
+        std::fs::remove_file(p).unwrap();
+    }
+    let o = Command::new(medpick())
+        .arg("embed")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018"))
+        .args(["--model", "dinov2", "--pool", "cls", "--embed-batch", "5", "--cache"])
+        .arg(dir.join("cache"))
+        .arg("--weights")
+        .arg(sh.join("fixtures/dinov2/tiny_registers/model.safetensors"))
+        .arg("--out")
+        .arg(dir.join("mixed5.safetensors"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("(0 new") && !err.contains("(24 new"), "some cached, some new: {err}");
+    let mixed = medpick_core::features::Features::read(&dir.join("mixed5.safetensors")).unwrap();
+    assert_eq!(mixed.ids, f.ids);
+    let worst = mixed.data.iter().zip(&f.data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst <= 1e-6, "mixed cached/new passes: {worst}");
     assert!(c16.preprocess.ends_with("matmul weights stored in f16"), "{}", c16.preprocess);
     for i in 0..c16.ids.len() {
         let (a, b) = (c32.row(i), c16.row(i));
@@ -833,12 +873,16 @@ fn train_on_one_volume_and_eval_another_per_volume_in_3d() {
         .arg(&root)
         .arg("--labels")
         .arg(ids("mni", None))
-        .args(["--model", "pixels:64", "--epochs", "3", "--hidden", "8", "--lr", "0.01", "--cache", "none", "--out"])
+        .args(["--model", "pixels:64", "--epochs", "3", "--hidden", "8", "--lr", "0.01", "--cache", "none"])
+        .args(["--window", "p0.5-99.5", "--out"])
         .arg(&head)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("on 64 images"), "{}", String::from_utf8_lossy(&o.stdout));
+    // The head records its intensity window; eval re-embeds with it.
+    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&head).unwrap()).unwrap();
+    assert_eq!(file["window"], "p0.5-99.5");
     let eval = |labels: PathBuf, extra: &[&str]| {
         let o = Command::new(medpick())
             .args(["eval", "--head"])
@@ -858,6 +902,7 @@ fn train_on_one_volume_and_eval_another_per_volume_in_3d() {
     let stdout = eval(ids("mni_flip", None), &["--out-volumes", vols.to_str().unwrap()]);
     eprintln!("{stdout}");
     assert!(stdout.contains("64 images") && stdout.contains("1 volumes in 3-D"), "{stdout}");
+    assert!(stdout.contains("window p0.5-99.5"), "{stdout}");
     let rows = std::fs::read_to_string(&vols).unwrap();
     let lines: Vec<&str> = rows.lines().collect();
     assert_eq!(lines[0], "volume,first_slice,slices,dice,iou,hd95_mm,asd_mm");

@@ -195,6 +195,45 @@ fn dinov2_tiny_registers_matches_hf_every_layer() {
     dinov2_case("tiny_registers", "dsb2018_1", false);
 }
 
+/// Three images in batched passes (one pass of three; passes of two and one) give each image's single-image
+/// output — every hidden state — and stay within the PyTorch tolerance.
+#[test]
+fn dinov2_batched_forward_equals_one_image_at_a_time() {
+    use medpick_core::model::dinov2::{Dinov2, Dinov2Config};
+    let Some(sh) = shared() else { return };
+    let Some(ctx) = gpu() else { return };
+    let dir = sh.join("fixtures/dinov2/tiny_registers");
+    let w = weights::read_weights(&dir.join("model.safetensors")).unwrap();
+    let cfg: Dinov2Config = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let g = Dinov2::load(&w, Some(cfg)).unwrap().to_gpu(ctx).unwrap();
+    let inputs = load_safetensors(&sh.join("fixtures/dinov2/inputs.safetensors"));
+    let outs = load_safetensors(&dir.join("outputs.safetensors"));
+    let cases = ["kvasir_2", "brainmri_1", "dsb2018_1"];
+    let px: Vec<&[f32]> = cases.iter().map(|c| inputs[&format!("{c}_pixel_values")].1.as_slice()).collect();
+    assert!(cases.iter().all(|c| inputs[&format!("{c}_pixel_values")].0[2..] == [224, 224]));
+    let single: Vec<_> = px.iter().map(|p| pollster::block_on(g.forward(ctx, p, 224, 224, true)).unwrap()).collect();
+    for per_pass in [3, 2] {
+        let batched = pollster::block_on(g.forward_batch_by(ctx, &px, 224, 224, true, per_pass)).unwrap();
+        assert_eq!(batched.len(), 3);
+        for ((case, b), one) in cases.iter().zip(&batched).zip(&single) {
+            assert_eq!(b.hidden_states.len(), one.hidden_states.len());
+            for (k, (hb, h1)) in b.hidden_states.iter().zip(&one.hidden_states).enumerate() {
+                let (e, _) = max_abs(hb, h1);
+                assert!(e <= 1e-6, "{case}, {per_pass} per pass: hidden state {k} differs from one image by {e}");
+            }
+            let (e, _) = max_abs(&b.last_hidden_state, &one.last_hidden_state);
+            assert!(e <= 1e-6 && b.cls == b.last_hidden_state[..b.cls.len()], "{case}: {e}");
+            let (e1, _) = max_abs(&b.mean, &one.mean);
+            assert!(e1 <= 1e-6, "{case}: mean {e1}");
+            let (err, _) = max_abs(&b.last_hidden_state, &outs[&format!("{case}_last_hidden_state")].1);
+            assert!(err <= 1e-4, "{case}, {per_pass} per pass: {err} from PyTorch");
+        }
+    }
+    // The images differ, so a pass that mixed them up would not match.
+    let (d01, _) = max_abs(&single[0].last_hidden_state, &single[1].last_hidden_state);
+    assert!(d01 > 1e-2, "fixture images give near-identical outputs ({d01})");
+}
+
 /// HF-named DINOv2 weights renamed the way the official facebookresearch checkpoints name them (`cls_token`,
 /// `pos_embed`, `blocks.N.attn.qkv` fused, `ls1.gamma`, `mlp.w12` / `mlp.w3` for SwiGLU ...).
 fn official_names(

@@ -575,10 +575,15 @@ impl AttnGeom {
 
     /// ViT: one window over a sequence of `s` tokens, qkv rows [all q | all k | all v].
     pub fn sequence(s: usize, heads: usize, hd: usize) -> Self {
+        Self::sequences(1, s, heads, hd)
+    }
+
+    /// `b` ViT sequences of `s` tokens each, stored one after another: one 1 × s window per sequence.
+    pub fn sequences(b: usize, s: usize, heads: usize, hd: usize) -> Self {
         let c = heads * hd;
         AttnGeom {
             grid_w: s,
-            grid_h: 1,
+            grid_h: b,
             ws_h: 1,
             ws_w: s,
             heads,

@@ -565,95 +565,166 @@ impl GpuDinov2 {
         w: usize,
         keep_hidden: bool,
     ) -> Result<Dinov2Output> {
+        let mut out = self.forward_batch(ctx, &[pixel_values], h, w, keep_hidden).await?;
+        out.pop().ok_or_else(|| Error::Invalid("dinov2: no output".into()))
+    }
+
+    /// Images per forward pass that keep every activation buffer within one storage binding (at least 1; a
+    /// single image too large for the device fails when its buffer is allocated, naming it).
+    pub fn max_batch(&self, ctx: &GpuContext, h: usize, w: usize) -> usize {
+        let c = &self.model.config;
+        let (d, p) = (c.hidden_size, c.patch_size.max(1));
+        let np = (h / p) * (w / p);
+        let s = 1 + c.num_register_tokens + np;
+        let f1 = if c.use_swiglu_ffn { 2 * c.ffn_hidden() } else { c.ffn_hidden() };
+        let per_image = (s * d * 3).max(s * f1).max(np * 3 * p * p).max(3 * h * w).max(1);
+        let limit = (ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size) / 4) as usize;
+        (limit / per_image).max(1)
+    }
+
+    /// Several images of the same size in one pass: every linear layer runs on the tokens of all images at once
+    /// (one GEMM with M = images × tokens), attention runs one window per image. Batches larger than
+    /// [`GpuDinov2::max_batch`] are split. Each image's output equals [`GpuDinov2::forward`] on it alone.
+    pub async fn forward_batch(
+        &self,
+        ctx: &GpuContext,
+        images: &[&[f32]],
+        h: usize,
+        w: usize,
+        keep_hidden: bool,
+    ) -> Result<Vec<Dinov2Output>> {
+        self.forward_batch_by(ctx, images, h, w, keep_hidden, self.max_batch(ctx, h, w)).await
+    }
+
+    /// [`GpuDinov2::forward_batch`] with at most `per_pass` images per forward pass (capped by
+    /// [`GpuDinov2::max_batch`]).
+    pub async fn forward_batch_by(
+        &self,
+        ctx: &GpuContext,
+        images: &[&[f32]],
+        h: usize,
+        w: usize,
+        keep_hidden: bool,
+        per_pass: usize,
+    ) -> Result<Vec<Dinov2Output>> {
+        let mut out = Vec::with_capacity(images.len());
+        for part in images.chunks(per_pass.clamp(1, self.max_batch(ctx, h, w))) {
+            out.extend(self.forward_part(ctx, part, h, w, keep_hidden).await?);
+        }
+        Ok(out)
+    }
+
+    async fn forward_part(
+        &self,
+        ctx: &GpuContext,
+        images: &[&[f32]],
+        h: usize,
+        w: usize,
+        keep_hidden: bool,
+    ) -> Result<Vec<Dinov2Output>> {
         let c = &self.model.config;
         let (d, p) = (c.hidden_size, c.patch_size);
-        if pixel_values.len() != 3 * h * w || h % p != 0 || w % p != 0 {
-            return Err(Error::shape(
-                "dinov2",
-                format!("input of {} values for {h}x{w} (multiples of {p} needed)", pixel_values.len()),
-            ));
+        let b = images.len();
+        for (i, px) in images.iter().enumerate() {
+            if px.len() != 3 * h * w || h % p != 0 || w % p != 0 {
+                return Err(Error::shape(
+                    "dinov2",
+                    format!("input {i} of {} values for {h}x{w} (multiples of {p} needed)", px.len()),
+                ));
+            }
         }
         let (gh, gw) = (h / p, w / p);
         let np = gh * gw;
         let nreg = c.num_register_tokens;
         let s = 1 + nreg + np;
-        let mut hwc = vec![0f32; 3 * h * w];
-        for i in 0..h * w {
-            for ch in 0..3 {
-                hwc[i * 3 + ch] = pixel_values[ch * h * w + i];
+        let bs = b * s;
+        // The images stacked vertically as one HWC image of b·h rows: as h is a multiple of the patch size and
+        // patches do not overlap, its patches are image 0's, then image 1's, ... in row-major order.
+        let mut hwc = vec![0f32; b * 3 * h * w];
+        for (img, px) in images.iter().enumerate() {
+            let base = img * 3 * h * w;
+            for i in 0..h * w {
+                for ch in 0..3 {
+                    hwc[base + i * 3 + ch] = px[ch * h * w + i];
+                }
             }
         }
         let new = |len: usize| ctx.storage("dinov2 activation", (len * 4) as u64);
         let mut enc = ctx.encoder();
         let xin = ctx.upload("dinov2 input", &hwc)?;
-        let cols = new(np * 3 * p * p)?;
-        ops::im2col(ctx, &mut enc, &xin, &cols, ConvGeom { h, w, c: 3, k: p, stride: p, pad: 0 }).await?;
-        let patches = new(np * d)?;
-        self.linear(ctx, &mut enc, &cols, &self.patch_w, &self.patch_b, &patches, (np, d, 3 * p * p)).await?;
+        let cols = new(b * np * 3 * p * p)?;
+        ops::im2col(ctx, &mut enc, &xin, &cols, ConvGeom { h: b * h, w, c: 3, k: p, stride: p, pad: 0 }).await?;
+        let patches = new(b * np * d)?;
+        self.linear(ctx, &mut enc, &cols, &self.patch_w, &self.patch_b, &patches, (b * np, d, 3 * p * p)).await?;
         ctx.submit(enc);
-        let patches = read_f32(ctx, &patches, np * d).await?;
-        // Tokens: CLS + pos[0], registers (no position), patches + interpolated positions.
+        let patches = read_f32(ctx, &patches, b * np * d).await?;
+        // Tokens of each image: CLS + pos[0], registers (no position), patches + interpolated positions.
         let pos = self.model.interpolate_pos(gh, gw);
-        let mut x0 = Vec::with_capacity(s * d);
-        x0.extend(self.model.cls_token.iter().zip(&pos[..d]).map(|(a, b)| a + b));
-        x0.extend_from_slice(&self.model.register_tokens);
-        x0.extend(patches.iter().zip(&pos[d..]).map(|(a, b)| a + b));
+        let mut x0 = Vec::with_capacity(bs * d);
+        for img in patches.chunks(np * d) {
+            x0.extend(self.model.cls_token.iter().zip(&pos[..d]).map(|(a, b)| a + b));
+            x0.extend_from_slice(&self.model.register_tokens);
+            x0.extend(img.iter().zip(&pos[d..]).map(|(a, b)| a + b));
+        }
         let x = ctx.upload("dinov2 tokens", &x0)?;
-        let mut hidden = Vec::new();
+        let mut hidden: Vec<Vec<f32>> = Vec::new();
         if keep_hidden {
-            hidden.push(x0.clone());
+            hidden.push(x0);
         }
         let heads = c.num_attention_heads;
-        let geom = AttnGeom::sequence(s, heads, d / heads);
+        let geom = AttnGeom::sequences(b, s, heads, d / heads);
         let hid = c.ffn_hidden();
         let f1_out = if c.use_swiglu_ffn { 2 * hid } else { hid };
         for l in &self.layers {
             let mut enc = ctx.encoder();
-            let n1 = new(s * d)?;
-            ops::layernorm(ctx, &mut enc, &x, &l[0], &l[1], &n1, s, d, c.layer_norm_eps).await?;
-            let qkv = new(s * 3 * d)?;
-            self.linear(ctx, &mut enc, &n1, &l[2], &l[3], &qkv, (s, 3 * d, d)).await?;
-            let att = new(s * d)?;
+            let n1 = new(bs * d)?;
+            ops::layernorm(ctx, &mut enc, &x, &l[0], &l[1], &n1, bs, d, c.layer_norm_eps).await?;
+            let qkv = new(bs * 3 * d)?;
+            self.linear(ctx, &mut enc, &n1, &l[2], &l[3], &qkv, (bs, 3 * d, d)).await?;
+            let att = new(bs * d)?;
             ops::attention(ctx, &mut enc, &qkv, None, &att, geom).await?;
-            let o = new(s * d)?;
-            self.linear(ctx, &mut enc, &att, &l[4], &l[5], &o, (s, d, d)).await?;
-            ops::crop_add2d(ctx, &mut enc, &o, &x, 1, s, d, 1, s).await?;
-            let n2 = new(s * d)?;
-            ops::layernorm(ctx, &mut enc, &x, &l[6], &l[7], &n2, s, d, c.layer_norm_eps).await?;
-            let f1 = new(s * f1_out)?;
-            self.linear(ctx, &mut enc, &n2, &l[8], &l[9], &f1, (s, f1_out, d)).await?;
-            let g1 = new(s * hid)?;
+            let o = new(bs * d)?;
+            self.linear(ctx, &mut enc, &att, &l[4], &l[5], &o, (bs, d, d)).await?;
+            ops::crop_add2d(ctx, &mut enc, &o, &x, 1, bs, d, 1, bs).await?;
+            let n2 = new(bs * d)?;
+            ops::layernorm(ctx, &mut enc, &x, &l[6], &l[7], &n2, bs, d, c.layer_norm_eps).await?;
+            let f1 = new(bs * f1_out)?;
+            self.linear(ctx, &mut enc, &n2, &l[8], &l[9], &f1, (bs, f1_out, d)).await?;
+            let g1 = new(bs * hid)?;
             if c.use_swiglu_ffn {
-                ops::swiglu(ctx, &mut enc, &f1, &g1, s, hid).await?;
+                ops::swiglu(ctx, &mut enc, &f1, &g1, bs, hid).await?;
             } else {
-                ops::gelu(ctx, &mut enc, &f1, &g1, s * hid).await?;
+                ops::gelu(ctx, &mut enc, &f1, &g1, bs * hid).await?;
             }
-            let f2 = new(s * d)?;
-            self.linear(ctx, &mut enc, &g1, &l[10], &l[11], &f2, (s, d, hid)).await?;
-            ops::crop_add2d(ctx, &mut enc, &f2, &x, 1, s, d, 1, s).await?;
+            let f2 = new(bs * d)?;
+            self.linear(ctx, &mut enc, &g1, &l[10], &l[11], &f2, (bs, d, hid)).await?;
+            ops::crop_add2d(ctx, &mut enc, &f2, &x, 1, bs, d, 1, bs).await?;
             ctx.submit(enc);
             if keep_hidden {
-                hidden.push(read_f32(ctx, &x, s * d).await?);
+                hidden.push(read_f32(ctx, &x, bs * d).await?);
             }
         }
         let mut enc = ctx.encoder();
-        let out = new(s * d)?;
-        ops::layernorm(ctx, &mut enc, &x, &self.ln_w, &self.ln_b, &out, s, d, c.layer_norm_eps).await?;
+        let out = new(bs * d)?;
+        ops::layernorm(ctx, &mut enc, &x, &self.ln_w, &self.ln_b, &out, bs, d, c.layer_norm_eps).await?;
         ctx.submit(enc);
-        let last = read_f32(ctx, &out, s * d).await?;
-        let cls = last[..d].to_vec();
-        let mut mean = vec![0f64; d];
-        for t in 1 + nreg..s {
-            for (m, &v) in mean.iter_mut().zip(&last[t * d..(t + 1) * d]) {
-                *m += v as f64 / np as f64;
+        let last = read_f32(ctx, &out, bs * d).await?;
+        let mut outs = Vec::with_capacity(b);
+        for (img, seq) in last.chunks(s * d).enumerate() {
+            let mut mean = vec![0f64; d];
+            for t in 1 + nreg..s {
+                for (m, &v) in mean.iter_mut().zip(&seq[t * d..(t + 1) * d]) {
+                    *m += v as f64 / np as f64;
+                }
             }
+            outs.push(Dinov2Output {
+                last_hidden_state: seq.to_vec(),
+                cls: seq[..d].to_vec(),
+                mean: mean.into_iter().map(|v| v as f32).collect(),
+                hidden_states: hidden.iter().map(|hs| hs[img * s * d..(img + 1) * s * d].to_vec()).collect(),
+                tokens: s,
+            });
         }
-        Ok(Dinov2Output {
-            last_hidden_state: last,
-            cls,
-            mean: mean.into_iter().map(|v| v as f32).collect(),
-            hidden_states: hidden,
-            tokens: s,
-        })
+        Ok(outs)
     }
 }
