@@ -265,6 +265,7 @@ pub fn cases() -> Vec<Case> {
         (65, 63, 1000, false, false),
         (1000, 7, 63, true, true),
         (7, 1000, 64, false, false),
+        (3, 5, 1500, true, true),
     ] {
         v.push(case("matmul", Small, Matmul { m, n, k, trans_b: t, bias: b }));
     }
@@ -278,6 +279,11 @@ pub fn cases() -> Vec<Case> {
     v.push(case("matmul", Model, Matmul { m: 257, n: 1152, k: 384, trans_b: true, bias: true }));
     v.push(case("matmul", Model, Matmul { m: 4 * 257, n: 1536, k: 384, trans_b: true, bias: true }));
     v.push(case("matmul", Model, Matmul { m: 4096, n: 480, k: 160, trans_b: true, bias: true }));
+    // Weight gradients of a segmentation head (split-K: few output tiles, K = a batch's pixels): dW2 of the
+    // LiteMedSAM head (32 × 32 over 8·4096 rows), dW1 of a 1-channel head (8 × 9 over 4096) with a bias.
+    v.push(case("matmul", Model, Matmul { m: 32, n: 32, k: 32768, trans_b: false, bias: false }));
+    v.push(case("matmul", Model, Matmul { m: 8, n: 9, k: 4096, trans_b: true, bias: true }));
+    v.push(case("matmul_f16w", Model, Matmul { m: 8, n: 9, k: 4100, trans_b: false, bias: true }));
 
     for (n, m, d, same) in [
         (1, 1, 1, false),

@@ -76,23 +76,51 @@ async fn gemm(
     if let Some(bias) = bias {
         check_len(op, "bias", bias, n)?;
     }
+    let (splits, k_chunk) = split_k(m, n, k);
     let p = MatmulParams {
         m: u32_of(op, "m", m)?,
         n: u32_of(op, "n", n)?,
         k: u32_of(op, "k", k)?,
         trans_b: trans_b as u32,
         use_bias: bias.is_some() as u32,
+        splits: splits as u32,
+        k_chunk: k_chunk as u32,
         ..Default::default()
     };
-    let groups = [n.div_ceil(64) as u32, m.div_ceil(128) as u32, 1];
-    let bindings = [a, b, bias.unwrap_or(a), c];
+    let groups = [n.div_ceil(64) as u32, m.div_ceil(128) as u32, splits as u32];
+    // Split-K writes [M·N, splits] partials into a scratch buffer (small: it is used only when C has few tiles),
+    // summed into C in the same encoder.
+    let part = if splits > 1 { Some(ctx.storage(op, (m * n * splits * 4) as u64)?) } else { None };
+    let bindings = [a, b, bias.unwrap_or(a), part.as_ref().unwrap_or(c)];
     if half_b {
         // Same members in the same order (both checked against their WGSL by the layout test).
         let p: MatmulF16wParams = bytemuck::cast(p);
-        ctx.dispatch(enc, op, &p, &bindings, groups).await
+        ctx.dispatch(enc, op, &p, &bindings, groups).await?;
     } else {
-        ctx.dispatch(enc, op, &p, &bindings, groups).await
+        ctx.dispatch(enc, op, &p, &bindings, groups).await?;
     }
+    // The partials' sum is itself a GEMM, [M·N, splits] · ones[splits]: a handful of workgroups (one per 128
+    // outputs), where a row reduction would start a workgroup per output.
+    if let Some(part) = &part {
+        let ones = ctx.upload(op, &vec![1f32; splits])?;
+        Box::pin(gemm(ctx, enc, false, [part, &ones, c], None, [m * n, 1, splits], false)).await?;
+    }
+    Ok(())
+}
+
+/// Split-K for a small output with a long K (a weight gradient: M, N the layer's sizes, K the batch's pixels),
+/// where the 128×64 tiles are few and each would walk all of K alone: K is cut into chunks of at least 256 (a
+/// multiple of the 16-deep K tile) so that about 64 workgroups run. Only for outputs of at most 16,384 values
+/// (beyond that the tiles are enough). Returns (splits, chunk); (1, K) = none.
+pub fn split_k(m: usize, n: usize, k: usize) -> (usize, usize) {
+    const TARGET: usize = 64;
+    let tiles = n.div_ceil(64) * m.div_ceil(128);
+    if tiles >= TARGET / 4 || m * n > 16_384 || k < 1024 {
+        return (1, k);
+    }
+    let per = TARGET.div_ceil(tiles.max(1));
+    let chunk = k.div_ceil(per).next_multiple_of(16).max(256);
+    (k.div_ceil(chunk), chunk)
 }
 
 /// D[i,j] = max(‖a_i‖² + ‖b_j‖² − 2·a_i·b_j, 0) for A [N,D], B [M,D] → D [N,M].
@@ -473,7 +501,7 @@ pub async fn im2col(ctx: &GpuContext, enc: &mut CommandEncoder, x: &Buffer, y: &
         ho: ho as u32,
         wo: wo as u32,
     };
-    ctx.dispatch(enc, OP, &p, &[x, y], ctx.grid_1d(ho * wo * g.c * g.k * g.k, 256)).await
+    ctx.dispatch(enc, OP, &p, &[x, y], ctx.grid_1d(ho * wo * g.c, 256)).await
 }
 
 /// Zero-pad X [H,W,C] to Y [Hp,Wp,C] (bottom/right).
