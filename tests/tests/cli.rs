@@ -833,6 +833,7 @@ fn bench_encoder_reports_peak_memory_and_a_kernel_profile() {
         let peak = r["peak_gpu_bytes"].as_u64().unwrap();
         assert!(peak >= r["weight_bytes"].as_u64().unwrap() && peak < 2_000_000_000, "{r}");
         assert!(r["images_per_s"].as_f64().unwrap() > 0.0, "{r}");
+        assert_eq!(r["images_per_pass"], 1, "{r}");
     }
     for (precision, matmul) in [("f32", "matmul"), ("f16", "matmul_f16w")] {
         let profile = doc["profile"][precision].as_array().unwrap();

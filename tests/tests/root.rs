@@ -23,3 +23,4 @@ pub fn models_available() -> Option<std::path::PathBuf> {
         }
     }
 }
+mod zz_prof;
