@@ -183,56 +183,36 @@ fn select_end_to_end_with_cache_resume() {
 fn embed_with_dinov2_weights_and_config() {
     let Some(sh) = shared() else { return };
     let dir = tmp("dinov2");
-    let out = Command::new(medpick())
-        .arg("embed")
-        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018"))
-        .args(["--model", "dinov2", "--pool", "cls", "--cache", "none", "--weights"])
-        .arg(sh.join("fixtures/dinov2/tiny_registers/model.safetensors"))
-        .arg("--out")
-        .arg(dir.join("f.safetensors"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let f = medpick_core::features::Features::read(&dir.join("f.safetensors")).unwrap();
+    // `medpick embed` of the DSB2018 sample with the tiny fixture model, CLS pooling, into `name`.
+    let embed = |extra: &[&str], name: &str| {
+        let o = Command::new(medpick())
+            .arg("embed")
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018"))
+            .args(["--model", "dinov2", "--pool", "cls", "--weights"])
+            .arg(sh.join("fixtures/dinov2/tiny_registers/model.safetensors"))
+            .args(extra)
+            .arg("--out")
+            .arg(dir.join(name))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{name}: {err}");
+        (medpick_core::features::Features::read(&dir.join(name)).unwrap(), err)
+    };
+    let (f, _) = embed(&["--cache", "none"], "f.safetensors");
     assert_eq!((f.ids.len(), f.dim, f.model.as_str(), f.pool.as_str()), (24, 192, "dinov2", "cls"));
     assert!(f.preprocess.contains("centre crop 224"));
     // --precision f16 through the same path, with a feature cache shared with an f32 run: the two never mix
     // (the cache key has the precision), the file says how it was made, and the features stay close to f32's.
-    let embed = |precision: &str, name: &str| {
-        Command::new(medpick())
-            .arg("embed")
-            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018"))
-            .args(["--model", "dinov2", "--pool", "cls", "--precision", precision, "--cache"])
-            .arg(dir.join("cache"))
-            .arg("--weights")
-            .arg(sh.join("fixtures/dinov2/tiny_registers/model.safetensors"))
-            .arg("--out")
-            .arg(dir.join(name))
-            .output()
-            .unwrap()
-    };
-    for (p, name) in [("f32", "c32.safetensors"), ("f16", "c16.safetensors")] {
-        let o = embed(p, name);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(o.status.success(), "{err}");
-        assert!(err.contains("24 new"), "{p}: {err}");
-    }
-    let [c32, c16] =
-        ["c32.safetensors", "c16.safetensors"].map(|n| medpick_core::features::Features::read(&dir.join(n)).unwrap());
+    let cache = dir.join("cache");
+    let cache = cache.to_str().unwrap();
+    let [(c32, e32), (c16, e16)] = [("f32", "c32.safetensors"), ("f16", "c16.safetensors")]
+        .map(|(p, name)| embed(&["--precision", p, "--cache", cache], name));
+    assert!(e32.contains("24 new") && e16.contains("24 new"), "{e32}\n{e16}");
     assert_eq!(c32.data, f.data, "the f32 run through the cache gives the uncached features");
     // Batched passes (8 images by default) give the one-image-at-a-time features; a rerun of 5 per pass with a
     // third of the cache gone mixes cached and new images in its passes and keeps the row order.
-    let one = Command::new(medpick())
-        .arg("embed")
-        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018"))
-        .args(["--model", "dinov2", "--pool", "cls", "--cache", "none", "--embed-batch", "1", "--weights"])
-        .arg(sh.join("fixtures/dinov2/tiny_registers/model.safetensors"))
-        .arg("--out")
-        .arg(dir.join("one.safetensors"))
-        .output()
-        .unwrap();
-    assert!(one.status.success(), "{}", String::from_utf8_lossy(&one.stderr));
-    let one = medpick_core::features::Features::read(&dir.join("one.safetensors")).unwrap();
+    let (one, _) = embed(&["--cache", "none", "--embed-batch", "1"], "one.safetensors");
     assert_eq!(one.ids, f.ids);
     let worst = one.data.iter().zip(&f.data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(worst <= 1e-6, "batched vs one image per pass: {worst}");
@@ -242,21 +222,8 @@ fn embed_with_dinov2_weights_and_config() {
     for p in cached.iter().step_by(3) {
         std::fs::remove_file(p).unwrap();
     }
-    let o = Command::new(medpick())
-        .arg("embed")
-        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018"))
-        .args(["--model", "dinov2", "--pool", "cls", "--embed-batch", "5", "--cache"])
-        .arg(dir.join("cache"))
-        .arg("--weights")
-        .arg(sh.join("fixtures/dinov2/tiny_registers/model.safetensors"))
-        .arg("--out")
-        .arg(dir.join("mixed5.safetensors"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let (mixed, err) = embed(&["--embed-batch", "5", "--cache", cache], "mixed5.safetensors");
     assert!(!err.contains("(0 new") && !err.contains("(24 new"), "some cached, some new: {err}");
-    let mixed = medpick_core::features::Features::read(&dir.join("mixed5.safetensors")).unwrap();
     assert_eq!(mixed.ids, f.ids);
     let worst = mixed.data.iter().zip(&f.data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(worst <= 1e-6, "mixed cached/new passes: {worst}");
