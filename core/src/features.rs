@@ -71,7 +71,7 @@ pub enum Encoder {
     },
 }
 
-/// DINOv2's default images per forward pass (`--batch`).
+/// DINOv2's default images per forward pass (`--embed-batch`).
 pub const DINOV2_BATCH: usize = 8;
 
 /// Preprocessing of the `pixels` baseline encoder.
