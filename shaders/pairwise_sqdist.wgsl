@@ -71,6 +71,10 @@ fn main(
     var na1 = vec4<f32>(0.0);   // rows 8·ty + 4 .. +7
     var nb = vec4<f32>(0.0);    // ‖b‖² of columns 4·tx .. +3
 
+    // As in matmul.wgsl: a thread whose 8×4 block lies wholly outside D skips the arithmetic, so a scan of a few
+    // rows (k-means++ trials) against the pool costs its size, not whole 128-row tiles.
+    let inside = row0 + 8u * lid.y < params.n && col0 + 4u * lid.x < params.m;
+
     for (var t = 0u; t < params.d; t += TK) {
         for (var e = 0u; e < 2u; e++) {
             let s = li + 256u * e;
@@ -82,21 +86,23 @@ fn main(
         let cb = col0 + 4u * (li % VB);
         b_tile[li] = vec4<f32>(load_b(cb, kb), load_b(cb + 1u, kb), load_b(cb + 2u, kb), load_b(cb + 3u, kb));
         workgroupBarrier();
-        for (var kk = 0u; kk < TK; kk++) {
-            let a0 = a_tile[kk * VA + 2u * lid.y];
-            let a1 = a_tile[kk * VA + 2u * lid.y + 1u];
-            let bv = b_tile[kk * VB + lid.x];
-            na0 += a0 * a0;
-            na1 += a1 * a1;
-            nb += bv * bv;
-            acc0 += a0.x * bv;
-            acc1 += a0.y * bv;
-            acc2 += a0.z * bv;
-            acc3 += a0.w * bv;
-            acc4 += a1.x * bv;
-            acc5 += a1.y * bv;
-            acc6 += a1.z * bv;
-            acc7 += a1.w * bv;
+        if (inside) {
+            for (var kk = 0u; kk < TK; kk++) {
+                let a0 = a_tile[kk * VA + 2u * lid.y];
+                let a1 = a_tile[kk * VA + 2u * lid.y + 1u];
+                let bv = b_tile[kk * VB + lid.x];
+                na0 += a0 * a0;
+                na1 += a1 * a1;
+                nb += bv * bv;
+                acc0 += a0.x * bv;
+                acc1 += a0.y * bv;
+                acc2 += a0.z * bv;
+                acc3 += a0.w * bv;
+                acc4 += a1.x * bv;
+                acc5 += a1.y * bv;
+                acc6 += a1.z * bv;
+                acc7 += a1.w * bv;
+            }
         }
         workgroupBarrier();
     }

@@ -167,7 +167,8 @@ pub async fn min_dist_update(
         center: center as u32,
         init: init as u32,
     };
-    ctx.dispatch(enc, OP, &p, &[x, mind], ctx.grid_1d(n, 256)).await
+    // 32 rows per workgroup of 256 (eight threads per row).
+    ctx.dispatch(enc, OP, &p, &[x, mind], ctx.grid_1d(n * 8, 256)).await
 }
 
 /// Per row of X [R,C]: max value and its lowest column index (u32::MAX when the row has no comparable value).
