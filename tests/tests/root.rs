@@ -23,4 +23,3 @@ pub fn models_available() -> Option<std::path::PathBuf> {
         }
     }
 }
-mod zz_prof;
