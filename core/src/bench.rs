@@ -305,7 +305,7 @@ pub async fn encoder_dinov2_shape(
     };
     timed_runs(ctx, &run, batches, gflop, profile, async |b| {
         let inputs = vec![input.as_slice(); b];
-        std::hint::black_box(m.forward_batch(ctx, &inputs, 224, 224, false).await?);
+        std::hint::black_box(m.forward_batch(ctx, &inputs, 224, 224, false, b).await?);
         Ok(())
     })
     .await

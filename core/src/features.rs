@@ -249,7 +249,7 @@ impl Encoder {
                 let ctx = ctx.ok_or_else(|| Error::Invalid(format!("{}: DINOv2 runs on the GPU only", self.name())))?;
                 let inputs: Vec<Vec<f32>> = imgs.iter().map(|img| preprocess::dinov2_input(img, 224, 224)).collect();
                 let refs: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
-                let outs = model.forward_batch(ctx, &refs, 224, 224, false).await?;
+                let outs = model.forward_batch(ctx, &refs, 224, 224, false, refs.len()).await?;
                 outs.into_iter().map(|out| self.dinov2_pool(out, pool)).collect()
             }
             _ => {

@@ -213,7 +213,7 @@ fn dinov2_batched_forward_equals_one_image_at_a_time() {
     assert!(cases.iter().all(|c| inputs[&format!("{c}_pixel_values")].0[2..] == [224, 224]));
     let single: Vec<_> = px.iter().map(|p| pollster::block_on(g.forward(ctx, p, 224, 224, true)).unwrap()).collect();
     for per_pass in [3, 2] {
-        let batched = pollster::block_on(g.forward_batch_by(ctx, &px, 224, 224, true, per_pass)).unwrap();
+        let batched = pollster::block_on(g.forward_batch(ctx, &px, 224, 224, true, per_pass)).unwrap();
         assert_eq!(batched.len(), 3);
         for ((case, b), one) in cases.iter().zip(&batched).zip(&single) {
             assert_eq!(b.hidden_states.len(), one.hidden_states.len());

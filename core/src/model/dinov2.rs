@@ -565,7 +565,7 @@ impl GpuDinov2 {
         w: usize,
         keep_hidden: bool,
     ) -> Result<Dinov2Output> {
-        let mut out = self.forward_batch(ctx, &[pixel_values], h, w, keep_hidden).await?;
+        let mut out = self.forward_batch(ctx, &[pixel_values], h, w, keep_hidden, 1).await?;
         out.pop().ok_or_else(|| Error::Invalid("dinov2: no output".into()))
     }
 
@@ -582,23 +582,11 @@ impl GpuDinov2 {
         (limit / per_image).max(1)
     }
 
-    /// Several images of the same size in one pass: every linear layer runs on the tokens of all images at once
-    /// (one GEMM with M = images × tokens), attention runs one window per image. Batches larger than
-    /// [`GpuDinov2::max_batch`] are split. Each image's output equals [`GpuDinov2::forward`] on it alone.
+    /// Several images of the same size, at most `per_pass` per forward pass (and at most
+    /// [`GpuDinov2::max_batch`]): every linear layer runs on the tokens of a pass's images at once (one GEMM with
+    /// M = images × tokens), attention runs one window per image. Each image's output equals
+    /// [`GpuDinov2::forward`] on it alone.
     pub async fn forward_batch(
-        &self,
-        ctx: &GpuContext,
-        images: &[&[f32]],
-        h: usize,
-        w: usize,
-        keep_hidden: bool,
-    ) -> Result<Vec<Dinov2Output>> {
-        self.forward_batch_by(ctx, images, h, w, keep_hidden, self.max_batch(ctx, h, w)).await
-    }
-
-    /// [`GpuDinov2::forward_batch`] with at most `per_pass` images per forward pass (capped by
-    /// [`GpuDinov2::max_batch`]).
-    pub async fn forward_batch_by(
         &self,
         ctx: &GpuContext,
         images: &[&[f32]],
