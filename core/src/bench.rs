@@ -100,17 +100,25 @@ pub async fn kernels(ctx: &GpuContext, opt: &BenchOptions) -> Result<Vec<KernelB
         let bias = rng.uniform_vec(n, -1.0, 1.0);
         let (ba, bb, bbias) = (ctx.upload("bench", &a)?, ctx.upload("bench", &b)?, ctx.upload("bench", &bias)?);
         let c = ctx.storage("bench", (m * n * 4) as u64)?;
-        let ms = time_gpu(ctx, opt.iters, &c, || async {
-            let mut enc = ctx.encoder();
-            ops::matmul(ctx, &mut enc, &ba, &bb, Some(&bbias), &c, m, n, k, true).await?;
-            Ok(enc)
-        })
-        .await?;
         let cpu_ms = cpu_time(opt.cpu, || {
             std::hint::black_box(cpu::matmul(&a, &b, Some(&bias), m, n, k, true));
         });
         let bytes = ((m * k + n * k + m * n) * 4) as f64;
-        out.push(row("matmul", label, ms, 2.0 * (m * n * k) as f64, bytes, cpu_ms));
+        // Both f32 GEMM kernels on the same operands: which one this adapter should use (`gpu-info` says which
+        // one it does use).
+        for kernel in ["matmul", "matmul_regs"] {
+            let ms = time_gpu(ctx, opt.iters, &c, || async {
+                let mut enc = ctx.encoder();
+                if kernel == "matmul" {
+                    ops::matmul(ctx, &mut enc, &ba, &bb, Some(&bbias), &c, m, n, k, true).await?;
+                } else {
+                    ops::matmul_regs(ctx, &mut enc, &ba, &bb, Some(&bbias), &c, m, n, k, true).await?;
+                }
+                Ok(enc)
+            })
+            .await?;
+            out.push(row(kernel, label.clone(), ms, 2.0 * (m * n * k) as f64, bytes, cpu_ms));
+        }
     }
 
     let (n, m, d) = if opt.quick { (1024, 1024, 384) } else { (4096, 4096, 384) };

@@ -268,6 +268,7 @@ pub fn cases() -> Vec<Case> {
         (3, 5, 1500, true, true),
     ] {
         v.push(case("matmul", Small, Matmul { m, n, k, trans_b: t, bias: b }));
+        v.push(case("matmul_regs", Small, Matmul { m, n, k, trans_b: t, bias: b }));
     }
     for (m, n, k, t, b) in
         [(1, 1, 1, false, false), (7, 7, 7, true, true), (65, 63, 1000, false, false), (1000, 7, 63, true, true)]
@@ -279,6 +280,12 @@ pub fn cases() -> Vec<Case> {
     v.push(case("matmul", Model, Matmul { m: 257, n: 1152, k: 384, trans_b: true, bias: true }));
     v.push(case("matmul", Model, Matmul { m: 4 * 257, n: 1536, k: 384, trans_b: true, bias: true }));
     v.push(case("matmul", Model, Matmul { m: 4096, n: 480, k: 160, trans_b: true, bias: true }));
+    // matmul_regs: TinyViT stage-0 MBConv expansion (65,536 tokens), stage-3 fc2, and split-K weight gradients.
+    v.push(case("matmul_regs", Model, Matmul { m: 4 * 257, n: 1536, k: 384, trans_b: true, bias: true }));
+    v.push(case("matmul_regs", Model, Matmul { m: 65536, n: 256, k: 64, trans_b: true, bias: true }));
+    v.push(case("matmul_regs", Model, Matmul { m: 4096, n: 320, k: 1280, trans_b: true, bias: true }));
+    v.push(case("matmul_regs", Model, Matmul { m: 32, n: 32, k: 32768, trans_b: false, bias: false }));
+    v.push(case("matmul_regs", Model, Matmul { m: 8, n: 9, k: 4096, trans_b: true, bias: true }));
     // Weight gradients of a segmentation head (split-K: few output tiles, K = a batch's pixels): dW2 of the
     // LiteMedSAM head (32 × 32 over 8·4096 rows), dW1 of a 1-channel head (8 × 9 over 4096) with a bias.
     v.push(case("matmul", Model, Matmul { m: 32, n: 32, k: 32768, trans_b: false, bias: false }));
@@ -593,6 +600,8 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
             let (want, cpu_ms) = timed!(if half {
                 let bh = cpu::matmul_f16w::to_f16_bits(&b);
                 cpu::matmul_f16w(&a, &bh, bias.then_some(&bv[..]), m, n, k, trans_b)
+            } else if c.kernel == "matmul_regs" {
+                cpu::matmul_regs(&a, &b, bias.then_some(&bv[..]), m, n, k, trans_b)
             } else {
                 cpu::matmul(&a, &b, bias.then_some(&bv[..]), m, n, k, trans_b)
             });
@@ -604,10 +613,11 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                 let bb = if half { ctx.upload_f16("selftest", &b)? } else { ctx.upload("selftest", &b)? };
                 let out = ctx.storage("selftest", (m * n * 4) as u64)?;
                 let mut enc = ctx.encoder();
-                if half {
-                    ops::matmul_f16w(ctx, &mut enc, &ba, &bb, bias.then_some(&bbias), &out, m, n, k, trans_b).await?;
-                } else {
-                    ops::matmul(ctx, &mut enc, &ba, &bb, bias.then_some(&bbias), &out, m, n, k, trans_b).await?;
+                let bias = bias.then_some(&bbias);
+                match c.kernel {
+                    "matmul_f16w" => ops::matmul_f16w(ctx, &mut enc, &ba, &bb, bias, &out, m, n, k, trans_b).await?,
+                    "matmul_regs" => ops::matmul_regs(ctx, &mut enc, &ba, &bb, bias, &out, m, n, k, trans_b).await?,
+                    _ => ops::matmul(ctx, &mut enc, &ba, &bb, bias, &out, m, n, k, trans_b).await?,
                 }
                 ctx.submit(enc);
                 read_f32(ctx, &out, m * n).await?

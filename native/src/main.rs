@@ -251,8 +251,8 @@ enum BenchCmd {
     /// The warm loop: a cold-start pick, then rounds of train → score the rest (entropy, lc, margin, bald,
     /// dropquery, coreset, random) → add the best batch; test metrics per round for each score.
     Loop(protocol::LoopArgs),
-    /// Encoder throughput: images/s, ms/image, GFLOP/s and peak GPU memory over runs of N images (one image at
-    /// a time on the GPU), on random inputs.
+    /// Encoder throughput: images/s, ms/image, GFLOP/s and peak GPU memory over runs of N images (DINOv2 batches
+    /// a run's images into passes; LiteMedSAM encodes one per pass), on random inputs.
     Encoder {
         /// litemedsam (its real weights) or dinov2-small-shape / -base- / -large- / -giant-shape (the released
         /// models' shapes, 224×224, with random weights; giant has the SwiGLU FFN).
@@ -282,8 +282,8 @@ enum BenchCmd {
     /// One cell of `bench select` (run by it in a child process).
     #[command(hide = true)]
     SelectCell(bench_select::CellArgs),
-    /// Kernel throughput: matmul GFLOP/s at ViT shapes, pairwise_sqdist and min_dist_update GB/s, with the CPU
-    /// twin's time on the same inputs beside each.
+    /// Kernel throughput: matmul and matmul_regs GFLOP/s at ViT shapes, pairwise_sqdist and min_dist_update
+    /// GB/s, with the CPU twin's time on the same inputs beside each.
     Kernels {
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -319,6 +319,7 @@ fn gpu_info(json: bool) -> Result<()> {
     println!("device type  {}", r.device_type);
     println!("driver       {} {}", r.driver, r.driver_info);
     println!("vendor/dev   {:#06x} / {:#06x}", r.vendor, r.device);
+    println!("f32 GEMM     {} (MEDPICK_GEMM=matmul|matmul_regs to choose)", r.gemm_kernel);
     println!();
     println!("{:<42} {:>16} {:>16}", "limit (medpick relies on)", "granted", "adapter max");
     for (name, granted, max) in &r.limits {

@@ -77,6 +77,7 @@ kernel_tests!(
     layernorm_backward,
     matmul,
     matmul_f16w,
+    matmul_regs,
     min_dist_update,
     other_label_min,
     pad2d,
@@ -139,4 +140,20 @@ fn op_shape_mismatch_is_an_error() {
     let err = pollster::block_on(medpick_core::gpu::ops::matmul(ctx, &mut enc, &a, &a, None, &c, 3, 3, 3, false))
         .expect_err("a 6-element buffer cannot hold a 3x3 matrix");
     assert!(err.to_string().contains("matmul"), "{err}");
+}
+
+/// Models and training run `matmul_regs` on CPU adapters (lavapipe: CI) and `matmul` on GPUs, unless
+/// MEDPICK_GEMM names one.
+#[test]
+fn gemm_kernel_follows_the_adapter_type() {
+    use medpick_core::gpu::GemmKernel;
+    let Some(ctx) = gpu() else { return };
+    let want = match std::env::var("MEDPICK_GEMM").ok().as_deref() {
+        Some("matmul") => GemmKernel::Matmul,
+        Some("matmul_regs") => GemmKernel::MatmulRegs,
+        _ if ctx.report().device_type == "Cpu" => GemmKernel::MatmulRegs,
+        _ => GemmKernel::Matmul,
+    };
+    assert_eq!(ctx.gemm_kernel(), want, "adapter {} ({:?})", ctx.info.name, ctx.info.device_type);
+    assert_eq!(ctx.report().gemm_kernel, want.name());
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+use super::ops::GemmKernel;
 use super::shaders::{self, Shader};
 use crate::{Error, Result};
 
@@ -51,6 +52,8 @@ pub struct AdapterReport {
     /// (limit name, value granted to medpick's device, adapter maximum)
     pub limits: Vec<(String, u64, u64)>,
     pub features: Vec<String>,
+    /// The f32 GEMM kernel models and training run on this adapter ([`GpuContext::gemm_kernel`]).
+    pub gemm_kernel: String,
 }
 
 /// The device and queue every op runs on, with the pipeline cache.
@@ -70,6 +73,25 @@ pub struct GpuContext {
     peak_buffer_bytes: std::sync::atomic::AtomicU64,
     /// Per-kernel wall time while profiling is on (`None` when off); see [`GpuContext::set_profiling`].
     profile: Mutex<Option<HashMap<&'static str, KernelTime>>>,
+    /// The f32 GEMM kernel for this adapter: see [`GpuContext::gemm_kernel`].
+    gemm: GemmKernel,
+}
+
+/// `MEDPICK_GEMM` (matmul | matmul_regs) names the f32 GEMM kernel; otherwise CPU adapters (Mesa lavapipe,
+/// llvmpipe, SwiftShader where the backend reports it) get `matmul_regs` and every other adapter `matmul`.
+/// On lavapipe `matmul_regs` ran the GEMMs of LiteMedSAM's encoder 1.6–1.9× faster than `matmul`
+/// (docs/encoders.md); on a GPU its uncoalesced loads would be slow.
+fn choose_gemm(info: &wgpu::AdapterInfo) -> Result<GemmKernel> {
+    match std::env::var("MEDPICK_GEMM").ok().filter(|s| !s.is_empty()).as_deref() {
+        None => Ok(if info.device_type == wgpu::DeviceType::Cpu { GemmKernel::MatmulRegs } else { GemmKernel::Matmul }),
+        Some("matmul") => Ok(GemmKernel::Matmul),
+        Some("matmul_regs") => Ok(GemmKernel::MatmulRegs),
+        Some(other) => Err(Error::Unknown {
+            kind: "GEMM kernel (MEDPICK_GEMM)",
+            name: other.to_string(),
+            known: "matmul, matmul_regs".into(),
+        }),
+    }
 }
 
 /// Accumulated time of one kernel while profiling.
@@ -185,6 +207,7 @@ impl GpuContext {
     /// Check the adapter against [`needs`] and open a device with exactly the limits medpick asks for.
     pub async fn from_adapter(adapter: wgpu::Adapter) -> Result<Self> {
         let info = adapter.get_info();
+        let gemm = choose_gemm(&info)?;
         let have = adapter.limits();
         let mut required = wgpu::Limits::downlevel_defaults();
         for n in needs() {
@@ -230,7 +253,14 @@ impl GpuContext {
             errors,
             peak_buffer_bytes: std::sync::atomic::AtomicU64::new(0),
             profile: Mutex::new(None),
+            gemm,
         })
+    }
+
+    /// The f32 GEMM kernel models and training run here ([`crate::gpu::ops::gemm`]); chosen when the context
+    /// was opened (see `MEDPICK_GEMM`).
+    pub fn gemm_kernel(&self) -> GemmKernel {
+        self.gemm
     }
 
     /// Adapter name, backend, the limits medpick relies on (granted and adapter maximum) and features.
@@ -250,6 +280,7 @@ impl GpuContext {
             device: self.info.device,
             limits,
             features,
+            gemm_kernel: self.gemm.name().to_string(),
         }
     }
 

@@ -20,7 +20,47 @@ fn u32_of(op: &'static str, what: &str, v: usize) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::shape(op, format!("{what} = {v} does not fit in 32 bits")))
 }
 
-/// C[M,N] = A[M,K] · B (B [K,N]) or A · Bᵀ (B [N,K], `trans_b`), plus `bias[N]` when given.
+/// The three GEMM kernels: one contract (C = A · op(B) + bias, split-K partials), different data movement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GemmKernel {
+    /// `matmul`: 128×64 tiles staged in workgroup memory, 8×4 per thread (GPUs).
+    Matmul,
+    /// `matmul_f16w`: `matmul` with B stored as f16.
+    MatmulF16w,
+    /// `matmul_regs`: no workgroup memory, 16×8 per invocation in registers (CPU adapters such as lavapipe).
+    MatmulRegs,
+}
+
+impl GemmKernel {
+    pub fn name(self) -> &'static str {
+        match self {
+            GemmKernel::Matmul => "matmul",
+            GemmKernel::MatmulF16w => "matmul_f16w",
+            GemmKernel::MatmulRegs => "matmul_regs",
+        }
+    }
+}
+
+/// C[M,N] = A[M,K] · B (B [K,N]) or A · Bᵀ (B [N,K], `trans_b`), plus `bias[N]` when given, with the f32 kernel
+/// chosen for this adapter ([`GpuContext::gemm_kernel`]: `matmul_regs` on CPU adapters, `matmul` elsewhere).
+/// What models and training call; [`matmul`] and [`matmul_regs`] run one kernel whatever the adapter.
+#[allow(clippy::too_many_arguments)] // the GEMM signature: operands, output, then the three sizes and a flag
+pub async fn gemm(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    a: &Buffer,
+    b: &Buffer,
+    bias: Option<&Buffer>,
+    c: &Buffer,
+    m: usize,
+    n: usize,
+    k: usize,
+    trans_b: bool,
+) -> Result<()> {
+    gemm_with(ctx, enc, ctx.gemm_kernel(), [a, b, c], bias, [m, n, k], trans_b).await
+}
+
+/// The `matmul` kernel: C[M,N] = A[M,K] · B (B [K,N]) or A · Bᵀ (B [N,K], `trans_b`), plus `bias[N]` when given.
 #[allow(clippy::too_many_arguments)] // the GEMM signature: operands, output, then the three sizes and a flag
 pub async fn matmul(
     ctx: &GpuContext,
@@ -34,7 +74,24 @@ pub async fn matmul(
     k: usize,
     trans_b: bool,
 ) -> Result<()> {
-    gemm(ctx, enc, false, [a, b, c], bias, [m, n, k], trans_b).await
+    gemm_with(ctx, enc, GemmKernel::Matmul, [a, b, c], bias, [m, n, k], trans_b).await
+}
+
+/// The `matmul_regs` kernel: `matmul`'s contract, register-blocked for CPU adapters.
+#[allow(clippy::too_many_arguments)] // the GEMM signature
+pub async fn matmul_regs(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    a: &Buffer,
+    b: &Buffer,
+    bias: Option<&Buffer>,
+    c: &Buffer,
+    m: usize,
+    n: usize,
+    k: usize,
+    trans_b: bool,
+) -> Result<()> {
+    gemm_with(ctx, enc, GemmKernel::MatmulRegs, [a, b, c], bias, [m, n, k], trans_b).await
 }
 
 /// `matmul` with B stored as f16 (`GpuContext::upload_f16`), A, bias, C and accumulation in f32. Needs the
@@ -52,20 +109,22 @@ pub async fn matmul_f16w(
     k: usize,
     trans_b: bool,
 ) -> Result<()> {
-    gemm(ctx, enc, true, [a, b, c], bias, [m, n, k], trans_b).await
+    gemm_with(ctx, enc, GemmKernel::MatmulF16w, [a, b, c], bias, [m, n, k], trans_b).await
 }
 
-/// The two GEMM kernels share operands, tiling and dispatch; only B's element size differs.
-async fn gemm(
+/// The GEMM kernels share operands, the 128×64 output tile per workgroup, split-K and dispatch; B's element size
+/// and the data movement inside a workgroup differ.
+async fn gemm_with(
     ctx: &GpuContext,
     enc: &mut CommandEncoder,
-    half_b: bool,
+    kernel: GemmKernel,
     [a, b, c]: [&Buffer; 3],
     bias: Option<&Buffer>,
     [m, n, k]: [usize; 3],
     trans_b: bool,
 ) -> Result<()> {
-    let op = if half_b { "matmul_f16w" } else { "matmul" };
+    let op = kernel.name();
+    let half_b = kernel == GemmKernel::MatmulF16w;
     check_len(op, "a", a, m * k)?;
     if half_b {
         check_len(op, "b (f16, two per word)", b, (k * n).div_ceil(2))?;
@@ -92,18 +151,23 @@ async fn gemm(
     // summed into C in the same encoder.
     let part = if splits > 1 { Some(ctx.storage(op, (m * n * splits * 4) as u64)?) } else { None };
     let bindings = [a, b, bias.unwrap_or(a), part.as_ref().unwrap_or(c)];
-    if half_b {
-        // Same members in the same order (both checked against their WGSL by the layout test).
-        let p: MatmulF16wParams = bytemuck::cast(p);
-        ctx.dispatch(enc, op, &p, &bindings, groups).await?;
-    } else {
-        ctx.dispatch(enc, op, &p, &bindings, groups).await?;
+    // Same members in the same order (each checked against its WGSL by the layout test).
+    match kernel {
+        GemmKernel::Matmul => ctx.dispatch(enc, op, &p, &bindings, groups).await?,
+        GemmKernel::MatmulF16w => {
+            ctx.dispatch(enc, op, &bytemuck::cast::<_, MatmulF16wParams>(p), &bindings, groups).await?
+        }
+        GemmKernel::MatmulRegs => {
+            ctx.dispatch(enc, op, &bytemuck::cast::<_, MatmulRegsParams>(p), &bindings, groups).await?
+        }
     }
     // The partials' sum is itself a GEMM, [M·N, splits] · ones[splits]: a handful of workgroups (one per 128
-    // outputs), where a row reduction would start a workgroup per output.
+    // outputs), where a row reduction would start a workgroup per output. f32 partials: `matmul_f16w` sums
+    // them with `matmul`.
     if let Some(part) = &part {
         let ones = ctx.upload(op, &vec![1f32; splits])?;
-        Box::pin(gemm(ctx, enc, false, [part, &ones, c], None, [m * n, 1, splits], false)).await?;
+        let sum = if half_b { GemmKernel::Matmul } else { kernel };
+        Box::pin(gemm_with(ctx, enc, sum, [part, &ones, c], None, [m * n, 1, splits], false)).await?;
     }
     Ok(())
 }

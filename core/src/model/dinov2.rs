@@ -552,7 +552,7 @@ impl GpuDinov2 {
         if self.precision.half() {
             ops::matmul_f16w(ctx, enc, x, w, Some(b), y, m, n, k, true).await
         } else {
-            ops::matmul(ctx, enc, x, w, Some(b), y, m, n, k, true).await
+            ops::gemm(ctx, enc, x, w, Some(b), y, m, n, k, true).await
         }
     }
 

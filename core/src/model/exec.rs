@@ -168,7 +168,7 @@ impl<'a> Exec<'a> {
                 let (a, cb) = (buf(OP, a)?, buf(OP, &c)?);
                 match b {
                     Tensor::GpuF16(bh) => ops::matmul_f16w(ctx, enc, a, bh, bias, cb, m, n, k, trans_b).await?,
-                    _ => ops::matmul(ctx, enc, a, buf(OP, b)?, bias, cb, m, n, k, trans_b).await?,
+                    _ => ops::gemm(ctx, enc, a, buf(OP, b)?, bias, cb, m, n, k, trans_b).await?,
                 }
                 Ok(c)
             }
