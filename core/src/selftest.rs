@@ -369,9 +369,16 @@ pub fn cases() -> Vec<Case> {
     v.push(case("entropy_map", Model, Entropy { images: 2, classes: 2, pixels: 256 * 256 }));
 
     let geom = |h, w, c, k, stride, pad| ops::ConvGeom { h, w, c, k, stride, pad };
-    for (h, w, c, k, s, p) in
-        [(1, 1, 1, 1, 1, 0), (7, 7, 3, 3, 1, 1), (63, 65, 5, 3, 2, 1), (64, 64, 7, 3, 1, 1), (65, 63, 64, 3, 2, 1)]
-    {
+    for (h, w, c, k, s, p) in [
+        (1, 1, 1, 1, 1, 0),
+        (7, 7, 3, 3, 1, 1),
+        (63, 65, 5, 3, 2, 1),
+        (64, 64, 7, 3, 1, 1),
+        (65, 63, 64, 3, 2, 1),
+        (9, 6, 3, 3, 1, 0),
+        (10, 11, 4, 5, 1, 2),
+        (13, 10, 2, 5, 3, 2),
+    ] {
         v.push(case("dwconv2d", Small, Dwconv { g: geom(h, w, c, k, s, p) }));
     }
     // TinyViT: PatchMerging 128→64 (stride 2), local conv at 64×64×320.

@@ -546,7 +546,8 @@ pub async fn dwconv2d(
         ho: ho as u32,
         wo: wo as u32,
     };
-    ctx.dispatch(enc, OP, &p, &[x, wt, bias, y], ctx.grid_1d(ho * wo * g.c, 256)).await
+    // One thread per channel and run of four outputs along x.
+    ctx.dispatch(enc, OP, &p, &[x, wt, bias, y], ctx.grid_1d(ho * wo.div_ceil(4) * g.c, 256)).await
 }
 
 /// Unfold X [H,W,C] into [Ho·Wo, C·k·k] (column order c, ky, kx) for convolution as a matmul.
