@@ -57,6 +57,12 @@ fn store(r: u32, col: u32, v: f32, z: u32) {{
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {{
     let row0 = wid.y * {TM}u + {R}u * lid.y;
     let col0 = wid.x * {TN}u + {4 * Q}u * lid.x;
+    // No barriers here, so an invocation whose block lies wholly outside C can leave: a skinny C (a weight
+    // gradient of a few rows) then costs its own size. (On llvmpipe that pays only where all eight lanes of a
+    // SIMD group leave: the rows, as lid.y is the same across them.)
+    if (row0 >= params.m || col0 >= params.n) {{
+        return;
+    }}
     let z = wid.z;
     let split = params.splits > 1u;
     let k_begin = select(0u, z * params.k_chunk, split);
