@@ -5,10 +5,10 @@
 // (all q | all k | all v); a ViT sequence of S tokens is one 1 × S window. With has_bias the TinyViT relative
 // bias B[i,j] = biases[head, |r_i − r_j|·ws_w + |c_i − c_j|] is added.
 // Dispatch (⌈N/64⌉, heads, windows); thread = one query. The head dim is a multiple of 4 (≤ 64): q, k, v
-// and the accumulator are vec4 groups. Head dims 32 (TinyViT) and 64 (every DINOv2) take paths unrolled by hand
-// with q and the accumulator in named variables: the generic path's loop-indexed arrays live in memory on CPU
-// adapters (llvmpipe), where the unrolled paths made LiteMedSAM's attention 1.5× faster; other head dims take the
-// generic path. The three paths add the same terms in the same order.
+// and the accumulator are vec4 groups. Head dims 32 (TinyViT) and 64 (every DINOv2) take unrolled paths
+// (scripts/gen-attention-unrolled.py) with q and the accumulator in named variables: the generic path's
+// loop-indexed arrays live in memory on CPU adapters (llvmpipe), where the unrolled paths made LiteMedSAM's
+// attention 1.5× faster. Other head dims take the generic path; all paths add the same terms in the same order.
 
 // Kept in sync with core/src/gpu/params.rs `AttentionParams`.
 struct Params {
@@ -53,6 +53,7 @@ fn load4(base: u32) -> vec4<f32> {
     return vec4<f32>(qkv[base], qkv[base + 1u], qkv[base + 2u], qkv[base + 3u]);
 }
 
+// Stage keys and values j0 .. j0+CH of this head into k_tile / v_tile (all 64 threads cooperate).
 fn stage(j0: u32, li: u32, hd4: u32, win: u32, hbase: u32, n: u32) {
     for (var e = li; e < CH * hd4; e += WG) {
         let jj = e / hd4;
@@ -95,6 +96,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let ci = i32(i % params.ws_w);
     var m = -0x1.fffffep+127f;
     var l = 0.0;
+    // BEGIN unrolled paths: written by scripts/gen-attention-unrolled.py, edit that instead.
     if (hd4 == 8u) {
         var q0 = vec4<f32>(0.0);
         var a0 = vec4<f32>(0.0);
@@ -271,6 +273,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
         return;
     }
+    // END unrolled paths
     var q: array<vec4<f32>, 16>;
     var acc: array<vec4<f32>, 16>;
     if (i < n) {
@@ -282,17 +285,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
 
     for (var j0 = 0u; j0 < n; j0 += CH) {
-        // Stage keys and values j0 .. j0+CH of this head (all 64 threads cooperate).
-        for (var e = li; e < CH * hd4; e += WG) {
-            let jj = e / hd4;
-            let d = e % hd4;
-            let j = j0 + jj;
-            if (j < n) {
-                let b = token(win, j) * params.qkv_stride + hbase + 4u * d;
-                k_tile[jj * HD4MAX + d] = load4(b + params.k_off);
-                v_tile[jj * HD4MAX + d] = load4(b + params.v_off);
-            }
-        }
+        stage(j0, li, hd4, win, hbase, n);
         workgroupBarrier();
         if (i < n) {
             let cnt = min(CH, n - j0);
@@ -301,13 +294,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 for (var d = 0u; d < hd4; d++) {
                     sv += q[d] * k_tile[jj * HD4MAX + d];
                 }
-                var s = sv.x + sv.y + sv.z + sv.w;
-                if (params.has_bias == 1u) {
-                    let j = j0 + jj;
-                    let dr = u32(abs(ri - i32(j / params.ws_w)));
-                    let dc = u32(abs(ci - i32(j % params.ws_w)));
-                    s += biases[head * n + dr * params.ws_w + dc];
-                }
+                let s = sv.x + sv.y + sv.z + sv.w + bias_of(head, n, ri, ci, j0 + jj);
                 let m_new = max(m, s);
                 let corr = exp(m - m_new);
                 let p = exp(s - m_new);
@@ -324,11 +311,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let ob = token(win, i) * params.out_stride + head * params.hd;
         let inv = 1.0 / l;
         for (var d = 0u; d < hd4; d++) {
-            let v = acc[d] * inv;
-            out[ob + 4u * d] = v.x;
-            out[ob + 4u * d + 1u] = v.y;
-            out[ob + 4u * d + 2u] = v.z;
-            out[ob + 4u * d + 3u] = v.w;
+            store4(ob + 4u * d, acc[d] * inv);
         }
     }
 }
