@@ -127,17 +127,23 @@ pub async fn kernels(ctx: &GpuContext, opt: &BenchOptions) -> Result<Vec<KernelB
         let b = rng.uniform_vec(m * d, -1.0, 1.0);
         let (ba, bb) = (ctx.upload("bench", &a)?, ctx.upload("bench", &b)?);
         let o = ctx.storage("bench", (n * m * 4) as u64)?;
-        let ms = time_gpu(ctx, opt.iters, &o, || async {
-            let mut enc = ctx.encoder();
-            ops::pairwise_sqdist(ctx, &mut enc, &ba, &bb, &o, n, m, d).await?;
-            Ok(enc)
-        })
-        .await?;
         let cpu_ms = cpu_time(opt.cpu, || {
             std::hint::black_box(cpu::pairwise_sqdist(&a, &b, n, m, d));
         });
         let bytes = ((n * d + m * d + n * m) * 4) as f64;
-        out.push(row("pairwise_sqdist", format!("{n}x{m} d{d}"), ms, 2.0 * (n * m * d) as f64, bytes, cpu_ms));
+        for kernel in ["pairwise_sqdist", "pairwise_sqdist_regs"] {
+            let ms = time_gpu(ctx, opt.iters, &o, || async {
+                let mut enc = ctx.encoder();
+                if kernel == "pairwise_sqdist" {
+                    ops::pairwise_sqdist(ctx, &mut enc, &ba, &bb, &o, n, m, d).await?;
+                } else {
+                    ops::pairwise_sqdist_regs(ctx, &mut enc, &ba, &bb, &o, n, m, d).await?;
+                }
+                Ok(enc)
+            })
+            .await?;
+            out.push(row(kernel, format!("{n}x{m} d{d}"), ms, 2.0 * (n * m * d) as f64, bytes, cpu_ms));
+        }
     }
 
     // 100k rows, or as many as fit in one storage binding on this device.

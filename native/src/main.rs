@@ -338,7 +338,7 @@ fn run_selftest(quick: bool, json: bool) -> Result<bool> {
     } else {
         println!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
         println!(
-            "{:<16} {:<30} {:>6} {:>11} {:>10} {:>10}",
+            "{:<20} {:<30} {:>6} {:>11} {:>10} {:>10}",
             "kernel", "case", "result", "max |err|", "gpu ms", "cpu ms"
         );
         for r in &reports {
@@ -349,7 +349,7 @@ fn run_selftest(quick: bool, json: bool) -> Result<bool> {
                 None => "cpu",
             };
             println!(
-                "{:<16} {:<30} {:>6} {:>11.2e} {:>10.2} {:>10.2}",
+                "{:<20} {:<30} {:>6} {:>11.2e} {:>10.2} {:>10.2}",
                 r.kernel, r.case, res, r.max_abs_err, r.gpu_ms, r.cpu_ms
             );
             if r.passed == Some(false) {
@@ -392,12 +392,12 @@ fn bench_kernels(json: bool, out: Option<std::path::PathBuf>, iters: usize, no_c
     }
     println!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
     println!(
-        "{:<16} {:<36} {:>10} {:>10} {:>9} {:>12} {:>9}",
+        "{:<20} {:<36} {:>10} {:>10} {:>9} {:>12} {:>9}",
         "kernel", "shape", "gpu ms", "GFLOP/s", "GB/s", "cpu twin ms", "gpu/cpu"
     );
     for r in &rows {
         println!(
-            "{:<16} {:<36} {:>10.2} {:>10.1} {:>9.1} {:>12} {:>9}",
+            "{:<20} {:<36} {:>10.2} {:>10.1} {:>9.1} {:>12} {:>9}",
             r.kernel,
             r.shape,
             r.gpu_ms,

@@ -82,6 +82,7 @@ kernel_tests!(
     other_label_min,
     pad2d,
     pairwise_sqdist,
+    pairwise_sqdist_regs,
     radius_edges,
     reduce_rows,
     relu,

@@ -207,6 +207,48 @@ pub async fn pairwise_sqdist(
     ctx.dispatch(enc, OP, &p, &[a, b, out], [m.div_ceil(64) as u32, n.div_ceil(128) as u32, 1]).await
 }
 
+/// The `pairwise_sqdist_regs` kernel: `pairwise_sqdist`'s contract, register-blocked for CPU adapters (the same
+/// 128×64 tile per workgroup, so the same grid).
+#[allow(clippy::too_many_arguments)] // operands, output and the three sizes
+pub async fn pairwise_sqdist_regs(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    a: &Buffer,
+    b: &Buffer,
+    out: &Buffer,
+    n: usize,
+    m: usize,
+    d: usize,
+) -> Result<()> {
+    const OP: &str = "pairwise_sqdist_regs";
+    check_len(OP, "a", a, n * d)?;
+    check_len(OP, "b", b, m * d)?;
+    check_len(OP, "out", out, n * m)?;
+    let p =
+        PairwiseSqdistRegsParams { n: u32_of(OP, "n", n)?, m: u32_of(OP, "m", m)?, d: u32_of(OP, "d", d)?, _pad0: 0 };
+    ctx.dispatch(enc, OP, &p, &[a, b, out], [m.div_ceil(64) as u32, n.div_ceil(128) as u32, 1]).await
+}
+
+/// Squared distances with the kernel of this adapter's family ([`GpuContext::gemm_kernel`]):
+/// `pairwise_sqdist_regs` where the GEMM is `matmul_regs` (CPU adapters), `pairwise_sqdist` elsewhere.
+#[allow(clippy::too_many_arguments)] // operands, output and the three sizes
+pub async fn sqdist(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    a: &Buffer,
+    b: &Buffer,
+    out: &Buffer,
+    n: usize,
+    m: usize,
+    d: usize,
+) -> Result<()> {
+    if ctx.gemm_kernel() == GemmKernel::MatmulRegs {
+        pairwise_sqdist_regs(ctx, enc, a, b, out, n, m, d).await
+    } else {
+        pairwise_sqdist(ctx, enc, a, b, out, n, m, d).await
+    }
+}
+
 /// k-center step: mind[i] = min(mind[i], ‖x_i − x_center‖²), or = when `init`.
 #[allow(clippy::too_many_arguments)] // operands, sizes, the centre and the init flag
 pub async fn min_dist_update(

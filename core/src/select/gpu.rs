@@ -321,7 +321,7 @@ impl<'a> TileScan<'a> {
             }
             None => whole(self.b),
         };
-        ops::pairwise_sqdist(self.ctx, enc, a, b, &self.dist, t.rows, t.cols, self.d).await
+        ops::sqdist(self.ctx, enc, a, b, &self.dist, t.rows, t.cols, self.d).await
     }
 }
 
