@@ -199,12 +199,7 @@ pub async fn pairwise_sqdist(
     m: usize,
     d: usize,
 ) -> Result<()> {
-    const OP: &str = "pairwise_sqdist";
-    check_len(OP, "a", a, n * d)?;
-    check_len(OP, "b", b, m * d)?;
-    check_len(OP, "out", out, n * m)?;
-    let p = PairwiseSqdistParams { n: u32_of(OP, "n", n)?, m: u32_of(OP, "m", m)?, d: u32_of(OP, "d", d)?, _pad0: 0 };
-    ctx.dispatch(enc, OP, &p, &[a, b, out], [m.div_ceil(64) as u32, n.div_ceil(128) as u32, 1]).await
+    pairwise_with(ctx, enc, false, [a, b, out], [n, m, d]).await
 }
 
 /// The `pairwise_sqdist_regs` kernel: `pairwise_sqdist`'s contract, register-blocked for CPU adapters (the same
@@ -220,13 +215,29 @@ pub async fn pairwise_sqdist_regs(
     m: usize,
     d: usize,
 ) -> Result<()> {
-    const OP: &str = "pairwise_sqdist_regs";
-    check_len(OP, "a", a, n * d)?;
-    check_len(OP, "b", b, m * d)?;
-    check_len(OP, "out", out, n * m)?;
-    let p =
-        PairwiseSqdistRegsParams { n: u32_of(OP, "n", n)?, m: u32_of(OP, "m", m)?, d: u32_of(OP, "d", d)?, _pad0: 0 };
-    ctx.dispatch(enc, OP, &p, &[a, b, out], [m.div_ceil(64) as u32, n.div_ceil(128) as u32, 1]).await
+    pairwise_with(ctx, enc, true, [a, b, out], [n, m, d]).await
+}
+
+/// The two distance kernels share operands, params and grid.
+async fn pairwise_with(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    regs: bool,
+    [a, b, out]: [&Buffer; 3],
+    [n, m, d]: [usize; 3],
+) -> Result<()> {
+    let op = if regs { "pairwise_sqdist_regs" } else { "pairwise_sqdist" };
+    check_len(op, "a", a, n * d)?;
+    check_len(op, "b", b, m * d)?;
+    check_len(op, "out", out, n * m)?;
+    let p = PairwiseSqdistParams { n: u32_of(op, "n", n)?, m: u32_of(op, "m", m)?, d: u32_of(op, "d", d)?, _pad0: 0 };
+    let groups = [m.div_ceil(64) as u32, n.div_ceil(128) as u32, 1];
+    if regs {
+        // Same members in the same order (each checked against its WGSL by the layout test).
+        ctx.dispatch(enc, op, &bytemuck::cast::<_, PairwiseSqdistRegsParams>(p), &[a, b, out], groups).await
+    } else {
+        ctx.dispatch(enc, op, &p, &[a, b, out], groups).await
+    }
 }
 
 /// Squared distances with the kernel of this adapter's family ([`GpuContext::gemm_kernel`]):
