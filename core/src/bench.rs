@@ -104,15 +104,15 @@ pub async fn kernels(ctx: &GpuContext, opt: &BenchOptions) -> Result<Vec<KernelB
             std::hint::black_box(cpu::matmul(&a, &b, Some(&bias), m, n, k, true));
         });
         let bytes = ((m * k + n * k + m * n) * 4) as f64;
-        // Both f32 GEMM kernels on the same operands: which one this adapter should use (`gpu-info` says which
+        // The three f32 GEMM kernels on the same operands: which one this adapter should use (`gpu-info` says which
         // one it does use).
-        for kernel in ["matmul", "matmul_regs"] {
+        for kernel in ["matmul", "matmul_regs", "matmul_regs4"] {
             let ms = time_gpu(ctx, opt.iters, &c, || async {
                 let mut enc = ctx.encoder();
-                if kernel == "matmul" {
-                    ops::matmul(ctx, &mut enc, &ba, &bb, Some(&bbias), &c, m, n, k, true).await?;
-                } else {
-                    ops::matmul_regs(ctx, &mut enc, &ba, &bb, Some(&bbias), &c, m, n, k, true).await?;
+                match kernel {
+                    "matmul" => ops::matmul(ctx, &mut enc, &ba, &bb, Some(&bbias), &c, m, n, k, true).await?,
+                    "matmul_regs" => ops::matmul_regs(ctx, &mut enc, &ba, &bb, Some(&bbias), &c, m, n, k, true).await?,
+                    _ => ops::matmul_regs4(ctx, &mut enc, &ba, &bb, Some(&bbias), &c, m, n, k, true).await?,
                 }
                 Ok(enc)
             })

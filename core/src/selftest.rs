@@ -286,6 +286,26 @@ pub fn cases() -> Vec<Case> {
     v.push(case("matmul_regs", Model, Matmul { m: 4096, n: 320, k: 1280, trans_b: true, bias: true }));
     v.push(case("matmul_regs", Model, Matmul { m: 32, n: 32, k: 32768, trans_b: false, bias: false }));
     v.push(case("matmul_regs", Model, Matmul { m: 8, n: 9, k: 4096, trans_b: true, bias: true }));
+    // matmul_regs4 takes K % 4 == 0 (and N % 4 == 0 with B not transposed): edges of the tile in M and N, both
+    // layouts of B, the model shapes above, and split-K.
+    for (m, n, k, t, b) in [
+        (1, 1, 4, true, false),
+        (1, 4, 4, false, true),
+        (7, 7, 8, true, true),
+        (63, 64, 64, false, true),
+        (64, 64, 64, true, false),
+        (65, 63, 1000, true, false),
+        (1000, 8, 60, false, true),
+        (7, 1000, 64, false, false),
+        (3, 5, 1500, true, true),
+    ] {
+        v.push(case("matmul_regs4", Small, Matmul { m, n, k, trans_b: t, bias: b }));
+    }
+    v.push(case("matmul_regs4", Model, Matmul { m: 4 * 257, n: 1536, k: 384, trans_b: true, bias: true }));
+    v.push(case("matmul_regs4", Model, Matmul { m: 65536, n: 256, k: 64, trans_b: true, bias: true }));
+    v.push(case("matmul_regs4", Model, Matmul { m: 4096, n: 320, k: 1280, trans_b: true, bias: true }));
+    v.push(case("matmul_regs4", Model, Matmul { m: 32, n: 32, k: 32768, trans_b: false, bias: false }));
+    v.push(case("matmul_regs4", Model, Matmul { m: 8, n: 9, k: 4096, trans_b: true, bias: true }));
     // Weight gradients of a segmentation head (split-K: few output tiles, K = a batch's pixels): dW2 of the
     // LiteMedSAM head (32 × 32 over 8·4096 rows), dW1 of a 1-channel head (8 × 9 over 4096) with a bias.
     v.push(case("matmul", Model, Matmul { m: 32, n: 32, k: 32768, trans_b: false, bias: false }));
@@ -614,6 +634,8 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                 cpu::matmul_f16w(&a, &bh, bias.then_some(&bv[..]), m, n, k, trans_b)
             } else if c.kernel == "matmul_regs" {
                 cpu::matmul_regs(&a, &b, bias.then_some(&bv[..]), m, n, k, trans_b)
+            } else if c.kernel == "matmul_regs4" {
+                cpu::matmul_regs4(&a, &b, bias.then_some(&bv[..]), m, n, k, trans_b)
             } else {
                 cpu::matmul(&a, &b, bias.then_some(&bv[..]), m, n, k, trans_b)
             });
@@ -629,6 +651,7 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                 match c.kernel {
                     "matmul_f16w" => ops::matmul_f16w(ctx, &mut enc, &ba, &bb, bias, &out, m, n, k, trans_b).await?,
                     "matmul_regs" => ops::matmul_regs(ctx, &mut enc, &ba, &bb, bias, &out, m, n, k, trans_b).await?,
+                    "matmul_regs4" => ops::matmul_regs4(ctx, &mut enc, &ba, &bb, bias, &out, m, n, k, trans_b).await?,
                     _ => ops::matmul(ctx, &mut enc, &ba, &bb, bias, &out, m, n, k, trans_b).await?,
                 }
                 ctx.submit(enc);

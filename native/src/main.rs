@@ -319,7 +319,7 @@ fn gpu_info(json: bool) -> Result<()> {
     println!("device type  {}", r.device_type);
     println!("driver       {} {}", r.driver, r.driver_info);
     println!("vendor/dev   {:#06x} / {:#06x}", r.vendor, r.device);
-    println!("f32 GEMM     {} (MEDPICK_GEMM=matmul|matmul_regs to choose)", r.gemm_kernel);
+    println!("f32 GEMM     {} (MEDPICK_GEMM=matmul|matmul_regs|matmul_regs4 to choose)", r.gemm_kernel);
     println!();
     println!("{:<42} {:>16} {:>16}", "limit (medpick relies on)", "granted", "adapter max");
     for (name, granted, max) in &r.limits {

@@ -78,6 +78,7 @@ kernel_tests!(
     matmul,
     matmul_f16w,
     matmul_regs,
+    matmul_regs4,
     min_dist_update,
     other_label_min,
     pad2d,
@@ -143,8 +144,9 @@ fn op_shape_mismatch_is_an_error() {
     assert!(err.to_string().contains("matmul"), "{err}");
 }
 
-/// Models and training run `matmul_regs` on CPU adapters (lavapipe: CI) and `matmul` on GPUs, unless
-/// MEDPICK_GEMM names one.
+/// Models and training run `matmul_regs4` on CPU adapters (lavapipe: CI) and `matmul` on GPUs, unless
+/// MEDPICK_GEMM names one; a shape `matmul_regs4` does not take runs `matmul_regs`, and a wrong shape given to
+/// `matmul_regs4` directly is an error that says why.
 #[test]
 fn gemm_kernel_follows_the_adapter_type() {
     use medpick_core::gpu::GemmKernel;
@@ -152,9 +154,23 @@ fn gemm_kernel_follows_the_adapter_type() {
     let want = match std::env::var("MEDPICK_GEMM").ok().as_deref() {
         Some("matmul") => GemmKernel::Matmul,
         Some("matmul_regs") => GemmKernel::MatmulRegs,
-        _ if ctx.report().device_type == "Cpu" => GemmKernel::MatmulRegs,
+        Some("matmul_regs4") => GemmKernel::MatmulRegs4,
+        _ if ctx.report().device_type == "Cpu" => GemmKernel::MatmulRegs4,
         _ => GemmKernel::Matmul,
     };
     assert_eq!(ctx.gemm_kernel(), want, "adapter {} ({:?})", ctx.info.name, ctx.info.device_type);
     assert_eq!(ctx.report().gemm_kernel, want.name());
+
+    let r4 = GemmKernel::MatmulRegs4;
+    assert_eq!(r4.for_shape(64, 384, true), r4);
+    assert_eq!(r4.for_shape(63, 384, true), r4, "N is free when B is transposed");
+    assert_eq!(r4.for_shape(63, 384, false), GemmKernel::MatmulRegs);
+    assert_eq!(r4.for_shape(64, 27, true), GemmKernel::MatmulRegs, "K = 27: the 3×3 conv of an RGB image");
+    assert_eq!(GemmKernel::Matmul.for_shape(63, 27, false), GemmKernel::Matmul);
+    let a = ctx.upload("t", &[0f32; 27 * 8]).unwrap();
+    let c = ctx.storage("t", 64 * 4).unwrap();
+    let mut enc = ctx.encoder();
+    let err = pollster::block_on(medpick_core::gpu::ops::matmul_regs4(ctx, &mut enc, &a, &a, None, &c, 8, 8, 27, true))
+        .expect_err("K = 27 is not a multiple of 4");
+    assert!(err.to_string().contains("matmul_regs4") && err.to_string().contains("K = 27"), "{err}");
 }

@@ -77,19 +77,23 @@ pub struct GpuContext {
     gemm: GemmKernel,
 }
 
-/// `MEDPICK_GEMM` (matmul | matmul_regs) names the f32 GEMM kernel; otherwise CPU adapters (Mesa lavapipe,
-/// llvmpipe, SwiftShader where the backend reports it) get `matmul_regs` and every other adapter `matmul`.
-/// On lavapipe `matmul_regs` ran the GEMMs of LiteMedSAM's encoder 1.6–1.9× faster than `matmul`
-/// (docs/encoders.md); on a GPU its uncoalesced loads would be slow.
+/// `MEDPICK_GEMM` (matmul | matmul_regs | matmul_regs4) names the f32 GEMM kernel; otherwise CPU adapters (Mesa
+/// lavapipe, llvmpipe, SwiftShader where the backend reports it) get `matmul_regs4` (with `matmul_regs` for the
+/// shapes it does not take) and every other adapter `matmul`. On lavapipe `matmul_regs` ran the GEMMs of
+/// LiteMedSAM's encoder 1.6–1.9× faster than `matmul`, and `matmul_regs4` another 1.7–2× (docs/encoders.md); on a
+/// GPU their uncoalesced loads would be slow.
 fn choose_gemm(info: &wgpu::AdapterInfo) -> Result<GemmKernel> {
     match std::env::var("MEDPICK_GEMM").ok().filter(|s| !s.is_empty()).as_deref() {
-        None => Ok(if info.device_type == wgpu::DeviceType::Cpu { GemmKernel::MatmulRegs } else { GemmKernel::Matmul }),
+        None => {
+            Ok(if info.device_type == wgpu::DeviceType::Cpu { GemmKernel::MatmulRegs4 } else { GemmKernel::Matmul })
+        }
         Some("matmul") => Ok(GemmKernel::Matmul),
         Some("matmul_regs") => Ok(GemmKernel::MatmulRegs),
+        Some("matmul_regs4") => Ok(GemmKernel::MatmulRegs4),
         Some(other) => Err(Error::Unknown {
             kind: "GEMM kernel (MEDPICK_GEMM)",
             name: other.to_string(),
-            known: "matmul, matmul_regs".into(),
+            known: "matmul, matmul_regs, matmul_regs4".into(),
         }),
     }
 }

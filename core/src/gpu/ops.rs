@@ -20,7 +20,7 @@ fn u32_of(op: &'static str, what: &str, v: usize) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::shape(op, format!("{what} = {v} does not fit in 32 bits")))
 }
 
-/// The three GEMM kernels: one contract (C = A · op(B) + bias, split-K partials), different data movement.
+/// The four GEMM kernels: one contract (C = A · op(B) + bias, split-K partials), different data movement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GemmKernel {
     /// `matmul`: 128×64 tiles staged in workgroup memory, 8×4 per thread (GPUs).
@@ -29,6 +29,9 @@ pub enum GemmKernel {
     MatmulF16w,
     /// `matmul_regs`: no workgroup memory, 16×8 per invocation in registers (CPU adapters such as lavapipe).
     MatmulRegs,
+    /// `matmul_regs4`: `matmul_regs` reading A and op(B) as vec4s; K % 4 == 0, and N % 4 == 0 when B is not
+    /// transposed ([`GemmKernel::fits`]).
+    MatmulRegs4,
 }
 
 impl GemmKernel {
@@ -37,12 +40,34 @@ impl GemmKernel {
             GemmKernel::Matmul => "matmul",
             GemmKernel::MatmulF16w => "matmul_f16w",
             GemmKernel::MatmulRegs => "matmul_regs",
+            GemmKernel::MatmulRegs4 => "matmul_regs4",
         }
+    }
+
+    /// Whether this kernel takes C[M,N] = A[M,K] · op(B): every kernel but `matmul_regs4` takes any shape.
+    pub fn fits(self, n: usize, k: usize, trans_b: bool) -> bool {
+        self != GemmKernel::MatmulRegs4 || (k % 4 == 0 && (trans_b || n % 4 == 0))
+    }
+
+    /// The kernel that runs a GEMM of this shape for a context whose choice is `self`: `matmul_regs4` where the
+    /// shape does not fit it runs `matmul_regs`; every other choice runs itself.
+    pub fn for_shape(self, n: usize, k: usize, trans_b: bool) -> GemmKernel {
+        if self.fits(n, k, trans_b) {
+            self
+        } else {
+            GemmKernel::MatmulRegs
+        }
+    }
+
+    /// `matmul_regs` or `matmul_regs4`: the kernels for CPU adapters.
+    pub fn is_register_blocked(self) -> bool {
+        matches!(self, GemmKernel::MatmulRegs | GemmKernel::MatmulRegs4)
     }
 }
 
 /// C[M,N] = A[M,K] · B (B [K,N]) or A · Bᵀ (B [N,K], `trans_b`), plus `bias[N]` when given, with the f32 kernel
-/// chosen for this adapter ([`GpuContext::gemm_kernel`]: `matmul_regs` on CPU adapters, `matmul` elsewhere).
+/// chosen for this adapter ([`GpuContext::gemm_kernel`]: `matmul_regs4` on CPU adapters, `matmul_regs` for the
+/// shapes it does not take ([`GemmKernel::for_shape`]), `matmul` elsewhere).
 /// What models and training call; [`matmul`] and [`matmul_regs`] run one kernel whatever the adapter.
 #[allow(clippy::too_many_arguments)] // the GEMM signature: operands, output, then the three sizes and a flag
 pub async fn gemm(
@@ -57,7 +82,7 @@ pub async fn gemm(
     k: usize,
     trans_b: bool,
 ) -> Result<()> {
-    gemm_with(ctx, enc, ctx.gemm_kernel(), [a, b, c], bias, [m, n, k], trans_b).await
+    gemm_with(ctx, enc, ctx.gemm_kernel().for_shape(n, k, trans_b), [a, b, c], bias, [m, n, k], trans_b).await
 }
 
 /// The `matmul` kernel: C[M,N] = A[M,K] · B (B [K,N]) or A · Bᵀ (B [N,K], `trans_b`), plus `bias[N]` when given.
@@ -94,6 +119,24 @@ pub async fn matmul_regs(
     gemm_with(ctx, enc, GemmKernel::MatmulRegs, [a, b, c], bias, [m, n, k], trans_b).await
 }
 
+/// The `matmul_regs4` kernel: `matmul_regs` with vec4 loads. K must be a multiple of 4, and N too unless
+/// `trans_b` (rows of A and op(B) then start on 16-byte boundaries); other shapes are an error.
+#[allow(clippy::too_many_arguments)] // the GEMM signature
+pub async fn matmul_regs4(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    a: &Buffer,
+    b: &Buffer,
+    bias: Option<&Buffer>,
+    c: &Buffer,
+    m: usize,
+    n: usize,
+    k: usize,
+    trans_b: bool,
+) -> Result<()> {
+    gemm_with(ctx, enc, GemmKernel::MatmulRegs4, [a, b, c], bias, [m, n, k], trans_b).await
+}
+
 /// `matmul` with B stored as f16 (`GpuContext::upload_f16`), A, bias, C and accumulation in f32. Needs the
 /// device's `shader-f16` feature ([`GpuContext::has_f16`]).
 #[allow(clippy::too_many_arguments)] // the GEMM signature
@@ -124,6 +167,13 @@ async fn gemm_with(
     trans_b: bool,
 ) -> Result<()> {
     let op = kernel.name();
+    if !kernel.fits(n, k, trans_b) {
+        let layout = if trans_b { "B transposed" } else { "B not transposed" };
+        return Err(Error::shape(
+            op,
+            format!("reads vec4s: K = {k} must be a multiple of 4, and N = {n} too with B not transposed ({layout})"),
+        ));
+    }
     let half_b = kernel == GemmKernel::MatmulF16w;
     check_len(op, "a", a, m * k)?;
     if half_b {
@@ -160,13 +210,16 @@ async fn gemm_with(
         GemmKernel::MatmulRegs => {
             ctx.dispatch(enc, op, &bytemuck::cast::<_, MatmulRegsParams>(p), &bindings, groups).await?
         }
+        GemmKernel::MatmulRegs4 => {
+            ctx.dispatch(enc, op, &bytemuck::cast::<_, MatmulRegs4Params>(p), &bindings, groups).await?
+        }
     }
     // The partials' sum is itself a GEMM, [M·N, splits] · ones[splits]: a handful of workgroups (one per 128
     // outputs), where a row reduction would start a workgroup per output. f32 partials: `matmul_f16w` sums
     // them with `matmul`.
     if let Some(part) = &part {
         let ones = ctx.upload(op, &vec![1f32; splits])?;
-        let sum = if half_b { GemmKernel::Matmul } else { kernel };
+        let sum = if half_b { GemmKernel::Matmul } else { kernel.for_shape(1, splits, false) };
         Box::pin(gemm_with(ctx, enc, sum, [part, &ones, c], None, [m * n, 1, splits], false)).await?;
     }
     Ok(())
@@ -241,7 +294,8 @@ async fn pairwise_with(
 }
 
 /// Squared distances with the kernel of this adapter's family ([`GpuContext::gemm_kernel`]):
-/// `pairwise_sqdist_regs` where the GEMM is `matmul_regs` (CPU adapters), `pairwise_sqdist` elsewhere.
+/// `pairwise_sqdist_regs` where the GEMM is `matmul_regs` or `matmul_regs4` (CPU adapters), `pairwise_sqdist`
+/// elsewhere.
 #[allow(clippy::too_many_arguments)] // operands, output and the three sizes
 pub async fn sqdist(
     ctx: &GpuContext,
@@ -253,7 +307,7 @@ pub async fn sqdist(
     m: usize,
     d: usize,
 ) -> Result<()> {
-    if ctx.gemm_kernel() == GemmKernel::MatmulRegs {
+    if ctx.gemm_kernel().is_register_blocked() {
         pairwise_sqdist_regs(ctx, enc, a, b, out, n, m, d).await
     } else {
         pairwise_sqdist(ctx, enc, a, b, out, n, m, d).await

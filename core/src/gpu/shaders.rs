@@ -52,6 +52,7 @@ pub const ALL: &[Shader] = &[
     shader!("matmul", [16, 16, 1]),
     shader!("matmul_f16w", [16, 16, 1], f16),
     shader!("matmul_regs", [8, 8, 1]),
+    shader!("matmul_regs4", [8, 8, 1]),
     shader!("min_dist_update", [256, 1, 1]),
     shader!("other_label_min", [64, 1, 1]),
     shader!("pad2d", [256, 1, 1]),
