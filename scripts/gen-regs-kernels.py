@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the register-blocked kernels for CPU adapters, unrolled by hand: shaders/matmul_regs.wgsl (the GEMM),
-shaders/matmul_regs4.wgsl (the same with vec4 loads, for K a multiple of 4) and shaders/pairwise_sqdist_regs.wgsl
-(squared distances, the same GEMM plus the norms).
+shaders/matmul_regs4.wgsl (the same with vec4 loads, for K a multiple of 4), shaders/pairwise_sqdist_regs.wgsl
+(squared distances, the same GEMM plus the norms) and shaders/pairwise_sqdist_regs4.wgsl (with vec4 loads).
 
 WGSL has no macros, and Mesa's llvmpipe keeps `var` arrays indexed in loops in memory (an array-based version of
 matmul_regs measured 4x slower than the unrolled one), so the 16x8 block per invocation is spelled out: 32 vec4
@@ -258,3 +258,59 @@ for r in range(R):
 body += "}\n"
 (SHADERS / "pairwise_sqdist_regs.wgsl").write_text(head + body)
 print(f"wrote {SHADERS / 'pairwise_sqdist_regs.wgsl'}")
+
+# pairwise_sqdist_regs4: pairwise_sqdist_regs with vec4 loads (as matmul_regs4 is to matmul_regs): D % 4 == 0. The
+# norms and dot products take the K-steps in the same order, so both kernels give the same distances.
+head4 = head.replace("// pairwise_sqdist_regs: the `pairwise_sqdist` contract", "// pairwise_sqdist_regs4: the `pairwise_sqdist` contract", 1)
+head4 = head4.replace(
+    "// `pairwise_sqdist` (one dispatch grid for both). core picks it where it picks `matmul_regs` (CPU adapters).\n",
+    "// `pairwise_sqdist` (one dispatch grid for both). core picks it where it picks `matmul_regs` (CPU adapters).\n"
+    "// This is `pairwise_sqdist_regs` reading A and B as vec4s (four features per load: llvmpipe loads storage\n"
+    "// buffers lane by lane), so D must be a multiple of 4 (core runs `pairwise_sqdist_regs` otherwise).\n",
+    1,
+)
+head4 = head4.replace("`PairwiseSqdistRegsParams`", "`PairwiseSqdistRegs4Params`")
+head4 = head4.replace("var<storage, read> a: array<f32>;          // [N, D] row-major",
+                      "var<storage, read> a: array<vec4<f32>>;    // [N, D] row-major, D % 4 == 0")
+head4 = head4.replace("var<storage, read> b: array<f32>;          // [M, D] row-major",
+                      "var<storage, read> b: array<vec4<f32>>;    // [M, D] row-major")
+head4 = head4.replace("    // Rows and columns past the edge of D read the last valid one (never stored): no bounds checks in the loop.\n",
+                      "    // Rows and columns past the edge of D read the last valid one (never stored): no bounds checks in the loop.\n"
+                      "    // Indices count vec4s.\n")
+assert "PairwiseSqdistRegs4Params" in head4 and "D % 4 == 0" in head4 and "Indices count" in head4
+body = "    let dq = params.d / 4u;\n"
+for r in range(R):
+    body += f"    let a{r} = min(row0 + {r}u, params.n - 1u) * dq;\n"
+for j in range(4 * Q):
+    body += f"    let b{j} = min(col0 + {j}u, params.m - 1u) * dq;\n"
+for r in range(R):
+    body += "    " + " ".join(f"var acc{r}_{q} = vec4<f32>(0.0);" for q in range(Q)) + "\n"
+body += "    " + " ".join(f"var na{g} = vec4<f32>(0.0);" for g in range(R // 4)) + "  // ‖a‖² of rows 4g .. 4g + 3\n"
+body += "    " + " ".join(f"var nb{q} = vec4<f32>(0.0);" for q in range(Q)) + "  // ‖b‖² of columns 4q .. 4q + 3\n"
+body += "    for (var kv = 0u; kv < dq; kv++) {\n"
+for j in range(4 * Q):
+    body += f"        let bv{j} = b[b{j} + kv];\n"
+for r in range(R):
+    body += f"        let av{r} = a[a{r} + kv];\n"
+for t, comp in enumerate("xyzw"):
+    body += f"        // feature 4·kv + {t}\n"
+    for q in range(Q):
+        args = ", ".join(f"bv{4 * q + j}.{comp}" for j in range(4))
+        body += f"        let bt{t}_{q} = vec4<f32>({args});\n"
+        body += f"        nb{q} += bt{t}_{q} * bt{t}_{q};\n"
+    for g in range(R // 4):
+        args = ", ".join(f"av{4 * g + j}.{comp}" for j in range(4))
+        body += f"        let at{g}_{t} = vec4<f32>({args});\n"
+        body += f"        na{g} += at{g}_{t} * at{g}_{t};\n"
+        for j, c in enumerate("xyzw"):
+            r = 4 * g + j
+            body += "        " + " ".join(f"acc{r}_{q} += at{g}_{t}.{c} * bt{t}_{q};" for q in range(Q)) + "\n"
+body += "    }\n\n"
+for r in range(R):
+    g, rc = divmod(r, 4)
+    for q in range(Q):
+        for j, comp in enumerate("xyzw"):
+            body += f"    store(row0 + {r}u, col0 + {4 * q + j}u, na{g}.{'xyzw'[rc]}, nb{q}.{comp}, acc{r}_{q}.{comp});\n"
+body += "}\n"
+(SHADERS / "pairwise_sqdist_regs4.wgsl").write_text(head4 + body)
+print(f"wrote {SHADERS / 'pairwise_sqdist_regs4.wgsl'}")

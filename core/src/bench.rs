@@ -131,13 +131,13 @@ pub async fn kernels(ctx: &GpuContext, opt: &BenchOptions) -> Result<Vec<KernelB
             std::hint::black_box(cpu::pairwise_sqdist(&a, &b, n, m, d));
         });
         let bytes = ((n * d + m * d + n * m) * 4) as f64;
-        for kernel in ["pairwise_sqdist", "pairwise_sqdist_regs"] {
+        for kernel in ["pairwise_sqdist", "pairwise_sqdist_regs", "pairwise_sqdist_regs4"] {
             let ms = time_gpu(ctx, opt.iters, &o, || async {
                 let mut enc = ctx.encoder();
-                if kernel == "pairwise_sqdist" {
-                    ops::pairwise_sqdist(ctx, &mut enc, &ba, &bb, &o, n, m, d).await?;
-                } else {
-                    ops::pairwise_sqdist_regs(ctx, &mut enc, &ba, &bb, &o, n, m, d).await?;
+                match kernel {
+                    "pairwise_sqdist" => ops::pairwise_sqdist(ctx, &mut enc, &ba, &bb, &o, n, m, d).await?,
+                    "pairwise_sqdist_regs" => ops::pairwise_sqdist_regs(ctx, &mut enc, &ba, &bb, &o, n, m, d).await?,
+                    _ => ops::pairwise_sqdist_regs4(ctx, &mut enc, &ba, &bb, &o, n, m, d).await?,
                 }
                 Ok(enc)
             })

@@ -329,6 +329,15 @@ pub fn cases() -> Vec<Case> {
     }
     // k-means++ trials against a pool: a few rows, many columns.
     v.push(case("pairwise_sqdist_regs", Model, Pairwise { n: 8, m: 10_000, d: 256, same: false }));
+    // pairwise_sqdist_regs4 takes D % 4 == 0.
+    for (n, m, d, same) in
+        [(1, 1, 4, false), (7, 7, 8, true), (63, 65, 64, false), (64, 64, 4, true), (1000, 63, 256, false)]
+    {
+        v.push(case("pairwise_sqdist_regs4", Small, Pairwise { n, m, d, same }));
+    }
+    v.push(case("pairwise_sqdist_regs4", Model, Pairwise { n: 1000, m: 1000, d: 384, same: true }));
+    v.push(case("pairwise_sqdist_regs4", Model, Pairwise { n: 65, m: 1000, d: 1536, same: false }));
+    v.push(case("pairwise_sqdist_regs4", Model, Pairwise { n: 8, m: 10_000, d: 256, same: false }));
 
     for (n, d) in [(1, 1), (7, 7), (63, 64), (64, 65), (65, 256), (1000, 3)] {
         v.push(case("min_dist_update", Small, MinDist { n, d, steps: 3 }));
@@ -664,11 +673,10 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
         Spec::Pairwise { n, m, d, same } => {
             let a = rng.uniform_vec(n * d, -1.0, 1.0);
             let b = if same { a[..m * d].to_vec() } else { rng.uniform_vec(m * d, -1.0, 1.0) };
-            let regs = c.kernel == "pairwise_sqdist_regs";
-            let (want, cpu_ms) = timed!(if regs {
-                cpu::pairwise_sqdist_regs(&a, &b, n, m, d)
-            } else {
-                cpu::pairwise_sqdist(&a, &b, n, m, d)
+            let (want, cpu_ms) = timed!(match c.kernel {
+                "pairwise_sqdist_regs" => cpu::pairwise_sqdist_regs(&a, &b, n, m, d),
+                "pairwise_sqdist_regs4" => cpu::pairwise_sqdist_regs4(&a, &b, n, m, d),
+                _ => cpu::pairwise_sqdist(&a, &b, n, m, d),
             });
             let Some(ctx) = ctx else {
                 return Ok(Outcome { cmp: None, elements: want.len(), gpu_ms: 0.0, cpu_ms });
@@ -677,10 +685,12 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                 let (ba, bb) = (ctx.upload("selftest", &a)?, ctx.upload("selftest", &b)?);
                 let out = ctx.storage("selftest", (n * m * 4) as u64)?;
                 let mut enc = ctx.encoder();
-                if regs {
-                    ops::pairwise_sqdist_regs(ctx, &mut enc, &ba, &bb, &out, n, m, d).await?;
-                } else {
-                    ops::pairwise_sqdist(ctx, &mut enc, &ba, &bb, &out, n, m, d).await?;
+                match c.kernel {
+                    "pairwise_sqdist_regs" => ops::pairwise_sqdist_regs(ctx, &mut enc, &ba, &bb, &out, n, m, d).await?,
+                    "pairwise_sqdist_regs4" => {
+                        ops::pairwise_sqdist_regs4(ctx, &mut enc, &ba, &bb, &out, n, m, d).await?
+                    }
+                    _ => ops::pairwise_sqdist(ctx, &mut enc, &ba, &bb, &out, n, m, d).await?,
                 }
                 ctx.submit(enc);
                 read_f32(ctx, &out, n * m).await?

@@ -338,7 +338,7 @@ fn run_selftest(quick: bool, json: bool) -> Result<bool> {
     } else {
         println!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
         println!(
-            "{:<20} {:<30} {:>6} {:>11} {:>10} {:>10}",
+            "{:<21} {:<30} {:>6} {:>11} {:>10} {:>10}",
             "kernel", "case", "result", "max |err|", "gpu ms", "cpu ms"
         );
         for r in &reports {
@@ -349,7 +349,7 @@ fn run_selftest(quick: bool, json: bool) -> Result<bool> {
                 None => "cpu",
             };
             println!(
-                "{:<20} {:<30} {:>6} {:>11.2e} {:>10.2} {:>10.2}",
+                "{:<21} {:<30} {:>6} {:>11.2e} {:>10.2} {:>10.2}",
                 r.kernel, r.case, res, r.max_abs_err, r.gpu_ms, r.cpu_ms
             );
             if r.passed == Some(false) {
@@ -392,12 +392,12 @@ fn bench_kernels(json: bool, out: Option<std::path::PathBuf>, iters: usize, no_c
     }
     println!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
     println!(
-        "{:<20} {:<36} {:>10} {:>10} {:>9} {:>12} {:>9}",
+        "{:<21} {:<36} {:>10} {:>10} {:>9} {:>12} {:>9}",
         "kernel", "shape", "gpu ms", "GFLOP/s", "GB/s", "cpu twin ms", "gpu/cpu"
     );
     for r in &rows {
         println!(
-            "{:<20} {:<36} {:>10.2} {:>10.1} {:>9.1} {:>12} {:>9}",
+            "{:<21} {:<36} {:>10.2} {:>10.1} {:>9.1} {:>12} {:>9}",
             r.kernel,
             r.shape,
             r.gpu_ms,
@@ -934,10 +934,10 @@ fn bench_encoder(
             "\nprofile of one image, {p} weights ({:.1} ms in kernels, each submitted and waited for alone):",
             total * 1e3
         );
-        println!("{:<20} {:>6} {:>10} {:>7}", "kernel", "calls", "ms", "share");
+        println!("{:<21} {:>6} {:>10} {:>7}", "kernel", "calls", "ms", "share");
         for k in kernels {
             println!(
-                "{:<20} {:>6} {:>10.1} {:>6.1}%",
+                "{:<21} {:>6} {:>10.1} {:>6.1}%",
                 k.kernel,
                 k.calls,
                 k.seconds * 1e3,

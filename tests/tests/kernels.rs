@@ -84,6 +84,7 @@ kernel_tests!(
     pad2d,
     pairwise_sqdist,
     pairwise_sqdist_regs,
+    pairwise_sqdist_regs4,
     radius_edges,
     reduce_rows,
     relu,

@@ -40,6 +40,7 @@ params! {
     "matmul_regs4" => MatmulRegs4Params { m: u32, n: u32, k: u32, trans_b: u32, use_bias: u32, splits: u32, k_chunk: u32, _pad0: u32 }
     "pairwise_sqdist" => PairwiseSqdistParams { n: u32, m: u32, d: u32, _pad0: u32 }
     "pairwise_sqdist_regs" => PairwiseSqdistRegsParams { n: u32, m: u32, d: u32, _pad0: u32 }
+    "pairwise_sqdist_regs4" => PairwiseSqdistRegs4Params { n: u32, m: u32, d: u32, _pad0: u32 }
     "min_dist_update" => MinDistUpdateParams { n: u32, d: u32, center: u32, init: u32 }
     "argmax_rows" => ArgmaxRowsParams { rows: u32, cols: u32, _pad0: u32, _pad1: u32 }
     "topk_rows" => TopkRowsParams { rows: u32, cols: u32, k: u32, col_offset: u32, merge: u32, _pad0: u32, _pad1: u32, _pad2: u32 }

@@ -58,6 +58,7 @@ pub const ALL: &[Shader] = &[
     shader!("pad2d", [256, 1, 1]),
     shader!("pairwise_sqdist", [16, 16, 1]),
     shader!("pairwise_sqdist_regs", [8, 8, 1]),
+    shader!("pairwise_sqdist_regs4", [8, 8, 1]),
     shader!("radius_edges", [64, 1, 1]),
     shader!("reduce_rows", [256, 1, 1]),
     shader!("relu", [256, 1, 1]),
