@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the register-blocked kernels for CPU adapters, unrolled by hand: shaders/matmul_regs.wgsl (the GEMM),
 shaders/matmul_regs4.wgsl (the same with vec4 loads, for K a multiple of 4), shaders/pairwise_sqdist_regs.wgsl
-(squared distances, the same GEMM plus the norms) and shaders/pairwise_sqdist_regs4.wgsl (with vec4 loads).
+(squared distances, the same GEMM plus the norms), shaders/pairwise_sqdist_regs4.wgsl (with vec4 loads) and
+shaders/im2col_k3c4.wgsl (im2col for 3x3 convolutions with vec4 loads and stores).
 
 WGSL has no macros, and Mesa's llvmpipe keeps `var` arrays indexed in loops in memory (an array-based version of
 matmul_regs measured 4x slower than the unrolled one), so the 16x8 block per invocation is spelled out: 32 vec4
@@ -314,3 +315,70 @@ for r in range(R):
 body += "}\n"
 (SHADERS / "pairwise_sqdist_regs4.wgsl").write_text(head4 + body)
 print(f"wrote {SHADERS / 'pairwise_sqdist_regs4.wgsl'}")
+
+# im2col_k3c4: im2col for 3x3 kernels on C % 4 == 0 channels, 4 channels per thread, vec4 loads and stores. The 36
+# outputs of a thread are channel-major then tap, so output o of the block is tap o % 9 of channel o // 9.
+taps = [(ky, kx) for ky in range(3) for kx in range(3)]
+s = """// im2col_k3c4: `im2col` for 3×3 kernels (any stride and padding) on C % 4 == 0 channels, with vec4 loads and
+// stores: Y[oy·Wo + ox, (c·3 + ky)·3 + kx] = X[oy·s − p + ky, ox·s − p + kx, c] (0 outside). One thread per
+// (output position, group of 4 channels) reads the 9 taps as vec4s of 4 channels and writes the 4·9 consecutive
+// values of Y as 9 vec4s, transposed in registers. For CPU adapters (llvmpipe loads and stores storage buffers lane
+// by lane, a vec4 per trip): core runs it where it runs `matmul_regs4`, and `im2col` elsewhere.
+// Written out for k = 3 (the tap and channel of every output are constants; llvmpipe keeps loop-indexed arrays
+// in memory): regenerate with scripts/gen-regs-kernels.py.
+
+// Kept in sync with core/src/gpu/params.rs `Im2colK3c4Params`.
+struct Params {
+    h: u32,
+    w: u32,
+    c: u32,
+    k: u32,       // always 3 (checked by core)
+    stride: u32,
+    pad: u32,
+    ho: u32,
+    wo: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;        // [H, W, C], C % 4 == 0
+@group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>;  // [Ho·Wo, C·9]
+
+const WG: u32 = 256u;
+
+// The 4 channels at (iy, ix), or 0 outside the image (the load is clamped inside, so it never branches).
+fn tap(iy: i32, ix: i32, cq: u32, g: u32) -> vec4<f32> {
+    let inside = iy >= 0 && iy < i32(params.h) && ix >= 0 && ix < i32(params.w);
+    let cy = u32(clamp(iy, 0, i32(params.h) - 1));
+    let cx = u32(clamp(ix, 0, i32(params.w) - 1));
+    return select(vec4<f32>(0.0), x[(cy * params.w + cx) * cq + g], inside);
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let i = (wid.y * nwg.x + wid.x) * WG + li;
+    let cq = params.c / 4u;
+    if (i >= params.ho * params.wo * cq) {
+        return;
+    }
+    let g = i % cq;
+    let p = i / cq;
+    let y0 = i32((p / params.wo) * params.stride) - i32(params.pad);
+    let x0 = i32((p % params.wo) * params.stride) - i32(params.pad);
+"""
+for t, (ky, kx) in enumerate(taps):
+    s += f"    let t{t} = tap(y0 + {ky}, x0 + {kx}, cq, g);\n"
+s += "    // Channels 4g .. 4g + 3 of position p fill 36 consecutive values: channel-major, then the 9 taps.\n"
+s += "    let base = (p * cq + g) * 9u;\n"
+for j in range(9):
+    vals = []
+    for o in range(4 * j, 4 * j + 4):
+        ci, t = divmod(o, 9)
+        vals.append(f"t{t}.{'xyzw'[ci]}")
+    s += f"    y[base + {j}u] = vec4<f32>({', '.join(vals)});\n"
+s += "}\n"
+(SHADERS / "im2col_k3c4.wgsl").write_text(s)
+print(f"wrote {SHADERS / 'im2col_k3c4.wgsl'}")

@@ -424,6 +424,11 @@ pub fn cases() -> Vec<Case> {
     // The LiteMedSAM neck's 3×3 conv and DINOv2's 14×14 patch embedding.
     v.push(case("im2col", Model, Im2col { g: geom(64, 64, 256, 3, 1, 1) }));
     v.push(case("im2col", Model, Im2col { g: geom(224, 224, 3, 14, 14, 0) }));
+    // im2col_k3c4: 3×3 only, C % 4 == 0; strides 1 and 2, padding 0 and 1; the neck and the seg head's conv.
+    for (h, w, c, s, p) in [(1, 1, 4, 1, 1), (7, 7, 4, 1, 1), (65, 63, 8, 2, 1), (9, 10, 12, 1, 0), (3, 3, 4, 1, 0)] {
+        v.push(case("im2col_k3c4", Small, Im2col { g: geom(h, w, c, 3, s, p) }));
+    }
+    v.push(case("im2col_k3c4", Model, Im2col { g: geom(64, 64, 256, 3, 1, 1) }));
     for (h, w, c, hp, wp) in [(1, 1, 1, 7, 7), (7, 7, 3, 7, 7), (63, 65, 3, 70, 70), (64, 64, 5, 65, 70)] {
         v.push(case("pad2d", Small, Pad { h, w, c, hp, wp }));
         v.push(case("crop_add2d", Small, CropAdd { h, w, c, hp, wp }));
@@ -1030,13 +1035,18 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
             let (ho, wo) = g.out_hw();
             let n = ho * wo * g.c * g.k * g.k;
             let x = rng.uniform_vec(g.h * g.w * g.c, -1.0, 1.0);
-            let (want, cpu_ms) = timed!(cpu::im2col(&x, g));
+            let k3c4 = c.kernel == "im2col_k3c4";
+            let (want, cpu_ms) = timed!(if k3c4 { cpu::im2col_k3c4(&x, g) } else { cpu::im2col(&x, g) });
             let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: n, gpu_ms: 0.0, cpu_ms }) };
             let (got, gpu_ms) = timed!({
                 let bx = ctx.upload("selftest", &x)?;
                 let y = ctx.storage("selftest", (n * 4) as u64)?;
                 let mut enc = ctx.encoder();
-                ops::im2col(ctx, &mut enc, &bx, &y, g).await?;
+                if k3c4 {
+                    ops::im2col_k3c4(ctx, &mut enc, &bx, &y, g).await?;
+                } else {
+                    ops::im2col(ctx, &mut enc, &bx, &y, g).await?;
+                }
                 ctx.submit(enc);
                 read_f32(ctx, &y, n).await?
             });

@@ -73,6 +73,7 @@ kernel_tests!(
     gelu,
     gelu_backward,
     im2col,
+    im2col_k3c4,
     layernorm,
     layernorm_backward,
     matmul,

@@ -694,22 +694,64 @@ pub async fn dwconv2d(
 
 /// Unfold X [H,W,C] into [Ho·Wo, C·k·k] (column order c, ky, kx) for convolution as a matmul.
 pub async fn im2col(ctx: &GpuContext, enc: &mut CommandEncoder, x: &Buffer, y: &Buffer, g: ConvGeom) -> Result<()> {
-    const OP: &str = "im2col";
-    g.check(OP)?;
+    im2col_with(ctx, enc, "im2col", x, y, g).await
+}
+
+/// The `im2col_k3c4` kernel: `im2col` for a 3×3 kernel on C % 4 == 0 channels, four channels per thread with vec4
+/// loads and stores (for CPU adapters); other shapes are an error.
+pub async fn im2col_k3c4(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    x: &Buffer,
+    y: &Buffer,
+    g: ConvGeom,
+) -> Result<()> {
+    if g.k != 3 || g.c % 4 != 0 {
+        let what = format!("takes 3×3 kernels on a multiple of 4 channels, not k = {}, C = {}", g.k, g.c);
+        return Err(Error::shape("im2col_k3c4", what));
+    }
+    im2col_with(ctx, enc, "im2col_k3c4", x, y, g).await
+}
+
+/// im2col with the kernel of this adapter's family: `im2col_k3c4` where the GEMM is `matmul_regs4` (CPU adapters)
+/// and the shape allows it, `im2col` otherwise. What models and training call.
+pub async fn unfold(ctx: &GpuContext, enc: &mut CommandEncoder, x: &Buffer, y: &Buffer, g: ConvGeom) -> Result<()> {
+    if ctx.gemm_kernel() == GemmKernel::MatmulRegs4 && g.k == 3 && g.c % 4 == 0 {
+        im2col_k3c4(ctx, enc, x, y, g).await
+    } else {
+        im2col(ctx, enc, x, y, g).await
+    }
+}
+
+/// The two im2col kernels share operands, params and the checks; `im2col_k3c4` runs a thread per 4 channels.
+async fn im2col_with(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    op: &'static str,
+    x: &Buffer,
+    y: &Buffer,
+    g: ConvGeom,
+) -> Result<()> {
+    g.check(op)?;
     let (ho, wo) = g.out_hw();
-    check_len(OP, "x", x, g.h * g.w * g.c)?;
-    check_len(OP, "y", y, ho * wo * g.c * g.k * g.k)?;
+    check_len(op, "x", x, g.h * g.w * g.c)?;
+    check_len(op, "y", y, ho * wo * g.c * g.k * g.k)?;
     let p = Im2colParams {
-        h: u32_of(OP, "h", g.h)?,
-        w: u32_of(OP, "w", g.w)?,
-        c: u32_of(OP, "c", g.c)?,
+        h: u32_of(op, "h", g.h)?,
+        w: u32_of(op, "w", g.w)?,
+        c: u32_of(op, "c", g.c)?,
         k: g.k as u32,
         stride: g.stride as u32,
         pad: g.pad as u32,
         ho: ho as u32,
         wo: wo as u32,
     };
-    ctx.dispatch(enc, OP, &p, &[x, y], ctx.grid_1d(ho * wo * g.c, 256)).await
+    if op == "im2col_k3c4" {
+        // Same members in the same order (checked against the WGSL by the layout test).
+        let p = bytemuck::cast::<_, Im2colK3c4Params>(p);
+        return ctx.dispatch(enc, op, &p, &[x, y], ctx.grid_1d(ho * wo * g.c / 4, 256)).await;
+    }
+    ctx.dispatch(enc, op, &p, &[x, y], ctx.grid_1d(ho * wo * g.c, 256)).await
 }
 
 /// Zero-pad X [H,W,C] to Y [Hp,Wp,C] (bottom/right).

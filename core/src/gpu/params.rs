@@ -59,6 +59,7 @@ params! {
     "entropy_map" => EntropyMapParams { images: u32, classes: u32, pixels: u32, _pad0: u32 }
     "dwconv2d" => Dwconv2dParams { h: u32, w: u32, c: u32, k: u32, stride: u32, pad: u32, ho: u32, wo: u32 }
     "im2col" => Im2colParams { h: u32, w: u32, c: u32, k: u32, stride: u32, pad: u32, ho: u32, wo: u32 }
+    "im2col_k3c4" => Im2colK3c4Params { h: u32, w: u32, c: u32, k: u32, stride: u32, pad: u32, ho: u32, wo: u32 }
     "pad2d" => Pad2dParams { h: u32, w: u32, c: u32, hp: u32, wp: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
     "crop_add2d" => CropAdd2dParams { h: u32, w: u32, c: u32, hp: u32, wp: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
     "softmax_xent" => SoftmaxXentParams { rows: u32, classes: u32, smoothing: f32, scale: f32 }

@@ -47,6 +47,7 @@ pub const ALL: &[Shader] = &[
     shader!("gelu", [256, 1, 1]),
     shader!("gelu_backward", [256, 1, 1]),
     shader!("im2col", [256, 1, 1]),
+    shader!("im2col_k3c4", [256, 1, 1]),
     shader!("layernorm", [64, 1, 1]),
     shader!("layernorm_backward", [64, 1, 1]),
     shader!("matmul", [16, 16, 1]),

@@ -447,7 +447,7 @@ impl<'a> Exec<'a> {
         let y = self.alloc(ho * wo * g.c * g.k * g.k)?;
         match &mut self.gpu {
             Some((ctx, enc)) => {
-                ops::im2col(ctx, enc, buf(OP, x)?, buf(OP, &y)?, g).await?;
+                ops::unfold(ctx, enc, buf(OP, x)?, buf(OP, &y)?, g).await?;
                 Ok(y)
             }
             None => {
