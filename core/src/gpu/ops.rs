@@ -923,6 +923,8 @@ pub async fn attention(
         out_stride: (g.heads * g.hd) as u32,
         has_bias: biases.is_some() as u32,
         scale: g.scale,
+        // Two queries per thread for head dims 32 and 64 on CPU adapters (the kernel's header says why).
+        pair: ctx.gemm_kernel().is_register_blocked() as u32,
         ..Default::default()
     };
     let groups = [n.div_ceil(64) as u32, g.heads as u32, (nx * ny) as u32];

@@ -82,7 +82,7 @@ params! {
     }
     "attention" => AttentionParams {
         grid_w: u32, ws_h: u32, ws_w: u32, n_win_x: u32, heads: u32, hd: u32, qkv_stride: u32, head_stride: u32,
-        k_off: u32, v_off: u32, out_stride: u32, has_bias: u32, scale: f32, _pad0: u32, _pad1: u32, _pad2: u32
+        k_off: u32, v_off: u32, out_stride: u32, has_bias: u32, scale: f32, pair: u32, _pad1: u32, _pad2: u32
     }
 }
 
