@@ -122,13 +122,45 @@ head4 = head4.replace(
     1,
 )
 head4 = head4.replace("`MatmulRegsParams`", "`MatmulRegs4Params`")
+# act: GELU fused into the store (a TinyViT MBConv expansion or MLP fc1 is a GEMM then a GELU; the separate pass
+# reads and writes every value once more, lane by lane on llvmpipe). Not under split-K (partials are not outputs).
+head4 = head4.replace("    k_chunk: u32,\n    _pad0: u32,\n}", "    k_chunk: u32,\n    act: u32,      // 1: GELU (exact erf form, as gelu.wgsl) on every output; only with splits == 1\n}")
+head4 = head4.replace("""// C[r, col] (under split-K, its partial z). Called with constant components only: a loop indexing the vec4
+// (v[j]) is slow on llvmpipe.
+fn store(r: u32, col: u32, v: f32, z: u32) {
+    if (r < params.m && col < params.n) {
+        c[(r * params.n + col) * params.splits + z] = v;
+    }
+}""", """// erfc(z) for any z, the Chebyshev fit of gelu.wgsl (Numerical Recipes' erfcc, relative error < 1.2e-7), so a
+// fused GELU gives the same values as the separate pass.
+fn erfc_f32(z: f32) -> f32 {
+    let az = abs(z);
+    let t = 1.0 / (1.0 + 0.5 * az);
+    let poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
+        + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+    let r = t * exp(-az * az + poly);
+    return select(2.0 - r, r, z >= 0.0);
+}
+
+// C[r, col] (under split-K, its partial z), through the GELU when act == 1. Called with constant components only:
+// a loop indexing the vec4 (v[j]) is slow on llvmpipe.
+fn store(r: u32, col: u32, v: f32, z: u32) {
+    if (r < params.m && col < params.n) {
+        var o = v;
+        if (params.act == 1u) {
+            o = 0.5 * v * erfc_f32(-v * 0.70710678118654752);
+        }
+        c[(r * params.n + col) * params.splits + z] = o;
+    }
+}""")
+assert "act: u32" in head4 and "erfc_f32(-v" in head4
 head4 = head4.replace(f"{R + 4 * Q} loads per {R * Q * 4} multiply-adds", f"{R + 4 * Q} vec4 loads per {R * Q * 16} multiply-adds")
 head4 = head4.replace("var<storage, read> a: array<f32>;          // [M, K] row-major",
                       "var<storage, read> a: array<vec4<f32>>;    // [M, K] row-major, K % 4 == 0")
 head4 = head4.replace("var<storage, read> b: array<f32>;          // [K, N] or, with trans_b, [N, K]",
                       "var<storage, read> b: array<vec4<f32>>;    // [K, N] (N % 4 == 0) or, with trans_b, [N, K]")
 lb = head4.index("fn load_b(")
-head4 = head4[:lb] + head4[head4.index("// C[r, col]"):]
+head4 = head4[:lb] + head4[head4.index("// erfc(z) for any z"):]
 head4 = head4.replace("    // Rows and columns past the edge of C read the last valid one (their results are never stored), so the\n"
                       "    // K loop has no bounds checks.\n",
                       "    // Rows and columns past the edge of C read the last valid one (their results are never stored), so the\n"

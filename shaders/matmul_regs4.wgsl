@@ -20,7 +20,7 @@ struct Params {
     use_bias: u32,
     splits: u32,   // 1: whole K; > 1: workgroup z sums K range [z·k_chunk, (z+1)·k_chunk) (split-K)
     k_chunk: u32,
-    _pad0: u32,
+    act: u32,      // 1: GELU (exact erf form, as gelu.wgsl) on every output; only with splits == 1
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -29,11 +29,26 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;       // [N]; read only when use_bias == 1
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;    // [M, N]; split-K: partials [M·N, splits]
 
-// C[r, col] (under split-K, its partial z). Called with constant components only: a loop indexing the vec4
-// (v[j]) is slow on llvmpipe.
+// erfc(z) for any z, the Chebyshev fit of gelu.wgsl (Numerical Recipes' erfcc, relative error < 1.2e-7), so a
+// fused GELU gives the same values as the separate pass.
+fn erfc_f32(z: f32) -> f32 {
+    let az = abs(z);
+    let t = 1.0 / (1.0 + 0.5 * az);
+    let poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
+        + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+    let r = t * exp(-az * az + poly);
+    return select(2.0 - r, r, z >= 0.0);
+}
+
+// C[r, col] (under split-K, its partial z), through the GELU when act == 1. Called with constant components only:
+// a loop indexing the vec4 (v[j]) is slow on llvmpipe.
 fn store(r: u32, col: u32, v: f32, z: u32) {
     if (r < params.m && col < params.n) {
-        c[(r * params.n + col) * params.splits + z] = v;
+        var o = v;
+        if (params.act == 1u) {
+            o = 0.5 * v * erfc_f32(-v * 0.70710678118654752);
+        }
+        c[(r * params.n + col) * params.splits + z] = o;
     }
 }
 

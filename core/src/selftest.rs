@@ -26,6 +26,14 @@ enum Spec {
         trans_b: bool,
         bias: bool,
     },
+    /// A GEMM with the GELU fused into its store (`matmul_regs4` only).
+    MatmulGelu {
+        m: usize,
+        n: usize,
+        k: usize,
+        trans_b: bool,
+        bias: bool,
+    },
     Pairwise {
         n: usize,
         m: usize,
@@ -195,12 +203,13 @@ pub struct CaseReport {
 
 fn case(kernel: &'static str, group: Group, spec: Spec) -> Case {
     let label = match &spec {
-        Spec::Matmul { m, n, k, trans_b, bias } => {
+        Spec::Matmul { m, n, k, trans_b, bias } | Spec::MatmulGelu { m, n, k, trans_b, bias } => {
             format!(
-                "{m}x{k}·{}{}{}",
+                "{m}x{k}·{}{}{}{}",
                 if *trans_b { "T" } else { "" },
                 if *trans_b { format!("{n}x{k}") } else { format!("{k}x{n}") },
-                if *bias { "+bias" } else { "" }
+                if *bias { "+bias" } else { "" },
+                if matches!(spec, Spec::MatmulGelu { .. }) { " gelu" } else { "" }
             )
         }
         Spec::Pairwise { n, m, d, same } => {
@@ -306,6 +315,11 @@ pub fn cases() -> Vec<Case> {
     v.push(case("matmul_regs4", Model, Matmul { m: 4096, n: 320, k: 1280, trans_b: true, bias: true }));
     v.push(case("matmul_regs4", Model, Matmul { m: 32, n: 32, k: 32768, trans_b: false, bias: false }));
     v.push(case("matmul_regs4", Model, Matmul { m: 8, n: 9, k: 4096, trans_b: true, bias: true }));
+    // matmul_regs4 with the GELU fused: both layouts of B, the edges of a tile, a TinyViT MBConv expansion.
+    for (m, n, k, t, b) in [(7, 7, 8, true, true), (65, 64, 64, false, true), (130, 72, 100, true, false)] {
+        v.push(case("matmul_regs4", Small, MatmulGelu { m, n, k, trans_b: t, bias: b }));
+    }
+    v.push(case("matmul_regs4", Model, MatmulGelu { m: 65536, n: 256, k: 64, trans_b: true, bias: true }));
     // Weight gradients of a segmentation head (split-K: few output tiles, K = a batch's pixels): dW2 of the
     // LiteMedSAM head (32 × 32 over 8·4096 rows), dW1 of a 1-channel head (8 × 9 over 4096) with a bias.
     v.push(case("matmul", Model, Matmul { m: 32, n: 32, k: 32768, trans_b: false, bias: false }));
@@ -639,7 +653,8 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
         }};
     }
     match c.spec.clone() {
-        Spec::Matmul { m, n, k, trans_b, bias } => {
+        Spec::Matmul { m, n, k, trans_b, bias } | Spec::MatmulGelu { m, n, k, trans_b, bias } => {
+            let fused_gelu = matches!(c.spec, Spec::MatmulGelu { .. });
             let a = rng.uniform_vec(m * k, -1.0, 1.0);
             let b = rng.uniform_vec(k * n, -1.0, 1.0);
             let bv = rng.uniform_vec(n, -1.0, 1.0);
@@ -652,7 +667,7 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
             } else if c.kernel == "matmul_regs" {
                 cpu::matmul_regs(&a, &b, bias.then_some(&bv[..]), m, n, k, trans_b)
             } else if c.kernel == "matmul_regs4" {
-                cpu::matmul_regs4(&a, &b, bias.then_some(&bv[..]), m, n, k, trans_b)
+                cpu::matmul_regs4(&a, &b, bias.then_some(&bv[..]), m, n, k, trans_b, fused_gelu)
             } else {
                 cpu::matmul(&a, &b, bias.then_some(&bv[..]), m, n, k, trans_b)
             });
@@ -668,6 +683,9 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
                 match c.kernel {
                     "matmul_f16w" => ops::matmul_f16w(ctx, &mut enc, &ba, &bb, bias, &out, m, n, k, trans_b).await?,
                     "matmul_regs" => ops::matmul_regs(ctx, &mut enc, &ba, &bb, bias, &out, m, n, k, trans_b).await?,
+                    "matmul_regs4" if fused_gelu => {
+                        ops::matmul_regs4_gelu(ctx, &mut enc, &ba, &bb, bias, &out, m, n, k, trans_b).await?
+                    }
                     "matmul_regs4" => ops::matmul_regs4(ctx, &mut enc, &ba, &bb, bias, &out, m, n, k, trans_b).await?,
                     _ => ops::matmul(ctx, &mut enc, &ba, &bb, bias, &out, m, n, k, trans_b).await?,
                 }

@@ -1,7 +1,8 @@
 //! CPU twin of `shaders/matmul_regs4.wgsl`, `matmul_regs` with vec4 loads (K a multiple of 4; N too when B is not
-//! transposed). It has `matmul`'s contract exactly and sums K in the same order, so the twin is `matmul`'s; the
-//! shape rule is checked by `gpu::ops::matmul_regs4`.
+//! transposed). It has `matmul`'s contract and sums K in the same order, so it is `matmul`'s twin, followed by
+//! `gelu`'s when the kernel fuses the GELU (`act`). The shape rule is checked by `gpu::ops::matmul_regs4`.
 
+#[allow(clippy::too_many_arguments)] // the GEMM signature and the activation
 pub fn matmul_regs4(
     a: &[f32],
     b: &[f32],
@@ -10,6 +11,12 @@ pub fn matmul_regs4(
     n: usize,
     k: usize,
     trans_b: bool,
+    gelu: bool,
 ) -> Vec<f32> {
-    super::matmul(a, b, bias, m, n, k, trans_b)
+    let c = super::matmul(a, b, bias, m, n, k, trans_b);
+    if gelu {
+        super::gelu(&c)
+    } else {
+        c
+    }
 }

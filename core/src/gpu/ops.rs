@@ -82,7 +82,31 @@ pub async fn gemm(
     k: usize,
     trans_b: bool,
 ) -> Result<()> {
-    gemm_with(ctx, enc, ctx.gemm_kernel().for_shape(n, k, trans_b), [a, b, c], bias, [m, n, k], trans_b).await
+    gemm_with(ctx, enc, ctx.gemm_kernel().for_shape(n, k, trans_b), [a, b, c], bias, [m, n, k], trans_b, false).await
+}
+
+/// C = GELU(A · op(B) + bias) (exact erf form) with the adapter's GEMM ([`gemm`]): `matmul_regs4` applies the GELU
+/// as it stores C (no split-K there); every other case runs the GEMM into scratch and then [`gelu`].
+#[allow(clippy::too_many_arguments)] // the GEMM signature
+pub async fn gemm_gelu(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    a: &Buffer,
+    b: &Buffer,
+    bias: Option<&Buffer>,
+    c: &Buffer,
+    m: usize,
+    n: usize,
+    k: usize,
+    trans_b: bool,
+) -> Result<()> {
+    let kernel = ctx.gemm_kernel().for_shape(n, k, trans_b);
+    if kernel == GemmKernel::MatmulRegs4 && split_k(m, n, k).0 == 1 {
+        return gemm_with(ctx, enc, kernel, [a, b, c], bias, [m, n, k], trans_b, true).await;
+    }
+    let pre = ctx.storage("gemm_gelu", (m * n * 4) as u64)?;
+    gemm(ctx, enc, a, b, bias, &pre, m, n, k, trans_b).await?;
+    gelu(ctx, enc, &pre, c, m * n).await
 }
 
 /// The `matmul` kernel: C[M,N] = A[M,K] · B (B [K,N]) or A · Bᵀ (B [N,K], `trans_b`), plus `bias[N]` when given.
@@ -99,7 +123,7 @@ pub async fn matmul(
     k: usize,
     trans_b: bool,
 ) -> Result<()> {
-    gemm_with(ctx, enc, GemmKernel::Matmul, [a, b, c], bias, [m, n, k], trans_b).await
+    gemm_with(ctx, enc, GemmKernel::Matmul, [a, b, c], bias, [m, n, k], trans_b, false).await
 }
 
 /// The `matmul_regs` kernel: `matmul`'s contract, register-blocked for CPU adapters.
@@ -116,7 +140,7 @@ pub async fn matmul_regs(
     k: usize,
     trans_b: bool,
 ) -> Result<()> {
-    gemm_with(ctx, enc, GemmKernel::MatmulRegs, [a, b, c], bias, [m, n, k], trans_b).await
+    gemm_with(ctx, enc, GemmKernel::MatmulRegs, [a, b, c], bias, [m, n, k], trans_b, false).await
 }
 
 /// The `matmul_regs4` kernel: `matmul_regs` with vec4 loads. K must be a multiple of 4, and N too unless
@@ -134,7 +158,25 @@ pub async fn matmul_regs4(
     k: usize,
     trans_b: bool,
 ) -> Result<()> {
-    gemm_with(ctx, enc, GemmKernel::MatmulRegs4, [a, b, c], bias, [m, n, k], trans_b).await
+    gemm_with(ctx, enc, GemmKernel::MatmulRegs4, [a, b, c], bias, [m, n, k], trans_b, false).await
+}
+
+/// The `matmul_regs4` kernel with the GELU fused into its store: C = GELU(A · op(B) + bias). Shapes as
+/// [`matmul_regs4`], and C small enough that it runs without split-K ([`split_k`]); otherwise an error.
+#[allow(clippy::too_many_arguments)] // the GEMM signature
+pub async fn matmul_regs4_gelu(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    a: &Buffer,
+    b: &Buffer,
+    bias: Option<&Buffer>,
+    c: &Buffer,
+    m: usize,
+    n: usize,
+    k: usize,
+    trans_b: bool,
+) -> Result<()> {
+    gemm_with(ctx, enc, GemmKernel::MatmulRegs4, [a, b, c], bias, [m, n, k], trans_b, true).await
 }
 
 /// `matmul` with B stored as f16 (`GpuContext::upload_f16`), A, bias, C and accumulation in f32. Needs the
@@ -152,11 +194,12 @@ pub async fn matmul_f16w(
     k: usize,
     trans_b: bool,
 ) -> Result<()> {
-    gemm_with(ctx, enc, GemmKernel::MatmulF16w, [a, b, c], bias, [m, n, k], trans_b).await
+    gemm_with(ctx, enc, GemmKernel::MatmulF16w, [a, b, c], bias, [m, n, k], trans_b, false).await
 }
 
 /// The GEMM kernels share operands, the 128×64 output tile per workgroup, split-K and dispatch; B's element size
 /// and the data movement inside a workgroup differ.
+#[allow(clippy::too_many_arguments)] // operands, sizes, the layout of B and the fused GELU
 async fn gemm_with(
     ctx: &GpuContext,
     enc: &mut CommandEncoder,
@@ -165,6 +208,7 @@ async fn gemm_with(
     bias: Option<&Buffer>,
     [m, n, k]: [usize; 3],
     trans_b: bool,
+    gelu: bool,
 ) -> Result<()> {
     let op = kernel.name();
     if !kernel.fits(n, k, trans_b) {
@@ -186,6 +230,11 @@ async fn gemm_with(
         check_len(op, "bias", bias, n)?;
     }
     let (splits, k_chunk) = split_k(m, n, k);
+    if gelu && (kernel != GemmKernel::MatmulRegs4 || splits > 1) {
+        let why =
+            format!("a fused GELU needs matmul_regs4 without split-K ({m}x{n} with K = {k} splits {splits} ways)");
+        return Err(Error::shape(op, why));
+    }
     let p = MatmulParams {
         m: u32_of(op, "m", m)?,
         n: u32_of(op, "n", n)?,
@@ -211,7 +260,8 @@ async fn gemm_with(
             ctx.dispatch(enc, op, &bytemuck::cast::<_, MatmulRegsParams>(p), &bindings, groups).await?
         }
         GemmKernel::MatmulRegs4 => {
-            ctx.dispatch(enc, op, &bytemuck::cast::<_, MatmulRegs4Params>(p), &bindings, groups).await?
+            let p = MatmulRegs4Params { act: gelu as u32, ..bytemuck::cast::<_, MatmulRegs4Params>(p) };
+            ctx.dispatch(enc, op, &p, &bindings, groups).await?
         }
     }
     // The partials' sum is itself a GEMM, [M·N, splits] · ones[splits]: a handful of workgroups (one per 128
@@ -220,7 +270,7 @@ async fn gemm_with(
     if let Some(part) = &part {
         let ones = ctx.upload(op, &vec![1f32; splits])?;
         let sum = if half_b { GemmKernel::Matmul } else { kernel.for_shape(1, splits, false) };
-        Box::pin(gemm_with(ctx, enc, sum, [part, &ones, c], None, [m * n, 1, splits], false)).await?;
+        Box::pin(gemm_with(ctx, enc, sum, [part, &ones, c], None, [m * n, 1, splits], false, false)).await?;
     }
     Ok(())
 }

@@ -37,7 +37,7 @@ params! {
     "matmul" => MatmulParams { m: u32, n: u32, k: u32, trans_b: u32, use_bias: u32, splits: u32, k_chunk: u32, _pad0: u32 }
     "matmul_f16w" => MatmulF16wParams { m: u32, n: u32, k: u32, trans_b: u32, use_bias: u32, splits: u32, k_chunk: u32, _pad0: u32 }
     "matmul_regs" => MatmulRegsParams { m: u32, n: u32, k: u32, trans_b: u32, use_bias: u32, splits: u32, k_chunk: u32, _pad0: u32 }
-    "matmul_regs4" => MatmulRegs4Params { m: u32, n: u32, k: u32, trans_b: u32, use_bias: u32, splits: u32, k_chunk: u32, _pad0: u32 }
+    "matmul_regs4" => MatmulRegs4Params { m: u32, n: u32, k: u32, trans_b: u32, use_bias: u32, splits: u32, k_chunk: u32, act: u32 }
     "pairwise_sqdist" => PairwiseSqdistParams { n: u32, m: u32, d: u32, _pad0: u32 }
     "pairwise_sqdist_regs" => PairwiseSqdistRegsParams { n: u32, m: u32, d: u32, _pad0: u32 }
     "pairwise_sqdist_regs4" => PairwiseSqdistRegs4Params { n: u32, m: u32, d: u32, _pad0: u32 }

@@ -676,13 +676,18 @@ impl GpuDinov2 {
             ops::crop_add2d(ctx, &mut enc, &o, &x, 1, bs, d, 1, bs).await?;
             let n2 = new(bs * d)?;
             ops::layernorm(ctx, &mut enc, &x, &l[6], &l[7], &n2, bs, d, c.layer_norm_eps).await?;
-            let f1 = new(bs * f1_out)?;
-            self.linear(ctx, &mut enc, &n2, &l[8], &l[9], &f1, (bs, f1_out, d)).await?;
             let g1 = new(bs * hid)?;
             if c.use_swiglu_ffn {
+                let f1 = new(bs * f1_out)?;
+                self.linear(ctx, &mut enc, &n2, &l[8], &l[9], &f1, (bs, f1_out, d)).await?;
                 ops::swiglu(ctx, &mut enc, &f1, &g1, bs, hid).await?;
-            } else {
+            } else if self.precision.half() {
+                let f1 = new(bs * f1_out)?;
+                self.linear(ctx, &mut enc, &n2, &l[8], &l[9], &f1, (bs, f1_out, d)).await?;
                 ops::gelu(ctx, &mut enc, &f1, &g1, bs * hid).await?;
+            } else {
+                // fc1 and the GELU in one kernel where the adapter's GEMM fuses it (ops::gemm_gelu).
+                ops::gemm_gelu(ctx, &mut enc, &n2, &l[8], Some(&l[9]), &g1, bs, f1_out, d, true).await?;
             }
             let f2 = new(bs * d)?;
             self.linear(ctx, &mut enc, &g1, &l[10], &l[11], &f2, (bs, d, hid)).await?;

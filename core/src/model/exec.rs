@@ -187,6 +187,32 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// GELU(A · op(B) + bias) (exact erf form), the GELU fused into the GEMM where the adapter's kernel allows
+    /// (`ops::gemm_gelu`).
+    #[allow(clippy::too_many_arguments)] // the GEMM signature
+    pub async fn matmul_gelu(
+        &mut self,
+        a: &Tensor,
+        b: &Tensor,
+        bias: Option<&Tensor>,
+        m: usize,
+        n: usize,
+        k: usize,
+        trans_b: bool,
+    ) -> Result<Tensor> {
+        const OP: &str = "matmul_gelu";
+        if matches!(b, Tensor::GpuF16(_) | Tensor::CpuF16(_)) || self.gpu.is_none() {
+            let y = self.matmul(a, b, bias, m, n, k, trans_b).await?;
+            return self.gelu(&y, m * n).await;
+        }
+        let c = self.alloc(m * n)?;
+        if let Some((ctx, enc)) = &mut self.gpu {
+            let bias = bias.map(|t| buf(OP, t)).transpose()?;
+            ops::gemm_gelu(ctx, enc, buf(OP, a)?, buf(OP, b)?, bias, buf(OP, &c)?, m, n, k, trans_b).await?;
+        }
+        Ok(c)
+    }
+
     /// Exact-erf GELU of n values.
     pub async fn gelu(&mut self, x: &Tensor, n: usize) -> Result<Tensor> {
         const OP: &str = "gelu";

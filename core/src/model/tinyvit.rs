@@ -472,13 +472,12 @@ impl LoadedTinyVit {
             Some(name) => Some(self.p(name)?),
             None => None,
         };
-        let t = ex.matmul(&x.t, self.p(w)?, bias, x.h * x.w, out, x.c, true).await?;
-        let y = Act { t, h: x.h, w: x.w, c: out };
-        if gelu {
-            Self::gelu(ex, y).await
+        let t = if gelu {
+            ex.matmul_gelu(&x.t, self.p(w)?, bias, x.h * x.w, out, x.c, true).await?
         } else {
-            Ok(y)
-        }
+            ex.matmul(&x.t, self.p(w)?, bias, x.h * x.w, out, x.c, true).await?
+        };
+        Ok(Act { t, h: x.h, w: x.w, c: out })
     }
 
     /// Depthwise 3×3 Conv_BN (`name.w`, `name.b`), pad 1, optional GELU.
