@@ -127,3 +127,23 @@ fn params_layout_matches_rust() {
         assert!(shaders::get(l.kernel).is_some(), "Rust Params twin {} names unknown kernel {}", l.rust_name, l.kernel);
     }
 }
+
+/// WGSL has no includes, so the GELU's erfc polynomial is written into every kernel that needs it (`gelu`,
+/// `gelu_backward`, and `matmul_regs4` for its fused GELU): every copy must be the same text, so that a fused GELU
+/// gives the values of the separate pass.
+#[test]
+fn every_copy_of_the_gelu_erfc_is_the_same() {
+    let body = |src: &str| -> Option<String> {
+        let start = src.find("fn erfc_f32(")?;
+        let end = start + src[start..].find("\n}\n")? + 3;
+        Some(src[start..end].to_string())
+    };
+    let copies: Vec<(&str, String)> = shaders::ALL.iter().filter_map(|s| body(s.source).map(|b| (s.name, b))).collect();
+    let names: Vec<&str> = copies.iter().map(|(n, _)| *n).collect();
+    for k in ["gelu", "gelu_backward", "matmul_regs4"] {
+        assert!(names.contains(&k), "{k} should define erfc_f32 (found in {names:?})");
+    }
+    for (name, b) in &copies[1..] {
+        assert_eq!(b, &copies[0].1, "erfc_f32 of {name} differs from that of {}", copies[0].0);
+    }
+}
