@@ -212,11 +212,12 @@ async fn gemm_with(
 ) -> Result<()> {
     let op = kernel.name();
     if !kernel.fits(n, k, trans_b) {
-        let layout = if trans_b { "B transposed" } else { "B not transposed" };
-        return Err(Error::shape(
-            op,
-            format!("reads vec4s: K = {k} must be a multiple of 4, and N = {n} too with B not transposed ({layout})"),
-        ));
+        let what = if trans_b {
+            format!("reads vec4s: K = {k} must be a multiple of 4")
+        } else {
+            format!("reads vec4s: K = {k} and, with B not transposed, N = {n} must be multiples of 4")
+        };
+        return Err(Error::shape(op, what));
     }
     let half_b = kernel == GemmKernel::MatmulF16w;
     check_len(op, "a", a, m * k)?;
