@@ -8,6 +8,7 @@ use medpick_core::gpu::GpuContext;
 use medpick_core::{bench, selftest};
 
 mod bench_select;
+mod progress;
 mod protocol;
 mod protocol_seg;
 mod train;
@@ -410,15 +411,9 @@ fn bench_kernels(json: bool, out: Option<std::path::PathBuf>, iters: usize, no_c
     Ok(())
 }
 
+/// The progress bar of every long step: redrawn on a terminal, plain log lines otherwise (`progress.rs`).
 pub(crate) fn progress_bar(prefix: &str) -> indicatif::ProgressBar {
-    let pb = indicatif::ProgressBar::new(0);
-    pb.set_style(
-        indicatif::ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} {per_sec} ETA {eta} {wide_msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    pb.set_prefix(prefix.to_string());
-    pb
+    progress::bar(prefix)
 }
 
 fn ingest(a: IngestArgs) -> Result<bool> {

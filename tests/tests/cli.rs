@@ -942,3 +942,33 @@ fn bench_protocol_seg_on_volumes_scores_the_test_volumes_in_3d() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A batch run whose stderr is a file or a pipe (here: a pipe) still reports progress: the bar comes out as plain
+/// lines, at most one per `MEDPICK_PROGRESS_EVERY` seconds, with no terminal control codes in them.
+#[test]
+fn progress_reaches_a_log_when_stderr_is_not_a_terminal() {
+    let samples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018");
+    let dir = tmp("progress");
+    let embed = |every: &str, name: &str| {
+        let o = Command::new(medpick())
+            .env("MEDPICK_PROGRESS_EVERY", every)
+            .arg("embed")
+            .arg(&samples)
+            .args(["--model", "pixels", "--cache", "none", "--out"])
+            .arg(dir.join(name))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{err}");
+        err.lines().filter(|l| l.starts_with("embed [")).map(str::to_string).collect::<Vec<_>>()
+    };
+    // Every update: one line per image embedded (24 in the sample), counting up to the total.
+    let lines = embed("0", "a.safetensors");
+    assert!(lines.len() >= 24, "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains(" 24/24 ")), "{lines:#?}");
+    assert!(lines.iter().all(|l| !l.contains('\u{1b}') && !l.contains('\r')), "{lines:#?}");
+    // The default (30 s) on a run of well under 30 s: the first line only.
+    let lines = embed("", "b.safetensors");
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
