@@ -347,7 +347,9 @@ pub(crate) fn split_samples(
     Ok((train_s, test_s, val_s))
 }
 
-const COLORS: [RGBColor; 10] = [
+/// Line colours: matplotlib's tab10, then six more dark, distinct ones, so that all 13 cold-start strategies and
+/// Random (black) get a colour of their own.
+const COLORS: [RGBColor; 16] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -358,6 +360,12 @@ const COLORS: [RGBColor; 10] = [
     RGBColor(127, 127, 127),
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
+    RGBColor(0, 0, 128),
+    RGBColor(128, 0, 0),
+    RGBColor(0, 128, 128),
+    RGBColor(204, 163, 0),
+    RGBColor(85, 107, 47),
+    RGBColor(199, 21, 133),
 ];
 
 /// One line per strategy: mean metric vs budget, with Random's mean ± sd as a band.
