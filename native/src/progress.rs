@@ -32,6 +32,7 @@ fn log_interval() -> Duration {
 
 /// A `TermLike` for logs: cursor moves are ignored, what a redraw writes is collected and, on flush, written to
 /// stderr as one line when `every` has passed since the last one. An empty redraw (a cleared bar) writes nothing.
+/// Text given to `ProgressBar::println` would be throttled with the bar, so medpick prints with `eprintln!` instead.
 #[derive(Debug)]
 struct LogLines {
     every: Duration,
