@@ -412,9 +412,7 @@ fn bench_kernels(json: bool, out: Option<std::path::PathBuf>, iters: usize, no_c
 }
 
 /// The progress bar of every long step: redrawn on a terminal, plain log lines otherwise (`progress.rs`).
-pub(crate) fn progress_bar(prefix: &str) -> indicatif::ProgressBar {
-    progress::bar(prefix)
-}
+pub(crate) use progress::bar as progress_bar;
 
 fn ingest(a: IngestArgs) -> Result<bool> {
     use medpick_core::io::nifti::View;
