@@ -4,7 +4,8 @@
 Head dims 32 (TinyViT) and 64 (every DINOv2) get a path with the query and the accumulator in named vec4 variables
 instead of the generic path's loop-indexed arrays, which Mesa's llvmpipe keeps in memory (the unrolled paths made
 LiteMedSAM's window attention 1.5x faster there). The paths add the same terms in the same order as the generic
-one. Rerun after editing: `python3 scripts/gen-attention-unrolled.py`.
+one. Rerun after editing: `python3 scripts/gen-attention-unrolled.py`;
+`--check` writes nothing and exits 1 when the committed paths differ from what it would write.
 
 With `pair` set (core sets it on CPU adapters), each of the first 32 threads of a workgroup takes two queries, i and
 i + 32, and the other 32 only stage keys and values: every key and value read from workgroup memory serves two
@@ -12,6 +13,7 @@ queries. On llvmpipe each such read is a loop over the SIMD lanes, and the pairs
 faster (docs/encoders.md); on a GPU it would leave half the threads idle, so GPUs keep one query per thread.
 """
 import pathlib
+import sys
 
 
 def path(h: int) -> str:
@@ -126,5 +128,11 @@ END = "    // END unrolled paths\n"
 f = pathlib.Path(__file__).resolve().parent.parent / "shaders" / "attention.wgsl"
 s = f.read_text()
 a, b = s.index(BEGIN) + len(BEGIN), s.index(END)
-f.write_text(s[:a] + pair_path(8) + pair_path(16) + path(8) + path(16) + s[b:])
-print(f"wrote the unrolled paths of {f}")
+new = s[:a] + pair_path(8) + pair_path(16) + path(8) + path(16) + s[b:]
+if "--check" in sys.argv[1:]:
+    if new != s:
+        sys.exit(f"gen-attention-unrolled.py --check: the unrolled paths of {f} differ from the generator (rerun it)")
+    print(f"gen-attention-unrolled.py --check: the unrolled paths of {f} equal the generator's output")
+else:
+    f.write_text(new)
+    print(f"wrote the unrolled paths of {f}")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Run every medpick test: installs what is missing (scripts/setup.sh), then
+#   0. the generated WGSL files equal their generators' output (scripts/gen-*.py --check),
 #   1. cargo test (unit + integration: naga shader contract, GPU-vs-CPU for every kernel on the default adapter),
 #   2. the wasm build and the browser tests: every kernel on WebGPU in headless Chromium and the CPU fallback,
 #      encoder parity on WebGPU, and the app served by `medpick web` giving the native CLI's picks on
@@ -10,6 +11,9 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 source scripts/env.sh
 phase() { echo "== [$(date +%T), ${SECONDS}s in] $*"; }
+phase "generated WGSL equals its generators' output"
+python3 scripts/gen-regs-kernels.py --check
+python3 scripts/gen-attention-unrolled.py --check
 phase "cargo build (every target of the workspace at once)"
 # One build of all targets, so the binary, the libraries and the test harnesses share one feature resolution:
 # building `-p medpick` alone resolves features differently and made `cargo test` compile wgpu & co. again.

@@ -3,7 +3,7 @@
 //   p ← p − (lr / bc1) · m / (√v / √bc2 + eps),   bc1 = 1 − β1^t, bc2 = 1 − β2^t (given by the host).
 // One thread per parameter.
 
-// Kept in sync with core/src/gpu/params.rs `AdamwParams`.
+// Kept in sync with kernels/src/gpu/params.rs `AdamwParams`.
 struct Params {
     n: u32,
     lr: f32,

@@ -1,7 +1,7 @@
 // argmax_rows: for each row r of X [R,C]: out_val[r] = max_c X[r,c], out_idx[r] = the lowest c attaining it.
 // NaN never wins; a row with no comparable value gets out_idx = 0xFFFFFFFF. One workgroup per row.
 
-// Kept in sync with core/src/gpu/params.rs `ArgmaxRowsParams`.
+// Kept in sync with kernels/src/gpu/params.rs `ArgmaxRowsParams`.
 struct Params {
     rows: u32,
     cols: u32,

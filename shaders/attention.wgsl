@@ -12,7 +12,7 @@
 // i and i + 32, so that every key and value read from workgroup memory serves both; the other 32 threads only
 // stage. Other head dims take the generic path; all paths add the same terms in the same order.
 
-// Kept in sync with core/src/gpu/params.rs `AttentionParams`.
+// Kept in sync with kernels/src/gpu/params.rs `AttentionParams`.
 struct Params {
     grid_w: u32,
     ws_h: u32,

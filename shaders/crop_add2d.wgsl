@@ -1,7 +1,7 @@
 // crop_add2d: residual add of the top-left H×W crop of a padded channels-last image. Y[y,x,c] += X[y,x,c] for
 // y < H, x < W, with X [Hp,Wp,C] (Hp ≥ H, Wp ≥ W) and Y [H,W,C]; Hp = H, Wp = W is a plain elementwise add.
 
-// Kept in sync with core/src/gpu/params.rs `CropAdd2dParams`.
+// Kept in sync with kernels/src/gpu/params.rs `CropAdd2dParams`.
 struct Params {
     h: u32,
     w: u32,

@@ -4,7 +4,7 @@
 // token self-attention (nq = nk = 7), tokens → image (nq = 7, nk = 4096) and image → tokens (nq = 4096, nk = 7).
 // Dispatch (⌈nq/64⌉, heads, 1); thread = one query. The head dim is a multiple of 4 (≤ 64).
 
-// Kept in sync with core/src/gpu/params.rs `CrossAttentionParams`.
+// Kept in sync with kernels/src/gpu/params.rs `CrossAttentionParams`.
 struct Params {
     nq: u32,
     nk: u32,

@@ -3,7 +3,7 @@
 // (di·r + dj)·C + o; Y [(r·H)·(r·W), C] gets Y[(r·i + di)·r·W + r·j + dj, o] = X[i·W + j, (di·r + dj)·C + o]
 // + bias[o]. Channels-last throughout. One thread per output value.
 
-// Kept in sync with core/src/gpu/params.rs `DepthToSpaceParams`.
+// Kept in sync with kernels/src/gpu/params.rs `DepthToSpaceParams`.
 struct Params {
     h: u32,
     w: u32,

@@ -8,7 +8,7 @@
 //   phase 1: one workgroup adds the `groups` partials → sums[groups·8 + 0..6] and the loss → sums[groups·8 + 6];
 //   phase 2: one thread per row: grad = scale · dL/dz from the totals (dp₁/dz₁ = p₀·p₁ = −dp₁/dz₀).
 
-// Kept in sync with core/src/gpu/params.rs `DiceLossParams`.
+// Kept in sync with kernels/src/gpu/params.rs `DiceLossParams`.
 struct Params {
     rows: u32,
     phase: u32,

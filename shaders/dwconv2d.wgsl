@@ -4,7 +4,7 @@
 // k×k weights are read once per four outputs and, for the 3×3 stride-1 convolutions of TinyViT, each input row
 // is read once as six values shared by the four outputs (18 input loads for 4 outputs instead of 36).
 
-// Kept in sync with core/src/gpu/params.rs `Dwconv2dParams`.
+// Kept in sync with kernels/src/gpu/params.rs `Dwconv2dParams`.
 struct Params {
     h: u32,
     w: u32,

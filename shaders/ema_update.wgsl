@@ -1,7 +1,7 @@
 // ema_update: the mean teacher's exponential moving average, in place: t ← α·t + (1 − α)·s over n parameters
 // (α_t = min(1 − 1/(t + 1), 0.99) in FM-ABS, chosen by the caller).
 
-// Kept in sync with core/src/gpu/params.rs `EmaUpdateParams`.
+// Kept in sync with kernels/src/gpu/params.rs `EmaUpdateParams`.
 struct Params {
     n: u32,
     alpha: f32,

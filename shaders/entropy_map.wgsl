@@ -2,7 +2,7 @@
 // classes {1 − σ(l), σ(l)}); entropy[b,p] = −Σ_c q_c·ln(q_c + 1e-6) / ln(max(C, 2)) (FM-ABS's normalised entropy,
 // with its 1e-6) and maxprob[b,p] = max_c q_c.
 
-// Kept in sync with core/src/gpu/params.rs `EntropyMapParams`.
+// Kept in sync with kernels/src/gpu/params.rs `EntropyMapParams`.
 struct Params {
     images: u32,
     classes: u32,

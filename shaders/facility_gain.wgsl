@@ -7,7 +7,7 @@
 // adds to gain[r] instead of overwriting it (column tiles of one row block).
 // One workgroup per candidate row, tree reduction.
 
-// Kept in sync with core/src/gpu/params.rs `FacilityGainParams`.
+// Kept in sync with kernels/src/gpu/params.rs `FacilityGainParams`.
 struct Params {
     rows: u32,
     cols: u32,

@@ -2,7 +2,7 @@
 // erfc form avoids the cancellation of 1 + erf(x) for negative x, and erfc_f32 is the Chebyshev fit of Numerical
 // Recipes (erfcc: relative error < 1.2e-7 everywhere).
 
-// Kept in sync with core/src/gpu/params.rs `GeluParams`.
+// Kept in sync with kernels/src/gpu/params.rs `GeluParams`.
 struct Params {
     n: u32,
     _pad0: u32,

@@ -1,7 +1,7 @@
 // gelu_backward: dx = dy · GELU'(x) for the exact (erf) GELU of gelu.wgsl: GELU'(x) = Φ(x) + x·φ(x), with
 // Φ(x) = 0.5·erfc(−x/√2) (same erfc fit as gelu.wgsl) and φ(x) = exp(−x²/2)/√(2π). One thread per value.
 
-// Kept in sync with core/src/gpu/params.rs `GeluBackwardParams`.
+// Kept in sync with kernels/src/gpu/params.rs `GeluBackwardParams`.
 struct Params {
     n: u32,
     _pad0: u32,

@@ -3,7 +3,7 @@
 // [Cout, Cin·k·k] is the convolution. X [H,W,C], Y [Ho·Wo, C·k·k]. One thread per (output position, channel)
 // writes that channel's k·k values; neighbouring threads read neighbouring channels of one pixel.
 
-// Kept in sync with core/src/gpu/params.rs `Im2colParams`.
+// Kept in sync with kernels/src/gpu/params.rs `Im2colParams`.
 struct Params {
     h: u32,
     w: u32,

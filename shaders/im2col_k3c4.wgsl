@@ -6,7 +6,7 @@
 // Written out for k = 3 (the tap and channel of every output are constants; llvmpipe keeps loop-indexed arrays
 // in memory): regenerate with scripts/gen-regs-kernels.py.
 
-// Kept in sync with core/src/gpu/params.rs `Im2colK3c4Params`.
+// Kept in sync with kernels/src/gpu/params.rs `Im2colK3c4Params`.
 struct Params {
     h: u32,
     w: u32,

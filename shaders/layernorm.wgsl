@@ -2,7 +2,7 @@
 // One thread per row: no workgroup barriers, which CPU implementations of WebGPU (lavapipe, SwiftShader) pay
 // dearly for, and rows of a few hundred channels are short enough for one thread.
 
-// Kept in sync with core/src/gpu/params.rs `LayernormParams`.
+// Kept in sync with kernels/src/gpu/params.rs `LayernormParams`.
 struct Params {
     rows: u32,
     d: u32,

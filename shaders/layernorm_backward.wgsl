@@ -4,7 +4,7 @@
 // recomputing μ and σ from X. An affine LayerNorm's own weight folds into the layer that follows it, so the
 // segmentation head uses this form. One thread per row (short rows, no barriers), as the forward kernel.
 
-// Kept in sync with core/src/gpu/params.rs `LayernormBackwardParams`.
+// Kept in sync with kernels/src/gpu/params.rs `LayernormBackwardParams`.
 struct Params {
     rows: u32,
     d: u32,

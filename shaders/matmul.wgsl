@@ -2,11 +2,11 @@
 // (trans_b = 1, the layout of PyTorch Linear weights). f32. Each workgroup computes a 128×64 tile of C from
 // 16-deep K tiles staged in workgroup memory; each of the 16×16 threads owns an 8×4 block (rows 8·ty.., cols
 // 4·tx..) held in eight vec4 accumulators, so the inner loop is 3 vec4 loads + 8 vec4 FMAs per k.
-// Split-K (splits > 1, chosen by core::gpu::ops::split_k for small outputs with a long K, i.e. weight gradients):
+// Split-K (splits > 1, chosen by kernels::gpu::ops::split_k for small outputs with a long K, i.e. weight gradients):
 // workgroup z covers K range [z·k_chunk, (z+1)·k_chunk) and writes its partial sums to c[(r·N + col)·splits + z];
 // a second matmul by a vector of ones sums them. The bias is added by z = 0 only.
 
-// Kept in sync with core/src/gpu/params.rs `MatmulParams` (checked by tests/tests/shaders.rs).
+// Kept in sync with kernels/src/gpu/params.rs `MatmulParams` (checked by tests/tests/shaders.rs).
 struct Params {
     m: u32,
     n: u32,

@@ -7,7 +7,7 @@
 
 enable f16;
 
-// Kept in sync with core/src/gpu/params.rs `MatmulF16wParams` (checked by tests/tests/shaders.rs).
+// Kept in sync with kernels/src/gpu/params.rs `MatmulF16wParams` (checked by tests/tests/shaders.rs).
 struct Params {
     m: u32,
     n: u32,

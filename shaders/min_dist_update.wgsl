@@ -2,7 +2,7 @@
 // mind[i] = d_i if init == 1 (first centre) else min(mind[i], d_i). Squared distances: argmax is unchanged by sqrt.
 // Eight threads per row, each summing every eighth feature, then the row's first thread adds the eight.
 
-// Kept in sync with core/src/gpu/params.rs `MinDistUpdateParams`.
+// Kept in sync with kernels/src/gpu/params.rs `MinDistUpdateParams`.
 struct Params {
     n: u32,
     d: u32,

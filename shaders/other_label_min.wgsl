@@ -3,7 +3,7 @@
 // pseudo-label (ball i is pure iff δ² is below it) and the largest distance overall (the δ grid's upper end).
 // With merge == 1 the running values of earlier column tiles are extended. Outputs are indexed by pool row.
 
-// Kept in sync with core/src/gpu/params.rs `OtherLabelMinParams`.
+// Kept in sync with kernels/src/gpu/params.rs `OtherLabelMinParams`.
 struct Params {
     rows: u32,
     cols: u32,

@@ -1,7 +1,7 @@
 // pad2d: zero-pad a channels-last image at the bottom and right. Y[y,x,c] = X[y,x,c] if y < H and x < W, else 0.
 // X [H,W,C], Y [Hp,Wp,C] with Hp ≥ H, Wp ≥ W. One thread per output value.
 
-// Kept in sync with core/src/gpu/params.rs `Pad2dParams`.
+// Kept in sync with kernels/src/gpu/params.rs `Pad2dParams`.
 struct Params {
     h: u32,
     w: u32,

@@ -2,7 +2,7 @@
 // (A·Bᵀ, 128×64 tiles, 8×4 per thread); the squared norms are accumulated from the same workgroup tiles, so one
 // pass reads A and B once.
 
-// Kept in sync with core/src/gpu/params.rs `PairwiseSqdistParams`.
+// Kept in sync with kernels/src/gpu/params.rs `PairwiseSqdistParams`.
 struct Params {
     n: u32,
     m: u32,

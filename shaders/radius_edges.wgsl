@@ -5,7 +5,7 @@
 // in increasing order, so every row's list comes out sorted. A graph larger than one buffer is written in
 // chunks: mode 1 keeps only the entries at positions base..base+capacity, stored at edges[position − base].
 
-// Kept in sync with core/src/gpu/params.rs `RadiusEdgesParams`.
+// Kept in sync with kernels/src/gpu/params.rs `RadiusEdgesParams`.
 struct Params {
     rows: u32,
     cols: u32,

@@ -1,7 +1,7 @@
 // reduce_rows: out[r] = Σ_c X[r,c] (op 0), mean (op 1) or max (op 2) over each row. One workgroup per row,
 // strided per-thread partials, then a tree reduction in workgroup memory.
 
-// Kept in sync with core/src/gpu/params.rs `ReduceRowsParams`.
+// Kept in sync with kernels/src/gpu/params.rs `ReduceRowsParams`.
 struct Params {
     rows: u32,
     cols: u32,

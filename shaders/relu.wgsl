@@ -1,6 +1,6 @@
 // relu: y = max(x, 0), elementwise (the MLP activation of SAM's mask decoder).
 
-// Kept in sync with core/src/gpu/params.rs `ReluParams`.
+// Kept in sync with kernels/src/gpu/params.rs `ReluParams`.
 struct Params {
     n: u32,
     _pad0: u32,

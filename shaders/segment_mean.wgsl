@@ -3,7 +3,7 @@
 // centers[c, t] = mean of x[order[m], t] over m in offsets[c] .. offsets[c+1]; an empty cluster keeps its centre.
 // One thread per (cluster, feature): neighbouring threads read neighbouring features of the same member row.
 
-// Kept in sync with core/src/gpu/params.rs `SegmentMeanParams`.
+// Kept in sync with kernels/src/gpu/params.rs `SegmentMeanParams`.
 struct Params {
     k: u32,
     d: u32,

@@ -1,7 +1,7 @@
 // sgd_momentum: one SGD step with momentum in place, as torch.optim.SGD (dampening 0, not Nesterov; the
 // buffer starts at 0, so the first step stores g as PyTorch does): g' = g + wd·p; b ← μ·b + g'; p ← p − lr·b.
 
-// Kept in sync with core/src/gpu/params.rs `SgdMomentumParams`.
+// Kept in sync with kernels/src/gpu/params.rs `SgdMomentumParams`.
 struct Params {
     n: u32,
     lr: f32,

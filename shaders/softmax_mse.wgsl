@@ -3,7 +3,7 @@
 // student logits only (the teacher is a constant): dz_k = scale · 2·p_k·((p_k − q_k) − Σ_c (p_c − q_c)·p_c).
 // One thread per row; softmax with max subtraction.
 
-// Kept in sync with core/src/gpu/params.rs `SoftmaxMseParams`.
+// Kept in sync with kernels/src/gpu/params.rs `SoftmaxMseParams`.
 struct Params {
     rows: u32,
     classes: u32,

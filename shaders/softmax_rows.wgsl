@@ -1,6 +1,6 @@
 // softmax_rows: Y[r,c] = exp(X[r,c] − max_c X[r,·]) / Σ_c exp(X[r,c] − max_c X[r,·]). One workgroup per row.
 
-// Kept in sync with core/src/gpu/params.rs `SoftmaxRowsParams`.
+// Kept in sync with kernels/src/gpu/params.rs `SoftmaxRowsParams`.
 struct Params {
     rows: u32,
     cols: u32,

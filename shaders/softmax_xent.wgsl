@@ -3,7 +3,7 @@
 // loss[r] = −Σ t·log p, dlogits[r] = scale·(p − t) (scale = 1/rows for a batch mean). A label ≥ classes
 // marks a row to ignore: loss 0, gradient 0. One thread per row; log-sum-exp with max subtraction.
 
-// Kept in sync with core/src/gpu/params.rs `SoftmaxXentParams`.
+// Kept in sync with kernels/src/gpu/params.rs `SoftmaxXentParams`.
 struct Params {
     rows: u32,
     classes: u32,

@@ -2,7 +2,7 @@
 // of dinov2-giant: `x1, x2 = weights_in(h).chunk(2, -1)`, `silu(x1) * x2`). The sigmoid is evaluated in the
 // stable form (exp of a non-positive argument only) so large |a| neither overflows nor loses the tail.
 
-// Kept in sync with core/src/gpu/params.rs `SwigluParams`.
+// Kept in sync with kernels/src/gpu/params.rs `SwigluParams`.
 struct Params {
     rows: u32,
     hidden: u32,

@@ -3,7 +3,7 @@
 // (from tiles of lower columns) are extended. Empty slots hold (0x1.fffffep+127f, 0xFFFFFFFF). k ≤ 64.
 // One thread per row, insertion into a private sorted list.
 
-// Kept in sync with core/src/gpu/params.rs `TopkRowsParams`.
+// Kept in sync with kernels/src/gpu/params.rs `TopkRowsParams`.
 struct Params {
     rows: u32,
     cols: u32,

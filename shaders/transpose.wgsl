@@ -1,7 +1,7 @@
 // transpose: Y [cols, rows] = Xᵀ for X [rows, cols] (gradients of linear layers: dW = dYᵀ·X). One thread per
 // element, reading rows coalesced.
 
-// Kept in sync with core/src/gpu/params.rs `TransposeParams`.
+// Kept in sync with kernels/src/gpu/params.rs `TransposeParams`.
 struct Params {
     rows: u32,
     cols: u32,

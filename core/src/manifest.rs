@@ -520,21 +520,9 @@ fn class_label(rel_path: &str, path: &Path, folders: bool, csv: Option<&HashMap<
     None
 }
 
-/// Read `id,label` rows (a header row whose first cell is `id` is skipped).
+/// id → label from a labels CSV ([`crate::csv::read_labels`]: an `id`/`label` header, or `id,label` rows).
 pub fn read_label_csv(path: &Path) -> Result<HashMap<String, String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut m = HashMap::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || (i == 0 && line.to_ascii_lowercase().starts_with("id,")) {
-            continue;
-        }
-        let (id, label) = line
-            .split_once(',')
-            .ok_or_else(|| Error::decode(path, format!("line {}: expected `id,label`, got `{line}`", i + 1)))?;
-        m.insert(id.trim().to_string(), label.trim().to_string());
-    }
-    Ok(m)
+    crate::csv::read_labels(path)
 }
 
 #[allow(clippy::too_many_arguments)] // one call site; the pieces of the layout the image needs
@@ -853,48 +841,30 @@ pub fn make_split(samples: &[Sample], seed: u64, val: f64, test: f64) -> Result<
 
 /// Write a split as CSV `id,split`.
 pub fn write_split(path: &Path, split: &[(String, Split)], force: bool) -> Result<()> {
-    let mut out = create_new(path, force)?;
-    writeln!(out, "id,split").map_err(|e| Error::io(path, e))?;
+    let mut w = crate::csv::Writer::new(create_new(path, force)?, path);
+    w.row(["id", "split"])?;
     for (id, s) in split {
-        writeln!(out, "{},{}", csv_field(id), s.name()).map_err(|e| Error::io(path, e))?;
+        w.row([id.as_str(), s.name()])?;
     }
-    out.flush().map_err(|e| Error::io(path, e))
+    w.finish()?.flush().map_err(|e| Error::io(path, e))
 }
 
-/// Read a split CSV written by [`write_split`].
+/// Read a split CSV written by [`write_split`] (header `id,split`).
 pub fn read_split(path: &Path) -> Result<HashMap<String, Split>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let mut m = HashMap::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let (id, s) =
-            line.rsplit_once(',').ok_or_else(|| Error::decode(path, format!("line {}: expected id,split", i + 1)))?;
-        let split =
-            Split::parse(s).ok_or_else(|| Error::decode(path, format!("line {}: unknown split '{s}'", i + 1)))?;
-        m.insert(unquote(id), split);
+    for (line, cells) in crate::csv::read_rows(path)?.into_iter().skip(1) {
+        let [id, s] = &cells[..] else {
+            return Err(Error::decode(path, format!("line {line}: expected id,split, got {} cells", cells.len())));
+        };
+        let split = Split::parse(s).ok_or_else(|| Error::decode(path, format!("line {line}: unknown split '{s}'")))?;
+        m.insert(id.clone(), split);
     }
     Ok(m)
 }
 
-/// Quote a CSV field when needed (RFC 4180).
-pub fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
+/// Quote a CSV field when needed (RFC 4180); see [`crate::csv`].
+pub use crate::csv::field as csv_field;
 
-fn unquote(s: &str) -> String {
-    let t = s.trim();
-    if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') {
-        t[1..t.len() - 1].replace("\"\"", "\"")
-    } else {
-        t.to_string()
-    }
-}
 
 /// The binary foreground mask of a sample (1 = foreground), from its mask file `observer` (see
 /// [`MaskLoader::load`]); reads a label volume whole, so for consecutive slices keep one [`MaskLoader`].

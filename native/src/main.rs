@@ -943,37 +943,48 @@ fn bench_encoder(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let res = match cli.cmd {
-        Cmd::GpuInfo { json } => gpu_info(json).map(|_| true),
-        Cmd::Selftest { quick, json } => run_selftest(quick, json),
-        Cmd::Ingest(a) => ingest(a).map(|ok| if ok { true } else { std::process::exit(3) }),
-        Cmd::Embed(a) => embed(a),
-        Cmd::Select(a) => select_cmd(a),
-        Cmd::Train(a) => train::train(a),
-        Cmd::Eval(a) => train::eval(a),
+    // Exit codes: 0 done, 1 done but a check failed (selftest, eval), 2 error, 3 `ingest --strict` skipped files.
+    let passed = |ok: bool| if ok { 0u8 } else { 1 };
+    let res: anyhow::Result<u8> = match cli.cmd {
+        Cmd::GpuInfo { json } => gpu_info(json).map(|_| 0),
+        Cmd::Selftest { quick, json } => run_selftest(quick, json).map(passed),
+        Cmd::Ingest(a) => ingest(a).map(|ok| if ok { 0 } else { 3 }),
+        Cmd::Embed(a) => embed(a).map(passed),
+        Cmd::Select(a) => select_cmd(a).map(passed),
+        Cmd::Train(a) => train::train(a).map(passed),
+        Cmd::Eval(a) => train::eval(a).map(passed),
         Cmd::Segment { image, bbox, out, sample, weights, cpu, force } => {
-            segment_cmd(&image, &bbox, out, sample, weights, cpu, force)
+            segment_cmd(&image, &bbox, out, sample, weights, cpu, force).map(passed)
         }
         Cmd::Web { port, host, weights, dir } => {
-            web::serve(web::WebArgs { host: &host, port, dir: dir.as_deref(), weights }).map(|_| true)
+            web::serve(web::WebArgs { host: &host, port, dir: dir.as_deref(), weights }).map(|_| 0)
         }
-        Cmd::Bench { what: BenchCmd::Protocol(a) } => protocol::run(a),
-        Cmd::Bench { what: BenchCmd::Select(a) } => bench_select::run(a),
-        Cmd::Bench { what: BenchCmd::SelectCell(a) } => bench_select::run_cell(a),
-        Cmd::Bench { what: BenchCmd::Loop(a) } => protocol::run_loop(a),
+        Cmd::Bench { what: BenchCmd::Protocol(a) } => protocol::run(a).map(passed),
+        Cmd::Bench { what: BenchCmd::Select(a) } => bench_select::run(a).map(passed),
+        Cmd::Bench { what: BenchCmd::SelectCell(a) } => bench_select::run_cell(a).map(passed),
+        Cmd::Bench { what: BenchCmd::Loop(a) } => protocol::run_loop(a).map(passed),
         Cmd::Bench { what: BenchCmd::Encoder { model, weights, batches, json, out, profile, precision } } => {
-            bench_encoder(&model, weights.as_deref(), &batches, json, out, profile, &precision).map(|_| true)
+            bench_encoder(&model, weights.as_deref(), &batches, json, out, profile, &precision).map(|_| 0)
         }
         Cmd::Bench { what: BenchCmd::Kernels { json, out, iters, no_cpu, quick } } => {
-            bench_kernels(json, out, iters, no_cpu, quick).map(|_| true)
+            bench_kernels(json, out, iters, no_cpu, quick).map(|_| 0)
         }
     };
     match res {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("medpick: error: {e:#}");
+            eprintln!("medpick: error: {e:#}{}", flag_hint(&e));
             ExitCode::from(2)
         }
+    }
+}
+
+/// Core's errors name what is wrong with the input; where a flag of this CLI changes the limit, say which.
+fn flag_hint(e: &anyhow::Error) -> &'static str {
+    let too_large = e.chain().any(|c| matches!(c.downcast_ref(), Some(medpick_core::Error::ImageTooLarge { .. })));
+    if too_large {
+        " (raise the cap with --max-pixels)"
+    } else {
+        ""
     }
 }

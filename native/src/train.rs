@@ -96,25 +96,7 @@ struct HeadFile {
 
 /// id → label from a CSV with a header naming `id` and `label` (or a plain two-column file).
 pub fn read_labels(path: &Path) -> Result<HashMap<String, String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    let Some((_, first)) = lines.next() else { bail!("{}: empty file", path.display()) };
-    let header: Vec<String> = first.split(',').map(|c| c.trim().trim_matches('"').to_ascii_lowercase()).collect();
-    let (ci, cl) = match (header.iter().position(|c| c == "id"), header.iter().position(|c| c == "label")) {
-        (Some(i), Some(l)) => (i, l),
-        _ => return Ok(medpick_core::manifest::read_label_csv(path)?),
-    };
-    let mut m = HashMap::new();
-    for (n, line) in lines {
-        let cols: Vec<&str> = line.split(',').map(|c| c.trim().trim_matches('"')).collect();
-        let (Some(id), label) = (cols.get(ci), cols.get(cl).copied().unwrap_or("")) else {
-            bail!("{}: line {}: no id column", path.display(), n + 1)
-        };
-        if !label.is_empty() {
-            m.insert(id.to_string(), label.to_string());
-        }
-    }
-    Ok(m)
+    Ok(medpick_core::csv::read_labels(path)?)
 }
 
 pub fn train(a: TrainArgs) -> Result<bool> {
@@ -225,22 +207,14 @@ pub fn eval(a: EvalArgs) -> Result<bool> {
         None => println!("macro AUC (OvR)    – (a class is missing from the labels)"),
     }
     if let Some(out) = &a.out {
-        let mut w = medpick_core::manifest::create_new(out, a.force)?;
-        use std::io::Write;
-        let probs_h: Vec<String> = h.classes.iter().map(|c| format!("p_{c}")).collect();
-        writeln!(w, "id,label,predicted,{}", probs_h.join(","))?;
+        let mut w = medpick_core::csv::Writer::new(medpick_core::manifest::create_new(out, a.force)?, out);
+        let probs_h = h.classes.iter().map(|c| format!("p_{c}"));
+        w.row(["id", "label", "predicted"].map(String::from).into_iter().chain(probs_h))?;
         for (i, id) in ids.iter().enumerate() {
-            let p: Vec<String> = probs[i * k..(i + 1) * k].iter().map(|v| format!("{v:.6}")).collect();
-            writeln!(
-                w,
-                "{},{},{},{}",
-                medpick_core::manifest::csv_field(id),
-                h.classes[y[i]],
-                h.classes[pred[i]],
-                p.join(",")
-            )?;
+            let p = probs[i * k..(i + 1) * k].iter().map(|v| format!("{v:.6}"));
+            w.row([id.clone(), h.classes[y[i]].clone(), h.classes[pred[i]].clone()].into_iter().chain(p))?;
         }
-        w.flush()?;
+        std::io::Write::flush(&mut w.finish()?)?;
         println!("wrote {}", out.display());
     }
     Ok(true)

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use medpick_core::csv;
 use medpick_core::cpu::DiceMode;
 use medpick_core::features::Encoder;
 use medpick_core::manifest::{self, Sample};
@@ -281,21 +282,7 @@ fn annotated(dataset: &Path, ids_csv: Option<&Path>) -> Result<(std::path::PathB
 
 /// The `id` column of a CSV (header naming `id`; otherwise the first column).
 fn read_ids(path: &Path) -> Result<std::collections::HashSet<String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let Some(first) = lines.next() else { bail!("{}: empty file", path.display()) };
-    let header: Vec<String> = first.split(',').map(|c| c.trim().trim_matches('"').to_ascii_lowercase()).collect();
-    let (col, skip_first) = match header.iter().position(|c| c == "id") {
-        Some(i) => (i, true),
-        None => (0, false),
-    };
-    let all = if skip_first { None } else { Some(first) };
-    Ok(all
-        .into_iter()
-        .chain(lines)
-        .filter_map(|l| l.split(',').nth(col).map(|c| c.trim().trim_matches('"').to_string()))
-        .filter(|id| !id.is_empty())
-        .collect())
+    Ok(medpick_core::csv::read_ids(path)?.into_iter().collect())
 }
 
 pub fn train(a: crate::train::TrainArgs) -> Result<bool> {
@@ -416,10 +403,10 @@ pub fn eval(a: crate::train::EvalArgs, h: SegHeadFile) -> Result<bool> {
     let ctx = if a.cpu { None } else { Some(&gpu) };
     let all = SegTest { grids: &grids, masks: &masks, places: &places };
     // The outputs are refused before the work if they exist (no --force).
-    let mut out = a.out.as_ref().map(|p| manifest::create_new(p, a.force)).transpose()?;
+    let out = a.out.as_ref().map(|p| manifest::create_new(p, a.force).map(|f| csv::Writer::new(f, p))).transpose()?;
     let has_volumes = places.iter().any(|p| p.is_some());
-    let mut out_volumes = match (&a.out_volumes, has_volumes) {
-        (Some(p), true) => Some(manifest::create_new(p, a.force)?),
+    let out_volumes = match (&a.out_volumes, has_volumes) {
+        (Some(p), true) => Some(csv::Writer::new(manifest::create_new(p, a.force)?, p)),
         (Some(p), false) => bail!("--out-volumes {}: none of the evaluated images is a slice of a volume", p.display()),
         (None, _) => None,
     };
@@ -429,34 +416,32 @@ pub fn eval(a: crate::train::EvalArgs, h: SegHeadFile) -> Result<bool> {
     println!("{} images, model {}, window {} (head trained on {} images)", ids.len(), h.model, h.window, h.trained_on);
     println!("Dice  {:.4}\nIoU   {:.4}\nHD95  {} px\nASD   {} px", mean.dice, mean.iou, fmt(mean.hd95), fmt(mean.asd));
     use std::io::Write;
-    if let (Some(w), Some(path)) = (&mut out, &a.out) {
-        writeln!(w, "id,dice,iou,hd95,asd")?;
+    if let (Some(mut w), Some(path)) = (out, &a.out) {
+        w.row(["id", "dice", "iou", "hd95", "asd"])?;
         for (id, e) in ids.iter().zip(&each.images) {
-            writeln!(w, "{},{:.6},{:.6},{},{}", manifest::csv_field(id), e.dice, e.iou, fmt(e.hd95), fmt(e.asd))?;
+            w.row([id.clone(), format!("{:.6}", e.dice), format!("{:.6}", e.iou), fmt(e.hd95), fmt(e.asd)])?;
         }
-        w.flush()?;
+        w.finish()?.flush()?;
         println!("wrote {}", path.display());
     }
     if has_volumes {
         print_volumes(&each);
     }
-    if let (Some(w), Some(path)) = (&mut out_volumes, &a.out_volumes) {
-        writeln!(w, "volume,first_slice,slices,dice,iou,hd95_mm,asd_mm")?;
+    if let (Some(mut w), Some(path)) = (out_volumes, &a.out_volumes) {
+        w.row(["volume", "first_slice", "slices", "dice", "iou", "hd95_mm", "asd_mm"])?;
         for v in &each.volumes {
             let e = &v.scores;
-            writeln!(
-                w,
-                "{},{},{},{:.6},{:.6},{},{}",
-                manifest::csv_field(&v.volume),
-                v.first,
-                v.slices,
-                e.dice,
-                e.iou,
+            w.row([
+                v.volume.clone(),
+                v.first.to_string(),
+                v.slices.to_string(),
+                format!("{:.6}", e.dice),
+                format!("{:.6}", e.iou),
                 fmt(e.hd95),
-                fmt(e.asd)
-            )?;
+                fmt(e.asd),
+            ])?;
         }
-        w.flush()?;
+        w.finish()?.flush()?;
         println!("wrote {}", path.display());
     }
     Ok(true)

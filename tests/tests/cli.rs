@@ -663,6 +663,74 @@ fn train_and_eval_a_head_from_annotated_picks() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Ids are file names, and a file name may hold a comma and a quote: every CSV medpick writes and reads is
+/// RFC 4180 (the `csv` crate), so such an id goes through `select` → a person fills in `label` → `train
+/// --labels` → `eval --out` unchanged (the readers used to split on ',' and lost it).
+#[test]
+fn ids_with_a_comma_and_a_quote_survive_select_train_and_eval() {
+    if crate::common::gpu().is_none() {
+        return;
+    }
+    let dir = tmp("csv-ids");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018/images");
+    let mut names: Vec<_> = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.sort();
+    for (i, n) in names.iter().take(12).enumerate() {
+        let weird = format!("case {i}, \"left\" {}", n.to_string_lossy());
+        std::fs::copy(src.join(n), data.join(weird)).unwrap();
+    }
+    let ok = |c: &mut Command| {
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let feats = dir.join("f.safetensors");
+    ok(Command::new(medpick()).arg("embed").arg(&data).args(["--model", "pixels", "--cache", "none", "--out"]).arg(&feats));
+    let picks = dir.join("picks.csv");
+    ok(Command::new(medpick()).arg("select").arg(&feats).args(["--budget", "8", "--strategy", "coreset", "--out"]).arg(&picks));
+    let mut rdr = csv::Reader::from_path(&picks).unwrap();
+    assert_eq!(rdr.headers().unwrap().iter().collect::<Vec<_>>(), ["rank", "id", "score", "strategy", "seed"]);
+    let picked: Vec<String> = rdr.records().map(|r| r.unwrap()[1].to_string()).collect();
+    assert_eq!(picked.len(), 8);
+    for id in &picked {
+        assert!(id.contains(", \"left\" ") && data.join(id).is_file(), "id `{id}` is not a file of the pool");
+    }
+    // A person labels the picks: the same file with a label column (two classes, the last pick left empty).
+    let labeled = dir.join("labeled.csv");
+    let mut w = csv::Writer::from_path(&labeled).unwrap();
+    w.write_record(["rank", "id", "score", "strategy", "seed", "label"]).unwrap();
+    for (r, id) in picked.iter().enumerate() {
+        let label = if r == 7 { "" } else if r % 2 == 0 { "even" } else { "odd, \"quoted\"" };
+        w.write_record([&(r + 1).to_string(), id.as_str(), "0.5", "coreset", "0", label]).unwrap();
+    }
+    w.flush().unwrap();
+    let head = dir.join("head.json");
+    let out = ok(Command::new(medpick())
+        .args(["train", "--features"])
+        .arg(&feats)
+        .arg("--labels")
+        .arg(&labeled)
+        .arg("--out")
+        .arg(&head)
+        .args(["--epochs", "5"]));
+    assert!(out.contains("on 7 samples (2 classes)"), "{out}");
+    let pred = dir.join("pred.csv");
+    ok(Command::new(medpick()).args(["eval", "--head"]).arg(&head).arg("--features").arg(&feats).arg("--labels").arg(&labeled).arg("--out").arg(&pred));
+    let mut rdr = csv::Reader::from_path(&pred).unwrap();
+    let header: Vec<String> = rdr.headers().unwrap().iter().take(3).map(String::from).collect();
+    assert_eq!(header, ["id", "label", "predicted"]);
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    let mut got: Vec<&str> = rows.iter().map(|r| &r[0]).collect();
+    let mut want: Vec<&str> = picked[..7].iter().map(String::as_str).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "eval's ids are the labelled picks, byte for byte");
+    assert!(rows.iter().any(|r| &r[1] == "odd, \"quoted\""), "a label with a comma and a quote survives too");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn bench_loop_adds_new_samples_each_round_for_every_score() {
     let Some(sh) = shared() else { return };

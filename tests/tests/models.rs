@@ -151,7 +151,6 @@ fn litemedsam_embedding_matches_pytorch_all_fixtures() {
 fn dinov2_case(folder: &str, case: &str, all_hidden: bool) {
     use medpick_core::model::dinov2::{Dinov2, Dinov2Config};
     let Some(sh) = shared() else { return };
-    let Some(ctx) = gpu() else { return };
     let dir = sh.join("fixtures/dinov2").join(folder);
     let w = weights::read_weights(&dir.join("model.safetensors")).unwrap();
     let cfg: Dinov2Config = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
@@ -165,18 +164,27 @@ fn dinov2_case(folder: &str, case: &str, all_hidden: bool) {
         let (err, _) = max_abs(&m.interpolate_pos(h / 14, wd / 14), want);
         assert!(err <= 1e-5, "{folder} {pos_key}: {err}");
     }
+    let check = |what: &str, out: &medpick_core::model::dinov2::Dinov2Output| {
+        let (err, _) = max_abs(&out.last_hidden_state, &outs[&format!("{case}_last_hidden_state")].1);
+        let (perr, _) = max_abs(&out.cls, &outs[&format!("{case}_pooler_output")].1);
+        eprintln!("{what}: last_hidden_state max abs err {err:.2e}, pooler {perr:.2e}");
+        assert!(err <= 1e-4 && perr <= 1e-4, "{what}: {err} / {perr}");
+        if all_hidden {
+            for (k, hs) in out.hidden_states.iter().enumerate() {
+                let (e, _) = max_abs(hs, &outs[&format!("{case}_hidden_state_{k}")].1);
+                assert!(e <= 1e-4, "{what} hidden_state_{k}: {e}");
+            }
+        }
+    };
+    // The same model through the Exec seam on the CPU kernels (the browser's path without WebGPU), then on the
+    // GPU: both within PyTorch's tolerance.
+    let on_cpu = m.to_cpu().unwrap();
+    let out = pollster::block_on(on_cpu.forward_cpu(px, h, wd, all_hidden)).unwrap();
+    check(&format!("{folder}/{case} cpu"), &out);
+    let Some(ctx) = gpu() else { return };
     let g = m.to_gpu(ctx).unwrap();
     let out = pollster::block_on(g.forward(ctx, px, h, wd, all_hidden)).unwrap();
-    let (err, _) = max_abs(&out.last_hidden_state, &outs[&format!("{case}_last_hidden_state")].1);
-    let (perr, _) = max_abs(&out.cls, &outs[&format!("{case}_pooler_output")].1);
-    eprintln!("{folder}/{case}: last_hidden_state max abs err {err:.2e}, pooler {perr:.2e}");
-    assert!(err <= 1e-4 && perr <= 1e-4, "{folder}/{case}: {err} / {perr}");
-    if all_hidden {
-        for (k, hs) in out.hidden_states.iter().enumerate() {
-            let (e, _) = max_abs(hs, &outs[&format!("{case}_hidden_state_{k}")].1);
-            assert!(e <= 1e-4, "{folder}/{case} hidden_state_{k}: {e}");
-        }
-    }
+    check(&format!("{folder}/{case} gpu"), &out);
 }
 
 #[test]

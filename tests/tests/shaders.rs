@@ -29,7 +29,7 @@ fn every_wgsl_file_is_registered() {
     assert_eq!(table.len(), shaders::ALL.len(), "duplicate names in shaders::ALL");
     let missing_in_table: Vec<_> = files.difference(&table).collect();
     let missing_files: Vec<_> = table.difference(&files).collect();
-    assert!(missing_in_table.is_empty(), "shaders/*.wgsl not in core::gpu::shaders::ALL: {missing_in_table:?}");
+    assert!(missing_in_table.is_empty(), "shaders/*.wgsl not in kernels::gpu::shaders::ALL: {missing_in_table:?}");
     assert!(missing_files.is_empty(), "table entries without a shaders/*.wgsl file: {missing_files:?}");
     // The embedded source is the file on disk.
     for s in shaders::ALL {
@@ -105,7 +105,7 @@ fn params_layout_matches_rust() {
             panic!("{}: Params is not a struct", s.name);
         };
         let rust =
-            params::layout(s.name).unwrap_or_else(|| panic!("{}: no Rust twin in core/src/gpu/params.rs", s.name));
+            params::layout(s.name).unwrap_or_else(|| panic!("{}: no Rust twin in kernels/src/gpu/params.rs", s.name));
         assert_eq!(
             *span as usize, rust.size,
             "{}: WGSL Params is {} bytes, {} is {}",

@@ -94,8 +94,10 @@ pub async fn check_litemedsam_fixture(weights: Vec<u8>, fixture: Vec<u8>) -> Res
     Ok(doc.to_string())
 }
 
-/// Run a DINOv2 fixture case on WebGPU: `weights` = model.safetensors, `config` = config.json text,
-/// `inputs`/`outputs` = the fixture files, `case` e.g. "kvasir_2". Returns JSON with the max abs errors.
+/// Run a DINOv2 fixture case through the Exec seam, on WebGPU when `gpu` and on the CPU kernels (the app's
+/// fallback without WebGPU) otherwise: `weights` = model.safetensors, `config` = config.json text,
+/// `inputs`/`outputs` = the fixture files, `case` e.g. "kvasir_2". Returns JSON with the device and the max abs
+/// errors against PyTorch.
 #[wasm_bindgen]
 pub async fn check_dinov2_fixture(
     weights: Vec<u8>,
@@ -103,17 +105,27 @@ pub async fn check_dinov2_fixture(
     inputs: Vec<u8>,
     outputs: Vec<u8>,
     case: String,
+    gpu: bool,
 ) -> Result<String, JsError> {
     use medpick_core::model::dinov2::{Dinov2, Dinov2Config};
-    let ctx = GpuContext::new().await.map_err(js_err)?;
+    use medpick_core::model::Precision;
+    let ctx = if gpu { Some(GpuContext::new().await.map_err(js_err)?) } else { None };
     let w = medpick_core::io::weights::read_weights_bytes(std::path::Path::new("weights"), &weights).map_err(js_err)?;
     let cfg: Dinov2Config = serde_json::from_str(&config).map_err(js_err)?;
-    let m = Dinov2::load(&w, Some(cfg)).map_err(js_err)?.to_gpu(&ctx).map_err(js_err)?;
+    let m = Dinov2::load(&w, Some(cfg)).map_err(js_err)?.load_on(ctx.as_ref(), Precision::F32).map_err(js_err)?;
     let (shape, px) = fixture_tensor(&inputs, &format!("{case}_pixel_values"))?;
-    let out = m.forward(&ctx, &px, shape[2], shape[3], false).await.map_err(js_err)?;
+    let t0 = medpick_core::Instant::now();
+    let out = m.forward_on(ctx.as_ref(), &px, shape[2], shape[3], false).await.map_err(js_err)?;
+    let ms = t0.elapsed().as_secs_f64() * 1e3;
     let (_, last) = fixture_tensor(&outputs, &format!("{case}_last_hidden_state"))?;
     let (_, pool) = fixture_tensor(&outputs, &format!("{case}_pooler_output"))?;
+    let device = match &ctx {
+        Some(ctx) => format!("{:?} {}", ctx.info.backend, ctx.info.name),
+        None => "cpu (wasm)".to_string(),
+    };
     let doc = serde_json::json!({
+        "device": device,
+        "ms": ms,
         "last_hidden_state_max_abs_err": max_abs(&out.last_hidden_state, &last),
         "pooler_max_abs_err": max_abs(&out.cls, &pool),
     });

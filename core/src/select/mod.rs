@@ -139,19 +139,12 @@ pub async fn select_on(name: &str, input: &SelectInput<'_>) -> Result<Selection>
 impl Selection {
     /// The picks as CSV, the format `medpick select` writes: `rank,id,score,strategy,seed`.
     pub fn to_csv(&self, ids: &[String]) -> String {
-        let mut out = String::from("rank,id,score,strategy,seed\n");
-        for (r, (p, s)) in self.picks.iter().zip(&self.scores).enumerate() {
+        let header = ["rank", "id", "score", "strategy", "seed"].map(String::from).to_vec();
+        let rows = self.picks.iter().zip(&self.scores).enumerate().map(|(r, (p, s))| {
             let id = ids.get(*p).map(String::as_str).unwrap_or("");
-            out.push_str(&format!(
-                "{},{},{},{},{}\n",
-                r + 1,
-                crate::manifest::csv_field(id),
-                s,
-                crate::manifest::csv_field(&self.strategy),
-                self.seed
-            ));
-        }
-        out
+            vec![(r + 1).to_string(), id.to_string(), s.to_string(), self.strategy.clone(), self.seed.to_string()]
+        });
+        crate::csv::to_string(std::iter::once(header).chain(rows))
     }
 
     /// The picks as the JSON document `medpick select --json` writes.

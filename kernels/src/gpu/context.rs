@@ -517,6 +517,15 @@ impl GpuContext {
         Ok(())
     }
 
+    /// Workgroup grid for a 1-D kernel with one invocation per item: the workgroup size is read from the shader
+    /// table (`shaders::ALL`, itself checked against the WGSL by naga), never restated at the call.
+    pub fn grid_threads(&self, kernel: &str, items: usize) -> Result<[u32; 3]> {
+        let s = super::shaders::get(kernel)
+            .ok_or_else(|| Error::shape("dispatch", format!("{kernel}: not in the shader table")))?;
+        let per_group = s.workgroup_size.iter().product::<u32>();
+        Ok(self.grid_1d(items, per_group))
+    }
+
     /// Workgroup grid for a 1-D kernel over `items` with `per_group` items per workgroup: at most 65535 in x,
     /// the rest in y (kernels linearise `wid.y · num_workgroups.x + wid.x`).
     pub fn grid_1d(&self, items: usize, per_group: u32) -> [u32; 3] {

@@ -1,7 +1,8 @@
-//! The one error type of medpick-core. Variants carry the operation and the shapes or paths involved, so a
+//! The one error type of medpick (kernels, core and every front end above them, as candle-core's `Error` serves
+//! candle-transformers). Variants carry the operation and the shapes or paths involved, so a
 //! message can be shown to a user as is.
 
-/// Result alias used across medpick-core.
+/// Result alias used across medpick.
 pub type Result<T> = std::result::Result<T, Error>;
 
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +57,7 @@ pub enum Error {
 
     /// An input whose header claims more pixels than the size cap; refused before allocating.
     #[error(
-        "{path}: {what} of {width}x{height}{depth} exceeds the size cap of {cap} pixels (raise it with --max-pixels)"
+        "{path}: {what} of {width}x{height}{depth} exceeds the size cap of {cap} pixels"
     )]
     ImageTooLarge { path: String, what: &'static str, width: u64, height: u64, depth: String, cap: u64 },
 
@@ -70,19 +71,23 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(path: impl AsRef<std::path::Path>, e: impl std::fmt::Display) -> Self {
+    #[doc(hidden)]
+    pub fn io(path: impl AsRef<std::path::Path>, e: impl std::fmt::Display) -> Self {
         Error::Io { path: path.as_ref().display().to_string(), message: e.to_string() }
     }
 
-    pub(crate) fn decode(path: impl AsRef<std::path::Path>, message: impl Into<String>) -> Self {
+    #[doc(hidden)]
+    pub fn decode(path: impl AsRef<std::path::Path>, message: impl Into<String>) -> Self {
         Error::Decode { path: path.as_ref().display().to_string(), message: message.into() }
     }
 
-    pub(crate) fn unsupported(path: impl AsRef<std::path::Path>, message: impl Into<String>) -> Self {
+    #[doc(hidden)]
+    pub fn unsupported(path: impl AsRef<std::path::Path>, message: impl Into<String>) -> Self {
         Error::Unsupported { path: path.as_ref().display().to_string(), message: message.into() }
     }
 
-    pub(crate) fn shape(op: &'static str, message: impl Into<String>) -> Self {
+    #[doc(hidden)]
+    pub fn shape(op: &'static str, message: impl Into<String>) -> Self {
         Error::Shape { op, message: message.into() }
     }
 }

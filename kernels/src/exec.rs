@@ -113,7 +113,7 @@ impl<'a> Exec<'a> {
         if !half {
             return self.upload(label, v);
         }
-        super::check_f16_range(name, v)?;
+        check_f16_range(name, v)?;
         Ok(match &self.gpu {
             Some((ctx, _)) => Tensor::GpuF16(ctx.upload_f16(label, v)?),
             None => Tensor::CpuF16(cpu::matmul_f16w::to_f16_bits(v)),
@@ -225,6 +225,22 @@ impl<'a> Exec<'a> {
             None => {
                 host_len(OP, "x", x, n)?;
                 Ok(Tensor::Cpu(cpu::gelu(&host(OP, x)?[..n])))
+            }
+        }
+    }
+
+    /// SwiGLU over rows of [x1 | x2] ([rows, 2·hidden] → [rows, hidden]): silu(x1) · x2.
+    pub async fn swiglu(&mut self, x: &Tensor, rows: usize, hidden: usize) -> Result<Tensor> {
+        const OP: &str = "swiglu";
+        let y = self.alloc(rows * hidden)?;
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                ops::swiglu(ctx, enc, buf(OP, x)?, buf(OP, &y)?, rows, hidden).await?;
+                Ok(y)
+            }
+            None => {
+                host_len(OP, "x", x, rows * 2 * hidden)?;
+                Ok(Tensor::Cpu(cpu::swiglu(&host(OP, x)?[..rows * 2 * hidden], rows, hidden)))
             }
         }
     }
@@ -746,4 +762,14 @@ fn check_fits(op: &'static str, h: usize, w: usize, hp: usize, wp: usize) -> Res
         return Err(Error::shape(op, format!("an {h}x{w} image does not fit inside {hp}x{wp}")));
     }
     Ok(())
+}
+
+/// Refuse a weight tensor f16 cannot hold (a finite value beyond ±65504 would become ±inf), naming it.
+pub fn check_f16_range(name: &str, v: &[f32]) -> Result<()> {
+    match cpu::matmul_f16w::f16_overflow(v) {
+        Some((i, x)) => Err(Error::Invalid(format!(
+            "{name}: value {x} at index {i} is beyond f16's range (±65504); run this model in f32"
+        ))),
+        None => Ok(()),
+    }
 }

@@ -1,0 +1,244 @@
+//! Self-test cases of the selection scans: each runs the CPU implementation and, when a device is given, the kernel,
+//! and compares them.
+
+use super::*;
+
+pub(super) async fn run(ctx: Option<&GpuContext>, c: &Case, rng: &mut Rng) -> Result<Outcome> {
+    match c.spec.clone() {
+        Spec::MinDist { n, d, steps } => {
+            let x = rng.uniform_vec(n * d, -1.0, 1.0);
+            let centers: Vec<usize> = (0..steps).map(|_| rng.below(n as u32) as usize).collect();
+            let (want, cpu_ms) = timed!({
+                let mut mind = vec![0f32; n];
+                for (s, &ci) in centers.iter().enumerate() {
+                    cpu::min_dist_update(&x, &mut mind, n, d, ci, s == 0);
+                }
+                mind
+            });
+            let Some(ctx) = ctx else {
+                return Ok(Outcome { cmp: None, elements: n, gpu_ms: 0.0, cpu_ms });
+            };
+            let (got, gpu_ms) = timed!({
+                let bx = ctx.upload("selftest", &x)?;
+                let mind = ctx.storage("selftest", (n * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                for (s, &ci) in centers.iter().enumerate() {
+                    ops::min_dist_update(ctx, &mut enc, &bx, &mind, n, d, ci, s == 0).await?;
+                }
+                ctx.submit(enc);
+                read_f32(ctx, &mind, n).await?
+            });
+            Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::BALANCED)), elements: n, gpu_ms, cpu_ms })
+        }
+        Spec::Argmax { rows, cols, ties } => {
+            let x = if ties { ties_vec(rng, rows * cols) } else { rng.uniform_vec(rows * cols, -1.0, 1.0) };
+            let ((wv, wi), cpu_ms) = timed!(cpu::argmax_rows(&x, rows, cols));
+            let Some(ctx) = ctx else {
+                return Ok(Outcome { cmp: None, elements: rows, gpu_ms: 0.0, cpu_ms });
+            };
+            let ((gv, gi), gpu_ms) = timed!({
+                let bx = ctx.upload("selftest", &x)?;
+                let (ov, oi) =
+                    (ctx.storage("selftest", (rows * 4) as u64)?, ctx.storage("selftest", (rows * 4) as u64)?);
+                let mut enc = ctx.encoder();
+                ops::argmax_rows(ctx, &mut enc, &bx, &ov, &oi, rows, cols).await?;
+                ctx.submit(enc);
+                (read_f32(ctx, &ov, rows).await?, read_u32(ctx, &oi, rows).await?)
+            });
+            let cmp = merge(compare(&gv, &wv, Tolerance::new(0.0, 0.0)), compare_exact_u32(&gi, &wi));
+            Ok(Outcome { cmp: Some(cmp), elements: rows, gpu_ms, cpu_ms })
+        }
+        Spec::Topk { rows, cols, k, tiles, ties } => {
+            let x = if ties { ties_vec(rng, rows * cols) } else { rng.uniform_vec(rows * cols, 0.0, 10.0) };
+            let tile = cols.div_ceil(tiles);
+            let bounds: Vec<(usize, usize)> =
+                (0..tiles).map(|t| (t * tile, ((t + 1) * tile).min(cols))).filter(|(a, b)| a < b).collect();
+            let slice_tile = |a: usize, b: usize| -> Vec<f32> {
+                (0..rows).flat_map(|r| x[r * cols + a..r * cols + b].iter().copied()).collect()
+            };
+            let ((wv, wi), cpu_ms) = timed!({
+                let mut acc: Option<(Vec<f32>, Vec<u32>)> = None;
+                for &(a, b) in &bounds {
+                    let t = slice_tile(a, b);
+                    let prev = acc.as_ref().map(|(v, i)| (&v[..], &i[..]));
+                    acc = Some(cpu::topk_rows(&t, rows, b - a, k, a, prev));
+                }
+                acc.unwrap_or_default()
+            });
+            let Some(ctx) = ctx else {
+                return Ok(Outcome { cmp: None, elements: rows * k, gpu_ms: 0.0, cpu_ms });
+            };
+            let ((gv, gi), gpu_ms) = timed!({
+                let ov = ctx.storage("selftest", (rows * k * 4) as u64)?;
+                let oi = ctx.storage("selftest", (rows * k * 4) as u64)?;
+                let mut enc = ctx.encoder();
+                let mut keep = Vec::new();
+                for (t, &(a, b)) in bounds.iter().enumerate() {
+                    let bx = ctx.upload("selftest", &slice_tile(a, b))?;
+                    ops::topk_rows(ctx, &mut enc, &bx, &ov, &oi, rows, b - a, k, a, t > 0).await?;
+                    keep.push(bx);
+                }
+                ctx.submit(enc);
+                (read_f32(ctx, &ov, rows * k).await?, read_u32(ctx, &oi, rows * k).await?)
+            });
+            let cmp = merge(compare(&gv, &wv, Tolerance::new(0.0, 0.0)), compare_exact_u32(&gi, &wi));
+            Ok(Outcome { cmp: Some(cmp), elements: rows * k, gpu_ms, cpu_ms })
+        }
+        Spec::SegmentMean { n, k, d } => {
+            let x = rng.uniform_vec(n * d, -1.0, 1.0);
+            // Every cluster but the last gets members, so one segment is empty and must keep its centre.
+            let labels: Vec<u32> = (0..n).map(|_| rng.below(k.saturating_sub(1).max(1) as u32)).collect();
+            let init = rng.uniform_vec(k * d, -1.0, 1.0);
+            let (order, offsets) = cpu::segments(&labels, k);
+            let (want, cpu_ms) = timed!({
+                let mut c = init.clone();
+                cpu::segment_mean(&x, &order, &offsets, &mut c, k, d);
+                c
+            });
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: k * d, gpu_ms: 0.0, cpu_ms }) };
+            let (got, gpu_ms) = timed!({
+                let (bx, bo, boff) =
+                    (ctx.upload("selftest", &x)?, ctx.upload("selftest", &order)?, ctx.upload("selftest", &offsets)?);
+                let bc = ctx.upload("selftest", &init)?;
+                let mut enc = ctx.encoder();
+                ops::segment_mean(ctx, &mut enc, &bx, &bo, &boff, &bc, n, k, d).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &bc, k * d).await?
+            });
+            Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::BALANCED)), elements: k * d, gpu_ms, cpu_ms })
+        }
+        Spec::FacilityGain { rows, cols, potential } => {
+            // Squared distances between unit vectors lie in [0, 4]; some columns are already covered.
+            let dist = rng.uniform_vec(rows * cols, 0.0, 4.0);
+            let mind: Vec<f32> = (0..cols)
+                .map(|j| if j % 3 == 0 && !potential { f32::MAX } else { rng.uniform_vec(1, 0.0, 4.0)[0] })
+                .collect();
+            // Accumulating cases add to a non-zero start.
+            let mode = cpu::GainMode { potential, accumulate: rows % 2 == 1 };
+            let start = rng.uniform_vec(rows, 0.0, 10.0);
+            let (want, cpu_ms) = timed!({
+                let mut g = start.clone();
+                cpu::facility_gain(&dist, &mind, &mut g, rows, cols, mode);
+                g
+            });
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: rows, gpu_ms: 0.0, cpu_ms }) };
+            let (got, gpu_ms) = timed!({
+                let (bd, bm) = (ctx.upload("selftest", &dist)?, ctx.upload("selftest", &mind)?);
+                let g = ctx.upload("selftest", &start)?;
+                let mut enc = ctx.encoder();
+                ops::facility_gain(ctx, &mut enc, &bd, &bm, &g, rows, cols, mode).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &g, rows).await?
+            });
+            // A sum of up to 1e5 positive terms in f32 (tree order) against f64.
+            let tol = Tolerance::new(1e-4, 1e-4);
+            Ok(Outcome { cmp: Some(compare(&got, &want, tol)), elements: rows, gpu_ms, cpu_ms })
+        }
+        Spec::OtherLabelMin { n, classes, tiles } => {
+            let dist = ties_vec(rng, n * n);
+            let labels: Vec<u32> = (0..n).map(|_| rng.below(classes as u32)).collect();
+            let blocks = tile_blocks(n, tiles);
+            let ((wm, wx), cpu_ms) = timed!({
+                let (mut mn, mut mx) = (vec![0f32; n], vec![0f32; n]);
+                for &(r0, r1) in &blocks {
+                    for (ci, &(c0, c1)) in blocks.iter().enumerate() {
+                        let t = sub_tile(&dist, n, r0, r1, c0, c1);
+                        cpu::other_label_min(&t, r1 - r0, c1 - c0, r0, c0, &labels, &mut mn, &mut mx, ci > 0);
+                    }
+                }
+                (mn, mx)
+            });
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: n, gpu_ms: 0.0, cpu_ms }) };
+            let ((gm, gx), gpu_ms) = timed!({
+                let bl = ctx.upload("selftest", &labels)?;
+                let (mn, mx) = (ctx.storage("selftest", (n * 4) as u64)?, ctx.storage("selftest", (n * 4) as u64)?);
+                let mut enc = ctx.encoder();
+                let mut keep = Vec::new();
+                for &(r0, r1) in &blocks {
+                    for (ci, &(c0, c1)) in blocks.iter().enumerate() {
+                        let bt = ctx.upload("selftest", &sub_tile(&dist, n, r0, r1, c0, c1))?;
+                        let t = ops::Tile { rows: r1 - r0, cols: c1 - c0, row_offset: r0, col_offset: c0 };
+                        ops::other_label_min(ctx, &mut enc, &bt, &bl, &mn, &mx, n, t, ci > 0).await?;
+                        keep.push(bt);
+                    }
+                }
+                ctx.submit(enc);
+                (read_f32(ctx, &mn, n).await?, read_f32(ctx, &mx, n).await?)
+            });
+            let exact = Tolerance::new(0.0, 0.0);
+            let cmp = merge(compare(&gm, &wm, exact), compare(&gx, &wx, exact));
+            Ok(Outcome { cmp: Some(cmp), elements: n, gpu_ms, cpu_ms })
+        }
+        Spec::RadiusEdges { n, tiles } => {
+            let dist = ties_vec(rng, n * n);
+            let radius2 = 1.0;
+            let blocks = tile_blocks(n, tiles);
+            // Pass 1 counts, the host takes prefix sums, pass 2 writes; the same on both sides.
+            let run_cpu = || {
+                let mut cursor = vec![0u32; n];
+                for &(r0, r1) in &blocks {
+                    for &(c0, c1) in &blocks {
+                        let t = sub_tile(&dist, n, r0, r1, c0, c1);
+                        cpu::radius_edges(&t, r1 - r0, c1 - c0, r0, c0, false, radius2, &mut cursor, &mut [], 0);
+                    }
+                }
+                let (starts, total) = cpu::exclusive_prefix(&cursor);
+                // The write pass in two chunks of the edge list (as a graph larger than one buffer is written).
+                let (mut all, mut cursor) = (Vec::with_capacity(total), starts.clone());
+                for (base, end) in [(0, total / 2), (total / 2, total)] {
+                    let mut edges = vec![0u32; end - base];
+                    cursor.clone_from(&starts);
+                    for &(r0, r1) in &blocks {
+                        for &(c0, c1) in &blocks {
+                            let t = sub_tile(&dist, n, r0, r1, c0, c1);
+                            let (rows, cols) = (r1 - r0, c1 - c0);
+                            cpu::radius_edges(&t, rows, cols, r0, c0, true, radius2, &mut cursor, &mut edges, base);
+                        }
+                    }
+                    all.extend(edges);
+                }
+                (cursor, all)
+            };
+            let ((wc, we), cpu_ms) = timed!(run_cpu());
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: we.len(), gpu_ms: 0.0, cpu_ms }) };
+            let ((gc, ge), gpu_ms) = timed!({
+                let cursor = ctx.storage("selftest", (n * 4) as u64)?;
+                let tiles_up: Vec<_> = blocks
+                    .iter()
+                    .flat_map(|&(r0, r1)| blocks.iter().map(move |&(c0, c1)| (r0, r1, c0, c1)))
+                    .map(|(r0, r1, c0, c1)| {
+                        let t = ops::Tile { rows: r1 - r0, cols: c1 - c0, row_offset: r0, col_offset: c0 };
+                        ctx.upload("selftest", &sub_tile(&dist, n, r0, r1, c0, c1)).map(|b| (t, b))
+                    })
+                    .collect::<Result<_>>()?;
+                let dummy = ctx.storage("selftest", 4)?;
+                let mut enc = ctx.encoder();
+                for (t, bt) in &tiles_up {
+                    ops::radius_edges(ctx, &mut enc, bt, &cursor, &dummy, n, *t, false, radius2, 1, 0).await?;
+                }
+                ctx.submit(enc);
+                let counts = read_u32(ctx, &cursor, n).await?;
+                let (starts, total) = cpu::exclusive_prefix(&counts);
+                let mut all = Vec::with_capacity(total);
+                let mut cursor = None;
+                for (base, end) in [(0, total / 2), (total / 2, total)] {
+                    let cur = ctx.upload("selftest", &starts)?;
+                    let cap = (end - base).max(1);
+                    let edges = ctx.storage("selftest", (cap * 4) as u64)?;
+                    let mut enc = ctx.encoder();
+                    for (t, bt) in &tiles_up {
+                        ops::radius_edges(ctx, &mut enc, bt, &cur, &edges, n, *t, true, radius2, cap, base).await?;
+                    }
+                    ctx.submit(enc);
+                    all.extend(read_u32(ctx, &edges, end - base).await?);
+                    cursor = Some(cur);
+                }
+                let cursor = cursor.ok_or_else(|| crate::Error::Invalid("no chunk".into()))?;
+                (read_u32(ctx, &cursor, n).await?, all)
+            });
+            let cmp = merge(compare_exact_u32(&gc, &wc), compare_exact_u32(&ge, &we));
+            Ok(Outcome { cmp: Some(cmp), elements: we.len(), gpu_ms, cpu_ms })
+        }
+        other => Err(misrouted(c, &other)),
+    }
+}
