@@ -10,11 +10,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::gpu::GpuContext;
-use crate::io::weights::{self, sha256_hex};
+use crate::data::io::weights::{self, sha256_hex};
 use crate::manifest::{Sample, SampleLoader};
 use crate::model::tinyvit::{LoadedTinyVit, TinyVit};
 use crate::model::Precision;
-use crate::preprocess;
+use crate::data::preprocess;
 use crate::{Error, Result};
 
 /// Version tag of the preprocessing, part of the cache key.
@@ -237,7 +237,7 @@ impl Encoder {
     pub async fn embed_batch(
         &self,
         ctx: Option<&GpuContext>,
-        imgs: &[crate::io::Image2d],
+        imgs: &[crate::data::io::Image2d],
         pool: Pool,
     ) -> Result<Vec<Vec<f32>>> {
         match self {
@@ -272,7 +272,7 @@ impl Encoder {
 
     /// One image → one feature vector.
     /// `ctx` must be the context the encoder was loaded on (None for the CPU forward pass).
-    pub async fn embed(&self, ctx: Option<&GpuContext>, img: &crate::io::Image2d, pool: Pool) -> Result<Vec<f32>> {
+    pub async fn embed(&self, ctx: Option<&GpuContext>, img: &crate::data::io::Image2d, pool: Pool) -> Result<Vec<f32>> {
         match self {
             Encoder::LiteMedSam(m) => {
                 let input = preprocess::litemedsam_input(img);
@@ -386,7 +386,7 @@ pub struct EmbedReport {
 }
 
 /// Embed `samples` (sources under `root`), using and filling the cache in `cache_dir`; with `intensity`, each
-/// image is first transformed by its [`IntensityAug`](crate::augment::IntensityAug) of that variant (the variant
+/// image is first transformed by its [`IntensityAug`](crate::data::augment::IntensityAug) of that variant (the variant
 /// is part of the cache key and of the file's `preprocess`). `progress(done, total, from_cache)` is called after
 /// each sample.
 #[allow(clippy::too_many_arguments)] // the encoder, the samples, how to read and transform them, the cache, progress
@@ -396,9 +396,9 @@ pub async fn embed_samples(
     root: &Path,
     samples: &[Sample],
     pool: Pool,
-    window: crate::io::Window,
+    window: crate::data::io::Window,
     cache_dir: Option<&Path>,
-    intensity: Option<crate::augment::IntensityVariant>,
+    intensity: Option<crate::data::augment::IntensityVariant>,
     progress: &mut dyn FnMut(usize, usize, bool),
 ) -> Result<(Features, EmbedReport)> {
     let mut loader = SampleLoader::new(root, window);
@@ -456,7 +456,7 @@ pub async fn embed_samples(
                 None => match loader.load(s) {
                     Ok(img) => {
                         imgs.push(match intensity {
-                            Some(v) => crate::augment::IntensityAug::draw(v, &s.id).apply(&img),
+                            Some(v) => crate::data::augment::IntensityAug::draw(v, &s.id).apply(&img),
                             None => img,
                         });
                         Slot::Pending(imgs.len() - 1)

@@ -9,22 +9,26 @@
 //!
 //! The library is async and returns [`Error`] for anything that can go wrong with user input; it does not panic.
 
-pub mod augment;
-pub mod csv;
 pub mod bench;
 pub mod features;
 pub mod segment;
 pub mod select;
 pub mod train;
 pub mod uncertainty;
-pub mod upload;
+
+pub mod data;
+pub use data::{augment, csv, io, preprocess, upload};
+
+/// The manifest, its ingest and its split under the one path the CLI, the browser build and the tests use.
+pub mod manifest {
+    pub use crate::data::ingest::*;
+    pub use crate::data::manifest::*;
+    pub use crate::data::split::*;
+}
 
 /// The kernels crate, and its modules under the names the rest of medpick has always used.
 pub use medpick_kernels as kernels;
 pub use medpick_kernels::{cpu, gpu, rng, selftest, testing, Error, Instant, Result};
-pub mod io;
-pub mod manifest;
 pub mod metrics;
 pub mod model;
-pub mod preprocess;
 pub mod protocol;

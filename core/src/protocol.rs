@@ -787,7 +787,7 @@ mod tests {
             id: "v.nii.gz#coronal:4".into(),
             kind: SampleKind::Nifti,
             source: "v.nii.gz".into(),
-            view: Some(crate::io::nifti::View::Coronal),
+            view: Some(crate::data::io::nifti::View::Coronal),
             slice: Some(4),
             frame: None,
             npz_split: None,

@@ -2,8 +2,8 @@
 //! and the semi-supervised training uses it to turn boxes into pseudo-labels (FM-ABS/GM-ABS).
 
 use crate::gpu::GpuContext;
-use crate::io::weights::Weights;
-use crate::io::Image2d;
+use crate::data::io::weights::Weights;
+use crate::data::io::Image2d;
 use crate::model::sam_decoder::{box_to_256, LoadedSamDecoder, SamDecoder};
 use crate::model::tinyvit::{LoadedTinyVit, TinyVit};
 use crate::{preprocess, Error, Result};

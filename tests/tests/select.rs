@@ -99,9 +99,9 @@ fn medcal_probcover_exact_given_its_delta_and_labels() {
         let c = f.clustering("probcover", b);
         let delta = f.meta["probcover_delta"][b.to_string()].as_f64().unwrap();
         // Our δ scan on MedCAL's pseudo-labels reproduces MedCAL's δ (stored rounded to 6 digits).
-        let ours = strategies::probcover_delta(f.x(), &c.labels);
+        let ours = medpick_core::select::probcover::probcover_delta(f.x(), &c.labels);
         assert!((ours - delta).abs() < 1e-5, "B={b}: δ {ours} vs MedCAL {delta}");
-        let got = strategies::probcover_from(f.x(), ours, b, &[]);
+        let got = medpick_core::select::probcover::probcover_from(f.x(), ours, b, &[]);
         assert_eq!(got.picks, f.want("probcover", b), "B={b}");
     }
 }

@@ -14,7 +14,7 @@ use super::{LayerNorm, Linear, Precision};
 use super::exec::{Exec, Tensor};
 use crate::gpu::ops::{AttnGeom, ConvGeom};
 use crate::gpu::GpuContext;
-use crate::io::weights::Weights;
+use crate::data::io::weights::Weights;
 use crate::{Error, Result};
 
 /// The shape hyper-parameters (from `config.json` when available).
@@ -120,7 +120,7 @@ impl Dinov2Config {
 /// Random weights with the shapes `c` describes, in HF key names (a 37×37 position table), uniform in ±0.05
 /// (±0.1 for tokens and LayerNorm biases, ±1 for LayerNorm weights): for benchmarks and tests, not features.
 pub fn random_weights(c: &Dinov2Config, seed: u64) -> Weights {
-    use crate::io::weights::{Tensor, TensorData};
+    use crate::data::io::weights::{Tensor, TensorData};
     let (d, p, hid) = (c.hidden_size, c.patch_size, c.ffn_hidden());
     let mut rng = crate::rng::Rng::new(seed);
     let mut t = |shape: &[usize], scale: f32| Tensor {
@@ -231,7 +231,7 @@ fn fold_scale(mut l: Linear, lambda: &[f32]) -> Linear {
 /// `ls1.gamma`, `pos_embed`, ...) to the HF names this loader reads; the fused qkv is split into query, key and
 /// value. Weights already in HF naming are returned unchanged.
 pub fn from_official_names(w: &Weights) -> Result<Weights> {
-    use crate::io::weights::{Tensor, TensorData};
+    use crate::data::io::weights::{Tensor, TensorData};
     if !w.tensors.contains_key("cls_token") {
         return Ok(w.clone());
     }
@@ -493,7 +493,7 @@ fn cubic_weights(inp: usize, out: usize) -> Vec<(Vec<usize>, Vec<f64>)> {
 
 /// Antialiased bicubic (PIL-style A = −0.5, support 2·scale when downsampling, normalised), in f64.
 fn aa_weights(inp: usize, out: usize) -> Vec<(Vec<usize>, Vec<f64>)> {
-    let cubic = |t: f64| crate::preprocess::cubic(t, -0.5);
+    let cubic = |t: f64| crate::data::preprocess::cubic(t, -0.5);
     let s = inp as f64 / out as f64;
     let support = if s >= 1.0 { 2.0 * s } else { 2.0 };
     let inv = if s >= 1.0 { 1.0 / s } else { 1.0 };

@@ -7,7 +7,7 @@ pub use medpick_kernels::exec;
 pub mod sam_decoder;
 pub mod tinyvit;
 
-use crate::io::weights::Weights;
+use crate::data::io::weights::Weights;
 use crate::{Error, Result};
 
 /// How an encoder stores its matmul weights on the device. Activations, every other parameter and all

@@ -14,7 +14,7 @@ use super::exec::{Exec, Tensor};
 use super::{LayerNorm, Linear};
 use crate::gpu::ops::CrossAttnGeom;
 use crate::gpu::GpuContext;
-use crate::io::weights::Weights;
+use crate::data::io::weights::Weights;
 use crate::{Error, Result};
 
 pub const DIM: usize = 256;
@@ -360,7 +360,7 @@ impl MaskOutput {
 
     /// The mask at the original image size: bilinear (align_corners=False) resize of the logits, then > 0.
     pub fn mask_at(&self, h: usize, w: usize) -> Vec<u8> {
-        crate::preprocess::resize_bilinear_chw(&self.low_res_logits, 1, INPUT, INPUT, h, w)
+        crate::data::preprocess::resize_bilinear_chw(&self.low_res_logits, 1, INPUT, INPUT, h, w)
             .into_iter()
             .map(|v| (v > 0.0) as u8)
             .collect()

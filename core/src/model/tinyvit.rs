@@ -15,7 +15,7 @@ use super::exec::{Exec, Tensor};
 use super::{LayerNorm, Linear, Precision};
 use crate::gpu::ops::{AttnGeom, ConvGeom};
 use crate::gpu::GpuContext;
-use crate::io::weights::Weights;
+use crate::data::io::weights::Weights;
 use crate::{Error, Result};
 
 pub const INPUT: usize = 256;

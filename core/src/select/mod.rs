@@ -10,6 +10,8 @@
 pub mod gpu;
 pub mod kmeans;
 pub mod pca;
+pub mod pool;
+pub mod probcover;
 pub mod strategies;
 
 use serde::Serialize;
@@ -110,7 +112,7 @@ pub async fn select_on(name: &str, input: &SelectInput<'_>) -> Result<Selection>
         "alps" => strategies::alps(input).await?,
         "typiclust" => strategies::typiclust(input).await?,
         "typiclust-knn" => strategies::typiclust_knn(input).await?,
-        "probcover" => strategies::probcover(input).await?,
+        "probcover" => probcover::probcover(input).await?,
         "fps" => strategies::fps(input).await?,
         "bal" => strategies::bal(input).await?,
         "repdiv" => strategies::repdiv(input, false).await?,
@@ -118,11 +120,11 @@ pub async fn select_on(name: &str, input: &SelectInput<'_>) -> Result<Selection>
         "kmeans-centroid" => strategies::kmeans_centroid(input).await?,
         "usl" => strategies::usl(input),
         "usl-medcal" => strategies::usl_medcal(input).await?,
-        "probcover-delta" => strategies::probcover_official(input, None).await?,
+        "probcover-delta" => probcover::probcover_official(input, None).await?,
         other if other.starts_with("probcover-delta:") => {
             let v = &other["probcover-delta:".len()..];
             match v.parse::<f64>() {
-                Ok(d) if d.is_finite() && d >= 0.0 => strategies::probcover_official(input, Some(d)).await?,
+                Ok(d) if d.is_finite() && d >= 0.0 => probcover::probcover_official(input, Some(d)).await?,
                 _ => return Err(Error::Invalid(format!("strategy {other}: δ '{v}' is not a non-negative number"))),
             }
         }
@@ -144,7 +146,7 @@ impl Selection {
             let id = ids.get(*p).map(String::as_str).unwrap_or("");
             vec![(r + 1).to_string(), id.to_string(), s.to_string(), self.strategy.clone(), self.seed.to_string()]
         });
-        crate::csv::to_string(std::iter::once(header).chain(rows))
+        crate::data::csv::to_string(std::iter::once(header).chain(rows))
     }
 
     /// The picks as the JSON document `medpick select --json` writes.
@@ -158,4 +160,30 @@ impl Selection {
             .collect();
         serde_json::json!({"strategy": self.strategy, "seed": self.seed, "budget": self.picks.len(), "notes": self.notes, "picks": picks})
     }
+}
+
+/// Index of the first maximum (NaN never wins).
+pub(crate) fn argmax(v: impl IntoIterator<Item = f64>) -> Option<(usize, f64)> {
+    let mut best: Option<(usize, f64)> = None;
+    for (i, x) in v.into_iter().enumerate() {
+        if !x.is_nan() && best.is_none_or(|(_, b)| x > b) {
+            best = Some((i, x));
+        }
+    }
+    best
+}
+
+/// MedCAL's scan of `linspace(0, maxd, 100)`: the last δ before the first one at which fewer than 95 % of the
+/// `n` balls are pure (`pure(δ)` counts them).
+pub(crate) fn medcal_delta(maxd: f64, n: usize, pure: impl Fn(f64) -> usize) -> f64 {
+    let mut best = 0.0;
+    for s in 0..100 {
+        let delta = maxd * s as f64 / 99.0;
+        if pure(delta) as f64 / n as f64 >= 0.95 {
+            best = delta;
+        } else {
+            break;
+        }
+    }
+    best
 }

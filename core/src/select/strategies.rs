@@ -4,44 +4,33 @@
 use std::collections::HashSet;
 
 use super::kmeans::{kmeans, Clustering};
-use super::{gpu, Matrix, SelectInput, Selection};
+use super::{argmax, gpu, Matrix, SelectInput, Selection};
 use crate::gpu::{ops, read_f32_u32, GpuContext};
 use crate::rng::Rng;
 use crate::Result;
 
-fn empty() -> Selection {
+pub(super) fn empty() -> Selection {
     Selection { strategy: String::new(), seed: 0, picks: vec![], scores: vec![], notes: vec![] }
 }
 
-fn norms2(x: Matrix) -> Vec<f64> {
+pub(super) fn norms2(x: Matrix) -> Vec<f64> {
     (0..x.n).map(|i| x.row(i).iter().map(|&v| v as f64 * v as f64).sum()).collect()
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f64 {
+pub(super) fn dot(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
 }
 
 /// Euclidean distance by the norm expansion, clipped at 0 (as MedCAL computes its distance matrix).
-fn dist(x: Matrix, n2: &[f64], i: usize, j: usize) -> f64 {
+pub(super) fn dist(x: Matrix, n2: &[f64], i: usize, j: usize) -> f64 {
     (n2[i] + n2[j] - 2.0 * dot(x.row(i), x.row(j))).max(0.0).sqrt()
 }
 
-fn sqdist_center(a: &[f32], c: &[f64]) -> f64 {
+pub(super) fn sqdist_center(a: &[f32], c: &[f64]) -> f64 {
     a.iter().zip(c).map(|(&x, &y)| (x as f64 - y).powi(2)).sum()
 }
 
-/// Index of the first maximum (NaN never wins).
-pub(crate) fn argmax(v: impl IntoIterator<Item = f64>) -> Option<(usize, f64)> {
-    let mut best: Option<(usize, f64)> = None;
-    for (i, x) in v.into_iter().enumerate() {
-        if !x.is_nan() && best.is_none_or(|(_, b)| x > b) {
-            best = Some((i, x));
-        }
-    }
-    best
-}
-
-fn members(labels: &[usize], k: usize) -> Vec<Vec<usize>> {
+pub(super) fn members(labels: &[usize], k: usize) -> Vec<Vec<usize>> {
     let mut m = vec![Vec::new(); k];
     for (i, &l) in labels.iter().enumerate() {
         if l < k {
@@ -52,16 +41,16 @@ fn members(labels: &[usize], k: usize) -> Vec<Vec<usize>> {
 }
 
 /// A strategy's features on the device, uploaded once and shared by all its passes.
-type Device<'a> = (&'a GpuContext, gpu::Pool<'a>);
+pub(super) type Device<'a> = (&'a GpuContext, gpu::Pool<'a>);
 
 /// `x` on the input's GPU, when it has one.
-fn device<'a>(input: &SelectInput<'a>, x: Matrix<'a>) -> Result<Option<Device<'a>>> {
+pub(super) fn device<'a>(input: &SelectInput<'a>, x: Matrix<'a>) -> Result<Option<Device<'a>>> {
     input.gpu.map(|ctx| Ok((ctx, gpu::Pool::upload(ctx, x)?))).transpose()
 }
 
 /// k-means of `x` on the device when given (its pool must hold `x`), else on the CPU (same algorithm and RNG
 /// stream).
-async fn kmeans_on(
+pub(super) async fn kmeans_on(
     dev: Option<&Device<'_>>,
     x: Matrix<'_>,
     k: usize,
@@ -75,11 +64,11 @@ async fn kmeans_on(
 }
 
 /// k-means of the input's raw features (MedCAL's strategies).
-async fn cluster(input: &SelectInput<'_>, dev: Option<&Device<'_>>, k: usize, seed_salt: u64) -> Result<Clustering> {
+pub(super) async fn cluster(input: &SelectInput<'_>, dev: Option<&Device<'_>>, k: usize, seed_salt: u64) -> Result<Clustering> {
     kmeans_on(dev, input.x, k, input.seed ^ seed_salt, 300).await
 }
 
-fn l2_normalize(x: Matrix) -> Vec<f32> {
+pub(super) fn l2_normalize(x: Matrix) -> Vec<f32> {
     let mut out = Vec::with_capacity(x.data.len());
     for i in 0..x.n {
         let r = x.row(i);
@@ -294,7 +283,7 @@ pub fn bal_from(x: Matrix, c: &Clustering, budget: usize) -> Selection {
 }
 
 /// The `budget` rows of largest cluster distance difference (lower row first on equal values).
-fn largest_cdd(mut cdd: Vec<(usize, f64)>, budget: usize) -> Selection {
+pub(super) fn largest_cdd(mut cdd: Vec<(usize, f64)>, budget: usize) -> Selection {
     cdd.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     cdd.truncate(budget);
     Selection { picks: cdd.iter().map(|p| p.0).collect(), scores: cdd.iter().map(|p| p.1).collect(), ..empty() }
@@ -356,84 +345,6 @@ pub async fn fps(input: &SelectInput<'_>) -> Result<Selection> {
     let dev = device(input, input.x)?;
     let c = cluster(input, dev.as_ref(), k, 0xf95).await?;
     Ok(fps_from(input.x, &c.labels, c.k, input.budget))
-}
-
-/// MedCAL's δ: the largest δ on `linspace(0, max D, 100)` (scanned upwards, stopping at the first failure) for
-/// which ≥ 95 % of the balls {j : D_ij ≤ δ} hold a single pseudo-label. Ball i is pure iff δ is below the
-/// distance from i to its nearest point of another label, so the scan needs no n×n pass per δ.
-pub fn probcover_delta(x: Matrix, labels: &[usize]) -> f64 {
-    let n2 = norms2(x);
-    let mut maxd = 0f64;
-    let mut other = vec![f64::INFINITY; x.n];
-    for i in 0..x.n {
-        for j in 0..x.n {
-            let dd = dist(x, &n2, i, j);
-            maxd = maxd.max(dd);
-            if labels[i] != labels[j] {
-                other[i] = other[i].min(dd);
-            }
-        }
-    }
-    medcal_delta(maxd, x.n, |delta| other.iter().filter(|&&o| delta < o).count())
-}
-
-/// MedCAL's scan of `linspace(0, maxd, 100)`: the last δ before the first one at which fewer than 95 % of the
-/// `n` balls are pure (`pure(δ)` counts them).
-pub(crate) fn medcal_delta(maxd: f64, n: usize, pure: impl Fn(f64) -> usize) -> f64 {
-    let mut best = 0.0;
-    for s in 0..100 {
-        let delta = maxd * s as f64 / 99.0;
-        if pure(delta) as f64 / n as f64 >= 0.95 {
-            best = delta;
-        } else {
-            break;
-        }
-    }
-    best
-}
-
-/// The graph {(i, j) : inside(i, j)} over the rows, in CSR form (offsets [n+1], sorted neighbour lists).
-fn csr_graph(n: usize, inside: impl Fn(usize, usize) -> bool) -> (Vec<usize>, Vec<u32>) {
-    let mut offsets = vec![0usize];
-    let mut edges = Vec::new();
-    for i in 0..n {
-        edges.extend((0..n).filter(|&j| inside(i, j)).map(|j| j as u32));
-        offsets.push(edges.len());
-    }
-    (offsets, edges)
-}
-
-/// ProbCover greedy max-coverage on the δ-graph N(i) = {j : D_ij ≤ δ} (stored sparse). Picks the point covering
-/// most uncovered points (lowest index on ties); stops when nothing new can be covered (the fill of [`finish`]
-/// completes the budget instead of MedCAL's repeated index 0).
-pub fn probcover_from(x: Matrix, delta: f64, budget: usize, labeled: &[usize]) -> Selection {
-    let n2 = norms2(x);
-    let (offsets, edges) = csr_graph(x.n, |i, j| dist(x, &n2, i, j) <= delta);
-    gpu::max_cover(&offsets, &edges, budget, labeled, delta)
-}
-
-/// `probcover` (MedCAL): pseudo-labels from k-means with k = budget, δ by [`probcover_delta`]. With a GPU the
-/// k-means, the purity scan and the sparse δ-graph are built there; the greedy cover is the same.
-pub async fn probcover(input: &SelectInput<'_>) -> Result<Selection> {
-    let dev = device(input, input.x)?;
-    let c = cluster(input, dev.as_ref(), input.budget, 0x9c0).await?;
-    let mut s = match &dev {
-        Some((ctx, pool)) => {
-            let delta = gpu::probcover_delta(ctx, pool, &c.labels).await?;
-            let (offsets, edges) = gpu::delta_graph(ctx, pool, delta).await?;
-            let mut s = gpu::max_cover(&offsets, &edges, input.budget, input.labeled, delta);
-            s.notes.insert(0, format!("δ = {delta:.6}; δ-graph of {} edges", edges.len()));
-            s
-        }
-        None => {
-            let delta = probcover_delta(input.x, &c.labels);
-            let mut s = probcover_from(input.x, delta, input.budget, input.labeled);
-            s.notes.insert(0, format!("δ = {delta:.6}"));
-            s
-        }
-    };
-    s.notes.dedup();
-    Ok(s)
 }
 
 /// RepDiv (MedCAL): facility location on cosine similarity for ⌊0.7·B⌋ picks, then the candidate farthest
@@ -549,12 +460,12 @@ pub fn finish(sel: &mut Selection, input: &SelectInput) {
 }
 
 /// Squared Euclidean distances from row `i` to every row (f64).
-fn sqdists_from(x: Matrix, i: usize) -> Vec<f64> {
+pub(super) fn sqdists_from(x: Matrix, i: usize) -> Vec<f64> {
     (0..x.n).map(|j| x.row(i).iter().zip(x.row(j)).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum()).collect()
 }
 
 /// Mean of the `k` smallest entries of `v` (all when fewer).
-fn mean_smallest(mut v: Vec<f64>, k: usize) -> f64 {
+pub(super) fn mean_smallest(mut v: Vec<f64>, k: usize) -> f64 {
     let k = k.min(v.len());
     if k == 0 {
         return 0.0;
@@ -613,7 +524,7 @@ pub async fn usl_medcal(input: &SelectInput<'_>) -> Result<Selection> {
 
 /// Lloyd k-means initialised by a seeded random permutation of the rows (the official USL's own k-means), run
 /// until no label changes or `iters` rounds.
-fn lloyd_random_init(x: Matrix, k: usize, iters: usize, seed: u64) -> Vec<usize> {
+pub(super) fn lloyd_random_init(x: Matrix, k: usize, iters: usize, seed: u64) -> Vec<usize> {
     let mut rows: Vec<usize> = (0..x.n).collect();
     Rng::new(seed ^ 0x051).shuffle(&mut rows);
     let mut centers: Vec<f64> = rows[..k].iter().flat_map(|&r| x.row(r).iter().map(|&v| v as f64)).collect();
@@ -685,64 +596,4 @@ pub fn usl(input: &SelectInput) -> Selection {
         }
     }
     Selection { picks: picks.iter().map(|p| p.0).collect(), scores: picks.iter().map(|p| p.1).collect(), ..empty() }
-}
-
-/// `probcover-delta[:δ]` (the official ProbCover): L2-normalised features, edges ‖x − y‖ < δ (strict), greedy
-/// max coverage from the labelled rows. δ is given after the colon, or found by DropQuery's 6-step binary search on
-/// [0, 1] from 0.5 (purity < 0.95 → smaller, else larger) against k-means pseudo-labels with k = B (a cold start
-/// has no class count; MedCAL also uses B).
-pub async fn probcover_official(input: &SelectInput<'_>, delta: Option<f64>) -> Result<Selection> {
-    let xn = l2_normalize(input.x);
-    let x = Matrix { data: &xn, n: input.x.n, d: input.x.d };
-    let dev = device(input, x)?;
-    let (delta, how) = match delta {
-        Some(d) => (d, "given"),
-        None => {
-            let c = kmeans_on(dev.as_ref(), x, input.budget.min(x.n), input.seed ^ 0x9c1, 300).await?;
-            let other: Vec<f64> = match &dev {
-                Some((ctx, pool)) => {
-                    let (o, _) = gpu::other_label_scan(ctx, pool, &c.labels).await?;
-                    o.into_iter().map(|v| (v.max(0.0) as f64).sqrt()).collect()
-                }
-                None => (0..x.n)
-                    .map(|i| {
-                        sqdists_from(x, i)
-                            .into_iter()
-                            .enumerate()
-                            .filter(|&(j, _)| c.labels[j] != c.labels[i])
-                            .map(|(_, d)| d.sqrt())
-                            .fold(f64::INFINITY, f64::min)
-                    })
-                    .collect(),
-            };
-            // Ball {j : D_ij < δ} is pure iff δ ≤ the distance to the nearest other label.
-            let purity = |d: f64| other.iter().filter(|&&o| d <= o).count() as f64 / x.n as f64;
-            let (mut lo, mut hi, mut d) = (0.0, 1.0, 0.5);
-            for _ in 0..6 {
-                if purity(d) < 0.95 {
-                    hi = d;
-                } else {
-                    lo = d;
-                }
-                d = (lo + hi) / 2.0;
-            }
-            (lo, "binary search")
-        }
-    };
-    let (offsets, edges) = match &dev {
-        Some((ctx, pool)) => gpu::delta_graph(ctx, pool, prev_f32_radius(delta)).await?,
-        None => csr_graph(x.n, |i, j| {
-            x.row(i).iter().zip(x.row(j)).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum::<f64>().sqrt() < delta
-        }),
-    };
-    let mut s = gpu::max_cover(&offsets, &edges, input.budget, input.labeled, delta);
-    s.notes.insert(0, format!("δ = {delta:.6} ({how}); δ-graph of {} edges", edges.len()));
-    Ok(s)
-}
-
-/// The radius whose f32 square is the largest value below δ² (the device tests D² ≤ r², so this makes it strict).
-fn prev_f32_radius(delta: f64) -> f64 {
-    let r2 = (delta * delta) as f32;
-    let below = f32::from_bits(r2.to_bits().saturating_sub(1)).max(0.0);
-    (below as f64).sqrt()
 }

@@ -7,6 +7,7 @@
 //! optimiser AdamW. Gradients of the linear layer: dW = dYᵀ·X (`transpose` + `matmul`), db = Σ rows of dYᵀ.
 //! Deterministic for a seed: initialisation, batch order and dropout masks come from one `Rng`.
 
+pub use super::TrainLog;
 use crate::cpu::AdamwStep;
 use crate::gpu::GpuContext;
 use crate::model::exec::{Exec, Tensor};
@@ -75,21 +76,6 @@ pub struct ClsHead {
     pub var: Vec<f32>,
 }
 
-/// What a training run did.
-#[derive(Clone, Debug, Default, serde::Serialize)]
-pub struct TrainLog {
-    /// Mean loss per epoch.
-    pub epoch_loss: Vec<f32>,
-    pub steps: usize,
-    pub seconds: f64,
-    /// Segmentation with pseudo-labels: what each refresh made.
-    pub pseudo: Vec<crate::train::pseudo::PseudoRound>,
-    /// With a validation split: the epoch whose head was kept and its validation accuracy.
-    pub best_epoch: Option<usize>,
-    pub val_accuracy: Option<f64>,
-    /// Segmentation with a validation split: the kept head's mean validation Dice.
-    pub val_dice: Option<f64>,
-}
 
 /// A validation split for model selection (MedCAL: "validate every 5 epochs on valid.csv, keep the best
 /// validation accuracy"): features [n, dim], labels, and how often to evaluate (every `every` epochs and after

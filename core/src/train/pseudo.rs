@@ -34,7 +34,9 @@
 use crate::gpu::GpuContext;
 use crate::model::sam_decoder::LoadedSamDecoder;
 use crate::rng::Rng;
-use crate::train::seg::{GridShape, SegHead};
+pub use super::PseudoRound;
+use super::grid::GridShape;
+use super::seg_head::SegHead;
 use crate::{Error, Result};
 
 /// The switches and thresholds (see the module documentation).
@@ -102,17 +104,6 @@ pub struct PseudoLabel {
     pub mask: Vec<u8>,
 }
 
-/// What one refresh made (in `TrainLog::pseudo`).
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PseudoRound {
-    pub step: usize,
-    pub unlabeled: usize,
-    pub kept: usize,
-    /// Kept images whose pseudo-label has foreground.
-    pub with_foreground: usize,
-    pub confidence_threshold: f32,
-    pub distance_threshold: f32,
-}
 
 /// The steps at which pseudo-labels are made: ⌊(k + 1)·0.8·T / (R + 1)⌋ for k < R (20 %, 40 %, 60 % for R = 3).
 pub fn refresh_steps(total: usize, refreshes: usize) -> Vec<usize> {

