@@ -9,8 +9,18 @@
 //!
 //! The library is async and returns [`Error`] for anything that can go wrong with user input; it does not panic.
 
+/// `return Err(Error::Invalid(format!(..)))`, as anyhow's `bail!` reads (for code that checks its inputs).
+#[allow(unused_macros)]
+macro_rules! bail {
+    ($($t:tt)*) => { return Err($crate::Error::Invalid(format!($($t)*))) };
+}
+
+#[macro_use]
+pub mod progress;
 pub mod bench;
-pub mod features;
+pub mod embed;
+/// The encoders and the feature file, under their former path.
+pub use embed::features;
 pub mod segment;
 pub mod select;
 pub mod train;
@@ -28,7 +38,7 @@ pub mod manifest {
 
 /// The kernels crate, and its modules under the names the rest of medpick has always used.
 pub use medpick_kernels as kernels;
-pub use medpick_kernels::{cpu, gpu, rng, selftest, testing, Error, Instant, Result};
+pub use medpick_kernels::{cpu, gpu, rng, selftest, testing, Context, Error, Instant, Result};
 pub mod metrics;
 pub mod model;
 pub mod protocol;

@@ -65,12 +65,63 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
+    /// An error of the OS or a library, reached through `?` (give it a context that names the file).
+    #[error("{message}")]
+    External { message: String },
+
+    /// What was being done when `inner` happened (the file, the run, the step), as anyhow's context. Not a
+    /// `source()`: the message carries the whole story, so a front end that prints chains prints it once.
+    #[error("{context}: {inner}")]
+    Context { context: String, inner: Box<Error> },
+
+    /// A setting (an option of a command) has a value that cannot work. `message` may name other settings as
+    /// ‹name›; [`Error::render`] lets a front end spell settings its own way (the CLI: `--name`).
+    #[error("{name} {value}: {}", unmark(message))]
+    Setting { name: &'static str, value: String, message: String },
+
+    /// An output that exists already, refused so that nothing a user had is overwritten.
+    #[error("{path} already exists")]
+    Exists { path: String },
+
     /// Unknown name (kernel, strategy, model ...).
     #[error("unknown {kind} '{name}' (known: {known})")]
     Unknown { kind: &'static str, name: String, known: String },
 }
 
+/// A setting's message with its ‹name› marks taken out.
+fn unmark(message: &str) -> String {
+    message.replace(['‹', '›'], "")
+}
+
 impl Error {
+    /// A setting's error, `message` naming other settings as ‹name›.
+    pub fn setting(name: &'static str, value: impl std::fmt::Display, message: impl Into<String>) -> Self {
+        Error::Setting { name, value: value.to_string(), message: message.into() }
+    }
+
+    /// The message, with `front` given the first say on every error of the chain (a front end's own wording of a
+    /// setting, an existing output, a size cap); `setting` spells a setting's name (the CLI: `--name`).
+    pub fn render(&self, front: &dyn Fn(&Error) -> Option<String>, setting: &dyn Fn(&str) -> String) -> String {
+        if let Some(s) = front(self) {
+            return s;
+        }
+        match self {
+            Error::Context { context, inner } => format!("{context}: {}", inner.render(front, setting)),
+            Error::Setting { name, value, message } => {
+                let mut m = message.clone();
+                while let (Some(a), Some(b)) = (m.find('‹'), m.find('›')) {
+                    if b < a {
+                        break;
+                    }
+                    let spelled = setting(&m[a + '‹'.len_utf8()..b]);
+                    m.replace_range(a..b + '›'.len_utf8(), &spelled);
+                }
+                format!("{} {value}: {m}", setting(name))
+            }
+            other => other.to_string(),
+        }
+    }
+
     #[doc(hidden)]
     pub fn io(path: impl AsRef<std::path::Path>, e: impl std::fmt::Display) -> Self {
         Error::Io { path: path.as_ref().display().to_string(), message: e.to_string() }
@@ -89,5 +140,34 @@ impl Error {
     #[doc(hidden)]
     pub fn shape(op: &'static str, message: impl Into<String>) -> Self {
         Error::Shape { op, message: message.into() }
+    }
+}
+
+/// anyhow-style context for medpick's errors: `result.context("reading the head")?`,
+/// `result.with_context(|| format!("{s} at budget {b}"))?`.
+pub trait Context<T> {
+    fn context(self, context: impl std::fmt::Display) -> Result<T>;
+    fn with_context<C: std::fmt::Display, F: FnOnce() -> C>(self, f: F) -> Result<T>;
+}
+
+impl<T, E: Into<Error>> Context<T> for std::result::Result<T, E> {
+    fn context(self, context: impl std::fmt::Display) -> Result<T> {
+        self.map_err(|e| Error::Context { context: context.to_string(), inner: Box::new(e.into()) })
+    }
+
+    fn with_context<C: std::fmt::Display, F: FnOnce() -> C>(self, f: F) -> Result<T> {
+        self.map_err(|e| Error::Context { context: f().to_string(), inner: Box::new(e.into()) })
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::External { message: e.to_string() }
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::External { message: e.to_string() }
     }
 }

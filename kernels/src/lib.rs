@@ -21,7 +21,7 @@ pub mod rng;
 pub mod selftest;
 pub mod testing;
 
-pub use error::{Error, Result};
+pub use error::{Context, Error, Result};
 
 /// `Instant` that works on native and in the browser (std's panics on wasm32-unknown-unknown).
 pub use web_time::Instant;

@@ -87,3 +87,35 @@ impl TermLike for LogLines {
         err.flush()
     }
 }
+
+/// Core's progress (`medpick_core::progress`) drawn by this CLI: indicatif bars as above, notes on stderr.
+pub(crate) struct CliSink;
+
+struct CliBar(ProgressBar);
+
+impl medpick_core::progress::Bar for CliBar {
+    fn set_length(&self, n: u64) {
+        self.0.set_length(n)
+    }
+    fn set_position(&self, n: u64) {
+        self.0.set_position(n)
+    }
+    fn inc(&self, n: u64) {
+        self.0.inc(n)
+    }
+    fn set_message(&self, message: String) {
+        self.0.set_message(message)
+    }
+    fn finish_and_clear(&self) {
+        self.0.finish_and_clear()
+    }
+}
+
+impl medpick_core::progress::Sink for CliSink {
+    fn bar(&self, prefix: &str) -> Box<dyn medpick_core::progress::Bar> {
+        Box::new(CliBar(bar(prefix)))
+    }
+    fn note(&self, line: &str) {
+        eprintln!("{line}");
+    }
+}

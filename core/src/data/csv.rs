@@ -158,3 +158,22 @@ pub fn field(s: &str) -> String {
         s.to_string()
     }
 }
+
+/// A list of ids: the `id` column of a CSV whose header names one (a `picks.csv` of an earlier round), otherwise
+/// one id per line, the whole line (a plain list, where an id may hold a comma unquoted). Blank lines skipped.
+pub fn read_id_list(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let has_id_column = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .trim(::csv::Trim::All)
+        .from_reader(first.as_bytes())
+        .records()
+        .next()
+        .and_then(|r| r.ok())
+        .is_some_and(|r| r.iter().any(|c| c.eq_ignore_ascii_case("id")) && r.len() > 1);
+    if has_id_column {
+        return read_ids(path);
+    }
+    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect())
+}

@@ -104,7 +104,7 @@ pub struct Manifest {
 /// Create `path` for writing, refusing to overwrite an existing file unless `force`.
 pub fn create_new(path: &Path, force: bool) -> Result<std::io::BufWriter<std::fs::File>> {
     if path.exists() && !force {
-        return Err(Error::Invalid(format!("{} already exists (pass --force to overwrite)", path.display())));
+        return Err(Error::Exists { path: path.display().to_string() });
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;

@@ -5,6 +5,7 @@
 
 pub mod augment;
 pub mod csv;
+pub mod dataset;
 pub mod ingest;
 pub mod io;
 pub mod manifest;

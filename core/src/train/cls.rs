@@ -26,7 +26,7 @@ impl HeadKind {
         match s {
             "linear" => Ok(HeadKind::Linear),
             "dropquery" => Ok(HeadKind::DropQuery),
-            other => Err(Error::Invalid(format!("--head {other}: use linear or dropquery"))),
+            other => Err(Error::setting("head", other, "use linear or dropquery")),
         }
     }
 }

@@ -7,7 +7,9 @@
 
 pub mod cls;
 pub mod grid;
+pub mod heads;
 pub mod pseudo;
+pub mod sam_source;
 pub mod seg;
 pub mod seg_head;
 

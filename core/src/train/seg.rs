@@ -432,3 +432,95 @@ pub async fn train_with_val(
     log.seconds = t0.elapsed().as_secs_f64();
     Ok((head, log))
 }
+
+/// The segmentation head's training settings as a user gives them (`--hidden --optimizer --lr --seg-loss ...`),
+/// turned into a [`SegConfig`] once the grid's output scale is known.
+#[derive(Clone, Debug)]
+pub struct SegSettings {
+    /// seg: hidden channels of the head's 3×3 conv.
+    pub hidden: usize,
+    /// seg: optimiser, adamw (lr 1e-3) or sgd (momentum 0.9, MedCAL's poly schedule, lr 0.01).
+    pub optimizer: String,
+    /// seg: learning rate (default 1e-3 for adamw, 0.01 for sgd).
+    pub lr: Option<f32>,
+    /// seg: the Dice half of the loss, dice (MedCAL's soft Dice) or robust (FM-ABS noise-robust Dice, γ = 1.5).
+    pub seg_loss: String,
+    /// seg: random flips / 90° rotations of the feature grid and mask (exact for `pixels`, approximate for a
+    /// learned encoder).
+    pub augment: bool,
+    /// seg: intensity augmentation before encoding: each labelled image is also encoded K times with seeded
+    /// random brightness ×[0.75, 1.25], contrast [0.75, 1.25] and gamma [0.7, 1.5] (MedCAL's ranges; cached like
+    /// other features), and each epoch uses the original or one variant per image. K+1 times the encoder work on
+    /// the labelled images (on the whole training pool for `bench protocol`/`bench loop`).
+    pub intensity_variants: usize,
+    /// seg: FM-ABS's mean teacher (EMA 0.99, consistency 0.1 with a sigmoid ramp-up, noise on the feature grid)
+    /// on the images without annotations (docs/training.md).
+    pub mean_teacher: bool,
+    /// seg: generalist pseudo-labels on the images without annotations: LiteMedSAM's decoder prompted with the
+    /// box of the model's prediction, kept by an ASSFT-like filter (confidence, feature distance to the labelled
+    /// images), CE weighted 0.5·w_sam(t) (docs/training.md).
+    pub pseudo_labels: bool,
+    /// seg: images given a pseudo-label have a confidence (mean max-probability) at least this quantile of the
+    /// unlabelled images' (0.5: the more confident half).
+    pub pseudo_confidence_quantile: f32,
+    /// seg: images given a pseudo-label have a feature distance to the nearest labelled image at most this
+    /// quantile of the unlabelled images' (0.5: the closer half).
+    pub pseudo_distance_quantile: f32,
+    /// seg: LiteMedSAM weights for the pseudo-labels' decoder (default: --weights with --model litemedsam,
+    /// else $MEDPICK_WEIGHTS or the cache).
+    pub sam_weights: Option<std::path::PathBuf>,
+}
+
+impl SegSettings {
+    /// The training configuration, with the output scale r.
+    pub fn config(&self, epochs: usize, batch: usize, seed: u64, r: usize) -> Result<SegConfig> {
+        let optimizer = match self.optimizer.as_str() {
+            "adamw" => Optimizer::AdamW,
+            "sgd" => Optimizer::Sgd,
+            o => return Err(Error::setting("optimizer", o, "use adamw or sgd")),
+        };
+        let dice = match self.seg_loss.as_str() {
+            "dice" => DiceMode::Soft,
+            "robust" => DiceMode::NoiseRobust { gamma: 1.5 },
+            o => return Err(Error::setting("seg-loss", o, "use dice (MedCAL's soft Dice) or robust (noise-robust Dice, γ = 1.5)")),
+        };
+        let sgd = optimizer == Optimizer::Sgd;
+        Ok(SegConfig {
+            hidden: self.hidden,
+            scale: r,
+            epochs,
+            batch,
+            optimizer,
+            lr: self.lr.unwrap_or(if sgd { 0.01 } else { 1e-3 }),
+            weight_decay: if sgd { 3e-5 } else { 1e-4 },
+            dice,
+            augment: self.augment,
+            intensity_variants: self.intensity_variants,
+            mean_teacher: self.mean_teacher.then(MeanTeacher::default),
+            pseudo: self.pseudo_labels.then(|| PseudoLabels {
+                confidence_quantile: self.pseudo_confidence_quantile,
+                distance_quantile: self.pseudo_distance_quantile,
+                ..Default::default()
+            }),
+            seed,
+        })
+    }
+}
+
+impl Default for SegSettings {
+    fn default() -> Self {
+        SegSettings {
+            hidden: 32,
+            optimizer: "adamw".into(),
+            lr: None,
+            seg_loss: "dice".into(),
+            augment: false,
+            intensity_variants: 0,
+            mean_teacher: false,
+            pseudo_labels: false,
+            pseudo_confidence_quantile: 0.5,
+            pseudo_distance_quantile: 0.5,
+            sam_weights: None,
+        }
+    }
+}

@@ -40,7 +40,7 @@ impl Pool {
             "mean" => Ok(Pool::Mean),
             "grid" => Ok(Pool::Grid),
             "cls" => Ok(Pool::Cls),
-            other => Err(Error::Invalid(format!("--pool {other}: use mean, cls or grid"))),
+            other => Err(Error::setting("pool", other, "use mean, cls or grid")),
         }
     }
 
@@ -93,7 +93,7 @@ impl Encoder {
         precision: Precision,
     ) -> Result<Encoder> {
         if precision.half() && (model == "pixels" || model.starts_with("pixels:")) {
-            return Err(Error::Invalid(format!("--model {model} has no weights: --precision f16 does not apply")));
+            return Err(Error::setting("model", model, "has no weights: ‹precision› f16 does not apply"));
         }
         match model {
             "litemedsam" => {
@@ -106,9 +106,11 @@ impl Encoder {
             }
             m if m.starts_with("dinov2") || m == "rad-dino" => {
                 let path = weights_path.ok_or_else(|| {
-                    Error::Invalid(format!(
-                        "--model {m}: pass --weights PATH to its model.safetensors (config.json next to it is read when present)"
-                    ))
+                    Error::setting(
+                        "model",
+                        m,
+                        "pass ‹weights› PATH to its model.safetensors (config.json next to it is read when present)",
+                    )
                 })?;
                 let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
                 let cfg_path = path.with_file_name("config.json");
@@ -121,12 +123,12 @@ impl Encoder {
             "pixels" => Ok(Encoder::Pixels { side: 28 }),
             m if m.starts_with("pixels:") => match m["pixels:".len()..].parse::<usize>() {
                 Ok(side) if (1..=1024).contains(&side) => Ok(Encoder::Pixels { side }),
-                _ => Err(Error::Invalid(format!("--model {m}: pixels:N takes a side N from 1 to 1024, e.g. pixels:64"))),
+                _ => Err(Error::setting("model", m, "pixels:N takes a side N from 1 to 1024, e.g. pixels:64")),
             },
             other => Err(Error::Unknown {
                 kind: "model",
                 name: other.to_string(),
-                known: "litemedsam, dinov2 (dinov2-small/base/large/giant, -with-registers, rad-dino: with --weights), pixels or pixels:N (baseline)"
+                known: "litemedsam, dinov2 (dinov2-small/base/large/giant, -with-registers, rad-dino: with a weights file), pixels or pixels:N (baseline)"
                     .into(),
             }),
         }
@@ -284,13 +286,13 @@ impl Encoder {
                     Pool::Mean => out.pooled,
                     Pool::Grid => out.embedding,
                     Pool::Cls => {
-                        return Err(Error::Invalid("--pool cls: LiteMedSAM has no CLS token (use mean or grid)".into()))
+                        return Err(Error::setting("pool", "cls", "LiteMedSAM has no CLS token (use mean or grid)"))
                     }
                 })
             }
             Encoder::Pixels { side } => {
                 if pool == Pool::Cls {
-                    return Err(Error::Invalid("--pool cls: the pixels encoder has no CLS token".into()));
+                    return Err(Error::setting("pool", "cls", "the pixels encoder has no CLS token"));
                 }
                 let (h, w) = (img.height as usize, img.width as usize);
                 let rgb = img.to_rgb_f32_255();
@@ -325,7 +327,7 @@ impl Features {
     /// Write as safetensors (refusing to overwrite unless `force`).
     pub fn write(&self, path: &Path, force: bool) -> Result<()> {
         if path.exists() && !force {
-            return Err(Error::Invalid(format!("{} already exists (pass --force to overwrite)", path.display())));
+            return Err(Error::Exists { path: path.display().to_string() });
         }
         let shape = vec![self.ids.len(), self.dim];
         let bytes: &[u8] = bytemuck::cast_slice(&self.data);

@@ -1,0 +1,74 @@
+//! The results table: each strategy's mean (± sd for Random) per budget and metric, as Markdown.
+
+use serde::Serialize;
+
+use super::*;
+
+/// Mean and sample standard deviation of a metric over the runs of one (strategy, budget).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Cell {
+    pub mean: f64,
+    pub sd: f64,
+    pub n: usize,
+}
+
+pub fn cell(runs: &[RunResult], strategy: &str, budget: usize, metric: &str) -> Option<Cell> {
+    let v: Vec<f64> =
+        runs.iter().filter(|r| r.strategy == strategy && r.budget == budget).filter_map(|r| r.metric(metric)).collect();
+    if v.is_empty() {
+        return None;
+    }
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    let sd = if v.len() > 1 {
+        (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
+    } else {
+        0.0
+    };
+    Some(Cell { mean, sd, n: v.len() })
+}
+
+/// A Markdown table: one row per strategy, one column per budget, `metric` as mean ± sd (Random) or the value;
+/// values above Random's mean are bold. Then the strategies that beat Random at every budget.
+pub fn markdown(runs: &[RunResult], strategies: &[String], budgets: &[usize], metric: &str) -> String {
+    let mut s = format!(
+        "| strategy | {} |\n|---|{}\n",
+        budgets.iter().map(|b| format!("budget {b}")).collect::<Vec<_>>().join(" | "),
+        "---|".repeat(budgets.len())
+    );
+    let mut beats_all = Vec::new();
+    for st in strategies {
+        let mut row = format!("| {st} |");
+        let mut all = true;
+        for &b in budgets {
+            let rnd = cell(runs, "random", b, metric);
+            match cell(runs, st, b, metric) {
+                Some(c) if st == "random" => row.push_str(&format!(" {:.3} ± {:.3} (n={}) |", c.mean, c.sd, c.n)),
+                Some(c) => {
+                    let better =
+                        rnd.is_some_and(|r| if lower_is_better(metric) { c.mean < r.mean } else { c.mean > r.mean });
+                    all &= better;
+                    if better {
+                        row.push_str(&format!(" **{:.3}** |", c.mean));
+                    } else {
+                        row.push_str(&format!(" {:.3} |", c.mean));
+                    }
+                }
+                None => {
+                    all = false;
+                    row.push_str(" – |");
+                }
+            }
+        }
+        if st != "random" && all {
+            beats_all.push(st.clone());
+        }
+        s.push_str(&row);
+        s.push('\n');
+    }
+    s.push_str(&format!(
+        "\n{} Random's mean at every budget ({metric}): {}.\n",
+        if lower_is_better(metric) { "Below" } else { "Above" },
+        if beats_all.is_empty() { "none".to_string() } else { beats_all.join(", ") }
+    ));
+    s
+}

@@ -1,0 +1,185 @@
+//! `medpick embed` and `medpick select`: the main job, from a folder, a manifest or a feature file to the picks.
+
+use anyhow::Result;
+use medpick_core::data::dataset::{self, Subset};
+
+use crate::{open_gpu, progress_bar, ModelArgs};
+
+#[derive(clap::Args)]
+pub struct EmbedArgs {
+    /// Dataset folder, single file, or manifest (.jsonl written by `medpick ingest`).
+    pub input: std::path::PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Feature file to write.
+    #[arg(long, short)]
+    pub out: std::path::PathBuf,
+    /// Which samples: all, train, val, test, train+val (needs a split file next to the manifest or --split).
+    #[arg(long, default_value = "all")]
+    pub subset: String,
+    /// Split file (id,split); default: <manifest>.split.csv when it exists.
+    #[arg(long)]
+    pub split: Option<std::path::PathBuf>,
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(clap::Args)]
+pub struct SelectArgs {
+    /// Dataset folder, single file, manifest (.jsonl) or feature file (.safetensors).
+    pub input: std::path::PathBuf,
+    /// How many samples to pick.
+    #[arg(long)]
+    pub budget: usize,
+    /// Strategy (random, coreset, alps, typiclust, typiclust-knn, probcover, fps, bal, repdiv, repdiv-maxmin,
+    /// kmeans-centroid) or `all`.
+    #[arg(long, default_value = "typiclust")]
+    pub strategy: String,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Ids already labelled (one per line): never picked; diversity strategies start from them.
+    #[arg(long)]
+    pub exclude_labeled: Option<std::path::PathBuf>,
+    /// Pool to pick from: train (default when a split file exists), train+val, or all.
+    #[arg(long)]
+    pub subset: Option<String>,
+    /// Split file (id,split); default: <manifest>.split.csv when it exists.
+    #[arg(long)]
+    pub split: Option<std::path::PathBuf>,
+    /// Where to write the picks (CSV). With --strategy all, one file per strategy: <stem>.<strategy>.csv.
+    #[arg(long, short)]
+    pub out: std::path::PathBuf,
+    /// Also write the picks as JSON next to the CSV.
+    #[arg(long)]
+    pub json: bool,
+    /// Run the selection on the CPU (default: the heavy parts on the GPU where implemented).
+    #[arg(long)]
+    pub cpu: bool,
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn embed(a: EmbedArgs) -> Result<bool> {
+    if a.out.exists() && !a.force {
+        anyhow::bail!("{} already exists (pass --force to overwrite)", a.out.display());
+    }
+    let d = dataset::load(&a.input, a.split.as_deref())?;
+    let samples = dataset::filter_subset(d.samples, d.split.as_ref(), Subset::parse(&a.subset)?)?;
+    let root = d.root;
+    if samples.is_empty() {
+        anyhow::bail!("no samples to embed in {}", a.input.display());
+    }
+    let ctx = open_gpu()?;
+    let f = embed_features(&ctx, &a.model, &root, &samples)?;
+    f.write(&a.out, a.force)?;
+    println!("wrote {} ({} x {}, model {}, pool {})", a.out.display(), f.ids.len(), f.dim, f.model, f.pool);
+    Ok(true)
+}
+
+pub fn select(a: SelectArgs) -> Result<bool> {
+    use medpick_core::features::Features;
+    use medpick_core::select::{self, Matrix, SelectInput};
+    let is_features = a.input.extension().is_some_and(|e| e == "safetensors");
+    let ctx = open_gpu()?;
+    let feats = if is_features {
+        Features::read(&a.input)?
+    } else {
+        let d = dataset::load(&a.input, a.split.as_deref())?;
+        let subset = a.subset.clone().unwrap_or_else(|| if d.split.is_some() { "train".into() } else { "all".into() });
+        let samples = dataset::filter_subset(d.samples, d.split.as_ref(), Subset::parse(&subset)?)?;
+        let root = d.root;
+        eprintln!("pool: {} samples ({subset})", samples.len());
+        if samples.is_empty() {
+            anyhow::bail!("no samples to select from in {}", a.input.display());
+        }
+        embed_features(&ctx, &a.model, &root, &samples)?
+    };
+    let labeled: Vec<usize> = match &a.exclude_labeled {
+        Some(p) => {
+            let index: std::collections::HashMap<&str, usize> =
+                feats.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+            let mut rows = Vec::new();
+            for id in medpick_core::csv::read_id_list(p)? {
+                match index.get(id.as_str()) {
+                    Some(&i) => rows.push(i),
+                    None => eprintln!("{}: id '{id}' is not in the pool (ignored)", p.display()),
+                }
+            }
+            rows
+        }
+        None => Vec::new(),
+    };
+    let x = Matrix::new(&feats.data, feats.ids.len(), feats.dim)?;
+    let names: Vec<&str> = if a.strategy == "all" { select::COLD_START.to_vec() } else { vec![a.strategy.as_str()] };
+    let input = SelectInput {
+        x,
+        budget: a.budget,
+        seed: a.seed,
+        labeled: &labeled,
+        gpu: if a.cpu { None } else { Some(&ctx) },
+    };
+    let pb = progress_bar("select");
+    pb.set_length(names.len() as u64);
+    let mut summary = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        pb.set_message(name.to_string());
+        let t0 = std::time::Instant::now();
+        let sel = pollster::block_on(select::select(name, &input))?;
+        let secs = t0.elapsed().as_secs_f64();
+        let out = if names.len() == 1 {
+            a.out.clone()
+        } else {
+            let stem = a.out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "picks".into());
+            a.out.with_file_name(format!("{stem}.{name}.csv"))
+        };
+        write_picks(&out, &sel, &feats.ids, a.force, a.json)?;
+        summary.push((name.to_string(), out, secs, sel));
+        pb.set_position(i as u64 + 1);
+    }
+    pb.finish_and_clear();
+    for (name, out, secs, sel) in &summary {
+        println!("{name}: {} picks in {:.2} s -> {}", sel.picks.len(), secs, out.display());
+        for note in &sel.notes {
+            println!("  note: {note}");
+        }
+    }
+    if let [(_, _, _, sel)] = &summary[..] {
+        println!();
+        println!("{:>5}  {:<60} {:>12}", "rank", "id", "score");
+        for (r, (p, s)) in sel.picks.iter().zip(&sel.scores).enumerate() {
+            println!("{:>5}  {:<60} {:>12.5}", r + 1, feats.ids[*p], s);
+        }
+    }
+    Ok(true)
+}
+
+fn write_picks(
+    path: &std::path::Path,
+    sel: &medpick_core::select::Selection,
+    ids: &[String],
+    force: bool,
+    json: bool,
+) -> Result<()> {
+    use std::io::Write;
+    let mut out = medpick_core::manifest::create_new(path, force)?;
+    out.write_all(sel.to_csv(ids).as_bytes())?;
+    out.flush()?;
+    if json {
+        let jp = path.with_extension("json");
+        let mut jo = medpick_core::manifest::create_new(&jp, force)?;
+        writeln!(jo, "{}", serde_json::to_string_pretty(&sel.to_json(ids))?)?;
+    }
+    Ok(())
+}
+
+/// Features of `samples` with the model the arguments name (core's embedding, with its progress bar).
+pub fn embed_features(
+    ctx: &medpick_core::gpu::GpuContext,
+    m: &ModelArgs,
+    root: &std::path::Path,
+    samples: &[medpick_core::manifest::Sample],
+) -> Result<medpick_core::features::Features> {
+    Ok(pollster::block_on(medpick_core::embed::embed_features(ctx, &m.config(), root, samples))?)
+}

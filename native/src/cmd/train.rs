@@ -1,0 +1,317 @@
+//! `medpick train` and `medpick eval`: the arguments, turned into core's head training and evaluation
+//! (`medpick_core::train::heads`), and what they print.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use medpick_core::train::cls::{ClsConfig, HeadKind};
+use medpick_core::train::heads::{self, HeadFile, SegTrainConfig};
+use medpick_core::protocol;
+use medpick_core::train::seg::SegSettings;
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// cls: a classification head on a feature file and a label CSV; seg: a segmentation head on the images of
+    /// --dataset that have masks (those listed in --labels, when given).
+    #[arg(long, default_value = "cls")]
+    pub task: String,
+    /// cls: feature file (`medpick embed`) holding the labelled samples.
+    #[arg(long)]
+    pub features: Option<PathBuf>,
+    /// cls: CSV with `id` and `label` columns (a header naming them, any other columns ignored; or two columns
+    /// id,label). Rows with an empty label are not annotated yet and are skipped. seg: optional CSV with an `id`
+    /// column (e.g. picks.csv) restricting training to those images.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// seg: folder or manifest of images with masks (the annotations to train on).
+    #[arg(long)]
+    pub dataset: Option<PathBuf>,
+    /// seg: training batch size (MedCAL: 8).
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    #[command(flatten)]
+    pub seg: SegArgs,
+    /// Head file to write (JSON).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// linear or dropquery.
+    #[arg(long, default_value = "linear")]
+    pub head: String,
+    #[arg(long, default_value_t = 100)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub model: crate::ModelArgs,
+    /// Train on the CPU twins.
+    #[arg(long)]
+    pub cpu: bool,
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// Head file written by `medpick train` (a classification or a segmentation head).
+    #[arg(long)]
+    pub head: PathBuf,
+    /// cls: feature file of the samples to evaluate (same model and pooling as the head's).
+    #[arg(long)]
+    pub features: Option<PathBuf>,
+    /// cls: ground truth, CSV with `id` and `label` columns. seg: optional CSV with an `id` column restricting
+    /// the evaluation to those images.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// seg: folder or manifest of images with masks to evaluate the segmentation head on.
+    #[arg(long)]
+    pub dataset: Option<PathBuf>,
+    /// seg: weights of the head's encoder (default: as for `embed`).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// seg: feature cache folder (as for `embed`; "none" disables it).
+    #[arg(long)]
+    pub cache: Option<String>,
+    /// Also write per-sample predictions (id, label, predicted, probabilities) as CSV; seg: per-image scores.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// seg: also write the per-volume 3-D scores (volume, first_slice, slices, dice, iou, hd95_mm, asd_mm) as
+    /// CSV, for datasets of volumes (NIfTI with label volumes).
+    #[arg(long)]
+    pub out_volumes: Option<PathBuf>,
+    #[arg(long)]
+    pub cpu: bool,
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Settings of the segmentation head's training (shared by `train --task seg` and `bench protocol --task seg`).
+#[derive(clap::Args, Clone)]
+pub struct SegArgs {
+    /// seg: hidden channels of the head's 3×3 conv.
+    #[arg(long, default_value_t = 32)]
+    pub hidden: usize,
+    /// seg: optimiser, adamw (lr 1e-3) or sgd (momentum 0.9, MedCAL's poly schedule, lr 0.01).
+    #[arg(long, default_value = "adamw")]
+    pub optimizer: String,
+    /// seg: learning rate (default 1e-3 for adamw, 0.01 for sgd).
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// seg: the Dice half of the loss, dice (MedCAL's soft Dice) or robust (FM-ABS noise-robust Dice, γ = 1.5).
+    #[arg(long, default_value = "dice")]
+    pub seg_loss: String,
+    /// seg: random flips / 90° rotations of the feature grid and mask (exact for `pixels`, approximate for a
+    /// learned encoder).
+    #[arg(long)]
+    pub augment: bool,
+    /// seg: intensity augmentation before encoding: each labelled image is also encoded K times with seeded
+    /// random brightness ×[0.75, 1.25], contrast [0.75, 1.25] and gamma [0.7, 1.5] (MedCAL's ranges; cached like
+    /// other features), and each epoch uses the original or one variant per image. K+1 times the encoder work on
+    /// the labelled images (on the whole training pool for `bench protocol`/`bench loop`).
+    #[arg(long, default_value_t = 0)]
+    pub intensity_variants: usize,
+    /// seg: FM-ABS's mean teacher (EMA 0.99, consistency 0.1 with a sigmoid ramp-up, noise on the feature grid)
+    /// on the images without annotations (docs/training.md).
+    #[arg(long)]
+    pub mean_teacher: bool,
+    /// seg: generalist pseudo-labels on the images without annotations: LiteMedSAM's decoder prompted with the
+    /// box of the model's prediction, kept by an ASSFT-like filter (confidence, feature distance to the labelled
+    /// images), CE weighted 0.5·w_sam(t) (docs/training.md).
+    #[arg(long)]
+    pub pseudo_labels: bool,
+    /// seg: images given a pseudo-label have a confidence (mean max-probability) at least this quantile of the
+    /// unlabelled images' (0.5: the more confident half).
+    #[arg(long, default_value_t = 0.5)]
+    pub pseudo_confidence_quantile: f32,
+    /// seg: images given a pseudo-label have a feature distance to the nearest labelled image at most this
+    /// quantile of the unlabelled images' (0.5: the closer half).
+    #[arg(long, default_value_t = 0.5)]
+    pub pseudo_distance_quantile: f32,
+    /// seg: LiteMedSAM weights for the pseudo-labels' decoder (default: --weights with --model litemedsam,
+    /// else $MEDPICK_WEIGHTS or the cache).
+    #[arg(long)]
+    pub sam_weights: Option<std::path::PathBuf>,
+}
+
+impl SegArgs {
+    /// The settings as core takes them.
+    pub fn settings(&self) -> SegSettings {
+        SegSettings {
+            hidden: self.hidden,
+            optimizer: self.optimizer.clone(),
+            lr: self.lr,
+            seg_loss: self.seg_loss.clone(),
+            augment: self.augment,
+            intensity_variants: self.intensity_variants,
+            mean_teacher: self.mean_teacher,
+            pseudo_labels: self.pseudo_labels,
+            pseudo_confidence_quantile: self.pseudo_confidence_quantile,
+            pseudo_distance_quantile: self.pseudo_distance_quantile,
+            sam_weights: self.sam_weights.clone(),
+        }
+    }
+}
+
+fn refuse_existing(path: &std::path::Path, force: bool) -> Result<()> {
+    if path.exists() && !force {
+        bail!("{} already exists (pass --force to overwrite)", path.display());
+    }
+    Ok(())
+}
+
+pub fn train(a: TrainArgs) -> Result<bool> {
+    refuse_existing(&a.out, a.force)?;
+    match a.task.as_str() {
+        "cls" => {}
+        "seg" => return train_seg(a),
+        other => bail!("--task {other}: use cls or seg"),
+    }
+    let (Some(features), Some(labels)) = (&a.features, &a.labels) else {
+        bail!("--task cls needs --features and --labels");
+    };
+    let ctx = if a.cpu { None } else { Some(crate::open_gpu()?) };
+    let cfg = ClsConfig { kind: HeadKind::parse(&a.head)?, epochs: a.epochs, seed: a.seed, ..Default::default() };
+    let (file, log) = pollster::block_on(heads::train_cls(ctx.as_ref(), features, labels, &cfg))?;
+    heads::write_json(&a.out, &file, a.force)?;
+    println!(
+        "trained a {} head on {} samples ({} classes) in {} steps, {:.2} s ({:.2} ms/step); loss {:.4} -> {:.4}; wrote {}",
+        a.head,
+        file.trained_on,
+        file.classes.len(),
+        log.steps,
+        log.seconds,
+        1e3 * log.seconds / log.steps.max(1) as f64,
+        log.epoch_loss.first().unwrap_or(&0.0),
+        log.epoch_loss.last().unwrap_or(&0.0),
+        a.out.display()
+    );
+    Ok(true)
+}
+
+fn train_seg(a: TrainArgs) -> Result<bool> {
+    let Some(dataset) = &a.dataset else {
+        bail!("--task seg needs --dataset (a folder or manifest of images with masks)")
+    };
+    let gpu = crate::open_gpu()?;
+    let c = SegTrainConfig {
+        dataset: dataset.clone(),
+        labels: a.labels.clone(),
+        model: a.model.config(),
+        seg: a.seg.settings(),
+        epochs: a.epochs,
+        batch: a.batch,
+        seed: a.seed,
+        cpu: a.cpu,
+    };
+    let t = pollster::block_on(heads::train_seg(&gpu, &c))?;
+    let mut w = medpick_core::manifest::create_new(&a.out, a.force)?;
+    std::io::Write::write_all(&mut w, serde_json::to_string(&t.file)?.as_bytes())?;
+    std::io::Write::flush(&mut w)?;
+    let (s, log) = (t.shape, &t.log);
+    println!(
+        "trained a segmentation head on {} images ({}×{}×{} grids → {}×{}) in {} steps, {:.1} s ({:.3} s/step at \
+         batch {}); loss {:.4} -> {:.4}; wrote {}",
+        t.file.trained_on,
+        s.c,
+        s.h,
+        s.w,
+        t.out_hw.0,
+        t.out_hw.1,
+        log.steps,
+        log.seconds,
+        log.seconds / log.steps.max(1) as f64,
+        t.batch,
+        log.epoch_loss.first().unwrap_or(&0.0),
+        log.epoch_loss.last().unwrap_or(&0.0),
+        a.out.display()
+    );
+    Ok(true)
+}
+
+pub fn eval(a: EvalArgs) -> Result<bool> {
+    match HeadFile::read(&a.head)? {
+        HeadFile::Cls(h) => {
+            let (Some(features), Some(labels)) = (&a.features, &a.labels) else {
+                bail!("{} is a classification head: pass --features and --labels", a.head.display());
+            };
+            if let Some(out) = &a.out {
+                refuse_existing(out, a.force)?;
+            }
+            let ctx = if a.cpu { None } else { Some(crate::open_gpu()?) };
+            let e = pollster::block_on(heads::eval_cls(ctx.as_ref(), &h, features, labels))?;
+            println!("{} samples, classes {:?}", e.y.len(), h.classes);
+            println!("accuracy           {:.4}", e.accuracy());
+            println!("balanced accuracy  {:.4}", e.balanced_accuracy());
+            match e.macro_auc() {
+                Some(v) => println!("macro AUC (OvR)    {v:.4}"),
+                None => println!("macro AUC (OvR)    – (a class is missing from the labels)"),
+            }
+            if let Some(out) = &a.out {
+                heads::write_cls_predictions(out, &h, &e, a.force)?;
+                println!("wrote {}", out.display());
+            }
+        }
+        HeadFile::Seg(h) => {
+            let Some(dataset) = &a.dataset else {
+                bail!("{} is a segmentation head: pass --dataset (images with masks)", a.head.display())
+            };
+            // The outputs are refused before the work if they exist (no --force).
+            for p in a.out.iter().chain(&a.out_volumes) {
+                refuse_existing(p, a.force)?;
+            }
+            let gpu = crate::open_gpu()?;
+            let (w, cache) = (a.weights.clone(), a.cache.clone());
+            let e = pollster::block_on(heads::eval_seg(&gpu, a.cpu, &h, dataset, a.labels.as_deref(), w, cache))?;
+            if let (Some(p), false) = (&a.out_volumes, e.has_volumes) {
+                bail!("--out-volumes {}: none of the evaluated images is a slice of a volume", p.display());
+            }
+            let mean = medpick_core::protocol::SegEval::mean(&e.each.images);
+            let fmt = heads::fmt_distance;
+            let n = e.ids.len();
+            println!("{n} images, model {}, window {} (head trained on {} images)", h.model, h.window, h.trained_on);
+            println!("Dice  {:.4}\nIoU   {:.4}\nHD95  {} px\nASD   {} px", mean.dice, mean.iou, fmt(mean.hd95), fmt(mean.asd));
+            if let Some(p) = &a.out {
+                heads::write_seg_scores(p, &e, a.force)?;
+                println!("wrote {}", p.display());
+            }
+            if e.has_volumes {
+                print_volumes(&e.each);
+            }
+            if let Some(p) = &a.out_volumes {
+                heads::write_volume_scores(p, &e, a.force)?;
+                println!("wrote {}", p.display());
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// The per-volume table of `eval`: 3-D scores after MedCAL's component filter, and their mean.
+fn print_volumes(each: &protocol::SegScoresEach) {
+    let fmt = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "–".into());
+    println!(
+        "\n{} volumes in 3-D (predicted slices stacked, components under a third of the largest dropped; distances in \
+         mm):",
+        each.volumes.len()
+    );
+    if !each.volumes.is_empty() {
+        let width = each.volumes.iter().map(|v| v.volume.chars().count()).max().unwrap_or(6).max(6);
+        println!("{:width$}  slices    Dice     IoU   HD95 mm  ASD mm", "volume");
+        for v in &each.volumes {
+            let e = &v.scores;
+            println!(
+                "{:width$}  {:>6}  {:.4}  {:.4}  {:>7}  {:>6}",
+                v.volume,
+                v.slices,
+                e.dice,
+                e.iou,
+                fmt(e.hd95),
+                fmt(e.asd)
+            );
+        }
+        let m = protocol::SegEval::mean(&each.volumes.iter().map(|v| v.scores).collect::<Vec<_>>());
+        println!("{:width$}  {:>6}  {:.4}  {:.4}  {:>7}  {:>6}", "mean", "", m.dice, m.iou, fmt(m.hd95), fmt(m.asd));
+    }
+    for (v, why) in &each.volumes_skipped {
+        println!("not scored in 3-D: {v}: {why}");
+    }
+}

@@ -1,0 +1,195 @@
+//! The plots of the benchmarks (plotters, SVG or PNG by the file's extension): a metric against the budget with
+//! Random's mean ± sd as a band, lines of the warm loop, and the PCA map of the pool with the picks marked.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use medpick_core::protocol::{self, RunResult};
+use plotters::prelude::*;
+
+/// Line colours: matplotlib's tab10, then six more dark, distinct ones, so that all 13 cold-start strategies and
+/// Random (black) get a colour of their own.
+const COLORS: [RGBColor; 16] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+    RGBColor(0, 0, 128),
+    RGBColor(128, 0, 0),
+    RGBColor(0, 128, 128),
+    RGBColor(204, 163, 0),
+    RGBColor(85, 107, 47),
+    RGBColor(199, 21, 133),
+];
+
+/// One line per strategy: mean metric vs budget, with Random's mean ± sd as a band.
+pub fn plot_metric(
+    path: &Path,
+    runs: &[RunResult],
+    strategies: &[String],
+    budgets: &[usize],
+    metric: &str,
+) -> Result<()> {
+    let mut bs = budgets.to_vec();
+    bs.sort_unstable();
+    let band: Vec<(f64, f64, f64)> = bs
+        .iter()
+        .filter_map(|&b| protocol::cell(runs, "random", b, metric).map(|c| (b as f64, c.mean - c.sd, c.mean + c.sd)))
+        .collect();
+    let series: Vec<(String, Vec<(f64, f64)>)> = strategies
+        .iter()
+        .map(|s| {
+            (
+                s.clone(),
+                bs.iter().filter_map(|&b| protocol::cell(runs, s, b, metric).map(|c| (b as f64, c.mean))).collect(),
+            )
+        })
+        .collect();
+    let title = format!("{metric} vs budget (Random: mean ± sd band)");
+    plot_lines(path, &title, "budget (labelled images)", metric, &series, &band)
+}
+
+/// Lines (first series named "random" in black) over an optional band, SVG or PNG by the file's extension.
+pub fn plot_lines(
+    path: &Path,
+    title: &str,
+    xdesc: &str,
+    ydesc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    band: &[(f64, f64, f64)],
+) -> Result<()> {
+    let is_svg = path.extension().is_some_and(|e| e == "svg");
+    if is_svg {
+        draw_lines(SVGBackend::new(path, (900, 560)).into_drawing_area(), title, xdesc, ydesc, series, band)
+    } else {
+        draw_lines(BitMapBackend::new(path, (900, 560)).into_drawing_area(), title, xdesc, ydesc, series, band)
+    }
+    .with_context(|| format!("plotting {}", path.display()))
+}
+
+fn draw_lines<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    xdesc: &str,
+    ydesc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    band: &[(f64, f64, f64)],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow::anyhow!("{e:?}");
+    root.fill(&WHITE).map_err(e)?;
+    let ys: Vec<f64> =
+        series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1)).chain(band.iter().flat_map(|b| [b.1, b.2])).collect();
+    let xs: Vec<f64> = series.iter().flat_map(|(_, p)| p.iter().map(|q| q.0)).collect();
+    let (lo, hi) = ys.iter().fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let (lo, hi) = if lo <= hi { (lo - 0.03, hi + 0.03) } else { (0.0, 1.0) };
+    let (x0, x1) = xs.iter().fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let (x0, x1) = if x0 <= x1 { (x0, x1) } else { (0.0, 1.0) };
+    let pad = ((x1 - x0) * 0.05).max(1.0);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d((x0 - pad)..(x1 + pad), lo..hi)
+        .map_err(e)?;
+    chart.configure_mesh().x_desc(xdesc).y_desc(ydesc).draw().map_err(e)?;
+    if band.len() > 1 {
+        let poly: Vec<(f64, f64)> =
+            band.iter().map(|&(b, l, _)| (b, l)).chain(band.iter().rev().map(|&(b, _, h)| (b, h))).collect();
+        chart.draw_series(std::iter::once(Polygon::new(poly, BLACK.mix(0.12)))).map_err(e)?;
+    }
+    for (i, (name, pts)) in series.iter().enumerate() {
+        let color = if name == "random" { BLACK } else { COLORS[i % COLORS.len()] };
+        chart
+            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+            .map_err(e)?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(e)?;
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.9))
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(e)?;
+    root.present().map_err(e)?;
+    Ok(())
+}
+
+pub fn plot_pca(
+    path: &Path,
+    f: &medpick_core::features::Features,
+    picks: &[String],
+    strategy: &str,
+    budget: usize,
+) -> Result<()> {
+    let x = medpick_core::select::Matrix::new(&f.data, f.ids.len(), f.dim)?;
+    let pts = medpick_core::select::pca::pca2(x);
+    let picked: std::collections::HashSet<&str> = picks.iter().map(String::as_str).collect();
+    let is_svg = path.extension().is_some_and(|e| e == "svg");
+    let title = format!("training pool, PCA of the features; {strategy} picks at budget {budget}");
+    if is_svg {
+        draw_pca(SVGBackend::new(path, (760, 600)).into_drawing_area(), &pts, &f.ids, &picked, &title)
+    } else {
+        draw_pca(BitMapBackend::new(path, (760, 600)).into_drawing_area(), &pts, &f.ids, &picked, &title)
+    }
+    .with_context(|| format!("plotting {}", path.display()))
+}
+
+fn draw_pca<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    pts: &[[f32; 2]],
+    ids: &[String],
+    picked: &std::collections::HashSet<&str>,
+    title: &str,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let (mut x0, mut x1, mut y0, mut y1) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
+    for p in pts {
+        x0 = x0.min(p[0]);
+        x1 = x1.max(p[0]);
+        y0 = y0.min(p[1]);
+        y1 = y1.max(p[1]);
+    }
+    let (dx, dy) = (((x1 - x0) * 0.05).max(1e-3), ((y1 - y0) * 0.05).max(1e-3));
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d((x0 - dx)..(x1 + dx), (y0 - dy)..(y1 + dy))
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    chart.configure_mesh().x_desc("PC 1").y_desc("PC 2").draw().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    chart
+        .draw_series(
+            pts.iter()
+                .zip(ids)
+                .filter(|(_, id)| !picked.contains(id.as_str()))
+                .map(|(p, _)| Circle::new((p[0], p[1]), 2, RGBColor(140, 149, 159).filled())),
+        )
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    chart
+        .draw_series(
+            pts.iter()
+                .zip(ids)
+                .filter(|(_, id)| picked.contains(id.as_str()))
+                .map(|(p, _)| Circle::new((p[0], p[1]), 5, RGBColor(207, 34, 46).filled())),
+        )
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    root.present().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(())
+}
