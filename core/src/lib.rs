@@ -32,6 +32,7 @@ pub use data::{augment, csv, io, preprocess, upload};
 /// The manifest, its ingest and its split under the one path the CLI, the browser build and the tests use.
 pub mod manifest {
     pub use crate::data::ingest::*;
+    pub use crate::data::ingest_run::*;
     pub use crate::data::manifest::*;
     pub use crate::data::split::*;
 }

@@ -81,3 +81,12 @@ impl Generalist {
         })
     }
 }
+
+/// A box given as `x0,y0,x1,y1` in the image's pixels.
+pub fn parse_box(s: &str) -> Result<[f64; 4]> {
+    let nums: Option<Vec<f64>> = s.split(',').map(|v| v.trim().parse::<f64>().ok()).collect();
+    match nums.as_deref() {
+        Some(&[x0, y0, x1, y1]) => Ok([x0, y0, x1, y1]),
+        _ => Err(crate::Error::setting("box", s, "expected four numbers x0,y0,x1,y1")),
+    }
+}

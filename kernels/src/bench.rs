@@ -171,3 +171,25 @@ pub async fn kernels(ctx: &GpuContext, opt: &BenchOptions) -> Result<Vec<KernelB
     Ok(out)
 }
 
+/// The table `medpick bench kernels` prints.
+pub fn table(rows: &[KernelBench]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, 
+        "{:<21} {:<36} {:>10} {:>10} {:>9} {:>12} {:>9}",
+        "kernel", "shape", "gpu ms", "GFLOP/s", "GB/s", "cpu twin ms", "gpu/cpu"
+    );
+    for r in rows {
+        let _ = writeln!(out, 
+            "{:<21} {:<36} {:>10.2} {:>10.1} {:>9.1} {:>12} {:>9}",
+            r.kernel,
+            r.shape,
+            r.gpu_ms,
+            r.gpu_gflops,
+            r.gpu_gbps,
+            r.cpu_ms.map(|c| format!("{c:.1}")).unwrap_or_else(|| "-".into()),
+            r.speedup_vs_cpu.map(|s| format!("{s:.1}x")).unwrap_or_else(|| "-".into()),
+        );
+    }
+    out
+}

@@ -8,7 +8,6 @@ use medpick_core::gpu::GpuContext;
 
 mod bench_select;
 mod cmd;
-mod plots;
 mod progress;
 mod web;
 

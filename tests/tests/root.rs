@@ -1,6 +1,7 @@
 //! medpick's one integration-test binary: `mod` per area.
 
 mod cli;
+mod cli_bench;
 mod common;
 mod io;
 mod kernels;
@@ -8,6 +9,7 @@ mod models;
 mod select;
 mod shaders;
 mod train;
+mod train_seg;
 mod weights;
 
 /// The LiteMedSAM weights path, or None (after printing why) unless REQUIRE_WEIGHTS=1.

@@ -7,6 +7,7 @@ pub mod augment;
 pub mod csv;
 pub mod dataset;
 pub mod ingest;
+pub mod ingest_run;
 pub mod io;
 pub mod manifest;
 pub mod preprocess;

@@ -7,6 +7,8 @@
 //! after every run. [`prepare`] splits and embeds a dataset, [`run`] drives the runs and writes the report;
 //! [`seg_eval`] is the segmentation protocol, [`warm`] the warm loop, [`report`] the Markdown table.
 
+#[cfg(feature = "plots")]
+pub mod plots;
 pub mod prepare;
 pub mod report;
 pub mod results;

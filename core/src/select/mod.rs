@@ -149,6 +149,30 @@ impl Selection {
         crate::data::csv::to_string(std::iter::once(header).chain(rows))
     }
 
+    /// The picks as a table: rank, id, score.
+    pub fn table(&self, ids: &[String]) -> String {
+        let mut out = format!("{:>5}  {:<60} {:>12}\n", "rank", "id", "score");
+        for (r, (p, s)) in self.picks.iter().zip(&self.scores).enumerate() {
+            let id = ids.get(*p).map(String::as_str).unwrap_or("");
+            out.push_str(&format!("{:>5}  {id:<60} {s:>12.5}\n", r + 1));
+        }
+        out
+    }
+
+    /// Write the picks as CSV to `path` (and as JSON next to it, `.json`, when `json`); nothing existing is
+    /// overwritten without `force`.
+    pub fn write(&self, path: &std::path::Path, ids: &[String], force: bool, json: bool) -> Result<()> {
+        use std::io::Write;
+        let mut out = crate::manifest::create_new(path, force)?;
+        out.write_all(self.to_csv(ids).as_bytes()).and_then(|_| out.flush()).map_err(|e| Error::io(path, e))?;
+        if json {
+            let jp = path.with_extension("json");
+            let mut jo = crate::manifest::create_new(&jp, force)?;
+            writeln!(jo, "{}", serde_json::to_string_pretty(&self.to_json(ids))?).map_err(|e| Error::io(&jp, e))?;
+        }
+        Ok(())
+    }
+
     /// The picks as the JSON document `medpick select --json` writes.
     pub fn to_json(&self, ids: &[String]) -> serde_json::Value {
         let picks: Vec<_> = self
@@ -186,4 +210,17 @@ pub(crate) fn medcal_delta(maxd: f64, n: usize, pure: impl Fn(f64) -> usize) -> 
         }
     }
     best
+}
+
+/// The rows of `wanted` ids in `ids`, and the wanted ids that are not there.
+pub fn rows_of(ids: &[String], wanted: &[String]) -> (Vec<usize>, Vec<String>) {
+    let index: std::collections::HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let (mut rows, mut missing) = (Vec::new(), Vec::new());
+    for id in wanted {
+        match index.get(id.as_str()) {
+            Some(&i) => rows.push(i),
+            None => missing.push(id.clone()),
+        }
+    }
+    (rows, missing)
 }

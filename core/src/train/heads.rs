@@ -331,6 +331,114 @@ pub async fn eval_seg(
     Ok(SegHeadEval { ids, each, has_volumes: places.iter().any(|p| p.is_some()) })
 }
 
+impl ClsHeadFile {
+    /// One line on how training went: the head, the samples, the steps and the loss.
+    pub fn trained_line(&self, head: &str, log: &TrainLog) -> String {
+        format!(
+            "trained a {head} head on {} samples ({} classes) in {} steps, {:.2} s ({:.2} ms/step); loss {:.4} -> {:.4}",
+            self.trained_on,
+            self.classes.len(),
+            log.steps,
+            log.seconds,
+            1e3 * log.seconds / log.steps.max(1) as f64,
+            log.epoch_loss.first().unwrap_or(&0.0),
+            log.epoch_loss.last().unwrap_or(&0.0),
+        )
+    }
+}
+
+impl SegTrained {
+    /// One line on how training went: the images, the grids, the steps and the loss.
+    pub fn trained_line(&self) -> String {
+        let (s, log) = (self.shape, &self.log);
+        format!(
+            "trained a segmentation head on {} images ({}×{}×{} grids → {}×{}) in {} steps, {:.1} s ({:.3} s/step at \
+             batch {}); loss {:.4} -> {:.4}",
+            self.file.trained_on,
+            s.c,
+            s.h,
+            s.w,
+            self.out_hw.0,
+            self.out_hw.1,
+            log.steps,
+            log.seconds,
+            log.seconds / log.steps.max(1) as f64,
+            self.batch,
+            log.epoch_loss.first().unwrap_or(&0.0),
+            log.epoch_loss.last().unwrap_or(&0.0),
+        )
+    }
+}
+
+impl ClsEval {
+    /// What `eval` prints for a classification head.
+    pub fn summary(&self, classes: &[String]) -> String {
+        let auc = match self.macro_auc() {
+            Some(v) => format!("{v:.4}"),
+            None => "– (a class is missing from the labels)".into(),
+        };
+        format!(
+            "{} samples, classes {classes:?}\naccuracy           {:.4}\nbalanced accuracy  {:.4}\nmacro AUC (OvR)    {auc}\n",
+            self.y.len(),
+            self.accuracy(),
+            self.balanced_accuracy()
+        )
+    }
+}
+
+impl SegHeadEval {
+    /// What `eval` prints for a segmentation head (per image; [`SegHeadEval::volumes_table`] adds the volumes).
+    pub fn summary(&self, h: &SegHeadFile) -> String {
+        let m = protocol::SegEval::mean(&self.each.images);
+        let f = fmt_distance;
+        format!(
+            "{} images, model {}, window {} (head trained on {} images)\nDice  {:.4}\nIoU   {:.4}\nHD95  {} px\nASD   {} px\n",
+            self.ids.len(),
+            h.model,
+            h.window,
+            h.trained_on,
+            m.dice,
+            m.iou,
+            f(m.hd95),
+            f(m.asd)
+        )
+    }
+
+    /// The per-volume table of `eval`: 3-D scores after MedCAL's component filter, and their mean.
+    pub fn volumes_table(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+    let fmt = fmt_distance;
+    let _ = writeln!(out, 
+        "\n{} volumes in 3-D (predicted slices stacked, components under a third of the largest dropped; distances in \
+         mm):",
+        self.each.volumes.len()
+    );
+    if !self.each.volumes.is_empty() {
+        let width = self.each.volumes.iter().map(|v| v.volume.chars().count()).max().unwrap_or(6).max(6);
+        let _ = writeln!(out, "{:width$}  slices    Dice     IoU   HD95 mm  ASD mm", "volume");
+        for v in &self.each.volumes {
+            let e = &v.scores;
+            let _ = writeln!(out, 
+                "{:width$}  {:>6}  {:.4}  {:.4}  {:>7}  {:>6}",
+                v.volume,
+                v.slices,
+                e.dice,
+                e.iou,
+                fmt(e.hd95),
+                fmt(e.asd)
+            );
+        }
+        let m = protocol::SegEval::mean(&self.each.volumes.iter().map(|v| v.scores).collect::<Vec<_>>());
+        let _ = writeln!(out, "{:width$}  {:>6}  {:.4}  {:.4}  {:>7}  {:>6}", "mean", "", m.dice, m.iou, fmt(m.hd95), fmt(m.asd));
+    }
+    for (v, why) in &self.each.volumes_skipped {
+        let _ = writeln!(out, "not scored in 3-D: {v}: {why}");
+    }
+        out
+    }
+}
+
 /// A distance or "–" where it is undefined (an empty mask).
 pub fn fmt_distance(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "–".into())

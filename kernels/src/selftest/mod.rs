@@ -363,6 +363,50 @@ fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
+/// The table `medpick selftest` prints: one row per case.
+pub fn table(reports: &[CaseReport]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, 
+        "{:<21} {:<30} {:>6} {:>11} {:>10} {:>10}",
+        "kernel", "case", "result", "max |err|", "gpu ms", "cpu ms"
+    );
+    for r in reports {
+        let res = match r.passed {
+            Some(true) => "ok",
+            Some(false) => "FAIL",
+            None if r.skipped => "skip",
+            None => "cpu",
+        };
+        let _ = writeln!(out, 
+            "{:<21} {:<30} {:>6} {:>11.2e} {:>10.2} {:>10.2}",
+            r.kernel, r.case, res, r.max_abs_err, r.gpu_ms, r.cpu_ms
+        );
+        if r.passed == Some(false) {
+            let _ = writeln!(out, "    {}", r.detail);
+        }
+    }
+    out
+}
+
+/// The closing line (`kernels: N passed, M failed[, K skipped (...)]`) and whether no kernel failed.
+pub fn verdict(reports: &[CaseReport]) -> (String, bool) {
+    let summary = summarize(reports);
+    let skipped: Vec<&str> = summary.iter().filter(|(_, _, n, s)| *n == 0 && *s > 0).map(|e| e.0).collect();
+    let passed = summary.iter().filter(|(_, p, n, _)| p == n && *n > 0).count();
+    let failed = summary.len() - passed - skipped.len();
+    let line = if skipped.is_empty() {
+        format!("kernels: {passed} passed, {failed} failed")
+    } else {
+        format!(
+            "kernels: {passed} passed, {failed} failed, {} skipped ({}: the adapter lacks a feature they need)",
+            skipped.len(),
+            skipped.join(", ")
+        )
+    };
+    (line, failed == 0)
+}
+
 macro_rules! timed {
     ($e:expr) => {{
         let t = Instant::now();

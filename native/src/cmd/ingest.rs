@@ -1,8 +1,6 @@
 //! `medpick ingest`: a dataset into a manifest and its split; prints what was found and what was skipped.
 
-use anyhow::{Context, Result};
-
-use crate::progress_bar;
+use anyhow::Result;
 
 #[derive(clap::Args)]
 pub struct IngestArgs {
@@ -54,102 +52,21 @@ pub struct IngestArgs {
 }
 
 pub fn ingest(a: IngestArgs) -> Result<bool> {
-    use medpick_core::io::nifti::View;
-    use medpick_core::io::Window;
-    use medpick_core::manifest::{self, IngestOptions, LabelSource, ManifestWriter};
-    let views = match a.axis.as_str() {
-        "all" => View::ALL.to_vec(),
-        other => {
-            vec![View::parse(other).with_context(|| format!("--axis {other}: use axial, coronal, sagittal or all"))?]
-        }
-    };
-    let labels = match a.labels.as_str() {
-        "auto" => LabelSource::Auto,
-        "none" => LabelSource::None,
-        "folders" => LabelSource::Folders,
-        other => match other.strip_prefix("csv:") {
-            Some(f) => LabelSource::Csv(f.into()),
-            None => anyhow::bail!("--labels {other}: use auto, none, folders or csv:FILE"),
-        },
-    };
+    use medpick_core::manifest::{self, IngestOptions, LabelSource};
     let opts = IngestOptions {
-        views,
-        window: Window::parse(&a.window)?,
+        views: manifest::parse_views(&a.axis)?,
+        window: medpick_core::io::Window::parse(&a.window)?,
         max_pixels: a.max_pixels,
-        labels,
+        labels: LabelSource::parse(&a.labels)?,
         mask_suffixes: a.mask_suffix.clone(),
         time: a.volume,
     };
-    let split_path = a.split_out.clone().unwrap_or_else(|| {
-        let stem = a.out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "manifest".into());
-        a.out.with_file_name(format!("{stem}.split.csv"))
-    });
-    if split_path.exists() && !a.force {
-        anyhow::bail!("{} already exists (pass --force to overwrite)", split_path.display());
-    }
-    let root =
-        if a.path.is_file() { a.path.parent().map(|p| p.to_path_buf()).unwrap_or_default() } else { a.path.clone() };
-    let mut writer = ManifestWriter::create(&a.out, &root, a.force)?;
-    let mut samples = Vec::new();
-    let pb = progress_bar("ingest");
-    let report = manifest::ingest(
-        &a.path,
-        &opts,
-        &mut |s| {
-            writer.write(s)?;
-            samples.push(s.clone());
-            Ok(())
-        },
-        &mut |done, total, path| {
-            pb.set_length(total as u64);
-            pb.set_position(done as u64);
-            pb.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-        },
-    )?;
-    pb.finish_and_clear();
-    writer.finish()?;
-    let split = manifest::make_split(&samples, a.seed, a.val, a.test)?;
-    manifest::write_split(&split_path, &split, a.force)?;
-    let count = |sp| split.iter().filter(|(_, s)| *s == sp).count();
-    let (tr, va, te) = (count(manifest::Split::Train), count(manifest::Split::Val), count(manifest::Split::Test));
+    let (split, (seed, val, test)) = (a.split_out.as_deref(), (a.seed, a.val, a.test));
+    let run = manifest::ingest_to_manifest(&a.path, &a.out, split, &opts, seed, val, test, a.force)?;
     if a.json {
-        let doc = serde_json::json!({
-            "report": report, "manifest": a.out, "split": split_path,
-            "split_counts": {"train": tr, "val": va, "test": te},
-        });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        println!("{}", serde_json::to_string_pretty(&run)?);
     } else {
-        println!("dataset   {}", report.root);
-        println!("files     {} seen, {} samples written to {}", report.files, report.samples, a.out.display());
-        for (k, n) in &report.per_kind {
-            println!("  {k:<8} {n:>8} samples");
-        }
-        if report.with_mask > 0 {
-            println!("masks     {} samples with a segmentation mask", report.with_mask);
-        }
-        if report.instances_total > 0 {
-            println!("instances {} objects in the instance masks", report.instances_total);
-        }
-        if !report.per_label.is_empty() {
-            println!("labels    {} classes", report.per_label.len());
-            for (l, n) in report.per_label.iter().take(30) {
-                println!("  {l:<20} {n:>8}");
-            }
-        }
-        println!("split     train {tr}, val {va}, test {te} (seed {}) -> {}", a.seed, split_path.display());
-        if report.hidden_skipped > 0 {
-            println!("hidden    {} hidden files/folders skipped", report.hidden_skipped);
-        }
-        if !report.skipped.is_empty() {
-            println!("skipped   {} files:", report.skipped.len());
-            for (p, why) in &report.skipped {
-                if why.contains(p.as_str()) {
-                    println!("  {why}");
-                } else {
-                    println!("  {p}: {why}");
-                }
-            }
-        }
+        print!("{}", run.summary());
     }
-    Ok(!(a.strict && !report.skipped.is_empty()))
+    Ok(!(a.strict && !run.report.skipped.is_empty()))
 }

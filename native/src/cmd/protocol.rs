@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use medpick_core::protocol::run::{self, LoopConfig, ProtocolConfig};
 
-use crate::plots::{plot_lines, plot_metric, plot_pca};
+use medpick_core::protocol::plots::{plot_lines, plot_metric, plot_pca};
 
 #[derive(clap::Args)]
 pub struct ProtocolArgs {

@@ -14,12 +14,7 @@ pub fn segment(
     force: bool,
 ) -> Result<bool> {
     use medpick_core::segment::Generalist;
-    let nums: Vec<f64> = bbox
-        .split(',')
-        .map(|v| v.trim().parse::<f64>())
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|_| anyhow::anyhow!("--box {bbox}: expected four numbers x0,y0,x1,y1"))?;
-    let [x0, y0, x1, y1] = nums[..] else { anyhow::bail!("--box {bbox}: expected four numbers x0,y0,x1,y1") };
+    let [x0, y0, x1, y1] = medpick_core::segment::parse_box(bbox)?;
     let bytes = std::fs::read(image).with_context(|| format!("reading {}", image.display()))?;
     let name = image.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let decoded = medpick_core::upload::decode(&name, &bytes, medpick_core::io::Window::File)

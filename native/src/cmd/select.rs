@@ -98,14 +98,9 @@ pub fn select(a: SelectArgs) -> Result<bool> {
     };
     let labeled: Vec<usize> = match &a.exclude_labeled {
         Some(p) => {
-            let index: std::collections::HashMap<&str, usize> =
-                feats.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
-            let mut rows = Vec::new();
-            for id in medpick_core::csv::read_id_list(p)? {
-                match index.get(id.as_str()) {
-                    Some(&i) => rows.push(i),
-                    None => eprintln!("{}: id '{id}' is not in the pool (ignored)", p.display()),
-                }
+            let (rows, missing) = select::rows_of(&feats.ids, &medpick_core::csv::read_id_list(p)?);
+            for id in missing {
+                eprintln!("{}: id '{id}' is not in the pool (ignored)", p.display());
             }
             rows
         }
@@ -134,7 +129,7 @@ pub fn select(a: SelectArgs) -> Result<bool> {
             let stem = a.out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "picks".into());
             a.out.with_file_name(format!("{stem}.{name}.csv"))
         };
-        write_picks(&out, &sel, &feats.ids, a.force, a.json)?;
+        sel.write(&out, &feats.ids, a.force, a.json)?;
         summary.push((name.to_string(), out, secs, sel));
         pb.set_position(i as u64 + 1);
     }
@@ -146,32 +141,9 @@ pub fn select(a: SelectArgs) -> Result<bool> {
         }
     }
     if let [(_, _, _, sel)] = &summary[..] {
-        println!();
-        println!("{:>5}  {:<60} {:>12}", "rank", "id", "score");
-        for (r, (p, s)) in sel.picks.iter().zip(&sel.scores).enumerate() {
-            println!("{:>5}  {:<60} {:>12.5}", r + 1, feats.ids[*p], s);
-        }
+        print!("\n{}", sel.table(&feats.ids));
     }
     Ok(true)
-}
-
-fn write_picks(
-    path: &std::path::Path,
-    sel: &medpick_core::select::Selection,
-    ids: &[String],
-    force: bool,
-    json: bool,
-) -> Result<()> {
-    use std::io::Write;
-    let mut out = medpick_core::manifest::create_new(path, force)?;
-    out.write_all(sel.to_csv(ids).as_bytes())?;
-    out.flush()?;
-    if json {
-        let jp = path.with_extension("json");
-        let mut jo = medpick_core::manifest::create_new(&jp, force)?;
-        writeln!(jo, "{}", serde_json::to_string_pretty(&sel.to_json(ids))?)?;
-    }
-    Ok(())
 }
 
 /// Features of `samples` with the model the arguments name (core's embedding, with its progress bar).

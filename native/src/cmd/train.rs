@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use medpick_core::train::cls::{ClsConfig, HeadKind};
 use medpick_core::train::heads::{self, HeadFile, SegTrainConfig};
-use medpick_core::protocol;
 use medpick_core::train::seg::SegSettings;
 
 #[derive(clap::Args)]
@@ -172,18 +171,7 @@ pub fn train(a: TrainArgs) -> Result<bool> {
     let cfg = ClsConfig { kind: HeadKind::parse(&a.head)?, epochs: a.epochs, seed: a.seed, ..Default::default() };
     let (file, log) = pollster::block_on(heads::train_cls(ctx.as_ref(), features, labels, &cfg))?;
     heads::write_json(&a.out, &file, a.force)?;
-    println!(
-        "trained a {} head on {} samples ({} classes) in {} steps, {:.2} s ({:.2} ms/step); loss {:.4} -> {:.4}; wrote {}",
-        a.head,
-        file.trained_on,
-        file.classes.len(),
-        log.steps,
-        log.seconds,
-        1e3 * log.seconds / log.steps.max(1) as f64,
-        log.epoch_loss.first().unwrap_or(&0.0),
-        log.epoch_loss.last().unwrap_or(&0.0),
-        a.out.display()
-    );
+    println!("{}; wrote {}", file.trained_line(&a.head, &log), a.out.display());
     Ok(true)
 }
 
@@ -206,24 +194,7 @@ fn train_seg(a: TrainArgs) -> Result<bool> {
     let mut w = medpick_core::manifest::create_new(&a.out, a.force)?;
     std::io::Write::write_all(&mut w, serde_json::to_string(&t.file)?.as_bytes())?;
     std::io::Write::flush(&mut w)?;
-    let (s, log) = (t.shape, &t.log);
-    println!(
-        "trained a segmentation head on {} images ({}×{}×{} grids → {}×{}) in {} steps, {:.1} s ({:.3} s/step at \
-         batch {}); loss {:.4} -> {:.4}; wrote {}",
-        t.file.trained_on,
-        s.c,
-        s.h,
-        s.w,
-        t.out_hw.0,
-        t.out_hw.1,
-        log.steps,
-        log.seconds,
-        log.seconds / log.steps.max(1) as f64,
-        t.batch,
-        log.epoch_loss.first().unwrap_or(&0.0),
-        log.epoch_loss.last().unwrap_or(&0.0),
-        a.out.display()
-    );
+    println!("{}; wrote {}", t.trained_line(), a.out.display());
     Ok(true)
 }
 
@@ -238,13 +209,7 @@ pub fn eval(a: EvalArgs) -> Result<bool> {
             }
             let ctx = if a.cpu { None } else { Some(crate::open_gpu()?) };
             let e = pollster::block_on(heads::eval_cls(ctx.as_ref(), &h, features, labels))?;
-            println!("{} samples, classes {:?}", e.y.len(), h.classes);
-            println!("accuracy           {:.4}", e.accuracy());
-            println!("balanced accuracy  {:.4}", e.balanced_accuracy());
-            match e.macro_auc() {
-                Some(v) => println!("macro AUC (OvR)    {v:.4}"),
-                None => println!("macro AUC (OvR)    – (a class is missing from the labels)"),
-            }
+            print!("{}", e.summary(&h.classes));
             if let Some(out) = &a.out {
                 heads::write_cls_predictions(out, &h, &e, a.force)?;
                 println!("wrote {}", out.display());
@@ -264,17 +229,13 @@ pub fn eval(a: EvalArgs) -> Result<bool> {
             if let (Some(p), false) = (&a.out_volumes, e.has_volumes) {
                 bail!("--out-volumes {}: none of the evaluated images is a slice of a volume", p.display());
             }
-            let mean = medpick_core::protocol::SegEval::mean(&e.each.images);
-            let fmt = heads::fmt_distance;
-            let n = e.ids.len();
-            println!("{n} images, model {}, window {} (head trained on {} images)", h.model, h.window, h.trained_on);
-            println!("Dice  {:.4}\nIoU   {:.4}\nHD95  {} px\nASD   {} px", mean.dice, mean.iou, fmt(mean.hd95), fmt(mean.asd));
+            print!("{}", e.summary(&h));
             if let Some(p) = &a.out {
                 heads::write_seg_scores(p, &e, a.force)?;
                 println!("wrote {}", p.display());
             }
             if e.has_volumes {
-                print_volumes(&e.each);
+                print!("{}", e.volumes_table());
             }
             if let Some(p) = &a.out_volumes {
                 heads::write_volume_scores(p, &e, a.force)?;
@@ -285,33 +246,3 @@ pub fn eval(a: EvalArgs) -> Result<bool> {
     Ok(true)
 }
 
-/// The per-volume table of `eval`: 3-D scores after MedCAL's component filter, and their mean.
-fn print_volumes(each: &protocol::SegScoresEach) {
-    let fmt = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "–".into());
-    println!(
-        "\n{} volumes in 3-D (predicted slices stacked, components under a third of the largest dropped; distances in \
-         mm):",
-        each.volumes.len()
-    );
-    if !each.volumes.is_empty() {
-        let width = each.volumes.iter().map(|v| v.volume.chars().count()).max().unwrap_or(6).max(6);
-        println!("{:width$}  slices    Dice     IoU   HD95 mm  ASD mm", "volume");
-        for v in &each.volumes {
-            let e = &v.scores;
-            println!(
-                "{:width$}  {:>6}  {:.4}  {:.4}  {:>7}  {:>6}",
-                v.volume,
-                v.slices,
-                e.dice,
-                e.iou,
-                fmt(e.hd95),
-                fmt(e.asd)
-            );
-        }
-        let m = protocol::SegEval::mean(&each.volumes.iter().map(|v| v.scores).collect::<Vec<_>>());
-        println!("{:width$}  {:>6}  {:.4}  {:.4}  {:>7}  {:>6}", "mean", "", m.dice, m.iou, fmt(m.hd95), fmt(m.asd));
-    }
-    for (v, why) in &each.volumes_skipped {
-        println!("not scored in 3-D: {v}: {why}");
-    }
-}

@@ -1,12 +1,15 @@
 //! Model and selection benchmarks (`medpick bench encoder`, `medpick bench select`). Kernel throughput
 //! (`medpick bench kernels`) lives with the kernels: [`medpick_kernels::bench`], re-exported here.
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod select_grid;
+
 use serde::Serialize;
 
 use crate::gpu::GpuContext;
 use crate::rng::Rng;
 use crate::{Instant, Result};
-pub use medpick_kernels::bench::{kernels, median, BenchOptions, KernelBench};
+pub use medpick_kernels::bench::{kernels, median, table as kernels_table, BenchOptions, KernelBench};
 
 /// One row of `medpick bench encoder`.
 #[derive(Clone, Debug, Serialize)]
@@ -215,4 +218,117 @@ pub async fn select_cell(
         picks: sel.picks.len(),
         notes: sel.notes,
     })
+}
+
+/// The table `medpick bench encoder` prints, with f16's speed relative to f32 where both ran.
+pub fn encoder_table(rows: &[EncoderBench]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, 
+        "{:<20} {:>5} {:>6} {:>8} {:>10} {:>10} {:>12} {:>10} {:>12} {:>11} {:>12}",
+        "model",
+        "prec",
+        "batch",
+        "per pass",
+        "images/s",
+        "ms/image",
+        "GFLOP/image",
+        "GFLOP/s",
+        "peak GPU MB",
+        "weights MB",
+        "vs f32 speed"
+    );
+    for r in rows {
+        let peak = if r.peak_gpu_bytes > 0 { format!("{:.1}", r.peak_gpu_bytes as f64 / 1e6) } else { "n/a".into() };
+        // The same batch in f32 in this run, when there is one: f32 ms/image ÷ this row's (above 1: faster).
+        let base = rows.iter().find(|b| b.batch == r.batch && b.precision == crate::model::Precision::F32);
+        let ratio = match base {
+            Some(b) if b.precision != r.precision => format!("{:.2}x", b.ms_per_image / r.ms_per_image),
+            _ => "-".into(),
+        };
+        let _ = writeln!(out, 
+            "{:<20} {:>5} {:>6} {:>8} {:>10.3} {:>10.1} {:>12.2} {:>10.2} {:>12} {:>11.1} {:>12}",
+            r.model,
+            r.precision.name(),
+            r.batch,
+            r.images_per_pass,
+            r.images_per_s,
+            r.ms_per_image,
+            r.gflop_per_image,
+            r.gflops,
+            peak,
+            r.weight_bytes as f64 / 1e6,
+            ratio
+        );
+    }
+    let _ = writeln!(out, 
+        "(per pass: images in one forward pass — DINOv2 batches a run's images, LiteMedSAM encodes one at a time; \
+         peak GPU memory = live device buffers, weights included)"
+    );
+    out
+}
+
+/// Where one image's time went, kernel by kernel (`bench encoder --profile`).
+pub fn profile_table(p: &str, kernels: &[crate::gpu::KernelTime]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let total: f64 = kernels.iter().map(|k| k.seconds).sum();
+    let _ = writeln!(out, 
+        "\nprofile of one image, {p} weights ({:.1} ms in kernels, each submitted and waited for alone):",
+        total * 1e3
+    );
+    let _ = writeln!(out, "{:<21} {:>6} {:>10} {:>7}", "kernel", "calls", "ms", "share");
+    for k in kernels {
+        let _ = writeln!(out, 
+            "{:<21} {:>6} {:>10.1} {:>6.1}%",
+            k.kernel,
+            k.calls,
+            k.seconds * 1e3,
+            100.0 * k.seconds / total.max(1e-12)
+        );
+    }
+    out
+}
+
+/// Every `bench encoder` row for `model` (litemedsam with its weights, or dinov2-{small,base,large,giant}-shape
+/// with random weights) at each batch and weight precision, with each precision's kernel profile when asked.
+pub async fn encoder_runs(
+    ctx: &GpuContext,
+    model: &str,
+    weights: Option<&std::path::Path>,
+    batches: &[usize],
+    profile: bool,
+    precisions: &[crate::model::Precision],
+) -> Result<(Vec<EncoderBench>, Vec<(&'static str, Vec<crate::gpu::KernelTime>)>)> {
+    let size = model.strip_prefix("dinov2-").and_then(|s| s.strip_suffix("-shape"));
+    if model != "litemedsam" && size.is_none() {
+        return Err(crate::Error::setting("model", model, "use litemedsam or dinov2-{small,base,large,giant}-shape"));
+    }
+    let tiny = match model {
+        "litemedsam" => {
+            let path = match weights {
+                Some(p) => p.to_path_buf(),
+                None => crate::io::weights::default_litemedsam_path()?,
+            };
+            Some(crate::model::tinyvit::TinyVit::load(&crate::io::weights::read_weights(&path)?)?)
+        }
+        _ => None,
+    };
+    let mut rows = Vec::new();
+    let mut profiles = Vec::new();
+    for &p in precisions {
+        let report = match (&tiny, size) {
+            (Some(t), _) => {
+                let m = t.load_on(Some(ctx), p)?;
+                encoder_litemedsam(ctx, &m, batches, profile).await?
+            }
+            (None, Some(size)) => encoder_dinov2_shape(ctx, size, batches, profile, p).await?,
+            (None, None) => continue,
+        };
+        rows.extend(report.rows);
+        if profile {
+            profiles.push((p.name(), report.profile));
+        }
+    }
+    Ok((rows, profiles))
 }

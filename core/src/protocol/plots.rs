@@ -1,11 +1,13 @@
 //! The plots of the benchmarks (plotters, SVG or PNG by the file's extension): a metric against the budget with
 //! Random's mean ± sd as a band, lines of the warm loop, and the PCA map of the pool with the picks marked.
+//! Behind the `plots` feature (the CLI turns it on; the browser build leaves plotters out).
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use medpick_core::protocol::{self, RunResult};
 use plotters::prelude::*;
+
+use crate::protocol::{self, RunResult};
+use crate::{Context, Error, Result};
 
 /// Line colours: matplotlib's tab10, then six more dark, distinct ones, so that all 13 cold-start strategies and
 /// Random (black) get a colour of their own.
@@ -84,7 +86,7 @@ fn draw_lines<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow::anyhow!("{e:?}");
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| Error::External { message: format!("{e:?}") };
     root.fill(&WHITE).map_err(e)?;
     let ys: Vec<f64> =
         series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1)).chain(band.iter().flat_map(|b| [b.1, b.2])).collect();
@@ -129,13 +131,13 @@ where
 
 pub fn plot_pca(
     path: &Path,
-    f: &medpick_core::features::Features,
+    f: &crate::features::Features,
     picks: &[String],
     strategy: &str,
     budget: usize,
 ) -> Result<()> {
-    let x = medpick_core::select::Matrix::new(&f.data, f.ids.len(), f.dim)?;
-    let pts = medpick_core::select::pca::pca2(x);
+    let x = crate::select::Matrix::new(&f.data, f.ids.len(), f.dim)?;
+    let pts = crate::select::pca::pca2(x);
     let picked: std::collections::HashSet<&str> = picks.iter().map(String::as_str).collect();
     let is_svg = path.extension().is_some_and(|e| e == "svg");
     let title = format!("training pool, PCA of the features; {strategy} picks at budget {budget}");
@@ -157,7 +159,7 @@ fn draw_pca<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    root.fill(&WHITE).map_err(|e| Error::External { message: format!("{e:?}") })?;
     let (mut x0, mut x1, mut y0, mut y1) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
     for p in pts {
         x0 = x0.min(p[0]);
@@ -172,8 +174,8 @@ where
         .x_label_area_size(36)
         .y_label_area_size(48)
         .build_cartesian_2d((x0 - dx)..(x1 + dx), (y0 - dy)..(y1 + dy))
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    chart.configure_mesh().x_desc("PC 1").y_desc("PC 2").draw().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        .map_err(|e| Error::External { message: format!("{e:?}") })?;
+    chart.configure_mesh().x_desc("PC 1").y_desc("PC 2").draw().map_err(|e| Error::External { message: format!("{e:?}") })?;
     chart
         .draw_series(
             pts.iter()
@@ -181,7 +183,7 @@ where
                 .filter(|(_, id)| !picked.contains(id.as_str()))
                 .map(|(p, _)| Circle::new((p[0], p[1]), 2, RGBColor(140, 149, 159).filled())),
         )
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        .map_err(|e| Error::External { message: format!("{e:?}") })?;
     chart
         .draw_series(
             pts.iter()
@@ -189,7 +191,7 @@ where
                 .filter(|(_, id)| picked.contains(id.as_str()))
                 .map(|(p, _)| Circle::new((p[0], p[1]), 5, RGBColor(207, 34, 46).filled())),
         )
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    root.present().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        .map_err(|e| Error::External { message: format!("{e:?}") })?;
+    root.present().map_err(|e| Error::External { message: format!("{e:?}") })?;
     Ok(())
 }
