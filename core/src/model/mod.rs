@@ -47,11 +47,12 @@ impl std::str::FromStr for Precision {
 }
 
 
-/// A Linear layer: `weight` [out, in] (PyTorch layout), `bias` [out].
+/// A Linear layer: `weight` [out, in] (PyTorch layout), `bias` [out]. `P` is where the values live: host
+/// vectors as loaded ([`Vec<f32>`]), or [`exec::Tensor`]s on an `Exec` once a model is made ready to run.
 #[derive(Clone, Debug)]
-pub struct Linear {
-    pub weight: Vec<f32>,
-    pub bias: Option<Vec<f32>>,
+pub struct Linear<P = Vec<f32>> {
+    pub weight: P,
+    pub bias: Option<P>,
     pub out_dim: usize,
     pub in_dim: usize,
 }
@@ -67,11 +68,11 @@ impl Linear {
     }
 }
 
-/// LayerNorm parameters over the channel dim.
+/// LayerNorm parameters over the channel dim (`P` as for [`Linear`]).
 #[derive(Clone, Debug)]
-pub struct LayerNorm {
-    pub weight: Vec<f32>,
-    pub bias: Vec<f32>,
+pub struct LayerNorm<P = Vec<f32>> {
+    pub weight: P,
+    pub bias: P,
     pub eps: f32,
 }
 

@@ -117,9 +117,9 @@ impl PromptEncoder {
 
 /// A 2×2 stride-2 `ConvTranspose2d`, weight rearranged to [in, (di·2 + dj)·out + o] for the matmul.
 #[derive(Clone, Debug)]
-pub struct ConvT2x2 {
-    pub weight: Vec<f32>,
-    pub bias: Vec<f32>,
+pub struct ConvT2x2<P = Vec<f32>> {
+    pub weight: P,
+    pub bias: P,
     pub in_dim: usize,
     pub out_dim: usize,
 }
@@ -239,16 +239,14 @@ impl SamDecoder {
     }
 
     fn prepare(&self, ex: &Exec) -> Result<LoadedSamDecoder> {
-        let lin = |l: &Linear| -> Result<LoadedLinear> {
-            Ok(LoadedLinear {
-                w: ex.upload("decoder weights", &l.weight)?,
-                b: ex.upload("decoder weights", l.bias.as_deref().unwrap_or_default())?,
-                out_dim: l.out_dim,
-                in_dim: l.in_dim,
-            })
+        let up = |v: &[f32]| ex.upload("decoder weights", v);
+        // Every decoder linear has a bias (uploaded as given; an empty one where a checkpoint had none).
+        let lin = |l: &Linear| -> Result<Linear<Tensor>> {
+            let bias = Some(up(l.bias.as_deref().unwrap_or_default())?);
+            Ok(Linear { weight: up(&l.weight)?, bias, out_dim: l.out_dim, in_dim: l.in_dim })
         };
-        let ln = |l: &LayerNorm| -> Result<(Tensor, Tensor, f32)> {
-            Ok((ex.upload("decoder weights", &l.weight)?, ex.upload("decoder weights", &l.bias)?, l.eps))
+        let ln = |l: &LayerNorm| -> Result<LayerNorm<Tensor>> {
+            Ok(LayerNorm { weight: up(&l.weight)?, bias: up(&l.bias)?, eps: l.eps })
         };
         let attn = |a: &SamAttention| -> Result<LoadedAttention> {
             Ok(LoadedAttention { q: lin(&a.q_proj)?, k: lin(&a.k_proj)?, v: lin(&a.v_proj)?, out: lin(&a.out_proj)? })
@@ -271,8 +269,8 @@ impl SamDecoder {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let convt = |c: &ConvT2x2| -> Result<(Tensor, Tensor, usize, usize)> {
-            Ok((ex.upload("decoder weights", &c.weight)?, ex.upload("decoder weights", &c.bias)?, c.in_dim, c.out_dim))
+        let convt = |c: &ConvT2x2| -> Result<ConvT2x2<Tensor>> {
+            Ok(ConvT2x2 { weight: up(&c.weight)?, bias: up(&c.bias)?, in_dim: c.in_dim, out_dim: c.out_dim })
         };
         Ok(LoadedSamDecoder {
             prompt_encoder: self.prompt_encoder.clone(),
@@ -295,30 +293,23 @@ impl SamDecoder {
     }
 }
 
-struct LoadedLinear {
-    w: Tensor,
-    b: Tensor,
-    out_dim: usize,
-    in_dim: usize,
-}
-
 struct LoadedAttention {
-    q: LoadedLinear,
-    k: LoadedLinear,
-    v: LoadedLinear,
-    out: LoadedLinear,
+    q: Linear<Tensor>,
+    k: Linear<Tensor>,
+    v: Linear<Tensor>,
+    out: Linear<Tensor>,
 }
 
 struct LoadedBlock {
     self_attn: LoadedAttention,
-    norm1: (Tensor, Tensor, f32),
+    norm1: LayerNorm<Tensor>,
     t2i: LoadedAttention,
-    norm2: (Tensor, Tensor, f32),
-    lin1: LoadedLinear,
-    lin2: LoadedLinear,
-    norm3: (Tensor, Tensor, f32),
+    norm2: LayerNorm<Tensor>,
+    lin1: Linear<Tensor>,
+    lin2: Linear<Tensor>,
+    norm3: LayerNorm<Tensor>,
     i2t: LoadedAttention,
-    norm4: (Tensor, Tensor, f32),
+    norm4: LayerNorm<Tensor>,
 }
 
 /// The decoder's parameters on the GPU or the host.
@@ -330,12 +321,12 @@ pub struct LoadedSamDecoder {
     image_pe: Tensor,
     layers: Vec<LoadedBlock>,
     final_attn: LoadedAttention,
-    norm_final: (Tensor, Tensor, f32),
-    up0: (Tensor, Tensor, usize, usize),
-    up1: (Tensor, Tensor, f32),
-    up3: (Tensor, Tensor, usize, usize),
-    hyper: Vec<[LoadedLinear; 3]>,
-    iou_head: [LoadedLinear; 3],
+    norm_final: LayerNorm<Tensor>,
+    up0: ConvT2x2<Tensor>,
+    up1: LayerNorm<Tensor>,
+    up3: ConvT2x2<Tensor>,
+    hyper: Vec<[Linear<Tensor>; 3]>,
+    iou_head: [Linear<Tensor>; 3],
     on_gpu: bool,
 }
 
@@ -389,12 +380,12 @@ impl LoadedSamDecoder {
         self.forward_on(Exec::cpu(), embedding_chw, box_256).await
     }
 
-    async fn linear(&self, ex: &mut Exec<'_>, x: &Tensor, rows: usize, l: &LoadedLinear) -> Result<Tensor> {
-        ex.matmul(x, &l.w, Some(&l.b), rows, l.out_dim, l.in_dim, true).await
+    async fn linear(&self, ex: &mut Exec<'_>, x: &Tensor, rows: usize, l: &Linear<Tensor>) -> Result<Tensor> {
+        ex.matmul(x, &l.weight, l.bias.as_ref(), rows, l.out_dim, l.in_dim, true).await
     }
 
-    async fn norm(&self, ex: &mut Exec<'_>, x: &Tensor, rows: usize, n: &(Tensor, Tensor, f32)) -> Result<Tensor> {
-        ex.layernorm(x, &n.0, &n.1, rows, DIM, n.2).await
+    async fn norm(&self, ex: &mut Exec<'_>, x: &Tensor, rows: usize, n: &LayerNorm<Tensor>) -> Result<Tensor> {
+        ex.layernorm(x, &n.weight, &n.bias, rows, DIM, n.eps).await
     }
 
     /// SAM `Attention(q, k, v)`: nq query rows, nk key/value rows, 256 channels in and out.
@@ -480,13 +471,13 @@ impl LoadedSamDecoder {
         queries = self.norm(ex, &queries, nq, &self.norm_final).await?;
 
         // Upscaling: ConvT 256→64 (64² → 128²), LayerNorm2d, GELU, ConvT 64→32 (→ 256²), GELU.
-        let (w0, b0, cin0, c0) = &self.up0;
+        let ConvT2x2 { weight: w0, bias: b0, in_dim: cin0, out_dim: c0 } = &self.up0;
         let u = ex.matmul(&keys, w0, None, hw, 4 * c0, *cin0, false).await?;
         let u = ex.depth_to_space(&u, b0, GRID, GRID, *c0, 2).await?;
         let n1 = 4 * hw;
-        let u = ex.layernorm(&u, &self.up1.0, &self.up1.1, n1, *c0, self.up1.2).await?;
+        let u = ex.layernorm(&u, &self.up1.weight, &self.up1.bias, n1, *c0, self.up1.eps).await?;
         let u = ex.gelu(&u, n1 * c0).await?;
-        let (w3, b3, cin3, c3) = &self.up3;
+        let ConvT2x2 { weight: w3, bias: b3, in_dim: cin3, out_dim: c3 } = &self.up3;
         let u = ex.matmul(&u, w3, None, n1, 4 * c3, *cin3, false).await?;
         let u = ex.depth_to_space(&u, b3, 2 * GRID, 2 * GRID, *c3, 2).await?;
         let n2 = 4 * n1;

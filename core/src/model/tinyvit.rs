@@ -9,8 +9,6 @@
 //! PyTorch weight as Bᵀ and LayerNorm2d is a row LayerNorm. BatchNorm (eval, eps 1e-5) is folded into each
 //! convolution at load time.
 
-use std::collections::HashMap;
-
 use super::exec::{Exec, Tensor};
 use super::{LayerNorm, Linear, Precision};
 use crate::gpu::ops::{AttnGeom, ConvGeom};
@@ -30,9 +28,9 @@ const PREFIX: &str = "image_encoder";
 
 /// `Conv2d_BN`: convolution without bias + BatchNorm2d (eval), folded: weight [out, in/groups·k·k], bias [out].
 #[derive(Clone, Debug)]
-pub struct Conv2dBn {
-    pub weight: Vec<f32>,
-    pub bias: Vec<f32>,
+pub struct Conv2dBn<P = Vec<f32>> {
+    pub weight: P,
+    pub bias: P,
     pub out_dim: usize,
     pub k: usize,
 }
@@ -63,65 +61,66 @@ impl Conv2dBn {
 
 /// MBConv (stage 0): 1×1 expand → GELU → 3×3 depthwise → GELU → 1×1 project → + input → GELU.
 #[derive(Clone, Debug)]
-pub struct MbConv {
-    pub conv1: Conv2dBn,
-    pub conv2: Conv2dBn,
-    pub conv3: Conv2dBn,
+pub struct MbConv<P = Vec<f32>> {
+    pub conv1: Conv2dBn<P>,
+    pub conv2: Conv2dBn<P>,
+    pub conv3: Conv2dBn<P>,
 }
 
 /// PatchMerging: 1×1 → GELU → 3×3 depthwise (stride 2, or 1 when out_dim = 320) → GELU → 1×1.
 #[derive(Clone, Debug)]
-pub struct PatchMerging {
-    pub conv1: Conv2dBn,
-    pub conv2: Conv2dBn,
-    pub conv3: Conv2dBn,
+pub struct PatchMerging<P = Vec<f32>> {
+    pub conv1: Conv2dBn<P>,
+    pub conv2: Conv2dBn<P>,
+    pub conv3: Conv2dBn<P>,
     pub stride: usize,
 }
 
 /// Window attention: LayerNorm → qkv → per-head attention with learned relative biases → proj.
 #[derive(Clone, Debug)]
-pub struct Attention {
-    pub norm: LayerNorm,
-    pub qkv: Linear,
-    pub proj: Linear,
+pub struct Attention<P = Vec<f32>> {
+    pub norm: LayerNorm<P>,
+    pub qkv: Linear<P>,
+    pub proj: Linear<P>,
     /// [heads, ws²]; indexed by |Δr|·ws + |Δc| (the rebuilt `attention_bias_idxs`).
-    pub attention_biases: Vec<f32>,
+    pub attention_biases: P,
 }
 
 #[derive(Clone, Debug)]
-pub struct Mlp {
-    pub norm: LayerNorm,
-    pub fc1: Linear,
-    pub fc2: Linear,
+pub struct Mlp<P = Vec<f32>> {
+    pub norm: LayerNorm<P>,
+    pub fc1: Linear<P>,
+    pub fc2: Linear<P>,
 }
 
 /// TinyViT block: x += attn(x); x = local_conv(x); x += mlp(x).
 #[derive(Clone, Debug)]
-pub struct TinyVitBlock {
-    pub attn: Attention,
-    pub local_conv: Conv2dBn,
-    pub mlp: Mlp,
+pub struct TinyVitBlock<P = Vec<f32>> {
+    pub attn: Attention<P>,
+    pub local_conv: Conv2dBn<P>,
+    pub mlp: Mlp<P>,
 }
 
 /// The neck: 1×1 conv 320→256 (no bias) → LayerNorm2d → 3×3 conv (no bias) → LayerNorm2d (eps 1e-6).
 #[derive(Clone, Debug)]
-pub struct Neck {
-    pub conv0: Vec<f32>,
-    pub norm1: LayerNorm,
-    pub conv2: Vec<f32>,
-    pub norm3: LayerNorm,
+pub struct Neck<P = Vec<f32>> {
+    pub conv0: P,
+    pub norm1: LayerNorm<P>,
+    pub conv2: P,
+    pub norm3: LayerNorm<P>,
 }
 
-/// The encoder, fields named after `image_encoder.*`.
+/// The encoder, fields named after `image_encoder.*` (`P` as for [`Linear`]: host vectors as loaded, or the
+/// [`Tensor`]s of a [`LoadedTinyVit`]).
 #[derive(Clone, Debug)]
-pub struct TinyVit {
-    pub patch_embed: [Conv2dBn; 2],
+pub struct TinyVit<P = Vec<f32>> {
+    pub patch_embed: [Conv2dBn<P>; 2],
     /// layers.0: MBConv blocks and the downsample.
-    pub layer0: Vec<MbConv>,
-    pub layer0_downsample: PatchMerging,
+    pub layer0: Vec<MbConv<P>>,
+    pub layer0_downsample: PatchMerging<P>,
     /// layers.1..3: TinyViT blocks and their downsamples (layers.3 has none).
-    pub layers: Vec<(Vec<TinyVitBlock>, Option<PatchMerging>)>,
-    pub neck: Neck,
+    pub layers: Vec<(Vec<TinyVitBlock<P>>, Option<PatchMerging<P>>)>,
+    pub neck: Neck<P>,
 }
 
 fn merging(w: &Weights, p: &str, dim: usize, out: usize) -> Result<PatchMerging> {
@@ -213,81 +212,103 @@ impl TinyVit {
     }
 
     fn prepare(&self, ex: &Exec, precision: Precision) -> Result<LoadedTinyVit> {
-        let mut params = HashMap::new();
-        let mut put = |name: String, v: &[f32]| -> Result<()> {
-            let t = if is_matmul_weight(&name) {
-                ex.upload_weight("tinyvit weights", &format!("tinyvit {name}"), v, precision.half())?
-            } else {
-                ex.upload("tinyvit weights", v)?
-            };
-            params.insert(name, t);
-            Ok(())
+        // The matmul weights (1×1 convolutions and the patch embedding, qkv, proj, fc1, fc2, the neck's
+        // convolutions) go through `upload_weight` (f16 when asked); depthwise convolutions, LayerNorms, biases and
+        // attention biases stay f32.
+        let bytes = std::cell::Cell::new(0u64);
+        let up = |v: &[f32]| -> Result<Tensor> {
+            let t = ex.upload("tinyvit weights", v)?;
+            bytes.set(bytes.get() + t.bytes());
+            Ok(t)
         };
-        let conv = |put: &mut dyn FnMut(String, &[f32]) -> Result<()>, name: &str, c: &Conv2dBn| -> Result<()> {
-            put(format!("{name}.w"), &c.weight)?;
-            put(format!("{name}.b"), &c.bias)
+        let upw = |name: &str, v: &[f32]| -> Result<Tensor> {
+            let t = ex.upload_weight("tinyvit weights", &format!("tinyvit {name}"), v, precision.half())?;
+            bytes.set(bytes.get() + t.bytes());
+            Ok(t)
         };
-        conv(&mut put, "pe0", &self.patch_embed[0])?;
-        conv(&mut put, "pe1", &self.patch_embed[1])?;
-        for (i, b) in self.layer0.iter().enumerate() {
-            conv(&mut put, &format!("l0.{i}.conv1"), &b.conv1)?;
-            conv(&mut put, &format!("l0.{i}.conv2"), &b.conv2)?;
-            conv(&mut put, &format!("l0.{i}.conv3"), &b.conv3)?;
-        }
-        let merge = |put: &mut dyn FnMut(String, &[f32]) -> Result<()>, name: &str, m: &PatchMerging| -> Result<()> {
-            conv(put, &format!("{name}.conv1"), &m.conv1)?;
-            conv(put, &format!("{name}.conv2"), &m.conv2)?;
-            conv(put, &format!("{name}.conv3"), &m.conv3)
+        // A Conv_BN: a matmul weight when 1×1 (`mm`), a depthwise kernel otherwise.
+        let conv = |name: &str, c: &Conv2dBn, mm: bool| -> Result<Conv2dBn<Tensor>> {
+            let weight = if mm { upw(name, &c.weight)? } else { up(&c.weight)? };
+            Ok(Conv2dBn { weight, bias: up(&c.bias)?, out_dim: c.out_dim, k: c.k })
         };
-        merge(&mut put, "l0.down", &self.layer0_downsample)?;
+        let lin = |name: &str, l: &Linear| -> Result<Linear<Tensor>> {
+            let bias = l.bias.as_deref().map(up).transpose()?;
+            Ok(Linear { weight: upw(name, &l.weight)?, bias, out_dim: l.out_dim, in_dim: l.in_dim })
+        };
+        let norm = |n: &LayerNorm| -> Result<LayerNorm<Tensor>> {
+            Ok(LayerNorm { weight: up(&n.weight)?, bias: up(&n.bias)?, eps: n.eps })
+        };
+        let merge = |name: &str, m: &PatchMerging| -> Result<PatchMerging<Tensor>> {
+            Ok(PatchMerging {
+                conv1: conv(&format!("{name}.conv1"), &m.conv1, true)?,
+                conv2: conv(&format!("{name}.conv2"), &m.conv2, false)?,
+                conv3: conv(&format!("{name}.conv3"), &m.conv3, true)?,
+                stride: m.stride,
+            })
+        };
+        let patch_embed = [
+            conv("patch_embed.seq.0", &self.patch_embed[0], true)?,
+            conv("patch_embed.seq.2", &self.patch_embed[1], true)?,
+        ];
+        let layer0 = self
+            .layer0
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let p = format!("layers.0.blocks.{i}");
+                Ok(MbConv {
+                    conv1: conv(&format!("{p}.conv1"), &b.conv1, true)?,
+                    conv2: conv(&format!("{p}.conv2"), &b.conv2, false)?,
+                    conv3: conv(&format!("{p}.conv3"), &b.conv3, true)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let layer0_downsample = merge("layers.0.downsample", &self.layer0_downsample)?;
+        let mut layers = Vec::new();
         for (li, (blocks, down)) in self.layers.iter().enumerate() {
             let l = li + 1;
-            for (bi, b) in blocks.iter().enumerate() {
-                let p = format!("l{l}.{bi}");
-                put(format!("{p}.attn.norm.w"), &b.attn.norm.weight)?;
-                put(format!("{p}.attn.norm.b"), &b.attn.norm.bias)?;
-                put(format!("{p}.attn.qkv.w"), &b.attn.qkv.weight)?;
-                put(format!("{p}.attn.qkv.b"), b.attn.qkv.bias.as_deref().unwrap_or_default())?;
-                put(format!("{p}.attn.proj.w"), &b.attn.proj.weight)?;
-                put(format!("{p}.attn.proj.b"), b.attn.proj.bias.as_deref().unwrap_or_default())?;
-                put(format!("{p}.attn.biases"), &b.attn.attention_biases)?;
-                put(format!("{p}.local.w"), &b.local_conv.weight)?;
-                put(format!("{p}.local.b"), &b.local_conv.bias)?;
-                put(format!("{p}.mlp.norm.w"), &b.mlp.norm.weight)?;
-                put(format!("{p}.mlp.norm.b"), &b.mlp.norm.bias)?;
-                put(format!("{p}.mlp.fc1.w"), &b.mlp.fc1.weight)?;
-                put(format!("{p}.mlp.fc1.b"), b.mlp.fc1.bias.as_deref().unwrap_or_default())?;
-                put(format!("{p}.mlp.fc2.w"), &b.mlp.fc2.weight)?;
-                put(format!("{p}.mlp.fc2.b"), b.mlp.fc2.bias.as_deref().unwrap_or_default())?;
-            }
-            if let Some(d) = down {
-                merge(&mut put, &format!("l{l}.down"), d)?;
-            }
+            let blocks = blocks
+                .iter()
+                .enumerate()
+                .map(|(bi, b)| {
+                    let p = format!("layers.{l}.blocks.{bi}");
+                    Ok(TinyVitBlock {
+                        attn: Attention {
+                            norm: norm(&b.attn.norm)?,
+                            qkv: lin(&format!("{p}.attn.qkv"), &b.attn.qkv)?,
+                            proj: lin(&format!("{p}.attn.proj"), &b.attn.proj)?,
+                            attention_biases: up(&b.attn.attention_biases)?,
+                        },
+                        local_conv: conv(&format!("{p}.local_conv"), &b.local_conv, false)?,
+                        mlp: Mlp {
+                            norm: norm(&b.mlp.norm)?,
+                            fc1: lin(&format!("{p}.mlp.fc1"), &b.mlp.fc1)?,
+                            fc2: lin(&format!("{p}.mlp.fc2"), &b.mlp.fc2)?,
+                        },
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let down = down.as_ref().map(|d| merge(&format!("layers.{l}.downsample"), d)).transpose()?;
+            layers.push((blocks, down));
         }
-        put("neck.0".into(), &self.neck.conv0)?;
-        put("neck.1.w".into(), &self.neck.norm1.weight)?;
-        put("neck.1.b".into(), &self.neck.norm1.bias)?;
-        put("neck.2".into(), &self.neck.conv2)?;
-        put("neck.3.w".into(), &self.neck.norm3.weight)?;
-        put("neck.3.b".into(), &self.neck.norm3.bias)?;
-        Ok(LoadedTinyVit { params, on_gpu: ex.is_gpu(), precision })
+        let neck = Neck {
+            conv0: upw("neck.0", &self.neck.conv0)?,
+            norm1: norm(&self.neck.norm1)?,
+            conv2: upw("neck.2", &self.neck.conv2)?,
+            norm3: norm(&self.neck.norm3)?,
+        };
+        let model = TinyVit { patch_embed, layer0, layer0_downsample, layers, neck };
+        Ok(LoadedTinyVit { model, bytes: bytes.get(), on_gpu: ex.is_gpu(), precision })
     }
 }
 
-/// True for the parameters `LoadedTinyVit::forward` passes to `matmul` as B: the weights of every `linear`
-/// (1×1 Conv_BN conv1/conv3 and the patch embedding, qkv, proj, fc1, fc2) and the neck's two convolutions.
-/// Depthwise convolutions (conv2, local), LayerNorms, biases and attention biases stay f32.
-fn is_matmul_weight(name: &str) -> bool {
-    if name == "neck.0" || name == "neck.2" {
-        return true;
-    }
-    let Some(stem) = name.strip_suffix(".w") else { return false };
-    ["pe0", "pe1", ".conv1", ".conv3", ".qkv", ".proj", ".fc1", ".fc2"].iter().any(|s| stem.ends_with(s))
-}
 
-/// The encoder's parameters, on the GPU (`to_gpu`) or the host (`to_cpu`).
+/// The encoder's parameters, on the GPU (`to_gpu`) or the host (`to_cpu`): the same typed structure as
+/// [`TinyVit`], holding [`Tensor`]s.
 pub struct LoadedTinyVit {
-    params: HashMap<String, Tensor>,
+    pub model: TinyVit<Tensor>,
+    /// Bytes of every parameter where it lives.
+    bytes: u64,
     on_gpu: bool,
     precision: Precision,
 }
@@ -324,11 +345,7 @@ impl LoadedTinyVit {
 
     /// Bytes of all parameters where they live (device buffers or host vectors).
     pub fn param_bytes(&self) -> u64 {
-        self.params.values().map(Tensor::bytes).sum()
-    }
-
-    fn p(&self, name: &str) -> Result<&Tensor> {
-        self.params.get(name).ok_or_else(|| Error::Invalid(format!("tinyvit: parameter {name} missing")))
+        self.bytes
     }
 
     /// True when the parameters live on the GPU.
@@ -360,68 +377,54 @@ impl LoadedTinyVit {
             }
         }
 
+        let m = &self.model;
         // Patch embedding: two 1×1 Conv_BN with a GELU between, at full resolution.
         let x0 = Act { t: ex.upload("tinyvit input", &hwc)?, h: INPUT, w: INPUT, c: 3 };
-        let x1 = self.linear(ex, &x0, "pe0.w", Some("pe0.b"), DIMS[0] / 2, true).await?;
-        let mut x = self.linear(ex, &x1, "pe1.w", Some("pe1.b"), DIMS[0], false).await?;
+        let x1 = Self::conv1x1(ex, &x0, &m.patch_embed[0], true).await?;
+        let mut x = Self::conv1x1(ex, &x1, &m.patch_embed[1], false).await?;
         ex.flush();
 
         // Stage 0: MBConv ×2 at 256×256, then PatchMerging to 128×128.
-        for i in 0..DEPTHS[0] {
-            let p = format!("l0.{i}");
-            let a =
-                self.linear(ex, &x, &format!("{p}.conv1.w"), Some(&format!("{p}.conv1.b")), 4 * DIMS[0], true).await?;
-            let b = self.dwconv(ex, &a, &format!("{p}.conv2"), 1, true).await?;
-            let mut c =
-                self.linear(ex, &b, &format!("{p}.conv3.w"), Some(&format!("{p}.conv3.b")), DIMS[0], false).await?;
+        for b in &m.layer0 {
+            let a = Self::conv1x1(ex, &x, &b.conv1, true).await?;
+            let a = Self::dwconv(ex, &a, &b.conv2, 1, true).await?;
+            let mut c = Self::conv1x1(ex, &a, &b.conv3, false).await?;
             ex.crop_add2d(&x.t, &mut c.t, c.h, c.w, c.c, x.h, x.w).await?;
             x = Self::gelu(ex, c).await?;
             ex.flush();
         }
         let mut stages = Vec::new();
-        let mut out_dim = DIMS[1];
-        x = self.merging(ex, &x, "l0.down", out_dim, 2).await?;
+        x = Self::merging(ex, &x, &m.layer0_downsample).await?;
         ex.flush();
         if keep_stages {
             stages.push(ex.read(&x.t, x.len()).await?);
         }
 
-        for li in 1..4 {
-            let (dim, heads, ws) = (DIMS[li], HEADS[li], WINDOWS[li]);
+        for (li, (blocks, down)) in m.layers.iter().enumerate() {
+            let (dim, heads, ws) = (DIMS[li + 1], HEADS[li + 1], WINDOWS[li + 1]);
             debug_assert_eq!(x.c, dim);
             let (hp, wp) = (x.h.div_ceil(ws) * ws, x.w.div_ceil(ws) * ws);
-            for bi in 0..DEPTHS[li] {
-                let p = format!("l{li}.{bi}");
+            for b in blocks {
                 // x += crop(proj(attention(qkv(LN(pad(x))))))
                 let xp = Act { t: ex.pad2d(&x.t, x.h, x.w, dim, hp, wp).await?, h: hp, w: wp, c: dim };
-                let xn = self.layernorm(ex, &xp, &format!("{p}.attn.norm"), 1e-5).await?;
-                let qkv = self
-                    .linear(ex, &xn, &format!("{p}.attn.qkv.w"), Some(&format!("{p}.attn.qkv.b")), 3 * dim, false)
-                    .await?;
+                let xn = Self::layernorm(ex, &xp, &b.attn.norm).await?;
+                let qkv = Self::linear(ex, &xn, &b.attn.qkv, false).await?;
                 let g = AttnGeom::interleaved(hp, wp, ws, heads, dim / heads);
-                let att = ex.attention(&qkv.t, Some(self.p(&format!("{p}.attn.biases"))?), g).await?;
+                let att = ex.attention(&qkv.t, Some(&b.attn.attention_biases), g).await?;
                 let att = Act { t: att, h: hp, w: wp, c: dim };
-                let pr = self
-                    .linear(ex, &att, &format!("{p}.attn.proj.w"), Some(&format!("{p}.attn.proj.b")), dim, false)
-                    .await?;
+                let pr = Self::linear(ex, &att, &b.attn.proj, false).await?;
                 ex.crop_add2d(&pr.t, &mut x.t, x.h, x.w, dim, hp, wp).await?;
                 // x = local_conv(x) (depthwise 3×3 + folded BN, no activation)
-                x = self.dwconv(ex, &x, &format!("{p}.local"), 1, false).await?;
+                x = Self::dwconv(ex, &x, &b.local_conv, 1, false).await?;
                 // x += fc2(GELU(fc1(LN(x))))
-                let n2 = self.layernorm(ex, &x, &format!("{p}.mlp.norm"), 1e-5).await?;
-                let h1 = self
-                    .linear(ex, &n2, &format!("{p}.mlp.fc1.w"), Some(&format!("{p}.mlp.fc1.b")), dim * MLP_RATIO, true)
-                    .await?;
-                let m = self
-                    .linear(ex, &h1, &format!("{p}.mlp.fc2.w"), Some(&format!("{p}.mlp.fc2.b")), dim, false)
-                    .await?;
-                ex.crop_add2d(&m.t, &mut x.t, x.h, x.w, dim, x.h, x.w).await?;
+                let n2 = Self::layernorm(ex, &x, &b.mlp.norm).await?;
+                let h1 = Self::linear(ex, &n2, &b.mlp.fc1, true).await?;
+                let mo = Self::linear(ex, &h1, &b.mlp.fc2, false).await?;
+                ex.crop_add2d(&mo.t, &mut x.t, x.h, x.w, dim, x.h, x.w).await?;
                 ex.flush();
             }
-            if li < 3 {
-                out_dim = DIMS[li + 1];
-                let stride = if out_dim == 320 { 1 } else { 2 };
-                x = self.merging(ex, &x, &format!("l{li}.down"), out_dim, stride).await?;
+            if let Some(d) = down {
+                x = Self::merging(ex, &x, d).await?;
                 ex.flush();
             }
             if keep_stages {
@@ -430,13 +433,13 @@ impl LoadedTinyVit {
         }
 
         // Neck.
-        let n0 = self.linear(ex, &x, "neck.0", None, EMBED_DIM, false).await?;
-        let n1 = self.layernorm(ex, &n0, "neck.1", 1e-6).await?;
+        let n0 = Self::matmul(ex, &x, &m.neck.conv0, None, EMBED_DIM, false).await?;
+        let n1 = Self::layernorm(ex, &n0, &m.neck.norm1).await?;
         let g = ConvGeom { h: n1.h, w: n1.w, c: EMBED_DIM, k: 3, stride: 1, pad: 1 };
         let cols = ex.im2col(&n1.t, g).await?;
-        let n2 = ex.matmul(&cols, self.p("neck.2")?, None, n1.h * n1.w, EMBED_DIM, EMBED_DIM * 9, true).await?;
+        let n2 = ex.matmul(&cols, &m.neck.conv2, None, n1.h * n1.w, EMBED_DIM, EMBED_DIM * 9, true).await?;
         let n2 = Act { t: n2, h: n1.h, w: n1.w, c: EMBED_DIM };
-        let out = self.layernorm(ex, &n2, "neck.3", 1e-6).await?;
+        let out = Self::layernorm(ex, &n2, &m.neck.norm3).await?;
         let hwc = ex.read(&out.t, out.len()).await?;
         let hw = out.h * out.w;
         let mut embedding = vec![0f32; hw * EMBED_DIM];
@@ -458,32 +461,29 @@ impl LoadedTinyVit {
         Ok(Act { t, ..x })
     }
 
-    /// Linear over channels (a 1×1 convolution): [H·W, in] → [H·W, out], optional GELU.
-    async fn linear(
-        &self,
-        ex: &mut Exec<'_>,
-        x: &Act,
-        w: &str,
-        b: Option<&str>,
-        out: usize,
-        gelu: bool,
-    ) -> Result<Act> {
-        let bias = match b {
-            Some(name) => Some(self.p(name)?),
-            None => None,
-        };
+    /// Linear over channels (a 1×1 convolution): [H·W, in] → [H·W, out] with weight `w` [out, in], optional GELU.
+    async fn matmul(ex: &mut Exec<'_>, x: &Act, w: &Tensor, b: Option<&Tensor>, out: usize, gelu: bool) -> Result<Act> {
         let t = if gelu {
-            ex.matmul_gelu(&x.t, self.p(w)?, bias, x.h * x.w, out, x.c, true).await?
+            ex.matmul_gelu(&x.t, w, b, x.h * x.w, out, x.c, true).await?
         } else {
-            ex.matmul(&x.t, self.p(w)?, bias, x.h * x.w, out, x.c, true).await?
+            ex.matmul(&x.t, w, b, x.h * x.w, out, x.c, true).await?
         };
         Ok(Act { t, h: x.h, w: x.w, c: out })
     }
 
-    /// Depthwise 3×3 Conv_BN (`name.w`, `name.b`), pad 1, optional GELU.
-    async fn dwconv(&self, ex: &mut Exec<'_>, x: &Act, name: &str, stride: usize, gelu: bool) -> Result<Act> {
+    /// A 1×1 Conv_BN (folded).
+    async fn conv1x1(ex: &mut Exec<'_>, x: &Act, c: &Conv2dBn<Tensor>, gelu: bool) -> Result<Act> {
+        Self::matmul(ex, x, &c.weight, Some(&c.bias), c.out_dim, gelu).await
+    }
+
+    async fn linear(ex: &mut Exec<'_>, x: &Act, l: &Linear<Tensor>, gelu: bool) -> Result<Act> {
+        Self::matmul(ex, x, &l.weight, l.bias.as_ref(), l.out_dim, gelu).await
+    }
+
+    /// Depthwise 3×3 Conv_BN, pad 1, optional GELU.
+    async fn dwconv(ex: &mut Exec<'_>, x: &Act, c: &Conv2dBn<Tensor>, stride: usize, gelu: bool) -> Result<Act> {
         let g = ConvGeom { h: x.h, w: x.w, c: x.c, k: 3, stride, pad: 1 };
-        let t = ex.dwconv2d(&x.t, self.p(&format!("{name}.w"))?, self.p(&format!("{name}.b"))?, g).await?;
+        let t = ex.dwconv2d(&x.t, &c.weight, &c.bias, g).await?;
         let (ho, wo) = g.out_hw();
         let y = Act { t, h: ho, w: wo, c: x.c };
         if gelu {
@@ -493,17 +493,17 @@ impl LoadedTinyVit {
         }
     }
 
-    /// LayerNorm over channels (`name.w`, `name.b`).
-    async fn layernorm(&self, ex: &mut Exec<'_>, x: &Act, name: &str, eps: f32) -> Result<Act> {
-        let (w, b) = (self.p(&format!("{name}.w"))?, self.p(&format!("{name}.b"))?);
-        let t = ex.layernorm(&x.t, w, b, x.h * x.w, x.c, eps).await?;
+    /// LayerNorm over channels.
+    async fn layernorm(ex: &mut Exec<'_>, x: &Act, n: &LayerNorm<Tensor>) -> Result<Act> {
+        let t = ex.layernorm(&x.t, &n.weight, &n.bias, x.h * x.w, x.c, n.eps).await?;
         Ok(Act { t, h: x.h, w: x.w, c: x.c })
     }
 
-    async fn merging(&self, ex: &mut Exec<'_>, x: &Act, p: &str, out: usize, stride: usize) -> Result<Act> {
-        let a = self.linear(ex, x, &format!("{p}.conv1.w"), Some(&format!("{p}.conv1.b")), out, true).await?;
-        let b = self.dwconv(ex, &a, &format!("{p}.conv2"), stride, true).await?;
-        self.linear(ex, &b, &format!("{p}.conv3.w"), Some(&format!("{p}.conv3.b")), out, false).await
+    /// PatchMerging: 1×1 → GELU → depthwise 3×3 (its stride) → GELU → 1×1.
+    async fn merging(ex: &mut Exec<'_>, x: &Act, m: &PatchMerging<Tensor>) -> Result<Act> {
+        let a = Self::conv1x1(ex, x, &m.conv1, true).await?;
+        let b = Self::dwconv(ex, &a, &m.conv2, m.stride, true).await?;
+        Self::conv1x1(ex, &b, &m.conv3, false).await
     }
 }
 
