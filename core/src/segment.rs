@@ -1,9 +1,9 @@
 //! The promptable generalist: LiteMedSAM's encoder and box-prompt decoder together. `medpick segment` uses it,
 //! and the semi-supervised training uses it to turn boxes into pseudo-labels (FM-ABS/GM-ABS).
 
-use crate::gpu::GpuContext;
 use crate::data::io::weights::Weights;
 use crate::data::io::Image2d;
+use crate::gpu::GpuContext;
 use crate::model::sam_decoder::{box_to_256, LoadedSamDecoder, SamDecoder};
 use crate::model::tinyvit::{LoadedTinyVit, TinyVit};
 use crate::{preprocess, Error, Result};

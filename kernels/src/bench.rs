@@ -175,12 +175,14 @@ pub async fn kernels(ctx: &GpuContext, opt: &BenchOptions) -> Result<Vec<KernelB
 pub fn table(rows: &[KernelBench]) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let _ = writeln!(out, 
+    let _ = writeln!(
+        out,
         "{:<21} {:<36} {:>10} {:>10} {:>9} {:>12} {:>9}",
         "kernel", "shape", "gpu ms", "GFLOP/s", "GB/s", "cpu twin ms", "gpu/cpu"
     );
     for r in rows {
-        let _ = writeln!(out, 
+        let _ = writeln!(
+            out,
             "{:<21} {:<36} {:>10.2} {:>10.1} {:>9.1} {:>12} {:>9}",
             r.kernel,
             r.shape,

@@ -56,9 +56,7 @@ pub enum Error {
     Unsupported { path: String, message: String },
 
     /// An input whose header claims more pixels than the size cap; refused before allocating.
-    #[error(
-        "{path}: {what} of {width}x{height}{depth} exceeds the size cap of {cap} pixels"
-    )]
+    #[error("{path}: {what} of {width}x{height}{depth} exceeds the size cap of {cap} pixels")]
     ImageTooLarge { path: String, what: &'static str, width: u64, height: u64, depth: String, cap: u64 },
 
     /// Invalid user input that is not tied to a file (arguments, options).
@@ -94,6 +92,15 @@ fn unmark(message: &str) -> String {
 }
 
 impl Error {
+    /// An input refused for its size (directly or inside a context).
+    pub fn is_over_size_cap(&self) -> bool {
+        match self {
+            Error::ImageTooLarge { .. } => true,
+            Error::Context { inner, .. } => inner.is_over_size_cap(),
+            _ => false,
+        }
+    }
+
     /// A setting's error, `message` naming other settings as ‹name›.
     pub fn setting(name: &'static str, value: impl std::fmt::Display, message: impl Into<String>) -> Self {
         Error::Setting { name, value: value.to_string(), message: message.into() }

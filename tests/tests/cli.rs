@@ -544,9 +544,17 @@ fn ids_with_a_comma_and_a_quote_survive_select_train_and_eval() {
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
     let feats = dir.join("f.safetensors");
-    ok(Command::new(medpick()).arg("embed").arg(&data).args(["--model", "pixels", "--cache", "none", "--out"]).arg(&feats));
+    ok(Command::new(medpick())
+        .arg("embed")
+        .arg(&data)
+        .args(["--model", "pixels", "--cache", "none", "--out"])
+        .arg(&feats));
     let picks = dir.join("picks.csv");
-    ok(Command::new(medpick()).arg("select").arg(&feats).args(["--budget", "8", "--strategy", "coreset", "--out"]).arg(&picks));
+    ok(Command::new(medpick())
+        .arg("select")
+        .arg(&feats)
+        .args(["--budget", "8", "--strategy", "coreset", "--out"])
+        .arg(&picks));
     let mut rdr = csv::Reader::from_path(&picks).unwrap();
     assert_eq!(rdr.headers().unwrap().iter().collect::<Vec<_>>(), ["rank", "id", "score", "strategy", "seed"]);
     let picked: Vec<String> = rdr.records().map(|r| r.unwrap()[1].to_string()).collect();
@@ -559,7 +567,13 @@ fn ids_with_a_comma_and_a_quote_survive_select_train_and_eval() {
     let mut w = csv::Writer::from_path(&labeled).unwrap();
     w.write_record(["rank", "id", "score", "strategy", "seed", "label"]).unwrap();
     for (r, id) in picked.iter().enumerate() {
-        let label = if r == 7 { "" } else if r % 2 == 0 { "even" } else { "odd, \"quoted\"" };
+        let label = if r == 7 {
+            ""
+        } else if r % 2 == 0 {
+            "even"
+        } else {
+            "odd, \"quoted\""
+        };
         w.write_record([&(r + 1).to_string(), id.as_str(), "0.5", "coreset", "0", label]).unwrap();
     }
     w.flush().unwrap();
@@ -574,7 +588,15 @@ fn ids_with_a_comma_and_a_quote_survive_select_train_and_eval() {
         .args(["--epochs", "5"]));
     assert!(out.contains("on 7 samples (2 classes)"), "{out}");
     let pred = dir.join("pred.csv");
-    ok(Command::new(medpick()).args(["eval", "--head"]).arg(&head).arg("--features").arg(&feats).arg("--labels").arg(&labeled).arg("--out").arg(&pred));
+    ok(Command::new(medpick())
+        .args(["eval", "--head"])
+        .arg(&head)
+        .arg("--features")
+        .arg(&feats)
+        .arg("--labels")
+        .arg(&labeled)
+        .arg("--out")
+        .arg(&pred));
     let mut rdr = csv::Reader::from_path(&pred).unwrap();
     let header: Vec<String> = rdr.headers().unwrap().iter().take(3).map(String::from).collect();
     assert_eq!(header, ["id", "label", "predicted"]);

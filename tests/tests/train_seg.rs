@@ -1,11 +1,11 @@
 //! The segmentation head: gradients, training on real masks, validation, mean teacher, pseudo-labels, the warm
 //! loop and volumes.
 
-use medpick_core::cpu;
-use medpick_core::rng::Rng;
 use crate::common::{gpu, shared};
+use medpick_core::cpu;
 use medpick_core::cpu::DiceMode;
 use medpick_core::protocol;
+use medpick_core::rng::Rng;
 use medpick_core::train::seg::{self, GridShape, SegConfig, SegHead};
 
 /// Finite differences of the whole head (3×3 conv, LayerNorm, GELU, 1×1 conv, pixel shuffle, 0.5·CE + 0.5·Dice)

@@ -224,7 +224,8 @@ pub async fn select_cell(
 pub fn encoder_table(rows: &[EncoderBench]) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let _ = writeln!(out, 
+    let _ = writeln!(
+        out,
         "{:<20} {:>5} {:>6} {:>8} {:>10} {:>10} {:>12} {:>10} {:>12} {:>11} {:>12}",
         "model",
         "prec",
@@ -246,7 +247,8 @@ pub fn encoder_table(rows: &[EncoderBench]) -> String {
             Some(b) if b.precision != r.precision => format!("{:.2}x", b.ms_per_image / r.ms_per_image),
             _ => "-".into(),
         };
-        let _ = writeln!(out, 
+        let _ = writeln!(
+            out,
             "{:<20} {:>5} {:>6} {:>8} {:>10.3} {:>10.1} {:>12.2} {:>10.2} {:>12} {:>11.1} {:>12}",
             r.model,
             r.precision.name(),
@@ -261,7 +263,8 @@ pub fn encoder_table(rows: &[EncoderBench]) -> String {
             ratio
         );
     }
-    let _ = writeln!(out, 
+    let _ = writeln!(
+        out,
         "(per pass: images in one forward pass — DINOv2 batches a run's images, LiteMedSAM encodes one at a time; \
          peak GPU memory = live device buffers, weights included)"
     );
@@ -273,13 +276,15 @@ pub fn profile_table(p: &str, kernels: &[crate::gpu::KernelTime]) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let total: f64 = kernels.iter().map(|k| k.seconds).sum();
-    let _ = writeln!(out, 
+    let _ = writeln!(
+        out,
         "\nprofile of one image, {p} weights ({:.1} ms in kernels, each submitted and waited for alone):",
         total * 1e3
     );
     let _ = writeln!(out, "{:<21} {:>6} {:>10} {:>7}", "kernel", "calls", "ms", "share");
     for k in kernels {
-        let _ = writeln!(out, 
+        let _ = writeln!(
+            out,
             "{:<21} {:>6} {:>10.1} {:>6.1}%",
             k.kernel,
             k.calls,

@@ -159,8 +159,9 @@ pub fn field(s: &str) -> String {
     }
 }
 
-/// A list of ids: the `id` column of a CSV whose header names one (a `picks.csv` of an earlier round), otherwise
-/// one id per line, the whole line (a plain list, where an id may hold a comma unquoted). Blank lines skipped.
+/// A list of ids: the `id` column of a CSV whose header names one (a `picks.csv` of an earlier round, or a list
+/// headed `id`), otherwise one id per line, the whole line (a plain list, where an id may hold a comma unquoted).
+/// Blank lines skipped.
 pub fn read_id_list(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
@@ -171,7 +172,7 @@ pub fn read_id_list(path: &Path) -> Result<Vec<String>> {
         .records()
         .next()
         .and_then(|r| r.ok())
-        .is_some_and(|r| r.iter().any(|c| c.eq_ignore_ascii_case("id")) && r.len() > 1);
+        .is_some_and(|r| r.iter().any(|c| c.eq_ignore_ascii_case("id")));
     if has_id_column {
         return read_ids(path);
     }

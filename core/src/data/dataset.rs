@@ -105,7 +105,11 @@ pub fn filter_subset(
         Subset::TrainVal => &[Split::Train, Split::Val],
     };
     let Some(split) = split else {
-        bail!("subset {} needs a split file (ingest the dataset first, or give its split)", subset.name())
+        return Err(Error::setting(
+            "subset",
+            subset.name(),
+            "needs a split file (run `medpick ingest` or pass ‹split›)",
+        ));
     };
     Ok(samples.into_iter().filter(|s| split.get(&s.id).is_some_and(|sp| allowed.contains(sp))).collect())
 }
@@ -142,7 +146,10 @@ pub fn annotated(dataset: &Path, ids_csv: Option<&Path>) -> Result<(PathBuf, Vec
 }
 
 /// [`load`] as a tuple (root, samples, split).
-pub fn load_samples_tuple(input: &Path, split: Option<&Path>) -> Result<(PathBuf, Vec<Sample>, Option<HashMap<String, Split>>)> {
+pub fn load_samples_tuple(
+    input: &Path,
+    split: Option<&Path>,
+) -> Result<(PathBuf, Vec<Sample>, Option<HashMap<String, Split>>)> {
     let d = load(input, split)?;
     Ok((d.root, d.samples, d.split))
 }

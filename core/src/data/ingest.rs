@@ -71,6 +71,9 @@ pub struct IngestReport {
     pub hidden_skipped: usize,
     /// Files that are not images/volumes (skipped with a note).
     pub not_media: usize,
+    /// Skipped files whose header claims more pixels than the size cap (a front end can say how to raise it).
+    #[serde(default)]
+    pub over_size_cap: usize,
 }
 
 /// Image folders and the mask folders looked for beside each, in order (shared with `upload`): `images/` with
@@ -276,6 +279,7 @@ pub fn ingest(
         };
         if let Err(e) = result {
             report.skipped.push((r, e.to_string()));
+            report.over_size_cap += usize::from(e.is_over_size_cap());
         }
     }
     progress(total, total, &walk_root);
@@ -325,6 +329,7 @@ pub fn ingest(
             })();
             if let Err(e) = res {
                 report.skipped.push((r, e.to_string()));
+                report.over_size_cap += usize::from(e.is_over_size_cap());
             }
         }
     }

@@ -71,7 +71,8 @@ pub fn ingest_to_manifest(
     if split_path.exists() && !force {
         return Err(Error::Exists { path: split_path.display().to_string() });
     }
-    let root = if path.is_file() { path.parent().map(Path::to_path_buf).unwrap_or_default() } else { path.to_path_buf() };
+    let root =
+        if path.is_file() { path.parent().map(Path::to_path_buf).unwrap_or_default() } else { path.to_path_buf() };
     let mut writer = ManifestWriter::create(out, &root, force)?;
     let mut samples = Vec::new();
     let pb = crate::progress::bar("ingest");
@@ -94,11 +95,8 @@ pub fn ingest_to_manifest(
     let split = make_split(&samples, seed, val, test)?;
     write_split(&split_path, &split, force)?;
     let count = |sp| split.iter().filter(|(_, s)| *s == sp).count();
-    let split_counts = BTreeMap::from([
-        ("train", count(Split::Train)),
-        ("val", count(Split::Val)),
-        ("test", count(Split::Test)),
-    ]);
+    let split_counts =
+        BTreeMap::from([("train", count(Split::Train)), ("val", count(Split::Val)), ("test", count(Split::Test))]);
     Ok(IngestRun { report, manifest: out.to_path_buf(), split: split_path, split_counts, seed })
 }
 
@@ -108,7 +106,8 @@ impl IngestRun {
         use std::fmt::Write;
         let (r, mut out) = (&self.report, String::new());
         let _ = writeln!(out, "dataset   {}", r.root);
-        let _ = writeln!(out, "files     {} seen, {} samples written to {}", r.files, r.samples, self.manifest.display());
+        let _ =
+            writeln!(out, "files     {} seen, {} samples written to {}", r.files, r.samples, self.manifest.display());
         for (k, n) in &r.per_kind {
             let _ = writeln!(out, "  {k:<8} {n:>8} samples");
         }
@@ -126,7 +125,8 @@ impl IngestRun {
         }
         let c = |k: &str| self.split_counts.get(k).copied().unwrap_or(0);
         let (tr, va, te) = (c("train"), c("val"), c("test"));
-        let _ = writeln!(out, "split     train {tr}, val {va}, test {te} (seed {}) -> {}", self.seed, self.split.display());
+        let _ =
+            writeln!(out, "split     train {tr}, val {va}, test {te} (seed {}) -> {}", self.seed, self.split.display());
         if r.hidden_skipped > 0 {
             let _ = writeln!(out, "hidden    {} hidden files/folders skipped", r.hidden_skipped);
         }

@@ -15,7 +15,6 @@ use crate::data::io::nifti::{self, View};
 use crate::data::io::{npz, Image2d, Pixels, Window, DEFAULT_MAX_PIXELS};
 use crate::{Error, Result};
 
-
 /// What kind of source a sample comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
-
 use super::manifest::{create_new, Sample, Split};
 use crate::rng::Rng;
 use crate::{Error, Result};
@@ -64,11 +63,12 @@ pub fn write_split(path: &Path, split: &[(String, Split)], force: bool) -> Resul
 pub fn read_split(path: &Path) -> Result<HashMap<String, Split>> {
     let mut m = HashMap::new();
     for (line, cells) in crate::data::csv::read_rows(path)?.into_iter().skip(1) {
-        let [id, s] = &cells[..] else {
-            return Err(Error::decode(path, format!("line {line}: expected id,split, got {} cells", cells.len())));
+        // The split is the last cell; a hand-written file may leave commas in an id unquoted.
+        let Some((s, id)) = cells.split_last().filter(|(_, id)| !id.is_empty()) else {
+            return Err(Error::decode(path, format!("line {line}: expected id,split")));
         };
         let split = Split::parse(s).ok_or_else(|| Error::decode(path, format!("line {line}: unknown split '{s}'")))?;
-        m.insert(id.clone(), split);
+        m.insert(id.join(","), split);
     }
     Ok(m)
 }

@@ -9,12 +9,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::gpu::GpuContext;
 use crate::data::io::weights::{self, sha256_hex};
+use crate::data::preprocess;
+use crate::gpu::GpuContext;
 use crate::manifest::{Sample, SampleLoader};
 use crate::model::tinyvit::{LoadedTinyVit, TinyVit};
 use crate::model::Precision;
-use crate::data::preprocess;
 use crate::{Error, Result};
 
 /// Version tag of the preprocessing, part of the cache key.
@@ -274,7 +274,12 @@ impl Encoder {
 
     /// One image → one feature vector.
     /// `ctx` must be the context the encoder was loaded on (None for the CPU forward pass).
-    pub async fn embed(&self, ctx: Option<&GpuContext>, img: &crate::data::io::Image2d, pool: Pool) -> Result<Vec<f32>> {
+    pub async fn embed(
+        &self,
+        ctx: Option<&GpuContext>,
+        img: &crate::data::io::Image2d,
+        pool: Pool,
+    ) -> Result<Vec<f32>> {
         match self {
             Encoder::LiteMedSam(m) => {
                 let input = preprocess::litemedsam_input(img);

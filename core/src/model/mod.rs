@@ -46,7 +46,6 @@ impl std::str::FromStr for Precision {
     }
 }
 
-
 /// A Linear layer: `weight` [out, in] (PyTorch layout), `bias` [out]. `P` is where the values live: host
 /// vectors as loaded ([`Vec<f32>`]), or [`exec::Tensor`]s on an `Exec` once a model is made ready to run.
 #[derive(Clone, Debug)]

@@ -12,9 +12,9 @@
 
 use super::exec::{Exec, Tensor};
 use super::{LayerNorm, Linear};
+use crate::data::io::weights::Weights;
 use crate::gpu::ops::CrossAttnGeom;
 use crate::gpu::GpuContext;
-use crate::data::io::weights::Weights;
 use crate::{Error, Result};
 
 pub const DIM: usize = 256;

@@ -11,9 +11,9 @@
 
 use super::exec::{Exec, Tensor};
 use super::{LayerNorm, Linear, Precision};
+use crate::data::io::weights::Weights;
 use crate::gpu::ops::{AttnGeom, ConvGeom};
 use crate::gpu::GpuContext;
-use crate::data::io::weights::Weights;
 use crate::{Error, Result};
 
 pub const INPUT: usize = 256;
@@ -301,7 +301,6 @@ impl TinyVit {
         Ok(LoadedTinyVit { model, bytes: bytes.get(), on_gpu: ex.is_gpu(), precision })
     }
 }
-
 
 /// The encoder's parameters, on the GPU (`to_gpu`) or the host (`to_cpu`): the same typed structure as
 /// [`TinyVit`], holding [`Tensor`]s.

@@ -28,7 +28,6 @@ use crate::select::{self, Matrix, SelectInput};
 use crate::train::cls::{self, ClsConfig, ClsHead};
 use crate::{metrics, Error, Result};
 
-
 /// Features and labels of one split.
 pub struct Split<'a> {
     pub ids: &'a [String],

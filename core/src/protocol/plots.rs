@@ -175,7 +175,12 @@ where
         .y_label_area_size(48)
         .build_cartesian_2d((x0 - dx)..(x1 + dx), (y0 - dy)..(y1 + dy))
         .map_err(|e| Error::External { message: format!("{e:?}") })?;
-    chart.configure_mesh().x_desc("PC 1").y_desc("PC 2").draw().map_err(|e| Error::External { message: format!("{e:?}") })?;
+    chart
+        .configure_mesh()
+        .x_desc("PC 1")
+        .y_desc("PC 2")
+        .draw()
+        .map_err(|e| Error::External { message: format!("{e:?}") })?;
     chart
         .draw_series(
             pts.iter()

@@ -73,11 +73,7 @@ pub fn split_samples(
     max_train: usize,
     max_test: usize,
     max_budget: usize,
-) -> Result<(
-    Vec<crate::manifest::Sample>,
-    Vec<crate::manifest::Sample>,
-    Vec<crate::manifest::Sample>,
-)> {
+) -> Result<(Vec<crate::manifest::Sample>, Vec<crate::manifest::Sample>, Vec<crate::manifest::Sample>)> {
     use crate::manifest::Split;
     let split_of = |s: &crate::manifest::Sample| -> Option<Split> {
         s.given_split.or_else(|| split.as_ref().and_then(|m| m.get(&s.id).copied()))
@@ -109,7 +105,11 @@ pub fn split_samples(
         );
     }
     if max_budget > train_s.len() {
-        return Err(crate::Error::setting("budgets", max_budget, format!("exceeds the training pool of {}", train_s.len())));
+        return Err(crate::Error::setting(
+            "budgets",
+            max_budget,
+            format!("exceeds the training pool of {}", train_s.len()),
+        ));
     }
     let val_s = pick(Split::Val, 0, 3);
     Ok((train_s, test_s, val_s))

@@ -103,9 +103,7 @@ pub fn todo_runs(
     strategies
         .iter()
         .flat_map(|s| {
-            budgets
-                .iter()
-                .flat_map(move |&b| super::seeds_for(s, seeds).into_iter().map(move |sd| (s.clone(), b, sd)))
+            budgets.iter().flat_map(move |&b| super::seeds_for(s, seeds).into_iter().map(move |sd| (s.clone(), b, sd)))
         })
         .filter(|(s, b, sd)| !done.iter().any(|r| &r.strategy == s && r.budget == *b && r.seed == *sd))
         .collect()

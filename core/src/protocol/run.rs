@@ -47,6 +47,23 @@ pub struct ProtocolConfig {
     pub model: EmbedConfig,
 }
 
+impl ProtocolConfig {
+    /// The settings checked before any work (the device, the data): strategies, budgets, the head and, for
+    /// segmentation, the head's training settings. `task`: cls or seg.
+    pub fn check(&self, task: &str) -> Result<()> {
+        parse_strategies(&self.strategies, &self.budgets)?;
+        match task {
+            "cls" => HeadKind::parse(&self.head).map(|_| ()),
+            "seg" if self.head != "linear" => {
+                let why = "applies to ‹task› cls; the segmentation head is set with ‹hidden›";
+                Err(crate::Error::setting("head", &self.head, why))
+            }
+            "seg" => self.seg.config(self.epochs, self.batch, 0, 1).map(|_| ()),
+            t => Err(crate::Error::setting("task", t, "use cls or seg")),
+        }
+    }
+}
+
 /// A finished protocol: the results file, the strategies in table order, the report, and what the plots need.
 pub struct ProtocolReport {
     pub file: ResultsFile,
@@ -143,14 +160,7 @@ pub async fn run_cls(gpu: &GpuContext, c: &ProtocolConfig) -> Result<ProtocolRep
     ));
     md.push_str("\nPlots: `balanced_accuracy_vs_budget.{svg,png}`, `pool_pca.{svg,png}`.\n");
     std::fs::write(c.out.join("results.md"), &md).with_context(|| format!("writing {}", c.out.display()))?;
-    Ok(ProtocolReport {
-        file,
-        strategies,
-        markdown: md,
-        metric: "balanced_accuracy",
-        pool: data.train,
-        max_budget,
-    })
+    Ok(ProtocolReport { file, strategies, markdown: md, metric: "balanced_accuracy", pool: data.train, max_budget })
 }
 
 /// The segmentation protocol.
@@ -271,7 +281,8 @@ pub async fn run_seg(gpu: &GpuContext, c: &ProtocolConfig) -> Result<ProtocolRep
     ));
     let rounds: Vec<&PseudoRound> = file.runs.iter().flat_map(|r| &r.pseudo).collect();
     if !rounds.is_empty() {
-        let mean = |f: &dyn Fn(&PseudoRound) -> usize| rounds.iter().map(|p| f(p) as f64).sum::<f64>() / rounds.len() as f64;
+        let mean =
+            |f: &dyn Fn(&PseudoRound) -> usize| rounds.iter().map(|p| f(p) as f64).sum::<f64>() / rounds.len() as f64;
         md.push_str(&format!(
             "\nPseudo-labels: {} refreshes over the runs; on average {:.1} of {:.1} unpicked images kept per \
              refresh ({:.1} with foreground).\n",
@@ -328,6 +339,14 @@ pub struct LoopReport {
 }
 
 impl LoopReport {
+    /// One (labelled images, metric) line per score, for the plot.
+    pub fn series(&self) -> Vec<(String, Vec<(f64, f64)>)> {
+        let line = |s: &String| -> Vec<(f64, f64)> {
+            self.rounds.iter().filter(|x| &x.score == s).map(|x| (x.labeled as f64, self.value(x))).collect()
+        };
+        self.scores.iter().map(|s| (s.clone(), line(s))).collect()
+    }
+
     /// The reported metric of a round.
     pub fn value(&self, r: &RoundResult) -> f64 {
         match self.metric {
@@ -337,35 +356,56 @@ impl LoopReport {
     }
 }
 
+impl LoopConfig {
+    /// The scores to compare (the task's default list when none are given), with every setting checked before
+    /// any work: task, scores, start strategy, head.
+    pub fn checked_scores(&self) -> Result<Vec<String>> {
+        let a = self;
+        let (known, default) = match a.task.as_str() {
+            "cls" => (protocol::LOOP_SCORES, "random,entropy,margin,bald,dropquery,coreset"),
+            "seg" => (protocol::SEG_LOOP_SCORES, "random,lc,entropy,her,herd,margin,asd,coreset"),
+            t => return Err(crate::Error::setting("task", t, "use cls or seg")),
+        };
+        let scores: Vec<String> = a
+            .scores
+            .as_deref()
+            .unwrap_or(default)
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        for s in &scores {
+            if !known.contains(&s.as_str()) {
+                let why = format!("unknown score {s} for ‹task› {} (known: {})", a.task, known.join(", "));
+                return Err(crate::Error::setting("scores", scores.join(","), why));
+            }
+        }
+        if !crate::select::COLD_START.contains(&a.start.as_str()) {
+            let why = format!("unknown strategy (known: {})", crate::select::COLD_START.join(", "));
+            return Err(crate::Error::setting("start", &a.start, why));
+        }
+        if a.task == "seg" && a.head != "linear" {
+            let why = "applies to ‹task› cls; the segmentation head is set with ‹hidden›";
+            return Err(crate::Error::setting("head", &a.head, why));
+        }
+        if a.task == "cls" {
+            HeadKind::parse(&a.head)?;
+        }
+        Ok(scores)
+    }
+}
+
 /// The warm loop once per score; writes nothing (the front end writes loop.json, loop.md and the plot).
 pub async fn run_loop(gpu: &GpuContext, a: &LoopConfig) -> Result<LoopReport> {
-    let (known, default) = match a.task.as_str() {
-        "cls" => (protocol::LOOP_SCORES, "random,entropy,margin,bald,dropquery,coreset"),
-        "seg" => (protocol::SEG_LOOP_SCORES, "random,lc,entropy,her,herd,margin,asd,coreset"),
-        t => return Err(crate::Error::setting("task", t, "use cls or seg")),
-    };
-    let scores: Vec<String> = a
-        .scores
-        .as_deref()
-        .unwrap_or(default)
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
-    for s in &scores {
-        if !known.contains(&s.as_str()) {
-            let why = format!("unknown score {s} for ‹task› {} (known: {})", a.task, known.join(", "));
-            return Err(crate::Error::setting("scores", scores.join(","), why));
-        }
-    }
-    if !crate::select::COLD_START.contains(&a.start.as_str()) {
-        let why = format!("unknown strategy (known: {})", crate::select::COLD_START.join(", "));
-        return Err(crate::Error::setting("start", &a.start, why));
-    }
+    let scores = a.checked_scores()?;
     let seg = a.task == "seg";
     let ctx = if a.cpu { None } else { Some(gpu) };
-    let pb = crate::progress::bar("loop");
-    pb.set_length(scores.len() as u64);
+    // The bar is made once the data is ready, so it does not overlap the scan and embedding bars.
+    let bar = || {
+        let pb = crate::progress::bar("loop");
+        pb.set_length(scores.len() as u64);
+        pb
+    };
     let mut all = Vec::new();
     if seg {
         if a.head != "linear" {
@@ -373,12 +413,12 @@ pub async fn run_loop(gpu: &GpuContext, a: &LoopConfig) -> Result<LoopReport> {
             return Err(crate::Error::setting("head", &a.head, why));
         }
         let need = a.batch * a.rounds;
-        let d =
-            SegData::prepare(gpu, &a.dataset, &a.model, &a.seg, a.cpu, a.max_train, a.max_test, need, 0).await?;
+        let d = SegData::prepare(gpu, &a.dataset, &a.model, &a.seg, a.cpu, a.max_train, a.max_test, need, 0).await?;
         let cfg = a.seg.config(a.epochs, a.train_batch, a.seed, d.r)?;
         let embedding = |i: usize| d.embedding(i);
         let sam = d.sam.as_ref().map(|s| SamPseudo { decoder: &s.decoder, embedding: &embedding });
         let (pool, test) = (d.pool(sam.as_ref()), d.test());
+        let pb = bar();
         for s in &scores {
             pb.set_message(s.clone());
             let mut step = |k: usize, n: usize| pb.set_message(format!("{s}: training step {k}/{n}"));
@@ -390,6 +430,7 @@ pub async fn run_loop(gpu: &GpuContext, a: &LoopConfig) -> Result<LoopReport> {
             all.extend(rounds);
             pb.inc(1);
         }
+        pb.finish_and_clear();
     } else {
         let data = prepare(gpu, &a.dataset, &a.model, a.max_train, a.max_test, a.batch * a.rounds, false).await?;
         let train =
@@ -397,6 +438,7 @@ pub async fn run_loop(gpu: &GpuContext, a: &LoopConfig) -> Result<LoopReport> {
         let test = protocol::Split { ids: &data.test.ids, x: &data.test.data, dim: data.test.dim, labels: &data.yte };
         let cfg = ClsConfig { kind: HeadKind::parse(&a.head)?, epochs: a.epochs, ..Default::default() };
         let k = data.classes.len();
+        let pb = bar();
         for s in &scores {
             pb.set_message(s.clone());
             let rounds = protocol::warm_loop(ctx, &train, &test, k, &a.start, s, a.rounds, a.batch, a.seed, &cfg)
@@ -405,8 +447,8 @@ pub async fn run_loop(gpu: &GpuContext, a: &LoopConfig) -> Result<LoopReport> {
             all.extend(rounds);
             pb.inc(1);
         }
+        pb.finish_and_clear();
     }
-    pb.finish_and_clear();
     let metric = if seg { "dice" } else { "balanced_accuracy" };
     let mut report = LoopReport { rounds: all, scores, metric, markdown: String::new() };
     let counts: Vec<usize> = (0..a.rounds).map(|r| (r + 1) * a.batch).collect();

@@ -21,8 +21,8 @@ use std::collections::BinaryHeap;
 
 use wgpu::Buffer;
 
-use super::kmeans::Clustering;
 use super::argmax;
+use super::kmeans::Clustering;
 pub use super::pool::*;
 use super::{Matrix, Selection};
 use crate::cpu::{exclusive_prefix, segments};

@@ -214,7 +214,8 @@ pub(crate) fn medcal_delta(maxd: f64, n: usize, pure: impl Fn(f64) -> usize) -> 
 
 /// The rows of `wanted` ids in `ids`, and the wanted ids that are not there.
 pub fn rows_of(ids: &[String], wanted: &[String]) -> (Vec<usize>, Vec<String>) {
-    let index: std::collections::HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let index: std::collections::HashMap<&str, usize> =
+        ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
     let (mut rows, mut missing) = (Vec::new(), Vec::new());
     for id in wanted {
         match index.get(id.as_str()) {

@@ -64,7 +64,12 @@ pub(super) async fn kmeans_on(
 }
 
 /// k-means of the input's raw features (MedCAL's strategies).
-pub(super) async fn cluster(input: &SelectInput<'_>, dev: Option<&Device<'_>>, k: usize, seed_salt: u64) -> Result<Clustering> {
+pub(super) async fn cluster(
+    input: &SelectInput<'_>,
+    dev: Option<&Device<'_>>,
+    k: usize,
+    seed_salt: u64,
+) -> Result<Clustering> {
     kmeans_on(dev, input.x, k, input.seed ^ seed_salt, 300).await
 }
 

@@ -76,7 +76,6 @@ pub struct ClsHead {
     pub var: Vec<f32>,
 }
 
-
 /// A validation split for model selection (MedCAL: "validate every 5 epochs on valid.csv, keep the best
 /// validation accuracy"): features [n, dim], labels, and how often to evaluate (every `every` epochs and after
 /// the last; the earliest of equally accurate checkpoints is kept).

@@ -2,7 +2,6 @@
 //! of the segmentation head's pixel shuffle, nearest-neighbour mask resizing and the 8 flips / rotations used for
 //! augmentation. Shared by the head, its training loop and the pseudo-labels.
 
-
 /// Channels and spatial size of a feature grid, stored channels-last [h, w, c].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GridShape {

@@ -234,10 +234,8 @@ pub async fn train_seg(gpu: &GpuContext, c: &SegTrainConfig) -> Result<SegTraine
         .collect::<Result<_>>()?;
     let (u_ids, unlabeled) = if cfg.mean_teacher.is_some() || cfg.pseudo.is_some() {
         if rest.is_empty() {
-            return Err(Error::decode(
-                &c.dataset,
-                "mean teacher / pseudo-labels: every image is annotated; there is nothing unlabelled",
-            ));
+            let why = "every image is annotated, so ‹mean-teacher› and ‹pseudo-labels› have nothing unlabelled to use";
+            return Err(Error::setting("dataset", c.dataset.display(), why));
         }
         note!("semi-supervised: {} unlabelled images", rest.len());
         embed_grids(gpu, &c.model, &root, &rest, shape, chw).await?
@@ -408,33 +406,43 @@ impl SegHeadEval {
     pub fn volumes_table(&self) -> String {
         use std::fmt::Write;
         let mut out = String::new();
-    let fmt = fmt_distance;
-    let _ = writeln!(out, 
+        let fmt = fmt_distance;
+        let _ = writeln!(out,
         "\n{} volumes in 3-D (predicted slices stacked, components under a third of the largest dropped; distances in \
          mm):",
         self.each.volumes.len()
     );
-    if !self.each.volumes.is_empty() {
-        let width = self.each.volumes.iter().map(|v| v.volume.chars().count()).max().unwrap_or(6).max(6);
-        let _ = writeln!(out, "{:width$}  slices    Dice     IoU   HD95 mm  ASD mm", "volume");
-        for v in &self.each.volumes {
-            let e = &v.scores;
-            let _ = writeln!(out, 
+        if !self.each.volumes.is_empty() {
+            let width = self.each.volumes.iter().map(|v| v.volume.chars().count()).max().unwrap_or(6).max(6);
+            let _ = writeln!(out, "{:width$}  slices    Dice     IoU   HD95 mm  ASD mm", "volume");
+            for v in &self.each.volumes {
+                let e = &v.scores;
+                let _ = writeln!(
+                    out,
+                    "{:width$}  {:>6}  {:.4}  {:.4}  {:>7}  {:>6}",
+                    v.volume,
+                    v.slices,
+                    e.dice,
+                    e.iou,
+                    fmt(e.hd95),
+                    fmt(e.asd)
+                );
+            }
+            let m = protocol::SegEval::mean(&self.each.volumes.iter().map(|v| v.scores).collect::<Vec<_>>());
+            let _ = writeln!(
+                out,
                 "{:width$}  {:>6}  {:.4}  {:.4}  {:>7}  {:>6}",
-                v.volume,
-                v.slices,
-                e.dice,
-                e.iou,
-                fmt(e.hd95),
-                fmt(e.asd)
+                "mean",
+                "",
+                m.dice,
+                m.iou,
+                fmt(m.hd95),
+                fmt(m.asd)
             );
         }
-        let m = protocol::SegEval::mean(&self.each.volumes.iter().map(|v| v.scores).collect::<Vec<_>>());
-        let _ = writeln!(out, "{:width$}  {:>6}  {:.4}  {:.4}  {:>7}  {:>6}", "mean", "", m.dice, m.iou, fmt(m.hd95), fmt(m.asd));
-    }
-    for (v, why) in &self.each.volumes_skipped {
-        let _ = writeln!(out, "not scored in 3-D: {v}: {why}");
-    }
+        for (v, why) in &self.each.volumes_skipped {
+            let _ = writeln!(out, "not scored in 3-D: {v}: {why}");
+        }
         out
     }
 }
@@ -449,7 +457,8 @@ pub fn write_seg_scores(path: &Path, e: &SegHeadEval, force: bool) -> Result<()>
     let mut w = csv::Writer::new(create_new(path, force)?, path);
     w.row(["id", "dice", "iou", "hd95", "asd"])?;
     for (id, s) in e.ids.iter().zip(&e.each.images) {
-        let row = [id.clone(), format!("{:.6}", s.dice), format!("{:.6}", s.iou), fmt_distance(s.hd95), fmt_distance(s.asd)];
+        let row =
+            [id.clone(), format!("{:.6}", s.dice), format!("{:.6}", s.iou), fmt_distance(s.hd95), fmt_distance(s.asd)];
         w.row(row)?;
     }
     w.finish()?.flush().map_err(|e| Error::io(path, e))

@@ -31,12 +31,12 @@
 //! warm-up while t < 0.8·T", with the period scaled from 6 % to 20 % of the run so a short run calls the decoder
 //! a few times, not a dozen).
 
+use super::grid::GridShape;
+use super::seg_head::SegHead;
+pub use super::PseudoRound;
 use crate::gpu::GpuContext;
 use crate::model::sam_decoder::LoadedSamDecoder;
 use crate::rng::Rng;
-pub use super::PseudoRound;
-use super::grid::GridShape;
-use super::seg_head::SegHead;
 use crate::{Error, Result};
 
 /// The switches and thresholds (see the module documentation).
@@ -103,7 +103,6 @@ pub struct PseudoLabel {
     /// The pseudo-label at the head's output size (empty when not kept).
     pub mask: Vec<u8>,
 }
-
 
 /// The steps at which pseudo-labels are made: ⌊(k + 1)·0.8·T / (R + 1)⌋ for k < R (20 %, 40 %, 60 % for R = 3).
 pub fn refresh_steps(total: usize, refreshes: usize) -> Vec<usize> {

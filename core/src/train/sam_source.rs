@@ -51,9 +51,10 @@ impl SamSource {
     pub fn embedding(&self, id: &str, grid: &[f32]) -> crate::Result<Vec<f32>> {
         let g = match &self.own {
             None => grid,
-            Some(m) => m.get(id).map(|g| g.as_slice()).ok_or_else(|| {
-                crate::Error::Invalid(format!("{id}: no LiteMedSAM embedding for its pseudo-label"))
-            })?,
+            Some(m) => m
+                .get(id)
+                .map(|g| g.as_slice())
+                .ok_or_else(|| crate::Error::Invalid(format!("{id}: no LiteMedSAM embedding for its pseudo-label")))?,
         };
         if g.len() != SAM_GRID.len() {
             return Err(crate::Error::Invalid(format!(

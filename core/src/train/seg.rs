@@ -37,9 +37,11 @@ use crate::train::pseudo::{self, PseudoLabels, SamPseudo};
 use crate::train::TrainLog;
 use crate::{Error, Result};
 
-pub use super::grid::{chw_to_hwc, dihedral, hwc_to_chw, image_from_rows, resize_nearest_u8, targets_from_mask, GridShape};
-pub use super::seg_head::{head_loss_and_grads, SegHead};
+pub use super::grid::{
+    chw_to_hwc, dihedral, hwc_to_chw, image_from_rows, resize_nearest_u8, targets_from_mask, GridShape,
+};
 use super::seg_head::{backward, forward, loss_and_grads, Grads, Params};
+pub use super::seg_head::{head_loss_and_grads, SegHead};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -482,7 +484,13 @@ impl SegSettings {
         let dice = match self.seg_loss.as_str() {
             "dice" => DiceMode::Soft,
             "robust" => DiceMode::NoiseRobust { gamma: 1.5 },
-            o => return Err(Error::setting("seg-loss", o, "use dice (MedCAL's soft Dice) or robust (noise-robust Dice, γ = 1.5)")),
+            o => {
+                return Err(Error::setting(
+                    "seg-loss",
+                    o,
+                    "use dice (MedCAL's soft Dice) or robust (noise-robust Dice, γ = 1.5)",
+                ))
+            }
         };
         let sgd = optimizer == Optimizer::Sgd;
         Ok(SegConfig {

@@ -1,13 +1,13 @@
 //! The segmentation head (see [`super::seg`] for its architecture and loss): its parameters, the forward pass over
 //! a batch of grids on an [`Exec`], the loss and the backward pass. The training loop lives in [`super::seg`].
 
+use super::grid::{image_from_rows, targets_from_mask, GridShape};
 use crate::cpu::DiceMode;
 use crate::gpu::ops::ConvGeom;
 use crate::gpu::GpuContext;
 use crate::model::exec::{Exec, Tensor};
 use crate::rng::Rng;
 use crate::{Error, Result};
-use super::grid::{image_from_rows, targets_from_mask, GridShape};
 
 pub(super) const LN_EPS: f32 = 1e-5;
 

@@ -547,14 +547,19 @@ impl AdapterReport {
         let _ = writeln!(out, "device type  {}", self.device_type);
         let _ = writeln!(out, "driver       {} {}", self.driver, self.driver_info);
         let _ = writeln!(out, "vendor/dev   {:#06x} / {:#06x}", self.vendor, self.device);
-        let _ = writeln!(out, "f32 GEMM     {} (MEDPICK_GEMM=matmul|matmul_regs|matmul_regs4 to choose)", self.gemm_kernel);
+        let _ =
+            writeln!(out, "f32 GEMM     {} (MEDPICK_GEMM=matmul|matmul_regs|matmul_regs4 to choose)", self.gemm_kernel);
         out.push('\n');
         let _ = writeln!(out, "{:<42} {:>16} {:>16}", "limit (medpick relies on)", "granted", "adapter max");
         for (name, granted, max) in &self.limits {
             let _ = writeln!(out, "{name:<42} {granted:>16} {max:>16}");
         }
         out.push('\n');
-        let _ = writeln!(out, "features     {}", if self.features.is_empty() { "(none)".to_string() } else { self.features.join(", ") });
+        let _ = writeln!(
+            out,
+            "features     {}",
+            if self.features.is_empty() { "(none)".to_string() } else { self.features.join(", ") }
+        );
         out
     }
 }

@@ -261,7 +261,6 @@ fn case(kernel: &'static str, group: Group, spec: Spec) -> Case {
     Case { kernel, label, group, spec }
 }
 
-
 fn seed_of(label: &str, kernel: &str) -> u64 {
     // FNV-1a: a stable seed per case on every platform.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -367,7 +366,8 @@ fn ms_since(t: Instant) -> f64 {
 pub fn table(reports: &[CaseReport]) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let _ = writeln!(out, 
+    let _ = writeln!(
+        out,
         "{:<21} {:<30} {:>6} {:>11} {:>10} {:>10}",
         "kernel", "case", "result", "max |err|", "gpu ms", "cpu ms"
     );
@@ -378,7 +378,8 @@ pub fn table(reports: &[CaseReport]) -> String {
             None if r.skipped => "skip",
             None => "cpu",
         };
-        let _ = writeln!(out, 
+        let _ = writeln!(
+            out,
             "{:<21} {:<30} {:>6} {:>11.2e} {:>10.2} {:>10.2}",
             r.kernel, r.case, res, r.max_abs_err, r.gpu_ms, r.cpu_ms
         );
@@ -439,11 +440,28 @@ async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
     match &c.spec {
         Spec::Matmul { .. } | Spec::MatmulGelu { .. } => gemm::run(ctx, c, rng).await,
         Spec::Pairwise { .. } => pairwise::run(ctx, c, rng).await,
-        Spec::MinDist { .. } | Spec::Argmax { .. } | Spec::Topk { .. } | Spec::SegmentMean { .. } | Spec::FacilityGain { .. } | Spec::OtherLabelMin { .. } | Spec::RadiusEdges { .. } => select::run(ctx, c, rng).await,
-        Spec::Softmax { .. } | Spec::Layernorm { .. } | Spec::LayernormBackward { .. } | Spec::Reduce { .. } => norm::run(ctx, c, rng).await,
-        Spec::Gelu { .. } | Spec::GeluBackward { .. } | Spec::Swiglu { .. } | Spec::Relu { .. } => activation::run(ctx, c, rng).await,
-        Spec::DiceLoss { .. } | Spec::Entropy { .. } | Spec::SoftmaxXent { .. } | Spec::SoftmaxMse { .. } => loss::run(ctx, c, rng).await,
-        Spec::Dwconv { .. } | Spec::Im2col { .. } | Spec::Pad { .. } | Spec::CropAdd { .. } | Spec::DepthToSpace { .. } | Spec::Transpose { .. } => conv::run(ctx, c, rng).await,
+        Spec::MinDist { .. }
+        | Spec::Argmax { .. }
+        | Spec::Topk { .. }
+        | Spec::SegmentMean { .. }
+        | Spec::FacilityGain { .. }
+        | Spec::OtherLabelMin { .. }
+        | Spec::RadiusEdges { .. } => select::run(ctx, c, rng).await,
+        Spec::Softmax { .. } | Spec::Layernorm { .. } | Spec::LayernormBackward { .. } | Spec::Reduce { .. } => {
+            norm::run(ctx, c, rng).await
+        }
+        Spec::Gelu { .. } | Spec::GeluBackward { .. } | Spec::Swiglu { .. } | Spec::Relu { .. } => {
+            activation::run(ctx, c, rng).await
+        }
+        Spec::DiceLoss { .. } | Spec::Entropy { .. } | Spec::SoftmaxXent { .. } | Spec::SoftmaxMse { .. } => {
+            loss::run(ctx, c, rng).await
+        }
+        Spec::Dwconv { .. }
+        | Spec::Im2col { .. }
+        | Spec::Pad { .. }
+        | Spec::CropAdd { .. }
+        | Spec::DepthToSpace { .. }
+        | Spec::Transpose { .. } => conv::run(ctx, c, rng).await,
         Spec::Attention { .. } | Spec::CrossAttention { .. } => attention::run(ctx, c, rng).await,
         Spec::Adamw { .. } | Spec::Sgd { .. } | Spec::Ema { .. } => optim::run(ctx, c, rng).await,
     }

@@ -1,5 +1,7 @@
 //! The device and kernel commands: `gpu-info`, `selftest`, `bench kernels` and `bench encoder`.
 
+use std::path::PathBuf;
+
 use anyhow::{Context, Result};
 use medpick_core::{bench, selftest};
 
@@ -30,7 +32,7 @@ pub fn run_selftest(quick: bool, json: bool) -> Result<bool> {
     Ok(ok)
 }
 
-pub fn bench_kernels(json: bool, out: Option<std::path::PathBuf>, iters: usize, no_cpu: bool, quick: bool) -> Result<()> {
+pub fn bench_kernels(json: bool, out: Option<PathBuf>, iters: usize, no_cpu: bool, quick: bool) -> Result<()> {
     let ctx = open_gpu()?;
     let opt = bench::BenchOptions { iters, cpu: !no_cpu, quick };
     let rows = pollster::block_on(bench::kernels(&ctx, &opt))?;
@@ -51,7 +53,6 @@ pub fn bench_kernels(json: bool, out: Option<std::path::PathBuf>, iters: usize, 
     print!("{}", bench::kernels_table(&rows));
     Ok(())
 }
-
 
 pub fn bench_encoder(
     model: &str,

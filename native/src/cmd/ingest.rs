@@ -67,6 +67,9 @@ pub fn ingest(a: IngestArgs) -> Result<bool> {
         println!("{}", serde_json::to_string_pretty(&run)?);
     } else {
         print!("{}", run.summary());
+        if run.report.over_size_cap > 0 {
+            println!("  ({} over the size cap: raise it with --max-pixels)", run.report.over_size_cap);
+        }
     }
     Ok(!(a.strict && !run.report.skipped.is_empty()))
 }

@@ -115,6 +115,7 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
         cpu: a.cpu,
         model: a.model.config(),
     };
+    c.check(&a.task)?;
     let gpu = crate::open_gpu()?;
     let r = match a.task.as_str() {
         "cls" => pollster::block_on(run::run_cls(&gpu, &c))?,
@@ -152,17 +153,14 @@ pub fn run_loop(a: LoopArgs) -> Result<bool> {
         cpu: a.cpu,
         model: a.model.config(),
     };
+    c.checked_scores()?;
     let gpu = crate::open_gpu()?;
     let r = pollster::block_on(run::run_loop(&gpu, &c))?;
     let metric = r.metric;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     std::fs::write(a.out.join("loop.json"), serde_json::to_string_pretty(&r.rounds)?)?;
     std::fs::write(a.out.join("loop.md"), &r.markdown)?;
-    let series: Vec<(String, Vec<(f64, f64)>)> = r
-        .scores
-        .iter()
-        .map(|s| (s.clone(), r.rounds.iter().filter(|x| &x.score == s).map(|x| (x.labeled as f64, r.value(x))).collect()))
-        .collect();
+    let series = r.series();
     for ext in ["svg", "png"] {
         let title = format!("warm loop from {}: {metric} per round", a.start);
         plot_lines(&a.out.join(format!("loop_{metric}.{ext}")), &title, "labelled images", metric, &series, &[])?;

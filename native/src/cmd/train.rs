@@ -245,4 +245,3 @@ pub fn eval(a: EvalArgs) -> Result<bool> {
     }
     Ok(true)
 }
-

@@ -110,7 +110,13 @@ impl LoadedDinov2 {
     }
 
     /// [`LoadedDinov2::forward`] on the CPU kernels (parameters from [`Dinov2::to_cpu`]).
-    pub async fn forward_cpu(&self, pixel_values: &[f32], h: usize, w: usize, keep_hidden: bool) -> Result<Dinov2Output> {
+    pub async fn forward_cpu(
+        &self,
+        pixel_values: &[f32],
+        h: usize,
+        w: usize,
+        keep_hidden: bool,
+    ) -> Result<Dinov2Output> {
         self.forward_on(None, pixel_values, h, w, keep_hidden).await
     }
 

@@ -17,8 +17,8 @@ pub use forward::{Dinov2Output, GpuDinov2, LoadedDinov2, LoadedDinov2Layer};
 
 use super::exec::Exec;
 
-use crate::gpu::GpuContext;
 use crate::data::io::weights::Weights;
+use crate::gpu::GpuContext;
 use crate::{Error, Result};
 
 /// The shape hyper-parameters (from `config.json` when available).

@@ -7,25 +7,25 @@ use wgpu::Buffer;
 
 use crate::{Error, Result};
 
+mod activation;
+mod attention;
+mod conv;
 mod gemm;
+mod loss;
+mod norm;
+mod optim;
 mod pairwise;
 mod select;
-mod norm;
-mod activation;
-mod loss;
-mod conv;
-mod attention;
-mod optim;
 
+pub use activation::*;
+pub use attention::*;
+pub use conv::*;
 pub use gemm::*;
+pub use loss::*;
+pub use norm::*;
+pub use optim::*;
 pub use pairwise::*;
 pub use select::*;
-pub use norm::*;
-pub use activation::*;
-pub use loss::*;
-pub use conv::*;
-pub use attention::*;
-pub use optim::*;
 
 pub(super) fn check_len(op: &'static str, what: &str, buf: &Buffer, elems: usize) -> Result<()> {
     let need = (elems as u64) * 4;
