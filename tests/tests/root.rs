@@ -3,6 +3,7 @@
 mod cli;
 mod cli_bench;
 mod common;
+mod csv_files;
 mod io;
 mod kernels;
 mod models;

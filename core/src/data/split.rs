@@ -62,13 +62,21 @@ pub fn write_split(path: &Path, split: &[(String, Split)], force: bool) -> Resul
 /// Read a split CSV written by [`write_split`] (header `id,split`).
 pub fn read_split(path: &Path) -> Result<HashMap<String, Split>> {
     let mut m = HashMap::new();
+    let mut raw: Option<String> = None;
     for (line, cells) in crate::data::csv::read_rows(path)?.into_iter().skip(1) {
-        // The split is the last cell; a hand-written file may leave commas in an id unquoted.
-        let Some((s, id)) = cells.split_last().filter(|(_, id)| !id.is_empty()) else {
-            return Err(Error::decode(path, format!("line {line}: expected id,split")));
+        // The split is the last cell. A hand-written file may leave commas in an id unquoted: the id is then the
+        // line up to its last comma, as written.
+        let (id, s) = match &cells[..] {
+            [id, s] => (id.clone(), s.as_str()),
+            [.., s] if cells.len() > 2 => {
+                let raw = raw.get_or_insert_with(|| std::fs::read_to_string(path).unwrap_or_default());
+                let row = raw.lines().nth(line.saturating_sub(1) as usize).unwrap_or("");
+                (row.rsplit_once(',').map(|(id, _)| id.trim().to_string()).unwrap_or_default(), s.as_str())
+            }
+            _ => return Err(Error::decode(path, format!("line {line}: expected id,split"))),
         };
         let split = Split::parse(s).ok_or_else(|| Error::decode(path, format!("line {line}: unknown split '{s}'")))?;
-        m.insert(id.join(","), split);
+        m.insert(id, split);
     }
     Ok(m)
 }

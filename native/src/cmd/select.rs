@@ -39,7 +39,8 @@ pub struct SelectArgs {
     pub seed: u64,
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Ids already labelled (one per line): never picked; diversity strategies start from them.
+    /// Ids already labelled (one per line, or a CSV with an `id` column such as an earlier picks.csv): never
+    /// picked; diversity strategies start from them.
     #[arg(long)]
     pub exclude_labeled: Option<std::path::PathBuf>,
     /// Pool to pick from: train (default when a split file exists), train+val, or all.
