@@ -3,9 +3,10 @@
 //! running every heavy step in hand-written WGSL compute kernels through wgpu (native or WebGPU).
 //!
 //! Everything that runs a kernel lives in the `medpick-kernels` crate (re-exported here as [`kernels`], with its
-//! [`gpu`], [`cpu`], [`selftest`], [`testing`] and [`rng`] modules): every model forward, training step and
-//! selection scan goes through its `Exec` seam. This crate holds what a user's data follows: io, manifest,
-//! preprocess → model → features → select / uncertainty → train → protocol → metrics.
+//! [`gpu`], [`cpu`], [`selftest`], [`testing`] and [`rng`] modules). Every model forward and every training step
+//! runs on its `Exec` seam (GPU kernels or CPU kernels); the selection scans (`select::pool`, `select::gpu`) still
+//! call the GPU ops directly, beside their f64 CPU strategies. This crate holds what a user's data follows:
+//! data (io, manifest, preprocess) → model → embed → select / uncertainty → train → protocol → metrics.
 //!
 //! The library is async and returns [`Error`] for anything that can go wrong with user input; it does not panic.
 

@@ -5,8 +5,8 @@
 //!   family ([`gpu::ops`]: gemm, pairwise, norm, activation, conv, attention, loss, optim, select), readback.
 //! - [`cpu`]: one CPU implementation per kernel (same stem, same argument order): the reference the GPU is
 //!   tested against and the CPU backend.
-//! - [`exec`]: the backend seam. Models, training steps and selection scans call [`exec::Exec`]; whether the
-//!   WGSL kernels or the CPU implementations run is decided there and only there.
+//! - [`exec`]: the backend seam. Models and training steps call [`exec::Exec`]; whether the WGSL kernels or the
+//!   CPU implementations run is decided there and only there (the selection scans do not use it yet).
 //! - [`selftest`] (GPU-vs-CPU cases by family, shared by `cargo test`, `medpick selftest` and the browser page),
 //!   [`testing`] (tolerances), [`bench`] (kernel throughput), [`rng`] (the seeded generator everything shares).
 //!
