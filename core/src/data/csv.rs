@@ -149,16 +149,6 @@ where
     String::from_utf8(w.finish().unwrap_or_default()).unwrap_or_default()
 }
 
-/// One field as it appears in a CSV record: quoted (RFC 4180) only when it holds a comma, a quote or a line
-/// break.
-pub fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 /// A list of ids: the `id` column of a CSV whose header names one (a `picks.csv` of an earlier round, or a list
 /// headed `id`), otherwise one id per line, the whole line (a plain list, where an id may hold a comma unquoted).
 /// Blank lines skipped.

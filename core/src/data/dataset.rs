@@ -144,12 +144,3 @@ pub fn annotated(dataset: &Path, ids_csv: Option<&Path>) -> Result<(PathBuf, Vec
     let rest = all.into_iter().filter(|s| !kept.contains(s.id.as_str())).collect();
     Ok((d.root, keep, rest))
 }
-
-/// [`load`] as a tuple (root, samples, split).
-pub fn load_samples_tuple(
-    input: &Path,
-    split: Option<&Path>,
-) -> Result<(PathBuf, Vec<Sample>, Option<HashMap<String, Split>>)> {
-    let d = load(input, split)?;
-    Ok((d.root, d.samples, d.split))
-}

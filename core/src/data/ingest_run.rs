@@ -68,9 +68,7 @@ pub fn ingest_to_manifest(
         let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "manifest".into());
         out.with_file_name(format!("{stem}.split.csv"))
     });
-    if split_path.exists() && !force {
-        return Err(Error::Exists { path: split_path.display().to_string() });
-    }
+    super::manifest::refuse_existing(&split_path, force)?;
     let root =
         if path.is_file() { path.parent().map(Path::to_path_buf).unwrap_or_default() } else { path.to_path_buf() };
     let mut writer = ManifestWriter::create(out, &root, force)?;

@@ -100,11 +100,18 @@ pub struct Manifest {
     pub samples: Vec<Sample>,
 }
 
-/// Create `path` for writing, refusing to overwrite an existing file unless `force`.
-pub fn create_new(path: &Path, force: bool) -> Result<std::io::BufWriter<std::fs::File>> {
+/// Refuse an output that exists unless `force` (checked before any work, so nothing a user had is overwritten
+/// and no work is wasted on an output that will be refused).
+pub fn refuse_existing(path: &Path, force: bool) -> Result<()> {
     if path.exists() && !force {
         return Err(Error::Exists { path: path.display().to_string() });
     }
+    Ok(())
+}
+
+/// Create `path` for writing, refusing to overwrite an existing file unless `force`.
+pub fn create_new(path: &Path, force: bool) -> Result<std::io::BufWriter<std::fs::File>> {
+    refuse_existing(path, force)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }

@@ -80,6 +80,3 @@ pub fn read_split(path: &Path) -> Result<HashMap<String, Split>> {
     }
     Ok(m)
 }
-
-/// Quote a CSV field when needed (RFC 4180); see [`crate::csv`].
-pub use crate::data::csv::field as csv_field;

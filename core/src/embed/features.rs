@@ -331,9 +331,7 @@ impl Features {
 
     /// Write as safetensors (refusing to overwrite unless `force`).
     pub fn write(&self, path: &Path, force: bool) -> Result<()> {
-        if path.exists() && !force {
-            return Err(Error::Exists { path: path.display().to_string() });
-        }
+        crate::data::manifest::refuse_existing(path, force)?;
         let shape = vec![self.ids.len(), self.dim];
         let bytes: &[u8] = bytemuck::cast_slice(&self.data);
         let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape, bytes)

@@ -297,7 +297,9 @@ pub struct SegHeadEval {
 }
 
 /// Evaluate `h` on the annotated images of `dataset` (only the ids of `labels` when given), re-embedding them as
-/// the head was trained (its model, window and precision; `weights` and `cache` as for `embed`).
+/// the head was trained (its model, window and precision; `weights` and `cache` as for `embed`). `volumes`: the
+/// per-volume scores are wanted, so images that are no volume's slices are refused before the scoring.
+#[allow(clippy::too_many_arguments)] // the head, the data, where its encoder's weights and features are
 pub async fn eval_seg(
     gpu: &GpuContext,
     cpu: bool,
@@ -306,6 +308,7 @@ pub async fn eval_seg(
     labels: Option<&Path>,
     weights: Option<PathBuf>,
     cache: Option<String>,
+    volumes: Option<&Path>,
 ) -> Result<SegHeadEval> {
     let (root, samples, _) = annotated(dataset, labels)?;
     let model = EmbedConfig {
@@ -323,10 +326,14 @@ pub async fn eval_seg(
     let masks: Vec<(usize, usize, Vec<u8>)> =
         ids.iter().map(|id| read_mask(&mut loader, by_id[id.as_str()])).collect::<Result<_>>()?;
     let places: Vec<Option<SlicePlace>> = ids.iter().map(|id| SlicePlace::of(by_id[id.as_str()])).collect();
+    let has_volumes = places.iter().any(|p| p.is_some());
+    if let (Some(p), false) = (volumes, has_volumes) {
+        return Err(Error::setting("out-volumes", p.display(), "none of the evaluated images is a slice of a volume"));
+    }
     let ctx = if cpu { None } else { Some(gpu) };
     let all = SegTest { grids: &grids, masks: &masks, places: &places };
     let each = protocol::seg_scores_each(ctx, &h.head, &all).await?;
-    Ok(SegHeadEval { ids, each, has_volumes: places.iter().any(|p| p.is_some()) })
+    Ok(SegHeadEval { ids, each, has_volumes })
 }
 
 impl ClsHeadFile {

@@ -29,9 +29,7 @@ pub fn segment(
         let stem = image.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
         std::path::PathBuf::from(format!("{stem}.mask.png"))
     });
-    if out.exists() && !force {
-        anyhow::bail!("{} already exists (pass --force to overwrite)", out.display());
-    }
+    medpick_core::manifest::refuse_existing(&out, force)?;
     let path = match weights {
         Some(p) => p,
         None => medpick_core::io::weights::default_litemedsam_path()?,

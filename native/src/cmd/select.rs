@@ -63,9 +63,7 @@ pub struct SelectArgs {
 }
 
 pub fn embed(a: EmbedArgs) -> Result<bool> {
-    if a.out.exists() && !a.force {
-        anyhow::bail!("{} already exists (pass --force to overwrite)", a.out.display());
-    }
+    medpick_core::manifest::refuse_existing(&a.out, a.force)?;
     let d = dataset::load(&a.input, a.split.as_deref())?;
     let samples = dataset::filter_subset(d.samples, d.split.as_ref(), Subset::parse(&a.subset)?)?;
     let root = d.root;

@@ -150,15 +150,8 @@ impl SegArgs {
     }
 }
 
-fn refuse_existing(path: &std::path::Path, force: bool) -> Result<()> {
-    if path.exists() && !force {
-        bail!("{} already exists (pass --force to overwrite)", path.display());
-    }
-    Ok(())
-}
-
 pub fn train(a: TrainArgs) -> Result<bool> {
-    refuse_existing(&a.out, a.force)?;
+    medpick_core::manifest::refuse_existing(&a.out, a.force)?;
     match a.task.as_str() {
         "cls" => {}
         "seg" => return train_seg(a),
@@ -205,7 +198,7 @@ pub fn eval(a: EvalArgs) -> Result<bool> {
                 bail!("{} is a classification head: pass --features and --labels", a.head.display());
             };
             if let Some(out) = &a.out {
-                refuse_existing(out, a.force)?;
+                medpick_core::manifest::refuse_existing(out, a.force)?;
             }
             let ctx = if a.cpu { None } else { Some(crate::open_gpu()?) };
             let e = pollster::block_on(heads::eval_cls(ctx.as_ref(), &h, features, labels))?;
@@ -221,14 +214,20 @@ pub fn eval(a: EvalArgs) -> Result<bool> {
             };
             // The outputs are refused before the work if they exist (no --force).
             for p in a.out.iter().chain(&a.out_volumes) {
-                refuse_existing(p, a.force)?;
+                medpick_core::manifest::refuse_existing(p, a.force)?;
             }
             let gpu = crate::open_gpu()?;
             let (w, cache) = (a.weights.clone(), a.cache.clone());
-            let e = pollster::block_on(heads::eval_seg(&gpu, a.cpu, &h, dataset, a.labels.as_deref(), w, cache))?;
-            if let (Some(p), false) = (&a.out_volumes, e.has_volumes) {
-                bail!("--out-volumes {}: none of the evaluated images is a slice of a volume", p.display());
-            }
+            let e = pollster::block_on(heads::eval_seg(
+                &gpu,
+                a.cpu,
+                &h,
+                dataset,
+                a.labels.as_deref(),
+                w,
+                cache,
+                a.out_volumes.as_deref(),
+            ))?;
             print!("{}", e.summary(&h));
             if let Some(p) = &a.out {
                 heads::write_seg_scores(p, &e, a.force)?;

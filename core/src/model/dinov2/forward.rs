@@ -52,9 +52,6 @@ pub struct LoadedDinov2 {
     pub model: Dinov2,
 }
 
-/// The GPU-resident model under its former name.
-pub type GpuDinov2 = LoadedDinov2;
-
 impl LoadedDinov2Layer {
     fn tensors(&self) -> [&Tensor; 12] {
         [

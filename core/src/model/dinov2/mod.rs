@@ -13,7 +13,7 @@
 use super::{LayerNorm, Linear, Precision};
 mod forward;
 
-pub use forward::{Dinov2Output, GpuDinov2, LoadedDinov2, LoadedDinov2Layer};
+pub use forward::{Dinov2Output, LoadedDinov2, LoadedDinov2Layer};
 
 use super::exec::Exec;
 
