@@ -5,6 +5,7 @@
 //!   family ([`gpu::ops`]: gemm, pairwise, norm, activation, conv, attention, loss, optim, select), readback.
 //! - [`cpu`]: one CPU implementation per kernel (same stem, same argument order): the reference the GPU is
 //!   tested against and the CPU backend.
+//! - [`device`]: `--device auto|gpu|cpu`, which backend a run gets and why.
 //! - [`exec`]: the backend seam. Models and training steps call [`exec::Exec`]; whether the WGSL kernels or the
 //!   CPU implementations run is decided there and only there (the selection scans do not use it yet).
 //! - [`selftest`] (GPU-vs-CPU cases by family, shared by `cargo test`, `medpick selftest` and the browser page),
@@ -14,6 +15,7 @@
 
 pub mod bench;
 pub mod cpu;
+pub mod device;
 pub mod error;
 pub mod exec;
 pub mod gpu;

@@ -21,6 +21,14 @@ pub(crate) use progress::bar as progress_bar;
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// Where to compute: auto (a real GPU when there is one; the CPU backend when the best adapter is a CPU
+    /// rasteriser such as lavapipe, or there is none), gpu (the WGSL kernels on the best adapter, lavapipe
+    /// included), or cpu (medpick's native CPU kernels). Default: $MEDPICK_DEVICE, else auto.
+    #[arg(long, global = true, value_name = "auto|gpu|cpu")]
+    device: Option<String>,
+    /// Threads of the CPU backend (0: every core, the default).
+    #[arg(long, global = true, default_value_t = 0)]
+    threads: usize,
 }
 
 #[derive(Subcommand)]
@@ -29,6 +37,12 @@ enum Cmd {
     /// Honours WGPU_BACKEND (vulkan|gl|metal|dx12), WGPU_ADAPTER_NAME and WGPU_POWER_PREF.
     GpuInfo {
         /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Which backend a run gets (--device, $MEDPICK_DEVICE) and why, the CPU backend's threads and SIMD level,
+    /// and the GPU adapter when there is one.
+    DeviceInfo {
         #[arg(long)]
         json: bool,
     },
@@ -219,13 +233,45 @@ fn open_gpu() -> Result<GpuContext> {
     pollster::block_on(GpuContext::new()).context("opening the GPU (set WGPU_BACKEND / WGPU_ADAPTER_NAME to choose)")
 }
 
+/// `--device` as given on the command line (or $MEDPICK_DEVICE), set once in `main`.
+static DEVICE: std::sync::OnceLock<medpick_core::device::DeviceChoice> = std::sync::OnceLock::new();
+
+/// The backend this run computes on, `--device` deciding: the GPU context, or `None` for the CPU backend. Says
+/// which on stderr.
+fn open_device() -> Result<Option<GpuContext>> {
+    let d = open_device_report()?;
+    medpick_core::progress::note(&format!("backend: {}", d.reason));
+    Ok(d.gpu)
+}
+
+fn open_device_report() -> Result<medpick_core::device::Device> {
+    let choice = *DEVICE.get().unwrap_or(&medpick_core::device::DeviceChoice::Auto);
+    pollster::block_on(medpick_core::device::Device::open(choice))
+        .context("opening the GPU for --device gpu (set WGPU_BACKEND / WGPU_ADAPTER_NAME to choose)")
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     medpick_core::progress::install(Box::new(progress::CliSink));
+    let choice = match &cli.device {
+        Some(d) => medpick_core::device::DeviceChoice::parse(d),
+        None => medpick_core::device::DeviceChoice::from_env(),
+    };
+    match choice {
+        Ok(c) => {
+            let _ = DEVICE.set(c);
+        }
+        Err(e) => {
+            eprintln!("medpick: error: {}", describe(&anyhow::Error::new(e)));
+            return ExitCode::from(2);
+        }
+    }
+    medpick_core::cpu::par::set_threads(cli.threads);
     // Exit codes: 0 done, 1 done but a check failed (selftest, eval), 2 error, 3 `ingest --strict` skipped files.
     let passed = |ok: bool| if ok { 0u8 } else { 1 };
     let res: anyhow::Result<u8> = match cli.cmd {
         Cmd::GpuInfo { json } => info::gpu_info(json).map(|_| 0),
+        Cmd::DeviceInfo { json } => info::device_info(json).map(|_| 0),
         Cmd::Selftest { quick, json } => info::run_selftest(quick, json).map(passed),
         Cmd::Ingest(a) => ingest::ingest(a).map(|ok| if ok { 0 } else { 3 }),
         Cmd::Embed(a) => select::embed(a).map(passed),

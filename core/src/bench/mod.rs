@@ -30,13 +30,19 @@ pub struct EncoderBench {
     pub gflop_per_image: f64,
     pub gflops: f64,
     /// Peak live device buffer memory during the run (wgpu-hal's counter, sampled at every allocation; weights
-    /// included; 0 where the backend keeps no counter).
+    /// included; 0 where the backend keeps no counter, and on the CPU backend).
     pub peak_gpu_bytes: u64,
+    /// `gpu` or `cpu` (the CPU backend), and its threads (0 on the GPU).
+    pub backend: &'static str,
+    pub threads: usize,
+    /// The process's peak resident host memory at the end of the run (Linux VmHWM; 0 where unknown): it only
+    /// grows, so a row is the peak of everything up to it.
+    pub peak_host_bytes: u64,
 }
 
 impl EncoderBench {
     /// A row from a timed run of `batch` images taking `seconds`, at `gflop` per image.
-    fn from_run(m: &ModelRun, batch: usize, seconds: f64, gflop: f64, peak_gpu_bytes: u64) -> Self {
+    fn from_run(m: &ModelRun, batch: usize, seconds: f64, gflop: f64, peak_gpu_bytes: u64, on_gpu: bool) -> Self {
         EncoderBench {
             model: m.name.clone(),
             precision: m.precision,
@@ -49,8 +55,23 @@ impl EncoderBench {
             gflop_per_image: gflop,
             gflops: gflop * batch as f64 / seconds,
             peak_gpu_bytes,
+            backend: if on_gpu { "gpu" } else { "cpu" },
+            threads: if on_gpu { 0 } else { crate::cpu::par::threads() },
+            peak_host_bytes: peak_host_bytes(),
         }
     }
+}
+
+/// The process's peak resident memory (VmHWM of /proc/self/status), 0 where that cannot be read.
+pub fn peak_host_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+        })
+        .map_or(0, |kb| kb * 1024)
 }
 
 /// `medpick bench encoder`'s result: one row per batch size, and with `profile`, where one more image's time
@@ -73,7 +94,7 @@ struct ModelRun {
 /// One warm-up image, then `batch` images per timed run for every batch size (peak device memory per run);
 /// with `profile`, one more image with per-kernel profiling on. `forward(b)` encodes b images.
 async fn timed_runs(
-    ctx: &GpuContext,
+    ctx: Option<&GpuContext>,
     model: &ModelRun,
     batches: &[usize],
     gflop: f64,
@@ -83,14 +104,15 @@ async fn timed_runs(
     forward(1).await?;
     let mut rows = Vec::new();
     for &b in batches {
-        ctx.take_peak_buffer_bytes();
+        let peak = || ctx.map_or(0, |c| c.take_peak_buffer_bytes());
+        peak();
         let t = Instant::now();
         forward(b).await?;
         let seconds = t.elapsed().as_secs_f64();
-        rows.push(EncoderBench::from_run(model, b, seconds, gflop, ctx.take_peak_buffer_bytes()));
+        rows.push(EncoderBench::from_run(model, b, seconds, gflop, peak(), ctx.is_some()));
     }
     let mut kernels = Vec::new();
-    if profile {
+    if let (true, Some(ctx)) = (profile, ctx) {
         ctx.set_profiling(true);
         let r = forward(1).await;
         kernels = ctx.profile();
@@ -102,7 +124,7 @@ async fn timed_runs(
 
 /// Time the LiteMedSAM encoder on random 256×256 inputs, `batch` images per run, after one warm-up image.
 pub async fn encoder_litemedsam(
-    ctx: &GpuContext,
+    ctx: Option<&GpuContext>,
     model: &crate::model::tinyvit::LoadedTinyVit,
     batches: &[usize],
     profile: bool,
@@ -118,7 +140,10 @@ pub async fn encoder_litemedsam(
     };
     timed_runs(ctx, &run, batches, gflop, profile, async |b| {
         for _ in 0..b {
-            std::hint::black_box(model.forward(ctx, &input, false).await?);
+            std::hint::black_box(match ctx {
+                Some(ctx) => model.forward(ctx, &input, false).await?,
+                None => model.forward_cpu(&input, false).await?,
+            });
         }
         Ok(())
     })
@@ -128,7 +153,7 @@ pub async fn encoder_litemedsam(
 /// Time a DINOv2 with the shapes of a released model (`size`: small, base, large or giant; 224×224, no
 /// registers) and random weights, the matmul weights stored in `precision`.
 pub async fn encoder_dinov2_shape(
-    ctx: &GpuContext,
+    ctx: Option<&GpuContext>,
     size: &str,
     batches: &[usize],
     profile: bool,
@@ -141,7 +166,7 @@ pub async fn encoder_dinov2_shape(
         known: "small, base, large, giant".into(),
     })?;
     let w = random_weights(&cfg, 11);
-    let m = Dinov2::load(&w, Some(cfg.clone()))?.to_gpu_with(ctx, precision)?;
+    let m = Dinov2::load(&w, Some(cfg.clone()))?.load_on(ctx, precision)?;
     drop(w);
     let input = Rng::new(12).uniform_vec(3 * 224 * 224, -2.0, 2.0);
     // FLOPs: patch embedding + per layer qkv, attention (QK and PV), output, FFN (first linear 2H wide for SwiGLU).
@@ -155,11 +180,11 @@ pub async fn encoder_dinov2_shape(
         name: format!("dinov2-{size}-shape"),
         precision,
         weight_bytes: m.param_bytes(),
-        max_pass: m.max_batch(ctx, 224, 224),
+        max_pass: ctx.map_or(usize::MAX, |c| m.max_batch(c, 224, 224)),
     };
     timed_runs(ctx, &run, batches, gflop, profile, async |b| {
         let inputs = vec![input.as_slice(); b];
-        std::hint::black_box(m.forward_batch(ctx, &inputs, 224, 224, false, b).await?);
+        std::hint::black_box(m.forward_batch_on(ctx, &inputs, 224, 224, false, b).await?);
         Ok(())
     })
     .await
@@ -226,8 +251,9 @@ pub fn encoder_table(rows: &[EncoderBench]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<20} {:>5} {:>6} {:>8} {:>10} {:>10} {:>12} {:>10} {:>12} {:>11} {:>12}",
+        "{:<20} {:>7} {:>5} {:>6} {:>8} {:>10} {:>10} {:>12} {:>10} {:>12} {:>13} {:>11} {:>12}",
         "model",
+        "backend",
         "prec",
         "batch",
         "per pass",
@@ -236,6 +262,7 @@ pub fn encoder_table(rows: &[EncoderBench]) -> String {
         "GFLOP/image",
         "GFLOP/s",
         "peak GPU MB",
+        "peak host MB",
         "weights MB",
         "vs f32 speed"
     );
@@ -249,8 +276,9 @@ pub fn encoder_table(rows: &[EncoderBench]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<20} {:>5} {:>6} {:>8} {:>10.3} {:>10.1} {:>12.2} {:>10.2} {:>12} {:>11.1} {:>12}",
+            "{:<20} {:>7} {:>5} {:>6} {:>8} {:>10.3} {:>10.1} {:>12.2} {:>10.2} {:>12} {:>13.1} {:>11.1} {:>12}",
             r.model,
+            if r.backend == "cpu" { format!("cpu x{}", r.threads) } else { "gpu".into() },
             r.precision.name(),
             r.batch,
             r.images_per_pass,
@@ -259,6 +287,7 @@ pub fn encoder_table(rows: &[EncoderBench]) -> String {
             r.gflop_per_image,
             r.gflops,
             peak,
+            r.peak_host_bytes as f64 / 1e6,
             r.weight_bytes as f64 / 1e6,
             ratio
         );
@@ -266,7 +295,7 @@ pub fn encoder_table(rows: &[EncoderBench]) -> String {
     let _ = writeln!(
         out,
         "(per pass: images in one forward pass — DINOv2 batches a run's images, LiteMedSAM encodes one at a time; \
-         peak GPU memory = live device buffers, weights included)"
+         peak GPU memory = live device buffers, weights included; peak host = the process's resident peak so far)"
     );
     out
 }
@@ -298,7 +327,7 @@ pub fn profile_table(p: &str, kernels: &[crate::gpu::KernelTime]) -> String {
 /// Every `bench encoder` row for `model` (litemedsam with its weights, or dinov2-{small,base,large,giant}-shape
 /// with random weights) at each batch and weight precision, with each precision's kernel profile when asked.
 pub async fn encoder_runs(
-    ctx: &GpuContext,
+    ctx: Option<&GpuContext>,
     model: &str,
     weights: Option<&std::path::Path>,
     batches: &[usize],
@@ -324,7 +353,7 @@ pub async fn encoder_runs(
     for &p in precisions {
         let report = match (&tiny, size) {
             (Some(t), _) => {
-                let m = t.load_on(Some(ctx), p)?;
+                let m = t.load_on(ctx, p)?;
                 encoder_litemedsam(ctx, &m, batches, profile).await?
             }
             (None, Some(size)) => encoder_dinov2_shape(ctx, size, batches, profile, p).await?,

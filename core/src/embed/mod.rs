@@ -60,13 +60,18 @@ impl EmbedConfig {
 }
 
 /// Features of `samples` (ids of the ones that could not be embedded are reported as notes and left out).
-pub async fn embed_features(ctx: &GpuContext, cfg: &EmbedConfig, root: &Path, samples: &[Sample]) -> Result<Features> {
+pub async fn embed_features(
+    ctx: Option<&GpuContext>,
+    cfg: &EmbedConfig,
+    root: &Path,
+    samples: &[Sample],
+) -> Result<Features> {
     embed_features_with(ctx, cfg, root, samples, None).await
 }
 
 /// [`embed_features`] of an intensity variant of every image (`None`: the images as they are).
 pub async fn embed_features_with(
-    ctx: &GpuContext,
+    ctx: Option<&GpuContext>,
     cfg: &EmbedConfig,
     root: &Path,
     samples: &[Sample],
@@ -74,15 +79,16 @@ pub async fn embed_features_with(
 ) -> Result<Features> {
     let pool = Pool::parse(&cfg.pool)?;
     let window = Window::parse(&cfg.window)?;
-    let mut encoder = Encoder::load_with(Some(ctx), &cfg.model, cfg.weights.as_deref(), cfg.precision)?;
+    let mut encoder = Encoder::load_with(ctx, &cfg.model, cfg.weights.as_deref(), cfg.precision)?;
     encoder.set_batch(cfg.batch);
     let cache = cfg.cache_dir();
     let pb = crate::progress::bar("embed");
     pb.set_length(samples.len() as u64);
     let t0 = crate::Instant::now();
     let mut fresh = 0usize;
+    let on = if ctx.is_some() { "on the GPU" } else { "on the CPU" };
     let (f, report) = features::embed_samples(
-        Some(ctx),
+        ctx,
         &encoder,
         root,
         samples,
@@ -96,11 +102,7 @@ pub async fn embed_features_with(
             }
             pb.set_position(done as u64);
             let secs = t0.elapsed().as_secs_f64();
-            pb.set_message(format!(
-                "{:.2} images/s on the GPU ({} from cache)",
-                fresh as f64 / secs.max(1e-9),
-                done - fresh
-            ));
+            pb.set_message(format!("{:.2} images/s {on} ({} from cache)", fresh as f64 / secs.max(1e-9), done - fresh));
         },
     )
     .await?;
@@ -127,7 +129,7 @@ pub const SAM_GRID: GridShape = GridShape { c: 256, h: 64, w: 64 };
 /// Feature grids (channels-last) of `samples`, with their ids (samples that could not be embedded are skipped
 /// and reported by [`embed_features`]). `chw`: the encoder's grid is channels-first.
 pub async fn embed_grids(
-    ctx: &GpuContext,
+    ctx: Option<&GpuContext>,
     cfg: &EmbedConfig,
     root: &Path,
     samples: &[Sample],
@@ -139,7 +141,7 @@ pub async fn embed_grids(
 
 /// [`embed_grids`] of an intensity variant of every image (`None`: the images as they are).
 async fn embed_grids_with(
-    ctx: &GpuContext,
+    ctx: Option<&GpuContext>,
     cfg: &EmbedConfig,
     root: &Path,
     samples: &[Sample],
@@ -162,7 +164,7 @@ async fn embed_grids_with(
 /// `ids`: `out[i][j]` is variant j + 1 of `ids[i]`. Empty when `k` is 0.
 #[allow(clippy::too_many_arguments)] // embed_grids' arguments, the ids to align to, and the variants
 pub async fn embed_variant_grids(
-    ctx: &GpuContext,
+    ctx: Option<&GpuContext>,
     cfg: &EmbedConfig,
     root: &Path,
     samples: &[Sample],

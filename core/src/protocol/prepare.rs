@@ -19,7 +19,7 @@ pub struct Prepared {
 
 /// Ingest `dataset`, take its train/test split (the file's own, or a seeded 70/10/20 one), subsample, embed.
 pub async fn prepare(
-    gpu: &crate::gpu::GpuContext,
+    gpu: Option<&crate::gpu::GpuContext>,
     dataset: &Path,
     model: &EmbedConfig,
     max_train: usize,

@@ -101,7 +101,7 @@ where
 }
 
 /// The classification protocol.
-pub async fn run_cls(gpu: &GpuContext, c: &ProtocolConfig) -> Result<ProtocolReport> {
+pub async fn run_cls(gpu: Option<&GpuContext>, c: &ProtocolConfig) -> Result<ProtocolReport> {
     let strategies = parse_strategies(&c.strategies, &c.budgets)?;
     let head = HeadKind::parse(&c.head)?;
     let max_budget = max_budget(&c.budgets);
@@ -116,7 +116,7 @@ pub async fn run_cls(gpu: &GpuContext, c: &ProtocolConfig) -> Result<ProtocolRep
         settings["val_every"] = c.val_every.into();
     }
     let mut file = open_results(&c.out, &settings, classes)?;
-    let ctx = if c.cpu { None } else { Some(gpu) };
+    let ctx = if c.cpu { None } else { gpu };
     let train = protocol::Split { ids: &ftr.ids, x: &ftr.data, dim: ftr.dim, labels: ytr };
     let test = protocol::Split { ids: &fte.ids, x: &fte.data, dim: fte.dim, labels: yte };
     let cfg = ClsConfig { kind: head, epochs: c.epochs, ..Default::default() };
@@ -164,7 +164,7 @@ pub async fn run_cls(gpu: &GpuContext, c: &ProtocolConfig) -> Result<ProtocolRep
 }
 
 /// The segmentation protocol.
-pub async fn run_seg(gpu: &GpuContext, c: &ProtocolConfig) -> Result<ProtocolReport> {
+pub async fn run_seg(gpu: Option<&GpuContext>, c: &ProtocolConfig) -> Result<ProtocolReport> {
     let strategies = parse_strategies(&c.strategies, &c.budgets)?;
     if c.head != "linear" {
         let why = "applies to ‹task› cls; the segmentation head is set with ‹hidden›";
@@ -191,7 +191,7 @@ pub async fn run_seg(gpu: &GpuContext, c: &ProtocolConfig) -> Result<ProtocolRep
         settings["intensity_variants"] = cfg.intensity_variants.into();
     }
     let mut file = open_results(&c.out, &settings, &[])?;
-    let ctx = if c.cpu { None } else { Some(gpu) };
+    let ctx = if c.cpu { None } else { gpu };
     let embedding = |i: usize| d.embedding(i);
     let sam = d.sam.as_ref().map(|s| SamPseudo { decoder: &s.decoder, embedding: &embedding });
     let (pool, test) = (d.pool(sam.as_ref()), d.test());
@@ -272,7 +272,7 @@ pub async fn run_seg(gpu: &GpuContext, c: &ProtocolConfig) -> Result<ProtocolRep
     md.push_str(&format!(
         "\nTraining ({}): {} runs, {steps} steps in {secs:.1} s: {:.3} s per step at batch {}, {:.1} s per epoch at \
          budget {max_budget} ({} steps).\n",
-        if ctx.is_some() { gpu.info.name.as_str() } else { "CPU twins" },
+        ctx.map_or("the CPU backend", |g| g.info.name.as_str()),
         file.runs.len(),
         per_step,
         cfg.batch,
@@ -396,10 +396,10 @@ impl LoopConfig {
 }
 
 /// The warm loop once per score; writes nothing (the front end writes loop.json, loop.md and the plot).
-pub async fn run_loop(gpu: &GpuContext, a: &LoopConfig) -> Result<LoopReport> {
+pub async fn run_loop(gpu: Option<&GpuContext>, a: &LoopConfig) -> Result<LoopReport> {
     let scores = a.checked_scores()?;
     let seg = a.task == "seg";
-    let ctx = if a.cpu { None } else { Some(gpu) };
+    let ctx = if a.cpu { None } else { gpu };
     // The bar is made once the data is ready, so it does not overlap the scan and embedding bars.
     let bar = || {
         let pb = crate::progress::bar("loop");

@@ -44,7 +44,7 @@ impl SegData {
     /// Split (`need`: the most images a run labels), embed (cached) and read the masks.
     #[allow(clippy::too_many_arguments)] // the dataset, the encoder, the head's settings and the subset sizes
     pub async fn prepare(
-        gpu: &crate::gpu::GpuContext,
+        gpu: Option<&crate::gpu::GpuContext>,
         dataset: &std::path::Path,
         model: &EmbedConfig,
         seg_args: &SegSettings,
@@ -68,7 +68,7 @@ impl SegData {
             test_s.len(),
             if val_every > 0 { format!(", {} validation", val_s.len()) } else { String::new() }
         );
-        let (shape, chw) = Encoder::load_with(Some(gpu), &model.model, model.weights.as_deref(), model.precision)
+        let (shape, chw) = Encoder::load_with(gpu, &model.model, model.weights.as_deref(), model.precision)
             .with_context(|| format!("loading model {}", model.model))?
             .grid_shape();
         let r = shape.default_scale();

@@ -215,9 +215,9 @@ pub struct SegTrained {
 }
 
 /// Train a segmentation head on the feature grids of the annotated images of a dataset.
-pub async fn train_seg(gpu: &GpuContext, c: &SegTrainConfig) -> Result<SegTrained> {
+pub async fn train_seg(gpu: Option<&GpuContext>, c: &SegTrainConfig) -> Result<SegTrained> {
     let (root, samples, rest) = annotated(&c.dataset, c.labels.as_deref())?;
-    let (shape, chw) = Encoder::load_with(Some(gpu), &c.model.model, c.model.weights.as_deref(), c.model.precision)
+    let (shape, chw) = Encoder::load_with(gpu, &c.model.model, c.model.weights.as_deref(), c.model.precision)
         .with_context(|| format!("loading model {}", c.model.model))?
         .grid_shape();
     let r = shape.default_scale();
@@ -251,7 +251,7 @@ pub async fn train_seg(gpu: &GpuContext, c: &SegTrainConfig) -> Result<SegTraine
         None => Err(Error::Invalid("no generalist loaded".into())),
     };
     let sam = sam_src.as_ref().map(|s| SamPseudo { decoder: &s.decoder, embedding: &embedding });
-    let ctx = if c.cpu { None } else { Some(gpu) };
+    let ctx = if c.cpu { None } else { gpu };
     let g: Vec<&[f32]> = grids.iter().map(|g| g.as_slice()).collect();
     let m: Vec<&[u8]> = masks.iter().map(|m| m.as_slice()).collect();
     let u: Vec<&[f32]> = unlabeled.iter().map(|g| g.as_slice()).collect();
@@ -301,7 +301,7 @@ pub struct SegHeadEval {
 /// per-volume scores are wanted, so images that are no volume's slices are refused before the scoring.
 #[allow(clippy::too_many_arguments)] // the head, the data, where its encoder's weights and features are
 pub async fn eval_seg(
-    gpu: &GpuContext,
+    gpu: Option<&GpuContext>,
     cpu: bool,
     h: &SegHeadFile,
     dataset: &Path,
@@ -330,7 +330,7 @@ pub async fn eval_seg(
     if let (Some(p), false) = (volumes, has_volumes) {
         return Err(Error::setting("out-volumes", p.display(), "none of the evaluated images is a slice of a volume"));
     }
-    let ctx = if cpu { None } else { Some(gpu) };
+    let ctx = if cpu { None } else { gpu };
     let all = SegTest { grids: &grids, masks: &masks, places: &places };
     let each = protocol::seg_scores_each(ctx, &h.head, &all).await?;
     Ok(SegHeadEval { ids, each, has_volumes })

@@ -20,7 +20,7 @@ pub struct SamSource {
 
 impl SamSource {
     pub async fn load(
-        gpu: &crate::gpu::GpuContext,
+        gpu: Option<&crate::gpu::GpuContext>,
         cpu: bool,
         model: &EmbedConfig,
         sam_weights: Option<&Path>,
@@ -35,7 +35,10 @@ impl SamSource {
         let w = crate::data::io::weights::read_weights(&path)
             .with_context(|| format!("pseudo-labels: loading LiteMedSAM from {}", path.display()))?;
         let dec = SamDecoder::load(&w).with_context(|| format!("{}: LiteMedSAM's mask decoder", path.display()))?;
-        let decoder = if cpu { dec.to_cpu()? } else { dec.to_gpu(gpu)? };
+        let decoder = match gpu {
+            Some(ctx) if !cpu => dec.to_gpu(ctx)?,
+            _ => dec.to_cpu()?,
+        };
         let own = if model.model == "litemedsam" {
             None
         } else {

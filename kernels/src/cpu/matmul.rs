@@ -1,48 +1,74 @@
-//! CPU twin of `shaders/matmul.wgsl`: C[M,N] = A[M,K] · B (B [K,N]) or A · Bᵀ (B [N,K]) + bias[N].
-//! Dot products accumulate in f64 (four partial sums, for speed when this twin runs a whole model on the CPU).
+//! CPU twin of `shaders/matmul.wgsl`, and the CPU backend's GEMM: C[M,N] = A[M,K] · B (B [K,N]) or A · Bᵀ
+//! (B [N,K]) + bias[N], in f32 with f32 accumulation like the kernel. The product is matrixmultiply's `sgemm`
+//! (SIMD micro-kernels chosen at run time: AVX-512/AVX2+FMA/SSE2 on x86-64, NEON on aarch64, a portable kernel
+//! elsewhere, simd128 where the wasm build enables it); C is split over its rows across the CPU backend's
+//! threads, each task an independent sgemm, so a value never depends on the thread count.
+//! Chosen over the `gemm` crate by measurement (docs/cpu-backend.md): 130–148 GFLOP/s vs 76–85 on one core of
+//! the 2-core AVX-512 machine at ViT/TinyViT shapes.
+
+use super::par;
 
 pub fn matmul(a: &[f32], b: &[f32], bias: Option<&[f32]>, m: usize, n: usize, k: usize, trans_b: bool) -> Vec<f32> {
-    assert!(a.len() >= m * k && b.len() >= k * n, "matmul twin: operands shorter than the shape");
-    let mut c = vec![0f32; m * n];
-    // Bᵀ laid out [N,K] makes every dot product contiguous in both operands.
-    let bt: std::borrow::Cow<[f32]> = if trans_b {
-        std::borrow::Cow::Borrowed(b)
-    } else {
-        let mut t = vec![0f32; n * k];
-        for kk in 0..k {
-            for j in 0..n {
-                t[j * k + kk] = b[kk * n + j];
-            }
-        }
-        std::borrow::Cow::Owned(t)
-    };
-    for i in 0..m {
-        let arow = &a[i * k..(i + 1) * k];
-        for j in 0..n {
-            let brow = &bt[j * k..(j + 1) * k];
-            let mut v = dot_f64(arow, brow) as f32;
-            if let Some(bias) = bias {
-                v += bias[j];
-            }
-            c[i * n + j] = v;
-        }
-    }
-    c
+    matmul_then(a, b, bias, m, n, k, trans_b, |_| {})
 }
 
-/// Σ x·y in f64 over four interleaved partial sums (independent add chains pipeline; same precision class).
-pub fn dot_f64(x: &[f32], y: &[f32]) -> f64 {
-    let mut acc = [0f64; 4];
-    let (xc, yc) = (x.chunks_exact(4), y.chunks_exact(4));
-    let (xr, yr) = (xc.remainder(), yc.remainder());
-    for (a, b) in xc.zip(yc) {
-        for l in 0..4 {
-            acc[l] += a[l] as f64 * b[l] as f64;
+/// The GEMM with `epilogue` applied to each finished block of rows of C (bias already added), while it is still
+/// in cache: GELU for `matmul_gelu`.
+#[allow(clippy::too_many_arguments)] // the GEMM signature and its epilogue
+pub fn matmul_then(
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    m: usize,
+    n: usize,
+    k: usize,
+    trans_b: bool,
+    epilogue: impl Fn(&mut [f32]) + Sync + Send,
+) -> Vec<f32> {
+    assert!(a.len() >= m * k && b.len() >= k * n, "matmul twin: operands shorter than the shape");
+    if let Some(bias) = bias {
+        assert!(bias.len() >= n, "matmul twin: bias shorter than N");
+    }
+    let mut c = vec![0f32; m * n];
+    if m == 0 || n == 0 {
+        return c;
+    }
+    // B's strides as sgemm reads it: [K,N] row-major, or Bᵀ of a [N,K] row-major matrix.
+    let (rsb, csb) = if trans_b { (1, k as isize) } else { (n as isize, 1) };
+    let rows = par::rows_per_task(m, n * k, 1 << 18);
+    par::for_chunks(&mut c, rows * n, |task, cblk| {
+        let r0 = task * rows;
+        let r = cblk.len() / n;
+        if k > 0 {
+            // SAFETY: A's rows r0..r0+r ([r, k], row stride k) and B ([k, n] under the strides above) lie inside
+            // the slices checked by the assert; C's block is exactly [r, n] with row stride n, owned by this task.
+            unsafe {
+                matrixmultiply::sgemm(
+                    r,
+                    k,
+                    n,
+                    1.0,
+                    a[r0 * k..].as_ptr(),
+                    k as isize,
+                    1,
+                    b.as_ptr(),
+                    rsb,
+                    csb,
+                    0.0,
+                    cblk.as_mut_ptr(),
+                    n as isize,
+                    1,
+                );
+            }
         }
-    }
-    let mut tail = 0f64;
-    for (a, b) in xr.iter().zip(yr) {
-        tail += *a as f64 * *b as f64;
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+        if let Some(bias) = bias {
+            for row in cblk.chunks_exact_mut(n) {
+                for (v, &bv) in row.iter_mut().zip(&bias[..n]) {
+                    *v += bv;
+                }
+            }
+        }
+        epilogue(cblk);
+    });
+    c
 }

@@ -13,10 +13,9 @@ pub fn matmul_regs4(
     trans_b: bool,
     gelu: bool,
 ) -> Vec<f32> {
-    let c = super::matmul(a, b, bias, m, n, k, trans_b);
     if gelu {
-        super::gelu(&c)
+        super::matmul::matmul_then(a, b, bias, m, n, k, trans_b, super::gelu_in_place)
     } else {
-        c
+        super::matmul(a, b, bias, m, n, k, trans_b)
     }
 }

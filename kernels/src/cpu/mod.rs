@@ -1,7 +1,8 @@
-//! CPU twins: one file per WGSL kernel with the same stem and argument order. They are the reference the GPU
-//! is tested against, so they are written for clarity and are never less careful numerically than the kernel
-//! (f64 accumulation where the kernel accumulates in f32). They also run the work when no GPU exists (the
-//! browser without WebGPU).
+//! The CPU backend: one file per WGSL kernel with the same stem and argument order. Each is at once the
+//! reference the GPU kernel is tested against and the implementation `Exec::cpu` runs models, training and
+//! selection with, so the hot ones are written for speed (SIMD GEMM from matrixmultiply, threads from
+//! [`par`], f32 where the kernel computes in f32) and the rest for clarity; none is less careful numerically
+//! than its kernel, and f64 is kept where a reference needs it (row statistics, selection scores).
 
 pub mod adamw;
 pub mod argmax_rows;
@@ -20,6 +21,7 @@ pub mod im2col;
 pub mod im2col_k3c4;
 pub mod layernorm;
 pub mod layernorm_backward;
+pub mod math;
 pub mod matmul;
 pub mod matmul_f16w;
 pub mod matmul_regs;
@@ -30,6 +32,7 @@ pub mod pad2d;
 pub mod pairwise_sqdist;
 pub mod pairwise_sqdist_regs;
 pub mod pairwise_sqdist_regs4;
+pub mod par;
 pub mod radius_edges;
 pub mod reduce_rows;
 pub mod relu;
@@ -53,7 +56,7 @@ pub use dwconv2d::dwconv2d;
 pub use ema_update::ema_update;
 pub use entropy_map::entropy_map;
 pub use facility_gain::{facility_gain, GainMode};
-pub use gelu::gelu;
+pub use gelu::{gelu, gelu_in_place};
 pub use gelu_backward::gelu_backward;
 pub use im2col::im2col;
 pub use im2col_k3c4::im2col_k3c4;

@@ -203,6 +203,14 @@ impl<'a> Exec<'a> {
         trans_b: bool,
     ) -> Result<Tensor> {
         const OP: &str = "matmul_gelu";
+        if self.gpu.is_none() {
+            if let (Tensor::Cpu(av), Tensor::Cpu(bv)) = (a, b) {
+                host_len(OP, "a", a, m * k)?;
+                host_len(OP, "b", b, k * n)?;
+                let bias = bias.map(|t| host_len(OP, "bias", t, n).and_then(|_| host(OP, t))).transpose()?;
+                return Ok(Tensor::Cpu(cpu::matmul::matmul_then(av, bv, bias, m, n, k, trans_b, cpu::gelu_in_place)));
+            }
+        }
         if matches!(b, Tensor::GpuF16(_) | Tensor::CpuF16(_)) || self.gpu.is_none() {
             let y = self.matmul(a, b, bias, m, n, k, trans_b).await?;
             return self.gelu(&y, m * n).await;

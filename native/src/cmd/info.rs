@@ -18,6 +18,36 @@ pub fn gpu_info(json: bool) -> Result<()> {
     Ok(())
 }
 
+/// `medpick device-info`: the backend `--device` gives this run, and why.
+pub fn device_info(json: bool) -> Result<()> {
+    use medpick_core::cpu::{math, par};
+    let d = crate::open_device_report()?;
+    // The adapter even when auto chose the CPU backend (a CPU rasteriser): say what it was.
+    let adapter = match &d.gpu {
+        Some(ctx) => Some(ctx.report()),
+        None => pollster::block_on(medpick_core::gpu::GpuContext::new()).ok().map(|c| c.report()),
+    };
+    let doc = serde_json::json!({
+        "backend": d.kind(),
+        "reason": d.reason,
+        "cpu": { "threads": par::threads(), "cores": par::cores(), "simd": math::simd_level() },
+        "adapter": adapter.as_ref().map(|a| serde_json::json!({
+            "name": a.name, "backend": a.backend, "device_type": a.device_type, "driver": a.driver })),
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    println!("backend      {}", d.reason);
+    println!("cpu threads  {} (of {} cores)", par::threads(), par::cores());
+    println!("cpu simd     {}", math::simd_level());
+    match adapter {
+        Some(a) => println!("gpu adapter  {} ({}, {}, {})", a.name, a.backend, a.device_type, a.driver),
+        None => println!("gpu adapter  none"),
+    }
+    Ok(())
+}
+
 pub fn run_selftest(quick: bool, json: bool) -> Result<bool> {
     let ctx = open_gpu()?;
     let reports = pollster::block_on(selftest::run_all(Some(&ctx), |c| !quick || c.group == selftest::Group::Small));
@@ -63,11 +93,13 @@ pub fn bench_encoder(
     profile: bool,
     precisions: &[medpick_core::model::Precision],
 ) -> Result<()> {
-    let ctx = open_gpu()?;
-    let (rows, profiles) = pollster::block_on(bench::encoder_runs(&ctx, model, weights, batches, profile, precisions))?;
+    let dev = crate::open_device_report()?;
+    let ctx = dev.gpu.as_ref();
+    let (rows, profiles) = pollster::block_on(bench::encoder_runs(ctx, model, weights, batches, profile, precisions))?;
     let by_precision: serde_json::Map<String, serde_json::Value> =
         profiles.iter().map(|(p, k)| Ok(((*p).to_string(), serde_json::to_value(k)?))).collect::<Result<_>>()?;
-    let doc = serde_json::json!({"adapter": ctx.report(), "results": rows, "profile": by_precision});
+    let doc = serde_json::json!({"backend": dev.reason, "adapter": ctx.map(|c| c.report()), "results": rows,
+        "profile": by_precision});
     if let Some(p) = &out {
         std::fs::write(p, serde_json::to_string_pretty(&doc)?).with_context(|| format!("writing {}", p.display()))?;
     }
@@ -75,7 +107,7 @@ pub fn bench_encoder(
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
-    println!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
+    println!("backend: {}", dev.reason);
     print!("{}", bench::encoder_table(&rows));
     for (p, kernels) in &profiles {
         print!("{}", bench::profile_table(p, kernels));

@@ -116,10 +116,10 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
         model: a.model.config(),
     };
     c.check(&a.task)?;
-    let gpu = crate::open_gpu()?;
+    let gpu = crate::open_device()?;
     let r = match a.task.as_str() {
-        "cls" => pollster::block_on(run::run_cls(&gpu, &c))?,
-        "seg" => pollster::block_on(run::run_seg(&gpu, &c))?,
+        "cls" => pollster::block_on(run::run_cls(gpu.as_ref(), &c))?,
+        "seg" => pollster::block_on(run::run_seg(gpu.as_ref(), &c))?,
         other => anyhow::bail!("--task {other}: use cls or seg"),
     };
     let (shown, picks) = medpick_core::protocol::results::shown_picks(&r.strategies, &r.file.runs, r.max_budget);
@@ -154,8 +154,8 @@ pub fn run_loop(a: LoopArgs) -> Result<bool> {
         model: a.model.config(),
     };
     c.checked_scores()?;
-    let gpu = crate::open_gpu()?;
-    let r = pollster::block_on(run::run_loop(&gpu, &c))?;
+    let gpu = crate::open_device()?;
+    let r = pollster::block_on(run::run_loop(gpu.as_ref(), &c))?;
     let metric = r.metric;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     std::fs::write(a.out.join("loop.json"), serde_json::to_string_pretty(&r.rounds)?)?;

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 
-use crate::open_gpu;
+use crate::open_device;
 
 pub fn segment(
     image: &std::path::Path,
@@ -35,7 +35,7 @@ pub fn segment(
         None => medpick_core::io::weights::default_litemedsam_path()?,
     };
     let w = medpick_core::io::weights::read_weights(&path)?;
-    let ctx = if cpu { None } else { Some(open_gpu()?) };
+    let ctx = if cpu { None } else { open_device()? };
     let g = Generalist::load(ctx.as_ref(), &w)?;
     let t0 = std::time::Instant::now();
     let seg = pollster::block_on(g.segment_box(ctx.as_ref(), &img, [x0, y0, x1, y1]))?;

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use medpick_core::data::dataset::{self, Subset};
 
-use crate::{open_gpu, progress_bar, ModelArgs};
+use crate::{open_device, progress_bar, ModelArgs};
 
 #[derive(clap::Args)]
 pub struct EmbedArgs {
@@ -70,8 +70,8 @@ pub fn embed(a: EmbedArgs) -> Result<bool> {
     if samples.is_empty() {
         anyhow::bail!("no samples to embed in {}", a.input.display());
     }
-    let ctx = open_gpu()?;
-    let f = embed_features(&ctx, &a.model, &root, &samples)?;
+    let ctx = open_device()?;
+    let f = embed_features(ctx.as_ref(), &a.model, &root, &samples)?;
     f.write(&a.out, a.force)?;
     println!("wrote {} ({} x {}, model {}, pool {})", a.out.display(), f.ids.len(), f.dim, f.model, f.pool);
     Ok(true)
@@ -81,7 +81,7 @@ pub fn select(a: SelectArgs) -> Result<bool> {
     use medpick_core::features::Features;
     use medpick_core::select::{self, Matrix, SelectInput};
     let is_features = a.input.extension().is_some_and(|e| e == "safetensors");
-    let ctx = open_gpu()?;
+    let ctx = if is_features && a.cpu { None } else { open_device()? };
     let feats = if is_features {
         Features::read(&a.input)?
     } else {
@@ -93,7 +93,7 @@ pub fn select(a: SelectArgs) -> Result<bool> {
         if samples.is_empty() {
             anyhow::bail!("no samples to select from in {}", a.input.display());
         }
-        embed_features(&ctx, &a.model, &root, &samples)?
+        embed_features(ctx.as_ref(), &a.model, &root, &samples)?
     };
     let labeled: Vec<usize> = match &a.exclude_labeled {
         Some(p) => {
@@ -112,7 +112,7 @@ pub fn select(a: SelectArgs) -> Result<bool> {
         budget: a.budget,
         seed: a.seed,
         labeled: &labeled,
-        gpu: if a.cpu { None } else { Some(&ctx) },
+        gpu: if a.cpu { None } else { ctx.as_ref() },
     };
     let pb = progress_bar("select");
     pb.set_length(names.len() as u64);
@@ -147,7 +147,7 @@ pub fn select(a: SelectArgs) -> Result<bool> {
 
 /// Features of `samples` with the model the arguments name (core's embedding, with its progress bar).
 pub fn embed_features(
-    ctx: &medpick_core::gpu::GpuContext,
+    ctx: Option<&medpick_core::gpu::GpuContext>,
     m: &ModelArgs,
     root: &std::path::Path,
     samples: &[medpick_core::manifest::Sample],

@@ -160,7 +160,7 @@ pub fn train(a: TrainArgs) -> Result<bool> {
     let (Some(features), Some(labels)) = (&a.features, &a.labels) else {
         bail!("--task cls needs --features and --labels");
     };
-    let ctx = if a.cpu { None } else { Some(crate::open_gpu()?) };
+    let ctx = if a.cpu { None } else { crate::open_device()? };
     let cfg = ClsConfig { kind: HeadKind::parse(&a.head)?, epochs: a.epochs, seed: a.seed, ..Default::default() };
     let (file, log) = pollster::block_on(heads::train_cls(ctx.as_ref(), features, labels, &cfg))?;
     heads::write_json(&a.out, &file, a.force)?;
@@ -172,7 +172,7 @@ fn train_seg(a: TrainArgs) -> Result<bool> {
     let Some(dataset) = &a.dataset else {
         bail!("--task seg needs --dataset (a folder or manifest of images with masks)")
     };
-    let gpu = crate::open_gpu()?;
+    let gpu = crate::open_device()?;
     let c = SegTrainConfig {
         dataset: dataset.clone(),
         labels: a.labels.clone(),
@@ -183,7 +183,7 @@ fn train_seg(a: TrainArgs) -> Result<bool> {
         seed: a.seed,
         cpu: a.cpu,
     };
-    let t = pollster::block_on(heads::train_seg(&gpu, &c))?;
+    let t = pollster::block_on(heads::train_seg(gpu.as_ref(), &c))?;
     let mut w = medpick_core::manifest::create_new(&a.out, a.force)?;
     std::io::Write::write_all(&mut w, serde_json::to_string(&t.file)?.as_bytes())?;
     std::io::Write::flush(&mut w)?;
@@ -200,7 +200,7 @@ pub fn eval(a: EvalArgs) -> Result<bool> {
             if let Some(out) = &a.out {
                 medpick_core::manifest::refuse_existing(out, a.force)?;
             }
-            let ctx = if a.cpu { None } else { Some(crate::open_gpu()?) };
+            let ctx = if a.cpu { None } else { crate::open_device()? };
             let e = pollster::block_on(heads::eval_cls(ctx.as_ref(), &h, features, labels))?;
             print!("{}", e.summary(&h.classes));
             if let Some(out) = &a.out {
@@ -216,10 +216,10 @@ pub fn eval(a: EvalArgs) -> Result<bool> {
             for p in a.out.iter().chain(&a.out_volumes) {
                 medpick_core::manifest::refuse_existing(p, a.force)?;
             }
-            let gpu = crate::open_gpu()?;
+            let gpu = crate::open_device()?;
             let (w, cache) = (a.weights.clone(), a.cache.clone());
             let e = pollster::block_on(heads::eval_seg(
-                &gpu,
+                gpu.as_ref(),
                 a.cpu,
                 &h,
                 dataset,
