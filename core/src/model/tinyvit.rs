@@ -482,14 +482,13 @@ impl LoadedTinyVit {
     /// Depthwise 3×3 Conv_BN, pad 1, optional GELU.
     async fn dwconv(ex: &mut Exec<'_>, x: &Act, c: &Conv2dBn<Tensor>, stride: usize, gelu: bool) -> Result<Act> {
         let g = ConvGeom { h: x.h, w: x.w, c: x.c, k: 3, stride, pad: 1 };
-        let t = ex.dwconv2d(&x.t, &c.weight, &c.bias, g).await?;
-        let (ho, wo) = g.out_hw();
-        let y = Act { t, h: ho, w: wo, c: x.c };
-        if gelu {
-            Self::gelu(ex, y).await
+        let t = if gelu {
+            ex.dwconv2d_gelu(&x.t, &c.weight, &c.bias, g).await?
         } else {
-            Ok(y)
-        }
+            ex.dwconv2d(&x.t, &c.weight, &c.bias, g).await?
+        };
+        let (ho, wo) = g.out_hw();
+        Ok(Act { t, h: ho, w: wo, c: x.c })
     }
 
     /// LayerNorm over channels.

@@ -1,8 +1,9 @@
 //! Elementwise math the CPU backend vectorises: a branch-free f32 `exp` (Cephes' expf: range reduction by
-//! ln 2 in two parts and a degree-6 polynomial, within 2 ulp of the true value over the clamped range), and
-//! [`map_in_place`], which runs an elementwise function in AVX2 lanes where the CPU has them (detected at run
-//! time) and in the baseline SIMD of the target (SSE2, NEON, simd128) otherwise. No FMA contraction is used,
-//! so every path gives the same bits.
+//! ln 2 in two parts and a degree-6 polynomial, within 2 ulp of the true value over the clamped range),
+//! [`map_in_place`], which runs an elementwise function in AVX-512 or AVX2 lanes where the CPU has them (detected
+//! at run time) and in the baseline SIMD of the target (SSE2, NEON, simd128) otherwise, the softmax numerators,
+//! and the [`multiversion!`] macro other kernels use for the same dispatch. No FMA contraction is used and
+//! reductions keep a fixed number of lanes, so every path gives the same bits.
 
 /// e^x in f32. Inputs below −87.3 give 2⁻¹²⁶·e^(x+87.3)-ish tiny values instead of denormals (a softmax or an
 /// erfc tail, where they vanish in any sum); above 88.4 it saturates at f32::MAX-ish; NaN stays NaN.
@@ -27,11 +28,45 @@ pub fn exp_f32(x: f32) -> f32 {
     p * scale
 }
 
+/// `$vis fn $name(args) -> R` that runs `$body(args)` compiled for AVX-512F, for AVX2, or for the target's baseline
+/// (SSE2, NEON, simd128), whichever this CPU has (detected at run time). The body must be `#[inline(always)]`
+/// and must not depend on the lane width for its result: every path then gives the same bits.
+macro_rules! multiversion {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)? => $body:ident) => {
+        $(#[$m])*
+        $vis fn $name($($a: $t),*) $(-> $r)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                unsafe fn v512($($a: $t),*) $(-> $r)? { $body($($a),*) }
+                #[target_feature(enable = "avx2")]
+                unsafe fn v256($($a: $t),*) $(-> $r)? { $body($($a),*) }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: AVX-512F is present (checked just above).
+                    return unsafe { v512($($a),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: AVX2 is present (checked just above).
+                    return unsafe { v256($($a),*) };
+                }
+            }
+            $body($($a),*)
+        }
+    };
+}
+pub(crate) use multiversion;
+
 #[inline(always)]
 fn map_body<F: Fn(f32) -> f32>(y: &mut [f32], f: &F) {
     for v in y {
         *v = f(*v);
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn map_avx512<F: Fn(f32) -> f32>(y: &mut [f32], f: &F) {
+    map_body(y, f)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -44,11 +79,54 @@ unsafe fn map_avx2<F: Fn(f32) -> f32>(y: &mut [f32], f: &F) {
 #[inline]
 pub fn map_in_place<F: Fn(f32) -> f32>(y: &mut [f32], f: F) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 is present (checked just above).
-        return unsafe { map_avx2(y, &f) };
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F is present (checked just above).
+            return unsafe { map_avx512(y, &f) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present (checked just above).
+            return unsafe { map_avx2(y, &f) };
+        }
     }
     map_body(y, &f)
+}
+
+/// Lanes of the partial sums and maxima below: fixed, so the result does not depend on the SIMD width.
+const LANES: usize = 16;
+
+#[inline(always)]
+fn softmax_numerators_body(row: &mut [f32]) -> f32 {
+    let mut mx = [f32::NEG_INFINITY; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for c in &mut chunks {
+        for l in 0..LANES {
+            mx[l] = if c[l] > mx[l] { c[l] } else { mx[l] };
+        }
+    }
+    let mut m = chunks.remainder().iter().fold(f32::NEG_INFINITY, |a, &v| if v > a { v } else { a });
+    for v in mx {
+        m = if v > m { v } else { m };
+    }
+    let mut acc = [0f32; LANES];
+    let mut chunks = row.chunks_exact_mut(LANES);
+    for c in &mut chunks {
+        for l in 0..LANES {
+            c[l] = exp_f32(c[l] - m);
+            acc[l] += c[l];
+        }
+    }
+    let mut tail = 0f32;
+    for v in chunks.into_remainder() {
+        *v = exp_f32(*v - m);
+        tail += *v;
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+multiversion! {
+    /// The numerators of a softmax, in place: `row[j] = e^(row[j] − max)`; returns their sum (the denominator).
+    pub fn softmax_numerators(row: &mut [f32]) -> f32 => softmax_numerators_body
 }
 
 /// The SIMD level the CPU backend's elementwise code found on this CPU (the GEMM picks its own, at least this).
@@ -56,7 +134,7 @@ pub fn simd_level() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
-            return "AVX-512 (GEMM), AVX2 (elementwise)";
+            return "AVX-512";
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
             return "AVX2+FMA";
@@ -93,6 +171,21 @@ mod tests {
         assert_eq!(exp_f32(0.0), 1.0);
         assert!(exp_f32(f32::NAN).is_nan());
         assert!(exp_f32(-1000.0) < 1e-37 && exp_f32(-1000.0) >= 0.0);
+    }
+
+    #[test]
+    fn softmax_numerators_match_a_plain_softmax() {
+        for n in [1usize, 15, 16, 17, 49, 196, 1000] {
+            let mut row: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.21).collect();
+            let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let want: Vec<f64> = row.iter().map(|&v| (v as f64 - m).exp()).collect();
+            let z = softmax_numerators(&mut row);
+            let zw: f64 = want.iter().sum();
+            assert!(((z as f64) - zw).abs() <= 1e-5 * zw, "n {n}: sum {z} vs {zw}");
+            for (g, w) in row.iter().zip(&want) {
+                assert!((*g as f64 - w).abs() <= 1e-6 * w.max(1e-30) + 1e-38, "n {n}: {g} vs {w}");
+            }
+        }
     }
 
     #[test]

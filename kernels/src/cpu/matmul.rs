@@ -35,7 +35,9 @@ pub fn matmul_then(
     }
     // B's strides as sgemm reads it: [K,N] row-major, or Bᵀ of a [N,K] row-major matrix.
     let (rsb, csb) = if trans_b { (1, k as isize) } else { (n as isize, 1) };
-    let rows = par::rows_per_task(m, n * k, 1 << 18);
+    // Row blocks: several per thread, and small enough (≤ 64K values of C, but ≥ 64 rows so B's packing stays
+    // cheap) that the bias and the epilogue find them in cache.
+    let rows = par::rows_per_task(m, n * k, 1 << 18).min((1usize << 16).div_ceil(n).max(64)).max(1);
     par::for_chunks(&mut c, rows * n, |task, cblk| {
         let r0 = task * rows;
         let r = cblk.len() / n;

@@ -122,10 +122,12 @@ impl<'a> Exec<'a> {
         })
     }
 
+    /// The output buffer of a GPU op; on the CPU an empty placeholder (every CPU arm returns the vector its
+    /// kernel made).
     fn alloc(&self, len: usize) -> Result<Tensor> {
         Ok(match &self.gpu {
             Some((ctx, _)) => Tensor::Gpu(ctx.storage("activation", (len * 4) as u64)?),
-            None => Tensor::Cpu(vec![0.0; len]),
+            None => Tensor::Cpu(Vec::new()),
         })
     }
 
@@ -401,6 +403,28 @@ impl<'a> Exec<'a> {
     }
 
     /// LayerNorm over the last dim of X [rows, d].
+    /// GELU(depthwise convolution): on the CPU fused (the GELU runs on each block of rows while it is in cache),
+    /// on the GPU the two kernels.
+    pub async fn dwconv2d_gelu(&mut self, x: &Tensor, w: &Tensor, bias: &Tensor, g: ConvGeom) -> Result<Tensor> {
+        const OP: &str = "dwconv2d";
+        if self.gpu.is_some() {
+            let y = self.dwconv2d(x, w, bias, g).await?;
+            let (ho, wo) = g.out_hw();
+            return self.gelu(&y, ho * wo * g.c).await;
+        }
+        g.check(OP)?;
+        host_len(OP, "x", x, g.h * g.w * g.c)?;
+        host_len(OP, "w", w, g.c * g.k * g.k)?;
+        host_len(OP, "bias", bias, g.c)?;
+        Ok(Tensor::Cpu(cpu::dwconv2d::dwconv2d_then(
+            host(OP, x)?,
+            host(OP, w)?,
+            host(OP, bias)?,
+            g,
+            cpu::gelu_in_place,
+        )))
+    }
+
     pub async fn layernorm(
         &mut self,
         x: &Tensor,
