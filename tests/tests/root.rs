@@ -4,6 +4,7 @@ mod cli;
 mod cli_bench;
 mod common;
 mod csv_files;
+mod device;
 mod io;
 mod kernels;
 mod models;

@@ -3,6 +3,8 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod select_grid;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod vs_torch;
 
 use serde::Serialize;
 

@@ -114,3 +114,35 @@ pub fn bench_encoder(
     }
     Ok(())
 }
+
+/// `bench encoder --vs-torch`: medpick and PyTorch's reference at 1, 2 and all threads, with the ratio.
+pub fn bench_encoder_vs_torch(
+    model: &str,
+    weights: Option<&std::path::Path>,
+    batches: &[usize],
+    json: bool,
+    out: Option<std::path::PathBuf>,
+    precisions: &[medpick_core::model::Precision],
+    python: &str,
+) -> Result<()> {
+    use medpick_core::bench::vs_torch;
+    let dev = crate::open_device_report()?;
+    let ctx = dev.gpu.as_ref();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/torch_encoder.py");
+    let precision = precisions.first().copied().unwrap_or(medpick_core::model::Precision::F32);
+    let threads = if ctx.is_some() { vec![medpick_core::cpu::par::threads()] } else { vs_torch::thread_counts() };
+    let runs =
+        pollster::block_on(vs_torch::compare(ctx, model, weights, batches, precision, python, &script, &threads))?;
+    let doc = serde_json::json!({"backend": dev.reason, "cpu_simd": medpick_core::cpu::math::simd_level(),
+        "adapter": ctx.map(|c| c.report()), "runs": runs});
+    if let Some(p) = &out {
+        std::fs::write(p, serde_json::to_string_pretty(&doc)?).with_context(|| format!("writing {}", p.display()))?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    println!("backend: {}", dev.reason);
+    print!("{}", vs_torch::table(&runs));
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! `--device auto|gpu|cpu`: which backend a run gets, and that the CPU backend and the WGSL kernels embed the
+//! same features (so the feature cache is shared by both) and the CPU backend's do not depend on its threads.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::cli::medpick;
+
+fn device_info(args: &[&str], env: Option<(&str, &str)>) -> serde_json::Value {
+    let mut c = Command::new(medpick());
+    c.args(["device-info", "--json"]).args(args).env_remove("MEDPICK_DEVICE");
+    if let Some((k, v)) = env {
+        c.env(k, v);
+    }
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn auto_takes_the_cpu_backend_on_a_cpu_adapter_and_each_choice_is_honoured() {
+    let auto = device_info(&[], None);
+    let adapter = &auto["adapter"];
+    if adapter.is_null() {
+        assert_eq!(auto["backend"], "cpu", "{auto}");
+        assert!(auto["reason"].as_str().unwrap().contains("no GPU adapter"), "{auto}");
+    } else if adapter["device_type"] == "Cpu" {
+        assert_eq!(auto["backend"], "cpu", "{auto}");
+        assert!(auto["reason"].as_str().unwrap().contains("CPU rasteriser"), "{auto}");
+    } else {
+        assert_eq!(auto["backend"], "gpu", "{auto}");
+    }
+    if !adapter.is_null() {
+        assert_eq!(device_info(&["--device", "gpu"], None)["backend"], "gpu");
+    }
+    let cpu = device_info(&["--device", "cpu", "--threads", "1"], None);
+    assert_eq!((&cpu["backend"], &cpu["cpu"]["threads"]), (&"cpu".into(), &1.into()), "{cpu}");
+    assert!(!cpu["cpu"]["simd"].as_str().unwrap().is_empty(), "{cpu}");
+    assert_eq!(device_info(&[], Some(("MEDPICK_DEVICE", "cpu")))["backend"], "cpu");
+    // More threads than cores still runs (they share the cores).
+    let many = device_info(&["--device", "cpu", "--threads", "64"], None);
+    assert_eq!(many["cpu"]["threads"], 64, "{many}");
+    for (args, env, names) in
+        [(vec!["--device", "cuda"], None, "--device"), (vec![], Some(("MEDPICK_DEVICE", "tpu")), "MEDPICK_DEVICE")]
+    {
+        let mut c = Command::new(medpick());
+        c.args(["device-info"]).args(&args).env_remove("MEDPICK_DEVICE");
+        if let Some((k, v)) = env {
+            c.env(k, v);
+        }
+        let o = c.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(names) && err.contains("auto, gpu or cpu"), "{err}");
+    }
+}
+
+fn embed(data: &std::path::Path, out: &std::path::Path, args: &[&str]) -> medpick_core::features::Features {
+    let o = Command::new(medpick())
+        .arg("embed")
+        .arg(data)
+        .args(["--cache", "none", "--out"])
+        .arg(out)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    medpick_core::features::Features::read(out).unwrap()
+}
+
+/// The same two DSB2018 images embedded by LiteMedSAM on the CPU backend (1 and 2 threads) and on the WGSL
+/// kernels: the CPU backend's features are bit-identical across thread counts, and within the parity budget
+/// (each backend is within 1e-4 of PyTorch: 2e-4 between them) of the GPU's.
+#[test]
+fn cpu_backend_features_match_the_gpu_and_do_not_depend_on_threads() {
+    if crate::models_available().is_none() || crate::common::gpu().is_none() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("medpick-device-{}", std::process::id()));
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018/images");
+    let mut names: Vec<_> = std::fs::read_dir(&sample).unwrap().map(|e| e.unwrap().path()).collect();
+    names.sort();
+    for p in names.iter().take(2) {
+        std::fs::copy(p, data.join(p.file_name().unwrap())).unwrap();
+    }
+    let c1 = embed(&data, &dir.join("c1.safetensors"), &["--device", "cpu", "--threads", "1"]);
+    let c2 = embed(&data, &dir.join("c2.safetensors"), &["--device", "cpu", "--threads", "2"]);
+    let g = embed(&data, &dir.join("g.safetensors"), &["--device", "gpu"]);
+    assert_eq!(c1.ids, g.ids);
+    assert_eq!(
+        c1.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        c2.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+    let worst = c1.data.iter().zip(&g.data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst <= 2e-4, "CPU vs GPU features differ by {worst}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bench_encoder_on_the_cpu_backend_reports_threads_and_host_memory() {
+    if crate::models_available().is_none() {
+        return;
+    }
+    let o = Command::new(medpick())
+        .args(["bench", "encoder", "--device", "cpu", "--threads", "1", "--batches", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = &doc["results"][0];
+    assert_eq!((&r["backend"], &r["threads"], &r["batch"]), (&"cpu".into(), &1.into(), &1.into()), "{r}");
+    assert_eq!(r["peak_gpu_bytes"], 0, "{r}");
+    assert!(r["peak_host_bytes"].as_u64().unwrap() > r["weight_bytes"].as_u64().unwrap(), "{r}");
+    assert!(r["gflops"].as_f64().unwrap() > 0.0, "{r}");
+}
