@@ -70,8 +70,9 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> Clus
     // Lloyd.
     let mut labels = vec![0usize; n];
     let total_var = mean_variance(x);
-    for _ in 0..max_iter.max(1) {
-        for (i, l) in labels.iter_mut().enumerate() {
+    // The nearest centre of each point (lowest index on ties), points split across the CPU backend's threads.
+    let assign = |centers: &[f64]| {
+        crate::cpu::par::map(n, |i| {
             let (mut bj, mut bd) = (0, f64::INFINITY);
             for j in 0..k {
                 let dd = sqdist(x.row(i), &centers[j * d..(j + 1) * d]);
@@ -80,8 +81,12 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> Clus
                     bj = j;
                 }
             }
+            (bj, bd)
+        })
+    };
+    for _ in 0..max_iter.max(1) {
+        for (l, (bj, _)) in labels.iter_mut().zip(assign(&centers)) {
             *l = bj;
-            let _ = bd;
         }
         let mut sums = vec![0f64; k * d];
         let mut counts = vec![0usize; k];
@@ -108,15 +113,7 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> Clus
     }
     // Final assignment to the final centres.
     let mut inertia = 0.0;
-    for (i, l) in labels.iter_mut().enumerate() {
-        let (mut bj, mut bd) = (0, f64::INFINITY);
-        for j in 0..k {
-            let dd = sqdist(x.row(i), &centers[j * d..(j + 1) * d]);
-            if dd < bd {
-                bd = dd;
-                bj = j;
-            }
-        }
+    for (l, (bj, bd)) in labels.iter_mut().zip(assign(&centers)) {
         *l = bj;
         inertia += bd;
     }

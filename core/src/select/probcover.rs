@@ -10,26 +10,31 @@ use crate::Result;
 /// distance from i to its nearest point of another label, so the scan needs no n×n pass per δ.
 pub fn probcover_delta(x: Matrix, labels: &[usize]) -> f64 {
     let n2 = norms2(x);
-    let mut maxd = 0f64;
-    let mut other = vec![f64::INFINITY; x.n];
-    for i in 0..x.n {
+    // Row by row on the CPU backend's threads (each row's values are computed as alone; max and min are exact).
+    let rows = crate::cpu::par::map(x.n, |i| {
+        let (mut maxd, mut other) = (0f64, f64::INFINITY);
         for j in 0..x.n {
             let dd = dist(x, &n2, i, j);
             maxd = maxd.max(dd);
             if labels[i] != labels[j] {
-                other[i] = other[i].min(dd);
+                other = other.min(dd);
             }
         }
-    }
+        (maxd, other)
+    });
+    let maxd = rows.iter().map(|r| r.0).fold(0f64, f64::max);
+    let other: Vec<f64> = rows.into_iter().map(|r| r.1).collect();
     medcal_delta(maxd, x.n, |delta| other.iter().filter(|&&o| delta < o).count())
 }
 
 /// The graph {(i, j) : inside(i, j)} over the rows, in CSR form (offsets [n+1], sorted neighbour lists).
-fn csr_graph(n: usize, inside: impl Fn(usize, usize) -> bool) -> (Vec<usize>, Vec<u32>) {
+fn csr_graph(n: usize, inside: impl Fn(usize, usize) -> bool + Sync + Send) -> (Vec<usize>, Vec<u32>) {
+    // Each row's neighbour list on the CPU backend's threads, concatenated in row order.
+    let lists = crate::cpu::par::map(n, |i| (0..n).filter(|&j| inside(i, j)).map(|j| j as u32).collect::<Vec<_>>());
     let mut offsets = vec![0usize];
-    let mut edges = Vec::new();
-    for i in 0..n {
-        edges.extend((0..n).filter(|&j| inside(i, j)).map(|j| j as u32));
+    let mut edges = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+    for l in lists {
+        edges.extend(l);
         offsets.push(edges.len());
     }
     (offsets, edges)
@@ -85,16 +90,14 @@ pub async fn probcover_official(input: &SelectInput<'_>, delta: Option<f64>) -> 
                     let (o, _) = gpu::other_label_scan(ctx, pool, &c.labels).await?;
                     o.into_iter().map(|v| (v.max(0.0) as f64).sqrt()).collect()
                 }
-                None => (0..x.n)
-                    .map(|i| {
-                        sqdists_from(x, i)
-                            .into_iter()
-                            .enumerate()
-                            .filter(|&(j, _)| c.labels[j] != c.labels[i])
-                            .map(|(_, d)| d.sqrt())
-                            .fold(f64::INFINITY, f64::min)
-                    })
-                    .collect(),
+                None => crate::cpu::par::map(x.n, |i| {
+                    sqdists_from(x, i)
+                        .into_iter()
+                        .enumerate()
+                        .filter(|&(j, _)| c.labels[j] != c.labels[i])
+                        .map(|(_, d)| d.sqrt())
+                        .fold(f64::INFINITY, f64::min)
+                }),
             };
             // Ball {j : D_ij < δ} is pure iff δ ≤ the distance to the nearest other label.
             let purity = |d: f64| other.iter().filter(|&&o| d <= o).count() as f64 / x.n as f64;

@@ -255,7 +255,9 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
             }
             continue;
         }
-        let typ = idx.iter().map(|&i| {
+        // Each member's typicality on the CPU backend's threads (each computed as alone).
+        let typ = crate::cpu::par::map(idx.len(), |r| {
+            let i = idx[r];
             let mut ds: Vec<f64> = idx
                 .iter()
                 .filter(|&&j| j != i)
@@ -265,7 +267,7 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
             let m = if ds.is_empty() { 0.0 } else { ds.iter().take(kk).sum::<f64>() / ds.len().min(kk) as f64 };
             1.0 / (m + 1e-5)
         });
-        if let Some((j, v)) = argmax(typ) {
+        if let Some((j, v)) = argmax(typ.into_iter()) {
             sel.picks.push(idx[j]);
             sel.scores.push(v);
             labels[idx[j]] = -1;

@@ -58,14 +58,18 @@ fn dw_rows_body(x: &[f32], taps: &[f32], bias: &[f32], g: ConvGeom, oy0: usize, 
                 (iy >= 0 && iy < g.h as isize).then_some((ky, iy as usize))
             })
             .collect();
-        let mut c0 = 0;
-        while c0 + CB <= c {
-            dw_block(x, taps, bias, g, &rows, c0, yrow);
-            c0 += CB;
-        }
-        // The last channels, fewer than a block: one at a time, same order of the sum.
-        for ch in c0..c {
-            for ox in 0..wo {
+        // Output pixel by pixel, all its channel blocks in turn: the pixel's inputs are contiguous runs of C
+        // values, read in order (a block at a time across a row strides by C and misses the cache).
+        let full = c / CB * CB;
+        for ox in 0..wo {
+            let out = &mut yrow[ox * c..(ox + 1) * c];
+            let mut c0 = 0;
+            while c0 < full {
+                dw_block(x, taps, bias, g, &rows, ox, c0, &mut out[c0..c0 + CB]);
+                c0 += CB;
+            }
+            // The last channels, fewer than a block: one at a time, same order of the sum.
+            for ch in full..c {
                 let mut acc = bias[ch];
                 for &(ky, iy) in &rows {
                     for kx in 0..g.k {
@@ -75,37 +79,43 @@ fn dw_rows_body(x: &[f32], taps: &[f32], bias: &[f32], g: ConvGeom, oy0: usize, 
                         }
                     }
                 }
-                yrow[ox * c + ch] = acc;
+                out[ch] = acc;
             }
         }
     }
 }
 
-/// Channels `c0 .. c0 + CB` of one output row: the accumulators and taps are fixed-size arrays, so they live in
-/// SIMD registers.
+/// Channels `c0 .. c0 + CB` of output pixel `ox`: the accumulators are a fixed-size array, so they live in a
+/// SIMD register.
+#[allow(clippy::too_many_arguments)] // the convolution's operands and the block's place
 #[inline(always)]
-fn dw_block(x: &[f32], taps: &[f32], bias: &[f32], g: ConvGeom, rows: &[(usize, usize)], c0: usize, yrow: &mut [f32]) {
-    let (_, wo) = g.out_hw();
+fn dw_block(
+    x: &[f32],
+    taps: &[f32],
+    bias: &[f32],
+    g: ConvGeom,
+    rows: &[(usize, usize)],
+    ox: usize,
+    c0: usize,
+    out: &mut [f32],
+) {
     let c = g.c;
-    let b: [f32; CB] = bias[c0..c0 + CB].try_into().expect("a whole block");
-    for ox in 0..wo {
-        let mut acc = b;
-        for &(ky, iy) in rows {
-            for kx in 0..g.k {
-                let ix = (ox * g.stride + kx) as isize - g.pad as isize;
-                if ix < 0 || ix >= g.w as isize {
-                    continue;
-                }
-                let base = (iy * g.w + ix as usize) * c + c0;
-                let xs: &[f32; CB] = x[base..base + CB].try_into().expect("a whole block");
-                let t: &[f32; CB] = taps[(ky * g.k + kx) * c + c0..][..CB].try_into().expect("a whole block");
-                for l in 0..CB {
-                    acc[l] += xs[l] * t[l];
-                }
+    let mut acc: [f32; CB] = bias[c0..c0 + CB].try_into().expect("a whole block");
+    for &(ky, iy) in rows {
+        for kx in 0..g.k {
+            let ix = (ox * g.stride + kx) as isize - g.pad as isize;
+            if ix < 0 || ix >= g.w as isize {
+                continue;
+            }
+            let base = (iy * g.w + ix as usize) * c + c0;
+            let xs: &[f32; CB] = x[base..base + CB].try_into().expect("a whole block");
+            let t: &[f32; CB] = taps[(ky * g.k + kx) * c + c0..][..CB].try_into().expect("a whole block");
+            for l in 0..CB {
+                acc[l] += xs[l] * t[l];
             }
         }
-        yrow[ox * c + c0..ox * c + c0 + CB].copy_from_slice(&acc);
     }
+    out.copy_from_slice(&acc);
 }
 
 math::multiversion! {
