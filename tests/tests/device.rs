@@ -115,3 +115,71 @@ fn bench_encoder_on_the_cpu_backend_reports_threads_and_host_memory() {
     assert!(r["peak_host_bytes"].as_u64().unwrap() > r["weight_bytes"].as_u64().unwrap(), "{r}");
     assert!(r["gflops"].as_f64().unwrap() > 0.0, "{r}");
 }
+
+/// A NaN inside the model (here one weight of the tiny DINOv2 fixture's patch embedding) reaches the output: every image is
+/// reported with its file and skipped, nothing is cached, and no feature file holds a NaN.
+#[test]
+fn a_nan_in_the_forward_pass_is_reported_and_never_written() {
+    let Some(sh) = crate::common::shared() else { return };
+    let dir = std::env::temp_dir().join(format!("medpick-nan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut bytes = std::fs::read(sh.join("fixtures/dinov2/tiny_registers/model.safetensors")).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let (_, t) = header
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(k, t)| k.contains("patch_embeddings") && k.ends_with("weight") && t["dtype"] == "F32")
+        .expect("the patch embedding's weight in the fixture");
+    let at = 8 + n + t["data_offsets"][0].as_u64().unwrap() as usize;
+    bytes[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    let weights = dir.join("nan.safetensors");
+    std::fs::write(&weights, &bytes).unwrap();
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018/images");
+    let first = std::fs::read_dir(&sample).unwrap().map(|e| e.unwrap().path()).min().unwrap();
+    std::fs::copy(&first, data.join(first.file_name().unwrap())).unwrap();
+    for device in ["cpu", "gpu"] {
+        if device == "gpu" && crate::common::gpu().is_none() {
+            continue;
+        }
+        let out = dir.join(format!("f-{device}.safetensors"));
+        let o = Command::new(medpick())
+            .arg("embed")
+            .arg(&data)
+            .args(["--model", "dinov2", "--pool", "cls", "--device", device, "--weights"])
+            .arg(&weights)
+            .args(["--cache"])
+            .arg(dir.join("cache"))
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("non-finite") && err.contains(first.file_name().unwrap().to_str().unwrap()), "{err}");
+        if let Ok(f) = medpick_core::features::Features::read(&out) {
+            assert!(f.data.iter().all(|v| v.is_finite()) && f.ids.is_empty(), "{device}: {:?}", f.ids);
+        }
+        let cached = std::fs::read_dir(dir.join("cache")).map(|d| d.count()).unwrap_or(0);
+        let files: Vec<_> = walk(&dir.join("cache"));
+        assert!(files.iter().all(|p| !p.to_string_lossy().ends_with(".f32")), "{device}: cached {cached}: {files:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn walk(d: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(d) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

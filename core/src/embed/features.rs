@@ -484,6 +484,18 @@ pub async fn embed_samples(
                 }
                 Slot::Pending(p) => {
                     let v = fresh[p].take().ok_or_else(|| Error::Invalid(format!("{}: no feature", s.id)))?;
+                    // A NaN or Inf anywhere in the forward pass reaches the output: never cache or write it.
+                    if let Some(at) = v.iter().position(|x| !x.is_finite()) {
+                        let why = format!(
+                            "{}: the encoder produced a non-finite value ({} at output {at} of {}); not written",
+                            s.source,
+                            v[at],
+                            v.len()
+                        );
+                        report.skipped.push((s.id.clone(), why));
+                        progress(i + 1, samples.len(), false);
+                        continue;
+                    }
                     if let (Some(d), Some(k)) = (&dir, &keys[j]) {
                         let tmp = d.join(format!("{k}.f32.tmp"));
                         std::fs::write(&tmp, bytemuck::cast_slice(&v)).map_err(|e| Error::io(&tmp, e))?;
