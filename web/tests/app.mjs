@@ -63,7 +63,7 @@ for (const f of fs.readdirSync(path.dirname(nativeOut))) {
   const m = f.match(/^picks\.(.+)\.csv$/);
   if (m) native[m[1]] = readCsv(fs.readFileSync(path.join(path.dirname(nativeOut), f), 'utf8'));
 }
-console.log(`native CLI: ${N} images, ${Object.keys(native).length} strategies in ${nativeSecs.toFixed(1)} s (lavapipe, incl. model load)`);
+console.log(`native CLI: ${N} images, ${Object.keys(native).length} strategies in ${nativeSecs.toFixed(1)} s (--device auto, incl. model load)`);
 
 // medpick web on a free port.
 const server = spawn(bin, ['web', '--port', '0', '--dir', web], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -135,7 +135,7 @@ async function runProfile(profile) {
 try {
   const secs = {};
   for (const p of PROFILES) secs[p] = await runProfile(p);
-  console.log(`images/s: native CLI (lavapipe) ${(N / nativeSecs).toFixed(3)} incl. model load`
+  console.log(`images/s: native CLI (--device auto) ${(N / nativeSecs).toFixed(3)} incl. model load`
     + Object.entries(secs).map(([p, t]) => `; Chromium ${p === 'webgpu' ? 'WebGPU/SwiftShader' : 'CPU (wasm)'} ${(N / t).toFixed(3)}`).join(''));
 } catch (e) {
   failed++;

@@ -35,9 +35,53 @@ pub fn matmul_then(
     }
     // B's strides as sgemm reads it: [K,N] row-major, or Bᵀ of a [N,K] row-major matrix.
     let (rsb, csb) = if trans_b { (1, k as isize) } else { (n as isize, 1) };
-    // Row blocks: several per thread, and small enough (≤ 64K values of C, but ≥ 64 rows so B's packing stays
-    // cheap) that the bias and the epilogue find them in cache.
-    let rows = par::rows_per_task(m, n * k, 1 << 18).min((1usize << 16).div_ceil(n).max(64)).max(1);
+    let finish = |task_rows: &mut [f32]| {
+        if let Some(bias) = bias {
+            for row in task_rows.chunks_exact_mut(n) {
+                for (v, &bv) in row.iter_mut().zip(&bias[..n]) {
+                    *v += bv;
+                }
+            }
+        }
+        epilogue(task_rows);
+    };
+    let threads = par::threads();
+    if threads > 1 && m < 512 && n >= 128 * threads && k > 0 {
+        // Few rows (a weight gradient: M = channels, K = pixels): split the columns of C instead, so B is packed
+        // once in all (each row block would pack all of it again). Each task owns columns j0..j1 of every row.
+        let per = n.div_ceil(threads).div_ceil(16) * 16;
+        let cptr = SendPtr(c.as_mut_ptr());
+        par::map(n.div_ceil(per), |t| {
+            let (j0, j1) = (t * per, ((t + 1) * per).min(n));
+            let boff = if trans_b { j0 * k } else { j0 };
+            // SAFETY: A [m, k] and B's columns j0..j1 lie inside the slices checked by the assert; the task writes
+            // only columns j0..j1 of C ([m, n], row stride n), disjoint from every other task's.
+            unsafe {
+                matrixmultiply::sgemm(
+                    m,
+                    k,
+                    j1 - j0,
+                    1.0,
+                    a.as_ptr(),
+                    k as isize,
+                    1,
+                    b[boff..].as_ptr(),
+                    rsb,
+                    csb,
+                    0.0,
+                    cptr.at(j0),
+                    n as isize,
+                    1,
+                );
+            }
+        });
+        let rows = (1usize << 16).div_ceil(n).max(1);
+        par::for_chunks(&mut c, rows * n, |_, blk| finish(blk));
+        return c;
+    }
+    // Row blocks: several per thread, and small enough (about 64K values of C, but at least 256 rows, since each
+    // block packs all of B again) that the bias and the epilogue find them in cache.
+    let rows = par::rows_per_task(m, n * k, 1 << 18).min((1usize << 16).div_ceil(n).max(256)).max(1);
     par::for_chunks(&mut c, rows * n, |task, cblk| {
         let r0 = task * rows;
         let r = cblk.len() / n;
@@ -63,14 +107,25 @@ pub fn matmul_then(
                 );
             }
         }
-        if let Some(bias) = bias {
-            for row in cblk.chunks_exact_mut(n) {
-                for (v, &bv) in row.iter_mut().zip(&bias[..n]) {
-                    *v += bv;
-                }
-            }
-        }
-        epilogue(cblk);
+        finish(cblk);
     });
     c
 }
+
+/// C's base pointer, shared by tasks that write disjoint columns.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+
+impl SendPtr {
+    /// The pointer `off` values on (a method, so closures capture the whole `SendPtr`, not its field).
+    ///
+    /// # Safety
+    /// `off` must lie inside C.
+    unsafe fn at(self, off: usize) -> *mut f32 {
+        // SAFETY: the caller keeps `off` inside C.
+        unsafe { self.0.add(off) }
+    }
+}
+// SAFETY: every task writes a disjoint set of C's elements (see the column split above).
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
