@@ -195,3 +195,55 @@ pub fn table(rows: &[KernelBench]) -> String {
     }
     out
 }
+
+/// GEMM shapes (M, K, N) of the models medpick runs: TinyViT's 1×1 convolutions and MLPs at LiteMedSAM's
+/// resolutions, the neck's 3×3 as im2col, and DINOv2-small's linears at batch 8 (M = 8 × 257 tokens).
+pub const CPU_GEMM_SHAPES: [(usize, usize, usize); 8] = [
+    (65536, 64, 256),
+    (65536, 256, 64),
+    (16384, 128, 512),
+    (4096, 320, 1280),
+    (4096, 2304, 256),
+    (2056, 384, 1152),
+    (2056, 384, 1536),
+    (2056, 1536, 384),
+];
+
+/// One row of `bench kernels --device cpu`: the CPU backend's GEMM (A [M,K] · Bᵀ, B [N,K] as a linear layer's
+/// weight) at one shape, median of `iters` runs.
+#[derive(Clone, Debug, Serialize)]
+pub struct CpuGemmBench {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub threads: usize,
+    pub ms: f64,
+    pub gflops: f64,
+}
+
+/// The CPU backend's GEMM at [`CPU_GEMM_SHAPES`] (the first three when `quick`, with M divided by 16).
+pub fn cpu_gemm(iters: usize, quick: bool) -> Vec<CpuGemmBench> {
+    let shapes: Vec<(usize, usize, usize)> = if quick {
+        CPU_GEMM_SHAPES[..3].iter().map(|&(m, k, n)| (m / 16, k, n)).collect()
+    } else {
+        CPU_GEMM_SHAPES.to_vec()
+    };
+    let mut rng = Rng::new(5);
+    shapes
+        .into_iter()
+        .map(|(m, k, n)| {
+            let a = rng.uniform_vec(m * k, -1.0, 1.0);
+            let b = rng.uniform_vec(n * k, -1.0, 1.0);
+            std::hint::black_box(cpu::matmul(&a, &b, None, m, n, k, true));
+            let times: Vec<f64> = (0..iters.max(1))
+                .map(|_| {
+                    let t = Instant::now();
+                    std::hint::black_box(cpu::matmul(&a, &b, None, m, n, k, true));
+                    t.elapsed().as_secs_f64() * 1e3
+                })
+                .collect();
+            let ms = median(times);
+            CpuGemmBench { m, k, n, threads: cpu::par::threads(), ms, gflops: 2.0 * (m * n * k) as f64 / (ms * 1e6) }
+        })
+        .collect()
+}

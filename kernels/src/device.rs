@@ -86,6 +86,30 @@ impl Device {
         }
     }
 
+    /// `medpick device-info`: this run's backend and why, the CPU backend's threads and SIMD level, and the GPU
+    /// adapter (opened here when the CPU backend was chosen, to say what it was), as JSON and as a table.
+    pub async fn info(&self) -> (serde_json::Value, String) {
+        let adapter = match &self.gpu {
+            Some(ctx) => Some(ctx.report()),
+            None => GpuContext::new().await.ok().map(|c| c.report()),
+        };
+        let (threads, cores, simd) = (cpu::par::threads(), cpu::par::cores(), cpu::math::simd_level());
+        let doc = serde_json::json!({
+            "backend": self.kind(),
+            "reason": self.reason,
+            "cpu": { "threads": threads, "cores": cores, "simd": simd },
+            "adapter": adapter.as_ref().map(|a| serde_json::json!({
+                "name": a.name, "backend": a.backend, "device_type": a.device_type, "driver": a.driver })),
+        });
+        let gpu =
+            adapter.map_or("none".into(), |a| format!("{} ({}, {}, {})", a.name, a.backend, a.device_type, a.driver));
+        let table = format!(
+            "backend      {}\ncpu threads  {threads} (of {cores} cores)\ncpu simd     {simd}\ngpu adapter  {gpu}\n",
+            self.reason
+        );
+        (doc, table)
+    }
+
     /// `"gpu"` or `"cpu"`.
     pub fn kind(&self) -> &'static str {
         if self.gpu.is_some() {

@@ -183,3 +183,23 @@ fn walk(d: &std::path::Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn bench_kernels_on_the_cpu_backend_times_the_models_gemm_shapes() {
+    let o = Command::new(medpick())
+        .args(["bench", "kernels", "--device", "cpu", "--threads", "1", "--quick", "--iters", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = doc["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{doc}");
+    for r in rows {
+        assert_eq!(r["threads"], 1, "{r}");
+        assert!(r["gflops"].as_f64().unwrap() > 0.0 && r["m"].as_u64().unwrap() > 0, "{r}");
+    }
+    // numpy's column is there when python3 has numpy, and says why not otherwise.
+    assert!(
+        doc["numpy"].is_null() || doc["numpy"].get("gflops").is_some() || doc["numpy"].get("unavailable").is_some()
+    );
+}

@@ -12,6 +12,8 @@ use crate::gpu::GpuContext;
 use crate::rng::Rng;
 use crate::{Instant, Result};
 pub use medpick_kernels::bench::{kernels, median, table as kernels_table, BenchOptions, KernelBench};
+#[cfg(not(target_arch = "wasm32"))]
+pub use vs_torch::cpu_gemm_vs_numpy;
 
 /// One row of `medpick bench encoder`.
 #[derive(Clone, Debug, Serialize)]

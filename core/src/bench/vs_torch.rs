@@ -126,6 +126,25 @@ pub async fn compare(
     Ok(runs)
 }
 
+/// The whole comparison on `dev`'s backend (a thread sweep on the CPU backend, the current threads on a GPU):
+/// the JSON document and the table.
+pub async fn run(
+    dev: &crate::device::Device,
+    model: &str,
+    weights: Option<&Path>,
+    batches: &[usize],
+    precision: crate::model::Precision,
+    python: &str,
+    script: &Path,
+) -> Result<(serde_json::Value, String)> {
+    let ctx = dev.gpu.as_ref();
+    let threads = if ctx.is_some() { vec![cpu::par::threads()] } else { thread_counts() };
+    let runs = compare(ctx, model, weights, batches, precision, python, script, &threads).await?;
+    let doc = serde_json::json!({"backend": dev.reason, "cpu_simd": cpu::math::simd_level(),
+        "adapter": ctx.map(|c| c.report()), "runs": runs});
+    Ok((doc, table(&runs)))
+}
+
 /// The comparison table: per thread count and batch, both times and medpick's speed relative to PyTorch's
 /// (above 1: medpick is faster), GFLOP/s and their fraction of the measured peak, peak host memory.
 pub fn table(runs: &[ThreadRun]) -> String {
@@ -182,4 +201,54 @@ pub fn table(runs: &[ThreadRun]) -> String {
          threads; MB = each process's peak resident memory so far)"
     );
     out
+}
+
+/// `bench kernels --device cpu`: the CPU backend's GEMM GFLOP/s at the models' shapes beside numpy's (OpenBLAS,
+/// same threads, OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE removed) when `python` has numpy and threadpoolctl.
+pub fn cpu_gemm_vs_numpy(iters: usize, quick: bool, python: &str, script: &Path) -> (serde_json::Value, String) {
+    use std::fmt::Write;
+    let rows = medpick_kernels::bench::cpu_gemm(iters, quick);
+    let shapes: Vec<String> = rows.iter().map(|r| format!("{},{},{}", r.m, r.k, r.n)).collect();
+    let threads = cpu::par::threads().to_string();
+    let peer = Command::new(python)
+        .arg(script)
+        .args(["--shapes", &shapes.join(";"), "--threads", &threads, "--iters", &iters.to_string()])
+        .env_remove("OPENBLAS_CORETYPE")
+        .env_remove("OPENBLAS_L2_SIZE")
+        .output()
+        .ok()
+        .and_then(|o| {
+            let s = String::from_utf8_lossy(&o.stdout).into_owned();
+            serde_json::from_str::<serde_json::Value>(s.lines().last().unwrap_or("")).ok()
+        });
+    let numpy: Vec<Option<f64>> =
+        (0..rows.len()).map(|i| peer.as_ref().and_then(|p| p["gflops"].get(i)).and_then(|v| v.as_f64())).collect();
+    let mut table = String::new();
+    let _ = writeln!(
+        table,
+        "{:<22} {:>7} {:>10} {:>14} {:>12} {:>9}",
+        "GEMM M×K×N", "threads", "ms", "medpick GFLOP/s", "numpy GFLOP/s", "ratio"
+    );
+    for (r, np) in rows.iter().zip(&numpy) {
+        let (npf, ratio) = match np {
+            Some(g) => (format!("{g:.1}"), format!("{:.2}x", r.gflops / g)),
+            None => ("-".into(), "-".into()),
+        };
+        let shape = format!("{}x{}x{}", r.m, r.k, r.n);
+        let _ = writeln!(table, "{shape:<22} {:>7} {:>10.2} {:>14.1} {npf:>12} {ratio:>9}", r.threads, r.ms, r.gflops);
+    }
+    match &peer {
+        Some(p) if p.get("unavailable").is_none() => {
+            let _ = writeln!(table, "(numpy {} with {})", p["numpy"], p["threadpools"]);
+        }
+        Some(p) => {
+            let _ = writeln!(table, "(no numpy column: {})", p["unavailable"]);
+        }
+        None => {
+            let _ = writeln!(table, "(no numpy column: {python} {} did not run)", script.display());
+        }
+    }
+    let doc = serde_json::json!({"cpu_simd": cpu::math::simd_level(), "results": rows, "numpy_gflops": numpy,
+        "numpy": peer});
+    (doc, table)
 }

@@ -20,30 +20,11 @@ pub fn gpu_info(json: bool) -> Result<()> {
 
 /// `medpick device-info`: the backend `--device` gives this run, and why.
 pub fn device_info(json: bool) -> Result<()> {
-    use medpick_core::cpu::{math, par};
-    let d = crate::open_device_report()?;
-    // The adapter even when auto chose the CPU backend (a CPU rasteriser): say what it was.
-    let adapter = match &d.gpu {
-        Some(ctx) => Some(ctx.report()),
-        None => pollster::block_on(medpick_core::gpu::GpuContext::new()).ok().map(|c| c.report()),
-    };
-    let doc = serde_json::json!({
-        "backend": d.kind(),
-        "reason": d.reason,
-        "cpu": { "threads": par::threads(), "cores": par::cores(), "simd": math::simd_level() },
-        "adapter": adapter.as_ref().map(|a| serde_json::json!({
-            "name": a.name, "backend": a.backend, "device_type": a.device_type, "driver": a.driver })),
-    });
+    let (doc, table) = pollster::block_on(crate::open_device_report()?.info());
     if json {
         println!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(());
-    }
-    println!("backend      {}", d.reason);
-    println!("cpu threads  {} (of {} cores)", par::threads(), par::cores());
-    println!("cpu simd     {}", math::simd_level());
-    match adapter {
-        Some(a) => println!("gpu adapter  {} ({}, {}, {})", a.name, a.backend, a.device_type, a.driver),
-        None => println!("gpu adapter  none"),
+    } else {
+        print!("{table}");
     }
     Ok(())
 }
@@ -63,7 +44,20 @@ pub fn run_selftest(quick: bool, json: bool) -> Result<bool> {
 }
 
 pub fn bench_kernels(json: bool, out: Option<PathBuf>, iters: usize, no_cpu: bool, quick: bool) -> Result<()> {
-    let ctx = open_gpu()?;
+    let dev = crate::open_device_report()?;
+    let Some(ctx) = dev.gpu else {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/numpy_gemm.py");
+        let (doc, table) = bench::cpu_gemm_vs_numpy(iters, quick, "python3", &script);
+        if let Some(path) = &out {
+            std::fs::write(path, serde_json::to_string_pretty(&doc)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        match json {
+            true => println!("{}", serde_json::to_string_pretty(&doc)?),
+            false => print!("backend: {}\n{table}", dev.reason),
+        }
+        return Ok(());
+    };
     let opt = bench::BenchOptions { iters, cpu: !no_cpu, quick };
     let rows = pollster::block_on(bench::kernels(&ctx, &opt))?;
     let doc = serde_json::json!({
@@ -127,22 +121,15 @@ pub fn bench_encoder_vs_torch(
 ) -> Result<()> {
     use medpick_core::bench::vs_torch;
     let dev = crate::open_device_report()?;
-    let ctx = dev.gpu.as_ref();
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/torch_encoder.py");
-    let precision = precisions.first().copied().unwrap_or(medpick_core::model::Precision::F32);
-    let threads = if ctx.is_some() { vec![medpick_core::cpu::par::threads()] } else { vs_torch::thread_counts() };
-    let runs =
-        pollster::block_on(vs_torch::compare(ctx, model, weights, batches, precision, python, &script, &threads))?;
-    let doc = serde_json::json!({"backend": dev.reason, "cpu_simd": medpick_core::cpu::math::simd_level(),
-        "adapter": ctx.map(|c| c.report()), "runs": runs});
+    let p = precisions.first().copied().unwrap_or_default();
+    let (doc, table) = pollster::block_on(vs_torch::run(&dev, model, weights, batches, p, python, &script))?;
     if let Some(p) = &out {
         std::fs::write(p, serde_json::to_string_pretty(&doc)?).with_context(|| format!("writing {}", p.display()))?;
     }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(());
+    match json {
+        true => println!("{}", serde_json::to_string_pretty(&doc)?),
+        false => print!("backend: {}\n{table}", dev.reason),
     }
-    println!("backend: {}", dev.reason);
-    print!("{}", vs_torch::table(&runs));
     Ok(())
 }
