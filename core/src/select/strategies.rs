@@ -267,7 +267,7 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
             let m = if ds.is_empty() { 0.0 } else { ds.iter().take(kk).sum::<f64>() / ds.len().min(kk) as f64 };
             1.0 / (m + 1e-5)
         });
-        if let Some((j, v)) = argmax(typ.into_iter()) {
+        if let Some((j, v)) = argmax(typ) {
             sel.picks.push(idx[j]);
             sel.scores.push(v);
             labels[idx[j]] = -1;
