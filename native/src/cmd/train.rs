@@ -42,7 +42,7 @@ pub struct TrainArgs {
     pub seed: u64,
     #[command(flatten)]
     pub model: crate::ModelArgs,
-    /// Train on the CPU twins.
+    /// Train the head on the CPU backend even when the encoder runs on the GPU (--device cpu: everything).
     #[arg(long)]
     pub cpu: bool,
     #[arg(long)]
