@@ -49,6 +49,9 @@ pub struct Device {
     pub gpu: Option<GpuContext>,
     /// One line saying which backend and why.
     pub reason: String,
+    /// The adapter `auto` looked at and passed over (a CPU rasteriser), or `None` when it found none; unset
+    /// when no adapter was looked at (`--device cpu`).
+    probed: Option<Option<crate::gpu::AdapterReport>>,
 }
 
 impl Device {
@@ -56,12 +59,14 @@ impl Device {
     pub async fn open(choice: DeviceChoice) -> Result<Device> {
         let cpu_line = || format!("{} threads, {}", cpu::par::threads(), cpu::math::simd_level());
         match choice {
-            DeviceChoice::Cpu => Ok(Device { gpu: None, reason: format!("cpu ({}): asked for", cpu_line()) }),
+            DeviceChoice::Cpu => {
+                Ok(Device { gpu: None, reason: format!("cpu ({}): asked for", cpu_line()), probed: None })
+            }
             DeviceChoice::Gpu => {
                 let ctx = GpuContext::new().await?;
                 let reason =
                     format!("gpu: {} ({:?}, {:?}): asked for", ctx.info.name, ctx.info.backend, ctx.info.device_type);
-                Ok(Device { gpu: Some(ctx), reason })
+                Ok(Device { gpu: Some(ctx), reason, probed: None })
             }
             DeviceChoice::Auto => match GpuContext::new().await {
                 Ok(ctx) if ctx.info.device_type == wgpu::DeviceType::Cpu => Ok(Device {
@@ -73,25 +78,32 @@ impl Device {
                         ctx.info.backend
                     ),
                     gpu: None,
+                    probed: Some(Some(ctx.report())),
                 }),
                 Ok(ctx) => {
                     let reason = format!(
                         "gpu: {} ({:?}, {:?}): auto, a real GPU",
                         ctx.info.name, ctx.info.backend, ctx.info.device_type
                     );
-                    Ok(Device { gpu: Some(ctx), reason })
+                    Ok(Device { gpu: Some(ctx), reason, probed: None })
                 }
-                Err(e) => Ok(Device { gpu: None, reason: format!("cpu ({}): auto, no GPU adapter ({e})", cpu_line()) }),
+                Err(e) => Ok(Device {
+                    gpu: None,
+                    reason: format!("cpu ({}): auto, no GPU adapter ({e})", cpu_line()),
+                    probed: Some(None),
+                }),
             },
         }
     }
 
     /// `medpick device-info`: this run's backend and why, the CPU backend's threads and SIMD level, and the GPU
-    /// adapter (opened here when the CPU backend was chosen, to say what it was), as JSON and as a table.
+    /// adapter (the one `auto` passed over, or opened here under `--device cpu` to say what it is), as JSON and
+    /// as a table.
     pub async fn info(&self) -> (serde_json::Value, String) {
-        let adapter = match &self.gpu {
-            Some(ctx) => Some(ctx.report()),
-            None => GpuContext::new().await.ok().map(|c| c.report()),
+        let adapter = match (&self.gpu, &self.probed) {
+            (Some(ctx), _) => Some(ctx.report()),
+            (None, Some(seen)) => seen.clone(),
+            (None, None) => GpuContext::new().await.ok().map(|c| c.report()),
         };
         let (threads, cores, simd) = (cpu::par::threads(), cpu::par::cores(), cpu::math::simd_level());
         let doc = serde_json::json!({
