@@ -40,7 +40,7 @@ pub mod manifest {
 
 /// The kernels crate, and its modules under the names the rest of medpick has always used.
 pub use medpick_kernels as kernels;
-pub use medpick_kernels::{cpu, device, gpu, rng, selftest, testing, Context, Error, Instant, Result};
+pub use medpick_kernels::{cpu, device, exec, gpu, rng, selftest, testing, Context, Error, Instant, Result};
 pub mod metrics;
 pub mod model;
 pub mod protocol;

@@ -6,8 +6,8 @@
 //! - [`cpu`]: one CPU implementation per kernel (same stem, same argument order): the reference the GPU is
 //!   tested against and the CPU backend.
 //! - [`device`]: `--device auto|gpu|cpu`, which backend a run gets and why.
-//! - [`exec`]: the backend seam. Models and training steps call [`exec::Exec`]; whether the WGSL kernels or the
-//!   CPU implementations run is decided there and only there (the selection scans do not use it yet).
+//! - [`exec`]: the backend seam. Models, training steps and the selection scans call [`exec::Exec`]; whether the
+//!   WGSL kernels or the CPU implementations run is decided there and only there.
 //! - [`selftest`] (GPU-vs-CPU cases by family, shared by `cargo test`, `medpick selftest` and the browser page),
 //!   [`testing`] (tolerances), [`bench`] (kernel throughput), [`rng`] (the seeded generator everything shares).
 //!

@@ -64,11 +64,14 @@ pub fn run_cell(a: CellArgs) -> Result<bool> {
         let arr = ndarray::ArrayView2::from_shape((a.n, a.d), &x)?;
         ndarray_npy::write_npy(p, &arr).with_context(|| format!("writing {}", p.display()))?;
     }
-    let ctx = pollster::block_on(medpick_core::gpu::GpuContext::new()).context("opening the GPU")?;
-    let cell = pollster::block_on(bench::select_cell(&ctx, &x, a.n, a.d, &a.strategy, a.budget))?;
+    let ctx = crate::open_device()?;
+    let cell = pollster::block_on(bench::select_cell(ctx.as_ref(), &x, a.n, a.d, &a.strategy, a.budget))?;
     let mut v = serde_json::to_value(&cell)?;
     v["peak_host_kb"] = serde_json::json!(peak_rss_kb());
-    v["adapter"] = serde_json::json!(format!("{} ({:?})", ctx.info.name, ctx.info.backend));
+    v["adapter"] = serde_json::json!(match &ctx {
+        Some(c) => format!("{} ({:?})", c.info.name, c.info.backend),
+        None => format!("CPU backend, {} threads", medpick_core::cpu::par::threads()),
+    });
     println!("{}", serde_json::to_string(&v)?);
     Ok(true)
 }
@@ -90,6 +93,8 @@ pub fn run(a: SelectBenchArgs) -> Result<bool> {
         python: a.python,
         script: Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/skactiveml_select.py"),
         exe: std::env::current_exe()?,
+        // The cells run in children: they get this run's backend and thread count.
+        child_args: crate::backend_args(),
         out: a.out.clone(),
     };
     let r = select_grid::run(&g)?;

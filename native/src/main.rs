@@ -252,6 +252,13 @@ fn open_device() -> Result<Option<GpuContext>> {
     Ok(d.gpu)
 }
 
+/// `--device` and `--threads` as this run has them, for child processes of this binary.
+fn backend_args() -> Vec<String> {
+    let choice = *DEVICE.get().unwrap_or(&medpick_core::device::DeviceChoice::Auto);
+    let threads = medpick_core::cpu::par::threads();
+    vec!["--device".into(), choice.name().into(), "--threads".into(), threads.to_string()]
+}
+
 fn open_device_report() -> Result<medpick_core::device::Device> {
     let choice = *DEVICE.get().unwrap_or(&medpick_core::device::DeviceChoice::Auto);
     pollster::block_on(medpick_core::device::Device::open(choice))

@@ -1,13 +1,24 @@
 //! Selection: MedCAL-Bench's own picks on real LiteMedSAM features of Kvasir-SEG (../shared/fixtures/selection),
-//! given MedCAL's own k-means output; determinism; the GPU paths (k-means, kNN, ProbCover's scan and δ-graph,
-//! lazy-greedy facility location, every strategy) against the CPU reference, with tiles small enough to stream.
+//! given MedCAL's own k-means output; determinism; the scans (k-means, kNN, ProbCover's scan and δ-graph,
+//! lazy-greedy facility location, every strategy) on every backend (the CPU backend always, the GPU when there
+//! is one) against the plain f64 reference, with tiles small enough to stream.
 
 use std::collections::HashSet;
 
+use medpick_core::exec::Backend;
 use medpick_core::select::kmeans::Clustering;
-use medpick_core::select::{self, strategies, Matrix, SelectInput};
+use medpick_core::select::{self, scan, strategies, Matrix, SelectInput};
 
 use crate::common::{gpu, load_safetensors, shared};
+
+/// The scan backends to test: the CPU backend, and the GPU when there is one.
+fn backends() -> Vec<(&'static str, Backend<'static>)> {
+    let mut v = vec![("CPU backend", Backend::Cpu)];
+    if let Some(ctx) = gpu() {
+        v.push(("GPU", Backend::Gpu(ctx)));
+    }
+    v
+}
 
 struct Fixture {
     x: Vec<f32>,
@@ -86,7 +97,7 @@ fn medcal_coreset_exact_given_its_first_index() {
     let Some(f) = fixture() else { return };
     for b in BUDGETS {
         let first = f.meta["coreset_first_index"][b.to_string()].as_u64().unwrap() as usize;
-        let input = SelectInput { x: f.x(), budget: b, seed: 0, labeled: &[], gpu: None };
+        let input = SelectInput { x: f.x(), budget: b, seed: 0, labeled: &[], scans: None };
         let got = pollster::block_on(strategies::coreset(&input, Some(first))).unwrap();
         assert_eq!(got.picks, f.want("coreset", b), "B={b}");
     }
@@ -157,7 +168,7 @@ fn medcal_repdiv_facility_location_value_matches() {
     };
     for b in BUDGETS {
         let r = (0.7 * b as f64).floor() as usize;
-        let input = SelectInput { x, budget: b, seed: 0, labeled: &[], gpu: None };
+        let input = SelectInput { x, budget: b, seed: 0, labeled: &[], scans: None };
         let got = pollster::block_on(strategies::repdiv(&input, false)).unwrap();
         let (ours, theirs) = (value(&got.picks[..r]), value(&f.want("repdiv", b)[..r]));
         assert!((ours - theirs).abs() <= 1e-3 * theirs, "B={b}: {ours} vs {theirs}");
@@ -170,7 +181,7 @@ fn every_strategy_returns_budget_unique_picks_deterministically() {
     let n = 300; // a prefix keeps the O(n²) strategies quick
     let x = Matrix::new(&f.x[..n * 256], n, 256).unwrap();
     for name in select::COLD_START {
-        let input = SelectInput { x, budget: 27, seed: 3, labeled: &[], gpu: None };
+        let input = SelectInput { x, budget: 27, seed: 3, labeled: &[], scans: None };
         let a = pollster::block_on(select::select(name, &input)).unwrap();
         let b = pollster::block_on(select::select(name, &input)).unwrap();
         assert_eq!(a, b, "{name} is not deterministic");
@@ -184,45 +195,46 @@ fn every_strategy_returns_budget_unique_picks_deterministically() {
         assert_eq!(warm.picks.len(), 27);
     }
     let err =
-        pollster::block_on(select::select("nope", &SelectInput { x, budget: 3, seed: 0, labeled: &[], gpu: None }));
+        pollster::block_on(select::select("nope", &SelectInput { x, budget: 3, seed: 0, labeled: &[], scans: None }));
     assert!(err.unwrap_err().to_string().contains("unknown strategy"));
     let err = pollster::block_on(select::select(
         "coreset",
-        &SelectInput { x, budget: n + 1, seed: 0, labeled: &[], gpu: None },
+        &SelectInput { x, budget: n + 1, seed: 0, labeled: &[], scans: None },
     ));
     assert!(err.unwrap_err().to_string().contains("exceeds"));
 }
 
 #[test]
-fn coreset_gpu_matches_cpu_up_to_ties() {
+fn coreset_scans_match_the_reference_up_to_ties() {
     let Some(f) = fixture() else { return };
-    let Some(ctx) = gpu() else { return };
     let first = f.meta["coreset_first_index"]["180"].as_u64().unwrap() as usize;
     let cpu = pollster::block_on(strategies::coreset(
-        &SelectInput { x: f.x(), budget: 180, seed: 0, labeled: &[], gpu: None },
+        &SelectInput { x: f.x(), budget: 180, seed: 0, labeled: &[], scans: None },
         Some(first),
     ))
     .unwrap();
-    let gpu_sel = pollster::block_on(strategies::coreset(
-        &SelectInput { x: f.x(), budget: 180, seed: 0, labeled: &[], gpu: Some(ctx) },
-        Some(first),
-    ))
-    .unwrap();
-    // Identical until a pick whose top-2 candidates are within f32 rounding; report where they part.
-    let same = cpu.picks.iter().zip(&gpu_sel.picks).take_while(|(a, b)| a == b).count();
-    if same < 180 {
-        let (a, b) = (cpu.scores[same], gpu_sel.scores[same]);
-        assert!((a - b).abs() <= 1e-4 * a.max(1e-6), "GPU and CPU part at pick {same} without a near tie: {a} vs {b}");
+    for (name, be) in backends() {
+        let got = pollster::block_on(strategies::coreset(
+            &SelectInput { x: f.x(), budget: 180, seed: 0, labeled: &[], scans: Some(be) },
+            Some(first),
+        ))
+        .unwrap();
+        // Identical until a pick whose top-2 candidates are within f32 rounding; report where they part.
+        let same = cpu.picks.iter().zip(&got.picks).take_while(|(a, b)| a == b).count();
+        if same < 180 {
+            let (a, b) = (cpu.scores[same], got.scores[same]);
+            assert!((a - b).abs() <= 1e-4 * a.max(1e-6), "{name}: parts from the reference at pick {same}: {a} vs {b}");
+        }
+        eprintln!("coreset {name} vs reference: first {same} of 180 picks identical");
+        assert!(same >= 100, "{name}: only {same} identical picks");
     }
-    eprintln!("coreset GPU vs CPU: first {same} of 180 picks identical");
-    assert!(same >= 100, "only {same} identical picks");
 }
 
 /// Runs `f` with tiles of at most 300 rows × 40,000 floats, so a 1000-row pool streams through 4 × 8 tiles.
 fn with_small_tiles<T>(f: impl FnOnce() -> T) -> T {
-    let old = select::gpu::set_tile_limits(300, 40_000);
+    let old = scan::set_tile_limits(300, 40_000);
     let out = f();
-    select::gpu::set_tile_limits(old.0, old.1);
+    scan::set_tile_limits(old.0, old.1);
     out
 }
 
@@ -231,63 +243,76 @@ fn with_small_tiles<T>(f: impl FnOnce() -> T) -> T {
 fn delta_graph_row_groups_fit_the_limit() {
     // Rows with 3, 0, 4, 9, 1, 1 edges.
     let offsets = [0, 3, 3, 7, 16, 17, 18];
-    assert_eq!(select::gpu::row_groups(&offsets, 7), vec![(0, 3), (3, 4), (4, 6)]);
-    assert_eq!(select::gpu::row_groups(&offsets, 100), vec![(0, 6)]);
-    assert_eq!(select::gpu::row_groups(&offsets, 1), vec![(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 6)]);
-    assert_eq!(select::gpu::row_groups(&[0], 5), vec![]);
+    assert_eq!(scan::row_groups(&offsets, 7), vec![(0, 3), (3, 4), (4, 6)]);
+    assert_eq!(scan::row_groups(&offsets, 100), vec![(0, 6)]);
+    assert_eq!(scan::row_groups(&offsets, 1), vec![(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 6)]);
+    assert_eq!(scan::row_groups(&[0], 5), vec![]);
 }
 
 #[test]
-fn medcal_probcover_exact_on_the_gpu_graph_streamed() {
+fn medcal_probcover_exact_on_the_scanned_graph_streamed() {
     let Some(f) = fixture() else { return };
-    let Some(ctx) = gpu() else { return };
-    let pool = select::gpu::Pool::upload(ctx, f.x()).unwrap();
+    for (name, be) in backends() {
+        eprintln!("{name}");
+        probcover_exact_on(&f, scan::Pool::upload(be, f.x()).unwrap());
+    }
+}
+
+fn probcover_exact_on(f: &Fixture, pool: scan::Pool) {
     for b in BUDGETS {
         let delta = f.meta["probcover_delta"][b.to_string()].as_f64().unwrap();
         let labels = f.clustering("probcover", b).labels;
         // The δ scan from the device's purity scan gives MedCAL's δ (same grid step).
-        let d_gpu = with_small_tiles(|| pollster::block_on(select::gpu::probcover_delta(ctx, &pool, &labels))).unwrap();
-        assert!((d_gpu - delta).abs() <= 1e-5, "B={b}: δ {d_gpu} on the GPU vs MedCAL's {delta}");
+        let d_gpu = with_small_tiles(|| pollster::block_on(scan::probcover_delta(&pool, &labels))).unwrap();
+        assert!((d_gpu - delta).abs() <= 1e-5, "B={b}: δ {d_gpu} from the scans vs MedCAL's {delta}");
         let (offsets, edges) =
-            with_small_tiles(|| pollster::block_on(select::gpu::delta_graph(ctx, &pool, delta))).unwrap();
-        let (o1, e1) = pollster::block_on(select::gpu::delta_graph(ctx, &pool, delta)).unwrap();
+            with_small_tiles(|| pollster::block_on(scan::delta_graph(&pool, delta))).unwrap();
+        let (o1, e1) = pollster::block_on(scan::delta_graph(&pool, delta)).unwrap();
         assert_eq!((&offsets, &edges), (&o1, &e1), "B={b}: the δ-graph depends on the tiling");
         // Written in chunks of about a seventh of the edges (as a graph larger than one buffer is): the same graph.
         let max = edges.len() / 7 + 1;
-        assert!(select::gpu::row_groups(&offsets, max).len() >= 7);
+        assert!(scan::row_groups(&offsets, max).len() >= 7);
         let (o2, e2) =
-            with_small_tiles(|| pollster::block_on(select::gpu::delta_graph_chunked(ctx, &pool, delta, max))).unwrap();
+            with_small_tiles(|| pollster::block_on(scan::delta_graph_chunked(&pool, delta, max))).unwrap();
         assert_eq!((&offsets, &edges), (&o2, &e2), "B={b}: the δ-graph depends on the chunking");
-        let got = select::gpu::max_cover(&offsets, &edges, b, &[], delta);
+        let got = scan::max_cover(&offsets, &edges, b, &[], delta);
         assert_eq!(got.picks, f.want("probcover", b), "B={b}");
     }
 }
 
 #[test]
-fn gpu_kmeans_matches_cpu_quality_and_streams() {
+fn scanned_kmeans_matches_the_reference_quality_and_streams() {
     let Some(f) = fixture() else { return };
-    let Some(ctx) = gpu() else { return };
-    let pool = select::gpu::Pool::upload(ctx, f.x()).unwrap();
-    for k in [10, 90] {
-        let cpu = select::kmeans::kmeans(f.x(), k, 5, 300, 1e-4);
-        let g = with_small_tiles(|| pollster::block_on(select::gpu::kmeans(ctx, &pool, k, 5, 300, 1e-4))).unwrap();
-        let g2 = pollster::block_on(select::gpu::kmeans(ctx, &pool, k, 5, 300, 1e-4)).unwrap();
-        assert_eq!(g.labels, g2.labels, "k={k}: GPU k-means depends on the tiling");
-        let agree = g.labels.iter().zip(&cpu.labels).filter(|(a, b)| a == b).count();
-        eprintln!("k={k}: inertia GPU {:.4} CPU {:.4}, labels agree on {agree}/1000", g.inertia, cpu.inertia);
-        assert!((g.inertia - cpu.inertia).abs() <= 0.02 * cpu.inertia, "k={k}: {} vs {}", g.inertia, cpu.inertia);
-        assert!(g.labels.iter().all(|&l| l < k));
+    for (name, be) in backends() {
+        let pool = scan::Pool::upload(be, f.x()).unwrap();
+        for k in [10, 90] {
+            let cpu = select::kmeans::kmeans(f.x(), k, 5, 300, 1e-4);
+            let g = with_small_tiles(|| pollster::block_on(scan::kmeans(&pool, k, 5, 300, 1e-4))).unwrap();
+            let g2 = pollster::block_on(scan::kmeans(&pool, k, 5, 300, 1e-4)).unwrap();
+            assert_eq!(g.labels, g2.labels, "{name} k={k}: k-means depends on the tiling");
+            let agree = g.labels.iter().zip(&cpu.labels).filter(|(a, b)| a == b).count();
+            eprintln!("{name} k={k}: inertia {:.4} reference {:.4}, labels agree on {agree}/1000", g.inertia, cpu.inertia);
+            let (gi, ci) = (g.inertia, cpu.inertia);
+            assert!((gi - ci).abs() <= 0.02 * ci, "{name} k={k}: {gi} vs {ci}");
+            assert!(g.labels.iter().all(|&l| l < k));
+        }
     }
 }
 
 #[test]
-fn gpu_knn_matches_cpu_streamed() {
+fn scanned_knn_matches_the_reference_streamed() {
     let Some(f) = fixture() else { return };
-    let Some(ctx) = gpu() else { return };
+    for (name, be) in backends() {
+        eprintln!("{name}");
+        knn_matches_on(&f, be);
+    }
+}
+
+fn knn_matches_on(f: &Fixture, be: Backend) {
     let x = f.x();
     let k = 20;
-    let pool = select::gpu::Pool::upload(ctx, x).unwrap();
-    let (vals, idx, kk) = with_small_tiles(|| pollster::block_on(select::gpu::knn(ctx, &pool, k))).unwrap();
+    let pool = scan::Pool::upload(be, x).unwrap();
+    let (vals, idx, kk) = with_small_tiles(|| pollster::block_on(scan::knn(&pool, k))).unwrap();
     assert_eq!(kk, k);
     let mut mismatched = 0;
     for i in 0..x.n {
@@ -312,9 +337,15 @@ fn gpu_knn_matches_cpu_streamed() {
 }
 
 #[test]
-fn gpu_repdiv_reaches_medcal_facility_value_streamed() {
+fn scanned_repdiv_reaches_medcal_facility_value_streamed() {
     let Some(f) = fixture() else { return };
-    let Some(ctx) = gpu() else { return };
+    for (name, be) in backends() {
+        eprintln!("{name}");
+        repdiv_on(&f, be);
+    }
+}
+
+fn repdiv_on(f: &Fixture, be: Backend) {
     let x = f.x();
     let xn: Vec<f32> = (0..x.n)
         .flat_map(|i| {
@@ -342,37 +373,54 @@ fn gpu_repdiv_reaches_medcal_facility_value_streamed() {
     };
     for b in [90, 180] {
         let r = (0.7 * b as f64).floor() as usize;
-        let input = SelectInput { x, budget: b, seed: 0, labeled: &[], gpu: Some(ctx) };
+        let input = SelectInput { x, budget: b, seed: 0, labeled: &[], scans: Some(be) };
         let got = with_small_tiles(|| pollster::block_on(strategies::repdiv(&input, false))).unwrap();
         let (ours, theirs) = (value(&got.picks[..r]), value(&f.want("repdiv", b)[..r]));
         assert!((ours - theirs).abs() <= 1e-3 * theirs, "B={b}: {ours} vs {theirs}");
-        let cpu = pollster::block_on(strategies::repdiv(&SelectInput { gpu: None, ..input }, false)).unwrap();
+        let cpu = pollster::block_on(strategies::repdiv(&SelectInput { scans: None, ..input }, false)).unwrap();
         let same = cpu.picks.iter().zip(&got.picks).take_while(|(a, b)| a == b).count();
-        eprintln!("repdiv B={b}: GPU and CPU identical for the first {same} picks; {}", got.notes.join("; "));
-        assert!(same >= r / 3, "GPU and CPU part after {same} picks");
+        eprintln!("repdiv B={b}: scans and reference identical for the first {same} picks; {}", got.notes.join("; "));
+        assert!(same >= r / 3, "scans and reference part after {same} picks");
     }
 }
 
 #[test]
-fn every_strategy_on_the_gpu_is_valid_deterministic_and_close_to_the_cpu() {
+fn every_strategy_in_the_scans_is_valid_deterministic_and_close_to_the_reference() {
     let Some(f) = fixture() else { return };
-    let Some(ctx) = gpu() else { return };
     let x = f.x();
     let labeled = [0usize, 5, 9];
-    for name in select::COLD_START {
-        let input = SelectInput { x, budget: 45, seed: 3, labeled: &labeled, gpu: Some(ctx) };
-        let a = pollster::block_on(select::select_on(name, &input)).unwrap();
-        let b = with_small_tiles(|| pollster::block_on(select::select_on(name, &input))).unwrap();
-        assert_eq!(a.picks, b.picks, "{name}: GPU picks depend on the run or the tiling");
-        assert_eq!(a.picks.len(), 45, "{name}");
-        assert_eq!(a.picks.iter().collect::<HashSet<_>>().len(), 45, "{name} returned duplicates");
-        assert!(a.picks.iter().all(|p| !labeled.contains(p)), "{name} picked a labelled row");
-        let c = pollster::block_on(select::select_on(name, &SelectInput { gpu: None, ..input })).unwrap();
-        let overlap = a.picks.iter().filter(|p| c.picks.contains(p)).count();
-        eprintln!("{name}: GPU and CPU share {overlap} of 45 picks");
-        // Where k-means runs, the f32 clustering can settle differently from the f64 one (labels flip at
-        // near-equidistant rows), so the picks overlap rather than match; the rest match up to ties.
-        assert!(overlap >= 30, "{name}: GPU and CPU share only {overlap} of 45 picks");
+    let mut by_backend = Vec::new();
+    for (bname, be) in backends() {
+        let mut picks = Vec::new();
+        for name in select::COLD_START {
+            let input = SelectInput { x, budget: 45, seed: 3, labeled: &labeled, scans: Some(be) };
+            let a = pollster::block_on(select::select_on(name, &input)).unwrap();
+            let b = with_small_tiles(|| pollster::block_on(select::select_on(name, &input))).unwrap();
+            assert_eq!(a.picks, b.picks, "{bname} {name}: picks depend on the run or the tiling");
+            assert_eq!(a.picks.len(), 45, "{bname} {name}");
+            assert_eq!(a.picks.iter().collect::<HashSet<_>>().len(), 45, "{bname} {name} returned duplicates");
+            assert!(a.picks.iter().all(|p| !labeled.contains(p)), "{bname} {name} picked a labelled row");
+            let c = pollster::block_on(select::select_on(name, &SelectInput { scans: None, ..input })).unwrap();
+            let overlap = a.picks.iter().filter(|p| c.picks.contains(p)).count();
+            eprintln!("{bname} {name}: scans and reference share {overlap} of 45 picks");
+            // Where k-means runs, an f32 clustering can settle differently from the f64 one (labels flip at
+            // near-equidistant rows), so the picks overlap rather than match; the rest match up to ties.
+            assert!(overlap >= 30, "{bname} {name}: scans and reference share only {overlap} of 45 picks");
+            // The CPU backend's scans measure distances in f64 like the reference: only exact ties may differ.
+            if !be.is_gpu() {
+                assert!(overlap >= 43, "{name}: the CPU backend's scans share only {overlap} of 45 reference picks");
+            }
+            picks.push(a.picks);
+        }
+        by_backend.push(picks);
+    }
+    // The CPU backend and the GPU run the same scans: the same picks up to f32 ties.
+    if let [cpu, gpu] = &by_backend[..] {
+        for ((name, c), g) in select::COLD_START.iter().zip(cpu).zip(gpu) {
+            let overlap = c.iter().filter(|p| g.contains(p)).count();
+            eprintln!("{name}: CPU backend and GPU share {overlap} of 45 picks");
+            assert!(overlap >= 30, "{name}: CPU backend and GPU share only {overlap} of 45 picks");
+        }
     }
 }
 
@@ -380,7 +428,7 @@ fn every_strategy_on_the_gpu_is_valid_deterministic_and_close_to_the_cpu() {
 fn medcal_usl_exact() {
     let Some(f) = fixture() else { return };
     for b in BUDGETS {
-        let input = SelectInput { x: f.x(), budget: b, seed: 0, labeled: &[], gpu: None };
+        let input = SelectInput { x: f.x(), budget: b, seed: 0, labeled: &[], scans: None };
         let got = pollster::block_on(select::select("usl-medcal", &input)).unwrap();
         let want = f.want("usl", b);
         let same_set = got.picks.iter().collect::<HashSet<_>>() == want.iter().collect::<HashSet<_>>();
@@ -393,7 +441,7 @@ fn medcal_usl_exact() {
 fn usl_and_official_probcover_behave() {
     let Some(f) = fixture() else { return };
     let x = f.x();
-    let input = SelectInput { x, budget: 90, seed: 1, labeled: &[], gpu: None };
+    let input = SelectInput { x, budget: 90, seed: 1, labeled: &[], scans: None };
     let u = pollster::block_on(select::select("usl", &input)).unwrap();
     assert_eq!(u.picks.len(), 90);
     // USL's picks are dense points (its own density: 400 nearest squared distances on unit vectors) and spread
@@ -437,13 +485,14 @@ fn usl_and_official_probcover_behave() {
     assert!(given.notes[0].starts_with("δ = 0.300000 (given)"), "{:?}", given.notes);
     let err = pollster::block_on(select::select("probcover-delta:abc", &input)).unwrap_err();
     assert!(err.to_string().contains("not a non-negative number"), "{err}");
-    if let Some(ctx) = gpu() {
+    for (bname, be) in backends() {
         for name in ["probcover-delta", "probcover-delta:0.3", "usl-medcal"] {
-            let g = pollster::block_on(select::select_on(name, &SelectInput { gpu: Some(ctx), ..input })).unwrap();
+            let g = pollster::block_on(select::select_on(name, &SelectInput { scans: Some(be), ..input })).unwrap();
             let c = pollster::block_on(select::select_on(name, &input)).unwrap();
             let overlap = g.picks.iter().filter(|p| c.picks.contains(p)).count();
-            eprintln!("{name}: GPU and CPU share {overlap} of 90 picks; {:?} / {:?}", g.notes.first(), c.notes.first());
-            assert!(overlap >= 80, "{name}: GPU and CPU share only {overlap} of 90 picks");
+            let (gn, cn) = (g.notes.first(), c.notes.first());
+            eprintln!("{bname} {name}: scans and reference share {overlap} of 90 picks; {gn:?} / {cn:?}");
+            assert!(overlap >= 80, "{bname} {name}: scans and reference share only {overlap} of 90 picks");
         }
     }
 }
@@ -457,28 +506,34 @@ fn usl_and_official_probcover_behave() {
 #[test]
 fn blocked_pool_strategies_match_the_single_buffer() {
     let Some(f) = fixture() else { return };
-    let Some(ctx) = gpu() else { return };
+    for (name, be) in backends() {
+        eprintln!("{name}");
+        blocked_pool_on(&f, be);
+    }
+}
+
+fn blocked_pool_on(f: &Fixture, be: Backend) {
     let x = f.x();
     let labeled = [0usize, 5, 9];
     const BLOCKED: [&str; 5] = ["coreset", "bal", "usl-medcal", "probcover", "repdiv"];
     let blocked = || {
         // A binding of 371 rows: pools in blocks of 370 (one spare row), tile scans within it too.
-        let old = select::gpu::set_binding_limit(Some(371 * x.d));
-        let pool = select::gpu::Pool::upload(ctx, x).unwrap();
+        let old = scan::set_binding_limit(Some(371 * x.d));
+        let pool = scan::Pool::upload(be, x).unwrap();
         assert!(pool.is_blocked() && pool.blocks() == 3);
         drop(pool);
         let r = |name: &str| {
-            let input = SelectInput { x, budget: 45, seed: 3, labeled: &labeled, gpu: Some(ctx) };
+            let input = SelectInput { x, budget: 45, seed: 3, labeled: &labeled, scans: Some(be) };
             with_small_tiles(|| pollster::block_on(select::select_on(name, &input))).unwrap()
         };
         let out: Vec<_> = BLOCKED.iter().map(|n| r(n)).collect();
-        select::gpu::set_binding_limit(old);
+        scan::set_binding_limit(old);
         out
     };
     let got = blocked();
     let mut kmeans_moved = 0;
     for (name, b) in BLOCKED.iter().zip(&got) {
-        let input = SelectInput { x, budget: 45, seed: 3, labeled: &labeled, gpu: Some(ctx) };
+        let input = SelectInput { x, budget: 45, seed: 3, labeled: &labeled, scans: Some(be) };
         let a = pollster::block_on(select::select_on(name, &input)).unwrap();
         let same = a.picks.iter().zip(&b.picks).filter(|(p, q)| p == q).count();
         eprintln!("{name}: blocked and single-buffer pools agree on {same} of 45 picks");
@@ -490,19 +545,18 @@ fn blocked_pool_strategies_match_the_single_buffer() {
     }
     assert!(kmeans_moved <= 2, "{kmeans_moved} k-means strategies moved");
     // The blocked k-center step on its own: identical minimum distances.
-    let old = select::gpu::set_binding_limit(Some(371 * x.d));
-    let bp = select::gpu::Pool::upload(ctx, x).unwrap();
-    select::gpu::set_binding_limit(old);
-    let sp = select::gpu::Pool::upload(ctx, x).unwrap();
+    let old = scan::set_binding_limit(Some(371 * x.d));
+    let bp = scan::Pool::upload(be, x).unwrap();
+    scan::set_binding_limit(old);
+    let sp = scan::Pool::upload(be, x).unwrap();
     assert!(!sp.is_blocked());
-    let mind = |p: &select::gpu::Pool| {
-        let t = ctx.storage("test", 4000).unwrap();
-        let mut enc = ctx.encoder();
+    let mind = |p: &scan::Pool| {
+        let t = be.storage("test", 1000).unwrap();
+        let mut ex = be.exec();
         for (i, c) in [999usize, 0, 370, 369, 740].into_iter().enumerate() {
-            pollster::block_on(p.min_dist_update(ctx, &mut enc, &t, c, i == 0)).unwrap();
+            pollster::block_on(p.min_dist_update(&mut ex, &t, c, i == 0)).unwrap();
         }
-        ctx.submit(enc);
-        pollster::block_on(medpick_core::gpu::read_f32(ctx, &t, 1000)).unwrap()
+        pollster::block_on(ex.read_f32(&t, 1000)).unwrap()
     };
     let (mb, ms) = (mind(&bp), mind(&sp));
     assert_eq!(mb, ms);

@@ -442,7 +442,7 @@ fn seg_warm_loop_adds_the_least_confident_images() {
     assert!(rounds[1].next.is_empty());
     let x = Matrix::new(&pooled, tr, shape.c).unwrap();
     let first =
-        pollster::block_on(select::select("random", &SelectInput { x, budget: 4, seed, labeled: &[], gpu: Some(ctx) }))
+        pollster::block_on(select::select("random", &SelectInput { x, budget: 4, seed, labeled: &[], scans: Some(medpick_core::exec::Backend::Gpu(ctx)) }))
             .unwrap()
             .picks;
     let gr: Vec<&[f32]> = first.iter().map(|&i| grids[i].as_slice()).collect();

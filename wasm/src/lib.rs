@@ -306,7 +306,8 @@ impl Session {
         let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
         let x = Matrix::new(&data, rows.len(), dim).map_err(js_err)?;
         let t0 = medpick_core::Instant::now();
-        let input = SelectInput { x, budget, seed, labeled: &[], gpu: self.gpu.as_ref() };
+        let scans = Some(medpick_core::exec::Backend::on(self.gpu.as_ref()));
+        let input = SelectInput { x, budget, seed, labeled: &[], scans };
         let sel = select::select(&strategy, &input).await.map_err(js_err)?;
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         let pca = select::pca::pca2(x);

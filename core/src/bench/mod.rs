@@ -208,10 +208,15 @@ pub fn synthetic_features(n: usize, d: usize, seed: u64) -> Vec<f32> {
     x
 }
 
-/// One cell of `bench select`: a strategy on n × d features on the GPU path.
+/// One cell of `bench select`: a strategy on n × d features in the scans of one backend.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct SelectCell {
     pub strategy: String,
+    /// "gpu" or "cpu", and the CPU backend's threads (0 on the GPU).
+    #[serde(default)]
+    pub backend: String,
+    #[serde(default)]
+    pub threads: usize,
     pub n: usize,
     pub d: usize,
     pub budget: usize,
@@ -222,9 +227,10 @@ pub struct SelectCell {
     pub notes: Vec<String>,
 }
 
-/// Time one strategy on the GPU path (features already in host memory; uploading them is part of the time).
+/// Time one strategy in the scans of `ctx` (the GPU) or of the CPU backend (features already in host memory;
+/// uploading them is part of the time).
 pub async fn select_cell(
-    ctx: &GpuContext,
+    ctx: Option<&GpuContext>,
     x: &[f32],
     n: usize,
     d: usize,
@@ -232,18 +238,23 @@ pub async fn select_cell(
     budget: usize,
 ) -> Result<SelectCell> {
     let m = crate::select::Matrix::new(x, n, d)?;
-    let input = crate::select::SelectInput { x: m, budget, seed: 0, labeled: &[], gpu: Some(ctx) };
-    ctx.take_peak_buffer_bytes();
+    let scans = Some(crate::exec::Backend::on(ctx));
+    let input = crate::select::SelectInput { x: m, budget, seed: 0, labeled: &[], scans };
+    if let Some(c) = ctx {
+        c.take_peak_buffer_bytes();
+    }
     let t = Instant::now();
     let sel = crate::select::select_on(strategy, &input).await?;
     let seconds = t.elapsed().as_secs_f64();
     Ok(SelectCell {
         strategy: strategy.to_string(),
+        backend: if ctx.is_some() { "gpu" } else { "cpu" }.into(),
+        threads: if ctx.is_some() { 0 } else { crate::cpu::par::threads() },
         n,
         d,
         budget,
         seconds,
-        peak_gpu_bytes: ctx.take_peak_buffer_bytes(),
+        peak_gpu_bytes: ctx.map_or(0, |c| c.take_peak_buffer_bytes()),
         picks: sel.picks.len(),
         notes: sel.notes,
     })

@@ -27,8 +27,10 @@ pub struct GridConfig {
     pub python: String,
     /// bench/skactiveml_select.py.
     pub script: PathBuf,
-    /// The medpick binary whose `bench select-cell` runs one cell.
+    /// The medpick binary whose `bench select-cell` runs one cell, and the global arguments it gets first
+    /// (`--device`, `--threads`).
     pub exe: PathBuf,
+    pub child_args: Vec<String>,
     pub out: PathBuf,
 }
 
@@ -101,6 +103,8 @@ pub struct Row {
     pub budget: usize,
     /// "ok", "timed out after CAP s" or the error.
     pub status: String,
+    /// Where the cell ran ("gpu", "cpu ×T").
+    pub backend: String,
     pub seconds: Option<f64>,
     pub peak_gpu_bytes: Option<u64>,
     pub peak_host_kb: Option<u64>,
@@ -156,7 +160,7 @@ pub fn run(a: &GridConfig) -> Result<GridReport> {
                 let sk_here = sk && matches!(s.as_str(), "coreset" | "typiclust-knn" | "probcover");
                 let dump = sk_here.then(|| tmp.with_extension(format!("{n}x{d}.npy")));
                 let mut cmd = Command::new(exe);
-                cmd.args(["bench", "select-cell", "--n", &n.to_string(), "--d", &d.to_string()]).args([
+                cmd.args(&a.child_args).args(["bench", "select-cell", "--n", &n.to_string(), "--d", &d.to_string()]).args([
                     "--strategy",
                     s,
                     "--budget",
@@ -190,12 +194,18 @@ pub fn run(a: &GridConfig) -> Result<GridReport> {
                     None => ("—".to_string(), None),
                 };
                 let seconds = cell.as_ref().map(|c| c.seconds);
+                let backend = match cell.as_ref() {
+                    Some(c) if c.backend == "cpu" => format!("cpu ×{}", c.threads),
+                    Some(c) => c.backend.clone(),
+                    None => "—".into(),
+                };
                 rows.push(Row {
                     strategy: s.clone(),
                     n,
                     d,
                     budget: a.budget,
                     status,
+                    backend,
                     seconds,
                     peak_gpu_bytes: cell.as_ref().map(|c| c.peak_gpu_bytes),
                     peak_host_kb: host,
@@ -210,15 +220,16 @@ pub fn run(a: &GridConfig) -> Result<GridReport> {
     }
     pb.finish_and_clear();
     let mut md = String::from(
-        "| strategy | N | D | B | medpick s | peak GPU MiB | peak host MiB | scikit-activeml s | ratio |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| strategy | N | D | B | backend | medpick s | peak GPU MiB | peak host MiB | scikit-activeml s | ratio |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in &rows {
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.strategy,
             r.n,
             r.d,
             r.budget,
+            r.backend,
             fmt_secs(r.seconds, &r.status),
             r.peak_gpu_bytes.map(|b| format!("{:.0}", b as f64 / 1048576.0)).unwrap_or_else(|| "—".into()),
             r.peak_host_kb.map(|k| format!("{:.0}", k as f64 / 1024.0)).unwrap_or_else(|| "—".into()),

@@ -7,16 +7,16 @@
 //! The post-clustering logic of every k-means-based strategy is a separate function taking the clustering, so
 //! it can be checked exactly against MedCAL's picks given MedCAL's own k-means output.
 
-pub mod gpu;
 pub mod kmeans;
 pub mod pca;
 pub mod pool;
 pub mod probcover;
+pub mod scan;
 pub mod strategies;
 
 use serde::Serialize;
 
-use crate::gpu::GpuContext;
+use crate::exec::Backend;
 use crate::{Error, Result};
 
 /// Rows of features [n, d] (row-major f32).
@@ -58,8 +58,9 @@ pub struct SelectInput<'a> {
     pub seed: u64,
     /// Rows already labelled (warm start): never picked again, and diversity strategies start from them.
     pub labeled: &'a [usize],
-    /// Run the heavy parts on this GPU when given.
-    pub gpu: Option<&'a GpuContext>,
+    /// Run the heavy parts as scans on this backend (the WGSL kernels or the CPU backend, through `Exec`); `None`
+    /// runs the plain f64 reference code.
+    pub scans: Option<Backend<'a>>,
 }
 
 /// Names of every cold-start strategy, in the order `--strategy all` runs them.
@@ -80,14 +81,14 @@ pub const COLD_START: &[&str] = &[
     "probcover-delta",
 ];
 
-/// Pools smaller than this are selected on the CPU even when a GPU is given: there the f64 reference path is
-/// both faster (no transfers) and exact.
-pub const GPU_MIN_ROWS: usize = 2048;
+/// Pools smaller than this run the plain f64 reference code whatever backend is given: there it is both fast
+/// enough (no tiles, no transfers) and exact.
+pub const SCAN_MIN_ROWS: usize = 2048;
 
-/// Run a strategy by name; the GPU (when given) is used for pools of at least [`GPU_MIN_ROWS`] rows.
+/// Run a strategy by name; the scans' backend (when given) is used for pools of at least [`SCAN_MIN_ROWS`] rows.
 pub async fn select(name: &str, input: &SelectInput<'_>) -> Result<Selection> {
-    let gpu = input.gpu.filter(|_| input.x.n >= GPU_MIN_ROWS);
-    select_on(name, &SelectInput { x: input.x, budget: input.budget, seed: input.seed, labeled: input.labeled, gpu })
+    let scans = input.scans.filter(|_| input.x.n >= SCAN_MIN_ROWS);
+    select_on(name, &SelectInput { x: input.x, budget: input.budget, seed: input.seed, labeled: input.labeled, scans })
         .await
 }
 

@@ -1,13 +1,12 @@
-//! The pool of features on the GPU ([`Pool`], in row blocks that each fit one storage binding) and the streamed
-//! tile of squared distances every n×n scan reuses ([`TileScan`]), with the scans built directly on them: top-k
-//! (kNN, nearest centres), facility-location gains, one distance column.
-
-use wgpu::Buffer;
+//! The pool of features where the scans run ([`Pool`]: on the GPU in row blocks that each fit one storage
+//! binding; on the CPU the caller's rows, borrowed) and the streamed tile of squared distances every n×n scan
+//! reuses ([`TileScan`]), with the scans built directly on them: top-k (kNN, nearest centres), facility-location
+//! gains, one distance column. Every kernel call goes through `Exec`, so the code is the same on both backends.
 
 use super::Matrix;
 use crate::cpu::{segments, GainMode};
-use crate::gpu::ops::{self, Tile};
-use crate::gpu::{read_f32, GpuContext};
+use crate::exec::{Backend, Buf, Exec};
+use crate::gpu::ops::Tile;
 use crate::{Error, Result};
 
 /// Largest distance tile, in floats (128 MiB).
@@ -41,43 +40,49 @@ pub fn set_binding_limit(floats: Option<usize>) -> Option<usize> {
     BINDING_FLOATS.with(|c| c.replace(floats.map(|f| f.max(1))))
 }
 
-/// The f32 values one storage binding (and one buffer) may hold on this device, or less on this thread.
-pub(super) fn binding_floats(ctx: &GpuContext) -> usize {
-    let device = (ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size) / 4) as usize;
+/// The f32 values one storage binding (and one buffer) may hold on this backend, or less on this thread.
+pub(super) fn binding_floats(be: &Backend) -> usize {
+    let device = be.max_words();
     BINDING_FLOATS.with(|c| c.get()).map_or(device, |f| f.min(device))
 }
 
+/// The CPU backend's largest distance tile, in floats (16 MiB: the tile is written and scanned while it is
+/// still in the caches' reach) and rows.
+const CPU_TILE_FLOATS: usize = 4 << 20;
+const CPU_TILE_ROWS: usize = 2048;
+
 /// Rows `row0 .. row0 + rows` of a blocked pool; the buffer has one spare row at the end (the centre row of a
 /// blocked `min_dist_update`).
-pub(super) struct PoolBlock {
+pub(super) struct PoolBlock<'a> {
     pub(super) row0: usize,
     pub(super) rows: usize,
-    pub(super) buf: Buffer,
+    pub(super) buf: Buf<'a>,
 }
 
 /// A feature matrix uploaded once, shared by every pass a strategy makes over it: one buffer when it fits a
 /// storage binding, else row blocks that each do.
 pub struct Pool<'a> {
     pub x: Matrix<'a>,
-    pub(super) blocks: Vec<PoolBlock>,
+    pub be: Backend<'a>,
+    pub(super) blocks: Vec<PoolBlock<'a>>,
     /// Blocked pools: the centre row and a block's share of a per-row output.
-    pub(super) scratch: Option<(Buffer, Buffer)>,
+    pub(super) scratch: Option<(Buf<'a>, Buf<'a>)>,
 }
 
 /// Where the rows of one side of a [`TileScan`] come from.
 #[derive(Clone, Copy)]
 pub enum Rows<'a> {
-    Buf(&'a Buffer),
+    Buf(&'a Buf<'a>),
     Pool(&'a Pool<'a>),
 }
 
 impl<'a> Pool<'a> {
-    pub fn upload(ctx: &GpuContext, x: Matrix<'a>) -> Result<Self> {
-        let limit = binding_floats(ctx);
+    pub fn upload(be: Backend<'a>, x: Matrix<'a>) -> Result<Self> {
+        let limit = binding_floats(&be);
         let d = x.d.max(1);
         if x.n * d <= limit {
-            let buf = ctx.upload("pool", x.data)?;
-            return Ok(Pool { x, blocks: vec![PoolBlock { row0: 0, rows: x.n, buf }], scratch: None });
+            let buf = be.rows("pool", x.data)?;
+            return Ok(Pool { x, be, blocks: vec![PoolBlock { row0: 0, rows: x.n, buf }], scratch: None });
         }
         // Each block keeps one spare row (the centre row of a blocked `min_dist_update`).
         let rows = (limit / d).saturating_sub(1);
@@ -92,12 +97,12 @@ impl<'a> Pool<'a> {
         let mut blocks = Vec::new();
         for row0 in (0..x.n).step_by(rows) {
             let r = rows.min(x.n - row0);
-            let buf = ctx.storage("pool", ((r + 1) * d * 4) as u64)?;
-            ctx.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&x.data[row0 * d..(row0 + r) * d]));
+            let buf = be.storage("pool", (r + 1) * d)?;
+            be.write(&buf, 0, &x.data[row0 * d..(row0 + r) * d])?;
             blocks.push(PoolBlock { row0, rows: r, buf });
         }
-        let scratch = (ctx.storage("pool", (d * 4) as u64)?, ctx.storage("pool", ((rows + 1) * 4) as u64)?);
-        Ok(Pool { x, blocks, scratch: Some(scratch) })
+        let scratch = (be.storage("pool", d)?, be.storage("pool", rows + 1)?);
+        Ok(Pool { x, be, blocks, scratch: Some(scratch) })
     }
 
     /// True when the rows are split over several buffers.
@@ -111,53 +116,40 @@ impl<'a> Pool<'a> {
     }
 
     /// The scan of every row against every row.
-    pub(super) fn self_scan<'s>(&'s self, ctx: &'s GpuContext) -> Result<TileScan<'s>> {
-        TileScan::new(ctx, Rows::Pool(self), self.x.n, Rows::Pool(self), self.x.n, self.x.d)
+    pub(super) fn self_scan(&self) -> Result<TileScan<'_>> {
+        TileScan::new(self.be, Rows::Pool(self), self.x.n, Rows::Pool(self), self.x.n, self.x.d)
     }
 
     /// Record copies of rows `start .. start + len` into `dst` (from row 0).
-    pub(super) fn copy_rows(&self, enc: &mut wgpu::CommandEncoder, start: usize, len: usize, dst: &Buffer) {
-        let d4 = (self.x.d * 4) as u64;
+    pub(super) fn copy_rows(&self, ex: &mut Exec, start: usize, len: usize, dst: &Buf) -> Result<()> {
+        let d = self.x.d;
         for b in &self.blocks {
             let (lo, hi) = (start.max(b.row0), (start + len).min(b.row0 + b.rows));
             if lo < hi {
-                enc.copy_buffer_to_buffer(
-                    &b.buf,
-                    (lo - b.row0) as u64 * d4,
-                    dst,
-                    (lo - start) as u64 * d4,
-                    (hi - lo) as u64 * d4,
-                );
+                ex.copy(&b.buf, (lo - b.row0) * d, dst, (lo - start) * d, (hi - lo) * d)?;
             }
         }
+        Ok(())
     }
 
     /// `target[i] = ‖x_i − x_center‖²` (`init`) or the minimum of that and `target[i]`, for every row.
-    pub async fn min_dist_update(
-        &self,
-        ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        target: &Buffer,
-        center: usize,
-        init: bool,
-    ) -> Result<()> {
+    pub async fn min_dist_update(&self, ex: &mut Exec<'_>, target: &Buf<'_>, center: usize, init: bool) -> Result<()> {
         let (n, d) = (self.x.n, self.x.d);
         let Some((crow, tblk)) = &self.scratch else {
-            return ops::min_dist_update(ctx, enc, &self.blocks[0].buf, target, n, d, center, init).await;
+            return ex.min_dist_update(&self.blocks[0].buf, target, n, d, center, init).await;
         };
         if center >= n {
             return Err(Error::shape("min_dist_update", format!("centre {center} is outside the {n} rows")));
         }
-        let d4 = (d * 4) as u64;
-        self.copy_rows(enc, center, 1, crow);
+        self.copy_rows(ex, center, 1, crow)?;
         for b in &self.blocks {
             // The centre goes to the block's spare row; the block's share of `target` through `tblk`.
-            enc.copy_buffer_to_buffer(crow, 0, &b.buf, b.rows as u64 * d4, d4);
+            ex.copy(crow, 0, &b.buf, b.rows * d, d)?;
             if !init {
-                enc.copy_buffer_to_buffer(target, b.row0 as u64 * 4, tblk, 0, b.rows as u64 * 4);
+                ex.copy(target, b.row0, tblk, 0, b.rows)?;
             }
-            ops::min_dist_update(ctx, enc, &b.buf, tblk, b.rows + 1, d, b.rows, init).await?;
-            enc.copy_buffer_to_buffer(tblk, 0, target, b.row0 as u64 * 4, b.rows as u64 * 4);
+            ex.min_dist_update(&b.buf, tblk, b.rows + 1, d, b.rows, init).await?;
+            ex.copy(tblk, 0, target, b.row0, b.rows)?;
         }
         Ok(())
     }
@@ -165,36 +157,26 @@ impl<'a> Pool<'a> {
     /// k-means centre update: the mean of the rows of each label (`labels` [n] < k); a centre without rows keeps
     /// its value in `centers` [k·d]. Returns the new centres, also written to `bc`. Blocked pools average each
     /// block on the device and combine the block means weighted by their counts on the host (f64).
-    pub async fn segment_mean(
-        &self,
-        ctx: &GpuContext,
-        labels: &[u32],
-        k: usize,
-        centers: &[f32],
-        bc: &Buffer,
-    ) -> Result<Vec<f32>> {
-        let d = self.x.d;
+    pub async fn segment_mean(&self, labels: &[u32], k: usize, centers: &[f32], bc: &Buf<'_>) -> Result<Vec<f32>> {
+        let (be, d) = (self.be, self.x.d);
+        let mut ex = be.exec();
         if !self.is_blocked() {
             let (order, offsets) = segments(labels, k);
-            let bo = ctx.upload("kmeans", &order)?;
-            let boff = ctx.upload("kmeans", &offsets)?;
-            let mut enc = ctx.encoder();
-            ops::segment_mean(ctx, &mut enc, &self.blocks[0].buf, &bo, &boff, bc, self.x.n, k, d).await?;
-            ctx.submit(enc);
-            return read_f32(ctx, bc, k * d).await;
+            let bo = be.upload("kmeans", &order)?;
+            let boff = be.upload("kmeans", &offsets)?;
+            ex.segment_mean(&self.blocks[0].buf, &bo, &boff, bc, self.x.n, k, d).await?;
+            return ex.read_f32(bc, k * d).await;
         }
         let mut sum = vec![0f64; k * d];
         let mut count = vec![0usize; k];
-        let part = ctx.storage("kmeans", (k * d * 4) as u64)?;
+        let part = be.storage("kmeans", k * d)?;
         for b in &self.blocks {
             let lab = &labels[b.row0..b.row0 + b.rows];
             let (order, offsets) = segments(lab, k);
-            let bo = ctx.upload("kmeans", &order)?;
-            let boff = ctx.upload("kmeans", &offsets)?;
-            let mut enc = ctx.encoder();
-            ops::segment_mean(ctx, &mut enc, &b.buf, &bo, &boff, &part, b.rows, k, d).await?;
-            ctx.submit(enc);
-            let means = read_f32(ctx, &part, k * d).await?;
+            let bo = be.upload("kmeans", &order)?;
+            let boff = be.upload("kmeans", &offsets)?;
+            ex.segment_mean(&b.buf, &bo, &boff, &part, b.rows, k, d).await?;
+            let means = ex.read_f32(&part, k * d).await?;
             for c in 0..k {
                 let m = (offsets[c + 1] - offsets[c]) as usize;
                 if m > 0 {
@@ -208,14 +190,14 @@ impl<'a> Pool<'a> {
         let new: Vec<f32> = (0..k * d)
             .map(|i| if count[i / d] > 0 { (sum[i] / count[i / d] as f64) as f32 } else { centers[i] })
             .collect();
-        ctx.queue.write_buffer(bc, 0, bytemuck::cast_slice(&new));
+        be.write(bc, 0, &new)?;
         Ok(new)
     }
 }
 
 /// Streams the squared distances between the rows of `a` [na, d] and `b` [nb, d] tile by tile into one buffer.
 pub struct TileScan<'a> {
-    pub(super) ctx: &'a GpuContext,
+    pub(super) be: Backend<'a>,
     pub(super) a: Rows<'a>,
     pub(super) b: Rows<'a>,
     pub na: usize,
@@ -223,15 +205,18 @@ pub struct TileScan<'a> {
     pub(super) d: usize,
     pub rows: usize,
     pub cols: usize,
-    pub dist: Buffer,
-    pub(super) a_blk: Option<Buffer>,
-    pub(super) b_blk: Option<Buffer>,
+    pub dist: Buf<'a>,
+    pub(super) a_blk: Option<Buf<'a>>,
+    pub(super) b_blk: Option<Buf<'a>>,
 }
 
 impl<'a> TileScan<'a> {
-    pub fn new(ctx: &'a GpuContext, a: Rows<'a>, na: usize, b: Rows<'a>, nb: usize, d: usize) -> Result<Self> {
-        let limit = binding_floats(ctx);
-        let (max_rows, max_floats) = tile_limits();
+    pub fn new(be: Backend<'a>, a: Rows<'a>, na: usize, b: Rows<'a>, nb: usize, d: usize) -> Result<Self> {
+        let limit = binding_floats(&be);
+        let (mut max_rows, mut max_floats) = tile_limits();
+        if !be.is_gpu() {
+            (max_rows, max_floats) = (max_rows.min(CPU_TILE_ROWS), max_floats.min(CPU_TILE_FLOATS));
+        }
         let cap = max_floats.min(limit);
         // Rows of d features one block buffer may hold: a few rows against many columns (k-means++ trials
         // against the pool) must not put the whole pool in one column block.
@@ -246,13 +231,11 @@ impl<'a> TileScan<'a> {
                 limit: (limit * 4) as u64,
             });
         }
-        let dist = ctx.storage("tile scan", (rows * cols * 4) as u64)?;
+        let dist = be.storage("tile scan", rows * cols)?;
         let blocked = |r: &Rows| matches!(r, Rows::Pool(p) if p.is_blocked());
-        let a_blk =
-            if rows < na || blocked(&a) { Some(ctx.storage("tile scan", (rows * d * 4) as u64)?) } else { None };
-        let b_blk =
-            if cols < nb || blocked(&b) { Some(ctx.storage("tile scan", (cols * d * 4) as u64)?) } else { None };
-        Ok(TileScan { ctx, a, b, na, nb, d, rows, cols, dist, a_blk, b_blk })
+        let a_blk = if rows < na || blocked(&a) { Some(be.storage("tile scan", rows * d)?) } else { None };
+        let b_blk = if cols < nb || blocked(&b) { Some(be.storage("tile scan", cols * d)?) } else { None };
+        Ok(TileScan { be, a, b, na, nb, d, rows, cols, dist, a_blk, b_blk })
     }
 
     /// Every tile, row blocks in order and within each the column blocks in increasing order.
@@ -271,16 +254,16 @@ impl<'a> TileScan<'a> {
         v
     }
 
-    /// Record the copies of the tile's blocks and the distance computation into `enc` (result in `self.dist`,
+    /// Record the copies of the tile's blocks and the distance computation into `ex` (result in `self.dist`,
     /// [t.rows, t.cols]). Tiles must come in the order of [`TileScan::tiles`]: a row block is copied once, at its
     /// first column tile.
-    pub async fn compute(&self, enc: &mut wgpu::CommandEncoder, t: Tile) -> Result<()> {
-        let d4 = (self.d * 4) as u64;
-        let copy = |enc: &mut wgpu::CommandEncoder, src: Rows, start: usize, len: usize, dst: &Buffer| match src {
-            Rows::Buf(buf) => enc.copy_buffer_to_buffer(buf, start as u64 * d4, dst, 0, len as u64 * d4),
-            Rows::Pool(p) => p.copy_rows(enc, start, len, dst),
+    pub async fn compute(&self, ex: &mut Exec<'_>, t: Tile) -> Result<()> {
+        let d = self.d;
+        let copy = |ex: &mut Exec, src: Rows, start: usize, len: usize, dst: &Buf| match src {
+            Rows::Buf(buf) => ex.copy(buf, start * d, dst, 0, len * d),
+            Rows::Pool(p) => p.copy_rows(ex, start, len, dst),
         };
-        let whole = |r: Rows<'a>| -> &'a Buffer {
+        let whole = |r: Rows<'a>| -> &'a Buf<'a> {
             match r {
                 Rows::Buf(buf) => buf,
                 Rows::Pool(p) => &p.blocks[0].buf,
@@ -289,7 +272,7 @@ impl<'a> TileScan<'a> {
         let a = match &self.a_blk {
             Some(blk) => {
                 if t.col_offset == 0 {
-                    copy(enc, self.a, t.row_offset, t.rows, blk);
+                    copy(ex, self.a, t.row_offset, t.rows, blk)?;
                 }
                 blk
             }
@@ -297,74 +280,72 @@ impl<'a> TileScan<'a> {
         };
         let b = match &self.b_blk {
             Some(blk) => {
-                copy(enc, self.b, t.col_offset, t.cols, blk);
+                copy(ex, self.b, t.col_offset, t.cols, blk)?;
                 blk
             }
             None => whole(self.b),
         };
-        ops::sqdist(self.ctx, enc, a, b, &self.dist, t.rows, t.cols, self.d).await
+        ex.sqdist(a, b, &self.dist, t.rows, t.cols, d).await
     }
 }
 
 /// Σ over all columns of `facility_gain` for every row of a scan (`mind` holds one value per column of the
-/// scan), accumulated tile by tile on the device with one readback at the end; the buffers are allocated once
-/// and reused by every pass (a greedy loop runs many).
+/// scan), accumulated tile by tile with one readback at the end; the buffers are allocated once and reused by
+/// every pass (a greedy loop runs many).
 pub(super) struct Gains<'a> {
     pub(super) scan: TileScan<'a>,
-    pub(super) all: Buffer,
-    pub(super) blk: Buffer,
-    pub(super) mind_blk: Option<Buffer>,
+    pub(super) all: Buf<'a>,
+    pub(super) blk: Buf<'a>,
+    pub(super) mind_blk: Option<Buf<'a>>,
 }
 
 impl<'a> Gains<'a> {
-    pub(super) fn new(ctx: &GpuContext, scan: TileScan<'a>) -> Result<Self> {
-        let all = ctx.storage("gains", (scan.na * 4) as u64)?;
-        let blk = ctx.storage("gains", (scan.rows * 4) as u64)?;
-        let mind_blk = if scan.cols < scan.nb { Some(ctx.storage("gains", (scan.cols * 4) as u64)?) } else { None };
+    pub(super) fn new(scan: TileScan<'a>) -> Result<Self> {
+        let be = scan.be;
+        let all = be.storage("gains", scan.na)?;
+        let blk = be.storage("gains", scan.rows)?;
+        let mind_blk = if scan.cols < scan.nb { Some(be.storage("gains", scan.cols)?) } else { None };
         Ok(Gains { scan, all, blk, mind_blk })
     }
 
-    pub(super) async fn run(&self, ctx: &GpuContext, mind: &Buffer, potential: bool) -> Result<Vec<f32>> {
+    pub(super) async fn run(&self, mind: &Buf<'_>, potential: bool) -> Result<Vec<f32>> {
         let scan = &self.scan;
-        let mut enc = ctx.encoder();
+        let mut ex = scan.be.exec();
         let tiles = scan.tiles();
         for (i, &t) in tiles.iter().enumerate() {
-            scan.compute(&mut enc, t).await?;
+            scan.compute(&mut ex, t).await?;
             let m = match &self.mind_blk {
                 Some(mb) => {
-                    enc.copy_buffer_to_buffer(mind, t.col_offset as u64 * 4, mb, 0, t.cols as u64 * 4);
+                    ex.copy(mind, t.col_offset, mb, 0, t.cols)?;
                     mb
                 }
                 None => mind,
             };
             let mode = GainMode { potential, accumulate: t.col_offset > 0 };
-            ops::facility_gain(ctx, &mut enc, &scan.dist, m, &self.blk, t.rows, t.cols, mode).await?;
+            ex.facility_gain(&scan.dist, m, &self.blk, t.rows, t.cols, mode).await?;
             if tiles.get(i + 1).is_none_or(|n| n.row_offset != t.row_offset) {
-                enc.copy_buffer_to_buffer(&self.blk, 0, &self.all, t.row_offset as u64 * 4, t.rows as u64 * 4);
-                ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
+                ex.copy(&self.blk, 0, &self.all, t.row_offset, t.rows)?;
+                ex.flush();
             }
         }
-        ctx.submit(enc);
-        read_f32(ctx, &self.all, scan.na).await
+        ex.read_f32(&self.all, scan.na).await
     }
 }
 
 /// The `k` nearest rows of `b` for every row of `a` ([na, k], ascending, ties to the lower index).
-pub(super) async fn topk(ctx: &GpuContext, scan: &TileScan<'_>, k: usize) -> Result<(Vec<f32>, Vec<u32>)> {
-    let (ov, oi) = (ctx.storage("knn", (scan.rows * k * 4) as u64)?, ctx.storage("knn", (scan.rows * k * 4) as u64)?);
+pub(super) async fn topk(scan: &TileScan<'_>, k: usize) -> Result<(Vec<f32>, Vec<u32>)> {
+    let be = scan.be;
+    let (ov, oi) = (be.storage("knn", scan.rows * k)?, be.storage("knn", scan.rows * k)?);
     let (mut vals, mut idx) = (Vec::with_capacity(scan.na * k), Vec::with_capacity(scan.na * k));
     let tiles = scan.tiles();
-    let mut enc = ctx.encoder();
+    let mut ex = be.exec();
     for (i, &t) in tiles.iter().enumerate() {
-        scan.compute(&mut enc, t).await?;
-        ops::topk_rows(ctx, &mut enc, &scan.dist, &ov, &oi, t.rows, t.cols, k, t.col_offset, t.col_offset > 0).await?;
+        scan.compute(&mut ex, t).await?;
+        ex.topk_rows(&scan.dist, &ov, &oi, t.rows, t.cols, k, t.col_offset, t.col_offset > 0).await?;
         if tiles.get(i + 1).is_none_or(|n| n.row_offset != t.row_offset) {
-            ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
-            let parts =
-                crate::gpu::readback::read_many(ctx, &[(&ov, (t.rows * k * 4) as u64), (&oi, (t.rows * k * 4) as u64)])
-                    .await?;
-            vals.extend(bytemuck::pod_collect_to_vec::<u8, f32>(&parts[0]));
-            idx.extend(bytemuck::pod_collect_to_vec::<u8, u32>(&parts[1]));
+            let mut parts = ex.read_many_f32(&[(&ov, t.rows * k), (&oi, t.rows * k)]).await?.into_iter();
+            vals.extend(parts.next().unwrap_or_default());
+            idx.extend(parts.next().unwrap_or_default().into_iter().map(f32::to_bits));
         }
     }
     Ok((vals, idx))
@@ -372,16 +353,16 @@ pub(super) async fn topk(ctx: &GpuContext, scan: &TileScan<'_>, k: usize) -> Res
 
 /// The `k` nearest other rows of every row of the pool (self excluded by index): squared distances [n, k'] with
 /// k' = min(k, n − 1) and their indices.
-pub async fn knn(ctx: &GpuContext, pool: &Pool<'_>, k: usize) -> Result<(Vec<f32>, Vec<u32>, usize)> {
+pub async fn knn(pool: &Pool<'_>, k: usize) -> Result<(Vec<f32>, Vec<u32>, usize)> {
     let x = pool.x;
     let k = k.min(x.n.saturating_sub(1));
     if k + 1 > 64 {
-        return Err(Error::Invalid(format!("kNN on the GPU supports k ≤ 63, not {k}")));
+        return Err(Error::Invalid(format!("kNN in the scans supports k ≤ 63, not {k}")));
     }
     if k == 0 {
         return Ok((vec![], vec![], 0));
     }
-    let (v, i) = topk(ctx, &pool.self_scan(ctx)?, k + 1).await?;
+    let (v, i) = topk(&pool.self_scan()?, k + 1).await?;
     let (mut vals, mut idx) = (Vec::with_capacity(x.n * k), Vec::with_capacity(x.n * k));
     for r in 0..x.n {
         let row = (r * (k + 1))..((r + 1) * (k + 1));
@@ -397,16 +378,15 @@ pub async fn knn(ctx: &GpuContext, pool: &Pool<'_>, k: usize) -> Result<(Vec<f32
 }
 
 /// The `k` nearest rows of `b` for every row of the pool: squared distances and indices [n, k], ascending.
-pub async fn nearest_k(ctx: &GpuContext, pool: &Pool<'_>, b: Matrix<'_>, k: usize) -> Result<(Vec<f32>, Vec<u32>)> {
-    let bb = ctx.upload("nearest", b.data)?;
-    let scan = TileScan::new(ctx, Rows::Pool(pool), pool.x.n, Rows::Buf(&bb), b.n, pool.x.d)?;
-    topk(ctx, &scan, k.min(b.n)).await
+pub async fn nearest_k(pool: &Pool<'_>, b: Matrix<'_>, k: usize) -> Result<(Vec<f32>, Vec<u32>)> {
+    let bb = pool.be.rows("nearest", b.data)?;
+    let scan = TileScan::new(pool.be, Rows::Pool(pool), pool.x.n, Rows::Buf(&bb), b.n, pool.x.d)?;
+    topk(&scan, k.min(b.n)).await
 }
 
-/// Squared distances from row `a` to every row, computed on the device into `col` and read back.
-pub(super) async fn distance_column(ctx: &GpuContext, pool: &Pool<'_>, col: &Buffer, a: usize) -> Result<Vec<f32>> {
-    let mut enc = ctx.encoder();
-    pool.min_dist_update(ctx, &mut enc, col, a, true).await?;
-    ctx.submit(enc);
-    read_f32(ctx, col, pool.x.n).await
+/// Squared distances from row `a` to every row, computed into `col` and read back.
+pub(super) async fn distance_column(pool: &Pool<'_>, col: &Buf<'_>, a: usize) -> Result<Vec<f32>> {
+    let mut ex = pool.be.exec();
+    pool.min_dist_update(&mut ex, col, a, true).await?;
+    ex.read_f32(col, pool.x.n).await
 }

@@ -2,7 +2,7 @@
 //! (`probcover-delta[:δ]`: δ given, or by binary search on the purity of k-means labels).
 
 use super::strategies::*;
-use super::{gpu, medcal_delta, Matrix, SelectInput, Selection};
+use super::{medcal_delta, scan, Matrix, SelectInput, Selection};
 use crate::Result;
 
 /// MedCAL's δ: the largest δ on `linspace(0, max D, 100)` (scanned upwards, stopping at the first failure) for
@@ -46,19 +46,19 @@ fn csr_graph(n: usize, inside: impl Fn(usize, usize) -> bool + Sync + Send) -> (
 pub fn probcover_from(x: Matrix, delta: f64, budget: usize, labeled: &[usize]) -> Selection {
     let n2 = norms2(x);
     let (offsets, edges) = csr_graph(x.n, |i, j| dist(x, &n2, i, j) <= delta);
-    gpu::max_cover(&offsets, &edges, budget, labeled, delta)
+    scan::max_cover(&offsets, &edges, budget, labeled, delta)
 }
 
-/// `probcover` (MedCAL): pseudo-labels from k-means with k = budget, δ by [`probcover_delta`]. With a GPU the
-/// k-means, the purity scan and the sparse δ-graph are built there; the greedy cover is the same.
+/// `probcover` (MedCAL): pseudo-labels from k-means with k = budget, δ by [`probcover_delta`]. With a scan
+/// backend the k-means, the purity scan and the sparse δ-graph are built there; the greedy cover is the same.
 pub async fn probcover(input: &SelectInput<'_>) -> Result<Selection> {
     let dev = device(input, input.x)?;
     let c = cluster(input, dev.as_ref(), input.budget, 0x9c0).await?;
     let mut s = match &dev {
-        Some((ctx, pool)) => {
-            let delta = gpu::probcover_delta(ctx, pool, &c.labels).await?;
-            let (offsets, edges) = gpu::delta_graph(ctx, pool, delta).await?;
-            let mut s = gpu::max_cover(&offsets, &edges, input.budget, input.labeled, delta);
+        Some(pool) => {
+            let delta = scan::probcover_delta(pool, &c.labels).await?;
+            let (offsets, edges) = scan::delta_graph(pool, delta).await?;
+            let mut s = scan::max_cover(&offsets, &edges, input.budget, input.labeled, delta);
             s.notes.insert(0, format!("δ = {delta:.6}; δ-graph of {} edges", edges.len()));
             s
         }
@@ -86,8 +86,8 @@ pub async fn probcover_official(input: &SelectInput<'_>, delta: Option<f64>) -> 
         None => {
             let c = kmeans_on(dev.as_ref(), x, input.budget.min(x.n), input.seed ^ 0x9c1, 300).await?;
             let other: Vec<f64> = match &dev {
-                Some((ctx, pool)) => {
-                    let (o, _) = gpu::other_label_scan(ctx, pool, &c.labels).await?;
+                Some(pool) => {
+                    let (o, _) = scan::other_label_scan(pool, &c.labels).await?;
                     o.into_iter().map(|v| (v.max(0.0) as f64).sqrt()).collect()
                 }
                 None => crate::cpu::par::map(x.n, |i| {
@@ -114,12 +114,12 @@ pub async fn probcover_official(input: &SelectInput<'_>, delta: Option<f64>) -> 
         }
     };
     let (offsets, edges) = match &dev {
-        Some((ctx, pool)) => gpu::delta_graph(ctx, pool, prev_f32_radius(delta)).await?,
+        Some(pool) => scan::delta_graph(pool, prev_f32_radius(delta)).await?,
         None => csr_graph(x.n, |i, j| {
             x.row(i).iter().zip(x.row(j)).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum::<f64>().sqrt() < delta
         }),
     };
-    let mut s = gpu::max_cover(&offsets, &edges, input.budget, input.labeled, delta);
+    let mut s = scan::max_cover(&offsets, &edges, input.budget, input.labeled, delta);
     s.notes.insert(0, format!("δ = {delta:.6} ({how}); δ-graph of {} edges", edges.len()));
     Ok(s)
 }

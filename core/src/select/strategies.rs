@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 
 use super::kmeans::{kmeans, Clustering};
-use super::{argmax, gpu, Matrix, SelectInput, Selection};
-use crate::gpu::{ops, read_f32_u32, GpuContext};
+use super::scan::{self, Pool};
+use super::{argmax, Matrix, SelectInput, Selection};
 use crate::rng::Rng;
 use crate::Result;
 
@@ -40,16 +40,16 @@ pub(super) fn members(labels: &[usize], k: usize) -> Vec<Vec<usize>> {
     m
 }
 
-/// A strategy's features on the device, uploaded once and shared by all its passes.
-pub(super) type Device<'a> = (&'a GpuContext, gpu::Pool<'a>);
+/// A strategy's features where its scans run, shared by all its passes.
+pub(super) type Device<'a> = Pool<'a>;
 
-/// `x` on the input's GPU, when it has one.
+/// `x` on the input's scan backend, when it has one.
 pub(super) fn device<'a>(input: &SelectInput<'a>, x: Matrix<'a>) -> Result<Option<Device<'a>>> {
-    input.gpu.map(|ctx| Ok((ctx, gpu::Pool::upload(ctx, x)?))).transpose()
+    input.scans.map(|be| Pool::upload(be, x)).transpose()
 }
 
-/// k-means of `x` on the device when given (its pool must hold `x`), else on the CPU (same algorithm and RNG
-/// stream).
+/// k-means of `x` in the scans when given (the pool must hold `x`), else the plain reference (same algorithm
+/// and RNG stream).
 pub(super) async fn kmeans_on(
     dev: Option<&Device<'_>>,
     x: Matrix<'_>,
@@ -58,7 +58,7 @@ pub(super) async fn kmeans_on(
     max_iter: usize,
 ) -> Result<Clustering> {
     match dev {
-        Some((ctx, pool)) => gpu::kmeans(ctx, pool, k, seed, max_iter, 1e-4).await,
+        Some(pool) => scan::kmeans(pool, k, seed, max_iter, 1e-4).await,
         None => Ok(kmeans(x, k, seed, max_iter, 1e-4)),
     }
 }
@@ -95,7 +95,7 @@ pub fn random(input: &SelectInput) -> Selection {
 
 /// `coreset`: k-center greedy. The first centre is random (seeded) unless rows are already labelled (then the
 /// min-distances start from them) or `first` is given. Score = the distance to the nearest centre at pick time.
-/// With a GPU the O(n·d) distance update and the argmax run there (squared distances, same order).
+/// With a scan backend the O(n·d) distance update and the argmax run there (squared distances, same order).
 pub async fn coreset(input: &SelectInput<'_>, first: Option<usize>) -> Result<Selection> {
     let x = input.x;
     let mut sel = empty();
@@ -106,25 +106,24 @@ pub async fn coreset(input: &SelectInput<'_>, first: Option<usize>) -> Result<Se
         sel.scores.push(0.0);
         seeds.push(f);
     }
-    if let Some(ctx) = input.gpu {
-        let pool = gpu::Pool::upload(ctx, x)?;
-        let mind = ctx.storage("coreset", (x.n * 4) as u64)?;
-        let (ov, oi) = (ctx.storage("coreset", 4)?, ctx.storage("coreset", 4)?);
-        let mut enc = ctx.encoder();
+    if let Some(be) = input.scans {
+        let pool = Pool::upload(be, x)?;
+        let mind = be.storage("coreset", x.n)?;
+        let (ov, oi) = (be.storage("coreset", 1)?, be.storage("coreset", 1)?);
+        let mut ex = be.exec();
         for (s, &c) in seeds.iter().enumerate() {
-            pool.min_dist_update(ctx, &mut enc, &mind, c, s == 0).await?;
+            pool.min_dist_update(&mut ex, &mind, c, s == 0).await?;
         }
         while sel.picks.len() < input.budget {
-            ops::argmax_rows(ctx, &mut enc, &mind, &ov, &oi, 1, x.n).await?;
-            ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
-            let (v, i) = read_f32_u32(ctx, &ov, &oi).await?;
-            let i = i as usize;
+            ex.argmax_rows(&mind, &ov, &oi, 1, x.n).await?;
+            let vi = ex.read_many_f32(&[(&ov, 1), (&oi, 1)]).await?;
+            let (v, i) = (vi[0][0], vi[1][0].to_bits() as usize);
             if i >= x.n {
                 break;
             }
             sel.picks.push(i);
             sel.scores.push((v.max(0.0) as f64).sqrt());
-            pool.min_dist_update(ctx, &mut enc, &mind, i, false).await?;
+            pool.min_dist_update(&mut ex, &mind, i, false).await?;
         }
         return Ok(sel);
     }
@@ -204,7 +203,7 @@ pub async fn typiclust(input: &SelectInput<'_>) -> Result<Selection> {
 /// `typiclust-knn` (official TypiClust): L2-normalised features, min(|L| + B, 500) clusters, clusters of ≤ 5
 /// members dropped, visited by (labelled count ↑, size ↓); in each, the unselected member with the highest
 /// typicality 1/(mean squared distance to its k = min(20, |C|/2) nearest cluster-mates + 1e-5).
-/// With a GPU, the k-means and each visited cluster's kNN (clusters of more than 256 members) run there.
+/// With a scan backend, the k-means and each visited cluster's kNN (clusters of more than 256 members) run there.
 pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
     let xn = l2_normalize(input.x);
     let x = Matrix { data: &xn, n: input.x.n, d: input.x.d };
@@ -240,10 +239,10 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
         }
         misses = 0;
         let kk = (idx.len() / 2).clamp(1, 20);
-        if let (Some(ctx), true) = (input.gpu, idx.len() > 256) {
+        if let (Some(be), true) = (input.scans, idx.len() > 256) {
             let rows: Vec<f32> = idx.iter().flat_map(|&i| x.row(i).iter().copied()).collect();
-            let members = gpu::Pool::upload(ctx, Matrix { data: &rows, n: idx.len(), d: x.d })?;
-            let (vals, _, kk) = gpu::knn(ctx, &members, kk).await?;
+            let members = Pool::upload(be, Matrix { data: &rows, n: idx.len(), d: x.d })?;
+            let (vals, _, kk) = scan::knn(&members, kk).await?;
             let typ = (0..idx.len()).map(|r| {
                 let m = vals[r * kk..(r + 1) * kk].iter().map(|&v| v as f64).sum::<f64>() / kk.max(1) as f64;
                 1.0 / (m + 1e-5)
@@ -296,14 +295,14 @@ pub(super) fn largest_cdd(mut cdd: Vec<(usize, f64)>, budget: usize) -> Selectio
     Selection { picks: cdd.iter().map(|p| p.0).collect(), scores: cdd.iter().map(|p| p.1).collect(), ..empty() }
 }
 
-/// With a GPU, the k-means and the two nearest centres of every row are computed there.
+/// With a scan backend, the k-means and the two nearest centres of every row are computed there.
 pub async fn bal(input: &SelectInput<'_>) -> Result<Selection> {
     let dev = device(input, input.x)?;
     let c = cluster(input, dev.as_ref(), 100.min(input.x.n), 0xba1).await?;
     match dev {
-        Some((ctx, pool)) if c.k > 1 => {
+        Some(pool) if c.k > 1 => {
             let centers: Vec<f32> = c.centers.iter().map(|&v| v as f32).collect();
-            let (vals, _) = gpu::nearest_k(ctx, &pool, Matrix { data: &centers, n: c.k, d: input.x.d }, 2).await?;
+            let (vals, _) = scan::nearest_k(&pool, Matrix { data: &centers, n: c.k, d: input.x.d }, 2).await?;
             let cdd = (0..input.x.n)
                 .map(|i| (i, (vals[2 * i + 1].max(0.0) as f64).sqrt() - (vals[2 * i].max(0.0) as f64).sqrt()))
                 .collect();
@@ -356,12 +355,12 @@ pub async fn fps(input: &SelectInput<'_>) -> Result<Selection> {
 
 /// RepDiv (MedCAL): facility location on cosine similarity for ⌊0.7·B⌋ picks, then the candidate farthest
 /// (1 − cos) from *some* selected point (max over selected, as coded), or from *all* (max-min) with `maxmin`.
-/// With a GPU: lazy-greedy facility location and the diversity distances there ([`gpu::repdiv`]).
+/// With a scan backend: lazy-greedy facility location and the diversity distances there ([`scan::repdiv`]).
 pub async fn repdiv(input: &SelectInput<'_>, maxmin: bool) -> Result<Selection> {
     let xn = l2_normalize(input.x);
     let x = Matrix { data: &xn, n: input.x.n, d: input.x.d };
-    if let Some(ctx) = input.gpu {
-        return gpu::repdiv(ctx, x, input.labeled, input.budget, maxmin).await;
+    if let Some(be) = input.scans {
+        return scan::repdiv(be, x, input.labeled, input.budget, maxmin).await;
     }
     let n = x.n;
     let s = |i: usize, j: usize| dot(x.row(i), x.row(j));
@@ -488,9 +487,9 @@ pub(super) fn mean_smallest(mut v: Vec<f64>, k: usize) -> f64 {
 pub async fn usl_medcal(input: &SelectInput<'_>) -> Result<Selection> {
     let x = input.x;
     let n = x.n;
-    let density: Vec<f64> = match input.gpu {
-        Some(ctx) => {
-            let (vals, _, k) = gpu::knn(ctx, &gpu::Pool::upload(ctx, x)?, 5).await?;
+    let density: Vec<f64> = match input.scans {
+        Some(be) => {
+            let (vals, _, k) = scan::knn(&Pool::upload(be, x)?, 5).await?;
             (0..n)
                 .map(|i| {
                     let m = vals[i * k..(i + 1) * k].iter().map(|&v| (v.max(0.0) as f64).sqrt()).sum::<f64>();

@@ -1,11 +1,36 @@
-//! CPU twin of `shaders/min_dist_update.wgsl`: mind[i] = min(mind[i], ‖x_i − x_center‖²) (or = when `init`).
+//! CPU twin of `shaders/min_dist_update.wgsl`: mind[i] = min(mind[i], ‖x_i − x_center‖²) (or = when `init`),
+//! each distance summed in f64 over eight fixed lanes (so the compiler vectorises it and the value does not
+//! depend on the thread count), rows split over the CPU backend's threads.
+
+use super::par;
 
 pub fn min_dist_update(x: &[f32], mind: &mut [f32], n: usize, d: usize, center: usize, init: bool) {
     let c = &x[center * d..(center + 1) * d];
-    for i in 0..n {
-        let xi = &x[i * d..(i + 1) * d];
-        let dist: f64 = xi.iter().zip(c).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum();
-        let dist = dist as f32;
-        mind[i] = if init { dist } else { mind[i].min(dist) };
+    let rows = par::rows_per_task(n, d, 1 << 16);
+    par::for_chunks(&mut mind[..n], rows, |task, out| {
+        for (r, m) in out.iter_mut().enumerate() {
+            let i = task * rows + r;
+            let dist = sqdist_f64(&x[i * d..(i + 1) * d], c) as f32;
+            *m = if init { dist } else { m.min(dist) };
+        }
+    });
+}
+
+/// Σ (a − b)² in f64 over eight lanes, then the lanes and the tail in order.
+pub fn sqdist_f64(a: &[f32], b: &[f32]) -> f64 {
+    let mut lanes = [0f64; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ta, tb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            let t = x[l] as f64 - y[l] as f64;
+            lanes[l] += t * t;
+        }
     }
+    let mut s = lanes.iter().sum::<f64>();
+    for (&x, &y) in ta.iter().zip(tb) {
+        let t = x as f64 - y as f64;
+        s += t * t;
+    }
+    s
 }

@@ -1,5 +1,8 @@
 //! CPU twin of `shaders/other_label_min.wgsl`: per tile row, the smallest distance to a column of another label
-//! and the largest distance, merged into the running values (indexed by pool row) when `merge`.
+//! and the largest distance, merged into the running values (indexed by pool row) when `merge`. Rows run on the
+//! CPU backend's threads (min and max are exact, so the split changes nothing).
+
+use super::par;
 
 pub const OTHER_NONE: f32 = f32::MAX;
 
@@ -15,17 +18,24 @@ pub fn other_label_min(
     row_max: &mut [f32],
     merge: bool,
 ) {
-    for r in 0..rows {
-        let i = row_offset + r;
-        let (mut mn, mut mx) = if merge { (other_min[i], row_max[i]) } else { (OTHER_NONE, 0f32) };
-        for c in 0..cols {
-            let v = dist[r * cols + c];
-            mx = mx.max(v);
-            if labels[col_offset + c] != labels[i] {
-                mn = mn.min(v);
+    let per = par::rows_per_task(rows, cols, 1 << 15);
+    let mut pairs: Vec<(f32, f32)> =
+        (row_offset..row_offset + rows).map(|i| if merge { (other_min[i], row_max[i]) } else { (OTHER_NONE, 0f32) }).collect();
+    let col_labels = &labels[col_offset..col_offset + cols];
+    par::for_chunks(&mut pairs, per, |task, out| {
+        for (rr, (mn, mx)) in out.iter_mut().enumerate() {
+            let r = task * per + rr;
+            let li = labels[row_offset + r];
+            for (&v, &lc) in dist[r * cols..(r + 1) * cols].iter().zip(col_labels) {
+                *mx = mx.max(v);
+                if lc != li {
+                    *mn = mn.min(v);
+                }
             }
         }
-        other_min[i] = mn;
-        row_max[i] = mx;
+    });
+    for (r, (mn, mx)) in pairs.into_iter().enumerate() {
+        other_min[row_offset + r] = mn;
+        row_max[row_offset + r] = mx;
     }
 }

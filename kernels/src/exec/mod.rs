@@ -5,7 +5,10 @@
 //! On the GPU, kernels are recorded into one command encoder and submitted at `flush` (or before a read).
 //! On the CPU each call computes at once with `crate::cpu::*`.
 
+mod scan;
 mod train;
+
+pub use scan::{Backend, Buf};
 
 use crate::cpu;
 use crate::gpu::ops::{self, AttnGeom, ConvGeom, CrossAttnGeom};

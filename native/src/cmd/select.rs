@@ -55,7 +55,8 @@ pub struct SelectArgs {
     /// Also write the picks as JSON next to the CSV.
     #[arg(long)]
     pub json: bool,
-    /// Run the selection on the CPU (default: the heavy parts on the GPU where implemented).
+    /// Run the plain f64 reference code of each strategy (exact, slower) instead of its scans on the --device
+    /// backend.
     #[arg(long)]
     pub cpu: bool,
     #[arg(long)]
@@ -112,7 +113,7 @@ pub fn select(a: SelectArgs) -> Result<bool> {
         budget: a.budget,
         seed: a.seed,
         labeled: &labeled,
-        gpu: if a.cpu { None } else { ctx.as_ref() },
+        scans: if a.cpu { None } else { Some(medpick_core::exec::Backend::on(ctx.as_ref())) },
     };
     let pb = progress_bar("select");
     pb.set_length(names.len() as u64);

@@ -1,5 +1,6 @@
-//! The heavy parts of the selection strategies on the GPU, streaming every n×n computation through one reused
-//! tile of squared distances ([`TileScan`], at most 128 MiB), so no n×n matrix is ever stored:
+//! The heavy parts of the selection strategies on a backend (the WGSL kernels or the CPU backend, through `Exec`),
+//! streaming every n×n computation through one reused tile of squared distances ([`TileScan`], at most 128 MiB
+//! on a GPU, 16 MiB on the CPU), so no n×n matrix is ever stored:
 //! - k-means: greedy k-means++ seeding (candidate potentials by `facility_gain` in potential mode, the chosen
 //!   centre's update by `min_dist_update`) and Lloyd (assignment by `pairwise_sqdist` + `topk_rows` with k = 1,
 //!   centre update by the host's counting sort + `segment_mean`, the two-pass reduction WGSL needs without
@@ -8,7 +9,8 @@
 //! - ProbCover: the purity scan (`other_label_min`) and the sparse δ-graph (`radius_edges`, two passes);
 //! - facility location (RepDiv): lazy greedy over `facility_gain` upper bounds.
 //!
-//! Device arithmetic is f32 with distances by the norm expansion; the CPU code in `strategies` is the f64
+//! GPU arithmetic is f32 with distances by the norm expansion; the CPU backend computes the same kernels with f64
+//! distances and sums (stored as f32 like the kernels' outputs); the plain code in `strategies` is the f64
 //! reference. The paths agree except where two candidates' scores are within rounding of each other.
 //!
 //! A feature matrix larger than one storage binding (128 MiB in browsers and on lavapipe: 43k rows of 768
@@ -19,43 +21,38 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use wgpu::Buffer;
-
 use super::argmax;
 use super::kmeans::Clustering;
 pub use super::pool::*;
 use super::{Matrix, Selection};
 use crate::cpu::{exclusive_prefix, segments};
-use crate::gpu::ops;
-use crate::gpu::{read_f32, read_u32, GpuContext};
+use crate::exec::{Backend, Buf};
 use crate::rng::Rng;
 use crate::{Error, Result};
 
 /// k-means as [`super::kmeans::kmeans`] does it (same seeding rule, RNG stream, iteration and stopping rule),
-/// with every O(n·k·d) pass on the device.
+/// with every O(n·k·d) pass in the scans.
 pub async fn kmeans(
-    ctx: &GpuContext,
     pool: &Pool<'_>,
     k: usize,
     seed: u64,
     max_iter: usize,
     tol: f64,
 ) -> Result<Clustering> {
-    let x = pool.x;
+    let (x, be) = (pool.x, pool.be);
     let (n, d) = (x.n, x.d);
     let k = k.clamp(1, n.max(1));
     let mut rng = Rng::new(seed ^ 0x6b6d_6561_6e73);
-    let closest = ctx.storage("kmeans", (n * 4) as u64)?;
+    let closest = be.storage("kmeans", n)?;
     let first = rng.below(n as u32) as usize;
     let mut chosen = vec![first];
-    let mut enc = ctx.encoder();
-    pool.min_dist_update(ctx, &mut enc, &closest, first, true).await?;
-    ctx.submit(enc);
+    let mut ex = be.exec();
+    pool.min_dist_update(&mut ex, &closest, first, true).await?;
     let trials = 2 + (k as f64).ln().floor() as usize;
-    let cand = ctx.storage("kmeans", (trials * d * 4) as u64)?;
-    let gains = Gains::new(ctx, TileScan::new(ctx, Rows::Buf(&cand), trials, Rows::Pool(pool), n, d)?)?;
+    let cand = be.storage("kmeans", trials * d)?;
+    let gains = Gains::new(TileScan::new(be, Rows::Buf(&cand), trials, Rows::Pool(pool), n, d)?)?;
     for _ in 1..k {
-        let cl = read_f32(ctx, &closest, n).await?;
+        let cl = ex.read_f32(&closest, n).await?;
         let pot: f64 = cl.iter().map(|&v| v as f64).sum();
         let mut picks = Vec::with_capacity(trials);
         for _ in 0..trials {
@@ -72,8 +69,8 @@ pub async fn kmeans(
             picks.push(c);
         }
         let rows: Vec<f32> = picks.iter().flat_map(|&c| x.row(c).iter().copied()).collect();
-        ctx.queue.write_buffer(&cand, 0, bytemuck::cast_slice(&rows));
-        let g = gains.run(ctx, &closest, true).await?;
+        be.write(&cand, 0, &rows)?;
+        let g = gains.run(&closest, true).await?;
         // The largest decrease is the lowest potential; the first trial wins ties, as on the CPU.
         let mut best = 0;
         for t in 1..trials {
@@ -82,24 +79,22 @@ pub async fn kmeans(
             }
         }
         chosen.push(picks[best]);
-        let mut enc = ctx.encoder();
-        pool.min_dist_update(ctx, &mut enc, &closest, picks[best], false).await?;
-        ctx.submit(enc);
+        pool.min_dist_update(&mut ex, &closest, picks[best], false).await?;
     }
     let mut centers: Vec<f32> = chosen.iter().flat_map(|&c| x.row(c).iter().copied()).collect();
-    let bc = ctx.upload("kmeans", &centers)?;
+    let bc = be.upload("kmeans", &centers)?;
     let total_var = super::kmeans::mean_variance(x);
-    let assign = TileScan::new(ctx, Rows::Pool(pool), n, Rows::Buf(&bc), k, d)?;
+    let assign = TileScan::new(be, Rows::Pool(pool), n, Rows::Buf(&bc), k, d)?;
     for _ in 0..max_iter.max(1) {
-        let (_, labels) = topk(ctx, &assign, 1).await?;
-        let new = pool.segment_mean(ctx, &labels, k, &centers, &bc).await?;
+        let (_, labels) = topk(&assign, 1).await?;
+        let new = pool.segment_mean(&labels, k, &centers, &bc).await?;
         let shift: f64 = new.iter().zip(&centers).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum();
         centers = new;
         if shift <= tol * total_var {
             break;
         }
     }
-    let (vals, labels) = topk(ctx, &assign, 1).await?;
+    let (vals, labels) = topk(&assign, 1).await?;
     let inertia = vals.iter().map(|&v| v as f64).sum();
     Ok(Clustering {
         labels: labels.iter().map(|&l| l as usize).collect(),
@@ -109,67 +104,60 @@ pub async fn kmeans(
     })
 }
 
-/// ProbCover's purity scan on the device: per row the squared distance to the nearest row of another label,
-/// and the largest squared distance in the pool.
-pub async fn other_label_scan(ctx: &GpuContext, pool: &Pool<'_>, labels: &[usize]) -> Result<(Vec<f32>, f32)> {
-    let n = pool.x.n;
+/// ProbCover's purity scan: per row the squared distance to the nearest row of another label, and the largest
+/// squared distance in the pool.
+pub async fn other_label_scan(pool: &Pool<'_>, labels: &[usize]) -> Result<(Vec<f32>, f32)> {
+    let (n, be) = (pool.x.n, pool.be);
     let lab: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
-    let bl = ctx.upload("probcover", &lab)?;
-    let (mn, mx) = (ctx.storage("probcover", (n * 4) as u64)?, ctx.storage("probcover", (n * 4) as u64)?);
-    let scan = pool.self_scan(ctx)?;
-    let mut enc = ctx.encoder();
+    let bl = be.upload("probcover", &lab)?;
+    let (mn, mx) = (be.storage("probcover", n)?, be.storage("probcover", n)?);
+    let scan = pool.self_scan()?;
+    let mut ex = be.exec();
     let tiles = scan.tiles();
     for (i, &t) in tiles.iter().enumerate() {
-        scan.compute(&mut enc, t).await?;
-        ops::other_label_min(ctx, &mut enc, &scan.dist, &bl, &mn, &mx, n, t, t.col_offset > 0).await?;
+        scan.compute(&mut ex, t).await?;
+        ex.other_label_min(&scan.dist, &bl, &mn, &mx, n, t, t.col_offset > 0).await?;
         if tiles.get(i + 1).is_none_or(|nx| nx.row_offset != t.row_offset) {
-            ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
+            ex.flush();
         }
     }
-    ctx.submit(enc);
-    let other = read_f32(ctx, &mn, n).await?;
-    let maxd2 = read_f32(ctx, &mx, n).await?.into_iter().fold(0f32, f32::max);
+    let other = ex.read_f32(&mn, n).await?;
+    let maxd2 = ex.read_f32(&mx, n).await?.into_iter().fold(0f32, f32::max);
     Ok((other, maxd2))
 }
 
-/// MedCAL's δ scan ([`super::strategies::probcover_delta`]) from the device's purity scan.
-pub async fn probcover_delta(ctx: &GpuContext, pool: &Pool<'_>, labels: &[usize]) -> Result<f64> {
-    let (other, maxd2) = other_label_scan(ctx, pool, labels).await?;
+/// MedCAL's δ scan ([`super::probcover::probcover_delta`]) from the scans' purity pass.
+pub async fn probcover_delta(pool: &Pool<'_>, labels: &[usize]) -> Result<f64> {
+    let (other, maxd2) = other_label_scan(pool, labels).await?;
     Ok(super::medcal_delta((maxd2 as f64).sqrt(), pool.x.n, |delta| {
         other.iter().filter(|&&o| delta * delta < o as f64).count()
     }))
 }
 
-/// The δ-graph N(i) = {j : D_ij ≤ δ} in CSR form (offsets [n+1], sorted neighbour lists), built on the device
-/// in two passes (count, then write at the prefix sums); an edge list larger than one storage binding is written
+/// The δ-graph N(i) = {j : D_ij ≤ δ} in CSR form (offsets [n+1], sorted neighbour lists), built by the scans in
+/// two passes (count, then write at the prefix sums); an edge list larger than one storage binding is written
 /// in chunks ([`delta_graph_chunked`]).
-pub async fn delta_graph(ctx: &GpuContext, pool: &Pool<'_>, delta: f64) -> Result<(Vec<usize>, Vec<u32>)> {
-    delta_graph_chunked(ctx, pool, delta, binding_floats(ctx)).await
+pub async fn delta_graph(pool: &Pool<'_>, delta: f64) -> Result<(Vec<usize>, Vec<u32>)> {
+    delta_graph_chunked(pool, delta, binding_floats(&pool.be)).await
 }
 
 /// [`delta_graph`] with at most `max_edges` edges per device buffer: the write pass runs once per group of
 /// consecutive rows whose edges fit (the tiles of those rows only, keeping the positions of that group), and the
 /// host concatenates the groups. The graph does not depend on `max_edges`.
-pub async fn delta_graph_chunked(
-    ctx: &GpuContext,
-    pool: &Pool<'_>,
-    delta: f64,
-    max_edges: usize,
-) -> Result<(Vec<usize>, Vec<u32>)> {
-    let n = pool.x.n;
+pub async fn delta_graph_chunked(pool: &Pool<'_>, delta: f64, max_edges: usize) -> Result<(Vec<usize>, Vec<u32>)> {
+    let (n, be) = (pool.x.n, pool.be);
     let r2 = (delta * delta) as f32;
-    let scan = pool.self_scan(ctx)?;
+    let scan = pool.self_scan()?;
     let tiles = scan.tiles();
-    let cursor = ctx.storage("probcover", (n * 4) as u64)?;
-    let none = ctx.storage("probcover", 4)?;
-    let mut enc = ctx.encoder();
+    let cursor = be.storage("probcover", n)?;
+    let none = be.storage("probcover", 1)?;
+    let mut ex = be.exec();
     for &t in &tiles {
-        scan.compute(&mut enc, t).await?;
-        ops::radius_edges(ctx, &mut enc, &scan.dist, &cursor, &none, n, t, false, r2, 1, 0).await?;
-        ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
+        scan.compute(&mut ex, t).await?;
+        ex.radius_edges(&scan.dist, &cursor, &none, n, t, false, r2, 1, 0).await?;
+        ex.flush();
     }
-    ctx.submit(enc);
-    let (starts, acc) = exclusive_prefix(&read_u32(ctx, &cursor, n).await?);
+    let (starts, acc) = exclusive_prefix(&ex.read_u32(&cursor, n).await?);
     let offsets: Vec<usize> = starts.iter().map(|&o| o as usize).chain([acc]).collect();
     let too_large = |edges: usize, what: String| Error::TooLarge {
         op: "probcover",
@@ -190,16 +178,14 @@ pub async fn delta_graph_chunked(
             return Err(too_large(e1 - e0, format!("row {r0} of the δ-graph at δ = {delta:.6} ({} edges)", e1 - e0)));
         }
         let cap = (e1 - e0).max(1);
-        let cursor = ctx.upload("probcover", &starts)?;
-        let chunk = ctx.storage("probcover", (cap * 4) as u64)?;
-        let mut enc = ctx.encoder();
+        let cursor = be.upload("probcover", &starts)?;
+        let chunk = be.storage("probcover", cap)?;
         for &t in tiles.iter().filter(|t| t.row_offset < r1 && t.row_offset + t.rows > r0) {
-            scan.compute(&mut enc, t).await?;
-            ops::radius_edges(ctx, &mut enc, &scan.dist, &cursor, &chunk, n, t, true, r2, cap, e0).await?;
-            ctx.submit(std::mem::replace(&mut enc, ctx.encoder()));
+            scan.compute(&mut ex, t).await?;
+            ex.radius_edges(&scan.dist, &cursor, &chunk, n, t, true, r2, cap, e0).await?;
+            ex.flush();
         }
-        ctx.submit(enc);
-        edges.extend(read_u32(ctx, &chunk, e1 - e0).await?);
+        edges.extend(ex.read_u32(&chunk, e1 - e0).await?);
     }
     Ok((offsets, edges))
 }
@@ -253,31 +239,26 @@ impl Ord for Bound {
 /// Facility location on L2-normalised rows (`xn`), `picks` greedy steps from the rows in `labeled`, by lazy
 /// greedy: gains only shrink as rows are chosen (submodularity), so a candidate whose freshly computed gain tops
 /// every other's last known gain is the greedy pick (ties to the lower index), and only the top of the heap is
-/// re-evaluated, in batches of 64 on the device. Returns picks with their gains and the device `mind` buffer.
-pub async fn facility_location(
-    ctx: &GpuContext,
-    pool: &Pool<'_>,
-    labeled: &[usize],
-    picks: usize,
-) -> Result<(Selection, Buffer)> {
+/// re-evaluated, in batches of 64. Returns picks with their gains and the `mind` buffer.
+pub async fn facility_location<'p>(pool: &Pool<'p>, labeled: &[usize], picks: usize) -> Result<(Selection, Buf<'p>)> {
     const BATCH: usize = 64;
-    let xn = pool.x;
+    let (xn, be) = (pool.x, pool.be);
     let (n, d) = (xn.n, xn.d);
-    let mind = ctx.upload("repdiv", &vec![f32::MAX; n])?;
-    let mut enc = ctx.encoder();
+    let mind = be.upload("repdiv", &vec![f32::MAX; n])?;
+    let mut ex = be.exec();
     for &l in labeled {
-        pool.min_dist_update(ctx, &mut enc, &mind, l, false).await?;
+        pool.min_dist_update(&mut ex, &mind, l, false).await?;
     }
-    ctx.submit(enc);
+    ex.flush();
     let mut chosen = vec![false; n];
     for &l in labeled {
         chosen[l] = true;
     }
-    let g0 = Gains::new(ctx, pool.self_scan(ctx)?)?.run(ctx, &mind, false).await?;
+    let g0 = Gains::new(pool.self_scan()?)?.run(&mind, false).await?;
     let mut heap: BinaryHeap<Bound> =
         (0..n).filter(|&i| !chosen[i]).map(|i| Bound { ub: g0[i] as f64, idx: i, stamp: 0 }).collect();
-    let cand = ctx.storage("repdiv", (BATCH * d * 4) as u64)?;
-    let gains = Gains::new(ctx, TileScan::new(ctx, Rows::Buf(&cand), BATCH, Rows::Pool(pool), n, d)?)?;
+    let cand = be.storage("repdiv", BATCH * d)?;
+    let gains = Gains::new(TileScan::new(be, Rows::Buf(&cand), BATCH, Rows::Pool(pool), n, d)?)?;
     let mut sel = Selection { strategy: String::new(), seed: 0, picks: vec![], scores: vec![], notes: vec![] };
     let mut evaluations = 0usize;
     while sel.picks.len() < picks {
@@ -288,9 +269,8 @@ pub async fn facility_location(
             chosen[top.idx] = true;
             sel.picks.push(top.idx);
             sel.scores.push(top.ub);
-            let mut enc = ctx.encoder();
-            pool.min_dist_update(ctx, &mut enc, &mind, top.idx, false).await?;
-            ctx.submit(enc);
+            pool.min_dist_update(&mut ex, &mind, top.idx, false).await?;
+            ex.flush();
             continue;
         }
         // Re-evaluate the stale candidates at the top of the heap.
@@ -306,8 +286,8 @@ pub async fn facility_location(
         }
         let mut rows: Vec<f32> = batch.iter().flat_map(|b| xn.row(b.idx).iter().copied()).collect();
         rows.resize(BATCH * d, 0.0);
-        ctx.queue.write_buffer(&cand, 0, bytemuck::cast_slice(&rows));
-        let g = gains.run(ctx, &mind, false).await?;
+        be.write(&cand, 0, &rows)?;
+        let g = gains.run(&mind, false).await?;
         evaluations += batch.len();
         for (t, b) in batch.iter().enumerate() {
             heap.push(Bound { ub: g[t] as f64, idx: b.idx, stamp: step });
@@ -369,10 +349,10 @@ pub fn max_cover(offsets: &[usize], edges: &[u32], budget: usize, labeled: &[usi
     sel
 }
 
-/// RepDiv ([`super::strategies::repdiv`]) on the device: lazy-greedy facility location for ⌊0.7·B⌋ picks, then
-/// the diversity picks (1 − cos = D/2 on unit vectors) from distance columns computed on the device.
+/// RepDiv ([`super::strategies::repdiv`]) in the scans: lazy-greedy facility location for ⌊0.7·B⌋ picks, then
+/// the diversity picks (1 − cos = D/2 on unit vectors) from distance columns computed by the scans.
 pub async fn repdiv(
-    ctx: &GpuContext,
+    be: Backend<'_>,
     xn: Matrix<'_>,
     labeled: &[usize],
     budget: usize,
@@ -380,8 +360,9 @@ pub async fn repdiv(
 ) -> Result<Selection> {
     let n = xn.n;
     let r = (0.7 * budget as f64).floor() as usize;
-    let pool = Pool::upload(ctx, xn)?;
-    let (mut sel, mind) = facility_location(ctx, &pool, labeled, r).await?;
+    let pool = Pool::upload(be, xn)?;
+    let (mut sel, mind) = facility_location(&pool, labeled, r).await?;
+    let mut ex = be.exec();
     // Already chosen rows never win (NaN never wins in `argmax`).
     let open = |chosen: &[bool], c: usize, v: f64| if chosen[c] { f64::NAN } else { v };
     let mut chosen = vec![false; n];
@@ -391,22 +372,20 @@ pub async fn repdiv(
     if maxmin {
         // The smallest distance to any anchor is exactly the facility-location `mind`.
         while sel.picks.len() < budget {
-            let m = read_f32(ctx, &mind, n).await?;
+            let m = ex.read_f32(&mind, n).await?;
             let Some((c, v)) = argmax((0..n).map(|c| open(&chosen, c, m[c] as f64 / 2.0))) else { break };
             chosen[c] = true;
             sel.picks.push(c);
             sel.scores.push(v);
-            let mut enc = ctx.encoder();
-            pool.min_dist_update(ctx, &mut enc, &mind, c, false).await?;
-            ctx.submit(enc);
+            pool.min_dist_update(&mut ex, &mind, c, false).await?;
         }
         return Ok(sel);
     }
-    let col = ctx.storage("repdiv", (n * 4) as u64)?;
+    let col = be.storage("repdiv", n)?;
     let mut div = vec![f64::NEG_INFINITY; n];
     let anchors: Vec<usize> = labeled.iter().chain(&sel.picks).copied().collect();
     for &a in &anchors {
-        for (v, &c) in div.iter_mut().zip(&distance_column(ctx, &pool, &col, a).await?) {
+        for (v, &c) in div.iter_mut().zip(&distance_column(&pool, &col, a).await?) {
             *v = v.max(c as f64 / 2.0);
         }
     }
@@ -415,7 +394,7 @@ pub async fn repdiv(
         chosen[c] = true;
         sel.picks.push(c);
         sel.scores.push(v);
-        for (v, &cc) in div.iter_mut().zip(&distance_column(ctx, &pool, &col, c).await?) {
+        for (v, &cc) in div.iter_mut().zip(&distance_column(&pool, &col, c).await?) {
             *v = v.max(cc as f64 / 2.0);
         }
     }
