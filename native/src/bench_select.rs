@@ -51,13 +51,6 @@ pub struct CellArgs {
     pub dump: Option<PathBuf>,
 }
 
-/// Peak resident host memory of this process (kB), from /proc (Linux).
-fn peak_rss_kb() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 pub fn run_cell(a: CellArgs) -> Result<bool> {
     let x = bench::synthetic_features(a.n, a.d, 0);
     if let Some(p) = &a.dump {
@@ -67,7 +60,7 @@ pub fn run_cell(a: CellArgs) -> Result<bool> {
     let ctx = crate::open_device()?;
     let cell = pollster::block_on(bench::select_cell(ctx.as_ref(), &x, a.n, a.d, &a.strategy, a.budget))?;
     let mut v = serde_json::to_value(&cell)?;
-    v["peak_host_kb"] = serde_json::json!(peak_rss_kb());
+    v["peak_host_kb"] = serde_json::json!(Some(bench::peak_host_bytes() / 1024).filter(|&k| k > 0));
     v["adapter"] = serde_json::json!(match &ctx {
         Some(c) => format!("{} ({:?})", c.info.name, c.info.backend),
         None => format!("CPU backend, {} threads", medpick_core::cpu::par::threads()),
@@ -95,6 +88,7 @@ pub fn run(a: SelectBenchArgs) -> Result<bool> {
         exe: std::env::current_exe()?,
         // The cells run in children: they get this run's backend and thread count.
         child_args: crate::backend_args(),
+        threads: medpick_core::cpu::par::threads(),
         out: a.out.clone(),
     };
     let r = select_grid::run(&g)?;

@@ -31,6 +31,8 @@ pub struct GridConfig {
     /// (`--device`, `--threads`).
     pub exe: PathBuf,
     pub child_args: Vec<String>,
+    /// Threads medpick's cells run on; scikit-activeml's BLAS is limited to the same.
+    pub threads: usize,
     pub out: PathBuf,
 }
 
@@ -147,6 +149,7 @@ pub fn run(a: &GridConfig) -> Result<GridReport> {
     let pb = crate::progress::bar("bench select");
     pb.set_length(total as u64);
     let mut rows = Vec::new();
+    let mut blas = String::new();
     note!(
         "bench select: {} cells, cap {} s each{}",
         total,
@@ -181,9 +184,17 @@ pub fn run(a: &GridConfig) -> Result<GridReport> {
                 let (sk_status, sk_secs) = match &dump {
                     Some(p) if p.exists() => {
                         let mut c = Command::new(&a.python);
-                        c.arg(script).arg(p).arg(s).arg(a.budget.to_string());
+                        c.arg(script).arg(p).arg(s).arg(a.budget.to_string()).arg(a.threads.to_string());
+                        // This workplace's OpenBLAS settings pick an old kernel (10–16× slower): the peer runs
+                        // without them, and its BLAS report says which kernel it got.
+                        c.env_remove("OPENBLAS_CORETYPE").env_remove("OPENBLAS_L2_SIZE");
                         let r = match run_child(c, cap) {
-                            Outcome::Done(v) => ("ok".to_string(), v["seconds"].as_f64()),
+                            Outcome::Done(v) => {
+                                if let Some(b) = v["blas"].as_str() {
+                                    blas = b.to_string();
+                                }
+                                ("ok".to_string(), v["seconds"].as_f64())
+                            }
                             Outcome::TimedOut => (format!("> {} s", a.cap), None),
                             Outcome::Failed(e) => (format!("failed: {e}"), None),
                         };
@@ -237,7 +248,10 @@ pub fn run(a: &GridConfig) -> Result<GridReport> {
             r.speedup.map(|x| format!("{x:.1}×")).unwrap_or_else(|| "—".into()),
         ));
     }
-    let doc = serde_json::json!({ "cap_seconds": a.cap, "skactiveml": sk, "rows": rows });
+    if !blas.is_empty() {
+        md.push_str(&format!("\nscikit-activeml on {} threads; its BLAS (threadpoolctl): {blas}\n", a.threads));
+    }
+    let doc = serde_json::json!({ "cap_seconds": a.cap, "skactiveml": sk, "threads": a.threads, "skactiveml_blas": blas, "rows": rows });
     std::fs::write(a.out.join("bench-select.json"), serde_json::to_string_pretty(&doc)?)?;
     std::fs::write(a.out.join("bench-select.md"), &md)?;
     let all_ran = rows.iter().all(|r| r.status == "ok" || r.status.starts_with('>'));
