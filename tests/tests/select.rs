@@ -265,15 +265,13 @@ fn probcover_exact_on(f: &Fixture, pool: scan::Pool) {
         // The δ scan from the device's purity scan gives MedCAL's δ (same grid step).
         let d_gpu = with_small_tiles(|| pollster::block_on(scan::probcover_delta(&pool, &labels))).unwrap();
         assert!((d_gpu - delta).abs() <= 1e-5, "B={b}: δ {d_gpu} from the scans vs MedCAL's {delta}");
-        let (offsets, edges) =
-            with_small_tiles(|| pollster::block_on(scan::delta_graph(&pool, delta))).unwrap();
+        let (offsets, edges) = with_small_tiles(|| pollster::block_on(scan::delta_graph(&pool, delta))).unwrap();
         let (o1, e1) = pollster::block_on(scan::delta_graph(&pool, delta)).unwrap();
         assert_eq!((&offsets, &edges), (&o1, &e1), "B={b}: the δ-graph depends on the tiling");
         // Written in chunks of about a seventh of the edges (as a graph larger than one buffer is): the same graph.
         let max = edges.len() / 7 + 1;
         assert!(scan::row_groups(&offsets, max).len() >= 7);
-        let (o2, e2) =
-            with_small_tiles(|| pollster::block_on(scan::delta_graph_chunked(&pool, delta, max))).unwrap();
+        let (o2, e2) = with_small_tiles(|| pollster::block_on(scan::delta_graph_chunked(&pool, delta, max))).unwrap();
         assert_eq!((&offsets, &edges), (&o2, &e2), "B={b}: the δ-graph depends on the chunking");
         let got = scan::max_cover(&offsets, &edges, b, &[], delta);
         assert_eq!(got.picks, f.want("probcover", b), "B={b}");
@@ -291,7 +289,10 @@ fn scanned_kmeans_matches_the_reference_quality_and_streams() {
             let g2 = pollster::block_on(scan::kmeans(&pool, k, 5, 300, 1e-4)).unwrap();
             assert_eq!(g.labels, g2.labels, "{name} k={k}: k-means depends on the tiling");
             let agree = g.labels.iter().zip(&cpu.labels).filter(|(a, b)| a == b).count();
-            eprintln!("{name} k={k}: inertia {:.4} reference {:.4}, labels agree on {agree}/1000", g.inertia, cpu.inertia);
+            eprintln!(
+                "{name} k={k}: inertia {:.4} reference {:.4}, labels agree on {agree}/1000",
+                g.inertia, cpu.inertia
+            );
             let (gi, ci) = (g.inertia, cpu.inertia);
             assert!((gi - ci).abs() <= 0.02 * ci, "{name} k={k}: {gi} vs {ci}");
             assert!(g.labels.iter().all(|&l| l < k));

@@ -441,10 +441,12 @@ fn seg_warm_loop_adds_the_least_confident_images() {
     assert!(rounds.iter().all(|r| r.dice.is_some_and(|d| (0.0..=1.0).contains(&d))), "{rounds:?}");
     assert!(rounds[1].next.is_empty());
     let x = Matrix::new(&pooled, tr, shape.c).unwrap();
-    let first =
-        pollster::block_on(select::select("random", &SelectInput { x, budget: 4, seed, labeled: &[], scans: Some(medpick_core::exec::Backend::Gpu(ctx)) }))
-            .unwrap()
-            .picks;
+    let first = pollster::block_on(select::select(
+        "random",
+        &SelectInput { x, budget: 4, seed, labeled: &[], scans: Some(medpick_core::exec::Backend::Gpu(ctx)) },
+    ))
+    .unwrap()
+    .picks;
     let gr: Vec<&[f32]> = first.iter().map(|&i| grids[i].as_slice()).collect();
     let mr: Vec<&[u8]> = first.iter().map(|&i| masks[i].as_slice()).collect();
     let c = SegConfig { seed, ..cfg.clone() };

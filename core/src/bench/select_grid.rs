@@ -163,12 +163,9 @@ pub fn run(a: &GridConfig) -> Result<GridReport> {
                 let sk_here = sk && matches!(s.as_str(), "coreset" | "typiclust-knn" | "probcover");
                 let dump = sk_here.then(|| tmp.with_extension(format!("{n}x{d}.npy")));
                 let mut cmd = Command::new(exe);
-                cmd.args(&a.child_args).args(["bench", "select-cell", "--n", &n.to_string(), "--d", &d.to_string()]).args([
-                    "--strategy",
-                    s,
-                    "--budget",
-                    &a.budget.to_string(),
-                ]);
+                cmd.args(&a.child_args)
+                    .args(["bench", "select-cell", "--n", &n.to_string(), "--d", &d.to_string()])
+                    .args(["--strategy", s, "--budget", &a.budget.to_string()]);
                 if let Some(p) = &dump {
                     cmd.arg("--dump").arg(p);
                 }

@@ -125,7 +125,11 @@ async fn cold_start(
     }
     let t0 = crate::Instant::now();
     let m = Matrix::new(x, n, dim)?;
-    let sel = select::select(strategy, &SelectInput { x: m, budget, seed, labeled: &[], scans: Some(crate::exec::Backend::on(ctx)) }).await?;
+    let sel = select::select(
+        strategy,
+        &SelectInput { x: m, budget, seed, labeled: &[], scans: Some(crate::exec::Backend::on(ctx)) },
+    )
+    .await?;
     Ok((sel, t0.elapsed().as_secs_f64()))
 }
 

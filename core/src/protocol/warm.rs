@@ -68,7 +68,11 @@ pub async fn warm_loop(
     }
     let d = train.dim;
     let x = Matrix::new(train.x, n, d)?;
-    let first = select::select(start, &SelectInput { x, budget: batch, seed, labeled: &[], scans: Some(crate::exec::Backend::on(ctx)) }).await?;
+    let first = select::select(
+        start,
+        &SelectInput { x, budget: batch, seed, labeled: &[], scans: Some(crate::exec::Backend::on(ctx)) },
+    )
+    .await?;
     let mut labeled: Vec<usize> = first.picks;
     let mut rng = crate::rng::Rng::new(seed ^ 0x5eed);
     let mut out = Vec::new();
@@ -104,9 +108,17 @@ pub async fn warm_loop(
                     v
                 }
                 "coreset" => {
-                    let sel =
-                        select::select("coreset", &SelectInput { x, budget: batch, seed, labeled: &labeled, scans: Some(crate::exec::Backend::on(ctx)) })
-                            .await?;
+                    let sel = select::select(
+                        "coreset",
+                        &SelectInput {
+                            x,
+                            budget: batch,
+                            seed,
+                            labeled: &labeled,
+                            scans: Some(crate::exec::Backend::on(ctx)),
+                        },
+                    )
+                    .await?;
                     let index: std::collections::HashMap<usize, usize> =
                         pool.iter().enumerate().map(|(i, &p)| (p, i)).collect();
                     sel.picks.iter().map(|p| index[p]).collect()
@@ -227,9 +239,17 @@ pub async fn warm_loop_seg(
                 }
                 "coreset" => {
                     let x = Matrix::new(pool.x, n, pool.dim)?;
-                    let sel =
-                        select::select("coreset", &SelectInput { x, budget: batch, seed, labeled: &labeled, scans: Some(crate::exec::Backend::on(ctx)) })
-                            .await?;
+                    let sel = select::select(
+                        "coreset",
+                        &SelectInput {
+                            x,
+                            budget: batch,
+                            seed,
+                            labeled: &labeled,
+                            scans: Some(crate::exec::Backend::on(ctx)),
+                        },
+                    )
+                    .await?;
                     sel.picks.iter().filter_map(|p| rest.iter().position(|q| q == p)).collect()
                 }
                 _ => {

@@ -32,13 +32,7 @@ use crate::{Error, Result};
 
 /// k-means as [`super::kmeans::kmeans`] does it (same seeding rule, RNG stream, iteration and stopping rule),
 /// with every O(n·k·d) pass in the scans.
-pub async fn kmeans(
-    pool: &Pool<'_>,
-    k: usize,
-    seed: u64,
-    max_iter: usize,
-    tol: f64,
-) -> Result<Clustering> {
+pub async fn kmeans(pool: &Pool<'_>, k: usize, seed: u64, max_iter: usize, tol: f64) -> Result<Clustering> {
     let (x, be) = (pool.x, pool.be);
     let (n, d) = (x.n, x.d);
     let k = k.clamp(1, n.max(1));

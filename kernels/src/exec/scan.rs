@@ -52,7 +52,9 @@ impl<'a> Backend<'a> {
     /// The 32-bit values one buffer may hold: the device's storage-binding limit on the GPU, unbounded on the CPU.
     pub fn max_words(&self) -> usize {
         match self {
-            Backend::Gpu(ctx) => (ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size) / 4) as usize,
+            Backend::Gpu(ctx) => {
+                (ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size) / 4) as usize
+            }
             Backend::Cpu => usize::MAX / 8,
         }
     }
@@ -262,10 +264,20 @@ impl Exec<'_> {
     /// D [n, m] = squared distances between the rows of `a` [n, d] and `b` [m, d] (`pairwise_sqdist`, with the
     /// adapter's kernel on the GPU).
     #[allow(clippy::too_many_arguments)] // operands, output, sizes
-    pub async fn sqdist(&mut self, a: &Buf<'_>, b: &Buf<'_>, out: &Buf<'_>, n: usize, m: usize, d: usize) -> Result<()> {
+    pub async fn sqdist(
+        &mut self,
+        a: &Buf<'_>,
+        b: &Buf<'_>,
+        out: &Buf<'_>,
+        n: usize,
+        m: usize,
+        d: usize,
+    ) -> Result<()> {
         const OP: &str = "pairwise_sqdist";
         match &mut self.gpu {
-            Some((ctx, enc)) => ops::sqdist(ctx, enc, gpu_buf(OP, a)?, gpu_buf(OP, b)?, gpu_buf(OP, out)?, n, m, d).await,
+            Some((ctx, enc)) => {
+                ops::sqdist(ctx, enc, gpu_buf(OP, a)?, gpu_buf(OP, b)?, gpu_buf(OP, out)?, n, m, d).await
+            }
             None => {
                 let (a, b) = (words(OP, "a", a, n * d)?, words(OP, "b", b, m * d)?);
                 let mut o = words_mut(OP, "out", out, n * m)?;
@@ -377,11 +389,13 @@ impl Exec<'_> {
         const OP: &str = "segment_mean";
         match &mut self.gpu {
             Some((ctx, enc)) => {
-                let (x, o, off, c) = (gpu_buf(OP, x)?, gpu_buf(OP, order)?, gpu_buf(OP, offsets)?, gpu_buf(OP, centers)?);
+                let (x, o, off, c) =
+                    (gpu_buf(OP, x)?, gpu_buf(OP, order)?, gpu_buf(OP, offsets)?, gpu_buf(OP, centers)?);
                 ops::segment_mean(ctx, enc, x, o, off, c, n, k, d).await
             }
             None => {
-                let (x, o, off) = (words(OP, "x", x, n * d)?, words(OP, "order", order, n)?, words(OP, "offsets", offsets, k + 1)?);
+                let (x, o, off) =
+                    (words(OP, "x", x, n * d)?, words(OP, "order", order, n)?, words(OP, "offsets", offsets, k + 1)?);
                 let mut c = words_mut(OP, "centers", centers, k * d)?;
                 cpu::segment_mean(x.f32s(), &o.u32s()[..n], off.u32s(), f32s_mut(&mut c), k, d);
                 Ok(())
@@ -439,9 +453,20 @@ impl Exec<'_> {
             }
             None => {
                 let (dd, l) = (words(OP, "dist", dist, t.rows * t.cols)?, words(OP, "labels", labels, n)?);
-                let (mut mn, mut mx) = (words_mut(OP, "other_min", other_min, n)?, words_mut(OP, "row_max", row_max, n)?);
+                let (mut mn, mut mx) =
+                    (words_mut(OP, "other_min", other_min, n)?, words_mut(OP, "row_max", row_max, n)?);
                 let (dd, l) = (dd.f32s(), l.u32s());
-                cpu::other_label_min(dd, t.rows, t.cols, t.row_offset, t.col_offset, l, f32s_mut(&mut mn), f32s_mut(&mut mx), merge);
+                cpu::other_label_min(
+                    dd,
+                    t.rows,
+                    t.cols,
+                    t.row_offset,
+                    t.col_offset,
+                    l,
+                    f32s_mut(&mut mn),
+                    f32s_mut(&mut mx),
+                    merge,
+                );
                 Ok(())
             }
         }
@@ -475,7 +500,18 @@ impl Exec<'_> {
                 let mut c = words_mut(OP, "cursor", cursor, n)?;
                 let mut e = words_mut(OP, "edges", edges, capacity)?;
                 let (rows, cols) = (t.rows, t.cols);
-                cpu::radius_edges(dd.f32s(), rows, cols, t.row_offset, t.col_offset, write, radius2, &mut c, &mut e[..capacity], base);
+                cpu::radius_edges(
+                    dd.f32s(),
+                    rows,
+                    cols,
+                    t.row_offset,
+                    t.col_offset,
+                    write,
+                    radius2,
+                    &mut c,
+                    &mut e[..capacity],
+                    base,
+                );
                 Ok(())
             }
         }

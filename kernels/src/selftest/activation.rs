@@ -3,8 +3,58 @@
 
 use super::*;
 
-pub(super) async fn run(ctx: Option<&GpuContext>, c: &Case, rng: &mut Rng) -> Result<Outcome> {
-    match c.spec.clone() {
+/// The cases of this family's kernels.
+#[derive(Clone, Debug)]
+pub(super) enum Spec {
+    Gelu { n: usize },
+    Swiglu { rows: usize, hidden: usize },
+    Relu { n: usize },
+    GeluBackward { n: usize },
+}
+
+impl Spec {
+    pub(super) fn label(&self) -> String {
+        match self {
+            Spec::Gelu { n } => format!("n{n}"),
+            Spec::Swiglu { rows, hidden } => format!("{rows}x{hidden}"),
+            Spec::Relu { n } => format!("n{n}"),
+            Spec::GeluBackward { n } => format!("n{n}"),
+        }
+    }
+}
+
+fn case(kernel: &'static str, group: Group, spec: Spec) -> Case {
+    super::case(kernel, group, super::Spec::Activation(spec))
+}
+
+/// Every case of this family: small odd sizes around the workgroup sizes, and the model shapes that use each kernel.
+pub(super) fn cases() -> Vec<Case> {
+    use self::Spec::*;
+    use Group::*;
+    let mut v = Vec::new();
+    for n in [1, 7, 63, 64, 65, 1000] {
+        v.push(case("gelu", Small, Gelu { n }));
+    }
+    v.push(case("gelu", Model, Gelu { n: 257 * 1536 }));
+    for (rows, hidden) in [(1, 1), (7, 7), (3, 64), (64, 65), (5, 1000)] {
+        v.push(case("swiglu", Small, Swiglu { rows, hidden }));
+    }
+    // dinov2-giant: 257 tokens, hidden (int(1536·4·2/3) + 7) // 8 · 8 = 4096.
+    v.push(case("swiglu", Model, Swiglu { rows: 257, hidden: 4096 }));
+    for n in [1, 7, 63, 64, 65, 1000] {
+        v.push(case("relu", Small, Relu { n }));
+    }
+    v.push(case("relu", Model, Relu { n: 7 * 2048 }));
+    for n in [1, 7, 63, 64, 65, 1000] {
+        v.push(case("gelu_backward", Small, GeluBackward { n }));
+    }
+    // The segmentation head's hidden layer: a batch of 8 at 64×64 × 32 channels.
+    v.push(case("gelu_backward", Model, GeluBackward { n: 8 * 4096 * 32 }));
+    v
+}
+
+pub(super) async fn run(ctx: Option<&GpuContext>, _c: &Case, spec: &Spec, rng: &mut Rng) -> Result<Outcome> {
+    match spec.clone() {
         Spec::GeluBackward { n } => {
             let mut x = rng.uniform_vec(n, -6.0, 6.0);
             for (i, v) in [0.0f32, -10.0, 10.0, 4.0, -4.0, 1e-6].into_iter().enumerate().take(n) {
@@ -83,6 +133,5 @@ pub(super) async fn run(ctx: Option<&GpuContext>, c: &Case, rng: &mut Rng) -> Re
             });
             Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::STRICT)), elements: n, gpu_ms, cpu_ms })
         }
-        other => Err(misrouted(c, &other)),
     }
 }

@@ -3,8 +3,87 @@
 
 use super::*;
 
-pub(super) async fn run(ctx: Option<&GpuContext>, c: &Case, rng: &mut Rng) -> Result<Outcome> {
-    match c.spec.clone() {
+/// The cases of this family's kernels.
+#[derive(Clone, Debug)]
+pub(super) enum Spec {
+    Dwconv { g: ops::ConvGeom },
+    Im2col { g: ops::ConvGeom },
+    Pad { h: usize, w: usize, c: usize, hp: usize, wp: usize },
+    CropAdd { h: usize, w: usize, c: usize, hp: usize, wp: usize },
+    DepthToSpace { h: usize, w: usize, c: usize, r: usize },
+    Transpose { rows: usize, cols: usize },
+}
+
+impl Spec {
+    pub(super) fn label(&self) -> String {
+        match self {
+            Spec::Dwconv { g } | Spec::Im2col { g } => {
+                format!("{}x{}x{} k{} s{} p{}", g.h, g.w, g.c, g.k, g.stride, g.pad)
+            }
+            Spec::Pad { h, w, c, hp, wp } | Spec::CropAdd { h, w, c, hp, wp } => format!("{h}x{w}x{c} in {hp}x{wp}"),
+            Spec::DepthToSpace { h, w, c, r } => format!("{h}x{w}x{c} r{r}"),
+            Spec::Transpose { rows, cols } => format!("{rows}x{cols}"),
+        }
+    }
+}
+
+fn case(kernel: &'static str, group: Group, spec: Spec) -> Case {
+    super::case(kernel, group, super::Spec::Conv(spec))
+}
+
+/// Every case of this family: small odd sizes around the workgroup sizes, and the model shapes that use each kernel.
+pub(super) fn cases() -> Vec<Case> {
+    use self::Spec::*;
+    use Group::*;
+    let mut v = Vec::new();
+    let geom = |h, w, c, k, stride, pad| ops::ConvGeom { h, w, c, k, stride, pad };
+    for (h, w, c, k, s, p) in [
+        (1, 1, 1, 1, 1, 0),
+        (7, 7, 3, 3, 1, 1),
+        (63, 65, 5, 3, 2, 1),
+        (64, 64, 7, 3, 1, 1),
+        (65, 63, 64, 3, 2, 1),
+        (9, 6, 3, 3, 1, 0),
+        (10, 11, 4, 5, 1, 2),
+        (13, 10, 2, 5, 3, 2),
+    ] {
+        v.push(case("dwconv2d", Small, Dwconv { g: geom(h, w, c, k, s, p) }));
+    }
+    // TinyViT: PatchMerging 128→64 (stride 2), local conv at 64×64×320.
+    v.push(case("dwconv2d", Model, Dwconv { g: geom(128, 128, 160, 3, 2, 1) }));
+    v.push(case("dwconv2d", Model, Dwconv { g: geom(64, 64, 320, 3, 1, 1) }));
+    for (h, w, c, k, s, p) in [(1, 1, 1, 1, 1, 0), (7, 7, 3, 3, 1, 1), (65, 63, 2, 3, 2, 1), (28, 28, 3, 14, 14, 0)] {
+        v.push(case("im2col", Small, Im2col { g: geom(h, w, c, k, s, p) }));
+    }
+    // The LiteMedSAM neck's 3×3 conv and DINOv2's 14×14 patch embedding.
+    v.push(case("im2col", Model, Im2col { g: geom(64, 64, 256, 3, 1, 1) }));
+    v.push(case("im2col", Model, Im2col { g: geom(224, 224, 3, 14, 14, 0) }));
+    // im2col_k3c4: 3×3 only, C % 4 == 0; strides 1 and 2, padding 0 and 1; the neck and the seg head's conv.
+    for (h, w, c, s, p) in [(1, 1, 4, 1, 1), (7, 7, 4, 1, 1), (65, 63, 8, 2, 1), (9, 10, 12, 1, 0), (3, 3, 4, 1, 0)] {
+        v.push(case("im2col_k3c4", Small, Im2col { g: geom(h, w, c, 3, s, p) }));
+    }
+    v.push(case("im2col_k3c4", Model, Im2col { g: geom(64, 64, 256, 3, 1, 1) }));
+    for (h, w, c, hp, wp) in [(1, 1, 1, 7, 7), (7, 7, 3, 7, 7), (63, 65, 3, 70, 70), (64, 64, 5, 65, 70)] {
+        v.push(case("pad2d", Small, Pad { h, w, c, hp, wp }));
+        v.push(case("crop_add2d", Small, CropAdd { h, w, c, hp, wp }));
+    }
+    v.push(case("pad2d", Model, Pad { h: 128, w: 128, c: 128, hp: 133, wp: 133 }));
+    v.push(case("crop_add2d", Model, CropAdd { h: 64, w: 64, c: 160, hp: 70, wp: 70 }));
+    for (h, w, c, r) in [(1, 1, 1, 1), (1, 1, 3, 2), (7, 5, 3, 2), (8, 9, 65, 2), (3, 4, 5, 3)] {
+        v.push(case("depth_to_space", Small, DepthToSpace { h, w, c, r }));
+    }
+    // The decoder's two transposed convolutions: 64×64×256 → 128×128×64 and → 256×256×32.
+    v.push(case("depth_to_space", Model, DepthToSpace { h: 64, w: 64, c: 64, r: 2 }));
+    v.push(case("depth_to_space", Model, DepthToSpace { h: 128, w: 128, c: 32, r: 2 }));
+    for (rows, cols) in [(1, 1), (7, 7), (63, 64), (64, 65), (65, 1000), (1000, 3)] {
+        v.push(case("transpose", Small, Transpose { rows, cols }));
+    }
+    v.push(case("transpose", Model, Transpose { rows: 4096, cols: 256 }));
+    v
+}
+
+pub(super) async fn run(ctx: Option<&GpuContext>, c: &Case, spec: &Spec, rng: &mut Rng) -> Result<Outcome> {
+    match spec.clone() {
         Spec::Dwconv { g } => {
             let (ho, wo) = g.out_hw();
             let x = rng.uniform_vec(g.h * g.w * g.c, -1.0, 1.0);
@@ -112,6 +191,5 @@ pub(super) async fn run(ctx: Option<&GpuContext>, c: &Case, rng: &mut Rng) -> Re
             });
             Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::STRICT)), elements: n, gpu_ms, cpu_ms })
         }
-        other => Err(misrouted(c, &other)),
     }
 }

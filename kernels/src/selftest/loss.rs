@@ -3,8 +3,63 @@
 
 use super::*;
 
-pub(super) async fn run(ctx: Option<&GpuContext>, c: &Case, rng: &mut Rng) -> Result<Outcome> {
-    match c.spec.clone() {
+/// The cases of this family's kernels.
+#[derive(Clone, Debug)]
+pub(super) enum Spec {
+    Entropy { images: usize, classes: usize, pixels: usize },
+    SoftmaxXent { rows: usize, classes: usize, smoothing: f32 },
+    DiceLoss { rows: usize, robust: bool },
+    SoftmaxMse { rows: usize, classes: usize },
+}
+
+impl Spec {
+    pub(super) fn label(&self) -> String {
+        match self {
+            Spec::Entropy { images, classes, pixels } => format!("{images}x{classes}x{pixels}"),
+            Spec::SoftmaxXent { rows, classes, smoothing } => format!("{rows}x{classes} eps {smoothing}"),
+            Spec::DiceLoss { rows, robust } => {
+                format!("{rows}x2 {}", if *robust { "noise-robust γ 1.5" } else { "soft" })
+            }
+            Spec::SoftmaxMse { rows, classes } => format!("{rows}x{classes}"),
+        }
+    }
+}
+
+fn case(kernel: &'static str, group: Group, spec: Spec) -> Case {
+    super::case(kernel, group, super::Spec::Loss(spec))
+}
+
+/// Every case of this family: small odd sizes around the workgroup sizes, and the model shapes that use each kernel.
+pub(super) fn cases() -> Vec<Case> {
+    use self::Spec::*;
+    use Group::*;
+    let mut v = Vec::new();
+    for (images, classes, pixels) in [(1, 1, 1), (1, 2, 7), (2, 3, 63), (1, 4, 64), (3, 2, 65), (1, 1, 1000)] {
+        v.push(case("entropy_map", Small, Entropy { images, classes, pixels }));
+    }
+    v.push(case("entropy_map", Model, Entropy { images: 2, classes: 2, pixels: 256 * 256 }));
+    for (rows, classes, smoothing) in
+        [(1, 1, 0.0), (7, 2, 0.1), (63, 3, 0.0), (64, 7, 0.2), (65, 11, 0.1), (1000, 2, 0.0)]
+    {
+        v.push(case("softmax_xent", Small, SoftmaxXent { rows, classes, smoothing }));
+    }
+    // A segmentation batch of 8 at 256×256 with 2 classes.
+    v.push(case("softmax_xent", Model, SoftmaxXent { rows: 8 * 256 * 256, classes: 2, smoothing: 0.0 }));
+    for (rows, robust) in [(1, false), (7, true), (65, false), (1000, true), (4097, false), (9000, true)] {
+        v.push(case("dice_loss", Small, DiceLoss { rows, robust }));
+    }
+    // A segmentation batch of 8 at 256×256.
+    v.push(case("dice_loss", Model, DiceLoss { rows: 8 * 256 * 256, robust: false }));
+    v.push(case("dice_loss", Model, DiceLoss { rows: 8 * 256 * 256, robust: true }));
+    for (rows, classes) in [(1, 1), (7, 2), (63, 3), (64, 7), (65, 11), (1000, 2)] {
+        v.push(case("softmax_mse", Small, SoftmaxMse { rows, classes }));
+    }
+    v.push(case("softmax_mse", Model, SoftmaxMse { rows: 8 * 256 * 256, classes: 2 }));
+    v
+}
+
+pub(super) async fn run(ctx: Option<&GpuContext>, _c: &Case, spec: &Spec, rng: &mut Rng) -> Result<Outcome> {
+    match spec.clone() {
         Spec::SoftmaxMse { rows, classes } => {
             let z = rng.uniform_vec(rows * classes, -8.0, 8.0);
             let zt = rng.uniform_vec(rows * classes, -8.0, 8.0);
@@ -96,6 +151,5 @@ pub(super) async fn run(ctx: Option<&GpuContext>, c: &Case, rng: &mut Rng) -> Re
             );
             Ok(Outcome { cmp: Some(cmp), elements: n, gpu_ms, cpu_ms })
         }
-        other => Err(misrouted(c, &other)),
     }
 }

@@ -17,162 +17,18 @@ pub enum Group {
     Model,
 }
 
+/// A case's shapes, by family (each family's own `Spec` lists its kernels' cases).
 #[derive(Clone, Debug)]
 enum Spec {
-    Matmul {
-        m: usize,
-        n: usize,
-        k: usize,
-        trans_b: bool,
-        bias: bool,
-    },
-    /// A GEMM with the GELU fused into its store (`matmul_regs4` only).
-    MatmulGelu {
-        m: usize,
-        n: usize,
-        k: usize,
-        trans_b: bool,
-        bias: bool,
-    },
-    Pairwise {
-        n: usize,
-        m: usize,
-        d: usize,
-        same: bool,
-    },
-    MinDist {
-        n: usize,
-        d: usize,
-        steps: usize,
-    },
-    Argmax {
-        rows: usize,
-        cols: usize,
-        ties: bool,
-    },
-    Topk {
-        rows: usize,
-        cols: usize,
-        k: usize,
-        tiles: usize,
-        ties: bool,
-    },
-    Softmax {
-        rows: usize,
-        cols: usize,
-    },
-    Layernorm {
-        rows: usize,
-        d: usize,
-    },
-    Gelu {
-        n: usize,
-    },
-    Swiglu {
-        rows: usize,
-        hidden: usize,
-    },
-    Reduce {
-        rows: usize,
-        cols: usize,
-        op: ops::Reduce,
-    },
-    Entropy {
-        images: usize,
-        classes: usize,
-        pixels: usize,
-    },
-    Dwconv {
-        g: ops::ConvGeom,
-    },
-    Im2col {
-        g: ops::ConvGeom,
-    },
-    Pad {
-        h: usize,
-        w: usize,
-        c: usize,
-        hp: usize,
-        wp: usize,
-    },
-    CropAdd {
-        h: usize,
-        w: usize,
-        c: usize,
-        hp: usize,
-        wp: usize,
-    },
-    Attention {
-        g: ops::AttnGeom,
-        bias: bool,
-    },
-    CrossAttention {
-        g: ops::CrossAttnGeom,
-    },
-    Relu {
-        n: usize,
-    },
-    DepthToSpace {
-        h: usize,
-        w: usize,
-        c: usize,
-        r: usize,
-    },
-    SoftmaxXent {
-        rows: usize,
-        classes: usize,
-        smoothing: f32,
-    },
-    Adamw {
-        n: usize,
-        steps: usize,
-    },
-    Sgd {
-        n: usize,
-        steps: usize,
-    },
-    Transpose {
-        rows: usize,
-        cols: usize,
-    },
-    SegmentMean {
-        n: usize,
-        k: usize,
-        d: usize,
-    },
-    FacilityGain {
-        rows: usize,
-        cols: usize,
-        potential: bool,
-    },
-    /// An n×n distance matrix visited in `tiles`×`tiles` blocks, `classes` labels.
-    OtherLabelMin {
-        n: usize,
-        classes: usize,
-        tiles: usize,
-    },
-    RadiusEdges {
-        n: usize,
-        tiles: usize,
-    },
-    GeluBackward {
-        n: usize,
-    },
-    LayernormBackward {
-        rows: usize,
-        d: usize,
-    },
-    DiceLoss {
-        rows: usize,
-        robust: bool,
-    },
-    Ema {
-        n: usize,
-    },
-    SoftmaxMse {
-        rows: usize,
-        classes: usize,
-    },
+    Gemm(gemm::Spec),
+    Pairwise(pairwise::Spec),
+    Select(select::Spec),
+    Norm(norm::Spec),
+    Activation(activation::Spec),
+    Loss(loss::Spec),
+    Conv(conv::Spec),
+    Attention(attention::Spec),
+    Optim(optim::Spec),
 }
 
 /// One self-test case.
@@ -203,60 +59,15 @@ pub struct CaseReport {
 
 fn case(kernel: &'static str, group: Group, spec: Spec) -> Case {
     let label = match &spec {
-        Spec::Matmul { m, n, k, trans_b, bias } | Spec::MatmulGelu { m, n, k, trans_b, bias } => {
-            format!(
-                "{m}x{k}·{}{}{}{}",
-                if *trans_b { "T" } else { "" },
-                if *trans_b { format!("{n}x{k}") } else { format!("{k}x{n}") },
-                if *bias { "+bias" } else { "" },
-                if matches!(spec, Spec::MatmulGelu { .. }) { " gelu" } else { "" }
-            )
-        }
-        Spec::Pairwise { n, m, d, same } => {
-            format!("{n}x{m} d{d}{}", if *same { " self" } else { "" })
-        }
-        Spec::MinDist { n, d, steps } => format!("n{n} d{d} {steps} steps"),
-        Spec::Argmax { rows, cols, ties } => {
-            format!("{rows}x{cols}{}", if *ties { " ties" } else { "" })
-        }
-        Spec::Topk { rows, cols, k, tiles, ties } => {
-            format!("{rows}x{cols} k{k} {tiles} tile(s){}", if *ties { " ties" } else { "" })
-        }
-        Spec::Softmax { rows, cols } => format!("{rows}x{cols}"),
-        Spec::Layernorm { rows, d } => format!("{rows}x{d}"),
-        Spec::Gelu { n } => format!("n{n}"),
-        Spec::Swiglu { rows, hidden } => format!("{rows}x{hidden}"),
-        Spec::Reduce { rows, cols, op } => format!("{rows}x{cols} {op:?}"),
-        Spec::Entropy { images, classes, pixels } => format!("{images}x{classes}x{pixels}"),
-        Spec::Dwconv { g } | Spec::Im2col { g } => format!("{}x{}x{} k{} s{} p{}", g.h, g.w, g.c, g.k, g.stride, g.pad),
-        Spec::Pad { h, w, c, hp, wp } | Spec::CropAdd { h, w, c, hp, wp } => format!("{h}x{w}x{c} in {hp}x{wp}"),
-        Spec::Attention { g, bias } => format!(
-            "grid {}x{} win {}x{} {}h x{}{}",
-            g.grid_h,
-            g.grid_w,
-            g.ws_h,
-            g.ws_w,
-            g.heads,
-            g.hd,
-            if *bias { " +bias" } else { "" }
-        ),
-        Spec::CrossAttention { g } => format!("{}q x {}k {}h x{}", g.nq, g.nk, g.heads, g.hd),
-        Spec::Relu { n } => format!("n{n}"),
-        Spec::DepthToSpace { h, w, c, r } => format!("{h}x{w}x{c} r{r}"),
-        Spec::SoftmaxXent { rows, classes, smoothing } => format!("{rows}x{classes} eps {smoothing}"),
-        Spec::Adamw { n, steps } | Spec::Sgd { n, steps } => format!("n{n} {steps} steps"),
-        Spec::Transpose { rows, cols } => format!("{rows}x{cols}"),
-        Spec::SegmentMean { n, k, d } => format!("n{n} k{k} d{d}"),
-        Spec::FacilityGain { rows, cols, potential } => {
-            format!("{rows}x{cols}{}", if *potential { " potential" } else { "" })
-        }
-        Spec::OtherLabelMin { n, classes, tiles } => format!("n{n} {classes} labels {tiles}x{tiles} tiles"),
-        Spec::RadiusEdges { n, tiles } => format!("n{n} {tiles}x{tiles} tiles"),
-        Spec::GeluBackward { n } => format!("n{n}"),
-        Spec::LayernormBackward { rows, d } => format!("{rows}x{d}"),
-        Spec::DiceLoss { rows, robust } => format!("{rows}x2 {}", if *robust { "noise-robust γ 1.5" } else { "soft" }),
-        Spec::Ema { n } => format!("n{n}"),
-        Spec::SoftmaxMse { rows, classes } => format!("{rows}x{classes}"),
+        Spec::Gemm(s) => s.label(),
+        Spec::Pairwise(s) => s.label(),
+        Spec::Select(s) => s.label(),
+        Spec::Norm(s) => s.label(),
+        Spec::Activation(s) => s.label(),
+        Spec::Loss(s) => s.label(),
+        Spec::Conv(s) => s.label(),
+        Spec::Attention(s) => s.label(),
+        Spec::Optim(s) => s.label(),
     };
     Case { kernel, label, group, spec }
 }
@@ -418,7 +229,6 @@ macro_rules! timed {
 
 mod activation;
 mod attention;
-mod cases;
 mod conv;
 mod gemm;
 mod loss;
@@ -427,42 +237,34 @@ mod optim;
 mod pairwise;
 mod select;
 
-pub use cases::cases;
-
-/// A case handed to the wrong family's runner: a bug in the dispatch below, reported as a failed case.
-fn misrouted(c: &Case, spec: &Spec) -> crate::Error {
-    crate::Error::Invalid(format!("selftest: case {} {} ({spec:?}) reached the wrong family", c.kernel, c.label))
+/// Every case, family by family, for every kernel in `gpu::shaders::ALL`.
+pub fn cases() -> Vec<Case> {
+    let families = [
+        gemm::cases,
+        pairwise::cases,
+        select::cases,
+        norm::cases,
+        activation::cases,
+        loss::cases,
+        conv::cases,
+        attention::cases,
+        optim::cases,
+    ];
+    families.iter().flat_map(|f| f()).collect()
 }
 
 async fn run_inner(ctx: Option<&GpuContext>, c: &Case) -> Result<Outcome> {
     let mut rng = Rng::new(seed_of(&c.label, c.kernel));
     let rng = &mut rng;
     match &c.spec {
-        Spec::Matmul { .. } | Spec::MatmulGelu { .. } => gemm::run(ctx, c, rng).await,
-        Spec::Pairwise { .. } => pairwise::run(ctx, c, rng).await,
-        Spec::MinDist { .. }
-        | Spec::Argmax { .. }
-        | Spec::Topk { .. }
-        | Spec::SegmentMean { .. }
-        | Spec::FacilityGain { .. }
-        | Spec::OtherLabelMin { .. }
-        | Spec::RadiusEdges { .. } => select::run(ctx, c, rng).await,
-        Spec::Softmax { .. } | Spec::Layernorm { .. } | Spec::LayernormBackward { .. } | Spec::Reduce { .. } => {
-            norm::run(ctx, c, rng).await
-        }
-        Spec::Gelu { .. } | Spec::GeluBackward { .. } | Spec::Swiglu { .. } | Spec::Relu { .. } => {
-            activation::run(ctx, c, rng).await
-        }
-        Spec::DiceLoss { .. } | Spec::Entropy { .. } | Spec::SoftmaxXent { .. } | Spec::SoftmaxMse { .. } => {
-            loss::run(ctx, c, rng).await
-        }
-        Spec::Dwconv { .. }
-        | Spec::Im2col { .. }
-        | Spec::Pad { .. }
-        | Spec::CropAdd { .. }
-        | Spec::DepthToSpace { .. }
-        | Spec::Transpose { .. } => conv::run(ctx, c, rng).await,
-        Spec::Attention { .. } | Spec::CrossAttention { .. } => attention::run(ctx, c, rng).await,
-        Spec::Adamw { .. } | Spec::Sgd { .. } | Spec::Ema { .. } => optim::run(ctx, c, rng).await,
+        Spec::Gemm(s) => gemm::run(ctx, c, s, rng).await,
+        Spec::Pairwise(s) => pairwise::run(ctx, c, s, rng).await,
+        Spec::Select(s) => select::run(ctx, c, s, rng).await,
+        Spec::Norm(s) => norm::run(ctx, c, s, rng).await,
+        Spec::Activation(s) => activation::run(ctx, c, s, rng).await,
+        Spec::Loss(s) => loss::run(ctx, c, s, rng).await,
+        Spec::Conv(s) => conv::run(ctx, c, s, rng).await,
+        Spec::Attention(s) => attention::run(ctx, c, s, rng).await,
+        Spec::Optim(s) => optim::run(ctx, c, s, rng).await,
     }
 }

@@ -3,8 +3,64 @@
 
 use super::*;
 
-pub(super) async fn run(ctx: Option<&GpuContext>, c: &Case, rng: &mut Rng) -> Result<Outcome> {
-    match c.spec.clone() {
+/// The cases of this family's kernels.
+#[derive(Clone, Debug)]
+pub(super) enum Spec {
+    Softmax { rows: usize, cols: usize },
+    Layernorm { rows: usize, d: usize },
+    Reduce { rows: usize, cols: usize, op: ops::Reduce },
+    LayernormBackward { rows: usize, d: usize },
+}
+
+impl Spec {
+    pub(super) fn label(&self) -> String {
+        match self {
+            Spec::Softmax { rows, cols } => format!("{rows}x{cols}"),
+            Spec::Layernorm { rows, d } => format!("{rows}x{d}"),
+            Spec::Reduce { rows, cols, op } => format!("{rows}x{cols} {op:?}"),
+            Spec::LayernormBackward { rows, d } => format!("{rows}x{d}"),
+        }
+    }
+}
+
+fn case(kernel: &'static str, group: Group, spec: Spec) -> Case {
+    super::case(kernel, group, super::Spec::Norm(spec))
+}
+
+/// Every case of this family: small odd sizes around the workgroup sizes, and the model shapes that use each kernel.
+pub(super) fn cases() -> Vec<Case> {
+    use self::Spec::*;
+    use Group::*;
+    let mut v = Vec::new();
+    for (rows, cols) in [(1, 1), (7, 7), (63, 64), (64, 65), (65, 1000), (1000, 63)] {
+        v.push(case("softmax_rows", Small, Softmax { rows, cols }));
+    }
+    v.push(case("softmax_rows", Model, Softmax { rows: 6 * 257, cols: 257 }));
+    for (rows, d) in [(1, 1), (7, 7), (63, 64), (64, 65), (65, 1000), (1000, 63)] {
+        v.push(case("layernorm", Small, Layernorm { rows, d }));
+    }
+    v.push(case("layernorm", Model, Layernorm { rows: 257, d: 384 }));
+    v.push(case("layernorm", Model, Layernorm { rows: 257, d: 1536 }));
+    for (rows, cols, op) in [
+        (1, 1, ops::Reduce::Sum),
+        (7, 7, ops::Reduce::Mean),
+        (63, 64, ops::Reduce::Max),
+        (64, 65, ops::Reduce::Sum),
+        (65, 1000, ops::Reduce::Mean),
+        (1000, 63, ops::Reduce::Max),
+    ] {
+        v.push(case("reduce_rows", Small, Reduce { rows, cols, op }));
+    }
+    v.push(case("reduce_rows", Model, Reduce { rows: 256, cols: 64 * 64, op: ops::Reduce::Mean }));
+    for (rows, d) in [(1, 1), (7, 7), (63, 32), (64, 64), (65, 3), (1000, 65)] {
+        v.push(case("layernorm_backward", Small, LayernormBackward { rows, d }));
+    }
+    v.push(case("layernorm_backward", Model, LayernormBackward { rows: 8 * 4096, d: 32 }));
+    v
+}
+
+pub(super) async fn run(ctx: Option<&GpuContext>, _c: &Case, spec: &Spec, rng: &mut Rng) -> Result<Outcome> {
+    match spec.clone() {
         Spec::Softmax { rows, cols } => {
             let x = rng.uniform_vec(rows * cols, -10.0, 10.0);
             let (want, cpu_ms) = timed!(cpu::softmax_rows(&x, rows, cols));
@@ -86,6 +142,5 @@ pub(super) async fn run(ctx: Option<&GpuContext>, c: &Case, rng: &mut Rng) -> Re
             let tol = Tolerance::new(1e-5, 2e-7 * (cols as f32).sqrt().max(1.0));
             Ok(Outcome { cmp: Some(compare(&got, &want, tol)), elements: rows, gpu_ms, cpu_ms })
         }
-        other => Err(misrouted(c, &other)),
     }
 }

@@ -3,8 +3,49 @@
 
 use super::*;
 
-pub(super) async fn run(ctx: Option<&GpuContext>, c: &Case, rng: &mut Rng) -> Result<Outcome> {
-    match c.spec.clone() {
+/// The cases of this family's kernels.
+#[derive(Clone, Debug)]
+pub(super) enum Spec {
+    Adamw { n: usize, steps: usize },
+    Sgd { n: usize, steps: usize },
+    Ema { n: usize },
+}
+
+impl Spec {
+    pub(super) fn label(&self) -> String {
+        match self {
+            Spec::Adamw { n, steps } | Spec::Sgd { n, steps } => format!("n{n} {steps} steps"),
+            Spec::Ema { n } => format!("n{n}"),
+        }
+    }
+}
+
+fn case(kernel: &'static str, group: Group, spec: Spec) -> Case {
+    super::case(kernel, group, super::Spec::Optim(spec))
+}
+
+/// Every case of this family: small odd sizes around the workgroup sizes, and the model shapes that use each kernel.
+pub(super) fn cases() -> Vec<Case> {
+    use self::Spec::*;
+    use Group::*;
+    let mut v = Vec::new();
+    for n in [1, 7, 63, 64, 65, 1000] {
+        v.push(case("adamw", Small, Adamw { n, steps: 3 }));
+        v.push(case("sgd_momentum", Small, Sgd { n, steps: 3 }));
+    }
+    // A 256-channel 3×3 conv layer's weights.
+    v.push(case("adamw", Model, Adamw { n: 256 * 256 * 9, steps: 2 }));
+    v.push(case("sgd_momentum", Model, Sgd { n: 256 * 256 * 9, steps: 2 }));
+    for n in [1, 7, 63, 64, 65, 1000] {
+        v.push(case("ema_update", Small, Ema { n }));
+    }
+    // The LiteMedSAM segmentation head's 3×3 conv weights.
+    v.push(case("ema_update", Model, Ema { n: 32 * 256 * 9 }));
+    v
+}
+
+pub(super) async fn run(ctx: Option<&GpuContext>, _c: &Case, spec: &Spec, rng: &mut Rng) -> Result<Outcome> {
+    match spec.clone() {
         Spec::Ema { n } => {
             let t0 = rng.uniform_vec(n, -1.0, 1.0);
             let st = rng.uniform_vec(n, -1.0, 1.0);
@@ -82,6 +123,5 @@ pub(super) async fn run(ctx: Option<&GpuContext>, c: &Case, rng: &mut Rng) -> Re
             });
             Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::new(1e-5, 1e-7))), elements: 2 * n, gpu_ms, cpu_ms })
         }
-        other => Err(misrouted(c, &other)),
     }
 }

@@ -3,8 +3,62 @@
 
 use super::*;
 
-pub(super) async fn run(ctx: Option<&GpuContext>, c: &Case, rng: &mut Rng) -> Result<Outcome> {
-    match c.spec.clone() {
+/// The cases of this family's kernels.
+#[derive(Clone, Debug)]
+pub(super) enum Spec {
+    Pairwise { n: usize, m: usize, d: usize, same: bool },
+}
+
+impl Spec {
+    pub(super) fn label(&self) -> String {
+        match self {
+            Spec::Pairwise { n, m, d, same } => {
+                format!("{n}x{m} d{d}{}", if *same { " self" } else { "" })
+            }
+        }
+    }
+}
+
+fn case(kernel: &'static str, group: Group, spec: Spec) -> Case {
+    super::case(kernel, group, super::Spec::Pairwise(spec))
+}
+
+/// Every case of this family: small odd sizes around the workgroup sizes, and the model shapes that use each kernel.
+pub(super) fn cases() -> Vec<Case> {
+    use self::Spec::*;
+    use Group::*;
+    let mut v = Vec::new();
+    for (n, m, d, same) in [
+        (1, 1, 1, false),
+        (7, 7, 7, true),
+        (63, 65, 64, false),
+        (64, 64, 3, true),
+        (65, 1000, 7, false),
+        (1000, 63, 256, false),
+    ] {
+        v.push(case("pairwise_sqdist", Small, Pairwise { n, m, d, same }));
+        v.push(case("pairwise_sqdist_regs", Small, Pairwise { n, m, d, same }));
+    }
+    for kernel in ["pairwise_sqdist", "pairwise_sqdist_regs"] {
+        v.push(case(kernel, Model, Pairwise { n: 1000, m: 1000, d: 384, same: true }));
+        v.push(case(kernel, Model, Pairwise { n: 65, m: 1000, d: 1536, same: false }));
+    }
+    // k-means++ trials against a pool: a few rows, many columns.
+    v.push(case("pairwise_sqdist_regs", Model, Pairwise { n: 8, m: 10_000, d: 256, same: false }));
+    // pairwise_sqdist_regs4 takes D % 4 == 0.
+    for (n, m, d, same) in
+        [(1, 1, 4, false), (7, 7, 8, true), (63, 65, 64, false), (64, 64, 4, true), (1000, 63, 256, false)]
+    {
+        v.push(case("pairwise_sqdist_regs4", Small, Pairwise { n, m, d, same }));
+    }
+    v.push(case("pairwise_sqdist_regs4", Model, Pairwise { n: 1000, m: 1000, d: 384, same: true }));
+    v.push(case("pairwise_sqdist_regs4", Model, Pairwise { n: 65, m: 1000, d: 1536, same: false }));
+    v.push(case("pairwise_sqdist_regs4", Model, Pairwise { n: 8, m: 10_000, d: 256, same: false }));
+    v
+}
+
+pub(super) async fn run(ctx: Option<&GpuContext>, c: &Case, spec: &Spec, rng: &mut Rng) -> Result<Outcome> {
+    match spec.clone() {
         Spec::Pairwise { n, m, d, same } => {
             let a = rng.uniform_vec(n * d, -1.0, 1.0);
             let b = if same { a[..m * d].to_vec() } else { rng.uniform_vec(m * d, -1.0, 1.0) };
@@ -35,6 +89,5 @@ pub(super) async fn run(ctx: Option<&GpuContext>, c: &Case, rng: &mut Rng) -> Re
             let tol = Tolerance::new(1e-4, 1e-5 * d as f32);
             Ok(Outcome { cmp: Some(compare(&got, &want, tol)), elements: want.len(), gpu_ms, cpu_ms })
         }
-        other => Err(misrouted(c, &other)),
     }
 }

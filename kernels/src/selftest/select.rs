@@ -3,8 +3,121 @@
 
 use super::*;
 
-pub(super) async fn run(ctx: Option<&GpuContext>, c: &Case, rng: &mut Rng) -> Result<Outcome> {
-    match c.spec.clone() {
+/// The cases of this family's kernels.
+#[derive(Clone, Debug)]
+pub(super) enum Spec {
+    MinDist {
+        n: usize,
+        d: usize,
+        steps: usize,
+    },
+    Argmax {
+        rows: usize,
+        cols: usize,
+        ties: bool,
+    },
+    Topk {
+        rows: usize,
+        cols: usize,
+        k: usize,
+        tiles: usize,
+        ties: bool,
+    },
+    SegmentMean {
+        n: usize,
+        k: usize,
+        d: usize,
+    },
+    FacilityGain {
+        rows: usize,
+        cols: usize,
+        potential: bool,
+    },
+    /// An n×n distance matrix visited in `tiles`×`tiles` blocks, `classes` labels.
+    OtherLabelMin {
+        n: usize,
+        classes: usize,
+        tiles: usize,
+    },
+    RadiusEdges {
+        n: usize,
+        tiles: usize,
+    },
+}
+
+impl Spec {
+    pub(super) fn label(&self) -> String {
+        match self {
+            Spec::MinDist { n, d, steps } => format!("n{n} d{d} {steps} steps"),
+            Spec::Argmax { rows, cols, ties } => {
+                format!("{rows}x{cols}{}", if *ties { " ties" } else { "" })
+            }
+            Spec::Topk { rows, cols, k, tiles, ties } => {
+                format!("{rows}x{cols} k{k} {tiles} tile(s){}", if *ties { " ties" } else { "" })
+            }
+            Spec::SegmentMean { n, k, d } => format!("n{n} k{k} d{d}"),
+            Spec::FacilityGain { rows, cols, potential } => {
+                format!("{rows}x{cols}{}", if *potential { " potential" } else { "" })
+            }
+            Spec::OtherLabelMin { n, classes, tiles } => format!("n{n} {classes} labels {tiles}x{tiles} tiles"),
+            Spec::RadiusEdges { n, tiles } => format!("n{n} {tiles}x{tiles} tiles"),
+        }
+    }
+}
+
+fn case(kernel: &'static str, group: Group, spec: Spec) -> Case {
+    super::case(kernel, group, super::Spec::Select(spec))
+}
+
+/// Every case of this family: small odd sizes around the workgroup sizes, and the model shapes that use each kernel.
+pub(super) fn cases() -> Vec<Case> {
+    use self::Spec::*;
+    use Group::*;
+    let mut v = Vec::new();
+    for (n, d) in [(1, 1), (7, 7), (63, 64), (64, 65), (65, 256), (1000, 3)] {
+        v.push(case("min_dist_update", Small, MinDist { n, d, steps: 3 }));
+    }
+    v.push(case("min_dist_update", Model, MinDist { n: 10_007, d: 384, steps: 4 }));
+    for (rows, cols, ties) in
+        [(1, 1, false), (7, 7, true), (63, 64, false), (64, 65, true), (65, 1000, true), (1000, 63, false)]
+    {
+        v.push(case("argmax_rows", Small, Argmax { rows, cols, ties }));
+    }
+    v.push(case("argmax_rows", Model, Argmax { rows: 1, cols: 100_003, ties: true }));
+    for (rows, cols, k, tiles, ties) in [
+        (1, 1, 1, 1, false),
+        (7, 7, 7, 1, true),
+        (63, 64, 5, 2, false),
+        (64, 65, 20, 3, true),
+        (65, 1000, 64, 4, false),
+        (1000, 63, 20, 1, true),
+    ] {
+        v.push(case("topk_rows", Small, Topk { rows, cols, k, tiles, ties }));
+    }
+    v.push(case("topk_rows", Model, Topk { rows: 1000, cols: 1000, k: 20, tiles: 3, ties: false }));
+    for (n, k, d) in [(1, 1, 1), (7, 3, 7), (63, 7, 64), (65, 64, 3), (1000, 65, 256)] {
+        v.push(case("segment_mean", Small, SegmentMean { n, k, d }));
+    }
+    // k-means over 20k LiteMedSAM-sized features into 500 clusters (typiclust-knn's cap).
+    v.push(case("segment_mean", Model, SegmentMean { n: 20_000, k: 500, d: 256 }));
+    for (rows, cols, potential) in
+        [(1, 1, false), (7, 7, true), (63, 64, false), (64, 65, true), (65, 1000, false), (1000, 63, true)]
+    {
+        v.push(case("facility_gain", Small, FacilityGain { rows, cols, potential }));
+    }
+    v.push(case("facility_gain", Model, FacilityGain { rows: 128, cols: 100_003, potential: false }));
+    v.push(case("facility_gain", Model, FacilityGain { rows: 8, cols: 100_003, potential: true }));
+    for (n, classes, tiles) in [(1, 1, 1), (7, 2, 1), (63, 5, 2), (64, 1, 3), (65, 7, 2), (1000, 90, 3)] {
+        v.push(case("other_label_min", Small, OtherLabelMin { n, classes, tiles }));
+        v.push(case("radius_edges", Small, RadiusEdges { n, tiles }));
+    }
+    v.push(case("other_label_min", Model, OtherLabelMin { n: 2048, classes: 1000, tiles: 4 }));
+    v.push(case("radius_edges", Model, RadiusEdges { n: 2048, tiles: 4 }));
+    v
+}
+
+pub(super) async fn run(ctx: Option<&GpuContext>, _c: &Case, spec: &Spec, rng: &mut Rng) -> Result<Outcome> {
+    match spec.clone() {
         Spec::MinDist { n, d, steps } => {
             let x = rng.uniform_vec(n * d, -1.0, 1.0);
             let centers: Vec<usize> = (0..steps).map(|_| rng.below(n as u32) as usize).collect();
@@ -239,6 +352,5 @@ pub(super) async fn run(ctx: Option<&GpuContext>, c: &Case, rng: &mut Rng) -> Re
             let cmp = merge(compare_exact_u32(&gc, &wc), compare_exact_u32(&ge, &we));
             Ok(Outcome { cmp: Some(cmp), elements: we.len(), gpu_ms, cpu_ms })
         }
-        other => Err(misrouted(c, &other)),
     }
 }
