@@ -272,6 +272,22 @@ impl Encoder {
         })
     }
 
+    /// Where this image's forward pass first produces NaN or Inf (the layer's checkpoint name), by a diagnostic
+    /// pass on `ctx` (or the CPU); `None` for the pixels encoder or a finite pass.
+    pub async fn locate_non_finite(
+        &self,
+        ctx: Option<&GpuContext>,
+        img: &crate::data::io::Image2d,
+    ) -> Result<Option<String>> {
+        match self {
+            Encoder::LiteMedSam(m) => m.locate_non_finite(ctx, &preprocess::litemedsam_input(img)).await,
+            Encoder::Dinov2 { model, .. } => {
+                model.locate_non_finite(ctx, &preprocess::dinov2_input(img, 224, 224), 224, 224).await
+            }
+            Encoder::Pixels { .. } => Ok(None),
+        }
+    }
+
     /// One image → one feature vector.
     /// `ctx` must be the context the encoder was loaded on (None for the CPU forward pass).
     pub async fn embed(
@@ -486,8 +502,14 @@ pub async fn embed_samples(
                     let v = fresh[p].take().ok_or_else(|| Error::Invalid(format!("{}: no feature", s.id)))?;
                     // A NaN or Inf anywhere in the forward pass reaches the output: never cache or write it.
                     if let Some(at) = v.iter().position(|x| !x.is_finite()) {
+                        // Run it again layer by layer to say where the first NaN/Inf appears.
+                        let layer = match encoder.locate_non_finite(ctx, &imgs[p]).await {
+                            Ok(Some(l)) => format!(", first at layer {l}"),
+                            Ok(None) => String::new(),
+                            Err(e) => format!(" (locating it failed: {e})"),
+                        };
                         let why = format!(
-                            "{}: the encoder produced a non-finite value ({} at output {at} of {}); not written",
+                            "{}: the encoder produced a non-finite value ({} at output {at} of {}{layer}); not written",
                             s.source,
                             v[at],
                             v.len()

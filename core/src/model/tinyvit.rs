@@ -354,17 +354,25 @@ impl LoadedTinyVit {
 
     /// Encode one preprocessed image (CHW [3, 256, 256], values in [0, 1]) on the GPU.
     pub async fn forward(&self, ctx: &GpuContext, input_chw: &[f32], keep_stages: bool) -> Result<Embedding> {
-        self.forward_on(Exec::gpu(ctx), input_chw, keep_stages).await
+        self.forward_on(&mut Exec::gpu(ctx), input_chw, keep_stages).await
     }
 
     /// The same pass on the CPU twins (for a model loaded with `to_cpu`).
     pub async fn forward_cpu(&self, input_chw: &[f32], keep_stages: bool) -> Result<Embedding> {
-        self.forward_on(Exec::cpu(), input_chw, keep_stages).await
+        self.forward_on(&mut Exec::cpu(), input_chw, keep_stages).await
     }
 
-    async fn forward_on(&self, mut ex: Exec<'_>, input_chw: &[f32], keep_stages: bool) -> Result<Embedding> {
+    /// Where a forward pass of this input first produces NaN or Inf: the checkpoint name of the first layer
+    /// (`patch_embed`, `layers.L.blocks.B`, `layers.L.downsample`, `neck`) whose output is not finite, or `None`.
+    /// A diagnostic pass (a readback per layer) on the device the model lives on.
+    pub async fn locate_non_finite(&self, ctx: Option<&GpuContext>, input_chw: &[f32]) -> Result<Option<String>> {
+        let mut ex = Exec::on(ctx).with_checks();
+        self.forward_on(&mut ex, input_chw, false).await?;
+        Ok(ex.first_non_finite().map(str::to_string))
+    }
+
+    async fn forward_on(&self, ex: &mut Exec<'_>, input_chw: &[f32], keep_stages: bool) -> Result<Embedding> {
         ex.check_params("tinyvit", self.on_gpu)?;
-        let ex = &mut ex;
         let n = INPUT * INPUT;
         if input_chw.len() != 3 * n {
             return Err(Error::shape("tinyvit", format!("input has {} values, expected 3x256x256", input_chw.len())));
@@ -381,19 +389,22 @@ impl LoadedTinyVit {
         let x0 = Act { t: ex.upload("tinyvit input", &hwc)?, h: INPUT, w: INPUT, c: 3 };
         let x1 = Self::conv1x1(ex, &x0, &m.patch_embed[0], true).await?;
         let mut x = Self::conv1x1(ex, &x1, &m.patch_embed[1], false).await?;
+        ex.checkpoint(&x.t, x.len(), || "patch_embed".into()).await?;
         ex.flush();
 
         // Stage 0: MBConv ×2 at 256×256, then PatchMerging to 128×128.
-        for b in &m.layer0 {
+        for (bi, b) in m.layer0.iter().enumerate() {
             let a = Self::conv1x1(ex, &x, &b.conv1, true).await?;
             let a = Self::dwconv(ex, &a, &b.conv2, 1, true).await?;
             let mut c = Self::conv1x1(ex, &a, &b.conv3, false).await?;
             ex.crop_add2d(&x.t, &mut c.t, c.h, c.w, c.c, x.h, x.w).await?;
             x = Self::gelu(ex, c).await?;
+            ex.checkpoint(&x.t, x.len(), || format!("layers.0.blocks.{bi}")).await?;
             ex.flush();
         }
         let mut stages = Vec::new();
         x = Self::merging(ex, &x, &m.layer0_downsample).await?;
+        ex.checkpoint(&x.t, x.len(), || "layers.0.downsample".into()).await?;
         ex.flush();
         if keep_stages {
             stages.push(ex.read(&x.t, x.len()).await?);
@@ -403,7 +414,7 @@ impl LoadedTinyVit {
             let (dim, heads, ws) = (DIMS[li + 1], HEADS[li + 1], WINDOWS[li + 1]);
             debug_assert_eq!(x.c, dim);
             let (hp, wp) = (x.h.div_ceil(ws) * ws, x.w.div_ceil(ws) * ws);
-            for b in blocks {
+            for (bi, b) in blocks.iter().enumerate() {
                 // x += crop(proj(attention(qkv(LN(pad(x))))))
                 let xp = Act { t: ex.pad2d(&x.t, x.h, x.w, dim, hp, wp).await?, h: hp, w: wp, c: dim };
                 let xn = Self::layernorm(ex, &xp, &b.attn.norm).await?;
@@ -420,10 +431,12 @@ impl LoadedTinyVit {
                 let h1 = Self::linear(ex, &n2, &b.mlp.fc1, true).await?;
                 let mo = Self::linear(ex, &h1, &b.mlp.fc2, false).await?;
                 ex.crop_add2d(&mo.t, &mut x.t, x.h, x.w, dim, x.h, x.w).await?;
+                ex.checkpoint(&x.t, x.len(), || format!("layers.{}.blocks.{bi}", li + 1)).await?;
                 ex.flush();
             }
             if let Some(d) = down {
                 x = Self::merging(ex, &x, d).await?;
+                ex.checkpoint(&x.t, x.len(), || format!("layers.{}.downsample", li + 1)).await?;
                 ex.flush();
             }
             if keep_stages {
@@ -435,10 +448,10 @@ impl LoadedTinyVit {
         let n0 = Self::matmul(ex, &x, &m.neck.conv0, None, EMBED_DIM, false).await?;
         let n1 = Self::layernorm(ex, &n0, &m.neck.norm1).await?;
         let g = ConvGeom { h: n1.h, w: n1.w, c: EMBED_DIM, k: 3, stride: 1, pad: 1 };
-        let cols = ex.im2col(&n1.t, g).await?;
-        let n2 = ex.matmul(&cols, &m.neck.conv2, None, n1.h * n1.w, EMBED_DIM, EMBED_DIM * 9, true).await?;
+        let n2 = ex.conv2d(&n1.t, g, &m.neck.conv2, None, EMBED_DIM).await?;
         let n2 = Act { t: n2, h: n1.h, w: n1.w, c: EMBED_DIM };
         let out = Self::layernorm(ex, &n2, &m.neck.norm3).await?;
+        ex.checkpoint(&out.t, out.len(), || "neck".into()).await?;
         let hwc = ex.read(&out.t, out.len()).await?;
         let hw = out.h * out.w;
         let mut embedding = vec![0f32; hw * EMBED_DIM];

@@ -150,8 +150,7 @@ pub(super) async fn forward(
     let p = head.grid.h * head.grid.w;
     let mut z1s = Vec::with_capacity(xs.len());
     for (x, &(h, w)) in xs.iter().zip(geom) {
-        let cols = ex.im2col(x, conv_geom(h, w, c)).await?;
-        z1s.push(ex.matmul(&cols, &prm.w1, Some(&prm.b1), p, hid, 9 * c, true).await?);
+        z1s.push(ex.conv2d(x, conv_geom(h, w, c), &prm.w1, Some(&prm.b1), hid).await?);
         ex.flush();
     }
     let z1 = if z1s.len() == 1 {
@@ -228,13 +227,11 @@ pub(super) async fn backward(
     let dz1 = ex.layernorm_backward(&f.z1, &dn, prow, hid, LN_EPS).await?;
     let dz1t = ex.transpose(&dz1, prow, hid).await?;
     let b1 = ex.row_sums(&dz1t, hid, prow).await?;
-    // 3×3 conv: dW1 = Σ_b dZ1_bᵀ · cols_b, with the columns recomputed per image.
+    // 3×3 conv: dW1 = Σ_b dZ1_bᵀ · im2col(X_b), the columns recomputed per image (per block of pixels on the CPU).
     let mut w1: Option<Tensor> = None;
     for (b, (x, &(h, w))) in xs.iter().zip(geom).enumerate() {
-        let cols = ex.im2col(x, conv_geom(h, w, c)).await?;
         let dzb = ex.slice(&dz1, b * p * hid, p * hid)?;
-        let dzbt = ex.transpose(&dzb, p, hid).await?;
-        let g = ex.matmul(&dzbt, &cols, None, hid, 9 * c, p, false).await?;
+        let g = ex.conv2d_weight_grad(x, conv_geom(h, w, c), &dzb, hid).await?;
         match &mut w1 {
             None => w1 = Some(g),
             Some(acc) => ex.add_into(&g, acc, hid * 9 * c).await?,

@@ -39,6 +39,8 @@ impl Tensor {
 /// An execution target with its pending GPU work.
 pub struct Exec<'a> {
     gpu: Option<(&'a GpuContext, wgpu::CommandEncoder)>,
+    /// With checks on ([`Exec::with_checks`]): the first layer whose checkpointed output held NaN or Inf.
+    checks: Option<Option<String>>,
 }
 
 fn mismatch(op: &'static str) -> Error {
@@ -75,11 +77,35 @@ fn host_len(op: &'static str, what: &str, t: &Tensor, want: usize) -> Result<()>
 
 impl<'a> Exec<'a> {
     pub fn gpu(ctx: &'a GpuContext) -> Self {
-        Exec { gpu: Some((ctx, ctx.encoder())) }
+        Exec { gpu: Some((ctx, ctx.encoder())), checks: None }
     }
 
     pub fn cpu() -> Self {
-        Exec { gpu: None }
+        Exec { gpu: None, checks: None }
+    }
+
+    /// A diagnostic pass: every [`Exec::checkpoint`] reads its tensor back and the first layer whose output is
+    /// not finite is kept ([`Exec::first_non_finite`]). Slow (a readback per layer); for locating a fault.
+    pub fn with_checks(mut self) -> Self {
+        self.checks = Some(None);
+        self
+    }
+
+    /// A model's layer boundary: with checks on, note `layer()` if `t`'s first `len` values hold NaN or Inf and
+    /// no earlier layer did. Free when checks are off.
+    pub async fn checkpoint(&mut self, t: &Tensor, len: usize, layer: impl FnOnce() -> String) -> Result<()> {
+        if !matches!(self.checks, Some(None)) {
+            return Ok(());
+        }
+        if self.read(t, len).await?.iter().any(|v| !v.is_finite()) {
+            self.checks = Some(Some(layer()));
+        }
+        Ok(())
+    }
+
+    /// The first checkpointed layer with a non-finite output, in a pass with checks on.
+    pub fn first_non_finite(&self) -> Option<&str> {
+        self.checks.as_ref().and_then(|c| c.as_deref())
     }
 
     /// On the GPU when a context is given, on the CPU twins otherwise.

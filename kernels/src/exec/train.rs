@@ -184,3 +184,45 @@ impl Exec<'_> {
         }
     }
 }
+
+impl Exec<'_> {
+    /// Convolution as im2col + GEMM: Y [P, N] = im2col(X, g) · Wᵀ + bias (W [N, k²·C]). On the GPU the `im2col`
+    /// and `matmul` kernels; on the CPU a block of output pixels at a time (`cpu::im2col::conv2d`).
+    pub async fn conv2d(
+        &mut self,
+        x: &Tensor,
+        g: ConvGeom,
+        w: &Tensor,
+        bias: Option<&Tensor>,
+        n: usize,
+    ) -> Result<Tensor> {
+        const OP: &str = "conv2d";
+        g.check(OP)?;
+        let (ho, wo) = g.out_hw();
+        let k = g.c * g.k * g.k;
+        if self.gpu.is_some() || matches!(w, Tensor::CpuF16(_)) {
+            let cols = self.im2col(x, g).await?;
+            return self.matmul(&cols, w, bias, ho * wo, n, k, true).await;
+        }
+        host_len(OP, "x", x, g.h * g.w * g.c)?;
+        host_len(OP, "w", w, n * k)?;
+        let bias = bias.map(|t| host_len(OP, "bias", t, n).and_then(|_| host(OP, t))).transpose()?;
+        Ok(Tensor::Cpu(cpu::im2col::conv2d(host(OP, x)?, g, host(OP, w)?, bias, n)))
+    }
+
+    /// The weight gradient of [`Exec::conv2d`]: dW [N, k²·C] = dYᵀ · im2col(X, g) for dY [P, N].
+    pub async fn conv2d_weight_grad(&mut self, x: &Tensor, g: ConvGeom, dy: &Tensor, n: usize) -> Result<Tensor> {
+        const OP: &str = "conv2d_weight_grad";
+        g.check(OP)?;
+        let (ho, wo) = g.out_hw();
+        let (p, k) = (ho * wo, g.c * g.k * g.k);
+        if self.gpu.is_some() {
+            let cols = self.im2col(x, g).await?;
+            let dyt = self.transpose(dy, p, n).await?;
+            return self.matmul(&dyt, &cols, None, n, k, p, false).await;
+        }
+        host_len(OP, "x", x, g.h * g.w * g.c)?;
+        host_len(OP, "dy", dy, p * n)?;
+        Ok(Tensor::Cpu(cpu::im2col::conv2d_weight_grad(host(OP, x)?, g, host(OP, dy)?, n)))
+    }
+}

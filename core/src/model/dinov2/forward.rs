@@ -130,6 +130,22 @@ impl LoadedDinov2 {
         out.pop().ok_or_else(|| Error::Invalid("dinov2: no output".into()))
     }
 
+    /// Where a forward pass of this image first produces NaN or Inf: `embeddings` (patch embedding),
+    /// `encoder.layer.L`, or `layernorm` (the final norm), as in the checkpoint's keys; `None` when none does. A
+    /// diagnostic pass (a readback per layer).
+    pub async fn locate_non_finite(
+        &self,
+        ctx: Option<&GpuContext>,
+        pixel_values: &[f32],
+        h: usize,
+        w: usize,
+    ) -> Result<Option<String>> {
+        let mut ex = Exec::on(ctx).with_checks();
+        ex.check_params("dinov2", self.on_gpu)?;
+        self.forward_part(&mut ex, &[pixel_values], h, w, false).await?;
+        Ok(ex.first_non_finite().map(str::to_string))
+    }
+
     /// Images per forward pass that keep every activation buffer within one storage binding (at least 1; a
     /// single image too large for the device fails when its buffer is allocated, naming it).
     pub fn max_batch(&self, ctx: &GpuContext, h: usize, w: usize) -> usize {
@@ -237,6 +253,7 @@ impl LoadedDinov2 {
         }
         // [b·s, D]
         let mut x = ex.upload("dinov2 tokens", &x0)?;
+        ex.checkpoint(&x, bs * d, || "embeddings".into()).await?;
         let mut hidden: Vec<Vec<f32>> = Vec::new();
         if keep_hidden {
             hidden.push(x0);
@@ -245,7 +262,7 @@ impl LoadedDinov2 {
         let geom = AttnGeom::sequences(b, s, heads, d / heads);
         let hid = c.ffn_hidden();
         let eps = c.layer_norm_eps;
-        for l in &self.layers {
+        for (li, l) in self.layers.iter().enumerate() {
             let n1 = ex.layernorm(&x, &l.norm1_weight, &l.norm1_bias, bs, d, eps).await?;
             // [b·s, 3D] → attention → [b·s, D]
             let qkv = ex.matmul(&n1, &l.qkv_weight, Some(&l.qkv_bias), bs, 3 * d, d, true).await?;
@@ -264,6 +281,7 @@ impl LoadedDinov2 {
             };
             let f2 = ex.matmul(&g1, &l.mlp_out_weight, Some(&l.mlp_out_bias), bs, d, hid, true).await?;
             ex.add_into(&f2, &mut x, bs * d).await?;
+            ex.checkpoint(&x, bs * d, || format!("encoder.layer.{li}")).await?;
             if keep_hidden {
                 hidden.push(ex.read(&x, bs * d).await?);
             } else {
@@ -271,6 +289,7 @@ impl LoadedDinov2 {
             }
         }
         let out = ex.layernorm(&x, &self.layernorm_weight, &self.layernorm_bias, bs, d, eps).await?;
+        ex.checkpoint(&out, bs * d, || "layernorm".into()).await?;
         let last = ex.read(&out, bs * d).await?;
         let mut outs = Vec::with_capacity(b);
         for (img, seq) in last.chunks(s * d).enumerate() {
