@@ -241,29 +241,41 @@ fn bench_loop_seg_on_the_dsb2018_sample() {
 /// and JSON are written, and each strategy returns the budget. (Throughput figures come from full runs, not here.)
 #[test]
 fn bench_select_small_grid_writes_table_and_json() {
-    if crate::common::gpu().is_none() {
-        return;
+    // The scans on the GPU (when there is one) and on the CPU backend; the cells run in child processes, which
+    // must get the backend and thread count.
+    for device in ["gpu", "cpu"] {
+        if device == "gpu" && crate::common::gpu().is_none() {
+            continue;
+        }
+        let dir = tmp(&format!("bench-select-{device}"));
+        let out = Command::new(medpick())
+            .args(["--device", device, "--threads", "2"])
+            .args(["bench", "select", "--n", "2500,4000", "--d", "48", "--budget", "40", "--cap", "300"])
+            .args(["--strategies", "coreset,typiclust-knn,probcover,repdiv", "--skactiveml", "off", "--out"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        let backend = if device == "gpu" { "gpu" } else { "cpu ×2" };
+        assert!(stdout.contains(&format!("| repdiv | 4000 | 48 | 40 | {backend} |")), "{stdout}");
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("bench-select.json")).unwrap()).unwrap();
+        let rows = doc["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 8);
+        for r in rows {
+            assert_eq!(r["status"], "ok", "{r}");
+            assert_eq!(r["backend"], backend, "{r}");
+            assert!(r["seconds"].as_f64().unwrap() > 0.0, "{r}");
+            let peak = r["peak_gpu_bytes"].as_u64().unwrap();
+            if device == "gpu" {
+                assert!(peak >= 2500 * 48 * 4, "{r}: the features alone need more");
+            } else {
+                assert_eq!(peak, 0, "{r}: the CPU backend allocates no device memory");
+            }
+        }
+        assert!(dir.join("bench-select.md").exists());
     }
-    let dir = tmp("bench-select");
-    let out = Command::new(medpick())
-        .args(["bench", "select", "--n", "2500,4000", "--d", "48", "--budget", "40", "--cap", "300"])
-        .args(["--strategies", "coreset,typiclust-knn,probcover,repdiv", "--skactiveml", "off", "--out"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("| repdiv | 4000 | 48 | 40 |"), "{stdout}");
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("bench-select.json")).unwrap()).unwrap();
-    let rows = doc["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 8);
-    for r in rows {
-        assert_eq!(r["status"], "ok", "{r}");
-        assert!(r["seconds"].as_f64().unwrap() > 0.0, "{r}");
-        assert!(r["peak_gpu_bytes"].as_u64().unwrap() >= 2500 * 48 * 4, "{r}: the features alone need more");
-    }
-    assert!(dir.join("bench-select.md").exists());
 }
 
 #[test]
