@@ -79,9 +79,7 @@ pub fn matmul_then(
         par::for_chunks(&mut c, rows * n, |_, blk| finish(blk));
         return c;
     }
-    // Row blocks: several per thread, and small enough (about 64K values of C, but at least 256 rows, since each
-    // block packs all of B again) that the bias and the epilogue find them in cache.
-    let rows = par::rows_per_task(m, n * k, 1 << 18).min((1usize << 16).div_ceil(n).max(256)).max(1);
+    let rows = row_block(m, n, k, threads);
     par::for_chunks(&mut c, rows * n, |task, cblk| {
         let r0 = task * rows;
         let r = cblk.len() / n;
@@ -110,6 +108,19 @@ pub fn matmul_then(
         finish(cblk);
     });
     c
+}
+
+/// Rows of C per task. Each task is one sgemm that packs all of B again, so a large B (k·n ≥ 128K values: DINOv2's
+/// and TinyViT's later stages) gets blocks of about 1024 rows (packing then costs a few % of the block's
+/// 2·rows·k·n flops), a small one blocks of about 64K values of C (at least 256 rows) that the bias and the
+/// epilogue find in cache; the count of blocks is a multiple of the threads where there are several.
+fn row_block(m: usize, n: usize, k: usize, threads: usize) -> usize {
+    let target = if k * n >= 1 << 17 { 512 } else { (1usize << 16).div_ceil(n.max(1)).max(256) };
+    let mut blocks = (m / target).max(1);
+    if threads > 1 && m >= 2 * threads {
+        blocks = blocks.div_ceil(threads) * threads;
+    }
+    m.div_ceil(blocks).max(1)
 }
 
 /// C's base pointer, shared by tasks that write disjoint columns.
