@@ -43,7 +43,7 @@ fn bench_protocol_reduced_run_trains_heads_that_beat_untrained_ones_and_resumes(
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     let runs = doc["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 3, "random × 2 seeds + typiclust");
+    assert_eq!(runs.len(), 4, "random and typiclust × 2 seeds each");
     let mut auc_sum = 0.0;
     for r in runs {
         assert_eq!(r["picks"].as_array().unwrap().len(), 27);
@@ -52,9 +52,27 @@ fn bench_protocol_reduced_run_trains_heads_that_beat_untrained_ones_and_resumes(
         assert!(bacc > 0.5 && auc > 0.5, "{r}");
         auc_sum += auc;
     }
-    assert!(auc_sum / 3.0 > 0.6, "mean AUC {}", auc_sum / 3.0);
+    assert!(auc_sum / 4.0 > 0.6, "mean AUC {}", auc_sum / 4.0);
     let md = std::fs::read_to_string(out.join("results.md")).unwrap();
     assert!(md.contains("| typiclust |") && md.contains("| random |") && md.contains("± "), "{md}");
+    // TypiClust against Random seed by seed: the difference of their runs, with an interval around it.
+    assert!(md.contains("| vs Random (paired by seed) |"), "{md}");
+    let paired: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("paired.json")).unwrap()).unwrap();
+    let row = paired
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "balanced_accuracy" && r["strategy"] == "typiclust")
+        .expect("typiclust's paired row");
+    let value = |s: &str, seed: u64| {
+        runs.iter().find(|r| r["strategy"] == s && r["seed"] == seed).unwrap()["balanced_accuracy"].as_f64().unwrap()
+    };
+    let want = ((value("typiclust", 0) - value("random", 0)) + (value("typiclust", 1) - value("random", 1))) / 2.0;
+    assert_eq!(row["n"], 2, "{row}");
+    assert!((row["mean_diff"].as_f64().unwrap() - want).abs() < 1e-12, "{row} vs {want}");
+    let (lo, hi) = (row["ci_low"].as_f64().unwrap(), row["ci_high"].as_f64().unwrap());
+    assert!(lo <= want && want <= hi, "{row}");
     for f in ["balanced_accuracy_vs_budget", "pool_pca"] {
         let png = std::fs::read(out.join(format!("{f}.png"))).unwrap();
         assert!(png.starts_with(b"\x89PNG"), "{f}.png");
@@ -63,7 +81,7 @@ fn bench_protocol_reduced_run_trains_heads_that_beat_untrained_ones_and_resumes(
     // Resume: nothing to redo.
     let o = args("40").output().unwrap();
     assert!(o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("resuming: 3 runs"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("resuming: 4 runs"));
     // Other settings are refused rather than mixed into the same results.
     let o = args("41").output().unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("other settings"));
@@ -127,7 +145,7 @@ fn bench_protocol_seg_reduced_run_beats_an_untrained_head() {
     assert_eq!(doc["settings"]["val_every"], 10, "{}", doc["settings"]);
     let floor = doc["untrained"]["dice"].as_f64().unwrap();
     let runs = doc["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 3, "random × 2 seeds + typiclust");
+    assert_eq!(runs.len(), 4, "random and typiclust × 2 seeds each");
     for r in runs {
         assert_eq!(r["picks"].as_array().unwrap().len(), 12);
         assert_eq!(r["train_steps"].as_u64().unwrap(), 80, "two batches (8 + 4) per epoch");

@@ -7,6 +7,7 @@
 //! after every run. [`prepare`] splits and embeds a dataset, [`run`] drives the runs and writes the report;
 //! [`seg_eval`] is the segmentation protocol, [`warm`] the warm loop, [`report`] the Markdown table.
 
+pub mod paired;
 #[cfg(feature = "plots")]
 pub mod plots;
 pub mod prepare;
@@ -101,13 +102,11 @@ pub fn lower_is_better(metric: &str) -> bool {
     matches!(metric, "hd95" | "asd")
 }
 
-/// The seeds a strategy runs with: every seed for `random`, seed 0 for the others.
-pub fn seeds_for(strategy: &str, seeds: usize) -> Vec<u64> {
-    if strategy == "random" {
-        (0..seeds.max(1) as u64).collect()
-    } else {
-        vec![0]
-    }
+/// The seeds a strategy runs with: 0 .. seeds for every strategy, Random included, so each strategy's runs pair
+/// with Random's seed by seed ([`paired`]); the seed drives the strategy's own randomness (k-means
+/// initialisation, first centre) and the head's initialisation.
+pub fn seeds_for(_strategy: &str, seeds: usize) -> Vec<u64> {
+    (0..seeds.max(1) as u64).collect()
 }
 
 /// A cold-start selection of `budget` rows of the pool features `x` [n, dim], and its seconds.

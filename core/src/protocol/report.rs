@@ -1,4 +1,5 @@
-//! The results table: each strategy's mean (± sd for Random) per budget and metric, as Markdown.
+//! The results table: each strategy's mean ± sd over its seeds per budget and metric, as Markdown (the paired
+//! comparison with Random is in [`super::paired`]).
 
 use serde::Serialize;
 
@@ -27,8 +28,8 @@ pub fn cell(runs: &[RunResult], strategy: &str, budget: usize, metric: &str) -> 
     Some(Cell { mean, sd, n: v.len() })
 }
 
-/// A Markdown table: one row per strategy, one column per budget, `metric` as mean ± sd (Random) or the value;
-/// values above Random's mean are bold. Then the strategies that beat Random at every budget.
+/// A Markdown table: one row per strategy, one column per budget, `metric` as mean ± sd (n seeds); means above
+/// Random's are bold. Then the strategies whose mean beats Random's at every budget.
 pub fn markdown(runs: &[RunResult], strategies: &[String], budgets: &[usize], metric: &str) -> String {
     let mut s = format!(
         "| strategy | {} |\n|---|{}\n",
@@ -47,10 +48,11 @@ pub fn markdown(runs: &[RunResult], strategies: &[String], budgets: &[usize], me
                     let better =
                         rnd.is_some_and(|r| if lower_is_better(metric) { c.mean < r.mean } else { c.mean > r.mean });
                     all &= better;
+                    let v = if c.n > 1 { format!("{:.3} ± {:.3} (n={})", c.mean, c.sd, c.n) } else { format!("{:.3}", c.mean) };
                     if better {
-                        row.push_str(&format!(" **{:.3}** |", c.mean));
+                        row.push_str(&format!(" **{v}** |"));
                     } else {
-                        row.push_str(&format!(" {:.3} |", c.mean));
+                        row.push_str(&format!(" {v} |"));
                     }
                 }
                 None => {

@@ -22,7 +22,8 @@ pub struct ProtocolArgs {
     pub strategies: String,
     #[arg(long, default_value = "27,54,81", value_delimiter = ',')]
     pub budgets: Vec<usize>,
-    /// Seeds for Random (the other strategies run with seed 0).
+    /// Seeds for every strategy (the seed drives its own randomness and the head's initialisation); each pairs
+    /// with Random's run of the same seed in the paired comparison (results.md, paired.json).
     #[arg(long, default_value_t = 5)]
     pub seeds: usize,
     /// Head: linear (probe on standardised features) or dropquery.
