@@ -106,12 +106,8 @@ pub fn wilcoxon_signed_rank(d: &[f64]) -> f64 {
             }
         }
         let dev = (2.0 * w_plus - total).abs();
-        let extreme: f64 = counts
-            .iter()
-            .enumerate()
-            .filter(|(s, _)| (*s as f64 - total).abs() >= dev - 1e-9)
-            .map(|(_, c)| c)
-            .sum();
+        let extreme: f64 =
+            counts.iter().enumerate().filter(|(s, _)| (*s as f64 - total).abs() >= dev - 1e-9).map(|(_, c)| c).sum();
         return (extreme / 2f64.powi(n as i32)).min(1.0);
     }
     let mean = total / 2.0;
@@ -276,5 +272,54 @@ mod tests {
         let mean = d.iter().sum::<f64>() / 5.0;
         assert!(lo < mean && mean < hi && lo >= -0.01 && hi <= 0.05, "{lo} {hi}");
         assert_eq!((lo, hi), bootstrap_mean_ci(&d, 0.95, 10_000, 7));
+    }
+
+    fn run(strategy: &str, budget: usize, seed: u64, bacc: f64) -> RunResult {
+        serde_json::from_value(serde_json::json!({
+            "strategy": strategy, "budget": budget, "seed": seed, "picks": [], "picked_per_class": [],
+            "accuracy": bacc, "balanced_accuracy": bacc, "auc": null, "select_seconds": 0.0, "train_seconds": 0.0,
+            "train_steps": 0, "dice": null, "iou": null, "hd95": null, "asd": null, "pseudo": [],
+            "best_epoch": null, "val_accuracy": null, "val_dice": null
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn pairs_by_seed_and_reads_labels_saved_off_randoms_curve() {
+        // Random: 0.60 at 20, 0.70 at 40 (two seeds each); the strategy 0.65 at 20 → Random needs 30: saves 10.
+        let runs = vec![
+            run("random", 20, 0, 0.58),
+            run("random", 20, 1, 0.62),
+            run("random", 40, 0, 0.69),
+            run("random", 40, 1, 0.71),
+            run("s", 20, 0, 0.64),
+            run("s", 20, 1, 0.66),
+            run("s", 40, 0, 0.60),
+            run("s", 40, 1, 0.61),
+        ];
+        let d = differences(&runs, "s", 20, "balanced_accuracy");
+        assert!((d[0] - 0.06).abs() < 1e-12 && (d[1] - 0.04).abs() < 1e-12, "{d:?}");
+        assert!((random_budget_for(&runs, &[20, 40], "balanced_accuracy", 0.65).unwrap() - 30.0).abs() < 1e-9);
+        assert_eq!(random_budget_for(&runs, &[20, 40], "balanced_accuracy", 0.75), None);
+        let rows = compare(&runs, &["random".into(), "s".into()], &[20, 40], "balanced_accuracy");
+        assert_eq!(rows.len(), 2);
+        assert!((rows[0].labels_saved.unwrap() - 10.0).abs() < 1e-9 && rows[0].verdict == "above", "{rows:?}");
+        // At 40 the strategy's 0.605 is what Random reaches at 21: 19 labels lost, a verdict below.
+        assert!((rows[1].labels_saved.unwrap() + 19.0).abs() < 1e-9, "{rows:?}");
+        assert_eq!(rows[1].verdict, "below");
+        let md = markdown(&rows, &[20, 40]);
+        assert!(md.contains("saves +10") && md.contains("saves -19"), "{md}");
+        // Below Random's whole curve (0.55 at 20): no interpolated figure, a bound in the table.
+        let low: Vec<RunResult> =
+            runs.iter().map(|r| if r.strategy == "s" { run("s", r.budget, r.seed, 0.55) } else { r.clone() }).collect();
+        let rows = compare(&low, &["s".into()], &[20, 40], "balanced_accuracy");
+        assert_eq!(rows[0].labels_saved, None);
+        assert!(markdown(&rows, &[20, 40]).contains("saves < +0"), "{}", markdown(&rows, &[20, 40]));
+        // For distances smaller is better: the sign flips.
+        let mut h = runs.clone();
+        for r in &mut h {
+            r.hd95 = Some(r.balanced_accuracy);
+        }
+        assert!((differences(&h, "s", 20, "hd95")[0] + 0.06).abs() < 1e-12);
     }
 }

@@ -48,7 +48,11 @@ pub fn markdown(runs: &[RunResult], strategies: &[String], budgets: &[usize], me
                     let better =
                         rnd.is_some_and(|r| if lower_is_better(metric) { c.mean < r.mean } else { c.mean > r.mean });
                     all &= better;
-                    let v = if c.n > 1 { format!("{:.3} ± {:.3} (n={})", c.mean, c.sd, c.n) } else { format!("{:.3}", c.mean) };
+                    let v = if c.n > 1 {
+                        format!("{:.3} ± {:.3} (n={})", c.mean, c.sd, c.n)
+                    } else {
+                        format!("{:.3}", c.mean)
+                    };
                     if better {
                         row.push_str(&format!(" **{v}** |"));
                     } else {
