@@ -57,6 +57,56 @@ pub fn plot_metric(
     plot_lines(path, &title, "budget (labelled images)", metric, &series, &band)
 }
 
+/// The protocol's plots in `out`, SVG and PNG: `{metric}_vs_budget` ([`plot_metric`]) and `{metric}_vs_random`:
+/// each strategy's paired difference from Random per budget with its bootstrap 95 % interval as a bar, and 0.
+pub fn plot_protocol(
+    out: &Path,
+    runs: &[RunResult],
+    strategies: &[String],
+    budgets: &[usize],
+    metric: &str,
+) -> Result<()> {
+    let rows = protocol::paired::compare(runs, strategies, budgets, metric);
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    let mut bars: Vec<Vec<(f64, f64, f64)>> = Vec::new();
+    for s in strategies.iter().filter(|s| s.as_str() != "random") {
+        let mine: Vec<&protocol::paired::Paired> = rows.iter().filter(|r| &r.strategy == s).collect();
+        series.push((s.clone(), mine.iter().map(|r| (r.budget as f64, r.mean_diff)).collect()));
+        bars.push(mine.iter().map(|r| (r.budget as f64, r.ci_low, r.ci_high)).collect());
+    }
+    let title = format!("{metric}: strategy − Random, paired by seed (bootstrap 95 % interval)");
+    for ext in ["svg", "png"] {
+        plot_metric(&out.join(format!("{metric}_vs_budget.{ext}")), runs, strategies, budgets, metric)?;
+        let path = out.join(format!("{metric}_vs_random.{ext}"));
+        let is_svg = ext == "svg";
+        let xdesc = "budget (labelled images)";
+        let ydesc = format!("{metric} difference");
+        if is_svg {
+            draw_lines(
+                SVGBackend::new(&path, (900, 560)).into_drawing_area(),
+                &title,
+                xdesc,
+                &ydesc,
+                &series,
+                &[],
+                &bars,
+            )
+        } else {
+            draw_lines(
+                BitMapBackend::new(&path, (900, 560)).into_drawing_area(),
+                &title,
+                xdesc,
+                &ydesc,
+                &series,
+                &[],
+                &bars,
+            )
+        }
+        .with_context(|| format!("plotting {}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// Lines (first series named "random" in black) over an optional band, SVG or PNG by the file's extension.
 pub fn plot_lines(
     path: &Path,
@@ -68,13 +118,16 @@ pub fn plot_lines(
 ) -> Result<()> {
     let is_svg = path.extension().is_some_and(|e| e == "svg");
     if is_svg {
-        draw_lines(SVGBackend::new(path, (900, 560)).into_drawing_area(), title, xdesc, ydesc, series, band)
+        draw_lines(SVGBackend::new(path, (900, 560)).into_drawing_area(), title, xdesc, ydesc, series, band, &[])
     } else {
-        draw_lines(BitMapBackend::new(path, (900, 560)).into_drawing_area(), title, xdesc, ydesc, series, band)
+        draw_lines(BitMapBackend::new(path, (900, 560)).into_drawing_area(), title, xdesc, ydesc, series, band, &[])
     }
     .with_context(|| format!("plotting {}", path.display()))
 }
 
+/// Lines over an optional band; `bars[i]` (when given) are (x, low, high) interval bars of series i, and a dashed
+/// zero line is drawn when the y range spans 0.
+#[allow(clippy::too_many_arguments)] // the area, three labels and the three kinds of marks
 fn draw_lines<DB: DrawingBackend>(
     root: DrawingArea<DB, plotters::coord::Shift>,
     title: &str,
@@ -82,14 +135,19 @@ fn draw_lines<DB: DrawingBackend>(
     ydesc: &str,
     series: &[(String, Vec<(f64, f64)>)],
     band: &[(f64, f64, f64)],
+    bars: &[Vec<(f64, f64, f64)>],
 ) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| Error::External { message: format!("{e:?}") };
     root.fill(&WHITE).map_err(e)?;
-    let ys: Vec<f64> =
-        series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1)).chain(band.iter().flat_map(|b| [b.1, b.2])).collect();
+    let ys: Vec<f64> = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.1))
+        .chain(band.iter().chain(bars.iter().flatten()).flat_map(|b| [b.1, b.2]))
+        .filter(|v| v.is_finite())
+        .collect();
     let xs: Vec<f64> = series.iter().flat_map(|(_, p)| p.iter().map(|q| q.0)).collect();
     let (lo, hi) = ys.iter().fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
     let (lo, hi) = if lo <= hi { (lo - 0.03, hi + 0.03) } else { (0.0, 1.0) };
@@ -109,8 +167,22 @@ where
             band.iter().map(|&(b, l, _)| (b, l)).chain(band.iter().rev().map(|&(b, _, h)| (b, h))).collect();
         chart.draw_series(std::iter::once(Polygon::new(poly, BLACK.mix(0.12)))).map_err(e)?;
     }
+    if lo < 0.0 && hi > 0.0 && !bars.is_empty() {
+        let zero = DashedLineSeries::new(vec![(x0 - pad, 0.0), (x1 + pad, 0.0)], 6, 4, BLACK.stroke_width(1));
+        chart.draw_series(zero).map_err(e)?;
+    }
     for (i, (name, pts)) in series.iter().enumerate() {
         let color = if name == "random" { BLACK } else { COLORS[i % COLORS.len()] };
+        if let Some(b) = bars.get(i) {
+            // Offset each strategy's bars a little so they do not hide each other.
+            let dx = (i as f64 - series.len() as f64 / 2.0) * pad * 0.08;
+            let segs = b.iter().filter(|v| v.1.is_finite() && v.2.is_finite());
+            chart
+                .draw_series(
+                    segs.map(|&(x, l, h)| PathElement::new(vec![(x + dx, l), (x + dx, h)], color.stroke_width(2))),
+                )
+                .map_err(e)?;
+        }
         chart
             .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
             .map_err(e)?

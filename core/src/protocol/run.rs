@@ -161,7 +161,7 @@ pub async fn run_cls(gpu: Option<&GpuContext>, c: &ProtocolConfig) -> Result<Pro
         file.runs.len(),
         1e3 * secs / steps.max(1) as f64
     ));
-    md.push_str("\nPlots: `balanced_accuracy_vs_budget.{svg,png}`, `pool_pca.{svg,png}`.\n");
+    md.push_str("\nPlots: `balanced_accuracy_vs_budget.{svg,png}`, `balanced_accuracy_vs_random.{svg,png}`, `pool_pca.{svg,png}`.\n");
     std::fs::write(c.out.join("results.md"), &md).with_context(|| format!("writing {}", c.out.display()))?;
     write_paired(&c.out, &file.runs, &strategies, &c.budgets, protocol::METRICS)?;
     Ok(ProtocolReport { file, strategies, markdown: md, metric: "balanced_accuracy", pool: data.train, max_budget })
@@ -312,7 +312,7 @@ pub async fn run_seg(gpu: Option<&GpuContext>, c: &ProtocolConfig) -> Result<Pro
             mean(&|p| p.with_foreground)
         ));
     }
-    md.push_str("\nPlots: `dice_vs_budget.{svg,png}`, `pool_pca.{svg,png}`.\n");
+    md.push_str("\nPlots: `dice_vs_budget.{svg,png}`, `dice_vs_random.{svg,png}`, `pool_pca.{svg,png}`.\n");
     std::fs::write(c.out.join("results.md"), &md).with_context(|| format!("writing {}", c.out.display()))?;
     write_paired(&c.out, &file.runs, &strategies, &c.budgets, protocol::SEG_METRICS)?;
     let pool = Features {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use medpick_core::protocol::run::{self, LoopConfig, ProtocolConfig};
 
-use medpick_core::protocol::plots::{plot_lines, plot_metric, plot_pca};
+use medpick_core::protocol::plots::{plot_lines, plot_pca, plot_protocol};
 
 #[derive(clap::Args)]
 pub struct ProtocolArgs {
@@ -124,10 +124,8 @@ pub fn run(a: ProtocolArgs) -> Result<bool> {
         other => anyhow::bail!("--task {other}: use cls or seg"),
     };
     let (shown, picks) = medpick_core::protocol::results::shown_picks(&r.strategies, &r.file.runs, r.max_budget);
-    let metric_plot = if r.metric == "dice" { "dice_vs_budget" } else { "balanced_accuracy_vs_budget" };
+    plot_protocol(&a.out, &r.file.runs, &r.strategies, &a.budgets, r.metric)?;
     for ext in ["svg", "png"] {
-        let path = a.out.join(format!("{metric_plot}.{ext}"));
-        plot_metric(&path, &r.file.runs, &r.strategies, &a.budgets, r.metric)?;
         plot_pca(&a.out.join(format!("pool_pca.{ext}")), &r.pool, &picks, shown, r.max_budget)?;
     }
     println!("{}", r.markdown);
