@@ -57,6 +57,13 @@ fn bench_protocol_reduced_run_trains_heads_that_beat_untrained_ones_and_resumes(
     assert!(md.contains("| typiclust |") && md.contains("| random |") && md.contains("± "), "{md}");
     // TypiClust against Random seed by seed: the difference of their runs, with an interval around it.
     assert!(md.contains("| vs Random (paired by seed) |"), "{md}");
+    // How the picks spread over the two classes: Random's mean counts per class add up to the budget.
+    let row = md.lines().skip_while(|l| !l.starts_with("## Picks per class")).find(|l| l.starts_with("| random |"));
+    let cell = row.expect("a class-balance row for Random").split('|').nth(2).unwrap_or("");
+    let counts: Vec<f64> =
+        cell.split(" (min").next().unwrap_or("").split('/').filter_map(|v| v.trim().parse().ok()).collect();
+    assert_eq!(counts.len(), 2, "{md}");
+    assert!((counts.iter().sum::<f64>() - 27.0).abs() < 0.05, "{md}");
     let paired: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("paired.json")).unwrap()).unwrap();
     let row = paired

@@ -78,3 +78,51 @@ pub fn markdown(runs: &[RunResult], strategies: &[String], budgets: &[usize], me
     ));
     s
 }
+
+/// How the picks spread over the classes: per strategy and budget, the mean count of picks per class over the
+/// seeds, and the smallest class's share of the picks against its share of the training pool (`pool_counts`).
+/// A strategy that starves a class loses balanced accuracy whatever its objective says.
+pub fn class_balance_markdown(
+    runs: &[RunResult],
+    strategies: &[String],
+    budgets: &[usize],
+    classes: &[String],
+    pool_counts: &[usize],
+) -> String {
+    let pool: usize = pool_counts.iter().sum::<usize>().max(1);
+    let shares: Vec<String> = classes
+        .iter()
+        .zip(pool_counts)
+        .map(|(c, &k)| format!("{c}: {:.0} %", 100.0 * k as f64 / pool as f64))
+        .collect();
+    let mut s = format!(
+        "\n## Picks per class\n\nMean picks per class over the seeds ({}), then the least-picked class's share of the \
+         picks. The training pool: {}.\n\n| strategy | {} |\n|---|{}\n",
+        classes.join(" / "),
+        shares.join(", "),
+        budgets.iter().map(|b| format!("budget {b}")).collect::<Vec<_>>().join(" | "),
+        "---|".repeat(budgets.len())
+    );
+    for st in strategies {
+        s.push_str(&format!("| {st} |"));
+        for &b in budgets {
+            let mine: Vec<&RunResult> = runs
+                .iter()
+                .filter(|r| &r.strategy == st && r.budget == b && r.picked_per_class.len() == classes.len())
+                .collect();
+            if mine.is_empty() {
+                s.push_str(" – |");
+                continue;
+            }
+            let mean: Vec<f64> = (0..classes.len())
+                .map(|c| mine.iter().map(|r| r.picked_per_class[c] as f64).sum::<f64>() / mine.len() as f64)
+                .collect();
+            let total: f64 = mean.iter().sum::<f64>().max(1.0);
+            let least = mean.iter().copied().fold(f64::INFINITY, f64::min);
+            let counts: Vec<String> = mean.iter().map(|m| format!("{m:.1}")).collect();
+            s.push_str(&format!(" {} (min {:.0} %) |", counts.join(" / "), 100.0 * least / total));
+        }
+        s.push('\n');
+    }
+    s
+}

@@ -154,6 +154,11 @@ pub async fn run_cls(gpu: Option<&GpuContext>, c: &ProtocolConfig) -> Result<Pro
         let paired = protocol::paired::compare(&file.runs, &strategies, &c.budgets, m);
         md.push_str(&format!("\n{}", protocol::paired::markdown(&paired, &c.budgets)));
     }
+    let mut pool_counts = vec![0usize; classes.len()];
+    for &y in ytr.iter() {
+        pool_counts[y] += 1;
+    }
+    md.push_str(&protocol::class_balance_markdown(&file.runs, &strategies, &c.budgets, classes, &pool_counts));
     let steps: usize = file.runs.iter().map(|r| r.train_steps).sum();
     let secs: f64 = file.runs.iter().map(|r| r.train_seconds).sum();
     md.push_str(&format!(
