@@ -563,3 +563,48 @@ fn blocked_pool_on(f: &Fixture, be: Backend) {
     assert_eq!(mb, ms);
     assert_eq!([0, 369, 370, 740, 999].map(|i| mb[i]), [0.0; 5], "a centre is at distance 0 from itself");
 }
+
+/// A feature file with a NaN row or a repeated id is refused at the boundary, naming the file and the sample
+/// (a NaN row would be picked first by distance-based strategies, a repeated id annotated twice).
+#[test]
+fn select_refuses_non_finite_rows_and_repeated_ids() {
+    let dir = std::env::temp_dir().join(format!("medpick-badfeat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (n, d) = (40, 8);
+    let data: Vec<f32> = (0..n * d).map(|i| ((i * 37) % 101) as f32 / 101.0).collect();
+    let ids: Vec<String> = (0..n).map(|i| format!("img{i}.png")).collect();
+    let good = medpick_core::features::Features {
+        ids: ids.clone(),
+        dim: d,
+        data: data.clone(),
+        model: "test".into(),
+        pool: "mean".into(),
+        preprocess: String::new(),
+    };
+    let mut nan = good.clone();
+    nan.data[17 * d + 3] = f32::NAN;
+    let mut dup = good.clone();
+    dup.ids[30] = "img5.png".into();
+    for (name, f, want) in [
+        ("nan", nan, "row 17 (id \"img17.png\") holds a non-finite value"),
+        ("dup", dup, "id \"img5.png\" appears twice (rows 5 and 30)"),
+    ] {
+        let path = dir.join(format!("{name}.safetensors"));
+        f.write(&path, true).unwrap();
+        let o = std::process::Command::new(crate::cli::medpick())
+            .arg("select")
+            .arg(&path)
+            .args(["--budget", "5", "--strategy", "coreset", "--out"])
+            .arg(dir.join(format!("{name}.csv")))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(&path.display().to_string()) && err.contains(want), "{name}: {err}");
+        assert!(!dir.join(format!("{name}.csv")).exists(), "{name}: picks written");
+    }
+    let path = dir.join("good.safetensors");
+    good.write(&path, true).unwrap();
+    assert_eq!(medpick_core::features::Features::read(&path).unwrap(), good);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -387,10 +387,27 @@ impl Features {
         if ids.len() != n {
             return Err(Error::decode(path, format!("{} ids for {n} rows", ids.len())));
         }
+        // Every row is a distinct sample: a repeated id would be picked (and annotated) twice.
+        let mut seen = std::collections::HashMap::with_capacity(n);
+        for (i, id) in ids.iter().enumerate() {
+            if let Some(j) = seen.insert(id.as_str(), i) {
+                return Err(Error::decode(path, format!("id {id:?} appears twice (rows {j} and {i})")));
+            }
+        }
+        let dim = t.shape()[1];
+        let data: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
+        // NaN or Inf would win (or poison) every distance-based strategy: refuse the file, naming the sample.
+        if let Some(at) = data.iter().position(|v| !v.is_finite()) {
+            let row = at / dim.max(1);
+            return Err(Error::decode(
+                path,
+                format!("row {row} (id {:?}) holds a non-finite value ({}); re-embed that sample", ids[row], data[at]),
+            ));
+        }
         Ok(Features {
             ids,
-            dim: t.shape()[1],
-            data: bytemuck::pod_collect_to_vec(t.data()),
+            dim,
+            data,
             model: m.get("model").cloned().unwrap_or_default(),
             pool: m.get("pool").cloned().unwrap_or_default(),
             preprocess: m.get("preprocess").cloned().unwrap_or_default(),
