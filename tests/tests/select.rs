@@ -608,3 +608,23 @@ fn select_refuses_non_finite_rows_and_repeated_ids() {
     assert_eq!(medpick_core::features::Features::read(&path).unwrap(), good);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Selection never sees the held-out splits: `--subset test` (or `val`) is refused before any work.
+#[test]
+fn select_refuses_the_held_out_splits_as_a_pool() {
+    let images = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018/images");
+    for subset in ["test", "val"] {
+        let out = std::env::temp_dir().join(format!("medpick-heldout-{subset}-{}.csv", std::process::id()));
+        let o = std::process::Command::new(crate::cli::medpick())
+            .arg("select")
+            .arg(&images)
+            .args(["--model", "pixels", "--budget", "2", "--subset", subset, "--cache", "none", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{subset}: {err}");
+        assert!(err.contains(&format!("--subset {subset}")) && err.contains("held out from selection"), "{err}");
+        assert!(!out.exists());
+    }
+}

@@ -80,6 +80,19 @@ impl Subset {
         })
     }
 
+    /// A pool to select from: train, train+val or all. The validation and test splits are held out from
+    /// selection (they score what the picks train), so `val` and `test` are refused here.
+    pub fn parse_pool(s: &str) -> Result<Subset> {
+        match Subset::parse(s)? {
+            Subset::Val | Subset::Test => Err(Error::setting(
+                "subset",
+                s,
+                "the validation and test splits are held out from selection; pick from train, train+val or all",
+            )),
+            pool => Ok(pool),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Subset::All => "all",

@@ -88,7 +88,7 @@ pub fn select(a: SelectArgs) -> Result<bool> {
     } else {
         let d = dataset::load(&a.input, a.split.as_deref())?;
         let subset = a.subset.clone().unwrap_or_else(|| if d.split.is_some() { "train".into() } else { "all".into() });
-        let samples = dataset::filter_subset(d.samples, d.split.as_ref(), Subset::parse(&subset)?)?;
+        let samples = dataset::filter_subset(d.samples, d.split.as_ref(), Subset::parse_pool(&subset)?)?;
         let root = d.root;
         eprintln!("pool: {} samples ({subset})", samples.len());
         if samples.is_empty() {
