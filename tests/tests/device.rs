@@ -161,6 +161,9 @@ fn a_nan_in_the_forward_pass_is_reported_and_never_written() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains("non-finite") && err.contains(first.file_name().unwrap().to_str().unwrap()), "{err}");
         assert!(err.contains("first at layer encoder.layer.1)"), "{device}: the layer is not named: {err}");
+        // Its only image failed: an error, not an empty feature file.
+        assert_eq!(o.status.code(), Some(2), "{device}: {err}");
+        assert!(err.contains("none of the 1 samples could be embedded") && !out.exists(), "{device}: {err}");
         if let Ok(f) = medpick_core::features::Features::read(&out) {
             assert!(f.data.iter().all(|v| v.is_finite()) && f.ids.is_empty(), "{device}: {:?}", f.ids);
         }

@@ -628,3 +628,30 @@ fn select_refuses_the_held_out_splits_as_a_pool() {
         assert!(!out.exists());
     }
 }
+
+/// A run in which every input fails is an error (exit 2, the bad file named), not an empty feature file. (A file
+/// failing later, in the encoder, is covered by `device::a_nan_in_the_forward_pass_…`.)
+#[test]
+fn embed_with_every_input_failing_is_an_error() {
+    let dir = std::env::temp_dir().join(format!("medpick-allbad-{}", std::process::id()));
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // A real image cut in half: its header reads (so the folder scan lists it), its pixels do not.
+    let sample = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018/images");
+    let first = std::fs::read_dir(&sample).unwrap().map(|e| e.unwrap().path()).min().unwrap();
+    let bytes = std::fs::read(&first).unwrap();
+    std::fs::write(data.join("broken.png"), &bytes[..bytes.len() / 2]).unwrap();
+    let out = dir.join("f.safetensors");
+    let o = std::process::Command::new(crate::cli::medpick())
+        .arg("embed")
+        .arg(&data)
+        .args(["--model", "pixels", "--cache", "none", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("broken.png") && err.contains("truncated") && err.contains("no samples to embed"), "{err}");
+    assert!(!out.exists(), "an empty feature file was written");
+    let _ = std::fs::remove_dir_all(&dir);
+}

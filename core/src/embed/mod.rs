@@ -120,6 +120,11 @@ pub async fn embed_features_with(
     for (id, why) in &report.skipped {
         note!("skipped {id}: {why}");
     }
+    // Every input failing is an error, not an empty success.
+    if f.ids.is_empty() && !samples.is_empty() {
+        let first = report.skipped.first().map(|(id, why)| format!(" (the first, {id}: {why})")).unwrap_or_default();
+        return Err(crate::Error::Invalid(format!("none of the {} samples could be embedded{first}", samples.len())));
+    }
     Ok(f)
 }
 
