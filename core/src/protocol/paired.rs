@@ -3,7 +3,8 @@
 //! difference strategy − Random per seed is what the evidence rests on:
 //! - its mean, with a percentile-bootstrap 95 % interval over the seeds (10 000 resamples, seeded);
 //! - the Wilcoxon signed-rank test's two-sided p-value (exact over the 2ⁿ sign patterns up to 20 pairs, the
-//!   normal approximation with tie correction beyond; zero differences dropped, as Wilcoxon did);
+//!   normal approximation with tie correction beyond; zero (and non-finite) differences dropped, as Wilcoxon
+//!   dropped zeros);
 //! - "labels saved": the budget Random needs, on its curve of means interpolated linearly between budgets, to
 //!   reach the strategy's mean at this budget, minus this budget (negative: labels lost).
 //!
@@ -191,7 +192,9 @@ pub fn compare(runs: &[RunResult], strategies: &[String], budgets: &[usize], met
 /// The paired table in Markdown: per strategy and budget, the mean difference with its interval, the p-value
 /// and the labels saved; then which strategies are above / indistinguishable from / below Random.
 pub fn markdown(rows: &[Paired], budgets: &[usize]) -> String {
-    let (bmin, bmax) = (budgets.iter().min().copied().unwrap_or(0), budgets.iter().max().copied().unwrap_or(0));
+    // The bounds of "labels saved" outside Random's curve: the budgets it was measured at (those with a row).
+    let measured: Vec<usize> = budgets.iter().copied().filter(|b| rows.iter().any(|r| r.budget == *b)).collect();
+    let (bmin, bmax) = (measured.iter().min().copied().unwrap_or(0), measured.iter().max().copied().unwrap_or(0));
     let mut s = format!(
         "| vs Random (paired by seed) | {} |\n|---|{}\n",
         budgets.iter().map(|b| format!("budget {b}")).collect::<Vec<_>>().join(" | "),

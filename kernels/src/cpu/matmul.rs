@@ -111,9 +111,9 @@ pub fn matmul_then(
 }
 
 /// Rows of C per task. Each task is one sgemm that packs all of B again, so a large B (k·n ≥ 128K values: DINOv2's
-/// and TinyViT's later stages) gets blocks of about 1024 rows (packing then costs a few % of the block's
+/// and TinyViT's later stages) gets blocks of 512–1023 rows (packing then costs a few % of the block's
 /// 2·rows·k·n flops), a small one blocks of about 64K values of C (at least 256 rows) that the bias and the
-/// epilogue find in cache; the count of blocks is a multiple of the threads where there are several.
+/// epilogue find in cache; the block count aims at a multiple of the threads where there are several.
 fn row_block(m: usize, n: usize, k: usize, threads: usize) -> usize {
     let target = if k * n >= 1 << 17 { 512 } else { (1usize << 16).div_ceil(n.max(1)).max(256) };
     let mut blocks = (m / target).max(1);

@@ -1,8 +1,8 @@
 //! CPU twin of `shaders/topk_rows.wgsl`: the k smallest (value, column + col_offset) per row, ascending, ties to
 //! the lower column (NaN skipped); the lists already in the outputs (from earlier column tiles) are extended when
-//! `merge`. Each row keeps a sorted list of at most k entries and inserts a value only when it beats the k-th,
-//! after its equals, which is the stable sort of the row the kernel's order defines; rows run on the CPU
-//! backend's threads.
+//! `merge`. Each row keeps a sorted list of at most k entries and inserts a value only when it is below the k-th
+//! (or below TOPK_EMPTY_VAL while the list is not full), after its equals, as the kernel does; rows run on the
+//! CPU backend's threads.
 
 use super::par;
 
@@ -54,10 +54,13 @@ pub fn topk_rows_into(
                 list.extend((0..k).map(|j| (vals[r * k + j], idxs[r * k + j])).filter(|e| e.1 != TOPK_EMPTY_IDX));
             }
             for (c, &v) in x[r * cols..(r + 1) * cols].iter().enumerate() {
-                if v.is_nan() || (list.len() == k && v.total_cmp(&list[k - 1].0).is_ge()) {
+                // As the kernel: a value enters only below the k-th (whose empty slots hold TOPK_EMPTY_VAL), so
+                // NaN, +∞ and TOPK_EMPTY_VAL itself never do; equal values (−0 = +0) keep column order.
+                let kth = if list.len() == k { list[k - 1].0 } else { TOPK_EMPTY_VAL };
+                if !(v < kth) {
                     continue;
                 }
-                let at = list.partition_point(|e| e.0.total_cmp(&v).is_le());
+                let at = list.partition_point(|e| e.0 <= v);
                 list.insert(at, (v, (c + col_offset) as u32));
                 list.truncate(k);
             }

@@ -128,11 +128,11 @@ fn read_only(op: &'static str) -> Error {
 }
 
 impl Buf<'_> {
-    /// Words this buffer holds.
+    /// Words this buffer holds (0 for host words while an op writes them).
     pub fn len(&self) -> usize {
         match self {
             Buf::Gpu(b) => (b.size() / 4) as usize,
-            Buf::Cpu(v) => v.borrow().len(),
+            Buf::Cpu(v) => v.try_borrow().map_or(0, |v| v.len()),
             Buf::Host(v) => v.len(),
         }
     }
@@ -172,25 +172,33 @@ impl Words<'_> {
     }
 }
 
+fn aliased(op: &'static str, what: &str) -> Error {
+    Error::Invalid(format!("{op}: {what} is also another operand of this op"))
+}
+
 fn words<'b>(op: &'static str, what: &str, b: &'b Buf, want: usize) -> Result<Words<'b>> {
-    check_words(op, what, b, want)?;
-    match b {
-        Buf::Cpu(c) => c
-            .try_borrow()
-            .map(Words::Cell)
-            .map_err(|_| Error::Invalid(format!("{op}: {what} is also this op's output"))),
-        Buf::Host(v) => Ok(Words::Host(v)),
-        Buf::Gpu(_) => Err(elsewhere(op)),
+    let w = match b {
+        Buf::Cpu(c) => Words::Cell(c.try_borrow().map_err(|_| aliased(op, what))?),
+        Buf::Host(v) => Words::Host(v),
+        Buf::Gpu(_) => return Err(elsewhere(op)),
+    };
+    let n = w.u32s().len();
+    if n < want {
+        return Err(Error::shape(op, format!("{what} holds {n} values, needs {want}")));
     }
+    Ok(w)
 }
 
 fn words_mut<'b>(op: &'static str, what: &str, b: &'b Buf, want: usize) -> Result<RefMut<'b, Vec<u32>>> {
-    check_words(op, what, b, want)?;
-    match b {
-        Buf::Cpu(c) => c.try_borrow_mut().map_err(|_| Error::Invalid(format!("{op}: {what} is also this op's input"))),
-        Buf::Host(_) => Err(read_only(op)),
-        Buf::Gpu(_) => Err(elsewhere(op)),
+    let w = match b {
+        Buf::Cpu(c) => c.try_borrow_mut().map_err(|_| aliased(op, what))?,
+        Buf::Host(_) => return Err(read_only(op)),
+        Buf::Gpu(_) => return Err(elsewhere(op)),
+    };
+    if w.len() < want {
+        return Err(Error::shape(op, format!("{what} holds {} values, needs {want}", w.len())));
     }
+    Ok(w)
 }
 
 fn f32s_mut(w: &mut [u32]) -> &mut [f32] {
@@ -332,9 +340,12 @@ impl Exec<'_> {
                 ops::argmax_rows(ctx, enc, x, v, i, rows, cols).await
             }
             None => {
-                let (vals, idxs) = cpu::argmax_rows(&words(OP, "x", x, rows * cols)?.f32s()[..rows * cols], rows, cols);
-                f32s_mut(&mut words_mut(OP, "out_val", out_val, rows)?)[..rows].copy_from_slice(&vals);
-                words_mut(OP, "out_idx", out_idx, rows)?[..rows].copy_from_slice(&idxs);
+                // Every operand borrowed at once, so an aliased one is refused as on the GPU.
+                let x = words(OP, "x", x, rows * cols)?;
+                let (mut v, mut i) = (words_mut(OP, "out_val", out_val, rows)?, words_mut(OP, "out_idx", out_idx, rows)?);
+                let (vals, idxs) = cpu::argmax_rows(&x.f32s()[..rows * cols], rows, cols);
+                f32s_mut(&mut v)[..rows].copy_from_slice(&vals);
+                i[..rows].copy_from_slice(&idxs);
                 Ok(())
             }
         }
