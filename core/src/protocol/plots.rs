@@ -78,31 +78,8 @@ pub fn plot_protocol(
     for ext in ["svg", "png"] {
         plot_metric(&out.join(format!("{metric}_vs_budget.{ext}")), runs, strategies, budgets, metric)?;
         let path = out.join(format!("{metric}_vs_random.{ext}"));
-        let is_svg = ext == "svg";
-        let xdesc = "budget (labelled images)";
         let ydesc = format!("{metric} difference");
-        if is_svg {
-            draw_lines(
-                SVGBackend::new(&path, (900, 560)).into_drawing_area(),
-                &title,
-                xdesc,
-                &ydesc,
-                &series,
-                &[],
-                &bars,
-            )
-        } else {
-            draw_lines(
-                BitMapBackend::new(&path, (900, 560)).into_drawing_area(),
-                &title,
-                xdesc,
-                &ydesc,
-                &series,
-                &[],
-                &bars,
-            )
-        }
-        .with_context(|| format!("plotting {}", path.display()))?;
+        plot_marks(&path, &title, "budget (labelled images)", &ydesc, &series, &[], &bars)?;
     }
     Ok(())
 }
@@ -116,18 +93,31 @@ pub fn plot_lines(
     series: &[(String, Vec<(f64, f64)>)],
     band: &[(f64, f64, f64)],
 ) -> Result<()> {
-    let is_svg = path.extension().is_some_and(|e| e == "svg");
-    if is_svg {
-        draw_lines(SVGBackend::new(path, (900, 560)).into_drawing_area(), title, xdesc, ydesc, series, band, &[])
-    } else {
-        draw_lines(BitMapBackend::new(path, (900, 560)).into_drawing_area(), title, xdesc, ydesc, series, band, &[])
-    }
-    .with_context(|| format!("plotting {}", path.display()))
+    plot_marks(path, title, xdesc, ydesc, series, band, &[])
 }
 
 /// Lines over an optional band; `bars[i]` (when given) are (x, low, high) interval bars of series i, and a dashed
 /// zero line is drawn when the y range spans 0.
 #[allow(clippy::too_many_arguments)] // the area, three labels and the three kinds of marks
+/// [`draw_lines`] into `path`, SVG or PNG by its extension.
+#[allow(clippy::too_many_arguments)] // the file, three labels and the three kinds of marks
+fn plot_marks(
+    path: &Path,
+    title: &str,
+    xdesc: &str,
+    ydesc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    band: &[(f64, f64, f64)],
+    bars: &[Vec<(f64, f64, f64)>],
+) -> Result<()> {
+    if path.extension().is_some_and(|e| e == "svg") {
+        draw_lines(SVGBackend::new(path, (900, 560)).into_drawing_area(), title, xdesc, ydesc, series, band, bars)
+    } else {
+        draw_lines(BitMapBackend::new(path, (900, 560)).into_drawing_area(), title, xdesc, ydesc, series, band, bars)
+    }
+    .with_context(|| format!("plotting {}", path.display()))
+}
+
 fn draw_lines<DB: DrawingBackend>(
     root: DrawingArea<DB, plotters::coord::Shift>,
     title: &str,

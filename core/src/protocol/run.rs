@@ -149,11 +149,7 @@ pub async fn run_cls(gpu: Option<&GpuContext>, c: &ProtocolConfig) -> Result<Pro
             f.ids.len()
         ));
     }
-    for m in protocol::METRICS {
-        md.push_str(&format!("\n## {m}\n\n{}", protocol::markdown(&file.runs, &strategies, &c.budgets, m)));
-        let paired = protocol::paired::compare(&file.runs, &strategies, &c.budgets, m);
-        md.push_str(&format!("\n{}", protocol::paired::markdown(&paired, &c.budgets)));
-    }
+    md.push_str(&metric_tables(&c.out, &file.runs, &strategies, &c.budgets, protocol::METRICS)?);
     let mut pool_counts = vec![0usize; classes.len()];
     for &y in ytr.iter() {
         pool_counts[y] += 1;
@@ -168,21 +164,29 @@ pub async fn run_cls(gpu: Option<&GpuContext>, c: &ProtocolConfig) -> Result<Pro
     ));
     md.push_str("\nPlots: `balanced_accuracy_vs_budget.{svg,png}`, `balanced_accuracy_vs_random.{svg,png}`, `pool_pca.{svg,png}`.\n");
     std::fs::write(c.out.join("results.md"), &md).with_context(|| format!("writing {}", c.out.display()))?;
-    write_paired(&c.out, &file.runs, &strategies, &c.budgets, protocol::METRICS)?;
     Ok(ProtocolReport { file, strategies, markdown: md, metric: "balanced_accuracy", pool: data.train, max_budget })
 }
 
-/// `paired.json`: every strategy against Random, seed by seed, per budget and metric ([`protocol::paired`]).
-fn write_paired(
+/// Per metric, the means table and the paired comparison with Random (Markdown); the paired rows of every metric
+/// also go to `out/paired.json` ([`protocol::paired`]).
+fn metric_tables(
     out: &std::path::Path,
     runs: &[protocol::RunResult],
     strategies: &[String],
     budgets: &[usize],
     metrics: &[&str],
-) -> Result<()> {
-    let rows: Vec<_> = metrics.iter().flat_map(|m| protocol::paired::compare(runs, strategies, budgets, m)).collect();
+) -> Result<String> {
+    let mut md = String::new();
+    let mut rows = Vec::new();
+    for m in metrics {
+        let paired = protocol::paired::compare(runs, strategies, budgets, m);
+        md.push_str(&format!("\n## {m}\n\n{}", protocol::markdown(runs, strategies, budgets, m)));
+        md.push_str(&format!("\n{}", protocol::paired::markdown(&paired, budgets)));
+        rows.extend(paired);
+    }
     let p = out.join("paired.json");
-    std::fs::write(&p, serde_json::to_string_pretty(&rows)?).with_context(|| format!("writing {}", p.display()))
+    std::fs::write(&p, serde_json::to_string_pretty(&rows)?).with_context(|| format!("writing {}", p.display()))?;
+    Ok(md)
 }
 
 /// The segmentation protocol.
@@ -286,11 +290,7 @@ pub async fn run_seg(gpu: Option<&GpuContext>, c: &ProtocolConfig) -> Result<Pro
             d.va_grids.len()
         ));
     }
-    for m in protocol::SEG_METRICS {
-        md.push_str(&format!("\n## {m}\n\n{}", protocol::markdown(&file.runs, &strategies, &c.budgets, m)));
-        let paired = protocol::paired::compare(&file.runs, &strategies, &c.budgets, m);
-        md.push_str(&format!("\n{}", protocol::paired::markdown(&paired, &c.budgets)));
-    }
+    md.push_str(&metric_tables(&c.out, &file.runs, &strategies, &c.budgets, protocol::SEG_METRICS)?);
     let steps: usize = file.runs.iter().map(|r| r.train_steps).sum();
     let secs: f64 = file.runs.iter().map(|r| r.train_seconds).sum();
     let per_step = secs / steps.max(1) as f64;
@@ -319,7 +319,6 @@ pub async fn run_seg(gpu: Option<&GpuContext>, c: &ProtocolConfig) -> Result<Pro
     }
     md.push_str("\nPlots: `dice_vs_budget.{svg,png}`, `dice_vs_random.{svg,png}`, `pool_pca.{svg,png}`.\n");
     std::fs::write(c.out.join("results.md"), &md).with_context(|| format!("writing {}", c.out.display()))?;
-    write_paired(&c.out, &file.runs, &strategies, &c.budgets, protocol::SEG_METRICS)?;
     let pool = Features {
         ids: d.tr_ids.clone(),
         dim: shape.c,

@@ -342,7 +342,8 @@ impl Exec<'_> {
             None => {
                 // Every operand borrowed at once, so an aliased one is refused as on the GPU.
                 let x = words(OP, "x", x, rows * cols)?;
-                let (mut v, mut i) = (words_mut(OP, "out_val", out_val, rows)?, words_mut(OP, "out_idx", out_idx, rows)?);
+                let (mut v, mut i) =
+                    (words_mut(OP, "out_val", out_val, rows)?, words_mut(OP, "out_idx", out_idx, rows)?);
                 let (vals, idxs) = cpu::argmax_rows(&x.f32s()[..rows * cols], rows, cols);
                 f32s_mut(&mut v)[..rows].copy_from_slice(&vals);
                 i[..rows].copy_from_slice(&idxs);
