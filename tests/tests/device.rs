@@ -208,3 +208,12 @@ fn bench_kernels_on_the_cpu_backend_times_the_models_gemm_shapes() {
         doc["numpy"].is_null() || doc["numpy"].get("gflops").is_some() || doc["numpy"].get("unavailable").is_some()
     );
 }
+
+#[test]
+fn selftest_on_the_cpu_backend_alone_times_every_kernel_and_does_not_fail() {
+    let o = Command::new(medpick()).args(["selftest", "--device", "cpu"]).output().unwrap();
+    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{out}");
+    let verdict = out.lines().find(|l| l.starts_with("kernels:")).unwrap_or_default();
+    assert!(verdict.contains("timed on the CPU backend alone") && !verdict.contains("failed"), "{out}");
+}

@@ -49,27 +49,40 @@ fn gelu_tail(v: f32) -> f32 {
 
 #[inline(always)]
 fn gelu_slice_body(y: &mut [f32]) {
-    // Sixteen values at a time: the rational form alone when none is in the tail (the common case, branch-free
-    // in SIMD lanes), else both forms and a per-value select, so each value is `gelu_one` of itself alone.
-    let mut chunks = y.chunks_exact_mut(16);
-    for c in &mut chunks {
-        let mut tail = false;
-        for &v in c.iter() {
-            tail |= v < TAIL;
-        }
-        if tail {
-            for v in c.iter_mut() {
-                let (t, r) = (gelu_tail(*v), gelu_rational(*v));
-                *v = if *v < TAIL { t } else { r };
+    // Blocks of 256 values: the rational form for all of them (branch-free in SIMD lanes), while the few values
+    // in the tail are set aside; then the tail form for those alone, packed together so it too runs in lanes,
+    // and written back. Each value ends as `gelu_one` of itself (every form is lane-independent). Computing
+    // both forms for every 16 values that held one tail value made the GELU 20 % of a LiteMedSAM pass.
+    let mut idx = [0u16; 256];
+    let mut vals = [0f32; 256];
+    for block in y.chunks_mut(256) {
+        let mut nt = 0;
+        for (ci, c) in block.chunks_mut(16).enumerate() {
+            let mut tail = false;
+            for &v in c.iter() {
+                tail |= v < TAIL;
             }
-        } else {
+            if tail {
+                for (l, &v) in c.iter().enumerate() {
+                    if v < TAIL {
+                        idx[nt] = (ci * 16 + l) as u16;
+                        vals[nt] = v;
+                        nt += 1;
+                    }
+                }
+            }
             for v in c.iter_mut() {
                 *v = gelu_rational(*v);
             }
         }
-    }
-    for v in chunks.into_remainder() {
-        *v = gelu_one(*v);
+        if nt > 0 {
+            for v in vals[..nt].iter_mut() {
+                *v = gelu_tail(*v);
+            }
+            for (&i, &v) in idx[..nt].iter().zip(&vals[..nt]) {
+                block[i as usize] = v;
+            }
+        }
     }
 }
 

@@ -70,7 +70,7 @@ pub fn conv2d(x: &[f32], g: ConvGeom, w: &[f32], bias: Option<&[f32]>, n: usize)
         // SAFETY: cols is [rows, k] (row stride k), W is read as Wᵀ [k, n] (strides 1, k) inside w's N·k values,
         // and yblk is [rows, n] with row stride n.
         unsafe {
-            matrixmultiply::sgemm(
+            super::sgemm::sgemm(
                 rows,
                 k,
                 n,
@@ -115,7 +115,7 @@ pub fn conv2d_weight_grad(x: &[f32], g: ConvGeom, dy: &[f32], n: usize) -> Vec<f
         // SAFETY: dY's rows p0..p0+rows are read as dYᵀ [n, rows] (strides 1, n) inside dy; cols is [rows, k];
         // part is [n, k] with row stride k.
         unsafe {
-            matrixmultiply::sgemm(
+            super::sgemm::sgemm(
                 n,
                 rows,
                 k,

@@ -1,10 +1,11 @@
 //! CPU twin of `shaders/matmul.wgsl`, and the CPU backend's GEMM: C[M,N] = A[M,K] · B (B [K,N]) or A · Bᵀ
-//! (B [N,K]) + bias[N], in f32 with f32 accumulation like the kernel. The product is matrixmultiply's `sgemm`
-//! (SIMD micro-kernels chosen at run time: AVX-512/AVX2+FMA/SSE2 on x86-64, NEON on aarch64, a portable kernel
-//! elsewhere, simd128 where the wasm build enables it); C is split over its rows across the CPU backend's
-//! threads, each task an independent sgemm, so a value never depends on the thread count.
-//! Chosen over the `gemm` crate by measurement (docs/cpu-backend.md): 130–148 GFLOP/s vs 76–85 on one core of
-//! the 2-core AVX-512 machine at ViT/TinyViT shapes.
+//! (B [N,K]) + bias[N], in f32 with f32 accumulation like the kernel. On x86-64 with AVX-512 the product is
+//! medpick's own engine (`sgemm.rs`: a 14 × 32 AVX-512 micro-kernel, B packed once per call and shared by the
+//! threads, a model's weights packed once per model); elsewhere matrixmultiply's `sgemm` (AVX2+FMA/SSE2 on
+//! x86-64, NEON on aarch64, simd128 where the wasm build enables it), C split over its rows across the CPU
+//! backend's threads, each task an independent sgemm. A value never depends on the thread count.
+//! matrixmultiply was chosen over the `gemm` crate by measurement (docs/cpu-backend.md): 130–148 GFLOP/s vs
+//! 76–85 on one core of the 2-core AVX-512 machine at ViT/TinyViT shapes; it has no AVX-512 kernel.
 
 use super::par;
 
@@ -29,22 +30,19 @@ pub fn matmul_then(
     if let Some(bias) = bias {
         assert!(bias.len() >= n, "matmul twin: bias shorter than N");
     }
+    // B's strides as sgemm reads it: [K,N] row-major, or Bᵀ of a [N,K] row-major matrix.
+    let (rsb, csb) = if trans_b { (1, k as isize) } else { (n as isize, 1) };
+    let finish = |task_rows: &mut [f32]| {
+        add_bias(task_rows, bias, n);
+        epilogue(task_rows);
+    };
+    if let Some(c) = super::sgemm::gemm_rows(a, b, None, m, n, k, trans_b, &finish) {
+        return c;
+    }
     let mut c = vec![0f32; m * n];
     if m == 0 || n == 0 {
         return c;
     }
-    // B's strides as sgemm reads it: [K,N] row-major, or Bᵀ of a [N,K] row-major matrix.
-    let (rsb, csb) = if trans_b { (1, k as isize) } else { (n as isize, 1) };
-    let finish = |task_rows: &mut [f32]| {
-        if let Some(bias) = bias {
-            for row in task_rows.chunks_exact_mut(n) {
-                for (v, &bv) in row.iter_mut().zip(&bias[..n]) {
-                    *v += bv;
-                }
-            }
-        }
-        epilogue(task_rows);
-    };
     let threads = par::threads();
     if threads > 1 && m < 512 && n >= 128 * threads && k > 0 {
         // Few rows (a weight gradient: M = channels, K = pixels): split the columns of C instead, so B is packed
@@ -108,6 +106,39 @@ pub fn matmul_then(
         finish(cblk);
     });
     c
+}
+
+/// [`matmul_then`] with B a model weight kept packed for the GEMM ([`super::sgemm::PackedWeight`]).
+#[allow(clippy::too_many_arguments)] // the GEMM signature and its epilogue
+pub fn matmul_weight(
+    a: &[f32],
+    w: &super::sgemm::PackedWeight,
+    bias: Option<&[f32]>,
+    m: usize,
+    n: usize,
+    k: usize,
+    trans_b: bool,
+    epilogue: impl Fn(&mut [f32]) + Sync + Send,
+) -> Vec<f32> {
+    let finish = |rows: &mut [f32]| {
+        add_bias(rows, bias, n);
+        epilogue(rows);
+    };
+    match super::sgemm::gemm_rows_weight(a, w, m, n, k, trans_b, &finish) {
+        Some(c) => c,
+        None => matmul_then(a, w.values(), bias, m, n, k, trans_b, epilogue),
+    }
+}
+
+/// Each row of `rows` (n values each) += bias.
+fn add_bias(rows: &mut [f32], bias: Option<&[f32]>, n: usize) {
+    if let Some(bias) = bias {
+        for row in rows.chunks_exact_mut(n) {
+            for (v, &bv) in row.iter_mut().zip(&bias[..n]) {
+                *v += bv;
+            }
+        }
+    }
 }
 
 /// Rows of C per task. Each task is one sgemm that packs all of B again, so a large B (k·n ≥ 128K values: DINOv2's

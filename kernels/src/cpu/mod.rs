@@ -6,6 +6,7 @@
 
 pub mod math;
 pub mod par;
+pub mod sgemm;
 
 // `pub mod foo; pub use foo::foo;` for every `shaders/foo.wgsl`, written by build.rs (which fails when a kernel
 // has no CPU implementation here).

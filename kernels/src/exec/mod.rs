@@ -23,6 +23,9 @@ pub enum Tensor {
     GpuF16(wgpu::Buffer),
     /// The CPU twin's f16 weight: bit patterns, widened exactly where used.
     CpuF16(Vec<u16>),
+    /// A matmul weight on the CPU backend (`Exec::upload_weight` in f32): read like `Cpu`, and kept packed for
+    /// the GEMM after its first use as `matmul`'s B operand.
+    CpuWeight(cpu::sgemm::PackedWeight),
 }
 
 impl Tensor {
@@ -32,6 +35,7 @@ impl Tensor {
             Tensor::Gpu(b) | Tensor::GpuF16(b) => b.size(),
             Tensor::Cpu(v) => (v.len() * 4) as u64,
             Tensor::CpuF16(v) => (v.len() * 2) as u64,
+            Tensor::CpuWeight(w) => w.bytes(),
         }
     }
 }
@@ -54,6 +58,7 @@ fn half_operand(op: &'static str) -> Error {
 fn host<'t>(op: &'static str, t: &'t Tensor) -> Result<&'t [f32]> {
     match t {
         Tensor::Cpu(v) => Ok(v),
+        Tensor::CpuWeight(w) => Ok(w.values()),
         Tensor::CpuF16(_) => Err(half_operand(op)),
         Tensor::Gpu(_) | Tensor::GpuF16(_) => Err(mismatch(op)),
     }
@@ -63,7 +68,7 @@ fn buf<'t>(op: &'static str, t: &'t Tensor) -> Result<&'t wgpu::Buffer> {
     match t {
         Tensor::Gpu(b) => Ok(b),
         Tensor::GpuF16(_) => Err(half_operand(op)),
-        Tensor::Cpu(_) | Tensor::CpuF16(_) => Err(mismatch(op)),
+        Tensor::Cpu(_) | Tensor::CpuF16(_) | Tensor::CpuWeight(_) => Err(mismatch(op)),
     }
 }
 
@@ -142,6 +147,9 @@ impl<'a> Exec<'a> {
     /// device's `shader-f16` feature; values beyond f16's range (±65504) are refused, naming `name`.
     pub fn upload_weight(&self, label: &'static str, name: &str, v: &[f32], half: bool) -> Result<Tensor> {
         if !half {
+            if self.gpu.is_none() && cpu::sgemm::avx512() {
+                return Ok(Tensor::CpuWeight(cpu::sgemm::PackedWeight::new(v.to_vec())));
+            }
             return self.upload(label, v);
         }
         check_f16_range(name, v)?;
@@ -173,9 +181,9 @@ impl<'a> Exec<'a> {
         self.flush();
         match (&self.gpu, t) {
             (Some((ctx, _)), Tensor::Gpu(b)) => read_f32(ctx, b, len).await,
-            (None, Tensor::Cpu(v)) => {
+            (None, Tensor::Cpu(_) | Tensor::CpuWeight(_)) => {
                 host_len("read", "tensor", t, len)?;
-                Ok(v[..len].to_vec())
+                Ok(host("read", t)?[..len].to_vec())
             }
             _ => Err(mismatch("read")),
         }
@@ -215,6 +223,18 @@ impl<'a> Exec<'a> {
                     return Ok(Tensor::Cpu(cpu::matmul_f16w(host(OP, a)?, bh, bias, m, n, k, trans_b)));
                 }
                 host_len(OP, "b", b, k * n)?;
+                if let Tensor::CpuWeight(w) = b {
+                    return Ok(Tensor::Cpu(cpu::matmul::matmul_weight(
+                        host(OP, a)?,
+                        w,
+                        bias,
+                        m,
+                        n,
+                        k,
+                        trans_b,
+                        |_| {},
+                    )));
+                }
                 Ok(Tensor::Cpu(cpu::matmul(host(OP, a)?, host(OP, b)?, bias, m, n, k, trans_b)))
             }
         }
@@ -235,11 +255,15 @@ impl<'a> Exec<'a> {
     ) -> Result<Tensor> {
         const OP: &str = "matmul_gelu";
         if self.gpu.is_none() {
-            if let (Tensor::Cpu(av), Tensor::Cpu(bv)) = (a, b) {
+            if let (Tensor::Cpu(av), Tensor::Cpu(_) | Tensor::CpuWeight(_)) = (a, b) {
                 host_len(OP, "a", a, m * k)?;
                 host_len(OP, "b", b, k * n)?;
                 let bias = bias.map(|t| host_len(OP, "bias", t, n).and_then(|_| host(OP, t))).transpose()?;
-                return Ok(Tensor::Cpu(cpu::matmul::matmul_then(av, bv, bias, m, n, k, trans_b, cpu::gelu_in_place)));
+                let gelu = cpu::gelu_in_place;
+                return Ok(Tensor::Cpu(match b {
+                    Tensor::CpuWeight(w) => cpu::matmul::matmul_weight(av, w, bias, m, n, k, trans_b, gelu),
+                    _ => cpu::matmul::matmul_then(av, host(OP, b)?, bias, m, n, k, trans_b, gelu),
+                }));
             }
         }
         if matches!(b, Tensor::GpuF16(_) | Tensor::CpuF16(_)) || self.gpu.is_none() {

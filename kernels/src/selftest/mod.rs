@@ -204,6 +204,15 @@ pub fn table(reports: &[CaseReport]) -> String {
 /// The closing line (`kernels: N passed, M failed[, K skipped (...)]`) and whether no kernel failed.
 pub fn verdict(reports: &[CaseReport]) -> (String, bool) {
     let summary = summarize(reports);
+    // Kernels only timed (`--device cpu`: no GPU result to compare with) neither pass nor fail.
+    let timed_only = |k: &str| reports.iter().filter(|r| r.kernel == k && !r.skipped).all(|r| r.passed.is_none());
+    let timed = summary.iter().filter(|(k, _, n, _)| *n > 0 && timed_only(k)).count();
+    if timed > 0 && timed == summary.len() {
+        let line = format!(
+            "kernels: {timed} timed on the CPU backend alone (nothing compared: run without --device cpu to test them against the GPU)"
+        );
+        return (line, true);
+    }
     let skipped: Vec<&str> = summary.iter().filter(|(_, _, n, s)| *n == 0 && *s > 0).map(|e| e.0).collect();
     let passed = summary.iter().filter(|(_, p, n, _)| p == n && *n > 0).count();
     let failed = summary.len() - passed - skipped.len();
