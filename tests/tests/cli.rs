@@ -140,8 +140,8 @@ fn select_end_to_end_with_cache_resume() {
         assert!(o.status.success(), "{so}\n{se}");
         (so, se)
     };
-    let (_, err1) = run("a.csv");
-    assert!(err1.contains("4 new"), "{err1}");
+    let (out1, err1) = run("a.csv");
+    assert!(err1.contains("4 new") && out1.contains("evidence (") && out1.contains("evidence.md"), "{out1}{err1}");
     let (_, err2) = run("b.csv");
     assert!(err2.contains("0 new") && err2.contains("4 from cache"), "{err2}");
     let a = std::fs::read_to_string(dir.join("a.csv")).unwrap();

@@ -32,6 +32,10 @@ pub enum Pool {
     Grid,
     /// The CLS token after the final LayerNorm (DINOv2's pooler output).
     Cls,
+    /// Spatial maximum of each channel of the embedding (the strongest response anywhere in the image).
+    Max,
+    /// The spatial mean and the spatial maximum, concatenated (2 × channels).
+    MeanMax,
 }
 
 impl Pool {
@@ -40,7 +44,9 @@ impl Pool {
             "mean" => Ok(Pool::Mean),
             "grid" => Ok(Pool::Grid),
             "cls" => Ok(Pool::Cls),
-            other => Err(Error::setting("pool", other, "use mean, cls or grid")),
+            "max" => Ok(Pool::Max),
+            "meanmax" => Ok(Pool::MeanMax),
+            other => Err(Error::setting("pool", other, "use mean, max, meanmax, cls or grid")),
         }
     }
 
@@ -49,6 +55,8 @@ impl Pool {
             Pool::Mean => "mean",
             Pool::Grid => "grid",
             Pool::Cls => "cls",
+            Pool::Max => "max",
+            Pool::MeanMax => "meanmax",
         }
     }
 }
@@ -265,10 +273,13 @@ impl Encoder {
         };
         let d = model.model.config.hidden_size;
         let skip = 1 + model.model.config.num_register_tokens;
+        let tokens = &out.last_hidden_state[skip * d..];
         Ok(match pool {
             Pool::Cls => out.cls,
             Pool::Mean => out.mean,
-            Pool::Grid => out.last_hidden_state[skip * d..].to_vec(),
+            Pool::Grid => tokens.to_vec(),
+            Pool::Max => token_max(tokens, d),
+            Pool::MeanMax => [out.mean, token_max(tokens, d)].concat(),
         })
     }
 
@@ -303,7 +314,16 @@ impl Encoder {
                     Some(ctx) => m.forward(ctx, &input, false).await?,
                     None => m.forward_cpu(&input, false).await?,
                 };
+                let hw = out.embedding.len() / out.pooled.len().max(1);
+                let channel_max = || {
+                    out.embedding
+                        .chunks(hw.max(1))
+                        .map(|c| c.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v)))
+                        .collect::<Vec<f32>>()
+                };
                 Ok(match pool {
+                    Pool::Max => channel_max(),
+                    Pool::MeanMax => [out.pooled.clone(), channel_max()].concat(),
                     Pool::Mean => out.pooled,
                     Pool::Grid => out.embedding,
                     Pool::Cls => {
@@ -312,8 +332,12 @@ impl Encoder {
                 })
             }
             Encoder::Pixels { side } => {
-                if pool == Pool::Cls {
-                    return Err(Error::setting("pool", "cls", "the pixels encoder has no CLS token"));
+                if matches!(pool, Pool::Cls | Pool::Max | Pool::MeanMax) {
+                    return Err(Error::setting(
+                        "pool",
+                        pool.name(),
+                        "the pixels encoder gives its pixels (use mean or grid)",
+                    ));
                 }
                 let (h, w) = (img.height as usize, img.width as usize);
                 let rgb = img.to_rgb_f32_255();
@@ -581,4 +605,25 @@ pub async fn embed_samples(
         },
     };
     Ok((f, report))
+}
+
+/// The maximum of each of the `d` dimensions over the tokens ([n, d] row-major).
+fn token_max(tokens: &[f32], d: usize) -> Vec<f32> {
+    let mut m = vec![f32::NEG_INFINITY; d];
+    for t in tokens.chunks_exact(d.max(1)) {
+        for (a, &v) in m.iter_mut().zip(t) {
+            *a = a.max(v);
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn max_pools_each_dimension_over_the_tokens_and_parses() {
+        assert_eq!(super::token_max(&[1.0, -2.0, 0.5, -1.0, 3.0, -4.0], 2), vec![3.0, -1.0]);
+        assert_eq!(super::Pool::parse("meanmax").unwrap().name(), "meanmax");
+        assert!(super::Pool::parse("gem").is_err());
+    }
 }

@@ -7,6 +7,7 @@
 //! The post-clustering logic of every k-means-based strategy is a separate function taking the clustering, so
 //! it can be checked exactly against MedCAL's picks given MedCAL's own k-means output.
 
+pub mod evidence;
 pub mod kmeans;
 pub mod pca;
 pub mod pool;
@@ -79,6 +80,7 @@ pub const COLD_START: &[&str] = &[
     "usl",
     "usl-medcal",
     "probcover-delta",
+    "typiclust-spread",
 ];
 
 /// Pools smaller than this run the plain f64 reference code whatever backend is given: there it is both fast
@@ -113,6 +115,7 @@ pub async fn select_on(name: &str, input: &SelectInput<'_>) -> Result<Selection>
         "alps" => strategies::alps(input).await?,
         "typiclust" => strategies::typiclust(input).await?,
         "typiclust-knn" => strategies::typiclust_knn(input).await?,
+        "typiclust-spread" => strategies::typiclust_spread(input).await?,
         "probcover" => probcover::probcover(input).await?,
         "fps" => strategies::fps(input).await?,
         "bal" => strategies::bal(input).await?,

@@ -165,7 +165,8 @@ pub async fn alps(input: &SelectInput<'_>) -> Result<Selection> {
 }
 
 /// TypiClust (MedCAL variant) given a clustering: per cluster, the member with the highest cosine similarity
-/// to the cluster's mean; score = typicality 1/(cosine distance + 1e-10).
+/// to the cluster's mean, chosen by MedCAL's typicality 1/(cosine distance + 1e-10). The score reported is that
+/// cosine similarity (1 for a cluster of one): the typicality itself is 1e10 there, a sentinel, not a measure.
 pub fn typiclust_from(x: Matrix, labels: &[usize], k: usize) -> Selection {
     let mut sel = empty();
     for m in members(labels, k).iter().filter(|m| !m.is_empty()) {
@@ -179,15 +180,17 @@ pub fn typiclust_from(x: Matrix, labels: &[usize], k: usize) -> Selection {
             *s /= m.len() as f64;
         }
         let mn = mean.iter().map(|v| v * v).sum::<f64>().sqrt();
-        let typ = m.iter().map(|&i| {
-            let r = x.row(i);
-            let rn = r.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
-            let cos = r.iter().zip(&mean).map(|(&a, &b)| a as f64 * b).sum::<f64>() / (rn * mn);
-            1.0 / ((1.0 - cos) + 1e-10)
-        });
-        if let Some((j, t)) = argmax(typ) {
+        let cos: Vec<f64> = m
+            .iter()
+            .map(|&i| {
+                let r = x.row(i);
+                let rn = r.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
+                r.iter().zip(&mean).map(|(&a, &b)| a as f64 * b).sum::<f64>() / (rn * mn)
+            })
+            .collect();
+        if let Some((j, _)) = argmax(cos.iter().map(|c| 1.0 / ((1.0 - c) + 1e-10))) {
             sel.picks.push(m[j]);
-            sel.scores.push(t);
+            sel.scores.push(if m.len() == 1 { 1.0 } else { cos[j] });
         }
     }
     sel
@@ -198,6 +201,60 @@ pub async fn typiclust(input: &SelectInput<'_>) -> Result<Selection> {
     let dev = device(input, input.x)?;
     let c = cluster(input, dev.as_ref(), input.budget, 0x7c1).await?;
     Ok(typiclust_from(input.x, &c.labels, c.k))
+}
+
+/// `typiclust-spread` (medpick's class-spreading variant): TypiClust's picks spread evenly over the pool's
+/// coarse modes, so a dense majority cannot take them all. k-means with c = ⌈√B⌉ coarse clusters; the budget
+/// divided equally among them (a cluster smaller than its share gives the rest to the others, larger clusters
+/// first for the remainder); within each coarse cluster TypiClust (k-means with k = its share, the most typical
+/// member of each). Typicality-driven picks crowd the majority class on imbalanced pools (docs/results/evidence.md);
+/// equal shares per mode instead of shares by density are the hedge.
+pub async fn typiclust_spread(input: &SelectInput<'_>) -> Result<Selection> {
+    let dev = device(input, input.x)?;
+    let c = ((input.budget as f64).sqrt().ceil() as usize).clamp(1, input.x.n.max(1));
+    let coarse = cluster(input, dev.as_ref(), c, 0x5b7e).await?;
+    let groups: Vec<Vec<usize>> = members(&coarse.labels, coarse.k).into_iter().filter(|g| !g.is_empty()).collect();
+    let shares = equal_shares(&groups.iter().map(Vec::len).collect::<Vec<_>>(), input.budget);
+    let mut sel = empty();
+    for (gi, (g, &share)) in groups.iter().zip(&shares).enumerate() {
+        if share == 0 {
+            continue;
+        }
+        let rows: Vec<f32> = g.iter().flat_map(|&i| input.x.row(i).iter().copied()).collect();
+        let sub = Matrix { data: &rows, n: g.len(), d: input.x.d };
+        let sub_dev =
+            input.scans.filter(|_| g.len() >= super::SCAN_MIN_ROWS).map(|be| Pool::upload(be, sub)).transpose()?;
+        let cl = kmeans_on(sub_dev.as_ref(), sub, share, input.seed ^ 0x5b7f ^ gi as u64, 300).await?;
+        let s = typiclust_from(sub, &cl.labels, cl.k);
+        sel.picks.extend(s.picks.iter().map(|&p| g[p]));
+        sel.scores.extend(s.scores);
+    }
+    Ok(sel)
+}
+
+/// `budget` split as equally as the group sizes allow: each group gets the same share, capped at its size, the
+/// rest going round again; a remainder goes to the larger groups first (ties: the earlier group).
+pub(super) fn equal_shares(sizes: &[usize], budget: usize) -> Vec<usize> {
+    let mut shares = vec![0usize; sizes.len()];
+    let mut left = budget.min(sizes.iter().sum());
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by(|&a, &b| sizes[b].cmp(&sizes[a]).then(a.cmp(&b)));
+    while left > 0 {
+        let open: Vec<usize> = order.iter().copied().filter(|&g| shares[g] < sizes[g]).collect();
+        let each = left / open.len();
+        if each == 0 {
+            for &g in open.iter().take(left) {
+                shares[g] += 1;
+            }
+            break;
+        }
+        for &g in &open {
+            let add = each.min(sizes[g] - shares[g]);
+            shares[g] += add;
+            left -= add;
+        }
+    }
+    shares
 }
 
 /// `typiclust-knn` (official TypiClust): L2-normalised features, min(|L| + B, 500) clusters, clusters of ≤ 5
@@ -602,4 +659,17 @@ pub fn usl(input: &SelectInput) -> Selection {
         }
     }
     Selection { picks: picks.iter().map(|p| p.0).collect(), scores: picks.iter().map(|p| p.1).collect(), ..empty() }
+}
+
+#[cfg(test)]
+mod spread_tests {
+    #[test]
+    fn equal_shares_cap_at_sizes_and_hand_the_rest_round() {
+        assert_eq!(super::equal_shares(&[100, 100, 100], 27), vec![9, 9, 9]);
+        // A small mode takes all it has; the others share the rest, the larger first for the remainder.
+        assert_eq!(super::equal_shares(&[3, 50, 80], 27), vec![3, 12, 12]);
+        assert_eq!(super::equal_shares(&[3, 50, 80], 28), vec![3, 12, 13]);
+        assert_eq!(super::equal_shares(&[2, 2], 10), vec![2, 2]);
+        assert_eq!(super::equal_shares(&[5, 5, 5], 2), vec![1, 1, 0]);
+    }
 }

@@ -83,8 +83,8 @@ pub fn select(a: SelectArgs) -> Result<bool> {
     use medpick_core::select::{self, Matrix, SelectInput};
     let is_features = a.input.extension().is_some_and(|e| e == "safetensors");
     let ctx = if is_features && a.cpu { None } else { open_device()? };
-    let feats = if is_features {
-        Features::read(&a.input)?
+    let (feats, kind) = if is_features {
+        (Features::read(&a.input)?, None)
     } else {
         let d = dataset::load(&a.input, a.split.as_deref())?;
         let subset = a.subset.clone().unwrap_or_else(|| if d.split.is_some() { "train".into() } else { "all".into() });
@@ -94,7 +94,7 @@ pub fn select(a: SelectArgs) -> Result<bool> {
         if samples.is_empty() {
             anyhow::bail!("no samples to select from in {}", a.input.display());
         }
-        embed_features(ctx.as_ref(), &a.model, &root, &samples)?
+        (embed_features(ctx.as_ref(), &a.model, &root, &samples)?, select::evidence::task_kind(&samples))
     };
     let labeled: Vec<usize> = match &a.exclude_labeled {
         Some(p) => {
@@ -139,6 +139,7 @@ pub fn select(a: SelectArgs) -> Result<bool> {
         for note in &sel.notes {
             println!("  note: {note}");
         }
+        select::evidence::pointer(name, kind).iter().for_each(|l| println!("  {l}"));
     }
     if let [(_, _, _, sel)] = &summary[..] {
         print!("\n{}", sel.table(&feats.ids));

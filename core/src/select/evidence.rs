@@ -1,0 +1,94 @@
+//! What the measured evidence says about a strategy: `medpick select` prints one line per strategy, taken from
+//! `docs/results/evidence/summary.json` (compiled in; written by `scripts/evidence_summary.py` from the
+//! benchmark runs' `paired.json`), so the binary never claims more than docs/results/evidence.md.
+
+use serde::Deserialize;
+
+const SUMMARY: &str = include_str!("../../../docs/results/evidence/summary.json");
+
+/// The task a pool is for, as far as the samples tell (labels: classification; masks: segmentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskKind {
+    Classification,
+    Segmentation,
+}
+
+impl TaskKind {
+    fn key(self) -> &'static str {
+        match self {
+            TaskKind::Classification => "classification",
+            TaskKind::Segmentation => "segmentation",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Summary {
+    kinds: std::collections::BTreeMap<String, Kind>,
+}
+
+#[derive(Deserialize)]
+struct Kind {
+    /// The benchmarks behind the counts, e.g. "BreastMNIST and AdrenalMNIST3D (LiteMedSAM features)".
+    datasets: String,
+    strategies: std::collections::BTreeMap<String, Counts>,
+}
+
+/// Budgets (dataset × budget cells) where the strategy's paired difference with Random had its 95 % bootstrap
+/// interval above zero, around it, or below it.
+#[derive(Deserialize)]
+struct Counts {
+    above: u32,
+    indistinguishable: u32,
+    below: u32,
+}
+
+/// Segmentation when any sample has a mask, classification when any has a label, else unknown.
+pub fn task_kind(samples: &[crate::data::manifest::Sample]) -> Option<TaskKind> {
+    if samples.iter().any(|s| !s.masks.is_empty()) {
+        Some(TaskKind::Segmentation)
+    } else if samples.iter().any(|s| s.label.is_some()) {
+        Some(TaskKind::Classification)
+    } else {
+        None
+    }
+}
+
+/// The one-line pointer for `strategy` on a pool of `kind` (None: unknown, every measured kind is given).
+pub fn pointer(strategy: &str, kind: Option<TaskKind>) -> Vec<String> {
+    let Ok(summary) = serde_json::from_str::<Summary>(SUMMARY) else {
+        return vec!["evidence: see docs/results/evidence.md".into()];
+    };
+    let kinds: Vec<&str> = match kind {
+        Some(k) => vec![k.key()],
+        None => summary.kinds.keys().map(String::as_str).collect(),
+    };
+    kinds
+        .into_iter()
+        .map(|k| match summary.kinds.get(k).and_then(|kd| kd.strategies.get(strategy).map(|c| (kd, c))) {
+            Some((kd, c)) => {
+                let n = c.above + c.indistinguishable + c.below;
+                format!(
+                    "evidence ({k}, {}): {strategy} beat Random in {} of {n} budgets, was level in {}, below in {} \
+                     (95 % interval over seeds); see docs/results/evidence.md",
+                    kd.datasets, c.above, c.indistinguishable, c.below
+                )
+            }
+            None => format!("evidence ({k}): {strategy} not measured against Random yet; see docs/results/evidence.md"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_compiled_in_summary_parses_and_names_its_counts() {
+        let s: super::Summary = serde_json::from_str(super::SUMMARY).expect("summary.json parses");
+        assert!(!s.kinds.is_empty());
+        for (k, kind) in &s.kinds {
+            assert!(!kind.strategies.is_empty(), "{k}");
+            let line = &super::pointer(kind.strategies.keys().next().unwrap(), None)[0];
+            assert!(line.contains("docs/results/evidence.md"), "{line}");
+        }
+    }
+}
