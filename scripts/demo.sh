@@ -13,7 +13,7 @@ source scripts/env.sh
 cargo build --release --locked -p medpick
 ./target/release/medpick device-info
 mkdir -p results/demo
-./target/release/medpick select samples/dsb2018 --budget 6 --strategy typiclust --seed 0 \
+./target/release/medpick select samples/dsb2018 --budget 6 --strategy auto --seed 0 \
   --out results/demo/picks.csv --json --force
 echo "picks written to results/demo/picks.csv and results/demo/picks.json"
 if [ "${1:-}" = "--web" ]; then

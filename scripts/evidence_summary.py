@@ -105,12 +105,22 @@ def main():
         for r in rows:
             c = k["strategies"].setdefault(r["strategy"], {"above": 0, "indistinguishable": 0, "below": 0})
             c[r["verdict"]] += 1
+    def best(strategies, allowed):
+        """Most budgets above Random with none below; ties: fewer level cells lost, then the name."""
+        ok = [s for s in allowed if all(strategies[k][s]["below"] == 0 for k in strategies if s in strategies[k])]
+        pool = ok or list(allowed)
+        return max(sorted(pool), key=lambda s: sum(strategies[k][s]["above"] for k in strategies if s in strategies[k]))
+
+    per_kind = {k: v["strategies"] for k, v in kinds.items()}
+    common = set.intersection(*(set(v) for v in per_kind.values())) - {"random"} if per_kind else set()
     out = {
         "generated_by": "scripts/evidence_summary.py from docs/results/evidence/*/paired.json",
+        "default": best(per_kind, common) if common else "typiclust",
         "kinds": {
             kind: {
                 "datasets": " and ".join(v["names"]) + ", LiteMedSAM features, " + METRIC[kind].replace("_", " "),
                 "strategies": v["strategies"],
+                "default": best({kind: v["strategies"]}, set(v["strategies"]) - {"random"}),
             }
             for kind, v in kinds.items()
         },

@@ -25,6 +25,8 @@ impl TaskKind {
 #[derive(Deserialize)]
 struct Summary {
     kinds: std::collections::BTreeMap<String, Kind>,
+    /// The default when the pool's kind is unknown: never below Random in any measured kind.
+    default: String,
 }
 
 #[derive(Deserialize)]
@@ -32,6 +34,8 @@ struct Kind {
     /// The benchmarks behind the counts, e.g. "BreastMNIST and AdrenalMNIST3D (LiteMedSAM features)".
     datasets: String,
     strategies: std::collections::BTreeMap<String, Counts>,
+    /// The strategy `--strategy auto` runs for this kind (most budgets above Random, none below).
+    default: String,
 }
 
 /// Budgets (dataset × budget cells) where the strategy's paired difference with Random had its 95 % bootstrap
@@ -52,6 +56,23 @@ pub fn task_kind(samples: &[crate::data::manifest::Sample]) -> Option<TaskKind> 
     } else {
         None
     }
+}
+
+/// `--strategy auto` → the evidence's default for the pool's kind (`typiclust` if the summary cannot be read);
+/// any other name is returned as given. `medpick select` prints the choice and its reason on stderr.
+pub fn resolve(strategy: &str, kind: Option<TaskKind>) -> String {
+    if strategy != "auto" {
+        return strategy.to_string();
+    }
+    let Ok(summary) = serde_json::from_str::<Summary>(SUMMARY) else {
+        return "typiclust".into();
+    };
+    let (name, why) = match kind.and_then(|k| summary.kinds.get(k.key()).map(|kd| (k, kd))) {
+        Some((k, kd)) => (kd.default.clone(), format!("the evidence's default for {} pools", k.key())),
+        None => (summary.default.clone(), "never below Random in any measured benchmark".to_string()),
+    };
+    eprintln!("strategy auto: {name} ({why}; docs/results/evidence.md)");
+    name
 }
 
 /// The one-line pointer for `strategy` on a pool of `kind` (None: unknown, every measured kind is given).
@@ -85,8 +106,11 @@ mod tests {
     fn the_compiled_in_summary_parses_and_names_its_counts() {
         let s: super::Summary = serde_json::from_str(super::SUMMARY).expect("summary.json parses");
         assert!(!s.kinds.is_empty());
+        assert!(s.kinds.values().all(|k| k.strategies.contains_key(&s.default)), "{}", s.default);
         for (k, kind) in &s.kinds {
-            assert!(!kind.strategies.is_empty(), "{k}");
+            assert!(!kind.strategies.is_empty() && kind.strategies.contains_key(&kind.default), "{k}");
+            assert_eq!(super::resolve("auto", None), s.default);
+            assert_eq!(super::resolve("fps", None), "fps");
             let line = &super::pointer(kind.strategies.keys().next().unwrap(), None)[0];
             assert!(line.contains("docs/results/evidence.md"), "{line}");
         }

@@ -32,8 +32,9 @@ pub struct SelectArgs {
     #[arg(long)]
     pub budget: usize,
     /// Strategy (random, coreset, alps, typiclust, typiclust-knn, probcover, fps, bal, repdiv, repdiv-maxmin,
-    /// kmeans-centroid) or `all`.
-    #[arg(long, default_value = "typiclust")]
+    /// kmeans-centroid, typiclust-spread, ...), `all`, or `auto`: the one docs/results/evidence.md supports for the
+    /// pool's kind (labels: classification, masks: segmentation).
+    #[arg(long, default_value = "auto")]
     pub strategy: String,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -89,12 +90,11 @@ pub fn select(a: SelectArgs) -> Result<bool> {
         let d = dataset::load(&a.input, a.split.as_deref())?;
         let subset = a.subset.clone().unwrap_or_else(|| if d.split.is_some() { "train".into() } else { "all".into() });
         let samples = dataset::filter_subset(d.samples, d.split.as_ref(), Subset::parse_pool(&subset)?)?;
-        let root = d.root;
         eprintln!("pool: {} samples ({subset})", samples.len());
         if samples.is_empty() {
             anyhow::bail!("no samples to select from in {}", a.input.display());
         }
-        (embed_features(ctx.as_ref(), &a.model, &root, &samples)?, select::evidence::task_kind(&samples))
+        (embed_features(ctx.as_ref(), &a.model, &d.root, &samples)?, select::evidence::task_kind(&samples))
     };
     let labeled: Vec<usize> = match &a.exclude_labeled {
         Some(p) => {
@@ -107,7 +107,8 @@ pub fn select(a: SelectArgs) -> Result<bool> {
         None => Vec::new(),
     };
     let x = Matrix::new(&feats.data, feats.ids.len(), feats.dim)?;
-    let names: Vec<&str> = if a.strategy == "all" { select::COLD_START.to_vec() } else { vec![a.strategy.as_str()] };
+    let strategy = select::evidence::resolve(&a.strategy, kind);
+    let names: Vec<&str> = if strategy == "all" { select::COLD_START.to_vec() } else { vec![strategy.as_str()] };
     let input = SelectInput {
         x,
         budget: a.budget,
