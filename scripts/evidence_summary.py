@@ -103,13 +103,18 @@ def main():
         k = kinds.setdefault(kind, {"names": [], "strategies": {}})
         k["names"].append(name)
         for r in rows:
-            c = k["strategies"].setdefault(r["strategy"], {"above": 0, "indistinguishable": 0, "below": 0})
+            c = k["strategies"].setdefault(r["strategy"], {"above": 0, "indistinguishable": 0, "below": 0, "mean_diff_sum": 0.0})
             c[r["verdict"]] += 1
+            c["mean_diff_sum"] = round(c["mean_diff_sum"] + r["mean_diff"], 6)
     def best(strategies, allowed):
-        """Most budgets above Random with none below; ties: fewer level cells lost, then the name."""
+        """Most budgets above Random with none below; ties: the larger summed mean difference."""
         ok = [s for s in allowed if all(strategies[k][s]["below"] == 0 for k in strategies if s in strategies[k])]
         pool = ok or list(allowed)
-        return max(sorted(pool), key=lambda s: sum(strategies[k][s]["above"] for k in strategies if s in strategies[k]))
+        def key(s):
+            cells = [strategies[k][s] for k in strategies if s in strategies[k]]
+            return (sum(c["above"] for c in cells), sum(c["mean_diff_sum"] for c in cells))
+
+        return max(sorted(pool), key=key)
 
     per_kind = {k: v["strategies"] for k, v in kinds.items()}
     common = set.intersection(*(set(v) for v in per_kind.values())) - {"random"} if per_kind else set()
