@@ -96,9 +96,6 @@ pub fn plot_lines(
     plot_marks(path, title, xdesc, ydesc, series, band, &[])
 }
 
-/// Lines over an optional band; `bars[i]` (when given) are (x, low, high) interval bars of series i, and a dashed
-/// zero line is drawn when the y range spans 0.
-#[allow(clippy::too_many_arguments)] // the area, three labels and the three kinds of marks
 /// [`draw_lines`] into `path`, SVG or PNG by its extension.
 #[allow(clippy::too_many_arguments)] // the file, three labels and the three kinds of marks
 fn plot_marks(
@@ -118,6 +115,9 @@ fn plot_marks(
     .with_context(|| format!("plotting {}", path.display()))
 }
 
+/// Lines over an optional band; `bars[i]` (when given) are (x, low, high) interval bars of series i, and a dashed
+/// zero line is drawn when the y range spans 0.
+#[allow(clippy::too_many_arguments)] // the area, three labels and the three kinds of marks
 fn draw_lines<DB: DrawingBackend>(
     root: DrawingArea<DB, plotters::coord::Shift>,
     title: &str,

@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 
+use super::par::SendPtr;
 use super::{math, par};
 use crate::gpu::ops::AttnGeom;
 
@@ -110,16 +111,3 @@ pub fn attention(qkv: &[f32], biases: Option<&[f32]>, g: AttnGeom) -> Vec<f32> {
     });
     out
 }
-
-/// `out`'s base pointer, shared by jobs that write disjoint (token, head) blocks.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-// SAFETY: each job writes only its own window's tokens × its own head's columns.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}

@@ -7,7 +7,7 @@
 //! matrixmultiply was chosen over the `gemm` crate by measurement (docs/cpu-backend.md): 130–148 GFLOP/s vs
 //! 76–85 on one core of the 2-core AVX-512 machine at ViT/TinyViT shapes; it has no AVX-512 kernel.
 
-use super::par;
+use super::par::{self, SendPtr};
 
 pub fn matmul(a: &[f32], b: &[f32], bias: Option<&[f32]>, m: usize, n: usize, k: usize, trans_b: bool) -> Vec<f32> {
     matmul_then(a, b, bias, m, n, k, trans_b, |_| {})
@@ -67,7 +67,7 @@ pub fn matmul_then(
                     rsb,
                     csb,
                     0.0,
-                    cptr.at(j0),
+                    cptr.get().add(j0),
                     n as isize,
                     1,
                 );
@@ -153,21 +153,3 @@ fn row_block(m: usize, n: usize, k: usize, threads: usize) -> usize {
     }
     m.div_ceil(blocks).max(1)
 }
-
-/// C's base pointer, shared by tasks that write disjoint columns.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-
-impl SendPtr {
-    /// The pointer `off` values on (a method, so closures capture the whole `SendPtr`, not its field).
-    ///
-    /// # Safety
-    /// `off` must lie inside C.
-    unsafe fn at(self, off: usize) -> *mut f32 {
-        // SAFETY: the caller keeps `off` inside C.
-        unsafe { self.0.add(off) }
-    }
-}
-// SAFETY: every task writes a disjoint set of C's elements (see the column split above).
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}

@@ -28,7 +28,7 @@ pub fn pairwise_sqdist_into(a: &[f32], b: &[f32], out: &mut [f32], n: usize, m: 
     };
     let (na, nb) = (norms(a, n), norms(b, m));
     let (row_blocks, col_blocks) = (n.div_ceil(BLOCK_ROWS), m.div_ceil(BLOCK_COLS));
-    let dst = OutPtr(out.as_mut_ptr());
+    let dst = par::SendPtr(out.as_mut_ptr());
     par::map(row_blocks * col_blocks, |t| {
         let (rb, cb) = (t / col_blocks, t % col_blocks);
         let (r0, r1) = (rb * BLOCK_ROWS, ((rb + 1) * BLOCK_ROWS).min(n));
@@ -64,25 +64,7 @@ pub fn pairwise_sqdist_into(a: &[f32], b: &[f32], out: &mut [f32], n: usize, m: 
             let row: Vec<f32> =
                 (0..w).map(|j| (ni + nb[c0 + j] - 2.0 * dot[i * w + j]).max(0.0) as f32).collect();
             // SAFETY: this task alone writes row r0 + i, columns c0..c1 of `out` ([n, m], checked above).
-            unsafe { dst.write((r0 + i) * m + c0, &row) };
+            unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), dst.get().add((r0 + i) * m + c0), row.len()) };
         }
     });
 }
-
-/// `out`'s base pointer, shared by tasks that write disjoint blocks.
-#[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-
-impl OutPtr {
-    /// Copy `v` to `off..off + v.len()`.
-    ///
-    /// # Safety
-    /// The range must lie inside `out` and be written by no other task.
-    unsafe fn write(self, off: usize, v: &[f32]) {
-        // SAFETY: the caller keeps the range inside `out` and owns it.
-        unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), self.0.add(off), v.len()) };
-    }
-}
-// SAFETY: tasks write disjoint blocks of `out` (see above).
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}

@@ -95,3 +95,18 @@ pub fn rows_per_task(rows: usize, work_per_row: usize, min_work: usize) -> usize
     let by_size = min_work.div_ceil(work_per_row.max(1));
     by_balance.max(by_size).clamp(1, rows)
 }
+
+/// A raw pointer into an output buffer, shared by tasks that each write a disjoint set of its elements (rows,
+/// columns or blocks: each user says which at its `SendPtr(..)`), or read-only input. `get` is a method so that
+/// closures capture the whole `SendPtr`, not its field.
+#[derive(Clone, Copy)]
+pub struct SendPtr(pub *mut f32);
+
+impl SendPtr {
+    pub fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+// SAFETY: the tasks sharing one never touch the same element mutably (the contract above, kept by each user).
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}

@@ -9,7 +9,7 @@
 //! Every C element is summed in the same order (K blocks of 256, then p within a block) whatever the task split,
 //! so results never depend on the thread count.
 
-use super::par;
+use super::par::{self, SendPtr};
 
 /// Rows of A per micro-kernel (broadcast), columns of B per micro-kernel (two 16-lane vectors), K per block.
 const MR: usize = 14;
@@ -488,20 +488,6 @@ impl Aligned {
         &mut self.buf[self.off..self.off + self.len]
     }
 }
-
-/// A raw pointer shared by tasks that touch disjoint elements.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-
-impl SendPtr {
-    /// The pointer (a method, so closures capture the whole `SendPtr`).
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-// SAFETY: tasks read B only, and write disjoint rows/columns of C (see `gemm_rows`).
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
 
 #[cfg(test)]
 mod tests {
