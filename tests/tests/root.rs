@@ -9,6 +9,7 @@ mod io;
 mod kernels;
 mod models;
 mod select;
+mod select_exact;
 mod shaders;
 mod train;
 mod train_seg;

@@ -14,8 +14,10 @@ pub struct Clustering {
     pub inertia: f64,
 }
 
+/// Σ (a − c)² in f64 over eight lanes (the CPU backend's distance, vectorised; [`super::exact`] evaluates the
+/// same function, so its results equal these bit for bit).
 fn sqdist(a: &[f32], c: &[f64]) -> f64 {
-    a.iter().zip(c).map(|(&x, &y)| (x as f64 - y).powi(2)).sum()
+    crate::cpu::min_dist_update::sqdist_f64c(a, c)
 }
 
 /// The mean per-feature variance of the rows: Lloyd stops when the squared centre shift falls below `tol` times

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::kmeans::{kmeans, Clustering};
+use super::kmeans::Clustering;
 use super::scan::{self, Pool};
 use super::{argmax, Matrix, SelectInput, Selection};
 use crate::rng::Rng;
@@ -58,8 +58,9 @@ pub(super) async fn kmeans_on(
     max_iter: usize,
 ) -> Result<Clustering> {
     match dev {
-        Some(pool) => scan::kmeans(pool, k, seed, max_iter, 1e-4).await,
-        None => Ok(kmeans(x, k, seed, max_iter, 1e-4)),
+        Some(pool) if pool.be.is_gpu() => scan::kmeans(pool, k, seed, max_iter, 1e-4).await,
+        // The CPU backend: the plain algorithm's result, accelerated (pruned k-means++, Hamerly's Lloyd).
+        _ => Ok(super::exact::kmeans(x, k, seed, max_iter, 1e-4).0),
     }
 }
 
@@ -95,7 +96,8 @@ pub fn random(input: &SelectInput) -> Selection {
 
 /// `coreset`: k-center greedy. The first centre is random (seeded) unless rows are already labelled (then the
 /// min-distances start from them) or `first` is given. Score = the distance to the nearest centre at pick time.
-/// With a scan backend the O(n·d) distance update and the argmax run there (squared distances, same order).
+/// On a GPU the O(n·d) distance update and the argmax run in the scans (squared distances, same order); the CPU
+/// backend gets the same picks from [`super::exact::kcenter`] (triangle-inequality pruning).
 pub async fn coreset(input: &SelectInput<'_>, first: Option<usize>) -> Result<Selection> {
     let x = input.x;
     let mut sel = empty();
@@ -106,35 +108,60 @@ pub async fn coreset(input: &SelectInput<'_>, first: Option<usize>) -> Result<Se
         sel.scores.push(0.0);
         seeds.push(f);
     }
-    if let Some(be) = input.scans {
-        let pool = Pool::upload(be, x)?;
-        let mind = be.storage("coreset", x.n)?;
-        let (ov, oi) = (be.storage("coreset", 1)?, be.storage("coreset", 1)?);
-        let mut ex = be.exec();
-        for (s, &c) in seeds.iter().enumerate() {
-            pool.min_dist_update(&mut ex, &mind, c, s == 0).await?;
+    match input.scans {
+        Some(be) if be.is_gpu() => coreset_scan(be, x, &seeds, input.budget, &mut sel).await?,
+        Some(_) => {
+            // The CPU backend: the scan's result (f32 min-distances of f64 sums), with triangle pruning.
+            let (picks, scores, evals) = super::exact::kcenter(x, &seeds, input.budget.saturating_sub(sel.picks.len()));
+            sel.picks.extend(picks);
+            sel.scores.extend(scores);
+            let plain = (seeds.len() + sel.picks.len()) as u64 * x.n as u64;
+            sel.notes.push(format!("k-center: {evals} distance evaluations (plain: {plain})"));
         }
-        while sel.picks.len() < input.budget {
-            ex.argmax_rows(&mind, &ov, &oi, 1, x.n).await?;
-            let vi = ex.read_many_f32(&[(&ov, 1), (&oi, 1)]).await?;
-            let (v, i) = (vi[0][0], vi[1][0].to_bits() as usize);
-            if i >= x.n {
-                break;
-            }
-            sel.picks.push(i);
-            sel.scores.push((v.max(0.0) as f64).sqrt());
-            pool.min_dist_update(&mut ex, &mind, i, false).await?;
-        }
-        return Ok(sel);
+        None => coreset_plain(x, &seeds, input.budget, &mut sel),
     }
+    Ok(sel)
+}
+
+/// k-center greedy in the scans: `min_dist_update` from every centre and `argmax_rows` of the min-distances.
+pub async fn coreset_scan(
+    be: crate::exec::Backend<'_>,
+    x: Matrix<'_>,
+    seeds: &[usize],
+    budget: usize,
+    sel: &mut Selection,
+) -> Result<()> {
+    let pool = Pool::upload(be, x)?;
+    let mind = be.storage("coreset", x.n)?;
+    let (ov, oi) = (be.storage("coreset", 1)?, be.storage("coreset", 1)?);
+    let mut ex = be.exec();
+    for (s, &c) in seeds.iter().enumerate() {
+        pool.min_dist_update(&mut ex, &mind, c, s == 0).await?;
+    }
+    while sel.picks.len() < budget {
+        ex.argmax_rows(&mind, &ov, &oi, 1, x.n).await?;
+        let vi = ex.read_many_f32(&[(&ov, 1), (&oi, 1)]).await?;
+        let (v, i) = (vi[0][0], vi[1][0].to_bits() as usize);
+        if i >= x.n {
+            break;
+        }
+        sel.picks.push(i);
+        sel.scores.push((v.max(0.0) as f64).sqrt());
+        pool.min_dist_update(&mut ex, &mind, i, false).await?;
+    }
+    Ok(())
+}
+
+/// The plain f64 reference of k-center greedy (norm-expansion distances).
+fn coreset_plain(x: Matrix, seeds: &[usize], budget: usize, sel: &mut Selection) {
     let n2 = norms2(x);
     let mut mind = vec![f64::INFINITY; x.n];
-    for &c in &seeds {
+    for &c in seeds {
         for (i, m) in mind.iter_mut().enumerate() {
             *m = m.min(dist(x, &n2, i, c));
         }
     }
-    while sel.picks.len() < input.budget {
+    while sel.picks.len() < budget {
         let Some((j, v)) = argmax(mind.iter().copied()) else { break };
         sel.picks.push(j);
         sel.scores.push(v);
@@ -142,7 +169,6 @@ pub async fn coreset(input: &SelectInput<'_>, first: Option<usize>) -> Result<Se
             *m = m.min(dist(x, &n2, i, j));
         }
     }
-    Ok(sel)
 }
 
 /// ALPS (MedCAL image adaptation) given a clustering: per cluster in index order, the member nearest its centre.

@@ -16,21 +16,43 @@ pub fn min_dist_update(x: &[f32], mind: &mut [f32], n: usize, d: usize, center: 
     });
 }
 
-/// Σ (a − b)² in f64 over eight lanes, then the lanes and the tail in order.
-pub fn sqdist_f64(a: &[f32], b: &[f32]) -> f64 {
+#[inline(always)]
+fn sqdist_body<T: Copy + Into<f64>>(a: &[f32], b: &[T]) -> f64 {
     let mut lanes = [0f64; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let (ta, tb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
         for l in 0..8 {
-            let t = x[l] as f64 - y[l] as f64;
+            let t = x[l] as f64 - y[l].into();
             lanes[l] += t * t;
         }
     }
     let mut s = lanes.iter().sum::<f64>();
     for (&x, &y) in ta.iter().zip(tb) {
-        let t = x as f64 - y as f64;
+        let t = x as f64 - y.into();
         s += t * t;
     }
     s
+}
+
+#[inline(always)]
+fn sqdist_f32_body(a: &[f32], b: &[f32]) -> f64 {
+    sqdist_body(a, b)
+}
+
+#[inline(always)]
+fn sqdist_f64c_body(a: &[f32], c: &[f64]) -> f64 {
+    sqdist_body(a, c)
+}
+
+super::math::multiversion! {
+    /// Σ (a − b)² in f64 over eight lanes, then the lanes and the tail in order (the same bits on every SIMD
+    /// level: no FMA contraction, fixed lanes).
+    pub fn sqdist_f64(a: &[f32], b: &[f32]) -> f64 => sqdist_f32_body
+}
+
+super::math::multiversion! {
+    /// [`sqdist_f64`] against an f64 point (a k-means centre): the same lanes and order, so a centre that is a
+    /// row converted to f64 gives exactly the row's value.
+    pub fn sqdist_f64c(a: &[f32], c: &[f64]) -> f64 => sqdist_f64c_body
 }

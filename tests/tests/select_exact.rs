@@ -1,0 +1,88 @@
+//! Exact accelerated selection (`select::exact`): the pruned k-center greedy gives the plain scan's picks and
+//! scores bit for bit, and the accelerated k-means (pruned k-means++, Hamerly's Lloyd with the GEMM filter) the
+//! plain k-means' labels, centres and inertia bit for bit, on real features (LiteMedSAM features of Kvasir-SEG,
+//! the raw pixels of 10,000 AdrenalMNIST3D slices, many of them identical) and synthetic blobs.
+
+use medpick_core::exec::Backend;
+use medpick_core::select::{exact, kmeans, strategies, Matrix, Selection};
+
+use crate::common::{load_safetensors, shared};
+
+/// (name, rows, n, d) of every pool the tests run on that is present.
+fn pools() -> Vec<(&'static str, Vec<f32>, usize, usize)> {
+    let mut v = Vec::new();
+    if let Some(sh) = shared() {
+        let f = sh.join("fixtures/selection/features.safetensors");
+        if f.exists() {
+            v.push(("Kvasir-SEG LiteMedSAM 1000×256", load_safetensors(&f)["features"].1.clone(), 1000, 256));
+        }
+        let npz = sh.join("data/medmnist/adrenalmnist3d.npz");
+        if npz.exists() {
+            // Axial slices of the training volumes, pixels scaled to [0, 1]: 10,000 rows of 784, with many
+            // repeated (empty) rows, so ties are everywhere.
+            let a = medpick_core::io::npz::read_u8(&npz, "train_images", 1 << 30).unwrap();
+            let vals: Vec<f32> = a.iter().map(|&p| p as f32 / 255.0).collect();
+            let (vols, dd, h, w) = (a.shape()[0], a.shape()[1], a.shape()[2], a.shape()[3]);
+            let mut x = Vec::with_capacity(10_000 * h * w);
+            'outer: for vol in 0..vols {
+                for z in 0..dd {
+                    let o = (vol * dd + z) * h * w;
+                    x.extend_from_slice(&vals[o..o + h * w]);
+                    if x.len() == 10_000 * h * w {
+                        break 'outer;
+                    }
+                }
+            }
+            v.push(("AdrenalMNIST3D slices 10000×784", x, 10_000, h * w));
+        }
+    }
+    v.push(("synthetic blobs 10000×48", medpick_core::bench::synthetic_features(10_000, 48, 3), 10_000, 48));
+    v
+}
+
+fn empty() -> Selection {
+    Selection { strategy: String::new(), seed: 0, picks: vec![], scores: vec![], notes: vec![] }
+}
+
+#[test]
+fn pruned_kcenter_gives_the_plain_scans_picks_and_scores() {
+    for (name, x, n, d) in pools() {
+        let m = Matrix::new(&x, n, d).unwrap();
+        for seeds in [vec![7usize], vec![3, 500, 999, 42]] {
+            let budget = 300;
+            let mut plain = empty();
+            pollster::block_on(strategies::coreset_scan(Backend::Cpu, m, &seeds, budget, &mut plain)).unwrap();
+            let (picks, scores, evals) = exact::kcenter(m, &seeds, budget);
+            assert_eq!(picks, plain.picks, "{name}, seeds {seeds:?}: picks differ");
+            assert_eq!(scores, plain.scores, "{name}, seeds {seeds:?}: scores differ");
+            let all = ((seeds.len() + budget) * n) as u64;
+            eprintln!("{name}: {evals} of {all} distances evaluated");
+            assert!(evals < all, "{name}: no pruning");
+        }
+    }
+    // Fewer distinct rows than picks: once every row is at distance 0 the farthest is row 0, as in the scan.
+    let x: Vec<f32> = (0..40 * 3).map(|i| ((i / 3) % 5) as f32).collect();
+    let m = Matrix::new(&x, 40, 3).unwrap();
+    let mut plain = empty();
+    pollster::block_on(strategies::coreset_scan(Backend::Cpu, m, &[2], 12, &mut plain)).unwrap();
+    assert_eq!(exact::kcenter(m, &[2], 12).0, plain.picks);
+}
+
+#[test]
+fn accelerated_kmeans_equals_plain_kmeans_bit_for_bit() {
+    for (name, x, n, d) in pools() {
+        let m = Matrix::new(&x, n, d).unwrap();
+        for (k, seed) in [(10, 1u64), (120, 2)] {
+            let want = kmeans::kmeans(m, k, seed, 300, 1e-4);
+            let (got, st) = exact::kmeans(m, k, seed, 300, 1e-4);
+            assert_eq!(got.labels, want.labels, "{name} k={k}: labels differ");
+            assert_eq!(got.centers, want.centers, "{name} k={k}: centres differ");
+            assert_eq!(got.inertia, want.inertia, "{name} k={k}: inertia differs");
+            eprintln!(
+                "{name} k={k}: {} iterations, {} exact distances + {} GEMM products (plain: {} distances)",
+                st.iterations, st.exact, st.filtered, st.plain
+            );
+            assert!(st.exact < st.plain, "{name} k={k}: nothing saved");
+        }
+    }
+}
