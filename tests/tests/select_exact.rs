@@ -86,3 +86,27 @@ fn accelerated_kmeans_equals_plain_kmeans_bit_for_bit() {
         }
     }
 }
+
+#[test]
+fn filtered_probcover_scans_give_the_plain_delta_and_graph() {
+    use medpick_core::select::{probcover, scan};
+    for (name, x, n, d) in pools() {
+        // The plain reference measures every pair in sequential f64 sums: 3000 rows keep it to seconds.
+        let n = n.min(3000);
+        let m = Matrix::new(&x[..n * d], n, d).unwrap();
+        let labels = kmeans::kmeans(m, 60, 5, 300, 1e-4).labels;
+        let want = probcover::probcover_delta(m, &labels);
+        let (delta, evals) = exact::probcover_delta(m, &labels);
+        assert_eq!(delta, want, "{name}: δ differs");
+        eprintln!("{name}: δ = {delta}, {evals} exact pairs of {}", 2 * n * n);
+        // The graph at MedCAL's δ and at a wider one, where many more pairs sit near the radius.
+        for r in [delta, 3.0 * delta.max(1e-3)] {
+            let (po, pe) = probcover::delta_graph_plain(m, r);
+            let (go, ge, _) = exact::delta_graph(m, r);
+            assert_eq!((go, ge), (po.clone(), pe.clone()), "{name}: δ-graph at {r} differs");
+            let plain = probcover::probcover_from(m, r, 50, &[]);
+            assert_eq!(scan::max_cover(&po, &pe, 50, &[], r).picks, plain.picks);
+            eprintln!("{name}: δ-graph at {r}: {} edges", pe.len());
+        }
+    }
+}

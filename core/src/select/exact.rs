@@ -141,6 +141,99 @@ pub struct KmeansStats {
     pub iterations: usize,
 }
 
+/// Greedy k-means++ as the plain algorithm does it (same draws, gains and ties), each candidate compared only
+/// with the rows it can improve: rows are grouped by their nearest chosen centre, a group is skipped when the
+/// candidate is at least twice its farthest row's distance from its centre, a row by the same test. The gain is
+/// summed over the improved rows in row order, which is the plain sum bit for bit (the other terms are +0).
+/// The draws use prefix sums of the potential (the plain running sum) and a binary search. The candidates of
+/// one step are evaluated in parallel.
+struct KmeansPP;
+
+impl KmeansPP {
+    #[allow(clippy::new_ret_no_self)] // returns the chosen rows
+    fn new(x: Matrix, first: usize, k: usize, rng: &mut Rng, st: &mut KmeansStats) -> Vec<usize> {
+        let n = x.n;
+        let mut closest: Vec<f64> = par::map(n, |i| sqdist_f64(x.row(i), x.row(first)));
+        st.exact += n as u64;
+        st.plain += n as u64;
+        let mut chosen = vec![first];
+        let mut members: Vec<Vec<u32>> = vec![(0..n as u32).collect()];
+        let radius = |rows: &[u32], closest: &[f64]| rows.iter().map(|&i| closest[i as usize]).fold(0f64, f64::max);
+        let mut far = vec![radius(&members[0], &closest)];
+        let mut owner = vec![0u32; n];
+        let trials = 2 + (k as f64).ln().floor() as usize;
+        let mut prefix = vec![0f64; n];
+        for _ in 1..k {
+            let mut acc = 0.0;
+            for (p, &c) in prefix.iter_mut().zip(&closest) {
+                acc += c;
+                *p = acc;
+            }
+            let pot = acc;
+            let cands: Vec<usize> = (0..trials)
+                .map(|_| {
+                    let target = rng.next_f64() * pot;
+                    prefix.partition_point(|&p| p <= target).min(n - 1)
+                })
+                .collect();
+            let (cl, mem, fr, ch) = (&closest, &members, &far, &chosen);
+            let evals = par::map(cands.len(), |t| {
+                let c = x.row(cands[t]);
+                let mut improved: Vec<(u32, f64)> = Vec::new();
+                let mut ev = ch.len() as u64;
+                for (j, &cj) in ch.iter().enumerate() {
+                    let dc2 = sqdist_f64(c, x.row(cj));
+                    if cannot_improve(dc2, fr[j]) {
+                        continue;
+                    }
+                    for &i in &mem[j] {
+                        let m = cl[i as usize];
+                        if cannot_improve(dc2, m) {
+                            continue;
+                        }
+                        ev += 1;
+                        let v = sqdist_f64(x.row(i as usize), c);
+                        if v < m {
+                            improved.push((i, v));
+                        }
+                    }
+                }
+                improved.sort_unstable_by_key(|p| p.0);
+                let gain = improved.iter().fold(0.0, |g, &(i, v)| g + (cl[i as usize] - v));
+                (gain, improved, ev)
+            });
+            st.plain += (n * trials) as u64;
+            let mut best: Option<(usize, f64)> = None;
+            for (t, (gain, _, ev)) in evals.iter().enumerate() {
+                st.exact += ev;
+                if best.is_none_or(|(_, bg)| *gain > bg) {
+                    best = Some((t, *gain));
+                }
+            }
+            let Some((t, _)) = best else { break };
+            let slot = chosen.len() as u32;
+            let improved = &evals[t].1;
+            let mut touched: Vec<u32> = improved.iter().map(|&(i, _)| owner[i as usize]).collect();
+            touched.sort_unstable();
+            touched.dedup();
+            for &(i, v) in improved {
+                closest[i as usize] = v;
+                owner[i as usize] = slot;
+            }
+            for &j in &touched {
+                let j = j as usize;
+                members[j].retain(|&i| owner[i as usize] as usize == j);
+                far[j] = radius(&members[j], &closest);
+            }
+            let mine: Vec<u32> = improved.iter().map(|&(i, _)| i).collect();
+            far.push(radius(&mine, &closest));
+            members.push(mine);
+            chosen.push(cands[t]);
+        }
+        chosen
+    }
+}
+
 /// Rigorous bounds on ‖x − c‖ from the f32 GEMM product `dot` = fl(x·c̃) (c̃ the centre rounded to f32, ‖x‖² and
 /// ‖c̃‖² exact in f64, `cn` = ‖c‖): the dot product's error is at most γ_d·‖x‖‖c̃‖ for any summation order, and
 /// rounding the centre moves the distance by at most 2⁻²⁴‖c‖.
@@ -171,16 +264,25 @@ impl GemmBounds {
 /// Centres as the GEMM sees them: rounded to f32, with the f64 norms the bounds need.
 struct Centres {
     c32: Vec<f32>,
+    /// ‖c̃‖² and ‖c̃‖ of the f32-rounded centres.
     n2_32: Vec<f64>,
+    n32: Vec<f64>,
+    /// ‖c‖, and the most rounding can move a distance (2⁻²³‖c‖) per centre and at most.
     norm: Vec<f64>,
+    shift: Vec<f64>,
+    max_shift: f64,
 }
 
 impl Centres {
     fn new(c: &[f64], k: usize, d: usize) -> Self {
         let c32: Vec<f32> = c.iter().map(|&v| v as f32).collect();
-        let n2_32 = (0..k).map(|j| c32[j * d..(j + 1) * d].iter().map(|&v| v as f64 * v as f64).sum()).collect();
-        let norm = (0..k).map(|j| c[j * d..(j + 1) * d].iter().map(|v| v * v).sum::<f64>().sqrt()).collect();
-        Centres { c32, n2_32, norm }
+        let n2_32: Vec<f64> =
+            (0..k).map(|j| c32[j * d..(j + 1) * d].iter().map(|&v| v as f64 * v as f64).sum()).collect();
+        let norm: Vec<f64> = (0..k).map(|j| c[j * d..(j + 1) * d].iter().map(|v| v * v).sum::<f64>().sqrt()).collect();
+        let n32 = n2_32.iter().map(|v: &f64| v.sqrt()).collect();
+        let shift: Vec<f64> = norm.iter().map(|v| f32::EPSILON as f64 * v).collect();
+        let max_shift = shift.iter().copied().fold(0.0, f64::max);
+        Centres { c32, n2_32, n32, norm, shift, max_shift }
     }
 }
 
@@ -206,13 +308,23 @@ fn full_assign(
         let res = par::map(chunk.len(), |r| {
             let i = chunk[r];
             let row = &dots[r * k..(r + 1) * k];
-            let b: Vec<(f64, f64)> = (0..k).map(|j| gb.bounds(xn2[i], cs.n2_32[j], cs.norm[j], row[j])).collect();
-            let min_hi = b.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+            let (xn2, xn) = (xn2[i], xn2[i].sqrt());
+            // est ± e brackets the squared distance to the f32-rounded centre (see `GemmBounds`).
+            let est = |j: usize| xn2 + cs.n2_32[j] - 2.0 * row[j] as f64;
+            let err = |j: usize| 2.0 * gb.gamma * xn * cs.n32[j] + 1e-12 * (xn2 + cs.n2_32[j]);
+            let j0 = (0..k).fold(0, |b, j| if est(j) < est(b) { j } else { b });
+            // An upper bound on the nearest centre's distance: that of the centre nearest by the estimate.
+            let hi = ((est(j0) + err(j0)).max(0.0).sqrt() + cs.shift[j0]) * (1.0 + 1e-12);
+            // A centre is a candidate unless its lower bound exceeds `hi` by the margin; in squares, with the
+            // largest rounding shift of any centre.
+            let reach = hi * (1.0 + MARGIN) + cs.max_shift;
+            let reach2 = reach * reach * (1.0 + 1e-12);
             let (mut best, mut bd, mut ev) = (usize::MAX, f64::INFINITY, 0u64);
-            let mut second = f64::INFINITY;
+            let mut low2 = f64::INFINITY;
             let mut exact = Vec::new();
-            for (j, &(lo, _)) in b.iter().enumerate() {
-                if lo <= min_hi * (1.0 + MARGIN) {
+            for j in 0..k {
+                let l2 = est(j) - err(j);
+                if l2 <= reach2 {
                     let v = sqdist_f64c(x.row(i), &c[j * d..(j + 1) * d]);
                     ev += 1;
                     exact.push((j, v));
@@ -221,9 +333,11 @@ fn full_assign(
                         best = j;
                     }
                 } else {
-                    second = second.min(lo);
+                    low2 = low2.min(l2);
                 }
             }
+            // A lower bound on the distance to every centre but the nearest.
+            let mut second = ((low2.max(0.0).sqrt() - cs.max_shift) * (1.0 - 1e-12)).max(0.0);
             for &(j, v) in &exact {
                 if j != best {
                     second = second.min(v.sqrt() * (1.0 - 1e-12));
@@ -249,69 +363,9 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> (Clu
     let k = k.clamp(1, n);
     let mut st = KmeansStats::default();
     let mut rng = Rng::new(seed ^ 0x6b6d_6561_6e73);
-    let row64 = |i: usize| -> Vec<f64> { x.row(i).iter().map(|&v| v as f64).collect() };
     let first = rng.below(n as u32) as usize;
-    let mut centers: Vec<f64> = Vec::with_capacity(k * d);
-    centers.extend(row64(first));
-    let mut closest: Vec<f64> = par::map(n, |i| sqdist_f64c(x.row(i), &centers[0..d]));
-    let mut owner = vec![0u32; n];
-    st.exact += n as u64;
-    st.plain += n as u64;
-    let trials = 2 + (k as f64).ln().floor() as usize;
-    let mut newc = vec![0f64; n];
-    let mut best_c = vec![0f64; n];
-    for _ in 1..k {
-        let pot: f64 = closest.iter().sum();
-        let mut best: Option<(usize, f64)> = None;
-        for _ in 0..trials {
-            let target = rng.next_f64() * pot;
-            let mut acc = 0.0;
-            let mut cand = n - 1;
-            for (i, &c) in closest.iter().enumerate() {
-                acc += c;
-                if acc > target {
-                    cand = i;
-                    break;
-                }
-            }
-            let row = row64(cand);
-            let chosen = centers.len() / d;
-            let dc2: Vec<f64> = par::map(chosen, |j| sqdist_f64c(x.row(cand), &centers[j * d..(j + 1) * d]));
-            let rows = par::rows_per_task(n, 64, 1 << 14);
-            let (cl, ow) = (&closest, &owner);
-            let evs = std::sync::atomic::AtomicU64::new(0);
-            par::for_chunks(&mut newc, rows, |t, out| {
-                let mut ev = 0;
-                for (r, o) in out.iter_mut().enumerate() {
-                    let i = t * rows + r;
-                    let m = cl[i];
-                    *o = if cannot_improve(dc2[ow[i] as usize], m) {
-                        m
-                    } else {
-                        ev += 1;
-                        m.min(sqdist_f64c(x.row(i), &row))
-                    };
-                }
-                evs.fetch_add(ev, std::sync::atomic::Ordering::Relaxed);
-            });
-            st.exact += evs.into_inner() + chosen as u64;
-            st.plain += n as u64;
-            let p: f64 = newc.iter().sum();
-            if best.is_none_or(|(_, bp)| p < bp) {
-                best = Some((cand, p));
-                std::mem::swap(&mut newc, &mut best_c);
-            }
-        }
-        let Some((cand, _)) = best else { break };
-        let slot = (centers.len() / d) as u32;
-        for i in 0..n {
-            if best_c[i] < closest[i] {
-                owner[i] = slot;
-            }
-        }
-        std::mem::swap(&mut closest, &mut best_c);
-        centers.extend(row64(cand));
-    }
+    let pp = KmeansPP::new(x, first, k, &mut rng, &mut st);
+    let mut centers: Vec<f64> = pp.iter().flat_map(|&c| x.row(c).iter().map(|&v| v as f64)).collect();
     // Lloyd with Hamerly's bounds.
     let total_var = mean_variance(x);
     let xn2: Vec<f64> = par::map(n, |i| x.row(i).iter().map(|&v| v as f64 * v as f64).sum());
@@ -418,4 +472,126 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> (Clu
     st.exact += n as u64;
     let inertia = bd.iter().sum();
     (Clustering { labels, centers, k, inertia }, st)
+}
+
+/// The f32 GEMM filter for the plain reference's distances `dist(i, j)` = √max(‖xᵢ‖² + ‖xⱼ‖² − 2 xᵢ·xⱼ, 0) (f64
+/// sums in row order, [`super::strategies::dist`]): per block of rows, the squared-distance estimates from an f32
+/// GEMM and a bound that brackets the plain value itself (the f32 product's error and the plain f64 sums' own),
+/// so a pair is measured exactly only when the bracket does not settle its comparison.
+struct PairFilter<'a> {
+    x: Matrix<'a>,
+    n2: Vec<f64>,
+    norm: Vec<f64>,
+    /// Error factor on ‖xᵢ‖‖xⱼ‖ and on ‖xᵢ‖² + ‖xⱼ‖².
+    g: f64,
+    h: f64,
+}
+
+impl<'a> PairFilter<'a> {
+    const ROWS: usize = 256;
+
+    fn new(x: Matrix<'a>) -> Self {
+        let n2 = super::strategies::norms2(x);
+        let norm = n2.iter().map(|v| v.sqrt()).collect();
+        let d = x.d as f64;
+        let (u32_, u64_) = (f32::EPSILON as f64 / 2.0, f64::EPSILON / 2.0);
+        let (g32, g64) = ((d + 2.0) * u32_ / (1.0 - (d + 2.0) * u32_), (d + 2.0) * u64_ / (1.0 - (d + 2.0) * u64_));
+        PairFilter { x, n2, norm, g: 2.02 * (g32 + g64), h: 1.01 * g64 + 1e-13 }
+    }
+
+    /// The plain value of the pair.
+    fn exact(&self, i: usize, j: usize) -> f64 {
+        super::strategies::dist(self.x, &self.n2, i, j)
+    }
+
+    /// `f(i, est, err)` for every row i (in parallel within each block of rows), where `est[j]` ± `err(j)`
+    /// brackets the plain squared distance (before its clip at 0) to row j; results in row order.
+    fn rows<R: Send>(&self, f: impl Fn(usize, &[f64], &dyn Fn(usize) -> f64) -> R + Sync + Send) -> Vec<R> {
+        let (n, d) = (self.x.n, self.x.d);
+        let mut out = Vec::with_capacity(n);
+        for r0 in (0..n).step_by(Self::ROWS) {
+            let r1 = (r0 + Self::ROWS).min(n);
+            let a = &self.x.data[r0 * d..r1 * d];
+            let dots = crate::cpu::matmul::matmul(a, self.x.data, None, r1 - r0, n, d, true);
+            out.extend(par::map(r1 - r0, |r| {
+                let i = r0 + r;
+                let est: Vec<f64> = (0..n).map(|j| self.n2[i] + self.n2[j] - 2.0 * dots[r * n + j] as f64).collect();
+                let err = |j: usize| self.g * self.norm[i] * self.norm[j] + self.h * (self.n2[i] + self.n2[j]);
+                f(i, &est, &err)
+            }));
+        }
+        out
+    }
+}
+
+/// [`super::probcover::probcover_delta`]'s scan, the same values: per row the plain distance to the nearest row
+/// of another label (∞ when none), and the largest plain distance of any pair; returns (other, max) and the
+/// number of pairs measured exactly.
+pub fn other_label_scan(x: Matrix, labels: &[usize]) -> (Vec<f64>, f64, u64) {
+    let pf = PairFilter::new(x);
+    let n = x.n;
+    let rows = pf.rows(|i, est, err| {
+        let mut ev = 0u64;
+        // The nearest row of another label: every row whose bracket reaches below the smallest upper end.
+        let top = (0..n).filter(|&j| labels[j] != labels[i]).map(|j| est[j] + err(j)).fold(f64::INFINITY, f64::min);
+        let mut other = f64::INFINITY;
+        for j in 0..n {
+            if labels[j] != labels[i] && est[j] - err(j) <= top {
+                ev += 1;
+                other = other.min(pf.exact(i, j));
+            }
+        }
+        // The farthest row: every row whose bracket reaches above the largest lower end.
+        let bottom = (0..n).map(|j| est[j] - err(j)).fold(f64::NEG_INFINITY, f64::max);
+        let mut far = 0f64;
+        for j in 0..n {
+            if est[j] + err(j) >= bottom {
+                ev += 1;
+                far = far.max(pf.exact(i, j));
+            }
+        }
+        (other, far, ev)
+    });
+    let maxd = rows.iter().map(|r| r.1).fold(0f64, f64::max);
+    let evals = rows.iter().map(|r| r.2).sum();
+    (rows.into_iter().map(|r| r.0).collect(), maxd, evals)
+}
+
+/// [`super::probcover::probcover_delta`] (MedCAL's δ) from [`other_label_scan`], and the pairs measured exactly.
+pub fn probcover_delta(x: Matrix, labels: &[usize]) -> (f64, u64) {
+    let (other, maxd, evals) = other_label_scan(x, labels);
+    (super::medcal_delta(maxd, x.n, |delta| other.iter().filter(|&&o| delta < o).count()), evals)
+}
+
+/// The plain δ-graph {(i, j) : dist(i, j) ≤ δ} in CSR form (sorted neighbour lists), and the pairs measured
+/// exactly: those whose bracket straddles δ².
+pub fn delta_graph(x: Matrix, delta: f64) -> (Vec<usize>, Vec<u32>, u64) {
+    let pf = PairFilter::new(x);
+    let r2 = delta * delta;
+    let (lo, hi) = (r2 * (1.0 - 1e-9), r2 * (1.0 + 1e-9));
+    let lists = pf.rows(|i, est, err| {
+        let (mut out, mut ev) = (Vec::new(), 0u64);
+        for (j, &e) in est.iter().enumerate() {
+            let r = err(j);
+            if e - r > hi {
+                continue;
+            }
+            if e + r < lo || {
+                ev += 1;
+                pf.exact(i, j) <= delta
+            } {
+                out.push(j as u32);
+            }
+        }
+        (out, ev)
+    });
+    let mut offsets = vec![0usize];
+    let mut edges = Vec::new();
+    let mut evals = 0;
+    for (l, ev) in lists {
+        edges.extend(l);
+        offsets.push(edges.len());
+        evals += ev;
+    }
+    (offsets, edges, evals)
 }

@@ -38,15 +38,16 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> Clus
     let (n, d) = (x.n, x.d);
     let k = k.clamp(1, n.max(1));
     let mut rng = Rng::new(seed ^ 0x6b6d_6561_6e73);
-    // Greedy k-means++.
+    // Greedy k-means++: of 2 + ⌊ln k⌋ candidates drawn by D², the one that lowers the potential most (the
+    // largest gain Σ max(0, closest − D²), summed in row order; the first candidate on ties).
     let mut centers = Vec::with_capacity(k * d);
     let first = rng.below(n as u32) as usize;
     centers.extend(x.row(first).iter().map(|&v| v as f64));
     let mut closest: Vec<f64> = (0..n).map(|i| sqdist(x.row(i), &centers[0..d])).collect();
     let trials = 2 + (k as f64).ln().floor() as usize;
     for _ in 1..k {
-        let pot: f64 = closest.iter().sum();
-        let mut best: Option<(usize, f64, Vec<f64>)> = None;
+        let pot = closest.iter().fold(0.0, |a, &c| a + c);
+        let mut best: Option<(usize, f64)> = None;
         for _ in 0..trials {
             let target = rng.next_f64() * pot;
             let mut acc = 0.0;
@@ -59,15 +60,17 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> Clus
                 }
             }
             let row: Vec<f64> = x.row(cand).iter().map(|&v| v as f64).collect();
-            let newc: Vec<f64> = (0..n).map(|i| closest[i].min(sqdist(x.row(i), &row))).collect();
-            let p: f64 = newc.iter().sum();
-            if best.as_ref().is_none_or(|(_, bp, _)| p < *bp) {
-                best = Some((cand, p, newc));
+            let gain = (0..n).fold(0.0, |g, i| g + (closest[i] - closest[i].min(sqdist(x.row(i), &row))));
+            if best.is_none_or(|(_, bg)| gain > bg) {
+                best = Some((cand, gain));
             }
         }
-        let Some((cand, _, newc)) = best else { break };
-        centers.extend(x.row(cand).iter().map(|&v| v as f64));
-        closest = newc;
+        let Some((cand, _)) = best else { break };
+        let row: Vec<f64> = x.row(cand).iter().map(|&v| v as f64).collect();
+        for (i, c) in closest.iter_mut().enumerate() {
+            *c = c.min(sqdist(x.row(i), &row));
+        }
+        centers.extend(row);
     }
     // Lloyd.
     let mut labels = vec![0usize; n];

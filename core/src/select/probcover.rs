@@ -44,17 +44,39 @@ fn csr_graph(n: usize, inside: impl Fn(usize, usize) -> bool + Sync + Send) -> (
 /// most uncovered points (lowest index on ties); stops when nothing new can be covered (the fill of [`finish`]
 /// completes the budget instead of MedCAL's repeated index 0).
 pub fn probcover_from(x: Matrix, delta: f64, budget: usize, labeled: &[usize]) -> Selection {
-    let n2 = norms2(x);
-    let (offsets, edges) = csr_graph(x.n, |i, j| dist(x, &n2, i, j) <= delta);
+    let (offsets, edges) = delta_graph_plain(x, delta);
     scan::max_cover(&offsets, &edges, budget, labeled, delta)
 }
 
-/// `probcover` (MedCAL): pseudo-labels from k-means with k = budget, δ by [`probcover_delta`]. With a scan
-/// backend the k-means, the purity scan and the sparse δ-graph are built there; the greedy cover is the same.
+/// The plain δ-graph {(i, j) : dist(i, j) ≤ δ} (CSR, sorted neighbour lists).
+pub fn delta_graph_plain(x: Matrix, delta: f64) -> (Vec<usize>, Vec<u32>) {
+    let n2 = norms2(x);
+    csr_graph(x.n, |i, j| dist(x, &n2, i, j) <= delta)
+}
+
+/// `probcover` (MedCAL): pseudo-labels from k-means with k = budget, δ by [`probcover_delta`]. On a GPU the
+/// k-means, the purity scan and the sparse δ-graph are built in the scans; the CPU backend gets the plain
+/// reference's values through an f32 GEMM filter ([`super::exact`]); the greedy cover is the same.
 pub async fn probcover(input: &SelectInput<'_>) -> Result<Selection> {
     let dev = device(input, input.x)?;
     let c = cluster(input, dev.as_ref(), input.budget, 0x9c0).await?;
     let mut s = match &dev {
+        Some(pool) if !pool.be.is_gpu() => {
+            // The CPU backend: the plain reference's δ and graph, pairs filtered by an f32 GEMM (exact).
+            let (delta, e1) = super::exact::probcover_delta(input.x, &c.labels);
+            let (offsets, edges, e2) = super::exact::delta_graph(input.x, delta);
+            let mut s = scan::max_cover(&offsets, &edges, input.budget, input.labeled, delta);
+            let plain = 2 * (input.x.n as u64).pow(2);
+            s.notes.insert(
+                0,
+                format!(
+                    "δ = {delta:.6}; δ-graph of {} edges; {} exact pair distances (plain: {plain})",
+                    edges.len(),
+                    e1 + e2
+                ),
+            );
+            s
+        }
         Some(pool) => {
             let delta = scan::probcover_delta(pool, &c.labels).await?;
             let (offsets, edges) = scan::delta_graph(pool, delta).await?;

@@ -292,30 +292,27 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
     let x = Matrix { data: &xn, n: input.x.n, d: input.x.d };
     let k = (input.labeled.len() + input.budget).min(500).min(x.n);
     let c = kmeans_on(device(input, x)?.as_ref(), x, k, input.seed ^ 0x7c2, 300).await?;
-    let mut labels: Vec<isize> = c.labels.iter().map(|&l| l as isize).collect();
     let labeled: HashSet<usize> = input.labeled.iter().copied().collect();
+    // Each cluster's members in row order; labelled and picked rows leave them.
+    let mut mem = members(&c.labels, c.k);
     let mut table: Vec<(usize, usize, usize)> = (0..c.k)
-        .map(|j| {
-            let size = c.labels.iter().filter(|&&l| l == j).count();
-            let existing = c.labels.iter().enumerate().filter(|(i, &l)| l == j && labeled.contains(i)).count();
-            (j, size, existing)
-        })
+        .map(|j| (j, mem[j].len(), mem[j].iter().filter(|i| labeled.contains(i)).count()))
         .filter(|&(_, size, _)| size > 5)
         .collect();
     if table.is_empty() {
-        table = (0..c.k).map(|j| (j, c.labels.iter().filter(|&&l| l == j).count(), 0)).collect();
+        table = (0..c.k).map(|j| (j, mem[j].len(), 0)).collect();
     }
     table.sort_by(|a, b| a.2.cmp(&b.2).then(b.1.cmp(&a.1)).then(a.0.cmp(&b.0)));
-    for &i in input.labeled {
-        labels[i] = -1;
+    for m in mem.iter_mut() {
+        m.retain(|i| !labeled.contains(i));
     }
     let mut sel = empty();
     let mut t = 0;
     let mut misses = 0;
     while sel.picks.len() < input.budget && misses < table.len() {
-        let cl = table[t % table.len()].0 as isize;
+        let cl = table[t % table.len()].0;
         t += 1;
-        let idx: Vec<usize> = (0..x.n).filter(|&i| labels[i] == cl).collect();
+        let idx = &mem[cl];
         if idx.is_empty() {
             misses += 1;
             continue;
@@ -333,7 +330,7 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
             if let Some((j, v)) = argmax(typ) {
                 sel.picks.push(idx[j]);
                 sel.scores.push(v);
-                labels[idx[j]] = -1;
+                mem[cl].remove(j);
             }
             continue;
         }
@@ -343,7 +340,7 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
             let mut ds: Vec<f64> = idx
                 .iter()
                 .filter(|&&j| j != i)
-                .map(|&j| x.row(i).iter().zip(x.row(j)).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum::<f64>())
+                .map(|&j| crate::cpu::min_dist_update::sqdist_f64(x.row(i), x.row(j)))
                 .collect();
             ds.sort_by(|a, b| a.total_cmp(b));
             let m = if ds.is_empty() { 0.0 } else { ds.iter().take(kk).sum::<f64>() / ds.len().min(kk) as f64 };
@@ -352,7 +349,7 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
         if let Some((j, v)) = argmax(typ) {
             sel.picks.push(idx[j]);
             sel.scores.push(v);
-            labels[idx[j]] = -1;
+            mem[cl].remove(j);
         }
     }
     Ok(sel)
