@@ -169,7 +169,7 @@ fn medcal_repdiv_facility_location_value_matches() {
     for b in BUDGETS {
         let r = (0.7 * b as f64).floor() as usize;
         let input = SelectInput { x, budget: b, seed: 0, labeled: &[], scans: None };
-        let got = pollster::block_on(strategies::repdiv(&input, false)).unwrap();
+        let got = pollster::block_on(select::repdiv::repdiv(&input, false)).unwrap();
         let (ours, theirs) = (value(&got.picks[..r]), value(&f.want("repdiv", b)[..r]));
         assert!((ours - theirs).abs() <= 1e-3 * theirs, "B={b}: {ours} vs {theirs}");
     }
@@ -375,10 +375,10 @@ fn repdiv_on(f: &Fixture, be: Backend) {
     for b in [90, 180] {
         let r = (0.7 * b as f64).floor() as usize;
         let input = SelectInput { x, budget: b, seed: 0, labeled: &[], scans: Some(be) };
-        let got = with_small_tiles(|| pollster::block_on(strategies::repdiv(&input, false))).unwrap();
+        let got = with_small_tiles(|| pollster::block_on(select::repdiv::repdiv(&input, false))).unwrap();
         let (ours, theirs) = (value(&got.picks[..r]), value(&f.want("repdiv", b)[..r]));
         assert!((ours - theirs).abs() <= 1e-3 * theirs, "B={b}: {ours} vs {theirs}");
-        let cpu = pollster::block_on(strategies::repdiv(&SelectInput { scans: None, ..input }, false)).unwrap();
+        let cpu = pollster::block_on(select::repdiv::repdiv(&SelectInput { scans: None, ..input }, false)).unwrap();
         let same = cpu.picks.iter().zip(&got.picks).take_while(|(a, b)| a == b).count();
         eprintln!("repdiv B={b}: scans and reference identical for the first {same} picks; {}", got.notes.join("; "));
         assert!(same >= r / 3, "scans and reference part after {same} picks");

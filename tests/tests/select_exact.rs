@@ -110,3 +110,28 @@ fn filtered_probcover_scans_give_the_plain_delta_and_graph() {
         }
     }
 }
+
+#[test]
+fn lazy_filtered_repdiv_gives_the_plain_picks_and_scores() {
+    use medpick_core::select::repdiv;
+    for (name, x, n, d) in pools() {
+        // The plain reference evaluates every gain over every row: 1500 rows keep it to seconds.
+        let n = n.min(1500);
+        let raw = Matrix::new(&x[..n * d], n, d).unwrap();
+        let xn: Vec<f32> = (0..n)
+            .flat_map(|i| {
+                let r = raw.row(i);
+                let norm = r.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt() + 1e-10;
+                r.iter().map(move |&v| (v as f64 / norm) as f32)
+            })
+            .collect();
+        let m = Matrix::new(&xn, n, d).unwrap();
+        for (maxmin, labeled) in [(false, vec![]), (true, vec![4usize, 77])] {
+            let want = repdiv::repdiv_plain(m, &labeled, 40, maxmin);
+            let got = repdiv::repdiv_fast(m, &labeled, 40, maxmin);
+            assert_eq!(got.picks, want.picks, "{name} maxmin={maxmin}: picks differ");
+            assert_eq!(got.scores, want.scores, "{name} maxmin={maxmin}: scores differ");
+            eprintln!("{name} maxmin={maxmin}: {}", got.notes.join("; "));
+        }
+    }
+}

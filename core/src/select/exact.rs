@@ -504,18 +504,23 @@ impl<'a> PairFilter<'a> {
         super::strategies::dist(self.x, &self.n2, i, j)
     }
 
-    /// `f(i, est, err)` for every row i (in parallel within each block of rows), where `est[j]` ± `err(j)`
+    /// `f(i, est, err)` for every row i (in parallel within each block of rows), where `est(j)` ± `err(j)`
     /// brackets the plain squared distance (before its clip at 0) to row j; results in row order.
-    fn rows<R: Send>(&self, f: impl Fn(usize, &[f64], &dyn Fn(usize) -> f64) -> R + Sync + Send) -> Vec<R> {
+    fn rows<R: Send>(
+        &self,
+        f: impl Fn(usize, &dyn Fn(usize) -> f64, &dyn Fn(usize) -> f64) -> R + Sync + Send,
+    ) -> Vec<R> {
         let (n, d) = (self.x.n, self.x.d);
+        let packed = crate::cpu::sgemm::PackedWeight::new(self.x.data.to_vec());
         let mut out = Vec::with_capacity(n);
         for r0 in (0..n).step_by(Self::ROWS) {
             let r1 = (r0 + Self::ROWS).min(n);
             let a = &self.x.data[r0 * d..r1 * d];
-            let dots = crate::cpu::matmul::matmul(a, self.x.data, None, r1 - r0, n, d, true);
+            let dots = crate::cpu::matmul::matmul_weight(a, &packed, None, r1 - r0, n, d, true, |_| {});
             out.extend(par::map(r1 - r0, |r| {
                 let i = r0 + r;
-                let est: Vec<f64> = (0..n).map(|j| self.n2[i] + self.n2[j] - 2.0 * dots[r * n + j] as f64).collect();
+                let row = &dots[r * n..(r + 1) * n];
+                let est = |j: usize| self.n2[i] + self.n2[j] - 2.0 * row[j] as f64;
                 let err = |j: usize| self.g * self.norm[i] * self.norm[j] + self.h * (self.n2[i] + self.n2[j]);
                 f(i, &est, &err)
             }));
@@ -533,19 +538,19 @@ pub fn other_label_scan(x: Matrix, labels: &[usize]) -> (Vec<f64>, f64, u64) {
     let rows = pf.rows(|i, est, err| {
         let mut ev = 0u64;
         // The nearest row of another label: every row whose bracket reaches below the smallest upper end.
-        let top = (0..n).filter(|&j| labels[j] != labels[i]).map(|j| est[j] + err(j)).fold(f64::INFINITY, f64::min);
+        let top = (0..n).filter(|&j| labels[j] != labels[i]).map(|j| est(j) + err(j)).fold(f64::INFINITY, f64::min);
         let mut other = f64::INFINITY;
         for j in 0..n {
-            if labels[j] != labels[i] && est[j] - err(j) <= top {
+            if labels[j] != labels[i] && est(j) - err(j) <= top {
                 ev += 1;
                 other = other.min(pf.exact(i, j));
             }
         }
         // The farthest row: every row whose bracket reaches above the largest lower end.
-        let bottom = (0..n).map(|j| est[j] - err(j)).fold(f64::NEG_INFINITY, f64::max);
+        let bottom = (0..n).map(|j| est(j) - err(j)).fold(f64::NEG_INFINITY, f64::max);
         let mut far = 0f64;
         for j in 0..n {
-            if est[j] + err(j) >= bottom {
+            if est(j) + err(j) >= bottom {
                 ev += 1;
                 far = far.max(pf.exact(i, j));
             }
@@ -571,8 +576,8 @@ pub fn delta_graph(x: Matrix, delta: f64) -> (Vec<usize>, Vec<u32>, u64) {
     let (lo, hi) = (r2 * (1.0 - 1e-9), r2 * (1.0 + 1e-9));
     let lists = pf.rows(|i, est, err| {
         let (mut out, mut ev) = (Vec::new(), 0u64);
-        for (j, &e) in est.iter().enumerate() {
-            let r = err(j);
+        for j in 0..x.n {
+            let (e, r) = (est(j), err(j));
             if e - r > hi {
                 continue;
             }

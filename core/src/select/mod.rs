@@ -13,6 +13,7 @@ pub mod kmeans;
 pub mod pca;
 pub mod pool;
 pub mod probcover;
+pub mod repdiv;
 pub mod scan;
 pub mod strategies;
 
@@ -120,8 +121,8 @@ pub async fn select_on(name: &str, input: &SelectInput<'_>) -> Result<Selection>
         "probcover" => probcover::probcover(input).await?,
         "fps" => strategies::fps(input).await?,
         "bal" => strategies::bal(input).await?,
-        "repdiv" => strategies::repdiv(input, false).await?,
-        "repdiv-maxmin" => strategies::repdiv(input, true).await?,
+        "repdiv" => repdiv::repdiv(input, false).await?,
+        "repdiv-maxmin" => repdiv::repdiv(input, true).await?,
         "kmeans-centroid" => strategies::kmeans_centroid(input).await?,
         "usl" => strategies::usl(input),
         "usl-medcal" => strategies::usl_medcal(input).await?,

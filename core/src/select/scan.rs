@@ -343,7 +343,7 @@ pub fn max_cover(offsets: &[usize], edges: &[u32], budget: usize, labeled: &[usi
     sel
 }
 
-/// RepDiv ([`super::strategies::repdiv`]) in the scans: lazy-greedy facility location for ⌊0.7·B⌋ picks, then
+/// RepDiv ([`super::repdiv::repdiv`]) in the scans: lazy-greedy facility location for ⌊0.7·B⌋ picks, then
 /// the diversity picks (1 − cos = D/2 on unit vectors) from distance columns computed by the scans.
 pub async fn repdiv(
     be: Backend<'_>,

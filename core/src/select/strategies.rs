@@ -17,8 +17,9 @@ pub(super) fn norms2(x: Matrix) -> Vec<f64> {
     (0..x.n).map(|i| x.row(i).iter().map(|&v| v as f64 * v as f64).sum()).collect()
 }
 
+/// a·b in f64 over eight lanes (the CPU backend's `dot_f64`, which its bulk kernel reproduces bit for bit).
 pub(super) fn dot(a: &[f32], b: &[f32]) -> f64 {
-    a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
+    crate::cpu::min_dist_update::dot_f64(a, b)
 }
 
 /// Euclidean distance by the norm expansion, clipped at 0 (as MedCAL computes its distance matrix).
@@ -431,61 +432,6 @@ pub async fn fps(input: &SelectInput<'_>) -> Result<Selection> {
     let dev = device(input, input.x)?;
     let c = cluster(input, dev.as_ref(), k, 0xf95).await?;
     Ok(fps_from(input.x, &c.labels, c.k, input.budget))
-}
-
-/// RepDiv (MedCAL): facility location on cosine similarity for ⌊0.7·B⌋ picks, then the candidate farthest
-/// (1 − cos) from *some* selected point (max over selected, as coded), or from *all* (max-min) with `maxmin`.
-/// With a scan backend: lazy-greedy facility location and the diversity distances there ([`scan::repdiv`]).
-pub async fn repdiv(input: &SelectInput<'_>, maxmin: bool) -> Result<Selection> {
-    let xn = l2_normalize(input.x);
-    let x = Matrix { data: &xn, n: input.x.n, d: input.x.d };
-    if let Some(be) = input.scans {
-        return scan::repdiv(be, x, input.labeled, input.budget, maxmin).await;
-    }
-    let n = x.n;
-    let s = |i: usize, j: usize| dot(x.row(i), x.row(j));
-    let r = (0.7 * input.budget as f64).floor() as usize;
-    let mut chosen = vec![false; n];
-    for &l in input.labeled {
-        chosen[l] = true;
-    }
-    let mut max_sim = vec![0f64; n];
-    for &l in input.labeled {
-        for (j, m) in max_sim.iter_mut().enumerate() {
-            *m = m.max(s(l, j));
-        }
-    }
-    let mut sel = empty();
-    for _ in 0..r {
-        let gains =
-            (0..n).map(|c| if chosen[c] { f64::NAN } else { (0..n).map(|j| max_sim[j].max(s(c, j))).sum::<f64>() });
-        let Some((c, g)) = argmax(gains) else { break };
-        chosen[c] = true;
-        sel.picks.push(c);
-        sel.scores.push(g);
-        for (j, m) in max_sim.iter_mut().enumerate() {
-            *m = m.max(s(c, j));
-        }
-    }
-    let mut div: Vec<f64> = vec![if maxmin { f64::INFINITY } else { f64::NEG_INFINITY }; n];
-    let anchors: Vec<usize> = input.labeled.iter().copied().chain(sel.picks.iter().copied()).collect();
-    for &a in &anchors {
-        for (c, v) in div.iter_mut().enumerate() {
-            let d = 1.0 - s(c, a);
-            *v = if maxmin { v.min(d) } else { v.max(d) };
-        }
-    }
-    while sel.picks.len() < input.budget {
-        let Some((c, v)) = argmax((0..n).map(|c| if chosen[c] { f64::NAN } else { div[c] })) else { break };
-        chosen[c] = true;
-        sel.picks.push(c);
-        sel.scores.push(v);
-        for (j, val) in div.iter_mut().enumerate() {
-            let d = 1.0 - s(j, c);
-            *val = if maxmin { val.min(d) } else { val.max(d) };
-        }
-    }
-    Ok(sel)
 }
 
 /// `kmeans-centroid` (DropQuery's initial pool): L2-normalised features, k-means with k = B, nearest member.

@@ -56,3 +56,83 @@ super::math::multiversion! {
     /// row converted to f64 gives exactly the row's value.
     pub fn sqdist_f64c(a: &[f32], c: &[f64]) -> f64 => sqdist_f64c_body
 }
+
+#[inline(always)]
+fn dot_body(a: &[f32], b: &[f32]) -> f64 {
+    let mut lanes = [0f64; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ta, tb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            lanes[l] += x[l] as f64 * y[l] as f64;
+        }
+    }
+    let mut s = lanes.iter().sum::<f64>();
+    for (&x, &y) in ta.iter().zip(tb) {
+        s += x as f64 * y as f64;
+    }
+    s
+}
+
+super::math::multiversion! {
+    /// Σ a·b in f64 over eight lanes, then the lanes and the tail in order. The products of two f32 are exact
+    /// in f64, so a fused multiply-add gives the same bits: [`dots_f64`] computes the same values in bulk.
+    pub fn dot_f64(a: &[f32], b: &[f32]) -> f64 => dot_body
+}
+
+/// Queries per register block of [`dots_f64`].
+const QB: usize = 4;
+
+#[inline(always)]
+fn dots_body(q: &[f32], nq: usize, x: &[f32], d: usize, out: &mut [f64], j0: usize) {
+    let rows = out.len() / nq.max(1);
+    let full = d / 8 * 8;
+    for q0 in (0..nq).step_by(QB) {
+        let qs = QB.min(nq - q0);
+        for r in 0..rows {
+            let xr = &x[(j0 + r) * d..(j0 + r + 1) * d];
+            let mut lanes = [[0f64; 8]; QB];
+            for t in (0..full).step_by(8) {
+                let xv: [f64; 8] = std::array::from_fn(|l| xr[t + l] as f64);
+                for (c, acc) in lanes.iter_mut().enumerate().take(qs) {
+                    let qr = &q[(q0 + c) * d + t..(q0 + c) * d + t + 8];
+                    for l in 0..8 {
+                        acc[l] += qr[l] as f64 * xv[l];
+                    }
+                }
+            }
+            for (c, acc) in lanes.iter().enumerate().take(qs) {
+                let mut s = acc.iter().sum::<f64>();
+                for t in full..d {
+                    s += q[(q0 + c) * d + t] as f64 * xr[t] as f64;
+                }
+                out[(q0 + c) * rows + r] = s;
+            }
+        }
+    }
+}
+
+super::math::multiversion! {
+    fn dots_block(q: &[f32], nq: usize, x: &[f32], d: usize, out: &mut [f64], j0: usize) => dots_body
+}
+
+/// `[nq, n]` of [`dot_f64`]`(q_c, x_j)` bit for bit (each pair summed in the same eight lanes and order), the
+/// queries in register blocks against each row, rows split over the CPU backend's threads.
+pub fn dots_f64(q: &[f32], nq: usize, x: &[f32], n: usize, d: usize) -> Vec<f64> {
+    let rows = par::rows_per_task(n, nq * d, 1 << 16);
+    let tasks = n.div_ceil(rows.max(1));
+    let parts = par::map(tasks, |t| {
+        let (j0, j1) = (t * rows, ((t + 1) * rows).min(n));
+        let mut out = vec![0f64; nq * (j1 - j0)];
+        dots_block(q, nq, x, d, &mut out, j0);
+        (j0, j1, out)
+    });
+    let mut all = vec![0f64; nq * n];
+    for (j0, j1, out) in parts {
+        let w = j1 - j0;
+        for c in 0..nq {
+            all[c * n + j0..c * n + j1].copy_from_slice(&out[c * w..(c + 1) * w]);
+        }
+    }
+    all
+}
