@@ -135,3 +135,27 @@ fn lazy_filtered_repdiv_gives_the_plain_picks_and_scores() {
         }
     }
 }
+
+/// The library refuses non-finite rows itself (the feature-file reader does too), naming the row: an Inf row
+/// would otherwise be the farthest point of every k-center pass and a NaN row poison every k-means centre.
+#[test]
+fn select_refuses_non_finite_rows_in_the_library() {
+    let (n, d) = (3000, 8);
+    let mut x = medpick_core::bench::synthetic_features(n, d, 1);
+    for (bad, v) in [(2500, f32::INFINITY), (17, f32::NAN)] {
+        x[bad * d + 3] = v;
+        let m = Matrix::new(&x, n, d).unwrap();
+        for strategy in ["coreset", "typiclust-knn", "probcover", "repdiv"] {
+            let input = medpick_core::select::SelectInput {
+                x: m,
+                budget: 10,
+                seed: 0,
+                labeled: &[],
+                scans: Some(Backend::Cpu),
+            };
+            let err = pollster::block_on(medpick_core::select::select(strategy, &input)).unwrap_err().to_string();
+            assert!(err.contains(&format!("feature row {bad} holds a non-finite value")), "{strategy}: {err}");
+        }
+        x[bad * d + 3] = 0.0;
+    }
+}

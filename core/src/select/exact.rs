@@ -8,11 +8,12 @@
 //!   lanes, stored as f32), so the min-distances and the picks are the plain ones bit for bit.
 //! - [`kmeans`]: greedy k-means++ (the plain rule and RNG stream of [`super::kmeans::kmeans`]) where a candidate
 //!   is compared only with the rows it can improve (the same triangle test against each row's current centre),
-//!   then Lloyd with Hamerly's bounds (an upper bound on the distance to the own centre, a lower bound on the
-//!   distance to any other, half the distance to the nearest other centre); a row whose bounds do not settle
-//!   its centre is reassigned with an f32 GEMM against all centres whose rigorous error bound keeps every centre
-//!   that could be nearest, and those candidates are measured exactly. Labels, centres and inertia equal the
-//!   plain algorithm's bit for bit.
+//!   then Lloyd with Yinyang's group bounds (per row an upper bound on the distance to its centre and, per group
+//!   of about ten centres, a lower bound on the distance to the group's other centres, each moved by the
+//!   centres' shifts): a row is re-measured only against the groups its bounds leave open, and a row with many
+//!   open groups goes to an f32 GEMM against all centres whose rigorous error bound keeps every centre that
+//!   could be nearest, those candidates measured exactly. Labels, centres and inertia equal the plain
+//!   algorithm's bit for bit.
 //!
 //! Every skip needs a relative margin of 1e-7 beyond the bound (the f64 sums' rounding is below 1e-11 even at
 //! D = 10⁵), so a skipped row's plain value could not have changed the result: exact, not approximately so.
@@ -234,9 +235,8 @@ impl KmeansPP {
     }
 }
 
-/// Rigorous bounds on ‖x − c‖ from the f32 GEMM product `dot` = fl(x·c̃) (c̃ the centre rounded to f32, ‖x‖² and
-/// ‖c̃‖² exact in f64, `cn` = ‖c‖): the dot product's error is at most γ_d·‖x‖‖c̃‖ for any summation order, and
-/// rounding the centre moves the distance by at most 2⁻²⁴‖c‖.
+/// The error factor of the f32 GEMM filter: fl(x·c̃) (c̃ the centre rounded to f32) is within γ_d·‖x‖‖c̃‖ of x·c̃
+/// for any summation order, and rounding the centre moves a distance by at most 2⁻²⁴‖c‖.
 struct GemmBounds {
     gamma: f64,
 }
@@ -247,18 +247,6 @@ impl GemmBounds {
         let du = (d + 2) as f64 * u;
         GemmBounds { gamma: 1.01 * du / (1.0 - du) }
     }
-
-    /// (lower, upper) bounds on the true distance.
-    #[inline]
-    fn bounds(&self, xn2: f64, cn2: f64, cn: f64, dot: f32) -> (f64, f64) {
-        let xn = xn2.sqrt();
-        let e = 2.0 * self.gamma * xn * cn2.sqrt() + 1e-12 * (xn2 + cn2);
-        let est = xn2 + cn2 - 2.0 * dot as f64;
-        let shift = (f32::EPSILON as f64) * cn;
-        let lo = ((est - e).max(0.0).sqrt() - shift).max(0.0);
-        let hi = (est + e).max(0.0).sqrt() + shift;
-        (lo * (1.0 - 1e-12), hi * (1.0 + 1e-12))
-    }
 }
 
 /// Centres as the GEMM sees them: rounded to f32, with the f64 norms the bounds need.
@@ -267,8 +255,7 @@ struct Centres {
     /// ‖c̃‖² and ‖c̃‖ of the f32-rounded centres.
     n2_32: Vec<f64>,
     n32: Vec<f64>,
-    /// ‖c‖, and the most rounding can move a distance (2⁻²³‖c‖) per centre and at most.
-    norm: Vec<f64>,
+    /// The most rounding can move a distance (2⁻²³‖c‖) per centre and at most.
     shift: Vec<f64>,
     max_shift: f64,
 }
@@ -282,23 +269,25 @@ impl Centres {
         let n32 = n2_32.iter().map(|v: &f64| v.sqrt()).collect();
         let shift: Vec<f64> = norm.iter().map(|v| f32::EPSILON as f64 * v).collect();
         let max_shift = shift.iter().copied().fold(0.0, f64::max);
-        Centres { c32, n2_32, n32, norm, shift, max_shift }
+        Centres { c32, n2_32, n32, shift, max_shift }
     }
 }
 
-/// For the rows `rows`: the plain nearest centre (lowest index on ties) with its exact squared distance, and a
-/// lower bound on the distance to every other centre, by the GEMM filter and exact refinement.
+/// For the rows `rows`: the plain nearest centre (lowest index on ties) with its exact squared distance, and per
+/// group of centres a lower bound on the distance to its centres but the nearest, by the GEMM filter and exact
+/// refinement.
+#[allow(clippy::too_many_arguments)] // the Lloyd state it reads
 fn full_assign(
     x: Matrix,
     xn2: &[f64],
     c: &[f64],
     cs: &Centres,
-    k: usize,
+    groups: &Groups,
     rows: &[usize],
     gb: &GemmBounds,
     stats: &mut KmeansStats,
-) -> Vec<(usize, f64, f64)> {
-    let d = x.d;
+) -> Vec<(usize, f64, Vec<f64>)> {
+    let (d, k, ng) = (x.d, groups.of.len(), groups.count);
     const CHUNK: usize = 1024;
     let mut out = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(CHUNK) {
@@ -320,7 +309,7 @@ fn full_assign(
             let reach = hi * (1.0 + MARGIN) + cs.max_shift;
             let reach2 = reach * reach * (1.0 + 1e-12);
             let (mut best, mut bd, mut ev) = (usize::MAX, f64::INFINITY, 0u64);
-            let mut low2 = f64::INFINITY;
+            let mut low2 = vec![f64::INFINITY; ng];
             let mut exact = Vec::new();
             for j in 0..k {
                 let l2 = est(j) - err(j);
@@ -333,24 +322,61 @@ fn full_assign(
                         best = j;
                     }
                 } else {
-                    low2 = low2.min(l2);
+                    let g = groups.of[j];
+                    low2[g] = low2[g].min(l2);
                 }
             }
-            // A lower bound on the distance to every centre but the nearest.
-            let mut second = ((low2.max(0.0).sqrt() - cs.max_shift) * (1.0 - 1e-12)).max(0.0);
+            let mut lbs: Vec<f64> =
+                low2.iter().map(|&l2| ((l2.max(0.0).sqrt() - cs.max_shift) * (1.0 - 1e-12)).max(0.0)).collect();
             for &(j, v) in &exact {
                 if j != best {
-                    second = second.min(v.sqrt() * (1.0 - 1e-12));
+                    let g = groups.of[j];
+                    lbs[g] = lbs[g].min(v.sqrt() * (1.0 - 1e-12));
                 }
             }
-            (best, bd, second, ev)
+            (best, bd, lbs, ev)
         });
-        for (best, bd, second, ev) in res {
+        for (best, bd, lbs, ev) in res {
             stats.exact += ev;
-            out.push((best, bd, second));
+            out.push((best, bd, lbs));
         }
     }
     out
+}
+
+/// Centres grouped for the lower bounds (Yinyang k-means): `of[j]` is centre j's group, `members` each group's
+/// centres in index order. Groups only change how much is skipped, never the result.
+struct Groups {
+    of: Vec<usize>,
+    members: Vec<Vec<usize>>,
+    count: usize,
+}
+
+impl Groups {
+    /// About k/10 groups (at most what keeps n × groups bounds under 8M values) by a short k-means of the
+    /// initial centres.
+    fn new(centers: &[f64], k: usize, d: usize, n: usize) -> Self {
+        let count = (k / 10).clamp(1, (8_000_000 / n.max(1)).max(1)).min(k);
+        let c32: Vec<f32> = centers.iter().map(|&v| v as f32).collect();
+        let of = if count == 1 {
+            vec![0; k]
+        } else {
+            super::kmeans::kmeans(Matrix { data: &c32, n: k, d }, count, 0x9e0, 10, 1e-4).labels
+        };
+        let mut members = vec![Vec::new(); count];
+        for (j, &g) in of.iter().enumerate() {
+            members[g].push(j);
+        }
+        Groups { of, members, count }
+    }
+}
+
+/// How one row's centre is settled in a Lloyd step: kept by its bounds, found among the groups its bounds leave
+/// open, or (too many open) left to the GEMM.
+enum Step {
+    Keep(Option<f64>),
+    Moved(usize, f64, Vec<(usize, f64)>, u64),
+    Full,
 }
 
 /// Greedy k-means++ then Lloyd, exactly as [`super::kmeans::kmeans`] (same RNG stream, rules and arithmetic),
@@ -366,13 +392,15 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> (Clu
     let first = rng.below(n as u32) as usize;
     let pp = KmeansPP::new(x, first, k, &mut rng, &mut st);
     let mut centers: Vec<f64> = pp.iter().flat_map(|&c| x.row(c).iter().map(|&v| v as f64)).collect();
-    // Lloyd with Hamerly's bounds.
+    // Lloyd with group bounds (Yinyang): per row an upper bound on the distance to its centre and, per group of
+    // centres, a lower bound on the distance to that group's centres but its own.
     let total_var = mean_variance(x);
     let xn2: Vec<f64> = par::map(n, |i| x.row(i).iter().map(|&v| v as f64 * v as f64).sum());
     let gb = GemmBounds::new(d);
+    let groups = Groups::new(&centers, k, d, n);
+    let ng = groups.count;
     let mut labels = vec![0usize; n];
-    // Upper bound on the distance to the own centre, lower bound on the distance to any other.
-    let (mut upper, mut lower) = (vec![f64::INFINITY; n], vec![0f64; n]);
+    let (mut upper, mut lower) = (vec![f64::INFINITY; n], vec![0f64; n * ng]);
     let mut fresh = true;
     let mut assign =
         |centers: &[f64], labels: &mut [usize], upper: &mut [f64], lower: &mut [f64], st: &mut KmeansStats| {
@@ -382,39 +410,85 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> (Clu
                 fresh = false;
                 (0..n).collect()
             } else {
-                // Half the distance from each centre to its nearest other centre (a lower bound).
-                let cc = crate::cpu::matmul::matmul(&cs.c32, &cs.c32, None, k, k, d, true);
-                let half: Vec<f64> = par::map(k, |j| {
-                    (0..k)
-                        .filter(|&o| o != j)
-                        .map(|o| {
-                            gb.bounds(cs.n2_32[j], cs.n2_32[o], cs.norm[o], cc[j * k + o]).0
-                                - f32::EPSILON as f64 * cs.norm[j]
-                        })
-                        .fold(f64::INFINITY, f64::min)
-                        .max(0.0)
-                        / 2.0
-                });
-                let need: Vec<Option<usize>> = par::map(n, |i| {
-                    let a = labels[i];
-                    let bound = half[a].max(lower[i]);
-                    if upper[i] * (1.0 + MARGIN) < bound {
-                        return None;
+                let (lab, up, low): (&[usize], &[f64], &[f64]) = (labels, upper, lower);
+                let steps = par::map(n, |i| {
+                    let a = lab[i];
+                    let lb = &low[i * ng..(i + 1) * ng];
+                    let bound = lb.iter().copied().fold(f64::INFINITY, f64::min);
+                    if up[i] * (1.0 + MARGIN) < bound {
+                        return Step::Keep(None);
                     }
-                    let u = sqdist_f64c(x.row(i), &centers[a * d..(a + 1) * d]).sqrt() * (1.0 + 1e-12);
+                    let da = sqdist_f64c(x.row(i), &centers[a * d..(a + 1) * d]);
+                    let u = da.sqrt() * (1.0 + 1e-12);
                     if u * (1.0 + MARGIN) < bound {
-                        None
-                    } else {
-                        Some(i)
+                        return Step::Keep(Some(u));
                     }
+                    // The groups whose bound does not clear the own centre's distance: measure their centres.
+                    let open: Vec<usize> = (0..ng).filter(|&g| lb[g] <= u * (1.0 + MARGIN)).collect();
+                    if open.len() * 4 > ng.max(4) {
+                        return Step::Full;
+                    }
+                    let mut ev = 1u64;
+                    let mut seen: Vec<(usize, f64)> = vec![(a, da)];
+                    for &g in &open {
+                        for &j in &groups.members[g] {
+                            if j != a {
+                                seen.push((j, sqdist_f64c(x.row(i), &centers[j * d..(j + 1) * d])));
+                                ev += 1;
+                            }
+                        }
+                    }
+                    // The plain first minimum: every centre not measured is farther by the margin.
+                    let (b, bd) = seen.iter().copied().fold((usize::MAX, f64::INFINITY), |(bj, bv), (j, v)| {
+                        if v < bv || (v == bv && j < bj) {
+                            (j, v)
+                        } else {
+                            (bj, bv)
+                        }
+                    });
+                    // New bounds of the measured groups (and of the old centre's group when it changed).
+                    let mut lbs: Vec<(usize, f64)> = open.iter().map(|&g| (g, f64::INFINITY)).collect();
+                    let ga = groups.of[a];
+                    if b != a && !open.contains(&ga) {
+                        lbs.push((ga, lb[ga]));
+                    }
+                    for &(j, v) in &seen {
+                        if j != b {
+                            if let Some(e) = lbs.iter_mut().find(|e| e.0 == groups.of[j]) {
+                                e.1 = e.1.min(v.sqrt() * (1.0 - 1e-12));
+                            }
+                        }
+                    }
+                    Step::Moved(b, bd, lbs, ev)
                 });
-                need.into_iter().flatten().collect()
+                let mut full = Vec::new();
+                for (i, stp) in steps.into_iter().enumerate() {
+                    match stp {
+                        Step::Keep(u) => {
+                            st.exact += u.is_some() as u64;
+                            if let Some(u) = u {
+                                upper[i] = u;
+                            }
+                        }
+                        Step::Moved(b, bd, lbs, ev) => {
+                            st.exact += ev;
+                            labels[i] = if b == usize::MAX { 0 } else { b };
+                            upper[i] = bd.sqrt() * (1.0 + 1e-12);
+                            for (g, v) in lbs {
+                                lower[i * ng + g] = v;
+                            }
+                        }
+                        Step::Full => full.push(i),
+                    }
+                }
+                full
             };
-            for (&i, (best, bd, second)) in todo.iter().zip(full_assign(x, &xn2, centers, &cs, k, &todo, &gb, st)) {
+            let res = full_assign(x, &xn2, centers, &cs, &groups, &todo, &gb, st);
+            for (&i, (best, bd, lbs)) in todo.iter().zip(res) {
                 // No finite distance (overflowing features): centre 0, as the plain loop leaves it.
                 labels[i] = if best == usize::MAX { 0 } else { best };
                 upper[i] = bd.sqrt() * (1.0 + 1e-12);
-                lower[i] = second;
+                lower[i * ng..(i + 1) * ng].copy_from_slice(&lbs);
             }
         };
     for it in 0..max_iter.max(1) {
@@ -440,26 +514,23 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> (Clu
                 centers[j * d + t] = c;
             }
         }
-        // Move the bounds with the centres: the own centre moved by at most `mv[a]`, any other by at most the
-        // largest move among the others.
+        // Move the bounds with the centres: the own centre moved by at most `mv[a]`, a group's centres by at most
+        // the group's largest move.
         let mv: Vec<f64> = (0..k)
             .map(|j| {
                 let s: f64 = (0..d).map(|t| (old[j * d + t] - centers[j * d + t]).powi(2)).sum();
                 s.sqrt() * (1.0 + 1e-12)
             })
             .collect();
-        let (mut m1, mut m2, mut a1) = (0f64, 0f64, usize::MAX);
+        let mut gmove = vec![0f64; ng];
         for (j, &v) in mv.iter().enumerate() {
-            if v > m1 {
-                (m2, m1, a1) = (m1, v, j);
-            } else if v > m2 {
-                m2 = v;
-            }
+            gmove[groups.of[j]] = gmove[groups.of[j]].max(v);
         }
         for i in 0..n {
             upper[i] = (upper[i] + mv[labels[i]]) * (1.0 + 1e-15);
-            let other = if labels[i] == a1 { m2 } else { m1 };
-            lower[i] = ((lower[i] - other) * (1.0 - 1e-15)).max(0.0);
+            for (l, &m) in lower[i * ng..(i + 1) * ng].iter_mut().zip(&gmove) {
+                *l = ((*l - m) * (1.0 - 1e-15)).max(0.0);
+            }
         }
         if shift <= tol * total_var {
             break;

@@ -108,6 +108,12 @@ pub async fn select_on(name: &str, input: &SelectInput<'_>) -> Result<Selection>
             input.budget
         )));
     }
+    if let Some(i) = (0..input.x.n).find(|&i| input.x.row(i).iter().any(|v| !v.is_finite())) {
+        return Err(Error::Invalid(format!(
+            "feature row {i} holds a non-finite value (NaN or ±Inf): no distance to it means anything, so no strategy \
+             can rank it; re-embed that image or leave it out"
+        )));
+    }
     if let Some(&bad) = input.labeled.iter().find(|&&i| i >= input.x.n) {
         return Err(Error::Invalid(format!("labelled row {bad} is outside the pool of {}", input.x.n)));
     }
