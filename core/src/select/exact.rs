@@ -18,7 +18,7 @@
 //! Every skip needs a relative margin of 1e-7 beyond the bound (the f64 sums' rounding is below 1e-11 even at
 //! D = 10⁵), so a skipped row's plain value could not have changed the result: exact, not approximately so.
 
-use super::kmeans::{mean_variance, Clustering};
+use super::kmeans::{mean_variance, update_centres, Clustering};
 use super::Matrix;
 use crate::cpu::min_dist_update::{sqdist_f64, sqdist_f64c};
 use crate::cpu::par;
@@ -494,26 +494,8 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> (Clu
     for it in 0..max_iter.max(1) {
         st.iterations = it + 1;
         assign(&centers, &mut labels, &mut upper, &mut lower, &mut st);
-        let mut sums = vec![0f64; k * d];
-        let mut counts = vec![0usize; k];
-        for i in 0..n {
-            counts[labels[i]] += 1;
-            for (s, &v) in sums[labels[i] * d..(labels[i] + 1) * d].iter_mut().zip(x.row(i)) {
-                *s += v as f64;
-            }
-        }
         let old = centers.clone();
-        let mut shift = 0.0;
-        for j in 0..k {
-            if counts[j] == 0 {
-                continue; // empty cluster keeps its centre
-            }
-            for t in 0..d {
-                let c = sums[j * d + t] / counts[j] as f64;
-                shift += (c - centers[j * d + t]).powi(2);
-                centers[j * d + t] = c;
-            }
-        }
+        let shift = update_centres(x, &labels, &mut centers, k);
         // Move the bounds with the centres: the own centre moved by at most `mv[a]`, a group's centres by at most
         // the group's largest move.
         let mv: Vec<f64> = (0..k)

@@ -33,6 +33,32 @@ pub fn mean_variance(x: Matrix) -> f64 {
     (0..n).map(|i| sqdist(x.row(i), &mean)).sum::<f64>() / (n * d) as f64
 }
 
+/// Lloyd's centre update: each centre becomes the mean of its rows (summed in f64 in row order; a centre without
+/// rows keeps its value). Returns the squared shift of all centres.
+pub(super) fn update_centres(x: Matrix, labels: &[usize], centers: &mut [f64], k: usize) -> f64 {
+    let d = x.d;
+    let mut sums = vec![0f64; k * d];
+    let mut counts = vec![0usize; k];
+    for (i, &l) in labels.iter().enumerate() {
+        counts[l] += 1;
+        for (s, &v) in sums[l * d..(l + 1) * d].iter_mut().zip(x.row(i)) {
+            *s += v as f64;
+        }
+    }
+    let mut shift = 0.0;
+    for j in 0..k {
+        if counts[j] == 0 {
+            continue; // empty cluster keeps its centre
+        }
+        for t in 0..d {
+            let c = sums[j * d + t] / counts[j] as f64;
+            shift += (c - centers[j * d + t]).powi(2);
+            centers[j * d + t] = c;
+        }
+    }
+    shift
+}
+
 /// Cluster the rows of `x` into `k` groups.
 pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> Clustering {
     let (n, d) = (x.n, x.d);
@@ -93,25 +119,7 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> Clus
         for (l, (bj, _)) in labels.iter_mut().zip(assign(&centers)) {
             *l = bj;
         }
-        let mut sums = vec![0f64; k * d];
-        let mut counts = vec![0usize; k];
-        for i in 0..n {
-            counts[labels[i]] += 1;
-            for (s, &v) in sums[labels[i] * d..(labels[i] + 1) * d].iter_mut().zip(x.row(i)) {
-                *s += v as f64;
-            }
-        }
-        let mut shift = 0.0;
-        for j in 0..k {
-            if counts[j] == 0 {
-                continue; // empty cluster keeps its centre
-            }
-            for t in 0..d {
-                let c = sums[j * d + t] / counts[j] as f64;
-                shift += (c - centers[j * d + t]).powi(2);
-                centers[j * d + t] = c;
-            }
-        }
+        let shift = update_centres(x, &labels, &mut centers, k);
         if shift <= tol * total_var {
             break;
         }

@@ -14,8 +14,9 @@
 
 use std::collections::BinaryHeap;
 
+use super::scan::{self, pop_stale, Bound};
 use super::strategies::{dot, empty, l2_normalize};
-use super::{argmax, scan, Matrix, SelectInput, Selection};
+use super::{argmax, Matrix, SelectInput, Selection};
 use crate::cpu::par;
 use crate::Result;
 
@@ -142,28 +143,6 @@ fn sims(x: Matrix, rows: &[usize]) -> Vec<f64> {
     crate::cpu::min_dist_update::dots_f64(&q, rows.len(), x.data, x.n, x.d)
 }
 
-/// A lazy-greedy candidate: gain upper bound, row, and the pick count at which the bound was exact.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Bound {
-    ub: f64,
-    idx: usize,
-    stamp: usize,
-}
-
-impl Eq for Bound {}
-
-impl PartialOrd for Bound {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-
-impl Ord for Bound {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.ub.total_cmp(&o.ub).then(o.idx.cmp(&self.idx))
-    }
-}
-
 /// [`repdiv_plain`]'s picks and scores, accelerated (see the module).
 pub fn repdiv_fast(x: Matrix, labeled: &[usize], budget: usize, maxmin: bool) -> Selection {
     const BATCH: usize = 14;
@@ -207,16 +186,8 @@ pub fn repdiv_fast(x: Matrix, labeled: &[usize], budget: usize, maxmin: bool) ->
             continue;
         }
         // Re-evaluate the stale bounds at the top of the heap: the plain gains.
-        let mut batch = Vec::with_capacity(BATCH);
-        let mut fresh = Vec::new();
-        while batch.len() < BATCH {
-            let Some(b) = heap.pop() else { break };
-            if b.stamp == step {
-                fresh.push(b);
-            } else {
-                batch.push(b.idx);
-            }
-        }
+        let (stale, fresh) = pop_stale(&mut heap, step, BATCH);
+        let batch: Vec<usize> = stale.iter().map(|b| b.idx).collect();
         let m = &max_sim;
         let gains = f.each(&batch, |c, top| f.gain(c, top, m));
         evaluations += batch.len();

@@ -203,11 +203,11 @@ pub fn row_groups(offsets: &[usize], max_edges: usize) -> Vec<(usize, usize)> {
 
 /// A candidate in the lazy greedy heap: ordered by upper bound, then the lower index first.
 #[derive(Clone, Copy, Debug)]
-struct Bound {
-    ub: f64,
-    idx: usize,
+pub(super) struct Bound {
+    pub(super) ub: f64,
+    pub(super) idx: usize,
     /// The pick number at which `ub` was computed exactly.
-    stamp: usize,
+    pub(super) stamp: usize,
 }
 
 impl PartialEq for Bound {
@@ -228,6 +228,21 @@ impl Ord for Bound {
     fn cmp(&self, o: &Self) -> Ordering {
         self.ub.total_cmp(&o.ub).then(o.idx.cmp(&self.idx))
     }
+}
+
+/// Pop up to `max` stale bounds (computed before pick `step`) from the top of a lazy-greedy heap, with the fresh
+/// ones met on the way (to push back as they are).
+pub(super) fn pop_stale(heap: &mut BinaryHeap<Bound>, step: usize, max: usize) -> (Vec<Bound>, Vec<Bound>) {
+    let (mut stale, mut fresh) = (Vec::with_capacity(max), Vec::new());
+    while stale.len() < max {
+        let Some(b) = heap.pop() else { break };
+        if b.stamp == step {
+            fresh.push(b);
+        } else {
+            stale.push(b);
+        }
+    }
+    (stale, fresh)
 }
 
 /// Facility location on L2-normalised rows (`xn`), `picks` greedy steps from the rows in `labeled`, by lazy
@@ -268,16 +283,7 @@ pub async fn facility_location<'p>(pool: &Pool<'p>, labeled: &[usize], picks: us
             continue;
         }
         // Re-evaluate the stale candidates at the top of the heap.
-        let mut batch = Vec::with_capacity(BATCH);
-        let mut fresh = Vec::new();
-        while batch.len() < BATCH {
-            let Some(b) = heap.pop() else { break };
-            if b.stamp == step {
-                fresh.push(b);
-            } else {
-                batch.push(b);
-            }
-        }
+        let (batch, fresh) = pop_stale(&mut heap, step, BATCH);
         let mut rows: Vec<f32> = batch.iter().flat_map(|b| xn.row(b.idx).iter().copied()).collect();
         rows.resize(BATCH * d, 0.0);
         be.write(&cand, 0, &rows)?;
