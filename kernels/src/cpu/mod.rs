@@ -16,6 +16,7 @@ pub use adamw::AdamwStep;
 pub use dice_loss::DiceMode;
 pub use facility_gain::GainMode;
 pub use gelu::gelu_in_place;
+pub use math::all_finite;
 pub use other_label_min::OTHER_NONE;
 pub use radius_edges::exclusive_prefix;
 pub use segment_mean::segments;

@@ -102,7 +102,14 @@ impl<'a> Exec<'a> {
         if !matches!(self.checks, Some(None)) {
             return Ok(());
         }
-        if self.read(t, len).await?.iter().any(|v| !v.is_finite()) {
+        let finite = if self.gpu.is_none() {
+            // On the CPU the tensor is read where it is (no copy of a whole activation per layer).
+            host_len("checkpoint", "tensor", t, len)?;
+            cpu::all_finite(&host("checkpoint", t)?[..len])
+        } else {
+            cpu::all_finite(&self.read(t, len).await?)
+        };
+        if !finite {
             self.checks = Some(Some(layer()));
         }
         Ok(())
