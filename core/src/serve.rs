@@ -78,7 +78,33 @@ pub fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
             _ => return None,
         }
     }
-    out.is_file().then_some(out)
+    // A symbolic link inside the folder may point anywhere: serve only what really lies inside it.
+    let real = std::fs::canonicalize(&out).ok()?;
+    let root = std::fs::canonicalize(root).ok()?;
+    (real.starts_with(&root) && real.is_file()).then_some(real)
+}
+
+/// Whether a request's Host header names this server, for a server bound to `bind_host` on `port`. Bound to a
+/// loopback address (the default), only localhost, 127.0.0.1 and [::1] (with this port or none) are answered: a
+/// page on another site that re-points its own name at 127.0.0.1 (DNS rebinding) sends its own name and is
+/// refused. Bound to another address the user chose to expose the server, and any Host is answered.
+pub fn host_allowed(host_header: Option<&str>, bind_host: &str, port: u16) -> bool {
+    let loopback = matches!(bind_host, "127.0.0.1" | "localhost" | "::1" | "[::1]");
+    if !loopback {
+        return true;
+    }
+    let Some(h) = host_header.map(|h| h.trim().to_ascii_lowercase()) else {
+        return false;
+    };
+    let (name, p) = match h.rsplit_once(':') {
+        Some((n, p))
+            if !n.is_empty() && (!n.starts_with('[') || n.ends_with(']')) && p.chars().all(|c| c.is_ascii_digit()) =>
+        {
+            (n.to_string(), Some(p.to_string()))
+        }
+        _ => (h.clone(), None),
+    };
+    matches!(name.as_str(), "localhost" | "127.0.0.1" | "[::1]") && p.is_none_or(|p| p == port.to_string())
 }
 
 /// Headers every served file carries besides its Content-Type.
@@ -104,5 +130,36 @@ mod tests {
         {
             assert!(resolve(&root, bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn resolve_refuses_a_link_that_leaves_the_folder() {
+        let dir = std::env::temp_dir().join(format!("medpick-serve-{}", std::process::id()));
+        let outside = std::env::temp_dir().join(format!("medpick-serve-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(&outside, "secret").unwrap();
+        std::fs::write(dir.join("index.html"), "ok").unwrap();
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&outside, dir.join("leak.txt")).unwrap();
+            std::os::unix::fs::symlink(dir.join("index.html"), dir.join("inside.html")).unwrap();
+            assert!(resolve(&dir, "/leak.txt").is_none(), "a link out of the folder is not served");
+            assert!(resolve(&dir, "/inside.html").is_some(), "a link that stays inside is");
+        }
+        assert!(resolve(&dir, "/index.html").is_some());
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(&outside);
+    }
+
+    #[test]
+    fn loopback_servers_answer_only_their_own_host_names() {
+        for ok in ["localhost:8080", "127.0.0.1:8080", "[::1]:8080", "LOCALHOST", "127.0.0.1"] {
+            assert!(host_allowed(Some(ok), "127.0.0.1", 8080), "{ok}");
+        }
+        for bad in ["evil.example:8080", "localhost:9999", "127.0.0.1.evil.example", "", "[::1", "localhost.:8080"] {
+            assert!(!host_allowed(Some(bad), "127.0.0.1", 8080), "{bad}");
+        }
+        assert!(!host_allowed(None, "127.0.0.1", 8080), "no Host header");
+        assert!(host_allowed(Some("scanner.lab:8080"), "0.0.0.0", 8080), "an exposed server answers any name");
     }
 }

@@ -16,7 +16,7 @@ pub struct SelectBenchArgs {
     /// Feature dimensions, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "256,384,768")]
     pub d: Vec<usize>,
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, allow_negative_numbers = true, value_parser = crate::whole::<usize>)]
     pub budget: usize,
     /// Strategies, comma-separated (any name `medpick select` takes).
     #[arg(long, value_delimiter = ',', default_value = "coreset,typiclust-knn,probcover,repdiv")]
@@ -44,7 +44,7 @@ pub struct CellArgs {
     pub d: usize,
     #[arg(long)]
     pub strategy: String,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::whole::<usize>)]
     pub budget: usize,
     /// Also write the features here (.npy) for the scikit-activeml run.
     #[arg(long)]

@@ -277,7 +277,41 @@ fn tune_allocator() {
     }
 }
 
+/// Mesa's drivers connect to a Wayland display while the GPU adapters are probed, and libwayland prints
+/// "error: XDG_RUNTIME_DIR is invalid or not set" (once per probe) on headless machines without one. Give the
+/// process a private runtime folder instead (mode 0700 under the temp folder), as a login session would.
+fn private_runtime_dir() {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        let ok = |p: &std::path::Path| {
+            std::fs::metadata(p).is_ok_and(|m| {
+                m.is_dir() && m.permissions().mode() & 0o077 == 0 && m.uid() == unsafe { libc::getuid() }
+            })
+        };
+        if std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| ok(std::path::Path::new(&d))) {
+            return;
+        }
+        // SAFETY: getuid has no preconditions.
+        let dir = std::env::temp_dir().join(format!("medpick-xdg-{}", unsafe { libc::getuid() }));
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        if ok(&dir) {
+            std::env::set_var("XDG_RUNTIME_DIR", &dir);
+        }
+    }
+}
+
+/// A count or seed on the command line: a whole number; a negative one is named as such (clap alone would take
+/// "-1" for an unknown flag and suggest "-- -1").
+pub fn whole<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    if s.trim_start().starts_with('-') {
+        return Err(format!("{s} is negative: give a whole number, 0 or more"));
+    }
+    s.trim().parse::<T>().map_err(|_| format!("{s} is not a whole number"))
+}
+
 fn main() -> ExitCode {
+    private_runtime_dir();
     tune_allocator();
     let cli = Cli::parse();
     medpick_core::progress::install(Box::new(progress::CliSink));
@@ -295,15 +329,16 @@ fn main() -> ExitCode {
         }
     }
     medpick_core::cpu::par::set_threads(cli.threads);
-    // Exit codes: 0 done, 1 done but a check failed (selftest, eval), 2 error, 3 `ingest --strict` skipped files.
+    // Exit codes: 0 done, 1 done but a check failed (selftest, eval), 2 error (nothing written), 3 done but inputs
+    // were skipped (ingest, embed, select on a folder: each listed with its reason).
     let passed = |ok: bool| if ok { 0u8 } else { 1 };
     let res: anyhow::Result<u8> = match cli.cmd {
         Cmd::GpuInfo { json } => info::gpu_info(json).map(|_| 0),
         Cmd::DeviceInfo { json } => info::device_info(json).map(|_| 0),
         Cmd::Selftest { quick, json } => info::run_selftest(quick, json).map(passed),
         Cmd::Ingest(a) => ingest::ingest(a).map(|ok| if ok { 0 } else { 3 }),
-        Cmd::Embed(a) => select::embed(a).map(passed),
-        Cmd::Select(a) => select::select(a).map(passed),
+        Cmd::Embed(a) => select::embed(a),
+        Cmd::Select(a) => select::select(a),
         Cmd::Train(a) => train::train(a).map(passed),
         Cmd::Eval(a) => train::eval(a).map(passed),
         Cmd::Segment { image, bbox, out, sample, weights, cpu, force } => {

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use medpick_core::serve::{content_type, find_web_dir, resolve, SECURITY_HEADERS, WEIGHTS_URL};
+use medpick_core::serve::{content_type, find_web_dir, host_allowed, resolve, SECURITY_HEADERS, WEIGHTS_URL};
 
 pub struct WebArgs<'a> {
     pub host: &'a str,
@@ -54,12 +54,13 @@ pub fn serve(a: WebArgs) -> Result<()> {
     };
     let _ = out.flush();
     let server = std::sync::Arc::new(server);
+    let port = addr.port();
     let workers: Vec<_> = (0..4)
         .map(|_| {
-            let (server, root, weights) = (server.clone(), root.clone(), weights.clone());
+            let (server, root, weights, host) = (server.clone(), root.clone(), weights.clone(), a.host.to_string());
             std::thread::spawn(move || {
                 for req in server.incoming_requests() {
-                    respond(req, &root, weights.as_deref());
+                    respond(req, &root, weights.as_deref(), (&host, port));
                 }
             })
         })
@@ -70,32 +71,44 @@ pub fn serve(a: WebArgs) -> Result<()> {
     Ok(())
 }
 
-fn respond(req: tiny_http::Request, root: &Path, weights: Option<&Path>) {
+fn respond(req: tiny_http::Request, root: &Path, weights: Option<&Path>, (bind_host, port): (&str, u16)) {
     use tiny_http::{Header, Method, Response};
     let header = |k: &str, v: &str| Header::from_bytes(k.as_bytes(), v.as_bytes()).expect("static header");
+    // Every response, errors included, carries the security headers.
+    let error = |req: tiny_http::Request, code: u16, text: String| {
+        let resp = Response::from_string(text).with_status_code(code);
+        let _ = req.respond(secured(resp.with_header(header("Content-Type", "text/plain; charset=utf-8")), &header));
+    };
+    let host = req.headers().iter().find(|h| h.field.equiv("Host")).map(|h| h.value.as_str().to_string());
+    if !host_allowed(host.as_deref(), bind_host, port) {
+        return error(req, 421, format!("this server answers localhost only, not {}", host.unwrap_or_default()));
+    }
     let method = req.method().clone();
     if method != Method::Get && method != Method::Head {
-        let _ = req.respond(Response::from_string("method not allowed").with_status_code(405));
-        return;
+        return error(req, 405, "method not allowed".into());
     }
     let url = req.url().to_string();
     let file =
         if url.split('?').next() == Some(WEIGHTS_URL) { weights.map(Path::to_path_buf) } else { resolve(root, &url) };
     let Some(file) = file else {
-        let _ = req.respond(Response::from_string("not found").with_status_code(404));
-        return;
+        return error(req, 404, "not found".into());
     };
     let f = match std::fs::File::open(&file) {
         Ok(f) => f,
-        Err(e) => {
-            let _ = req.respond(Response::from_string(format!("cannot read: {e}")).with_status_code(500));
-            return;
-        }
+        Err(e) => return error(req, 500, format!("cannot read: {e}")),
     };
     // tiny_http sends no body for HEAD.
-    let mut resp = Response::from_file(f).with_header(header("Content-Type", content_type(&file)));
+    let resp = Response::from_file(f).with_header(header("Content-Type", content_type(&file)));
+    let _ = req.respond(secured(resp, &header));
+}
+
+/// `resp` with the security headers every response carries, errors included.
+fn secured<R: std::io::Read>(
+    mut resp: tiny_http::Response<R>,
+    header: &dyn Fn(&str, &str) -> tiny_http::Header,
+) -> tiny_http::Response<R> {
     for (k, v) in SECURITY_HEADERS {
         resp = resp.with_header(header(k, v));
     }
-    let _ = req.respond(resp);
+    resp
 }

@@ -46,12 +46,12 @@ fn every_command_has_help() {
 }
 
 #[test]
-fn ingest_bad_corpus_lists_skipped_and_exits_by_strictness() {
+fn ingest_bad_corpus_lists_skipped_and_exits_3() {
     let dir = tmp("bad");
     let bad = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/bad");
     let out = Command::new(medpick()).arg("ingest").arg(&bad).arg("--out").arg(dir.join("m.jsonl")).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "skips exit 3: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("5 samples written"), "{stdout}");
     assert!(stdout.contains("skipped   9 files"), "{stdout}");
     assert!(stdout.contains("huge_header.png") && stdout.contains("size cap"), "{stdout}");
@@ -67,7 +67,7 @@ fn ingest_bad_corpus_lists_skipped_and_exits_by_strictness() {
         .arg(dir.join("m.jsonl"))
         .output()
         .unwrap();
-    assert_eq!(strict.status.code(), Some(3), "--strict exits 3 when files were skipped");
+    assert_eq!(strict.status.code(), Some(3), "--strict (the default) exits 3 when files were skipped");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

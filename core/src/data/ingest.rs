@@ -489,7 +489,7 @@ fn ingest_nifti(
     label: Option<String>,
     emit: &mut dyn FnMut(&Sample) -> Result<()>,
 ) -> Result<()> {
-    let vol = nifti::read_volume(path, opts.time, opts.max_pixels.saturating_mul(512))?;
+    let vol = nifti::read_volume(path, opts.time, crate::data::io::volume_cap(opts.max_pixels))?;
     let r = rel(root, path);
     // A label volume beside it: same stem in the mask folder, same slice layout (checked from its header).
     let masks = match mask_dir {
@@ -617,4 +617,12 @@ fn ingest_npz(root: &Path, path: &Path, emit: &mut dyn FnMut(&Sample) -> Result<
         ));
     }
     Ok(())
+}
+
+/// Whether `p` is a file medpick reads as data (an image, a NIfTI volume, a DICOM file, an `.npz` archive).
+pub fn is_data_file(p: &Path) -> bool {
+    is_image_path(p)
+        || nifti::is_nifti_path(p)
+        || p.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz"))
+        || dicom::is_dicom_path(p)
 }

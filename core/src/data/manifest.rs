@@ -100,9 +100,37 @@ pub struct Manifest {
     pub samples: Vec<Sample>,
 }
 
+/// The inputs of this run (canonical paths), which no output may replace, `--force` or not.
+static INPUTS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Register what a run reads (a file or a folder of data) so that no output of the run can replace it: a file
+/// given as input, or a data file (image, volume, archive) inside an input folder. Paths that do not exist are
+/// ignored.
+pub fn protect_input(path: &Path) {
+    if let Ok(c) = std::fs::canonicalize(path) {
+        INPUTS.lock().unwrap_or_else(|e| e.into_inner()).push(c);
+    }
+}
+
 /// Refuse an output that exists unless `force` (checked before any work, so nothing a user had is overwritten
-/// and no work is wasted on an output that will be refused).
+/// and no work is wasted on an output that will be refused), and refuse one that is an input of this run (see
+/// [`protect_input`]) even with `force`.
 pub fn refuse_existing(path: &Path, force: bool) -> Result<()> {
+    if let Ok(c) = std::fs::canonicalize(path) {
+        let data_file = crate::data::ingest::is_data_file(&c);
+        let inputs = INPUTS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(input) = inputs.iter().find(|i| **i == c || (data_file && c.starts_with(i))) {
+            let what = if *input == c {
+                "is an input of this run".to_string()
+            } else {
+                format!("is a data file inside the input {}", input.display())
+            };
+            return Err(Error::Invalid(format!(
+                "{}: the output {what}; medpick never writes over its inputs (--force or not): choose another output",
+                path.display()
+            )));
+        }
+    }
     if path.exists() && !force {
         return Err(Error::Exists { path: path.display().to_string() });
     }
@@ -202,7 +230,7 @@ impl MaskLoader {
         let (w, h, mask) = if s.kind == SampleKind::Nifti {
             if self.volume.as_ref().map(|(k, _)| k != rel).unwrap_or(true) {
                 self.volume = None;
-                let v = nifti::read_volume(&path, 0, self.max_pixels.saturating_mul(512))?;
+                let v = nifti::read_volume(&path, 0, crate::data::io::volume_cap(self.max_pixels))?;
                 self.volume = Some((rel.clone(), v));
             }
             let Some((_, vol)) = &self.volume else { return Err(Error::decode(&path, "volume not loaded")) };
@@ -253,7 +281,7 @@ impl SampleLoader {
             SampleKind::Dicom => dicom::read_frame(&path, s.frame.unwrap_or(0), self.window, self.max_pixels),
             SampleKind::Nifti => {
                 if self.volume.as_ref().map(|(k, _, _)| k != &s.source).unwrap_or(true) {
-                    let v = nifti::read_volume(&path, 0, self.max_pixels.saturating_mul(512))?;
+                    let v = nifti::read_volume(&path, 0, crate::data::io::volume_cap(self.max_pixels))?;
                     let range = dicom::window_range(&v.data, self.window, None);
                     self.volume = Some((s.source.clone(), v, range));
                 }

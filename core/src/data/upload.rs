@@ -85,7 +85,7 @@ pub fn decode(rel: &str, bytes: &[u8], window: Window) -> Result<Decoded> {
         return plain(vec![(rel.to_string(), decode_image_bytes(path, bytes, DEFAULT_MAX_PIXELS)?)]);
     }
     if is_nifti_path(path) {
-        let v = nifti::read_volume_bytes(path, bytes, 0, DEFAULT_MAX_PIXELS.saturating_mul(512))?;
+        let v = nifti::read_volume_bytes(path, bytes, 0, super::io::volume_cap(DEFAULT_MAX_PIXELS))?;
         let (lo, hi) = dicom::window_range(&v.data, window, None);
         let view = View::Axial;
         let mut out = Vec::new();

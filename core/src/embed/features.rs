@@ -4,7 +4,8 @@
 //! ids in row order), `model`, `pool`, `preprocess`. Embedding is resumable: every sample's vector is cached
 //! under `<cache>/features/<model>-<pool>/<key>.f32`, keyed by the sha256 of the source file's bytes and the
 //! sample's locator inside it (slice, frame, row), so an interrupted run picks up where it stopped and a renamed
-//! file is not re-embedded.
+//! file is not re-embedded. Each entry ends with a trailer (magic, value count, checksum); a damaged entry is
+//! embedded again, never used.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -484,6 +485,7 @@ pub async fn embed_samples(
         Skipped(String),
     }
     let batch = encoder.batch().max(1);
+    let mut damaged: Vec<(String, String)> = Vec::new();
     for (c, chunk) in samples.chunks(batch).enumerate() {
         let mut slots = Vec::with_capacity(chunk.len());
         let mut keys = Vec::with_capacity(chunk.len());
@@ -493,8 +495,15 @@ pub async fn embed_samples(
             let key = match &dir {
                 Some(_) => {
                     if !hashes.contains_key(&s.source) {
-                        let bytes = std::fs::read(&src).map_err(|e| Error::io(&src, e))?;
-                        hashes.insert(s.source.clone(), sha256_hex(&bytes));
+                        match std::fs::read(&src) {
+                            Ok(bytes) => hashes.insert(s.source.clone(), sha256_hex(&bytes)),
+                            Err(e) => {
+                                // An unreadable file is this sample's problem, not the batch's.
+                                slots.push(Slot::Skipped(Error::io(&src, e).to_string()));
+                                keys.push(None);
+                                continue;
+                            }
+                        };
                     }
                     let locator = s.id.split_once('#').map(|(_, l)| l).unwrap_or("");
                     // A variant's transform is drawn from the sample id, so the id is part of its key.
@@ -508,13 +517,18 @@ pub async fn embed_samples(
                 None => None,
             };
             let cached = match (&dir, &key) {
-                (Some(d), Some(k)) => {
-                    std::fs::read(d.join(format!("{k}.f32"))).ok().filter(|b| b.len() % 4 == 0 && !b.is_empty())
-                }
+                (Some(d), Some(k)) => match read_cache_entry(&d.join(format!("{k}.f32"))) {
+                    Ok(v) => v,
+                    Err(why) => {
+                        // A damaged entry is never used: the image is embedded again and the entry replaced.
+                        damaged.push((s.id.clone(), why));
+                        None
+                    }
+                },
                 _ => None,
             };
             slots.push(match cached {
-                Some(b) => Slot::Ready(bytemuck::pod_collect_to_vec::<u8, f32>(&b), true),
+                Some(v) => Slot::Ready(v, true),
                 None => match loader.load(s) {
                     Ok(img) => {
                         imgs.push(match intensity {
@@ -561,7 +575,7 @@ pub async fn embed_samples(
                     }
                     if let (Some(d), Some(k)) = (&dir, &keys[j]) {
                         let tmp = d.join(format!("{k}.f32.tmp"));
-                        std::fs::write(&tmp, bytemuck::cast_slice(&v)).map_err(|e| Error::io(&tmp, e))?;
+                        std::fs::write(&tmp, cache_entry_bytes(&v)).map_err(|e| Error::io(&tmp, e))?;
                         std::fs::rename(&tmp, d.join(format!("{k}.f32"))).map_err(|e| Error::io(&tmp, e))?;
                     }
                     (v, false)
@@ -586,6 +600,12 @@ pub async fn embed_samples(
             data.extend_from_slice(&vec);
             progress(i + 1, samples.len(), hit);
         }
+    }
+    if let Some((id, why)) = damaged.first() {
+        crate::progress::note(&format!(
+            "{} feature-cache entries could not be used and were embedded again (the first, {id}: {why})",
+            damaged.len()
+        ));
     }
     let f = Features {
         ids,
@@ -626,4 +646,53 @@ mod tests {
         assert_eq!(super::Pool::parse("meanmax").unwrap().name(), "meanmax");
         assert!(super::Pool::parse("gem").is_err());
     }
+}
+
+/// The trailer that closes every feature-cache entry: this magic, the value count (u64 LE) and the first 16 bytes
+/// of the sha256 of the values' bytes. An entry whose trailer, length, checksum or values do not hold is damaged
+/// (cut short, overwritten, from an older format) and is never used.
+const CACHE_MAGIC: &[u8; 8] = b"MPFEAT01";
+const CACHE_TRAILER: usize = 8 + 8 + 16;
+
+fn cache_entry_bytes(v: &[f32]) -> Vec<u8> {
+    let body: &[u8] = bytemuck::cast_slice(v);
+    let mut out = Vec::with_capacity(body.len() + CACHE_TRAILER);
+    out.extend_from_slice(body);
+    out.extend_from_slice(CACHE_MAGIC);
+    out.extend_from_slice(&(v.len() as u64).to_le_bytes());
+    out.extend_from_slice(&sha256_bytes(body)[..16]);
+    out
+}
+
+/// A cache entry's values: Ok(None) when there is none, Err(why) when it is damaged.
+fn read_cache_entry(path: &Path) -> std::result::Result<Option<Vec<f32>>, String> {
+    let b = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    if b.len() < CACHE_TRAILER + 4 || (b.len() - CACHE_TRAILER) % 4 != 0 {
+        return Err(format!("{} bytes is not a whole entry", b.len()));
+    }
+    let (body, trailer) = b.split_at(b.len() - CACHE_TRAILER);
+    if &trailer[..8] != CACHE_MAGIC {
+        return Err("no medpick trailer: cut short, overwritten, or written by a medpick before 2026-12-06".into());
+    }
+    let n = u64::from_le_bytes(trailer[8..16].try_into().expect("8 bytes"));
+    if n != (body.len() / 4) as u64 {
+        return Err(format!("the trailer says {n} values, the entry holds {}", body.len() / 4));
+    }
+    if trailer[16..] != sha256_bytes(body)[..16] {
+        return Err("checksum mismatch".into());
+    }
+    let v: Vec<f32> = bytemuck::pod_collect_to_vec(body);
+    if let Some(at) = v.iter().position(|x| !x.is_finite()) {
+        return Err(format!("value {at} is {}", v[at]));
+    }
+    Ok(Some(v))
+}
+
+fn sha256_bytes(b: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(b).into()
 }

@@ -66,6 +66,19 @@ pub fn parse_strategies(list: &str, budgets: &[usize]) -> Result<Vec<String>> {
     Ok(strategies)
 }
 
+/// Whether two runs' settings are the same, the dataset compared as the folder or file it names (a relative and
+/// an absolute spelling of one path resume each other).
+fn same_settings(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    let canon = |v: &serde_json::Value| {
+        let mut v = v.clone();
+        if let Some(d) = v.get("dataset").and_then(|d| d.as_str()).and_then(|d| std::fs::canonicalize(d).ok()) {
+            v["dataset"] = d.display().to_string().into();
+        }
+        v
+    };
+    a == b || canon(a) == canon(b)
+}
+
 /// Read results.json from `out` when its settings match, or start a new one.
 pub fn open_results(out: &Path, settings: &serde_json::Value, classes: &[String]) -> Result<ResultsFile> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -74,7 +87,7 @@ pub fn open_results(out: &Path, settings: &serde_json::Value, classes: &[String]
         let text = std::fs::read_to_string(&results_path)?;
         let f: ResultsFile = serde_json::from_str(&text)
             .with_context(|| format!("{}: not a medpick results file", results_path.display()))?;
-        if &f.settings != settings {
+        if !same_settings(&f.settings, settings) {
             let why = format!("{} holds runs with other settings ({})", results_path.display(), f.settings);
             return Err(Error::setting("out", out.display(), format!("{why}; choose another output folder")));
         }

@@ -217,6 +217,7 @@ pub async fn train(
             batches += 1;
         }
         log.epoch_loss.push((sum / batches as f64) as f32);
+        crate::train::check_loss(epoch, sum)?;
         if let Some(v) = &val {
             if epoch % v.every == 0 || epoch == cfg.epochs {
                 let weight = ex.read(&w, classes * dim).await?;

@@ -76,10 +76,34 @@ impl HeadFile {
     }
 }
 
+/// The path (`weight[12]`) of the first null inside an array of `v`, where a non-finite number went.
+fn null_in_array(v: &serde_json::Value, at: String) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| match x {
+            Value::Null => Some(format!("{at}[{i}]")),
+            _ => null_in_array(x, format!("{at}[{i}]")),
+        }),
+        Value::Object(o) => {
+            o.iter().find_map(|(k, x)| null_in_array(x, if at.is_empty() { k.clone() } else { format!("{at}.{k}") }))
+        }
+        _ => None,
+    }
+}
+
 /// Write `value` as JSON to a new file (an existing one only with `force`).
 pub fn write_json(path: &Path, value: &impl Serialize, force: bool) -> Result<()> {
+    let v = serde_json::to_value(value)?;
+    // serde_json writes NaN and ±Inf as null: a number array holding one was not finite. Refuse to write it
+    // (a later `eval` or `select` would read it back as garbage or refuse it far from the cause).
+    if let Some(at) = null_in_array(&v, String::new()) {
+        return Err(Error::Invalid(format!(
+            "{}: not written: {at} holds a NaN or infinite value (the training diverged? try a lower --lr)",
+            path.display()
+        )));
+    }
     let mut w = create_new(path, force)?;
-    w.write_all(serde_json::to_string_pretty(value)?.as_bytes()).map_err(|e| Error::io(path, e))?;
+    w.write_all(serde_json::to_string_pretty(&v)?.as_bytes()).map_err(|e| Error::io(path, e))?;
     w.flush().map_err(|e| Error::io(path, e))
 }
 

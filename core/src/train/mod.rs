@@ -40,3 +40,14 @@ pub struct PseudoRound {
     pub confidence_threshold: f32,
     pub distance_threshold: f32,
 }
+
+/// A training step's summed loss must stay finite: a NaN or Inf (diverged training, a bad input that slipped
+/// through) stops the run naming the epoch, before any head is written.
+pub(crate) fn check_loss(epoch: usize, sum: f64) -> crate::Result<()> {
+    if sum.is_finite() {
+        return Ok(());
+    }
+    Err(crate::Error::Invalid(format!(
+        "training diverged: the loss of epoch {epoch} is {sum} (a NaN or infinite value; try a lower --lr)"
+    )))
+}

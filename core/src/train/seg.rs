@@ -412,6 +412,7 @@ pub async fn train_with_val(
             progress(log.steps, total);
         }
         log.epoch_loss.push((sum / steps_per_epoch as f64) as f32);
+        crate::train::check_loss(log.epoch_loss.len(), sum)?;
         if let Some(v) = &val {
             let epoch = log.epoch_loss.len();
             if epoch % v.every == 0 || epoch == cfg.epochs {

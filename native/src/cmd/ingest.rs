@@ -23,7 +23,7 @@ pub struct IngestArgs {
     #[arg(long, value_delimiter = ',')]
     pub mask_suffix: Vec<String>,
     /// Seed of the train/val/test split.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = crate::whole::<u64>)]
     pub seed: u64,
     /// Fraction of groups (images, volumes, series) for validation.
     #[arg(long, default_value_t = 0.1)]
@@ -40,7 +40,7 @@ pub struct IngestArgs {
     /// Refuse images (and volume slices) with more pixels than this.
     #[arg(long, default_value_t = medpick_core::io::DEFAULT_MAX_PIXELS)]
     pub max_pixels: u64,
-    /// Exit with status 3 if any file was skipped.
+    /// Exit with status 3 if any file was skipped (the default since skips always exit 3; kept for scripts).
     #[arg(long)]
     pub strict: bool,
     /// Overwrite existing output files.
@@ -53,6 +53,7 @@ pub struct IngestArgs {
 
 pub fn ingest(a: IngestArgs) -> Result<bool> {
     use medpick_core::manifest::{self, IngestOptions, LabelSource};
+    manifest::protect_input(&a.path);
     let opts = IngestOptions {
         views: manifest::parse_views(&a.axis)?,
         window: medpick_core::io::Window::parse(&a.window)?,
@@ -71,5 +72,6 @@ pub fn ingest(a: IngestArgs) -> Result<bool> {
             println!("  ({} over the size cap: raise it with --max-pixels)", run.report.over_size_cap);
         }
     }
-    Ok(!(a.strict && !run.report.skipped.is_empty()))
+    let _ = a.strict;
+    Ok(run.report.skipped.is_empty())
 }

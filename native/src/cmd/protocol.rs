@@ -20,16 +20,16 @@ pub struct ProtocolArgs {
     /// Strategies: all, or a comma list (random is always included as the reference).
     #[arg(long, default_value = "all")]
     pub strategies: String,
-    #[arg(long, default_value = "27,54,81", value_delimiter = ',')]
+    #[arg(long, default_value = "27,54,81", value_delimiter = ',', allow_negative_numbers = true, value_parser = crate::whole::<usize>)]
     pub budgets: Vec<usize>,
     /// Seeds for every strategy (the seed drives its own randomness and the head's initialisation); each pairs
     /// with Random's run of the same seed in the paired comparison (results.md, paired.json).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true, value_parser = crate::whole::<usize>)]
     pub seeds: usize,
     /// Head: linear (probe on standardised features) or dropquery.
     #[arg(long, default_value = "linear")]
     pub head: String,
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true, value_parser = crate::whole::<usize>)]
     pub epochs: usize,
     /// seg: training batch size (MedCAL: 8).
     #[arg(long, default_value_t = 8)]
@@ -79,11 +79,11 @@ pub struct LoopArgs {
     pub train_batch: usize,
     #[command(flatten)]
     pub seg: crate::cmd::train::SegArgs,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = crate::whole::<u64>)]
     pub seed: u64,
     #[arg(long, default_value = "linear")]
     pub head: String,
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true, value_parser = crate::whole::<usize>)]
     pub epochs: usize,
     #[arg(long, default_value_t = 0)]
     pub max_train: usize,

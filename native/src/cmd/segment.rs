@@ -14,6 +14,8 @@ pub fn segment(
     force: bool,
 ) -> Result<bool> {
     let bx = medpick_core::segment::parse_box(bbox)?;
+    medpick_core::manifest::protect_input(image);
+    weights.iter().for_each(|w| medpick_core::manifest::protect_input(w));
     let out = out.unwrap_or_else(|| {
         let stem = image.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
         std::path::PathBuf::from(format!("{stem}.mask.png"))

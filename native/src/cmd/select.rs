@@ -29,14 +29,14 @@ pub struct SelectArgs {
     /// Dataset folder, single file, manifest (.jsonl) or feature file (.safetensors).
     pub input: std::path::PathBuf,
     /// How many samples to pick.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::whole::<usize>)]
     pub budget: usize,
     /// Strategy (random, coreset, alps, typiclust, typiclust-knn, probcover, fps, bal, repdiv, repdiv-maxmin,
     /// kmeans-centroid, typiclust-spread, ...), `all`, or `auto`: the one docs/results/evidence.md supports for the
     /// pool's kind (labels: classification, masks: segmentation).
     #[arg(long, default_value = "auto")]
     pub strategy: String,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = crate::whole::<u64>)]
     pub seed: u64,
     #[command(flatten)]
     pub model: ModelArgs,
@@ -64,7 +64,30 @@ pub struct SelectArgs {
     pub force: bool,
 }
 
-pub fn embed(a: EmbedArgs) -> Result<bool> {
+/// No output of this run may replace its input (a manifest, feature file or folder), nor the split file it reads;
+/// a manifest's data folder is protected through the manifest's own root.
+fn protect_inputs(input: &std::path::Path, split: Option<&std::path::Path>) {
+    use medpick_core::manifest::protect_input;
+    protect_input(input);
+    split.iter().for_each(|p| protect_input(p));
+    if input.is_file() && input.extension().is_some_and(|e| e == "jsonl") {
+        if let Ok(m) = medpick_core::manifest::read_manifest(input) {
+            protect_input(&m.root);
+        }
+    }
+}
+
+/// Exit status 3 (finished, but inputs were skipped) when fewer features than samples came out, else 0.
+fn skipped_code(samples: usize, embedded: usize) -> u8 {
+    if embedded < samples {
+        3
+    } else {
+        0
+    }
+}
+
+pub fn embed(a: EmbedArgs) -> Result<u8> {
+    protect_inputs(&a.input, a.split.as_deref());
     medpick_core::manifest::refuse_existing(&a.out, a.force)?;
     let d = dataset::load(&a.input, a.split.as_deref())?;
     let samples = dataset::filter_subset(d.samples, d.split.as_ref(), Subset::parse(&a.subset)?)?;
@@ -76,14 +99,17 @@ pub fn embed(a: EmbedArgs) -> Result<bool> {
     let f = embed_features(ctx.as_ref(), &a.model, &root, &samples)?;
     f.write(&a.out, a.force)?;
     println!("wrote {} ({} x {}, model {}, pool {})", a.out.display(), f.ids.len(), f.dim, f.model, f.pool);
-    Ok(true)
+    Ok(skipped_code(samples.len(), f.ids.len()))
 }
 
-pub fn select(a: SelectArgs) -> Result<bool> {
+pub fn select(a: SelectArgs) -> Result<u8> {
+    protect_inputs(&a.input, a.split.as_deref());
+    a.exclude_labeled.iter().for_each(|p| medpick_core::manifest::protect_input(p));
     use medpick_core::features::Features;
     use medpick_core::select::{self, Matrix, SelectInput};
     let is_features = a.input.extension().is_some_and(|e| e == "safetensors");
     let ctx = if is_features && a.cpu { None } else { open_device()? };
+    let mut code = 0;
     let (feats, kind) = if is_features {
         (Features::read(&a.input)?, None)
     } else {
@@ -94,7 +120,9 @@ pub fn select(a: SelectArgs) -> Result<bool> {
         if samples.is_empty() {
             anyhow::bail!("no samples to select from in {}", a.input.display());
         }
-        (embed_features(ctx.as_ref(), &a.model, &d.root, &samples)?, select::evidence::task_kind(&samples))
+        let f = embed_features(ctx.as_ref(), &a.model, &d.root, &samples)?;
+        code = skipped_code(samples.len(), f.ids.len());
+        (f, select::evidence::task_kind(&samples))
     };
     let labeled: Vec<usize> = match &a.exclude_labeled {
         Some(p) => {
@@ -145,7 +173,7 @@ pub fn select(a: SelectArgs) -> Result<bool> {
     if let [(_, _, _, sel)] = &summary[..] {
         print!("\n{}", sel.table(&feats.ids));
     }
-    Ok(true)
+    Ok(code)
 }
 
 /// Features of `samples` with the model the arguments name (core's embedding, with its progress bar).

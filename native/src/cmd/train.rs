@@ -36,9 +36,9 @@ pub struct TrainArgs {
     /// linear or dropquery.
     #[arg(long, default_value = "linear")]
     pub head: String,
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true, value_parser = crate::whole::<usize>)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = crate::whole::<u64>)]
     pub seed: u64,
     #[command(flatten)]
     pub model: crate::ModelArgs,
@@ -151,6 +151,9 @@ impl SegArgs {
 }
 
 pub fn train(a: TrainArgs) -> Result<bool> {
+    for p in [&a.features, &a.labels, &a.dataset].into_iter().flatten() {
+        medpick_core::manifest::protect_input(p);
+    }
     medpick_core::manifest::refuse_existing(&a.out, a.force)?;
     match a.task.as_str() {
         "cls" => {}
@@ -192,6 +195,10 @@ fn train_seg(a: TrainArgs) -> Result<bool> {
 }
 
 pub fn eval(a: EvalArgs) -> Result<bool> {
+    medpick_core::manifest::protect_input(&a.head);
+    for p in [&a.features, &a.labels, &a.dataset, &a.weights].into_iter().flatten() {
+        medpick_core::manifest::protect_input(p);
+    }
     match HeadFile::read(&a.head)? {
         HeadFile::Cls(h) => {
             let (Some(features), Some(labels)) = (&a.features, &a.labels) else {

@@ -133,11 +133,16 @@ pub fn read_frame_of(
     if !inf.has_pixel_data {
         return Err(Error::decode(path, "DICOM file has no Pixel Data (not an image)"));
     }
+    for (tag, name, v) in [("(0028,0010)", "Rows", inf.rows), ("(0028,0011)", "Columns", inf.columns)] {
+        if v == 0 {
+            return Err(Error::decode(path, format!("DICOM {name} {tag} is 0: an image needs at least one")));
+        }
+    }
     check_size(
         path,
         "DICOM image",
         &[inf.columns as u64, inf.rows as u64, inf.frames as u64],
-        max_pixels.saturating_mul(64),
+        super::volume_cap(max_pixels),
     )?;
     check_size(path, "DICOM frame", &[inf.columns as u64, inf.rows as u64], max_pixels)?;
     if frame >= inf.frames {
@@ -189,7 +194,19 @@ pub fn read_frame_of(
     if values.len() != (w * h) as usize {
         return Err(Error::decode(path, format!("pixel data holds {} values, expected {}x{}", values.len(), w, h)));
     }
+    if let Some(at) = values.iter().position(|v| !v.is_finite()) {
+        return Err(Error::decode(
+            path,
+            format!("pixel {at} is {} after Rescale Slope/Intercept: medpick refuses NaN/Inf intensities", values[at]),
+        ));
+    }
     let (lo, hi) = window_range(&values, window, inf.voi_window);
+    if !(lo.is_finite() && hi.is_finite()) {
+        return Err(Error::decode(
+            path,
+            format!("the intensity window {lo}..{hi} is not finite (Window Center/Width?)"),
+        ));
+    }
     let mut out = apply_linear(&values, lo, hi);
     if inf.photometric.as_deref() == Some("MONOCHROME1") {
         for v in &mut out {

@@ -32,8 +32,11 @@ pub fn decode_image_bytes(path: &Path, bytes: &[u8], max_pixels: u64) -> Result<
     if reader.format().is_none() {
         return Err(Error::decode(path, "not a PNG, JPEG, TIFF or BMP image"));
     }
-    let (w, h) =
-        reader.into_dimensions().map_err(|e| Error::decode(path, format!("corrupt or truncated image header: {e}")))?;
+    if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_has_end(bytes) {
+        // The JPEG decoder fills a cut-short scan with grey and reports success: refuse it instead.
+        return Err(Error::decode(path, "truncated JPEG: the data ends before the image's end marker (FF D9)"));
+    }
+    let (w, h) = reader.into_dimensions().map_err(|e| image_error(path, e))?;
     check_size(path, "image", &[w as u64, h as u64], max_pixels)?;
     let mut reader = ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
@@ -43,8 +46,34 @@ pub fn decode_image_bytes(path: &Path, bytes: &[u8], max_pixels: u64) -> Result<
     limits.max_image_height = Some(h);
     limits.max_alloc = Some(max_pixels.saturating_mul(16));
     reader.limits(limits);
-    let img = reader.decode().map_err(|e| Error::decode(path, format!("corrupt or truncated image: {e}")))?;
+    let img = reader.decode().map_err(|e| image_error(path, e))?;
     Ok(from_dynamic(img))
+}
+
+/// The image crate's error in medpick's words: a valid file of a kind medpick does not read is "unsupported", not
+/// "corrupt"; a file past the decoder's limits names the cap.
+fn image_error(path: &Path, e: image::ImageError) -> Error {
+    use image::ImageError as E;
+    match e {
+        E::Unsupported(u) => Error::unsupported(path, format!("{u}")),
+        E::Limits(l) => {
+            Error::decode(path, format!("over the decoder's memory limit for this size cap ({l}): raise --max-pixels"))
+        }
+        E::IoError(io) => Error::decode(path, format!("truncated or unreadable image data: {io}")),
+        other => Error::decode(path, format!("corrupt or truncated image: {other}")),
+    }
+}
+
+/// Whether a JPEG's last scan (the last start-of-scan marker FF DA) is followed by the end-of-image marker FF D9.
+/// Inside entropy-coded data an FF byte is always followed by 00 or a restart marker, so neither marker can
+/// appear there; an EXIF thumbnail's markers come before the main scan.
+pub fn jpeg_has_end(bytes: &[u8]) -> bool {
+    let last = |m: u8| bytes.windows(2).rposition(|w| w == [0xff, m]);
+    match (last(0xda), last(0xd9)) {
+        (Some(sos), Some(eoi)) => eoi > sos,
+        (None, Some(_)) => true,
+        _ => false,
+    }
 }
 
 fn from_dynamic(img: DynamicImage) -> Image2d {

@@ -17,8 +17,15 @@ pub mod window;
 pub use image2d::decode_image_file;
 pub use window::Window;
 
-/// Default cap on the pixels of one 2-D image, and on the voxels of one volume (×512).
-pub const DEFAULT_MAX_PIXELS: u64 = 1 << 28; // 268 M: a 16k × 16k image
+/// Default cap on the pixels of one 2-D image (`--max-pixels`): 67 M, an 8192 × 8192 image, about 0.9 GB at its
+/// peak while decoded and converted. Checked against the header before anything is decoded or allocated.
+pub const DEFAULT_MAX_PIXELS: u64 = 1 << 26;
+
+/// The cap on the voxels of one volume (NIfTI, multi-frame DICOM) for a 2-D cap of `max_pixels`: four times it
+/// (268 M voxels by default, e.g. 512 × 512 × 1024).
+pub const fn volume_cap(max_pixels: u64) -> u64 {
+    max_pixels.saturating_mul(4)
+}
 
 /// The samples of a 2-D plane, in their native type.
 #[derive(Clone, Debug, PartialEq)]

@@ -102,7 +102,14 @@ pub fn read_header(path: &Path) -> Result<NiftiHeader> {
 /// Read one 3-D volume (`time` selects the volume of a 4-D file), refusing more than `max_voxels`.
 pub fn read_volume(path: &Path, time: usize, max_voxels: u64) -> Result<Volume> {
     let h = read_header(path)?;
-    check_volume_header(path, &h, time, max_voxels)?;
+    let gz = std::fs::File::open(path)
+        .and_then(|mut f| {
+            let mut magic = [0u8; 2];
+            std::io::Read::read_exact(&mut f, &mut magic).map(|_| magic == [0x1f, 0x8b])
+        })
+        .map_err(|e| Error::io(path, e))?;
+    let len = if gz { None } else { Some(std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len()) };
+    check_volume_header(path, &h, time, max_voxels, len)?;
     let obj = nifti::ReaderOptions::new()
         .read_file(path)
         .map_err(|e| Error::decode(path, format!("corrupt or truncated NIfTI: {e}")))?;
@@ -119,7 +126,7 @@ pub fn read_volume_bytes(path: &Path, bytes: &[u8], time: usize, max_voxels: u64
         NiftiHeader::from_reader(bytes)
     }
     .map_err(|e| Error::decode(path, format!("not a readable NIfTI header: {e}")))?;
-    check_volume_header(path, &h, time, max_voxels)?;
+    check_volume_header(path, &h, time, max_voxels, (!gz).then_some(bytes.len() as u64))?;
     let obj = if gz {
         nifti::InMemNiftiObject::from_reader(flate2::read::GzDecoder::new(bytes))
     } else {
@@ -129,16 +136,93 @@ pub fn read_volume_bytes(path: &Path, bytes: &[u8], time: usize, max_voxels: u64
     volume_of(path, obj, time)
 }
 
-fn check_volume_header(path: &Path, h: &NiftiHeader, time: usize, max_voxels: u64) -> Result<()> {
-    let nd = h.dim[0] as usize;
+/// The voxel types medpick reads (NIfTI datatype code, name, bits per voxel): integers and reals. Complex, RGB
+/// and the rest are valid NIfTI that are refused as unsupported, by name.
+const DATATYPES: [(i16, &str, i16); 10] = [
+    (2, "uint8", 8),
+    (4, "int16", 16),
+    (8, "int32", 32),
+    (16, "float32", 32),
+    (64, "float64", 64),
+    (256, "int8", 8),
+    (512, "uint16", 16),
+    (768, "uint32", 32),
+    (1024, "int64", 64),
+    (1280, "uint64", 64),
+];
+
+/// Everything the header claims, checked before any voxel is read: dimensionality and each dimension (named), the
+/// voxel cap, the volume asked for, the voxel type and its bits, the scaling, and where the voxels start —
+/// `vox_offset` past the 352 header bytes, whole, and (when `file_len` is known: an uncompressed file) with the
+/// voxels inside the file.
+fn check_volume_header(
+    path: &Path,
+    h: &NiftiHeader,
+    time: usize,
+    max_voxels: u64,
+    file_len: Option<u64>,
+) -> Result<()> {
+    let nd = h.dim[0];
     if !(2..=4).contains(&nd) {
         return Err(Error::unsupported(path, format!("{nd}-D NIfTI (medpick reads 2-D, 3-D and 4-D)")));
     }
-    let dims: Vec<u64> = (1..=nd).map(|i| h.dim[i].max(1) as u64).collect();
+    let nd = nd as usize;
+    for (i, name) in ["x", "y", "z", "t"].iter().enumerate().take(nd) {
+        if h.dim[i + 1] < 1 {
+            return Err(Error::decode(path, format!("NIfTI dim[{}] (the {name} size) is {}", i + 1, h.dim[i + 1])));
+        }
+    }
+    let dims: Vec<u64> = (1..=nd).map(|i| h.dim[i] as u64).collect();
     check_size(path, "volume", &dims, max_voxels)?;
-    let nt = if nd == 4 { h.dim[4].max(1) as usize } else { 1 };
+    let nt = if nd == 4 { h.dim[4] as usize } else { 1 };
     if time >= nt {
         return Err(Error::Invalid(format!("{}: volume {time} requested, the file has {nt}", path.display())));
+    }
+    let Some(&(_, tname, bits)) = DATATYPES.iter().find(|(code, _, _)| *code == h.datatype) else {
+        let name = match h.datatype {
+            0 => "unknown",
+            1 => "binary",
+            32 => "complex64",
+            128 => "RGB24",
+            1536 => "float128",
+            1792 => "complex128",
+            2048 => "complex256",
+            2304 => "RGBA32",
+            _ => "not a NIfTI datatype",
+        };
+        return Err(Error::unsupported(
+            path,
+            format!("NIfTI datatype {name} (code {}): medpick reads integer and real voxels", h.datatype),
+        ));
+    };
+    if h.bitpix != bits {
+        return Err(Error::decode(
+            path,
+            format!("NIfTI bitpix {} does not match datatype {tname} ({bits} bits)", h.bitpix),
+        ));
+    }
+    if !h.scl_slope.is_finite() || !h.scl_inter.is_finite() {
+        return Err(Error::decode(
+            path,
+            format!("NIfTI scaling scl_slope {} / scl_inter {} is not finite", h.scl_slope, h.scl_inter),
+        ));
+    }
+    if &h.magic == b"n+1\0" {
+        let off = h.vox_offset;
+        // Extensions between the header and the voxels are kept to a sane size (an absurd offset is refused).
+        if !off.is_finite() || off < 352.0 || off.fract() != 0.0 || off > (352 + (64 << 20)) as f32 {
+            return Err(Error::decode(
+                path,
+                format!("NIfTI vox_offset {off} is not a whole byte offset between 352 (the header's end) and 64 MiB"),
+            ));
+        }
+        let need = off as u64 + dims.iter().product::<u64>() * (bits as u64 / 8);
+        if let Some(len) = file_len.filter(|&len| len < need) {
+            return Err(Error::decode(
+                path,
+                format!("truncated NIfTI: the header puts the voxels at bytes {off}..{need}, the file has {len} bytes"),
+            ));
+        }
     }
     Ok(())
 }
@@ -163,6 +247,17 @@ fn volume_of(path: &Path, obj: nifti::InMemNiftiObject, time: usize) -> Result<V
                 data.push(v);
             }
         }
+    }
+    if let Some(at) = data.iter().position(|v| !v.is_finite()) {
+        let bad = data.iter().filter(|v| !v.is_finite()).count();
+        let (i, j, k) = (at % nx, at / nx % ny, at / (nx * ny));
+        return Err(Error::decode(
+            path,
+            format!(
+                "{bad} voxel(s) are not finite, the first ({i}, {j}, {k}) is {}: medpick refuses NaN/Inf intensities",
+                data[at]
+            ),
+        ));
     }
     let m = affine_3x3(&h);
     let mut directions = [[0f64; 3]; 3];

@@ -48,6 +48,12 @@ fn walk_dir(dir: &Path, notes: &mut WalkNotes, f: &mut dyn FnMut(&Path) -> Resul
             notes.hidden_skipped += 1;
             continue;
         }
+        if p.file_name().is_some_and(|n| n.to_str().is_none()) {
+            // Manifests, ids and feature files hold names as UTF-8: a lossy name would point at no file later.
+            let shown = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            notes.unreadable.push((p.clone(), format!("the name '{shown}' is not valid UTF-8 (rename it)")));
+            continue;
+        }
         match std::fs::metadata(&p) {
             Ok(m) if m.is_dir() => walk_dir(&p, notes, f)?,
             Ok(m) if m.is_file() => f(&p)?,
