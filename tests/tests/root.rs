@@ -5,6 +5,7 @@ mod cli_bench;
 mod common;
 mod csv_files;
 mod device;
+mod hostile;
 mod io;
 mod kernels;
 mod models;

@@ -14,15 +14,17 @@ pub struct Dataset {
     pub root: PathBuf,
     pub samples: Vec<Sample>,
     pub split: Option<HashMap<String, Split>>,
+    /// Files skipped while a folder was scanned (each reported as a note); 0 for a manifest.
+    pub skipped: usize,
 }
 
 /// Samples of a dataset folder/file (ingested on the fly; skipped files are reported as notes) or of a manifest
 /// (`.jsonl`), with the split: `split` when given (it must exist), else `<manifest>.split.csv` when present.
 pub fn load(input: &Path, split: Option<&Path>) -> Result<Dataset> {
     let is_manifest = input.extension().is_some_and(|e| e == "jsonl");
-    let (root, samples) = if is_manifest {
+    let (root, samples, skipped) = if is_manifest {
         let m = read_manifest(input)?;
-        (m.root, m.samples)
+        (m.root, m.samples, 0)
     } else {
         let mut samples = Vec::new();
         let pb = crate::progress::bar("scan");
@@ -42,7 +44,7 @@ pub fn load(input: &Path, split: Option<&Path>) -> Result<Dataset> {
         for (p, why) in &report.skipped {
             note!("skipped {p}: {why}");
         }
-        (PathBuf::from(&report.root), samples)
+        (PathBuf::from(&report.root), samples, report.skipped.len())
     };
     let split_path = split.map(Path::to_path_buf).or_else(|| {
         is_manifest.then(|| {
@@ -55,7 +57,7 @@ pub fn load(input: &Path, split: Option<&Path>) -> Result<Dataset> {
         Some(p) if split.is_some() => return Err(Error::io(&p, "split file not found")),
         _ => None,
     };
-    Ok(Dataset { root, samples, split })
+    Ok(Dataset { root, samples, split, skipped })
 }
 
 /// Which samples a command works on.

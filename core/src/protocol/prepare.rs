@@ -28,7 +28,7 @@ pub async fn prepare(
     with_val: bool,
 ) -> Result<Prepared> {
     // Samples and splits.
-    let crate::data::dataset::Dataset { root, samples, split } = crate::data::dataset::load(dataset, None)?;
+    let crate::data::dataset::Dataset { root, samples, split, .. } = crate::data::dataset::load(dataset, None)?;
     let mut classes: Vec<String> = samples.iter().filter_map(|s| s.label.clone()).collect();
     classes.sort();
     classes.dedup();

@@ -54,7 +54,7 @@ impl SegData {
         need: usize,
         val_every: usize,
     ) -> Result<SegData> {
-        let crate::data::dataset::Dataset { root, samples, split } = crate::data::dataset::load(dataset, None)?;
+        let crate::data::dataset::Dataset { root, samples, split, .. } = crate::data::dataset::load(dataset, None)?;
         let (train_s, test_s, val_s) =
             split_samples(dataset, &samples, split, &|s| !s.masks.is_empty(), max_train, max_test, need)?;
         let val_s = if val_every > 0 { val_s } else { Vec::new() };

@@ -90,6 +90,7 @@ pub fn embed(a: EmbedArgs) -> Result<u8> {
     protect_inputs(&a.input, a.split.as_deref());
     medpick_core::manifest::refuse_existing(&a.out, a.force)?;
     let d = dataset::load(&a.input, a.split.as_deref())?;
+    let scan_skipped = d.skipped;
     let samples = dataset::filter_subset(d.samples, d.split.as_ref(), Subset::parse(&a.subset)?)?;
     let root = d.root;
     if samples.is_empty() {
@@ -99,7 +100,7 @@ pub fn embed(a: EmbedArgs) -> Result<u8> {
     let f = embed_features(ctx.as_ref(), &a.model, &root, &samples)?;
     f.write(&a.out, a.force)?;
     println!("wrote {} ({} x {}, model {}, pool {})", a.out.display(), f.ids.len(), f.dim, f.model, f.pool);
-    Ok(skipped_code(samples.len(), f.ids.len()))
+    Ok(skipped_code(samples.len() + scan_skipped, f.ids.len()))
 }
 
 pub fn select(a: SelectArgs) -> Result<u8> {
@@ -121,7 +122,7 @@ pub fn select(a: SelectArgs) -> Result<u8> {
             anyhow::bail!("no samples to select from in {}", a.input.display());
         }
         let f = embed_features(ctx.as_ref(), &a.model, &d.root, &samples)?;
-        code = skipped_code(samples.len(), f.ids.len());
+        code = skipped_code(samples.len() + d.skipped, f.ids.len());
         (f, select::evidence::task_kind(&samples))
     };
     let labeled: Vec<usize> = match &a.exclude_labeled {
