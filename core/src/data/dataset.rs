@@ -14,7 +14,7 @@ pub struct Dataset {
     pub root: PathBuf,
     pub samples: Vec<Sample>,
     pub split: Option<HashMap<String, Split>>,
-    /// Files skipped while a folder was scanned (each reported as a note); 0 for a manifest.
+    /// Data files that failed while a folder was scanned (each reported as a note); 0 for a manifest.
     pub skipped: usize,
 }
 
@@ -44,7 +44,7 @@ pub fn load(input: &Path, split: Option<&Path>) -> Result<Dataset> {
         for (p, why) in &report.skipped {
             note!("skipped {p}: {why}");
         }
-        (PathBuf::from(&report.root), samples, report.skipped.len())
+        (PathBuf::from(&report.root), samples, report.failed())
     };
     let split_path = split.map(Path::to_path_buf).or_else(|| {
         is_manifest.then(|| {

@@ -76,6 +76,14 @@ pub struct IngestReport {
     pub over_size_cap: usize,
 }
 
+impl IngestReport {
+    /// Data files (images, volumes, archives) that could not be ingested: what makes a run exit 3. Files medpick
+    /// does not read at all (a README, a spreadsheet) are listed but do not count.
+    pub fn failed(&self) -> usize {
+        self.skipped.len() - self.not_media
+    }
+}
+
 /// Image folders and the mask folders looked for beside each, in order (shared with `upload`): `images/` with
 /// [`MASK_DIRS`], and the Medical Segmentation Decathlon's `imagesTr/` with `labelsTr/`.
 pub(crate) const LAYOUTS: &[(&str, &[(&str, MaskKind)])] =

@@ -40,7 +40,7 @@ pub struct IngestArgs {
     /// Refuse images (and volume slices) with more pixels than this.
     #[arg(long, default_value_t = medpick_core::io::DEFAULT_MAX_PIXELS)]
     pub max_pixels: u64,
-    /// Exit with status 3 if any file was skipped (the default since skips always exit 3; kept for scripts).
+    /// Exit with status 3 if any data file was skipped (now the default; kept for scripts that pass it).
     #[arg(long)]
     pub strict: bool,
     /// Overwrite existing output files.
@@ -73,5 +73,5 @@ pub fn ingest(a: IngestArgs) -> Result<bool> {
         }
     }
     let _ = a.strict;
-    Ok(run.report.skipped.is_empty())
+    Ok(run.report.failed() == 0)
 }
