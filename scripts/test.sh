@@ -2,6 +2,7 @@
 # Run every medpick test: installs what is missing (scripts/setup.sh), then
 #   0. the generated WGSL files equal their generators' output (scripts/gen-*.py --check),
 #   1. cargo test (unit + integration: naga shader contract, GPU-vs-CPU for every kernel on the default adapter),
+#      then every fuzz target for a few seconds each (its corpus first, then mutants; scripts/fuzz.sh: longer),
 #   2. the wasm build and the browser tests: every kernel on WebGPU in headless Chromium and the CPU fallback,
 #      encoder parity on WebGPU, and the app served by `medpick web` giving the native CLI's picks on
 #      MEDPICK_APP_IMAGES (default 3) DSB2018 images, on WebGPU and on the CPU path.
@@ -20,6 +21,8 @@ phase "cargo build (every target of the workspace at once)"
 cargo build --locked --workspace --all-targets
 phase "cargo test"
 cargo test --workspace --locked
+phase "fuzz: every input parser and selection, ${MEDPICK_FUZZ_SECONDS:-6} s per target (scripts/fuzz.sh runs 1M executions each)"
+target/debug/medpick-fuzz all --seconds "${MEDPICK_FUZZ_SECONDS:-6}" --artifacts target/fuzz-artifacts
 phase "medpick selftest (every kernel on this machine's adapter)"
 target/debug/medpick selftest --quick | tail -n 3
 phase "wasm build"

@@ -304,3 +304,62 @@ fn hostile_skipped_inputs_exit_3_and_outputs_never_replace_inputs() {
     assert!(err.contains("-1 is negative") && !err.contains("-- -1"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn hostile_dicom_lengths_and_bit_depths_that_lie_are_refused_before_decoding() {
+    let Some(sh) = shared() else { return };
+    let dir = tmp("hostile-dicom-lengths");
+    let good = std::fs::read(sh.join("data/dicom/CT_small.dcm")).unwrap();
+    let find = |tag: &[u8]| good.windows(tag.len()).position(|w| w == tag).expect("tag in CT_small.dcm") + tag.len();
+    // Pixel Data (7FE0,0010) OW with a 32-bit length: declare 2 GB in a 39 kB file. dicom-rs would allocate and
+    // zero-fill the declared length before reading; medpick walks the headers first.
+    let at = find(&[0xe0, 0x7f, 0x10, 0x00, b'O', b'W', 0, 0]);
+    let mut huge = good.clone();
+    huge[at..at + 4].copy_from_slice(&0x7fff_fff0u32.to_le_bytes());
+    // Bits Stored (0028,0101) 0: the pixel decoder asserts on it (a panic) — refused by name instead.
+    let at = find(&[0x28, 0x00, 0x01, 0x01, b'U', b'S', 0x02, 0x00]);
+    let mut bits0 = good.clone();
+    bits0[at..at + 2].copy_from_slice(&[0, 0]);
+    std::fs::write(dir.join("good.dcm"), &good).unwrap();
+    std::fs::write(dir.join("huge_length.dcm"), &huge).unwrap();
+    std::fs::write(dir.join("bits_stored_0.dcm"), &bits0).unwrap();
+    let (samples, report) = ingest(&dir, &IngestOptions::default());
+    assert_eq!(samples.len(), 1, "good.dcm still ingested: {:?}", report.skipped);
+    let m = reason(&report, "huge_length.dcm");
+    assert!(m.contains("(7FE0,0010) declares 2147483632 bytes"), "{m}");
+    let m = reason(&report, "bits_stored_0.dcm");
+    assert!(m.contains("Bits Stored (0028,0101) 0"), "{m}");
+    // The same from bytes (the browser's path).
+    let e = medpick_core::io::dicom::open_bytes(Path::new("huge_length.dcm"), &huge).unwrap_err().to_string();
+    assert!(e.contains("huge_length.dcm") && e.contains("declares"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn hostile_nifti_extension_sizes_that_lie_are_refused() {
+    let dir = tmp("hostile-nifti-ext");
+    let data = f32_bytes(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
+    // An extension flag at byte 348, one extension of 16 bytes, the voxels at 368: read.
+    let ext = |esize: i32| {
+        let mut e = esize.to_le_bytes().to_vec();
+        e.extend_from_slice(&4i32.to_le_bytes()); // ecode
+        e.extend_from_slice(&[0u8; 8]);
+        e
+    };
+    let with_ext = |esize: i32| {
+        let mut f = nifti(&[2, 2, 2], 16, 32, 368.0, 1.0, &[ext(esize), data.clone()].concat());
+        f[348] = 1;
+        f
+    };
+    std::fs::write(dir.join("ok_ext.nii"), with_ext(16)).unwrap();
+    // The nifti crate reserves each extension's esize before reading it: 2 GB from one field.
+    std::fs::write(dir.join("esize_2gb.nii"), with_ext(0x7fff_fff0)).unwrap();
+    std::fs::write(dir.join("esize_negative.nii"), with_ext(-16)).unwrap();
+    let (samples, report) = ingest(&dir, &IngestOptions::default());
+    assert_eq!(samples.len(), 2, "ok_ext.nii (2 axial slices) still ingested: {:?}", report.skipped);
+    for (name, esize) in [("esize_2gb.nii", "2147483632"), ("esize_negative.nii", "-16")] {
+        let m = reason(&report, name);
+        assert!(m.contains(&format!("declares esize {esize}")) && m.contains("vox_offset 368"), "{m}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

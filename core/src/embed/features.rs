@@ -654,7 +654,8 @@ mod tests {
 const CACHE_MAGIC: &[u8; 8] = b"MPFEAT01";
 const CACHE_TRAILER: usize = 8 + 8 + 16;
 
-fn cache_entry_bytes(v: &[f32]) -> Vec<u8> {
+/// A feature-cache entry as written: the values, then the trailer (magic, count, checksum).
+pub fn cache_entry_bytes(v: &[f32]) -> Vec<u8> {
     let body: &[u8] = bytemuck::cast_slice(v);
     let mut out = Vec::with_capacity(body.len() + CACHE_TRAILER);
     out.extend_from_slice(body);
@@ -666,11 +667,15 @@ fn cache_entry_bytes(v: &[f32]) -> Vec<u8> {
 
 /// A cache entry's values: Ok(None) when there is none, Err(why) when it is damaged.
 fn read_cache_entry(path: &Path) -> std::result::Result<Option<Vec<f32>>, String> {
-    let b = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-    };
+    match std::fs::read(path) {
+        Ok(b) => parse_cache_entry(&b).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// A cache entry's values from its bytes, or why it cannot be used (cut short, overwritten, damaged, non-finite).
+pub fn parse_cache_entry(b: &[u8]) -> std::result::Result<Vec<f32>, String> {
     if b.len() < CACHE_TRAILER + 4 || (b.len() - CACHE_TRAILER) % 4 != 0 {
         return Err(format!("{} bytes is not a whole entry", b.len()));
     }
@@ -689,7 +694,7 @@ fn read_cache_entry(path: &Path) -> std::result::Result<Option<Vec<f32>>, String
     if let Some(at) = v.iter().position(|x| !x.is_finite()) {
         return Err(format!("value {at} is {}", v[at]));
     }
-    Ok(Some(v))
+    Ok(v)
 }
 
 fn sha256_bytes(b: &[u8]) -> [u8; 32] {

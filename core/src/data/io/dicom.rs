@@ -60,6 +60,8 @@ pub fn open(path: &Path) -> Result<DefaultDicomObject> {
     if meta.len() == 0 {
         return Err(Error::decode(path, "empty file (0 bytes)"));
     }
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    check_declared_lengths(path, std::io::BufReader::new(f), meta.len())?;
     open_file(path)
         .or_else(|_| OpenFileOptions::new().read_preamble(dicom_object::file::ReadPreamble::Never).open_file(path))
         .map_err(|e| Error::decode(path, format!("not a readable DICOM file: {e}")))
@@ -70,6 +72,7 @@ pub fn open_bytes(path: &Path, bytes: &[u8]) -> Result<DefaultDicomObject> {
     if bytes.is_empty() {
         return Err(Error::decode(path, "empty file (0 bytes)"));
     }
+    check_declared_lengths(path, std::io::Cursor::new(bytes), bytes.len() as u64)?;
     let body = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" { &bytes[128..] } else { bytes };
     OpenFileOptions::new()
         .read_preamble(dicom_object::file::ReadPreamble::Never)
@@ -137,6 +140,29 @@ pub fn read_frame_of(
         if v == 0 {
             return Err(Error::decode(path, format!("DICOM {name} {tag} is 0: an image needs at least one")));
         }
+    }
+    // Bits Allocated / Stored / High Bit must describe a sample the decoder can hold: the pixel decoder asserts
+    // (panics) on 0 bits stored and builds a 2^bits-entry lookup table, so these are checked here, by name.
+    let ba = inf.bits_allocated;
+    let bs = int_of(obj, tags::BITS_STORED).unwrap_or(ba as i64);
+    let hb = int_of(obj, tags::HIGH_BIT).unwrap_or(bs - 1);
+    if ![1, 8, 16, 32, 64].contains(&ba) {
+        return Err(Error::unsupported(
+            path,
+            format!("DICOM Bits Allocated (0028,0100) {ba} (medpick reads 1, 8, 16, 32, 64)"),
+        ));
+    }
+    if bs < 1 || bs > ba as i64 {
+        return Err(Error::decode(
+            path,
+            format!("DICOM Bits Stored (0028,0101) {bs} is not between 1 and Bits Allocated ({ba})"),
+        ));
+    }
+    if hb < bs - 1 || hb >= ba as i64 {
+        return Err(Error::decode(
+            path,
+            format!("DICOM High Bit (0028,0102) {hb} does not fit {bs} bits stored in {ba} allocated"),
+        ));
     }
     check_size(
         path,
@@ -312,4 +338,109 @@ pub fn is_dicom(p: &Path, head: &[u8]) -> bool {
         None => head.len() >= 132 && &head[128..132] == b"DICM",
         _ => false,
     }
+}
+
+/// Every value length a DICOM stream declares, checked against the bytes that are really there, before dicom-rs
+/// reads it: dicom-rs allocates (and zero-fills) a value's declared length before reading it, so a 100-byte file
+/// that declares a 4 GB element would take 4 GB. Walks the element headers only (the file meta group in explicit
+/// VR little endian, then the data set in the encoding its transfer syntax names), stepping over defined-length
+/// values and into undefined-length sequences, items and encapsulated pixel data. A header that does not decode
+/// stops the walk: dicom-rs refuses the stream at that same header, before allocating anything for it.
+/// Deflated data sets are not walked (their lengths are those of the inflated stream).
+pub(crate) fn check_declared_lengths<R: std::io::Read + std::io::Seek>(path: &Path, mut r: R, len: u64) -> Result<()> {
+    use dicom_encoding::decode::{explicit_be, explicit_le, implicit_le, Decode};
+    use std::io::SeekFrom;
+    let mut magic = [0u8; 4];
+    let mut pos = 0u64;
+    for at in [128u64, 0] {
+        if r.seek(SeekFrom::Start(at)).is_ok() && r.read_exact(&mut magic).is_ok() && &magic == b"DICM" {
+            pos = at + 4;
+            break;
+        }
+    }
+    if pos == 0 {
+        return Ok(()); // not Part 10: dicom-rs refuses it from the magic, before any value
+    }
+    let too_long = |tag: dicom_object::Tag, declared: u64, left: u64| {
+        Error::decode(
+            path,
+            format!("element {tag} declares {declared} bytes, but only {left} remain in the file: truncated or corrupt DICOM"),
+        )
+    };
+    // File meta group, read as dicom-rs reads it: explicit VR little endian, (0002,0000) first with the group's
+    // length, then whole elements until that many bytes are read; the transfer syntax UID is (0002,0010).
+    let meta = explicit_le::ExplicitVRLittleEndianDecoder::default();
+    let Ok((h, n)) = meta.decode_header(&mut r) else { return Ok(()) };
+    if h.tag != tags::FILE_META_INFORMATION_GROUP_LENGTH || h.len.get() != Some(4) {
+        return Ok(()); // dicom-rs refuses the file at this header
+    }
+    let mut gl = [0u8; 4];
+    r.read_exact(&mut gl).map_err(|e| Error::io(path, e))?;
+    let group_length = u32::from_le_bytes(gl) as u64;
+    pos += n as u64 + 4;
+    let mut ts = String::new();
+    let mut read = 0u64;
+    while read < group_length {
+        let Ok((h, n)) = meta.decode_header(&mut r) else { return Ok(()) };
+        pos += n as u64;
+        let Some(l) = h.len.get().map(u64::from) else { return Ok(()) };
+        if l > len.saturating_sub(pos) {
+            return Err(too_long(h.tag, l, len.saturating_sub(pos)));
+        }
+        if h.tag == tags::TRANSFER_SYNTAX_UID && l <= 64 {
+            let mut v = vec![0u8; l as usize];
+            r.read_exact(&mut v).map_err(|e| Error::io(path, e))?;
+            ts = String::from_utf8_lossy(&v).trim_matches(|c: char| c == '\0' || c == ' ').to_string();
+        } else {
+            r.seek(SeekFrom::Current(l as i64)).map_err(|e| Error::io(path, e))?;
+        }
+        pos += l;
+        read += n as u64 + l;
+    }
+    // (tag, whether its VR is SQ, its length if defined, header bytes)
+    type Header = (dicom_object::Tag, bool, Option<u32>, usize);
+    let decoder: Box<dyn Fn(&mut R) -> Option<Header>> = match ts.as_str() {
+        "1.2.840.10008.1.2.1.99" => return Ok(()),
+        "1.2.840.10008.1.2" => {
+            let d = implicit_le::ImplicitVRLittleEndianDecoder::default();
+            Box::new(move |r| {
+                d.decode_header(r).ok().map(|(h, n)| (h.tag, format!("{:?}", h.vr) == "SQ", h.len.get(), n))
+            })
+        }
+        "1.2.840.10008.1.2.2" => {
+            let d = explicit_be::ExplicitVRBigEndianDecoder::default();
+            Box::new(move |r| {
+                d.decode_header(r).ok().map(|(h, n)| (h.tag, format!("{:?}", h.vr) == "SQ", h.len.get(), n))
+            })
+        }
+        _ => Box::new(move |r| {
+            meta.decode_header(r).ok().map(|(h, n)| (h.tag, format!("{:?}", h.vr) == "SQ", h.len.get(), n))
+        }),
+    };
+    // Inside encapsulated pixel data, items are fragments of bytes; elsewhere they hold elements.
+    let mut in_fragments = false;
+    while pos < len {
+        let Some((tag, sq, l, n)) = decoder(&mut r) else { return Ok(()) };
+        pos += n as u64;
+        let item = tag.group() == 0xFFFE;
+        if item && tag.element() == 0xE0DD {
+            in_fragments = false;
+        }
+        let Some(l) = l.map(u64::from) else {
+            // Undefined length: encapsulated pixel data (its items are fragments of bytes), or else — whatever the
+            // VR, as dicom-rs reads it — a sequence or item whose contents are element headers too.
+            in_fragments |= tag == tags::PIXEL_DATA;
+            continue;
+        };
+        if l > len.saturating_sub(pos) {
+            return Err(too_long(tag, l, len.saturating_sub(pos)));
+        }
+        // A defined-length sequence or item (not a fragment): step into it, its elements are checked one by one.
+        if sq || (item && !in_fragments) {
+            continue;
+        }
+        r.seek(SeekFrom::Current(l as i64)).map_err(|e| Error::io(path, e))?;
+        pos += l;
+    }
+    Ok(())
 }

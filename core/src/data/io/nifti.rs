@@ -110,6 +110,12 @@ pub fn read_volume(path: &Path, time: usize, max_voxels: u64) -> Result<Volume> 
         .map_err(|e| Error::io(path, e))?;
     let len = if gz { None } else { Some(std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len()) };
     check_volume_header(path, &h, time, max_voxels, len)?;
+    let f = std::io::BufReader::new(std::fs::File::open(path).map_err(|e| Error::io(path, e))?);
+    if gz {
+        check_extensions(path, &h, flate2::read::GzDecoder::new(f))?;
+    } else {
+        check_extensions(path, &h, f)?;
+    }
     let obj = nifti::ReaderOptions::new()
         .read_file(path)
         .map_err(|e| Error::decode(path, format!("corrupt or truncated NIfTI: {e}")))?;
@@ -127,6 +133,11 @@ pub fn read_volume_bytes(path: &Path, bytes: &[u8], time: usize, max_voxels: u64
     }
     .map_err(|e| Error::decode(path, format!("not a readable NIfTI header: {e}")))?;
     check_volume_header(path, &h, time, max_voxels, (!gz).then_some(bytes.len() as u64))?;
+    if gz {
+        check_extensions(path, &h, flate2::read::GzDecoder::new(bytes))?;
+    } else {
+        check_extensions(path, &h, bytes)?;
+    }
     let obj = if gz {
         nifti::InMemNiftiObject::from_reader(flate2::read::GzDecoder::new(bytes))
     } else {
@@ -223,6 +234,49 @@ fn check_volume_header(
                 format!("truncated NIfTI: the header puts the voxels at bytes {off}..{need}, the file has {len} bytes"),
             ));
         }
+    }
+    Ok(())
+}
+
+/// The extensions between the header and the voxels (`n+1` files), checked before the nifti crate reads them:
+/// it allocates each extension's declared `esize` before reading it, so one header field could ask for 2 GB.
+/// `stream` is the (decompressed) file from its first byte. Each esize must be at least 8 (its own two fields)
+/// and end at or before `vox_offset`.
+fn check_extensions(path: &Path, h: &NiftiHeader, mut stream: impl std::io::Read) -> Result<()> {
+    use std::io::Read;
+    if &h.magic != b"n+1\0" {
+        return Ok(());
+    }
+    let end = h.vox_offset as u64; // whole and in 352..=352 + 64 MiB: check_volume_header ran first
+    let cut = |e: std::io::Error| Error::decode(path, format!("truncated NIfTI (in its header or extensions): {e}"));
+    let mut head = [0u8; 352];
+    stream.read_exact(&mut head).map_err(cut)?;
+    if head[348] == 0 {
+        return Ok(());
+    }
+    let i32_at = |b: [u8; 4]| match h.endianness {
+        nifti::Endianness::Little => i32::from_le_bytes(b),
+        nifti::Endianness::Big => i32::from_be_bytes(b),
+    };
+    let mut at = 352u64;
+    while at < end {
+        let mut f = [0u8; 8];
+        stream.read_exact(&mut f).map_err(cut)?;
+        let esize = i32_at(f[..4].try_into().expect("4 bytes")) as i64;
+        if esize < 8 || at + esize as u64 > end {
+            return Err(Error::decode(
+                path,
+                format!("NIfTI extension at byte {at} declares esize {esize}: extensions must fit between byte 352 and vox_offset {end}"),
+            ));
+        }
+        let skip = esize as u64 - 8;
+        if std::io::copy(&mut (&mut stream).take(skip), &mut std::io::sink()).map_err(cut)? != skip {
+            return Err(Error::decode(
+                path,
+                format!("truncated NIfTI: extension at byte {at} ends past the file's end"),
+            ));
+        }
+        at += esize as u64;
     }
     Ok(())
 }

@@ -442,12 +442,22 @@ impl<'a> Unpickler<'a> {
     }
 }
 
-fn read_entry<R: Read + std::io::Seek>(zip: &mut zip::ZipArchive<R>, name: &str, path: &Path) -> Result<Vec<u8>> {
-    let mut f = zip.by_name(name).map_err(|e| Error::decode(path, format!("entry {name}: {e}")))?;
-    let mut buf = Vec::with_capacity(f.size().min(1 << 31) as usize);
-    f.read_to_end(&mut buf).map_err(|e| Error::decode(path, format!("entry {name}: {e}")))?;
+/// At most `limit` bytes of an entry. The size the zip directory declares is only a hint (a lie must not reserve
+/// gigabytes): the buffer starts at no more than 64 MiB and grows with what is really read.
+fn read_entry<R: Read + std::io::Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    name: &str,
+    path: &Path,
+    limit: u64,
+) -> Result<Vec<u8>> {
+    let f = zip.by_name(name).map_err(|e| Error::decode(path, format!("entry {name}: {e}")))?;
+    let mut buf = Vec::with_capacity(f.size().min(limit).min(64 << 20) as usize);
+    f.take(limit).read_to_end(&mut buf).map_err(|e| Error::decode(path, format!("entry {name}: {e}")))?;
     Ok(buf)
 }
+
+/// The largest pickle (`data.pkl`) read: the structure of a checkpoint, not its tensors.
+const MAX_PICKLE: u64 = 64 << 20;
 
 /// Flatten nested dicts into `prefix.key` names, keeping only tensors.
 fn collect(v: &Value, prefix: &str, out: &mut Vec<(String, PendingTensor)>) {
@@ -477,7 +487,13 @@ pub fn read_pth_bytes(path: &Path, bytes: &[u8]) -> Result<Weights> {
         .find(|n| n.ends_with("/data.pkl") && n.matches('/').count() == 1)
         .ok_or_else(|| Error::decode(path, "no <archive>/data.pkl entry: not a torch.save checkpoint"))?;
     let prefix = pkl_name.trim_end_matches("data.pkl").to_string();
-    let pkl = read_entry(&mut zip, &pkl_name, path)?;
+    let pkl = read_entry(&mut zip, &pkl_name, path, MAX_PICKLE + 1)?;
+    if pkl.len() as u64 > MAX_PICKLE {
+        return Err(Error::decode(
+            path,
+            format!("{pkl_name} is over {} MiB: not a checkpoint's structure", MAX_PICKLE >> 20),
+        ));
+    }
     let mut up = Unpickler { data: &pkl, pos: 0, stack: Vec::new(), memo: HashMap::new(), path };
     let root = up.run()?;
     let mut pending = Vec::new();
@@ -493,7 +509,9 @@ pub fn read_pth_bytes(path: &Path, bytes: &[u8]) -> Result<Weights> {
             if t.key.contains('/') || t.key.contains("..") {
                 return Err(Error::decode(path, format!("{name}: storage key {:?} is not a plain name", t.key)));
             }
-            let data = read_entry(&mut zip, &format!("{prefix}data/{}", t.key), path)?;
+            // Only the bytes the storage holds are read (its element count from the pickle, checked below).
+            let need = t.numel.saturating_mul(t.dtype.size());
+            let data = read_entry(&mut zip, &format!("{prefix}data/{}", t.key), path, need)?;
             storages.insert(t.key.clone(), data);
         }
         let raw = &storages[&t.key];
