@@ -60,7 +60,11 @@ async function openSession() {
   window.__MEDPICK.device = info.device;
   const sel = $('strategy');
   if (!sel.options.length) {
-    for (const s of info.strategies) sel.add(new Option(s, s, s === 'typiclust', s === 'typiclust'));
+    // Preselected: what `medpick select --strategy auto` runs on a folder without labels or masks, from the
+    // measured evidence compiled into the wasm (docs/results/evidence.md).
+    const pick = info.strategies.includes(info.auto.name) ? info.auto.name : info.strategies[0];
+    for (const s of info.strategies) sel.add(new Option(s, s, s === pick, s === pick));
+    sel.title = `preselected: ${info.auto.name}, ${info.auto.why} (docs/results/evidence.md)`;
   }
   state.dirty = true;
   if (state.modelBytes) await loadModel(state.modelName, state.modelBytes, false);

@@ -1,6 +1,6 @@
 // The Web Worker that runs medpick's core (wasm) so the page stays responsive. Requests are
 // {id, op, ...args}; replies {id, ok, result | error}; progress messages {id, progress: {...}}.
-import init, { Session, plan_upload, strategies } from './pkg/medpick_wasm.js';
+import init, { Session, plan_upload, strategies, default_strategy } from './pkg/medpick_wasm.js';
 
 let session = null;
 const ready = init();
@@ -9,7 +9,7 @@ const ops = {
   async open({ useGpu }) {
     session?.free();
     session = await Session.create(useGpu && 'gpu' in navigator);
-    return { device: session.device(), gpuError: session.gpu_error() ?? null, strategies: JSON.parse(strategies()) };
+    return { device: session.device(), gpuError: session.gpu_error() ?? null, strategies: JSON.parse(strategies()), auto: JSON.parse(default_strategy()) };
   },
   async model({ name, bytes }) {
     return session.load_model(name, new Uint8Array(bytes));

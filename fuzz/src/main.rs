@@ -355,21 +355,25 @@ fn run(t: &'static Target, scratch: &Scratch, a: &Args, last_panic: &Mutex<Strin
     Ok(o)
 }
 
-/// Replaying, an allocation past `limit` fails at once (with RUST_BACKTRACE=1, the abort shows where it was made).
+/// Replaying, a peak past `limit` is a finding, as in a run, and an allocation past 4× it fails (with
+/// RUST_BACKTRACE=1 the abort shows where it was made; MEDPICK_FUZZ_TRACE_MB shows every big one).
 fn replay(t: &'static Target, scratch: &Scratch, files: &[PathBuf], limit: usize) -> Result<()> {
     for f in files {
         let input = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
         let t0 = Instant::now();
-        PEAK.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
-        HARD_LIMIT.store(LIVE.load(Ordering::Relaxed) + limit, Ordering::Relaxed);
+        let base = LIVE.load(Ordering::Relaxed);
+        PEAK.store(base, Ordering::Relaxed);
+        HARD_LIMIT.store(LIVE.load(Ordering::Relaxed) + 4 * limit, Ordering::Relaxed);
         let accepted = (t.run)(scratch, &input);
         HARD_LIMIT.store(usize::MAX, Ordering::Relaxed);
+        let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+        let over = if peak > limit { " (a finding: over --max-alloc-mb)" } else { "" };
         println!(
-            "{}: {} in {:.1} ms, peak {:.1} MiB",
+            "{}: {} in {:.1} ms, peak {:.1} MiB{over}",
             f.display(),
             if accepted { "accepted" } else { "refused" },
             t0.elapsed().as_secs_f64() * 1e3,
-            PEAK.load(Ordering::Relaxed) as f64 / (1 << 20) as f64
+            peak as f64 / (1 << 20) as f64
         );
     }
     Ok(())

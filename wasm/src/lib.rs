@@ -150,6 +150,14 @@ pub fn strategies() -> String {
     json(&serde_json::json!(select::COLD_START))
 }
 
+/// The strategy the measured evidence recommends for a pool of unknown kind (a dropped folder has no labels or
+/// masks), as `medpick select --strategy auto` picks it: JSON `{name, why}`.
+#[wasm_bindgen]
+pub fn default_strategy() -> String {
+    let (name, why) = medpick_core::select::evidence::auto(None);
+    json(&serde_json::json!({ "name": name, "why": why }))
+}
+
 /// Plan a dropped folder: `paths` is the JSON list of each file's `webkitRelativePath` (or name). Returns
 /// JSON `{order: [index...], rel: [path...], skipped: [[path, reason]...]}`: decode `order`'s files in that
 /// order (the CLI's walk order), naming each by `rel`.

@@ -94,6 +94,10 @@ async function runProfile(profile) {
   await page.fill('#budget', String(BUDGET));
   await page.fill('#seed', String(SEED));
   const list = await page.$$eval('#strategy option', (os) => os.map((o) => o.value));
+  // Preselected: the evidence's recommendation for a pool of unknown kind, as `medpick select --strategy auto`.
+  const auto = JSON.parse(fs.readFileSync(path.join(repo, 'docs/results/evidence/summary.json'), 'utf8')).default;
+  const pre = await page.$eval('#strategy', (s) => s.value);
+  check(pre === auto, `${profile}: preselected strategy ${pre}, the evidence's default is ${auto}`);
   check(list.length === Object.keys(native).length, `${profile}: ${list.length} strategies offered, native ran ${Object.keys(native).length}`);
   let embedSecs = null;
   for (const name of list) {

@@ -64,15 +64,21 @@ pub fn resolve(strategy: &str, kind: Option<TaskKind>) -> String {
     if strategy != "auto" {
         return strategy.to_string();
     }
-    let Ok(summary) = serde_json::from_str::<Summary>(SUMMARY) else {
-        return "typiclust".into();
-    };
-    let (name, why) = match kind.and_then(|k| summary.kinds.get(k.key()).map(|kd| (k, kd))) {
-        Some((k, kd)) => (kd.default.clone(), format!("the evidence's default for {} pools", k.key())),
-        None => (summary.default.clone(), "never below Random in any measured benchmark".to_string()),
-    };
+    let (name, why) = auto(kind);
     eprintln!("strategy auto: {name} ({why}; docs/results/evidence.md)");
     name
+}
+
+/// What `--strategy auto` runs on a pool of `kind` (None: unknown, as for a folder of images without labels or
+/// masks — the browser's case), and why, in words.
+pub fn auto(kind: Option<TaskKind>) -> (String, String) {
+    let Ok(summary) = serde_json::from_str::<Summary>(SUMMARY) else {
+        return ("typiclust".into(), "the evidence summary could not be read".into());
+    };
+    match kind.and_then(|k| summary.kinds.get(k.key()).map(|kd| (k, kd))) {
+        Some((k, kd)) => (kd.default.clone(), format!("the evidence's default for {} pools", k.key())),
+        None => (summary.default.clone(), "never below Random in any measured benchmark".to_string()),
+    }
 }
 
 /// The one-line pointer for `strategy` on a pool of `kind` (None: unknown, every measured kind is given).

@@ -417,30 +417,91 @@ pub(crate) fn check_declared_lengths<R: std::io::Read + std::io::Seek>(path: &Pa
             meta.decode_header(r).ok().map(|(h, n)| (h.tag, format!("{:?}", h.vr) == "SQ", h.len.get(), n))
         }),
     };
-    // Inside encapsulated pixel data, items are fragments of bytes; elsewhere they hold elements.
-    let mut in_fragments = false;
-    while pos < len {
-        let Some((tag, sq, l, n)) = decoder(&mut r) else { return Ok(()) };
-        pos += n as u64;
-        let item = tag.group() == 0xFFFE;
-        if item && tag.element() == 0xE0DD {
-            in_fragments = false;
-        }
-        let Some(l) = l.map(u64::from) else {
-            // Undefined length: encapsulated pixel data (its items are fragments of bytes), or else — whatever the
-            // VR, as dicom-rs reads it — a sequence or item whose contents are element headers too.
-            in_fragments |= tag == tags::PIXEL_DATA;
-            continue;
-        };
-        if l > len.saturating_sub(pos) {
-            return Err(too_long(tag, l, len.saturating_sub(pos)));
-        }
-        // A defined-length sequence or item (not a fragment): step into it, its elements are checked one by one.
-        if sq || (item && !in_fragments) {
-            continue;
+    // The walk follows dicom-rs's data set reader state for state: at element level a header is a sequence (VR SQ,
+    // or any undefined length), an item delimiter, encapsulated pixel data, or a plain element whose value is read
+    // (and allocated) whatever its tag; at sequence level an 8-byte item header or delimiter; a defined-length
+    // sequence or item ends where its length says. Values are stepped over, after their length is checked.
+    struct Open {
+        item: bool,
+        end: Option<u64>,
+        pixel: bool,
+    }
+    let mut stack: Vec<Open> = Vec::new();
+    let mut in_sequence = false;
+    let skip = |r: &mut R, l: u64, pos: &mut u64, tag: dicom_object::Tag| -> Result<()> {
+        if l > len.saturating_sub(*pos) {
+            return Err(too_long(tag, l, len.saturating_sub(*pos)));
         }
         r.seek(SeekFrom::Current(l as i64)).map_err(|e| Error::io(path, e))?;
-        pos += l;
+        *pos += l;
+        Ok(())
+    };
+    loop {
+        while let Some(end) = stack.last().and_then(|o| o.end) {
+            if pos < end {
+                break;
+            }
+            if pos > end {
+                return Ok(()); // dicom-rs stops here: an inconsistent end
+            }
+            in_sequence = stack.pop().is_some_and(|o| o.item);
+        }
+        if pos >= len {
+            return Ok(());
+        }
+        let Some((tag, sq, l, n)) = decoder(&mut r) else { return Ok(()) };
+        pos += n as u64;
+        let (g, e) = (tag.group(), tag.element());
+        if in_sequence {
+            match (g, e) {
+                (0xFFFE, 0xE000) => {
+                    let pixel = stack.last().is_some_and(|o| o.pixel);
+                    in_sequence = false;
+                    let Some(l) = l.map(u64::from) else {
+                        if pixel {
+                            return Ok(()); // dicom-rs refuses an undefined-length fragment
+                        }
+                        stack.push(Open { item: true, end: None, pixel });
+                        continue;
+                    };
+                    if pixel {
+                        // A fragment (or the offset table): its bytes are read as one value.
+                        skip(&mut r, l, &mut pos, tag)?;
+                        in_sequence = true;
+                    } else {
+                        if l > len.saturating_sub(pos) {
+                            return Err(too_long(tag, l, len.saturating_sub(pos)));
+                        }
+                        stack.push(Open { item: true, end: Some(pos + l), pixel });
+                    }
+                }
+                (0xFFFE, 0xE00D) => {
+                    stack.pop();
+                    in_sequence = true;
+                }
+                (0xFFFE, 0xE0DD) => {
+                    stack.pop();
+                    in_sequence = false;
+                }
+                _ => return Ok(()), // dicom-rs refuses anything else where an item must start
+            }
+            continue;
+        }
+        if sq || l.is_none() {
+            let pixel = tag == tags::PIXEL_DATA && l.is_none();
+            let end = l.map(|l| pos + u64::from(l));
+            if end.is_some_and(|end| end > len) {
+                return Err(too_long(tag, u64::from(l.unwrap_or(0)), len.saturating_sub(pos)));
+            }
+            stack.push(Open { item: false, end, pixel });
+            in_sequence = true;
+        } else if (g, e) == (0xFFFE, 0xE00D) {
+            if !stack.is_empty() {
+                stack.pop();
+                in_sequence = true;
+            }
+        } else {
+            skip(&mut r, u64::from(l.unwrap_or(0)), &mut pos, tag)?;
+        }
     }
-    Ok(())
 }
