@@ -397,24 +397,45 @@ pub(crate) fn check_declared_lengths<R: std::io::Read + std::io::Seek>(path: &Pa
         pos += l;
         read += n as u64 + l;
     }
-    // (tag, whether its VR is SQ, its length if defined, header bytes)
-    type Header = (dicom_object::Tag, bool, Option<u32>, usize);
+    // (tag, whether its VR is SQ, the byte size of one value of its VR, its length if defined, header bytes)
+    type Header = (dicom_object::Tag, bool, u64, Option<u32>, usize);
+    // dicom-rs reads a binary VR as whole values (a UL of 26 bytes as 6 values, 24 bytes) but counts the declared
+    // length: the rest of the stream is then read from the wrong place. The size of one value, per VR:
+    fn vr_info(vr: impl std::fmt::Debug) -> (bool, u64) {
+        let vr = format!("{vr:?}");
+        let unit = match vr.as_str() {
+            "SS" | "US" | "OW" => 2,
+            "SL" | "UL" | "FL" | "AT" | "OF" | "OL" => 4,
+            "FD" | "OD" | "SV" | "UV" | "OV" => 8,
+            _ => 1,
+        };
+        (vr == "SQ", unit)
+    }
     let decoder: Box<dyn Fn(&mut R) -> Option<Header>> = match ts.as_str() {
         "1.2.840.10008.1.2.1.99" => return Ok(()),
         "1.2.840.10008.1.2" => {
             let d = implicit_le::ImplicitVRLittleEndianDecoder::default();
             Box::new(move |r| {
-                d.decode_header(r).ok().map(|(h, n)| (h.tag, format!("{:?}", h.vr) == "SQ", h.len.get(), n))
+                d.decode_header(r).ok().map(|(h, n)| {
+                    let (sq, unit) = vr_info(h.vr);
+                    (h.tag, sq, unit, h.len.get(), n)
+                })
             })
         }
         "1.2.840.10008.1.2.2" => {
             let d = explicit_be::ExplicitVRBigEndianDecoder::default();
             Box::new(move |r| {
-                d.decode_header(r).ok().map(|(h, n)| (h.tag, format!("{:?}", h.vr) == "SQ", h.len.get(), n))
+                d.decode_header(r).ok().map(|(h, n)| {
+                    let (sq, unit) = vr_info(h.vr);
+                    (h.tag, sq, unit, h.len.get(), n)
+                })
             })
         }
         _ => Box::new(move |r| {
-            meta.decode_header(r).ok().map(|(h, n)| (h.tag, format!("{:?}", h.vr) == "SQ", h.len.get(), n))
+            meta.decode_header(r).ok().map(|(h, n)| {
+                let (sq, unit) = vr_info(h.vr);
+                (h.tag, sq, unit, h.len.get(), n)
+            })
         }),
     };
     // The walk follows dicom-rs's data set reader state for state: at element level a header is a sequence (VR SQ,
@@ -449,7 +470,7 @@ pub(crate) fn check_declared_lengths<R: std::io::Read + std::io::Seek>(path: &Pa
         if pos >= len {
             return Ok(());
         }
-        let Some((tag, sq, l, n)) = decoder(&mut r) else { return Ok(()) };
+        let Some((tag, sq, unit, l, n)) = decoder(&mut r) else { return Ok(()) };
         pos += n as u64;
         let (g, e) = (tag.group(), tag.element());
         if in_sequence {
@@ -501,7 +522,14 @@ pub(crate) fn check_declared_lengths<R: std::io::Read + std::io::Seek>(path: &Pa
                 in_sequence = true;
             }
         } else {
-            skip(&mut r, u64::from(l.unwrap_or(0)), &mut pos, tag)?;
+            let l = u64::from(l.unwrap_or(0));
+            if l % unit != 0 {
+                return Err(Error::decode(
+                    path,
+                    format!("element {tag} holds {l} bytes, not a whole number of {unit}-byte values: corrupt DICOM"),
+                ));
+            }
+            skip(&mut r, l, &mut pos, tag)?;
         }
     }
 }
