@@ -64,8 +64,11 @@ unsafe impl GlobalAlloc for Counting {
             return std::ptr::null_mut();
         }
         let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if p.is_null() && new_size > layout.size() {
-            LIVE.fetch_sub(new_size - layout.size(), Ordering::Relaxed);
+        if p.is_null() {
+            // The old block stays as it was.
+            if new_size > layout.size() {
+                LIVE.fetch_sub(new_size - layout.size(), Ordering::Relaxed);
+            }
         } else if new_size < layout.size() {
             LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
         }
@@ -89,6 +92,9 @@ impl Counting {
     fn reserve(&self, size: usize) -> bool {
         trace(size);
         let now = LIVE.fetch_add(size, Ordering::Relaxed) + size;
+        // Recorded even when refused below: a fallible allocation (try_reserve) refused here is handled by the
+        // library as an error, and would otherwise leave no trace of what the input asked for.
+        PEAK.fetch_max(now, Ordering::Relaxed);
         if now > HARD_LIMIT.load(Ordering::Relaxed) {
             LIVE.fetch_sub(size, Ordering::Relaxed);
             if !OVER_HARD.swap(true, Ordering::Relaxed) {
@@ -101,7 +107,6 @@ impl Counting {
             }
             return false;
         }
-        PEAK.fetch_max(now, Ordering::Relaxed);
         true
     }
 }
@@ -189,7 +194,14 @@ fn main() -> Result<()> {
     }
     let scratch = Scratch::new().context("creating the fuzz scratch folder")?;
     if !a.replay.is_empty() {
-        return replay(targets[0], &scratch, &a.replay, a.max_alloc_mb << 20);
+        if targets.len() != 1 {
+            bail!("--replay runs one target: name it");
+        }
+        let found = replay(targets[0], &scratch, &a.replay, a.max_alloc_mb << 20)?;
+        if found > 0 {
+            bail!("{found} of {} input(s) still a finding", a.replay.len());
+        }
+        return Ok(());
     }
     if a.execs.is_none() && a.seconds.is_none() {
         bail!("say how long: --execs N and/or --seconds S (per target)");
@@ -284,7 +296,6 @@ fn run(t: &'static Target, scratch: &Scratch, a: &Args, last_panic: &Mutex<Strin
     let limit = a.max_alloc_mb << 20;
     std::fs::create_dir_all(&art).with_context(|| format!("creating {}", art.display()))?;
     *OOM_FILE.lock().expect("not poisoned") = Some(std::fs::File::create(art.join("oom-last"))?);
-    let hard = LIVE.load(Ordering::Relaxed) + 4 * limit;
     let (max_execs, max_time) = (a.execs.unwrap_or(u64::MAX), a.seconds.map(Duration::from_secs_f64));
     let start = Instant::now();
     let mut o = Outcome {
@@ -306,7 +317,8 @@ fn run(t: &'static Target, scratch: &Scratch, a: &Args, last_panic: &Mutex<Strin
         CURRENT.lock().expect("not poisoned").clone_from(&input);
         let base = LIVE.load(Ordering::Relaxed);
         PEAK.store(base, Ordering::Relaxed);
-        HARD_LIMIT.store(hard, Ordering::Relaxed);
+        OVER_HARD.store(false, Ordering::Relaxed);
+        HARD_LIMIT.store(base + 4 * limit, Ordering::Relaxed);
         let t0 = Instant::now();
         let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (t.run)(scratch, &input)));
         let dt = t0.elapsed().as_secs_f64();
@@ -357,7 +369,8 @@ fn run(t: &'static Target, scratch: &Scratch, a: &Args, last_panic: &Mutex<Strin
 
 /// Replaying, a peak past `limit` is a finding, as in a run, and an allocation past 4× it fails (with
 /// RUST_BACKTRACE=1 the abort shows where it was made; MEDPICK_FUZZ_TRACE_MB shows every big one).
-fn replay(t: &'static Target, scratch: &Scratch, files: &[PathBuf], limit: usize) -> Result<()> {
+fn replay(t: &'static Target, scratch: &Scratch, files: &[PathBuf], limit: usize) -> Result<usize> {
+    let mut found = 0;
     for f in files {
         let input = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
         let t0 = Instant::now();
@@ -368,6 +381,7 @@ fn replay(t: &'static Target, scratch: &Scratch, files: &[PathBuf], limit: usize
         HARD_LIMIT.store(usize::MAX, Ordering::Relaxed);
         let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
         let over = if peak > limit { " (a finding: over --max-alloc-mb)" } else { "" };
+        found += usize::from(peak > limit);
         println!(
             "{}: {} in {:.1} ms, peak {:.1} MiB{over}",
             f.display(),
@@ -376,5 +390,5 @@ fn replay(t: &'static Target, scratch: &Scratch, files: &[PathBuf], limit: usize
             peak as f64 / (1 << 20) as f64
         );
     }
-    Ok(())
+    Ok(found)
 }

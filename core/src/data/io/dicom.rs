@@ -61,7 +61,7 @@ pub fn open(path: &Path) -> Result<DefaultDicomObject> {
         return Err(Error::decode(path, "empty file (0 bytes)"));
     }
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    check_declared_lengths(path, std::io::BufReader::new(f), meta.len())?;
+    super::dicom_lengths::check(path, std::io::BufReader::new(f), meta.len())?;
     open_file(path)
         .or_else(|_| OpenFileOptions::new().read_preamble(dicom_object::file::ReadPreamble::Never).open_file(path))
         .map_err(|e| Error::decode(path, format!("not a readable DICOM file: {e}")))
@@ -72,7 +72,7 @@ pub fn open_bytes(path: &Path, bytes: &[u8]) -> Result<DefaultDicomObject> {
     if bytes.is_empty() {
         return Err(Error::decode(path, "empty file (0 bytes)"));
     }
-    check_declared_lengths(path, std::io::Cursor::new(bytes), bytes.len() as u64)?;
+    super::dicom_lengths::check(path, std::io::Cursor::new(bytes), bytes.len() as u64)?;
     let body = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" { &bytes[128..] } else { bytes };
     OpenFileOptions::new()
         .read_preamble(dicom_object::file::ReadPreamble::Never)
@@ -337,199 +337,5 @@ pub fn is_dicom(p: &Path, head: &[u8]) -> bool {
         Some("dcm") | Some("dicom") | Some("ima") => true,
         None => head.len() >= 132 && &head[128..132] == b"DICM",
         _ => false,
-    }
-}
-
-/// Every value length a DICOM stream declares, checked against the bytes that are really there, before dicom-rs
-/// reads it: dicom-rs allocates (and zero-fills) a value's declared length before reading it, so a 100-byte file
-/// that declares a 4 GB element would take 4 GB. Walks the element headers only (the file meta group in explicit
-/// VR little endian, then the data set in the encoding its transfer syntax names), stepping over defined-length
-/// values and into undefined-length sequences, items and encapsulated pixel data. A header that does not decode
-/// stops the walk: dicom-rs refuses the stream at that same header, before allocating anything for it.
-/// Deflated data sets are not walked (their lengths are those of the inflated stream).
-pub(crate) fn check_declared_lengths<R: std::io::Read + std::io::Seek>(path: &Path, mut r: R, len: u64) -> Result<()> {
-    use dicom_encoding::decode::{explicit_be, explicit_le, implicit_le, Decode};
-    use std::io::SeekFrom;
-    let mut magic = [0u8; 4];
-    let mut pos = 0u64;
-    for at in [128u64, 0] {
-        if r.seek(SeekFrom::Start(at)).is_ok() && r.read_exact(&mut magic).is_ok() && &magic == b"DICM" {
-            pos = at + 4;
-            break;
-        }
-    }
-    if pos == 0 {
-        return Ok(()); // not Part 10: dicom-rs refuses it from the magic, before any value
-    }
-    let too_long = |tag: dicom_object::Tag, declared: u64, left: u64| {
-        Error::decode(
-            path,
-            format!("element {tag} declares {declared} bytes, but only {left} remain in the file: truncated or corrupt DICOM"),
-        )
-    };
-    // File meta group, read as dicom-rs reads it: explicit VR little endian, (0002,0000) first with the group's
-    // length, then whole elements until that many bytes are read; the transfer syntax UID is (0002,0010).
-    let meta = explicit_le::ExplicitVRLittleEndianDecoder::default();
-    let Ok((h, n)) = meta.decode_header(&mut r) else { return Ok(()) };
-    if h.tag != tags::FILE_META_INFORMATION_GROUP_LENGTH || h.len.get() != Some(4) {
-        return Ok(()); // dicom-rs refuses the file at this header
-    }
-    let mut gl = [0u8; 4];
-    r.read_exact(&mut gl).map_err(|e| Error::io(path, e))?;
-    let group_length = u32::from_le_bytes(gl) as u64;
-    pos += n as u64 + 4;
-    let mut ts = String::new();
-    let mut read = 0u64;
-    while read < group_length {
-        let Ok((h, n)) = meta.decode_header(&mut r) else { return Ok(()) };
-        pos += n as u64;
-        let Some(l) = h.len.get().map(u64::from) else { return Ok(()) };
-        if l > len.saturating_sub(pos) {
-            return Err(too_long(h.tag, l, len.saturating_sub(pos)));
-        }
-        if h.tag == tags::TRANSFER_SYNTAX_UID && l <= 64 {
-            let mut v = vec![0u8; l as usize];
-            r.read_exact(&mut v).map_err(|e| Error::io(path, e))?;
-            ts = String::from_utf8_lossy(&v).trim_matches(|c: char| c == '\0' || c == ' ').to_string();
-        } else {
-            r.seek(SeekFrom::Current(l as i64)).map_err(|e| Error::io(path, e))?;
-        }
-        pos += l;
-        read += n as u64 + l;
-    }
-    // (tag, whether its VR is SQ, the byte size of one value of its VR, its length if defined, header bytes)
-    type Header = (dicom_object::Tag, bool, u64, Option<u32>, usize);
-    // dicom-rs reads a binary VR as whole values (a UL of 26 bytes as 6 values, 24 bytes) but counts the declared
-    // length: the rest of the stream is then read from the wrong place. The size of one value, per VR:
-    fn vr_info(vr: impl std::fmt::Debug) -> (bool, u64) {
-        let vr = format!("{vr:?}");
-        let unit = match vr.as_str() {
-            "SS" | "US" | "OW" => 2,
-            "SL" | "UL" | "FL" | "AT" | "OF" | "OL" => 4,
-            "FD" | "OD" | "SV" | "UV" | "OV" => 8,
-            _ => 1,
-        };
-        (vr == "SQ", unit)
-    }
-    let decoder: Box<dyn Fn(&mut R) -> Option<Header>> = match ts.as_str() {
-        "1.2.840.10008.1.2.1.99" => return Ok(()),
-        "1.2.840.10008.1.2" => {
-            let d = implicit_le::ImplicitVRLittleEndianDecoder::default();
-            Box::new(move |r| {
-                d.decode_header(r).ok().map(|(h, n)| {
-                    let (sq, unit) = vr_info(h.vr);
-                    (h.tag, sq, unit, h.len.get(), n)
-                })
-            })
-        }
-        "1.2.840.10008.1.2.2" => {
-            let d = explicit_be::ExplicitVRBigEndianDecoder::default();
-            Box::new(move |r| {
-                d.decode_header(r).ok().map(|(h, n)| {
-                    let (sq, unit) = vr_info(h.vr);
-                    (h.tag, sq, unit, h.len.get(), n)
-                })
-            })
-        }
-        _ => Box::new(move |r| {
-            meta.decode_header(r).ok().map(|(h, n)| {
-                let (sq, unit) = vr_info(h.vr);
-                (h.tag, sq, unit, h.len.get(), n)
-            })
-        }),
-    };
-    // The walk follows dicom-rs's data set reader state for state: at element level a header is a sequence (VR SQ,
-    // or any undefined length), an item delimiter, encapsulated pixel data, or a plain element whose value is read
-    // (and allocated) whatever its tag; at sequence level an 8-byte item header or delimiter; a defined-length
-    // sequence or item ends where its length says. Values are stepped over, after their length is checked.
-    struct Open {
-        item: bool,
-        end: Option<u64>,
-        pixel: bool,
-    }
-    let mut stack: Vec<Open> = Vec::new();
-    let mut in_sequence = false;
-    let skip = |r: &mut R, l: u64, pos: &mut u64, tag: dicom_object::Tag| -> Result<()> {
-        if l > len.saturating_sub(*pos) {
-            return Err(too_long(tag, l, len.saturating_sub(*pos)));
-        }
-        r.seek(SeekFrom::Current(l as i64)).map_err(|e| Error::io(path, e))?;
-        *pos += l;
-        Ok(())
-    };
-    loop {
-        while let Some(end) = stack.last().and_then(|o| o.end) {
-            if pos < end {
-                break;
-            }
-            if pos > end {
-                return Ok(()); // dicom-rs stops here: an inconsistent end
-            }
-            in_sequence = stack.pop().is_some_and(|o| o.item);
-        }
-        if pos >= len {
-            return Ok(());
-        }
-        let Some((tag, sq, unit, l, n)) = decoder(&mut r) else { return Ok(()) };
-        pos += n as u64;
-        let (g, e) = (tag.group(), tag.element());
-        if in_sequence {
-            match (g, e) {
-                (0xFFFE, 0xE000) => {
-                    let pixel = stack.last().is_some_and(|o| o.pixel);
-                    in_sequence = false;
-                    let Some(l) = l.map(u64::from) else {
-                        if pixel {
-                            return Ok(()); // dicom-rs refuses an undefined-length fragment
-                        }
-                        stack.push(Open { item: true, end: None, pixel });
-                        continue;
-                    };
-                    if pixel {
-                        // A fragment (or the offset table): its bytes are read as one value.
-                        skip(&mut r, l, &mut pos, tag)?;
-                        in_sequence = true;
-                    } else {
-                        if l > len.saturating_sub(pos) {
-                            return Err(too_long(tag, l, len.saturating_sub(pos)));
-                        }
-                        stack.push(Open { item: true, end: Some(pos + l), pixel });
-                    }
-                }
-                (0xFFFE, 0xE00D) => {
-                    stack.pop();
-                    in_sequence = true;
-                }
-                (0xFFFE, 0xE0DD) => {
-                    stack.pop();
-                    in_sequence = false;
-                }
-                _ => return Ok(()), // dicom-rs refuses anything else where an item must start
-            }
-            continue;
-        }
-        if sq || l.is_none() {
-            let pixel = tag == tags::PIXEL_DATA && l.is_none();
-            let end = l.map(|l| pos + u64::from(l));
-            if end.is_some_and(|end| end > len) {
-                return Err(too_long(tag, u64::from(l.unwrap_or(0)), len.saturating_sub(pos)));
-            }
-            stack.push(Open { item: false, end, pixel });
-            in_sequence = true;
-        } else if (g, e) == (0xFFFE, 0xE00D) {
-            if !stack.is_empty() {
-                stack.pop();
-                in_sequence = true;
-            }
-        } else {
-            let l = u64::from(l.unwrap_or(0));
-            if l % unit != 0 {
-                return Err(Error::decode(
-                    path,
-                    format!("element {tag} holds {l} bytes, not a whole number of {unit}-byte values: corrupt DICOM"),
-                ));
-            }
-            skip(&mut r, l, &mut pos, tag)?;
-        }
     }
 }

@@ -5,6 +5,7 @@
 //! All readers produce an [`Image2d`]: one 2-D plane, 1 or 3 channels, with its native sample type.
 
 pub mod dicom;
+mod dicom_lengths;
 pub mod image2d;
 pub mod nifti;
 pub mod npz;

@@ -456,6 +456,9 @@ fn read_entry<R: Read + std::io::Seek>(
     Ok(buf)
 }
 
+/// The most elements one tensor of a checkpoint may have once read (its view gathered).
+const MAX_TENSOR: u64 = 1 << 30;
+
 /// The largest pickle (`data.pkl`) read: the structure of a checkpoint, not its tensors.
 const MAX_PICKLE: u64 = 64 << 20;
 
@@ -503,6 +506,14 @@ pub fn read_pth_bytes(path: &Path, bytes: &[u8]) -> Result<Weights> {
     }
     // Some checkpoints wrap the state dict: {"model": {...}} or {"state_dict": {...}}.
     let mut storages: HashMap<String, Vec<u8>> = HashMap::new();
+    // The bytes each storage must hold: the largest any tensor on it claims (torch.save gives every view of one
+    // storage the same element count; a crafted file need not).
+    let mut need: HashMap<&str, u64> = HashMap::new();
+    for (_, t) in &pending {
+        let n = need.entry(t.key.as_str()).or_default();
+        *n = (*n).max(t.numel.saturating_mul(t.dtype.size()));
+    }
+    let need = need.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<HashMap<String, u64>>();
     let mut tensors = Vec::with_capacity(pending.len());
     for (name, t) in pending {
         if !storages.contains_key(&t.key) {
@@ -510,8 +521,7 @@ pub fn read_pth_bytes(path: &Path, bytes: &[u8]) -> Result<Weights> {
                 return Err(Error::decode(path, format!("{name}: storage key {:?} is not a plain name", t.key)));
             }
             // Only the bytes the storage holds are read (its element count from the pickle, checked below).
-            let need = t.numel.saturating_mul(t.dtype.size());
-            let data = read_entry(&mut zip, &format!("{prefix}data/{}", t.key), path, need)?;
+            let data = read_entry(&mut zip, &format!("{prefix}data/{}", t.key), path, need[&t.key])?;
             storages.insert(t.key.clone(), data);
         }
         let raw = &storages[&t.key];
@@ -548,6 +558,17 @@ pub fn read_pth_bytes(path: &Path, bytes: &[u8]) -> Result<Weights> {
                     ),
                 ));
             }
+        }
+        // A view with stride 0 (an expanded tensor) may name far more elements than its storage holds: the copy
+        // is bounded (2^30 elements, 4 GiB as f32) before anything is allocated for it.
+        if count > MAX_TENSOR {
+            return Err(Error::decode(
+                path,
+                format!(
+                    "{name}: a tensor of {count} elements (size {:?}) is over medpick's cap of {MAX_TENSOR}",
+                    t.shape
+                ),
+            ));
         }
         // Gather in row-major order (handles views and non-contiguous strides).
         let mut idx = Vec::with_capacity(count as usize);
