@@ -89,6 +89,71 @@ pub fn class_balance_markdown(
     classes: &[String],
     pool_counts: &[usize],
 ) -> String {
+    let head = "## Picks per class\n\nMean picks per class over the seeds";
+    balance_markdown(head, "class", runs, strategies, budgets, classes, pool_counts)
+}
+
+/// Segmentation's counterpart of [`class_balance_markdown`]: how the picks spread over foreground size, in three
+/// bins cut at the training pool's tertiles of the foreground fraction (`fg`: each pool image's id → fraction of
+/// its mask that is foreground). A strategy that picks only large, easy polyps may lose Dice on small ones.
+pub fn foreground_balance_markdown(
+    runs: &[RunResult],
+    strategies: &[String],
+    budgets: &[usize],
+    fg: &std::collections::HashMap<String, f64>,
+) -> String {
+    let mut sorted: Vec<f64> = fg.values().copied().collect();
+    if sorted.is_empty() {
+        return String::new();
+    }
+    sorted.sort_by(f64::total_cmp);
+    let cut = |q: usize| sorted[(sorted.len() * q / 3).min(sorted.len() - 1)];
+    let (t1, t2) = (cut(1), cut(2));
+    let bin = |f: f64| {
+        if f <= t1 {
+            0
+        } else if f <= t2 {
+            1
+        } else {
+            2
+        }
+    };
+    let mut pool_counts = vec![0usize; 3];
+    for &f in fg.values() {
+        pool_counts[bin(f)] += 1;
+    }
+    let binned: Vec<RunResult> = runs
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.picked_per_class = vec![0; 3];
+            for id in &r.picks {
+                if let Some(&f) = fg.get(id) {
+                    r.picked_per_class[bin(f)] += 1;
+                }
+            }
+            r
+        })
+        .collect();
+    let names = [
+        format!("small (≤ {:.1} %)", 100.0 * t1),
+        format!("medium (≤ {:.1} %)", 100.0 * t2),
+        format!("large (> {:.1} %)", 100.0 * t2),
+    ];
+    let head = "## Picks by foreground size\n\nThe share of each image's mask that is foreground, in three bins at \
+                the training pool's tertiles. Mean picks per bin over the seeds";
+    balance_markdown(head, "bin", &binned, strategies, budgets, &names, &pool_counts)
+}
+
+fn balance_markdown(
+    head: &str,
+    noun: &str,
+    runs: &[RunResult],
+    strategies: &[String],
+    budgets: &[usize],
+    classes: &[String],
+    pool_counts: &[usize],
+) -> String {
     let pool: usize = pool_counts.iter().sum::<usize>().max(1);
     let shares: Vec<String> = classes
         .iter()
@@ -96,8 +161,8 @@ pub fn class_balance_markdown(
         .map(|(c, &k)| format!("{c}: {:.0} %", 100.0 * k as f64 / pool as f64))
         .collect();
     let mut s = format!(
-        "\n## Picks per class\n\nMean picks per class over the seeds ({}), then the least-picked class's share of the \
-         picks. The training pool: {}.\n\n| strategy | {} |\n|---|{}\n",
+        "\n{head} ({}), then the least-picked {noun}'s share of the picks. The training pool: {}.\n\n\
+         | strategy | {} |\n|---|{}\n",
         classes.join(" / "),
         shares.join(", "),
         budgets.iter().map(|b| format!("budget {b}")).collect::<Vec<_>>().join(" | "),

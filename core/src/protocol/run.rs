@@ -291,6 +291,13 @@ pub async fn run_seg(gpu: Option<&GpuContext>, c: &ProtocolConfig) -> Result<Pro
         ));
     }
     md.push_str(&metric_tables(&c.out, &file.runs, &strategies, &c.budgets, protocol::SEG_METRICS)?);
+    let fg: std::collections::HashMap<String, f64> = d
+        .tr_ids
+        .iter()
+        .zip(&d.tr_masks)
+        .map(|(id, m)| (id.clone(), m.iter().filter(|&&v| v != 0).count() as f64 / m.len().max(1) as f64))
+        .collect();
+    md.push_str(&protocol::foreground_balance_markdown(&file.runs, &strategies, &c.budgets, &fg));
     let steps: usize = file.runs.iter().map(|r| r.train_steps).sum();
     let secs: f64 = file.runs.iter().map(|r| r.train_seconds).sum();
     let per_step = secs / steps.max(1) as f64;
