@@ -167,6 +167,22 @@ fn bench_protocol_seg_reduced_run_beats_an_untrained_head() {
     assert!(md.contains("Model selection: each run keeps the head of best validation Dice"), "{md}");
     assert!(md.contains("## dice") && md.contains("## hd95") && md.contains("| typiclust |"), "{md}");
     assert!(md.contains("s per step at batch 8"), "{md}");
+    // The picks' spread over foreground size: each run's 12 picks fall in the three bins.
+    let row =
+        md.lines().skip_while(|l| !l.starts_with("## Picks by foreground size")).find(|l| l.starts_with("| random |"));
+    let row = row.unwrap_or_else(|| panic!("no foreground-size table: {md}"));
+    let counts: Vec<f64> = row
+        .split('|')
+        .nth(2)
+        .unwrap()
+        .split('(')
+        .next()
+        .unwrap()
+        .split('/')
+        .map(|v| v.trim().parse().unwrap())
+        .collect();
+    assert_eq!(counts.len(), 3, "{row}");
+    assert!((counts.iter().sum::<f64>() - 12.0).abs() < 1e-9, "{row}");
     for f in ["dice_vs_budget", "pool_pca"] {
         assert!(std::fs::read(out.join(format!("{f}.png"))).unwrap().starts_with(b"\x89PNG"), "{f}.png");
         assert!(std::fs::read_to_string(out.join(format!("{f}.svg"))).unwrap().contains("<svg"), "{f}.svg");
