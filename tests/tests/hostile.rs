@@ -363,3 +363,26 @@ fn hostile_nifti_extension_sizes_that_lie_are_refused() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn hostile_npz_arrays_without_an_image_axis_are_refused_not_a_panic() {
+    // Found by the `npz` fuzz target: an images array whose header has no axes (shape ()) or an axis of 0.
+    let dir = tmp("hostile-npz");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/npz");
+    for f in ["regress-crash-13739fc621815e86.npz", "regress-crash-d9b861f81523a8a8.npz"] {
+        std::fs::copy(root.join(f), dir.join(f)).unwrap();
+    }
+    let (samples, report) = ingest(&dir, &IngestOptions::default());
+    assert!(samples.is_empty(), "{samples:?}");
+    for f in ["regress-crash-13739fc621815e86.npz", "regress-crash-d9b861f81523a8a8.npz"] {
+        let m = reason(&report, f);
+        assert!(m.contains("train_images: shape [] holds no images"), "{f}: {m}");
+    }
+    // Every input failed: the CLI says so and exits 2, writing no (empty) manifest.
+    let out = dir.with_extension("jsonl");
+    let o = Command::new(medpick()).arg("ingest").arg(&dir).arg("--out").arg(&out).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("no sample could be read") && !out.exists(), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

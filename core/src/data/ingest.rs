@@ -567,6 +567,16 @@ fn ingest_npz(root: &Path, path: &Path, emit: &mut dyn FnMut(&Sample) -> Result<
                 format!("{}: dtype {} (medpick reads uint8 images)", images.name, images.descr),
             ));
         }
+        // (N, H, W[, C]) or (N, D, H, W[, 1]): a header with fewer axes, or an axis of 0, holds no image.
+        if images.shape.len() < 3 || images.shape.contains(&0) {
+            return Err(Error::decode(
+                path,
+                format!(
+                    "{}: shape {:?} holds no images (medpick reads (N, H, W[, 3]) or (N, D, H, W))",
+                    images.name, images.shape
+                ),
+            ));
+        }
         let labels = if entries.iter().any(|e| e.name == format!("{split}_labels")) {
             let (n, k, v) = npz::read_labels(path, &format!("{split}_labels"))?;
             if n != images.shape[0] {

@@ -73,5 +73,15 @@ pub fn ingest(a: IngestArgs) -> Result<bool> {
         }
     }
     let _ = a.strict;
+    if run.report.samples == 0 && run.report.failed() > 0 {
+        // Every data file failed: an error (exit 2), not an empty manifest a later step would read as a dataset.
+        let _ = std::fs::remove_file(&run.manifest);
+        let _ = std::fs::remove_file(&run.split);
+        anyhow::bail!(
+            "no sample could be read from {}: all {} data files failed (listed above); nothing written",
+            a.path.display(),
+            run.report.failed()
+        );
+    }
     Ok(run.report.failed() == 0)
 }
