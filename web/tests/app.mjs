@@ -54,8 +54,14 @@ fs.writeFileSync(path.join(folder, 'images', '.DS_Store'), 'hidden');
 // Native picks: every strategy, one embedding (fresh feature cache).
 const t0 = Date.now();
 const nativeOut = path.join(tmp, 'native', 'picks.csv');
-execFileSync(bin, ['select', folder, '--budget', String(BUDGET), '--seed', String(SEED), '--strategy', 'all',
-  '--out', nativeOut, '--cache', path.join(tmp, 'cache')], { stdio: ['ignore', 'ignore', 'inherit'] });
+// zz_broken.png is skipped with its reason, and the run says so by its exit status: 3, done but inputs skipped.
+try {
+  execFileSync(bin, ['select', folder, '--budget', String(BUDGET), '--seed', String(SEED), '--strategy', 'all',
+    '--out', nativeOut, '--cache', path.join(tmp, 'cache')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  check(false, 'native select on a folder with a broken file exited 0, not 3');
+} catch (e) {
+  if (e.status !== 3) throw e;
+}
 const nativeSecs = (Date.now() - t0) / 1000;
 const readCsv = (text) => text.trim().split('\n').slice(1).map((l) => l.split(','));
 const native = {};
