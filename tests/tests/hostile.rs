@@ -5,25 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use medpick_core::manifest::{self, IngestOptions, IngestReport, Sample};
+use medpick_core::manifest::{IngestOptions, IngestReport};
 
 use crate::cli::{medpick, tmp};
 use crate::common::shared;
-
-fn ingest(input: &Path, opts: &IngestOptions) -> (Vec<Sample>, IngestReport) {
-    let mut samples = Vec::new();
-    let report = manifest::ingest(
-        input,
-        opts,
-        &mut |s| {
-            samples.push(s.clone());
-            Ok(())
-        },
-        &mut |_, _, _| {},
-    )
-    .unwrap_or_else(|e| panic!("ingest {}: {e}", input.display()));
-    (samples, report)
-}
+use crate::io::run as ingest;
 
 /// The reason `name` was skipped (panics when it was not).
 fn reason(report: &IngestReport, name: &str) -> String {

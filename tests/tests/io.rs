@@ -11,7 +11,8 @@ use medpick_core::preprocess;
 
 use crate::common::{load_safetensors, shared};
 
-fn run(input: &Path, opts: &IngestOptions) -> (Vec<Sample>, IngestReport) {
+/// Ingest `input` in memory: its samples and the report (panics when the ingest itself fails).
+pub(crate) fn run(input: &Path, opts: &IngestOptions) -> (Vec<Sample>, IngestReport) {
     let mut samples = Vec::new();
     let report = manifest::ingest(
         input,

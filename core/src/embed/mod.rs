@@ -2,6 +2,7 @@
 //! turns a model configuration ([`EmbedConfig`], what `--model --weights --pool --window --cache --precision
 //! --embed-batch` say) into features or feature grids of a list of samples, reporting progress.
 
+mod cache_entry;
 pub mod features;
 
 use std::collections::HashMap;
