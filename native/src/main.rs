@@ -11,7 +11,7 @@ mod cmd;
 mod progress;
 mod web;
 
-use cmd::{info, ingest, protocol, segment, select, train};
+use cmd::{info, ingest, protocol, segment, select, serve, train};
 
 /// The progress bar of every long step: redrawn on a terminal, plain log lines otherwise (`progress.rs`).
 pub(crate) use progress::bar as progress_bar;
@@ -110,6 +110,10 @@ enum Cmd {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
+    /// An active-learning server that speaks MONAI Label's REST API (3D Slicer, OHIF, MONAI Label's client) over
+    /// a MONAI Label datastore: next sample by any medpick strategy, leases per annotator, labels, training of the
+    /// segmentation head, inference (head, LiteMedSAM box). Loopback only unless --token-file.
+    Serve(serve::ServeArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -347,6 +351,7 @@ fn main() -> ExitCode {
         Cmd::Web { port, host, weights, dir } => {
             web::serve(web::WebArgs { host: &host, port, dir: dir.as_deref(), weights }).map(|_| 0)
         }
+        Cmd::Serve(a) => serve::serve(a),
         Cmd::Bench { what: BenchCmd::Protocol(a) } => protocol::run(a).map(passed),
         Cmd::Bench { what: BenchCmd::Select(a) } => bench_select::run(a).map(passed),
         Cmd::Bench { what: BenchCmd::SelectCell(a) } => bench_select::run_cell(a).map(passed),

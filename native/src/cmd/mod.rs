@@ -6,4 +6,5 @@ pub mod ingest;
 pub mod protocol;
 pub mod segment;
 pub mod select;
+pub mod serve;
 pub mod train;

