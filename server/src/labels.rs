@@ -10,6 +10,7 @@ use medpick_core::io::{decode_image_file, Pixels, DEFAULT_MAX_PIXELS};
 use crate::{ApiError, ApiResult};
 
 /// A label's geometry and foreground: width × height × depth (depth 1 for 2-D), 1 where the label is non-zero.
+#[derive(Debug)]
 pub struct Mask {
     pub dims: [usize; 3],
     pub data: Vec<u8>,

@@ -98,6 +98,8 @@ pub struct App {
     pub train: train::Trainer,
     /// The datastore state changed in memory (strategy stamps) and waits for the flusher.
     pub dirty: std::sync::atomic::AtomicBool,
+    /// The port actually bound (`--port 0` picks a free one), for the Host check.
+    pub port: std::sync::atomic::AtomicU16,
 }
 
 pub type Shared = Arc<App>;
@@ -125,6 +127,7 @@ impl App {
             sel,
             train: train::Trainer::default(),
             dirty: std::sync::atomic::AtomicBool::new(false),
+            port: std::sync::atomic::AtomicU16::new(cfg.port),
             cfg,
         });
         app.spawn_embedding();
@@ -233,7 +236,10 @@ pub async fn serve(app: Shared) -> std::result::Result<(), String> {
         .map_err(|e| format!("--host {}: {e}", app.cfg.host))?;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("binding {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
+    app.port.store(local.port(), std::sync::atomic::Ordering::SeqCst);
     println!("medpick serve: http://{local}/ (datastore {})", app.cfg.datastore.display());
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
     let router = routes::router(app.clone());
     axum::serve(listener, router)
         .with_graceful_shutdown(async {

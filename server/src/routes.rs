@@ -43,7 +43,7 @@ pub fn router(app: Shared) -> Router {
 /// Host check (loopback servers answer only their own names: no DNS rebinding) and the Bearer token.
 async fn guard(State(app): State<Shared>, req: Request, next: Next) -> Response {
     let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
-    if !medpick_core::serve::host_allowed(host, &app.cfg.host, app.cfg.port) {
+    if !medpick_core::serve::host_allowed(host, &app.cfg.host, app.port.load(std::sync::atomic::Ordering::SeqCst)) {
         return ApiError::new(StatusCode::MISDIRECTED_REQUEST, format!("Host {host:?} is not this server"))
             .into_response();
     }

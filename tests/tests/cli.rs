@@ -37,6 +37,7 @@ fn every_command_has_help() {
         vec!["bench", "encoder", "--help"],
         vec!["bench", "select", "--help"],
         vec!["web", "--help"],
+        vec!["serve", "--help"],
         vec!["segment", "--help"],
     ] {
         let out = Command::new(medpick()).args(&args).output().unwrap();

@@ -11,6 +11,7 @@ mod kernels;
 mod models;
 mod select;
 mod select_exact;
+mod serve;
 mod shaders;
 mod train;
 mod train_seg;
