@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use medpick_core::gpu::GpuContext;
 
 mod bench_select;
+mod bench_serve;
 mod cmd;
 mod progress;
 mod web;
@@ -217,6 +218,10 @@ enum BenchCmd {
     /// Selection engine at scale: time and peak memory of strategies on synthetic N × D features on the GPU
     /// path (each cell in its own process, stopped at --cap), with scikit-activeml's time when available.
     Select(bench_select::SelectBenchArgs),
+    /// Loopback load test of `medpick serve`: N synthetic images, C concurrent annotators asking for the next
+    /// sample and submitting labels; p50/p99 latency of both routes, no image given to two annotators, and a
+    /// kill -9 during a label upload.
+    Serve(bench_serve::ServeBenchArgs),
     /// One cell of `bench select` (run by it in a child process).
     #[command(hide = true)]
     SelectCell(bench_select::CellArgs),
@@ -354,6 +359,7 @@ fn main() -> ExitCode {
         Cmd::Serve(a) => serve::serve(a),
         Cmd::Bench { what: BenchCmd::Protocol(a) } => protocol::run(a).map(passed),
         Cmd::Bench { what: BenchCmd::Select(a) } => bench_select::run(a).map(passed),
+        Cmd::Bench { what: BenchCmd::Serve(a) } => bench_serve::run(a).map(passed),
         Cmd::Bench { what: BenchCmd::SelectCell(a) } => bench_select::run_cell(a).map(passed),
         Cmd::Bench { what: BenchCmd::Loop(a) } => protocol::run_loop(a).map(passed),
         Cmd::Bench {

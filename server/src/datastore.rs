@@ -337,14 +337,23 @@ impl Datastore {
         Value::Array(out)
     }
 
-    /// Store `bytes` as the `tag` label of image `id` (extension `ext`), atomically; an existing label file is
-    /// kept under `labels/<tag>/.versions/` first. Returns the version file, if one was made.
+    /// The folder a label of `tag` is written to (created), for [`stage`].
+    pub fn label_dir(&self, tag: &str) -> ApiResult<PathBuf> {
+        check_name("tag", tag)?;
+        let dir = self.labels_dir().join(tag);
+        std::fs::create_dir_all(&dir).map_err(|e| ApiError::io(&dir, e))?;
+        Ok(dir)
+    }
+
+    /// Store the staged file as the `tag` label of image `id` (extension `ext`), atomically; an existing label file is
+    /// kept under `labels/<tag>/.versions/` first. Returns the version file, if one was made. The caller saves the
+    /// state ([`Datastore::save`]).
     pub fn save_label(
         &mut self,
         id: &str,
         tag: &str,
         ext: &str,
-        bytes: &[u8],
+        staged: Staged,
         mut info: Map<String, Value>,
     ) -> ApiResult<Option<PathBuf>> {
         check_name("image", id)?;
@@ -379,16 +388,19 @@ impl Datastore {
             }
         }
         let path = dir.join(format!("{id}{ext}"));
-        atomic_write(&path, bytes)?;
+        staged.commit(&path)?;
         info.insert("ts".into(), ts.into());
         info.insert("name".into(), format!("{id}{ext}").into());
         if let Some(v) = &version {
             let rel = v.strip_prefix(&self.root).unwrap_or(v).display().to_string();
             info.insert("previous_version".into(), rel.into());
         }
-        let o = self.model.objects.get_mut(id).expect("checked above");
-        o.labels.insert(tag.to_string(), DataModel { ext: ext.to_string(), info });
-        self.save()?;
+        if let Some(o) = self.model.objects.get_mut(id) {
+            o.labels.insert(tag.to_string(), DataModel { ext: ext.to_string(), info });
+        }
+        // The label file is durable now; the state file follows within a second (the server's flusher), so that
+        // concurrent uploads do not queue behind rewriting it. A crash in between loses only the label's info:
+        // the next start finds the file and lists it again.
         Ok(version)
     }
 
@@ -409,7 +421,7 @@ impl Datastore {
         if let Some(o) = self.model.objects.get_mut(id) {
             o.labels.remove(tag);
         }
-        self.save()
+        Ok(()) // the caller saves the state
     }
 
     /// Add an uploaded image (`PUT /datastore/?image=`): a new id only; an existing image is never replaced.
@@ -429,8 +441,45 @@ impl Datastore {
             id.to_string(),
             ImageLabelModel { image: DataModel { ext: ext.into(), info }, labels: BTreeMap::new() },
         );
-        self.save()
+        Ok(()) // the caller saves the state
     }
+}
+
+/// A file written and fsynced under a temporary name in its final folder, waiting for its rename.
+pub struct Staged(PathBuf);
+
+impl Staged {
+    /// Rename into place (atomic within the folder) and fsync the folder.
+    pub fn commit(self, path: &Path) -> ApiResult<()> {
+        std::fs::rename(&self.0, path).map_err(|e| ApiError::io(path, e))?;
+        if let Some(d) = path.parent().and_then(|d| std::fs::File::open(d).ok()) {
+            let _ = d.sync_all();
+        }
+        let _ = std::mem::ManuallyDrop::new(self);
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Write `bytes` under a temporary (hidden) name in `dir` and fsync it: the slow half of an atomic write, done
+/// without holding the datastore's lock.
+pub fn stage(dir: &Path, name: &str, bytes: &[u8]) -> ApiResult<Staged> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}-{n}.tmp", std::process::id()));
+    let staged = Staged(tmp);
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&staged.0)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    };
+    write().map_err(|e| ApiError::io(&staged.0, e))?;
+    Ok(staged)
 }
 
 /// Write `bytes` to `path` atomically: a temporary file beside it, fsync, rename, fsync of the folder. A crash

@@ -124,7 +124,7 @@ pub fn read_nrrd(bytes: &[u8], path: &Path) -> ApiResult<Mask> {
     }
     let sizes = sizes.and_then(|r| r.ok()).ok_or_else(|| bad("NRRD without valid sizes"))?;
     let dim = dim.ok_or_else(|| bad("NRRD without dimension"))?;
-    if dim != sizes.len() || !(2..=4).contains(&dim) || sizes.iter().any(|&s| s == 0) {
+    if dim != sizes.len() || !(2..=4).contains(&dim) || sizes.contains(&0) {
         return Err(bad("NRRD dimension and sizes disagree, or are not 2-D/3-D"));
     }
     let bytes_per = match ty.as_deref().unwrap_or("") {

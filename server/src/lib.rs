@@ -98,6 +98,8 @@ pub struct App {
     pub train: train::Trainer,
     /// The datastore state changed in memory (strategy stamps) and waits for the flusher.
     pub dirty: std::sync::atomic::AtomicBool,
+    /// One writer of datastore_v2.json at a time.
+    pub state_write: Mutex<()>,
     /// The port actually bound (`--port 0` picks a free one), for the Host check.
     pub port: std::sync::atomic::AtomicU16,
 }
@@ -120,7 +122,8 @@ impl App {
             ));
         }
         let ds = datastore::Datastore::open(&cfg.datastore)?;
-        let sel = Arc::new(pool::Selector::new(cfg.lease, cfg.plan_size, cfg.seed));
+        let labeled = ds.labeled().into_iter().collect();
+        let sel = Arc::new(pool::Selector::new(cfg.lease, cfg.plan_size, cfg.seed, labeled));
         let app = Arc::new(App {
             gpu: gpu.map(Arc::new),
             ds: Mutex::new(ds),
@@ -128,6 +131,7 @@ impl App {
             train: train::Trainer::default(),
             dirty: std::sync::atomic::AtomicBool::new(false),
             port: std::sync::atomic::AtomicU16::new(cfg.port),
+            state_write: Mutex::new(()),
             cfg,
         });
         app.spawn_embedding();
@@ -174,24 +178,14 @@ impl App {
             *r = Some(tx);
         }
         let sel = self.sel.clone();
-        let (size, seed) = (self.cfg.plan_size, self.cfg.seed);
+        let seed = self.cfg.seed;
         std::thread::spawn(move || {
-            for (strategy, feats, labeled, generation) in rx {
-                let size = size + sel.leased().len();
-                match pool::compute_plan(&strategy, &feats, &labeled, size, seed, generation) {
-                    Ok(plan) => sel.store_plan(&strategy, plan),
+            for (strategy, feats, labeled, generation, log_len, size) in rx {
+                match pool::compute_plan(&strategy, &feats, &labeled, size, seed, generation, log_len) {
+                    Ok(plan) => sel.store_plan(&strategy, Some(plan)),
                     Err(e) => {
                         eprintln!("medpick serve: planning {strategy}: {}", e.message);
-                        sel.store_plan(
-                            &strategy,
-                            pool::Plan {
-                                rows: vec![],
-                                scores: vec![],
-                                generation: u64::MAX,
-                                seconds: 0.0,
-                                complete: false,
-                            },
-                        );
+                        sel.store_plan(&strategy, None);
                     }
                 }
             }
@@ -205,13 +199,25 @@ impl App {
             std::thread::sleep(Duration::from_millis(1000));
             let Some(app) = app.upgrade() else { return };
             if app.dirty.swap(false, std::sync::atomic::Ordering::SeqCst) {
-                if let Ok(ds) = app.ds.lock() {
-                    if let Err(e) = ds.save() {
-                        eprintln!("medpick serve: saving the datastore state: {}", e.message);
-                    }
+                if let Err(e) = app.save_state() {
+                    eprintln!("medpick serve: saving the datastore state: {}", e.message);
                 }
             }
         });
+    }
+}
+
+impl App {
+    /// Write datastore_v2.json from a snapshot taken under the datastore's lock (serialised and written outside
+    /// it, so requests do not wait for the disk); one writer at a time, in snapshot order.
+    pub fn save_state(&self) -> ApiResult<()> {
+        let _one = self.state_write.lock().map_err(|_| ApiError::internal("lock"))?;
+        let (model, root) = {
+            let ds = self.ds.lock().map_err(|_| ApiError::internal("lock"))?;
+            (ds.model.clone(), ds.root.clone())
+        };
+        let text = serde_json::to_string_pretty(&model).map_err(|e| ApiError::internal(e.to_string()))?;
+        datastore::atomic_write(&root.join(datastore::STATE_FILE), text.as_bytes())
     }
 }
 
@@ -247,9 +253,7 @@ pub async fn serve(app: Shared) -> std::result::Result<(), String> {
         })
         .await
         .map_err(|e| e.to_string())?;
-    if let Ok(ds) = app.ds.lock() {
-        let _ = ds.save();
-    }
+    app.save_state().map_err(|e| e.message)?;
     Ok(())
 }
 

@@ -38,12 +38,16 @@ pub struct Features {
     pub data: Vec<f32>,
 }
 
-/// A strategy's ranking of the pool, made when the labels were at `generation`.
+/// A strategy's ranking of the pool, made on the features of `generation` with the labels of the first `log_len`
+/// label events.
 #[derive(Clone)]
 pub struct Plan {
     pub rows: Vec<usize>,
     pub scores: Vec<f64>,
     pub generation: u64,
+    pub log_len: usize,
+    /// `rows` as a set.
+    pub members: HashSet<usize>,
     pub seconds: f64,
     /// The plan covers every unlabelled row (nothing beyond it to extend to).
     pub complete: bool,
@@ -55,30 +59,49 @@ struct Lease {
     until: Instant,
 }
 
+/// What must change together: the leases and the set of labelled images (so that an image labelled while a
+/// request is being answered cannot be handed out again).
+#[derive(Default)]
+struct Holdings {
+    leases: HashMap<String, Lease>,
+    labeled: HashSet<String>,
+    /// Every label event in order: (image, now labelled). A plan is stale once an event touches an image outside
+    /// it: labelling the images a plan picked is what the plan assumed, so it stays valid (and is not remade on
+    /// every label, which under many annotators would keep the CPU busy planning).
+    log: Vec<(String, bool)>,
+}
+
 pub struct Selector {
     pub progress: Arc<EmbedProgress>,
     pub features: RwLock<Arc<Features>>,
-    plans: Mutex<HashMap<String, Plan>>,
-    /// One planner per strategy at a time.
+    plans: Mutex<HashMap<String, Arc<Plan>>>,
+    /// Strategies queued for a background refresh.
     planning: Mutex<HashSet<String>>,
-    leases: Mutex<HashMap<String, Lease>>,
+    /// One plan computed in the foreground at a time (the others wait for it and reuse it).
+    computing: Mutex<()>,
+    holdings: Mutex<Holdings>,
     pub lease_for: Duration,
     pub plan_size: usize,
     pub seed: u64,
-    /// Bumped whenever the set of final labels changes.
+    /// Bumped whenever the features change (images added).
     pub generation: std::sync::atomic::AtomicU64,
     /// Where stale plans are sent to be made again (the planner thread).
     pub refresh: Mutex<Option<std::sync::mpsc::Sender<RefreshJob>>>,
 }
 
+fn poisoned<T>(_: T) -> ApiError {
+    ApiError::internal("a server lock was poisoned")
+}
+
 impl Selector {
-    pub fn new(lease_for: Duration, plan_size: usize, seed: u64) -> Selector {
+    pub fn new(lease_for: Duration, plan_size: usize, seed: u64, labeled: HashSet<String>) -> Selector {
         Selector {
             progress: Arc::new(EmbedProgress::default()),
             features: RwLock::new(Arc::new(Features::default())),
             plans: Mutex::new(HashMap::new()),
             planning: Mutex::new(HashSet::new()),
-            leases: Mutex::new(HashMap::new()),
+            computing: Mutex::new(()),
+            holdings: Mutex::new(Holdings { leases: HashMap::new(), labeled, log: Vec::new() }),
             lease_for,
             plan_size: plan_size.max(1),
             seed,
@@ -108,34 +131,63 @@ impl Selector {
         })
     }
 
-    /// A label arrived for `id` (or was removed): its lease ends and the plans are stale.
-    pub fn labels_changed(&self, id: &str) {
-        if let Ok(mut l) = self.leases.lock() {
-            l.remove(id);
+    /// Image `id` got a final label (`true`) or lost it: its lease ends, and plans that did not pick it are stale.
+    pub fn labels_changed(&self, id: &str, labeled: bool) {
+        if let Ok(mut h) = self.holdings.lock() {
+            h.leases.remove(id);
+            if labeled {
+                h.labeled.insert(id.to_string());
+            } else {
+                h.labeled.remove(id);
+            }
+            h.log.push((id.to_string(), labeled));
         }
-        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Leases in force, by image.
-    pub fn leased(&self) -> HashMap<String, String> {
+    /// Whether `p` no longer reflects the features or the labels.
+    fn stale(&self, p: &Plan, feats: &Features) -> bool {
+        if p.generation != self.generation.load(Ordering::SeqCst) {
+            return true;
+        }
+        let Ok(h) = self.holdings.lock() else { return true };
+        h.log
+            .get(p.log_len..)
+            .unwrap_or(&[])
+            .iter()
+            .any(|(id, labeled)| !labeled || !feats.index.get(id).is_some_and(|r| p.members.contains(r)))
+    }
+
+    /// Leases in force.
+    pub fn leased(&self) -> usize {
         let now = Instant::now();
-        self.leases
-            .lock()
-            .map(|l| l.iter().filter(|(_, v)| v.until > now).map(|(k, v)| (k.clone(), v.client.clone())).collect())
-            .unwrap_or_default()
+        self.holdings.lock().map(|h| h.leases.values().filter(|v| v.until > now).count()).unwrap_or(0)
+    }
+
+    /// Leases in force per client.
+    pub fn leases_by_client(&self) -> std::collections::BTreeMap<String, usize> {
+        let now = Instant::now();
+        let mut m = std::collections::BTreeMap::new();
+        if let Ok(h) = self.holdings.lock() {
+            for l in h.leases.values().filter(|v| v.until > now) {
+                *m.entry(l.client.clone()).or_insert(0) += 1;
+            }
+        }
+        m
+    }
+
+    /// The images a new plan takes as done — the labelled ones and those leased now (being labelled: a diversity
+    /// strategy starts from them too) — and how many label events that is.
+    fn labeled_snapshot(&self) -> ApiResult<(HashSet<String>, usize)> {
+        let now = Instant::now();
+        let h = self.holdings.lock().map_err(poisoned)?;
+        let mut done = h.labeled.clone();
+        done.extend(h.leases.iter().filter(|(_, l)| l.until > now).map(|(id, _)| id.clone()));
+        Ok((done, h.log.len()))
     }
 
     /// The next `count` images for `client` by `strategy`: the plan's first rows that are neither labelled nor
-    /// leased (to anyone), leased to `client` on the way out. `labeled`: ids with a final label; `all_ids`: every
-    /// datastore image (for `random` before the features exist).
-    pub fn next(
-        &self,
-        strategy: &str,
-        client: &str,
-        count: usize,
-        labeled: &HashSet<String>,
-    ) -> ApiResult<Vec<(String, f64, usize)>> {
-        let feats = self.features.read().map_err(|_| ApiError::internal("lock"))?.clone();
+    /// leased (to anyone), leased to `client` on the way out, all under one lock.
+    pub fn next(&self, strategy: &str, client: &str, count: usize) -> ApiResult<Vec<(String, f64, usize)>> {
         if !self.ready() {
             let p = &self.progress;
             return Err(ApiError::unavailable(format!(
@@ -145,17 +197,17 @@ impl Selector {
                 p.total.load(Ordering::Relaxed)
             )));
         }
-        let generation = self.generation.load(Ordering::SeqCst);
-        let mut out = Vec::new();
-        for attempt in 0..64 {
-            let plan = self.plan(strategy, &feats, labeled, generation, attempt)?;
+        let feats = self.features.read().map_err(poisoned)?.clone();
+        let mut want = 0;
+        for _ in 0..40 {
+            let plan = self.plan(strategy, &feats, want)?;
             let now = Instant::now();
-            let mut leases = self.leases.lock().map_err(|_| ApiError::internal("lock"))?;
-            leases.retain(|_, v| v.until > now);
-            out.clear();
+            let mut h = self.holdings.lock().map_err(poisoned)?;
+            h.leases.retain(|_, v| v.until > now);
+            let mut out = Vec::new();
             for (rank, (&r, &s)) in plan.rows.iter().zip(&plan.scores).enumerate() {
                 let id = &feats.ids[r];
-                if labeled.contains(id) || leases.contains_key(id) {
+                if h.labeled.contains(id) || h.leases.contains_key(id) {
                     continue;
                 }
                 out.push((id.clone(), s, rank));
@@ -165,61 +217,79 @@ impl Selector {
             }
             if out.len() == count || plan.complete {
                 for (id, _, _) in &out {
-                    leases.insert(id.clone(), Lease { client: client.to_string(), until: now + self.lease_for });
+                    h.leases.insert(id.clone(), Lease { client: client.to_string(), until: now + self.lease_for });
+                }
+                // Extend the plan in the background before annotators run out of it.
+                let last = out.last().map(|o| o.2 + 1).unwrap_or(0);
+                let free_after = plan.rows[last.min(plan.rows.len())..]
+                    .iter()
+                    .filter(|&&r| !h.labeled.contains(&feats.ids[r]) && !h.leases.contains_key(&feats.ids[r]))
+                    .count();
+                drop(h);
+                if !plan.complete && free_after < self.plan_size / 2 {
+                    self.queue_refresh(strategy, &feats, plan.rows.len() * 2)?;
                 }
                 return Ok(out);
             }
-            // The plan ran out of free images while more are unlabelled: plan further.
-            drop(leases);
-            if let Ok(mut p) = self.plans.lock() {
-                if let Some(pl) = p.get_mut(strategy) {
-                    pl.generation = u64::MAX; // force a larger plan
-                }
-            }
+            // The plan ran out of free images while more are unlabelled: a longer plan, now.
+            want = plan.rows.len() * 2;
         }
-        Ok(out)
+        Err(ApiError::internal("no plan reached a free image"))
     }
 
-    /// The plan of `strategy`, computed now if there is none, refreshed (in the background, the stale one served
-    /// meanwhile) when the labels changed since it was made.
-    fn plan(
-        &self,
-        strategy: &str,
-        feats: &Arc<Features>,
-        labeled: &HashSet<String>,
-        generation: u64,
-        attempt: usize,
-    ) -> ApiResult<Plan> {
-        let existing = self.plans.lock().map_err(|_| ApiError::internal("lock"))?.get(strategy).cloned();
-        let leased = self.leased().len();
-        match existing {
-            Some(p) if p.generation == generation => return Ok(p),
-            Some(p) if p.generation != u64::MAX && attempt == 0 => {
-                // Stale: serve it (the lookup skips what was labelled since) and refresh in the background.
-                let mut planning = self.planning.lock().map_err(|_| ApiError::internal("lock"))?;
-                if planning.insert(strategy.to_string()) {
-                    drop(planning);
-                    let job = (strategy.to_string(), feats.clone(), labeled.clone(), generation);
-                    if let Some(tx) = self.refresh.lock().map_err(|_| ApiError::internal("lock"))?.as_ref() {
-                        let _ = tx.send(job);
-                    }
+    /// The plan of `strategy` with at least `want` rows: the stored one when it is current (or, for a first look
+    /// at a stale one, served while the planner thread remakes it); else one computed now, one at a time.
+    fn plan(&self, strategy: &str, feats: &Arc<Features>, want: usize) -> ApiResult<Arc<Plan>> {
+        let existing = self.plans.lock().map_err(poisoned)?.get(strategy).cloned();
+        if let Some(p) = &existing {
+            if want == 0 || p.rows.len() >= want || p.complete {
+                let stale = self.stale(p, feats);
+                if stale {
+                    self.queue_refresh(strategy, feats, p.rows.len())?;
                 }
-                return Ok(p);
+                if !stale || want == 0 {
+                    return Ok(p.clone());
+                }
             }
-            _ => {}
         }
-        let size = (self.plan_size + leased) << attempt.min(20);
-        let plan = compute_plan(strategy, feats, labeled, size, self.seed, generation)?;
-        self.plans.lock().map_err(|_| ApiError::internal("lock"))?.insert(strategy.to_string(), plan.clone());
+        let _one = self.computing.lock().map_err(poisoned)?;
+        // Another request may have made one while this one waited.
+        if let Some(p) = self.plans.lock().map_err(poisoned)?.get(strategy) {
+            if !self.stale(p, feats) && (p.rows.len() >= want || p.complete) {
+                return Ok(p.clone());
+            }
+        }
+        let size = (self.plan_size + 4 * self.leased()).max(want);
+        let (labeled, log_len) = self.labeled_snapshot()?;
+        let generation = self.generation.load(Ordering::SeqCst);
+        let plan = Arc::new(compute_plan(strategy, feats, &labeled, size, self.seed, generation, log_len)?);
+        if std::env::var_os("MEDPICK_SERVE_TRACE").is_some() {
+            eprintln!("plan {strategy}: {} rows (want {want}) in {:.3} s, foreground", plan.rows.len(), plan.seconds);
+        }
+        self.plans.lock().map_err(poisoned)?.insert(strategy.to_string(), plan.clone());
         Ok(plan)
     }
 
-    /// Store a plan made in the background; the strategy may be planned again.
-    pub fn store_plan(&self, strategy: &str, plan: Plan) {
-        if let Ok(mut p) = self.plans.lock() {
-            let newer = p.get(strategy).map(|old| old.generation == u64::MAX || old.generation <= plan.generation);
-            if newer.unwrap_or(true) {
-                p.insert(strategy.to_string(), plan);
+    fn queue_refresh(&self, strategy: &str, feats: &Arc<Features>, size: usize) -> ApiResult<()> {
+        let mut planning = self.planning.lock().map_err(poisoned)?;
+        if planning.insert(strategy.to_string()) {
+            drop(planning);
+            let (labeled, log_len) = self.labeled_snapshot()?;
+            let generation = self.generation.load(Ordering::SeqCst);
+            let size = (self.plan_size + 4 * self.leased()).max(size);
+            let job = (strategy.to_string(), feats.clone(), labeled, generation, log_len, size);
+            if let Some(tx) = self.refresh.lock().map_err(poisoned)?.as_ref() {
+                let _ = tx.send(job);
+            }
+        }
+        Ok(())
+    }
+
+    /// Store a plan made in the background (unless a newer one is there); the strategy may be queued again.
+    pub fn store_plan(&self, strategy: &str, plan: Option<Plan>) {
+        if let (Some(plan), Ok(mut p)) = (plan, self.plans.lock()) {
+            if p.get(strategy).is_none_or(|old| (old.generation, old.log_len) <= (plan.generation, plan.log_len)) {
+                p.insert(strategy.to_string(), Arc::new(plan));
             }
         }
         if let Ok(mut s) = self.planning.lock() {
@@ -228,14 +298,14 @@ impl Selector {
     }
 
     pub fn plans_summary(&self) -> serde_json::Value {
-        let g = self.generation.load(Ordering::SeqCst);
         let p = self.plans.lock().map(|p| p.clone()).unwrap_or_default();
+        let feats = self.features.read().map(|f| f.clone()).unwrap_or_default();
         let m: serde_json::Map<String, serde_json::Value> = p
             .iter()
             .map(|(k, v)| {
                 (
                     k.clone(),
-                    serde_json::json!({"picks": v.rows.len(), "seconds": v.seconds, "current": v.generation == g}),
+                    serde_json::json!({"picks": v.rows.len(), "seconds": v.seconds, "current": !self.stale(v, &feats)}),
                 )
             })
             .collect();
@@ -243,8 +313,8 @@ impl Selector {
     }
 }
 
-/// A plan to refresh in the background: (strategy, features, labelled ids, generation).
-pub type RefreshJob = (String, Arc<Features>, HashSet<String>, u64);
+/// A plan to make in the background: (strategy, features, ids taken as done, generation, label events, size).
+pub type RefreshJob = (String, Arc<Features>, HashSet<String>, u64, usize, usize);
 
 /// Rank up to `size` unlabelled images with `strategy` (labelled images are the diversity strategies' start).
 pub fn compute_plan(
@@ -254,6 +324,7 @@ pub fn compute_plan(
     size: usize,
     seed: u64,
     generation: u64,
+    log_len: usize,
 ) -> ApiResult<Plan> {
     let t0 = Instant::now();
     let n = feats.ids.len();
@@ -261,7 +332,15 @@ pub fn compute_plan(
         feats.ids.iter().enumerate().filter(|(_, id)| labeled.contains(*id)).map(|(i, _)| i).collect();
     let free = n - lab.len();
     if free == 0 {
-        return Ok(Plan { rows: vec![], scores: vec![], generation, seconds: 0.0, complete: true });
+        return Ok(Plan {
+            rows: vec![],
+            scores: vec![],
+            generation,
+            log_len,
+            members: HashSet::new(),
+            seconds: 0.0,
+            complete: true,
+        });
     }
     let budget = size.min(free);
     if strategy == "first" {
@@ -270,7 +349,9 @@ pub fn compute_plan(
         rows.sort_by(|a, b| feats.ids[*a].cmp(&feats.ids[*b]));
         rows.truncate(budget);
         let scores = vec![f64::NAN; rows.len()];
-        return Ok(Plan { rows, scores, generation, seconds: t0.elapsed().as_secs_f64(), complete: budget == free });
+        let members = rows.iter().chain(&lab).copied().collect();
+        let seconds = t0.elapsed().as_secs_f64();
+        return Ok(Plan { rows, scores, generation, log_len, members, seconds, complete: budget == free });
     }
     let x = Matrix::new(&feats.data, n, feats.dim).map_err(|e| ApiError::internal(e.to_string()))?;
     let input = SelectInput { x, budget, seed, labeled: &lab, scans: Some(medpick_core::exec::Backend::Cpu) };
@@ -278,10 +359,14 @@ pub fn compute_plan(
         medpick_core::Error::Unknown { .. } => ApiError::bad(e.to_string()),
         e => ApiError::internal(format!("strategy {strategy}: {e}")),
     })?;
+    // The plan assumed `labeled` done: their labels arriving later do not make it stale.
+    let members = sel.picks.iter().chain(&lab).copied().collect();
     Ok(Plan {
+        members,
         rows: sel.picks,
         scores: sel.scores,
         generation,
+        log_len,
         seconds: t0.elapsed().as_secs_f64(),
         complete: budget == free,
     })

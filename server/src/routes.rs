@@ -2,7 +2,7 @@
 //! redirects), plus `?count=N` on active learning. Every route but `/`, `/auth/` and `/auth/token` needs the
 //! Bearer token when one is configured; every request's Host header is checked on a loopback server.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Multipart, Path as UrlPath, Query, Request, State};
@@ -137,7 +137,7 @@ async fn info(State(app): State<Shared>) -> ApiResult<Json<Value>> {
         "train_stats": {HEAD_MODEL: app.train.stats()},
         "datastore": ds.stats(),
         "medpick": {"embedding": app.sel.status(), "plans": app.sel.plans_summary(),
-                    "leases": app.sel.leased().len(), "model": app.cfg.model.model},
+                    "leases": app.sel.leases_by_client(), "model": app.cfg.model.model},
     })))
 }
 
@@ -322,13 +322,17 @@ async fn label_put(State(app): State<Shared>, q: Q, mp: Multipart) -> ApiResult<
         let what = format!("label of {id2}");
         let mask = crate::labels::read_mask(&bytes, &ext, &what)?;
         crate::labels::check_against(&mask, dims, &what)?;
+        // Written and fsynced before the datastore's lock is taken; under it only the rename.
+        let dir = lock(&app2.ds)?.label_dir(&tag2)?;
+        let staged = crate::datastore::stage(&dir, &format!("{id2}{ext}"), &bytes)?;
         let mut ds = lock(&app2.ds)?;
-        ds.save_label(&id2, &tag2, &ext, &bytes, up.params)
+        ds.save_label(&id2, &tag2, &ext, staged, up.params)
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))??;
+    app.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
     if tag == FINAL {
-        app.sel.labels_changed(&id);
+        app.sel.labels_changed(&id, true);
     }
     let mut out = json!({"image": id, "label": id});
     if let Some(v) = saved {
@@ -349,8 +353,9 @@ async fn label_delete(State(app): State<Shared>, q: Q) -> ApiResult<Json<Value>>
     let id = param(&q, "id")?;
     let tag = q.get("tag").filter(|t| !t.is_empty()).map(|s| s.as_str()).unwrap_or(FINAL);
     lock(&app.ds)?.delete_label(id, tag)?;
+    app.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
     if tag == FINAL {
-        app.sel.labels_changed(id);
+        app.sel.labels_changed(id, false);
     }
     Ok(Json(json!({})))
 }
@@ -380,6 +385,7 @@ async fn upload_image(State(app): State<Shared>, q: Q, mp: Multipart) -> ApiResu
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))??;
+    app.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
     app.spawn_embedding();
     Ok(Json(json!({"image": id})))
 }
@@ -411,10 +417,9 @@ async fn next_sample(
                 .ok_or_else(|| ApiError::bad(format!("count {c:?}: a whole number from 1 to 1000")))?,
         ),
     };
-    let labeled: HashSet<String> = lock(&app.ds)?.labeled().into_iter().collect();
     let sel = app.sel.clone();
     let (s2, c2) = (strategy.clone(), client.clone());
-    let picks = tokio::task::spawn_blocking(move || sel.next(&s2, &c2, count.unwrap_or(1), &labeled))
+    let picks = tokio::task::spawn_blocking(move || sel.next(&s2, &c2, count.unwrap_or(1)))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;
     let ts = now_ts();

@@ -27,7 +27,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 30.0)]
     pub lease_minutes: f64,
     /// Picks per strategy plan (plans grow when annotators run past them).
-    #[arg(long, default_value_t = 64, value_parser = crate::at_least_one)]
+    #[arg(long, default_value_t = 256, value_parser = crate::at_least_one)]
     pub plan_size: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
