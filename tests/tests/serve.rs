@@ -147,7 +147,9 @@ fn monailabel_python_and_slicer_clients_drive_medpick_serve() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "client script failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("OK"), "{stdout}");
-    // What medpick wrote is MONAI Label's layout: labels/final/<id><ext>, datastore_v2.json with objects.
+    // What medpick wrote is MONAI Label's layout: labels/final/<id><ext>, datastore_v2.json with objects (the
+    // state file follows the labels within a second).
+    std::thread::sleep(std::time::Duration::from_millis(2500));
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(ds.join("datastore_v2.json")).unwrap()).unwrap();
     let objects = state["objects"].as_object().unwrap();
