@@ -8,6 +8,7 @@ pub mod datastore;
 pub mod labels;
 pub mod pool;
 mod routes;
+pub mod scoring;
 pub mod train;
 
 use std::net::SocketAddr;
@@ -96,6 +97,7 @@ pub struct App {
     pub ds: Mutex<datastore::Datastore>,
     pub sel: Arc<pool::Selector>,
     pub train: train::Trainer,
+    pub scoring: scoring::Scorer,
     /// The datastore state changed in memory (strategy stamps) and waits for the flusher.
     pub dirty: std::sync::atomic::AtomicBool,
     /// One writer of datastore_v2.json at a time.
@@ -129,6 +131,7 @@ impl App {
             ds: Mutex::new(ds),
             sel,
             train: train::Trainer::default(),
+            scoring: scoring::Scorer::default(),
             dirty: std::sync::atomic::AtomicBool::new(false),
             port: std::sync::atomic::AtomicU16::new(cfg.port),
             state_write: Mutex::new(()),
@@ -181,7 +184,8 @@ impl App {
         let seed = self.cfg.seed;
         std::thread::spawn(move || {
             for (strategy, feats, labeled, generation, log_len, size) in rx {
-                match pool::compute_plan(&strategy, &feats, &labeled, size, seed, generation, log_len) {
+                let scores = sel.scores(&strategy);
+                match pool::compute_plan(&strategy, &feats, &labeled, size, seed, (generation, log_len), scores) {
                     Ok(plan) => sel.store_plan(&strategy, Some(plan)),
                     Err(e) => {
                         eprintln!("medpick serve: planning {strategy}: {}", e.message);

@@ -87,7 +87,12 @@ pub struct Selector {
     pub generation: std::sync::atomic::AtomicU64,
     /// Where stale plans are sent to be made again (the planner thread).
     pub refresh: Mutex<Option<std::sync::mpsc::Sender<RefreshJob>>>,
+    /// Uncertainty scores by method (`POST /scoring/{method}`): id → score, and whether lower goes first.
+    pub uncertainty: Mutex<HashMap<String, Scores>>,
 }
+
+/// One method's scores, and whether the lowest is picked first.
+pub type Scores = (Arc<HashMap<String, f64>>, bool);
 
 fn poisoned<T>(_: T) -> ApiError {
     ApiError::internal("a server lock was poisoned")
@@ -107,6 +112,7 @@ impl Selector {
             seed,
             generation: std::sync::atomic::AtomicU64::new(0),
             refresh: Mutex::new(None),
+            uncertainty: Mutex::new(HashMap::new()),
         }
     }
 
@@ -142,6 +148,11 @@ impl Selector {
             }
             h.log.push((id.to_string(), labeled));
         }
+    }
+
+    /// The scores of an uncertainty strategy, when it has been scored.
+    pub fn scores(&self, strategy: &str) -> Option<Scores> {
+        self.uncertainty.lock().ok().and_then(|u| u.get(strategy).cloned())
     }
 
     /// Whether `p` no longer reflects the features or the labels.
@@ -262,7 +273,9 @@ impl Selector {
         let size = (self.plan_size + 4 * self.leased()).max(want);
         let (labeled, log_len) = self.labeled_snapshot()?;
         let generation = self.generation.load(Ordering::SeqCst);
-        let plan = Arc::new(compute_plan(strategy, feats, &labeled, size, self.seed, generation, log_len)?);
+        let stamp = (generation, log_len);
+        let scores = self.scores(strategy);
+        let plan = Arc::new(compute_plan(strategy, feats, &labeled, size, self.seed, stamp, scores)?);
         if std::env::var_os("MEDPICK_SERVE_TRACE").is_some() {
             eprintln!("plan {strategy}: {} rows (want {want}) in {:.3} s, foreground", plan.rows.len(), plan.seconds);
         }
@@ -323,8 +336,8 @@ pub fn compute_plan(
     labeled: &HashSet<String>,
     size: usize,
     seed: u64,
-    generation: u64,
-    log_len: usize,
+    (generation, log_len): (u64, usize),
+    scores: Option<Scores>,
 ) -> ApiResult<Plan> {
     let t0 = Instant::now();
     let n = feats.ids.len();
@@ -343,6 +356,12 @@ pub fn compute_plan(
         });
     }
     let budget = size.min(free);
+    if let Some((scores, ascending)) = scores {
+        let (rows, scores, complete) = crate::scoring::rank(feats, labeled, &scores, ascending, budget);
+        let members = rows.iter().chain(&lab).copied().collect();
+        let seconds = t0.elapsed().as_secs_f64();
+        return Ok(Plan { rows, scores, generation, log_len, members, seconds, complete });
+    }
     if strategy == "first" {
         // MONAI Label's "first": the datastore's (id) order.
         let mut rows: Vec<usize> = (0..n).filter(|i| !labeled.contains(&feats.ids[*i])).collect();
@@ -511,4 +530,66 @@ pub fn embed_images(
     }
     *guard = Arc::new(next);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ready selector over `n` random 8-dimensional features.
+    fn selector(n: usize) -> Selector {
+        let sel = Selector::new(Duration::from_secs(600), 8, 0, HashSet::new());
+        let mut rng = medpick_core::rng::Rng::new(3);
+        let ids: Vec<String> = (0..n).map(|i| format!("img{i:03}")).collect();
+        let index = ids.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect();
+        let data = rng.uniform_vec(n * 8, 0.0, 1.0);
+        *sel.features.write().unwrap() = Arc::new(Features { ids, index, dim: 8, data });
+        *sel.progress.state.lock().unwrap() = "ready".into();
+        sel
+    }
+
+    #[test]
+    fn annotators_never_share_an_image_and_the_plan_order_is_the_strategy_s() {
+        let sel = selector(40);
+        let feats = sel.features.read().unwrap().clone();
+        let want = compute_plan("coreset", &feats, &HashSet::new(), 40, 0, (0, 0), None).unwrap();
+        let mut given = Vec::new();
+        for round in 0..5 {
+            for c in ["a", "b", "c"] {
+                let got = sel.next("coreset", c, 1).unwrap();
+                given.push(got[0].0.clone());
+                if round % 2 == 0 {
+                    sel.labels_changed(&got[0].0, true);
+                }
+            }
+        }
+        let mut uniq = given.clone();
+        uniq.sort();
+        uniq.dedup();
+        assert_eq!(uniq.len(), given.len(), "no image handed out twice: {given:?}");
+        // Labelling the planned picks keeps the plan: the order handed out is coreset's own greedy order.
+        let order: Vec<String> = want.rows.iter().take(given.len()).map(|&r| feats.ids[r].clone()).collect();
+        assert_eq!(given, order);
+        // A label outside the plan makes it stale; one on a planned pick does not.
+        let plan = sel.plans.lock().unwrap().get("coreset").cloned().unwrap();
+        assert!(!sel.stale(&plan, &feats));
+        let outside = feats.ids.iter().enumerate().find(|(r, _)| !plan.members.contains(r)).unwrap().1.clone();
+        sel.labels_changed(&outside, true);
+        assert!(sel.stale(&plan, &feats));
+    }
+
+    #[test]
+    fn count_returns_distinct_images_and_nothing_when_all_are_labelled() {
+        let sel = selector(12);
+        let got = sel.next("random", "a", 5).unwrap();
+        assert_eq!(got.len(), 5);
+        let rest = sel.next("random", "b", 100).unwrap();
+        assert_eq!(rest.len(), 7, "the other 7 (5 are leased)");
+        let ids: HashSet<String> = got.iter().chain(&rest).map(|g| g.0.clone()).collect();
+        assert_eq!(ids.len(), 12);
+        for id in &ids {
+            sel.labels_changed(id, true);
+        }
+        assert!(sel.next("random", "a", 1).unwrap().is_empty());
+    }
 }

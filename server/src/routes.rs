@@ -35,6 +35,8 @@ pub fn router(app: Shared) -> Router {
         .route("/train/", get(train_status).post(train_all).delete(train_stop))
         .route("/train/{model}", post(train_start))
         .route("/infer/{model}", post(infer))
+        .route("/scoring/", get(scoring_status).delete(scoring_stop))
+        .route("/scoring/{method}", post(scoring_start))
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app)
@@ -107,13 +109,14 @@ fn strategies() -> Vec<&'static str> {
 
 async fn info(State(app): State<Shared>) -> ApiResult<Json<Value>> {
     let labels = app.cfg.labels.clone();
+    let trained = crate::train::load_head(&app).is_ok();
     let label_map: Map<String, Value> = labels.iter().take(1).map(|l| (l.clone(), json!(1))).collect();
     let mut models = Map::new();
     models.insert(
         HEAD_MODEL.into(),
         json!({"type": "segmentation", "labels": label_map, "dimension": 2,
                "description": "medpick's segmentation head on the foundation model's features, fine-tuned on the final labels",
-               "config": {"device": [device_name(&app)]}, "trained": crate::train::load_head(&app).is_ok()}),
+               "config": {"device": [device_name(&app)]}, "trained": trained}),
     );
     models.insert(
         BOX_MODEL.into(),
@@ -121,8 +124,17 @@ async fn info(State(app): State<Shared>) -> ApiResult<Json<Value>> {
                "description": "LiteMedSAM: the object inside a box (params box = [x0, y0, x1, y1] in pixels)",
                "config": {"device": [device_name(&app)]}}),
     );
-    let strategies: Map<String, Value> =
+    let mut strategies: Map<String, Value> =
         strategies().iter().map(|s| (s.to_string(), json!({"description": strategy_description(s)}))).collect();
+    let mut scoring = Map::new();
+    for (m, _, d) in crate::scoring::METHODS {
+        if trained {
+            scoring.insert(m.to_string(), json!({"description": d}));
+        }
+        if app.sel.scores(m).is_some() {
+            strategies.insert(m.to_string(), json!({"description": d}));
+        }
+    }
     let ds = lock(&app.ds)?;
     Ok(Json(json!({
         "name": format!("medpick ({})", ds.model.name),
@@ -133,7 +145,7 @@ async fn info(State(app): State<Shared>) -> ApiResult<Json<Value>> {
         "trainers": {HEAD_MODEL: {"description": "Fine-tune medpick's segmentation head on the final labels",
                                   "config": {"max_epochs": app.cfg.epochs}}},
         "strategies": strategies,
-        "scoring": {},
+        "scoring": scoring,
         "train_stats": {HEAD_MODEL: app.train.stats()},
         "datastore": ds.stats(),
         "medpick": {"embedding": app.sel.status(), "plans": app.sel.plans_summary(),
@@ -396,7 +408,14 @@ async fn next_sample(
     q: Q,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    if !strategies().contains(&strategy.as_str()) {
+    if let Some((m, _, _)) = crate::scoring::method(&strategy) {
+        if app.sel.scores(m).is_none() {
+            return Err(ApiError::bad(format!(
+                "strategy {m:?} ranks by medpick_seg's uncertainty: train it (POST /train/{HEAD_MODEL}), then score \
+                 (POST /scoring/{m})"
+            )));
+        }
+    } else if !strategies().contains(&strategy.as_str()) {
         return Err(ApiError::bad(format!("unknown strategy {strategy:?}: use one of {}", strategies().join(", "))));
     }
     let params: Value = if body.is_empty() {
@@ -580,4 +599,30 @@ fn multipart_response(params: &Value, fname: &str, file: &[u8]) -> Response {
         headers.insert(header::CONTENT_TYPE, v);
     }
     (headers, body).into_response()
+}
+
+async fn scoring_start(State(app): State<Shared>, UrlPath(method): UrlPath<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(crate::scoring::start(&app, &method)?))
+}
+
+async fn scoring_status(State(app): State<Shared>, q: Q) -> ApiResult<Json<Value>> {
+    let running = app.scoring.running.load(std::sync::atomic::Ordering::SeqCst);
+    let task = app.scoring.task();
+    if q.get("check_if_running").is_some_and(|v| v == "true") {
+        return match (running, task) {
+            (true, Some(t)) => Ok(Json(t)),
+            _ => Err(ApiError::not_found("No Scoring Tasks are currently Running")),
+        };
+    }
+    task.map(Json).ok_or_else(|| ApiError::not_found("No Scoring Tasks Found"))
+}
+
+async fn scoring_stop(State(app): State<Shared>) -> ApiResult<Json<Value>> {
+    if !app.scoring.running.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(Json(Value::Null));
+    }
+    app.scoring.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut t = app.scoring.task().unwrap_or(json!({}));
+    t["result"] = json!("stopping after the images being scored");
+    Ok(Json(t))
 }

@@ -202,6 +202,24 @@ def python_client():
     check(out and params["foreground_pixels"] > 0, f"LiteMedSAM's box mask is not empty: {params}")
     expect_error(lambda: a.infer("litemedsam_box", target["id"], {}), what="a box model without a box")
 
+    # Uncertainty: score the unlabelled pool with the trained head, then "lc" is a strategy.
+    import requests
+    expect_error(lambda: a.next_sample("nope-lc", {}), what="an unknown strategy")
+    r = requests.post(f"{URL}/scoring/lc")
+    check(r.status_code == 200, f"scoring starts: {r.status_code} {r.text}")
+    for _ in range(1200):
+        st = requests.get(f"{URL}/scoring/").json()
+        if st["status"] != "RUNNING":
+            break
+        time.sleep(0.5)
+    check(st["status"] == "DONE", f"scoring done: {st}")
+    check("lc" in a.info()["strategies"], "lc is a strategy once scored")
+    s = a.next_sample("lc", {})
+    check(s.get("id") and s["id"] not in labeled and s["medpick"]["strategy"] == "lc"
+          and 0 <= s["medpick"]["score"] <= 1, f"the least confident unlabelled image: {s}")
+    a.save_label(s["id"], label_for(s))
+    given.append(s)
+
     # Nothing left: {} once every image is labelled.
     while True:
         s = a.next_sample("random", {})
