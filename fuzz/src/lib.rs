@@ -1,6 +1,6 @@
 //! medpick's fuzz targets: every parser where data enters medpick (2-D images, NIfTI plain and gzipped, DICOM,
 //! `.npz` archives through ingest, safetensors and `.pth` checkpoints, manifests, CSV files, feature files, feature-
-//! cache entries, the web server's path and Host checks) and every selection strategy on arbitrary feature matrices.
+//! cache entries, the web server's path and Host checks, the annotation server's label files and names) and every selection strategy on arbitrary feature matrices.
 //!
 //! A target takes bytes and returns whether medpick accepted them (`Ok`) or refused them (a typed error). Neither
 //! is a finding: a finding is a panic, or an accepted result that breaks a contract the target checks with
@@ -53,6 +53,11 @@ pub const TARGETS: &[Target] = &[
         name: "http",
         about: "medpick web: URL path -> file under the root; Host header -> answered or not",
         run: http,
+    },
+    Target {
+        name: "label",
+        about: "medpick serve: a label upload (NRRD raw/gzip, NIfTI, PNG by magic) -> mask; ids and tags",
+        run: label,
     },
     Target {
         name: "select",
@@ -436,5 +441,34 @@ mod tests {
         }
         let bad = std::fs::read(root.join("feature-cache/eight-values-cut-short.bin")).unwrap();
         assert!(!feature_cache(&scratch, &bad), "a cut-short cache entry was accepted");
+    }
+}
+
+/// `medpick serve`'s label reader: the format by the bytes' magic, as the upload's extension would name it. An
+/// accepted label is a binary mask whose size is its dimensions'. The text of the bytes, as an id: accepted names
+/// never leave a folder.
+fn label(_: &Scratch, bytes: &[u8]) -> bool {
+    let ext = if bytes.starts_with(b"NRRD") {
+        ".nrrd"
+    } else if bytes.starts_with(&[0x1f, 0x8b]) {
+        ".nii.gz"
+    } else if bytes.starts_with(b"\x89PNG") {
+        ".png"
+    } else {
+        ".nii"
+    };
+    let name = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
+    if medpick_server::datastore::check_name("image", &name).is_ok() {
+        assert!(!name.contains('/') && !name.contains('\\') && name != ".." && !name.starts_with('.'), "{name:?}");
+    }
+    let _ = medpick_server::datastore::to_id(&name);
+    match medpick_server::labels::read_mask(bytes, ext, "label") {
+        Ok(m) => {
+            assert!(m.dims.iter().all(|&d| d >= 1), "dims {:?}", m.dims);
+            assert_eq!(m.data.len(), m.dims.iter().product::<usize>(), "mask size");
+            assert!(m.data.iter().all(|&v| v <= 1), "a binary mask");
+            true
+        }
+        Err(_) => false,
     }
 }
