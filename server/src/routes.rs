@@ -112,12 +112,16 @@ async fn info(State(app): State<Shared>) -> ApiResult<Json<Value>> {
     let trained = crate::train::load_head(&app).is_ok();
     let label_map: Map<String, Value> = labels.iter().take(1).map(|l| (l.clone(), json!(1))).collect();
     let mut models = Map::new();
-    models.insert(
+    // Listed once trained: 3D Slicer runs the first model whose labels match right after "Next Sample", and an
+    // untrained head would answer every one with an error.
+    if trained {
+        models.insert(
         HEAD_MODEL.into(),
         json!({"type": "segmentation", "labels": label_map, "dimension": 2,
                "description": "medpick's segmentation head on the foundation model's features, fine-tuned on the final labels",
                "config": {"device": [device_name(&app)]}, "trained": trained}),
-    );
+        );
+    }
     models.insert(
         BOX_MODEL.into(),
         json!({"type": "segmentation", "labels": {"object": 1}, "dimension": 2,
