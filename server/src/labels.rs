@@ -34,6 +34,30 @@ pub fn image_dims(path: &Path) -> ApiResult<[usize; 3]> {
     Ok([img.width as usize, img.height as usize, 1])
 }
 
+/// The size of an uploaded image (`name`, its format from `ext`) from its bytes: [width, height, depth]; an error
+/// names the file and what is wrong.
+pub fn image_dims_bytes(name: &str, ext: &str, bytes: &[u8]) -> ApiResult<[usize; 3]> {
+    let bad = |e: medpick_core::Error| ApiError::bad(e.to_string()); // core's errors name the file
+    let p = Path::new(name);
+    match ext {
+        ".nii" | ".nii.gz" => {
+            let v = medpick_core::io::nifti::read_volume_bytes(
+                p,
+                bytes,
+                0,
+                medpick_core::io::volume_cap(DEFAULT_MAX_PIXELS),
+            )
+            .map_err(bad)?;
+            Ok(v.dims)
+        }
+        ".png" | ".jpg" | ".jpeg" | ".tif" | ".tiff" | ".bmp" => {
+            let img = medpick_core::io::image2d::decode_image_bytes(p, bytes, DEFAULT_MAX_PIXELS).map_err(bad)?;
+            Ok([img.width as usize, img.height as usize, 1])
+        }
+        other => Err(ApiError::bad(format!("{name}: images are PNG, JPEG, TIFF, BMP or NIfTI files, not {other:?}"))),
+    }
+}
+
 /// Read a label file's bytes (named `what` in errors, its format from `ext`) as a binary mask.
 pub fn read_mask(bytes: &[u8], ext: &str, what: &str) -> ApiResult<Mask> {
     let bad = |m: String| ApiError::bad(format!("{what}: {m}"));

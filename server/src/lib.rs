@@ -100,6 +100,9 @@ pub struct App {
     pub scoring: scoring::Scorer,
     /// The datastore state changed in memory (strategy stamps) and waits for the flusher.
     pub dirty: std::sync::atomic::AtomicBool,
+    /// An embedding thread runs; another pass is wanted after it.
+    pub embedding: std::sync::atomic::AtomicBool,
+    pub embed_again: std::sync::atomic::AtomicBool,
     /// One writer of datastore_v2.json at a time.
     pub state_write: Mutex<()>,
     /// The port actually bound (`--port 0` picks a free one), for the Host check.
@@ -135,6 +138,8 @@ impl App {
             dirty: std::sync::atomic::AtomicBool::new(false),
             port: std::sync::atomic::AtomicU16::new(cfg.port),
             state_write: Mutex::new(()),
+            embedding: std::sync::atomic::AtomicBool::new(false),
+            embed_again: std::sync::atomic::AtomicBool::new(false),
             cfg,
         });
         app.spawn_embedding();
@@ -145,33 +150,60 @@ impl App {
 
     /// Embed every image that has no features yet (at start, and after an upload).
     pub fn spawn_embedding(self: &Arc<Self>) {
+        // One embedding thread at a time; a call while it runs makes it look again when done.
+        if self.embedding.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            self.embed_again.store(true, std::sync::atomic::Ordering::SeqCst);
+            return;
+        }
         let app = self.clone();
-        std::thread::spawn(move || {
-            let todo: Vec<(String, PathBuf)> = {
-                let Ok(ds) = app.ds.lock() else { return };
-                let have = app.sel.features.read().map(|f| f.index.clone()).unwrap_or_default();
-                ds.model
-                    .objects
-                    .keys()
-                    .filter(|id| !have.contains_key(*id))
-                    .filter_map(|id| ds.image_path(id).ok().map(|p| (id.clone(), p)))
-                    .collect()
-            };
-            let images_dir = match app.ds.lock() {
-                Ok(ds) => ds.images_dir(),
-                Err(_) => return,
-            };
-            set_state(&app.sel.progress, "embedding");
-            let r = pool::embed_images(&app.sel, app.gpu.as_deref(), &app.cfg.model, &images_dir, &todo);
-            match r {
-                Ok(()) => set_state(&app.sel.progress, "ready"),
-                Err(e) => {
-                    eprintln!("medpick serve: embedding failed: {e}");
-                    set_state(&app.sel.progress, &format!("failed: {e}"));
+        std::thread::spawn(move || loop {
+            app.embed_again.store(false, std::sync::atomic::Ordering::SeqCst);
+            app.embed_new();
+            if !app.embed_again.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                app.embedding.store(false, std::sync::atomic::Ordering::SeqCst);
+                // A call that came between the check and the store.
+                if !app.embed_again.load(std::sync::atomic::Ordering::SeqCst)
+                    || app.embedding.swap(true, std::sync::atomic::Ordering::SeqCst)
+                {
+                    return;
                 }
             }
-            app.sel.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         });
+    }
+
+    /// Embed the images that have no features and did not fail before.
+    fn embed_new(&self) {
+        let failed: std::collections::HashSet<String> =
+            self.sel.progress.skipped.lock().map(|v| v.iter().map(|(id, _)| id.clone()).collect()).unwrap_or_default();
+        let (todo, images_dir): (Vec<(String, PathBuf)>, PathBuf) = {
+            let Ok(ds) = self.ds.lock() else { return };
+            let have = self.sel.features.read().map(|f| f.index.clone()).unwrap_or_default();
+            let todo = ds
+                .model
+                .objects
+                .keys()
+                .filter(|id| !have.contains_key(*id) && !failed.contains(*id))
+                .filter_map(|id| ds.image_path(id).ok().map(|p| (id.clone(), p)))
+                .collect();
+            (todo, ds.images_dir())
+        };
+        let first = !self.sel.ready();
+        if todo.is_empty() && !first {
+            return;
+        }
+        // After the first pass the strategies keep serving (on the images embedded so far) while new ones embed.
+        set_state(&self.sel.progress, if first { "embedding" } else { "ready" });
+        let r = pool::embed_images(&self.sel, self.gpu.as_deref(), &self.cfg.model, &images_dir, &todo);
+        match r {
+            Ok(()) => set_state(&self.sel.progress, "ready"),
+            Err(e) => {
+                eprintln!("medpick serve: embedding failed: {e}");
+                if first {
+                    set_state(&self.sel.progress, &format!("failed: {e}"));
+                }
+            }
+        }
+        self.sel.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The thread that remakes stale plans.

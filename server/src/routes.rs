@@ -390,11 +390,7 @@ async fn upload_image(State(app): State<Shared>, q: Q, mp: Multipart) -> ApiResu
     let id2 = id.clone();
     tokio::task::spawn_blocking(move || -> ApiResult<()> {
         // Check that medpick can read it before it joins the datastore.
-        let tmp = std::env::temp_dir().join(format!("medpick-upload-{}-{}{ext}", std::process::id(), now_ts()));
-        std::fs::write(&tmp, &bytes).map_err(|e| ApiError::io(&tmp, e))?;
-        let ok = crate::labels::image_dims(&tmp);
-        let _ = std::fs::remove_file(&tmp);
-        ok.map_err(|e| ApiError::bad(format!("{fname}: {}", e.message)))?;
+        crate::labels::image_dims_bytes(&fname, &ext, &bytes)?;
         let mut info = up.params;
         info.insert("user".into(), "admin".into());
         lock(&app2.ds)?.add_image(&id2, &ext, &bytes, info)
