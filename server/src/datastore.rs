@@ -105,7 +105,7 @@ fn suffix_chain(file: &str) -> String {
 /// An id or tag is one plain file-name component: no separators, no `..`, no NUL, not hidden, not empty.
 pub fn check_name(what: &str, s: &str) -> ApiResult<()> {
     let bad = s.is_empty()
-        || s.len() > 255
+        || s.len() > 200
         || s.starts_with('.')
         || s.contains(['/', '\\', '\0'])
         || s.chars().any(|c| c.is_control());
@@ -130,7 +130,12 @@ fn under(root: &Path, rel: &str) -> PathBuf {
 pub struct Datastore {
     pub root: PathBuf,
     pub model: DatastoreModel,
+    /// The exclusive lock on `<root>/.lock` (the file MONAI Label's filelock uses): one server per datastore.
+    _lock: std::fs::File,
 }
+
+/// Extensions a label file may have (after MONAI Label's id rule `x.seg.nrrd` is `.nrrd`).
+pub const LABEL_EXTS: &[&str] = &[".png", ".tif", ".tiff", ".bmp", ".nii", ".nii.gz", ".nrrd"];
 
 impl Datastore {
     /// Open (and reconcile with the folder) the datastore in `root`; creates `labels/final` and `labels/original`
@@ -140,7 +145,27 @@ impl Datastore {
         if !root.is_dir() {
             return Err(format!("{}: not a folder", root.display()));
         }
+        let lock_path = root.join(".lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| format!("{}: {e}", lock_path.display()))?;
+        if let Err(e) = lock.try_lock() {
+            return Err(match e {
+                std::fs::TryLockError::WouldBlock => {
+                    format!("{}: another server (medpick serve or MONAI Label) has this datastore open", root.display())
+                }
+                std::fs::TryLockError::Error(e) => format!("{}: {e}", lock_path.display()),
+            });
+        }
         let state = root.join(STATE_FILE);
+        // The state as it was before medpick first rewrote it.
+        let backup = root.join(".datastore_v2.json.before-medpick");
+        if state.is_file() && !backup.exists() {
+            std::fs::copy(&state, &backup).map_err(|e| format!("{}: {e}", backup.display()))?;
+        }
         let model = if state.is_file() {
             let text = std::fs::read_to_string(&state).map_err(|e| format!("{}: {e}", state.display()))?;
             serde_json::from_str::<DatastoreModel>(&text)
@@ -159,7 +184,14 @@ impl Datastore {
                 return Err(format!("{}: images_dir/labels_dir {d:?} leaves the datastore", state.display()));
             }
         }
-        let mut ds = Datastore { root, model };
+        // Entries the state file holds that medpick cannot serve safely (a name that is not one plain file name, an
+        // extension it does not read) are left out (the backup above keeps them).
+        let mut model = model;
+        model.objects.retain(|id, o| check_name("image", id).is_ok() && EXTENSIONS.contains(&o.image.ext.as_str()));
+        for o in model.objects.values_mut() {
+            o.labels.retain(|tag, l| check_name("tag", tag).is_ok() && LABEL_EXTS.contains(&l.ext.as_str()));
+        }
+        let mut ds = Datastore { root, model, _lock: lock };
         for tag in [FINAL, ORIGINAL] {
             let d = ds.labels_dir().join(tag);
             std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
@@ -226,7 +258,19 @@ impl Datastore {
         let mut changed = false;
         let images = self.listing(&self.images_dir());
         let present: std::collections::HashSet<&String> = images.iter().map(|(id, _, _)| id).collect();
-        let gone: Vec<String> = self.model.objects.keys().filter(|k| !present.contains(k)).cloned().collect();
+        // Gone: no file at all. An entry whose file exists but is not served (a link out of the folder) keeps its
+        // info (labels, stamps) in the state; it is simply not offered.
+        let images_dir = self.images_dir();
+        let gone: Vec<String> = self
+            .model
+            .objects
+            .iter()
+            .filter(|(k, o)| {
+                !present.contains(k)
+                    && std::fs::symlink_metadata(images_dir.join(format!("{k}{}", o.image.ext))).is_err()
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
         for id in gone {
             self.model.objects.remove(&id);
             changed = true;
@@ -365,30 +409,29 @@ impl Datastore {
         std::fs::create_dir_all(&dir).map_err(|e| ApiError::io(&dir, e))?;
         let ts = now_ts();
         let mut version = None;
-        if let Some(old) = self.model.objects[id].labels.get(tag).cloned() {
+        let mut replaced = None;
+        if let Some(old) = self.model.objects.get(id).and_then(|o| o.labels.get(tag)).cloned() {
             let old_path = dir.join(format!("{id}{}", old.ext));
             if old_path.is_file() {
                 let vdir = dir.join(".versions");
                 std::fs::create_dir_all(&vdir).map_err(|e| ApiError::io(&vdir, e))?;
-                let mut n = 1;
-                let mut dest = vdir.join(format!("{id}.v{ts}-{n}{}", old.ext));
-                while dest.exists() {
-                    n += 1;
-                    dest = vdir.join(format!("{id}.v{ts}-{n}{}", old.ext));
-                }
+                let dest = free_name(&vdir, &format!("{id}.v{ts}"), &old.ext);
                 // A hard link keeps the old file under its version name; the rename below then replaces the
                 // final name atomically, so at every moment one complete label is there.
-                std::fs::hard_link(&old_path, &dest)
-                    .or_else(|_| std::fs::copy(&old_path, &dest).map(|_| ()))
-                    .map_err(|e| ApiError::io(&dest, e))?;
+                std::fs::hard_link(&old_path, &dest).map_err(|e| ApiError::io(&dest, e))?;
+                sync_dir(&vdir);
                 if old.ext != ext {
-                    let _ = std::fs::remove_file(&old_path);
+                    replaced = Some(old_path);
                 }
                 version = Some(dest);
             }
         }
         let path = dir.join(format!("{id}{ext}"));
         staged.commit(&path)?;
+        // The old file under another extension goes only now that the new one is in place (its version is kept).
+        if let Some(old) = replaced {
+            let _ = std::fs::remove_file(old);
+        }
         info.insert("ts".into(), ts.into());
         info.insert("name".into(), format!("{id}{ext}").into());
         if let Some(v) = &version {
@@ -415,8 +458,11 @@ impl Datastore {
         if path.is_file() {
             let vdir = dir.join(".versions");
             std::fs::create_dir_all(&vdir).map_err(|e| ApiError::io(&vdir, e))?;
-            let dest = vdir.join(format!("{id}.deleted{}{}", now_ts(), l.ext));
-            std::fs::rename(&path, &dest).map_err(|e| ApiError::io(&path, e))?;
+            let dest = free_name(&vdir, &format!("{id}.deleted{}", now_ts()), &l.ext);
+            // A link then an unlink: the link fails rather than replace an existing version.
+            std::fs::hard_link(&path, &dest).map_err(|e| ApiError::io(&dest, e))?;
+            std::fs::remove_file(&path).map_err(|e| ApiError::io(&path, e))?;
+            sync_dir(&vdir);
         }
         if let Some(o) = self.model.objects.get_mut(id) {
             o.labels.remove(tag);
@@ -442,6 +488,24 @@ impl Datastore {
             ImageLabelModel { image: DataModel { ext: ext.into(), info }, labels: BTreeMap::new() },
         );
         Ok(()) // the caller saves the state
+    }
+}
+
+/// `dir/<stem>-<n><ext>` for the first n ≥ 1 that does not exist.
+fn free_name(dir: &Path, stem: &str, ext: &str) -> PathBuf {
+    let mut n = 1;
+    loop {
+        let p = dir.join(format!("{stem}-{n}{ext}"));
+        if std::fs::symlink_metadata(&p).is_err() {
+            return p;
+        }
+        n += 1;
+    }
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
     }
 }
 

@@ -100,9 +100,8 @@ pub struct App {
     pub scoring: scoring::Scorer,
     /// The datastore state changed in memory (strategy stamps) and waits for the flusher.
     pub dirty: std::sync::atomic::AtomicBool,
-    /// An embedding thread runs; another pass is wanted after it.
-    pub embedding: std::sync::atomic::AtomicBool,
-    pub embed_again: std::sync::atomic::AtomicBool,
+    /// (an embedding thread runs, another pass is wanted after it).
+    pub embed_state: Mutex<(bool, bool)>,
     /// One writer of datastore_v2.json at a time.
     pub state_write: Mutex<()>,
     /// The port actually bound (`--port 0` picks a free one), for the Host check.
@@ -138,8 +137,7 @@ impl App {
             dirty: std::sync::atomic::AtomicBool::new(false),
             port: std::sync::atomic::AtomicU16::new(cfg.port),
             state_write: Mutex::new(()),
-            embedding: std::sync::atomic::AtomicBool::new(false),
-            embed_again: std::sync::atomic::AtomicBool::new(false),
+            embed_state: Mutex::new((false, false)),
             cfg,
         });
         app.spawn_embedding();
@@ -151,23 +149,24 @@ impl App {
     /// Embed every image that has no features yet (at start, and after an upload).
     pub fn spawn_embedding(self: &Arc<Self>) {
         // One embedding thread at a time; a call while it runs makes it look again when done.
-        if self.embedding.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            self.embed_again.store(true, std::sync::atomic::Ordering::SeqCst);
-            return;
+        {
+            let mut st = self.embed_state.lock().unwrap_or_else(|e| e.into_inner());
+            if st.0 {
+                st.1 = true;
+                return;
+            }
+            *st = (true, false);
         }
         let app = self.clone();
         std::thread::spawn(move || loop {
-            app.embed_again.store(false, std::sync::atomic::Ordering::SeqCst);
-            app.embed_new();
-            if !app.embed_again.swap(false, std::sync::atomic::Ordering::SeqCst) {
-                app.embedding.store(false, std::sync::atomic::Ordering::SeqCst);
-                // A call that came between the check and the store.
-                if !app.embed_again.load(std::sync::atomic::Ordering::SeqCst)
-                    || app.embedding.swap(true, std::sync::atomic::Ordering::SeqCst)
-                {
-                    return;
-                }
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| app.embed_new()));
+            let mut st = app.embed_state.lock().unwrap_or_else(|e| e.into_inner());
+            if st.1 {
+                st.1 = false;
+                continue;
             }
+            st.0 = false;
+            return;
         });
     }
 
@@ -215,9 +214,9 @@ impl App {
         let sel = self.sel.clone();
         let seed = self.cfg.seed;
         std::thread::spawn(move || {
-            for (strategy, feats, labeled, generation, log_len, size) in rx {
+            for (strategy, feats, taken, generation, size) in rx {
                 let scores = sel.scores(&strategy);
-                match pool::compute_plan(&strategy, &feats, &labeled, size, seed, (generation, log_len), scores) {
+                match pool::compute_plan(&strategy, &feats, &taken, size, seed, generation, scores) {
                     Ok(plan) => sel.store_plan(&strategy, Some(plan)),
                     Err(e) => {
                         eprintln!("medpick serve: planning {strategy}: {}", e.message);
@@ -236,7 +235,8 @@ impl App {
             let Some(app) = app.upgrade() else { return };
             if app.dirty.swap(false, std::sync::atomic::Ordering::SeqCst) {
                 if let Err(e) = app.save_state() {
-                    eprintln!("medpick serve: saving the datastore state: {}", e.message);
+                    eprintln!("medpick serve: saving the datastore state (will retry): {}", e.message);
+                    app.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
                 }
             }
         });
@@ -285,6 +285,19 @@ pub async fn serve(app: Shared) -> std::result::Result<(), String> {
     let router = routes::router(app.clone());
     axum::serve(listener, router)
         .with_graceful_shutdown(async {
+            // Ctrl-C, or SIGTERM (systemd, docker stop): the state file is written before the exit.
+            #[cfg(unix)]
+            {
+                let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(t) => t,
+                    Err(_) => return std::future::pending::<()>().await,
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {},
+                    _ = term.recv() => {},
+                }
+            }
+            #[cfg(not(unix))]
             let _ = tokio::signal::ctrl_c().await;
         })
         .await

@@ -36,12 +36,16 @@ pub struct Features {
     pub index: HashMap<String, usize>,
     pub dim: usize,
     pub data: Vec<f32>,
+    /// Bumped at every change of the features (a plan made on other features is stale).
+    pub generation: u64,
 }
 
 /// A strategy's ranking of the pool, made on the features of `generation` with the labels of the first `log_len`
 /// label events.
 #[derive(Clone)]
 pub struct Plan {
+    /// The features the rows index.
+    pub feats: Arc<Features>,
     pub rows: Vec<usize>,
     pub scores: Vec<f64>,
     pub generation: u64,
@@ -93,10 +97,6 @@ pub struct Selector {
 
 /// One method's scores, and whether the lowest is picked first.
 pub type Scores = (Arc<HashMap<String, f64>>, bool);
-
-fn poisoned<T>(_: T) -> ApiError {
-    ApiError::internal("a server lock was poisoned")
-}
 
 impl Selector {
     pub fn new(lease_for: Duration, plan_size: usize, seed: u64, labeled: HashSet<String>) -> Selector {
@@ -150,6 +150,11 @@ impl Selector {
         }
     }
 
+    /// Forget a strategy's plan (its scores changed).
+    pub fn forget_plan(&self, strategy: &str) {
+        self.plans.lock().unwrap_or_else(|e| e.into_inner()).remove(strategy);
+    }
+
     /// The scores of an uncertainty strategy, when it has been scored.
     pub fn scores(&self, strategy: &str) -> Option<Scores> {
         self.uncertainty.lock().ok().and_then(|u| u.get(strategy).cloned())
@@ -157,10 +162,10 @@ impl Selector {
 
     /// Whether `p` no longer reflects the features or the labels.
     fn stale(&self, p: &Plan, feats: &Features) -> bool {
-        if p.generation != self.generation.load(Ordering::SeqCst) {
+        if p.generation != self.generation.load(Ordering::SeqCst) || p.feats.generation != feats.generation {
             return true;
         }
-        let Ok(h) = self.holdings.lock() else { return true };
+        let h = self.holdings.lock().unwrap_or_else(|e| e.into_inner());
         h.log
             .get(p.log_len..)
             .unwrap_or(&[])
@@ -188,12 +193,11 @@ impl Selector {
 
     /// The images a new plan takes as done — the labelled ones and those leased now (being labelled: a diversity
     /// strategy starts from them too) — and how many label events that is.
-    fn labeled_snapshot(&self) -> ApiResult<(HashSet<String>, usize)> {
+    fn labeled_snapshot(&self) -> ApiResult<Taken> {
         let now = Instant::now();
-        let h = self.holdings.lock().map_err(poisoned)?;
-        let mut done = h.labeled.clone();
-        done.extend(h.leases.iter().filter(|(_, l)| l.until > now).map(|(id, _)| id.clone()));
-        Ok((done, h.log.len()))
+        let h = self.holdings.lock().unwrap_or_else(|e| e.into_inner());
+        let leased = h.leases.iter().filter(|(_, l)| l.until > now).map(|(id, _)| id.clone()).collect();
+        Ok(Taken { labeled: h.labeled.clone(), leased, log_len: h.log.len() })
     }
 
     /// The next `count` images for `client` by `strategy`: the plan's first rows that are neither labelled nor
@@ -208,16 +212,17 @@ impl Selector {
                 p.total.load(Ordering::Relaxed)
             )));
         }
-        let feats = self.features.read().map_err(poisoned)?.clone();
+        let feats = self.features.read().unwrap_or_else(|e| e.into_inner()).clone();
         let mut want = 0;
         for _ in 0..40 {
             let plan = self.plan(strategy, &feats, want)?;
             let now = Instant::now();
-            let mut h = self.holdings.lock().map_err(poisoned)?;
+            let mut h = self.holdings.lock().unwrap_or_else(|e| e.into_inner());
             h.leases.retain(|_, v| v.until > now);
             let mut out = Vec::new();
+            let pf = &plan.feats;
             for (rank, (&r, &s)) in plan.rows.iter().zip(&plan.scores).enumerate() {
-                let id = &feats.ids[r];
+                let Some(id) = pf.ids.get(r) else { continue };
                 if h.labeled.contains(id) || h.leases.contains_key(id) {
                     continue;
                 }
@@ -228,13 +233,15 @@ impl Selector {
             }
             if out.len() == count || plan.complete {
                 for (id, _, _) in &out {
-                    h.leases.insert(id.clone(), Lease { client: client.to_string(), until: now + self.lease_for });
+                    let until = now.checked_add(self.lease_for).unwrap_or(now + Duration::from_secs(86_400 * 365));
+                    h.leases.insert(id.clone(), Lease { client: client.to_string(), until });
                 }
                 // Extend the plan in the background before annotators run out of it.
                 let last = out.last().map(|o| o.2 + 1).unwrap_or(0);
                 let free_after = plan.rows[last.min(plan.rows.len())..]
                     .iter()
-                    .filter(|&&r| !h.labeled.contains(&feats.ids[r]) && !h.leases.contains_key(&feats.ids[r]))
+                    .filter_map(|&r| pf.ids.get(r))
+                    .filter(|id| !h.labeled.contains(*id) && !h.leases.contains_key(*id))
                     .count();
                 drop(h);
                 if !plan.complete && free_after < self.plan_size / 2 {
@@ -251,7 +258,7 @@ impl Selector {
     /// The plan of `strategy` with at least `want` rows: the stored one when it is current (or, for a first look
     /// at a stale one, served while the planner thread remakes it); else one computed now, one at a time.
     fn plan(&self, strategy: &str, feats: &Arc<Features>, want: usize) -> ApiResult<Arc<Plan>> {
-        let existing = self.plans.lock().map_err(poisoned)?.get(strategy).cloned();
+        let existing = self.plans.lock().unwrap_or_else(|e| e.into_inner()).get(strategy).cloned();
         if let Some(p) = &existing {
             if want == 0 || p.rows.len() >= want || p.complete {
                 let stale = self.stale(p, feats);
@@ -263,35 +270,34 @@ impl Selector {
                 }
             }
         }
-        let _one = self.computing.lock().map_err(poisoned)?;
+        let _one = self.computing.lock().unwrap_or_else(|e| e.into_inner());
         // Another request may have made one while this one waited.
-        if let Some(p) = self.plans.lock().map_err(poisoned)?.get(strategy) {
+        if let Some(p) = self.plans.lock().unwrap_or_else(|e| e.into_inner()).get(strategy) {
             if !self.stale(p, feats) && (p.rows.len() >= want || p.complete) {
                 return Ok(p.clone());
             }
         }
         let size = (self.plan_size + 4 * self.leased()).max(want);
-        let (labeled, log_len) = self.labeled_snapshot()?;
+        let taken = self.labeled_snapshot()?;
         let generation = self.generation.load(Ordering::SeqCst);
-        let stamp = (generation, log_len);
         let scores = self.scores(strategy);
-        let plan = Arc::new(compute_plan(strategy, feats, &labeled, size, self.seed, stamp, scores)?);
+        let plan = Arc::new(compute_plan(strategy, feats, &taken, size, self.seed, generation, scores)?);
         if std::env::var_os("MEDPICK_SERVE_TRACE").is_some() {
             eprintln!("plan {strategy}: {} rows (want {want}) in {:.3} s, foreground", plan.rows.len(), plan.seconds);
         }
-        self.plans.lock().map_err(poisoned)?.insert(strategy.to_string(), plan.clone());
+        self.plans.lock().unwrap_or_else(|e| e.into_inner()).insert(strategy.to_string(), plan.clone());
         Ok(plan)
     }
 
     fn queue_refresh(&self, strategy: &str, feats: &Arc<Features>, size: usize) -> ApiResult<()> {
-        let mut planning = self.planning.lock().map_err(poisoned)?;
+        let mut planning = self.planning.lock().unwrap_or_else(|e| e.into_inner());
         if planning.insert(strategy.to_string()) {
             drop(planning);
-            let (labeled, log_len) = self.labeled_snapshot()?;
+            let taken = self.labeled_snapshot()?;
             let generation = self.generation.load(Ordering::SeqCst);
             let size = (self.plan_size + 4 * self.leased()).max(size);
-            let job = (strategy.to_string(), feats.clone(), labeled, generation, log_len, size);
-            if let Some(tx) = self.refresh.lock().map_err(poisoned)?.as_ref() {
+            let job = (strategy.to_string(), feats.clone(), taken, generation, size);
+            if let Some(tx) = self.refresh.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
                 let _ = tx.send(job);
             }
         }
@@ -301,7 +307,8 @@ impl Selector {
     /// Store a plan made in the background (unless a newer one is there); the strategy may be queued again.
     pub fn store_plan(&self, strategy: &str, plan: Option<Plan>) {
         if let (Some(plan), Ok(mut p)) = (plan, self.plans.lock()) {
-            if p.get(strategy).is_none_or(|old| (old.generation, old.log_len) <= (plan.generation, plan.log_len)) {
+            let key = |p: &Plan| (p.feats.generation, p.generation, p.log_len);
+            if p.get(strategy).is_none_or(|old| key(old) <= key(&plan)) {
                 p.insert(strategy.to_string(), Arc::new(plan));
             }
         }
@@ -326,51 +333,65 @@ impl Selector {
     }
 }
 
-/// A plan to make in the background: (strategy, features, ids taken as done, generation, label events, size).
-pub type RefreshJob = (String, Arc<Features>, HashSet<String>, u64, usize, usize);
+/// What a new plan takes as done: the labelled images, the leased ones (being labelled: diversity strategies start
+/// from them too; they go at the plan's end, so an expired lease's image is still reachable), and how many label
+/// events that is.
+#[derive(Clone, Default)]
+pub struct Taken {
+    pub labeled: HashSet<String>,
+    pub leased: HashSet<String>,
+    pub log_len: usize,
+}
 
-/// Rank up to `size` unlabelled images with `strategy` (labelled images are the diversity strategies' start).
+/// A plan to make in the background: (strategy, features, taken, scores generation, size).
+pub type RefreshJob = (String, Arc<Features>, Taken, u64, usize);
+
+/// Rank up to `size` unlabelled images with `strategy` (labelled and leased images are the diversity strategies'
+/// start; the leased ones follow the picks).
 pub fn compute_plan(
     strategy: &str,
-    feats: &Features,
-    labeled: &HashSet<String>,
+    feats: &Arc<Features>,
+    taken: &Taken,
     size: usize,
     seed: u64,
-    (generation, log_len): (u64, usize),
+    generation: u64,
     scores: Option<Scores>,
 ) -> ApiResult<Plan> {
     let t0 = Instant::now();
     let n = feats.ids.len();
-    let lab: Vec<usize> =
-        feats.ids.iter().enumerate().filter(|(_, id)| labeled.contains(*id)).map(|(i, _)| i).collect();
+    let is_taken = |id: &String| taken.labeled.contains(id) || taken.leased.contains(id);
+    let lab: Vec<usize> = feats.ids.iter().enumerate().filter(|(_, id)| is_taken(id)).map(|(i, _)| i).collect();
+    let leased_rows: Vec<usize> = feats
+        .ids
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| taken.leased.contains(*id) && !taken.labeled.contains(*id))
+        .map(|(i, _)| i)
+        .collect();
     let free = n - lab.len();
+    let finish = |mut rows: Vec<usize>, mut scores: Vec<f64>, complete: bool| {
+        rows.extend(&leased_rows);
+        scores.resize(rows.len(), f64::NAN);
+        let members = rows.iter().chain(&lab).copied().collect();
+        let seconds = t0.elapsed().as_secs_f64();
+        Plan { feats: feats.clone(), rows, scores, generation, log_len: taken.log_len, members, seconds, complete }
+    };
     if free == 0 {
-        return Ok(Plan {
-            rows: vec![],
-            scores: vec![],
-            generation,
-            log_len,
-            members: HashSet::new(),
-            seconds: 0.0,
-            complete: true,
-        });
+        return Ok(finish(vec![], vec![], true));
     }
     let budget = size.min(free);
     if let Some((scores, ascending)) = scores {
-        let (rows, scores, complete) = crate::scoring::rank(feats, labeled, &scores, ascending, budget);
-        let members = rows.iter().chain(&lab).copied().collect();
-        let seconds = t0.elapsed().as_secs_f64();
-        return Ok(Plan { rows, scores, generation, log_len, members, seconds, complete });
+        let done: HashSet<String> = taken.labeled.union(&taken.leased).cloned().collect();
+        let (rows, scores, complete) = crate::scoring::rank(feats, &done, &scores, ascending, budget);
+        return Ok(finish(rows, scores, complete));
     }
     if strategy == "first" {
         // MONAI Label's "first": the datastore's (id) order.
-        let mut rows: Vec<usize> = (0..n).filter(|i| !labeled.contains(&feats.ids[*i])).collect();
+        let mut rows: Vec<usize> = (0..n).filter(|&i| !is_taken(&feats.ids[i])).collect();
         rows.sort_by(|a, b| feats.ids[*a].cmp(&feats.ids[*b]));
         rows.truncate(budget);
-        let scores = vec![f64::NAN; rows.len()];
-        let members = rows.iter().chain(&lab).copied().collect();
-        let seconds = t0.elapsed().as_secs_f64();
-        return Ok(Plan { rows, scores, generation, log_len, members, seconds, complete: budget == free });
+        let k = rows.len();
+        return Ok(finish(rows, vec![f64::NAN; k], budget == free));
     }
     let x = Matrix::new(&feats.data, n, feats.dim).map_err(|e| ApiError::internal(e.to_string()))?;
     let input = SelectInput { x, budget, seed, labeled: &lab, scans: Some(medpick_core::exec::Backend::Cpu) };
@@ -378,17 +399,8 @@ pub fn compute_plan(
         medpick_core::Error::Unknown { .. } => ApiError::bad(e.to_string()),
         e => ApiError::internal(format!("strategy {strategy}: {e}")),
     })?;
-    // The plan assumed `labeled` done: their labels arriving later do not make it stale.
-    let members = sel.picks.iter().chain(&lab).copied().collect();
-    Ok(Plan {
-        members,
-        rows: sel.picks,
-        scores: sel.scores,
-        generation,
-        log_len,
-        seconds: t0.elapsed().as_secs_f64(),
-        complete: budget == free,
-    })
+    // The plan assumed the taken images done: their labels arriving later do not make it stale.
+    Ok(finish(sel.picks, sel.scores, budget == free))
 }
 
 /// The 2-D samples medpick embeds for one datastore image: the image itself, or [`VOLUME_SLICES`] axial slices of a
@@ -514,14 +526,23 @@ pub fn embed_images(
         e.1 += 1;
     }
     let mut guard = sel.features.write().map_err(|_| "lock".to_string())?;
-    let mut next =
-        Features { ids: guard.ids.clone(), index: guard.index.clone(), dim: f.dim, data: guard.data.clone() };
+    let mut next = Features {
+        ids: guard.ids.clone(),
+        index: guard.index.clone(),
+        dim: f.dim,
+        data: guard.data.clone(),
+        generation: guard.generation + 1,
+    };
     if !next.ids.is_empty() && next.dim != guard.dim {
         return Err(format!("feature size changed from {} to {}", guard.dim, f.dim));
     }
     for id in order {
         let (s, k) = &sums[&id];
         if next.index.contains_key(&id) {
+            continue;
+        }
+        if s.iter().any(|v| !v.is_finite()) {
+            p.skipped.lock().map(|mut v| v.push((id.clone(), "non-finite features".into()))).ok();
             continue;
         }
         next.index.insert(id.clone(), next.ids.len());
@@ -543,7 +564,7 @@ mod tests {
         let ids: Vec<String> = (0..n).map(|i| format!("img{i:03}")).collect();
         let index = ids.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect();
         let data = rng.uniform_vec(n * 8, 0.0, 1.0);
-        *sel.features.write().unwrap() = Arc::new(Features { ids, index, dim: 8, data });
+        *sel.features.write().unwrap() = Arc::new(Features { ids, index, dim: 8, data, generation: 1 });
         *sel.progress.state.lock().unwrap() = "ready".into();
         sel
     }
@@ -552,7 +573,7 @@ mod tests {
     fn annotators_never_share_an_image_and_the_plan_order_is_the_strategy_s() {
         let sel = selector(40);
         let feats = sel.features.read().unwrap().clone();
-        let want = compute_plan("coreset", &feats, &HashSet::new(), 40, 0, (0, 0), None).unwrap();
+        let want = compute_plan("coreset", &feats, &Taken::default(), 40, 0, 0, None).unwrap();
         let mut given = Vec::new();
         for round in 0..5 {
             for c in ["a", "b", "c"] {

@@ -49,6 +49,19 @@ async fn guard(State(app): State<Shared>, req: Request, next: Next) -> Response 
         return ApiError::new(StatusCode::MISDIRECTED_REQUEST, format!("Host {host:?} is not this server"))
             .into_response();
     }
+    // A web page elsewhere must not drive this server through the user's browser (it would send the right Host):
+    // requests a browser marks cross-site, or whose Origin is not this server, are refused. The annotation
+    // clients send neither header.
+    let cross_site = req.headers().get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"cross-site");
+    let foreign_origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()).is_some_and(|o| {
+        let host = o.split_once("://").map(|(_, h)| h).unwrap_or(o);
+        let port = app.port.load(std::sync::atomic::Ordering::SeqCst);
+        !(medpick_core::serve::host_allowed(Some(host), &app.cfg.host, port) && crate::is_loopback(&app.cfg.host)
+            || host.eq_ignore_ascii_case(req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("")))
+    });
+    if cross_site || foreign_origin {
+        return ApiError::new(StatusCode::FORBIDDEN, "cross-site requests are refused").into_response();
+    }
     let open = matches!(req.uri().path(), "/" | "/auth/" | "/auth/token");
     if let (Some(token), false) = (&app.cfg.token, open) {
         let given = req
@@ -253,7 +266,9 @@ async fn image_get(State(app): State<Shared>, q: Q) -> ApiResult<Response> {
         let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         (p, name)
     };
-    file_response(&path, &name)
+    tokio::task::spawn_blocking(move || file_response(&path, &name))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
 }
 
 /// `HEAD /datastore/image?image=&check_sum=`: 200 when the image exists (and its SHA-256 is `check_sum`, given
@@ -274,8 +289,9 @@ async fn image_head(State(app): State<Shared>, q: Q) -> ApiResult<Json<Value>> {
 async fn image_info(State(app): State<Shared>, q: Q) -> ApiResult<Json<Value>> {
     let id = param(&q, "image")?;
     let ds = lock(&app.ds)?;
-    let path = ds.image_path(id)?;
-    let mut info = ds.model.objects[id].image.info.clone();
+    let Ok(path) = ds.image_path(id) else { return Ok(Json(json!({}))) }; // as MONAI Label
+    let Some(o) = ds.model.objects.get(id) else { return Ok(Json(json!({}))) };
+    let mut info = o.image.info.clone();
     info.insert("path".into(), path.display().to_string().into());
     Ok(Json(Value::Object(info)))
 }
@@ -317,8 +333,7 @@ async fn read_multipart(mut mp: Multipart, file_field: &str) -> ApiResult<Upload
     Ok(up)
 }
 
-/// Label extensions accepted, after MONAI Label's id rule (`x.seg.nrrd` is `.nrrd`).
-const LABEL_EXTS: &[&str] = &[".png", ".tif", ".tiff", ".bmp", ".nii", ".nii.gz", ".nrrd"];
+use crate::datastore::LABEL_EXTS;
 
 async fn label_put(State(app): State<Shared>, q: Q, mp: Multipart) -> ApiResult<Json<Value>> {
     let id = param(&q, "image")?.to_string();
@@ -341,15 +356,21 @@ async fn label_put(State(app): State<Shared>, q: Q, mp: Multipart) -> ApiResult<
         // Written and fsynced before the datastore's lock is taken; under it only the rename.
         let dir = lock(&app2.ds)?.label_dir(&tag2)?;
         let staged = crate::datastore::stage(&dir, &format!("{id2}{ext}"), &bytes)?;
+        // Test hook: die between the write and the rename (the crash the atomic write is for).
+        if std::env::var("MEDPICK_SERVE_FAILPOINT").is_ok_and(|v| v == "label-staged") {
+            std::process::abort();
+        }
         let mut ds = lock(&app2.ds)?;
-        ds.save_label(&id2, &tag2, &ext, staged, up.params)
+        let saved = ds.save_label(&id2, &tag2, &ext, staged, up.params)?;
+        // Under the datastore's lock: the selector's labelled set follows the disk in the same order.
+        if tag2 == FINAL {
+            app2.sel.labels_changed(&id2, true);
+        }
+        Ok(saved)
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))??;
     app.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
-    if tag == FINAL {
-        app.sel.labels_changed(&id, true);
-    }
     let mut out = json!({"image": id, "label": id});
     if let Some(v) = saved {
         out["previous_version"] = json!(v.display().to_string());
@@ -362,17 +383,22 @@ async fn label_get(State(app): State<Shared>, q: Q) -> ApiResult<Response> {
     let tag = q.get("tag").filter(|t| !t.is_empty()).map(|s| s.as_str()).unwrap_or(FINAL);
     let path = lock(&app.ds)?.label_path(id, tag)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    file_response(&path, &name)
+    tokio::task::spawn_blocking(move || file_response(&path, &name))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
 }
 
 async fn label_delete(State(app): State<Shared>, q: Q) -> ApiResult<Json<Value>> {
     let id = param(&q, "id")?;
     let tag = q.get("tag").filter(|t| !t.is_empty()).map(|s| s.as_str()).unwrap_or(FINAL);
-    lock(&app.ds)?.delete_label(id, tag)?;
-    app.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
-    if tag == FINAL {
-        app.sel.labels_changed(id, false);
+    {
+        let mut ds = lock(&app.ds)?;
+        ds.delete_label(id, tag)?;
+        if tag == FINAL {
+            app.sel.labels_changed(id, false);
+        }
     }
+    app.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
     Ok(Json(json!({})))
 }
 

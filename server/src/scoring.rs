@@ -57,7 +57,8 @@ pub fn start(app: &Arc<App>, name: &str) -> ApiResult<Value> {
     app.scoring.stop.store(false, Ordering::SeqCst);
     let app2 = app.clone();
     std::thread::spawn(move || {
-        let r = run(&app2, m, ascending, &head);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&app2, m, ascending, &head)))
+            .unwrap_or_else(|_| Err(ApiError::internal("scoring panicked")));
         let (status, detail) = match r {
             Ok(line) if !app2.scoring.stop.load(Ordering::SeqCst) => ("DONE", line),
             Ok(_) => ("STOPPED", "stopped; earlier scores kept".to_string()),
@@ -160,7 +161,7 @@ fn run(app: &Arc<App>, m: &str, ascending: bool, head: &medpick_core::train::hea
         all.insert(m.to_string(), (Arc::new(scores), ascending));
     }
     // Plans of this method are remade from the new scores.
-    app.sel.generation.fetch_add(1, Ordering::SeqCst);
+    app.sel.forget_plan(m);
     Ok(format!(
         "scored {n} unlabelled images by {m} in {:.1} s{}",
         t0.elapsed().as_secs_f64(),
@@ -187,6 +188,15 @@ pub fn rank(
         let o = a.1.total_cmp(&b.1);
         (if ascending { o } else { o.reverse() }).then_with(|| feats.ids[a.0].cmp(&feats.ids[b.0]))
     });
+    // Images without a score (uploaded since, volumes) follow the scored ones, in id order.
+    rows.extend(
+        feats
+            .ids
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| !labeled.contains(*id) && !scores.contains_key(*id))
+            .map(|(r, _)| (r, f64::NAN)),
+    );
     let complete = rows.len() <= size;
     rows.truncate(size);
     (rows.iter().map(|r| r.0).collect(), rows.iter().map(|r| r.1).collect(), complete)

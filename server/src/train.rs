@@ -38,8 +38,12 @@ fn ts_string() -> String {
 }
 
 impl Trainer {
+    /// `train_stats` of the head: `{}` before any training (3D Slicer reads it as a dict).
     pub fn stats(&self) -> Value {
-        self.stats.lock().map(|s| s.clone()).unwrap_or(Value::Null)
+        match self.stats.lock().map(|s| s.clone()) {
+            Ok(Value::Object(m)) => Value::Object(m),
+            _ => json!({}),
+        }
     }
     pub fn task(&self) -> Option<Value> {
         self.task.lock().ok().and_then(|t| t.clone())
@@ -78,7 +82,8 @@ pub fn start(app: &Arc<App>, params: Value) -> ApiResult<Value> {
     let app2 = app.clone();
     std::thread::spawn(move || {
         let t0 = std::time::Instant::now();
-        let r = run(&app2, epochs);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&app2, epochs)))
+            .unwrap_or_else(|_| Err(ApiError::internal("training panicked")));
         let secs = t0.elapsed().as_secs_f64();
         let stopped = app2.train.stop.load(Ordering::SeqCst);
         match r {

@@ -25,7 +25,12 @@ impl Drop for Server {
 
 /// Start `medpick serve` on a free port and wait for its address line.
 fn start(datastore: &Path, extra: &[&str]) -> Server {
+    start_env(datastore, extra, &[])
+}
+
+fn start_env(datastore: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let mut cmd = Command::new(medpick());
+    cmd.envs(env.iter().copied());
     cmd.args(["serve", "--datastore"]).arg(datastore).args(["--port", "0", "--device", "cpu"]).args(extra);
     cmd.stdout(Stdio::piped()).stderr(Stdio::null());
     let mut child = cmd.spawn().expect("spawn medpick serve");
@@ -203,11 +208,46 @@ fn kill_9_during_a_label_upload_loses_nothing() {
         .filter(|n| !n.starts_with('.'))
         .collect();
     assert_eq!(names, vec![format!("{id}.png")], "no half file beside the label");
+    // A crash after the new label is written and synced but before its rename (a test hook aborts the server
+    // there): the old label stays, the half-done one is a hidden temporary file, removed at the next start.
+    let srv = start_env(&ds, &["--model", "pixels", "--cache", "none"], &[("MEDPICK_SERVE_FAILPOINT", "label-staged")]);
+    let other = std::fs::read(data.join(format!("data/dsb2018/instance_labels/{id}.png"))).unwrap();
+    let (ct, third) = multipart("label", "label.png", &other);
+    let mut s = TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
+    let head = format!(
+        "PUT /datastore/label?image={id} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n",
+        srv.port,
+        third.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&third).unwrap();
+    let mut sink = Vec::new();
+    let _ = s.read_to_end(&mut sink); // the server dies: no answer
+    let mut srv = srv;
+    let status = srv.child.wait().unwrap();
+    assert!(!status.success(), "the hook aborted the server");
+    assert_eq!(std::fs::read(&final_path).unwrap(), mask, "the label before the crash is intact");
+    let hidden = |d: &Path| {
+        std::fs::read_dir(d)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp"))
+            .count()
+    };
+    assert_eq!(hidden(&ds.join("labels/final")), 1, "the staged file is hidden beside it");
     let srv = start(&ds, &["--model", "pixels", "--cache", "none"]);
+    assert_eq!(hidden(&ds.join("labels/final")), 0, "removed at start");
     let (status, body) = http(srv.port, "GET", "/datastore/?output=stats", &[], b"");
     assert_eq!(status, 200);
     let stats: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(stats["completed"], 1, "{stats}");
+    // A second server on the same datastore is refused (one writer of datastore_v2.json).
+    let out = Command::new(medpick())
+        .args(["serve", "--datastore"])
+        .arg(&ds)
+        .args(["--port", "0", "--model", "pixels"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("another server"));
     drop(srv);
     let _ = std::fs::remove_dir_all(&ds);
 }
@@ -231,6 +271,10 @@ fn serve_refuses_hostile_requests_and_keeps_serving() {
     assert_eq!(http(p, "GET", "/datastore/image?image=..%2F..%2Fetc%2Fpasswd", &[], b"").0, 400);
     // DNS rebinding: another name for 127.0.0.1 is refused.
     assert_eq!(http(p, "GET", "/info/", &[("Host", "evil.example")], b"").0, 421);
+    // A page on another site driving the server through the user's browser.
+    let csrf = [("Origin", "http://evil.example"), ("Content-Type", "text/plain")];
+    assert_eq!(http(p, "POST", "/activelearning/random?count=3", &csrf, b"{}").0, 403);
+    assert_eq!(http(p, "POST", "/train/medpick_seg", &[("Sec-Fetch-Site", "cross-site")], b"{}").0, 403);
     // A body over --max-body-mib.
     let id = {
         let (_, b) = http(p, "GET", "/datastore/?output=all", &[], b"");
