@@ -50,6 +50,8 @@ pub struct Plan {
     pub scores: Vec<f64>,
     pub generation: u64,
     pub log_len: usize,
+    /// Order in which plans were made (set when stored).
+    pub seq: u64,
     /// `rows` as a set.
     pub members: HashSet<usize>,
     pub seconds: f64,
@@ -89,6 +91,8 @@ pub struct Selector {
     pub seed: u64,
     /// Bumped whenever the features change (images added).
     pub generation: std::sync::atomic::AtomicU64,
+    /// Numbers the plans in the order they are made.
+    seq: std::sync::atomic::AtomicU64,
     /// Where stale plans are sent to be made again (the planner thread).
     pub refresh: Mutex<Option<std::sync::mpsc::Sender<RefreshJob>>>,
     /// Uncertainty scores by method (`POST /scoring/{method}`): id → score, and whether lower goes first.
@@ -112,6 +116,7 @@ impl Selector {
             seed,
             generation: std::sync::atomic::AtomicU64::new(0),
             refresh: Mutex::new(None),
+            seq: std::sync::atomic::AtomicU64::new(0),
             uncertainty: Mutex::new(HashMap::new()),
         }
     }
@@ -147,6 +152,25 @@ impl Selector {
                 h.labeled.remove(id);
             }
             h.log.push((id.to_string(), labeled));
+        }
+    }
+
+    /// Number a plan made now, and take in the images handed out while it was computed (they are being labelled,
+    /// as if the plan had seen them leased): their labels then leave it valid instead of remaking it.
+    fn adopt(&self, plan: &mut Plan) {
+        plan.seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        let now = Instant::now();
+        let h = self.holdings.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, l) in &h.leases {
+            if l.until <= now {
+                continue;
+            }
+            if let Some(&r) = plan.feats.index.get(id) {
+                if plan.members.insert(r) {
+                    plan.rows.push(r);
+                    plan.scores.push(f64::NAN);
+                }
+            }
         }
     }
 
@@ -213,9 +237,9 @@ impl Selector {
             )));
         }
         let feats = self.features.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut want = 0;
+        let mut after = None;
         for _ in 0..40 {
-            let plan = self.plan(strategy, &feats, want)?;
+            let plan = self.plan(strategy, &feats, after)?;
             let now = Instant::now();
             let mut h = self.holdings.lock().unwrap_or_else(|e| e.into_inner());
             h.leases.retain(|_, v| v.until > now);
@@ -243,37 +267,38 @@ impl Selector {
                     .filter_map(|&r| pf.ids.get(r))
                     .filter(|id| !h.labeled.contains(*id) && !h.leases.contains_key(*id))
                     .count();
+                // Early enough that the planner finishes before the annotators holding images now come back.
+                let margin = (self.plan_size / 2).max(4 * h.leases.len());
                 drop(h);
-                if !plan.complete && free_after < self.plan_size / 2 {
+                if !plan.complete && free_after < margin {
                     self.queue_refresh(strategy, &feats, plan.rows.len() * 2)?;
                 }
                 return Ok(out);
             }
-            // The plan ran out of free images while more are unlabelled: a longer plan, now.
-            want = plan.rows.len() * 2;
+            // The plan ran out of free images while more are unlabelled: a fresh one now (the images taken since
+            // are left out of it), longer if a fresh one ran out too.
+            let min_rows = if after.is_some() { plan.rows.len() * 2 } else { 0 };
+            after = Some((plan.seq, min_rows));
         }
         Err(ApiError::internal("no plan reached a free image"))
     }
 
-    /// The plan of `strategy` with at least `want` rows: the stored one when it is current (or, for a first look
-    /// at a stale one, served while the planner thread remakes it); else one computed now, one at a time.
-    fn plan(&self, strategy: &str, feats: &Arc<Features>, want: usize) -> ApiResult<Arc<Plan>> {
+    /// The plan of `strategy`: the stored one (a stale one is served while the planner thread remakes it), or —
+    /// `after` = (the sequence number of a plan that ran out, rows wanted) — one made after that plan with at least
+    /// that many rows, computed now if none is, one at a time.
+    fn plan(&self, strategy: &str, feats: &Arc<Features>, after: Option<(u64, usize)>) -> ApiResult<Arc<Plan>> {
         let existing = self.plans.lock().unwrap_or_else(|e| e.into_inner()).get(strategy).cloned();
-        if let Some(p) = &existing {
-            if want == 0 || p.rows.len() >= want || p.complete {
-                let stale = self.stale(p, feats);
-                if stale {
-                    self.queue_refresh(strategy, feats, p.rows.len())?;
-                }
-                if !stale || want == 0 {
-                    return Ok(p.clone());
-                }
+        if let (Some(p), None) = (&existing, after) {
+            if self.stale(p, feats) {
+                self.queue_refresh(strategy, feats, p.rows.len())?;
             }
+            return Ok(p.clone());
         }
+        let (seen, want) = after.unwrap_or((0, 0));
         let _one = self.computing.lock().unwrap_or_else(|e| e.into_inner());
-        // Another request may have made one while this one waited.
+        // Another request (or the planner) may have made one while this one waited.
         if let Some(p) = self.plans.lock().unwrap_or_else(|e| e.into_inner()).get(strategy) {
-            if !self.stale(p, feats) && (p.rows.len() >= want || p.complete) {
+            if p.seq > seen && !self.stale(p, feats) && (p.rows.len() >= want || p.complete) {
                 return Ok(p.clone());
             }
         }
@@ -281,7 +306,9 @@ impl Selector {
         let taken = self.labeled_snapshot()?;
         let generation = self.generation.load(Ordering::SeqCst);
         let scores = self.scores(strategy);
-        let plan = Arc::new(compute_plan(strategy, feats, &taken, size, self.seed, generation, scores)?);
+        let mut plan = compute_plan(strategy, feats, &taken, size, self.seed, generation, scores)?;
+        self.adopt(&mut plan);
+        let plan = Arc::new(plan);
         if std::env::var_os("MEDPICK_SERVE_TRACE").is_some() {
             eprintln!("plan {strategy}: {} rows (want {want}) in {:.3} s, foreground", plan.rows.len(), plan.seconds);
         }
@@ -305,7 +332,10 @@ impl Selector {
     }
 
     /// Store a plan made in the background (unless a newer one is there); the strategy may be queued again.
-    pub fn store_plan(&self, strategy: &str, plan: Option<Plan>) {
+    pub fn store_plan(&self, strategy: &str, mut plan: Option<Plan>) {
+        if let Some(plan) = plan.as_mut() {
+            self.adopt(plan);
+        }
         if let (Some(plan), Ok(mut p)) = (plan, self.plans.lock()) {
             let key = |p: &Plan| (p.feats.generation, p.generation, p.log_len);
             if p.get(strategy).is_none_or(|old| key(old) <= key(&plan)) {
@@ -374,7 +404,8 @@ pub fn compute_plan(
         scores.resize(rows.len(), f64::NAN);
         let members = rows.iter().chain(&lab).copied().collect();
         let seconds = t0.elapsed().as_secs_f64();
-        Plan { feats: feats.clone(), rows, scores, generation, log_len: taken.log_len, members, seconds, complete }
+        let log_len = taken.log_len;
+        Plan { feats: feats.clone(), rows, scores, generation, log_len, seq: 0, members, seconds, complete }
     };
     if free == 0 {
         return Ok(finish(vec![], vec![], true));
