@@ -202,7 +202,6 @@ impl App {
                 }
             }
         }
-        self.sel.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The thread that remakes stale plans.
@@ -214,9 +213,9 @@ impl App {
         let sel = self.sel.clone();
         let seed = self.cfg.seed;
         std::thread::spawn(move || {
-            for (strategy, feats, taken, generation, size) in rx {
+            for (strategy, feats, taken, size) in rx {
                 let scores = sel.scores(&strategy);
-                match pool::compute_plan(&strategy, &feats, &taken, size, seed, generation, scores) {
+                match pool::compute_plan(&strategy, &feats, &taken, size, seed, scores) {
                     Ok(plan) => sel.store_plan(&strategy, Some(plan)),
                     Err(e) => {
                         eprintln!("medpick serve: planning {strategy}: {}", e.message);

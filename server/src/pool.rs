@@ -40,15 +40,13 @@ pub struct Features {
     pub generation: u64,
 }
 
-/// A strategy's ranking of the pool, made on the features of `generation` with the labels of the first `log_len`
-/// label events.
+/// A strategy's ranking of the pool, made on `feats` with the labels of the first `log_len` label events.
 #[derive(Clone)]
 pub struct Plan {
     /// The features the rows index.
     pub feats: Arc<Features>,
     pub rows: Vec<usize>,
     pub scores: Vec<f64>,
-    pub generation: u64,
     pub log_len: usize,
     /// Order in which plans were made (set when stored).
     pub seq: u64,
@@ -89,8 +87,6 @@ pub struct Selector {
     pub lease_for: Duration,
     pub plan_size: usize,
     pub seed: u64,
-    /// Bumped whenever the features change (images added).
-    pub generation: std::sync::atomic::AtomicU64,
     /// Numbers the plans in the order they are made.
     seq: std::sync::atomic::AtomicU64,
     /// Where stale plans are sent to be made again (the planner thread).
@@ -114,7 +110,6 @@ impl Selector {
             lease_for,
             plan_size: plan_size.max(1),
             seed,
-            generation: std::sync::atomic::AtomicU64::new(0),
             refresh: Mutex::new(None),
             seq: std::sync::atomic::AtomicU64::new(0),
             uncertainty: Mutex::new(HashMap::new()),
@@ -186,7 +181,7 @@ impl Selector {
 
     /// Whether `p` no longer reflects the features or the labels.
     fn stale(&self, p: &Plan, feats: &Features) -> bool {
-        if p.generation != self.generation.load(Ordering::SeqCst) || p.feats.generation != feats.generation {
+        if p.feats.generation != feats.generation {
             return true;
         }
         let h = self.holdings.lock().unwrap_or_else(|e| e.into_inner());
@@ -304,9 +299,8 @@ impl Selector {
         }
         let size = (self.plan_size + 4 * self.leased()).max(want);
         let taken = self.labeled_snapshot()?;
-        let generation = self.generation.load(Ordering::SeqCst);
         let scores = self.scores(strategy);
-        let mut plan = compute_plan(strategy, feats, &taken, size, self.seed, generation, scores)?;
+        let mut plan = compute_plan(strategy, feats, &taken, size, self.seed, scores)?;
         self.adopt(&mut plan);
         let plan = Arc::new(plan);
         if std::env::var_os("MEDPICK_SERVE_TRACE").is_some() {
@@ -321,9 +315,8 @@ impl Selector {
         if planning.insert(strategy.to_string()) {
             drop(planning);
             let taken = self.labeled_snapshot()?;
-            let generation = self.generation.load(Ordering::SeqCst);
             let size = (self.plan_size + 4 * self.leased()).max(size);
-            let job = (strategy.to_string(), feats.clone(), taken, generation, size);
+            let job = (strategy.to_string(), feats.clone(), taken, size);
             if let Some(tx) = self.refresh.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
                 let _ = tx.send(job);
             }
@@ -337,7 +330,7 @@ impl Selector {
             self.adopt(plan);
         }
         if let (Some(plan), Ok(mut p)) = (plan, self.plans.lock()) {
-            let key = |p: &Plan| (p.feats.generation, p.generation, p.log_len);
+            let key = |p: &Plan| (p.feats.generation, p.log_len);
             if p.get(strategy).is_none_or(|old| key(old) <= key(&plan)) {
                 p.insert(strategy.to_string(), Arc::new(plan));
             }
@@ -373,8 +366,8 @@ pub struct Taken {
     pub log_len: usize,
 }
 
-/// A plan to make in the background: (strategy, features, taken, scores generation, size).
-pub type RefreshJob = (String, Arc<Features>, Taken, u64, usize);
+/// A plan to make in the background: (strategy, features, taken, size).
+pub type RefreshJob = (String, Arc<Features>, Taken, usize);
 
 /// Rank up to `size` unlabelled images with `strategy` (labelled and leased images are the diversity strategies'
 /// start; the leased ones follow the picks).
@@ -384,7 +377,6 @@ pub fn compute_plan(
     taken: &Taken,
     size: usize,
     seed: u64,
-    generation: u64,
     scores: Option<Scores>,
 ) -> ApiResult<Plan> {
     let t0 = Instant::now();
@@ -405,7 +397,7 @@ pub fn compute_plan(
         let members = rows.iter().chain(&lab).copied().collect();
         let seconds = t0.elapsed().as_secs_f64();
         let log_len = taken.log_len;
-        Plan { feats: feats.clone(), rows, scores, generation, log_len, seq: 0, members, seconds, complete }
+        Plan { feats: feats.clone(), rows, scores, log_len, seq: 0, members, seconds, complete }
     };
     if free == 0 {
         return Ok(finish(vec![], vec![], true));
@@ -604,7 +596,7 @@ mod tests {
     fn annotators_never_share_an_image_and_the_plan_order_is_the_strategy_s() {
         let sel = selector(40);
         let feats = sel.features.read().unwrap().clone();
-        let want = compute_plan("coreset", &feats, &Taken::default(), 40, 0, 0, None).unwrap();
+        let want = compute_plan("coreset", &feats, &Taken::default(), 40, 0, None).unwrap();
         let mut given = Vec::new();
         for round in 0..5 {
             for c in ["a", "b", "c"] {

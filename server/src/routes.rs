@@ -517,17 +517,22 @@ async fn train_all(State(app): State<Shared>, body: Bytes) -> ApiResult<Json<Val
 
 async fn train_status(State(app): State<Shared>, q: Q) -> ApiResult<Json<Value>> {
     let running = app.train.running.load(std::sync::atomic::Ordering::SeqCst);
-    let task = app.train.task();
+    task_status(running, app.train.task(), &q, "Train")
+}
+
+/// `GET /train/` and `GET /scoring/` as MONAI Label answers them: the latest task (`?all=true`: a list of it), or
+/// with `?check_if_running=true` the running one, else 404.
+fn task_status(running: bool, task: Option<Value>, q: &Q, what: &str) -> ApiResult<Json<Value>> {
     if q.get("check_if_running").is_some_and(|v| v == "true") {
         return match (running, task) {
             (true, Some(t)) => Ok(Json(t)),
-            _ => Err(ApiError::not_found("No Train Tasks are currently Running")),
+            _ => Err(ApiError::not_found(format!("No {what} Tasks are currently Running"))),
         };
     }
     match task {
         Some(t) if q.get("all").is_some_and(|v| v == "true") => Ok(Json(json!([t]))),
         Some(t) => Ok(Json(t)),
-        None => Err(ApiError::not_found("No Train Tasks Found")),
+        None => Err(ApiError::not_found(format!("No {what} Tasks Found"))),
     }
 }
 
@@ -633,14 +638,7 @@ async fn scoring_start(State(app): State<Shared>, UrlPath(method): UrlPath<Strin
 
 async fn scoring_status(State(app): State<Shared>, q: Q) -> ApiResult<Json<Value>> {
     let running = app.scoring.running.load(std::sync::atomic::Ordering::SeqCst);
-    let task = app.scoring.task();
-    if q.get("check_if_running").is_some_and(|v| v == "true") {
-        return match (running, task) {
-            (true, Some(t)) => Ok(Json(t)),
-            _ => Err(ApiError::not_found("No Scoring Tasks are currently Running")),
-        };
-    }
-    task.map(Json).ok_or_else(|| ApiError::not_found("No Scoring Tasks Found"))
+    task_status(running, app.scoring.task(), &q, "Scoring")
 }
 
 async fn scoring_stop(State(app): State<Shared>) -> ApiResult<Json<Value>> {

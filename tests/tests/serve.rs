@@ -83,6 +83,18 @@ fn unchunk(mut b: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Start a label upload of `body` (whose full length the headers declare), sending only `part` of it.
+fn send_upload(port: u16, id: &str, ct: &str, body: &[u8], part: usize) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let head = format!(
+        "PUT /datastore/label?image={id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body[..part]).unwrap();
+    s
+}
+
 fn multipart(file_field: &str, filename: &str, data: &[u8]) -> (String, Vec<u8>) {
     let boundary = "----------lImIt_of_THE_fIle_eW_$";
     let mut body = Vec::new();
@@ -189,14 +201,7 @@ fn kill_9_during_a_label_upload_loses_nothing() {
     // A second upload: headers and half of a large body, then SIGKILL.
     let big = vec![7u8; 8 << 20];
     let (ct, second) = multipart("label", "label.png", &big);
-    let mut s = TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
-    let head = format!(
-        "PUT /datastore/label?image={id} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n",
-        srv.port,
-        second.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(&second[..second.len() / 2]).unwrap();
+    let _s = send_upload(srv.port, &id, &ct, &second, second.len() / 2);
     std::thread::sleep(std::time::Duration::from_millis(300));
     let mut srv = srv;
     srv.child.kill().unwrap(); // SIGKILL
@@ -211,22 +216,21 @@ fn kill_9_during_a_label_upload_loses_nothing() {
     // A crash after the new label is written and synced but before its rename (a test hook aborts the server
     // there): the old label stays, the half-done one is a hidden temporary file, removed at the next start.
     let srv = start_env(&ds, &["--model", "pixels", "--cache", "none"], &[("MEDPICK_SERVE_FAILPOINT", "label-staged")]);
-    let other = std::fs::read(data.join(format!("data/dsb2018/instance_labels/{id}.png"))).unwrap();
-    let (ct, third) = multipart("label", "label.png", &other);
-    let mut s = TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
-    let head = format!(
-        "PUT /datastore/label?image={id} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n",
-        srv.port,
-        third.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(&third).unwrap();
+    // A valid label that differs from the first (an empty NRRD labelmap of the image's size).
+    let img = medpick_core::io::decode_image_file(&ds.join(format!("{id}.png")), 1 << 26).unwrap();
+    let mut other =
+        format!("NRRD0004\ntype: uint8\ndimension: 2\nsizes: {} {}\nencoding: raw\n\n", img.width, img.height)
+            .into_bytes();
+    other.resize(other.len() + (img.width * img.height) as usize, 0);
+    let (ct, third) = multipart("label", "label.seg.nrrd", &other);
+    let mut s = send_upload(srv.port, &id, &ct, &third, third.len());
     let mut sink = Vec::new();
     let _ = s.read_to_end(&mut sink); // the server dies: no answer
     let mut srv = srv;
     let status = srv.child.wait().unwrap();
     assert!(!status.success(), "the hook aborted the server");
     assert_eq!(std::fs::read(&final_path).unwrap(), mask, "the label before the crash is intact");
+    assert!(!ds.join(format!("labels/final/{id}.nrrd")).exists(), "the new label was never put in place");
     let hidden = |d: &Path| {
         std::fs::read_dir(d)
             .unwrap()
