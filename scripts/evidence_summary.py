@@ -86,6 +86,17 @@ def tables():
                 f"- budget {b}: above Random: {', '.join(by['above']) or 'none'}; below: {', '.join(by['below']) or 'none'}; "
                 f"level: {len(by['indistinguishable'])} strategies"
             )
+        lf = ROOT / run / "labelfree.json"
+        if lf.exists():
+            a = json.loads(lf.read_text())["agreement"]
+            rho = lambda v: "—" if v is None else f"{v:+.2f}"
+            sk, un = a["skewed_verdicts"], a["unskewed_verdicts"]
+            md.append(
+                f"- label-free check (`labelfree.json`): Spearman ρ with the paired difference — coverage "
+                f"{rho(a['spearman_coverage'])}, skew {rho(a['spearman_skew'])}, overlap {rho(a['spearman_stability'])}; "
+                f"cells the check calls skewed: {sk[0]} above / {sk[1]} level / {sk[2]} below Random, "
+                f"the others {un[0]} / {un[1]} / {un[2]}"
+            )
         md.append("")
     return "\n".join(md) + "\n"
 

@@ -110,6 +110,7 @@ fn strategy_description(s: &str) -> &'static str {
         "usl-medcal" => "USL as MedCAL-Bench runs it",
         "probcover-delta" => "ProbCover with the authors' δ rule",
         "typiclust-spread" => "TypiClust spread over coarse modes",
+        "stratified" => "Random picks stratified over coarse modes (the hedge)",
         _ => "medpick strategy",
     }
 }

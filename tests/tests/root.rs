@@ -10,6 +10,7 @@ mod io;
 mod kernels;
 mod models;
 mod select;
+mod select_check;
 mod select_exact;
 mod serve;
 mod shaders;

@@ -7,6 +7,7 @@
 //! after every run. [`prepare`] splits and embeds a dataset, [`run`] drives the runs and writes the report;
 //! [`seg_eval`] is the segmentation protocol, [`warm`] the warm loop, [`report`] the Markdown table.
 
+pub mod labelfree;
 pub mod paired;
 #[cfg(feature = "plots")]
 pub mod plots;

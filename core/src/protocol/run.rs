@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use super::labelfree;
 use super::prepare::prepare;
 use super::results::{open_results, parse_strategies, save_results, todo_runs, ResultsFile};
 use super::seg_data::SegData;
@@ -13,6 +14,7 @@ use crate::embed::features::Features;
 use crate::embed::EmbedConfig;
 use crate::gpu::GpuContext;
 use crate::protocol;
+use crate::select::Matrix;
 use crate::train::cls::{self, ClsConfig, HeadKind};
 use crate::train::pseudo::{PseudoRound, SamPseudo};
 use crate::train::seg::{SegHead, SegSettings};
@@ -155,6 +157,9 @@ pub async fn run_cls(gpu: Option<&GpuContext>, c: &ProtocolConfig) -> Result<Pro
         pool_counts[y] += 1;
     }
     md.push_str(&protocol::class_balance_markdown(&file.runs, &strategies, &c.budgets, classes, &pool_counts));
+    let x = Matrix::new(&ftr.data, ftr.ids.len(), ftr.dim)?;
+    let metric = "balanced_accuracy";
+    md.push_str(&labelfree::label_free(&c.out, x, &ftr.ids, &file.runs, &strategies, &c.budgets, metric).await?);
     let steps: usize = file.runs.iter().map(|r| r.train_steps).sum();
     let secs: f64 = file.runs.iter().map(|r| r.train_seconds).sum();
     md.push_str(&format!(
@@ -298,6 +303,8 @@ pub async fn run_seg(gpu: Option<&GpuContext>, c: &ProtocolConfig) -> Result<Pro
         .map(|(id, m)| (id.clone(), m.iter().filter(|&&v| v != 0).count() as f64 / m.len().max(1) as f64))
         .collect();
     md.push_str(&protocol::foreground_balance_markdown(&file.runs, &strategies, &c.budgets, &fg));
+    let x = Matrix::new(&d.tr_pooled, d.tr_ids.len(), shape.c)?;
+    md.push_str(&labelfree::label_free(&c.out, x, &d.tr_ids, &file.runs, &strategies, &c.budgets, "dice").await?);
     let steps: usize = file.runs.iter().map(|r| r.train_steps).sum();
     let secs: f64 = file.runs.iter().map(|r| r.train_seconds).sum();
     let per_step = secs / steps.max(1) as f64;

@@ -7,6 +7,7 @@
 //! The post-clustering logic of every k-means-based strategy is a separate function taking the clustering, so
 //! it can be checked exactly against MedCAL's picks given MedCAL's own k-means output.
 
+pub mod check;
 pub mod evidence;
 pub mod exact;
 pub mod kmeans;
@@ -16,6 +17,7 @@ pub mod probcover;
 pub mod repdiv;
 pub mod scan;
 pub mod strategies;
+pub mod stratified;
 
 use serde::Serialize;
 
@@ -83,6 +85,7 @@ pub const COLD_START: &[&str] = &[
     "usl-medcal",
     "probcover-delta",
     "typiclust-spread",
+    "stratified",
 ];
 
 /// Pools smaller than this run the plain f64 reference code whatever backend is given: there it is both fast
@@ -124,6 +127,7 @@ pub async fn select_on(name: &str, input: &SelectInput<'_>) -> Result<Selection>
         "typiclust" => strategies::typiclust(input).await?,
         "typiclust-knn" => strategies::typiclust_knn(input).await?,
         "typiclust-spread" => strategies::typiclust_spread(input).await?,
+        "stratified" => stratified::stratified(input).await?,
         "probcover" => probcover::probcover(input).await?,
         "fps" => strategies::fps(input).await?,
         "bal" => strategies::bal(input).await?,

@@ -62,6 +62,12 @@ pub struct SelectArgs {
     pub cpu: bool,
     #[arg(long)]
     pub force: bool,
+    /// Also run the label-free check: how the picks cover the pool's k-means clusters, how they skew its coarse
+    /// modes and how stable they are over --check-seeds seeds, each beside Random's (docs/results/evidence.md).
+    #[arg(long)]
+    pub check: bool,
+    #[arg(long, default_value_t = 5, value_parser = crate::whole::<usize>)]
+    pub check_seeds: usize,
 }
 
 /// No output of this run may replace its input (a manifest, feature file or folder), nor the split file it reads;
@@ -147,12 +153,20 @@ pub fn select(a: SelectArgs) -> Result<u8> {
     };
     let pb = progress_bar("select");
     pb.set_length(names.len() as u64);
+    let reference = a.check.then(|| pollster::block_on(select::check::Reference::new(x, a.budget, input.scans)));
+    let reference = reference.transpose()?;
     let mut summary = Vec::new();
     for (i, name) in names.iter().enumerate() {
         pb.set_message(name.to_string());
         let t0 = std::time::Instant::now();
         let sel = pollster::block_on(select::select(name, &input))?;
         let secs = t0.elapsed().as_secs_f64();
+        let check = match &reference {
+            Some(r) => {
+                Some(pollster::block_on(select::check::check_strategy(r, name, &input, a.check_seeds, Some(&sel)))?)
+            }
+            None => None,
+        };
         let out = if names.len() == 1 {
             a.out.clone()
         } else {
@@ -160,18 +174,19 @@ pub fn select(a: SelectArgs) -> Result<u8> {
             a.out.with_file_name(format!("{stem}.{name}.csv"))
         };
         sel.write(&out, &feats.ids, a.force, a.json)?;
-        summary.push((name.to_string(), out, secs, sel));
+        summary.push((name.to_string(), out, secs, sel, check));
         pb.set_position(i as u64 + 1);
     }
     pb.finish_and_clear();
-    for (name, out, secs, sel) in &summary {
+    for (name, out, secs, sel, check) in &summary {
         println!("{name}: {} picks in {:.2} s -> {}", sel.picks.len(), secs, out.display());
         for note in &sel.notes {
             println!("  note: {note}");
         }
         select::evidence::pointer(name, kind).iter().for_each(|l| println!("  {l}"));
+        check.iter().for_each(|c| println!("  label-free check: {}", c.line()));
     }
-    if let [(_, _, _, sel)] = &summary[..] {
+    if let [(_, _, _, sel, _)] = &summary[..] {
         print!("\n{}", sel.table(&feats.ids));
     }
     Ok(code)
