@@ -28,11 +28,19 @@ pub async fn stratified(input: &SelectInput<'_>) -> Result<Selection> {
     let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
     let total: usize = sizes.iter().sum();
     let shares = proportional_shares(&sizes, input.budget);
-    let mut rng = Rng::new(input.seed ^ 0x57a8);
+    // One seeded random order of the whole pool; each cluster takes its first members in it. (Shuffling each
+    // cluster instead would make every pick depend on the exact membership: one row flipping cluster between
+    // backends' clusterings would change all of them.)
+    let mut order: Vec<usize> = (0..n).collect();
+    Rng::new(input.seed ^ 0x57a8).shuffle(&mut order);
+    let mut rank = vec![0usize; n];
+    for (t, &i) in order.iter().enumerate() {
+        rank[i] = t;
+    }
     let mut keyed: Vec<(f64, usize, usize)> = Vec::with_capacity(input.budget);
     for (gi, (g, &share)) in groups.iter().zip(&shares).enumerate() {
         let mut rows = g.clone();
-        rng.shuffle(&mut rows);
+        rows.sort_by_key(|&i| rank[i]);
         for (j, &r) in rows.iter().take(share).enumerate() {
             keyed.push(((j as f64 + 0.5) / share as f64, gi, r));
         }
