@@ -111,8 +111,15 @@ def main():
         rows = [r for r in json.loads(p.read_text()) if r["metric"] == METRIC[kind]]
         if not rows:
             continue
-        k = kinds.setdefault(kind, {"names": [], "strategies": {}})
+        k = kinds.setdefault(kind, {"names": [], "strategies": {}, "labelfree": None})
         k["names"].append(name)
+        lf = ROOT / run / "labelfree.json"
+        if lf.exists():
+            a = json.loads(lf.read_text())["agreement"]
+            c = k["labelfree"] or {"skewed": [0, 0, 0], "unskewed": [0, 0, 0]}
+            c["skewed"] = [x + y for x, y in zip(c["skewed"], a["skewed_verdicts"])]
+            c["unskewed"] = [x + y for x, y in zip(c["unskewed"], a["unskewed_verdicts"])]
+            k["labelfree"] = c
         for r in rows:
             c = k["strategies"].setdefault(r["strategy"], {"above": 0, "indistinguishable": 0, "below": 0, "mean_diff_sum": 0.0})
             c[r["verdict"]] += 1
@@ -137,6 +144,8 @@ def main():
                 "datasets": " and ".join(v["names"]) + ", LiteMedSAM features, " + METRIC[kind].replace("_", " "),
                 "strategies": v["strategies"],
                 "default": best({kind: v["strategies"]}, set(v["strategies"]) - {"random"}),
+                # The label-free check's cells (strategy x budget) by verdict: [above, level, below] Random.
+                **({"labelfree": v["labelfree"]} if v["labelfree"] else {}),
             }
             for kind, v in kinds.items()
         },

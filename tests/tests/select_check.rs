@@ -22,8 +22,13 @@ fn select_check_tells_a_skewed_strategy_from_random_and_the_hedge() {
             .unwrap();
         let (so, se) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
         assert!(o.status.success(), "{strategy}: {so}{se}");
-        let line = so.lines().find(|l| l.contains("label-free check:")).unwrap_or_else(|| panic!("{so}"));
-        line.to_string()
+        let mut lines = so.lines().skip_while(|l| !l.contains("label-free check:"));
+        let line = lines.next().unwrap_or_else(|| panic!("{so}")).to_string();
+        // The next line: what the measured classification benchmarks say about picks like these.
+        let pointer = lines.next().unwrap_or_default();
+        let want = if line.contains("skewed") { "called skewed were" } else { "called not skewed were" };
+        assert!(pointer.contains("on classification benchmarks") && pointer.contains(want), "{so}");
+        line
     };
     // "… pick overlap across 4 seeds 0.03 (Random 0.03)": the strategy's overlap and Random's.
     let overlap = |line: &str| -> (f64, f64) {

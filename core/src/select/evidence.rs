@@ -36,6 +36,16 @@ struct Kind {
     strategies: std::collections::BTreeMap<String, Counts>,
     /// The strategy `--strategy auto` runs for this kind (most budgets above Random, none below).
     default: String,
+    /// The label-free check's strategy × budget cells by verdict, [above, level, below] Random: those whose
+    /// picks it called skewed, and the others.
+    #[serde(default)]
+    labelfree: Option<LabelFree>,
+}
+
+#[derive(Deserialize)]
+struct LabelFree {
+    skewed: [u32; 3],
+    unskewed: [u32; 3],
 }
 
 /// Budgets (dataset × budget cells) where the strategy's paired difference with Random had its 95 % bootstrap
@@ -106,6 +116,34 @@ pub fn pointer(strategy: &str, kind: Option<TaskKind>) -> Vec<String> {
         .collect()
 }
 
+/// What the measured benchmarks of `kind` say about picks the label-free check calls `skewed` (or not): how
+/// many such strategy × budget cells were above, level with and below Random. None where nothing was measured.
+pub fn check_pointer(kind: Option<TaskKind>, skewed: bool) -> Option<String> {
+    let summary = serde_json::from_str::<Summary>(SUMMARY).ok()?;
+    let kinds: Vec<&str> = match kind {
+        Some(k) => vec![k.key()],
+        None => summary.kinds.keys().map(String::as_str).collect(),
+    };
+    let parts: Vec<String> = kinds
+        .into_iter()
+        .filter_map(|k| {
+            let kd = summary.kinds.get(k)?;
+            let lf = kd.labelfree.as_ref()?;
+            let c = if skewed { lf.skewed } else { lf.unskewed };
+            Some(format!(
+                "on {k} benchmarks ({}) picks the check called {} were above Random in {} of {} strategy × budget                  cells, level in {}, below in {}",
+                kd.datasets.split(", LiteMedSAM").next().unwrap_or(&kd.datasets),
+                if skewed { "skewed" } else { "not skewed" },
+                c[0],
+                c.iter().sum::<u32>(),
+                c[1],
+                c[2]
+            ))
+        })
+        .collect();
+    (!parts.is_empty()).then(|| format!("{}; see docs/results/evidence.md", parts.join("; ")))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -119,6 +157,11 @@ mod tests {
             assert_eq!(super::resolve("fps", None), "fps");
             let line = &super::pointer(kind.strategies.keys().next().unwrap(), None)[0];
             assert!(line.contains("docs/results/evidence.md"), "{line}");
+        }
+        // Every kind measured with the label-free check names its counts, for skewed picks and for the others.
+        for skewed in [true, false] {
+            let line = super::check_pointer(None, skewed).expect("label-free counts in summary.json");
+            assert!(line.contains("strategy × budget cells") && line.contains("evidence.md"), "{line}");
         }
     }
 }

@@ -153,14 +153,17 @@ pub fn select(a: SelectArgs) -> Result<u8> {
     };
     let pb = progress_bar("select");
     pb.set_length(names.len() as u64);
-    let reference = a.check.then(|| pollster::block_on(select::check::Reference::new(x, a.budget, input.scans)));
-    let reference = reference.transpose()?;
+    let mut reference = None;
     let mut summary = Vec::new();
     for (i, name) in names.iter().enumerate() {
         pb.set_message(name.to_string());
         let t0 = std::time::Instant::now();
         let sel = pollster::block_on(select::select(name, &input))?;
         let secs = t0.elapsed().as_secs_f64();
+        // The check's reference clusterings once, after the first selection (which validates the budget).
+        if a.check && reference.is_none() {
+            reference = Some(pollster::block_on(select::check::Reference::new(x, a.budget, input.scans))?);
+        }
         let check = match &reference {
             Some(r) => {
                 Some(pollster::block_on(select::check::check_strategy(r, name, &input, a.check_seeds, Some(&sel)))?)
@@ -184,7 +187,10 @@ pub fn select(a: SelectArgs) -> Result<u8> {
             println!("  note: {note}");
         }
         select::evidence::pointer(name, kind).iter().for_each(|l| println!("  {l}"));
-        check.iter().for_each(|c| println!("  label-free check: {}", c.line()));
+        if let Some(c) = check {
+            println!("  label-free check: {}", c.line());
+            select::evidence::check_pointer(kind, c.skewed()).iter().for_each(|l| println!("    {l}"));
+        }
     }
     if let [(_, _, _, sel, _)] = &summary[..] {
         print!("\n{}", sel.table(&feats.ids));
