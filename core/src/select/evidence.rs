@@ -131,7 +131,8 @@ pub fn check_pointer(kind: Option<TaskKind>, skewed: bool) -> Option<String> {
             let lf = kd.labelfree.as_ref()?;
             let c = if skewed { lf.skewed } else { lf.unskewed };
             Some(format!(
-                "on {k} benchmarks ({}) picks the check called {} were above Random in {} of {} strategy × budget                  cells, level in {}, below in {}",
+                "on {k} benchmarks ({}) picks the check called {} were above Random in {} of {} strategy × budget \
+                 cells, level in {}, below in {}",
                 kd.datasets.split(", LiteMedSAM").next().unwrap_or(&kd.datasets),
                 if skewed { "skewed" } else { "not skewed" },
                 c[0],
