@@ -14,6 +14,7 @@ mod select_check;
 mod select_exact;
 mod serve;
 mod shaders;
+mod shards;
 mod train;
 mod train_seg;
 mod weights;

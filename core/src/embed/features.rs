@@ -375,6 +375,12 @@ impl Features {
 
     /// Write as safetensors (refusing to overwrite unless `force`).
     pub fn write(&self, path: &Path, force: bool) -> Result<()> {
+        self.write_with(path, force, &[])
+    }
+
+    /// Write as safetensors with `extra` metadata, atomically: a temporary file beside it, renamed at the end, so
+    /// a process killed mid-write leaves no file that looks complete.
+    pub fn write_with(&self, path: &Path, force: bool, extra: &[(String, String)]) -> Result<()> {
         crate::data::manifest::refuse_existing(path, force)?;
         let shape = vec![self.ids.len(), self.dim];
         let bytes: &[u8] = bytemuck::cast_slice(&self.data);
@@ -385,12 +391,19 @@ impl Features {
         meta.insert("model".to_string(), self.model.clone());
         meta.insert("pool".to_string(), self.pool.clone());
         meta.insert("preprocess".to_string(), self.preprocess.clone());
+        meta.extend(extra.iter().cloned());
         let out = safetensors::serialize([("features", view)], Some(meta))
             .map_err(|e| Error::Invalid(format!("features: {e}")))?;
         if let Some(d) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
         }
-        std::fs::write(path, out).map_err(|e| Error::io(path, e))
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = path.with_file_name(format!(".{name}.partial"));
+        std::fs::write(&tmp, out).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::io(path, e)
+        })
     }
 
     /// Read a feature file written by [`Features::write`] (or any safetensors with `features` and `ids`).

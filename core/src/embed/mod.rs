@@ -4,6 +4,7 @@
 
 mod cache_entry;
 pub mod features;
+pub mod parts;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -22,12 +22,23 @@ pub struct EmbedArgs {
     pub split: Option<std::path::PathBuf>,
     #[arg(long)]
     pub force: bool,
+    /// Embed only part I of N (from 0) of the samples, in the listing's order with a volume's slices kept
+    /// together, into its own feature file (e.g. parts/part_I.safetensors); `select` opens the parts as one pool.
+    /// `auto`: I and N from a Slurm job array ($SLURM_ARRAY_TASK_ID − $SLURM_ARRAY_TASK_MIN of
+    /// $SLURM_ARRAY_TASK_COUNT) or a Kubernetes Indexed Job ($JOB_COMPLETION_INDEX of --shard-count).
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// N for a Kubernetes Indexed Job (its completions) with --shard auto.
+    #[arg(long, value_parser = crate::whole::<usize>)]
+    pub shard_count: Option<usize>,
 }
 
 #[derive(clap::Args)]
 pub struct SelectArgs {
-    /// Dataset folder, single file, manifest (.jsonl) or feature file (.safetensors).
-    pub input: std::path::PathBuf,
+    /// Dataset folder, single file, manifest (.jsonl) or feature file (.safetensors); or several feature files, or
+    /// a folder of them (the parts of `embed --shard`, opened as one pool).
+    #[arg(required = true, num_args = 1..)]
+    pub inputs: Vec<std::path::PathBuf>,
     /// How many samples to pick.
     #[arg(long, allow_negative_numbers = true, value_parser = crate::whole::<usize>)]
     pub budget: usize,
@@ -102,30 +113,73 @@ pub fn embed(a: EmbedArgs) -> Result<u8> {
     if samples.is_empty() {
         anyhow::bail!("no samples to embed in {}", a.input.display());
     }
-    let ctx = open_device()?;
-    let f = embed_features(ctx.as_ref(), &a.model, &root, &samples)?;
-    f.write(&a.out, a.force)?;
+    use medpick_core::embed::parts::{part_metadata, Shard};
+    let shard = match a.shard.as_deref() {
+        None => None,
+        Some("auto") => {
+            let (s, why) = Shard::from_env(|k| std::env::var(k).ok(), a.shard_count)?;
+            eprintln!("shard {}/{} ({why})", s.index, s.count);
+            Some(s)
+        }
+        Some(v) => Some(Shard::parse(v)?),
+    };
+    let (mine, extra) = match shard {
+        Some(s) => {
+            let mine = s.take(&samples);
+            eprintln!("part {}/{}: {} of {} samples", s.index, s.count, mine.len(), samples.len());
+            (mine, part_metadata(s, &samples))
+        }
+        None => (samples.clone(), Vec::new()),
+    };
+    let ctx = if mine.is_empty() { None } else { open_device()? };
+    let f = if mine.is_empty() {
+        // Fewer source files than parts: this part is empty, and says so in a file the merge counts.
+        let m = a.model.config();
+        medpick_core::features::Features {
+            ids: vec![],
+            dim: 0,
+            data: vec![],
+            model: m.model.clone(),
+            pool: m.pool.clone(),
+            preprocess: String::new(),
+        }
+    } else {
+        embed_features(ctx.as_ref(), &a.model, &root, &mine)?
+    };
+    f.write_with(&a.out, a.force, &extra)?;
     println!("wrote {} ({} x {}, model {}, pool {})", a.out.display(), f.ids.len(), f.dim, f.model, f.pool);
-    Ok(skipped_code(samples.len() + scan_skipped, f.ids.len()))
+    Ok(skipped_code(mine.len() + if shard.is_none() { scan_skipped } else { 0 }, f.ids.len()))
 }
 
 pub fn select(a: SelectArgs) -> Result<u8> {
-    protect_inputs(&a.input, a.split.as_deref());
+    let input = &a.inputs[0];
+    a.inputs.iter().for_each(|p| protect_inputs(p, a.split.as_deref()));
     a.exclude_labeled.iter().for_each(|p| medpick_core::manifest::protect_input(p));
-    use medpick_core::features::Features;
+    use medpick_core::embed::parts;
     use medpick_core::select::{self, Matrix, SelectInput};
-    let is_features = a.input.extension().is_some_and(|e| e == "safetensors");
+    let is_features = a.inputs.len() > 1
+        || input.extension().is_some_and(|e| e == "safetensors")
+        || (input.is_dir() && parts::is_parts_folder(input));
     let ctx = if is_features && a.cpu { None } else { open_device()? };
     let mut code = 0;
     let (feats, kind) = if is_features {
-        (Features::read(&a.input)?, None)
+        let files = parts::part_files(&a.inputs)?;
+        if let Some(f) = files.iter().find(|f| f.extension().is_none_or(|e| e != "safetensors")) {
+            anyhow::bail!("{}: several inputs must all be feature files (.safetensors)", f.display());
+        }
+        // One part of a sharded run alone is refused (its missing parts named), never a silent partial pool.
+        let feats = parts::read_parts(&files)?;
+        if files.len() > 1 {
+            eprintln!("pool: {} samples from {} feature files", feats.ids.len(), files.len());
+        }
+        (feats, None)
     } else {
-        let d = dataset::load(&a.input, a.split.as_deref())?;
+        let d = dataset::load(input, a.split.as_deref())?;
         let subset = a.subset.clone().unwrap_or_else(|| if d.split.is_some() { "train".into() } else { "all".into() });
         let samples = dataset::filter_subset(d.samples, d.split.as_ref(), Subset::parse_pool(&subset)?)?;
         eprintln!("pool: {} samples ({subset})", samples.len());
         if samples.is_empty() {
-            anyhow::bail!("no samples to select from in {}", a.input.display());
+            anyhow::bail!("no samples to select from in {}", input.display());
         }
         let f = embed_features(ctx.as_ref(), &a.model, &d.root, &samples)?;
         code = skipped_code(samples.len() + d.skipped, f.ids.len());
