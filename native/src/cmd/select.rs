@@ -43,7 +43,7 @@ pub struct SelectArgs {
     #[arg(long, allow_negative_numbers = true, value_parser = crate::whole::<usize>)]
     pub budget: usize,
     /// Strategy (random, coreset, alps, typiclust, typiclust-knn, probcover, fps, bal, repdiv, repdiv-maxmin,
-    /// kmeans-centroid, typiclust-spread, ...), `all`, or `auto`: the one docs/results/evidence.md supports for the
+    /// kmeans-centroid, typiclust-spread, stratified, ...), `all`, or `auto`: the one docs/results/evidence.md supports for the
     /// pool's kind (labels: classification, masks: segmentation).
     #[arg(long, default_value = "auto")]
     pub strategy: String,
@@ -148,7 +148,9 @@ pub fn embed(a: EmbedArgs) -> Result<u8> {
     };
     f.write_with(&a.out, a.force, &extra)?;
     println!("wrote {} ({} x {}, model {}, pool {})", a.out.display(), f.ids.len(), f.dim, f.model, f.pool);
-    Ok(skipped_code(mine.len() + if shard.is_none() { scan_skipped } else { 0 }, f.ids.len()))
+    // Files the scan could not read belong to no part: part 0 (or an unsharded run) reports them in its status.
+    let scan = if shard.is_none_or(|s| s.index == 0) { scan_skipped } else { 0 };
+    Ok(skipped_code(mine.len() + scan, f.ids.len()))
 }
 
 pub fn select(a: SelectArgs) -> Result<u8> {
