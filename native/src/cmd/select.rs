@@ -43,8 +43,8 @@ pub struct SelectArgs {
     #[arg(long, allow_negative_numbers = true, value_parser = crate::whole::<usize>)]
     pub budget: usize,
     /// Strategy (random, coreset, alps, typiclust, typiclust-knn, probcover, fps, bal, repdiv, repdiv-maxmin,
-    /// kmeans-centroid, typiclust-spread, stratified, ...), `all`, or `auto`: the one docs/results/evidence.md supports for the
-    /// pool's kind (labels: classification, masks: segmentation).
+    /// kmeans-centroid, typiclust-spread, stratified, ...), `all`, or `auto`: the one docs/results/evidence.md
+    /// supports for the pool's kind (labels: classification, masks: segmentation).
     #[arg(long, default_value = "auto")]
     pub strategy: String,
     #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = crate::whole::<u64>)]
