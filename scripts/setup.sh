@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 
 APT_PKGS=(mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri libgles2
           rustc-web cargo-web rust-web-src rust-web-llvm lld-22 chromium nodejs npm python3 python3-pip python3-requests
-          pkg-config libfontconfig1-dev fonts-dejavu-core)  # the last three: plot text (plotters' ttf)
+          pkg-config libfontconfig1-dev fonts-dejavu-core  # plot text (plotters' ttf)
+          slurm-wlm munge)  # the job-array test on a one-machine Slurm (scripts/slurm/test-local.sh)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -2,6 +2,7 @@
 # Run every medpick test: installs what is missing (scripts/setup.sh), then
 #   0. the generated WGSL files equal their generators' output (scripts/gen-*.py --check),
 #   1. cargo test (unit + integration: naga shader contract, GPU-vs-CPU for every kernel on the default adapter),
+#      the job-array pipeline on a one-machine Slurm (scripts/slurm/test-local.sh),
 #      then every fuzz target for a few seconds each (its corpus first, then mutants; scripts/fuzz.sh: longer),
 #   2. the wasm build and the browser tests: every kernel on WebGPU in headless Chromium and the CPU fallback,
 #      encoder parity on WebGPU, and the app served by `medpick web` giving the native CLI's picks on
@@ -21,6 +22,8 @@ phase "cargo build (every target of the workspace at once)"
 cargo build --locked --workspace --all-targets
 phase "cargo test"
 cargo test --workspace --locked
+phase "Slurm on this machine: embed in parts as a job array, then select; every strategy picks what one process picks"
+scripts/slurm/test-local.sh target/debug/medpick
 phase "fuzz: every input parser and selection, ${MEDPICK_FUZZ_SECONDS:-6} s per target (scripts/fuzz.sh runs 1M executions each)"
 # A debug build on a busy CI machine: an execution counts as slow only past 30 s (scripts/fuzz.sh, release: 2 s).
 # At most the first million executions of seed 1 (what scripts/fuzz.sh ran clean before a commit): a faster machine
