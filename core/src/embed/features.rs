@@ -408,6 +408,11 @@ impl Features {
 
     /// Read a feature file written by [`Features::write`] (or any safetensors with `features` and `ids`).
     pub fn read(path: &Path) -> Result<Features> {
+        Self::read_with_metadata(path).map(|(f, _)| f)
+    }
+
+    /// [`Features::read`], with the file's whole metadata (the parts of `embed --shard` record theirs there).
+    pub fn read_with_metadata(path: &Path) -> Result<(Features, HashMap<String, String>)> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
             .map_err(|e| Error::decode(path, format!("not a safetensors file: {e}")))?;
@@ -445,14 +450,27 @@ impl Features {
                 format!("row {row} (id {:?}) holds a non-finite value ({}); re-embed that sample", ids[row], data[at]),
             ));
         }
-        Ok(Features {
+        let f = Features {
             ids,
             dim,
             data,
             model: m.get("model").cloned().unwrap_or_default(),
             pool: m.get("pool").cloned().unwrap_or_default(),
             preprocess: m.get("preprocess").cloned().unwrap_or_default(),
-        })
+        };
+        Ok((f, m))
+    }
+
+    /// No rows: what an `embed --shard` part with no samples holds (its model and pooling named, dimension 0).
+    pub fn empty(model: &str, pool: &str) -> Features {
+        Features {
+            ids: vec![],
+            dim: 0,
+            data: vec![],
+            model: model.into(),
+            pool: pool.into(),
+            preprocess: String::new(),
+        }
     }
 }
 

@@ -75,6 +75,16 @@ impl Shard {
         ))
     }
 
+    /// `--shard` as given: "I/N", or "auto" for the job-array task's own part from the process environment
+    /// ([`Shard::from_env`]; `count` is `--shard-count`). Returns the part and, for "auto", where it came from.
+    pub fn resolve(arg: &str, count: Option<usize>) -> Result<(Shard, Option<String>)> {
+        if arg == "auto" {
+            Shard::from_env(|k| std::env::var(k).ok(), count).map(|(s, why)| (s, Some(why)))
+        } else {
+            Shard::parse(arg).map(|s| (s, None))
+        }
+    }
+
     /// This part's samples. The samples, in their order, are grouped by source file (a volume's slices, a DICOM
     /// series, an .npz stay together); a group goes to part ⌊start · N / total⌋, where `start` is the number of
     /// samples before it. Every part is a contiguous run of whole groups, the parts are as even as the groups
@@ -118,24 +128,6 @@ pub fn part_metadata(shard: Shard, all: &[Sample]) -> Vec<(String, String)> {
     ]
 }
 
-/// The `__metadata__` of a safetensors file, from its header alone.
-fn header_metadata(path: &Path) -> Result<HashMap<String, String>> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut len = [0u8; 8];
-    f.read_exact(&mut len).map_err(|_| Error::decode(path, "shorter than a safetensors header"))?;
-    let len = u64::from_le_bytes(len);
-    if len > 100 << 20 {
-        return Err(Error::decode(path, format!("a safetensors header of {len} bytes")));
-    }
-    let mut head = vec![0u8; len as usize];
-    f.read_exact(&mut head).map_err(|_| Error::decode(path, "truncated inside its safetensors header"))?;
-    let v: serde_json::Value =
-        serde_json::from_slice(&head).map_err(|e| Error::decode(path, format!("safetensors header: {e}")))?;
-    let meta = v.get("__metadata__").and_then(|m| m.as_object()).cloned().unwrap_or_default();
-    Ok(meta.into_iter().filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_string()))).collect())
-}
-
 /// The feature files `inputs` names: the files themselves, or every `*.safetensors` in a folder (sorted).
 pub fn part_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
@@ -156,6 +148,28 @@ pub fn part_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(files)
+}
+
+/// Whether `inputs` name feature files rather than a dataset: several inputs, a `.safetensors` file, or a folder
+/// holding only feature files.
+pub fn is_feature_input(inputs: &[PathBuf]) -> bool {
+    match inputs {
+        [one] => one.extension().is_some_and(|e| e == "safetensors") || (one.is_dir() && is_parts_folder(one)),
+        _ => !inputs.is_empty(),
+    }
+}
+
+/// The pool `inputs` name as feature files (see [`is_feature_input`]), opened by [`read_parts`] (so one part of
+/// a sharded run alone is refused, its missing parts named), and how many files it came from.
+pub fn open_pool(inputs: &[PathBuf]) -> Result<(Features, usize)> {
+    let files = part_files(inputs)?;
+    if let Some(f) = files.iter().find(|f| f.extension().is_none_or(|e| e != "safetensors")) {
+        return Err(Error::Invalid(format!(
+            "{}: several inputs must all be feature files (.safetensors)",
+            f.display()
+        )));
+    }
+    Ok((read_parts(&files)?, files.len()))
 }
 
 /// Whether `dir` holds feature parts (only `.safetensors` files, hidden files aside), not a dataset.
@@ -180,8 +194,7 @@ pub fn read_parts(files: &[PathBuf]) -> Result<Features> {
     }
     let mut parts = Vec::with_capacity(files.len());
     for f in files {
-        let feats = Features::read(f)?;
-        let meta = header_metadata(f)?;
+        let (feats, meta) = Features::read_with_metadata(f)?;
         parts.push((f.clone(), feats, meta));
     }
     // An empty part (fewer source files than parts) records no settings worth comparing.
@@ -222,7 +235,8 @@ pub fn read_parts(files: &[PathBuf]) -> Result<Features> {
         }
         let mut keyed = Vec::with_capacity(parts.len());
         for (f, feats, meta) in parts {
-            let s = Shard::parse(&meta["shard"]).map_err(|e| Error::decode(&f, format!("metadata 'shard': {e}")))?;
+            let s = Shard::parse(meta.get("shard").map_or("", String::as_str))
+                .map_err(|e| Error::decode(&f, format!("metadata 'shard': {e}")))?;
             let of = meta.get("shard_of").cloned().unwrap_or_default();
             keyed.push((s, of, f, feats));
         }

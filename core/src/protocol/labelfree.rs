@@ -34,18 +34,20 @@ pub struct Agreement {
 }
 
 /// The check of every strategy at every budget on the pool `x` (rows named by `ids`), from the picks in `runs`.
+/// `pairs` are the paired comparisons of the report (every metric's; `metric`'s are used).
+#[allow(clippy::too_many_arguments)] // the pool, the runs and their comparisons, what to report on
 pub async fn label_free(
     out: &std::path::Path,
     x: Matrix<'_>,
     ids: &[String],
     runs: &[RunResult],
+    pairs: &[paired::Paired],
     strategies: &[String],
     budgets: &[usize],
     metric: &str,
 ) -> Result<String> {
     let row_of: std::collections::HashMap<&str, usize> =
         ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
-    let pairs = paired::compare(runs, strategies, budgets, metric);
     let mut rows = Vec::new();
     for &b in budgets.iter().filter(|&&b| b <= x.n) {
         let reference = Reference::new(x, b, None).await?;
@@ -59,7 +61,7 @@ pub async fn label_free(
             if picks.is_empty() {
                 continue;
             }
-            let p = pairs.iter().find(|p| &p.strategy == s && p.budget == b);
+            let p = pairs.iter().find(|p| &p.strategy == s && p.budget == b && p.metric == metric);
             rows.push(Row {
                 strategy: s.clone(),
                 check: reference.check(&picks)?,
@@ -158,7 +160,7 @@ pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
     if a.len() != b.len() || a.len() < 3 {
         return None;
     }
-    let (ra, rb) = (ranks(a), ranks(b));
+    let (ra, rb) = (paired::average_ranks(a), paired::average_ranks(b));
     let n = a.len() as f64;
     let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
     let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
@@ -167,31 +169,13 @@ pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
     (va > 0.0 && vb > 0.0).then(|| cov / (va * vb).sqrt())
 }
 
-fn ranks(v: &[f64]) -> Vec<f64> {
-    let mut idx: Vec<usize> = (0..v.len()).collect();
-    idx.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
-    let mut r = vec![0.0; v.len()];
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
-            j += 1;
-        }
-        for &k in &idx[i..=j] {
-            r[k] = (i + j) as f64 / 2.0 + 1.0;
-        }
-        i = j + 1;
-    }
-    r
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
     fn spearman_ranks_with_ties() {
         assert_eq!(super::spearman(&[1.0, 2.0, 3.0, 4.0], &[10.0, 20.0, 30.0, 40.0]), Some(1.0));
         assert_eq!(super::spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]), Some(-1.0));
-        assert_eq!(super::ranks(&[5.0, 1.0, 5.0, 2.0]), vec![3.5, 1.0, 3.5, 2.0]);
+        assert_eq!(super::paired::average_ranks(&[5.0, 1.0, 5.0, 2.0]), vec![3.5, 1.0, 3.5, 2.0]);
         assert_eq!(super::spearman(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]), None);
         assert_eq!(super::spearman(&[1.0, 2.0], &[1.0, 2.0]), None);
     }

@@ -76,21 +76,15 @@ pub fn wilcoxon_signed_rank(d: &[f64]) -> f64 {
         return 1.0;
     }
     v.sort_by(|a, b| a.abs().total_cmp(&b.abs()));
-    // Average ranks over ties of |d|.
-    let mut ranks = vec![0f64; n];
-    let mut i = 0;
-    let mut tie_term = 0.0;
-    while i < n {
-        let mut j = i;
-        while j + 1 < n && v[j + 1].abs() == v[i].abs() {
-            j += 1;
-        }
-        let r = (i + j) as f64 / 2.0 + 1.0;
-        ranks[i..=j].iter_mut().for_each(|x| *x = r);
-        let t = (j - i + 1) as f64;
-        tie_term += t * t * t - t;
-        i = j + 1;
-    }
+    let ranks = average_ranks(&v.iter().map(|x| x.abs()).collect::<Vec<_>>());
+    // Ties of |d| are runs of equal ranks (v is sorted by |d|).
+    let tie_term: f64 = ranks
+        .chunk_by(|a, b| a == b)
+        .map(|t| {
+            let t = t.len() as f64;
+            t * t * t - t
+        })
+        .sum();
     let w_plus: f64 = v.iter().zip(&ranks).filter(|(x, _)| **x > 0.0).map(|(_, r)| r).sum();
     let total = n as f64 * (n as f64 + 1.0) / 2.0;
     if n <= 20 {
@@ -118,6 +112,25 @@ pub fn wilcoxon_signed_rank(d: &[f64]) -> f64 {
     }
     let z = (w_plus - mean).abs() / var.sqrt();
     (2.0 * normal_sf(z)).min(1.0)
+}
+
+/// The rank of each value (1 = smallest), tied values sharing their average rank.
+pub fn average_ranks(v: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+    let mut r = vec![0.0; v.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
+            j += 1;
+        }
+        for &k in &idx[i..=j] {
+            r[k] = (i + j) as f64 / 2.0 + 1.0;
+        }
+        i = j + 1;
+    }
+    r
 }
 
 /// P(Z > z) for a standard normal Z.

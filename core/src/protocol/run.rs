@@ -151,7 +151,8 @@ pub async fn run_cls(gpu: Option<&GpuContext>, c: &ProtocolConfig) -> Result<Pro
             f.ids.len()
         ));
     }
-    md.push_str(&metric_tables(&c.out, &file.runs, &strategies, &c.budgets, protocol::METRICS)?);
+    let (tables, pairs) = metric_tables(&c.out, &file.runs, &strategies, &c.budgets, protocol::METRICS)?;
+    md.push_str(&tables);
     let mut pool_counts = vec![0usize; classes.len()];
     for &y in ytr.iter() {
         pool_counts[y] += 1;
@@ -159,7 +160,8 @@ pub async fn run_cls(gpu: Option<&GpuContext>, c: &ProtocolConfig) -> Result<Pro
     md.push_str(&protocol::class_balance_markdown(&file.runs, &strategies, &c.budgets, classes, &pool_counts));
     let x = Matrix::new(&ftr.data, ftr.ids.len(), ftr.dim)?;
     let metric = "balanced_accuracy";
-    md.push_str(&labelfree::label_free(&c.out, x, &ftr.ids, &file.runs, &strategies, &c.budgets, metric).await?);
+    let (runs, budgets) = (&file.runs, &c.budgets);
+    md.push_str(&labelfree::label_free(&c.out, x, &ftr.ids, runs, &pairs, &strategies, budgets, metric).await?);
     let steps: usize = file.runs.iter().map(|r| r.train_steps).sum();
     let secs: f64 = file.runs.iter().map(|r| r.train_seconds).sum();
     md.push_str(&format!(
@@ -180,7 +182,7 @@ fn metric_tables(
     strategies: &[String],
     budgets: &[usize],
     metrics: &[&str],
-) -> Result<String> {
+) -> Result<(String, Vec<protocol::paired::Paired>)> {
     let mut md = String::new();
     let mut rows = Vec::new();
     for m in metrics {
@@ -191,7 +193,7 @@ fn metric_tables(
     }
     let p = out.join("paired.json");
     std::fs::write(&p, serde_json::to_string_pretty(&rows)?).with_context(|| format!("writing {}", p.display()))?;
-    Ok(md)
+    Ok((md, rows))
 }
 
 /// The segmentation protocol.
@@ -295,7 +297,8 @@ pub async fn run_seg(gpu: Option<&GpuContext>, c: &ProtocolConfig) -> Result<Pro
             d.va_grids.len()
         ));
     }
-    md.push_str(&metric_tables(&c.out, &file.runs, &strategies, &c.budgets, protocol::SEG_METRICS)?);
+    let (tables, pairs) = metric_tables(&c.out, &file.runs, &strategies, &c.budgets, protocol::SEG_METRICS)?;
+    md.push_str(&tables);
     let fg: std::collections::HashMap<String, f64> = d
         .tr_ids
         .iter()
@@ -304,7 +307,8 @@ pub async fn run_seg(gpu: Option<&GpuContext>, c: &ProtocolConfig) -> Result<Pro
         .collect();
     md.push_str(&protocol::foreground_balance_markdown(&file.runs, &strategies, &c.budgets, &fg));
     let x = Matrix::new(&d.tr_pooled, d.tr_ids.len(), shape.c)?;
-    md.push_str(&labelfree::label_free(&c.out, x, &d.tr_ids, &file.runs, &strategies, &c.budgets, "dice").await?);
+    let (runs, budgets) = (&file.runs, &c.budgets);
+    md.push_str(&labelfree::label_free(&c.out, x, &d.tr_ids, runs, &pairs, &strategies, budgets, "dice").await?);
     let steps: usize = file.runs.iter().map(|r| r.train_steps).sum();
     let secs: f64 = file.runs.iter().map(|r| r.train_seconds).sum();
     let per_step = secs / steps.max(1) as f64;

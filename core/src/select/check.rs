@@ -31,6 +31,8 @@ pub struct Reference {
     k_fine: usize,
     coarse: Vec<usize>,
     k_coarse: usize,
+    /// Each coarse mode's share of the pool.
+    pool_share: Vec<f64>,
     random_coverage: f64,
     random_skew: (f64, f64),
     random_stability: f64,
@@ -66,11 +68,17 @@ impl Reference {
         let fine = super::strategies::kmeans_on(pool.as_ref(), x, budget, 0xc4ec_f1, 300).await?;
         let c = ((budget as f64).sqrt().ceil() as usize).clamp(1, n);
         let coarse = super::strategies::kmeans_on(pool.as_ref(), x, c, 0xc4ec_c0, 300).await?;
+        let mut sizes = vec![0usize; coarse.k];
+        for &l in &coarse.labels {
+            sizes[l] += 1;
+        }
+        let pool_share = sizes.iter().map(|&s| s as f64 / n as f64).collect();
         let mut r = Reference {
             k_fine: fine.k,
             fine: fine.labels,
             k_coarse: coarse.k,
             coarse: coarse.labels,
+            pool_share,
             random_coverage: 0.0,
             random_skew: (0.0, 0.0),
             random_stability: 0.0,
@@ -113,16 +121,12 @@ impl Reference {
 
     /// ½ Σ |picked share − pool share| over the coarse modes.
     pub fn skew(&self, picks: &[usize]) -> f64 {
-        let mut pool = vec![0usize; self.k_coarse];
-        for &l in &self.coarse {
-            pool[l] += 1;
-        }
         let mut got = vec![0usize; self.k_coarse];
         for &p in picks {
             got[self.coarse[p]] += 1;
         }
-        let (n, b) = (self.coarse.len() as f64, picks.len().max(1) as f64);
-        0.5 * pool.iter().zip(&got).map(|(&s, &g)| (g as f64 / b - s as f64 / n).abs()).sum::<f64>()
+        let b = picks.len().max(1) as f64;
+        0.5 * self.pool_share.iter().zip(&got).map(|(&s, &g)| (g as f64 / b - s).abs()).sum::<f64>()
     }
 
     /// Random's expected coverage: Σⱼ (1 − P(no pick in cluster j)) / k, P = Π_t (n − sⱼ − t) / (n − t).

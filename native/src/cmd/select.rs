@@ -113,43 +113,28 @@ pub fn embed(a: EmbedArgs) -> Result<u8> {
     if samples.is_empty() {
         anyhow::bail!("no samples to embed in {}", a.input.display());
     }
-    use medpick_core::embed::parts::{part_metadata, Shard};
-    let shard = match a.shard.as_deref() {
-        None => None,
-        Some("auto") => {
-            let (s, why) = Shard::from_env(|k| std::env::var(k).ok(), a.shard_count)?;
-            eprintln!("shard {}/{} ({why})", s.index, s.count);
-            Some(s)
-        }
-        Some(v) => Some(Shard::parse(v)?),
-    };
-    let (mine, extra) = match shard {
-        Some(s) => {
+    use medpick_core::embed::parts::{self, Shard};
+    let shard = a.shard.as_deref().map(|v| Shard::resolve(v, a.shard_count)).transpose()?;
+    let (mine, extra) = match &shard {
+        Some((s, why)) => {
+            why.iter().for_each(|w| eprintln!("shard {}/{} ({w})", s.index, s.count));
             let mine = s.take(&samples);
             eprintln!("part {}/{}: {} of {} samples", s.index, s.count, mine.len(), samples.len());
-            (mine, part_metadata(s, &samples))
+            (mine, parts::part_metadata(*s, &samples))
         }
-        None => (samples.clone(), Vec::new()),
+        None => (samples, Vec::new()),
     };
-    let ctx = if mine.is_empty() { None } else { open_device()? };
     let f = if mine.is_empty() {
         // Fewer source files than parts: this part is empty, and says so in a file the merge counts.
         let m = a.model.config();
-        medpick_core::features::Features {
-            ids: vec![],
-            dim: 0,
-            data: vec![],
-            model: m.model.clone(),
-            pool: m.pool.clone(),
-            preprocess: String::new(),
-        }
+        medpick_core::features::Features::empty(&m.model, &m.pool)
     } else {
-        embed_features(ctx.as_ref(), &a.model, &root, &mine)?
+        embed_features(open_device()?.as_ref(), &a.model, &root, &mine)?
     };
     f.write_with(&a.out, a.force, &extra)?;
     println!("wrote {} ({} x {}, model {}, pool {})", a.out.display(), f.ids.len(), f.dim, f.model, f.pool);
     // Files the scan could not read belong to no part: part 0 (or an unsharded run) reports them in its status.
-    let scan = if shard.is_none_or(|s| s.index == 0) { scan_skipped } else { 0 };
+    let scan = if shard.as_ref().is_none_or(|(s, _)| s.index == 0) { scan_skipped } else { 0 };
     Ok(skipped_code(mine.len() + scan, f.ids.len()))
 }
 
@@ -159,20 +144,13 @@ pub fn select(a: SelectArgs) -> Result<u8> {
     a.exclude_labeled.iter().for_each(|p| medpick_core::manifest::protect_input(p));
     use medpick_core::embed::parts;
     use medpick_core::select::{self, Matrix, SelectInput};
-    let is_features = a.inputs.len() > 1
-        || input.extension().is_some_and(|e| e == "safetensors")
-        || (input.is_dir() && parts::is_parts_folder(input));
+    let is_features = parts::is_feature_input(&a.inputs);
     let ctx = if is_features && a.cpu { None } else { open_device()? };
     let mut code = 0;
     let (feats, kind) = if is_features {
-        let files = parts::part_files(&a.inputs)?;
-        if let Some(f) = files.iter().find(|f| f.extension().is_none_or(|e| e != "safetensors")) {
-            anyhow::bail!("{}: several inputs must all be feature files (.safetensors)", f.display());
-        }
-        // One part of a sharded run alone is refused (its missing parts named), never a silent partial pool.
-        let feats = parts::read_parts(&files)?;
-        if files.len() > 1 {
-            eprintln!("pool: {} samples from {} feature files", feats.ids.len(), files.len());
+        let (feats, files) = parts::open_pool(&a.inputs)?;
+        if files > 1 {
+            eprintln!("pool: {} samples from {files} feature files", feats.ids.len());
         }
         (feats, None)
     } else {
