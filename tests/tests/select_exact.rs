@@ -94,7 +94,9 @@ fn filtered_probcover_scans_give_the_plain_delta_and_graph() {
         // The plain reference measures every pair in sequential f64 sums: 3000 rows keep it to seconds.
         let n = n.min(3000);
         let m = Matrix::new(&x[..n * d], n, d).unwrap();
-        let labels = kmeans::kmeans(m, 60, 5, 300, 1e-4).labels;
+        let clusters = kmeans::kmeans(m, 60, 5, 300, 1e-4);
+        let coarse = kmeans::kmeans(m, 7, 6, 300, 1e-4);
+        let labels = clusters.labels.clone();
         let want = probcover::probcover_delta(m, &labels);
         let (delta, evals) = exact::probcover_delta(m, &labels);
         assert_eq!(delta, want, "{name}: δ differs");
@@ -104,6 +106,12 @@ fn filtered_probcover_scans_give_the_plain_delta_and_graph() {
             let (po, pe) = probcover::delta_graph_plain(m, r);
             let (go, ge, _) = exact::delta_graph(m, r);
             assert_eq!((go, ge), (po.clone(), pe.clone()), "{name}: δ-graph at {r} differs");
+            // Pruned by the k-means clusters (those of the labels, and a coarser clustering).
+            for c in [&clusters, &coarse] {
+                let (co, ce, _, covered) = exact::delta_graph_clustered(m, r, c);
+                assert_eq!((co, ce), (po.clone(), pe.clone()), "{name}: clustered δ-graph at {r}, k = {} differs", c.k);
+                eprintln!("{name}: δ-graph at {r}, k = {}: {covered} of {} pairs in the GEMMs", c.k, n * n);
+            }
             let plain = probcover::probcover_from(m, r, 50, &[]);
             assert_eq!(scan::max_cover(&po, &pe, 50, &[], r).picks, plain.picks);
             eprintln!("{name}: δ-graph at {r}: {} edges", pe.len());

@@ -19,8 +19,9 @@
 //! D = 10⁵), so a skipped row's plain value could not have changed the result: exact, not approximately so.
 
 use super::kmeans::{mean_variance, update_centres, Clustering};
+pub use super::pairs::{delta_graph, delta_graph_clustered, other_label_scan, probcover_delta};
 use super::Matrix;
-use crate::cpu::min_dist_update::{sqdist_f64, sqdist_f64c};
+use crate::cpu::min_dist_update::{f32_sum_error, sqdist_f32est, sqdist_f64, sqdist_f64c, F32_SUM_ABS};
 use crate::cpu::par;
 use crate::rng::Rng;
 
@@ -135,11 +136,14 @@ impl KCenter<'_> {
 pub struct KmeansStats {
     /// Row-to-centre distances measured exactly (f64).
     pub exact: u64,
-    /// Row-to-centre products done in the f32 GEMM filter.
+    /// Row-to-centre distances estimated in f32 (k-means++'s pass, Lloyd's GEMM filter).
     pub filtered: u64,
     /// What the plain algorithm measures: n per k-means++ trial, n·k per Lloyd assignment.
     pub plain: u64,
     pub iterations: usize,
+    /// Seconds in k-means++ and in Lloyd.
+    pub seconds_init: f64,
+    pub seconds_lloyd: f64,
 }
 
 /// Greedy k-means++ as the plain algorithm does it (same draws, gains and ties), each candidate compared only
@@ -163,6 +167,10 @@ impl KmeansPP {
         let mut far = vec![radius(&members[0], &closest)];
         let mut owner = vec![0u32; n];
         let trials = 2 + (k as f64).ln().floor() as usize;
+        // The bracket of an f32 estimate around the plain f64 value (its own rounding is below 1e-12).
+        let e = 2.0 * f32_sum_error(x.d) + 1e-12;
+        let low = |v: f32| (v as f64 * (1.0 - e) - F32_SUM_ABS).max(0.0);
+        let high = |v: f32| v as f64 * (1.0 + e) + F32_SUM_ABS;
         let mut prefix = vec![0f64; n];
         for _ in 1..k {
             let mut acc = 0.0;
@@ -177,47 +185,83 @@ impl KmeansPP {
                     prefix.partition_point(|&p| p <= target).min(n - 1)
                 })
                 .collect();
+            // All candidates in one pass over each open centre's rows (a row is read once for every candidate
+            // that can improve it), the centres in parallel. A row is measured first in f32 (`sqdist_f32est`,
+            // bracketed); only rows the bracket does not rule out ("maybe improved") are kept.
             let (cl, mem, fr, ch) = (&closest, &members, &far, &chosen);
-            let evals = par::map(cands.len(), |t| {
-                let c = x.row(cands[t]);
-                let mut improved: Vec<(u32, f64)> = Vec::new();
-                let mut ev = ch.len() as u64;
-                for (j, &cj) in ch.iter().enumerate() {
-                    let dc2 = sqdist_f64(c, x.row(cj));
-                    if cannot_improve(dc2, fr[j]) {
-                        continue;
-                    }
+            let t_n = cands.len();
+            let per_centre = par::map(ch.len(), |j| {
+                let cj = x.row(ch[j]);
+                let dc2: Vec<f64> = cands.iter().map(|&c| sqdist_f64(x.row(c), cj)).collect();
+                let open: Vec<usize> = (0..t_n).filter(|&t| !cannot_improve(dc2[t], fr[j])).collect();
+                let mut maybe: Vec<Vec<(u32, f32)>> = vec![Vec::new(); open.len()];
+                let mut ev = 0u64;
+                if !open.is_empty() {
                     for &i in &mem[j] {
-                        let m = cl[i as usize];
-                        if cannot_improve(dc2, m) {
-                            continue;
-                        }
-                        ev += 1;
-                        let v = sqdist_f64(x.row(i as usize), c);
-                        if v < m {
-                            improved.push((i, v));
+                        let (m, row) = (cl[i as usize], x.row(i as usize));
+                        for (s, &t) in open.iter().enumerate() {
+                            if cannot_improve(dc2[t], m) {
+                                continue;
+                            }
+                            ev += 1;
+                            let v = sqdist_f32est(row, x.row(cands[t]));
+                            if !v.is_finite() || low(v) < m {
+                                maybe[s].push((i, v));
+                            }
                         }
                     }
                 }
-                improved.sort_unstable_by_key(|p| p.0);
-                let gain = improved.iter().fold(0.0, |g, &(i, v)| g + (cl[i as usize] - v));
-                (gain, improved, ev)
+                (open, maybe, ev)
             });
-            st.plain += (n * trials) as u64;
-            let mut best: Option<(usize, f64)> = None;
-            for (t, (gain, _, ev)) in evals.iter().enumerate() {
-                st.exact += ev;
-                if best.is_none_or(|(_, bg)| *gain > bg) {
-                    best = Some((t, *gain));
+            let mut maybe: Vec<Vec<(u32, f32)>> = vec![Vec::new(); t_n];
+            st.exact += (ch.len() * t_n) as u64;
+            for (open, mb, ev) in per_centre {
+                st.filtered += ev;
+                for (t, m) in open.into_iter().zip(mb) {
+                    maybe[t].extend(m);
                 }
             }
-            let Some((t, _)) = best else { break };
+            // Each candidate's gain bracketed from the estimates; the exact gain (the plain sum in row order of
+            // the exact improvements) only for the candidates that can still be the first maximum.
+            let bracket: Vec<(f64, f64)> = maybe
+                .iter()
+                .map(|mb| {
+                    mb.iter().fold((0.0, 0.0), |(lo, hi), &(i, v)| {
+                        let m = cl[i as usize];
+                        (lo + (m - high(v)).max(0.0), hi + (m - if v.is_finite() { low(v) } else { 0.0 }).max(0.0))
+                    })
+                })
+                .collect();
+            let best_lo = bracket.iter().map(|b| b.0).fold(0.0, f64::max);
+            let exact_of = |t: usize| {
+                let mut imp: Vec<(u32, f64)> = par::map(maybe[t].len(), |r| {
+                    let i = maybe[t][r].0;
+                    (i, sqdist_f64(x.row(i as usize), x.row(cands[t])))
+                });
+                let ev = imp.len() as u64;
+                imp.retain(|&(i, v)| v < cl[i as usize]);
+                imp.sort_unstable_by_key(|p| p.0);
+                let gain = imp.iter().fold(0.0, |g, &(i, v)| g + (cl[i as usize] - v));
+                (gain, imp, ev)
+            };
+            let mut best: Option<(usize, f64, Vec<(u32, f64)>)> = None;
+            for t in 0..t_n {
+                if bracket[t].1 * (1.0 + 1e-8) < best_lo * (1.0 - 1e-8) {
+                    continue; // below another candidate's certain gain: not the maximum
+                }
+                let (gain, imp, ev) = exact_of(t);
+                st.exact += ev;
+                if best.as_ref().is_none_or(|b| gain > b.1) {
+                    best = Some((t, gain, imp));
+                }
+            }
+            st.plain += (n * trials) as u64;
+            let Some((t, _, improved)) = best else { break };
             let slot = chosen.len() as u32;
-            let improved = &evals[t].1;
             let mut touched: Vec<u32> = improved.iter().map(|&(i, _)| owner[i as usize]).collect();
             touched.sort_unstable();
             touched.dedup();
-            for &(i, v) in improved {
+            for &(i, v) in &improved {
                 closest[i as usize] = v;
                 owner[i as usize] = slot;
             }
@@ -390,7 +434,13 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> (Clu
     let mut st = KmeansStats::default();
     let mut rng = Rng::new(seed ^ 0x6b6d_6561_6e73);
     let first = rng.below(n as u32) as usize;
+    let t0 = std::time::Instant::now();
     let pp = KmeansPP::new(x, first, k, &mut rng, &mut st);
+    if std::env::var_os("MEDPICK_PROFILE").is_some() {
+        eprintln!("kmeans++ n={n} d={d} k={k}: {st:?}");
+    }
+    st.seconds_init = t0.elapsed().as_secs_f64();
+    let t0 = std::time::Instant::now();
     let mut centers: Vec<f64> = pp.iter().flat_map(|&c| x.row(c).iter().map(|&v| v as f64)).collect();
     // Lloyd with group bounds (Yinyang): per row an upper bound on the distance to its centre and, per group of
     // centres, a lower bound on the distance to that group's centres but its own.
@@ -524,132 +574,9 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> (Clu
     let bd: Vec<f64> = par::map(n, |i| sqdist_f64c(x.row(i), &centers[labels[i] * d..(labels[i] + 1) * d]));
     st.exact += n as u64;
     let inertia = bd.iter().sum();
+    st.seconds_lloyd = t0.elapsed().as_secs_f64();
+    if std::env::var_os("MEDPICK_PROFILE").is_some() {
+        eprintln!("kmeans n={n} d={d} k={k}: {st:?}");
+    }
     (Clustering { labels, centers, k, inertia }, st)
-}
-
-/// The f32 GEMM filter for the plain reference's distances `dist(i, j)` = √max(‖xᵢ‖² + ‖xⱼ‖² − 2 xᵢ·xⱼ, 0) (f64
-/// sums in row order, [`super::strategies::dist`]): per block of rows, the squared-distance estimates from an f32
-/// GEMM and a bound that brackets the plain value itself (the f32 product's error and the plain f64 sums' own),
-/// so a pair is measured exactly only when the bracket does not settle its comparison.
-struct PairFilter<'a> {
-    x: Matrix<'a>,
-    n2: Vec<f64>,
-    norm: Vec<f64>,
-    /// Error factor on ‖xᵢ‖‖xⱼ‖ and on ‖xᵢ‖² + ‖xⱼ‖².
-    g: f64,
-    h: f64,
-}
-
-impl<'a> PairFilter<'a> {
-    const ROWS: usize = 256;
-
-    fn new(x: Matrix<'a>) -> Self {
-        let n2 = super::strategies::norms2(x);
-        let norm = n2.iter().map(|v| v.sqrt()).collect();
-        let d = x.d as f64;
-        let (u32_, u64_) = (f32::EPSILON as f64 / 2.0, f64::EPSILON / 2.0);
-        let (g32, g64) = ((d + 2.0) * u32_ / (1.0 - (d + 2.0) * u32_), (d + 2.0) * u64_ / (1.0 - (d + 2.0) * u64_));
-        PairFilter { x, n2, norm, g: 2.02 * (g32 + g64), h: 1.01 * g64 + 1e-13 }
-    }
-
-    /// The plain value of the pair.
-    fn exact(&self, i: usize, j: usize) -> f64 {
-        super::strategies::dist(self.x, &self.n2, i, j)
-    }
-
-    /// `f(i, est, err)` for every row i (in parallel within each block of rows), where `est(j)` ± `err(j)`
-    /// brackets the plain squared distance (before its clip at 0) to row j; results in row order.
-    fn rows<R: Send>(
-        &self,
-        f: impl Fn(usize, &dyn Fn(usize) -> f64, &dyn Fn(usize) -> f64) -> R + Sync + Send,
-    ) -> Vec<R> {
-        let (n, d) = (self.x.n, self.x.d);
-        let packed = crate::cpu::sgemm::PackedWeight::new(self.x.data.to_vec());
-        let mut out = Vec::with_capacity(n);
-        for r0 in (0..n).step_by(Self::ROWS) {
-            let r1 = (r0 + Self::ROWS).min(n);
-            let a = &self.x.data[r0 * d..r1 * d];
-            let dots = crate::cpu::matmul::matmul_weight(a, &packed, None, r1 - r0, n, d, true, |_| {});
-            out.extend(par::map(r1 - r0, |r| {
-                let i = r0 + r;
-                let row = &dots[r * n..(r + 1) * n];
-                let est = |j: usize| self.n2[i] + self.n2[j] - 2.0 * row[j] as f64;
-                let err = |j: usize| self.g * self.norm[i] * self.norm[j] + self.h * (self.n2[i] + self.n2[j]);
-                f(i, &est, &err)
-            }));
-        }
-        out
-    }
-}
-
-/// [`super::probcover::probcover_delta`]'s scan, the same values: per row the plain distance to the nearest row
-/// of another label (∞ when none), and the largest plain distance of any pair; returns (other, max) and the
-/// number of pairs measured exactly.
-pub fn other_label_scan(x: Matrix, labels: &[usize]) -> (Vec<f64>, f64, u64) {
-    let pf = PairFilter::new(x);
-    let n = x.n;
-    let rows = pf.rows(|i, est, err| {
-        let mut ev = 0u64;
-        // The nearest row of another label: every row whose bracket reaches below the smallest upper end.
-        let top = (0..n).filter(|&j| labels[j] != labels[i]).map(|j| est(j) + err(j)).fold(f64::INFINITY, f64::min);
-        let mut other = f64::INFINITY;
-        for j in 0..n {
-            if labels[j] != labels[i] && est(j) - err(j) <= top {
-                ev += 1;
-                other = other.min(pf.exact(i, j));
-            }
-        }
-        // The farthest row: every row whose bracket reaches above the largest lower end.
-        let bottom = (0..n).map(|j| est(j) - err(j)).fold(f64::NEG_INFINITY, f64::max);
-        let mut far = 0f64;
-        for j in 0..n {
-            if est(j) + err(j) >= bottom {
-                ev += 1;
-                far = far.max(pf.exact(i, j));
-            }
-        }
-        (other, far, ev)
-    });
-    let maxd = rows.iter().map(|r| r.1).fold(0f64, f64::max);
-    let evals = rows.iter().map(|r| r.2).sum();
-    (rows.into_iter().map(|r| r.0).collect(), maxd, evals)
-}
-
-/// [`super::probcover::probcover_delta`] (MedCAL's δ) from [`other_label_scan`], and the pairs measured exactly.
-pub fn probcover_delta(x: Matrix, labels: &[usize]) -> (f64, u64) {
-    let (other, maxd, evals) = other_label_scan(x, labels);
-    (super::medcal_delta(maxd, x.n, |delta| other.iter().filter(|&&o| delta < o).count()), evals)
-}
-
-/// The plain δ-graph {(i, j) : dist(i, j) ≤ δ} in CSR form (sorted neighbour lists), and the pairs measured
-/// exactly: those whose bracket straddles δ².
-pub fn delta_graph(x: Matrix, delta: f64) -> (Vec<usize>, Vec<u32>, u64) {
-    let pf = PairFilter::new(x);
-    let r2 = delta * delta;
-    let (lo, hi) = (r2 * (1.0 - 1e-9), r2 * (1.0 + 1e-9));
-    let lists = pf.rows(|i, est, err| {
-        let (mut out, mut ev) = (Vec::new(), 0u64);
-        for j in 0..x.n {
-            let (e, r) = (est(j), err(j));
-            if e - r > hi {
-                continue;
-            }
-            if e + r < lo || {
-                ev += 1;
-                pf.exact(i, j) <= delta
-            } {
-                out.push(j as u32);
-            }
-        }
-        (out, ev)
-    });
-    let mut offsets = vec![0usize];
-    let mut edges = Vec::new();
-    let mut evals = 0;
-    for (l, ev) in lists {
-        edges.extend(l);
-        offsets.push(edges.len());
-        evals += ev;
-    }
-    (offsets, edges, evals)
 }

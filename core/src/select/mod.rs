@@ -11,6 +11,7 @@ pub mod check;
 pub mod evidence;
 pub mod exact;
 pub mod kmeans;
+mod pairs;
 pub mod pca;
 pub mod pool;
 pub mod probcover;

@@ -59,19 +59,30 @@ pub fn delta_graph_plain(x: Matrix, delta: f64) -> (Vec<usize>, Vec<u32>) {
 /// reference's values through an f32 GEMM filter ([`super::exact`]); the greedy cover is the same.
 pub async fn probcover(input: &SelectInput<'_>) -> Result<Selection> {
     let dev = device(input, input.x)?;
+    let tk = std::time::Instant::now();
     let c = cluster(input, dev.as_ref(), input.budget, 0x9c0).await?;
+    let tk = tk.elapsed().as_secs_f64();
     let mut s = match &dev {
         Some(pool) if !pool.be.is_gpu() => {
-            // The CPU backend: the plain reference's δ and graph, pairs filtered by an f32 GEMM (exact).
+            // The CPU backend: the plain reference's δ and graph, pairs filtered by an f32 GEMM (exact), the
+            // graph's rows measured only against the k-means clusters that can reach within δ.
+            let t0 = std::time::Instant::now();
             let (delta, e1) = super::exact::probcover_delta(input.x, &c.labels);
-            let (offsets, edges, e2) = super::exact::delta_graph(input.x, delta);
+            let t1 = std::time::Instant::now();
+            let (offsets, edges, e2, covered) = super::exact::delta_graph_clustered(input.x, delta, &c);
+            let t2 = std::time::Instant::now();
             let mut s = scan::max_cover(&offsets, &edges, input.budget, input.labeled, delta);
             let plain = 2 * (input.x.n as u64).pow(2);
             s.notes.insert(
                 0,
                 format!(
-                    "δ = {delta:.6}; δ-graph of {} edges; {} exact pair distances (plain: {plain})",
+                    "k-means k = {} ({tk:.1} s); δ = {delta:.6} ({:.1} s); δ-graph of {} edges ({:.1} s, {covered} of {} pairs in its GEMMs); {} \
+                     exact pair distances (plain: {plain})",
+                    c.k,
+                    (t1 - t0).as_secs_f64(),
                     edges.len(),
+                    (t2 - t1).as_secs_f64(),
+                    plain / 2,
                     e1 + e2
                 ),
             );

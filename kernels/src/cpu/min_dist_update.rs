@@ -74,6 +74,41 @@ fn dot_body(a: &[f32], b: &[f32]) -> f64 {
     s
 }
 
+#[inline(always)]
+fn sqdist_f32est_body(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let (ta, tb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..16 {
+            let t = x[l] - y[l];
+            lanes[l] += t * t;
+        }
+    }
+    let mut s = lanes.iter().sum::<f32>();
+    for (&x, &y) in ta.iter().zip(tb) {
+        let t = x - y;
+        s += t * t;
+    }
+    s
+}
+
+super::math::multiversion! {
+    /// Σ (a − b)² in f32 over sixteen lanes: a filter's estimate, within `f32_sum_error(d)` (relative) of the
+    /// exact value plus `F32_SUM_ABS` (underflow), or not finite (overflow: nothing is known then).
+    pub fn sqdist_f32est(a: &[f32], b: &[f32]) -> f32 => sqdist_f32est_body
+}
+
+/// The relative error bound of [`sqdist_f32est`] on `d` terms: γ_(d+3) for a sum of non-negative terms, each a
+/// rounded square of a rounded difference, with a 1 % margin.
+pub fn f32_sum_error(d: usize) -> f64 {
+    let nu = (d + 3) as f64 * (f32::EPSILON as f64 / 2.0);
+    1.01 * nu / (1.0 - nu)
+}
+
+/// The absolute slack of [`sqdist_f32est`] for squares that fall below f32's normal range.
+pub const F32_SUM_ABS: f64 = 1e-30;
+
 super::math::multiversion! {
     /// Σ a·b in f64 over eight lanes, then the lanes and the tail in order. The products of two f32 are exact
     /// in f64, so a fused multiply-add gives the same bits: [`dots_f64`] computes the same values in bulk.
