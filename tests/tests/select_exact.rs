@@ -167,3 +167,65 @@ fn select_refuses_non_finite_rows_in_the_library() {
         x[bad * d + 3] = 0.0;
     }
 }
+
+/// The plain typicality of `strategies::typiclust_knn` without scans: every other member measured, sorted, the
+/// k smallest averaged.
+fn plain_typicality(m: Matrix, idx: &[usize]) -> Vec<f64> {
+    let kk = (idx.len() / 2).clamp(1, 20);
+    idx.iter()
+        .map(|&i| {
+            let mut ds: Vec<f64> = idx
+                .iter()
+                .filter(|&&j| j != i)
+                .map(|&j| medpick_core::cpu::min_dist_update::sqdist_f64(m.row(i), m.row(j)))
+                .collect();
+            ds.sort_by(|a, b| a.total_cmp(b));
+            let mean = if ds.is_empty() { 0.0 } else { ds.iter().take(kk).sum::<f64>() / ds.len().min(kk) as f64 };
+            1.0 / (mean + 1e-5)
+        })
+        .collect()
+}
+
+#[test]
+fn cached_typicality_equals_the_plain_one_through_many_removals() {
+    use medpick_core::select::typicality::Typicality;
+    for (name, x, n, d) in pools() {
+        let m = Matrix::new(&x, n, d).unwrap();
+        let mut tc = Typicality::new(m);
+        // Three "clusters": 400 rows (the GEMM filter), 45 rows (full lists), 3 rows; each visited until empty
+        // or 60 picks, removing the most typical row each time as TypiClust does (so the kept lists run short).
+        for (c, (start, len)) in [(0usize, 400usize), (n / 2, 45), (n - 3, 3)].into_iter().enumerate() {
+            let mut idx: Vec<usize> = (start..start + len).collect();
+            for round in 0..60 {
+                if idx.is_empty() {
+                    break;
+                }
+                let got = tc.of(c, &idx);
+                let want = plain_typicality(m, &idx);
+                assert_eq!(got, want, "{name}: cluster {c}, round {round}");
+                let best = want.iter().enumerate().fold(0, |b, (j, &v)| if v > want[b] { j } else { b });
+                idx.remove(best);
+            }
+        }
+        assert!(tc.exact < tc.plain, "{name}: nothing saved ({} of {})", tc.exact, tc.plain);
+        eprintln!("{name}: {} exact pair distances of {}", tc.exact, tc.plain);
+    }
+}
+
+#[test]
+fn typiclust_knn_on_the_cpu_backend_picks_as_the_plain_reference() {
+    use medpick_core::select::SelectInput;
+    for (name, x, n, d) in pools() {
+        let n = n.min(3000);
+        let m = Matrix::new(&x[..n * d], n, d).unwrap();
+        for (budget, labeled) in [(60, vec![]), (25, vec![3usize, 400, 401, n - 1])] {
+            let run = |scans| {
+                let input = SelectInput { x: m, budget, seed: 11, labeled: &labeled, scans };
+                pollster::block_on(medpick_core::select::select("typiclust-knn", &input)).unwrap()
+            };
+            let (want, got) = (run(None), run(Some(Backend::Cpu)));
+            assert_eq!(got.picks, want.picks, "{name} budget {budget}: picks differ");
+            assert_eq!(got.scores, want.scores, "{name} budget {budget}: scores differ");
+        }
+    }
+}

@@ -397,10 +397,10 @@ struct Groups {
 }
 
 impl Groups {
-    /// About k/10 groups (at most what keeps n × groups bounds under 8M values) by a short k-means of the
+    /// About k/10 groups (at most what keeps n × groups bounds under 64M values, 512 MB) by a short k-means of the
     /// initial centres.
     fn new(centers: &[f64], k: usize, d: usize, n: usize) -> Self {
-        let count = (k / 10).clamp(1, (8_000_000 / n.max(1)).max(1)).min(k);
+        let count = (k / 10).clamp(1, (64_000_000 / n.max(1)).max(1)).min(k);
         let c32: Vec<f32> = centers.iter().map(|&v| v as f32).collect();
         let of = if count == 1 {
             vec![0; k]
@@ -419,7 +419,7 @@ impl Groups {
 /// open, or (too many open) left to the GEMM.
 enum Step {
     Keep(Option<f64>),
-    Moved(usize, f64, Vec<(usize, f64)>, u64),
+    Moved(usize, f64, Vec<(usize, f64)>, u64, u64),
     Full,
 }
 
@@ -436,9 +436,6 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> (Clu
     let first = rng.below(n as u32) as usize;
     let t0 = std::time::Instant::now();
     let pp = KmeansPP::new(x, first, k, &mut rng, &mut st);
-    if std::env::var_os("MEDPICK_PROFILE").is_some() {
-        eprintln!("kmeans++ n={n} d={d} k={k}: {st:?}");
-    }
     st.seconds_init = t0.elapsed().as_secs_f64();
     let t0 = std::time::Instant::now();
     let mut centers: Vec<f64> = pp.iter().flat_map(|&c| x.row(c).iter().map(|&v| v as f64)).collect();
@@ -447,6 +444,8 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> (Clu
     let total_var = mean_variance(x);
     let xn2: Vec<f64> = par::map(n, |i| x.row(i).iter().map(|&v| v as f64 * v as f64).sum());
     let gb = GemmBounds::new(d);
+    // The relative bracket of an f32 distance estimate around the exact value.
+    let fe = 2.0 * f32_sum_error(d) + 1e-12;
     let groups = Groups::new(&centers, k, d, n);
     let ng = groups.count;
     let mut labels = vec![0usize; n];
@@ -468,60 +467,84 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> (Clu
                     if up[i] * (1.0 + MARGIN) < bound {
                         return Step::Keep(None);
                     }
-                    let da = sqdist_f64c(x.row(i), &centers[a * d..(a + 1) * d]);
-                    let u = da.sqrt() * (1.0 + 1e-12);
+                    // Distances to centres bracketed from an f32 estimate against the centre rounded to f32 (and
+                    // the rounding's shift); measured exactly only where the bracket cannot decide.
+                    let xi = x.row(i);
+                    let bracket = |j: usize| {
+                        let v = sqdist_f32est(xi, &cs.c32[j * d..(j + 1) * d]);
+                        if !v.is_finite() {
+                            return (0.0, f64::INFINITY);
+                        }
+                        let lo = ((v as f64 * (1.0 - fe) - F32_SUM_ABS).max(0.0).sqrt() - cs.shift[j]).max(0.0);
+                        let hi = (v as f64 * (1.0 + fe) + F32_SUM_ABS).sqrt() + cs.shift[j];
+                        (lo * (1.0 - 1e-9), hi * (1.0 + 1e-9))
+                    };
+                    let (lo_a, u) = bracket(a);
                     if u * (1.0 + MARGIN) < bound {
                         return Step::Keep(Some(u));
                     }
-                    // The groups whose bound does not clear the own centre's distance: measure their centres.
+                    // The groups whose bound does not clear the own centre's distance: their centres compete.
                     let open: Vec<usize> = (0..ng).filter(|&g| lb[g] <= u * (1.0 + MARGIN)).collect();
                     if open.len() * 4 > ng.max(4) {
                         return Step::Full;
                     }
-                    let mut ev = 1u64;
-                    let mut seen: Vec<(usize, f64)> = vec![(a, da)];
+                    let mut seen: Vec<(usize, f64, f64)> = vec![(a, lo_a, u)];
                     for &g in &open {
                         for &j in &groups.members[g] {
                             if j != a {
-                                seen.push((j, sqdist_f64c(x.row(i), &centers[j * d..(j + 1) * d])));
-                                ev += 1;
+                                let (lo, hi) = bracket(j);
+                                seen.push((j, lo, hi));
                             }
                         }
                     }
-                    // The plain first minimum: every centre not measured is farther by the margin.
-                    let (b, bd) = seen.iter().copied().fold((usize::MAX, f64::INFINITY), |(bj, bv), (j, v)| {
+                    let filt = seen.len() as u64;
+                    // The plain first minimum among the centres whose bracket reaches the smallest upper end;
+                    // every other centre is farther (its lower end is above a measured distance).
+                    let top = seen.iter().map(|e| e.2).fold(f64::INFINITY, f64::min) * (1.0 + 1e-9);
+                    let mut ev = 0u64;
+                    let mut exact: Vec<(usize, f64)> = Vec::new();
+                    for e in seen.iter_mut() {
+                        if e.1 <= top {
+                            let v = sqdist_f64c(xi, &centers[e.0 * d..(e.0 + 1) * d]);
+                            ev += 1;
+                            exact.push((e.0, v));
+                            e.1 = v.sqrt() * (1.0 - 1e-12);
+                        }
+                    }
+                    let (b, bd) = exact.iter().copied().fold((usize::MAX, f64::INFINITY), |(bj, bv), (j, v)| {
                         if v < bv || (v == bv && j < bj) {
                             (j, v)
                         } else {
                             (bj, bv)
                         }
                     });
-                    // New bounds of the measured groups (and of the old centre's group when it changed).
+                    // New bounds of the open groups (and of the old centre's group when it changed).
                     let mut lbs: Vec<(usize, f64)> = open.iter().map(|&g| (g, f64::INFINITY)).collect();
                     let ga = groups.of[a];
                     if b != a && !open.contains(&ga) {
                         lbs.push((ga, lb[ga]));
                     }
-                    for &(j, v) in &seen {
+                    for &(j, lo, _) in &seen {
                         if j != b {
                             if let Some(e) = lbs.iter_mut().find(|e| e.0 == groups.of[j]) {
-                                e.1 = e.1.min(v.sqrt() * (1.0 - 1e-12));
+                                e.1 = e.1.min(lo);
                             }
                         }
                     }
-                    Step::Moved(b, bd, lbs, ev)
+                    Step::Moved(b, bd, lbs, ev, filt)
                 });
                 let mut full = Vec::new();
                 for (i, stp) in steps.into_iter().enumerate() {
                     match stp {
                         Step::Keep(u) => {
-                            st.exact += u.is_some() as u64;
+                            st.filtered += u.is_some() as u64;
                             if let Some(u) = u {
                                 upper[i] = u;
                             }
                         }
-                        Step::Moved(b, bd, lbs, ev) => {
+                        Step::Moved(b, bd, lbs, ev, filt) => {
                             st.exact += ev;
+                            st.filtered += filt;
                             labels[i] = if b == usize::MAX { 0 } else { b };
                             upper[i] = bd.sqrt() * (1.0 + 1e-12);
                             for (g, v) in lbs {
@@ -575,8 +598,5 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> (Clu
     st.exact += n as u64;
     let inertia = bd.iter().sum();
     st.seconds_lloyd = t0.elapsed().as_secs_f64();
-    if std::env::var_os("MEDPICK_PROFILE").is_some() {
-        eprintln!("kmeans n={n} d={d} k={k}: {st:?}");
-    }
     (Clustering { labels, centers, k, inertia }, st)
 }

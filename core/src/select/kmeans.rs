@@ -34,24 +34,30 @@ pub fn mean_variance(x: Matrix) -> f64 {
 }
 
 /// Lloyd's centre update: each centre becomes the mean of its rows (summed in f64 in row order; a centre without
-/// rows keeps its value). Returns the squared shift of all centres.
+/// rows keeps its value). Returns the squared shift of all centres. The centres are summed on the CPU backend's
+/// threads, each over its own rows in row order, so the sums are the sequential ones bit for bit.
 pub(super) fn update_centres(x: Matrix, labels: &[usize], centers: &mut [f64], k: usize) -> f64 {
     let d = x.d;
-    let mut sums = vec![0f64; k * d];
-    let mut counts = vec![0usize; k];
+    let mut rows: Vec<Vec<u32>> = vec![Vec::new(); k];
     for (i, &l) in labels.iter().enumerate() {
-        counts[l] += 1;
-        for (s, &v) in sums[l * d..(l + 1) * d].iter_mut().zip(x.row(i)) {
-            *s += v as f64;
-        }
+        rows[l].push(i as u32);
     }
+    let sums: Vec<Vec<f64>> = crate::cpu::par::map(k, |j| {
+        let mut s = vec![0f64; d];
+        for &i in &rows[j] {
+            for (a, &v) in s.iter_mut().zip(x.row(i as usize)) {
+                *a += v as f64;
+            }
+        }
+        s
+    });
     let mut shift = 0.0;
     for j in 0..k {
-        if counts[j] == 0 {
+        if rows[j].is_empty() {
             continue; // empty cluster keeps its centre
         }
         for t in 0..d {
-            let c = sums[j * d + t] / counts[j] as f64;
+            let c = sums[j][t] / rows[j].len() as f64;
             shift += (c - centers[j * d + t]).powi(2);
             centers[j * d + t] = c;
         }

@@ -19,6 +19,7 @@ pub mod repdiv;
 pub mod scan;
 pub mod strategies;
 pub mod stratified;
+pub mod typicality;
 
 use serde::Serialize;
 

@@ -59,9 +59,7 @@ pub fn delta_graph_plain(x: Matrix, delta: f64) -> (Vec<usize>, Vec<u32>) {
 /// reference's values through an f32 GEMM filter ([`super::exact`]); the greedy cover is the same.
 pub async fn probcover(input: &SelectInput<'_>) -> Result<Selection> {
     let dev = device(input, input.x)?;
-    let tk = std::time::Instant::now();
-    let c = cluster(input, dev.as_ref(), input.budget, 0x9c0).await?;
-    let tk = tk.elapsed().as_secs_f64();
+    let (c, note) = kmeans_noted(dev.as_ref(), input.x, input.budget, input.seed ^ 0x9c0, 300).await?;
     let mut s = match &dev {
         Some(pool) if !pool.be.is_gpu() => {
             // The CPU backend: the plain reference's δ and graph, pairs filtered by an f32 GEMM (exact), the
@@ -76,9 +74,8 @@ pub async fn probcover(input: &SelectInput<'_>) -> Result<Selection> {
             s.notes.insert(
                 0,
                 format!(
-                    "k-means k = {} ({tk:.1} s); δ = {delta:.6} ({:.1} s); δ-graph of {} edges ({:.1} s, {covered} of {} pairs in its GEMMs); {} \
+                    "δ = {delta:.6} ({:.1} s); δ-graph of {} edges ({:.1} s, {covered} of {} pairs in its GEMMs); {} \
                      exact pair distances (plain: {plain})",
-                    c.k,
                     (t1 - t0).as_secs_f64(),
                     edges.len(),
                     (t2 - t1).as_secs_f64(),
@@ -102,6 +99,7 @@ pub async fn probcover(input: &SelectInput<'_>) -> Result<Selection> {
             s
         }
     };
+    s.notes.extend(note);
     s.notes.dedup();
     Ok(s)
 }

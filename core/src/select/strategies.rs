@@ -58,10 +58,30 @@ pub(super) async fn kmeans_on(
     seed: u64,
     max_iter: usize,
 ) -> Result<Clustering> {
+    Ok(kmeans_noted(dev, x, k, seed, max_iter).await?.0)
+}
+
+/// [`kmeans_on`], with a note of the work done on the CPU backend (seconds and distances against the plain
+/// algorithm's).
+pub(super) async fn kmeans_noted(
+    dev: Option<&Device<'_>>,
+    x: Matrix<'_>,
+    k: usize,
+    seed: u64,
+    max_iter: usize,
+) -> Result<(Clustering, Option<String>)> {
     match dev {
-        Some(pool) if pool.be.is_gpu() => scan::kmeans(pool, k, seed, max_iter, 1e-4).await,
-        // The CPU backend: the plain algorithm's result, accelerated (pruned k-means++, Hamerly's Lloyd).
-        _ => Ok(super::exact::kmeans(x, k, seed, max_iter, 1e-4).0),
+        Some(pool) if pool.be.is_gpu() => Ok((scan::kmeans(pool, k, seed, max_iter, 1e-4).await?, None)),
+        // The CPU backend: the plain algorithm's result, accelerated (pruned k-means++, Yinyang's Lloyd).
+        _ => {
+            let (c, st) = super::exact::kmeans(x, k, seed, max_iter, 1e-4);
+            let note = format!(
+                "k-means k = {}: k-means++ {:.2} s, Lloyd {:.2} s ({} iterations); {} exact and {} f32-estimated \
+                 distances (plain: {})",
+                c.k, st.seconds_init, st.seconds_lloyd, st.iterations, st.exact, st.filtered, st.plain
+            );
+            Ok((c, Some(note)))
+        }
     }
 }
 
@@ -292,7 +312,7 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
     let xn = l2_normalize(input.x);
     let x = Matrix { data: &xn, n: input.x.n, d: input.x.d };
     let k = (input.labeled.len() + input.budget).min(500).min(x.n);
-    let c = kmeans_on(device(input, x)?.as_ref(), x, k, input.seed ^ 0x7c2, 300).await?;
+    let (c, note) = kmeans_noted(device(input, x)?.as_ref(), x, k, input.seed ^ 0x7c2, 300).await?;
     let labeled: HashSet<usize> = input.labeled.iter().copied().collect();
     // Each cluster's members in row order; labelled and picked rows leave them.
     let mut mem = members(&c.labels, c.k);
@@ -310,6 +330,8 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
     let mut sel = empty();
     let mut t = 0;
     let mut misses = 0;
+    // The CPU backend: the plain typicality, each member's nearest cluster-mates found once per cluster.
+    let mut cached = input.scans.filter(|be| !be.is_gpu()).map(|_| super::typicality::Typicality::new(x));
     while sel.picks.len() < input.budget && misses < table.len() {
         let cl = table[t % table.len()].0;
         t += 1;
@@ -320,6 +342,14 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
         }
         misses = 0;
         let kk = (idx.len() / 2).clamp(1, 20);
+        if let Some(tc) = cached.as_mut() {
+            if let Some((j, v)) = argmax(tc.of(cl, idx).into_iter()) {
+                sel.picks.push(idx[j]);
+                sel.scores.push(v);
+                mem[cl].remove(j);
+            }
+            continue;
+        }
         if let (Some(be), true) = (input.scans, idx.len() > 256) {
             let rows: Vec<f32> = idx.iter().flat_map(|&i| x.row(i).iter().copied()).collect();
             let members = Pool::upload(be, Matrix { data: &rows, n: idx.len(), d: x.d })?;
@@ -352,6 +382,10 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
             sel.scores.push(v);
             mem[cl].remove(j);
         }
+    }
+    sel.notes.extend(note);
+    if let Some(tc) = cached {
+        sel.notes.push(format!("typicality: {} exact pair distances (plain: {})", tc.exact, tc.plain));
     }
     Ok(sel)
 }
