@@ -97,6 +97,18 @@ check() {
   echo "slurm: $name in $n parts through a job array: every one of the $total strategies picks what one process picks"
 }
 check sample samples/dsb2018/images 4 6
+
+# Embed -> local coresets -> select on their union, three jobs chained by aftercorr/afterok: coreset's picks must
+# come with the radius that covers the whole pool, and every part's coreset must have been written.
+run="$work/run-coreset"
+MEDPICK="$bin" MEDPICK_EMBED_ARGS="--model pixels --cache none" CORESET_FACTOR=2 WAIT=1 \
+  timeout 600 scripts/slurm/embed-coreset-select.sh samples/dsb2018/images "$run" 4 3 --strategy coreset >/dev/null
+cores=$(find "$run/coresets" -name 'coreset_*.safetensors' | wc -l)
+[ "$cores" -eq 4 ] || { echo "slurm test (coresets): $cores of 4 local coresets written" >&2; exit 1; }
+grep -q "every one of the pool's 24 rows is within" "$run/logs/select.out" \
+  || { echo "slurm test (coresets): no covering radius in the select log:" >&2; cat "$run/logs/select.out" >&2; exit 1; }
+[ "$(wc -l < "$run/picks.csv")" -eq 4 ] || { echo "slurm test (coresets): picks.csv is not 3 picks" >&2; exit 1; }
+echo "slurm: embed -> 4 local coresets -> coreset on their union, chained by aftercorr/afterok"
 if [ -d ../shared/data/dsb2018/images ]; then
   check dsb2018 ../shared/data/dsb2018/images 8 46
 elif [ "${REQUIRE_SHARED:-0}" = 1 ]; then

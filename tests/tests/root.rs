@@ -3,6 +3,7 @@
 mod cli;
 mod cli_bench;
 mod common;
+mod composable;
 mod csv_files;
 mod device;
 mod hostile;

@@ -52,9 +52,37 @@ fn farthest(rows: &[u32], mind: &[f32]) -> Option<(f32, u32)> {
 /// triangle-inequality pruning. Returns `picks` greedy picks after the seeds, their scores (the distance to the
 /// nearest centre when picked) and the number of row-to-centre distances evaluated.
 pub fn kcenter(x: Matrix, seeds: &[usize], picks: usize) -> (Vec<usize>, Vec<f64>, u64) {
+    let (out, scores, st) = kcenter_state(x, seeds, picks);
+    (out, scores, st.map_or(0, |s| s.evals))
+}
+
+/// Every centre of a k-center greedy run (the seeds, then the picks) with the rows it covers: the count of rows
+/// whose nearest centre it is (the first such centre on ties, as the scan's `min` keeps the earlier one) and the
+/// largest distance among them (its radius).
+pub struct Cover {
+    pub centres: Vec<usize>,
+    pub counts: Vec<usize>,
+    pub radii: Vec<f64>,
+}
+
+/// [`kcenter`]'s picks after `seeds`, with the cover of all the centres.
+pub fn kcenter_cover(x: Matrix, seeds: &[usize], picks: usize) -> (Vec<usize>, Cover) {
+    let (out, _, st) = kcenter_state(x, seeds, picks);
+    let cover = match st {
+        Some(st) => Cover {
+            counts: st.members.iter().map(Vec::len).collect(),
+            radii: st.far.iter().map(|f| f.map_or(0.0, |(v, _)| (v.max(0.0) as f64).sqrt())).collect(),
+            centres: st.centres,
+        },
+        None => Cover { centres: Vec::new(), counts: Vec::new(), radii: Vec::new() },
+    };
+    (out, cover)
+}
+
+fn kcenter_state<'a>(x: Matrix<'a>, seeds: &[usize], picks: usize) -> (Vec<usize>, Vec<f64>, Option<KCenter<'a>>) {
     let n = x.n;
     let (mut out, mut scores) = (Vec::with_capacity(picks), Vec::with_capacity(picks));
-    let Some(&s0) = seeds.first() else { return (out, scores, 0) };
+    let Some(&s0) = seeds.first() else { return (out, scores, None) };
     let mind: Vec<f32> = par::map(n, |i| sqdist_f64(x.row(i), x.row(s0)) as f32);
     let members: Vec<Vec<u32>> = vec![(0..n as u32).collect()];
     let far = vec![farthest(&members[0], &mind)];
@@ -71,7 +99,7 @@ pub fn kcenter(x: Matrix, seeds: &[usize], picks: usize) -> (Vec<usize>, Vec<f64
         scores.push((v.max(0.0) as f64).sqrt());
         st.add(i as usize);
     }
-    (out, scores, st.evals)
+    (out, scores, Some(st))
 }
 
 /// The state of [`kcenter`]: per centre (in the order added) its row, its rows and its farthest row.
@@ -169,7 +197,7 @@ impl KmeansPP {
         let trials = 2 + (k as f64).ln().floor() as usize;
         // The bracket of an f32 estimate around the plain f64 value (its own rounding is below 1e-12).
         let e = 2.0 * f32_sum_error(x.d) + 1e-12;
-        let low = |v: f32| (v as f64 * (1.0 - e) - F32_SUM_ABS).max(0.0);
+        let low = |v: f32| if v.is_finite() { (v as f64 * (1.0 - e) - F32_SUM_ABS).max(0.0) } else { 0.0 };
         let high = |v: f32| v as f64 * (1.0 + e) + F32_SUM_ABS;
         let mut prefix = vec![0f64; n];
         for _ in 1..k {
@@ -192,7 +220,8 @@ impl KmeansPP {
             let t_n = cands.len();
             let per_centre = par::map(ch.len(), |j| {
                 let cj = x.row(ch[j]);
-                let dc2: Vec<f64> = cands.iter().map(|&c| sqdist_f64(x.row(c), cj)).collect();
+                // A lower end of each candidate's distance to the centre is enough for the skip tests.
+                let dc2: Vec<f64> = cands.iter().map(|&c| low(sqdist_f32est(x.row(c), cj))).collect();
                 let open: Vec<usize> = (0..t_n).filter(|&t| !cannot_improve(dc2[t], fr[j])).collect();
                 let mut maybe: Vec<Vec<(u32, f32)>> = vec![Vec::new(); open.len()];
                 let mut ev = 0u64;
@@ -214,7 +243,7 @@ impl KmeansPP {
                 (open, maybe, ev)
             });
             let mut maybe: Vec<Vec<(u32, f32)>> = vec![Vec::new(); t_n];
-            st.exact += (ch.len() * t_n) as u64;
+            st.filtered += (ch.len() * t_n) as u64;
             for (open, mb, ev) in per_centre {
                 st.filtered += ev;
                 for (t, m) in open.into_iter().zip(mb) {

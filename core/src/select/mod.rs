@@ -8,6 +8,7 @@
 //! it can be checked exactly against MedCAL's picks given MedCAL's own k-means output.
 
 pub mod check;
+pub mod composable;
 pub mod evidence;
 pub mod exact;
 pub mod kmeans;

@@ -1,6 +1,6 @@
 //! `medpick embed` and `medpick select`: the main job, from a folder, a manifest or a feature file to the picks.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use medpick_core::data::dataset::{self, Subset};
 
 use crate::{open_device, progress_bar, ModelArgs};
@@ -62,8 +62,22 @@ pub struct SelectArgs {
     #[arg(long)]
     pub split: Option<std::path::PathBuf>,
     /// Where to write the picks (CSV). With --strategy all, one file per strategy: <stem>.<strategy>.csv.
-    #[arg(long, short)]
-    pub out: std::path::PathBuf,
+    #[arg(long, short, required_unless_present = "coreset_out")]
+    pub out: Option<std::path::PathBuf>,
+    /// With --coreset-out: this task's part I of N (from 0) of the pool; `auto` reads a Slurm job array's or a
+    /// Kubernetes Indexed Job's index as `embed --shard auto` does.
+    #[arg(long, requires = "coreset_out")]
+    pub shard: Option<String>,
+    /// N for a Kubernetes Indexed Job (its completions) with --shard auto.
+    #[arg(long, value_parser = crate::whole::<usize>)]
+    pub shard_count: Option<usize>,
+    /// Instead of picking, write this part's weighted local coreset here (greedy k-center: --coreset-factor ×
+    /// --budget rows, each with the count of rows it covers and their radius); `medpick select <the coresets>
+    /// --budget B` then picks from their union (docs/selection.md, "More than one machine").
+    #[arg(long)]
+    pub coreset_out: Option<std::path::PathBuf>,
+    #[arg(long, default_value_t = 4, value_parser = crate::whole::<usize>)]
+    pub coreset_factor: usize,
     /// Also write the picks as JSON next to the CSV.
     #[arg(long)]
     pub json: bool,
@@ -141,16 +155,37 @@ pub fn embed(a: EmbedArgs) -> Result<u8> {
 pub fn select(a: SelectArgs) -> Result<u8> {
     let input = &a.inputs[0];
     a.inputs.iter().for_each(|p| protect_inputs(p, a.split.as_deref()));
+    if let Some(co) = &a.coreset_out {
+        let (shard, why) =
+            medpick_core::embed::parts::Shard::resolve(a.shard.as_deref().unwrap_or("auto"), a.shard_count)?;
+        why.iter().for_each(|w| eprintln!("shard {}/{} ({w})", shard.index, shard.count));
+        let size = a.coreset_factor.max(1) * a.budget;
+        println!(
+            "{}",
+            medpick_core::select::composable::write_local_coreset(&a.inputs, shard, size, a.seed, co, a.force)?
+        );
+        return Ok(0);
+    }
+    let a_out = a.out.clone().context("--out is required")?;
     a.exclude_labeled.iter().for_each(|p| medpick_core::manifest::protect_input(p));
     use medpick_core::embed::parts;
     use medpick_core::select::{self, Matrix, SelectInput};
     let is_features = parts::is_feature_input(&a.inputs);
     let ctx = if is_features && a.cpu { None } else { open_device()? };
     let mut code = 0;
+    let mut union = None;
     let (feats, kind) = if is_features {
         let (feats, files) = parts::open_pool(&a.inputs)?;
-        if files > 1 {
-            eprintln!("pool: {} samples from {files} feature files", feats.ids.len());
+        union = select::composable::coreset_union(&parts::part_files(&a.inputs)?)?;
+        match &union {
+            Some(u) => eprintln!(
+                "pool: the union of {files} local coresets, {} rows standing for {} (every row within {:.6} of one)",
+                feats.ids.len(),
+                u.pool_rows,
+                u.local_radius
+            ),
+            None if files > 1 => eprintln!("pool: {} samples from {files} feature files", feats.ids.len()),
+            None => {}
         }
         (feats, None)
     } else {
@@ -192,8 +227,11 @@ pub fn select(a: SelectArgs) -> Result<u8> {
     for (i, name) in names.iter().enumerate() {
         pb.set_message(name.to_string());
         let t0 = std::time::Instant::now();
-        let sel = pollster::block_on(select::select(name, &input))?;
+        let mut sel = pollster::block_on(select::select(name, &input))?;
         let secs = t0.elapsed().as_secs_f64();
+        if let Some(u) = &union {
+            sel.notes.push(select::composable::union_note(name, x, &labeled, &sel.picks, u));
+        }
         // The check's reference clusterings once, after the first selection (which validates the budget).
         if a.check && reference.is_none() {
             reference = Some(pollster::block_on(select::check::Reference::new(x, a.budget, input.scans))?);
@@ -205,10 +243,10 @@ pub fn select(a: SelectArgs) -> Result<u8> {
             None => None,
         };
         let out = if names.len() == 1 {
-            a.out.clone()
+            a_out.clone()
         } else {
-            let stem = a.out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "picks".into());
-            a.out.with_file_name(format!("{stem}.{name}.csv"))
+            let stem = a_out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "picks".into());
+            a_out.with_file_name(format!("{stem}.{name}.csv"))
         };
         sel.write(&out, &feats.ids, a.force, a.json)?;
         summary.push((name.to_string(), out, secs, sel, check));

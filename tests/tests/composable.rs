@@ -1,0 +1,131 @@
+//! Selection beyond one machine (issue 26): local coresets per part (`select --shard I/N --coreset-out`) and the
+//! final pick from their union. The picks of `coreset` on the union cover the whole pool within the union's
+//! radius plus the largest local radius (a guarantee, checked), and within 4× the single-machine run's radius
+//! (greedy k-center is a 2-approximation on each level); the coreset files refuse to merge with a part missing or
+//! with features of another run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use medpick_core::embed::parts::Shard;
+use medpick_core::exec::Backend;
+use medpick_core::select::composable::{covering_radius, local_coreset, part_rows};
+use medpick_core::select::{Matrix, SelectInput};
+
+use crate::common::{load_safetensors, shared};
+
+/// (name, rows, n, d) of the pools: LiteMedSAM features of Kvasir-SEG when present, and synthetic blobs.
+fn pools() -> Vec<(&'static str, Vec<f32>, usize, usize)> {
+    let mut v = Vec::new();
+    if let Some(sh) = shared() {
+        let f = sh.join("fixtures/selection/features.safetensors");
+        if f.exists() {
+            v.push(("Kvasir-SEG LiteMedSAM 1000×256", load_safetensors(&f)["features"].1.clone(), 1000, 256));
+        }
+    }
+    v.push(("synthetic blobs 20000×48", medpick_core::bench::synthetic_features(20_000, 48, 9), 20_000, 48));
+    v
+}
+
+fn coreset(x: Matrix, budget: usize) -> Vec<usize> {
+    let input = SelectInput { x, budget, seed: 3, labeled: &[], scans: Some(Backend::Cpu) };
+    pollster::block_on(medpick_core::select::select("coreset", &input)).unwrap().picks
+}
+
+#[test]
+fn picks_from_local_coresets_cover_the_pool_within_the_bound() {
+    for (name, x, n, d) in pools() {
+        let full = Matrix::new(&x, n, d).unwrap();
+        let (budget, parts) = (25, 4);
+        let mut union_rows = Vec::new();
+        let mut local_max = 0f64;
+        for i in 0..parts {
+            let r = part_rows(n, Shard { index: i, count: parts });
+            let part = Matrix::new(&x[r.start * d..r.end * d], r.len(), d).unwrap();
+            let c = local_coreset(part, 4 * budget, 7 + i as u64);
+            assert_eq!(c.weights.iter().sum::<usize>(), r.len(), "{name}: part {i}'s weights");
+            assert_eq!(c.rows.len(), (4 * budget).min(r.len()));
+            // Every row of the part is within the local radius of a kept row (up to the f32 storage of distances).
+            let own = covering_radius(part, &c.rows);
+            assert!((own - c.radius()).abs() <= 1e-6 * own.max(1.0), "{name}: part {i}: {own} vs {}", c.radius());
+            local_max = local_max.max(c.radius());
+            union_rows.extend(c.rows.iter().map(|&j| r.start + j));
+        }
+        let ux: Vec<f32> = union_rows.iter().flat_map(|&i| full.row(i).iter().copied()).collect();
+        let union = Matrix::new(&ux, union_rows.len(), d).unwrap();
+        let picks: Vec<usize> = coreset(union, budget).into_iter().map(|j| union_rows[j]).collect();
+        let dist = covering_radius(full, &picks);
+        let bound = covering_radius(union, &coreset(union, budget)) + local_max;
+        assert!(dist <= bound * (1.0 + 1e-6), "{name}: radius {dist} above the bound {bound}");
+        let single = covering_radius(full, &coreset(full, budget));
+        assert!(dist <= 4.0 * single, "{name}: distributed radius {dist} vs single-machine {single}");
+        eprintln!(
+            "{name}: covering radius {dist:.4} (bound {bound:.4}), single machine {single:.4}: {:.3}×",
+            dist / single
+        );
+    }
+}
+
+fn medpick(args: &[&str], paths: &[&Path], env: &[(&str, &str)]) -> std::process::Output {
+    let mut c = Command::new(crate::cli::medpick());
+    c.args(args).args(paths);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn select_shard_writes_local_coresets_and_the_union_is_picked_from() {
+    let dir = std::env::temp_dir().join(format!("medpick-composable-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("cs")).unwrap();
+    let (n, d) = (6000, 32);
+    let x = medpick_core::bench::synthetic_features(n, d, 4);
+    let feats = medpick_core::features::Features {
+        ids: (0..n).map(|i| format!("img{i:05}")).collect(),
+        dim: d,
+        data: x,
+        model: "synthetic".into(),
+        pool: "none".into(),
+        preprocess: "none".into(),
+    };
+    let pool = dir.join("pool.safetensors");
+    feats.write(&pool, true).unwrap();
+    let cs = |i: usize| dir.join("cs").join(format!("coreset_{i}.safetensors"));
+    for i in 0..3 {
+        let o = medpick(
+            &["select", "--budget", "10", "--shard", &format!("{i}/3"), "--coreset-out"],
+            &[&cs(i), &pool],
+            &[],
+        );
+        let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{out}");
+        assert!(out.contains(&format!("part {i}/3: 2000 rows -> local coreset of 40 rows")), "{out}");
+    }
+    // The union: coreset's picks come with the radius that covers the whole pool.
+    let picks = dir.join("picks.csv");
+    let o = medpick(&["select", "--budget", "10", "--strategy", "coreset", "--out"], &[&picks, &dir.join("cs")], &[]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("the union of 3 local coresets, 120 rows standing for 6000"), "{out}");
+    assert!(out.contains("every one of the pool's 6000 rows is within"), "{out}");
+    let csv = std::fs::read_to_string(&picks).unwrap();
+    assert_eq!(csv.lines().count(), 11, "{csv}");
+    // A missing part is named; coresets and plain features do not mix.
+    let files: Vec<PathBuf> = vec![cs(0), cs(2)];
+    let o = medpick(&["select", "--budget", "10", "--out"], &[&dir.join("p2.csv"), &files[0], &files[1]], &[]);
+    let se = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && se.contains("part 1 of 3 missing"), "{se}");
+    let o = medpick(&["select", "--budget", "10", "--out"], &[&dir.join("p3.csv"), &cs(0), &pool], &[]);
+    let se = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && se.contains("not a part of"), "{se}");
+    // A coreset is not a pool to take a coreset of.
+    let o = medpick(
+        &["select", "--budget", "10", "--shard", "1/3", "--coreset-out"],
+        &[&dir.join("x.safetensors"), &cs(0)],
+        &[],
+    );
+    let se = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && se.contains("is already a local coreset"), "{se}");
+    std::fs::remove_dir_all(&dir).ok();
+}
