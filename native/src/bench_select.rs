@@ -96,3 +96,24 @@ pub fn run(a: SelectBenchArgs) -> Result<bool> {
     eprintln!("wrote {}/bench-select.json and bench-select.md", a.out.display());
     Ok(r.all_ran)
 }
+
+/// `bench composable`: the table, and the JSON at `out` (never over an existing file).
+pub fn run_composable(
+    n: usize,
+    d: usize,
+    parts: usize,
+    budget: usize,
+    factor: usize,
+    out: Option<PathBuf>,
+) -> Result<u8> {
+    if let Some(o) = &out {
+        medpick_core::manifest::refuse_existing(o, false)?;
+    }
+    let r = pollster::block_on(medpick_core::bench::composable::composable(n, d, parts, budget, factor))?;
+    print!("{}", r.table());
+    if let Some(o) = out {
+        std::fs::write(&o, serde_json::to_string_pretty(&r)?)?;
+        println!("wrote {}", o.display());
+    }
+    Ok(0)
+}

@@ -225,6 +225,23 @@ enum BenchCmd {
     /// One cell of `bench select` (run by it in a child process).
     #[command(hide = true)]
     SelectCell(bench_select::CellArgs),
+    /// Selection beyond one machine: coreset from local coresets of P parts against one machine's, on synthetic
+    /// clustered features (covering radius over the pool, mean typicality, time per phase); table and JSON.
+    Composable {
+        #[arg(long, default_value_t = 1_000_000, value_parser = whole::<usize>)]
+        n: usize,
+        #[arg(long, default_value_t = 384, value_parser = whole::<usize>)]
+        d: usize,
+        #[arg(long, default_value_t = 16, value_parser = whole::<usize>)]
+        parts: usize,
+        #[arg(long, default_value_t = 1000, value_parser = whole::<usize>)]
+        budget: usize,
+        /// Rows of each local coreset, × budget.
+        #[arg(long, default_value_t = 4, value_parser = whole::<usize>)]
+        factor: usize,
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// Kernel throughput: matmul and matmul_regs GFLOP/s at ViT shapes, pairwise_sqdist and min_dist_update
     /// GB/s, with the CPU twin's time on the same inputs beside each.
     Kernels {
@@ -361,6 +378,9 @@ fn main() -> ExitCode {
         Cmd::Bench { what: BenchCmd::Select(a) } => bench_select::run(a).map(passed),
         Cmd::Bench { what: BenchCmd::Serve(a) } => bench_serve::run(a).map(passed),
         Cmd::Bench { what: BenchCmd::SelectCell(a) } => bench_select::run_cell(a).map(passed),
+        Cmd::Bench { what: BenchCmd::Composable { n, d, parts, budget, factor, out } } => {
+            bench_select::run_composable(n, d, parts, budget, factor, out)
+        }
         Cmd::Bench { what: BenchCmd::Loop(a) } => protocol::run_loop(a).map(passed),
         Cmd::Bench {
             what: BenchCmd::Encoder { model, weights, batches, json, out, profile, precision, vs_torch, python },

@@ -2,6 +2,7 @@
 //! (`medpick bench kernels`) lives with the kernels: [`medpick_kernels::bench`], re-exported here.
 
 #[cfg(not(target_arch = "wasm32"))]
+pub mod composable;
 pub mod select_grid;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod vs_torch;
