@@ -18,22 +18,26 @@ data=$(realpath "$1") out=$(realpath -m "$2") n=$3 budget=$4
 shift 4
 bin=$(realpath "${MEDPICK:-$(command -v medpick)}")
 mkdir -p "$out/parts" "$out/coresets" "$out/logs"
+# Paths and extra options quoted for the job shell (%q), the task number left for it to expand.
+q() { printf '%q' "$1"; }
+extra=""
+[ $# -gt 0 ] && extra=$(printf ' %q' "$@")
 task='$SLURM_ARRAY_TASK_ID'
 # shellcheck disable=SC2086  # SBATCH_ARGS and MEDPICK_EMBED_ARGS are word lists
 embed=$(sbatch --parsable --array="0-$((n - 1))" ${SBATCH_ARGS:-} -J medpick-embed -o "$out/logs/embed-%a.out" \
-  --wrap "'$bin' embed '$data' --shard auto ${MEDPICK_EMBED_ARGS:-} --force --out '$out/parts/part_'$task.safetensors")
+  --wrap "$(q "$bin") embed $(q "$data") --shard auto ${MEDPICK_EMBED_ARGS:-} --force --out $(q "$out/parts")/part_$task.safetensors")
 embed=${embed%%;*}
 # shellcheck disable=SC2086
 cores=$(sbatch --parsable --array="0-$((n - 1))" --dependency="aftercorr:$embed" --kill-on-invalid-dep=yes \
   ${SBATCH_ARGS:-} -J medpick-coreset -o "$out/logs/coreset-%a.out" \
-  --wrap "'$bin' select '$out/parts/part_'$task.safetensors --shard auto --budget $budget \
---coreset-factor ${CORESET_FACTOR:-4} --force --coreset-out '$out/coresets/coreset_'$task.safetensors")
+  --wrap "$(q "$bin") select $(q "$out/parts")/part_$task.safetensors --shard auto --budget $budget \
+--coreset-factor ${CORESET_FACTOR:-4} --force --coreset-out $(q "$out/coresets")/coreset_$task.safetensors")
 cores=${cores%%;*}
 wait_flag=()
 [ "${WAIT:-0}" = 1 ] && wait_flag=(--wait)
 echo "embed: job array $embed ($n tasks) -> $out/parts/; local coresets: job array $cores -> $out/coresets/"
 # shellcheck disable=SC2086
-sel=$(sbatch --parsable "${wait_flag[@]}" --dependency="afterok:$cores" --kill-on-invalid-dep=yes ${SBATCH_ARGS:-} \
-  -J medpick-select -o "$out/logs/select.out" \
-  --wrap "'$bin' select '$out/coresets' --budget $budget --force --out '$out/picks.csv' $*")
+sel=$(sbatch --parsable ${wait_flag[@]+"${wait_flag[@]}"} --dependency="afterok:$cores" --kill-on-invalid-dep=yes \
+  ${SBATCH_ARGS:-} -J medpick-select -o "$out/logs/select.out" \
+  --wrap "$(q "$bin") select $(q "$out/coresets") --budget $budget --force --out $(q "$out/picks.csv")$extra")
 echo "select: job ${sel%%;*} on the union of the coresets -> $out/picks.csv (log: $out/logs/select.out)"

@@ -26,7 +26,7 @@ wait_flag=()
 [ "${WAIT:-0}" = 1 ] && wait_flag=(--wait)
 echo "embed: job array $embed ($n tasks) -> $out/parts/"
 # shellcheck disable=SC2086
-sel=$(sbatch --parsable "${wait_flag[@]}" --dependency="afterok:$embed" --kill-on-invalid-dep=yes ${SBATCH_ARGS:-} \
+sel=$(sbatch --parsable ${wait_flag[@]+"${wait_flag[@]}"} --dependency="afterok:$embed" --kill-on-invalid-dep=yes ${SBATCH_ARGS:-} \
   -J medpick-select -o "$out/logs/select.out" \
   --wrap "'$bin' select '$out/parts' --budget $budget --force --out '$out/picks.csv' $*")
 echo "select: job ${sel%%;*} after every part -> $out/picks.csv (log: $out/logs/select.out)"

@@ -66,6 +66,21 @@ fn picks_from_local_coresets_cover_the_pool_within_the_bound() {
     }
 }
 
+#[test]
+fn repeated_rows_end_a_local_coreset_early_without_repeating_a_row() {
+    // 400 rows, 10 distinct values repeated: once all are covered at distance 0 the coreset stops.
+    let base = medpick_core::bench::synthetic_features(10, 16, 2);
+    let x: Vec<f32> = (0..400).flat_map(|i| base[(i % 10) * 16..(i % 10 + 1) * 16].to_vec()).collect();
+    let c = local_coreset(Matrix::new(&x, 400, 16).unwrap(), 50, 1);
+    assert_eq!(c.rows.len(), 10, "{:?}", c.rows);
+    let mut distinct = c.rows.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 10);
+    assert_eq!(c.weights.iter().sum::<usize>(), 400);
+    assert!(c.weights.iter().all(|&w| w == 40) && c.radius() == 0.0, "{:?} {:?}", c.weights, c.radii);
+}
+
 fn medpick(args: &[&str], paths: &[&Path], env: &[(&str, &str)]) -> std::process::Output {
     let mut c = Command::new(crate::cli::medpick());
     c.args(args).args(paths);
@@ -127,5 +142,26 @@ fn select_shard_writes_local_coresets_and_the_union_is_picked_from() {
     );
     let se = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && se.contains("is already a local coreset"), "{se}");
+    // A part with no rows (more parts than rows) writes an empty coreset and the union still opens.
+    let tiny =
+        medpick_core::features::Features { ids: vec!["a".into(), "b".into()], dim: d, data: vec![0.5; 2 * d], ..feats };
+    let tiny_pool = dir.join("tiny.safetensors");
+    tiny.write(&tiny_pool, true).unwrap();
+    std::fs::create_dir_all(dir.join("tiny")).unwrap();
+    for i in 0..3 {
+        let o = medpick(
+            &["select", "--budget", "1", "--shard", &format!("{i}/3"), "--coreset-out"],
+            &[&dir.join("tiny").join(format!("c{i}.safetensors")), &tiny_pool],
+            &[],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let o = medpick(
+        &["select", "--budget", "1", "--strategy", "coreset", "--out"],
+        &[&dir.join("t.csv"), &dir.join("tiny")],
+        &[],
+    );
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && out.contains("standing for 2"), "{out}");
     std::fs::remove_dir_all(&dir).ok();
 }

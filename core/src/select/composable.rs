@@ -31,8 +31,9 @@ impl LocalCoreset {
     }
 }
 
-/// The local coreset of `size` rows of the part `x` (all of them when it has fewer): greedy k-center from the
-/// row `Rng::new(seed).below(n)` (the first centre of `coreset`), then each centre's cover.
+/// The local coreset of `size` rows of the part `x` (fewer when every row is already at distance 0 from one, as
+/// with repeated rows): greedy k-center from the row `Rng::new(seed).below(n)` (the first centre of `coreset`),
+/// then each centre's cover.
 pub fn local_coreset(x: Matrix, size: usize, seed: u64) -> LocalCoreset {
     if x.n == 0 || size == 0 {
         return LocalCoreset { rows: Vec::new(), weights: Vec::new(), radii: Vec::new() };
@@ -129,32 +130,43 @@ pub fn coreset_union(files: &[std::path::PathBuf]) -> crate::Result<Option<Cores
     parts.sort_by_key(|p| index(&p.2));
     let mut out = CoresetUnion { weights: Vec::new(), local_radius: 0.0, pool_rows: 0 };
     for (f, rows, meta) in parts {
-        let list = |key: &str| -> crate::Result<Vec<f64>> {
-            let raw = meta.get(key).map_or("", String::as_str);
-            let v: Vec<f64> = if raw.is_empty() {
+        let field = |key: &str| meta.get(key).map_or("", String::as_str);
+        let split = |key: &str| -> Vec<&str> {
+            let raw = field(key);
+            if raw.is_empty() {
                 Vec::new()
             } else {
-                raw.split(',')
-                    .map(|t| t.parse::<f64>().map_err(|_| Error::decode(&f, format!("metadata '{key}': {t:?}"))))
-                    .collect::<crate::Result<_>>()?
-            };
-            if v.len() != rows || v.iter().any(|x| !x.is_finite() || *x < 0.0) {
-                return Err(Error::decode(&f, format!("metadata '{key}' holds {} values for {rows} rows", v.len())));
+                raw.split(',').collect()
             }
-            Ok(v)
         };
-        let (w, r) = (list("coreset_weights")?, list("coreset_radii")?);
-        let part: usize = meta
-            .get("coreset_part_rows")
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| Error::decode(&f, "metadata 'coreset_part_rows' is missing"))?;
-        let total: f64 = w.iter().sum();
-        if w.iter().any(|x| x.fract() != 0.0) || total != part as f64 {
-            return Err(Error::decode(&f, format!("coreset weights add up to {total}, not the part's {part} rows")));
+        let bad = |key: &str, n: usize| Error::decode(&f, format!("metadata '{key}' holds {n} values for {rows} rows"));
+        let w: Vec<u64> = split("coreset_weights")
+            .iter()
+            .map(|t| t.parse::<u64>().map_err(|_| Error::decode(&f, format!("metadata 'coreset_weights': {t:?}"))))
+            .collect::<crate::Result<_>>()?;
+        let r: Vec<f64> = split("coreset_radii")
+            .iter()
+            .map(|t| match t.parse::<f64>() {
+                Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+                _ => Err(Error::decode(&f, format!("metadata 'coreset_radii': {t:?}"))),
+            })
+            .collect::<crate::Result<_>>()?;
+        if w.len() != rows {
+            return Err(bad("coreset_weights", w.len()));
+        }
+        if r.len() != rows {
+            return Err(bad("coreset_radii", r.len()));
+        }
+        let part: u64 = field("coreset_part_rows")
+            .parse()
+            .map_err(|_| Error::decode(&f, "metadata 'coreset_part_rows' is missing or not a count"))?;
+        let total = w.iter().try_fold(0u64, |a, &b| a.checked_add(b));
+        if total != Some(part) {
+            return Err(Error::decode(&f, format!("coreset weights do not add up to the part's {part} rows")));
         }
         out.weights.extend(w.iter().map(|&x| x as usize));
         out.local_radius = r.iter().copied().fold(out.local_radius, f64::max);
-        out.pool_rows += part;
+        out.pool_rows += part as usize;
     }
     Ok(Some(out))
 }
@@ -216,8 +228,12 @@ pub fn write_local_coreset(
             (take_part(pool, shard), of)
         }
     };
-    let x = Matrix::new(&part.data, part.ids.len(), part.dim)?;
-    let c = local_coreset(x, size, seed ^ shard.index as u64);
+    // An empty part (fewer samples than parts) keeps an empty coreset, so its array task still succeeds.
+    let c = if part.ids.is_empty() {
+        LocalCoreset { rows: Vec::new(), weights: Vec::new(), radii: Vec::new() }
+    } else {
+        local_coreset(Matrix::new(&part.data, part.ids.len(), part.dim)?, size, seed ^ shard.index as u64)
+    };
     let kept = Features {
         ids: c.rows.iter().map(|&r| part.ids[r].clone()).collect(),
         dim: part.dim,

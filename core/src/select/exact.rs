@@ -52,7 +52,7 @@ fn farthest(rows: &[u32], mind: &[f32]) -> Option<(f32, u32)> {
 /// triangle-inequality pruning. Returns `picks` greedy picks after the seeds, their scores (the distance to the
 /// nearest centre when picked) and the number of row-to-centre distances evaluated.
 pub fn kcenter(x: Matrix, seeds: &[usize], picks: usize) -> (Vec<usize>, Vec<f64>, u64) {
-    let (out, scores, st) = kcenter_state(x, seeds, picks);
+    let (out, scores, st) = kcenter_state(x, seeds, picks, false);
     (out, scores, st.map_or(0, |s| s.evals))
 }
 
@@ -65,13 +65,19 @@ pub struct Cover {
     pub radii: Vec<f64>,
 }
 
-/// [`kcenter`]'s picks after `seeds`, with the cover of all the centres.
+/// [`kcenter`]'s picks after `seeds`, with the cover of all the centres; it stops early once every row is at
+/// distance 0 from a centre (the plain scan would then repeat a covered row).
 pub fn kcenter_cover(x: Matrix, seeds: &[usize], picks: usize) -> (Vec<usize>, Cover) {
-    let (out, _, st) = kcenter_state(x, seeds, picks);
+    let (out, _, st) = kcenter_state(x, seeds, picks, true);
     let cover = match st {
         Some(st) => Cover {
             counts: st.members.iter().map(Vec::len).collect(),
-            radii: st.far.iter().map(|f| f.map_or(0.0, |(v, _)| (v.max(0.0) as f64).sqrt())).collect(),
+            // Widened by the f32 storage's rounding, so a radius is never below the f64 distance it stands for.
+            radii: st
+                .far
+                .iter()
+                .map(|f| f.map_or(0.0, |(v, _)| (v.max(0.0) as f64 * (1.0 + f32::EPSILON as f64)).sqrt()))
+                .collect(),
             centres: st.centres,
         },
         None => Cover { centres: Vec::new(), counts: Vec::new(), radii: Vec::new() },
@@ -79,7 +85,12 @@ pub fn kcenter_cover(x: Matrix, seeds: &[usize], picks: usize) -> (Vec<usize>, C
     (out, cover)
 }
 
-fn kcenter_state<'a>(x: Matrix<'a>, seeds: &[usize], picks: usize) -> (Vec<usize>, Vec<f64>, Option<KCenter<'a>>) {
+fn kcenter_state<'a>(
+    x: Matrix<'a>,
+    seeds: &[usize],
+    picks: usize,
+    stop_when_covered: bool,
+) -> (Vec<usize>, Vec<f64>, Option<KCenter<'a>>) {
     let n = x.n;
     let (mut out, mut scores) = (Vec::with_capacity(picks), Vec::with_capacity(picks));
     let Some(&s0) = seeds.first() else { return (out, scores, None) };
@@ -95,6 +106,9 @@ fn kcenter_state<'a>(x: Matrix<'a>, seeds: &[usize], picks: usize) -> (Vec<usize
         let best =
             st.far.iter().flatten().copied().reduce(|a, b| if b.0 > a.0 || (b.0 == a.0 && b.1 < a.1) { b } else { a });
         let Some((v, i)) = best else { break };
+        if stop_when_covered && v <= 0.0 {
+            break;
+        }
         out.push(i as usize);
         scores.push((v.max(0.0) as f64).sqrt());
         st.add(i as usize);
@@ -199,6 +213,8 @@ impl KmeansPP {
         let e = 2.0 * f32_sum_error(x.d) + 1e-12;
         let low = |v: f32| if v.is_finite() { (v as f64 * (1.0 - e) - F32_SUM_ABS).max(0.0) } else { 0.0 };
         let high = |v: f32| v as f64 * (1.0 + e) + F32_SUM_ABS;
+        // The margin between two candidates' gains: above the rounding of a sum of up to n positive f64 terms.
+        let rel = 1e-8f64.max(4.0 * n as f64 * f64::EPSILON);
         let mut prefix = vec![0f64; n];
         for _ in 1..k {
             let mut acc = 0.0;
@@ -275,7 +291,7 @@ impl KmeansPP {
             };
             let mut best: Option<(usize, f64, Vec<(u32, f64)>)> = None;
             for t in 0..t_n {
-                if bracket[t].1 * (1.0 + 1e-8) < best_lo * (1.0 - 1e-8) {
+                if bracket[t].1 * (1.0 + rel) < best_lo * (1.0 - rel) {
                     continue; // below another candidate's certain gain: not the maximum
                 }
                 let (gain, imp, ev) = exact_of(t);

@@ -57,8 +57,10 @@ impl<'a> Typicality<'a> {
             return rows.iter().map(|&i| (self.all(i, rows), true)).collect();
         }
         let a: Vec<f32> = rows.iter().flat_map(|&i| self.x.row(i).iter().copied()).collect();
-        let u = f32::EPSILON as f64 / 2.0;
+        let (u, u64_) = (f32::EPSILON as f64 / 2.0, f64::EPSILON / 2.0);
         let g = 2.02 * (d + 2) as f64 * u / (1.0 - (d + 2) as f64 * u);
+        // The norm expansion's and the plain direct sum's own f64 rounding, relative to ‖xᵢ‖² + ‖xⱼ‖².
+        let h = 4.0 * (d + 2) as f64 * u64_ + 1e-12;
         let (x, n2) = (self.x, &self.n2);
         let mut out = Vec::with_capacity(m);
         // Blocks of 256 members against all of them, so a large cluster never needs an m × m matrix.
@@ -72,7 +74,7 @@ impl<'a> Typicality<'a> {
                 let bracket = |t: usize| {
                     let j = rows[t];
                     let est = n2[i] + n2[j] - 2.0 * dots[rr * m + t] as f64;
-                    let err = g * ni * n2[j].sqrt() + 1e-12 * (n2[i] + n2[j]);
+                    let err = g * ni * n2[j].sqrt() + h * (n2[i] + n2[j]);
                     (est - err, est + err)
                 };
                 let mut ups: Vec<f64> = (0..m).filter(|&t| t != r).map(|t| bracket(t).1).collect();
