@@ -75,13 +75,13 @@ async fn coreset(x: Matrix<'_>, budget: usize, seed: u64) -> Result<Vec<usize>> 
 pub async fn composable(n: usize, d: usize, parts: usize, budget: usize, factor: usize) -> Result<ComposableReport> {
     let data = super::synthetic_features(n, d, 0);
     let x = Matrix::new(&data, n, d)?;
-    let t = std::time::Instant::now();
+    let t = crate::Instant::now();
     let single = coreset(x, budget, 0).await?;
     let single_seconds = t.elapsed().as_secs_f64();
     let (mut part_seconds, mut union_rows, mut largest) = (Vec::new(), Vec::new(), 0f64);
     for i in 0..parts {
         let r = part_rows(n, crate::embed::parts::Shard { index: i, count: parts });
-        let t = std::time::Instant::now();
+        let t = crate::Instant::now();
         let part = Matrix::new(&data[r.start * d..r.end * d], r.len(), d)?;
         let c = local_coreset(part, factor * budget, i as u64);
         part_seconds.push(t.elapsed().as_secs_f64());
@@ -90,7 +90,7 @@ pub async fn composable(n: usize, d: usize, parts: usize, budget: usize, factor:
     }
     let ux: Vec<f32> = union_rows.iter().flat_map(|&i| x.row(i).iter().copied()).collect();
     let union = Matrix::new(&ux, union_rows.len(), d)?;
-    let t = std::time::Instant::now();
+    let t = crate::Instant::now();
     let local_picks = coreset(union, budget, 0).await?;
     let union_seconds = t.elapsed().as_secs_f64();
     let union_radius = covering_radius(union, &local_picks);

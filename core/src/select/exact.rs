@@ -479,10 +479,10 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> (Clu
     let mut st = KmeansStats::default();
     let mut rng = Rng::new(seed ^ 0x6b6d_6561_6e73);
     let first = rng.below(n as u32) as usize;
-    let t0 = std::time::Instant::now();
+    let t0 = crate::Instant::now();
     let pp = KmeansPP::new(x, first, k, &mut rng, &mut st);
     st.seconds_init = t0.elapsed().as_secs_f64();
-    let t0 = std::time::Instant::now();
+    let t0 = crate::Instant::now();
     let mut centers: Vec<f64> = pp.iter().flat_map(|&c| x.row(c).iter().map(|&v| v as f64)).collect();
     // Lloyd with group bounds (Yinyang): per row an upper bound on the distance to its centre and, per group of
     // centres, a lower bound on the distance to that group's centres but its own.
