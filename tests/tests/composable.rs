@@ -130,7 +130,7 @@ fn select_shard_writes_local_coresets_and_the_union_is_picked_from() {
     let files: Vec<PathBuf> = vec![cs(0), cs(2)];
     let o = medpick(&["select", "--budget", "10", "--out"], &[&dir.join("p2.csv"), &files[0], &files[1]], &[]);
     let se = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && se.contains("part 1 of 3 missing"), "{se}");
+    assert!(!o.status.success() && se.contains("part 1 of 3 missing") && se.contains("medpick select --shard"), "{se}");
     let o = medpick(&["select", "--budget", "10", "--out"], &[&dir.join("p3.csv"), &cs(0), &pool], &[]);
     let se = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && se.contains("not a part of"), "{se}");

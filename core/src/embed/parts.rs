@@ -225,6 +225,8 @@ pub fn read_parts(files: &[PathBuf]) -> Result<Features> {
         }
     }
     let sharded: Vec<bool> = parts.iter().map(|p| p.2.contains_key("shard")).collect();
+    // Local coresets (`select --shard --coreset-out`) are parts too; a missing one is re-made by `select`.
+    let rerun = if parts.iter().any(|p| p.2.contains_key("coreset")) { "select" } else { "embed" };
     if sharded.iter().any(|&s| s) {
         if let Some(i) = sharded.iter().position(|&s| !s) {
             return Err(Error::Invalid(format!(
@@ -270,7 +272,7 @@ pub fn read_parts(files: &[PathBuf]) -> Result<Features> {
         let missing: Vec<String> = (0..n).filter(|i| !have.contains(i)).map(|i| i.to_string()).collect();
         if !missing.is_empty() {
             return Err(Error::Invalid(format!(
-                "part{} {} of {n} missing (given: {}): run those array tasks again (`medpick embed --shard I/{n}`)",
+                "part{} {} of {n} missing (given: {}): run those array tasks again (`medpick {rerun} --shard I/{n}`)",
                 if missing.len() > 1 { "s" } else { "" },
                 missing.join(", "),
                 files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
