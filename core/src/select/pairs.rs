@@ -73,6 +73,18 @@ impl<'a> PairFilter<'a> {
     }
 }
 
+/// Neighbour lists in row order as CSR: offsets [n + 1] and the concatenated lists.
+pub(super) fn csr(lists: Vec<Vec<u32>>) -> (Vec<usize>, Vec<u32>) {
+    let mut offsets = Vec::with_capacity(lists.len() + 1);
+    offsets.push(0usize);
+    let mut edges = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+    for l in lists {
+        edges.extend(l);
+        offsets.push(edges.len());
+    }
+    (offsets, edges)
+}
+
 /// Column tiles of the symmetric scan: each packed once for the GEMM.
 const TILE: usize = 4096;
 
@@ -82,6 +94,19 @@ impl PairFilter<'_> {
     fn bracket(&self, i: usize, j: usize, dot: f32) -> (f64, f64) {
         let est = self.n2[i] + self.n2[j] - 2.0 * dot as f64;
         (est, self.g * self.norm[i] * self.norm[j] + self.h * (self.n2[i] + self.n2[j]))
+    }
+
+    /// Whether the plain `dist(i, j)` ≤ δ, given its squared bracket `e` ± `r` and δ² widened to [lo, hi]:
+    /// measured exactly (counted in `ev`) only when the bracket straddles δ².
+    #[allow(clippy::too_many_arguments)] // one pair's bracket and the test's bounds
+    fn within(&self, i: usize, j: usize, e: f64, r: f64, delta: f64, lo: f64, hi: f64, ev: &mut u64) -> bool {
+        if e - r > hi {
+            return false;
+        }
+        e + r < lo || {
+            *ev += 1;
+            self.exact(i, j) <= delta
+        }
     }
 
     /// `visit(r0, r1, c0, c1, dots)` for every block of rows [r0, r1) and every column tile [c0, c1) that ends
@@ -264,27 +289,14 @@ pub fn delta_graph(x: Matrix, delta: f64) -> (Vec<usize>, Vec<u32>, u64) {
     let lists = pf.rows(|i, est, err| {
         let (mut out, mut ev) = (Vec::new(), 0u64);
         for j in 0..x.n {
-            let (e, r) = (est(j), err(j));
-            if e - r > hi {
-                continue;
-            }
-            if e + r < lo || {
-                ev += 1;
-                pf.exact(i, j) <= delta
-            } {
+            if pf.within(i, j, est(j), err(j), delta, lo, hi, &mut ev) {
                 out.push(j as u32);
             }
         }
         (out, ev)
     });
-    let mut offsets = vec![0usize];
-    let mut edges = Vec::new();
-    let mut evals = 0;
-    for (l, ev) in lists {
-        edges.extend(l);
-        offsets.push(edges.len());
-        evals += ev;
-    }
+    let evals = lists.iter().map(|l| l.1).sum();
+    let (offsets, edges) = csr(lists.into_iter().map(|l| l.0).collect());
     (offsets, edges, evals)
 }
 
@@ -369,13 +381,7 @@ pub fn delta_graph_clustered(x: Matrix, delta: f64, c: &Clustering) -> (Vec<usiz
                     continue;
                 }
                 let (e, rr) = pf.bracket(i, j, dots[r * w + t]);
-                if e - rr > hi {
-                    continue;
-                }
-                if e + rr < lo || {
-                    ev += 1;
-                    pf.exact(i, j) <= delta
-                } {
+                if pf.within(i, j, e, rr, delta, lo, hi, &mut ev) {
                     out.push(j as u32);
                 }
             }
@@ -387,12 +393,6 @@ pub fn delta_graph_clustered(x: Matrix, delta: f64, c: &Clustering) -> (Vec<usiz
             evals += ev;
         }
     }
-    let mut offsets = Vec::with_capacity(n + 1);
-    offsets.push(0usize);
-    let mut edges = Vec::new();
-    for l in lists {
-        edges.extend(l);
-        offsets.push(edges.len());
-    }
+    let (offsets, edges) = csr(lists);
     (offsets, edges, evals, covered)
 }

@@ -30,14 +30,7 @@ pub fn probcover_delta(x: Matrix, labels: &[usize]) -> f64 {
 /// The graph {(i, j) : inside(i, j)} over the rows, in CSR form (offsets [n+1], sorted neighbour lists).
 fn csr_graph(n: usize, inside: impl Fn(usize, usize) -> bool + Sync + Send) -> (Vec<usize>, Vec<u32>) {
     // Each row's neighbour list on the CPU backend's threads, concatenated in row order.
-    let lists = crate::cpu::par::map(n, |i| (0..n).filter(|&j| inside(i, j)).map(|j| j as u32).collect::<Vec<_>>());
-    let mut offsets = vec![0usize];
-    let mut edges = Vec::with_capacity(lists.iter().map(Vec::len).sum());
-    for l in lists {
-        edges.extend(l);
-        offsets.push(edges.len());
-    }
-    (offsets, edges)
+    super::pairs::csr(crate::cpu::par::map(n, |i| (0..n).filter(|&j| inside(i, j)).map(|j| j as u32).collect()))
 }
 
 /// ProbCover greedy max-coverage on the δ-graph N(i) = {j : D_ij ≤ δ} (stored sparse). Picks the point covering
