@@ -3,6 +3,8 @@
 // server (as `medpick web` serves it) or from a file the user picks, remembered in the browser's Cache Storage.
 // window.__MEDPICK = {phase, device, result, error} lets the browser tests follow along.
 
+import * as annotate from './annotate.js';
+
 const $ = (id) => document.getElementById(id);
 const state = { files: [], dirty: true, modelBytes: null, modelName: null, result: null };
 window.__MEDPICK = { phase: 'starting' };
@@ -170,7 +172,7 @@ async function embedAll() {
       status(`Decoding and embedding ${k + 1}/${plan.order.length}: ${rel} — ${((images + extra) / Math.max(secs, 1e-3)).toFixed(2)} images/s`);
     };
     show();
-    const r = await call('add', { rel, bytes }, (p) => show(p.done), [bytes]);
+    const r = await call('add', { rel, bytes, file }, (p) => show(p.done), [bytes]);
     images += r.ids.length;
     bar.value = k + 1;
   }
@@ -190,6 +192,8 @@ async function run() {
     const r = await call('select', { strategy: $('strategy').value, budget, seed });
     state.result = r;
     await render(r);
+    const top = state.files.length && state.files[0].path.includes('/') ? state.files[0].path.split('/')[0] : 'default';
+    await annotate.start(r, top);
     $('bar').hidden = true;
     const e = state.embed;
     status(`Done: ${e.images} images embedded in ${e.secs.toFixed(1)} s (${(e.images / Math.max(e.secs, 1e-3)).toFixed(2)} images/s) on ${r.device}; selection took ${r.ms.toFixed(0)} ms.`);
@@ -294,6 +298,7 @@ function drawMap(r) {
 }
 
 // --- start ------------------------------------------------------------------------------------------------
+annotate.setup(call, download);
 try {
   await openSession();
   await findModel();

@@ -4,6 +4,26 @@ import init, { Session, plan_upload, strategies, default_strategy } from './pkg/
 
 let session = null;
 const ready = init();
+// The dropped files by path (File objects are references to the disk, not copies): rows are decoded again from
+// them when the annotation view opens an image or a pool too large to keep every embedding needs one again.
+const files = new Map();
+
+async function openRow(row, info) {
+  const r = info ?? JSON.parse(session.rows())[row];
+  const f = files.get(r.file);
+  if (!f) throw new Error(`${r.file}: the file is no longer available: choose the folder again`);
+  return session.open_row(row, new Uint8Array(await f.arrayBuffer()));
+}
+
+// Rows without a kept image embedding get it from their file (large pools), with progress.
+async function ensureGrids(rows, progress) {
+  const all = JSON.parse(session.rows());
+  const todo = rows.filter((r) => !all[r].grid);
+  for (let k = 0; k < todo.length; k++) {
+    progress?.({ phase: 'embedding', done: k, total: todo.length });
+    await openRow(todo[k], all[todo[k]]);
+  }
+}
 
 const ops = {
   async open({ useGpu }) {
@@ -19,9 +39,11 @@ const ops = {
   },
   async clear() {
     session.clear();
+    files.clear();
     return null;
   },
-  async add({ rel, bytes }, progress) {
+  async add({ rel, bytes, file }, progress) {
+    if (file) files.set(rel, file);
     const r = JSON.parse(await session.add_file(rel, new Uint8Array(bytes), (done, total) => progress({ done, total })));
     return r;
   },
@@ -31,6 +53,41 @@ const ops = {
   },
   async select({ strategy, budget, seed }) {
     return JSON.parse(await session.select(strategy, budget, BigInt(seed)));
+  },
+  async rows() {
+    return { rows: JSON.parse(session.rows()), canSegment: session.can_segment() };
+  },
+  async openRow({ row }) {
+    return (await openRow(row)).buffer;
+  },
+  async segment({ row, box }) {
+    const r = await session.segment_box(row, ...box);
+    return { mask: r.mask, iou: r.iou, area: r.area, ms: r.ms };
+  },
+  async trainSeg({ labels, masks, epochs, batch, seed }, progress) {
+    if (session.can_segment()) await ensureGrids(labels.map((l) => l.row), progress);
+    const t0 = performance.now();
+    const out = JSON.parse(await session.train_seg(JSON.stringify(labels), masks, epochs, batch, BigInt(seed),
+      (step, steps) => progress({ phase: 'training', done: step, total: steps, secs: (performance.now() - t0) / 1000 })));
+    return out;
+  },
+  async trainCls({ labels, epochs, seed }) {
+    return JSON.parse(await session.train_cls(JSON.stringify(labels), epochs, BigInt(seed)));
+  },
+  async nextBatch({ score, n, labelled, seg }, progress) {
+    if (seg && score !== 'coreset') {
+      const all = JSON.parse(session.rows());
+      const done = new Set(labelled);
+      await ensureGrids(all.map((r) => r.row).filter((r) => !done.has(r)), progress);
+    }
+    return JSON.parse(await session.next_batch(score, n, JSON.stringify(labelled)));
+  },
+  async exportLabels({ masksMeta, masks, classes }) {
+    return session.export_labels(JSON.stringify(masksMeta), masks, JSON.stringify(classes)).buffer;
+  },
+  async importLabels({ names, lengths, blob }) {
+    const r = session.import_labels(JSON.stringify(names), JSON.stringify(lengths), blob);
+    return { doc: JSON.parse(r.doc), masks: r.masks };
   },
   async thumbnail({ row }) {
     const png = session.thumbnail(row);

@@ -61,25 +61,37 @@ impl Generalist {
         let (w, h) = (img.width as usize, img.height as usize);
         Self::check_box(bx, w, h)?;
         let input = preprocess::litemedsam_input(img);
-        let box_256 = box_to_256(bx, h, w);
-        let out = match ctx {
-            Some(ctx) => {
-                let e = self.encoder.forward(ctx, &input, false).await?;
-                self.decoder.forward(ctx, &e.embedding, box_256).await?
-            }
-            None => {
-                let e = self.encoder.forward_cpu(&input, false).await?;
-                self.decoder.forward_cpu(&e.embedding, box_256).await?
-            }
+        let e = match ctx {
+            Some(ctx) => self.encoder.forward(ctx, &input, false).await?,
+            None => self.encoder.forward_cpu(&input, false).await?,
         };
-        Ok(Segmentation {
-            width: w,
-            height: h,
-            mask: out.mask_at(h, w),
-            iou_pred: out.iou_pred[0],
-            logits_256: out.low_res_logits,
-        })
+        box_mask(ctx, &self.decoder, &e.embedding, w, h, bx).await
     }
+}
+
+/// The decoder's mask for `bx` (x0, y0, x1, y1 in pixels of a `w` × `h` image) on an image embedding already
+/// computed (LiteMedSAM's [256, 64, 64]): what the browser's annotation view runs for each box drawn.
+pub async fn box_mask(
+    ctx: Option<&GpuContext>,
+    decoder: &LoadedSamDecoder,
+    embedding: &[f32],
+    w: usize,
+    h: usize,
+    bx: [f64; 4],
+) -> Result<Segmentation> {
+    Generalist::check_box(bx, w, h)?;
+    let box_256 = box_to_256(bx, h, w);
+    let out = match ctx {
+        Some(ctx) => decoder.forward(ctx, embedding, box_256).await?,
+        None => decoder.forward_cpu(embedding, box_256).await?,
+    };
+    Ok(Segmentation {
+        width: w,
+        height: h,
+        mask: out.mask_at(h, w),
+        iou_pred: out.iou_pred[0],
+        logits_256: out.low_res_logits,
+    })
 }
 
 /// A box given as `x0,y0,x1,y1` in the image's pixels.
@@ -126,5 +138,28 @@ impl Segmentation {
     pub fn to_png(&self) -> Result<Vec<u8>> {
         let px: Vec<u8> = self.mask.iter().map(|&v| v * 255).collect();
         crate::io::image2d::encode_png_gray(&px, self.width as u32, self.height as u32)
+    }
+}
+
+impl crate::features::Encoder {
+    /// One image → its mean-pooled feature vector (as `embed` with `Pool::Mean`, bit for bit) and, for
+    /// LiteMedSAM, the image embedding its box-prompt decoder and a segmentation head take ([256, 64, 64]),
+    /// from one forward pass.
+    pub async fn embed_with_grid(
+        &self,
+        ctx: Option<&GpuContext>,
+        img: &Image2d,
+    ) -> Result<(Vec<f32>, Option<Vec<f32>>)> {
+        match self {
+            crate::features::Encoder::LiteMedSam(m) => {
+                let input = preprocess::litemedsam_input(img);
+                let out = match ctx {
+                    Some(ctx) => m.forward(ctx, &input, false).await?,
+                    None => m.forward_cpu(&input, false).await?,
+                };
+                Ok((out.pooled, Some(out.embedding)))
+            }
+            _ => Ok((self.embed(ctx, img, crate::features::Pool::Mean).await?, None)),
+        }
     }
 }

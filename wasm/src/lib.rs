@@ -1,13 +1,15 @@
 //! wasm-bindgen API over medpick-core for the browser. Errors become `JsError`s here, at the boundary, with
 //! the same messages as the CLI. The page (`web/`) imports the generated `pkg/medpick_wasm.js`.
 
-use medpick_core::features::{Encoder, Pool};
+use medpick_core::features::Encoder;
 use medpick_core::gpu::GpuContext;
 use medpick_core::io::dicom::DicomInfo;
 use medpick_core::io::Window;
 use medpick_core::select::{self, Matrix, SelectInput};
 use medpick_core::{selftest, upload};
 use wasm_bindgen::prelude::*;
+
+mod annotate;
 
 /// True when the browser exposes WebGPU and hands out an adapter.
 #[wasm_bindgen]
@@ -171,9 +173,25 @@ pub fn plan_upload(paths: &str) -> Result<String, JsError> {
 struct FileRows {
     rel: String,
     dicom: Option<DicomInfo>,
-    /// (id, feature, thumbnail PNG)
-    rows: Vec<(String, Vec<f32>, Vec<u8>)>,
+    rows: Vec<Row>,
 }
+
+/// One embedded 2-D sample.
+pub(crate) struct Row {
+    id: String,
+    feature: Vec<f32>,
+    thumb: Vec<u8>,
+    /// Which 2-D sample of its file (for decoding it again), and its size.
+    sample: usize,
+    width: usize,
+    height: usize,
+    /// LiteMedSAM's image embedding [256, 64, 64] (the box decoder's and the segmentation head's input), kept
+    /// while the session holds less than [`GRID_BYTES`]; computed again from the file when needed otherwise.
+    grid: Option<Vec<f32>>,
+}
+
+/// Image embeddings kept from the first pass (1 GiB: 256 LiteMedSAM images).
+const GRID_BYTES: usize = 1 << 30;
 
 /// A browser session: the device, the model, and the pool embedded so far. All work happens in core; this
 /// type only holds state between calls from the page's worker.
@@ -185,6 +203,11 @@ pub struct Session {
     model_name: String,
     files: Vec<FileRows>,
     skipped: Vec<(String, String)>,
+    /// LiteMedSAM's box-prompt decoder (the annotation view's mask proposals).
+    decoder: Option<medpick_core::model::sam_decoder::LoadedSamDecoder>,
+    /// The head trained last in this tab (scores the next batch).
+    head: Option<annotate::Head>,
+    grid_bytes: usize,
 }
 
 #[wasm_bindgen]
@@ -199,7 +222,17 @@ impl Session {
         } else {
             (None, Some("WebGPU not requested".to_string()))
         };
-        Session { gpu, gpu_error, encoder: None, model_name: String::new(), files: Vec::new(), skipped: Vec::new() }
+        Session {
+            gpu,
+            gpu_error,
+            encoder: None,
+            model_name: String::new(),
+            files: Vec::new(),
+            skipped: Vec::new(),
+            decoder: None,
+            head: None,
+            grid_bytes: 0,
+        }
     }
 
     /// Which device runs the work: the WebGPU adapter, or "CPU (wasm)".
@@ -224,7 +257,14 @@ impl Session {
         let path = std::path::Path::new(name);
         let w = medpick_core::io::weights::read_weights_bytes(path, bytes).map_err(js_err)?;
         let is_lite = w.tensors.keys().any(|k| k.starts_with("image_encoder.patch_embed"));
+        self.decoder = None;
+        self.head = None;
         let enc = if is_lite {
+            let dec = medpick_core::model::sam_decoder::SamDecoder::load(&w).map_err(js_err)?;
+            self.decoder = Some(match &self.gpu {
+                Some(ctx) => dec.to_gpu(ctx).map_err(js_err)?,
+                None => dec.to_cpu().map_err(js_err)?,
+            });
             Encoder::litemedsam(self.gpu.as_ref(), &w).map_err(js_err)?
         } else {
             drop(w);
@@ -233,6 +273,7 @@ impl Session {
         self.model_name = enc.name().to_string();
         self.encoder = Some(enc);
         self.files.clear();
+        self.grid_bytes = 0;
         Ok(self.model_name.clone())
     }
 
@@ -258,20 +299,23 @@ impl Session {
         let total = decoded.samples.len();
         let mut rows = Vec::with_capacity(total);
         for (k, (id, img)) in decoded.samples.into_iter().enumerate() {
-            let v = match enc.embed(self.gpu.as_ref(), &img, Pool::Mean).await {
+            let (v, grid) = match enc.embed_with_grid(self.gpu.as_ref(), &img).await {
                 Ok(v) => v,
                 Err(e) => {
                     self.skipped.push((id.clone(), e.to_string()));
                     continue;
                 }
             };
+            let grid = grid.filter(|g| self.grid_bytes + 4 * g.len() <= GRID_BYTES);
+            self.grid_bytes += grid.as_ref().map_or(0, |g| 4 * g.len());
             let thumb = upload::thumbnail_png(&img, 128).unwrap_or_default();
-            rows.push((id, v, thumb));
+            let (width, height) = (img.width as usize, img.height as usize);
+            rows.push(Row { id, feature: v, thumb, sample: k, width, height, grid });
             if let Some(f) = &on_sample {
                 let _ = f.call2(&JsValue::NULL, &JsValue::from(k + 1), &JsValue::from(total));
             }
         }
-        let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
         let doc = serde_json::json!({"ids": ids, "skipped": null, "ms": t0.elapsed().as_secs_f64() * 1e3});
         self.files.push(FileRows { rel, dicom: decoded.dicom, rows });
         Ok(json(&doc))
@@ -291,11 +335,13 @@ impl Session {
     pub fn clear(&mut self) {
         self.files.clear();
         self.skipped.clear();
+        self.grid_bytes = 0;
+        self.head = None;
     }
 
     /// The thumbnail (PNG bytes) of row `row` in the last selection's order.
     pub fn thumbnail(&self, row: usize) -> Vec<u8> {
-        self.ordered().0.get(row).map(|r| r.2.clone()).unwrap_or_default()
+        self.ordered().0.get(row).map(|r| r.thumb.clone()).unwrap_or_default()
     }
 
     /// Select `budget` samples with `strategy` and `seed`. Returns JSON with the picks (rank, id, row, score),
@@ -306,12 +352,12 @@ impl Session {
         if rows.is_empty() {
             return Err(JsError::new("no images embedded yet: add a folder first"));
         }
-        let dim = rows[0].1.len();
+        let dim = rows[0].feature.len();
         let mut data = Vec::with_capacity(rows.len() * dim);
         for r in &rows {
-            data.extend_from_slice(&r.1);
+            data.extend_from_slice(&r.feature);
         }
-        let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let x = Matrix::new(&data, rows.len(), dim).map_err(js_err)?;
         let t0 = medpick_core::Instant::now();
         let scans = Some(medpick_core::exec::Backend::on(self.gpu.as_ref()));
@@ -334,11 +380,17 @@ impl Session {
 
 impl Session {
     /// Rows in the CLI's order (non-DICOM files in walk order, then DICOM series), and series dropped for gaps.
+    fn ordered(&self) -> (Vec<&Row>, Vec<(String, String)>) {
+        let (at, gaps) = self.places();
+        (at.iter().map(|&(f, r)| &self.files[f].rows[r]).collect(), gaps)
+    }
+
+    /// (file, row within it) of each row in the CLI's order, and series dropped for gaps.
     #[allow(clippy::type_complexity)]
-    fn ordered(&self) -> (Vec<&(String, Vec<f32>, Vec<u8>)>, Vec<(String, String)>) {
+    fn places(&self) -> (Vec<(usize, usize)>, Vec<(String, String)>) {
         let files: Vec<(String, Option<DicomInfo>)> =
             self.files.iter().map(|f| (f.rel.clone(), f.dicom.clone())).collect();
         let (order, gaps) = upload::order(&files);
-        (order.iter().flat_map(|&i| self.files[i].rows.iter()).collect(), gaps)
+        (order.iter().flat_map(|&i| (0..self.files[i].rows.len()).map(move |r| (i, r))).collect(), gaps)
     }
 }

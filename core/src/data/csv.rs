@@ -16,11 +16,13 @@ pub type Row = (u64, Vec<String>);
 /// Every non-blank record of a CSV file (the header too, if it has one).
 pub fn read_rows(path: &Path) -> Result<Vec<Row>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let mut rdr = ::csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(::csv::Trim::All)
-        .from_reader(bytes.as_slice());
+    parse_rows(path, &bytes)
+}
+
+/// [`read_rows`] of a CSV held in memory; `path` names it in errors.
+pub fn parse_rows(path: &Path, bytes: &[u8]) -> Result<Vec<Row>> {
+    let mut rdr =
+        ::csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(::csv::Trim::All).from_reader(bytes);
     let mut rows = Vec::new();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| {
@@ -46,7 +48,15 @@ fn column(header: &[String], name: &str) -> Option<usize> {
 /// skipped (not labelled yet). Otherwise `id,label` rows, the first skipped when its first cell is `id`.
 /// The same id twice with two different labels is an error; twice with the same label is kept once.
 pub fn read_labels(path: &Path) -> Result<HashMap<String, String>> {
-    let rows = read_rows(path)?;
+    labels_of_rows(path, read_rows(path)?)
+}
+
+/// [`read_labels`] of a CSV held in memory; `path` names it in errors.
+pub fn parse_labels(path: &Path, bytes: &[u8]) -> Result<HashMap<String, String>> {
+    labels_of_rows(path, parse_rows(path, bytes)?)
+}
+
+fn labels_of_rows(path: &Path, rows: Vec<Row>) -> Result<HashMap<String, String>> {
     let Some((_, first)) = rows.first() else { return Err(Error::decode(path, "empty file: no id,label rows")) };
     // `named`: the header names both columns, so a row without a label cell is simply not labelled yet.
     let (ci, cl, skip, named) = match (column(first, "id"), column(first, "label")) {

@@ -209,6 +209,17 @@ pub fn load_mask(root: &Path, s: &Sample, observer: usize, max_pixels: u64) -> R
     MaskLoader { max_pixels, ..MaskLoader::new(root) }.load(s, observer)
 }
 
+/// The binary foreground (1) of a 2-D mask image: `> 127` for binary masks (JPEG masks are not exactly
+/// 0/255; `> 32767` for 16-bit), `> 0` for instance label maps.
+pub fn foreground(img: &Image2d, instances: bool) -> Vec<u8> {
+    let thr = match (instances, &img.pixels) {
+        (true, _) => 0,
+        (false, Pixels::U16(_)) => 32767,
+        _ => 127,
+    };
+    img.first_channel_u32().into_iter().map(|v| (v > thr) as u8).collect()
+}
+
 /// Reads samples' masks, keeping the last label volume so that consecutive slices are cheap.
 pub struct MaskLoader {
     pub root: PathBuf,
@@ -241,14 +252,7 @@ impl MaskLoader {
             (w as u32, h as u32, vals.iter().map(|&v| (v != 0.0) as u8).collect())
         } else {
             let img = decode_image_file(&path, self.max_pixels)?;
-            let thr = match s.mask_kind {
-                Some(MaskKind::Instances) => 0,
-                _ => match img.pixels {
-                    Pixels::U16(_) => 32767,
-                    _ => 127,
-                },
-            };
-            let m = img.first_channel_u32().into_iter().map(|v| (v > thr) as u8).collect();
+            let m = foreground(&img, s.mask_kind == Some(MaskKind::Instances));
             (img.width, img.height, m)
         };
         if (w, h) != (s.width, s.height) {

@@ -9,6 +9,7 @@ pub mod dataset;
 pub mod ingest;
 pub mod ingest_run;
 pub mod io;
+pub mod label_export;
 pub mod manifest;
 pub mod preprocess;
 pub mod split;

@@ -255,27 +255,13 @@ pub async fn warm_loop_seg(
                 _ => {
                     let tau = u::her_threshold(round as f64, (rounds - 1) as f64, 0.35, 0.60);
                     let grids: Vec<&[f32]> = rest.iter().map(|&i| pool.grids[i].as_slice()).collect();
-                    let mut s = Vec::with_capacity(rest.len());
-                    head.predict_each(ctx, &grids, &mut |_, p| {
-                        // Class-major [2, P] maps: background, foreground.
-                        let px = p.len();
-                        let probs: Vec<f32> = p.iter().map(|v| 1.0 - v).chain(p.iter().copied()).collect();
-                        s.push(match score {
-                            "lc" => u::lc(&probs, 2, px),
-                            "entropy" => u::he(&probs, 2, px),
-                            "her" | "herd" => u::her(&probs, 2, px, tau),
-                            "margin" => u::margin(&probs, 2, px),
-                            _ => u::asd(&probs, 2, px),
-                        });
-                        Ok(())
-                    })
-                    .await?;
+                    let s = crate::train::labelled::seg_scores(ctx, &head, &grids, score, tau).await?;
                     match hist {
                         Some(h) if score == "herd" => {
                             let hs: Vec<[f32; 20]> = rest.iter().map(|&i| h[i]).collect();
                             u::herd_from_histograms(&s, &hs, batch, seed ^ round as u64)?
                         }
-                        _ => u::top_by(&s, batch, matches!(score, "lc" | "margin")),
+                        _ => crate::train::labelled::most_uncertain(&s, batch, score),
                     }
                 }
             };

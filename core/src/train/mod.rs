@@ -8,6 +8,7 @@
 pub mod cls;
 pub mod grid;
 pub mod heads;
+pub mod labelled;
 pub mod pseudo;
 pub mod sam_source;
 pub mod seg;

@@ -1,0 +1,310 @@
+// Browser test of the annotation loop (web/index.html, section 4–5) as a user runs it, on WebGPU (SwiftShader)
+// and on the CPU path: choose a folder of DSB2018 images, select, draw boxes on 3 picks with the mouse (LiteMedSAM
+// proposes the masks), paint 2 more with the brush, reload the page and choose the folder again (all 5 masks are
+// back), export (the PNGs hold exactly the pixels drawn), refuse an import of a wrong-size mask with a message
+// and no label lost, refuse duplicate class names, train the segmentation head 5 epochs, ask for the next batch
+// (unlabelled images only), download the head and compare it with `medpick train` on the exported masks (same
+// images, epochs, batch and seed). Every request stays on the page's origin. Screenshots in
+// target/browser-artifacts/annotate-*.png.
+//
+// Env: MEDPICK_ANNOTATE_IMAGES (default 8), MEDPICK_BIN (default target/debug/medpick), MEDPICK_APP_PROFILES
+// (default webgpu,nogpu).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { spawn, execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { launch } from './browser.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const web = path.resolve(here, '..');
+const repo = path.resolve(web, '..');
+const shared = path.resolve(repo, '../shared/data/dsb2018');
+const bin = process.env.MEDPICK_BIN ?? path.join(repo, 'target/debug/medpick');
+const N = Number(process.env.MEDPICK_ANNOTATE_IMAGES ?? 8);
+const BUDGET = 6;
+const SEED = 3;
+const EPOCHS = 5;
+const BATCH = 8;
+const PROFILES = (process.env.MEDPICK_APP_PROFILES ?? 'webgpu,nogpu').split(',');
+const artifacts = path.join(repo, 'target/browser-artifacts');
+fs.mkdirSync(artifacts, { recursive: true });
+
+let passed = 0;
+let failed = 0;
+const check = (ok, what) => { if (ok) { passed++; console.log(`ok   ${what}`); } else { failed++; console.log(`FAIL ${what}`); } };
+const finish = () => { console.log(`${passed} passed, ${failed} failed`); process.exit(failed ? 1 : 0); };
+
+if (!fs.existsSync(shared) || !fs.existsSync(bin)) {
+  console.log(`FAIL needs ${shared} and ${bin} (cargo build -p medpick)`);
+  failed++;
+  finish();
+}
+
+// --- zip and PNG readers (enough for the export: deflated or stored entries; 8-bit grey PNGs) ----------------
+function unzip(buf) {
+  const out = new Map();
+  let eocd = buf.length - 22;
+  while (eocd >= 0 && buf.readUInt32LE(eocd) !== 0x06054b50) eocd--;
+  const count = buf.readUInt16LE(eocd + 10);
+  let p = buf.readUInt32LE(eocd + 16);
+  for (let i = 0; i < count; i++) {
+    const method = buf.readUInt16LE(p + 10), csize = buf.readUInt32LE(p + 20);
+    const nlen = buf.readUInt16LE(p + 28), xlen = buf.readUInt16LE(p + 30), clen = buf.readUInt16LE(p + 32);
+    const local = buf.readUInt32LE(p + 42);
+    const name = buf.toString('utf8', p + 46, p + 46 + nlen);
+    const start = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
+    const data = buf.subarray(start, start + csize);
+    out.set(name, method === 8 ? zlib.inflateRawSync(data) : Buffer.from(data));
+    p += 46 + nlen + xlen + clen;
+  }
+  return out;
+}
+
+function pngGray(buf) {
+  let p = 8, w = 0, h = 0, depth = 0, type = 0;
+  const idat = [];
+  while (p < buf.length) {
+    const len = buf.readUInt32BE(p), kind = buf.toString('ascii', p + 4, p + 8);
+    if (kind === 'IHDR') { w = buf.readUInt32BE(p + 8); h = buf.readUInt32BE(p + 12); depth = buf[p + 16]; type = buf[p + 17]; }
+    if (kind === 'IDAT') idat.push(buf.subarray(p + 8, p + 8 + len));
+    p += 12 + len;
+  }
+  if (depth !== 8 || type !== 0) throw new Error(`PNG of depth ${depth}, colour type ${type}: expected 8-bit grey`);
+  const raw = zlib.inflateSync(Buffer.concat(idat));
+  const px = new Uint8Array(w * h);
+  for (let y = 0; y < h; y++) {
+    const f = raw[y * (w + 1)];
+    for (let x = 0; x < w; x++) {
+      const v = raw[y * (w + 1) + 1 + x];
+      const a = x ? px[y * w + x - 1] : 0, b = y ? px[(y - 1) * w + x] : 0, c = x && y ? px[(y - 1) * w + x - 1] : 0;
+      const pa = Math.abs(b - c), pb = Math.abs(a - c), pc = Math.abs(a + b - 2 * c);
+      const pred = [0, a, b, (a + b) >> 1, pa <= pb && pa <= pc ? a : pb <= pc ? b : c][f];
+      px[y * w + x] = (v + pred) & 255;
+    }
+  }
+  return { w, h, px };
+}
+
+const fnv = (arr) => { let h = 0x811c9dc5; for (const v of arr) { h ^= v ? 1 : 0; h = Math.imul(h, 0x01000193) >>> 0; } return h.toString(16); };
+
+// --- the folder ------------------------------------------------------------------------------------------------
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'medpick-annotate-'));
+const folder = path.join(tmp, 'dsb-annotate');
+fs.mkdirSync(path.join(folder, 'images'), { recursive: true });
+const names = fs.readdirSync(path.join(shared, 'images')).filter((n) => n.endsWith('.png')).sort().slice(0, N);
+for (const n of names) fs.copyFileSync(path.join(shared, 'images', n), path.join(folder, 'images', n));
+
+const server = spawn(bin, ['web', '--port', '0', '--dir', web], { stdio: ['ignore', 'pipe', 'inherit'] });
+const origin = await new Promise((resolve, reject) => {
+  let buf = '';
+  server.stdout.on('data', (d) => {
+    buf += d;
+    const m = buf.match(/serving (http:\/\/127\.0\.0\.1:\d+)\//);
+    if (m) resolve(m[1]);
+  });
+  server.on('exit', (code) => reject(new Error(`medpick web exited with ${code}`)));
+});
+
+const annot = (page) => page.evaluate(() => window.__MEDPICK.annot ?? {});
+const until = async (page, fn, arg, timeout = Number(process.env.MEDPICK_ANNOTATE_WAIT ?? 600_000)) => {
+  try {
+    await page.waitForFunction(fn, arg, { timeout, polling: 250 });
+  } catch (e) {
+    const st = await page.evaluate(() => ({ annot: window.__MEDPICK?.annot, status: document.getElementById('annstatus')?.textContent, train: document.getElementById('trainmsg')?.textContent })).catch(() => null);
+    throw new Error(`${e.message}\n     page: ${JSON.stringify(st)}`);
+  }
+};
+
+async function selectPicks(page) {
+  await page.goto(`${origin}/`);
+  await until(page, () => ['ready', 'error'].includes(window.__MEDPICK?.phase));
+  await page.setInputFiles('#folder', folder);
+  await page.fill('#budget', String(BUDGET));
+  await page.fill('#seed', String(SEED));
+  await page.selectOption('#strategy', 'typiclust');
+  await page.click('#run');
+  await until(page, () => window.__MEDPICK.phase === 'error' || window.__MEDPICK.annot?.ready, null, 3_600_000);
+  const st = await page.evaluate(() => window.__MEDPICK);
+  if (st.phase === 'error') throw new Error(st.error);
+  return st;
+}
+
+// Drag on the canvas from (fx0, fy0) to (fx1, fy1), fractions of the image.
+async function drag(page, fx0, fy0, fx1, fy1) {
+  await page.locator('#canvas').scrollIntoViewIfNeeded();
+  const b = await page.locator('#canvas').boundingBox();
+  await page.mouse.move(b.x + fx0 * b.width, b.y + fy0 * b.height);
+  await page.mouse.down();
+  for (let k = 1; k <= 6; k++) await page.mouse.move(b.x + (fx0 + ((fx1 - fx0) * k) / 6) * b.width, b.y + (fy0 + ((fy1 - fy0) * k) / 6) * b.height);
+  await page.mouse.up();
+}
+
+// The saved masks, read from IndexedDB: id → {count, hash}.
+const savedMasks = (page) => page.evaluate(() => new Promise((resolve, reject) => {
+  const req = indexedDB.open('medpick-labels');
+  req.onerror = () => reject(req.error);
+  req.onsuccess = () => {
+    const all = req.result.transaction('labels').objectStore('labels').getAll();
+    all.onsuccess = () => resolve(all.result.filter((r) => r.mask).map((r) => ({ id: r.id, px: Array.from(r.mask.data), w: r.mask.width, h: r.mask.height })));
+  };
+}));
+
+async function runProfile(profile) {
+  const ctx = await launch(profile);
+  const page = await ctx.newPage();
+  const requests = [];
+  page.on('request', (r) => requests.push(r.url()));
+  page.on('pageerror', (e) => console.log(`[page ${profile}] ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') console.log(`[page ${profile}] ${m.text()}`); });
+  const st = await selectPicks(page);
+  console.log(`${profile}: ${st.embed.images} images embedded in ${st.embed.secs.toFixed(1)} s on ${st.result.device}`);
+  let a = await annot(page);
+  check(a.queue.length === BUDGET && a.restored === 0, `${profile}: the annotation view lists the ${BUDGET} picks in pick order, no labels yet`);
+  check(JSON.stringify(a.queue) === JSON.stringify(st.result.picks.map((p) => p.id)), `${profile}: the queue is the selection's order`);
+
+  // Three boxes: LiteMedSAM proposes each mask.
+  for (let k = 0; k < 3; k++) {
+    const before = (await annot(page)).saved ?? 0;
+    await drag(page, 0.2, 0.2, 0.8, 0.8);
+    await until(page, (b) => (window.__MEDPICK.annot.saved ?? 0) > b || window.__MEDPICK.annot.error, before);
+    a = await annot(page);
+    check(!a.error && a.lastBox?.id === a.current && a.lastBox.area > 0, `${profile}: box on pick ${k + 1} gave a mask of ${a.lastBox?.area} pixels (IoU ${a.lastBox?.iou?.toFixed(3)}, ${a.lastBox?.ms?.toFixed(0)} ms)${a.error ? `: ${a.error}` : ''}`);
+    await page.keyboard.press('ArrowRight');
+    await until(page, (k1) => window.__MEDPICK.annot.index === k1, k + 1);
+  }
+  // Two more by brush (R), the second with an eraser stroke across it (E).
+  await page.keyboard.press('r');
+  for (let k = 3; k < 5; k++) {
+    const before = (await annot(page)).saved ?? 0;
+    await drag(page, 0.15, 0.5, 0.85, 0.5);
+    await until(page, (b) => (window.__MEDPICK.annot.saved ?? 0) > b, before);
+    if (k === 4) {
+      await page.keyboard.press('e');
+      const b2 = (await annot(page)).saved;
+      await drag(page, 0.5, 0.3, 0.5, 0.7);
+      await until(page, (b) => window.__MEDPICK.annot.saved > b, b2);
+      await page.keyboard.press('r');
+    }
+    await page.keyboard.press('ArrowRight');
+    await until(page, (k1) => window.__MEDPICK.annot.index === k1, k + 1);
+  }
+  const drawn = await savedMasks(page);
+  check(drawn.length === 5 && drawn.every((m) => m.px.some((v) => v)), `${profile}: 5 non-empty masks saved as they were made`);
+
+  // Undo / redo on the last brushed image.
+  await page.keyboard.press('ArrowLeft');
+  await until(page, () => window.__MEDPICK.annot.index === 4);
+  const s0 = (await annot(page)).saved;
+  await page.keyboard.press('Control+z');
+  await until(page, (b) => window.__MEDPICK.annot.saved > b, s0);
+  await page.keyboard.press('Control+y');
+  await until(page, (b) => window.__MEDPICK.annot.saved > b + 1, s0);
+  const redone = await savedMasks(page);
+  const id4 = (await annot(page)).current;
+  const orig4 = drawn.find((m) => m.id === id4), now4 = redone.find((m) => m.id === id4);
+  check(orig4 && now4 && fnv(orig4.px) === fnv(now4.px), `${profile}: undo then redo gives back the mask as drawn`);
+
+  // Reload: choose the folder again; every label is back.
+  await page.reload();
+  await selectPicks(page);
+  a = await annot(page);
+  check(a.restored === 5, `${profile}: after a reload all 5 labels are back (${a.restored})`);
+  const back = await savedMasks(page);
+  check(back.length === 5 && back.every((m) => { const d = drawn.find((x) => x.id === m.id); return d && fnv(d.px) === fnv(m.px); }), `${profile}: the reloaded masks equal the drawn ones`);
+
+  // Export: the PNGs hold exactly the pixels drawn.
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+  const zipBytes = fs.readFileSync(await dl.path());
+  const entries = unzip(zipBytes);
+  const exported = back.map((m) => {
+    const e = entries.get(`masks/${m.id.replace(/^images\//, '').replace(/\.[^.]+$/, '')}.png`);
+    if (!e) return false;
+    const g = pngGray(e);
+    const count = g.px.reduce((n, v) => n + (v === 255), 0);
+    const zeros = g.px.every((v) => v === 0 || v === 255);
+    return g.w === m.w && g.h === m.h && zeros && count === m.px.reduce((n, v) => n + v, 0) && fnv(g.px) === fnv(m.px);
+  });
+  check(exported.length === 5 && exported.every(Boolean), `${profile}: the exported masks/*.png equal the drawn masks (size, pixel count, hash)`);
+  const exportDir = path.join(tmp, `export-${profile}`);
+  fs.mkdirSync(path.join(exportDir, 'masks'), { recursive: true });
+  for (const [name, data] of entries) {
+    if (name.startsWith('masks/')) fs.writeFileSync(path.join(exportDir, name), data);
+  }
+
+  // Bad input: a mask of the wrong size is refused by name, nothing lost; duplicate class names refused.
+  // A real PNG of another size, named like the first labelled image.
+  const size = (f) => { const b = fs.readFileSync(f); return [b.readUInt32BE(16), b.readUInt32BE(20)]; };
+  const other = fs.readdirSync(path.join(shared, 'images')).filter((n) => n.endsWith('.png')).sort()
+    .map((n) => path.join(shared, 'images', n)).find((f) => size(f).join() !== [back[0].w, back[0].h].join());
+  const wrong = path.join(tmp, 'wrong', 'masks', path.basename(back[0].id));
+  fs.mkdirSync(path.dirname(wrong), { recursive: true });
+  fs.copyFileSync(other, wrong);
+  await page.setInputFiles('#import', wrong);
+  await until(page, () => window.__MEDPICK.annot.imported || window.__MEDPICK.annot.error);
+  a = await annot(page);
+  const importMsg = await page.textContent('#importmsg');
+  check(a.imported?.masks === 0 && /is \d+x\d+ but its image/.test(importMsg), `${profile}: a wrong-size mask is refused in the page: “${importMsg}”`);
+  check((await savedMasks(page)).length === 5, `${profile}: no label lost by the refused import`);
+  await page.check('input[name=task][value=cls]');
+  await page.fill('#classes', 'benign, benign');
+  await page.dispatchEvent('#classes', 'change');
+  await until(page, () => /given twice/.test(document.getElementById('annstatus').textContent));
+  check(true, `${profile}: duplicate class names are refused in the page`);
+  await page.check('input[name=task][value=seg]');
+
+  // Train 5 epochs on the 5 masks.
+  await page.fill('#epochs', String(EPOCHS));
+  await page.fill('#batch', String(BATCH));
+  await page.click('#train');
+  await until(page, () => window.__MEDPICK.annot.trainedRuns || window.__MEDPICK.annot.trainError, null, 3_600_000);
+  a = await annot(page);
+  check(!a.trainError && a.trained?.trained_on === 5 && a.trained.epoch_loss.length === EPOCHS, `${profile}: trained on 5 masks, ${EPOCHS} epochs: loss ${a.trained?.epoch_loss?.map((v) => v.toFixed(3)).join(' → ')}${a.trainError ? ` (${a.trainError})` : ''}`);
+  console.log(`${profile}: training ${a.trained?.steps} steps in ${a.trained?.seconds?.toFixed(2)} s = ${a.trained?.perStep?.toFixed(3)} s per step (batch ${BATCH})`);
+  await page.locator('#trainplot').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(artifacts, `annotate-${profile}.png`), fullPage: true });
+
+  // Next batch: 2 unlabelled images by least confidence.
+  await page.selectOption('#score', 'lc');
+  await page.fill('#nextn', '2');
+  await page.click('#nextbatch');
+  await until(page, () => window.__MEDPICK.annot.nextRuns, null, 3_600_000);
+  a = await annot(page);
+  const labelled = new Set(back.map((m) => m.id));
+  check(a.next?.picks?.length === 2 && a.next.picks.every((p) => !labelled.has(p.id)) && a.next.scored === N - 5, `${profile}: next batch of 2 among the ${N - 5} unlabelled: ${a.next?.picks?.map((p) => p.id.split('/').pop().slice(0, 8)).join(', ')}`);
+  check(a.queue.length === BUDGET || (await annot(page)).current === a.next.picks[0].id, `${profile}: the next batch opens in the annotation view`);
+
+  // The head equals the CLI's trained on the exported masks (same images, order, settings, seed).
+  const [hd] = await Promise.all([page.waitForEvent('download'), page.click('#headdl')]);
+  const head = JSON.parse(fs.readFileSync(await hd.path(), 'utf8'));
+  const ds = path.join(tmp, `ds-${profile}`);
+  fs.mkdirSync(ds);
+  fs.cpSync(path.join(folder, 'images'), path.join(ds, 'images'), { recursive: true });
+  fs.cpSync(path.join(exportDir, 'masks'), path.join(ds, 'masks'), { recursive: true });
+  const cliHead = path.join(tmp, `cli-head-${profile}.json`);
+  execFileSync(bin, ['train', '--task', 'seg', '--dataset', ds, '--epochs', String(EPOCHS), '--batch', String(BATCH), '--seed', String(SEED),
+    '--out', cliHead, '--cache', 'none'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const cli = JSON.parse(fs.readFileSync(cliHead, 'utf8'));
+  const flat = (v, out = []) => { if (typeof v === 'number') out.push(v); else if (Array.isArray(v)) v.forEach((x) => flat(x, out)); else if (v && typeof v === 'object') Object.keys(v).sort().forEach((k) => flat(v[k], out)); return out; };
+  const pw = flat(head.head), cw = flat(cli.head);
+  let maxDiff = pw.length === cw.length ? 0 : Infinity;
+  for (let i = 0; i < Math.min(pw.length, cw.length); i++) maxDiff = Math.max(maxDiff, Math.abs(pw[i] - cw[i]));
+  const maxAbs = cw.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  check(head.task === 'seg' && head.trained_on === 5 && cli.trained_on === 5 && maxDiff <= 2e-3, `${profile}: the tab's head equals \`medpick train\` on the exported masks: ${pw.length} parameters, max |Δ| ${maxDiff.toExponential(2)} (largest |value| ${maxAbs.toFixed(3)})`);
+
+  const foreign = requests.filter((u) => !(u.startsWith(`${origin}/`) || u.startsWith(`blob:${origin}/`) || u.startsWith('data:')));
+  check(foreign.length === 0, `${profile}: all ${requests.length} requests of the loop stayed on ${origin}${foreign.length ? `: ${foreign.join(', ')}` : ''}`);
+  await ctx.close();
+}
+
+try {
+  for (const p of PROFILES) await runProfile(p);
+} catch (e) {
+  failed++;
+  console.log(`FAIL ${e.stack ?? e}`);
+} finally {
+  server.kill();
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+finish();
