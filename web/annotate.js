@@ -341,7 +341,8 @@ async function train() {
   if (seg) {
     const { meta, masks } = labelledMasks();
     if (!meta.length) throw new Error('no image has a mask yet: draw at least one');
-    out = await rpc('trainSeg', { labels: meta, masks, epochs, batch, seed }, (p) => {
+    const holdOut = $('holdout').checked ? 5 : 0;
+    out = await rpc('trainSeg', { labels: meta, masks, epochs, batch, seed, holdOut }, (p) => {
       msg('trainmsg', p.phase === 'training' ? `training: step ${p.done} of ${p.total}` : `image embeddings: ${p.done} of ${p.total}`);
     });
   } else {
@@ -351,45 +352,59 @@ async function train() {
   const secs = (performance.now() - t0) / 1000;
   A.head = { name: seg ? 'seg-head.json' : 'cls-head.json', file: out.head, seg };
   $('headdl').disabled = false;
-  plot(out.epoch_loss);
+  plot(out.epoch_loss, out.val_curve ?? []);
   const perStep = out.seconds / Math.max(1, out.steps);
   msg('trainmsg', `Trained on ${out.trained_on} images: ${epochs} epochs, ${out.steps} steps in ${out.seconds.toFixed(2)} s (${perStep.toFixed(3)} s per step); `
-    + (seg ? `Dice on the labelled images ${out.train_dice.toFixed(3)}` : `accuracy on the labelled images ${out.train_accuracy.toFixed(3)}`)
-    + ' (not held out: a check that the head learnt the labels, not an estimate of its accuracy).');
+    + (seg ? `Dice on the images trained on ${out.train_dice.toFixed(3)}` : `accuracy on the images trained on ${out.train_accuracy.toFixed(3)}`)
+    + (out.held_out?.length ? `; on the ${out.held_out.length} held-out labelled images (not trained on) ${out.val_curve.map(([, d]) => d.toFixed(3)).join(' → ')} by epoch.`
+      : seg ? ' (a check that the head learnt the labels, not an estimate of its accuracy: hold out images for that, from 5 labelled).' : '.'));
   A.busy = false;
   hook({ training: false, trained: { ...out, head: undefined, secs, perStep }, trainedRuns: (window.__MEDPICK.annot?.trainedRuns ?? 0) + 1 });
 }
 
-function plot(loss) {
-  const W = 360, H = 160, M = 28;
+// Loss per epoch (blue, left scale) and, with held-out images, their Dice per epoch (green, 0–1).
+function plot(loss, dice) {
+  const W = 360, H = 170, M = 30;
   const ns = 'http://www.w3.org/2000/svg';
   const svg = document.createElementNS(ns, 'svg');
   svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
   svg.setAttribute('role', 'img');
-  svg.setAttribute('aria-label', 'training loss per epoch');
+  svg.setAttribute('aria-label', 'training loss and held-out Dice per epoch');
   const hi = Math.max(...loss), lo = Math.min(...loss, 0);
   const sx = (i) => M + (loss.length > 1 ? i / (loss.length - 1) : 0.5) * (W - 2 * M);
   const sy = (v) => H - M - ((v - lo) / Math.max(hi - lo, 1e-9)) * (H - 2 * M);
-  const line = document.createElementNS(ns, 'polyline');
-  line.setAttribute('points', loss.map((v, i) => `${sx(i)},${sy(v)}`).join(' '));
-  line.setAttribute('fill', 'none');
-  line.setAttribute('stroke', '#0969da');
-  line.setAttribute('stroke-width', '2');
-  svg.append(line);
-  const text = (x, y, t, anchor = 'middle') => {
+  const sd = (d) => H - M - d * (H - 2 * M);
+  const series = (pts, colour) => {
+    const line = document.createElementNS(ns, 'polyline');
+    line.setAttribute('points', pts.map(([x, y]) => `${x},${y}`).join(' '));
+    line.setAttribute('fill', 'none');
+    line.setAttribute('stroke', colour);
+    line.setAttribute('stroke-width', '2');
+    svg.append(line);
+    for (const [x, y] of pts) {
+      const c = document.createElementNS(ns, 'circle');
+      c.setAttribute('cx', x); c.setAttribute('cy', y); c.setAttribute('r', 3); c.setAttribute('fill', colour);
+      svg.append(c);
+    }
+  };
+  const text = (x, y, t, colour = '#1b1f24', anchor = 'middle') => {
     const e = document.createElementNS(ns, 'text');
-    e.setAttribute('x', x); e.setAttribute('y', y); e.setAttribute('font-size', '11'); e.setAttribute('text-anchor', anchor);
+    e.setAttribute('x', x); e.setAttribute('y', y); e.setAttribute('font-size', '11'); e.setAttribute('fill', colour);
+    e.setAttribute('text-anchor', anchor);
     e.textContent = t;
     svg.append(e);
   };
-  text(W / 2, H - 6, 'epoch');
-  text(4, sy(hi) + 4, hi.toFixed(3), 'start');
-  text(4, sy(loss[loss.length - 1]) + 4, loss[loss.length - 1].toFixed(3), 'start');
-  loss.forEach((v, i) => {
-    const c = document.createElementNS(ns, 'circle');
-    c.setAttribute('cx', sx(i)); c.setAttribute('cy', sy(v)); c.setAttribute('r', 3); c.setAttribute('fill', '#0969da');
-    svg.append(c);
-  });
+  series(loss.map((v, i) => [sx(i), sy(v)]), '#0969da');
+  text(W / 2, H - 8, `epoch (1–${loss.length})`);
+  text(M - 4, sy(hi) + 4, hi.toFixed(2), '#0969da', 'end');
+  text(M - 4, sy(loss[loss.length - 1]) + 4, loss[loss.length - 1].toFixed(2), '#0969da', 'end');
+  text(M, 12, 'loss', '#0969da', 'start');
+  if (dice.length) {
+    series(dice.map(([e, d]) => [sx(e - 1), sd(d)]), '#1a7f37');
+    text(W - M + 4, sd(1) + 4, '1', '#1a7f37', 'start');
+    text(W - M + 4, sd(0) + 4, '0', '#1a7f37', 'start');
+    text(W - M, 12, 'held-out Dice', '#1a7f37', 'end');
+  }
   $('trainplot').replaceChildren(svg);
 }
 

@@ -10,19 +10,24 @@ const files = new Map();
 
 async function openRow(row, info) {
   const r = info ?? JSON.parse(session.rows())[row];
-  const f = files.get(r.file);
-  if (!f) throw new Error(`${r.file}: the file is no longer available: choose the folder again`);
-  return session.open_row(row, new Uint8Array(await f.arrayBuffer()));
+  return session.open_row(row, await fileBytes(r));
 }
 
-// Rows without a kept image embedding get it from their file (large pools), with progress.
-async function ensureGrids(rows, progress) {
+async function fileBytes(r) {
+  const f = files.get(r.file);
+  if (!f) throw new Error(`${r.file}: the file is no longer available: choose the folder again`);
+  return new Uint8Array(await f.arrayBuffer());
+}
+
+// fetch(row) for the session: the bytes of a row's file, when its embedding was not kept (large pools).
+function fetcher(progress, phase) {
   const all = JSON.parse(session.rows());
-  const todo = rows.filter((r) => !all[r].grid);
-  for (let k = 0; k < todo.length; k++) {
-    progress?.({ phase: 'embedding', done: k, total: todo.length });
-    await openRow(todo[k], all[todo[k]]);
-  }
+  let done = 0;
+  const need = all.filter((r) => !r.grid).length;
+  return async (row) => {
+    progress?.({ phase, done: done++, total: need });
+    return fileBytes(all[row]);
+  };
 }
 
 const ops = {
@@ -64,23 +69,18 @@ const ops = {
     const r = await session.segment_box(row, ...box);
     return { mask: r.mask, iou: r.iou, area: r.area, ms: r.ms };
   },
-  async trainSeg({ labels, masks, epochs, batch, seed }, progress) {
-    if (session.can_segment()) await ensureGrids(labels.map((l) => l.row), progress);
+  async trainSeg({ labels, masks, epochs, batch, seed, holdOut }, progress) {
     const t0 = performance.now();
-    const out = JSON.parse(await session.train_seg(JSON.stringify(labels), masks, epochs, batch, BigInt(seed),
-      (step, steps) => progress({ phase: 'training', done: step, total: steps, secs: (performance.now() - t0) / 1000 })));
+    const out = JSON.parse(await session.train_seg(JSON.stringify(labels), masks, epochs, batch, BigInt(seed), holdOut,
+      (step, steps) => progress({ phase: 'training', done: step, total: steps, secs: (performance.now() - t0) / 1000 }),
+      fetcher(progress, 'embedding')));
     return out;
   },
   async trainCls({ labels, epochs, seed }) {
     return JSON.parse(await session.train_cls(JSON.stringify(labels), epochs, BigInt(seed)));
   },
-  async nextBatch({ score, n, labelled, seg }, progress) {
-    if (seg && score !== 'coreset') {
-      const all = JSON.parse(session.rows());
-      const done = new Set(labelled);
-      await ensureGrids(all.map((r) => r.row).filter((r) => !done.has(r)), progress);
-    }
-    return JSON.parse(await session.next_batch(score, n, JSON.stringify(labelled)));
+  async nextBatch({ score, n, labelled }, progress) {
+    return JSON.parse(await session.next_batch(score, n, JSON.stringify(labelled), fetcher(progress, 'embedding')));
   },
   async exportLabels({ masksMeta, masks, classes }) {
     return session.export_labels(JSON.stringify(masksMeta), masks, JSON.stringify(classes)).buffer;

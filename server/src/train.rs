@@ -189,7 +189,7 @@ fn run(app: &Arc<App>, epochs: usize) -> ApiResult<(SegHeadFile, String)> {
     let settings = SegSettings::default();
     let batch = 8.min(g.len()).max(1);
     let scfg = settings.config(epochs, batch, app.cfg.seed, r)?;
-    let val = (!vg.is_empty()).then_some(SegValidation { grids: &vg, masks: &vm, every: 1 });
+    let val = (!vg.is_empty()).then_some(SegValidation { grids: &vg, masks: &vm, every: 1, keep_last: false });
     let steps_per_epoch = g.len().div_ceil(batch);
     let total_epochs = epochs;
     let t0 = std::time::Instant::now();

@@ -203,7 +203,7 @@ fn seg_head_keeps_the_checkpoint_of_best_validation_dice() {
     let gr: Vec<&[f32]> = grids[..8].iter().map(|g| g.as_slice()).collect();
     let mr: Vec<&[u8]> = masks[..8].iter().map(|m| m.as_slice()).collect();
     let (vg, vm) = (grids[8..12].to_vec(), masks[8..12].to_vec());
-    let val = seg::SegValidation { grids: &vg, masks: &vm, every: 2 };
+    let val = seg::SegValidation { grids: &vg, masks: &vm, every: 2, keep_last: false };
     let cfg = SegConfig { hidden: 8, epochs: 7, batch: 8, lr: 3e-2, ..Default::default() };
     let train = |cfg: &SegConfig, val: Option<seg::SegValidation>| {
         pollster::block_on(seg::train_with_val(Some(ctx), shape, &gr, &[], &mr, &[], None, cfg, val, &mut |_, _| {}))
@@ -231,6 +231,15 @@ fn seg_head_keeps_the_checkpoint_of_best_validation_dice() {
         assert!(d < dice || (d == dice && e > best), "epoch {e}: Dice {d} vs kept epoch {best}: {dice}");
     }
     eprintln!("kept epoch {best} of 7, validation Dice {dice:.3}");
+    // Measuring only (the browser's held-out curve): the last epoch's head, as without validation, and the Dice
+    // of every epoch measured, the same values model selection saw.
+    let (last, l) = train(&cfg, Some(seg::SegValidation { keep_last: true, ..val })).unwrap();
+    let (plain, _) = train(&cfg, None).unwrap();
+    assert_eq!((&last.w1, &last.b1, &last.w2, &last.b2), (&plain.w1, &plain.b1, &plain.w2, &plain.b2));
+    assert_eq!(l.val_curve.iter().map(|c| c.0).collect::<Vec<_>>(), vec![2, 4, 6, 7]);
+    assert_eq!(l.val_curve.iter().find(|c| c.0 == best).map(|c| c.1), Some(dice));
+    assert_eq!(l.val_dice, l.val_curve.last().map(|c| c.1));
+    assert_eq!(l.best_epoch, None);
     let bad = seg::SegValidation { masks: &vm[..2], ..val };
     let err = train(&cfg, Some(bad)).unwrap_err().to_string();
     assert!(err.contains("validation"), "{err}");

@@ -32,6 +32,9 @@ struct ClassMeta {
     label: String,
 }
 
+/// Image embeddings kept for images opened beyond the first pass's budget (the most recent; 256 MiB).
+const EXTRA_GRIDS: usize = 64;
+
 fn set(o: &js_sys::Object, k: &str, v: JsValue) {
     let _ = js_sys::Reflect::set(o, &JsValue::from_str(k), &v);
 }
@@ -69,22 +72,18 @@ impl Session {
     pub async fn open_row(&mut self, row: usize, bytes: Vec<u8>) -> Result<Vec<u8>, JsError> {
         let (places, _) = self.places();
         let &(f, r) = places.get(row).ok_or_else(|| JsError::new(&format!("no row {row}")))?;
-        let rel = self.files[f].rel.clone();
-        let (sample, id) = (self.files[f].rows[r].sample, self.files[f].rows[r].id.clone());
-        let decoded = upload::decode(&rel, &bytes, medpick_core::io::Window::File).map_err(js_err)?;
-        let (got, img) =
-            decoded.samples.into_iter().nth(sample).ok_or_else(|| {
-                JsError::new(&format!("{rel}: has no sample {sample} any more (was the file changed?)"))
-            })?;
-        if got != id {
-            return Err(JsError::new(&format!(
-                "{rel}: sample {sample} is now {got}, not {id} (was the file changed?)"
-            )));
-        }
+        let img = self.decode_row(row, &bytes)?;
         if self.files[f].rows[r].grid.is_none() && self.decoder.is_some() {
             let enc = self.encoder.as_ref().ok_or_else(|| JsError::new("no model loaded"))?;
             let (_, grid) = enc.embed_with_grid(self.gpu.as_ref(), &img).await.map_err(js_err)?;
             self.files[f].rows[r].grid = grid;
+            // Beyond the first pass's budget, the embeddings of the last EXTRA_GRIDS images opened are kept.
+            self.extra.push_back((f, r));
+            if self.extra.len() > EXTRA_GRIDS {
+                if let Some((f0, r0)) = self.extra.pop_front() {
+                    self.files[f0].rows[r0].grid = None;
+                }
+            }
         }
         upload::thumbnail_png(&img, img.width.max(img.height)).map_err(js_err)
     }
@@ -110,8 +109,10 @@ impl Session {
 
     /// Train the segmentation head on the masks drawn: `labels` JSON `[{row, width, height}]` and `masks` their
     /// 0/1 pixels concatenated in that order. Rows train in the CLI's order with `medpick train --task seg`'s
-    /// settings, so the head equals the CLI's on the exported labels. `on_step(step, steps)`. Returns JSON
-    /// `{head, epoch_loss, steps, seconds, trained_on, train_dice}` (`head`: the CLI's head file).
+    /// settings, so the head equals the CLI's on the exported labels. With `hold_out` k ≥ 2 and at least k
+    /// labelled images, every k-th of them (in that order) is held out: not trained on, its mean Dice measured
+    /// after every epoch. `on_step(step, steps)`; `fetch(row)` as for `next_batch`. Returns JSON `{head, epoch_loss, steps, seconds, trained_on,
+    /// train_dice, ids, held_out, val_curve}` (`head`: the CLI's head file; `ids` those trained on).
     pub async fn train_seg(
         &mut self,
         labels: &str,
@@ -119,9 +120,11 @@ impl Session {
         epochs: usize,
         batch: usize,
         seed: u64,
+        hold_out: usize,
         on_step: Option<js_sys::Function>,
+        fetch: Option<js_sys::Function>,
     ) -> Result<String, JsError> {
-        let mut meta: Vec<MaskMeta> = parse("labels", labels)?;
+        let meta: Vec<MaskMeta> = parse("labels", labels)?;
         let enc = self.encoder.as_ref().ok_or_else(|| JsError::new("no model loaded"))?;
         if self.decoder.is_none() {
             return Err(JsError::new("segmentation heads train on LiteMedSAM's image embeddings: load LiteMedSAM"));
@@ -144,22 +147,34 @@ impl Session {
             items.push((m.row, MaskLabel::new(&r.id, m.width, m.height, px.to_vec()).map_err(js_err)?));
         }
         items.sort_by_key(|(row, _)| *row);
-        meta.sort_by_key(|m| m.row);
-        let mut grids = Vec::with_capacity(items.len());
-        for (row, m) in &items {
-            grids.push(
-                rows[*row].grid.as_deref().ok_or_else(|| JsError::new(&format!("{}: open the image first", m.id)))?,
-            );
+        let mut owned = Vec::with_capacity(items.len());
+        for (row, _) in &items {
+            owned.push(self.grid_of(*row, fetch.as_ref()).await?);
         }
-        let masks: Vec<MaskLabel> = items.into_iter().map(|(_, m)| m).collect();
+        let grids: Vec<&[f32]> = owned.iter().map(|g| g.as_slice()).collect();
+        let all: Vec<MaskLabel> = items.into_iter().map(|(_, m)| m).collect();
+        let n_all = all.len();
+        let held = |i: usize| hold_out >= 2 && n_all >= hold_out && (i + 1) % hold_out == 0;
+        let (mut masks, mut val, mut val_grids, mut train_grids) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (i, (m, g)) in all.into_iter().zip(grids).enumerate() {
+            if held(i) {
+                val.push(m);
+                val_grids.push(g);
+            } else {
+                masks.push(m);
+                train_grids.push(g);
+            }
+        }
+        let grids = train_grids;
         let mut step = |k: usize, n: usize| {
             if let Some(f) = &on_step {
                 let _ = f.call2(&JsValue::NULL, &JsValue::from(k), &JsValue::from(n));
             }
         };
         let ctx = self.gpu.as_ref();
+        let held_out = (val_grids.as_slice(), val.as_slice());
         let (file, log) =
-            labelled::train_seg(ctx, &self.model_name, shape, chw, &grids, &masks, epochs, batch, seed, &mut step)
+            labelled::train_seg(ctx, &self.model_name, shape, chw, &grids, &masks, held_out, epochs, batch, seed, &mut step)
                 .await
                 .map_err(js_err)?;
         let hwc: Vec<Vec<f32>> =
@@ -185,6 +200,8 @@ impl Session {
             "head": file, "epoch_loss": log.epoch_loss, "steps": log.steps, "seconds": log.seconds,
             "trained_on": masks.len(), "train_dice": dice / masks.len() as f64,
             "ids": masks.iter().map(|m| m.id.clone()).collect::<Vec<_>>(),
+            "held_out": val.iter().map(|m| m.id.clone()).collect::<Vec<_>>(),
+            "val_curve": log.val_curve,
         });
         self.head = Some(Head::Seg(file));
         Ok(json(&doc))
@@ -224,8 +241,15 @@ impl Session {
     /// The next `n` images to label: the unlabelled rows (all but `labelled`, a JSON list of rows) scored by the
     /// head trained last (`lc`, `entropy`, `margin`; `her` for segmentation), the most uncertain first, or
     /// `coreset` (k-center greedy from the labelled rows on the pooled features). Returns JSON
-    /// `{score, picks: [{row, id, score}], scored, ms}`.
-    pub async fn next_batch(&self, score: &str, n: usize, labelled: &str) -> Result<String, JsError> {
+    /// `{score, picks: [{row, id, score}], scored, ms}`. `fetch(row)` gives a promise of the bytes of a row's file
+    /// when its embedding is needed again (pools beyond the kept budget).
+    pub async fn next_batch(
+        &self,
+        score: &str,
+        n: usize,
+        labelled: &str,
+        fetch: Option<js_sys::Function>,
+    ) -> Result<String, JsError> {
         let done: std::collections::HashSet<usize> = parse::<Vec<usize>>("labelled", labelled)?.into_iter().collect();
         let rows = self.ordered().0;
         let rest: Vec<usize> = (0..rows.len()).filter(|i| !done.contains(i)).collect();
@@ -246,31 +270,22 @@ impl Session {
             let s = match &self.head {
                 None => return Err(JsError::new("train a head first (or use coreset)")),
                 Some(Head::Seg(h)) => {
-                    let grids: Vec<&[f32]> = rest
-                        .iter()
-                        .map(|&i| {
-                            rows[i]
-                                .grid
-                                .as_deref()
-                                .ok_or_else(|| JsError::new(&format!("{}: open the image first", rows[i].id)))
-                        })
-                        .collect::<Result<_, _>>()?;
                     let (shape, chw) = match &self.encoder {
                         Some(e) => e.grid_shape(),
                         None => return Err(JsError::new("no model loaded")),
                     };
-                    let hwc: Vec<Vec<f32>> = grids
-                        .iter()
-                        .map(|g| {
-                            if chw {
-                                medpick_core::train::grid::chw_to_hwc(g, shape.c, shape.h, shape.w)
-                            } else {
-                                g.to_vec()
-                            }
-                        })
-                        .collect();
-                    let refs: Vec<&[f32]> = hwc.iter().map(|g| g.as_slice()).collect();
-                    labelled::seg_scores(ctx, &h.head, &refs, score, 0.35).await.map_err(js_err)?
+                    let mut s = Vec::with_capacity(rest.len());
+                    // Sixteen grids at a time, channels-last, each fetched again when the session did not keep it.
+                    for chunk in rest.chunks(16) {
+                        let mut hwc = Vec::with_capacity(chunk.len());
+                        for &i in chunk {
+                            let g = self.grid_of(i, fetch.as_ref()).await?;
+                            hwc.push(if chw { medpick_core::train::grid::chw_to_hwc(&g, shape.c, shape.h, shape.w) } else { g });
+                        }
+                        let refs: Vec<&[f32]> = hwc.iter().map(|g| g.as_slice()).collect();
+                        s.extend(labelled::seg_scores(ctx, &h.head, &refs, score, 0.35).await.map_err(js_err)?);
+                    }
+                    s
                 }
                 Some(Head::Cls(h)) => {
                     let x: Vec<f32> = rest.iter().flat_map(|&i| rows[i].feature.iter().copied()).collect();
@@ -351,5 +366,43 @@ impl Session {
         set(&o, "doc", JsValue::from_str(&json(&doc)));
         set(&o, "masks", js_sys::Uint8Array::from(px.as_slice()).into());
         Ok(o.into())
+    }
+}
+
+impl Session {
+    /// Row `row` decoded again from its file's bytes, checked to be the same sample as when embedded.
+    fn decode_row(&self, row: usize, bytes: &[u8]) -> Result<medpick_core::io::Image2d, JsError> {
+        let (places, _) = self.places();
+        let &(f, r) = places.get(row).ok_or_else(|| JsError::new(&format!("no row {row}")))?;
+        let rel = &self.files[f].rel;
+        let (sample, id) = (self.files[f].rows[r].sample, &self.files[f].rows[r].id);
+        let decoded = upload::decode(rel, bytes, medpick_core::io::Window::File).map_err(js_err)?;
+        let (got, img) = decoded.samples.into_iter().nth(sample).ok_or_else(|| {
+            JsError::new(&format!("{rel}: has no sample {sample} any more (was the file changed?)"))
+        })?;
+        if &got != id {
+            return Err(JsError::new(&format!("{rel}: sample {sample} is now {got}, not {id} (was the file changed?)")));
+        }
+        Ok(img)
+    }
+
+    /// Row `row`'s image embedding (the encoder's layout): the kept one, or computed from its file's bytes, which
+    /// `fetch(row)` (a promise of a Uint8Array) gives; not kept.
+    async fn grid_of(&self, row: usize, fetch: Option<&js_sys::Function>) -> Result<Vec<f32>, JsError> {
+        let enc = self.encoder.as_ref().ok_or_else(|| JsError::new("no model loaded"))?;
+        let r = *self.ordered().0.get(row).ok_or_else(|| JsError::new(&format!("no row {row}")))?;
+        match &r.grid {
+            Some(g) => Ok(g.clone()),
+            None => {
+                let f = fetch.ok_or_else(|| JsError::new(&format!("{}: open the image first", r.id)))?;
+                let p = f.call1(&JsValue::NULL, &JsValue::from(row)).map_err(|e| js_err(format!("{e:?}")))?;
+                let v = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(p))
+                    .await
+                    .map_err(|e| js_err(format!("{}: reading its file again: {e:?}", r.id)))?;
+                let img = self.decode_row(row, &js_sys::Uint8Array::new(&v).to_vec())?;
+                let (_, grid) = enc.embed_with_grid(self.gpu.as_ref(), &img).await.map_err(js_err)?;
+                grid.ok_or_else(|| JsError::new("this model has no image embedding for a segmentation head"))
+            }
+        }
     }
 }

@@ -208,6 +208,8 @@ pub struct Session {
     /// The head trained last in this tab (scores the next batch).
     head: Option<annotate::Head>,
     grid_bytes: usize,
+    /// Rows whose embedding was computed when opened, beyond the first pass's budget (oldest first).
+    extra: std::collections::VecDeque<(usize, usize)>,
 }
 
 #[wasm_bindgen]
@@ -232,6 +234,7 @@ impl Session {
             decoder: None,
             head: None,
             grid_bytes: 0,
+            extra: Default::default(),
         }
     }
 
@@ -274,6 +277,7 @@ impl Session {
         self.encoder = Some(enc);
         self.files.clear();
         self.grid_bytes = 0;
+        self.extra.clear();
         Ok(self.model_name.clone())
     }
 
@@ -336,6 +340,7 @@ impl Session {
         self.files.clear();
         self.skipped.clear();
         self.grid_bytes = 0;
+        self.extra.clear();
         self.head = None;
     }
 

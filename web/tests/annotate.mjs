@@ -171,6 +171,7 @@ async function runProfile(profile) {
     await until(page, (b) => (window.__MEDPICK.annot.saved ?? 0) > b || window.__MEDPICK.annot.error, before);
     a = await annot(page);
     check(!a.error && a.lastBox?.id === a.current && a.lastBox.area > 0, `${profile}: box on pick ${k + 1} gave a mask of ${a.lastBox?.area} pixels (IoU ${a.lastBox?.iou?.toFixed(3)}, ${a.lastBox?.ms?.toFixed(0)} ms)${a.error ? `: ${a.error}` : ''}`);
+    if (k === 2) await page.locator('#annot').screenshot({ path: path.join(artifacts, `annotate-view-${profile}.png`) });
     await page.keyboard.press('ArrowRight');
     await until(page, (k1) => window.__MEDPICK.annot.index === k1, k + 1);
   }
@@ -260,10 +261,14 @@ async function runProfile(profile) {
   await page.click('#train');
   await until(page, () => window.__MEDPICK.annot.trainedRuns || window.__MEDPICK.annot.trainError, null, 3_600_000);
   a = await annot(page);
-  check(!a.trainError && a.trained?.trained_on === 5 && a.trained.epoch_loss.length === EPOCHS, `${profile}: trained on 5 masks, ${EPOCHS} epochs: loss ${a.trained?.epoch_loss?.map((v) => v.toFixed(3)).join(' → ')}${a.trainError ? ` (${a.trainError})` : ''}`);
+  check(!a.trainError && a.trained?.trained_on === 4 && a.trained.epoch_loss.length === EPOCHS, `${profile}: trained on 4 of the 5 masks, ${EPOCHS} epochs: loss ${a.trained?.epoch_loss?.map((v) => v.toFixed(3)).join(' → ')}${a.trainError ? ` (${a.trainError})` : ''}`);
+  check(a.trained?.held_out?.length === 1 && a.trained.val_curve.length === EPOCHS && a.trained.val_curve.every(([e, d], i) => e === i + 1 && d >= 0 && d <= 1),
+    `${profile}: the 5th labelled image is held out, its Dice measured every epoch: ${a.trained?.val_curve?.map(([, d]) => d.toFixed(3)).join(' → ')}`);
+  check(/held-out/.test(await page.textContent('#trainmsg')) && (await page.locator('#trainplot polyline').count()) === 2, `${profile}: the plot shows the loss and the held-out Dice`);
   console.log(`${profile}: training ${a.trained?.steps} steps in ${a.trained?.seconds?.toFixed(2)} s = ${a.trained?.perStep?.toFixed(3)} s per step (batch ${BATCH})`);
   await page.locator('#trainplot').scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(artifacts, `annotate-${profile}.png`), fullPage: true });
+  await page.locator('#trainplot svg').screenshot({ path: path.join(artifacts, `annotate-train-${profile}.png`) });
 
   // Next batch: 2 unlabelled images by least confidence.
   await page.selectOption('#score', 'lc');
@@ -283,15 +288,23 @@ async function runProfile(profile) {
   fs.cpSync(path.join(folder, 'images'), path.join(ds, 'images'), { recursive: true });
   fs.cpSync(path.join(exportDir, 'masks'), path.join(ds, 'masks'), { recursive: true });
   const cliHead = path.join(tmp, `cli-head-${profile}.json`);
-  execFileSync(bin, ['train', '--task', 'seg', '--dataset', ds, '--epochs', String(EPOCHS), '--batch', String(BATCH), '--seed', String(SEED),
-    '--out', cliHead, '--cache', 'none'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const trainedIds = path.join(tmp, `trained-${profile}.csv`);
+  fs.writeFileSync(trainedIds, `id\n${a.trained.ids.join('\n')}\n`);
+  execFileSync(bin, ['train', '--task', 'seg', '--dataset', ds, '--labels', trainedIds, '--epochs', String(EPOCHS), '--batch', String(BATCH),
+    '--seed', String(SEED), '--out', cliHead, '--cache', 'none'], { stdio: ['ignore', 'ignore', 'ignore'] });
   const cli = JSON.parse(fs.readFileSync(cliHead, 'utf8'));
   const flat = (v, out = []) => { if (typeof v === 'number') out.push(v); else if (Array.isArray(v)) v.forEach((x) => flat(x, out)); else if (v && typeof v === 'object') Object.keys(v).sort().forEach((k) => flat(v[k], out)); return out; };
   const pw = flat(head.head), cw = flat(cli.head);
   let maxDiff = pw.length === cw.length ? 0 : Infinity;
   for (let i = 0; i < Math.min(pw.length, cw.length); i++) maxDiff = Math.max(maxDiff, Math.abs(pw[i] - cw[i]));
   const maxAbs = cw.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-  check(head.task === 'seg' && head.trained_on === 5 && cli.trained_on === 5 && maxDiff <= 2e-3, `${profile}: the tab's head equals \`medpick train\` on the exported masks: ${pw.length} parameters, max |Δ| ${maxDiff.toExponential(2)} (largest |value| ${maxAbs.toFixed(3)})`);
+  check(head.task === 'seg' && head.trained_on === 4 && cli.trained_on === 4 && maxDiff <= 2e-3, `${profile}: the tab's head equals \`medpick train\` on the exported masks: ${pw.length} parameters, max |Δ| ${maxDiff.toExponential(2)} (largest |value| ${maxAbs.toFixed(3)})`);
+
+  // The downloaded head loads in `medpick eval` (on the exported masks).
+  const headFile = path.join(tmp, `tab-head-${profile}.json`);
+  fs.writeFileSync(headFile, JSON.stringify(head));
+  const evalOut = execFileSync(bin, ['eval', '--head', headFile, '--dataset', ds, '--cache', 'none'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+  check(/dice/i.test(evalOut), `${profile}: \`medpick eval\` loads the tab's head: ${evalOut.trim().split('\n').find((l) => /dice/i.test(l))?.trim()}`);
 
   const foreign = requests.filter((u) => !(u.startsWith(`${origin}/`) || u.startsWith(`blob:${origin}/`) || u.startsWith('data:')));
   check(foreign.length === 0, `${profile}: all ${requests.length} requests of the loop stayed on ${origin}${foreign.length ? `: ${foreign.join(', ')}` : ''}`);

@@ -150,6 +150,7 @@ impl SegData {
                 grids: &self.va_grids,
                 masks: &self.va_masks,
                 every: self.val_every,
+                keep_last: false,
             }),
             variants: &self.tr_variants,
         }

@@ -45,8 +45,10 @@ pub fn seg_config(shape: GridShape, epochs: usize, batch: usize, seed: u64) -> R
 /// Train a segmentation head on the encoder grids of labelled images (`grids[i]` in the encoder's layout,
 /// channels-first when `chw`) and their masks at the images' sizes, in the given order, as `medpick train
 /// --task seg --epochs E --batch B --seed S` does on the same images (masks resized to the head's output by
-/// nearest neighbour). `progress(step, steps)` after each step. Returns the head file (the CLI's format, loaded
-/// by `medpick eval`) and the log (loss per epoch).
+/// nearest neighbour). `held_out` (grids and masks of labelled images not trained on) is only measured: its mean
+/// Dice after every epoch goes to the log's `val_curve`, and the head is the last epoch's, as without it.
+/// `progress(step, steps)` after each step. Returns the head file (the CLI's format, loaded by `medpick eval`)
+/// and the log (loss per epoch).
 #[allow(clippy::too_many_arguments)] // the model's identity, the labelled data and the three settings
 pub async fn train_seg(
     ctx: Option<&GpuContext>,
@@ -55,36 +57,46 @@ pub async fn train_seg(
     chw: bool,
     grids: &[&[f32]],
     masks: &[MaskLabel],
+    held_out: (&[&[f32]], &[MaskLabel]),
     epochs: usize,
     batch: usize,
     seed: u64,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(SegHeadFile, TrainLog)> {
-    if grids.len() != masks.len() {
-        return Err(Error::Invalid(format!("train: {} grids for {} masks", grids.len(), masks.len())));
-    }
     if masks.is_empty() {
         return Err(Error::Invalid("train: no image has a mask yet: draw at least one".into()));
     }
     let cfg = seg_config(shape, epochs, batch, seed)?;
     let (oh, ow) = (shape.h * cfg.scale, shape.w * cfg.scale);
-    let hwc: Vec<Vec<f32>> = grids
-        .iter()
-        .zip(masks)
-        .map(|(g, m)| {
-            if g.len() != shape.len() {
-                return Err(Error::shape(
-                    "train",
-                    format!("{}: grid of {} values, expected {}", m.id, g.len(), shape.len()),
-                ));
-            }
-            Ok(if chw { chw_to_hwc(g, shape.c, shape.h, shape.w) } else { g.to_vec() })
-        })
-        .collect::<Result<_>>()?;
-    let resized: Vec<Vec<u8>> = masks.iter().map(|m| resize_nearest_u8(&m.mask, m.height, m.width, oh, ow)).collect();
+    let prepare = |grids: &[&[f32]], masks: &[MaskLabel]| -> Result<(Vec<Vec<f32>>, Vec<Vec<u8>>)> {
+        if grids.len() != masks.len() {
+            return Err(Error::Invalid(format!("train: {} grids for {} masks", grids.len(), masks.len())));
+        }
+        let hwc = grids
+            .iter()
+            .zip(masks)
+            .map(|(g, m)| {
+                if g.len() != shape.len() {
+                    let why = format!("{}: grid of {} values, expected {}", m.id, g.len(), shape.len());
+                    return Err(Error::shape("train", why));
+                }
+                Ok(if chw { chw_to_hwc(g, shape.c, shape.h, shape.w) } else { g.to_vec() })
+            })
+            .collect::<Result<_>>()?;
+        let resized = masks.iter().map(|m| resize_nearest_u8(&m.mask, m.height, m.width, oh, ow)).collect();
+        Ok((hwc, resized))
+    };
+    let (hwc, resized) = prepare(grids, masks)?;
+    let (val_grids, val_masks) = prepare(held_out.0, held_out.1)?;
     let g: Vec<&[f32]> = hwc.iter().map(|v| v.as_slice()).collect();
     let r: Vec<&[u8]> = resized.iter().map(|v| v.as_slice()).collect();
-    let (head, log) = seg::train(ctx, shape, &g, &r, &[], None, &cfg, progress).await?;
+    let val = (!val_grids.is_empty()).then_some(seg::SegValidation {
+        grids: &val_grids,
+        masks: &val_masks,
+        every: 1,
+        keep_last: true,
+    });
+    let (head, log) = seg::train_with_val(ctx, shape, &g, &[], &r, &[], None, &cfg, val, progress).await?;
     let file = SegHeadFile {
         task: "seg".into(),
         model: model.to_string(),

@@ -28,6 +28,8 @@ pub struct TrainLog {
     pub val_accuracy: Option<f64>,
     /// Segmentation with a validation split: the kept head's mean validation Dice.
     pub val_dice: Option<f64>,
+    /// Segmentation with a validation split: (epoch, mean validation Dice) of every epoch measured.
+    pub val_curve: Vec<(usize, f64)>,
 }
 
 /// What one refresh made (in `TrainLog::pseudo`).

@@ -204,6 +204,9 @@ pub struct SegValidation<'a> {
     pub grids: &'a [Vec<f32>],
     pub masks: &'a [Vec<u8>],
     pub every: usize,
+    /// Only measure: return the last epoch's head (the same head as without validation) and record the
+    /// validation Dice of every measured epoch in [`TrainLog::val_curve`] (the browser's held-out curve).
+    pub keep_last: bool,
 }
 
 /// Mean Dice of the head's thresholded (p > 0.5) foreground against the validation masks, at the head's output.
@@ -418,7 +421,10 @@ pub async fn train_with_val(
             if epoch % v.every == 0 || epoch == cfg.epochs {
                 let now = read_params(&mut ex, &head, &prm, sizes).await?;
                 let d = val_dice(ctx, &now, v).await?;
-                if best.as_ref().is_none_or(|(b, _, _)| d > *b) {
+                log.val_curve.push((epoch, d));
+                if v.keep_last {
+                    log.val_dice = Some(d);
+                } else if best.as_ref().is_none_or(|(b, _, _)| d > *b) {
                     best = Some((d, epoch, now));
                 }
             }

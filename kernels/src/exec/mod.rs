@@ -12,15 +12,15 @@ pub use scan::{Backend, Buf};
 
 use crate::cpu;
 use crate::gpu::ops::{self, AttnGeom, ConvGeom, CrossAttnGeom};
-use crate::gpu::{read_f32, GpuContext};
+use crate::gpu::{read_f32, GpuBuffer, GpuContext};
 use crate::{Error, Result};
 
 /// A tensor living where its `Exec` computes.
 pub enum Tensor {
-    Gpu(wgpu::Buffer),
+    Gpu(GpuBuffer),
     Cpu(Vec<f32>),
     /// A matmul weight stored in f16 (`Exec::upload_weight` with half precision): only `matmul`'s B operand.
-    GpuF16(wgpu::Buffer),
+    GpuF16(GpuBuffer),
     /// The CPU twin's f16 weight: bit patterns, widened exactly where used.
     CpuF16(Vec<u16>),
     /// A matmul weight on the CPU backend (`Exec::upload_weight` in f32): read like `Cpu`, and kept packed for
@@ -145,7 +145,7 @@ impl<'a> Exec<'a> {
     /// Copy host values to this device (model parameters, inputs).
     pub fn upload(&self, label: &'static str, v: &[f32]) -> Result<Tensor> {
         Ok(match &self.gpu {
-            Some((ctx, _)) => Tensor::Gpu(ctx.upload(label, v)?),
+            Some((ctx, _)) => Tensor::Gpu(ctx.upload(label, v)?.into()),
             None => Tensor::Cpu(v.to_vec()),
         })
     }
@@ -161,7 +161,7 @@ impl<'a> Exec<'a> {
         }
         check_f16_range(name, v)?;
         Ok(match &self.gpu {
-            Some((ctx, _)) => Tensor::GpuF16(ctx.upload_f16(label, v)?),
+            Some((ctx, _)) => Tensor::GpuF16(ctx.upload_f16(label, v)?.into()),
             None => Tensor::CpuF16(cpu::matmul_f16w::to_f16_bits(v)),
         })
     }
@@ -170,7 +170,7 @@ impl<'a> Exec<'a> {
     /// kernel made).
     fn alloc(&self, len: usize) -> Result<Tensor> {
         Ok(match &self.gpu {
-            Some((ctx, _)) => Tensor::Gpu(ctx.storage("activation", (len * 4) as u64)?),
+            Some((ctx, _)) => Tensor::Gpu(ctx.storage("activation", (len * 4) as u64)?.into()),
             None => Tensor::Cpu(Vec::new()),
         })
     }
@@ -379,7 +379,7 @@ impl<'a> Exec<'a> {
                 let sums = ctx.storage("dice sums", (len * 4) as u64)?;
                 let grad = ctx.storage("dlogits", (rows * 8) as u64)?;
                 ops::dice_loss(ctx, enc, buf(OP, logits)?, &lb, &sums, &grad, rows, mode, scale).await?;
-                Ok((Tensor::Gpu(sums), Tensor::Gpu(grad)))
+                Ok((Tensor::Gpu(sums.into()), Tensor::Gpu(grad.into())))
             }
             None => {
                 host_len(OP, "logits", logits, rows * 2)?;

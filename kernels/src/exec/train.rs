@@ -27,7 +27,7 @@ impl Exec<'_> {
                 let grad = ctx.storage("dlogits", (rows * classes * 4) as u64)?;
                 ops::softmax_xent(ctx, enc, buf(OP, logits)?, &lb, &loss, &grad, rows, classes, smoothing, scale)
                     .await?;
-                Ok((Tensor::Gpu(loss), Tensor::Gpu(grad)))
+                Ok((Tensor::Gpu(loss.into()), Tensor::Gpu(grad.into())))
             }
             None => {
                 host_len(OP, "logits", logits, rows * classes)?;

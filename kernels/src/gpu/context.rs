@@ -245,6 +245,16 @@ impl GpuContext {
                 v.push(e.to_string());
             }
         }));
+        // A lost device (out of memory, a driver reset, the browser's GPU watchdog) fails every later call with
+        // a generic message; this one says what happened.
+        let lost = errors.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if reason != wgpu::DeviceLostReason::Destroyed {
+                if let Ok(mut v) = lost.lock() {
+                    v.push(format!("the GPU device was lost ({message}); out of GPU memory, or the driver or browser reset it"));
+                }
+            }
+        });
         Ok(GpuContext {
             device,
             queue,

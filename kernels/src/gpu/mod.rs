@@ -10,4 +10,4 @@ pub mod shaders;
 
 pub use context::{AdapterReport, GpuContext, GpuOptions, KernelTime};
 pub use ops::GemmKernel;
-pub use readback::{read_f32, read_f32_u32, read_u32};
+pub use readback::{read_f32, read_f32_u32, read_u32, GpuBuffer};

@@ -5,6 +5,47 @@
 use super::GpuContext;
 use crate::{Error, Result};
 
+/// A storage buffer a tensor owns. In the browser, dropping it frees its GPU memory soon: wgpu's WebGPU backend
+/// leaves that to the JavaScript garbage collector, which does not see GPU memory, so a browser's GPU process ran
+/// out after a few dozen LiteMedSAM passes and lost the device. On wasm32 a dropped buffer is destroyed once the
+/// work submitted with the next readback has finished (all work recorded before the drop was submitted by then:
+/// every readback submits its pass's pending work first). Natively dropping the handle frees it, as before.
+#[derive(Debug)]
+pub struct GpuBuffer(wgpu::Buffer);
+
+impl From<wgpu::Buffer> for GpuBuffer {
+    fn from(b: wgpu::Buffer) -> Self {
+        GpuBuffer(b)
+    }
+}
+
+impl std::ops::Deref for GpuBuffer {
+    type Target = wgpu::Buffer;
+    fn deref(&self) -> &wgpu::Buffer {
+        &self.0
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+thread_local! {
+    static DROPPED: std::cell::RefCell<Vec<wgpu::Buffer>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Drop for GpuBuffer {
+    fn drop(&mut self) {
+        #[cfg(target_arch = "wasm32")]
+        DROPPED.with(|d| d.borrow_mut().push(self.0.clone()));
+    }
+}
+
+/// The buffers dropped so far (wasm32; empty natively), to destroy once the work submitted next has finished.
+fn take_dropped() -> Vec<wgpu::Buffer> {
+    #[cfg(target_arch = "wasm32")]
+    return DROPPED.with(|d| std::mem::take(&mut *d.borrow_mut()));
+    #[cfg(not(target_arch = "wasm32"))]
+    Vec::new()
+}
+
 async fn read_bytes(ctx: &GpuContext, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
     let mut parts = read_many(ctx, &[(src, bytes)]).await?;
     Ok(parts.pop().unwrap_or_default())
@@ -19,6 +60,7 @@ pub async fn read_many(ctx: &GpuContext, srcs: &[(&wgpu::Buffer, u64)]) -> Resul
     if let Some((_, b)) = srcs.iter().find(|s| s.1 % 4 != 0) {
         return Err(Error::Readback { message: format!("read of {b} bytes: copies go in multiples of 4") });
     }
+    let dropped = take_dropped();
     let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("medpick readback"),
         size: total,
@@ -43,7 +85,11 @@ pub async fn read_many(ctx: &GpuContext, srcs: &[(&wgpu::Buffer, u64)]) -> Resul
     #[cfg(not(target_arch = "wasm32"))]
     ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Readback { message: e.to_string() })?;
     let mapped = rx.await.map_err(|_| Error::Readback { message: "map callback dropped".into() })?;
-    mapped.map_err(|e| Error::Readback { message: e.to_string() })?;
+    if let Err(e) = mapped {
+        // A validation error or a lost device recorded on the way explains a failed mapping better.
+        ctx.take_error("readback")?;
+        return Err(Error::Readback { message: e.to_string() });
+    }
     let out = {
         let view = staging.get_mapped_range(..).map_err(|e| Error::Readback { message: e.to_string() })?;
         let mut out = Vec::with_capacity(srcs.len());
@@ -55,6 +101,10 @@ pub async fn read_many(ctx: &GpuContext, srcs: &[(&wgpu::Buffer, u64)]) -> Resul
         out
     };
     staging.unmap();
+    staging.destroy();
+    for b in dropped {
+        b.destroy();
+    }
     ctx.take_error("readback")?;
     Ok(out)
 }

@@ -91,7 +91,7 @@ pub async fn gemm_gelu(
     if kernel == GemmKernel::MatmulRegs4 && split_k(m, n, k).0 == 1 {
         return gemm_with(ctx, enc, kernel, [a, b, c], bias, [m, n, k], trans_b, true).await;
     }
-    let pre = ctx.storage("gemm_gelu", (m * n * 4) as u64)?;
+    let pre = crate::gpu::GpuBuffer::from(ctx.storage("gemm_gelu", (m * n * 4) as u64)?);
     gemm(ctx, enc, a, b, bias, &pre, m, n, k, trans_b).await?;
     gelu(ctx, enc, &pre, c, m * n).await
 }
@@ -236,8 +236,8 @@ async fn gemm_with(
     let groups = [n.div_ceil(64) as u32, m.div_ceil(128) as u32, splits as u32];
     // Split-K writes [M·N, splits] partials into a scratch buffer (small: it is used only when C has few tiles),
     // summed into C in the same encoder.
-    let part = if splits > 1 { Some(ctx.storage(op, (m * n * splits * 4) as u64)?) } else { None };
-    let bindings = [a, b, bias.unwrap_or(a), part.as_ref().unwrap_or(c)];
+    let part = if splits > 1 { Some(crate::gpu::GpuBuffer::from(ctx.storage(op, (m * n * splits * 4) as u64)?)) } else { None };
+    let bindings = [a, b, bias.unwrap_or(a), part.as_deref().unwrap_or(c)];
     // Same members in the same order (each checked against its WGSL by the layout test).
     match kernel {
         GemmKernel::Matmul => ctx.dispatch(enc, op, &p, &bindings, groups).await?,
