@@ -8,7 +8,7 @@
 #      encoder parity on WebGPU, and the app served by `medpick web` giving the native CLI's picks on
 #      MEDPICK_APP_IMAGES (default 3) DSB2018 images, on WebGPU and on the CPU path, and the annotation loop in the
 #      tab (boxes with the mouse, brush, reload, export/import, training, next batch; the head equals the CLI's) on
-#      MEDPICK_ANNOTATE_IMAGES (default 7) DSB2018 images, on the CPU path and on WebGPU.
+#      MEDPICK_ANNOTATE_IMAGES (default 8) DSB2018 images, on the CPU path and on WebGPU.
 # Set REQUIRE_GPU=1 to make GPU tests fail instead of skip when no adapter exists (CI does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,5 +43,5 @@ phase "browser test: LiteMedSAM and DINOv2 parity on WebGPU (a few minutes on Sw
 phase "browser test: the app (medpick web), picks equal the native CLI on WebGPU and on the CPU path"
 (cd web && MEDPICK_APP_IMAGES="${MEDPICK_APP_IMAGES:-3}" node tests/app.mjs)
 phase "browser test: the annotation loop in the tab (label, reload, export, train, next batch) on the CPU path and on WebGPU"
-(cd web && MEDPICK_ANNOTATE_IMAGES="${MEDPICK_ANNOTATE_IMAGES:-7}" MEDPICK_APP_PROFILES=nogpu,webgpu node tests/annotate.mjs)
+(cd web && MEDPICK_ANNOTATE_IMAGES="${MEDPICK_ANNOTATE_IMAGES:-8}" MEDPICK_APP_PROFILES=nogpu,webgpu node tests/annotate.mjs)
 phase "all tests passed"

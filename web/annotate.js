@@ -9,6 +9,9 @@ const A = {
   rows: [], canSegment: false, project: 'default', queue: [], scores: new Map(), cur: -1, labels: new Map(),
   tool: 'box', undo: new Map(), redo: new Map(), img: null, overlay: null, mask: null, drag: null, classes: [],
   head: null, busy: false,
+  // The row whose image and mask are on the canvas (edits apply to it), and the latest `go` (a slower earlier
+  // one must not replace what a later one showed).
+  shown: null, opening: 0, loading: false,
 };
 let rpc = null;
 let ui = null;
@@ -16,7 +19,7 @@ let ui = null;
 const hook = (patch) => { window.__MEDPICK.annot = { ...(window.__MEDPICK.annot ?? {}), ...patch }; };
 const msg = (id, text, cls = '') => { $(id).textContent = text; $(id).className = cls; };
 const task = () => document.querySelector('input[name=task]:checked').value;
-const row = () => A.rows[A.queue[A.cur]];
+const row = () => A.shown;
 
 /** Wire the view once: `call` is the worker RPC, `download(name, data, type)` saves a file. */
 export function setup(call, download) {
@@ -29,7 +32,7 @@ export function setup(call, download) {
   for (const b of document.querySelectorAll('[data-tool]')) b.addEventListener('click', () => setTool(b.dataset.tool));
   $('undo').addEventListener('click', () => history(true));
   $('redo').addEventListener('click', () => history(false));
-  $('clearmask').addEventListener('click', () => edit(() => A.mask.fill(0)).catch(report));
+  $('clearmask').addEventListener('click', () => { if (A.shown && !A.loading) edit(() => A.mask.fill(0)).catch(report); });
   $('prev').addEventListener('click', () => go(A.cur - 1).catch(report));
   $('next').addEventListener('click', () => go(A.cur + 1).catch(report));
   $('classes').addEventListener('change', () => setClasses($('classes').value).catch(report));
@@ -63,6 +66,11 @@ export async function start(result, project) {
     if (r !== undefined && !A.queue.includes(r)) A.queue.push(r);
   }
   A.classes = meta?.classes ?? [];
+  A.undo = new Map();
+  A.redo = new Map();
+  A.shown = null;
+  A.head = null;
+  $('headdl').disabled = true;
   if (!A.classes.length) A.classes = folderClasses();
   $('classes').value = A.classes.join(', ');
   const segRadio = document.querySelector('input[name=task][value=seg]');
@@ -135,14 +143,24 @@ function setTool(t) {
 async function go(k) {
   if (!A.queue.length) return;
   k = Math.max(0, Math.min(A.queue.length - 1, k));
-  A.cur = k;
-  const r = row();
+  const r = A.rows[A.queue[k]];
+  const token = ++A.opening;
+  A.loading = true;
   msg('annstatus', `opening ${r.id}…`);
-  const png = await rpc('openRow', { row: r.row });
-  A.img = await createImageBitmap(new Blob([png], { type: 'image/png' }));
-  const saved = A.labels.get(r.id)?.mask;
-  A.mask = saved && saved.width === r.width && saved.height === r.height ? saved.data.slice() : new Uint8Array(r.width * r.height);
-  A.overlay = new OffscreenCanvas(r.width, r.height);
+  try {
+    const png = await rpc('openRow', { row: r.row });
+    const img = await createImageBitmap(new Blob([png], { type: 'image/png' }));
+    if (token !== A.opening) return;
+    const saved = A.labels.get(r.id)?.mask;
+    A.cur = k;
+    A.shown = r;
+    A.img = img;
+    A.mask = saved && saved.width === r.width && saved.height === r.height && saved.data.length === r.width * r.height
+      ? saved.data.slice() : new Uint8Array(r.width * r.height);
+    A.overlay = new OffscreenCanvas(r.width, r.height);
+  } finally {
+    if (token === A.opening) A.loading = false;
+  }
   const cv = $('canvas');
   const s = Math.min(640 / r.width, 640 / r.height, 4);
   cv.width = Math.round(r.width * s);
@@ -190,7 +208,7 @@ function at(e) {
 }
 
 function down(e) {
-  if (task() !== 'seg' || !A.img || A.busy) return;
+  if (task() !== 'seg' || !A.img || A.busy || A.loading) return;
   e.preventDefault();
   const p = at(e);
   A.drag = { tool: A.tool, p0: p, p1: null };
@@ -264,6 +282,7 @@ async function edit(fn) {
 }
 
 function history(back) {
+  if (A.loading || A.busy) return;
   const id = row()?.id;
   const from = (back ? A.undo : A.redo).get(id) ?? [];
   if (!from.length) return;
@@ -275,6 +294,7 @@ function history(back) {
 
 async function saveMask() {
   const r = row();
+  if (A.mask.length !== r.width * r.height) throw new Error(`${r.id}: the mask has ${A.mask.length} pixels, the image ${r.width}×${r.height}: not saved`);
   paintOverlay();
   draw();
   const rec = { ...(A.labels.get(r.id) ?? {}) };
@@ -287,6 +307,7 @@ async function saveMask() {
 
 async function setLabel(c) {
   const r = row();
+  if (!r) return;
   const rec = { ...(A.labels.get(r.id) ?? {}), label: c };
   await store.save(A.project, r.id, rec);
   A.labels.set(r.id, rec);
@@ -416,9 +437,11 @@ async function nextBatch() {
   A.busy = true;
   const seg = A.head ? A.head.seg : task() === 'seg';
   const labelled = A.rows.filter((r) => { const v = A.labels.get(r.id); return seg ? v?.mask : v?.label; }).map((r) => r.row);
+  // Images already in the list (labelled or not) are not offered again; for coreset they count as chosen.
+  const taken = [...new Set([...labelled, ...A.queue])];
   const n = Number($('nextn').value);
   msg('nextmsg', 'scoring the unlabelled images…');
-  const out = await rpc('nextBatch', { score, n, labelled, seg }, (p) => msg('nextmsg', `image embeddings: ${p.done} of ${p.total}`));
+  const out = await rpc('nextBatch', { score, n, labelled: taken }, (p) => msg('nextmsg', `image embeddings: ${p.done} of ${p.total}`));
   A.busy = false;
   const added = [];
   for (const p of out.picks) {

@@ -37,7 +37,11 @@ const key = (project, id) => `${project}\u0000${id}`;
 /** Save one image's labels: {mask?: {width, height, data: Uint8Array 0/1}, label?: string}. Resolves once stored. */
 export function save(project, id, rec) {
   const value = { key: key(project, id), project, id, updated: Date.now() };
-  if (rec.mask) value.mask = { width: rec.mask.width, height: rec.mask.height, data: rec.mask.data.slice() };
+  if (rec.mask) {
+    const { width, height, data } = rec.mask;
+    if (data.length !== width * height) return Promise.reject(new Error(`${id}: a mask of ${data.length} pixels for a ${width}×${height} image: not saved`));
+    value.mask = { width, height, data: data.slice() };
+  }
   if (rec.label) value.label = rec.label;
   if (!value.mask && !value.label) return tx(STORE, 'readwrite', (s) => s.delete(value.key));
   return tx(STORE, 'readwrite', (s) => s.put(value));

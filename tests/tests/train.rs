@@ -167,3 +167,43 @@ fn classification_head_keeps_the_checkpoint_of_best_validation_accuracy() {
 }
 
 // ---- Segmentation head -------------------------------------------------------------------------------------
+
+/// The browser's classification head (classes labelled in the tab, trained on the session's rows with
+/// `train::labelled::train_cls`) equals `medpick train --task cls` on a feature file and the labels CSV the tab
+/// exports: same rows in the same order, same classes, same settings and seed, so the same weights, bit for bit
+/// (the CPU backend). Real data: BreastMNIST's raw pixels, every third image labelled.
+#[test]
+fn a_head_trained_in_the_tab_equals_medpick_train_on_the_exported_labels() {
+    use medpick_core::features::Features;
+    use medpick_core::train::{heads, labelled};
+    let Some((xtr, ytr, _, _)) = breastmnist() else { return };
+    let (n, dim) = (240, 28 * 28);
+    let names = ["benign", "malignant"];
+    let ids: Vec<String> = (0..n).map(|i| format!("images/breast_{i:04}.png")).collect();
+    let dir = crate::cli::tmp("tab-cls-head");
+    let features = dir.join("features.safetensors");
+    let f = Features {
+        ids: ids.clone(),
+        dim,
+        data: xtr[..n * dim].to_vec(),
+        model: "pixels".into(),
+        pool: "mean".into(),
+        preprocess: "pixels".into(),
+    };
+    f.write(&features, false).unwrap();
+    let labelled_rows: Vec<usize> = (0..n).step_by(3).collect();
+    let csv = std::iter::once("id,label".to_string())
+        .chain(labelled_rows.iter().map(|&i| format!("{},{}", ids[i], names[ytr[i].min(1)])))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let labels = dir.join("labels.csv");
+    std::fs::write(&labels, csv).unwrap();
+    let cfg = ClsConfig { epochs: 20, seed: 5, ..ClsConfig::default() };
+    let (cli, _) = pollster::block_on(heads::train_cls(None, &features, &labels, &cfg)).unwrap();
+    let x: Vec<f32> = labelled_rows.iter().flat_map(|&i| xtr[i * dim..(i + 1) * dim].iter().copied()).collect();
+    let y: Vec<String> = labelled_rows.iter().map(|&i| names[ytr[i].min(1)].to_string()).collect();
+    let (tab, log) = pollster::block_on(labelled::train_cls(None, "pixels", &x, dim, &y, 20, 5)).unwrap();
+    assert_eq!(log.epoch_loss.len(), 20);
+    assert_eq!((&tab.classes, tab.trained_on, tab.dim), (&cli.classes, cli.trained_on, cli.dim));
+    assert_eq!(serde_json::to_value(&tab.head).unwrap(), serde_json::to_value(&cli.head).unwrap());
+}

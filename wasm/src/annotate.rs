@@ -9,6 +9,7 @@ use medpick_core::train::labelled::{self, MaskLabel};
 use medpick_core::upload;
 use medpick_core::Instant;
 use serde::Deserialize;
+use std::borrow::Cow;
 use wasm_bindgen::prelude::*;
 
 use super::{js_err, json, Session};
@@ -151,7 +152,7 @@ impl Session {
         for (row, _) in &items {
             owned.push(self.grid_of(*row, fetch.as_ref()).await?);
         }
-        let grids: Vec<&[f32]> = owned.iter().map(|g| g.as_slice()).collect();
+        let grids: Vec<&[f32]> = owned.iter().map(|g| g.as_ref()).collect();
         let all: Vec<MaskLabel> = items.into_iter().map(|(_, m)| m).collect();
         let n_all = all.len();
         let held = |i: usize| hold_out >= 2 && n_all >= hold_out && (i + 1) % hold_out == 0;
@@ -173,29 +174,32 @@ impl Session {
         };
         let ctx = self.gpu.as_ref();
         let held_out = (val_grids.as_slice(), val.as_slice());
-        let (file, log) =
-            labelled::train_seg(ctx, &self.model_name, shape, chw, &grids, &masks, held_out, epochs, batch, seed, &mut step)
-                .await
-                .map_err(js_err)?;
-        let hwc: Vec<Vec<f32>> =
-            grids.iter().map(|g| medpick_core::train::grid::chw_to_hwc(g, shape.c, shape.h, shape.w)).collect();
+        let (file, log) = labelled::train_seg(
+            ctx,
+            &self.model_name,
+            shape,
+            chw,
+            &grids,
+            &masks,
+            held_out,
+            epochs,
+            batch,
+            seed,
+            &mut step,
+        )
+        .await
+        .map_err(js_err)?;
         let (oh, ow) = file.head.out_hw();
         let mut dice = 0.0;
-        file.head
-            .predict_each(ctx, &hwc, &mut |i, p| {
-                let m = medpick_core::train::grid::resize_nearest_u8(
-                    &masks[i].mask,
-                    masks[i].height,
-                    masks[i].width,
-                    oh,
-                    ow,
-                );
-                let pred: Vec<u8> = p.iter().map(|&x| (x > 0.5) as u8).collect();
-                dice += medpick_core::metrics::dice_iou(&pred, &m).0;
-                Ok(())
-            })
-            .await
-            .map_err(js_err)?;
+        // One grid at a time in the head's layout (no second copy of every labelled grid).
+        for (g, m) in grids.iter().zip(&masks) {
+            let hwc =
+                if chw { medpick_core::train::grid::chw_to_hwc(g, shape.c, shape.h, shape.w) } else { g.to_vec() };
+            let p = file.head.predict(ctx, &hwc).await.map_err(js_err)?;
+            let want = medpick_core::train::grid::resize_nearest_u8(&m.mask, m.height, m.width, oh, ow);
+            let pred: Vec<u8> = p.iter().map(|&x| (x > 0.5) as u8).collect();
+            dice += medpick_core::metrics::dice_iou(&pred, &want).0;
+        }
         let doc = serde_json::json!({
             "head": file, "epoch_loss": log.epoch_loss, "steps": log.steps, "seconds": log.seconds,
             "trained_on": masks.len(), "train_dice": dice / masks.len() as f64,
@@ -280,7 +284,11 @@ impl Session {
                         let mut hwc = Vec::with_capacity(chunk.len());
                         for &i in chunk {
                             let g = self.grid_of(i, fetch.as_ref()).await?;
-                            hwc.push(if chw { medpick_core::train::grid::chw_to_hwc(&g, shape.c, shape.h, shape.w) } else { g });
+                            hwc.push(if chw {
+                                medpick_core::train::grid::chw_to_hwc(&g, shape.c, shape.h, shape.w)
+                            } else {
+                                g.into_owned()
+                            });
                         }
                         let refs: Vec<&[f32]> = hwc.iter().map(|g| g.as_slice()).collect();
                         s.extend(labelled::seg_scores(ctx, &h.head, &refs, score, 0.35).await.map_err(js_err)?);
@@ -377,22 +385,25 @@ impl Session {
         let rel = &self.files[f].rel;
         let (sample, id) = (self.files[f].rows[r].sample, &self.files[f].rows[r].id);
         let decoded = upload::decode(rel, bytes, medpick_core::io::Window::File).map_err(js_err)?;
-        let (got, img) = decoded.samples.into_iter().nth(sample).ok_or_else(|| {
-            JsError::new(&format!("{rel}: has no sample {sample} any more (was the file changed?)"))
-        })?;
+        let (got, img) =
+            decoded.samples.into_iter().nth(sample).ok_or_else(|| {
+                JsError::new(&format!("{rel}: has no sample {sample} any more (was the file changed?)"))
+            })?;
         if &got != id {
-            return Err(JsError::new(&format!("{rel}: sample {sample} is now {got}, not {id} (was the file changed?)")));
+            return Err(JsError::new(&format!(
+                "{rel}: sample {sample} is now {got}, not {id} (was the file changed?)"
+            )));
         }
         Ok(img)
     }
 
     /// Row `row`'s image embedding (the encoder's layout): the kept one, or computed from its file's bytes, which
     /// `fetch(row)` (a promise of a Uint8Array) gives; not kept.
-    async fn grid_of(&self, row: usize, fetch: Option<&js_sys::Function>) -> Result<Vec<f32>, JsError> {
+    async fn grid_of(&self, row: usize, fetch: Option<&js_sys::Function>) -> Result<Cow<'_, [f32]>, JsError> {
         let enc = self.encoder.as_ref().ok_or_else(|| JsError::new("no model loaded"))?;
         let r = *self.ordered().0.get(row).ok_or_else(|| JsError::new(&format!("no row {row}")))?;
         match &r.grid {
-            Some(g) => Ok(g.clone()),
+            Some(g) => Ok(Cow::Borrowed(g.as_slice())),
             None => {
                 let f = fetch.ok_or_else(|| JsError::new(&format!("{}: open the image first", r.id)))?;
                 let p = f.call1(&JsValue::NULL, &JsValue::from(row)).map_err(|e| js_err(format!("{e:?}")))?;
@@ -401,7 +412,8 @@ impl Session {
                     .map_err(|e| js_err(format!("{}: reading its file again: {e:?}", r.id)))?;
                 let img = self.decode_row(row, &js_sys::Uint8Array::new(&v).to_vec())?;
                 let (_, grid) = enc.embed_with_grid(self.gpu.as_ref(), &img).await.map_err(js_err)?;
-                grid.ok_or_else(|| JsError::new("this model has no image embedding for a segmentation head"))
+                grid.map(Cow::Owned)
+                    .ok_or_else(|| JsError::new("this model has no image embedding for a segmentation head"))
             }
         }
     }

@@ -260,11 +260,11 @@ impl Session {
         let path = std::path::Path::new(name);
         let w = medpick_core::io::weights::read_weights_bytes(path, bytes).map_err(js_err)?;
         let is_lite = w.tensors.keys().any(|k| k.starts_with("image_encoder.patch_embed"));
-        self.decoder = None;
         self.head = None;
+        let mut decoder = None;
         let enc = if is_lite {
             let dec = medpick_core::model::sam_decoder::SamDecoder::load(&w).map_err(js_err)?;
-            self.decoder = Some(match &self.gpu {
+            decoder = Some(match &self.gpu {
                 Some(ctx) => dec.to_gpu(ctx).map_err(js_err)?,
                 None => dec.to_cpu().map_err(js_err)?,
             });
@@ -275,6 +275,7 @@ impl Session {
         };
         self.model_name = enc.name().to_string();
         self.encoder = Some(enc);
+        self.decoder = decoder;
         self.files.clear();
         self.grid_bytes = 0;
         self.extra.clear();

@@ -277,7 +277,9 @@ async function runProfile(profile) {
   await until(page, () => window.__MEDPICK.annot.nextRuns, null, 3_600_000);
   a = await annot(page);
   const labelled = new Set(back.map((m) => m.id));
-  check(a.next?.picks?.length === 2 && a.next.picks.every((p) => !labelled.has(p.id)) && a.next.scored === N - 5, `${profile}: next batch of 2 among the ${N - 5} unlabelled: ${a.next?.picks?.map((p) => p.id.split('/').pop().slice(0, 8)).join(', ')}`);
+  const queued = new Set(a.queue);
+  check(a.next?.picks?.length === Math.min(2, N - BUDGET) && a.next.picks.every((p) => !labelled.has(p.id) && !queued.has(p.id)) && a.next.scored === N - BUDGET,
+    `${profile}: next batch of ${Math.min(2, N - BUDGET)} among the ${N - BUDGET} images neither labelled nor already listed: ${a.next?.picks?.map((p) => p.id.split('/').pop().slice(0, 8)).join(', ')}`);
   check(a.queue.length === BUDGET || (await annot(page)).current === a.next.picks[0].id, `${profile}: the next batch opens in the annotation view`);
 
   // The head equals the CLI's trained on the exported masks (same images, order, settings, seed).

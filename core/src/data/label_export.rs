@@ -176,7 +176,18 @@ pub fn import_files(files: &[(String, Vec<u8>)], images: &[(String, usize, usize
             out.problems.push((name.clone(), format!("a second mask for {id} (the first: {prev})")));
             continue;
         }
-        match MaskLabel::new(id, *w, *h, foreground(&img, false)) {
+        // 0/255 masks (medpick's, most tools') above half range; 0/1 label maps (MONAI Label's) above 0.
+        let values = img.first_channel_u32();
+        let fg = if values.iter().all(|&v| v <= 1) {
+            values.iter().map(|&v| v as u8).collect()
+        } else {
+            foreground(&img, false)
+        };
+        if fg.iter().all(|&v| v == 0) {
+            out.problems.push((name.clone(), format!("no foreground pixel: an empty mask is not imported over {id}")));
+            continue;
+        }
+        match MaskLabel::new(id, *w, *h, fg) {
             Ok(m) => out.masks.push(m),
             Err(e) => out.problems.push((name.clone(), e.to_string())),
         }
@@ -213,7 +224,7 @@ mod tests {
     use super::*;
 
     fn mask(id: &str, w: usize, h: usize, seed: u8) -> MaskLabel {
-        MaskLabel::new(id, w, h, (0..w * h).map(|i| ((i as u8).wrapping_mul(seed) > 128) as u8).collect()).unwrap()
+        MaskLabel::new(id, w, h, (0..w * h).map(|i| ((i * seed as usize) % 3 == 0) as u8).collect()).unwrap()
     }
 
     #[test]
@@ -249,6 +260,18 @@ mod tests {
         assert!(text.contains("broken.zip"), "{text}");
         assert!(text.contains("no image of this pool is named `nobody`"), "{text}");
         assert!(text.contains("`images/zz.png` is not an image of this pool"), "{text}");
+    }
+
+    #[test]
+    fn label_maps_of_0_and_1_import_as_masks_and_empty_masks_are_refused() {
+        let ones = encode_png_gray(&[0, 1, 1, 0, 0, 1], 3, 2).unwrap();
+        let empty = encode_png_gray(&[0; 6], 3, 2).unwrap();
+        let images = vec![("images/a.png".to_string(), 3, 2), ("images/b.png".to_string(), 3, 2)];
+        let files = vec![("labels/final/a.png".to_string(), ones), ("labels/final/b.png".to_string(), empty)];
+        let got = import_files(&files, &images);
+        assert_eq!(got.masks.len(), 1);
+        assert_eq!(got.masks[0].mask, vec![0, 1, 1, 0, 0, 1]);
+        assert!(format!("{:?}", got.problems).contains("no foreground pixel"), "{:?}", got.problems);
     }
 
     #[test]

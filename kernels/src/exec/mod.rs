@@ -375,7 +375,7 @@ impl<'a> Exec<'a> {
         let len = ops::dice_sums_len(rows);
         match &mut self.gpu {
             Some((ctx, enc)) => {
-                let lb = ctx.upload("labels", &labels[..rows])?;
+                let lb = crate::gpu::GpuBuffer::from(ctx.upload("labels", &labels[..rows])?);
                 let sums = ctx.storage("dice sums", (len * 4) as u64)?;
                 let grad = ctx.storage("dlogits", (rows * 8) as u64)?;
                 ops::dice_loss(ctx, enc, buf(OP, logits)?, &lb, &sums, &grad, rows, mode, scale).await?;

@@ -22,7 +22,7 @@ impl Exec<'_> {
         }
         match &mut self.gpu {
             Some((ctx, enc)) => {
-                let lb = ctx.upload("labels", &labels[..rows])?;
+                let lb = crate::gpu::GpuBuffer::from(ctx.upload("labels", &labels[..rows])?);
                 let loss = ctx.storage("loss", (rows * 4) as u64)?;
                 let grad = ctx.storage("dlogits", (rows * classes * 4) as u64)?;
                 ops::softmax_xent(ctx, enc, buf(OP, logits)?, &lb, &loss, &grad, rows, classes, smoothing, scale)

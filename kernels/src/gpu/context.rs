@@ -251,7 +251,9 @@ impl GpuContext {
         device.set_device_lost_callback(move |reason, message| {
             if reason != wgpu::DeviceLostReason::Destroyed {
                 if let Ok(mut v) = lost.lock() {
-                    v.push(format!("the GPU device was lost ({message}); out of GPU memory, or the driver or browser reset it"));
+                    v.push(format!(
+                        "the GPU device was lost ({message}); out of GPU memory, or the driver or browser reset it"
+                    ));
                 }
             }
         });
@@ -479,12 +481,13 @@ impl GpuContext {
         if workgroups.contains(&0) {
             return Ok(());
         }
-        let ubuf = self.device.create_buffer(&wgpu::BufferDescriptor {
+        // Freed after the next readback in the browser too (see `GpuBuffer`).
+        let ubuf = super::GpuBuffer::from(self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("params"),
             size: std::mem::size_of::<P>().next_multiple_of(16) as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
-        });
+        }));
         self.queue.write_buffer(&ubuf, 0, bytemuck::bytes_of(params));
         let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: ubuf.as_entire_binding() }];
         for (i, b) in buffers.iter().enumerate() {

@@ -236,7 +236,11 @@ async fn gemm_with(
     let groups = [n.div_ceil(64) as u32, m.div_ceil(128) as u32, splits as u32];
     // Split-K writes [M·N, splits] partials into a scratch buffer (small: it is used only when C has few tiles),
     // summed into C in the same encoder.
-    let part = if splits > 1 { Some(crate::gpu::GpuBuffer::from(ctx.storage(op, (m * n * splits * 4) as u64)?)) } else { None };
+    let part = if splits > 1 {
+        Some(crate::gpu::GpuBuffer::from(ctx.storage(op, (m * n * splits * 4) as u64)?))
+    } else {
+        None
+    };
     let bindings = [a, b, bias.unwrap_or(a), part.as_deref().unwrap_or(c)];
     // Same members in the same order (each checked against its WGSL by the layout test).
     match kernel {
@@ -256,7 +260,7 @@ async fn gemm_with(
     // outputs), where a row reduction would start a workgroup per output. f32 partials: `matmul_f16w` sums
     // them with `matmul`.
     if let Some(part) = &part {
-        let ones = ctx.upload(op, &vec![1f32; splits])?;
+        let ones = crate::gpu::GpuBuffer::from(ctx.upload(op, &vec![1f32; splits])?);
         let sum = if half_b { GemmKernel::Matmul } else { kernel.for_shape(1, splits, false) };
         Box::pin(gemm_with(ctx, enc, sum, [part, &ones, c], None, [m * n, 1, splits], false, false)).await?;
     }
