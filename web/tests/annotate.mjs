@@ -302,6 +302,27 @@ async function runProfile(profile) {
   const maxAbs = cw.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
   check(head.task === 'seg' && head.trained_on === 4 && cli.trained_on === 4 && maxDiff <= 2e-3, `${profile}: the tab's head equals \`medpick train\` on the exported masks: ${pw.length} parameters, max |Δ| ${maxDiff.toExponential(2)} (largest |value| ${maxAbs.toFixed(3)})`);
 
+  // Classes: typed names, one image labelled by key 1, the next by key 2 (the view moves on by itself); a
+  // classification head trains on them in the worker.
+  await page.check('input[name=task][value=cls]');
+  await page.fill('#classes', 'benign, malignant');
+  await page.dispatchEvent('#classes', 'change');
+  await until(page, () => document.querySelectorAll('#clstools button').length === 2);
+  await page.locator('#canvas').click({ position: { x: 2, y: 2 } });
+  const c0 = (await annot(page)).saved ?? 0;
+  await page.keyboard.press('1');
+  await until(page, (b) => window.__MEDPICK.annot.saved > b, c0);
+  await page.keyboard.press('2');
+  await until(page, (b) => window.__MEDPICK.annot.saved > b + 1, c0);
+  a = await annot(page);
+  check(a.labels?.classes === 2, `${profile}: 2 images labelled by class with the keys 1 and 2 (${JSON.stringify(a.labels)})`);
+  const t0 = a.trainedRuns;
+  await page.click('#train');
+  await until(page, (b) => window.__MEDPICK.annot.trainedRuns > b || window.__MEDPICK.annot.trainError, t0, 600_000);
+  a = await annot(page);
+  check(!a.trainError && a.trained?.trained_on === 2 && a.trained.epoch_loss.length === EPOCHS, `${profile}: a classification head trained on the 2 class labels${a.trainError ? `: ${a.trainError}` : ''}`);
+  await page.check('input[name=task][value=seg]');
+
   // The downloaded head loads in `medpick eval` (on the exported masks).
   const headFile = path.join(tmp, `tab-head-${profile}.json`);
   fs.writeFileSync(headFile, JSON.stringify(head));

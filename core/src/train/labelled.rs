@@ -220,6 +220,14 @@ mod tests {
     }
 
     #[test]
+    fn two_images_of_two_classes_train_a_head() {
+        let labels = vec!["b".to_string(), "a".to_string()];
+        let x = [0.5, -1.0, 2.0, 0.0, -0.5, 1.0, -2.0, 0.25];
+        let (file, log) = pollster::block_on(train_cls(None, "m", &x, 4, &labels, 5, 0)).unwrap();
+        assert_eq!((file.classes.clone(), file.trained_on, log.epoch_loss.len()), (vec!["a".into(), "b".into()], 2, 5));
+    }
+
+    #[test]
     fn most_uncertain_is_lowest_for_lc_and_highest_for_entropy() {
         let s = [0.9, 0.2, 0.5];
         assert_eq!(most_uncertain(&s, 2, "lc"), vec![1, 2]);
