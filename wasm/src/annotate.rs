@@ -174,7 +174,7 @@ impl Session {
         };
         let ctx = self.gpu.as_ref();
         let held_out = (val_grids.as_slice(), val.as_slice());
-        let (file, log) = labelled::train_seg(
+        let (file, log, train_dice) = labelled::train_seg(
             ctx,
             &self.model_name,
             shape,
@@ -189,20 +189,9 @@ impl Session {
         )
         .await
         .map_err(js_err)?;
-        let (oh, ow) = file.head.out_hw();
-        let mut dice = 0.0;
-        // One grid at a time in the head's layout (no second copy of every labelled grid).
-        for (g, m) in grids.iter().zip(&masks) {
-            let hwc =
-                if chw { medpick_core::train::grid::chw_to_hwc(g, shape.c, shape.h, shape.w) } else { g.to_vec() };
-            let p = file.head.predict(ctx, &hwc).await.map_err(js_err)?;
-            let want = medpick_core::train::grid::resize_nearest_u8(&m.mask, m.height, m.width, oh, ow);
-            let pred: Vec<u8> = p.iter().map(|&x| (x > 0.5) as u8).collect();
-            dice += medpick_core::metrics::dice_iou(&pred, &want).0;
-        }
         let doc = serde_json::json!({
             "head": file, "epoch_loss": log.epoch_loss, "steps": log.steps, "seconds": log.seconds,
-            "trained_on": masks.len(), "train_dice": dice / masks.len() as f64,
+            "trained_on": masks.len(), "train_dice": train_dice,
             "ids": masks.iter().map(|m| m.id.clone()).collect::<Vec<_>>(),
             "held_out": val.iter().map(|m| m.id.clone()).collect::<Vec<_>>(),
             "val_curve": log.val_curve,

@@ -13,9 +13,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { launch } from './browser.mjs';
+import { checker, foreignRequests, launch, medpickWeb } from './browser.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const web = path.resolve(here, '..');
@@ -31,14 +31,10 @@ const PROFILES = (process.env.MEDPICK_APP_PROFILES ?? 'webgpu,nogpu').split(',')
 const artifacts = path.join(repo, 'target/browser-artifacts');
 fs.mkdirSync(artifacts, { recursive: true });
 
-let passed = 0;
-let failed = 0;
-const check = (ok, what) => { if (ok) { passed++; console.log(`ok   ${what}`); } else { failed++; console.log(`FAIL ${what}`); } };
-const finish = () => { console.log(`${passed} passed, ${failed} failed`); process.exit(failed ? 1 : 0); };
+const { check, finish } = checker();
 
 if (!fs.existsSync(shared) || !fs.existsSync(bin)) {
-  console.log(`FAIL needs ${shared} and ${bin} (cargo build -p medpick)`);
-  failed++;
+  check(false, `needs ${shared} and ${bin} (cargo build -p medpick)`);
   finish();
 }
 
@@ -96,16 +92,7 @@ fs.mkdirSync(path.join(folder, 'images'), { recursive: true });
 const names = fs.readdirSync(path.join(shared, 'images')).filter((n) => n.endsWith('.png')).sort().slice(0, N);
 for (const n of names) fs.copyFileSync(path.join(shared, 'images', n), path.join(folder, 'images', n));
 
-const server = spawn(bin, ['web', '--port', '0', '--dir', web], { stdio: ['ignore', 'pipe', 'inherit'] });
-const origin = await new Promise((resolve, reject) => {
-  let buf = '';
-  server.stdout.on('data', (d) => {
-    buf += d;
-    const m = buf.match(/serving (http:\/\/127\.0\.0\.1:\d+)\//);
-    if (m) resolve(m[1]);
-  });
-  server.on('exit', (code) => reject(new Error(`medpick web exited with ${code}`)));
-});
+const { server, origin } = await medpickWeb(bin, web);
 
 const annot = (page) => page.evaluate(() => window.__MEDPICK.annot ?? {});
 const until = async (page, fn, arg, timeout = Number(process.env.MEDPICK_ANNOTATE_WAIT ?? 600_000)) => {
@@ -331,7 +318,7 @@ async function runProfile(profile) {
   const evalOut = execFileSync(bin, ['eval', '--head', headFile, '--dataset', ds, '--cache', 'none'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
   check(/dice/i.test(evalOut), `${profile}: \`medpick eval\` loads the tab's head: ${evalOut.trim().split('\n').find((l) => /dice/i.test(l))?.trim()}`);
 
-  const foreign = requests.filter((u) => !(u.startsWith(`${origin}/`) || u.startsWith(`blob:${origin}/`) || u.startsWith('data:')));
+  const foreign = foreignRequests(requests, origin);
   check(foreign.length === 0, `${profile}: all ${requests.length} requests of the loop stayed on ${origin}${foreign.length ? `: ${foreign.join(', ')}` : ''}`);
   await ctx.close();
 }
@@ -339,8 +326,7 @@ async function runProfile(profile) {
 try {
   for (const p of PROFILES) await runProfile(p);
 } catch (e) {
-  failed++;
-  console.log(`FAIL ${e.stack ?? e}`);
+  check(false, e.stack ?? e);
 } finally {
   server.kill();
   fs.rmSync(tmp, { recursive: true, force: true });

@@ -10,9 +10,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { launch } from './browser.mjs';
+import { checker, foreignRequests, launch, medpickWeb } from './browser.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const web = path.resolve(here, '..');
@@ -26,14 +26,10 @@ const PROFILES = (process.env.MEDPICK_APP_PROFILES ?? 'webgpu,nogpu').split(',')
 const artifacts = path.join(repo, 'target/browser-artifacts');
 fs.mkdirSync(artifacts, { recursive: true });
 
-let passed = 0;
-let failed = 0;
-const check = (ok, what) => { if (ok) { passed++; console.log(`ok   ${what}`); } else { failed++; console.log(`FAIL ${what}`); } };
-const finish = () => { console.log(`${passed} passed, ${failed} failed`); process.exit(failed ? 1 : 0); };
+const { check, finish } = checker();
 
 if (!fs.existsSync(shared) || !fs.existsSync(bin)) {
-  console.log(`FAIL needs ${shared} and ${bin} (cargo build -p medpick)`);
-  failed++;
+  check(false, `needs ${shared} and ${bin} (cargo build -p medpick)`);
   finish();
 }
 
@@ -72,16 +68,7 @@ for (const f of fs.readdirSync(path.dirname(nativeOut))) {
 console.log(`native CLI: ${N} images, ${Object.keys(native).length} strategies in ${nativeSecs.toFixed(1)} s (--device auto, incl. model load)`);
 
 // medpick web on a free port.
-const server = spawn(bin, ['web', '--port', '0', '--dir', web], { stdio: ['ignore', 'pipe', 'inherit'] });
-const origin = await new Promise((resolve, reject) => {
-  let buf = '';
-  server.stdout.on('data', (d) => {
-    buf += d;
-    const m = buf.match(/serving (http:\/\/127\.0\.0\.1:\d+)\//);
-    if (m) resolve(m[1]);
-  });
-  server.on('exit', (code) => reject(new Error(`medpick web exited with ${code}`)));
-});
+const { server, origin } = await medpickWeb(bin, web);
 
 async function runProfile(profile) {
   const ctx = await launch(profile);
@@ -136,7 +123,7 @@ async function runProfile(profile) {
     `${profile}: downloaded picks.csv parses with ${BUDGET} rows`);
   check(JSON.stringify(rows.map((r) => r[1])) === JSON.stringify(native.typiclust.map((r) => r[1])), `${profile}: downloaded CSV ids equal the native file's`);
   await page.screenshot({ path: path.join(artifacts, `app-${profile}.png`), fullPage: true });
-  const foreign = requests.filter((u) => !(u.startsWith(`${origin}/`) || u.startsWith(`blob:${origin}/`) || u.startsWith('data:')));
+  const foreign = foreignRequests(requests, origin);
   check(foreign.length === 0, `${profile}: all ${requests.length} requests stayed on ${origin}${foreign.length ? `: ${foreign.join(', ')}` : ''}`);
   await ctx.close();
   return embedSecs;
@@ -148,8 +135,7 @@ try {
   console.log(`images/s: native CLI (--device auto) ${(N / nativeSecs).toFixed(3)} incl. model load`
     + Object.entries(secs).map(([p, t]) => `; Chromium ${p === 'webgpu' ? 'WebGPU/SwiftShader' : 'CPU (wasm)'} ${(N / t).toFixed(3)}`).join(''));
 } catch (e) {
-  failed++;
-  console.log(`FAIL ${e.stack ?? e}`);
+  check(false, e.stack ?? e);
 } finally {
   server.kill();
   fs.rmSync(tmp, { recursive: true, force: true });

@@ -47,8 +47,8 @@ pub fn seg_config(shape: GridShape, epochs: usize, batch: usize, seed: u64) -> R
 /// --task seg --epochs E --batch B --seed S` does on the same images (masks resized to the head's output by
 /// nearest neighbour). `held_out` (grids and masks of labelled images not trained on) is only measured: its mean
 /// Dice after every epoch goes to the log's `val_curve`, and the head is the last epoch's, as without it.
-/// `progress(step, steps)` after each step. Returns the head file (the CLI's format, loaded by `medpick eval`)
-/// and the log (loss per epoch).
+/// `progress(step, steps)` after each step. Returns the head file (the CLI's format, loaded by `medpick eval`),
+/// the log (loss per epoch) and the head's mean Dice on the images it trained on.
 #[allow(clippy::too_many_arguments)] // the model's identity, the labelled data and the three settings
 pub async fn train_seg(
     ctx: Option<&GpuContext>,
@@ -62,7 +62,7 @@ pub async fn train_seg(
     batch: usize,
     seed: u64,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<(SegHeadFile, TrainLog)> {
+) -> Result<(SegHeadFile, TrainLog, f64)> {
     if masks.is_empty() {
         return Err(Error::Invalid("train: no image has a mask yet: draw at least one".into()));
     }
@@ -97,6 +97,7 @@ pub async fn train_seg(
         keep_last: true,
     });
     let (head, log) = seg::train_with_val(ctx, shape, &g, &[], &r, &[], None, &cfg, val, progress).await?;
+    let train_dice = seg::mean_dice(ctx, &head, &hwc, &resized).await?;
     let file = SegHeadFile {
         task: "seg".into(),
         model: model.to_string(),
@@ -107,7 +108,7 @@ pub async fn train_seg(
         config: serde_json::to_value(&cfg)?,
         head,
     };
-    Ok((file, log))
+    Ok((file, log, train_dice))
 }
 
 /// Train a classification head on feature rows (`x`, `dim` values each) with class names, as `medpick train

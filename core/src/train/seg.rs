@@ -211,14 +211,25 @@ pub struct SegValidation<'a> {
 
 /// Mean Dice of the head's thresholded (p > 0.5) foreground against the validation masks, at the head's output.
 async fn val_dice(ctx: Option<&GpuContext>, head: &SegHead, v: &SegValidation<'_>) -> Result<f64> {
+    mean_dice(ctx, head, v.grids, v.masks).await
+}
+
+/// Mean Dice of the head's thresholded (p > 0.5) foreground on `grids` (channels-last) against `masks` at the
+/// head's output size.
+pub async fn mean_dice<G: AsRef<[f32]>, M: AsRef<[u8]>>(
+    ctx: Option<&GpuContext>,
+    head: &SegHead,
+    grids: &[G],
+    masks: &[M],
+) -> Result<f64> {
     let mut sum = 0.0;
-    head.predict_each(ctx, v.grids, &mut |i, p| {
+    head.predict_each(ctx, grids, &mut |i, p| {
         let pred: Vec<u8> = p.iter().map(|&x| (x > 0.5) as u8).collect();
-        sum += crate::metrics::dice_iou(&pred, &v.masks[i]).0;
+        sum += crate::metrics::dice_iou(&pred, masks[i].as_ref()).0;
         Ok(())
     })
     .await?;
-    Ok(sum / v.grids.len() as f64)
+    Ok(sum / grids.len().max(1) as f64)
 }
 
 /// [`train`] with intensity variants and model selection: `variants[i]` are the grids of sample i's intensity
