@@ -167,6 +167,22 @@ pub async fn kernels(ctx: &GpuContext, opt: &BenchOptions) -> Result<Vec<KernelB
         });
         let bytes = ((n * d + 2 * n) * 4) as f64;
         out.push(row("min_dist_update", format!("n{n} d{d}"), ms, 3.0 * (n * d) as f64, bytes, cpu_ms));
+        // The same step on the f16 store: half the feature bytes.
+        let packed = cpu::min_dist_update_f16::pack_f16_rows(&x, n, d);
+        let bp = ctx.upload("bench", &packed)?;
+        let ms = time_gpu(ctx, opt.iters, &mind, || async {
+            let mut enc = ctx.encoder();
+            ops::min_dist_update_f16(ctx, &mut enc, &bp, &mind, n, d, 7, false).await?;
+            Ok(enc)
+        })
+        .await?;
+        let cpu_ms = cpu_time(opt.cpu, || {
+            let mut m = vec![f32::MAX; n];
+            cpu::min_dist_update_f16(&packed, &mut m, n, d, 7, false);
+            std::hint::black_box(m);
+        });
+        let bytes = ((n * d / 2 + 2 * n) * 4) as f64;
+        out.push(row("min_dist_update_f16", format!("n{n} d{d}"), ms, 3.0 * (n * d) as f64, bytes, cpu_ms));
     }
     Ok(out)
 }

@@ -27,7 +27,12 @@ pub struct SelectBenchArgs {
     /// scikit-activeml comparison: auto (when `python3 -c "import skactiveml"` works), off.
     #[arg(long, default_value = "auto")]
     pub skactiveml: String,
-    /// Python interpreter for the comparison.
+    /// A checkout of github.com/HiLab-git/MedCAL-Bench: its own numpy code (FM-AL/select_samples.py, run
+    /// unchanged by bench/medcal_select.py) is timed as a second peer on coreset, typiclust, probcover, repdiv,
+    /// alps, fps and bal. Its dense N × N matrices stop it where they exceed the memory available: the table says so.
+    #[arg(long)]
+    pub medcal: Option<PathBuf>,
+    /// Python interpreter for the comparisons.
     #[arg(long, default_value = "python3")]
     pub python: String,
     /// Output folder for bench-select.json and bench-select.md.
@@ -85,6 +90,8 @@ pub fn run(a: SelectBenchArgs) -> Result<bool> {
         skactiveml,
         python: a.python,
         script: Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/skactiveml_select.py"),
+        medcal: a.medcal,
+        medcal_script: Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/medcal_select.py"),
         exe: std::env::current_exe()?,
         // The cells run in children: they get this run's backend and thread count.
         child_args: crate::backend_args(),

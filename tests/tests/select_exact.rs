@@ -68,6 +68,94 @@ fn pruned_kcenter_gives_the_plain_scans_picks_and_scores() {
     assert_eq!(exact::kcenter(m, &[2], 12).0, plain.picks);
 }
 
+/// The f16 feature store (`coreset-f16`): on the CPU backend its picks and scores are coreset's on the
+/// f16-rounded features bit for bit (the pruned k-center on packed rows, and the plain scan through
+/// `min_dist_update_f16`); on a GPU the same up to float ties. Prints how far the f16 picks are from the f32 ones:
+/// shared picks and the coverage radius (the largest distance from a row to its nearest pick, in the f32
+/// features), the objective k-center greedy approximates.
+#[test]
+fn coreset_f16_is_coreset_on_f16_rounded_features() {
+    use medpick_core::select::{select_on, SelectInput};
+    for (name, x, n, d) in pools() {
+        use medpick_core::cpu::min_dist_update_f16::{pack_f16_rows, unpack_f16_row};
+        let packed = pack_f16_rows(&x, n, d);
+        let mut rounded = vec![0f32; n * d];
+        for (i, row) in rounded.chunks_exact_mut(d).enumerate() {
+            unpack_f16_row(&packed[i * d.div_ceil(2)..(i + 1) * d.div_ceil(2)], row);
+        }
+        // AdrenalMNIST3D's pixels are 0 or 1: f16 holds them exactly, and there the two stores must agree outright.
+        let exact_in_f16 = rounded == x;
+        let (m, mr) = (Matrix::new(&x, n, d).unwrap(), Matrix::new(&rounded, n, d).unwrap());
+        let budget = 200;
+        let run = |name: &str, m: Matrix, be: Option<Backend>| {
+            let input = SelectInput { x: m, budget, seed: 5, labeled: &[], scans: be };
+            pollster::block_on(select_on(name, &input)).unwrap()
+        };
+        let f16 = run("coreset-f16", m, Some(Backend::Cpu));
+        let on_rounded = run("coreset", mr, Some(Backend::Cpu));
+        assert_eq!(f16.picks, on_rounded.picks, "{name}: picks differ from coreset on the rounded features");
+        assert_eq!(f16.scores, on_rounded.scores, "{name}: scores differ");
+        assert!(f16.notes.iter().any(|s| s.starts_with("f16 feature store:")), "{:?}", f16.notes);
+        // The plain scan on the packed rows (min_dist_update_f16, no pruning) and the pruned k-center agree.
+        let mut plain = empty();
+        pollster::block_on(strategies::coreset_scan(Backend::Cpu, mr, &[f16.picks[0]], budget, &mut plain)).unwrap();
+        let (picks, scores, _) = exact::kcenter_f16(&packed, n, d, &[f16.picks[0]], budget);
+        assert_eq!(picks, plain.picks, "{name}: pruned f16 k-center differs from the plain scan");
+        assert_eq!(scores, plain.scores, "{name}: pruned f16 k-center's scores differ from the plain scan's");
+        if let Some(ctx) = crate::common::gpu() {
+            let g = run("coreset-f16", m, Some(Backend::Gpu(ctx)));
+            let same = g.picks.iter().zip(&f16.picks).take_while(|(a, b)| a == b).count();
+            if same < budget {
+                let (a, b) = (f16.scores[same], g.scores[same]);
+                assert!((a - b).abs() <= 1e-4 * a.max(1e-6), "{name}: GPU parts at pick {same}: {a} vs {b}");
+            }
+            eprintln!("{name}: GPU coreset-f16 agrees on the first {same} of {budget} picks");
+        }
+        // How far the f16 store moves the picks from the f32 ones.
+        let f32 = run("coreset", m, Some(Backend::Cpu));
+        let shared = f16.picks.iter().filter(|p| f32.picks.contains(p)).count();
+        let radius = |picks: &[usize]| {
+            let mut mind = vec![0f32; n];
+            for (k, &c) in picks.iter().enumerate() {
+                medpick_core::cpu::min_dist_update(&x, &mut mind, n, d, c, k == 0);
+            }
+            (mind.iter().fold(0f32, |a, &b| a.max(b)) as f64).sqrt()
+        };
+        let (r16, r32) = (radius(&f16.picks), radius(&f32.picks));
+        eprintln!("{name}: f16 store shares {shared} of {budget} picks with f32; coverage radius {r16:.6} vs {r32:.6} ({:+.3} %)", 100.0 * (r16 / r32 - 1.0));
+        assert!(r16 <= 1.05 * r32, "{name}: the f16 store's cover is {r16} against {r32}");
+        if exact_in_f16 {
+            assert_eq!(f16.picks, f32.picks, "{name}: f16 holds these features exactly");
+        }
+    }
+}
+
+/// The pruned k-center scan (`kcenter_update`, the GPU's coreset) gives the plain scan's (`min_dist_update`)
+/// picks and scores bit for bit on each backend, reading fewer rows.
+#[test]
+fn pruned_kcenter_scan_gives_the_plain_scans_picks_and_scores() {
+    let mut backends = vec![("cpu backend", Backend::Cpu)];
+    if let Some(ctx) = crate::common::gpu() {
+        backends.push(("gpu", Backend::Gpu(ctx)));
+    }
+    for (name, x, n, d) in pools() {
+        let m = Matrix::new(&x, n, d).unwrap();
+        for (bname, be) in &backends {
+            for seeds in [vec![7usize], vec![3, 500, 999, 42]] {
+                let budget = 150;
+                let (mut plain, mut pruned) = (empty(), empty());
+                pollster::block_on(strategies::coreset_scan(*be, m, &seeds, budget, &mut plain)).unwrap();
+                let (reads, all) =
+                    pollster::block_on(strategies::coreset_scan_pruned(*be, m, &seeds, budget, &mut pruned)).unwrap();
+                assert_eq!(pruned.picks, plain.picks, "{name} on the {bname}, seeds {seeds:?}: picks differ");
+                assert_eq!(pruned.scores, plain.scores, "{name} on the {bname}, seeds {seeds:?}: scores differ");
+                eprintln!("{name} on the {bname}: {reads} of {all} rows read");
+                assert!(reads < all, "{name}: no pruning");
+            }
+        }
+    }
+}
+
 #[test]
 fn accelerated_kmeans_equals_plain_kmeans_bit_for_bit() {
     for (name, x, n, d) in pools() {

@@ -22,6 +22,7 @@ use super::kmeans::{mean_variance, update_centres, Clustering};
 pub use super::pairs::{delta_graph, delta_graph_clustered, other_label_scan, probcover_delta};
 use super::Matrix;
 use crate::cpu::min_dist_update::{f32_sum_error, sqdist_f32est, sqdist_f64, sqdist_f64c, F32_SUM_ABS};
+use crate::cpu::min_dist_update_f16::unpack_f16_row;
 use crate::cpu::par;
 use crate::rng::Rng;
 
@@ -52,8 +53,59 @@ fn farthest(rows: &[u32], mind: &[f32]) -> Option<(f32, u32)> {
 /// triangle-inequality pruning. Returns `picks` greedy picks after the seeds, their scores (the distance to the
 /// nearest centre when picked) and the number of row-to-centre distances evaluated.
 pub fn kcenter(x: Matrix, seeds: &[usize], picks: usize) -> (Vec<usize>, Vec<f64>, u64) {
-    let (out, scores, st) = kcenter_state(x, seeds, picks, false);
+    let (out, scores, st) = kcenter_state(KRows::F32(x), seeds, picks, false);
     (out, scores, st.map_or(0, |s| s.evals))
+}
+
+/// [`kcenter`] on the f16 feature store (`words`: n rows of `d` features packed by
+/// `cpu::min_dist_update_f16::pack_f16_rows`): each row read is half the bytes, widened to f32 on the fly, so
+/// the picks are exactly [`kcenter`]'s on the f16-rounded features.
+pub fn kcenter_f16(words: &[u32], n: usize, d: usize, seeds: &[usize], picks: usize) -> (Vec<usize>, Vec<f64>, u64) {
+    let (out, scores, st) = kcenter_state(KRows::F16 { words, n, d }, seeds, picks, false);
+    (out, scores, st.map_or(0, |s| s.evals))
+}
+
+/// The rows k-center measures: f32 features, or the f16 store widened a row at a time.
+#[derive(Clone, Copy)]
+enum KRows<'a> {
+    F32(Matrix<'a>),
+    F16 { words: &'a [u32], n: usize, d: usize },
+}
+
+impl<'a> KRows<'a> {
+    fn n(&self) -> usize {
+        match self {
+            KRows::F32(x) => x.n,
+            KRows::F16 { n, .. } => *n,
+        }
+    }
+
+    fn d(&self) -> usize {
+        match self {
+            KRows::F32(x) => x.d,
+            KRows::F16 { d, .. } => *d,
+        }
+    }
+
+    /// Row `i` as f32: borrowed from the f32 features, or widened into `buf` (d values).
+    fn row<'b>(&'b self, i: usize, buf: &'b mut [f32]) -> &'b [f32] {
+        match self {
+            KRows::F32(x) => x.row(i),
+            KRows::F16 { words, d, .. } => {
+                let w = d.div_ceil(2);
+                unpack_f16_row(&words[i * w..(i + 1) * w], buf);
+                buf
+            }
+        }
+    }
+
+    /// A scratch row for [`KRows::row`] (empty for f32 features, which need none).
+    fn scratch(&self) -> Vec<f32> {
+        match self {
+            KRows::F32(_) => Vec::new(),
+            KRows::F16 { d, .. } => vec![0f32; *d],
+        }
+    }
 }
 
 /// Every centre of a k-center greedy run (the seeds, then the picks) with the rows it covers: the count of rows
@@ -68,7 +120,7 @@ pub struct Cover {
 /// [`kcenter`]'s picks after `seeds`, with the cover of all the centres; it stops early once every row is at
 /// distance 0 from a centre (the plain scan would then repeat a covered row).
 pub fn kcenter_cover(x: Matrix, seeds: &[usize], picks: usize) -> (Vec<usize>, Cover) {
-    let (out, _, st) = kcenter_state(x, seeds, picks, true);
+    let (out, _, st) = kcenter_state(KRows::F32(x), seeds, picks, true);
     let cover = match st {
         Some(st) => Cover {
             counts: st.members.iter().map(Vec::len).collect(),
@@ -86,18 +138,26 @@ pub fn kcenter_cover(x: Matrix, seeds: &[usize], picks: usize) -> (Vec<usize>, C
 }
 
 fn kcenter_state<'a>(
-    x: Matrix<'a>,
+    x: KRows<'a>,
     seeds: &[usize],
     picks: usize,
     stop_when_covered: bool,
 ) -> (Vec<usize>, Vec<f64>, Option<KCenter<'a>>) {
-    let n = x.n;
+    let n = x.n();
     let (mut out, mut scores) = (Vec::with_capacity(picks), Vec::with_capacity(picks));
     let Some(&s0) = seeds.first() else { return (out, scores, None) };
-    let mind: Vec<f32> = par::map(n, |i| sqdist_f64(x.row(i), x.row(s0)) as f32);
+    let c0 = x.row(s0, &mut x.scratch()).to_vec();
+    let mut mind = vec![0f32; n];
+    let rows = par::rows_per_task(n, x.d(), 1 << 16);
+    par::for_chunks(&mut mind, rows, |task, out| {
+        let mut buf = x.scratch();
+        for (r, m) in out.iter_mut().enumerate() {
+            *m = sqdist_f64(x.row(task * rows + r, &mut buf), &c0) as f32;
+        }
+    });
     let members: Vec<Vec<u32>> = vec![(0..n as u32).collect()];
     let far = vec![farthest(&members[0], &mind)];
-    let mut st = KCenter { x, mind, centres: vec![s0], members, far, evals: n as u64 };
+    let mut st = KCenter { x, mind, centres: vec![s0], rows: c0, members, far, evals: n as u64 };
     for &c in &seeds[1..] {
         st.add(c);
     }
@@ -118,9 +178,11 @@ fn kcenter_state<'a>(
 
 /// The state of [`kcenter`]: per centre (in the order added) its row, its rows and its farthest row.
 struct KCenter<'a> {
-    x: Matrix<'a>,
+    x: KRows<'a>,
     mind: Vec<f32>,
     centres: Vec<usize>,
+    /// The centres' rows as f32, in order (d values each).
+    rows: Vec<f32>,
     members: Vec<Vec<u32>>,
     far: Vec<Option<(f32, u32)>>,
     evals: u64,
@@ -130,9 +192,11 @@ impl KCenter<'_> {
     /// Add row `p` as a centre: the rows it is nearer to than their own centre move to it.
     fn add(&mut self, p: usize) {
         let x = self.x;
-        let cp = x.row(p);
-        let centres = &self.centres;
-        let dc2: Vec<f64> = par::map(centres.len(), |j| sqdist_f64(cp, x.row(centres[j])));
+        let d = x.d();
+        let cp = x.row(p, &mut x.scratch()).to_vec();
+        let cp = &cp[..];
+        let (centres, crow) = (&self.centres, &self.rows);
+        let dc2: Vec<f64> = par::map(centres.len(), |j| sqdist_f64(cp, &crow[j * d..(j + 1) * d]));
         self.evals += centres.len() as u64;
         let open: Vec<usize> = (0..centres.len())
             .filter(|&j| self.far[j].is_some_and(|(r, _)| !cannot_improve(dc2[j], r as f64)))
@@ -141,6 +205,7 @@ impl KCenter<'_> {
         let parts = par::map(open.len(), |t| {
             let j = open[t];
             let (mut keep, mut moved, mut ev) = (Vec::with_capacity(members[j].len()), Vec::new(), 0u64);
+            let mut buf = x.scratch();
             for &i in &members[j] {
                 let old = m[i as usize];
                 if cannot_improve(dc2[j], old as f64) {
@@ -148,7 +213,7 @@ impl KCenter<'_> {
                     continue;
                 }
                 ev += 1;
-                let v = sqdist_f64(x.row(i as usize), cp) as f32;
+                let v = sqdist_f64(x.row(i as usize, &mut buf), cp) as f32;
                 if v < old {
                     moved.push((i, v));
                 } else {
@@ -170,6 +235,7 @@ impl KCenter<'_> {
         self.far.push(farthest(&mine, &self.mind));
         self.members.push(mine);
         self.centres.push(p);
+        self.rows.extend_from_slice(cp);
     }
 }
 

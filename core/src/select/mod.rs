@@ -126,6 +126,7 @@ pub async fn select_on(name: &str, input: &SelectInput<'_>) -> Result<Selection>
     let mut sel = match name {
         "random" => strategies::random(input),
         "coreset" => strategies::coreset(input, None).await?,
+        "coreset-f16" => strategies::coreset_f16(input).await?,
         "alps" => strategies::alps(input).await?,
         "typiclust" => strategies::typiclust(input).await?,
         "typiclust-knn" => strategies::typiclust_knn(input).await?,
@@ -148,7 +149,8 @@ pub async fn select_on(name: &str, input: &SelectInput<'_>) -> Result<Selection>
             }
         }
         other => {
-            return Err(Error::Unknown { kind: "strategy", name: other.to_string(), known: COLD_START.join(", ") })
+            let known = format!("{}, coreset-f16, probcover-delta:δ", COLD_START.join(", "));
+            return Err(Error::Unknown { kind: "strategy", name: other.to_string(), known });
         }
     };
     sel.strategy = name.to_string();

@@ -67,6 +67,9 @@ pub struct Pool<'a> {
     pub(super) blocks: Vec<PoolBlock<'a>>,
     /// Blocked pools: the centre row and a block's share of a per-row output.
     pub(super) scratch: Option<(Buf<'a>, Buf<'a>)>,
+    /// The f16 store ([`Pool::upload_f16`]): `x` holds packed words (⌈D/2⌉ a row) and this is D. Only
+    /// [`Pool::min_dist_update`] reads such a pool.
+    pub f16_d: Option<usize>,
 }
 
 /// Where the rows of one side of a [`TileScan`] come from.
@@ -82,7 +85,7 @@ impl<'a> Pool<'a> {
         let d = x.d.max(1);
         if x.n * d <= limit {
             let buf = be.rows("pool", x.data)?;
-            return Ok(Pool { x, be, blocks: vec![PoolBlock { row0: 0, rows: x.n, buf }], scratch: None });
+            return Ok(Pool { x, be, blocks: vec![PoolBlock { row0: 0, rows: x.n, buf }], scratch: None, f16_d: None });
         }
         // Each block keeps one spare row (the centre row of a blocked `min_dist_update`).
         let rows = (limit / d).saturating_sub(1);
@@ -102,7 +105,17 @@ impl<'a> Pool<'a> {
             blocks.push(PoolBlock { row0, rows: r, buf });
         }
         let scratch = (be.storage("pool", d)?, be.storage("pool", rows + 1)?);
-        Ok(Pool { x, be, blocks, scratch: Some(scratch) })
+        Ok(Pool { x, be, blocks, scratch: Some(scratch), f16_d: None })
+    }
+
+    /// The f16 feature store: `packed` is `cpu::min_dist_update_f16::pack_f16_rows` of n rows of `d` features
+    /// (⌈d/2⌉ words a row, viewed as f32 words only to be moved); half the bytes of [`Pool::upload`] for every
+    /// k-center step to read.
+    pub fn upload_f16(be: Backend<'a>, packed: &'a [u32], n: usize, d: usize) -> Result<Self> {
+        let words: &'a [f32] = bytemuck::cast_slice(packed);
+        let mut p = Pool::upload(be, Matrix::new(words, n, d.div_ceil(2))?)?;
+        p.f16_d = Some(d);
+        Ok(p)
     }
 
     /// True when the rows are split over several buffers.
@@ -136,7 +149,10 @@ impl<'a> Pool<'a> {
     pub async fn min_dist_update(&self, ex: &mut Exec<'_>, target: &Buf<'_>, center: usize, init: bool) -> Result<()> {
         let (n, d) = (self.x.n, self.x.d);
         let Some((crow, tblk)) = &self.scratch else {
-            return ex.min_dist_update(&self.blocks[0].buf, target, n, d, center, init).await;
+            return match self.f16_d {
+                Some(fd) => ex.min_dist_update_f16(&self.blocks[0].buf, target, n, fd, center, init).await,
+                None => ex.min_dist_update(&self.blocks[0].buf, target, n, d, center, init).await,
+            };
         };
         if center >= n {
             return Err(Error::shape("min_dist_update", format!("centre {center} is outside the {n} rows")));
@@ -148,8 +164,46 @@ impl<'a> Pool<'a> {
             if !init {
                 ex.copy(target, b.row0, tblk, 0, b.rows)?;
             }
-            ex.min_dist_update(&b.buf, tblk, b.rows + 1, d, b.rows, init).await?;
+            match self.f16_d {
+                Some(fd) => ex.min_dist_update_f16(&b.buf, tblk, b.rows + 1, fd, b.rows, init).await?,
+                None => ex.min_dist_update(&b.buf, tblk, b.rows + 1, d, b.rows, init).await?,
+            }
             ex.copy(tblk, 0, target, b.row0, b.rows)?;
+        }
+        Ok(())
+    }
+
+    /// The pruned k-center step (`kcenter_update`) from row `center` as centre number `k`: `dc2` [k] holds its
+    /// squared distances to the earlier centres, `owner` and `mind` [n] each row's centre and minimum, `count` [1]
+    /// the rows read. An f32 pool.
+    #[allow(clippy::too_many_arguments)] // buffers, the centre and the step
+    pub async fn kcenter_update(
+        &self,
+        ex: &mut Exec<'_>,
+        dc2: &Buf<'_>,
+        owner: &Buf<'_>,
+        mind: &Buf<'_>,
+        count: &Buf<'_>,
+        center: usize,
+        k: u32,
+        init: bool,
+    ) -> Result<()> {
+        use crate::cpu::kcenter_update::{margin_for, KcenterStep};
+        let (n, d) = (self.x.n, self.x.d);
+        if self.f16_d.is_some() {
+            return Err(Error::Invalid("kcenter_update: the f16 store has no pruned k-center step".into()));
+        }
+        if center >= n {
+            return Err(Error::shape("kcenter_update", format!("centre {center} is outside the {n} rows")));
+        }
+        let step = |n, center, row0| KcenterStep { n, d, center, init, row0, k, margin: margin_for(d) };
+        let Some((crow, _)) = &self.scratch else {
+            return ex.kcenter_update(&self.blocks[0].buf, dc2, owner, mind, count, step(n, center, 0)).await;
+        };
+        self.copy_rows(ex, center, 1, crow)?;
+        for b in &self.blocks {
+            ex.copy(crow, 0, &b.buf, b.rows * d, d)?;
+            ex.kcenter_update(&b.buf, dc2, owner, mind, count, step(b.rows, b.rows, b.row0)).await?;
         }
         Ok(())
     }

@@ -129,7 +129,10 @@ pub async fn coreset(input: &SelectInput<'_>, first: Option<usize>) -> Result<Se
         seeds.push(f);
     }
     match input.scans {
-        Some(be) if be.is_gpu() => coreset_scan(be, x, &seeds, input.budget, &mut sel).await?,
+        Some(be) if be.is_gpu() => {
+            let (reads, plain) = coreset_scan_pruned(be, x, &seeds, input.budget, &mut sel).await?;
+            sel.notes.push(format!("k-center: {reads} rows read (plain scan: {plain})"));
+        }
         Some(_) => {
             // The CPU backend: the scan's result (f32 min-distances of f64 sums), with triangle pruning.
             let (picks, scores, evals) = super::exact::kcenter(x, &seeds, input.budget.saturating_sub(sel.picks.len()));
@@ -143,6 +146,50 @@ pub async fn coreset(input: &SelectInput<'_>, first: Option<usize>) -> Result<Se
     Ok(sel)
 }
 
+/// `coreset-f16`: [`coreset`] on the f16 feature store. The features are rounded to f16 and packed two to a
+/// word, so each k-center step reads half the bytes (`min_dist_update_f16` on a GPU, the pruned
+/// [`super::exact::kcenter_f16`] on the CPU backend); distances are then computed exactly as the f32 store's.
+/// The picks are therefore [`coreset`]'s on the f16-rounded features, the same first centre included; how far
+/// they are from the f32 picks is measured in docs/selection.md.
+pub async fn coreset_f16(input: &SelectInput<'_>) -> Result<Selection> {
+    use crate::cpu::min_dist_update_f16::pack_f16_rows;
+    let x = input.x;
+    let packed = pack_f16_rows(x.data, x.n, x.d);
+    let mut sel = empty();
+    let mut seeds: Vec<usize> = input.labeled.to_vec();
+    if seeds.is_empty() {
+        let f = Rng::new(input.seed).below(x.n as u32) as usize;
+        sel.picks.push(f);
+        sel.scores.push(0.0);
+        seeds.push(f);
+    }
+    let bytes = |b: usize| format!("{:.1} MiB", b as f64 / 1048576.0);
+    sel.notes.push(format!(
+        "f16 feature store: {} instead of {} (the picks are coreset's on the f16-rounded features)",
+        bytes(packed.len() * 4),
+        bytes(x.data.len() * 4)
+    ));
+    match input.scans {
+        Some(be) if be.is_gpu() => {
+            let pool = Pool::upload_f16(be, &packed, x.n, x.d)?;
+            kcenter_scan(&pool, &seeds, input.budget, &mut sel).await?
+        }
+        Some(_) => {
+            let rest = input.budget.saturating_sub(sel.picks.len());
+            let (picks, scores, evals) = super::exact::kcenter_f16(&packed, x.n, x.d, &seeds, rest);
+            sel.picks.extend(picks);
+            sel.scores.extend(scores);
+            let plain = (seeds.len() + sel.picks.len()) as u64 * x.n as u64;
+            sel.notes.push(format!("k-center: {evals} distance evaluations (plain: {plain})"));
+        }
+        None => {
+            let rounded: Vec<f32> = x.data.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect();
+            coreset_plain(Matrix::new(&rounded, x.n, x.d)?, &seeds, input.budget, &mut sel)
+        }
+    }
+    Ok(sel)
+}
+
 /// k-center greedy in the scans: `min_dist_update` from every centre and `argmax_rows` of the min-distances.
 pub async fn coreset_scan(
     be: crate::exec::Backend<'_>,
@@ -151,18 +198,82 @@ pub async fn coreset_scan(
     budget: usize,
     sel: &mut Selection,
 ) -> Result<()> {
+    kcenter_scan(&Pool::upload(be, x)?, seeds, budget, sel).await
+}
+
+/// [`coreset_scan`] with triangle-inequality pruning (`kcenter_update`): the same min-distances bit for bit, so
+/// the same picks and scores, with only the rows a new centre can lower read. Returns the rows read and the rows
+/// the plain scan reads (every row at every step).
+pub async fn coreset_scan_pruned(
+    be: crate::exec::Backend<'_>,
+    x: Matrix<'_>,
+    seeds: &[usize],
+    budget: usize,
+    sel: &mut Selection,
+) -> Result<(u64, u64)> {
+    use crate::cpu::min_dist_update::sqdist_f64;
     let pool = Pool::upload(be, x)?;
-    let mind = be.storage("coreset", x.n)?;
+    let n = x.n;
+    let (mind, owner, count) = (be.storage("coreset", n)?, be.storage("coreset", n)?, be.storage("coreset", 1)?);
+    let dc2 = be.storage("coreset", seeds.len() + budget + 1)?;
+    let (ov, oi) = (be.storage("coreset", 1)?, be.storage("coreset", 1)?);
+    let mut centres: Vec<usize> = Vec::with_capacity(seeds.len() + budget + 1);
+    let mut ex = be.exec();
+    // The counter is a wrapping u32: read (and the difference added up) before it could pass 2³² reads.
+    let (mut reads, mut last, mut unread) = (0u64, 0u32, 0u64);
+    let mut next: Vec<(usize, bool)> = seeds.iter().enumerate().map(|(s, &c)| (c, s == 0)).collect();
+    loop {
+        for (c, init) in std::mem::take(&mut next) {
+            // The new centre's squared distances to the earlier ones (f64 sums on the host), then the step.
+            let d2: Vec<f32> = crate::cpu::par::map(centres.len(), |j| sqdist_f64(x.row(c), x.row(centres[j])) as f32);
+            if unread + n as u64 > u32::MAX as u64 {
+                let now = ex.read_u32(&count, 1).await?[0];
+                reads += now.wrapping_sub(last) as u64;
+                (last, unread) = (now, 0);
+            }
+            ex.flush();
+            if !d2.is_empty() {
+                be.write(&dc2, 0, &d2)?;
+            }
+            pool.kcenter_update(&mut ex, &dc2, &owner, &mind, &count, c, centres.len() as u32, init).await?;
+            centres.push(c);
+            unread += n as u64;
+        }
+        if sel.picks.len() >= budget {
+            break;
+        }
+        ex.argmax_rows(&mind, &ov, &oi, 1, n).await?;
+        let vi = ex.read_many_f32(&[(&ov, 1), (&oi, 1), (&count, 1)]).await?;
+        let (v, i) = (vi[0][0], vi[1][0].to_bits() as usize);
+        let now = vi[2][0].to_bits();
+        reads += now.wrapping_sub(last) as u64;
+        (last, unread) = (now, 0);
+        if i >= n {
+            break;
+        }
+        sel.picks.push(i);
+        sel.scores.push((v.max(0.0) as f64).sqrt());
+        if sel.picks.len() < budget {
+            next.push((i, false));
+        }
+    }
+    Ok((reads, (centres.len() * n) as u64))
+}
+
+/// [`coreset_scan`] on a pool already uploaded (either store).
+async fn kcenter_scan(pool: &Pool<'_>, seeds: &[usize], budget: usize, sel: &mut Selection) -> Result<()> {
+    let (be, n) = (pool.be, pool.x.n);
+    let mind = be.storage("coreset", n)?;
     let (ov, oi) = (be.storage("coreset", 1)?, be.storage("coreset", 1)?);
     let mut ex = be.exec();
     for (s, &c) in seeds.iter().enumerate() {
         pool.min_dist_update(&mut ex, &mind, c, s == 0).await?;
     }
     while sel.picks.len() < budget {
-        ex.argmax_rows(&mind, &ov, &oi, 1, x.n).await?;
+        ex.argmax_rows(&mind, &ov, &oi, 1, n).await?;
         let vi = ex.read_many_f32(&[(&ov, 1), (&oi, 1)]).await?;
         let (v, i) = (vi[0][0], vi[1][0].to_bits() as usize);
-        if i >= x.n {
+        if i >= n {
             break;
         }
         sel.picks.push(i);

@@ -323,6 +323,68 @@ impl Exec<'_> {
         }
     }
 
+    /// Pruned k-center step (`cpu::kcenter_update`): `x` holds this block's rows, `owner`/`mind` the pool's,
+    /// `count` [1] grows by the rows read.
+    #[allow(clippy::too_many_arguments)] // operands and the step
+    pub async fn kcenter_update(
+        &mut self,
+        x: &Buf<'_>,
+        dc2: &Buf<'_>,
+        owner: &Buf<'_>,
+        mind: &Buf<'_>,
+        count: &Buf<'_>,
+        s: cpu::kcenter_update::KcenterStep,
+    ) -> Result<()> {
+        const OP: &str = "kcenter_update";
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                let (x, dc2, c) = (gpu_buf(OP, x)?, gpu_buf(OP, dc2)?, gpu_buf(OP, count)?);
+                ops::kcenter_update(ctx, enc, x, dc2, gpu_buf(OP, owner)?, gpu_buf(OP, mind)?, c, s).await
+            }
+            None => {
+                if s.center * s.d + s.d > x.len() {
+                    return Err(Error::shape(OP, format!("centre row {} is outside x", s.center)));
+                }
+                let x = words(OP, "x", x, s.n * s.d)?;
+                let dc2 = words(OP, "dc2", dc2, s.k as usize)?;
+                let mut o = words_mut(OP, "owner", owner, s.row0 + s.n)?;
+                let mut m = words_mut(OP, "mind", mind, s.row0 + s.n)?;
+                let mut c = words_mut(OP, "count", count, 1)?;
+                cpu::kcenter_update(x.f32s(), dc2.f32s(), &mut o, f32s_mut(&mut m), &mut c, s);
+                Ok(())
+            }
+        }
+    }
+
+    /// [`Self::min_dist_update`] on f16 features, two to a word (`cpu::min_dist_update_f16::pack_f16_rows`):
+    /// x holds n · ⌈d/2⌉ words.
+    #[allow(clippy::too_many_arguments)] // operands, sizes, the centre and the flag
+    pub async fn min_dist_update_f16(
+        &mut self,
+        x: &Buf<'_>,
+        mind: &Buf<'_>,
+        n: usize,
+        d: usize,
+        center: usize,
+        init: bool,
+    ) -> Result<()> {
+        const OP: &str = "min_dist_update_f16";
+        if center >= n {
+            return Err(Error::shape(OP, format!("centre {center} is outside the {n} rows")));
+        }
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                ops::min_dist_update_f16(ctx, enc, gpu_buf(OP, x)?, gpu_buf(OP, mind)?, n, d, center, init).await
+            }
+            None => {
+                let x = words(OP, "x", x, n * d.div_ceil(2))?;
+                let mut m = words_mut(OP, "mind", mind, n)?;
+                cpu::min_dist_update_f16(x.u32s(), f32s_mut(&mut m), n, d, center, init);
+                Ok(())
+            }
+        }
+    }
+
     /// Per row of X [rows, cols]: the maximum and its lowest column (u32::MAX when nothing compares).
     #[allow(clippy::too_many_arguments)] // operands, outputs, sizes
     pub async fn argmax_rows(

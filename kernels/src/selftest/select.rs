@@ -10,6 +10,15 @@ pub(super) enum Spec {
         n: usize,
         d: usize,
         steps: usize,
+        /// The f16 store (`min_dist_update_f16`).
+        f16: bool,
+    },
+    /// `kcenter_update`: `steps` centres on rows in `blobs` clusters (so rows are skipped), the pool in two blocks.
+    Kcenter {
+        n: usize,
+        d: usize,
+        steps: usize,
+        blobs: usize,
     },
     Argmax {
         rows: usize,
@@ -48,7 +57,8 @@ pub(super) enum Spec {
 impl Spec {
     pub(super) fn label(&self) -> String {
         match self {
-            Spec::MinDist { n, d, steps } => format!("n{n} d{d} {steps} steps"),
+            Spec::Kcenter { n, d, steps, blobs } => format!("n{n} d{d} {steps} steps {blobs} blobs"),
+            Spec::MinDist { n, d, steps, .. } => format!("n{n} d{d} {steps} steps"),
             Spec::Argmax { rows, cols, ties } => {
                 format!("{rows}x{cols}{}", if *ties { " ties" } else { "" })
             }
@@ -75,9 +85,15 @@ pub(super) fn cases() -> Vec<Case> {
     use Group::*;
     let mut v = Vec::new();
     for (n, d) in [(1, 1), (7, 7), (63, 64), (64, 65), (65, 256), (1000, 3)] {
-        v.push(case("min_dist_update", Small, MinDist { n, d, steps: 3 }));
+        v.push(case("min_dist_update", Small, MinDist { n, d, steps: 3, f16: false }));
+        v.push(case("min_dist_update_f16", Small, MinDist { n, d, steps: 3, f16: true }));
     }
-    v.push(case("min_dist_update", Model, MinDist { n: 10_007, d: 384, steps: 4 }));
+    v.push(case("min_dist_update", Model, MinDist { n: 10_007, d: 384, steps: 4, f16: false }));
+    v.push(case("min_dist_update_f16", Model, MinDist { n: 10_007, d: 384, steps: 4, f16: true }));
+    for (n, d, steps, blobs) in [(1, 1, 1, 1), (7, 7, 3, 2), (63, 64, 5, 4), (65, 256, 9, 3), (1000, 3, 20, 10)] {
+        v.push(case("kcenter_update", Small, Kcenter { n, d, steps, blobs }));
+    }
+    v.push(case("kcenter_update", Model, Kcenter { n: 10_007, d: 384, steps: 24, blobs: 16 }));
     for (rows, cols, ties) in
         [(1, 1, false), (7, 7, true), (63, 64, false), (64, 65, true), (65, 1000, true), (1000, 63, false)]
     {
@@ -118,13 +134,18 @@ pub(super) fn cases() -> Vec<Case> {
 
 pub(super) async fn run(ctx: Option<&GpuContext>, _c: &Case, spec: &Spec, rng: &mut Rng) -> Result<Outcome> {
     match spec.clone() {
-        Spec::MinDist { n, d, steps } => {
+        Spec::MinDist { n, d, steps, f16 } => {
             let x = rng.uniform_vec(n * d, -1.0, 1.0);
+            let packed = if f16 { cpu::min_dist_update_f16::pack_f16_rows(&x, n, d) } else { Vec::new() };
             let centers: Vec<usize> = (0..steps).map(|_| rng.below(n as u32) as usize).collect();
             let (want, cpu_ms) = timed!({
                 let mut mind = vec![0f32; n];
                 for (s, &ci) in centers.iter().enumerate() {
-                    cpu::min_dist_update(&x, &mut mind, n, d, ci, s == 0);
+                    if f16 {
+                        cpu::min_dist_update_f16(&packed, &mut mind, n, d, ci, s == 0);
+                    } else {
+                        cpu::min_dist_update(&x, &mut mind, n, d, ci, s == 0);
+                    }
                 }
                 mind
             });
@@ -132,13 +153,83 @@ pub(super) async fn run(ctx: Option<&GpuContext>, _c: &Case, spec: &Spec, rng: &
                 return Ok(Outcome { cmp: None, elements: n, gpu_ms: 0.0, cpu_ms });
             };
             let (got, gpu_ms) = timed!({
-                let bx = ctx.upload("selftest", &x)?;
+                let bx = if f16 { ctx.upload("selftest", &packed)? } else { ctx.upload("selftest", &x)? };
                 let mind = ctx.storage("selftest", (n * 4) as u64)?;
                 let mut enc = ctx.encoder();
                 for (s, &ci) in centers.iter().enumerate() {
-                    ops::min_dist_update(ctx, &mut enc, &bx, &mind, n, d, ci, s == 0).await?;
+                    if f16 {
+                        ops::min_dist_update_f16(ctx, &mut enc, &bx, &mind, n, d, ci, s == 0).await?;
+                    } else {
+                        ops::min_dist_update(ctx, &mut enc, &bx, &mind, n, d, ci, s == 0).await?;
+                    }
                 }
                 ctx.submit(enc);
+                read_f32(ctx, &mind, n).await?
+            });
+            Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::BALANCED)), elements: n, gpu_ms, cpu_ms })
+        }
+        Spec::Kcenter { n, d, steps, blobs } => {
+            use cpu::kcenter_update::{margin_for, KcenterStep};
+            // Rows around `blobs` random points; the centres are rows of different blobs first.
+            let pts = rng.uniform_vec(blobs * d, -4.0, 4.0);
+            let noise = rng.uniform_vec(n * d, -0.5, 0.5);
+            let x: Vec<f32> = (0..n * d).map(|t| pts[(t / d % blobs) * d + t % d] + noise[t]).collect();
+            let centers: Vec<usize> = (0..steps).map(|s| (s * 7919 + 3) % n).collect();
+            let dc2s: Vec<Vec<f32>> = (0..steps)
+                .map(|s| {
+                    let c = &x[centers[s] * d..(centers[s] + 1) * d];
+                    let mut v: Vec<f32> = (0..s)
+                        .map(|j| cpu::min_dist_update::sqdist_f64(c, &x[centers[j] * d..(centers[j] + 1) * d]) as f32)
+                        .collect();
+                    v.push(0.0);
+                    v
+                })
+                .collect();
+            // Two blocks: rows [0, h) and [h, n), each dispatch given its block's rows and the centre copied after
+            // them (the pool's spare row), as a blocked pool runs it.
+            let h = n.div_ceil(2);
+            let blocks: Vec<(usize, usize)> = [(0, h), (h, n - h)].into_iter().filter(|b| b.1 > 0).collect();
+            let block_rows = |b: (usize, usize), c: usize| {
+                let mut v = x[b.0 * d..(b.0 + b.1) * d].to_vec();
+                v.extend_from_slice(&x[c * d..(c + 1) * d]);
+                v
+            };
+            let margin = margin_for(d);
+            let step = |s: usize, b: (usize, usize)| KcenterStep {
+                n: b.1,
+                d,
+                center: b.1,
+                init: s == 0,
+                row0: b.0,
+                k: s as u32,
+                margin,
+            };
+            let (want, cpu_ms) = timed!({
+                let (mut owner, mut mind, mut count) = (vec![0u32; n], vec![0f32; n], [0u32]);
+                for s in 0..steps {
+                    for &b in &blocks {
+                        let rows = block_rows(b, centers[s]);
+                        cpu::kcenter_update(&rows, &dc2s[s], &mut owner, &mut mind, &mut count, step(s, b));
+                    }
+                }
+                mind
+            });
+            let Some(ctx) = ctx else {
+                return Ok(Outcome { cmp: None, elements: n, gpu_ms: 0.0, cpu_ms });
+            };
+            let (got, gpu_ms) = timed!({
+                let (owner, mind) =
+                    (ctx.storage("selftest", (n * 4) as u64)?, ctx.storage("selftest", (n * 4) as u64)?);
+                let count = ctx.storage("selftest", 4)?;
+                for s in 0..steps {
+                    let dc2 = ctx.upload("selftest", &dc2s[s])?;
+                    let mut enc = ctx.encoder();
+                    for &b in &blocks {
+                        let bx = ctx.upload("selftest", &block_rows(b, centers[s]))?;
+                        ops::kcenter_update(ctx, &mut enc, &bx, &dc2, &owner, &mind, &count, step(s, b)).await?;
+                    }
+                    ctx.submit(enc);
+                }
                 read_f32(ctx, &mind, n).await?
             });
             Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::BALANCED)), elements: n, gpu_ms, cpu_ms })

@@ -35,6 +35,69 @@ pub async fn min_dist_update(
     ctx.dispatch(enc, OP, &p, &[x, mind], ctx.grid_threads(OP, n * 8)?).await
 }
 
+/// [`min_dist_update`] on f16 features packed two to a word: x holds n · ⌈d/2⌉ words.
+#[allow(clippy::too_many_arguments)] // operands, sizes, the centre and the init flag
+pub async fn min_dist_update_f16(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    x: &Buffer,
+    mind: &Buffer,
+    n: usize,
+    d: usize,
+    center: usize,
+    init: bool,
+) -> Result<()> {
+    const OP: &str = "min_dist_update_f16";
+    check_len(OP, "x", x, n * d.div_ceil(2))?;
+    check_len(OP, "mind", mind, n)?;
+    if center >= n {
+        return Err(Error::shape(OP, format!("centre {center} is outside the {n} rows")));
+    }
+    let p = MinDistUpdateF16Params {
+        n: u32_of(OP, "n", n)?,
+        d: u32_of(OP, "d", d)?,
+        center: center as u32,
+        init: init as u32,
+    };
+    ctx.dispatch(enc, OP, &p, &[x, mind], ctx.grid_threads(OP, n * 8)?).await
+}
+
+/// Pruned k-center step (`cpu::kcenter_update`): rows `row0 .. row0 + n` of the pool, `x` this block's rows,
+/// `dc2` [k] the new centre's squared distances to the earlier centres, `owner` and `mind` the whole pool's,
+/// `count` [1] the rows read (wrapping u32).
+#[allow(clippy::too_many_arguments)] // operands and the step
+pub async fn kcenter_update(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    x: &Buffer,
+    dc2: &Buffer,
+    owner: &Buffer,
+    mind: &Buffer,
+    count: &Buffer,
+    s: crate::cpu::kcenter_update::KcenterStep,
+) -> Result<()> {
+    const OP: &str = "kcenter_update";
+    check_len(OP, "count", count, 1)?;
+    check_len(OP, "x", x, s.n * s.d)?;
+    check_len(OP, "dc2", dc2, (s.k as usize).max(1))?;
+    check_len(OP, "owner", owner, s.row0 + s.n)?;
+    check_len(OP, "mind", mind, s.row0 + s.n)?;
+    if (s.center + 1) * s.d > (x.size() / 4) as usize {
+        return Err(Error::shape(OP, format!("centre row {} is outside x", s.center)));
+    }
+    let p = KcenterUpdateParams {
+        n: u32_of(OP, "n", s.n)?,
+        d: u32_of(OP, "d", s.d)?,
+        center: s.center as u32,
+        init: s.init as u32,
+        row0: u32_of(OP, "row0", s.row0)?,
+        k: s.k,
+        margin: s.margin,
+        ..Default::default()
+    };
+    ctx.dispatch(enc, OP, &p, &[x, dc2, owner, mind, count], ctx.grid_threads(OP, s.n * 8)?).await
+}
+
 /// Per row of X [R,C]: max value and its lowest column index (u32::MAX when the row has no comparable value).
 pub async fn argmax_rows(
     ctx: &GpuContext,
