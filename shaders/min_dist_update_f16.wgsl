@@ -1,6 +1,7 @@
 // min_dist_update_f16: min_dist_update on features stored as f16 (half the bytes each k-center step reads).
 // Each row is ⌈D/2⌉ u32 words, two f16 values per word (low half first; an odd D's last word has a zero high
-// half, which adds nothing to a distance). unpack2x16float is core WGSL: no shader-f16 feature is needed.
+// half, which adds nothing to a distance). The halves are widened by bit arithmetic (exact, subnormals included),
+// so neither the shader-f16 feature nor the f16-in-f32 downlevel capability of unpack2x16float is needed.
 // d_i = Σ_k (x[i,k] − x[center,k])² in f32 from the unpacked values; mind[i] = d_i if init == 1 else
 // min(mind[i], d_i). Eight threads per row, each summing every eighth word, then the row's first thread adds
 // the eight.
@@ -23,6 +24,23 @@ const ROWS: u32 = 32u;   // rows per workgroup (WG / LANES)
 
 var<workgroup> part: array<f32, 256>;
 
+// The f16 in the low 16 bits of h, as f32 (exact). Finite inputs only: the features are checked finite.
+fn widen(h: u32) -> f32 {
+    let sign = (h & 0x8000u) << 16u;
+    let e = (h >> 10u) & 0x1fu;
+    let m = h & 0x3ffu;
+    if (e == 0u) {
+        // Zero or subnormal: m · 2⁻²⁴.
+        let v = f32(m) * 5.9604645e-8;
+        return bitcast<f32>(bitcast<u32>(v) | sign);
+    }
+    return bitcast<f32>(sign | ((e + 112u) << 23u) | (m << 13u));
+}
+
+fn pair(w: u32) -> vec2<f32> {
+    return vec2<f32>(widen(w & 0xffffu), widen(w >> 16u));
+}
+
 @compute @workgroup_size(256, 1, 1)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -37,7 +55,7 @@ fn main(
         let row = i * words;
         let c0 = params.center * words;
         for (var k = lane; k < words; k += LANES) {
-            let diff = unpack2x16float(x[row + k]) - unpack2x16float(x[c0 + k]);
+            let diff = pair(x[row + k]) - pair(x[c0 + k]);
             acc += diff.x * diff.x + diff.y * diff.y;
         }
     }

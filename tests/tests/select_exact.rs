@@ -128,6 +128,12 @@ fn coreset_f16_is_coreset_on_f16_rounded_features() {
             assert_eq!(f16.picks, f32.picks, "{name}: f16 holds these features exactly");
         }
     }
+    // Values past f16's range are refused, naming the row, never stored as ±Inf.
+    let mut x = medpick_core::bench::synthetic_features(3000, 8, 1);
+    x[1234 * 8 + 5] = 7.0e4;
+    let input = SelectInput { x: Matrix::new(&x, 3000, 8).unwrap(), budget: 5, seed: 0, labeled: &[], scans: None };
+    let e = pollster::block_on(select_on("coreset-f16", &input)).unwrap_err().to_string();
+    assert!(e.contains("row 1234") && e.contains("beyond f16's range"), "{e}");
 }
 
 /// The pruned k-center scan (`kcenter_update`, the GPU's coreset) gives the plain scan's (`min_dist_update`)

@@ -7,7 +7,7 @@ use super::kmeans::Clustering;
 use super::scan::{self, Pool};
 use super::{argmax, Matrix, SelectInput, Selection};
 use crate::rng::Rng;
-use crate::Result;
+use crate::{Error, Result};
 
 pub(super) fn empty() -> Selection {
     Selection { strategy: String::new(), seed: 0, picks: vec![], scores: vec![], notes: vec![] }
@@ -154,6 +154,14 @@ pub async fn coreset(input: &SelectInput<'_>, first: Option<usize>) -> Result<Se
 pub async fn coreset_f16(input: &SelectInput<'_>) -> Result<Selection> {
     use crate::cpu::min_dist_update_f16::pack_f16_rows;
     let x = input.x;
+    if let Some(t) = x.data.iter().position(|v| v.abs() > f32::from(half::f16::MAX)) {
+        return Err(Error::Invalid(format!(
+            "coreset-f16: feature row {} holds {}, beyond f16's range (±65504); use coreset (the f32 store) or scale \
+             the features",
+            t / x.d,
+            x.data[t]
+        )));
+    }
     let packed = pack_f16_rows(x.data, x.n, x.d);
     let mut sel = empty();
     let mut seeds: Vec<usize> = input.labeled.to_vec();
