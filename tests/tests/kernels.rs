@@ -75,6 +75,7 @@ kernel_tests!(
     im2col,
     im2col_k3c4,
     kcenter_update,
+    kcenter_update_f16,
     layernorm,
     layernorm_backward,
     matmul,

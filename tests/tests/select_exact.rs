@@ -158,6 +158,17 @@ fn pruned_kcenter_scan_gives_the_plain_scans_picks_and_scores() {
                 eprintln!("{name} on the {bname}: {reads} of {all} rows read");
                 assert!(reads < all, "{name}: no pruning");
             }
+            // The f16 store: the pruned step on packed rows against the plain f16 scan.
+            let packed = medpick_core::cpu::min_dist_update_f16::pack_f16_rows(&x, n, d);
+            let pool = medpick_core::select::scan::Pool::upload_f16(*be, &packed, n, d).unwrap();
+            let (mut plain, mut pruned) = (empty(), empty());
+            pollster::block_on(strategies::kcenter_scan(&pool, &[7], 150, &mut plain)).unwrap();
+            let (reads, all) =
+                pollster::block_on(strategies::kcenter_scan_pruned(&pool, &[7], 150, &mut pruned)).unwrap();
+            assert_eq!(pruned.picks, plain.picks, "{name} on the {bname}, f16 store: picks differ");
+            assert_eq!(pruned.scores, plain.scores, "{name} on the {bname}, f16 store: scores differ");
+            eprintln!("{name} on the {bname}, f16 store: {reads} of {all} rows read");
+            assert!(reads < all, "{name}: no pruning on the f16 store");
         }
     }
 }

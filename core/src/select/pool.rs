@@ -175,7 +175,7 @@ impl<'a> Pool<'a> {
 
     /// The pruned k-center step (`kcenter_update`) from row `center` as centre number `k`: `dc2` [k] holds its
     /// squared distances to the earlier centres, `owner` and `mind` [n] each row's centre and minimum, `count` [1]
-    /// the rows read. An f32 pool.
+    /// the rows read. Either store.
     #[allow(clippy::too_many_arguments)] // buffers, the centre and the step
     pub async fn kcenter_update(
         &self,
@@ -189,21 +189,30 @@ impl<'a> Pool<'a> {
         init: bool,
     ) -> Result<()> {
         use crate::cpu::kcenter_update::{margin_for, KcenterStep};
+        // `d`: words a row (what blocks copy); `fd`: features (what the step measures).
         let (n, d) = (self.x.n, self.x.d);
-        if self.f16_d.is_some() {
-            return Err(Error::Invalid("kcenter_update: the f16 store has no pruned k-center step".into()));
-        }
+        let fd = self.f16_d.unwrap_or(d);
         if center >= n {
             return Err(Error::shape("kcenter_update", format!("centre {center} is outside the {n} rows")));
         }
-        let step = |n, center, row0| KcenterStep { n, d, center, init, row0, k, margin: margin_for(d) };
+        let step = |n, center, row0| KcenterStep { n, d: fd, center, init, row0, k, margin: margin_for(fd) };
+        // The f16 store's packed rows or f32 rows: two ops, one signature.
+        let f16 = self.f16_d.is_some();
         let Some((crow, _)) = &self.scratch else {
-            return ex.kcenter_update(&self.blocks[0].buf, dc2, owner, mind, count, step(n, center, 0)).await;
+            let x = &self.blocks[0].buf;
+            return match f16 {
+                true => ex.kcenter_update_f16(x, dc2, owner, mind, count, step(n, center, 0)).await,
+                false => ex.kcenter_update(x, dc2, owner, mind, count, step(n, center, 0)).await,
+            };
         };
         self.copy_rows(ex, center, 1, crow)?;
         for b in &self.blocks {
             ex.copy(crow, 0, &b.buf, b.rows * d, d)?;
-            ex.kcenter_update(&b.buf, dc2, owner, mind, count, step(b.rows, b.rows, b.row0)).await?;
+            let s = step(b.rows, b.rows, b.row0);
+            match f16 {
+                true => ex.kcenter_update_f16(&b.buf, dc2, owner, mind, count, s).await?,
+                false => ex.kcenter_update(&b.buf, dc2, owner, mind, count, s).await?,
+            }
         }
         Ok(())
     }

@@ -180,7 +180,8 @@ pub async fn coreset_f16(input: &SelectInput<'_>) -> Result<Selection> {
     match input.scans {
         Some(be) if be.is_gpu() => {
             let pool = Pool::upload_f16(be, &packed, x.n, x.d)?;
-            kcenter_scan(&pool, &seeds, input.budget, &mut sel).await?
+            let (reads, plain) = kcenter_scan_pruned(&pool, &seeds, input.budget, &mut sel).await?;
+            sel.notes.push(format!("k-center: {reads} rows read (plain scan: {plain})"));
         }
         Some(_) => {
             let rest = input.budget.saturating_sub(sel.picks.len());
@@ -219,13 +220,34 @@ pub async fn coreset_scan_pruned(
     budget: usize,
     sel: &mut Selection,
 ) -> Result<(u64, u64)> {
+    kcenter_scan_pruned(&Pool::upload(be, x)?, seeds, budget, sel).await
+}
+
+/// [`coreset_scan_pruned`] on a pool already uploaded (either store).
+pub async fn kcenter_scan_pruned(
+    pool: &Pool<'_>,
+    seeds: &[usize],
+    budget: usize,
+    sel: &mut Selection,
+) -> Result<(u64, u64)> {
     use crate::cpu::min_dist_update::sqdist_f64;
-    let pool = Pool::upload(be, x)?;
-    let n = x.n;
+    let (be, n) = (pool.be, pool.x.n);
+    // The centres' rows as the scan measures them (the f16 store's widened), for ‖c − cⱼ‖² on the host.
+    let host_row = |i: usize| -> Vec<f32> {
+        match pool.f16_d {
+            Some(fd) => {
+                let w = pool.x.row(i);
+                let mut r = vec![0f32; fd];
+                crate::cpu::min_dist_update_f16::unpack_f16_row(bytemuck::cast_slice(w), &mut r);
+                r
+            }
+            None => pool.x.row(i).to_vec(),
+        }
+    };
+    let mut rows: Vec<Vec<f32>> = Vec::with_capacity(seeds.len() + budget + 1);
     let (mind, owner, count) = (be.storage("coreset", n)?, be.storage("coreset", n)?, be.storage("coreset", 1)?);
     let dc2 = be.storage("coreset", seeds.len() + budget + 1)?;
     let (ov, oi) = (be.storage("coreset", 1)?, be.storage("coreset", 1)?);
-    let mut centres: Vec<usize> = Vec::with_capacity(seeds.len() + budget + 1);
     let mut ex = be.exec();
     // The counter is a wrapping u32: read (and the difference added up) before it could pass 2³² reads.
     let (mut reads, mut last, mut unread) = (0u64, 0u32, 0u64);
@@ -233,7 +255,9 @@ pub async fn coreset_scan_pruned(
     loop {
         for (c, init) in std::mem::take(&mut next) {
             // The new centre's squared distances to the earlier ones (f64 sums on the host), then the step.
-            let d2: Vec<f32> = crate::cpu::par::map(centres.len(), |j| sqdist_f64(x.row(c), x.row(centres[j])) as f32);
+            let cr = host_row(c);
+            let d2: Vec<f32> = crate::cpu::par::map(rows.len(), |j| sqdist_f64(&cr, &rows[j]) as f32);
+            rows.push(cr);
             if unread + n as u64 > u32::MAX as u64 {
                 let now = ex.read_u32(&count, 1).await?[0];
                 reads += now.wrapping_sub(last) as u64;
@@ -243,8 +267,7 @@ pub async fn coreset_scan_pruned(
             if !d2.is_empty() {
                 be.write(&dc2, 0, &d2)?;
             }
-            pool.kcenter_update(&mut ex, &dc2, &owner, &mind, &count, c, centres.len() as u32, init).await?;
-            centres.push(c);
+            pool.kcenter_update(&mut ex, &dc2, &owner, &mind, &count, c, (rows.len() - 1) as u32, init).await?;
             unread += n as u64;
         }
         if sel.picks.len() >= budget {
@@ -265,11 +288,11 @@ pub async fn coreset_scan_pruned(
             next.push((i, false));
         }
     }
-    Ok((reads, (centres.len() * n) as u64))
+    Ok((reads, (rows.len() * n) as u64))
 }
 
 /// [`coreset_scan`] on a pool already uploaded (either store).
-async fn kcenter_scan(pool: &Pool<'_>, seeds: &[usize], budget: usize, sel: &mut Selection) -> Result<()> {
+pub async fn kcenter_scan(pool: &Pool<'_>, seeds: &[usize], budget: usize, sel: &mut Selection) -> Result<()> {
     let (be, n) = (pool.be, pool.x.n);
     let mind = be.storage("coreset", n)?;
     let (ov, oi) = (be.storage("coreset", 1)?, be.storage("coreset", 1)?);

@@ -36,22 +36,46 @@ pub fn skipped(dc2: f32, m: f32, margin: f32) -> bool {
 }
 
 pub fn kcenter_update(x: &[f32], dc2: &[f32], owner: &mut [u32], mind: &mut [f32], count: &mut [u32], s: KcenterStep) {
-    let (n, d) = (s.n, s.d);
+    let d = s.d;
     let c = &x[s.center * d..(s.center + 1) * d];
+    prune_step(dc2, owner, mind, count, s, 0, |i, _| sqdist_f64(&x[i * d..(i + 1) * d], c));
+}
+
+/// The step over `s.n` rows whose distance to the new centre `dist(i, scratch)` gives (`scratch` a buffer of
+/// `scratch_len` values per task, for rows that must be widened first).
+pub(super) fn prune_step(
+    dc2: &[f32],
+    owner: &mut [u32],
+    mind: &mut [f32],
+    count: &mut [u32],
+    s: KcenterStep,
+    scratch_len: usize,
+    dist: impl Fn(usize, &mut [f32]) -> f64 + Sync,
+) {
+    let n = s.n;
     let (own, md) = (&owner[s.row0..s.row0 + n], &mind[s.row0..s.row0 + n]);
-    let moved: Vec<Option<f32>> = par::map(n, |i| {
-        if !s.init && skipped(dc2[own[i] as usize], md[i], s.margin) {
-            return None;
+    let rows = par::rows_per_task(n, s.d, 1 << 16);
+    let parts: Vec<(usize, Vec<(usize, f32)>)> = par::map(n.div_ceil(rows), |t| {
+        let (mut read, mut moved, mut buf) = (0, Vec::new(), vec![0f32; scratch_len]);
+        for i in t * rows..((t + 1) * rows).min(n) {
+            if !s.init && skipped(dc2[own[i] as usize], md[i], s.margin) {
+                continue;
+            }
+            read += 1;
+            let v = dist(i, &mut buf) as f32;
+            if s.init || v < md[i] {
+                moved.push((i, v));
+            }
         }
-        let v = sqdist_f64(&x[i * d..(i + 1) * d], c) as f32;
-        (s.init || v < md[i]).then_some(v)
+        (read, moved)
     });
-    let read = if s.init { n } else { (0..n).filter(|&i| !skipped(dc2[own[i] as usize], md[i], s.margin)).count() };
-    count[0] = count[0].wrapping_add(read as u32);
-    for (i, v) in moved.into_iter().enumerate() {
-        if let Some(v) = v {
+    let mut read = 0usize;
+    for (r, moved) in parts {
+        read += r;
+        for (i, v) in moved {
             mind[s.row0 + i] = v;
             owner[s.row0 + i] = s.k;
         }
     }
+    count[0] = count[0].wrapping_add(read as u32);
 }

@@ -356,6 +356,40 @@ impl Exec<'_> {
         }
     }
 
+    /// [`Self::kcenter_update`] on the f16 store's packed rows (⌈d/2⌉ words a row).
+    /// Pruned k-center step (`cpu::kcenter_update`): `x` holds this block's rows, `owner`/`mind` the pool's,
+    /// `count` [1] grows by the rows read.
+    #[allow(clippy::too_many_arguments)] // operands and the step
+    pub async fn kcenter_update_f16(
+        &mut self,
+        x: &Buf<'_>,
+        dc2: &Buf<'_>,
+        owner: &Buf<'_>,
+        mind: &Buf<'_>,
+        count: &Buf<'_>,
+        s: cpu::kcenter_update::KcenterStep,
+    ) -> Result<()> {
+        const OP: &str = "kcenter_update_f16";
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                let (x, dc2, c) = (gpu_buf(OP, x)?, gpu_buf(OP, dc2)?, gpu_buf(OP, count)?);
+                ops::kcenter_update_f16(ctx, enc, x, dc2, gpu_buf(OP, owner)?, gpu_buf(OP, mind)?, c, s).await
+            }
+            None => {
+                if (s.center + 1) * s.d.div_ceil(2) > x.len() {
+                    return Err(Error::shape(OP, format!("centre row {} is outside x", s.center)));
+                }
+                let x = words(OP, "x", x, s.n * s.d.div_ceil(2))?;
+                let dc2 = words(OP, "dc2", dc2, s.k as usize)?;
+                let mut o = words_mut(OP, "owner", owner, s.row0 + s.n)?;
+                let mut m = words_mut(OP, "mind", mind, s.row0 + s.n)?;
+                let mut c = words_mut(OP, "count", count, 1)?;
+                cpu::kcenter_update_f16(x.u32s(), dc2.f32s(), &mut o, f32s_mut(&mut m), &mut c, s);
+                Ok(())
+            }
+        }
+    }
+
     /// [`Self::min_dist_update`] on f16 features, two to a word (`cpu::min_dist_update_f16::pack_f16_rows`):
     /// x holds n · ⌈d/2⌉ words.
     #[allow(clippy::too_many_arguments)] // operands, sizes, the centre and the flag

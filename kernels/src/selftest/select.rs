@@ -19,6 +19,8 @@ pub(super) enum Spec {
         d: usize,
         steps: usize,
         blobs: usize,
+        /// The f16 store (`kcenter_update_f16`).
+        f16: bool,
     },
     Argmax {
         rows: usize,
@@ -57,7 +59,7 @@ pub(super) enum Spec {
 impl Spec {
     pub(super) fn label(&self) -> String {
         match self {
-            Spec::Kcenter { n, d, steps, blobs } => format!("n{n} d{d} {steps} steps {blobs} blobs"),
+            Spec::Kcenter { n, d, steps, blobs, .. } => format!("n{n} d{d} {steps} steps {blobs} blobs"),
             Spec::MinDist { n, d, steps, .. } => format!("n{n} d{d} {steps} steps"),
             Spec::Argmax { rows, cols, ties } => {
                 format!("{rows}x{cols}{}", if *ties { " ties" } else { "" })
@@ -91,9 +93,13 @@ pub(super) fn cases() -> Vec<Case> {
     v.push(case("min_dist_update", Model, MinDist { n: 10_007, d: 384, steps: 4, f16: false }));
     v.push(case("min_dist_update_f16", Model, MinDist { n: 10_007, d: 384, steps: 4, f16: true }));
     for (n, d, steps, blobs) in [(1, 1, 1, 1), (7, 7, 3, 2), (63, 64, 5, 4), (65, 256, 9, 3), (1000, 3, 20, 10)] {
-        v.push(case("kcenter_update", Small, Kcenter { n, d, steps, blobs }));
+        v.push(case("kcenter_update", Small, Kcenter { n, d, steps, blobs, f16: false }));
+        v.push(case("kcenter_update_f16", Small, Kcenter { n, d, steps, blobs, f16: true }));
     }
-    v.push(case("kcenter_update", Model, Kcenter { n: 10_007, d: 384, steps: 24, blobs: 16 }));
+    for f16 in [false, true] {
+        let kernel = if f16 { "kcenter_update_f16" } else { "kcenter_update" };
+        v.push(case(kernel, Model, Kcenter { n: 10_007, d: 384, steps: 24, blobs: 16, f16 }));
+    }
     for (rows, cols, ties) in
         [(1, 1, false), (7, 7, true), (63, 64, false), (64, 65, true), (65, 1000, true), (1000, 63, false)]
     {
@@ -168,12 +174,20 @@ pub(super) async fn run(ctx: Option<&GpuContext>, _c: &Case, spec: &Spec, rng: &
             });
             Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::BALANCED)), elements: n, gpu_ms, cpu_ms })
         }
-        Spec::Kcenter { n, d, steps, blobs } => {
+        Spec::Kcenter { n, d, steps, blobs, f16 } => {
             use cpu::kcenter_update::{margin_for, KcenterStep};
+            use cpu::min_dist_update_f16::{pack_f16_rows, unpack_f16_row};
             // Rows around `blobs` random points; the centres are rows of different blobs first.
             let pts = rng.uniform_vec(blobs * d, -4.0, 4.0);
             let noise = rng.uniform_vec(n * d, -0.5, 0.5);
-            let x: Vec<f32> = (0..n * d).map(|t| pts[(t / d % blobs) * d + t % d] + noise[t]).collect();
+            let mut x: Vec<f32> = (0..n * d).map(|t| pts[(t / d % blobs) * d + t % d] + noise[t]).collect();
+            if f16 {
+                // The values the f16 store holds, so the host's ‖c − cⱼ‖² are those of the rows measured.
+                let packed = pack_f16_rows(&x, n, d);
+                for (i, row) in x.chunks_exact_mut(d).enumerate() {
+                    unpack_f16_row(&packed[i * d.div_ceil(2)..(i + 1) * d.div_ceil(2)], row);
+                }
+            }
             let centers: Vec<usize> = (0..steps).map(|s| (s * 7919 + 3) % n).collect();
             let dc2s: Vec<Vec<f32>> = (0..steps)
                 .map(|s| {
@@ -209,7 +223,12 @@ pub(super) async fn run(ctx: Option<&GpuContext>, _c: &Case, spec: &Spec, rng: &
                 for s in 0..steps {
                     for &b in &blocks {
                         let rows = block_rows(b, centers[s]);
-                        cpu::kcenter_update(&rows, &dc2s[s], &mut owner, &mut mind, &mut count, step(s, b));
+                        if f16 {
+                            let p = pack_f16_rows(&rows, b.1 + 1, d);
+                            cpu::kcenter_update_f16(&p, &dc2s[s], &mut owner, &mut mind, &mut count, step(s, b));
+                        } else {
+                            cpu::kcenter_update(&rows, &dc2s[s], &mut owner, &mut mind, &mut count, step(s, b));
+                        }
                     }
                 }
                 mind
@@ -225,8 +244,15 @@ pub(super) async fn run(ctx: Option<&GpuContext>, _c: &Case, spec: &Spec, rng: &
                     let dc2 = ctx.upload("selftest", &dc2s[s])?;
                     let mut enc = ctx.encoder();
                     for &b in &blocks {
-                        let bx = ctx.upload("selftest", &block_rows(b, centers[s]))?;
-                        ops::kcenter_update(ctx, &mut enc, &bx, &dc2, &owner, &mind, &count, step(s, b)).await?;
+                        let rows = block_rows(b, centers[s]);
+                        if f16 {
+                            let bx = ctx.upload("selftest", &pack_f16_rows(&rows, b.1 + 1, d))?;
+                            ops::kcenter_update_f16(ctx, &mut enc, &bx, &dc2, &owner, &mind, &count, step(s, b))
+                                .await?;
+                        } else {
+                            let bx = ctx.upload("selftest", &rows)?;
+                            ops::kcenter_update(ctx, &mut enc, &bx, &dc2, &owner, &mind, &count, step(s, b)).await?;
+                        }
                     }
                     ctx.submit(enc);
                 }

@@ -98,6 +98,43 @@ pub async fn kcenter_update(
     ctx.dispatch(enc, OP, &p, &[x, dc2, owner, mind, count], ctx.grid_threads(OP, s.n * 8)?).await
 }
 
+/// [`kcenter_update`] on the f16 store's packed rows (`cpu::kcenter_update_f16`); `x` holds ⌈d/2⌉ words a row.
+/// Pruned k-center step (`cpu::kcenter_update`): rows `row0 .. row0 + n` of the pool, `x` this block's rows,
+/// `dc2` [k] the new centre's squared distances to the earlier centres, `owner` and `mind` the whole pool's,
+/// `count` [1] the rows read (wrapping u32).
+#[allow(clippy::too_many_arguments)] // operands and the step
+pub async fn kcenter_update_f16(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    x: &Buffer,
+    dc2: &Buffer,
+    owner: &Buffer,
+    mind: &Buffer,
+    count: &Buffer,
+    s: crate::cpu::kcenter_update::KcenterStep,
+) -> Result<()> {
+    const OP: &str = "kcenter_update_f16";
+    check_len(OP, "count", count, 1)?;
+    check_len(OP, "x", x, s.n * s.d.div_ceil(2))?;
+    check_len(OP, "dc2", dc2, (s.k as usize).max(1))?;
+    check_len(OP, "owner", owner, s.row0 + s.n)?;
+    check_len(OP, "mind", mind, s.row0 + s.n)?;
+    if (s.center + 1) * s.d.div_ceil(2) > (x.size() / 4) as usize {
+        return Err(Error::shape(OP, format!("centre row {} is outside x", s.center)));
+    }
+    let p = KcenterUpdateF16Params {
+        n: u32_of(OP, "n", s.n)?,
+        d: u32_of(OP, "d", s.d)?,
+        center: s.center as u32,
+        init: s.init as u32,
+        row0: u32_of(OP, "row0", s.row0)?,
+        k: s.k,
+        margin: s.margin,
+        ..Default::default()
+    };
+    ctx.dispatch(enc, OP, &p, &[x, dc2, owner, mind, count], ctx.grid_threads(OP, s.n * 8)?).await
+}
+
 /// Per row of X [R,C]: max value and its lowest column index (u32::MAX when the row has no comparable value).
 pub async fn argmax_rows(
     ctx: &GpuContext,
