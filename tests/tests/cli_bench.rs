@@ -319,6 +319,24 @@ fn bench_select_small_grid_writes_table_and_json() {
     }
 }
 
+/// `--medcal` must name a MedCAL-Bench checkout: anything else is refused before a cell runs.
+#[test]
+fn bench_select_refuses_a_medcal_folder_that_is_not_a_checkout() {
+    let dir = tmp("bench-select-medcal");
+    let out = Command::new(medpick())
+        .args(["--device", "cpu", "bench", "select", "--n", "2500", "--d", "8", "--budget", "5"])
+        .args(["--strategies", "coreset", "--skactiveml", "off", "--medcal"])
+        .arg(&dir)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("not a MedCAL-Bench checkout (no FM-AL/select_samples.py)"), "{err}");
+    assert!(!dir.join("out/bench-select.json").exists(), "no table for a refused run");
+}
+
 #[test]
 fn bench_encoder_reports_peak_memory_and_a_kernel_profile() {
     let out = Command::new(medpick())

@@ -1,7 +1,8 @@
 //! `medpick bench select`: time and peak GPU memory of the selection engine on synthetic features at
 //! N × D (10k–1M × 256–768, B = 1000), each cell in its own process (so a cell that runs past the time cap is
 //! stopped and its peak host memory is its own), with scikit-activeml's time on the same features beside it
-//! when Python with scikit-activeml is available, and MedCAL-Bench's own numpy code's when a checkout is given. Native only (child processes).
+//! when Python with scikit-activeml is available, and MedCAL-Bench's own numpy code's when a checkout is
+//! given. Native only (child processes).
 
 use std::io::Read;
 use std::path::PathBuf;
