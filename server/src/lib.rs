@@ -216,7 +216,16 @@ impl App {
             for (strategy, feats, taken, size) in rx {
                 let scores = sel.scores(&strategy);
                 match pool::compute_plan(&strategy, &feats, &taken, size, seed, scores) {
-                    Ok(plan) => sel.store_plan(&strategy, Some(plan)),
+                    Ok(plan) => {
+                        if std::env::var_os("MEDPICK_SERVE_TRACE").is_some() {
+                            eprintln!(
+                                "plan {strategy}: {} rows (size {size}) in {:.3} s, background",
+                                plan.rows.len(),
+                                plan.seconds
+                            );
+                        }
+                        sel.store_plan(&strategy, Some(plan))
+                    }
                     Err(e) => {
                         eprintln!("medpick serve: planning {strategy}: {}", e.message);
                         sel.store_plan(&strategy, None);

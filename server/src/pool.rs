@@ -73,7 +73,15 @@ struct Holdings {
     /// it: labelling the images a plan picked is what the plan assumed, so it stays valid (and is not remade on
     /// every label, which under many annotators would keep the CPU busy planning).
     log: Vec<(String, bool)>,
+    /// When the latest images were handed out (the last [`RATE_WINDOW`]), for the rate plans must keep ahead of.
+    handed: std::collections::VecDeque<Instant>,
 }
+
+/// How long a request whose plan ran out waits for the planner thread's plan before making one itself.
+const PLANNER_WAIT: Duration = Duration::from_secs(10);
+
+/// The window over which the hand-out rate is measured.
+const RATE_WINDOW: Duration = Duration::from_secs(2);
 
 pub struct Selector {
     pub progress: Arc<EmbedProgress>,
@@ -106,7 +114,12 @@ impl Selector {
             plans: Mutex::new(HashMap::new()),
             planning: Mutex::new(HashSet::new()),
             computing: Mutex::new(()),
-            holdings: Mutex::new(Holdings { leases: HashMap::new(), labeled, log: Vec::new() }),
+            holdings: Mutex::new(Holdings {
+                leases: HashMap::new(),
+                labeled,
+                log: Vec::new(),
+                handed: Default::default(),
+            }),
             lease_for,
             plan_size: plan_size.max(1),
             seed,
@@ -254,7 +267,12 @@ impl Selector {
                 for (id, _, _) in &out {
                     let until = now.checked_add(self.lease_for).unwrap_or(now + Duration::from_secs(86_400 * 365));
                     h.leases.insert(id.clone(), Lease { client: client.to_string(), until });
+                    h.handed.push_back(now);
                 }
+                while h.handed.front().is_some_and(|&t| now.duration_since(t) > RATE_WINDOW) {
+                    h.handed.pop_front();
+                }
+                let rate = h.handed.len() as f64 / RATE_WINDOW.as_secs_f64();
                 // Extend the plan in the background before annotators run out of it.
                 let last = out.last().map(|o| o.2 + 1).unwrap_or(0);
                 let free_after = plan.rows[last.min(plan.rows.len())..]
@@ -262,11 +280,15 @@ impl Selector {
                     .filter_map(|&r| pf.ids.get(r))
                     .filter(|id| !h.labeled.contains(*id) && !h.leases.contains_key(*id))
                     .count();
-                // Early enough that the planner finishes before the annotators holding images now come back.
-                let margin = (self.plan_size / 2).max(4 * h.leases.len());
+                // Early enough that the planner finishes before the annotators holding images now come back, and
+                // before those asking at the present rate use up what is left while the next plan is made: it is
+                // twice this one's size, so about twice its time, and a plan made under load takes longer again
+                // (×3).
+                let ahead = (6.0 * rate * plan.seconds).ceil() as usize;
+                let margin = (self.plan_size / 2).max(4 * h.leases.len()).max(ahead);
                 drop(h);
                 if !plan.complete && free_after < margin {
-                    self.queue_refresh(strategy, &feats, plan.rows.len() * 2)?;
+                    self.queue_refresh(strategy, &feats, (plan.rows.len() * 2).max(plan.rows.len() + 2 * margin))?;
                 }
                 return Ok(out);
             }
@@ -291,13 +313,24 @@ impl Selector {
         }
         let (seen, want) = after.unwrap_or((0, 0));
         let _one = self.computing.lock().unwrap_or_else(|e| e.into_inner());
-        // Another request (or the planner) may have made one while this one waited.
-        if let Some(p) = self.plans.lock().unwrap_or_else(|e| e.into_inner()).get(strategy) {
-            if p.seq > seen && !self.stale(p, feats) && (p.rows.len() >= want || p.complete) {
-                return Ok(p.clone());
+        // Another request (or the planner) may have made one while this one waited; a plan the planner thread is
+        // making now is waited for rather than made twice (on a busy machine both would take twice as long).
+        let t0 = Instant::now();
+        loop {
+            if let Some(p) = self.plans.lock().unwrap_or_else(|e| e.into_inner()).get(strategy) {
+                if p.seq > seen && !self.stale(p, feats) && (p.rows.len() >= want || p.complete) {
+                    return Ok(p.clone());
+                }
             }
+            let in_flight = self.planning.lock().map(|p| p.contains(strategy)).unwrap_or(false);
+            if !in_flight || t0.elapsed() > PLANNER_WAIT {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
-        let size = (self.plan_size + 4 * self.leased()).max(want);
+        // At least twice the plan that ran out: annotators used it up faster than a plan could be made.
+        let ran_out = existing.as_ref().filter(|p| p.seq == seen).map_or(0, |p| 2 * p.rows.len());
+        let size = (self.plan_size + 4 * self.leased()).max(want).max(ran_out);
         let taken = self.labeled_snapshot()?;
         let scores = self.scores(strategy);
         let mut plan = compute_plan(strategy, feats, &taken, size, self.seed, scores)?;
@@ -317,8 +350,13 @@ impl Selector {
             let taken = self.labeled_snapshot()?;
             let size = (self.plan_size + 4 * self.leased()).max(size);
             let job = (strategy.to_string(), feats.clone(), taken, size);
-            if let Some(tx) = self.refresh.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                let _ = tx.send(job);
+            let sent = match self.refresh.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                Some(tx) => tx.send(job).is_ok(),
+                None => false,
+            };
+            // No planner thread to make it: nothing is in flight (a run-out then plans in the foreground at once).
+            if !sent {
+                self.planning.lock().unwrap_or_else(|e| e.into_inner()).remove(strategy);
             }
         }
         Ok(())
