@@ -9,8 +9,8 @@ it is copied here: this script imports `FM-AL/select_samples.py` from the checko
 Strategies (medpick name -> MedCAL name): coreset -> Coreset, typiclust -> Typiclust (MedCAL's variant),
 probcover -> Probcover, repdiv -> RepDiv, alps -> ALPS, fps -> FPS, bal -> BAL.
 
-MedCAL's Coreset, Probcover and RepDiv build dense N x N matrices (Coreset three f32 products and their sum,
-Probcover scipy's f64 distance matrix, RepDiv a similarity and a dissimilarity matrix). Before running, the script
+MedCAL's Coreset, Probcover and RepDiv build dense N x N matrices (Coreset f32 products and their sum, Probcover
+scipy's f64 distance matrix, RepDiv a similarity and a dissimilarity matrix). Before running, the script
 estimates that peak from N and refuses, with exit status 3 and the figure, when it exceeds the memory this machine
 has available (/proc/meminfo MemAvailable): that is where MedCAL's implementation stops.
 
@@ -35,11 +35,12 @@ NAMES = {
     "bal": "BAL",
 }
 
-# Bytes per N^2 entry at the peak of each strategy's dense matrices (counted from select_samples.py at 22b8611):
-# Coreset: feats @ feats.T three times (f32), their sum and the sqrt's clip temporaries -> about 5 f32 matrices;
-# Probcover: scipy.spatial.distance_matrix in f64 plus the `<= delta` row tests -> 1 f64 matrix and change;
-# RepDiv: the cosine similarity matrix, 1 - S, plus one temporary -> 3 f32 matrices.
-DENSE_BYTES = {"Coreset": 5 * 4, "Probcover": 8 + 2, "RepDiv": 3 * 4}
+# Bytes per N^2 entry at the peak of each strategy's dense matrices (counted from select_samples.py at 22b8611;
+# numpy frees or reuses each temporary before the next product): Coreset: the partial sum of the expression plus
+# one feats @ feats.T product alive at a time, then the clip and the sqrt -> about 3 f32 matrices; Probcover:
+# scipy.spatial.distance_matrix in f64 plus the `<= delta` row tests -> 1 f64 matrix and change; RepDiv: the cosine
+# similarity matrix and 1 - S -> 2 f32 matrices.
+DENSE_BYTES = {"Coreset": 3 * 4, "Probcover": 8 + 2, "RepDiv": 2 * 4}
 
 
 def available_bytes():
@@ -86,6 +87,12 @@ def main():
         sys.exit(3)
     x = np.ascontiguousarray(x)
 
+    # select_samples.py imports `utils.feature_sampling_utils` relative to FM-AL, and tqdm writes to stderr. It is
+    # imported before the thread limit: threadpoolctl limits only the libraries already loaded, and this import
+    # loads scikit-learn's OpenMP runtime (its KMeans) besides numpy's BLAS.
+    sys.path.insert(0, fm_al)
+    import select_samples  # noqa: E402  (MedCAL-Bench's file, unchanged)
+
     try:
         from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -96,10 +103,6 @@ def main():
         )
     except ImportError:
         limiter, blas = None, "threadpoolctl not installed"
-
-    # select_samples.py imports `utils.feature_sampling_utils` relative to FM-AL, and tqdm writes to stderr.
-    sys.path.insert(0, fm_al)
-    import select_samples  # noqa: E402  (MedCAL-Bench's file, unchanged)
 
     names = np.array([f"case_{i}" for i in range(n)])
     np.random.seed(select_samples.DEFAULT_RANDOM_STATE)

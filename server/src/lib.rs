@@ -215,7 +215,13 @@ impl App {
         std::thread::spawn(move || {
             for (strategy, feats, taken, size) in rx {
                 let scores = sel.scores(&strategy);
-                match pool::compute_plan(&strategy, &feats, &taken, size, seed, scores) {
+                // A panic in a strategy must not leave the strategy marked in flight (requests would wait for a
+                // plan nobody makes): it is reported like an error and the thread goes on.
+                let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    pool::compute_plan(&strategy, &feats, &taken, size, seed, scores)
+                }))
+                .unwrap_or_else(|_| Err(ApiError::internal(format!("planning {strategy} panicked"))));
+                match made {
                     Ok(plan) => {
                         if std::env::var_os("MEDPICK_SERVE_TRACE").is_some() {
                             eprintln!(

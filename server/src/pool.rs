@@ -312,21 +312,21 @@ impl Selector {
             return Ok(p.clone());
         }
         let (seen, want) = after.unwrap_or((0, 0));
-        let _one = self.computing.lock().unwrap_or_else(|e| e.into_inner());
-        // Another request (or the planner) may have made one while this one waited; a plan the planner thread is
-        // making now is waited for rather than made twice (on a busy machine both would take twice as long).
+        let usable = |p: &Plan| p.seq > seen && !self.stale(p, feats) && (p.rows.len() >= want || p.complete);
+        let stored = || self.plans.lock().unwrap_or_else(|e| e.into_inner()).get(strategy).cloned();
+        // A plan the planner thread is making now is waited for rather than made twice (on a busy machine both
+        // would take twice as long); without holding `computing`, so other strategies' requests are not held up.
         let t0 = Instant::now();
-        loop {
-            if let Some(p) = self.plans.lock().unwrap_or_else(|e| e.into_inner()).get(strategy) {
-                if p.seq > seen && !self.stale(p, feats) && (p.rows.len() >= want || p.complete) {
-                    return Ok(p.clone());
-                }
-            }
-            let in_flight = self.planning.lock().map(|p| p.contains(strategy)).unwrap_or(false);
-            if !in_flight || t0.elapsed() > PLANNER_WAIT {
-                break;
+        while self.planning.lock().map(|p| p.contains(strategy)).unwrap_or(false) && t0.elapsed() < PLANNER_WAIT {
+            if let Some(p) = stored().filter(|p| usable(p)) {
+                return Ok(p);
             }
             std::thread::sleep(Duration::from_millis(2));
+        }
+        let _one = self.computing.lock().unwrap_or_else(|e| e.into_inner());
+        // Another request (or the planner) may have made one while this one waited.
+        if let Some(p) = stored().filter(|p| usable(p)) {
+            return Ok(p);
         }
         // At least twice the plan that ran out: annotators used it up faster than a plan could be made.
         let ran_out = existing.as_ref().filter(|p| p.seq == seen).map_or(0, |p| 2 * p.rows.len());

@@ -288,6 +288,11 @@ pub async fn kcenter_scan_pruned(
             next.push((i, false));
         }
     }
+    if unread > 0 {
+        // Steps since the last read (a budget met by the seeds alone, or the last pick's none).
+        let now = ex.read_u32(&count, 1).await?[0];
+        reads += now.wrapping_sub(last) as u64;
+    }
     Ok((reads, (rows.len() * n) as u64))
 }
 
