@@ -307,12 +307,22 @@ async function saveMask() {
 
 async function setLabel(c) {
   const r = row();
-  if (!r) return;
-  const rec = { ...(A.labels.get(r.id) ?? {}), label: c };
-  await store.save(A.project, r.id, rec);
-  A.labels.set(r.id, rec);
-  hook({ saved: (window.__MEDPICK.annot?.saved ?? 0) + 1, labels: countLabels() });
-  if (A.cur + 1 < A.queue.length) await go(A.cur + 1); else renderQueue();
+  // A class key pressed while the view moves on to the next image labels nothing (never the image being left).
+  if (!r || A.loading) return;
+  A.loading = true;
+  let moved = false;
+  try {
+    const rec = { ...(A.labels.get(r.id) ?? {}), label: c };
+    await store.save(A.project, r.id, rec);
+    A.labels.set(r.id, rec);
+    hook({ saved: (window.__MEDPICK.annot?.saved ?? 0) + 1, labels: countLabels() });
+    if (A.cur + 1 < A.queue.length) {
+      moved = true;
+      await go(A.cur + 1);
+    } else renderQueue();
+  } finally {
+    if (!moved) A.loading = false;
+  }
 }
 
 function countLabels() {

@@ -218,7 +218,11 @@ impl App {
                 // A panic in a strategy must not leave the strategy marked in flight (requests would wait for a
                 // plan nobody makes): it is reported like an error and the thread goes on.
                 let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    pool::compute_plan(&strategy, &feats, &taken, size, seed, scores)
+                    // A valid coreset plan is continued; anything else is made again.
+                    match sel.grown_plan(&strategy, &feats, size) {
+                        Some(p) => Ok(p),
+                        None => pool::compute_plan(&strategy, &feats, &taken, size, seed, scores),
+                    }
                 }))
                 .unwrap_or_else(|_| Err(ApiError::internal(format!("planning {strategy} panicked"))));
                 match made {

@@ -55,6 +55,49 @@ pub struct Plan {
     pub seconds: f64,
     /// The plan covers every unlabelled row (nothing beyond it to extend to).
     pub complete: bool,
+    /// Coreset plans: the k-center run behind them, which a longer plan continues instead of starting again, and
+    /// how many of its picks this plan holds.
+    pub growing: Option<(Arc<Mutex<Growing>>, usize)>,
+}
+
+/// A coreset plan's k-center run and every pick it has made (shared by the plans extended from it).
+pub struct Growing {
+    run: select::exact::KCenterRun,
+    picks: Vec<usize>,
+    scores: Vec<f64>,
+    /// The run stopped: every row is at distance 0 from a centre.
+    covered: bool,
+}
+
+/// `p` continued to at least `size` rows of picks (the k-center greedy from where it stopped, so the picks are those
+/// of one run of that length), or None when `p` is not a coreset plan that can grow.
+pub fn extend_plan(p: &Plan, size: usize) -> Option<Plan> {
+    let t0 = Instant::now();
+    let (g, held) = p.growing.as_ref()?;
+    let mut g = g.lock().unwrap_or_else(|e| e.into_inner());
+    let x = Matrix::new(&p.feats.data, p.feats.ids.len(), p.feats.dim).ok()?;
+    if g.picks.len() < size && !g.covered {
+        let want = size - g.picks.len();
+        let (picks, scores) = g.run.extend(x, want);
+        g.covered = picks.len() < want;
+        g.picks.extend(picks);
+        g.scores.extend(scores);
+    }
+    if g.covered {
+        // What follows is the strategy's fill of covered rows: a fresh plan makes it.
+        return None;
+    }
+    let mut plan = p.clone();
+    for (&r, &sc) in g.picks[*held..].iter().zip(&g.scores[*held..]) {
+        if plan.members.insert(r) {
+            plan.rows.push(r);
+            plan.scores.push(sc);
+        }
+    }
+    plan.complete = plan.members.len() >= x.n;
+    plan.growing = Some((p.growing.as_ref()?.0.clone(), g.picks.len()));
+    plan.seconds = t0.elapsed().as_secs_f64();
+    Some(plan)
 }
 
 /// Who holds an image, until when.
@@ -180,6 +223,15 @@ impl Selector {
                 }
             }
         }
+    }
+
+    /// The stored plan of `strategy` continued to `size` picks, when it is a coreset plan still valid for `feats`.
+    pub fn grown_plan(&self, strategy: &str, feats: &Arc<Features>, size: usize) -> Option<Plan> {
+        let p = self.plans.lock().unwrap_or_else(|e| e.into_inner()).get(strategy).cloned()?;
+        if p.growing.is_none() || self.stale(&p, feats) {
+            return None;
+        }
+        extend_plan(&p, size)
     }
 
     /// Forget a strategy's plan (its scores changed).
@@ -331,9 +383,16 @@ impl Selector {
         // At least twice the plan that ran out: annotators used it up faster than a plan could be made.
         let ran_out = existing.as_ref().filter(|p| p.seq == seen).map_or(0, |p| 2 * p.rows.len());
         let size = (self.plan_size + 4 * self.leased()).max(want).max(ran_out);
-        let taken = self.labeled_snapshot()?;
-        let scores = self.scores(strategy);
-        let mut plan = compute_plan(strategy, feats, &taken, size, self.seed, scores)?;
+        // A coreset plan that is still valid is continued (its run goes on from where it stopped).
+        let grown = stored().filter(|p| !self.stale(p, feats)).and_then(|p| extend_plan(&p, size));
+        let mut plan = match grown {
+            Some(p) => p,
+            None => {
+                let taken = self.labeled_snapshot()?;
+                let scores = self.scores(strategy);
+                compute_plan(strategy, feats, &taken, size, self.seed, scores)?
+            }
+        };
         self.adopt(&mut plan);
         let plan = Arc::new(plan);
         if std::env::var_os("MEDPICK_SERVE_TRACE").is_some() {
@@ -435,7 +494,7 @@ pub fn compute_plan(
         let members = rows.iter().chain(&lab).copied().collect();
         let seconds = t0.elapsed().as_secs_f64();
         let log_len = taken.log_len;
-        Plan { feats: feats.clone(), rows, scores, log_len, seq: 0, members, seconds, complete }
+        Plan { feats: feats.clone(), rows, scores, log_len, seq: 0, members, seconds, complete, growing: None }
     };
     if free == 0 {
         return Ok(finish(vec![], vec![], true));
@@ -455,6 +514,27 @@ pub fn compute_plan(
         return Ok(finish(rows, vec![f64::NAN; k], budget == free));
     }
     let x = Matrix::new(&feats.data, n, feats.dim).map_err(|e| ApiError::internal(e.to_string()))?;
+    if strategy == "coreset" && n >= select::SCAN_MIN_ROWS {
+        // `select("coreset")`'s picks (its first centre when nothing is taken, the pruned k-center from the taken
+        // rows), from a run that a longer plan continues ([`extend_plan`]) instead of starting again.
+        let first: Vec<usize> =
+            if lab.is_empty() { vec![medpick_core::rng::Rng::new(seed).below(n as u32) as usize] } else { vec![] };
+        let seeds = if lab.is_empty() { &first } else { &lab };
+        if let Some(run) = select::exact::KCenterRun::start(x, seeds) {
+            let mut g = Growing { run, picks: first.clone(), scores: vec![0.0; first.len()], covered: false };
+            let want = budget - first.len();
+            let (picks, scores) = g.run.extend(x, want);
+            // A run that covers every row before the budget leaves the rest to `select`'s fill.
+            if picks.len() == want {
+                g.picks.extend(picks);
+                g.scores.extend(scores);
+                let held = g.picks.len();
+                let mut plan = finish(g.picks.clone(), g.scores.clone(), budget == free);
+                plan.growing = Some((Arc::new(Mutex::new(g)), held));
+                return Ok(plan);
+            }
+        }
+    }
     let input = SelectInput { x, budget, seed, labeled: &lab, scans: Some(medpick_core::exec::Backend::Cpu) };
     let sel = pollster::block_on(select::select(strategy, &input)).map_err(|e| match e {
         medpick_core::Error::Unknown { .. } => ApiError::bad(e.to_string()),
@@ -658,6 +738,46 @@ mod tests {
         let outside = feats.ids.iter().enumerate().find(|(r, _)| !plan.members.contains(r)).unwrap().1.clone();
         sel.labels_changed(&outside, true);
         assert!(sel.stale(&plan, &feats));
+    }
+
+    /// A coreset plan continued ([`extend_plan`]) equals a plan made at the longer size from the same taken
+    /// images, and equals `select("coreset")`; handing out goes on through the grown plan in its order, with no
+    /// image given twice.
+    #[test]
+    fn a_grown_coreset_plan_equals_one_made_at_its_size() {
+        let n = select::SCAN_MIN_ROWS + 500;
+        let sel = selector(n);
+        let feats = sel.features.read().unwrap().clone();
+        for taken in
+            [Taken::default(), Taken { labeled: ["img007".into(), "img1234".into()].into(), ..Taken::default() }]
+        {
+            let small = compute_plan("coreset", &feats, &taken, 60, 0, None).unwrap();
+            assert!(small.growing.is_some(), "a coreset plan on {n} rows can grow");
+            let grown = extend_plan(&small, 300).unwrap();
+            let fresh = compute_plan("coreset", &feats, &taken, 300, 0, None).unwrap();
+            assert_eq!(grown.rows, fresh.rows);
+            assert_eq!(grown.scores, fresh.scores);
+            let grown_more = extend_plan(&grown, 450).unwrap();
+            let fresh_more = compute_plan("coreset", &feats, &taken, 450, 0, None).unwrap();
+            assert_eq!(grown_more.rows, fresh_more.rows);
+            // And `select` itself (what non-coreset strategies and small pools go through).
+            let x = Matrix::new(&feats.data, n, feats.dim).unwrap();
+            let lab: Vec<usize> = taken.labeled.iter().map(|id| feats.index[id]).collect();
+            let input =
+                SelectInput { x, budget: 450, seed: 0, labeled: &lab, scans: Some(medpick_core::exec::Backend::Cpu) };
+            let sel_picks = pollster::block_on(select::select("coreset", &input)).unwrap().picks;
+            assert_eq!(fresh_more.rows, sel_picks);
+        }
+        // Through the server: 8-row plans (the selector's size) grow as images are handed out, in coreset's order.
+        let want = compute_plan("coreset", &feats, &Taken::default(), 100, 0, None).unwrap();
+        let mut given = Vec::new();
+        for _ in 0..100 {
+            let got = sel.next("coreset", "a", 1).unwrap();
+            sel.labels_changed(&got[0].0, true);
+            given.push(got[0].0.clone());
+        }
+        let order: Vec<String> = want.rows.iter().map(|&r| feats.ids[r].clone()).collect();
+        assert_eq!(given, order);
     }
 
     #[test]

@@ -298,9 +298,10 @@ async function runProfile(profile) {
   await page.dispatchEvent('#classes', 'change');
   await until(page, () => document.querySelectorAll('#clstools button').length === 2);
   await page.locator('#canvas').click({ position: { x: 2, y: 2 } });
-  const c0 = (await annot(page)).saved ?? 0;
+  const { saved: c0 = 0, current: first } = await annot(page);
   await page.keyboard.press('1');
-  await until(page, (b) => window.__MEDPICK.annot.saved > b, c0);
+  // The key is taken once the view has moved on to the next image (a key pressed before labels nothing).
+  await until(page, ([b, f]) => window.__MEDPICK.annot.saved > b && window.__MEDPICK.annot.current !== f, [c0, first]);
   await page.keyboard.press('2');
   await until(page, (b) => window.__MEDPICK.annot.saved > b + 1, c0);
   a = await annot(page);

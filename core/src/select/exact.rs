@@ -137,48 +137,42 @@ pub fn kcenter_cover(x: Matrix, seeds: &[usize], picks: usize) -> (Vec<usize>, C
     (out, cover)
 }
 
-fn kcenter_state<'a>(
-    x: KRows<'a>,
+fn kcenter_state(
+    x: KRows<'_>,
     seeds: &[usize],
     picks: usize,
     stop_when_covered: bool,
-) -> (Vec<usize>, Vec<f64>, Option<KCenter<'a>>) {
-    let n = x.n();
-    let (mut out, mut scores) = (Vec::with_capacity(picks), Vec::with_capacity(picks));
-    let Some(&s0) = seeds.first() else { return (out, scores, None) };
-    let c0 = x.row(s0, &mut x.scratch()).to_vec();
-    let mut mind = vec![0f32; n];
-    let rows = par::rows_per_task(n, x.d(), 1 << 16);
-    par::for_chunks(&mut mind, rows, |task, out| {
-        let mut buf = x.scratch();
-        for (r, m) in out.iter_mut().enumerate() {
-            *m = sqdist_f64(x.row(task * rows + r, &mut buf), &c0) as f32;
-        }
-    });
-    let members: Vec<Vec<u32>> = vec![(0..n as u32).collect()];
-    let far = vec![farthest(&members[0], &mind)];
-    let mut st = KCenter { x, mind, centres: vec![s0], rows: c0, members, far, evals: n as u64 };
-    for &c in &seeds[1..] {
-        st.add(c);
-    }
-    while out.len() < picks {
-        // The farthest row overall: the largest of the centres' farthest, the lowest index on ties.
-        let best =
-            st.far.iter().flatten().copied().reduce(|a, b| if b.0 > a.0 || (b.0 == a.0 && b.1 < a.1) { b } else { a });
-        let Some((v, i)) = best else { break };
-        if stop_when_covered && v <= 0.0 {
-            break;
-        }
-        out.push(i as usize);
-        scores.push((v.max(0.0) as f64).sqrt());
-        st.add(i as usize);
-    }
+) -> (Vec<usize>, Vec<f64>, Option<KCenter>) {
+    let Some(mut st) = KCenter::start(x, seeds) else { return (Vec::new(), Vec::new(), None) };
+    let (out, scores) = st.next_picks(x, picks, stop_when_covered);
     (out, scores, Some(st))
 }
 
+/// A k-center greedy run on f32 features that can be continued: [`KCenterRun::extend`] gives the next picks of
+/// [`kcenter`] from the same seeds, so a run extended by b₁, then b₂ picks gives `kcenter(x, seeds, b₁ + b₂)`'s
+/// picks and scores. It stops early once every row is at distance 0 from a centre (where the plain scan would
+/// repeat a covered row). The rows are passed to each call (the same features every time).
+pub struct KCenterRun(KCenter);
+
+impl KCenterRun {
+    /// The run from `seeds` (None without a seed).
+    pub fn start(x: Matrix, seeds: &[usize]) -> Option<Self> {
+        KCenter::start(KRows::F32(x), seeds).map(KCenterRun)
+    }
+
+    /// The next `picks` picks and their scores (fewer once every row is covered).
+    pub fn extend(&mut self, x: Matrix, picks: usize) -> (Vec<usize>, Vec<f64>) {
+        self.0.next_picks(KRows::F32(x), picks, true)
+    }
+
+    /// Rows the run was started on.
+    pub fn rows(&self) -> usize {
+        self.0.mind.len()
+    }
+}
+
 /// The state of [`kcenter`]: per centre (in the order added) its row, its rows and its farthest row.
-struct KCenter<'a> {
-    x: KRows<'a>,
+struct KCenter {
     mind: Vec<f32>,
     centres: Vec<usize>,
     /// The centres' rows as f32, in order (d values each).
@@ -188,10 +182,53 @@ struct KCenter<'a> {
     evals: u64,
 }
 
-impl KCenter<'_> {
+impl KCenter {
+    /// The state after the seeds: the first measured against every row, the others added.
+    fn start(x: KRows<'_>, seeds: &[usize]) -> Option<Self> {
+        let n = x.n();
+        let &s0 = seeds.first()?;
+        let c0 = x.row(s0, &mut x.scratch()).to_vec();
+        let mut mind = vec![0f32; n];
+        let rows = par::rows_per_task(n, x.d(), 1 << 16);
+        par::for_chunks(&mut mind, rows, |task, out| {
+            let mut buf = x.scratch();
+            for (r, m) in out.iter_mut().enumerate() {
+                *m = sqdist_f64(x.row(task * rows + r, &mut buf), &c0) as f32;
+            }
+        });
+        let members: Vec<Vec<u32>> = vec![(0..n as u32).collect()];
+        let far = vec![farthest(&members[0], &mind)];
+        let mut st = KCenter { mind, centres: vec![s0], rows: c0, members, far, evals: n as u64 };
+        for &c in &seeds[1..] {
+            st.add(x, c);
+        }
+        Some(st)
+    }
+
+    /// The next `picks` greedy picks, each added as a centre.
+    fn next_picks(&mut self, x: KRows<'_>, picks: usize, stop_when_covered: bool) -> (Vec<usize>, Vec<f64>) {
+        let (mut out, mut scores) = (Vec::with_capacity(picks), Vec::with_capacity(picks));
+        while out.len() < picks {
+            // The farthest row overall: the largest of the centres' farthest, the lowest index on ties.
+            let best =
+                self.far
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .reduce(|a, b| if b.0 > a.0 || (b.0 == a.0 && b.1 < a.1) { b } else { a });
+            let Some((v, i)) = best else { break };
+            if stop_when_covered && v <= 0.0 {
+                break;
+            }
+            out.push(i as usize);
+            scores.push((v.max(0.0) as f64).sqrt());
+            self.add(x, i as usize);
+        }
+        (out, scores)
+    }
+
     /// Add row `p` as a centre: the rows it is nearer to than their own centre move to it.
-    fn add(&mut self, p: usize) {
-        let x = self.x;
+    fn add(&mut self, x: KRows<'_>, p: usize) {
         let d = x.d();
         let cp = x.row(p, &mut x.scratch()).to_vec();
         let cp = &cp[..];
