@@ -9,8 +9,10 @@
 
 pub mod check;
 pub mod composable;
+pub mod coreset;
 pub mod evidence;
 pub mod exact;
+mod kcenter;
 pub mod kmeans;
 mod pairs;
 pub mod pca;
