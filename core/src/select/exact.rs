@@ -19,7 +19,7 @@
 //! D = 10⁵), so a skipped row's plain value could not have changed the result: exact, not approximately so.
 
 pub use super::kcenter::{kcenter, kcenter_cover, kcenter_f16, Cover, KCenterRun};
-use super::kmeans::{mean_variance, update_centres, Clustering};
+use super::kmeans::{mean_variance, update_centres_of, Clustering};
 pub use super::pairs::{delta_graph, delta_graph_clustered, other_label_scan, probcover_delta};
 use super::Matrix;
 use crate::cpu::min_dist_update::{f32_sum_error, sqdist_f32est, sqdist_f64, sqdist_f64c, F32_SUM_ABS};
@@ -49,6 +49,10 @@ pub struct KmeansStats {
     /// Seconds in k-means++ and in Lloyd.
     pub seconds_init: f64,
     pub seconds_lloyd: f64,
+    /// Of `seconds_lloyd`: the GEMM assignments, the centre updates and the bounds' moves.
+    pub seconds_full: f64,
+    pub seconds_update: f64,
+    pub seconds_bounds: f64,
 }
 
 /// Greedy k-means++ as the plain algorithm does it (same draws, gains and ties), each candidate compared only
@@ -464,7 +468,9 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> (Clu
                 }
                 full
             };
+            let tf = crate::Instant::now();
             let res = full_assign(x, &xn2, centers, &cs, &groups, &todo, &gb, st);
+            st.seconds_full += tf.elapsed().as_secs_f64();
             for (&i, (best, bd, lbs)) in todo.iter().zip(res) {
                 // No finite distance (overflowing features): centre 0, as the plain loop leaves it.
                 labels[i] = if best == usize::MAX { 0 } else { best };
@@ -472,11 +478,28 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> (Clu
                 lower[i * ng..(i + 1) * ng].copy_from_slice(&lbs);
             }
         };
+    let mut dirty = vec![true; k];
+    let mut prev_labels: Option<Vec<usize>> = None;
     for it in 0..max_iter.max(1) {
         st.iterations = it + 1;
         assign(&centers, &mut labels, &mut upper, &mut lower, &mut st);
+        let tu = crate::Instant::now();
         let old = centers.clone();
-        let shift = update_centres(x, &labels, &mut centers, k);
+        // Only the centres whose rows changed are averaged again (from the second update on: the first
+        // replaces the k-means++ rows by means).
+        if let Some(prev) = &prev_labels {
+            dirty.iter_mut().for_each(|v| *v = false);
+            for (&a, &b) in prev.iter().zip(&labels) {
+                if a != b {
+                    dirty[a] = true;
+                    dirty[b] = true;
+                }
+            }
+        }
+        let shift = update_centres_of(x, &labels, &mut centers, k, prev_labels.as_ref().map(|_| &dirty[..]));
+        prev_labels = Some(labels.clone());
+        st.seconds_update += tu.elapsed().as_secs_f64();
+        let tb = crate::Instant::now();
         // Move the bounds with the centres: the own centre moved by at most `mv[a]`, a group's centres by at most
         // the group's largest move.
         let mv: Vec<f64> = (0..k)
@@ -489,12 +512,17 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> (Clu
         for (j, &v) in mv.iter().enumerate() {
             gmove[groups.of[j]] = gmove[groups.of[j]].max(v);
         }
-        for i in 0..n {
-            upper[i] = (upper[i] + mv[labels[i]]) * (1.0 + 1e-15);
-            for (l, &m) in lower[i * ng..(i + 1) * ng].iter_mut().zip(&gmove) {
-                *l = ((*l - m) * (1.0 - 1e-15)).max(0.0);
-            }
+        for (u, &a) in upper.iter_mut().zip(&labels) {
+            *u = (*u + mv[a]) * (1.0 + 1e-15);
         }
+        par::for_chunks(&mut lower, 4096 * ng, |_, rows| {
+            for row in rows.chunks_mut(ng) {
+                for (l, &m) in row.iter_mut().zip(&gmove) {
+                    *l = ((*l - m) * (1.0 - 1e-15)).max(0.0);
+                }
+            }
+        });
+        st.seconds_bounds += tb.elapsed().as_secs_f64();
         if shift <= tol * total_var {
             break;
         }

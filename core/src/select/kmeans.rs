@@ -37,13 +37,29 @@ pub fn mean_variance(x: Matrix) -> f64 {
 /// rows keeps its value). Returns the squared shift of all centres. The centres are summed on the CPU backend's
 /// threads, each over its own rows in row order, so the sums are the sequential ones bit for bit.
 pub(super) fn update_centres(x: Matrix, labels: &[usize], centers: &mut [f64], k: usize) -> f64 {
+    update_centres_of(x, labels, centers, k, None)
+}
+
+/// [`update_centres`] for the centres marked in `dirty` only (all when `None`). A centre whose rows are the
+/// ones its current value was averaged from gets that same value again (the same rows summed in the same
+/// order), so leaving it is the plain update bit for bit, with a shift of exactly 0.
+pub(super) fn update_centres_of(
+    x: Matrix,
+    labels: &[usize],
+    centers: &mut [f64],
+    k: usize,
+    dirty: Option<&[bool]>,
+) -> f64 {
     let d = x.d;
+    let todo = |j: usize| dirty.is_none_or(|m| m[j]);
     let mut rows: Vec<Vec<u32>> = vec![Vec::new(); k];
     for (i, &l) in labels.iter().enumerate() {
-        rows[l].push(i as u32);
+        if todo(l) {
+            rows[l].push(i as u32);
+        }
     }
     let sums: Vec<Vec<f64>> = crate::cpu::par::map(k, |j| {
-        let mut s = vec![0f64; d];
+        let mut s = vec![0f64; if todo(j) { d } else { 0 }];
         for &i in &rows[j] {
             for (a, &v) in s.iter_mut().zip(x.row(i as usize)) {
                 *a += v as f64;
@@ -54,7 +70,7 @@ pub(super) fn update_centres(x: Matrix, labels: &[usize], centers: &mut [f64], k
     let mut shift = 0.0;
     for j in 0..k {
         if rows[j].is_empty() {
-            continue; // empty cluster keeps its centre
+            continue; // empty cluster (or one left as it is) keeps its centre
         }
         for t in 0..d {
             let c = sums[j][t] / rows[j].len() as f64;
