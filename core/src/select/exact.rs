@@ -19,7 +19,7 @@
 //! D = 10⁵), so a skipped row's plain value could not have changed the result: exact, not approximately so.
 
 pub use super::kcenter::{kcenter, kcenter_cover, kcenter_f16, Cover, KCenterRun};
-use super::kmeans::{mean_variance, update_centres_of, Clustering};
+use super::kmeans::{mean_variance, CentreSums, Clustering};
 pub use super::pairs::{delta_graph, delta_graph_clustered, other_label_scan, probcover_delta};
 use super::Matrix;
 use crate::cpu::min_dist_update::{f32_sum_error, sqdist_f32est, sqdist_f64, sqdist_f64c, F32_SUM_ABS};
@@ -53,6 +53,9 @@ pub struct KmeansStats {
     pub seconds_full: f64,
     pub seconds_update: f64,
     pub seconds_bounds: f64,
+    /// Rows summed by the centre updates, and by the plain update.
+    pub rows_summed: u64,
+    pub rows_summed_plain: u64,
 }
 
 /// Greedy k-means++ as the plain algorithm does it (same draws, gains and ties), each candidate compared only
@@ -478,26 +481,13 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> (Clu
                 lower[i * ng..(i + 1) * ng].copy_from_slice(&lbs);
             }
         };
-    let mut dirty = vec![true; k];
-    let mut prev_labels: Option<Vec<usize>> = None;
+    let mut sums = CentreSums::new(k);
     for it in 0..max_iter.max(1) {
         st.iterations = it + 1;
         assign(&centers, &mut labels, &mut upper, &mut lower, &mut st);
         let tu = crate::Instant::now();
         let old = centers.clone();
-        // Only the centres whose rows changed are averaged again (from the second update on: the first
-        // replaces the k-means++ rows by means).
-        if let Some(prev) = &prev_labels {
-            dirty.iter_mut().for_each(|v| *v = false);
-            for (&a, &b) in prev.iter().zip(&labels) {
-                if a != b {
-                    dirty[a] = true;
-                    dirty[b] = true;
-                }
-            }
-        }
-        let shift = update_centres_of(x, &labels, &mut centers, k, prev_labels.as_ref().map(|_| &dirty[..]));
-        prev_labels = Some(labels.clone());
+        let shift = sums.update(x, &labels, &mut centers);
         st.seconds_update += tu.elapsed().as_secs_f64();
         let tb = crate::Instant::now();
         // Move the bounds with the centres: the own centre moved by at most `mv[a]`, a group's centres by at most
@@ -523,6 +513,7 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> (Clu
             }
         });
         st.seconds_bounds += tb.elapsed().as_secs_f64();
+        (st.rows_summed, st.rows_summed_plain) = (sums.summed, sums.plain);
         if shift <= tol * total_var {
             break;
         }

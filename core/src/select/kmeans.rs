@@ -37,29 +37,13 @@ pub fn mean_variance(x: Matrix) -> f64 {
 /// rows keeps its value). Returns the squared shift of all centres. The centres are summed on the CPU backend's
 /// threads, each over its own rows in row order, so the sums are the sequential ones bit for bit.
 pub(super) fn update_centres(x: Matrix, labels: &[usize], centers: &mut [f64], k: usize) -> f64 {
-    update_centres_of(x, labels, centers, k, None)
-}
-
-/// [`update_centres`] for the centres marked in `dirty` only (all when `None`). A centre whose rows are the
-/// ones its current value was averaged from gets that same value again (the same rows summed in the same
-/// order), so leaving it is the plain update bit for bit, with a shift of exactly 0.
-pub(super) fn update_centres_of(
-    x: Matrix,
-    labels: &[usize],
-    centers: &mut [f64],
-    k: usize,
-    dirty: Option<&[bool]>,
-) -> f64 {
     let d = x.d;
-    let todo = |j: usize| dirty.is_none_or(|m| m[j]);
     let mut rows: Vec<Vec<u32>> = vec![Vec::new(); k];
     for (i, &l) in labels.iter().enumerate() {
-        if todo(l) {
-            rows[l].push(i as u32);
-        }
+        rows[l].push(i as u32);
     }
     let sums: Vec<Vec<f64>> = crate::cpu::par::map(k, |j| {
-        let mut s = vec![0f64; if todo(j) { d } else { 0 }];
+        let mut s = vec![0f64; d];
         for &i in &rows[j] {
             for (a, &v) in s.iter_mut().zip(x.row(i as usize)) {
                 *a += v as f64;
@@ -70,7 +54,7 @@ pub(super) fn update_centres_of(
     let mut shift = 0.0;
     for j in 0..k {
         if rows[j].is_empty() {
-            continue; // empty cluster (or one left as it is) keeps its centre
+            continue; // empty cluster keeps its centre
         }
         for t in 0..d {
             let c = sums[j][t] / rows[j].len() as f64;
@@ -79,6 +63,80 @@ pub(super) fn update_centres_of(
         }
     }
     shift
+}
+
+/// Lloyd's centre update kept between iterations ([`super::exact::kmeans`]): the same means as
+/// [`update_centres`] bit for bit, each centre's sum resumed from where its rows first changed. A centre's sum is
+/// the fold of its rows in row order; every `CHECK` rows the running sum is kept, so when the rows change the
+/// fold restarts from the last kept sum before the first changed row (the same rows in the same order before it
+/// give the same bits), and a centre whose rows did not change keeps its value (shift exactly 0).
+pub(super) struct CentreSums {
+    /// Each centre's rows in row order, as last averaged.
+    rows: Vec<Vec<u32>>,
+    /// Each centre's running sums after 0, CHECK, 2·CHECK, … of its rows ([count, d] each).
+    kept: Vec<Vec<f64>>,
+    first: bool,
+    /// Rows summed, and what summing every centre afresh would have.
+    pub(super) summed: u64,
+    pub(super) plain: u64,
+}
+
+impl CentreSums {
+    const CHECK: usize = 64;
+
+    pub(super) fn new(k: usize) -> Self {
+        CentreSums { rows: vec![Vec::new(); k], kept: vec![Vec::new(); k], first: true, summed: 0, plain: 0 }
+    }
+
+    /// Move each centre to the mean of its rows under `labels` (a centre without rows keeps its value); returns
+    /// the squared shift of all centres, as [`update_centres`].
+    pub(super) fn update(&mut self, x: Matrix, labels: &[usize], centers: &mut [f64]) -> f64 {
+        let (d, k, check) = (x.d, self.rows.len(), Self::CHECK);
+        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); k];
+        for (i, &l) in labels.iter().enumerate() {
+            rows[l].push(i as u32);
+        }
+        let first = std::mem::replace(&mut self.first, false);
+        let (old_rows, old_kept) = (&self.rows, &self.kept);
+        // Per centre: None when its rows are unchanged, else (new sum, new kept sums).
+        let sums: Vec<Option<(Vec<f64>, Vec<f64>, usize)>> = crate::cpu::par::map(k, |j| {
+            let (new, old) = (&rows[j], &old_rows[j]);
+            let same = new.iter().zip(old).take_while(|(a, b)| a == b).count();
+            if !first && same == new.len() && same == old.len() {
+                return None;
+            }
+            // The last kept sum within the unchanged prefix (entry t: the sum of the first t·CHECK rows).
+            let t = if first { 0 } else { same / check };
+            let mut kept: Vec<f64> = if first { vec![0f64; d] } else { old_kept[j][..(t + 1) * d].to_vec() };
+            let mut s: Vec<f64> = kept[t * d..(t + 1) * d].to_vec();
+            for (r, &i) in new.iter().enumerate().skip(t * check) {
+                for (a, &v) in s.iter_mut().zip(x.row(i as usize)) {
+                    *a += v as f64;
+                }
+                if (r + 1) % check == 0 {
+                    kept.extend_from_slice(&s);
+                }
+            }
+            Some((s, kept, new.len() - t * check))
+        });
+        let mut shift = 0.0;
+        for (j, sum) in sums.into_iter().enumerate() {
+            let Some((s, kept, summed)) = sum else { continue };
+            self.summed += summed as u64;
+            self.kept[j] = kept;
+            if rows[j].is_empty() {
+                continue; // empty cluster keeps its centre
+            }
+            for t in 0..d {
+                let c = s[t] / rows[j].len() as f64;
+                shift += (c - centers[j * d + t]).powi(2);
+                centers[j * d + t] = c;
+            }
+        }
+        self.plain += labels.len() as u64;
+        self.rows = rows;
+        shift
+    }
 }
 
 /// Cluster the rows of `x` into `k` groups.

@@ -78,8 +78,8 @@ pub(super) async fn kmeans_noted(
             let (c, st) = super::exact::kmeans(x, k, seed, max_iter, 1e-4);
             if std::env::var_os("MEDPICK_SELECT_TRACE").is_some() {
                 eprintln!(
-                    "k-means k = {}: k-means++ {:.3} s, Lloyd {:.3} s (GEMM assignments {:.3} s, centre updates {:.3} s, bounds {:.3} s)",
-                    c.k, st.seconds_init, st.seconds_lloyd, st.seconds_full, st.seconds_update, st.seconds_bounds
+                    "k-means k = {}: k-means++ {:.3} s, Lloyd {:.3} s (GEMM assignments {:.3} s, centre updates {:.3} s summing {} of {} rows, bounds {:.3} s)",
+                    c.k, st.seconds_init, st.seconds_lloyd, st.seconds_full, st.seconds_update, st.rows_summed, st.rows_summed_plain, st.seconds_bounds
                 );
             }
             let note = format!(
