@@ -9,6 +9,7 @@ pub mod labels;
 pub mod pool;
 mod routes;
 pub mod scoring;
+pub mod session;
 pub mod train;
 
 use std::net::SocketAddr;

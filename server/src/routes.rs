@@ -9,7 +9,7 @@ use axum::extract::{DefaultBodyLimit, Multipart, Path as UrlPath, Query, Request
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
@@ -17,7 +17,7 @@ use crate::datastore::{check_name, now_ts, to_id, FINAL};
 use crate::train::{BOX_MODEL, HEAD_MODEL};
 use crate::{ApiError, ApiResult, Shared};
 
-type Q = Query<HashMap<String, String>>;
+pub(crate) type Q = Query<HashMap<String, String>>;
 
 pub fn router(app: Shared) -> Router {
     let limit = app.cfg.max_body;
@@ -35,6 +35,8 @@ pub fn router(app: Shared) -> Router {
         .route("/train/", get(train_status).post(train_all).delete(train_stop))
         .route("/train/{model}", post(train_start))
         .route("/infer/{model}", post(infer))
+        .route("/session/", put(crate::session::create_route))
+        .route("/session/{id}", get(crate::session::get_route).delete(crate::session::delete_route))
         .route("/scoring/", get(scoring_status).delete(scoring_stop))
         .route("/scoring/{method}", post(scoring_start))
         .layer(DefaultBodyLimit::max(limit))
@@ -241,7 +243,7 @@ fn param<'a>(q: &'a Q, name: &str) -> ApiResult<&'a str> {
         .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("query parameter {name} is required")))
 }
 
-fn file_response(path: &std::path::Path, name: &str) -> ApiResult<Response> {
+pub(crate) fn file_response(path: &std::path::Path, name: &str) -> ApiResult<Response> {
     let bytes = std::fs::read(path).map_err(|e| ApiError::io(path, e))?;
     let ct = match to_id(name).1.as_str() {
         ".png" => "image/png",
@@ -553,10 +555,42 @@ async fn train_stop(State(app): State<Shared>) -> ApiResult<Json<Value>> {
 }
 
 async fn infer(State(app): State<Shared>, UrlPath(model): UrlPath<String>, q: Q, mp: Multipart) -> ApiResult<Response> {
-    let id = param(&q, "image")?.to_string();
     let output = q.get("output").cloned().unwrap_or_else(|| "all".into());
     let up = read_multipart(mp, "file").await?;
-    let image = lock(&app.ds)?.image_path(&id)?;
+    // A session's image (MONAI Label's `session_id`) in place of a datastore image.
+    let mut upload_session = None;
+    let (id, image) = match q.get("session_id").filter(|s| !s.is_empty()) {
+        Some(sid) => {
+            let s = crate::session::get(&crate::session::root(&app.cfg.datastore), sid, true)?;
+            let image = s.image_path();
+            if image.is_dir() {
+                return Err(ApiError::bad(format!(
+                    "session {sid} holds a folder of files (a series): medpick infers on one 2D image per session"
+                )));
+            }
+            let stem = image.file_name().map(|n| to_id(&n.to_string_lossy()).0).unwrap_or_default();
+            (stem, image)
+        }
+        // A raw image in the request (MONAI Label's `file` part): a session of a minute, removed after.
+        None if q.get("image").is_none_or(|s| s.is_empty()) && up.file.is_some() => {
+            let (fname, bytes) = up.file.clone().unwrap_or_default();
+            let root = crate::session::root(&app.cfg.datastore);
+            let max = (app.cfg.max_body as u64).saturating_mul(4);
+            let s = tokio::task::spawn_blocking(move || {
+                crate::session::create(&root, vec![(fname, bytes.to_vec())], 60, false, max)
+            })
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))??;
+            upload_session = Some(s.name.clone());
+            let image = s.image_path();
+            (image.file_name().map(|n| to_id(&n.to_string_lossy()).0).unwrap_or_default(), image)
+        }
+        None => {
+            let id = param(&q, "image")?.to_string();
+            let image = lock(&app.ds)?.image_path(&id)?;
+            (id, image)
+        }
+    };
     let params = up.params;
     let ext = match params.get("result_extension").and_then(|v| v.as_str()).unwrap_or(".png") {
         ".nrrd" | ".seg.nrrd" => ".nrrd",
@@ -577,7 +611,7 @@ async fn infer(State(app): State<Shared>, UrlPath(model): UrlPath<String>, q: Q,
     let app2 = app.clone();
     let model2 = model.clone();
     let t0 = std::time::Instant::now();
-    let (w, h, mask) = tokio::task::spawn_blocking(move || match model2.as_str() {
+    let result = tokio::task::spawn_blocking(move || match model2.as_str() {
         HEAD_MODEL => crate::train::infer_head(&app2, &image),
         BOX_MODEL => match bx {
             Some(b) => crate::train::infer_box(&app2, &image, b),
@@ -586,7 +620,11 @@ async fn infer(State(app): State<Shared>, UrlPath(model): UrlPath<String>, q: Q,
         m => Err(ApiError::bad(format!("model {m:?}: use {HEAD_MODEL} or {BOX_MODEL}"))),
     })
     .await
-    .map_err(|e| ApiError::internal(e.to_string()))??;
+    .map_err(|e| ApiError::internal(e.to_string()));
+    if let Some(sid) = upload_session {
+        let _ = crate::session::remove(&crate::session::root(&app.cfg.datastore), &sid);
+    }
+    let (w, h, mask) = result??;
     let names = if model == BOX_MODEL { json!({"object": 1}) } else { json!({ label: 1 }) };
     let result = json!({"label_names": names, "latencies": {"total": t0.elapsed().as_secs_f64()},
                         "foreground_pixels": mask.iter().filter(|&&v| v != 0).count(), "width": w, "height": h});

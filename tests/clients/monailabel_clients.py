@@ -197,6 +197,30 @@ def python_client():
     check(params["label_names"] == {"foreground": 1}, f"label_names: {params}")
     frac = params["foreground_pixels"] / (want[0] * want[1])
     check(0.005 < frac < 0.9, f"the head's mask of a training image is neither empty nor everything: {frac:.3f}")
+    fg = params["foreground_pixels"]
+
+    # Sessions (3D Slicer's way to infer on a local image that is not in the datastore): the same pixels under
+    # another name give the same mask, the datastore does not grow, and a removed session is gone.
+    count = len(a.datastore()["objects"])
+    outside = os.path.join(WORK, "outside-scan.png")
+    with open(target["path"], "rb") as src, open(outside, "wb") as dst:
+        dst.write(src.read())
+    sess = a.create_session(outside)
+    sid = sess["session_id"]
+    check(sess["session_info"]["image"].endswith("outside-scan.png"), f"the session holds the upload: {sess}")
+    check(a.get_session(sid)["name"] == sid, "the session is found by its id")
+    out, params = a.infer("medpick_seg", "", {}, session_id=sid)
+    check(out and png_size(open(out, "rb").read()) == want, "the session's mask has the image's size")
+    check(params["foreground_pixels"] == fg, f"the session's mask is the datastore image's: {params} vs {fg}")
+    # A raw image in the infer request itself (MONAI Label's `file`): the same mask again.
+    out, params = a.infer("medpick_seg", "", {}, file=outside)
+    check(params["foreground_pixels"] == fg, f"an uploaded image's mask is the datastore image's: {params}")
+    check(len(a.datastore()["objects"]) == count, "sessions and uploads do not join the datastore")
+    check(a.remove_session(sid)["name"] == sid, "the session is removed")
+    expect_error(lambda: a.get_session(sid), 404, 404, what="a removed session")
+    expect_error(lambda: a.infer("medpick_seg", "", {}, session_id=sid), 404, 404, what="infer on a removed session")
+    expect_error(lambda: a.get_session("../../etc"), 404, 404, what="a session id that is a path")
+
     w, h = want
     out, params = a.infer("litemedsam_box", target["id"], {"box": [0, 0, w - 1, h - 1]})
     check(out and params["foreground_pixels"] > 0, f"LiteMedSAM's box mask is not empty: {params}")
