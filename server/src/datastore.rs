@@ -135,6 +135,52 @@ pub struct Datastore {
 }
 
 /// Extensions a label file may have (after MONAI Label's id rule `x.seg.nrrd` is `.nrrd`).
+/// The `ext` of a DICOM series (a folder of slices) in the state file: none, the folder's name is the id.
+pub const SERIES_EXT: &str = "";
+
+/// Two paths name the same folder (symlinks resolved).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// A folder holds DICOM files (by extension, or the `DICM` preamble of a file without one): the first 64
+/// entries are enough to tell.
+pub fn is_series_dir(p: &Path) -> bool {
+    let Ok(rd) = std::fs::read_dir(p) else { return false };
+    rd.flatten().take(64).any(|e| {
+        let f = e.path();
+        !e.file_name().to_string_lossy().starts_with('.') && f.is_file() && medpick_core::io::dicom::is_dicom_path(&f)
+    })
+}
+
+/// A DICOM series as one download: a zip of its folder's files (stored, sorted by name, fixed times, so the same
+/// folder always gives the same bytes and the same checksum).
+pub fn zip_series(dir: &Path) -> ApiResult<Vec<u8>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| ApiError::io(dir, e))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .collect();
+    files.sort();
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .last_modified_time(zip::DateTime::default())
+        .large_file(false);
+    for f in files {
+        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let bytes = std::fs::read(&f).map_err(|e| ApiError::io(&f, e))?;
+        w.start_file(name.as_str(), opts).map_err(|e| ApiError::internal(format!("{}: {e}", f.display())))?;
+        std::io::Write::write_all(&mut w, &bytes).map_err(|e| ApiError::io(&f, e))?;
+    }
+    let out = w.finish().map_err(|e| ApiError::internal(format!("{}: {e}", dir.display())))?;
+    Ok(out.into_inner())
+}
+
 pub const LABEL_EXTS: &[&str] = &[".png", ".tif", ".tiff", ".bmp", ".nii", ".nii.gz", ".nrrd"];
 
 impl Datastore {
@@ -187,7 +233,9 @@ impl Datastore {
         // Entries the state file holds that medpick cannot serve safely (a name that is not one plain file name, an
         // extension it does not read) are left out (the backup above keeps them).
         let mut model = model;
-        model.objects.retain(|id, o| check_name("image", id).is_ok() && EXTENSIONS.contains(&o.image.ext.as_str()));
+        model.objects.retain(|id, o| {
+            check_name("image", id).is_ok() && (EXTENSIONS.contains(&o.image.ext.as_str()) || o.image.ext == SERIES_EXT)
+        });
         for o in model.objects.values_mut() {
             o.labels.retain(|tag, l| check_name("tag", tag).is_ok() && LABEL_EXTS.contains(&l.ext.as_str()));
         }
@@ -223,8 +271,9 @@ impl Datastore {
     }
 
     /// Files of a folder that match the extensions: (id, ext, file name). Not recursive, hidden files skipped,
-    /// symlinks followed only when they stay inside the datastore.
-    fn listing(&self, dir: &Path) -> Vec<(String, String, String)> {
+    /// symlinks followed only when they stay inside the datastore. With `series`, a sub-folder that holds DICOM
+    /// files is one image too (a DICOM series: id its name, ext [`SERIES_EXT`]); the labels folder never is.
+    fn listing(&self, dir: &Path, series: bool) -> Vec<(String, String, String)> {
         let mut out = Vec::new();
         let Ok(rd) = std::fs::read_dir(dir) else { return out };
         for e in rd.flatten() {
@@ -233,6 +282,12 @@ impl Datastore {
                 continue;
             }
             let p = e.path();
+            if series && p.is_dir() && self.inside(&p) && !same_dir(&p, &self.labels_dir()) && is_series_dir(&p) {
+                if check_name("image", &name).is_ok() {
+                    out.push((name.clone(), SERIES_EXT.to_string(), name));
+                }
+                continue;
+            }
             if !self.inside(&p) || !p.is_file() {
                 continue;
             }
@@ -256,7 +311,7 @@ impl Datastore {
     pub fn reconcile(&mut self) -> bool {
         let ts = now_ts();
         let mut changed = false;
-        let images = self.listing(&self.images_dir());
+        let images = self.listing(&self.images_dir(), true);
         let present: std::collections::HashSet<&String> = images.iter().map(|(id, _, _)| id).collect();
         // Gone: no file at all. An entry whose file exists but is not served (a link out of the folder) keeps its
         // info (labels, stamps) in the state; it is simply not offered.
@@ -299,7 +354,7 @@ impl Datastore {
             })
             .unwrap_or_default();
         for tag in tags {
-            let files = self.listing(&labels_dir.join(&tag));
+            let files = self.listing(&labels_dir.join(&tag), false);
             let have: std::collections::HashSet<&String> = files.iter().map(|(id, _, _)| id).collect();
             for o in self.model.objects.iter_mut() {
                 if o.1.labels.contains_key(&tag) && !have.contains(o.0) {

@@ -547,6 +547,11 @@ pub fn compute_plan(
 /// The 2-D samples medpick embeds for one datastore image: the image itself, or [`VOLUME_SLICES`] axial slices of a
 /// volume.
 pub fn samples_of(root: &Path, file: &Path) -> Result<Vec<Sample>, String> {
+    Ok(pick_slices(all_samples(root, file)?))
+}
+
+/// Every 2-D sample of one datastore image (a series' or volume's every slice), sources relative to `root`.
+pub fn all_samples(root: &Path, file: &Path) -> Result<Vec<Sample>, String> {
     let mut all = Vec::new();
     let opts = IngestOptions::default();
     let report = medpick_core::manifest::ingest(
@@ -559,18 +564,38 @@ pub fn samples_of(root: &Path, file: &Path) -> Result<Vec<Sample>, String> {
         &mut |_, _, _| {},
     )
     .map_err(|e| e.to_string())?;
-    if let Some((p, why)) = report.skipped.first() {
+    // In a series' folder only the DICOM files count (a note or a thumbnail beside the slices is not an error).
+    let counts = |p: &str| !file.is_dir() || medpick_core::io::dicom::is_dicom_path(&file.join(p));
+    if let Some((p, why)) = report.skipped.iter().find(|(p, _)| counts(p)) {
         return Err(format!("{p}: {why}"));
     }
     if all.is_empty() {
         return Err(format!("{}: no image in it", file.display()));
     }
-    // ingest made sources relative to the file's folder; the embedding root is the images folder.
-    let parent = file.parent().unwrap_or(root);
+    // ingest made sources relative to the file's folder (a series' own folder); the embedding root is the
+    // images folder.
+    let parent = if file.is_dir() { file } else { file.parent().unwrap_or(root) };
     for s in all.iter_mut() {
         let abs = parent.join(&s.source);
         s.source = abs.strip_prefix(root).unwrap_or(&abs).to_string_lossy().into_owned();
     }
+    if file.is_dir() {
+        // A DICOM series: ingest orders its slices along the normal; other files in the folder are not slices.
+        all.retain(|s| medpick_core::io::dicom::is_dicom_path(&root.join(&s.source)));
+        // Slice ids are relative to the series' folder: its name in front keeps two series' slices apart.
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        for s in all.iter_mut() {
+            s.id = format!("{name}/{}", s.id);
+        }
+        if all.is_empty() {
+            return Err(format!("{}: no DICOM slice in it", file.display()));
+        }
+    }
+    Ok(all)
+}
+
+/// [`VOLUME_SLICES`] slices evenly spaced over a volume's middle 60 % (an image's one sample stays as it is).
+fn pick_slices(mut all: Vec<Sample>) -> Vec<Sample> {
     if all.len() > VOLUME_SLICES {
         let n = all.len();
         let pick: Vec<Sample> = (0..VOLUME_SLICES)
@@ -581,7 +606,7 @@ pub fn samples_of(root: &Path, file: &Path) -> Result<Vec<Sample>, String> {
             .collect();
         all = pick;
     }
-    Ok(all)
+    all
 }
 
 /// Embed the images `todo` ((id, file)) and add their features to `sel` (image feature = mean of its samples').

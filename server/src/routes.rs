@@ -269,9 +269,21 @@ async fn image_get(State(app): State<Shared>, q: Q) -> ApiResult<Response> {
         let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         (p, name)
     };
-    tokio::task::spawn_blocking(move || file_response(&path, &name))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
+    tokio::task::spawn_blocking(move || {
+        if path.is_dir() {
+            // A DICOM series: its files as one zip.
+            let bytes = crate::datastore::zip_series(&path)?;
+            let mut r = Response::new(Body::from(bytes));
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.zip\"")) {
+                r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            return Ok(r);
+        }
+        file_response(&path, &name)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
 }
 
 /// `HEAD /datastore/image?image=&check_sum=`: 200 when the image exists (and its SHA-256 is `check_sum`, given
@@ -281,7 +293,11 @@ async fn image_head(State(app): State<Shared>, q: Q) -> ApiResult<Json<Value>> {
     let path = lock(&app.ds)?.image_path(id)?;
     if let Some(sum) = q.get("check_sum") {
         let want = sum.strip_prefix("SHA256:").unwrap_or(sum).to_ascii_lowercase();
-        let bytes = std::fs::read(&path).map_err(|e| ApiError::io(&path, e))?;
+        let bytes = if path.is_dir() {
+            crate::datastore::zip_series(&path)?
+        } else {
+            std::fs::read(&path).map_err(|e| ApiError::io(&path, e))?
+        };
         if medpick_core::io::weights::sha256_hex(&bytes) != want {
             return Err(ApiError::not_found("checksum differs"));
         }

@@ -323,3 +323,99 @@ fn serve_refuses_hostile_requests_and_keeps_serving() {
     let _ = std::fs::remove_dir_all(&ds);
     let _ = std::fs::remove_dir_all(&outside);
 }
+
+/// A minimal NIfTI-1 uint8 volume (what 3D Slicer or MONAI Label save as a label).
+fn nifti_u8(dims: [usize; 3], value_at: impl Fn(usize, usize, usize) -> u8) -> Vec<u8> {
+    let mut h = vec![0u8; 352];
+    h[0..4].copy_from_slice(&348i32.to_le_bytes());
+    let dim = [3i16, dims[0] as i16, dims[1] as i16, dims[2] as i16, 1, 1, 1, 1];
+    for (i, d) in dim.iter().enumerate() {
+        h[40 + 2 * i..42 + 2 * i].copy_from_slice(&d.to_le_bytes());
+    }
+    h[70..72].copy_from_slice(&2i16.to_le_bytes()); // uint8
+    h[72..74].copy_from_slice(&8i16.to_le_bytes());
+    for i in 0..8 {
+        h[76 + 4 * i..80 + 4 * i].copy_from_slice(&1f32.to_le_bytes());
+    }
+    h[108..112].copy_from_slice(&352f32.to_le_bytes());
+    h[112..116].copy_from_slice(&1f32.to_le_bytes()); // scl_slope
+    h[344..348].copy_from_slice(b"n+1\0");
+    for z in 0..dims[2] {
+        for y in 0..dims[1] {
+            for x in 0..dims[0] {
+                h.push(value_at(x, y, z));
+            }
+        }
+    }
+    h
+}
+
+#[test]
+fn a_dicom_series_folder_is_one_image_of_the_datastore() {
+    let Some(data) = shared() else { return };
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let ds = datastore("serve-series", &data.join("data"), 3, false);
+    // Five CT slices 5 mm apart, written in shuffled file order, plus a note that is not a slice.
+    let series = ds.join("ct_series");
+    std::fs::create_dir_all(&series).unwrap();
+    for (i, z) in [(3, 15.0f64), (0, 0.0), (4, 20.0), (1, 5.0), (2, 10.0)] {
+        let mut obj = dicom_object::open_file(data.join("data/dicom/CT_small.dcm")).unwrap();
+        obj.put(DataElement::new(tags::IMAGE_POSITION_PATIENT, VR::DS, PrimitiveValue::from(format!("0\\0\\{z}"))));
+        obj.put(DataElement::new(tags::IMAGE_ORIENTATION_PATIENT, VR::DS, PrimitiveValue::from("1\\0\\0\\0\\1\\0")));
+        obj.put(DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, PrimitiveValue::from("1.2.3.4.5")));
+        obj.put(DataElement::new(tags::INSTANCE_NUMBER, VR::IS, PrimitiveValue::from(format!("{}", i + 1))));
+        obj.write_to_file(series.join(format!("IM{i:04}.dcm"))).unwrap();
+    }
+    std::fs::write(series.join("notes.txt"), "acquired 2026").unwrap();
+    // A folder without DICOM files is not an image.
+    std::fs::create_dir_all(ds.join("misc")).unwrap();
+    std::fs::write(ds.join("misc/readme.txt"), "x").unwrap();
+    let srv = start(&ds, &["--model", "pixels", "--cache", "none"]);
+    let p = srv.port;
+    let get_json = |path: &str| -> serde_json::Value {
+        let (status, body) = http(p, "GET", path, &[], b"");
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        serde_json::from_slice(&body).unwrap()
+    };
+    let all = get_json("/datastore/?output=all");
+    let objects = all["objects"].as_object().unwrap();
+    assert_eq!(objects.len(), 4, "3 images and the series: {all}");
+    assert_eq!(objects["ct_series"]["image"]["ext"], "", "{all}");
+    assert!(!objects.contains_key("misc"));
+    // Every image embedded, the series included (from its slices).
+    let mut emb = serde_json::Value::Null;
+    for _ in 0..600 {
+        emb = get_json("/info/")["medpick"]["embedding"].clone();
+        if emb["features"] == 4 || !emb["skipped"].as_array().is_none_or(|v| v.is_empty()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(emb["features"], 4, "{emb}");
+    let (status, body) = http(p, "POST", "/activelearning/random?count=10", &[], b"{}");
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("ct_series"), "{}", String::from_utf8_lossy(&body));
+    // The download is a zip of the slices (not the note), the same bytes each time, its checksum checked.
+    let (status, zip1) = http(p, "GET", "/datastore/image?image=ct_series", &[], b"");
+    assert_eq!(status, 200);
+    assert!(zip1.starts_with(b"PK\x03\x04"));
+    let (_, zip2) = http(p, "GET", "/datastore/image?image=ct_series", &[], b"");
+    assert_eq!(zip1, zip2);
+    let entries = zip1.windows(4).filter(|w| w == b"PK\x01\x02").count();
+    assert_eq!(entries, 6, "the folder's six files (five slices and the note)");
+    let sum = medpick_core::io::weights::sha256_hex(&zip1);
+    assert_eq!(http(p, "HEAD", &format!("/datastore/image?image=ct_series&check_sum=SHA256:{sum}"), &[], b"").0, 200);
+    assert_eq!(http(p, "HEAD", "/datastore/image?image=ct_series&check_sum=00", &[], b"").0, 404);
+    // A label is a volume of the series' size: 128 × 128 × 5; four slices are refused, naming the sizes.
+    let (ct, bad) = multipart("label", "ct_series.nii", &nifti_u8([128, 128, 4], |_, _, _| 1));
+    let (status, body) = http(p, "PUT", "/datastore/label?image=ct_series", &[("Content-Type", &ct)], &bad);
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    let (ct, good) = multipart("label", "ct_series.nii", &nifti_u8([128, 128, 5], |x, y, _| (x > 40 && y > 40) as u8));
+    let (status, body) = http(p, "PUT", "/datastore/label?image=ct_series", &[("Content-Type", &ct)], &good);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(ds.join("labels/final/ct_series.nii").is_file());
+    assert_eq!(get_json("/datastore/?output=stats")["completed"], 1);
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&ds);
+}
