@@ -111,12 +111,13 @@ pub fn run_composable(
     parts: usize,
     budget: usize,
     factor: usize,
+    strategy: &str,
     out: Option<PathBuf>,
 ) -> Result<u8> {
     if let Some(o) = &out {
         medpick_core::manifest::refuse_existing(o, false)?;
     }
-    let r = pollster::block_on(medpick_core::bench::composable::composable(n, d, parts, budget, factor))?;
+    let r = pollster::block_on(medpick_core::bench::composable::composable(n, d, parts, budget, factor, strategy))?;
     print!("{}", r.table());
     if let Some(o) = out {
         std::fs::write(&o, serde_json::to_string_pretty(&r)?)?;

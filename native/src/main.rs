@@ -239,6 +239,9 @@ enum BenchCmd {
         /// Rows of each local coreset, × budget.
         #[arg(long, default_value_t = 4, value_parser = whole::<usize>)]
         factor: usize,
+        /// The strategy run on the whole pool and on the union of the local coresets (coreset, probcover, …).
+        #[arg(long, default_value = "coreset")]
+        strategy: String,
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
@@ -378,8 +381,8 @@ fn main() -> ExitCode {
         Cmd::Bench { what: BenchCmd::Select(a) } => bench_select::run(a).map(passed),
         Cmd::Bench { what: BenchCmd::Serve(a) } => bench_serve::run(a).map(passed),
         Cmd::Bench { what: BenchCmd::SelectCell(a) } => bench_select::run_cell(a).map(passed),
-        Cmd::Bench { what: BenchCmd::Composable { n, d, parts, budget, factor, out } } => {
-            bench_select::run_composable(n, d, parts, budget, factor, out)
+        Cmd::Bench { what: BenchCmd::Composable { n, d, parts, budget, factor, strategy, out } } => {
+            bench_select::run_composable(n, d, parts, budget, factor, &strategy, out)
         }
         Cmd::Bench { what: BenchCmd::Loop(a) } => protocol::run_loop(a).map(passed),
         Cmd::Bench {

@@ -158,12 +158,14 @@ pub fn is_series_dir(p: &Path) -> bool {
 
 /// A DICOM series as one download: a zip of its folder's files (stored, sorted by name, fixed times, so the same
 /// folder always gives the same bytes and the same checksum).
-pub fn zip_series(dir: &Path) -> ApiResult<Vec<u8>> {
+/// Files that resolve outside `root` (links out of the datastore) are left out.
+pub fn zip_series(root: &Path, dir: &Path) -> ApiResult<Vec<u8>> {
+    let inside = |p: &Path| std::fs::canonicalize(p).is_ok_and(|c| c.starts_with(root));
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| ApiError::io(dir, e))?
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) && inside(p))
         .collect();
     files.sort();
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));

@@ -564,8 +564,12 @@ pub fn all_samples(root: &Path, file: &Path) -> Result<Vec<Sample>, String> {
         &mut |_, _, _| {},
     )
     .map_err(|e| e.to_string())?;
-    // In a series' folder only the DICOM files count (a note or a thumbnail beside the slices is not an error).
-    let counts = |p: &str| !file.is_dir() || medpick_core::io::dicom::is_dicom_path(&file.join(p));
+    // In a series' folder only its own DICOM files count: a note or a thumbnail beside the slices is not an error,
+    // and a link that leads out of the folder is not a slice.
+    let folder = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    let own = |p: &Path| std::fs::canonicalize(p).is_ok_and(|c| c.starts_with(&folder));
+    let counts =
+        |p: &str| !file.is_dir() || (medpick_core::io::dicom::is_dicom_path(&file.join(p)) && own(&file.join(p)));
     if let Some((p, why)) = report.skipped.iter().find(|(p, _)| counts(p)) {
         return Err(format!("{p}: {why}"));
     }
@@ -581,7 +585,7 @@ pub fn all_samples(root: &Path, file: &Path) -> Result<Vec<Sample>, String> {
     }
     if file.is_dir() {
         // A DICOM series: ingest orders its slices along the normal; other files in the folder are not slices.
-        all.retain(|s| medpick_core::io::dicom::is_dicom_path(&root.join(&s.source)));
+        all.retain(|s| medpick_core::io::dicom::is_dicom_path(&root.join(&s.source)) && own(&root.join(&s.source)));
         // Slice ids are relative to the series' folder: its name in front keeps two series' slices apart.
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         for s in all.iter_mut() {

@@ -263,16 +263,16 @@ pub(crate) fn file_response(path: &std::path::Path, name: &str) -> ApiResult<Res
 
 async fn image_get(State(app): State<Shared>, q: Q) -> ApiResult<Response> {
     let id = param(&q, "image")?;
-    let (path, name) = {
+    let (path, name, root) = {
         let ds = lock(&app.ds)?;
         let p = ds.image_path(id)?;
         let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        (p, name)
+        (p, name, ds.root.clone())
     };
     tokio::task::spawn_blocking(move || {
         if path.is_dir() {
             // A DICOM series: its files as one zip.
-            let bytes = crate::datastore::zip_series(&path)?;
+            let bytes = crate::datastore::zip_series(&root, &path)?;
             let mut r = Response::new(Body::from(bytes));
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
             if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.zip\"")) {
@@ -294,7 +294,7 @@ async fn image_head(State(app): State<Shared>, q: Q) -> ApiResult<Json<Value>> {
     if let Some(sum) = q.get("check_sum") {
         let want = sum.strip_prefix("SHA256:").unwrap_or(sum).to_ascii_lowercase();
         let bytes = if path.is_dir() {
-            crate::datastore::zip_series(&path)?
+            crate::datastore::zip_series(&lock(&app.ds)?.root.clone(), &path)?
         } else {
             std::fs::read(&path).map_err(|e| ApiError::io(&path, e))?
         };

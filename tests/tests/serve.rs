@@ -368,6 +368,11 @@ fn a_dicom_series_folder_is_one_image_of_the_datastore() {
         obj.write_to_file(series.join(format!("IM{i:04}.dcm"))).unwrap();
     }
     std::fs::write(series.join("notes.txt"), "acquired 2026").unwrap();
+    // A link in the series to a file outside the datastore is never served.
+    let outside = tmp("serve-series-outside");
+    std::fs::write(outside.join("secret.dcm"), b"patient list").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(outside.join("secret.dcm"), series.join("IM9999.dcm")).unwrap();
     // A folder without DICOM files is not an image.
     std::fs::create_dir_all(ds.join("misc")).unwrap();
     std::fs::write(ds.join("misc/readme.txt"), "x").unwrap();
@@ -403,7 +408,8 @@ fn a_dicom_series_folder_is_one_image_of_the_datastore() {
     let (_, zip2) = http(p, "GET", "/datastore/image?image=ct_series", &[], b"");
     assert_eq!(zip1, zip2);
     let entries = zip1.windows(4).filter(|w| w == b"PK\x01\x02").count();
-    assert_eq!(entries, 6, "the folder's six files (five slices and the note)");
+    assert_eq!(entries, 6, "the folder's six files (five slices and the note, not the link out)");
+    assert!(!zip1.windows(12).any(|w| w == b"patient list"));
     let sum = medpick_core::io::weights::sha256_hex(&zip1);
     assert_eq!(http(p, "HEAD", &format!("/datastore/image?image=ct_series&check_sum=SHA256:{sum}"), &[], b"").0, 200);
     assert_eq!(http(p, "HEAD", "/datastore/image?image=ct_series&check_sum=00", &[], b"").0, 404);
@@ -418,4 +424,5 @@ fn a_dicom_series_folder_is_one_image_of_the_datastore() {
     assert_eq!(get_json("/datastore/?output=stats")["completed"], 1);
     drop(srv);
     let _ = std::fs::remove_dir_all(&ds);
+    let _ = std::fs::remove_dir_all(&outside);
 }

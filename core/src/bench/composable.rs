@@ -11,6 +11,8 @@ use crate::Result;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ComposableReport {
+    /// The strategy run on the whole pool and on the union (coreset unless asked otherwise).
+    pub strategy: String,
     pub n: usize,
     pub d: usize,
     pub parts: usize,
@@ -32,6 +34,12 @@ pub struct ComposableReport {
     pub radius: f64,
     pub bound: f64,
     pub typicality: f64,
+    /// ProbCover: δ of the one-machine run and of the union's run, and the share of the pool within the one-machine
+    /// δ of a pick (its objective) for both pick lists.
+    pub single_delta: Option<f64>,
+    pub union_delta: Option<f64>,
+    pub single_coverage: Option<f64>,
+    pub coverage: Option<f64>,
 }
 
 /// Mean typicality of `picks` over the whole pool: 1 / (mean squared distance to the k = 20 nearest other rows +
@@ -66,17 +74,57 @@ fn mean_typicality(x: Matrix, picks: &[usize]) -> f64 {
     typ / picks.len().max(1) as f64
 }
 
-async fn coreset(x: Matrix<'_>, budget: usize, seed: u64) -> Result<Vec<usize>> {
+/// `strategy`'s picks on the CPU backend, and the δ its notes give (ProbCover).
+async fn pick(x: Matrix<'_>, strategy: &str, budget: usize, seed: u64) -> Result<(Vec<usize>, Option<f64>)> {
     let input = SelectInput { x, budget, seed, labeled: &[], scans: Some(Backend::Cpu) };
-    Ok(crate::select::select("coreset", &input).await?.picks)
+    let sel = crate::select::select(strategy, &input).await?;
+    let delta = sel.notes.iter().find_map(|n| n.strip_prefix("δ = ")?.split(';').next()?.trim().parse::<f64>().ok());
+    Ok((sel.picks, delta))
+}
+
+/// The share of the rows within `delta` (Euclidean, ≤ as ProbCover's δ-graph) of some pick: f32 products, and f64
+/// sums for the rows they cannot decide.
+fn coverage(x: Matrix, picks: &[usize], delta: f64) -> f64 {
+    let d = x.d;
+    let q: Vec<f32> = picks.iter().flat_map(|&p| x.row(p).iter().copied()).collect();
+    let qn: Vec<f64> = picks.iter().map(|&p| x.row(p).iter().map(|&v| v as f64 * v as f64).sum()).collect();
+    let qmax = qn.iter().copied().fold(0.0, f64::max);
+    let err = 4.0 * (d + 2) as f64 * f32::EPSILON as f64 + 1e-12;
+    let mut covered = 0usize;
+    for r0 in (0..x.n).step_by(16384) {
+        let r1 = (r0 + 16384).min(x.n);
+        let dots = crate::cpu::matmul::matmul(&x.data[r0 * d..r1 * d], &q, None, r1 - r0, picks.len(), d, true);
+        let hit = crate::cpu::par::map(r1 - r0, |r| {
+            let xn: f64 = x.row(r0 + r).iter().map(|&v| v as f64 * v as f64).sum();
+            let row = &dots[r * picks.len()..(r + 1) * picks.len()];
+            let m = row.iter().zip(&qn).map(|(&p, &c)| xn + c - 2.0 * p as f64).fold(f64::INFINITY, f64::min);
+            // Rows the f32 products leave undecided (within their error of δ²) are measured in f64.
+            if (m - delta * delta).abs() > err * (xn + qmax) {
+                return m <= delta * delta;
+            }
+            picks.iter().any(|&p| {
+                let s: f64 = x.row(r0 + r).iter().zip(x.row(p)).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum();
+                s.sqrt() <= delta
+            })
+        });
+        covered += hit.into_iter().filter(|&h| h).count();
+    }
+    covered as f64 / x.n.max(1) as f64
 }
 
 /// The comparison on `synthetic_features(n, d, 0)` split into `parts` parts, local coresets of factor × budget.
-pub async fn composable(n: usize, d: usize, parts: usize, budget: usize, factor: usize) -> Result<ComposableReport> {
+pub async fn composable(
+    n: usize,
+    d: usize,
+    parts: usize,
+    budget: usize,
+    factor: usize,
+    strategy: &str,
+) -> Result<ComposableReport> {
     let data = super::synthetic_features(n, d, 0);
     let x = Matrix::new(&data, n, d)?;
     let t = crate::Instant::now();
-    let single = coreset(x, budget, 0).await?;
+    let (single, single_delta) = pick(x, strategy, budget, 0).await?;
     let single_seconds = t.elapsed().as_secs_f64();
     let (mut part_seconds, mut union_rows, mut largest) = (Vec::new(), Vec::new(), 0f64);
     for i in 0..parts {
@@ -91,11 +139,14 @@ pub async fn composable(n: usize, d: usize, parts: usize, budget: usize, factor:
     let ux: Vec<f32> = union_rows.iter().flat_map(|&i| x.row(i).iter().copied()).collect();
     let union = Matrix::new(&ux, union_rows.len(), d)?;
     let t = crate::Instant::now();
-    let local_picks = coreset(union, budget, 0).await?;
+    let (local_picks, union_delta) = pick(union, strategy, budget, 0).await?;
     let union_seconds = t.elapsed().as_secs_f64();
     let union_radius = covering_radius(union, &local_picks);
     let picks: Vec<usize> = local_picks.iter().map(|&j| union_rows[j]).collect();
+    let single_coverage = single_delta.map(|dl| coverage(x, &single, dl));
+    let cover = single_delta.map(|dl| coverage(x, &picks, dl));
     Ok(ComposableReport {
+        strategy: strategy.to_string(),
         n,
         d,
         parts,
@@ -113,6 +164,10 @@ pub async fn composable(n: usize, d: usize, parts: usize, budget: usize, factor:
         radius: covering_radius(x, &picks),
         bound: union_radius + largest,
         typicality: mean_typicality(x, &picks),
+        single_delta,
+        union_delta,
+        single_coverage,
+        coverage: cover,
     })
 }
 
@@ -122,11 +177,12 @@ impl ComposableReport {
         let max_part = self.part_seconds.iter().copied().fold(0.0, f64::max);
         let sum_part: f64 = self.part_seconds.iter().sum();
         format!(
-            "coreset, {} × {} synthetic features (64 clusters), B = {}, {} parts, local coresets of {} × B, {} threads\n\n\
+            "{}, {} × {} synthetic features (64 clusters), B = {}, {} parts, local coresets of {} × B, {} threads\n\n\
              | run | wall time | covering radius over the pool | ratio to one machine | mean typicality of the picks |\n\
              |---|---|---|---|---|\n\
              | one machine | {:.2} s | {:.4} | 1.000 | {:.5} |\n\
              | {} parts + union of {} rows | {:.2} s per part at most ({:.2} s all parts) + {:.2} s on the union | {:.4} (guaranteed ≤ {:.4}) | {:.3} | {:.5} |\n",
+            self.strategy,
             self.n,
             self.d,
             self.budget,
@@ -145,6 +201,44 @@ impl ComposableReport {
             self.bound,
             self.radius / self.single_radius,
             self.typicality
-        )
+        ) + &match (self.single_delta, self.single_coverage, self.coverage) {
+            (Some(dl), Some(a), Some(b)) => format!(
+                "\nProbCover's objective, the share of the pool within the one-machine δ = {dl:.6} of a pick: one \
+                 machine {:.2} %, from the parts {:.2} % (the union's own δ: {}; loss {:.2} points)\n",
+                100.0 * a,
+                100.0 * b,
+                self.union_delta.map(|v| format!("{v:.6}")).unwrap_or_else(|| "—".into()),
+                100.0 * (a - b)
+            ),
+            _ => String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coverage_counts_the_rows_within_delta_of_a_pick() {
+        let (n, d) = (3000, 16);
+        let data = crate::bench::synthetic_features(n, d, 3);
+        let x = Matrix::new(&data, n, d).unwrap();
+        let picks: Vec<usize> = (0..n).step_by(100).collect();
+        // Every row is within the covering radius of a pick; at δ = 0 only the picks themselves (distinct rows).
+        let r = covering_radius(x, &picks);
+        assert_eq!(coverage(x, &picks, r * (1.0 + 1e-6)), 1.0);
+        assert_eq!(coverage(x, &picks, 0.0), picks.len() as f64 / n as f64);
+        // In between, the count by hand (f64 distances).
+        let delta = r / 2.0;
+        let by_hand = (0..n)
+            .filter(|&i| {
+                picks.iter().any(|&p| {
+                    let s: f64 = x.row(i).iter().zip(x.row(p)).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum();
+                    s.sqrt() <= delta
+                })
+            })
+            .count();
+        assert_eq!(coverage(x, &picks, delta), by_hand as f64 / n as f64);
     }
 }
