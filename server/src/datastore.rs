@@ -134,7 +134,6 @@ pub struct Datastore {
     _lock: std::fs::File,
 }
 
-/// Extensions a label file may have (after MONAI Label's id rule `x.seg.nrrd` is `.nrrd`).
 /// The `ext` of a DICOM series (a folder of slices) in the state file: none, the folder's name is the id.
 pub const SERIES_EXT: &str = "";
 
@@ -158,9 +157,11 @@ pub fn is_series_dir(p: &Path) -> bool {
 
 /// A DICOM series as one download: a zip of its folder's files (stored, sorted by name, fixed times, so the same
 /// folder always gives the same bytes and the same checksum).
-/// Files that resolve outside `root` (links out of the datastore) are left out.
-pub fn zip_series(root: &Path, dir: &Path) -> ApiResult<Vec<u8>> {
-    let inside = |p: &Path| std::fs::canonicalize(p).is_ok_and(|c| c.starts_with(root));
+/// Only the folder's own files: a link that resolves anywhere else (out of the datastore, or to its state or
+/// another image) is left out, as it is from the series' slices.
+pub fn zip_series(dir: &Path) -> ApiResult<Vec<u8>> {
+    let folder = std::fs::canonicalize(dir).map_err(|e| ApiError::io(dir, e))?;
+    let inside = |p: &Path| std::fs::canonicalize(p).is_ok_and(|c| c.parent() == Some(folder.as_path()));
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| ApiError::io(dir, e))?
         .flatten()
@@ -183,6 +184,7 @@ pub fn zip_series(root: &Path, dir: &Path) -> ApiResult<Vec<u8>> {
     Ok(out.into_inner())
 }
 
+/// Extensions a label file may have (after MONAI Label's id rule `x.seg.nrrd` is `.nrrd`).
 pub const LABEL_EXTS: &[&str] = &[".png", ".tif", ".tiff", ".bmp", ".nii", ".nii.gz", ".nrrd"];
 
 impl Datastore {
@@ -389,7 +391,9 @@ impl Datastore {
         check_name("image", id)?;
         let o = self.model.objects.get(id).ok_or_else(|| ApiError::not_found(format!("image {id:?} not found")))?;
         let p = self.images_dir().join(format!("{id}{}", o.image.ext));
-        if !self.inside(&p) {
+        // A series is a folder of DICOM files, every other image a file (whatever a hand-edited state says).
+        let kind_ok = if o.image.ext == SERIES_EXT { p.is_dir() && is_series_dir(&p) } else { p.is_file() };
+        if !kind_ok || !self.inside(&p) {
             return Err(ApiError::not_found(format!("image {id:?} not found in the datastore")));
         }
         Ok(p)

@@ -565,9 +565,10 @@ pub fn all_samples(root: &Path, file: &Path) -> Result<Vec<Sample>, String> {
     )
     .map_err(|e| e.to_string())?;
     // In a series' folder only its own DICOM files count: a note or a thumbnail beside the slices is not an error,
-    // and a link that leads out of the folder is not a slice.
+    // and neither a file in a sub-folder nor a link that leads out of the folder is a slice (the
+    // series is the folder's own files, what its zip holds).
     let folder = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
-    let own = |p: &Path| std::fs::canonicalize(p).is_ok_and(|c| c.starts_with(&folder));
+    let own = |p: &Path| std::fs::canonicalize(p).is_ok_and(|c| c.parent() == Some(folder.as_path()));
     let counts =
         |p: &str| !file.is_dir() || (medpick_core::io::dicom::is_dicom_path(&file.join(p)) && own(&file.join(p)));
     if let Some((p, why)) = report.skipped.iter().find(|(p, _)| counts(p)) {

@@ -263,16 +263,16 @@ pub(crate) fn file_response(path: &std::path::Path, name: &str) -> ApiResult<Res
 
 async fn image_get(State(app): State<Shared>, q: Q) -> ApiResult<Response> {
     let id = param(&q, "image")?;
-    let (path, name, root) = {
+    let (path, name) = {
         let ds = lock(&app.ds)?;
         let p = ds.image_path(id)?;
         let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        (p, name, ds.root.clone())
+        (p, name)
     };
     tokio::task::spawn_blocking(move || {
         if path.is_dir() {
             // A DICOM series: its files as one zip.
-            let bytes = crate::datastore::zip_series(&root, &path)?;
+            let bytes = crate::datastore::zip_series(&path)?;
             let mut r = Response::new(Body::from(bytes));
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
             if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.zip\"")) {
@@ -294,7 +294,7 @@ async fn image_head(State(app): State<Shared>, q: Q) -> ApiResult<Json<Value>> {
     if let Some(sum) = q.get("check_sum") {
         let want = sum.strip_prefix("SHA256:").unwrap_or(sum).to_ascii_lowercase();
         let bytes = if path.is_dir() {
-            crate::datastore::zip_series(&lock(&app.ds)?.root.clone(), &path)?
+            crate::datastore::zip_series(&path)?
         } else {
             std::fs::read(&path).map_err(|e| ApiError::io(&path, e))?
         };
@@ -573,6 +573,22 @@ async fn train_stop(State(app): State<Shared>) -> ApiResult<Json<Value>> {
 async fn infer(State(app): State<Shared>, UrlPath(model): UrlPath<String>, q: Q, mp: Multipart) -> ApiResult<Response> {
     let output = q.get("output").cloned().unwrap_or_else(|| "all".into());
     let up = read_multipart(mp, "file").await?;
+    let params = &up.params;
+    let ext = match params.get("result_extension").and_then(|v| v.as_str()).unwrap_or(".png") {
+        ".nrrd" | ".seg.nrrd" => ".nrrd",
+        ".png" => ".png",
+        e => return Err(ApiError::bad(format!("result_extension {e:?}: .png or .nrrd"))),
+    };
+    let bx = match params.get("box") {
+        None => None,
+        Some(v) => {
+            let b: Option<Vec<f64>> = v.as_array().map(|a| a.iter().filter_map(|x| x.as_f64()).collect());
+            match b.as_deref() {
+                Some(&[x0, y0, x1, y1]) => Some([x0, y0, x1, y1]),
+                _ => return Err(ApiError::bad("params box must be [x0, y0, x1, y1] in the image's pixels")),
+            }
+        }
+    };
     // A session's image (MONAI Label's `session_id`) in place of a datastore image.
     let mut upload_session = None;
     let (id, image) = match q.get("session_id").filter(|s| !s.is_empty()) {
@@ -587,17 +603,18 @@ async fn infer(State(app): State<Shared>, UrlPath(model): UrlPath<String>, q: Q,
             let stem = image.file_name().map(|n| to_id(&n.to_string_lossy()).0).unwrap_or_default();
             (stem, image)
         }
-        // A raw image in the request (MONAI Label's `file` part): a session of a minute, removed after.
+        // A raw image in the request (MONAI Label's `file` part): a session removed when this request ends (also
+        // when it fails or the client goes away).
         None if q.get("image").is_none_or(|s| s.is_empty()) && up.file.is_some() => {
             let (fname, bytes) = up.file.clone().unwrap_or_default();
             let root = crate::session::root(&app.cfg.datastore);
             let max = (app.cfg.max_body as u64).saturating_mul(4);
             let s = tokio::task::spawn_blocking(move || {
-                crate::session::create(&root, vec![(fname, bytes.to_vec())], 60, false, max)
+                crate::session::create(&root, vec![(fname, bytes.to_vec())], 0, false, max)
             })
             .await
             .map_err(|e| ApiError::internal(e.to_string()))??;
-            upload_session = Some(s.name.clone());
+            upload_session = Some(crate::session::Temporary::new(&app.cfg.datastore, &s.name));
             let image = s.image_path();
             (image.file_name().map(|n| to_id(&n.to_string_lossy()).0).unwrap_or_default(), image)
         }
@@ -605,22 +622,6 @@ async fn infer(State(app): State<Shared>, UrlPath(model): UrlPath<String>, q: Q,
             let id = param(&q, "image")?.to_string();
             let image = lock(&app.ds)?.image_path(&id)?;
             (id, image)
-        }
-    };
-    let params = up.params;
-    let ext = match params.get("result_extension").and_then(|v| v.as_str()).unwrap_or(".png") {
-        ".nrrd" | ".seg.nrrd" => ".nrrd",
-        ".png" => ".png",
-        e => return Err(ApiError::bad(format!("result_extension {e:?}: .png or .nrrd"))),
-    };
-    let bx = match params.get("box") {
-        None => None,
-        Some(v) => {
-            let b: Option<Vec<f64>> = v.as_array().map(|a| a.iter().filter_map(|x| x.as_f64()).collect());
-            match b.as_deref() {
-                Some(&[x0, y0, x1, y1]) => Some([x0, y0, x1, y1]),
-                _ => return Err(ApiError::bad("params box must be [x0, y0, x1, y1] in the image's pixels")),
-            }
         }
     };
     let label = app.cfg.labels.first().cloned().unwrap_or_else(|| "foreground".into());
@@ -637,9 +638,7 @@ async fn infer(State(app): State<Shared>, UrlPath(model): UrlPath<String>, q: Q,
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()));
-    if let Some(sid) = upload_session {
-        let _ = crate::session::remove(&crate::session::root(&app.cfg.datastore), &sid);
-    }
+    drop(upload_session);
     let (w, h, mask) = result??;
     let names = if model == BOX_MODEL { json!({"object": 1}) } else { json!({ label: 1 }) };
     let result = json!({"label_names": names, "latencies": {"total": t0.elapsed().as_secs_f64()},

@@ -95,22 +95,20 @@ fn write_meta(dir: &Path, s: &SessionInfo) -> ApiResult<()> {
     atomic_write(&meta_path(dir), &bytes)
 }
 
-/// Remove the sessions whose expiry has passed, and folders left without a meta file for over a minute (a create
-/// that did not finish). Returns how many went.
+/// Remove the sessions whose expiry has passed, and folders without a meta file (a create still writing, or one a
+/// crash interrupted) once they are older than the longest expiry. Returns how many went.
 pub fn remove_expired(root: &Path) -> usize {
     let Ok(rd) = std::fs::read_dir(root) else { return 0 };
     let now = now_ts();
     let mut gone = 0;
     for e in rd.flatten() {
         let dir = e.path();
+        let age =
+            || e.metadata().and_then(|m| m.modified()).ok().and_then(|m| m.elapsed().ok()).map_or(0, |a| a.as_secs());
         let stale = match read_meta(&dir) {
             Some(s) => s.last_access_ts + s.expiry < now,
-            None => e
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|m| m.elapsed().ok())
-                .is_some_and(|a| a.as_secs() > 60),
+            // A session being written (or one a crash left half made): gone after the longest expiry.
+            None => age() > MAX_EXPIRY as u64,
         };
         if stale && std::fs::remove_dir_all(&dir).is_ok() {
             gone += 1;
@@ -150,24 +148,47 @@ pub fn create(
         crate::labels::image_dims_bytes(name, &ext, bytes)?;
     }
     let id = new_id();
-    let dir = root.join(&id);
+    // Written under a hidden name and renamed once complete, so neither a reader nor the expiry sweep sees a
+    // session while it is being written.
+    let (dir, part) = (root.join(&id), root.join(format!(".{id}.partial")));
     let io = |e: std::io::Error, p: &Path| ApiError::internal(format!("{}: {e}", p.display()));
-    std::fs::create_dir_all(&dir).map_err(|e| io(e, &dir))?;
+    std::fs::create_dir_all(&part).map_err(|e| io(e, &part))?;
+    let written = write_files(&part, &dir, &files, expiry);
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&part);
+    }
+    let s = written?;
+    std::fs::rename(&part, &dir).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&part);
+        io(e, &dir)
+    })?;
+    Ok(s)
+}
+
+/// The session's files and meta into `part`, naming the places they will have once `part` is renamed `dir`.
+fn write_files(part: &Path, dir: &Path, files: &[(String, Vec<u8>)], expiry: i64) -> ApiResult<SessionInfo> {
+    let io = |e: std::io::Error, p: &Path| ApiError::internal(format!("{}: {e}", p.display()));
+    let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let image = if files.len() == 1 {
-        let p = dir.join(&files[0].0);
+        let p = part.join(&files[0].0);
         std::fs::write(&p, &files[0].1).map_err(|e| io(e, &p))?;
-        p
+        dir.join(&files[0].0)
     } else {
-        let folder = dir.join("files");
+        let folder = part.join("files");
         std::fs::create_dir_all(&folder).map_err(|e| io(e, &folder))?;
         let mut seen = std::collections::HashSet::new();
         for (n, (name, bytes)) in files.iter().enumerate() {
-            // Two parts of the same name keep both.
-            let name = if seen.insert(name.clone()) { name.clone() } else { format!("{n}-{name}") };
+            // Two parts of the same name keep both (a number in front until the name is free).
+            let mut name = name.clone();
+            let mut k = n;
+            while !seen.insert(name.clone()) {
+                name = format!("{k}-{name}");
+                k += 1;
+            }
             let p = folder.join(&name);
             std::fs::write(&p, bytes).map_err(|e| io(e, &p))?;
         }
-        folder
+        dir.join("files")
     };
     let now = now_ts();
     let s = SessionInfo {
@@ -179,7 +200,7 @@ pub fn create(
         last_access_ts: now,
         expiry: if expiry > 0 { expiry.min(MAX_EXPIRY) } else { MAX_EXPIRY },
     };
-    write_meta(&dir, &s)?;
+    write_meta(part, &s)?;
     Ok(s)
 }
 
@@ -207,7 +228,7 @@ fn unzip(name: &str, bytes: &[u8], max_unpacked: u64) -> ApiResult<Vec<(String, 
         }
         let mut buf = Vec::new();
         let left = max_unpacked.saturating_sub(total);
-        (&mut f).take(left + 1).read_to_end(&mut buf).map_err(|e| bad(format!("{base}: {e}")))?;
+        (&mut f).take(left.saturating_add(1)).read_to_end(&mut buf).map_err(|e| bad(format!("{base}: {e}")))?;
         total += buf.len() as u64;
         if total > max_unpacked {
             return Err(bad(format!("unpacks to more than {max_unpacked} bytes")));
@@ -219,6 +240,21 @@ fn unzip(name: &str, bytes: &[u8], max_unpacked: u64) -> ApiResult<Vec<(String, 
         return Err(bad("no files in the zip".into()));
     }
     Ok(out)
+}
+
+/// A session made for one request, removed when the request ends (or is dropped because its client left).
+pub struct Temporary(PathBuf);
+
+impl Temporary {
+    pub fn new(datastore: &Path, id: &str) -> Self {
+        Temporary(root(datastore).join(id))
+    }
+}
+
+impl Drop for Temporary {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The session `id` (404 when unknown, expired or its image is gone); `touch` renews its expiry.

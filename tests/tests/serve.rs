@@ -373,6 +373,9 @@ fn a_dicom_series_folder_is_one_image_of_the_datastore() {
     std::fs::write(outside.join("secret.dcm"), b"patient list").unwrap();
     #[cfg(unix)]
     std::os::unix::fs::symlink(outside.join("secret.dcm"), series.join("IM9999.dcm")).unwrap();
+    // A slice in a sub-folder is not part of the series (neither its slices nor its zip).
+    std::fs::create_dir_all(series.join("extra")).unwrap();
+    std::fs::copy(series.join("IM0000.dcm"), series.join("extra/IM0100.dcm")).unwrap();
     // A folder without DICOM files is not an image.
     std::fs::create_dir_all(ds.join("misc")).unwrap();
     std::fs::write(ds.join("misc/readme.txt"), "x").unwrap();

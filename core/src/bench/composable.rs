@@ -78,7 +78,9 @@ fn mean_typicality(x: Matrix, picks: &[usize]) -> f64 {
 async fn pick(x: Matrix<'_>, strategy: &str, budget: usize, seed: u64) -> Result<(Vec<usize>, Option<f64>)> {
     let input = SelectInput { x, budget, seed, labeled: &[], scans: Some(Backend::Cpu) };
     let sel = crate::select::select(strategy, &input).await?;
-    let delta = sel.notes.iter().find_map(|n| n.strip_prefix("δ = ")?.split(';').next()?.trim().parse::<f64>().ok());
+    // "δ = 0.123456; …" (probcover) or "δ = 0.123456 (binary search); …" (probcover-delta).
+    let delta =
+        sel.notes.iter().find_map(|n| n.strip_prefix("δ = ")?.split([';', ' ']).next()?.trim().parse::<f64>().ok());
     Ok((sel.picks, delta))
 }
 
