@@ -37,32 +37,8 @@ pub fn mean_variance(x: Matrix) -> f64 {
 /// rows keeps its value). Returns the squared shift of all centres. The centres are summed on the CPU backend's
 /// threads, each over its own rows in row order, so the sums are the sequential ones bit for bit.
 pub(super) fn update_centres(x: Matrix, labels: &[usize], centers: &mut [f64], k: usize) -> f64 {
-    let d = x.d;
-    let mut rows: Vec<Vec<u32>> = vec![Vec::new(); k];
-    for (i, &l) in labels.iter().enumerate() {
-        rows[l].push(i as u32);
-    }
-    let sums: Vec<Vec<f64>> = crate::cpu::par::map(k, |j| {
-        let mut s = vec![0f64; d];
-        for &i in &rows[j] {
-            for (a, &v) in s.iter_mut().zip(x.row(i as usize)) {
-                *a += v as f64;
-            }
-        }
-        s
-    });
-    let mut shift = 0.0;
-    for j in 0..k {
-        if rows[j].is_empty() {
-            continue; // empty cluster keeps its centre
-        }
-        for t in 0..d {
-            let c = sums[j][t] / rows[j].len() as f64;
-            shift += (c - centers[j * d + t]).powi(2);
-            centers[j * d + t] = c;
-        }
-    }
-    shift
+    // A first update sums every centre's rows afresh.
+    CentreSums::new(k).update(x, labels, centers)
 }
 
 /// Lloyd's centre update kept between iterations ([`super::exact::kmeans`]): the same means as
