@@ -11,6 +11,7 @@ mod routes;
 pub mod scoring;
 pub mod session;
 pub mod train;
+pub mod volume;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -574,10 +574,14 @@ async fn infer(State(app): State<Shared>, UrlPath(model): UrlPath<String>, q: Q,
     let output = q.get("output").cloned().unwrap_or_else(|| "all".into());
     let up = read_multipart(mp, "file").await?;
     let params = &up.params;
-    let ext = match params.get("result_extension").and_then(|v| v.as_str()).unwrap_or(".png") {
-        ".nrrd" | ".seg.nrrd" => ".nrrd",
-        ".png" => ".png",
-        e => return Err(ApiError::bad(format!("result_extension {e:?}: .png or .nrrd"))),
+    // The label's format: PNG (2-D images' default), NRRD, or NIfTI (volumes' default).
+    let ext = match params.get("result_extension").and_then(|v| v.as_str()) {
+        None | Some("") => None,
+        Some(".nrrd" | ".seg.nrrd") => Some(".nrrd"),
+        Some(".png") => Some(".png"),
+        Some(".nii.gz") => Some(".nii.gz"),
+        Some(".nii") => Some(".nii"),
+        Some(e) => return Err(ApiError::bad(format!("result_extension {e:?}: .png, .nrrd, .nii or .nii.gz"))),
     };
     let bx = match params.get("box") {
         None => None,
@@ -595,11 +599,6 @@ async fn infer(State(app): State<Shared>, UrlPath(model): UrlPath<String>, q: Q,
         Some(sid) => {
             let s = crate::session::get(&crate::session::root(&app.cfg.datastore), sid, true)?;
             let image = s.image_path();
-            if image.is_dir() {
-                return Err(ApiError::bad(format!(
-                    "session {sid} holds a folder of files (a series): medpick infers on one 2D image per session"
-                )));
-            }
             let stem = image.file_name().map(|n| to_id(&n.to_string_lossy()).0).unwrap_or_default();
             (stem, image)
         }
@@ -639,13 +638,22 @@ async fn infer(State(app): State<Shared>, UrlPath(model): UrlPath<String>, q: Q,
     .await
     .map_err(|e| ApiError::internal(e.to_string()));
     drop(upload_session);
-    let (w, h, mask) = result??;
+    let pred = result??;
+    let ext = ext.unwrap_or(if pred.grid.is_some() { ".nii.gz" } else { ".png" });
+    let [w, h, d] = pred.dims;
     let names = if model == BOX_MODEL { json!({"object": 1}) } else { json!({ label: 1 }) };
     let result = json!({"label_names": names, "latencies": {"total": t0.elapsed().as_secs_f64()},
-                        "foreground_pixels": mask.iter().filter(|&&v| v != 0).count(), "width": w, "height": h});
+                        "foreground_pixels": pred.mask.iter().filter(|&&v| v != 0).count(),
+                        "width": w, "height": h, "depth": d});
     let file = match ext {
-        ".nrrd" => crate::labels::write_nrrd(&mask, [w, h, 1]),
-        _ => crate::labels::write_png(&mask, w, h)?,
+        ".nrrd" => crate::volume::nrrd_bytes(&pred),
+        ".nii" | ".nii.gz" => tokio::task::spawn_blocking(move || crate::volume::nifti_bytes(&pred, ext == ".nii.gz"))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))??,
+        _ if pred.grid.is_some() => {
+            return Err(ApiError::bad(format!("{id} is a volume: its label is .nii.gz, .nii or .nrrd, not .png")))
+        }
+        _ => crate::labels::write_png(&pred.mask, w, h)?,
     };
     let fname =
         format!("{}_{model}{ext}", id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-', "_"));

@@ -13,6 +13,7 @@ use medpick_core::train::heads::SegHeadFile;
 use medpick_core::train::seg::{self, SegSettings, SegValidation};
 
 use crate::datastore::FINAL;
+use crate::volume::{Grid, Prediction};
 use crate::{ApiError, ApiResult, App};
 
 /// The head's model name in `/info/` and the routes.
@@ -133,7 +134,8 @@ fn grid_cfg(app: &App) -> EmbedConfig {
     EmbedConfig { pool: "grid".into(), ..app.cfg.model.clone() }
 }
 
-/// Train on every image with a final label (2-D images; volumes are not trained on yet, and said so).
+/// Train on every image with a final label: a 2-D image, or up to [`crate::volume::TRAIN_SLICES`] slices of a
+/// volume (NIfTI or DICOM series) across its labelled range; a label that cannot be used is skipped and noted.
 fn run(app: &Arc<App>, epochs: usize) -> ApiResult<(SegHeadFile, String)> {
     let (images_dir, root, pairs) = {
         let ds = app.ds.lock().map_err(|_| ApiError::internal("lock"))?;
@@ -155,20 +157,36 @@ fn run(app: &Arc<App>, epochs: usize) -> ApiResult<(SegHeadFile, String)> {
     let mut masks = Vec::new();
     let mut notes = Vec::new();
     for (id, image, label) in &pairs {
-        let ss = crate::pool::samples_of(&images_dir, image).map_err(ApiError::bad)?;
-        if ss.len() != 1 {
-            notes.push(format!("{id}: a volume (not trained on yet)"));
-            continue;
+        // A label that cannot be used is skipped and named in the training's notes; the others train.
+        let one = || -> ApiResult<Vec<crate::volume::LabelSlice>> {
+            let ext = crate::datastore::to_id(&label.file_name().unwrap_or_default().to_string_lossy()).1;
+            let bytes = std::fs::read(label).map_err(|e| ApiError::io(label, e))?;
+            let what = label.display().to_string();
+            let m = crate::labels::read_mask(&bytes, &ext, &what)?;
+            let all = crate::pool::all_samples(&images_dir, image).map_err(ApiError::bad)?;
+            if is_volume(image) {
+                let grid = Grid::of(image, &all)?;
+                return crate::volume::label_slices(&grid, &all, &m, &what, crate::volume::TRAIN_SLICES);
+            }
+            let s = all.into_iter().next().ok_or_else(|| ApiError::bad(format!("{}: no image", image.display())))?;
+            crate::labels::check_against(&m, [s.width as usize, s.height as usize, 1], &what)?;
+            Ok(vec![(s, m.dims[0], m.dims[1], m.data)])
+        };
+        match one() {
+            Ok(slices) => {
+                if is_volume(image) {
+                    notes.push(format!("{id}: {} labelled slices of a volume", slices.len()));
+                }
+                for (s, w, h, m) in slices {
+                    masks.push(seg::resize_nearest_u8(&m, h, w, oh, ow));
+                    samples.push(s);
+                }
+            }
+            Err(e) => notes.push(format!("{id}: skipped: {}", e.message)),
         }
-        let ext = crate::datastore::to_id(&label.file_name().unwrap_or_default().to_string_lossy()).1;
-        let bytes = std::fs::read(label).map_err(|e| ApiError::io(label, e))?;
-        let m = crate::labels::read_mask(&bytes, &ext, &label.display().to_string())?;
-        let (w, h) = (m.dims[0], m.dims[1]);
-        masks.push(seg::resize_nearest_u8(&m.data, h, w, oh, ow));
-        samples.push(ss.into_iter().next().expect("one"));
     }
     if samples.is_empty() {
-        return Err(ApiError::bad(format!("no 2-D image with a final label to train on ({})", notes.join("; "))));
+        return Err(ApiError::bad(format!("no image with a usable final label to train on ({})", notes.join("; "))));
     }
     let (ids, grids) = pollster::block_on(embed_grids(gpu, &cfg, &images_dir, &samples, shape, chw))?;
     if ids.len() != samples.len() {
@@ -257,32 +275,56 @@ pub fn load_head(app: &App) -> ApiResult<Arc<SegHeadFile>> {
     }
 }
 
-/// The head's binary mask of a 2-D datastore image, at the image's size: (width, height, mask 0/1, foreground
-/// probability mean inside the mask).
-pub fn infer_head(app: &App, image: &Path) -> ApiResult<(usize, usize, Vec<u8>)> {
+/// A volume: a series folder or a NIfTI file (whose slices are cut along the world axes, even a single one).
+pub fn is_volume(image: &Path) -> bool {
+    image.is_dir() || medpick_core::io::nifti::is_nifti_path(image)
+}
+
+/// Slices embedded at once when inferring on a volume (each grid is a few MB).
+const INFER_CHUNK: usize = 16;
+
+/// The head's binary mask of a datastore image at the image's size: a 2-D mask, or a label volume on a volume's
+/// voxel grid (every slice inferred).
+pub fn infer_head(app: &App, image: &Path) -> ApiResult<Prediction> {
     let head = load_head(app)?;
     let images_dir = app.ds.lock().map_err(|_| ApiError::internal("lock"))?.images_dir();
-    let ss = crate::pool::samples_of(&images_dir, image).map_err(ApiError::bad)?;
-    if ss.len() != 1 {
-        return Err(ApiError::bad("medpick_seg segments 2-D images; this image is a volume"));
-    }
-    let s = &ss[0];
+    let all = crate::pool::all_samples(&images_dir, image).map_err(ApiError::bad)?;
     let cfg = EmbedConfig { window: head.window.clone(), precision: head.precision, ..grid_cfg(app) };
     let gpu = app.gpu.as_deref();
-    let (_, grids) = pollster::block_on(embed_grids(gpu, &cfg, &images_dir, &ss, head.head.grid, head.grid_chw))?;
-    let g = grids.first().ok_or_else(|| ApiError::bad(format!("{}: could not be embedded", image.display())))?;
-    let p = pollster::block_on(head.head.predict(gpu, g))?;
     let (oh, ow) = head.head.out_hw();
-    let pred: Vec<u8> = p.iter().map(|&v| (v > 0.5) as u8).collect();
-    let (w, h) = (s.width as usize, s.height as usize);
-    Ok((w, h, seg::resize_nearest_u8(&pred, oh, ow, h, w)))
+    let mut masks = Vec::with_capacity(all.len());
+    for chunk in all.chunks(INFER_CHUNK) {
+        let (ids, grids) =
+            pollster::block_on(embed_grids(gpu, &cfg, &images_dir, chunk, head.head.grid, head.grid_chw))?;
+        if ids.len() != chunk.len() {
+            let missing = chunk.iter().find(|s| !ids.contains(&s.id)).map(|s| s.source.clone()).unwrap_or_default();
+            return Err(ApiError::bad(format!("{}: {missing} could not be embedded", image.display())));
+        }
+        for (s, g) in chunk.iter().zip(&grids) {
+            let p = pollster::block_on(head.head.predict(gpu, g))?;
+            let pred: Vec<u8> = p.iter().map(|&v| (v > 0.5) as u8).collect();
+            masks.push(seg::resize_nearest_u8(&pred, oh, ow, s.height as usize, s.width as usize));
+        }
+    }
+    if is_volume(image) {
+        return crate::volume::assemble(Grid::of(image, &all)?, &all, &masks);
+    }
+    let s = &all[0];
+    let mask = masks.into_iter().next().unwrap_or_default();
+    Ok(Prediction { dims: [s.width as usize, s.height as usize, 1], mask, grid: None })
 }
 
 /// LiteMedSAM's mask inside `bx` on a 2-D datastore image (0/1, at the image's size).
-pub fn infer_box(app: &App, image: &Path, bx: [f64; 4]) -> ApiResult<(usize, usize, Vec<u8>)> {
+pub fn infer_box(app: &App, image: &Path, bx: [f64; 4]) -> ApiResult<Prediction> {
+    if is_volume(image) {
+        return Err(ApiError::bad(format!(
+            "{BOX_MODEL} prompts 2-D images with a box; {} is a volume (use {HEAD_MODEL})",
+            image.file_name().unwrap_or_default().to_string_lossy()
+        )));
+    }
     let weights = app.cfg.sam_weights.clone();
     let (_, s) =
         pollster::block_on(medpick_core::segment::segment_file(app.gpu.as_deref(), image, bx, 0, weights.as_deref()))?;
     let mask = s.mask.iter().map(|&v| (v != 0) as u8).collect();
-    Ok((s.width, s.height, mask))
+    Ok(Prediction { dims: [s.width, s.height, 1], mask, grid: None })
 }

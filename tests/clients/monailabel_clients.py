@@ -2,10 +2,11 @@
 monailabel/client/client.py (MONAILabelClient) and the 3D Slicer module's copy
 (.../plugins/slicer/MONAILabel/MONAILabelLib/client.py). Only the standard library and `requests` are needed.
 
-usage: monailabel_clients.py WHEEL SERVER_URL DATASTORE MASKS_DIR
+usage: monailabel_clients.py WHEEL SERVER_URL DATASTORE MASKS_DIR [VOLUME_LABEL]
 
-DATASTORE holds 2-D images (whose ground-truth masks are MASKS_DIR/<id>.png) and NIfTI volumes. Exits non-zero
-with a message on the first failed check.
+DATASTORE holds 2-D images (whose ground-truth masks are MASKS_DIR/<id>.png) and NIfTI volumes. VOLUME_LABEL, a
+uint8 probability map on the volumes' grid (MNI152's grey matter), is thresholded at 128 for a volume's label (a
+synthetic cube without it). Exits non-zero with a message on the first failed check.
 """
 
 import gzip
@@ -21,6 +22,7 @@ import zipfile
 import zlib
 
 WHEEL, URL, DATASTORE, MASKS = sys.argv[1:5]
+VOLUME_LABEL = sys.argv[5] if len(sys.argv) > 5 else None
 WORK = tempfile.mkdtemp(prefix="medpick-mlclient-")
 
 
@@ -49,12 +51,30 @@ def png_size(b):
     return w, h
 
 
-def nifti_dims(path):
+def read_nifti(path):
+    """(header bytes, dims, sform rows, voxels) of a NIfTI-1 file of uint8 voxels."""
     raw = open(path, "rb").read()
-    if path.endswith(".gz"):
+    if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
     dim = struct.unpack("<8h", raw[40:56])
-    return dim[1:4]
+    dtype = struct.unpack("<h", raw[70:72])[0]
+    off = int(struct.unpack("<f", raw[108:112])[0])
+    srow = struct.unpack("<12f", raw[280:328])
+    n = dim[1] * dim[2] * dim[3]
+    check(dtype == 2, f"{path}: uint8 voxels (datatype {dtype})")
+    return raw[:off], dim[1:4], srow, raw[off:off + n]
+
+
+def read_nifti_any(path):
+    """(header, dims, sform rows, None) of any NIfTI-1 file."""
+    raw = open(path, "rb").read()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    return raw[:348], struct.unpack("<8h", raw[40:56])[1:4], struct.unpack("<12f", raw[280:328]), None
+
+
+def nifti_dims(path):
+    return read_nifti_any(path)[1]
 
 
 def write_nifti_label(path, dims):
@@ -85,12 +105,31 @@ def png_gray(path, w, h, value_at):
         f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
+def volume_label(dims):
+    """VOLUME_LABEL thresholded at 128 (uint8, its header with scale 1), or None when it is not on `dims`."""
+    if not VOLUME_LABEL:
+        return None
+    head, d, _, vox = read_nifti(VOLUME_LABEL)
+    if tuple(d) != tuple(dims):
+        return None
+    head = bytearray(head)
+    struct.pack_into("<ff", head, 112, 1.0, 0.0)  # scl_slope, scl_inter
+    return bytes(head), bytes(1 if v >= 128 else 0 for v in vox)
+
+
 def label_for(sample):
-    """A label file for a sample: the ground-truth mask of a 2-D image, a synthetic cube for a volume."""
+    """A label file for a sample: the ground-truth mask of a 2-D image; for a volume the thresholded
+    VOLUME_LABEL on its grid, else a synthetic cube."""
     name = sample["name"]
     if name.endswith(".nii.gz") or name.endswith(".nii"):
         out = os.path.join(WORK, sample["id"] + ".nii.gz")
-        write_nifti_label(out, nifti_dims(sample["path"]))
+        dims = nifti_dims(sample["path"])
+        real = volume_label(dims)
+        if real:
+            with gzip.open(out, "wb") as f:
+                f.write(real[0] + real[1])
+        else:
+            write_nifti_label(out, dims)
         return out
     return os.path.join(MASKS, sample["id"] + ".png")
 
@@ -177,6 +216,15 @@ def python_client():
         check("final" in ds["objects"][s["id"]]["labels"], f"{s['id']} has its final label in the datastore")
     check(a.info()["datastore"]["completed"] == len(labeled), "completed counts the labels")
 
+    # A volume's label too (the real grey-matter map on MNI152's grid when given): training uses its slices.
+    objects = a.datastore()["objects"]
+    volumes = [i for i, o in objects.items() if o["image"]["ext"] in (".nii.gz", ".nii")]
+    for v in volumes:
+        if v not in labeled:
+            ext = objects[v]["image"]["ext"]
+            a.save_label(v, label_for({"id": v, "name": v + ext, "path": os.path.join(DATASTORE, v + ext)}))
+            labeled.add(v)
+
     # Train the head, then infer with it.
     task = a.train_start("medpick_seg", {"max_epochs": 20})
     check(task.get("status") in ("RUNNING", "SUBMITTED"), f"training starts: {task}")
@@ -198,6 +246,30 @@ def python_client():
     frac = params["foreground_pixels"] / (want[0] * want[1])
     check(0.005 < frac < 0.9, f"the head's mask of a training image is neither empty nor everything: {frac:.3f}")
     fg = params["foreground_pixels"]
+    for v in volumes:
+        check(any(n.startswith(f"{v}: ") and "labelled slices of a volume" in n for n in stats.get("notes", [])),
+              f"the volume's slices were trained on: {stats}")
+
+    # A volume's mask is a NIfTI label volume on the image's grid, with its affine (MONAI Label's default).
+    for v in volumes:
+        ext = objects[v]["image"]["ext"]
+        t0 = time.time()
+        out, params = a.infer("medpick_seg", v, {})
+        secs = time.time() - t0
+        check(out and out.endswith(".nii.gz"), f"a volume's mask is a .nii.gz file: {out}")
+        _, dims, srow, vox = read_nifti(out)
+        _, idims, isrow, _ = read_nifti_any(os.path.join(DATASTORE, v + ext))
+        check(tuple(dims) == tuple(idims) and params["depth"] == idims[2], f"the mask's dims {dims} are the image's {idims}")
+        check(srow == isrow, f"the mask's affine is the image's: {srow} vs {isrow}")
+        got = sum(1 for x in vox if x)
+        check(got == params["foreground_pixels"] and 0 < got < len(vox), f"a mask neither empty nor full: {got}")
+        real = volume_label(idims)
+        if real:
+            truth = real[1]
+            inter = sum(1 for x, y in zip(vox, truth) if x and y)
+            dice = 2 * inter / (got + sum(truth))
+            print(f"volume {v}: {idims[2]} slices inferred in {secs:.1f} s, Dice {dice:.3f} against its label")
+            check(dice > 0.5, f"the volume's mask overlaps its label: Dice {dice:.3f}")
 
     # Sessions (3D Slicer's way to infer on a local image that is not in the datastore): the same pixels under
     # another name give the same mask, the datastore does not grow, and a removed session is gone.

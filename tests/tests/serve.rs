@@ -158,12 +158,14 @@ fn monailabel_python_and_slicer_clients_drive_medpick_serve() {
         .arg(format!("http://127.0.0.1:{}", srv.port))
         .arg(&ds)
         .arg(data.join("data/dsb2018/instance_labels"))
+        .arg(data.join("data/nifti-mni152/mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz"))
         .output()
         .expect("python3");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "client script failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("OK"), "{stdout}");
+    eprintln!("{stdout}");
     // What medpick wrote is MONAI Label's layout: labels/final/<id><ext>, datastore_v2.json with objects (the
     // state file follows the labels within a second).
     std::thread::sleep(std::time::Duration::from_millis(2500));
@@ -426,6 +428,39 @@ fn a_dicom_series_folder_is_one_image_of_the_datastore() {
     assert!(ds.join("labels/final/ct_series.nii").is_file());
     assert_eq!(get_json("/datastore/?output=stats")["completed"], 1);
     drop(srv);
+    // With LiteMedSAM the head trains on the series' labelled slices and infers a label volume of its size, the
+    // slices in the series' order (along the normal), with its 5 mm slice spacing.
+    if litemedsam_path().is_some() {
+        let srv = start(&ds, &["--cache", "none"]);
+        let p = srv.port;
+        let (status, body) =
+            http(p, "POST", "/train/medpick_seg", &[("Content-Type", "application/json")], b"{\"max_epochs\": 3}");
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let mut info = serde_json::Value::Null;
+        for _ in 0..600 {
+            let (_, body) = http(p, "GET", "/train/", &[], b"");
+            info = serde_json::from_slice(&body).unwrap();
+            if info["status"] != "RUNNING" {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        assert_eq!(info["status"], "DONE", "{info}");
+        let (_, body) = http(p, "GET", "/info/", &[], b"");
+        let stats: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let notes = stats["train_stats"]["medpick_seg"]["notes"].to_string();
+        assert!(notes.contains("ct_series: 5 labelled slices of a volume"), "{notes}");
+        let (ct, form) = multipart("unused", "unused.txt", b"");
+        let (status, body) =
+            http(p, "POST", "/infer/medpick_seg?image=ct_series&output=image", &[("Content-Type", &ct)], &form);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let v = medpick_core::io::nifti::read_volume_bytes(std::path::Path::new("ct_series.nii.gz"), &body, 0, 1 << 24)
+            .unwrap();
+        assert_eq!(v.dims, [128, 128, 5]);
+        assert!((v.spacing[2] - 5.0).abs() < 1e-3, "{:?}", v.spacing);
+        assert!(v.data.iter().all(|&x| x == 0.0 || x == 1.0));
+        drop(srv);
+    }
     let _ = std::fs::remove_dir_all(&ds);
     let _ = std::fs::remove_dir_all(&outside);
 }

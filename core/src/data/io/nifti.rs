@@ -8,7 +8,8 @@
 
 use std::path::Path;
 
-use nifti::{IntoNdArray, NiftiHeader, NiftiObject};
+pub use nifti::NiftiHeader;
+use nifti::{IntoNdArray, NiftiObject};
 use serde::{Deserialize, Serialize};
 
 use super::check_size;
@@ -370,6 +371,93 @@ fn layout_of(dims: [usize; 3], directions: &[[f64; 3]; 3]) -> SliceLayout {
     SliceLayout { dims, axes, positive: [0, 1, 2].map(|w| directions[axes[w]][w] > 0.0) }
 }
 
+/// The voxel-to-world affine of a header (rows x, y, z of [R | t], RAS+ millimetres, as NIfTI defines it): the
+/// sform when set, else the qform, else the voxel sizes at the origin.
+pub fn affine(h: &NiftiHeader) -> [[f64; 4]; 3] {
+    let m = affine_3x3(h);
+    let t = if h.sform_code > 0 {
+        [h.srow_x[3], h.srow_y[3], h.srow_z[3]].map(|v| v as f64)
+    } else if h.qform_code > 0 {
+        [h.quatern_x, h.quatern_y, h.quatern_z].map(|v| v as f64)
+    } else {
+        [0.0; 3]
+    };
+    [0, 1, 2].map(|r| [m[r][0], m[r][1], m[r][2], t[r]])
+}
+
+/// A uint8 label volume (`data` x fastest, `dims` [x, y, z]) as the bytes of a single-file NIfTI-1 (`.nii`, or
+/// `.nii.gz` when `gz`) with the geometry of header `h` (affine, voxel sizes, units, description) and the label's
+/// own type, dims and scaling (slope 1). No file system is needed, so the browser writes the same files.
+pub fn label_bytes(h: &NiftiHeader, dims: [usize; 3], data: &[u8], gz: bool) -> Result<Vec<u8>> {
+    let n = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if n != Some(data.len()) || dims.iter().any(|&d| d == 0 || d > i16::MAX as usize) {
+        return Err(Error::Invalid(format!("a label of {} voxels cannot have dims {dims:?}", data.len())));
+    }
+    let mut b = Vec::with_capacity(352 + data.len());
+    let i16s = |b: &mut Vec<u8>, v: &[i16]| v.iter().for_each(|x| b.extend_from_slice(&x.to_le_bytes()));
+    let f32s = |b: &mut Vec<u8>, v: &[f32]| v.iter().for_each(|x| b.extend_from_slice(&x.to_le_bytes()));
+    let fixed = |b: &mut Vec<u8>, v: &[u8], len: usize| {
+        let mut f = v[..v.len().min(len)].to_vec();
+        f.resize(len, 0);
+        b.extend_from_slice(&f);
+    };
+    b.extend_from_slice(&348i32.to_le_bytes());
+    b.extend_from_slice(&[0u8; 10 + 18 + 4 + 2 + 1]); // data_type, db_name, extents, session_error, regular
+    b.push(h.dim_info);
+    i16s(&mut b, &[3, dims[0] as i16, dims[1] as i16, dims[2] as i16, 1, 1, 1, 1]);
+    f32s(&mut b, &[h.intent_p1, h.intent_p2, h.intent_p3]);
+    i16s(&mut b, &[h.intent_code, 2, 8, h.slice_start]); // intent, datatype uint8, bitpix 8
+    let mut pixdim = h.pixdim;
+    if pixdim[0] != -1.0 {
+        pixdim[0] = 1.0; // qfac
+    }
+    f32s(&mut b, &pixdim);
+    f32s(&mut b, &[352.0, 1.0, 0.0]); // vox_offset, scl_slope, scl_inter
+    i16s(&mut b, &[h.slice_end]);
+    b.push(h.slice_code);
+    b.push(h.xyzt_units);
+    f32s(&mut b, &[1.0, 0.0, h.slice_duration, h.toffset]); // cal_max, cal_min
+    b.extend_from_slice(&[0u8; 8]); // glmax, glmin
+    fixed(&mut b, &h.descrip, 80);
+    fixed(&mut b, &h.aux_file, 24);
+    i16s(&mut b, &[h.qform_code, h.sform_code]);
+    f32s(&mut b, &[h.quatern_b, h.quatern_c, h.quatern_d, h.quatern_x, h.quatern_y, h.quatern_z]);
+    f32s(&mut b, &h.srow_x);
+    f32s(&mut b, &h.srow_y);
+    f32s(&mut b, &h.srow_z);
+    fixed(&mut b, &h.intent_name, 16);
+    b.extend_from_slice(b"n+1\0");
+    debug_assert_eq!(b.len(), 348);
+    b.extend_from_slice(&[0u8; 4]); // no extensions
+    b.extend_from_slice(data);
+    if !gz {
+        return Ok(b);
+    }
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut e, &b).map_err(|e| Error::Invalid(format!("compressing a label: {e}")))?;
+    e.finish().map_err(|e| Error::Invalid(format!("compressing a label: {e}")))
+}
+
+/// A header with voxel sizes `spacing` (mm) and no orientation (NIfTI's "method 1"), for a label with no
+/// reference image.
+pub fn plain_header(spacing: [f32; 3]) -> NiftiHeader {
+    NiftiHeader {
+        pixdim: [1.0, spacing[0], spacing[1], spacing[2], 1.0, 1.0, 1.0, 1.0],
+        xyzt_units: 2, // millimetres
+        ..NiftiHeader::default()
+    }
+}
+
+/// The header of a single-file NIfTI already in memory (gzipped or not); `path` names it in errors.
+pub fn header_bytes(path: &Path, bytes: &[u8]) -> Result<NiftiHeader> {
+    let r = if bytes.starts_with(&[0x1f, 0x8b]) {
+        NiftiHeader::from_reader(flate2::read::GzDecoder::new(bytes))
+    } else {
+        NiftiHeader::from_reader(bytes)
+    };
+    r.map_err(|e| Error::decode(path, format!("not a readable NIfTI header: {e}")))
+}
+
 /// The slice layout of a NIfTI file from its header alone (no voxel data is read).
 pub fn slice_layout(path: &Path) -> Result<SliceLayout> {
     let h = read_header(path)?;
@@ -396,6 +484,14 @@ impl Volume {
 
     /// Slice `k` of `view` as (width, height, values row-major).
     pub fn slice(&self, view: View, k: usize) -> Option<(usize, usize, Vec<f32>)> {
+        let (w, h, voxels) = self.slice_voxels(view, k)?;
+        Some((w, h, voxels.iter().map(|&i| self.data[i]).collect()))
+    }
+
+    /// Where each pixel of slice `k` of `view` lies in `data` (row-major): the layout [`Volume::slice`] reads, and
+    /// what writes a slice back into a volume of these dims (a label volume on this volume's grid). Only the
+    /// geometry is used, so `data` may be empty.
+    pub fn slice_voxels(&self, view: View, k: usize) -> Option<(usize, usize, Vec<usize>)> {
         let map = self.voxel_axis_of_world();
         let normal = map[view.world_axis()];
         if k >= self.dims[normal] {
@@ -413,8 +509,7 @@ impl Volume {
         for r in 0..h {
             let rr = if flip { h - 1 - r } else { r };
             for c in 0..w {
-                let idx = k * stride[normal] + rr * stride[row_axis] + c * stride[col_axis];
-                out.push(self.data[idx]);
+                out.push(k * stride[normal] + rr * stride[row_axis] + c * stride[col_axis]);
             }
         }
         Some((w, h, out))

@@ -1,0 +1,263 @@
+//! Volumes in the datastore (NIfTI files and DICOM series folders) for the segmentation head: which labelled
+//! slices it trains on, and its label volume on the image's own voxel grid, written as NIfTI with the image's
+//! affine or as NRRD with the same space, as MONAI Label returns a volume's label.
+
+use std::path::{Path, PathBuf};
+
+use medpick_core::io::nifti::{self, View, Volume};
+use medpick_core::manifest::Sample;
+
+use crate::labels::Mask;
+use crate::{ApiError, ApiResult};
+
+/// At most this many slices of one labelled volume are trained on (evenly spaced over its labelled range).
+pub const TRAIN_SLICES: usize = 16;
+
+/// How a volume's 2-D samples lie in its voxel array (x fastest), the array its labels are stored in.
+pub enum Grid {
+    /// A NIfTI volume: slices cut along the world axes as medpick's ingest cuts them (geometry only, no voxels).
+    Nifti { geom: Volume, reference: PathBuf },
+    /// A DICOM series: its i-th slice in ingest's order (along the normal) is z = i, rows and columns as stored.
+    Series { w: usize, h: usize, n: usize, spacing: [f32; 3] },
+}
+
+impl Grid {
+    /// The grid of `image` (a NIfTI file or a series folder) whose every slice is `samples`, in ingest's order.
+    pub fn of(image: &Path, samples: &[Sample]) -> ApiResult<Grid> {
+        if image.is_dir() {
+            let first = samples.first().ok_or_else(|| ApiError::bad(format!("{}: no slice", image.display())))?;
+            let (w, h) = (first.width as usize, first.height as usize);
+            if let Some(o) = samples.iter().find(|s| (s.width as usize, s.height as usize) != (w, h)) {
+                return Err(ApiError::bad(format!(
+                    "{}: slice {} is {}×{}, the first {w}×{h}",
+                    image.display(),
+                    o.source,
+                    o.width,
+                    o.height
+                )));
+            }
+            let sp = first.spacing.clone().unwrap_or_default();
+            let at = |i: usize| sp.get(i).copied().filter(|v| v.is_finite() && *v > 0.0).unwrap_or(1.0);
+            return Ok(Grid::Series { w, h, n: samples.len(), spacing: [at(0), at(1), at(2)] });
+        }
+        let cap = medpick_core::io::volume_cap(medpick_core::io::DEFAULT_MAX_PIXELS);
+        let mut geom = nifti::read_volume(image, 0, cap).map_err(|e| ApiError::bad(e.to_string()))?;
+        geom.data = Vec::new();
+        Ok(Grid::Nifti { geom, reference: image.to_path_buf() })
+    }
+
+    /// [x, y, z] of the voxel array.
+    pub fn dims(&self) -> [usize; 3] {
+        match self {
+            Grid::Nifti { geom, .. } => geom.dims,
+            Grid::Series { w, h, n, .. } => [*w, *h, *n],
+        }
+    }
+
+    /// The voxel of each pixel of sample `s` (the `i`-th of the volume's samples), row-major: (width, height,
+    /// voxel indices).
+    pub fn voxels(&self, s: &Sample, i: usize) -> ApiResult<(usize, usize, Vec<usize>)> {
+        match self {
+            Grid::Nifti { geom, reference } => {
+                let k = s.slice.unwrap_or(0);
+                geom.slice_voxels(s.view.unwrap_or(View::Axial), k)
+                    .ok_or_else(|| ApiError::bad(format!("{}: no slice {k}", reference.display())))
+            }
+            Grid::Series { w, h, n, .. } => {
+                if i >= *n {
+                    return Err(ApiError::internal(format!("slice {i} of a series of {n}")));
+                }
+                Ok((*w, *h, (i * w * h..(i + 1) * w * h).collect()))
+            }
+        }
+    }
+}
+
+/// A slice to train on: its sample, width, height and mask (0/1, row-major).
+pub type LabelSlice = (Sample, usize, usize, Vec<u8>);
+
+/// The slices of a labelled volume to train on: each as (sample, width, height, its mask 0/1 row-major). At most
+/// `max`, evenly spaced from the first to the last slice with foreground (over every slice when the label is
+/// empty, which says the volume has none), so a few labelled volumes do not drown the 2-D images.
+pub fn label_slices(
+    grid: &Grid,
+    samples: &[Sample],
+    mask: &Mask,
+    what: &str,
+    max: usize,
+) -> ApiResult<Vec<LabelSlice>> {
+    if mask.dims != grid.dims() {
+        let (m, g) = (mask.dims, grid.dims());
+        return Err(ApiError::bad(format!(
+            "{what}: the label is {}×{}×{}, its volume {}×{}×{}",
+            m[0], m[1], m[2], g[0], g[1], g[2]
+        )));
+    }
+    let mut slices = Vec::with_capacity(samples.len());
+    for (i, s) in samples.iter().enumerate() {
+        let (w, h, vox) = grid.voxels(s, i)?;
+        let m: Vec<u8> = vox.iter().map(|&v| mask.data[v]).collect();
+        slices.push((s.clone(), w, h, m));
+    }
+    let fg: Vec<usize> = (0..slices.len()).filter(|&i| slices[i].3.contains(&1)).collect();
+    let (a, b) = match (fg.first(), fg.last()) {
+        (Some(&a), Some(&b)) => (a, b),
+        _ => (0, slices.len().saturating_sub(1)),
+    };
+    let span = b + 1 - a;
+    let picks: Vec<usize> = if span <= max {
+        (a..=b).collect()
+    } else {
+        let mut p: Vec<usize> = (0..max).map(|k| a + (k * (span - 1)) / (max - 1).max(1)).collect();
+        p.dedup();
+        p
+    };
+    let mut out = Vec::with_capacity(picks.len());
+    let mut slices: Vec<Option<_>> = slices.into_iter().map(Some).collect();
+    for i in picks {
+        if let Some(s) = slices[i].take() {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// A predicted label: 0/1 voxels (x fastest) of `dims`, on the volume `grid` (None for a 2-D image).
+pub struct Prediction {
+    pub dims: [usize; 3],
+    pub mask: Vec<u8>,
+    pub grid: Option<Grid>,
+}
+
+/// Put per-slice masks (row-major, each at its sample's size) into a label volume of `grid`.
+pub fn assemble(grid: Grid, samples: &[Sample], masks: &[Vec<u8>]) -> ApiResult<Prediction> {
+    let dims = grid.dims();
+    let mut out = vec![0u8; dims[0] * dims[1] * dims[2]];
+    for (i, (s, m)) in samples.iter().zip(masks).enumerate() {
+        let (_, _, vox) = grid.voxels(s, i)?;
+        if vox.len() != m.len() {
+            return Err(ApiError::internal(format!("slice {i}: {} pixels for {} voxels", m.len(), vox.len())));
+        }
+        for (&v, &x) in vox.iter().zip(m) {
+            out[v] = x;
+        }
+    }
+    Ok(Prediction { dims, mask: out, grid: Some(grid) })
+}
+
+/// The prediction as a NIfTI file (gzipped when `gz`): on the image's grid and affine for a NIfTI volume; with the
+/// slices' spacing for a series or a 2-D image.
+pub fn nifti_bytes(p: &Prediction, gz: bool) -> ApiResult<Vec<u8>> {
+    let h = match &p.grid {
+        Some(Grid::Nifti { reference, .. }) => {
+            nifti::read_header(reference).map_err(|e| ApiError::bad(e.to_string()))?
+        }
+        Some(Grid::Series { spacing, .. }) => nifti::plain_header(*spacing),
+        None => nifti::plain_header([1.0; 3]),
+    };
+    nifti::label_bytes(&h, p.dims, &p.mask, gz).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// The prediction as an NRRD labelmap (uint8, raw); a NIfTI volume's carries its space (RAS, directions, origin)
+/// so that 3D Slicer places it on the image.
+pub fn nrrd_bytes(p: &Prediction) -> Vec<u8> {
+    let [x, y, z] = p.dims;
+    let mut head = if z > 1 || p.grid.is_some() {
+        format!("NRRD0004\ntype: uint8\ndimension: 3\nsizes: {x} {y} {z}\nencoding: raw\n")
+    } else {
+        format!("NRRD0004\ntype: uint8\ndimension: 2\nsizes: {x} {y}\nencoding: raw\n")
+    };
+    if let Some(Grid::Nifti { reference, .. }) = &p.grid {
+        if let Ok(h) = nifti::read_header(reference) {
+            let a = nifti::affine(&h);
+            let col = |c: usize| format!("({},{},{})", a[0][c], a[1][c], a[2][c]);
+            head += &format!(
+                "space: right-anterior-superior\nspace directions: {} {} {}\nspace origin: ({},{},{})\n",
+                col(0),
+                col(1),
+                col(2),
+                a[0][3],
+                a[1][3],
+                a[2][3]
+            );
+        }
+    }
+    head.push('\n');
+    let mut out = head.into_bytes();
+    out.extend_from_slice(&p.mask);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medpick_core::io::nifti::NiftiHeader;
+
+    /// A label volume's slices line up with the image's slices pixel for pixel (the image is its label × 200,
+    /// stored with flipped x and y axes), a prediction assembled from them is the label again, and the NIfTI
+    /// written for it has the image's dims and orientation.
+    #[test]
+    fn label_slices_follow_the_image_slices_and_assemble_back() {
+        let dir = std::env::temp_dir().join(format!("medpick-volume-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let dims = [7usize, 5, 4];
+        let label: Vec<u8> = (0..dims[0] * dims[1] * dims[2])
+            .map(|i| {
+                let (x, y, z) = (i % dims[0], (i / dims[0]) % dims[1], i / (dims[0] * dims[1]));
+                ((x * 3 + y * 5 + z * 7) % 4 == 0 || (x == 1 && y == 0)) as u8
+            })
+            .collect();
+        let h = NiftiHeader {
+            sform_code: 1,
+            srow_x: [-0.8, 0.0, 0.0, 10.0],
+            srow_y: [0.0, -0.9, 0.0, 20.0],
+            srow_z: [0.0, 0.0, 2.0, -5.0],
+            pixdim: [1.0, 0.8, 0.9, 2.0, 1.0, 1.0, 1.0, 1.0],
+            ..NiftiHeader::default()
+        };
+        let image = dir.join("vol.nii.gz");
+        let pixels: Vec<u8> = label.iter().map(|&v| v * 200).collect();
+        std::fs::write(&image, nifti::label_bytes(&h, dims, &pixels, true).unwrap()).unwrap();
+        let lab = dir.join("lab.nii.gz");
+        std::fs::write(&lab, nifti::label_bytes(&h, dims, &label, false).unwrap()).unwrap();
+
+        let all = crate::pool::all_samples(&dir, &image).unwrap();
+        assert_eq!(all.len(), 4);
+        let grid = Grid::of(&image, &all).unwrap();
+        assert_eq!(grid.dims(), dims);
+        let mask = crate::labels::read_mask(&std::fs::read(&lab).unwrap(), ".nii.gz", "lab.nii.gz").unwrap();
+        let slices = label_slices(&grid, &all, &mask, "lab", 100).unwrap();
+        assert_eq!(slices.len(), 4);
+        let mut loader = medpick_core::manifest::SampleLoader::new(&dir, medpick_core::io::Window::File);
+        for (s, w, hh, m) in &slices {
+            let img = loader.load(s).unwrap();
+            assert_eq!((img.width as usize, img.height as usize), (*w, *hh));
+            let fg: Vec<u8> = img.first_channel_u32().iter().map(|&v| (v > 127) as u8).collect();
+            assert_eq!(&fg, m, "slice {:?}: the label slice is the image slice's foreground", s.slice);
+        }
+        // Two slices at most: the first and the last of the labelled range.
+        let two = label_slices(&grid, &all, &mask, "lab", 2).unwrap();
+        assert_eq!(two.iter().map(|t| t.0.slice).collect::<Vec<_>>(), vec![all[0].slice, all[3].slice]);
+        // A label of other dims is refused, naming both sizes.
+        let small = crate::labels::Mask { dims: [7, 5, 3], data: vec![0; 105] };
+        let e = label_slices(&grid, &all, &small, "lab", 4).unwrap_err().message;
+        assert!(e.contains("7×5×3") && e.contains("7×5×4"), "{e}");
+
+        let masks: Vec<Vec<u8>> = slices.iter().map(|t| t.3.clone()).collect();
+        let samples: Vec<Sample> = slices.iter().map(|t| t.0.clone()).collect();
+        let pred = assemble(Grid::of(&image, &all).unwrap(), &samples, &masks).unwrap();
+        assert_eq!(pred.mask, label);
+        let bytes = nifti_bytes(&pred, true).unwrap();
+        let back = nifti::read_volume_bytes(Path::new("p.nii.gz"), &bytes, 0, 1 << 20).unwrap();
+        let img = nifti::read_volume(&image, 0, 1 << 20).unwrap();
+        assert_eq!(back.dims, dims);
+        assert_eq!(back.directions, img.directions);
+        assert_eq!(back.data.iter().map(|&v| v as u8).collect::<Vec<_>>(), label);
+        let nrrd = nrrd_bytes(&pred);
+        let text = String::from_utf8_lossy(&nrrd[..nrrd.len() - label.len()]).into_owned();
+        assert!(text.contains("sizes: 7 5 4") && text.contains("space origin: (10,20,-5)"), "{text}");
+        assert_eq!(crate::labels::read_nrrd(&nrrd, Path::new("p.nrrd")).unwrap().data, label);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
