@@ -574,15 +574,7 @@ async fn infer(State(app): State<Shared>, UrlPath(model): UrlPath<String>, q: Q,
     let output = q.get("output").cloned().unwrap_or_else(|| "all".into());
     let up = read_multipart(mp, "file").await?;
     let params = &up.params;
-    // The label's format: PNG (2-D images' default), NRRD, or NIfTI (volumes' default).
-    let ext = match params.get("result_extension").and_then(|v| v.as_str()) {
-        None | Some("") => None,
-        Some(".nrrd" | ".seg.nrrd") => Some(".nrrd"),
-        Some(".png") => Some(".png"),
-        Some(".nii.gz") => Some(".nii.gz"),
-        Some(".nii") => Some(".nii"),
-        Some(e) => return Err(ApiError::bad(format!("result_extension {e:?}: .png, .nrrd, .nii or .nii.gz"))),
-    };
+    let ext = crate::volume::result_extension(params.get("result_extension").and_then(|v| v.as_str()))?;
     let bx = match params.get("box") {
         None => None,
         Some(v) => {
@@ -645,16 +637,10 @@ async fn infer(State(app): State<Shared>, UrlPath(model): UrlPath<String>, q: Q,
     let result = json!({"label_names": names, "latencies": {"total": t0.elapsed().as_secs_f64()},
                         "foreground_pixels": pred.mask.iter().filter(|&&v| v != 0).count(),
                         "width": w, "height": h, "depth": d});
-    let file = match ext {
-        ".nrrd" => crate::volume::nrrd_bytes(&pred),
-        ".nii" | ".nii.gz" => tokio::task::spawn_blocking(move || crate::volume::nifti_bytes(&pred, ext == ".nii.gz"))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))??,
-        _ if pred.grid.is_some() => {
-            return Err(ApiError::bad(format!("{id} is a volume: its label is .nii.gz, .nii or .nrrd, not .png")))
-        }
-        _ => crate::labels::write_png(&pred.mask, w, h)?,
-    };
+    let (id2, ext2) = (id.clone(), ext);
+    let file = tokio::task::spawn_blocking(move || crate::volume::label_file(&pred, ext2, &id2))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
     let fname =
         format!("{}_{model}{ext}", id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-', "_"));
     match output.as_str() {

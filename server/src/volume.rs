@@ -15,8 +15,9 @@ pub const TRAIN_SLICES: usize = 16;
 
 /// How a volume's 2-D samples lie in its voxel array (x fastest), the array its labels are stored in.
 pub enum Grid {
-    /// A NIfTI volume: slices cut along the world axes as medpick's ingest cuts them (geometry only, no voxels).
-    Nifti { geom: Volume, reference: PathBuf },
+    /// A NIfTI volume: slices cut along the world axes as medpick's ingest cuts them (geometry only, no voxels),
+    /// and its header (what a label for it carries); `name` names it in errors.
+    Nifti { geom: Volume, header: Box<nifti::NiftiHeader>, name: PathBuf },
     /// A DICOM series: its i-th slice in ingest's order (along the normal) is z = i, rows and columns as stored.
     Series { w: usize, h: usize, n: usize, spacing: [f32; 3] },
 }
@@ -41,9 +42,9 @@ impl Grid {
             return Ok(Grid::Series { w, h, n: samples.len(), spacing: [at(0), at(1), at(2)] });
         }
         let cap = medpick_core::io::volume_cap(medpick_core::io::DEFAULT_MAX_PIXELS);
-        let mut geom = nifti::read_volume(image, 0, cap).map_err(|e| ApiError::bad(e.to_string()))?;
-        geom.data = Vec::new();
-        Ok(Grid::Nifti { geom, reference: image.to_path_buf() })
+        let geom = nifti::read_volume(image, 0, cap).map_err(|e| ApiError::bad(e.to_string()))?.clone_geometry();
+        let header = Box::new(nifti::read_header(image).map_err(|e| ApiError::bad(e.to_string()))?);
+        Ok(Grid::Nifti { geom, header, name: image.to_path_buf() })
     }
 
     /// [x, y, z] of the voxel array.
@@ -58,10 +59,10 @@ impl Grid {
     /// voxel indices).
     pub fn voxels(&self, s: &Sample, i: usize) -> ApiResult<(usize, usize, Vec<usize>)> {
         match self {
-            Grid::Nifti { geom, reference } => {
+            Grid::Nifti { geom, name, .. } => {
                 let k = s.slice.unwrap_or(0);
                 geom.slice_voxels(s.view.unwrap_or(View::Axial), k)
-                    .ok_or_else(|| ApiError::bad(format!("{}: no slice {k}", reference.display())))
+                    .ok_or_else(|| ApiError::bad(format!("{}: no slice {k}", name.display())))
             }
             Grid::Series { w, h, n, .. } => {
                 if i >= *n {
@@ -149,13 +150,36 @@ pub fn assemble(grid: Grid, samples: &[Sample], masks: &[Vec<u8>]) -> ApiResult<
 /// slices' spacing for a series or a 2-D image.
 pub fn nifti_bytes(p: &Prediction, gz: bool) -> ApiResult<Vec<u8>> {
     let h = match &p.grid {
-        Some(Grid::Nifti { reference, .. }) => {
-            nifti::read_header(reference).map_err(|e| ApiError::bad(e.to_string()))?
-        }
+        Some(Grid::Nifti { header, .. }) => (**header).clone(),
         Some(Grid::Series { spacing, .. }) => nifti::plain_header(*spacing),
         None => nifti::plain_header([1.0; 3]),
     };
     nifti::label_bytes(&h, p.dims, &p.mask, gz).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// The label format asked for (MONAI Label's `result_extension`): PNG, NRRD, NIfTI, or None (the default: PNG for
+/// a 2-D image, NIfTI for a volume).
+pub fn result_extension(asked: Option<&str>) -> ApiResult<Option<&'static str>> {
+    match asked {
+        None | Some("") => Ok(None),
+        Some(".nrrd" | ".seg.nrrd") => Ok(Some(".nrrd")),
+        Some(".png") => Ok(Some(".png")),
+        Some(".nii.gz") => Ok(Some(".nii.gz")),
+        Some(".nii") => Ok(Some(".nii")),
+        Some(e) => Err(ApiError::bad(format!("result_extension {e:?}: .png, .nrrd, .nii or .nii.gz"))),
+    }
+}
+
+/// The prediction of image `id` as a label file of `ext` (from [`result_extension`], resolved).
+pub fn label_file(p: &Prediction, ext: &str, id: &str) -> ApiResult<Vec<u8>> {
+    match ext {
+        ".nrrd" => Ok(nrrd_bytes(p)),
+        ".nii" | ".nii.gz" => nifti_bytes(p, ext == ".nii.gz"),
+        _ if p.grid.is_some() => {
+            Err(ApiError::bad(format!("{id} is a volume: its label is .nii.gz, .nii or .nrrd, not .png")))
+        }
+        _ => crate::labels::write_png(&p.mask, p.dims[0], p.dims[1]),
+    }
 }
 
 /// The prediction as an NRRD labelmap (uint8, raw); a NIfTI volume's carries its space (RAS, directions, origin)
@@ -167,20 +191,18 @@ pub fn nrrd_bytes(p: &Prediction) -> Vec<u8> {
     } else {
         format!("NRRD0004\ntype: uint8\ndimension: 2\nsizes: {x} {y}\nencoding: raw\n")
     };
-    if let Some(Grid::Nifti { reference, .. }) = &p.grid {
-        if let Ok(h) = nifti::read_header(reference) {
-            let a = nifti::affine(&h);
-            let col = |c: usize| format!("({},{},{})", a[0][c], a[1][c], a[2][c]);
-            head += &format!(
-                "space: right-anterior-superior\nspace directions: {} {} {}\nspace origin: ({},{},{})\n",
-                col(0),
-                col(1),
-                col(2),
-                a[0][3],
-                a[1][3],
-                a[2][3]
-            );
-        }
+    if let Some(Grid::Nifti { header, .. }) = &p.grid {
+        let a = nifti::affine(header);
+        let col = |c: usize| format!("({},{},{})", a[0][c], a[1][c], a[2][c]);
+        head += &format!(
+            "space: right-anterior-superior\nspace directions: {} {} {}\nspace origin: ({},{},{})\n",
+            col(0),
+            col(1),
+            col(2),
+            a[0][3],
+            a[1][3],
+            a[2][3]
+        );
     }
     head.push('\n');
     let mut out = head.into_bytes();

@@ -320,7 +320,9 @@ impl Session {
         }
         let classes: Vec<(String, String)> =
             cls.iter().map(|c| Ok((id(c.row)?, c.label.clone()))).collect::<Result<_, JsError>>()?;
-        medpick_core::data::label_export::export_zip(&out, &classes).map_err(js_err)
+        let volumes: std::collections::HashMap<String, medpick_core::io::nifti::VolumeGrid> =
+            self.files.iter().filter_map(|f| Some((f.rel.clone(), f.volume.clone()?))).collect();
+        medpick_core::data::label_export::export_zip(&out, &classes, &volumes, &self.series()).map_err(js_err)
     }
 
     /// Read labels back (a medpick export zip, its files, or MONAI Label's labels/final/ files): `names` JSON
@@ -343,7 +345,7 @@ impl Session {
         let images: Vec<(String, usize, usize)> = rows.iter().map(|r| (r.id.clone(), r.width, r.height)).collect();
         let row_of: std::collections::HashMap<&str, usize> =
             rows.iter().enumerate().map(|(i, r)| (r.id.as_str(), i)).collect();
-        let got = medpick_core::data::label_export::import_files(&files, &images);
+        let got = medpick_core::data::label_export::import_files(&files, &images, &self.series());
         let mut px = Vec::new();
         let masks: Vec<_> = got
             .masks
@@ -367,6 +369,17 @@ impl Session {
 }
 
 impl Session {
+    /// The dropped DICOM series (single-frame files), whose masks export as one NIfTI label each.
+    fn series(&self) -> Vec<medpick_core::data::label_export::Series> {
+        let files = self
+            .files
+            .iter()
+            .filter(|f| f.rows.len() == 1)
+            .filter_map(|f| Some((f.rows[0].id.clone(), f.dicom.clone()?)))
+            .collect();
+        medpick_core::data::label_export::Series::group(files)
+    }
+
     /// Row `row` decoded again from its file's bytes, checked to be the same sample as when embedded.
     fn decode_row(&self, row: usize, bytes: &[u8]) -> Result<medpick_core::io::Image2d, JsError> {
         let (places, _) = self.places();

@@ -173,6 +173,8 @@ pub fn plan_upload(paths: &str) -> Result<String, JsError> {
 struct FileRows {
     rel: String,
     dicom: Option<DicomInfo>,
+    /// A NIfTI volume's header and geometry: its slices' masks export as one label volume on its grid.
+    volume: Option<medpick_core::io::nifti::VolumeGrid>,
     rows: Vec<Row>,
 }
 
@@ -322,7 +324,7 @@ impl Session {
         }
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
         let doc = serde_json::json!({"ids": ids, "skipped": null, "ms": t0.elapsed().as_secs_f64() * 1e3});
-        self.files.push(FileRows { rel, dicom: decoded.dicom, rows });
+        self.files.push(FileRows { rel, dicom: decoded.dicom, volume: decoded.volume, rows });
         Ok(json(&doc))
     }
 

@@ -4,7 +4,8 @@
 // back), export (the PNGs hold exactly the pixels drawn), refuse an import of a wrong-size mask with a message
 // and no label lost, refuse duplicate class names, train the segmentation head 5 epochs, ask for the next batch
 // (unlabelled images only), download the head and compare it with `medpick train` on the exported masks (same
-// images, epochs, batch and seed). Every request stays on the page's origin. Screenshots in
+// images, epochs, batch and seed). A NIfTI volume's slice, brushed, exports as a NIfTI label on the volume's grid
+// and affine that `medpick train` reads. Every request stays on the page's origin. Screenshots in
 // target/browser-artifacts/annotate-*.png.
 //
 // Env: MEDPICK_ANNOTATE_IMAGES (default 8), MEDPICK_BIN (default target/debug/medpick), MEDPICK_APP_PROFILES
@@ -324,8 +325,147 @@ async function runProfile(profile) {
   await ctx.close();
 }
 
+// --- a NIfTI volume annotated slice by slice: its export is one NIfTI label on the volume's grid ----------------
+// A small volume (64 × 48 × 3, x axis flipped in its affine) with a disc whose radius grows with z.
+const VDIMS = [64, 48, 3];
+const SROW = [[-1.5, 0, 0, 40], [0, 1.25, 0, -20], [0, 0, 4, 7]];
+function niftiU8(dims, srow, fill) {
+  const hdr = Buffer.alloc(352);
+  hdr.writeInt32LE(348, 0);
+  [3, dims[0], dims[1], dims[2], 1, 1, 1, 1].forEach((v, i) => hdr.writeInt16LE(v, 40 + 2 * i));
+  hdr.writeInt16LE(2, 70);
+  hdr.writeInt16LE(8, 72);
+  [1, 1.5, 1.25, 4, 1, 1, 1, 1].forEach((v, i) => hdr.writeFloatLE(v, 76 + 4 * i));
+  hdr.writeFloatLE(352, 108);
+  hdr.writeFloatLE(1, 112);
+  hdr.writeInt16LE(1, 254);
+  srow.flat().forEach((v, i) => hdr.writeFloatLE(v, 280 + 4 * i));
+  hdr.write('n+1\0', 344, 'latin1');
+  const data = Buffer.alloc(dims[0] * dims[1] * dims[2]);
+  for (let z = 0; z < dims[2]; z++) for (let y = 0; y < dims[1]; y++) for (let x = 0; x < dims[0]; x++) data[x + dims[0] * (y + dims[1] * z)] = fill(x, y, z);
+  return zlib.gzipSync(Buffer.concat([hdr, data]));
+}
+const volFolder = path.join(tmp, 'vol-annotate');
+fs.mkdirSync(path.join(volFolder, 'images'), { recursive: true });
+const volBytes = niftiU8(VDIMS, SROW, (x, y, z) => ((x - 30) ** 2 + (y - 22) ** 2 < (8 + 4 * z) ** 2 ? 200 : 40 + ((x + y) % 7)));
+fs.writeFileSync(path.join(volFolder, 'images', 'vol.nii.gz'), volBytes);
+
+async function runVolume(profile) {
+  const ctx = await launch(profile);
+  const page = await ctx.newPage();
+  const requests = [];
+  page.on('request', (r) => requests.push(r.url()));
+  await page.goto(`${origin}/`);
+  await until(page, () => ['ready', 'error'].includes(window.__MEDPICK?.phase));
+  await page.setInputFiles('#folder', volFolder);
+  await page.fill('#budget', '3');
+  await page.fill('#seed', String(SEED));
+  await page.selectOption('#strategy', 'coreset');
+  await page.click('#run');
+  await until(page, () => window.__MEDPICK.phase === 'error' || window.__MEDPICK.annot?.ready, null, 3_600_000);
+  const st = await page.evaluate(() => window.__MEDPICK);
+  if (st.phase === 'error') throw new Error(st.error);
+  let a = await annot(page);
+  check(a.queue.length === 3 && a.queue.every((id) => /^images\/vol\.nii\.gz#axial:[0-2]$/.test(id)), `${profile}: the volume's 3 axial slices are the picks: ${a.queue.join(', ')}`);
+  await page.keyboard.press('r');
+  const before = a.saved ?? 0;
+  await drag(page, 0.15, 0.5, 0.85, 0.5);
+  await until(page, (b) => (window.__MEDPICK.annot.saved ?? 0) > b, before);
+  const [m] = await savedMasks(page);
+  const k = Number(m.id.split(':').pop());
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+  const entries = unzip(fs.readFileSync(await dl.path()));
+  const label = entries.get('masks/vol.nii.gz');
+  check(label && !entries.has(`masks/${m.id}.png`) && entries.get('slices.csv')?.toString().trim() === `id\n${m.id}`,
+    `${profile}: the slice's mask exports as masks/vol.nii.gz with its id in slices.csv: ${[...entries.keys()].join(', ')}`);
+  const raw = zlib.gunzipSync(label);
+  const dims = [1, 2, 3].map((i) => raw.readInt16LE(40 + 2 * i));
+  const srow = Array.from({ length: 12 }, (_, i) => raw.readFloatLE(280 + 4 * i));
+  const off = raw.readFloatLE(108);
+  const vox = raw.subarray(off, off + dims[0] * dims[1] * dims[2]);
+  check(dims.join() === VDIMS.join() && raw.readInt16LE(70) === 2 && srow.every((v, i) => Math.abs(v - SROW.flat()[i]) < 1e-6),
+    `${profile}: the label is uint8 on the volume's grid and affine (dims ${dims.join('×')}, sform ${srow.join(' ')})`);
+  // The slice's pixel (row r, column c) is voxel (c, h − 1 − r, k): rows run from anterior (y points up).
+  const [w, h] = [VDIMS[0], VDIMS[1]];
+  let same = m.w === w && m.h === h;
+  for (let z = 0; z < VDIMS[2]; z++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    const want = z === k ? m.px[(h - 1 - y) * w + x] : 0;
+    if (vox[x + w * (y + h * z)] !== (want ? 1 : 0)) same = false;
+  }
+  check(same && m.px.some((v) => v), `${profile}: its voxels are the drawn mask on slice ${k} (${m.px.reduce((n, v) => n + v, 0)} pixels), 0 elsewhere`);
+  // The CLI reads the export beside the volume: it trains on exactly the annotated slice.
+  const ds = path.join(tmp, 'vol-ds');
+  fs.mkdirSync(path.join(ds, 'masks'), { recursive: true });
+  fs.cpSync(path.join(volFolder, 'images'), path.join(ds, 'images'), { recursive: true });
+  fs.writeFileSync(path.join(ds, 'masks', 'vol.nii.gz'), label);
+  fs.writeFileSync(path.join(tmp, 'slices.csv'), entries.get('slices.csv'));
+  const out = path.join(tmp, 'vol-head.json');
+  execFileSync(bin, ['train', '--task', 'seg', '--dataset', ds, '--labels', path.join(tmp, 'slices.csv'), '--epochs', '1', '--batch', '8',
+    '--seed', String(SEED), '--out', out, '--cache', 'none'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  check(JSON.parse(fs.readFileSync(out, 'utf8')).trained_on === 1, `${profile}: \`medpick train --labels slices.csv\` trains on the exported slice`);
+  const foreign = foreignRequests(requests, origin);
+  check(foreign.length === 0, `${profile}: the volume's loop stayed on ${origin}`);
+  await ctx.close();
+}
+
+// A DICOM series of three CT slices 5 mm apart (CT_small.dcm with its z position rewritten, files named out of
+// order): the export is one NIfTI label whose slice k is the k-th slice along the normal, with DICOM's geometry.
+const seriesFolder = path.join(tmp, 'series-annotate');
+fs.mkdirSync(path.join(seriesFolder, 'images', 'ct'), { recursive: true });
+const ct = fs.readFileSync(path.resolve(shared, '../dicom/CT_small.dcm'));
+const ipp = ct.indexOf(Buffer.from([0x20, 0x00, 0x32, 0x00, 0x44, 0x53]));
+const ippLen = ct.readUInt16LE(ipp + 6);
+const ippText = ct.toString('latin1', ipp + 8, ipp + 8 + ippLen);
+const [px0, py0, pz0] = ippText.split('\\').map(Number);
+const Z = [pz0 + 10, pz0, pz0 + 5];
+Z.forEach((z, i) => {
+  const f = Buffer.from(ct);
+  const text = `${px0.toFixed(6)}\\${py0.toFixed(6)}\\${z.toFixed(6)}`.padEnd(ippLen, ' ');
+  if (text.length !== ippLen) throw new Error(`IPP ${text} does not fit ${ippLen} bytes`);
+  f.write(text, ipp + 8, 'latin1');
+  fs.writeFileSync(path.join(seriesFolder, 'images', 'ct', `IM${i}.dcm`), f);
+});
+
+async function runSeries(profile) {
+  const ctx = await launch(profile);
+  const page = await ctx.newPage();
+  await page.goto(`${origin}/`);
+  await until(page, () => ['ready', 'error'].includes(window.__MEDPICK?.phase));
+  await page.setInputFiles('#folder', seriesFolder);
+  await page.fill('#budget', '3');
+  await page.selectOption('#strategy', 'coreset');
+  await page.click('#run');
+  await until(page, () => window.__MEDPICK.phase === 'error' || window.__MEDPICK.annot?.ready, null, 3_600_000);
+  const st = await page.evaluate(() => window.__MEDPICK);
+  if (st.phase === 'error') throw new Error(st.error);
+  await page.keyboard.press('r');
+  const before = (await annot(page)).saved ?? 0;
+  await drag(page, 0.15, 0.5, 0.85, 0.5);
+  await until(page, (b) => (window.__MEDPICK.annot.saved ?? 0) > b, before);
+  const [m] = await savedMasks(page);
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+  const entries = unzip(fs.readFileSync(await dl.path()));
+  const label = entries.get('masks/ct.nii.gz');
+  check(label && entries.get('slices.csv')?.toString().trim() === `id\n${m.id}`, `${profile}: a DICOM series' slice exports as masks/ct.nii.gz: ${[...entries.keys()].join(', ')}`);
+  const raw = zlib.gunzipSync(label);
+  const dims = [1, 2, 3].map((i) => raw.readInt16LE(40 + 2 * i));
+  const srow = Array.from({ length: 12 }, (_, i) => raw.readFloatLE(280 + 4 * i));
+  const vox = raw.subarray(352);
+  // Sorted along z: IM1 (z0), IM2 (z0 + 5), IM0 (z0 + 10).
+  const k = ['IM1', 'IM2', 'IM0'].findIndex((n) => m.id.endsWith(`${n}.dcm`));
+  const [w, h] = [m.w, m.h];
+  let same = dims.join() === [w, h, 3].join();
+  for (let i = 0; same && i < w * h * 3; i++) if (vox[i] !== (Math.floor(i / (w * h)) === k ? m.px[i % (w * h)] : 0)) same = false;
+  const near = (a, b) => Math.abs(a - b) < 1e-3;
+  check(same && k >= 0 && near(srow[3], -px0) && near(srow[7], -py0) && near(srow[11], pz0) && near(srow[10], 5),
+    `${profile}: the series' label holds the mask on slice ${k} of 3 (${w}×${h}) and DICOM's geometry in RAS (origin ${srow[3]}, ${srow[7]}, ${srow[11]}; 5 mm slices)`);
+  await ctx.close();
+}
+
 try {
-  for (const p of PROFILES) await runProfile(p);
+  if (!process.env.MEDPICK_ANNOTATE_VOLUME_ONLY) for (const p of PROFILES) await runProfile(p);
+  for (const p of PROFILES) await runVolume(p);
+  await runSeries(PROFILES.includes('nogpu') ? 'nogpu' : PROFILES[0]);
 } catch (e) {
   check(false, e.stack ?? e);
 } finally {

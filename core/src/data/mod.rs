@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod ingest_run;
 pub mod io;
 pub mod label_export;
+pub mod label_volumes;
 pub mod manifest;
 pub mod preprocess;
 pub mod split;

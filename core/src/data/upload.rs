@@ -74,13 +74,15 @@ pub struct Decoded {
     pub samples: Vec<(String, Image2d)>,
     /// The header of a DICOM file: DICOM samples are ordered by series and slice position (see [`order`]).
     pub dicom: Option<dicom::DicomInfo>,
+    /// A NIfTI volume's header and geometry (its labels are exported as a NIfTI on this grid).
+    pub volume: Option<nifti::VolumeGrid>,
 }
 
 /// Decode one file's bytes into its samples; `rel` is its path relative to the dropped folder.
 pub fn decode(rel: &str, bytes: &[u8], window: Window) -> Result<Decoded> {
     let path = Path::new(rel);
     let lower = rel.to_ascii_lowercase();
-    let plain = |samples| Ok(Decoded { samples, dicom: None });
+    let plain = |samples| Ok(Decoded { samples, dicom: None, volume: None });
     if is_image_path(path) {
         return plain(vec![(rel.to_string(), decode_image_bytes(path, bytes, DEFAULT_MAX_PIXELS)?)]);
     }
@@ -99,7 +101,8 @@ pub fn decode(rel: &str, bytes: &[u8], window: Window) -> Result<Decoded> {
             };
             out.push((format!("{rel}#{}:{k}", view.name()), img));
         }
-        return plain(out);
+        let grid = nifti::VolumeGrid::of_bytes(path, bytes, &v)?;
+        return Ok(Decoded { samples: out, dicom: None, volume: Some(grid) });
     }
     if dicom::is_dicom(path, bytes) {
         let obj = dicom::open_bytes(path, bytes)?;
@@ -113,7 +116,7 @@ pub fn decode(rel: &str, bytes: &[u8], window: Window) -> Result<Decoded> {
             let id = if frames > 1 { format!("{rel}#frame:{f}") } else { rel.to_string() };
             out.push((id, dicom::read_frame_of(&obj, path, f, window, DEFAULT_MAX_PIXELS)?));
         }
-        return Ok(Decoded { samples: out, dicom: Some(info) });
+        return Ok(Decoded { samples: out, dicom: Some(info), volume: None });
     }
     if lower.ends_with(".npz") {
         return Err(Error::unsupported(path, ".npz archives are read by the CLI only (medpick ingest)"));

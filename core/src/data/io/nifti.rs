@@ -50,6 +50,22 @@ impl View {
     }
 }
 
+/// A NIfTI file's header and geometry without its voxels: where a label volume's slices go, and the header a
+/// label written for it carries (the browser keeps one per dropped volume).
+#[derive(Clone, Debug)]
+pub struct VolumeGrid {
+    pub header: NiftiHeader,
+    pub geom: Volume,
+}
+
+impl VolumeGrid {
+    /// The grid of a single-file NIfTI in memory whose voxels were read as `v` (its data is not kept).
+    pub fn of_bytes(path: &Path, bytes: &[u8], v: &Volume) -> Result<VolumeGrid> {
+        let header = header_bytes(path, bytes)?;
+        Ok(VolumeGrid { header, geom: Volume { data: Vec::new(), ..v.clone_geometry() } })
+    }
+}
+
 /// One volume in memory, f32 (after `scl_slope`/`scl_inter`), x fastest: `data[i + nx·(j + ny·k)]`.
 #[derive(Clone, Debug)]
 pub struct Volume {
@@ -467,6 +483,11 @@ pub fn slice_layout(path: &Path) -> Result<SliceLayout> {
 }
 
 impl Volume {
+    /// The dims, spacing and directions, without the voxels.
+    pub fn clone_geometry(&self) -> Volume {
+        Volume { dims: self.dims, spacing: self.spacing, directions: self.directions, data: Vec::new() }
+    }
+
     /// For each world axis (x, y, z), the voxel axis that runs most nearly along it (a permutation).
     pub fn voxel_axis_of_world(&self) -> [usize; 3] {
         axis_map(&self.directions)
