@@ -37,7 +37,13 @@ export function setup(call, download) {
   $('next').addEventListener('click', () => go(A.cur + 1).catch(report));
   $('classes').addEventListener('change', () => setClasses($('classes').value).catch(report));
   for (const r of document.querySelectorAll('input[name=task]')) r.addEventListener('change', () => { renderTools(); go(A.cur).catch(report); });
-  $('train').addEventListener('click', () => train().catch((e) => { A.busy = false; msg('trainmsg', `Training stopped: ${e.message ?? e}. Your labels are saved and unchanged.`, 'error'); hook({ trainError: String(e.message ?? e) }); }));
+  $('train').addEventListener('click', () => train().catch((e) => {
+    A.busy = false;
+    const text = String(e.message ?? e);
+    const lost = /GPU device was lost/.test(text) ? ' Reload the page to go on (untick “use WebGPU” to train on the CPU path).' : '';
+    msg('trainmsg', `Training stopped: ${text}. Your labels are saved and unchanged.${lost}`, 'error');
+    hook({ trainError: text });
+  }));
   $('headdl').addEventListener('click', () => ui.download(A.head.name, JSON.stringify(A.head.file, null, 1), 'application/json'));
   $('nextbatch').addEventListener('click', () => nextBatch().catch((e) => { A.busy = false; msg('nextmsg', `${e.message ?? e}`, 'error'); }));
   $('export').addEventListener('click', () => exportLabels().catch(report));

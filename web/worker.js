@@ -4,6 +4,16 @@ import init, { Session, plan_upload, strategies, default_strategy } from './pkg/
 
 let session = null;
 const ready = init();
+// The GPU device wgpu asks for, kept where a test can reach it: the browser test destroys it to check that a lost
+// device stops training with a clear message and loses no label.
+if (typeof GPUAdapter !== 'undefined') {
+  const requestDevice = GPUAdapter.prototype.requestDevice;
+  GPUAdapter.prototype.requestDevice = async function (...args) {
+    const device = await requestDevice.apply(this, args);
+    self.__medpickDevice = device;
+    return device;
+  };
+}
 // The dropped files by path (File objects are references to the disk, not copies): rows are decoded again from
 // them when the annotation view opens an image or a pool too large to keep every embedding needs one again.
 const files = new Map();

@@ -403,6 +403,21 @@ async function runVolume(profile) {
   execFileSync(bin, ['train', '--task', 'seg', '--dataset', ds, '--labels', path.join(tmp, 'slices.csv'), '--epochs', '1', '--batch', '8',
     '--seed', String(SEED), '--out', out, '--cache', 'none'], { stdio: ['ignore', 'ignore', 'pipe'] });
   check(JSON.parse(fs.readFileSync(out, 'utf8')).trained_on === 1, `${profile}: \`medpick train --labels slices.csv\` trains on the exported slice`);
+  if (profile === 'webgpu') {
+    // The GPU device is lost (destroyed under the worker, as a driver reset or running out of memory does):
+    // training stops with a message that says so, and no label is lost.
+    const worker = page.workers()[0];
+    const had = await worker.evaluate(() => { if (!self.__medpickDevice) return false; self.__medpickDevice.destroy(); return true; });
+    check(had, `${profile}: the worker's GPU device is destroyed`);
+    await page.fill('#epochs', '1');
+    await page.click('#train');
+    await until(page, () => window.__MEDPICK.annot.trainedRuns || window.__MEDPICK.annot.trainError, null, 300_000);
+    const after = await annot(page);
+    const text = await page.textContent('#trainmsg');
+    check(/GPU device was lost/.test(after.trainError ?? "") && /labels are saved/.test(text) && /Reload the page/.test(text), `${profile}: a lost device stops training with a clear message: “${text}”`);
+    const kept = await savedMasks(page);
+    check(kept.length === 1 && fnv(kept[0].px) === fnv(m.px), `${profile}: no label lost with the device`);
+  }
   const foreign = foreignRequests(requests, origin);
   check(foreign.length === 0, `${profile}: the volume's loop stayed on ${origin}`);
   await ctx.close();

@@ -245,16 +245,16 @@ impl GpuContext {
                 v.push(e.to_string());
             }
         }));
-        // A lost device (out of memory, a driver reset, the browser's GPU watchdog) fails every later call with
-        // a generic message; this one says what happened.
+        // A lost device (out of memory, a driver reset, the browser's GPU watchdog, or destroyed under us) fails
+        // every later call with a generic message; this one says what happened. (When medpick drops the device
+        // itself nothing reads the message.)
         let lost = errors.clone();
         device.set_device_lost_callback(move |reason, message| {
-            if reason != wgpu::DeviceLostReason::Destroyed {
-                if let Ok(mut v) = lost.lock() {
-                    v.push(format!(
-                        "the GPU device was lost ({message}); out of GPU memory, or the driver or browser reset it"
-                    ));
-                }
+            if let Ok(mut v) = lost.lock() {
+                let why = if reason == wgpu::DeviceLostReason::Destroyed { "destroyed" } else { "lost" };
+                v.push(format!(
+                    "the GPU device was lost ({why}: {message}); out of GPU memory, or the driver or browser reset it"
+                ));
             }
         });
         Ok(GpuContext {
