@@ -10,7 +10,9 @@ const state = { files: [], dirty: true, modelBytes: null, modelName: null, resul
 window.__MEDPICK = { phase: 'starting' };
 
 // --- worker RPC -------------------------------------------------------------------------------------------
-const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+const workerUrl = new URL('./worker.js', import.meta.url);
+if (new URLSearchParams(location.search).get('testhooks') === '1') workerUrl.searchParams.set('testhooks', '1');
+const worker = new Worker(workerUrl, { type: 'module' });
 let nextId = 1;
 const pending = new Map();
 worker.onmessage = (e) => {

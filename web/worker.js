@@ -4,9 +4,9 @@ import init, { Session, plan_upload, strategies, default_strategy } from './pkg/
 
 let session = null;
 const ready = init();
-// The GPU device wgpu asks for, kept where a test can reach it: the browser test destroys it to check that a lost
-// device stops training with a clear message and loses no label.
-if (typeof GPUAdapter !== 'undefined') {
+// With ?testhooks=1 on the page: the GPU device wgpu asks for, kept where a test can reach it (the browser test
+// destroys it to check that a lost device stops training with a clear message and loses no label).
+if (new URL(self.location.href).searchParams.get('testhooks') === '1' && typeof GPUAdapter !== 'undefined') {
   const requestDevice = GPUAdapter.prototype.requestDevice;
   GPUAdapter.prototype.requestDevice = async function (...args) {
     const device = await requestDevice.apply(this, args);

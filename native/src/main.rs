@@ -73,6 +73,9 @@ enum Cmd {
     /// balanced accuracy, macro AUC), a segmentation head on the images with masks of `--dataset` (Dice, IoU,
     /// HD95, ASD per image at the mask's size); optionally per-sample results as CSV.
     Eval(train::EvalArgs),
+    /// The next batch to label by a segmentation head's uncertainty (lc, entropy, margin, her) among the images
+    /// of `--dataset` not in `--exclude`, as the warm loop and the browser tab pick it: prints rank,id,score.
+    Next(train::NextArgs),
     /// Segment the object inside a box with LiteMedSAM (encoder + box-prompt decoder): writes the mask at the
     /// image's size as a PNG (0/255) and prints its area and the predicted IoU.
     Segment {
@@ -370,6 +373,7 @@ fn main() -> ExitCode {
         Cmd::Select(a) => select::select(a),
         Cmd::Train(a) => train::train(a).map(passed),
         Cmd::Eval(a) => train::eval(a).map(passed),
+        Cmd::Next(a) => train::next(a).map(passed),
         Cmd::Segment { image, bbox, out, sample, weights, cpu, force } => {
             segment::segment(&image, &bbox, out, sample, weights, cpu, force).map(passed)
         }

@@ -15,6 +15,7 @@ use medpick_core::train::seg::{self, SegSettings, SegValidation};
 use crate::datastore::FINAL;
 use crate::volume::{Grid, Prediction};
 use crate::{ApiError, ApiResult, App};
+use medpick_core::io::nifti;
 
 /// The head's model name in `/info/` and the routes.
 pub const HEAD_MODEL: &str = "medpick_seg";
@@ -158,23 +159,41 @@ fn run(app: &Arc<App>, epochs: usize) -> ApiResult<(SegHeadFile, String)> {
     let mut notes = Vec::new();
     for (id, image, label) in &pairs {
         // A label that cannot be used is skipped and named in the training's notes; the others train.
-        let one = || -> ApiResult<Vec<crate::volume::LabelSlice>> {
+        let one = || -> ApiResult<(Vec<crate::volume::LabelSlice>, bool)> {
             let ext = crate::datastore::to_id(&label.file_name().unwrap_or_default().to_string_lossy()).1;
             let bytes = std::fs::read(label).map_err(|e| ApiError::io(label, e))?;
             let what = label.display().to_string();
             let m = crate::labels::read_mask(&bytes, &ext, &what)?;
             let all = crate::pool::all_samples(&images_dir, image).map_err(ApiError::bad)?;
-            if is_volume(image) {
-                let grid = Grid::of(image, &all)?;
-                return crate::volume::label_slices(&grid, &all, &m, &what, crate::volume::TRAIN_SLICES);
+            // A 2-D label file (PNG, TIFF, BMP) holds its pixels as shown, the one sample's orientation.
+            let flat = matches!(ext.as_str(), ".png" | ".tif" | ".tiff" | ".bmp");
+            if is_volume(image) && !flat {
+                let grid = Grid::of(&images_dir, image, &all)?;
+                if let (Grid::Nifti { header, .. }, ".nii" | ".nii.gz") = (&grid, ext.as_str()) {
+                    let lh = nifti::header_bytes(Path::new(&what), &bytes).map_err(|e| ApiError::bad(e.to_string()))?;
+                    let (want, got) = (nifti::header_layout(header), nifti::header_layout(&lh));
+                    if want != got {
+                        return Err(ApiError::bad(format!(
+                            "{what}: the label is {got} but its image is {want}; they would not slice alike"
+                        )));
+                    }
+                }
+                let slices = crate::volume::label_slices(&grid, &all, &m, &what, crate::volume::TRAIN_SLICES)?;
+                return Ok((slices, true));
+            }
+            if all.len() != 1 {
+                return Err(ApiError::bad(format!(
+                    "{what}: a 2-D label for an image of {} slices (send a NIfTI or NRRD label volume)",
+                    all.len()
+                )));
             }
             let s = all.into_iter().next().ok_or_else(|| ApiError::bad(format!("{}: no image", image.display())))?;
             crate::labels::check_against(&m, [s.width as usize, s.height as usize, 1], &what)?;
-            Ok(vec![(s, m.dims[0], m.dims[1], m.data)])
+            Ok((vec![(s, m.dims[0], m.dims[1], m.data)], false))
         };
         match one() {
-            Ok(slices) => {
-                if is_volume(image) {
+            Ok((slices, volume)) => {
+                if volume {
                     notes.push(format!("{id}: {} labelled slices of a volume", slices.len()));
                 }
                 for (s, w, h, m) in slices {
@@ -292,6 +311,8 @@ pub fn infer_head(app: &App, image: &Path) -> ApiResult<Prediction> {
     let cfg = EmbedConfig { window: head.window.clone(), precision: head.precision, ..grid_cfg(app) };
     let gpu = app.gpu.as_deref();
     let (oh, ow) = head.head.out_hw();
+    // The volume's grid first: a geometry that cannot be written is refused before minutes of inference.
+    let grid = if is_volume(image) { Some(Grid::of(&images_dir, image, &all)?) } else { None };
     let mut masks = Vec::with_capacity(all.len());
     for chunk in all.chunks(INFER_CHUNK) {
         let (ids, grids) =
@@ -306,8 +327,8 @@ pub fn infer_head(app: &App, image: &Path) -> ApiResult<Prediction> {
             masks.push(seg::resize_nearest_u8(&pred, oh, ow, s.height as usize, s.width as usize));
         }
     }
-    if is_volume(image) {
-        return crate::volume::assemble(Grid::of(image, &all)?, &all, &masks);
+    if let Some(grid) = grid {
+        return crate::volume::assemble(grid, &all, &masks);
     }
     let s = &all[0];
     let mask = masks.into_iter().next().unwrap_or_default();

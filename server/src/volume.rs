@@ -18,13 +18,15 @@ pub enum Grid {
     /// A NIfTI volume: slices cut along the world axes as medpick's ingest cuts them (geometry only, no voxels),
     /// and its header (what a label for it carries); `name` names it in errors.
     Nifti { geom: Volume, header: Box<nifti::NiftiHeader>, name: PathBuf },
-    /// A DICOM series: its i-th slice in ingest's order (along the normal) is z = i, rows and columns as stored.
-    Series { w: usize, h: usize, n: usize, spacing: [f32; 3] },
+    /// A DICOM series: its i-th slice in ingest's order (along the normal) is z = i, rows and columns as stored;
+    /// `header` places that grid in RAS from the first and last slices' position and orientation.
+    Series { w: usize, h: usize, n: usize, header: Box<nifti::NiftiHeader> },
 }
 
 impl Grid {
-    /// The grid of `image` (a NIfTI file or a series folder) whose every slice is `samples`, in ingest's order.
-    pub fn of(image: &Path, samples: &[Sample]) -> ApiResult<Grid> {
+    /// The grid of `image` (a NIfTI file or a series folder) whose every slice is `samples` (sources relative to
+    /// `root`), in ingest's order.
+    pub fn of(root: &Path, image: &Path, samples: &[Sample]) -> ApiResult<Grid> {
         if image.is_dir() {
             let first = samples.first().ok_or_else(|| ApiError::bad(format!("{}: no slice", image.display())))?;
             let (w, h) = (first.width as usize, first.height as usize);
@@ -37,14 +39,24 @@ impl Grid {
                     o.height
                 )));
             }
-            let sp = first.spacing.clone().unwrap_or_default();
-            let at = |i: usize| sp.get(i).copied().filter(|v| v.is_finite() && *v > 0.0).unwrap_or(1.0);
-            return Ok(Grid::Series { w, h, n: samples.len(), spacing: [at(0), at(1), at(2)] });
+            let last = &samples[samples.len() - 1];
+            let info = |s: &Sample| {
+                medpick_core::io::dicom::read_info(&root.join(&s.source)).map_err(|e| ApiError::bad(e.to_string()))
+            };
+            let header = medpick_core::data::label_volumes::series_header(&info(first)?, &info(last)?, samples.len());
+            return Ok(Grid::Series { w, h, n: samples.len(), header: Box::new(header) });
         }
         let cap = medpick_core::io::volume_cap(medpick_core::io::DEFAULT_MAX_PIXELS);
         let geom = nifti::read_volume(image, 0, cap).map_err(|e| ApiError::bad(e.to_string()))?.clone_geometry();
         let header = Box::new(nifti::read_header(image).map_err(|e| ApiError::bad(e.to_string()))?);
         Ok(Grid::Nifti { geom, header, name: image.to_path_buf() })
+    }
+
+    /// The header a label on this grid carries.
+    pub fn header(&self) -> &nifti::NiftiHeader {
+        match self {
+            Grid::Nifti { header, .. } | Grid::Series { header, .. } => header,
+        }
     }
 
     /// [x, y, z] of the voxel array.
@@ -78,8 +90,8 @@ impl Grid {
 pub type LabelSlice = (Sample, usize, usize, Vec<u8>);
 
 /// The slices of a labelled volume to train on: each as (sample, width, height, its mask 0/1 row-major). At most
-/// `max`, evenly spaced from the first to the last slice with foreground (over every slice when the label is
-/// empty, which says the volume has none), so a few labelled volumes do not drown the 2-D images.
+/// `max`, evenly spaced among the slices with foreground (so a few labelled volumes do not drown the 2-D images);
+/// a label with no foreground at all is refused.
 pub fn label_slices(
     grid: &Grid,
     samples: &[Sample],
@@ -100,16 +112,16 @@ pub fn label_slices(
         let m: Vec<u8> = vox.iter().map(|&v| mask.data[v]).collect();
         slices.push((s.clone(), w, h, m));
     }
+    // Only slices with foreground: a label drawn on a few slices leaves the others 0, which is no evidence of
+    // background there.
     let fg: Vec<usize> = (0..slices.len()).filter(|&i| slices[i].3.contains(&1)).collect();
-    let (a, b) = match (fg.first(), fg.last()) {
-        (Some(&a), Some(&b)) => (a, b),
-        _ => (0, slices.len().saturating_sub(1)),
-    };
-    let span = b + 1 - a;
-    let picks: Vec<usize> = if span <= max {
-        (a..=b).collect()
+    if fg.is_empty() {
+        return Err(ApiError::bad(format!("{what}: no voxel of the label is foreground, no slice to train on")));
+    }
+    let picks: Vec<usize> = if fg.len() <= max {
+        fg
     } else {
-        let mut p: Vec<usize> = (0..max).map(|k| a + (k * (span - 1)) / (max - 1).max(1)).collect();
+        let mut p: Vec<usize> = (0..max).map(|k| fg[(k * (fg.len() - 1)) / (max - 1).max(1)]).collect();
         p.dedup();
         p
     };
@@ -146,12 +158,11 @@ pub fn assemble(grid: Grid, samples: &[Sample], masks: &[Vec<u8>]) -> ApiResult<
     Ok(Prediction { dims, mask: out, grid: Some(grid) })
 }
 
-/// The prediction as a NIfTI file (gzipped when `gz`): on the image's grid and affine for a NIfTI volume; with the
-/// slices' spacing for a series or a 2-D image.
+/// The prediction as a NIfTI file (gzipped when `gz`): on the volume's grid and affine (a NIfTI's header, a
+/// series' DICOM geometry in RAS); voxel sizes of 1 for a 2-D image.
 pub fn nifti_bytes(p: &Prediction, gz: bool) -> ApiResult<Vec<u8>> {
     let h = match &p.grid {
-        Some(Grid::Nifti { header, .. }) => (**header).clone(),
-        Some(Grid::Series { spacing, .. }) => nifti::plain_header(*spacing),
+        Some(g) => g.header().clone(),
         None => nifti::plain_header([1.0; 3]),
     };
     nifti::label_bytes(&h, p.dims, &p.mask, gz).map_err(|e| ApiError::internal(e.to_string()))
@@ -182,8 +193,8 @@ pub fn label_file(p: &Prediction, ext: &str, id: &str) -> ApiResult<Vec<u8>> {
     }
 }
 
-/// The prediction as an NRRD labelmap (uint8, raw); a NIfTI volume's carries its space (RAS, directions, origin)
-/// so that 3D Slicer places it on the image.
+/// The prediction as an NRRD labelmap (uint8, raw); a volume's carries its space (RAS, directions, origin: a
+/// NIfTI's affine, a series' DICOM geometry) so that 3D Slicer places it on the image.
 pub fn nrrd_bytes(p: &Prediction) -> Vec<u8> {
     let [x, y, z] = p.dims;
     let mut head = if z > 1 || p.grid.is_some() {
@@ -191,7 +202,7 @@ pub fn nrrd_bytes(p: &Prediction) -> Vec<u8> {
     } else {
         format!("NRRD0004\ntype: uint8\ndimension: 2\nsizes: {x} {y}\nencoding: raw\n")
     };
-    if let Some(Grid::Nifti { header, .. }) = &p.grid {
+    if let Some(header) = p.grid.as_ref().map(Grid::header).filter(|h| h.sform_code > 0 || h.qform_code > 0) {
         let a = nifti::affine(header);
         let col = |c: usize| format!("({},{},{})", a[0][c], a[1][c], a[2][c]);
         head += &format!(
@@ -246,7 +257,7 @@ mod tests {
 
         let all = crate::pool::all_samples(&dir, &image).unwrap();
         assert_eq!(all.len(), 4);
-        let grid = Grid::of(&image, &all).unwrap();
+        let grid = Grid::of(&dir, &image, &all).unwrap();
         assert_eq!(grid.dims(), dims);
         let mask = crate::labels::read_mask(&std::fs::read(&lab).unwrap(), ".nii.gz", "lab.nii.gz").unwrap();
         let slices = label_slices(&grid, &all, &mask, "lab", 100).unwrap();
@@ -268,7 +279,7 @@ mod tests {
 
         let masks: Vec<Vec<u8>> = slices.iter().map(|t| t.3.clone()).collect();
         let samples: Vec<Sample> = slices.iter().map(|t| t.0.clone()).collect();
-        let pred = assemble(Grid::of(&image, &all).unwrap(), &samples, &masks).unwrap();
+        let pred = assemble(Grid::of(&dir, &image, &all).unwrap(), &samples, &masks).unwrap();
         assert_eq!(pred.mask, label);
         let bytes = nifti_bytes(&pred, true).unwrap();
         let back = nifti::read_volume_bytes(Path::new("p.nii.gz"), &bytes, 0, 1 << 20).unwrap();

@@ -320,9 +320,8 @@ impl Session {
         }
         let classes: Vec<(String, String)> =
             cls.iter().map(|c| Ok((id(c.row)?, c.label.clone()))).collect::<Result<_, JsError>>()?;
-        let volumes: std::collections::HashMap<String, medpick_core::io::nifti::VolumeGrid> =
-            self.files.iter().filter_map(|f| Some((f.rel.clone(), f.volume.clone()?))).collect();
-        medpick_core::data::label_export::export_zip(&out, &classes, &volumes, &self.series()).map_err(js_err)
+        medpick_core::data::label_export::export_zip(&out, &classes, &self.volume_grids(), &self.series())
+            .map_err(js_err)
     }
 
     /// Read labels back (a medpick export zip, its files, or MONAI Label's labels/final/ files): `names` JSON
@@ -345,7 +344,7 @@ impl Session {
         let images: Vec<(String, usize, usize)> = rows.iter().map(|r| (r.id.clone(), r.width, r.height)).collect();
         let row_of: std::collections::HashMap<&str, usize> =
             rows.iter().enumerate().map(|(i, r)| (r.id.as_str(), i)).collect();
-        let got = medpick_core::data::label_export::import_files(&files, &images, &self.series());
+        let got = medpick_core::data::label_export::import_files(&files, &images, &self.volume_grids(), &self.series());
         let mut px = Vec::new();
         let masks: Vec<_> = got
             .masks
@@ -369,6 +368,11 @@ impl Session {
 }
 
 impl Session {
+    /// The dropped NIfTI volumes' grids, by file.
+    fn volume_grids(&self) -> std::collections::HashMap<String, medpick_core::io::nifti::VolumeGrid> {
+        self.files.iter().filter_map(|f| Some((f.rel.clone(), f.volume.clone()?))).collect()
+    }
+
     /// The dropped DICOM series (single-frame files), whose masks export as one NIfTI label each.
     fn series(&self) -> Vec<medpick_core::data::label_export::Series> {
         let files = self

@@ -4,7 +4,8 @@
 // back), export (the PNGs hold exactly the pixels drawn), refuse an import of a wrong-size mask with a message
 // and no label lost, refuse duplicate class names, train the segmentation head 5 epochs, ask for the next batch
 // (unlabelled images only), download the head and compare it with `medpick train` on the exported masks (same
-// images, epochs, batch and seed). A NIfTI volume's slice, brushed, exports as a NIfTI label on the volume's grid
+// images, epochs, batch and seed), and the next batch with `medpick next` (the warm loop's picking) for the same
+// head and pool. A NIfTI volume's slice, brushed, exports as a NIfTI label on the volume's grid
 // and affine that `medpick train` reads. Every request stays on the page's origin. Screenshots in
 // target/browser-artifacts/annotate-*.png.
 //
@@ -275,6 +276,18 @@ async function runProfile(profile) {
   // The head equals the CLI's trained on the exported masks (same images, order, settings, seed).
   const [hd] = await Promise.all([page.waitForEvent('download'), page.click('#headdl')]);
   const head = JSON.parse(fs.readFileSync(await hd.path(), 'utf8'));
+  // The next batch is the CLI's for the same state: `medpick next` (the warm loop's scoring and picking) with the
+  // tab's head over the images neither labelled nor listed.
+  const tabHead = path.join(tmp, `next-head-${profile}.json`);
+  fs.writeFileSync(tabHead, JSON.stringify(head));
+  const listed = path.join(tmp, `listed-${profile}.csv`);
+  fs.writeFileSync(listed, `id\n${st.result.picks.map((p) => p.id).join('\n')}\n`);
+  const nextCsv = execFileSync(bin, ['next', '--head', tabHead, '--dataset', folder, '--exclude', listed, '--score', 'lc', '--n', '2', '--cache', 'none'],
+    { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+  const cliNext = nextCsv.trim().split('\n').slice(1).map((l) => { const c = l.split(','); return { id: c[1], score: Number(c[2]) }; });
+  const tabNext = a.next?.picks ?? [];
+  check(cliNext.length === tabNext.length && cliNext.every((c, i) => c.id === tabNext[i].id && Math.abs(c.score - Number(tabNext[i].score)) <= 1e-3),
+    `${profile}: the next batch is \`medpick next\`'s for the same head and pool: ${cliNext.map((c, i) => `${c.id.split('/').pop().slice(0, 8)} lc ${c.score.toFixed(5)} (tab ${Number(tabNext[i]?.score).toFixed(5)})`).join(', ')}`);
   const ds = path.join(tmp, `ds-${profile}`);
   fs.mkdirSync(ds);
   fs.cpSync(path.join(folder, 'images'), path.join(ds, 'images'), { recursive: true });
@@ -355,7 +368,7 @@ async function runVolume(profile) {
   const page = await ctx.newPage();
   const requests = [];
   page.on('request', (r) => requests.push(r.url()));
-  await page.goto(`${origin}/`);
+  await page.goto(`${origin}/?testhooks=1`);
   await until(page, () => ['ready', 'error'].includes(window.__MEDPICK?.phase));
   await page.setInputFiles('#folder', volFolder);
   await page.fill('#budget', '3');
@@ -394,13 +407,14 @@ async function runVolume(profile) {
   }
   check(same && m.px.some((v) => v), `${profile}: its voxels are the drawn mask on slice ${k} (${m.px.reduce((n, v) => n + v, 0)} pixels), 0 elsewhere`);
   // The CLI reads the export beside the volume: it trains on exactly the annotated slice.
-  const ds = path.join(tmp, 'vol-ds');
+  const ds = path.join(tmp, `vol-ds-${profile}`);
   fs.mkdirSync(path.join(ds, 'masks'), { recursive: true });
   fs.cpSync(path.join(volFolder, 'images'), path.join(ds, 'images'), { recursive: true });
   fs.writeFileSync(path.join(ds, 'masks', 'vol.nii.gz'), label);
-  fs.writeFileSync(path.join(tmp, 'slices.csv'), entries.get('slices.csv'));
-  const out = path.join(tmp, 'vol-head.json');
-  execFileSync(bin, ['train', '--task', 'seg', '--dataset', ds, '--labels', path.join(tmp, 'slices.csv'), '--epochs', '1', '--batch', '8',
+  const slicesCsv = path.join(tmp, `slices-${profile}.csv`);
+  fs.writeFileSync(slicesCsv, entries.get('slices.csv'));
+  const out = path.join(tmp, `vol-head-${profile}.json`);
+  execFileSync(bin, ['train', '--task', 'seg', '--dataset', ds, '--labels', slicesCsv, '--epochs', '1', '--batch', '8',
     '--seed', String(SEED), '--out', out, '--cache', 'none'], { stdio: ['ignore', 'ignore', 'pipe'] });
   check(JSON.parse(fs.readFileSync(out, 'utf8')).trained_on === 1, `${profile}: \`medpick train --labels slices.csv\` trains on the exported slice`);
   if (profile === 'webgpu') {

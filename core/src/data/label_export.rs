@@ -172,8 +172,9 @@ const README: &str = "Labels made with medpick in the browser.\n\
 masks/: one 0/255 PNG per annotated image, at the image's size, named like the image. Put masks/ beside the\n\
 dataset's images/ folder and `medpick train --task seg --dataset DIR` trains on exactly these images.\n\
 masks/*.nii.gz: a NIfTI volume's (or a DICOM series') annotated slices as one label volume (0/1, uint8) on\n\
-its grid and affine (a series: slice k is its k-th file along the normal); slices not annotated are 0 there. slices.csv lists the annotated slices' ids: train on those only with\n\
-`medpick train --task seg --dataset DIR --labels slices.csv`.\n\
+its grid and affine (a series: slice k is its k-th file along the normal); slices not annotated are 0 there.\n\
+slices.csv lists the annotated slices' ids. For a NIfTI volume, train on those only with\n\
+`medpick train --task seg --dataset DIR --labels slices.csv` (the CLI reads no masks of DICOM files).\n\
 labels.csv: id,label for classification (`medpick train --task cls --features F --labels labels.csv`).\n";
 
 /// What an import found: masks and class labels for known images, and what was refused, by file.
@@ -189,7 +190,14 @@ pub struct Imported {
 /// files) for the images `images` ((id, width, height)). A mask is matched to the image whose id (without
 /// `images/` and extension) equals its path below `masks/` or `labels/final/`, else to the one image with its
 /// file stem; a mask of another size, an undecodable file, an unknown id or an empty class is refused by name.
-pub fn import_files(files: &[(String, Vec<u8>)], images: &[(String, usize, usize)], series: &[Series]) -> Imported {
+/// `volumes` and `series`: the grids of the pool's NIfTI volumes (by file) and its DICOM series, which a volume
+/// label must match.
+pub fn import_files(
+    files: &[(String, Vec<u8>)],
+    images: &[(String, usize, usize)],
+    volumes_of: &HashMap<String, VolumeGrid>,
+    series: &[Series],
+) -> Imported {
     let mut out = Imported::default();
     let mut flat: Vec<(String, Vec<u8>)> = Vec::new();
     for (name, bytes) in files {
@@ -238,10 +246,14 @@ pub fn import_files(files: &[(String, Vec<u8>)], images: &[(String, usize, usize
         }
         if nifti::is_nifti_path(Path::new(base)) {
             let key = strip_ext(below_dirs(name));
-            if let Some(se) = series.iter().find(|se| key_of_id(&se.key) == key || stem(&key_of_id(&se.key)) == key) {
-                import_series(name, bytes, se, &known, &listed, &mut seen_mask, &mut out);
-            } else {
-                import_volume(name, bytes, images, &volumes, &listed, &mut seen_mask, &mut out);
+            let by_stem: Vec<&Series> = series.iter().filter(|se| stem(&key_of_id(&se.key)) == stem(&key)).collect();
+            let se = series.iter().find(|se| key_of_id(&se.key) == key).or(match by_stem.as_slice() {
+                [one] => Some(*one),
+                _ => None,
+            });
+            match se {
+                Some(se) => import_series(name, bytes, se, &known, &listed, &mut seen_mask, &mut out),
+                None => import_volume(name, bytes, images, volumes_of, &volumes, &listed, &mut seen_mask, &mut out),
             }
             continue;
         }
@@ -364,7 +376,7 @@ mod tests {
         let classes = vec![("images/a.png".to_string(), "tumour".to_string())];
         let zip = export_zip(&masks, &classes, &HashMap::new(), &[]).unwrap();
         let images = vec![("images/a.png".to_string(), 5, 4), ("images/sub/b.jpg".to_string(), 3, 3)];
-        let got = import_files(&[("labels.zip".into(), zip)], &images, &[]);
+        let got = import_files(&[("labels.zip".into(), zip)], &images, &HashMap::new(), &[]);
         assert!(got.problems.is_empty(), "{:?}", got.problems);
         assert_eq!(got.masks.len(), 2);
         for (g, w) in got.masks.iter().zip(&masks) {
@@ -384,7 +396,7 @@ mod tests {
             ("labels/final/nobody.png".to_string(), b"junk".to_vec()),
             ("labels.csv".to_string(), csv),
         ];
-        let got = import_files(&files, &images, &[]);
+        let got = import_files(&files, &images, &HashMap::new(), &[]);
         assert!(got.masks.is_empty() && got.classes.is_empty());
         let text = format!("{:?}", got.problems);
         assert!(text.contains("mask is 5x4 but its image images/a.png is 6x4"), "{text}");
@@ -399,7 +411,7 @@ mod tests {
         let empty = encode_png_gray(&[0; 6], 3, 2).unwrap();
         let images = vec![("images/a.png".to_string(), 3, 2), ("images/b.png".to_string(), 3, 2)];
         let files = vec![("labels/final/a.png".to_string(), ones), ("labels/final/b.png".to_string(), empty)];
-        let got = import_files(&files, &images, &[]);
+        let got = import_files(&files, &images, &HashMap::new(), &[]);
         assert_eq!(got.masks.len(), 1);
         assert_eq!(got.masks[0].mask, vec![0, 1, 1, 0, 0, 1]);
         assert!(format!("{:?}", got.problems).contains("no foreground pixel"), "{:?}", got.problems);
@@ -443,21 +455,21 @@ mod tests {
         let label = &entries.iter().find(|(n, _)| n == "masks/ct.nii.gz").expect("a NIfTI label").1;
         let back = nifti::read_volume_bytes(p, label, 0, 1 << 20).unwrap();
         assert_eq!((back.dims, back.directions), (dims, grid.geom.directions), "the volume's grid and affine");
-        let got = import_files(&[("labels.zip".into(), zip.clone())], &images, &[]);
+        let got = import_files(&[("labels.zip".into(), zip.clone())], &images, &HashMap::new(), &[]);
         assert!(got.problems.is_empty(), "{:?}", got.problems);
         assert_eq!(got.masks.len(), 2);
         for (g, m) in got.masks.iter().zip(&masks) {
             assert_eq!((&g.id, &g.mask), (&m.id, &m.mask));
         }
         // MONAI Label's file alone (no slices.csv): the slices with foreground.
-        let got = import_files(&[("labels/final/ct.nii.gz".into(), label.clone())], &images, &[]);
+        let got = import_files(&[("labels/final/ct.nii.gz".into(), label.clone())], &images, &HashMap::new(), &[]);
         assert_eq!(
             got.masks.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
             vec![picked[0].as_str(), picked[1].as_str()]
         );
         // Another volume's grid: refused, naming both counts.
         let other = nifti::label_bytes(&h, [6, 3, 5], &[0; 90], true).unwrap();
-        let got = import_files(&[("masks/ct.nii.gz".into(), other)], &images, &[]);
+        let got = import_files(&[("masks/ct.nii.gz".into(), other)], &images, &HashMap::new(), &[]);
         assert!(got.masks.is_empty());
         assert!(
             format!("{:?}", got.problems).contains("the label has 3 axial slices, its volume images/ct.nii.gz 4"),
@@ -509,7 +521,7 @@ mod tests {
         let want: Vec<f32> = (0..36).map(|i| if (12..24).contains(&i) { m.mask[i - 12] as f32 } else { 0.0 }).collect();
         assert_eq!(v.data, want, "slice 1 (the middle file) holds the mask, row-major as drawn");
         let images: Vec<(String, usize, usize)> = se.ids.iter().map(|id| (id.clone(), 4, 3)).collect();
-        let got = import_files(&[("labels.zip".into(), zip)], &images, &series);
+        let got = import_files(&[("labels.zip".into(), zip)], &images, &HashMap::new(), &series);
         assert!(got.problems.is_empty(), "{:?}", got.problems);
         assert_eq!(got.masks.len(), 1);
         assert_eq!((&got.masks[0].id, &got.masks[0].mask), (&m.id, &m.mask));

@@ -57,7 +57,7 @@ impl Series {
 /// The NIfTI header of a DICOM series' label: voxel (column, row, slice) to RAS millimetres from the first
 /// slice's position and orientation, the pixel spacing, and the step to the last slice (DICOM's LPS axes turned
 /// to NIfTI's RAS); voxel sizes only when the series has no position or orientation.
-fn series_header(first: &DicomInfo, last: &DicomInfo, n: usize) -> NiftiHeader {
+pub fn series_header(first: &DicomInfo, last: &DicomInfo, n: usize) -> NiftiHeader {
     let [dj, di] = first.pixel_spacing.unwrap_or([1.0, 1.0]);
     let (Some(o), Some(p0)) = (first.orientation, first.position) else {
         let t = first.slice_thickness.unwrap_or(1.0) as f32;
@@ -89,6 +89,7 @@ pub(super) fn import_volume(
     name: &str,
     bytes: &[u8],
     images: &[(String, usize, usize)],
+    grids: &HashMap<String, nifti::VolumeGrid>,
     volumes: &BTreeMap<&str, Vec<(usize, View, usize)>>,
     listed: &HashSet<String>,
     seen_mask: &mut HashMap<usize, String>,
@@ -111,6 +112,12 @@ pub(super) fn import_volume(
     };
     if v.data.iter().any(|x| !x.is_finite() || x.fract() != 0.0) {
         return problem("a label volume holds non-integer values (a label is one class index per voxel)".into());
+    }
+    if let Some(g) = grids.get(*file) {
+        let (want, got) = (g.geom.layout(), v.layout());
+        if want != got {
+            return problem(format!("the label is {got} but its volume {file} is {want}; they would not slice alike"));
+        }
     }
     let view = slices[0].1;
     if v.slices(view) != slices.len() {

@@ -360,6 +360,44 @@ pub async fn eval_seg(
     Ok(SegHeadEval { ids, each, has_volumes })
 }
 
+/// The next batch of uncertainty sampling with the segmentation head `h`: the `n` images of `dataset` not in
+/// `exclude` (labelled or already listed) the head is least sure of by `score` (`lc`, `entropy`, `margin`,
+/// `her`), most uncertain first, as (id, score). The warm loop (`bench loop`) and the browser tab pick with the
+/// same functions ([`super::labelled::seg_scores`], [`super::labelled::most_uncertain`]; `her` at τ = 0.35).
+#[allow(clippy::too_many_arguments)] // the head, the pool, what to leave out, the score, where its encoder is
+pub async fn next_seg(
+    gpu: Option<&GpuContext>,
+    h: &SegHeadFile,
+    dataset: &Path,
+    exclude: &std::collections::HashSet<String>,
+    score: &str,
+    n: usize,
+    weights: Option<PathBuf>,
+    cache: Option<String>,
+) -> Result<Vec<(String, f64)>> {
+    if !matches!(score, "lc" | "entropy" | "margin" | "her") {
+        return Err(Error::setting("score", score, "lc, entropy, margin or her"));
+    }
+    let d = crate::data::dataset::load(dataset, None)?;
+    let rest: Vec<Sample> = d.samples.into_iter().filter(|s| !exclude.contains(&s.id)).collect();
+    if rest.is_empty() {
+        return Err(Error::decode(dataset, "every image is excluded: nothing left to pick"));
+    }
+    let model = EmbedConfig {
+        model: h.model.clone(),
+        weights,
+        pool: "grid".into(),
+        window: h.window.clone(),
+        cache,
+        precision: h.precision,
+        batch: DINOV2_BATCH,
+    };
+    let (ids, grids) = embed_grids(gpu, &model, &d.root, &rest, h.head.grid, h.grid_chw).await?;
+    let refs: Vec<&[f32]> = grids.iter().map(|g| g.as_slice()).collect();
+    let s = super::labelled::seg_scores(gpu, &h.head, &refs, score, 0.35).await?;
+    Ok(super::labelled::most_uncertain(&s, n, score).into_iter().map(|i| (ids[i].clone(), s[i])).collect())
+}
+
 impl ClsHeadFile {
     /// One line on how training went: the head, the samples, the steps and the loss.
     pub fn trained_line(&self, head: &str, log: &TrainLog) -> String {

@@ -251,10 +251,11 @@ impl GpuContext {
         let lost = errors.clone();
         device.set_device_lost_callback(move |reason, message| {
             if let Ok(mut v) = lost.lock() {
-                let why = if reason == wgpu::DeviceLostReason::Destroyed { "destroyed" } else { "lost" };
-                v.push(format!(
-                    "the GPU device was lost ({why}: {message}); out of GPU memory, or the driver or browser reset it"
-                ));
+                v.push(if reason == wgpu::DeviceLostReason::Destroyed {
+                    format!("the GPU device was lost: destroyed ({message})")
+                } else {
+                    format!("the GPU device was lost ({message}); out of GPU memory, or the driver or browser reset it")
+                });
             }
         });
         Ok(GpuContext {

@@ -251,3 +251,58 @@ pub fn eval(a: EvalArgs) -> Result<bool> {
     }
     Ok(true)
 }
+
+#[derive(clap::Args)]
+pub struct NextArgs {
+    /// Segmentation head file (`medpick train --task seg`, or downloaded from the browser tab).
+    #[arg(long)]
+    pub head: PathBuf,
+    /// Folder or manifest of the pool.
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// CSV with an `id` column: images already labelled or listed, never picked again.
+    #[arg(long)]
+    pub exclude: Option<PathBuf>,
+    /// Uncertainty score: lc, entropy, margin or her.
+    #[arg(long, default_value = "lc")]
+    pub score: String,
+    /// How many images to pick.
+    #[arg(long, default_value_t = 10)]
+    pub n: usize,
+    /// Weights of the head's encoder (default: as for `embed`).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Feature cache folder (as for `embed`; "none" disables it).
+    #[arg(long)]
+    pub cache: Option<String>,
+}
+
+/// `medpick next`: the next batch to label by the head's uncertainty, as the warm loop and the browser pick it;
+/// prints `rank,id,score` (CSV).
+pub fn next(a: NextArgs) -> Result<bool> {
+    medpick_core::manifest::protect_input(&a.head);
+    let HeadFile::Seg(h) = HeadFile::read(&a.head)? else {
+        bail!("{} is not a segmentation head", a.head.display());
+    };
+    let exclude = match &a.exclude {
+        Some(p) => medpick_core::csv::read_ids(p)?.into_iter().collect(),
+        None => Default::default(),
+    };
+    let gpu = crate::open_device()?;
+    let picks = pollster::block_on(heads::next_seg(
+        gpu.as_ref(),
+        &h,
+        &a.dataset,
+        &exclude,
+        &a.score,
+        a.n,
+        a.weights.clone(),
+        a.cache.clone(),
+    ))?;
+    let rows = picks.iter().enumerate().map(|(r, (id, s))| [format!("{}", r + 1), id.clone(), format!("{s:.9}")]);
+    print!(
+        "{}",
+        medpick_core::csv::to_string(std::iter::once(["rank".into(), "id".into(), a.score.clone()]).chain(rows))
+    );
+    Ok(true)
+}

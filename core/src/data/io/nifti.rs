@@ -418,15 +418,14 @@ pub fn label_bytes(h: &NiftiHeader, dims: [usize; 3], data: &[u8], gz: bool) -> 
         b.extend_from_slice(&f);
     };
     b.extend_from_slice(&348i32.to_le_bytes());
-    b.extend_from_slice(&[0u8; 10 + 18 + 4 + 2 + 1]); // data_type, db_name, extents, session_error, regular
+    b.extend_from_slice(&[0u8; 10 + 18 + 4 + 2]); // data_type, db_name, extents, session_error
+    b.push(b'r'); // regular
     b.push(h.dim_info);
     i16s(&mut b, &[3, dims[0] as i16, dims[1] as i16, dims[2] as i16, 1, 1, 1, 1]);
-    f32s(&mut b, &[h.intent_p1, h.intent_p2, h.intent_p3]);
-    i16s(&mut b, &[h.intent_code, 2, 8, h.slice_start]); // intent, datatype uint8, bitpix 8
+    f32s(&mut b, &[0.0, 0.0, 0.0]); // intent parameters
+    i16s(&mut b, &[1002, 2, 8, h.slice_start]); // NIFTI_INTENT_LABEL, datatype uint8, bitpix 8
     let mut pixdim = h.pixdim;
-    if pixdim[0] != -1.0 {
-        pixdim[0] = 1.0; // qfac
-    }
+    pixdim[0] = if pixdim[0] < 0.0 { -1.0 } else { 1.0 }; // qfac, as the reader takes it
     f32s(&mut b, &pixdim);
     f32s(&mut b, &[352.0, 1.0, 0.0]); // vox_offset, scl_slope, scl_inter
     i16s(&mut b, &[h.slice_end]);
@@ -441,7 +440,7 @@ pub fn label_bytes(h: &NiftiHeader, dims: [usize; 3], data: &[u8], gz: bool) -> 
     f32s(&mut b, &h.srow_x);
     f32s(&mut b, &h.srow_y);
     f32s(&mut b, &h.srow_z);
-    fixed(&mut b, &h.intent_name, 16);
+    fixed(&mut b, b"label", 16);
     b.extend_from_slice(b"n+1\0");
     debug_assert_eq!(b.len(), 348);
     b.extend_from_slice(&[0u8; 4]); // no extensions
@@ -476,10 +475,14 @@ pub fn header_bytes(path: &Path, bytes: &[u8]) -> Result<NiftiHeader> {
 
 /// The slice layout of a NIfTI file from its header alone (no voxel data is read).
 pub fn slice_layout(path: &Path) -> Result<SliceLayout> {
-    let h = read_header(path)?;
-    let m = affine_3x3(&h);
+    Ok(header_layout(&read_header(path)?))
+}
+
+/// The slice layout a header describes.
+pub fn header_layout(h: &NiftiHeader) -> SliceLayout {
+    let m = affine_3x3(h);
     let directions = [0, 1, 2].map(|a| [m[0][a], m[1][a], m[2][a]]);
-    Ok(layout_of([1, 2, 3].map(|i| h.dim[i].max(1) as usize), &directions))
+    layout_of([1, 2, 3].map(|i| h.dim[i].max(1) as usize), &directions)
 }
 
 impl Volume {
