@@ -458,6 +458,8 @@ fn a_dicom_series_folder_is_one_image_of_the_datastore() {
             .unwrap();
         assert_eq!(v.dims, [128, 128, 5]);
         assert!((v.spacing[2] - 5.0).abs() < 1e-3, "{:?}", v.spacing);
+        let hd = medpick_core::io::nifti::header_bytes(std::path::Path::new("ct_series.nii.gz"), &body).unwrap();
+        assert_eq!((hd.sform_code, hd.srow_z), (1, [0.0, 0.0, 5.0, 0.0]), "DICOM's geometry: 5 mm slices from z = 0");
         assert!(v.data.iter().all(|&x| x == 0.0 || x == 1.0));
         drop(srv);
     }
