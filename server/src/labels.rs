@@ -21,16 +21,7 @@ pub fn image_dims(path: &Path) -> ApiResult<[usize; 3]> {
     if path.is_dir() {
         // A DICOM series: its slices' size and count (ingest refuses a series with a gap or mixed sizes).
         let ss = crate::pool::all_samples(path, path).map_err(ApiError::bad)?;
-        let (w, h) = (ss[0].width as usize, ss[0].height as usize);
-        if let Some(o) = ss.iter().find(|s| (s.width as usize, s.height as usize) != (w, h)) {
-            return Err(ApiError::bad(format!(
-                "{}: slice {} is {}×{}, the first {w}×{h}",
-                path.display(),
-                o.source,
-                o.width,
-                o.height
-            )));
-        }
+        let (w, h) = crate::volume::slice_size(path, &ss)?;
         return Ok([w, h, ss.len()]);
     }
     let name = path.to_string_lossy().to_ascii_lowercase();

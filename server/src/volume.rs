@@ -28,18 +28,8 @@ impl Grid {
     /// `root`), in ingest's order.
     pub fn of(root: &Path, image: &Path, samples: &[Sample]) -> ApiResult<Grid> {
         if image.is_dir() {
-            let first = samples.first().ok_or_else(|| ApiError::bad(format!("{}: no slice", image.display())))?;
-            let (w, h) = (first.width as usize, first.height as usize);
-            if let Some(o) = samples.iter().find(|s| (s.width as usize, s.height as usize) != (w, h)) {
-                return Err(ApiError::bad(format!(
-                    "{}: slice {} is {}×{}, the first {w}×{h}",
-                    image.display(),
-                    o.source,
-                    o.width,
-                    o.height
-                )));
-            }
-            let last = &samples[samples.len() - 1];
+            let (w, h) = slice_size(image, samples)?;
+            let (first, last) = (&samples[0], &samples[samples.len() - 1]);
             let info = |s: &Sample| {
                 medpick_core::io::dicom::read_info(&root.join(&s.source)).map_err(|e| ApiError::bad(e.to_string()))
             };
@@ -84,6 +74,23 @@ impl Grid {
             }
         }
     }
+}
+
+/// The one width × height of a series' slices (`samples`, of the folder `series`); a series without slices or
+/// with slices of two sizes is refused, naming them.
+pub fn slice_size(series: &Path, samples: &[Sample]) -> ApiResult<(usize, usize)> {
+    let first = samples.first().ok_or_else(|| ApiError::bad(format!("{}: no slice", series.display())))?;
+    let (w, h) = (first.width as usize, first.height as usize);
+    if let Some(o) = samples.iter().find(|s| (s.width as usize, s.height as usize) != (w, h)) {
+        return Err(ApiError::bad(format!(
+            "{}: slice {} is {}×{}, the first {w}×{h}",
+            series.display(),
+            o.source,
+            o.width,
+            o.height
+        )));
+    }
+    Ok((w, h))
 }
 
 /// A slice to train on: its sample, width, height and mask (0/1, row-major).

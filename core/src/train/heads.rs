@@ -335,15 +335,7 @@ pub async fn eval_seg(
     volumes: Option<&Path>,
 ) -> Result<SegHeadEval> {
     let (root, samples, _) = annotated(dataset, labels)?;
-    let model = EmbedConfig {
-        model: h.model.clone(),
-        weights,
-        pool: "grid".into(),
-        window: h.window.clone(),
-        cache,
-        precision: h.precision,
-        batch: DINOV2_BATCH,
-    };
+    let model = h.grid_config(weights, cache);
     let (ids, grids) = embed_grids(gpu, &model, &root, &samples, h.head.grid, h.grid_chw).await?;
     let by_id: HashMap<&str, &Sample> = samples.iter().map(|s| (s.id.as_str(), s)).collect();
     let mut loader = MaskLoader::new(&root);
@@ -383,19 +375,27 @@ pub async fn next_seg(
     if rest.is_empty() {
         return Err(Error::decode(dataset, "every image is excluded: nothing left to pick"));
     }
-    let model = EmbedConfig {
-        model: h.model.clone(),
-        weights,
-        pool: "grid".into(),
-        window: h.window.clone(),
-        cache,
-        precision: h.precision,
-        batch: DINOV2_BATCH,
-    };
+    let model = h.grid_config(weights, cache);
     let (ids, grids) = embed_grids(gpu, &model, &d.root, &rest, h.head.grid, h.grid_chw).await?;
     let refs: Vec<&[f32]> = grids.iter().map(|g| g.as_slice()).collect();
     let s = super::labelled::seg_scores(gpu, &h.head, &refs, score, 0.35).await?;
     Ok(super::labelled::most_uncertain(&s, n, score).into_iter().map(|i| (ids[i].clone(), s[i])).collect())
+}
+
+impl SegHeadFile {
+    /// How images are embedded for this head: its model, window and precision, grid-pooled (`weights` and
+    /// `cache` as for `embed`).
+    fn grid_config(&self, weights: Option<PathBuf>, cache: Option<String>) -> EmbedConfig {
+        EmbedConfig {
+            model: self.model.clone(),
+            weights,
+            pool: "grid".into(),
+            window: self.window.clone(),
+            cache,
+            precision: self.precision,
+            batch: DINOV2_BATCH,
+        }
+    }
 }
 
 impl ClsHeadFile {
