@@ -383,7 +383,7 @@ fn select(_: &Scratch, bytes: &[u8]) -> bool {
         .collect();
     let x = Matrix::new(&data, n, d).expect("n x d values");
     let backend = scans.then_some(medpick_core::exec::Backend::Cpu);
-    let input = SelectInput { x, budget, seed, labeled: &labeled, scans: backend };
+    let input = SelectInput { x, budget, seed, labeled: &labeled, scans: backend, weights: None };
     let Ok(s) = pollster::block_on(sel::select_on(strategy, &input)) else { return false };
     assert_eq!(s.picks.len(), budget, "{strategy}: {} picks for a budget of {budget}", s.picks.len());
     let mut seen = std::collections::HashSet::new();

@@ -105,6 +105,7 @@ pub fn run(a: SelectBenchArgs) -> Result<bool> {
 }
 
 /// `bench composable`: the table, and the JSON at `out` (never over an existing file).
+#[allow(clippy::too_many_arguments)] // the bench's options
 pub fn run_composable(
     n: usize,
     d: usize,
@@ -112,12 +113,14 @@ pub fn run_composable(
     budget: usize,
     factor: usize,
     strategy: &str,
+    skewed: bool,
     out: Option<PathBuf>,
 ) -> Result<u8> {
     if let Some(o) = &out {
         medpick_core::manifest::refuse_existing(o, false)?;
     }
-    let r = pollster::block_on(medpick_core::bench::composable::composable(n, d, parts, budget, factor, strategy))?;
+    let r =
+        pollster::block_on(medpick_core::bench::composable::composable(n, d, parts, budget, factor, strategy, skewed))?;
     print!("{}", r.table());
     if let Some(o) = out {
         std::fs::write(&o, serde_json::to_string_pretty(&r)?)?;

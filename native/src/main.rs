@@ -245,6 +245,9 @@ enum BenchCmd {
         /// The strategy run on the whole pool and on the union of the local coresets (coreset, probcover, …).
         #[arg(long, default_value = "coreset")]
         strategy: String,
+        /// Clusters of unequal sizes (cluster c drawn with probability ∝ 1/(c + 1)) instead of 64 equal ones.
+        #[arg(long)]
+        skewed: bool,
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
@@ -385,8 +388,8 @@ fn main() -> ExitCode {
         Cmd::Bench { what: BenchCmd::Select(a) } => bench_select::run(a).map(passed),
         Cmd::Bench { what: BenchCmd::Serve(a) } => bench_serve::run(a).map(passed),
         Cmd::Bench { what: BenchCmd::SelectCell(a) } => bench_select::run_cell(a).map(passed),
-        Cmd::Bench { what: BenchCmd::Composable { n, d, parts, budget, factor, strategy, out } } => {
-            bench_select::run_composable(n, d, parts, budget, factor, &strategy, out)
+        Cmd::Bench { what: BenchCmd::Composable { n, d, parts, budget, factor, strategy, skewed, out } } => {
+            bench_select::run_composable(n, d, parts, budget, factor, &strategy, skewed, out)
         }
         Cmd::Bench { what: BenchCmd::Loop(a) } => protocol::run_loop(a).map(passed),
         Cmd::Bench {

@@ -535,7 +535,8 @@ pub fn compute_plan(
             }
         }
     }
-    let input = SelectInput { x, budget, seed, labeled: &lab, scans: Some(medpick_core::exec::Backend::Cpu) };
+    let input =
+        SelectInput { x, budget, seed, labeled: &lab, scans: Some(medpick_core::exec::Backend::Cpu), weights: None };
     let sel = pollster::block_on(select::select(strategy, &input)).map_err(|e| match e {
         medpick_core::Error::Unknown { .. } => ApiError::bad(e.to_string()),
         e => ApiError::internal(format!("strategy {strategy}: {e}")),
@@ -793,8 +794,14 @@ mod tests {
             // And `select` itself (what non-coreset strategies and small pools go through).
             let x = Matrix::new(&feats.data, n, feats.dim).unwrap();
             let lab: Vec<usize> = taken.labeled.iter().map(|id| feats.index[id]).collect();
-            let input =
-                SelectInput { x, budget: 450, seed: 0, labeled: &lab, scans: Some(medpick_core::exec::Backend::Cpu) };
+            let input = SelectInput {
+                x,
+                budget: 450,
+                seed: 0,
+                labeled: &lab,
+                scans: Some(medpick_core::exec::Backend::Cpu),
+                weights: None,
+            };
             let sel_picks = pollster::block_on(select::select("coreset", &input)).unwrap().picks;
             assert_eq!(fresh_more.rows, sel_picks);
         }

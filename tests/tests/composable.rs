@@ -28,7 +28,7 @@ fn pools() -> Vec<(&'static str, Vec<f32>, usize, usize)> {
 }
 
 fn coreset(x: Matrix, budget: usize) -> Vec<usize> {
-    let input = SelectInput { x, budget, seed: 3, labeled: &[], scans: Some(Backend::Cpu) };
+    let input = SelectInput { x, budget, seed: 3, labeled: &[], scans: Some(Backend::Cpu), weights: None };
     pollster::block_on(medpick_core::select::select("coreset", &input)).unwrap().picks
 }
 
@@ -64,6 +64,65 @@ fn picks_from_local_coresets_cover_the_pool_within_the_bound() {
             dist / single
         );
     }
+}
+
+/// Two blobs, one ten times as heavy and a third as wide: local coresets keep more rows of the wide one (k-center
+/// sees extent, not mass), each row weighted by the rows it covers. Picked from the union with the weights, the
+/// k-means strategies put their picks where a single machine puts them (more in the heavy blob); without the
+/// weights they split the budget by the coresets' row counts. Weights of 1 give the unweighted picks bit for bit.
+#[test]
+fn weighted_kmeans_strategies_on_local_coresets_follow_the_pool_mass() {
+    let d = 2;
+    let mut rng = medpick_core::rng::Rng::new(5);
+    let mut x = Vec::new();
+    // Row i is in the light blob when i % 11 == 10: every part holds both blobs.
+    let light = |i: usize| i % 11 == 10;
+    for i in 0..6600 {
+        // The heavy blob around (20, 0) with σ = 1, the light one around (0, 20) with σ = 3.
+        let (cx, cy, s) = if light(i) { (0.0, 20.0, 3.0) } else { (20.0, 0.0, 1.0) };
+        x.push(cx + s * rng.normal());
+        x.push(cy + s * rng.normal());
+    }
+    let n = x.len() / d;
+    let full = Matrix::new(&x, n, d).unwrap();
+    let budget = 12;
+    let (mut rows, mut weights) = (Vec::new(), Vec::new());
+    for i in 0..3 {
+        let r = part_rows(n, Shard { index: i, count: 3 });
+        let part = Matrix::new(&x[r.start * d..r.end * d], r.len(), d).unwrap();
+        let c = local_coreset(part, 4 * budget, 11 + i as u64);
+        rows.extend(c.rows.iter().map(|&j| r.start + j));
+        weights.extend(c.weights.iter().map(|&w| w as f64));
+    }
+    let ux: Vec<f32> = rows.iter().flat_map(|&i| full.row(i).iter().copied()).collect();
+    let union = Matrix::new(&ux, rows.len(), d).unwrap();
+    let in_heavy = |picks: &[usize], map: &dyn Fn(usize) -> usize| picks.iter().filter(|&&p| !light(map(p))).count();
+    let kept_heavy = rows.iter().filter(|&&r| !light(r)).count();
+    assert!(kept_heavy * 3 < rows.len() * 2, "the coresets kept {kept_heavy} of {} rows in the heavy blob", rows.len());
+    // How far the union's heavy-blob picks are from one machine's, summed over the strategies.
+    let (mut off_w, mut off_u) = (0, 0);
+    for name in ["alps", "typiclust", "typiclust-knn", "kmeans-centroid"] {
+        let pick = |x: Matrix, w: Option<&[f64]>| {
+            let input = SelectInput { x, budget, seed: 1, labeled: &[], scans: Some(Backend::Cpu), weights: w };
+            pollster::block_on(medpick_core::select::select(name, &input)).unwrap()
+        };
+        let single = in_heavy(&pick(full, None).picks, &|p| p);
+        let weighted = pick(union, Some(&weights));
+        let plain = in_heavy(&pick(union, None).picks, &|p| rows[p]);
+        let w_heavy = in_heavy(&weighted.picks, &|p| rows[p]);
+        eprintln!("{name}: heavy-blob picks: one machine {single}, union weighted {w_heavy}, unweighted {plain}");
+        assert!(w_heavy > plain, "{name}: the weights did not move picks to the heavy blob ({w_heavy} vs {plain})");
+        (off_w, off_u) = (off_w + w_heavy.abs_diff(single), off_u + plain.abs_diff(single));
+        assert!(weighted.notes.iter().any(|t| t.contains("weighted k-means")), "{name}: {:?}", weighted.notes);
+        let ones = vec![1.0; union.n];
+        let (a, b) = (pick(union, Some(&ones)), pick(union, None));
+        assert_eq!((a.picks, a.scores), (b.picks, b.scores), "{name}: weights of 1 changed the picks");
+    }
+    assert!(off_w < off_u, "weighted picks {off_w} off one machine's in all, unweighted {off_u}");
+    // Weights are checked: one per row, positive.
+    let bad = SelectInput { x: union, budget, seed: 1, labeled: &[], scans: None, weights: Some(&weights[1..]) };
+    let e = pollster::block_on(medpick_core::select::select("alps", &bad)).unwrap_err().to_string();
+    assert!(e.contains("row weights"), "{e}");
 }
 
 #[test]

@@ -68,7 +68,7 @@ fn medcal_typiclust_exact_given_its_kmeans() {
     let Some(f) = fixture() else { return };
     for b in BUDGETS {
         let c = f.clustering("typiclust", b);
-        assert_eq!(strategies::typiclust_from(f.x(), &c.labels, c.k).picks, f.want("typiclust", b), "B={b}");
+        assert_eq!(strategies::typiclust_from(f.x(), None, &c.labels, c.k).picks, f.want("typiclust", b), "B={b}");
     }
 }
 
@@ -97,7 +97,7 @@ fn medcal_coreset_exact_given_its_first_index() {
     let Some(f) = fixture() else { return };
     for b in BUDGETS {
         let first = f.meta["coreset_first_index"][b.to_string()].as_u64().unwrap() as usize;
-        let input = SelectInput { x: f.x(), budget: b, seed: 0, labeled: &[], scans: None };
+        let input = SelectInput { x: f.x(), budget: b, seed: 0, labeled: &[], scans: None, weights: None };
         let got = pollster::block_on(strategies::coreset(&input, Some(first))).unwrap();
         assert_eq!(got.picks, f.want("coreset", b), "B={b}");
     }
@@ -168,7 +168,7 @@ fn medcal_repdiv_facility_location_value_matches() {
     };
     for b in BUDGETS {
         let r = (0.7 * b as f64).floor() as usize;
-        let input = SelectInput { x, budget: b, seed: 0, labeled: &[], scans: None };
+        let input = SelectInput { x, budget: b, seed: 0, labeled: &[], scans: None, weights: None };
         let got = pollster::block_on(select::repdiv::repdiv(&input, false)).unwrap();
         let (ours, theirs) = (value(&got.picks[..r]), value(&f.want("repdiv", b)[..r]));
         assert!((ours - theirs).abs() <= 1e-3 * theirs, "B={b}: {ours} vs {theirs}");
@@ -181,7 +181,7 @@ fn every_strategy_returns_budget_unique_picks_deterministically() {
     let n = 300; // a prefix keeps the O(n²) strategies quick
     let x = Matrix::new(&f.x[..n * 256], n, 256).unwrap();
     for name in select::COLD_START {
-        let input = SelectInput { x, budget: 27, seed: 3, labeled: &[], scans: None };
+        let input = SelectInput { x, budget: 27, seed: 3, labeled: &[], scans: None, weights: None };
         let a = pollster::block_on(select::select(name, &input)).unwrap();
         let b = pollster::block_on(select::select(name, &input)).unwrap();
         assert_eq!(a, b, "{name} is not deterministic");
@@ -194,12 +194,14 @@ fn every_strategy_returns_budget_unique_picks_deterministically() {
         assert!(warm.picks.iter().all(|p| !labeled.contains(p)), "{name} picked a labelled row");
         assert_eq!(warm.picks.len(), 27);
     }
-    let err =
-        pollster::block_on(select::select("nope", &SelectInput { x, budget: 3, seed: 0, labeled: &[], scans: None }));
+    let err = pollster::block_on(select::select(
+        "nope",
+        &SelectInput { x, budget: 3, seed: 0, labeled: &[], scans: None, weights: None },
+    ));
     assert!(err.unwrap_err().to_string().contains("unknown strategy"));
     let err = pollster::block_on(select::select(
         "coreset",
-        &SelectInput { x, budget: n + 1, seed: 0, labeled: &[], scans: None },
+        &SelectInput { x, budget: n + 1, seed: 0, labeled: &[], scans: None, weights: None },
     ));
     assert!(err.unwrap_err().to_string().contains("exceeds"));
 }
@@ -209,13 +211,13 @@ fn coreset_scans_match_the_reference_up_to_ties() {
     let Some(f) = fixture() else { return };
     let first = f.meta["coreset_first_index"]["180"].as_u64().unwrap() as usize;
     let cpu = pollster::block_on(strategies::coreset(
-        &SelectInput { x: f.x(), budget: 180, seed: 0, labeled: &[], scans: None },
+        &SelectInput { x: f.x(), budget: 180, seed: 0, labeled: &[], scans: None, weights: None },
         Some(first),
     ))
     .unwrap();
     for (name, be) in backends() {
         let got = pollster::block_on(strategies::coreset(
-            &SelectInput { x: f.x(), budget: 180, seed: 0, labeled: &[], scans: Some(be) },
+            &SelectInput { x: f.x(), budget: 180, seed: 0, labeled: &[], scans: Some(be), weights: None },
             Some(first),
         ))
         .unwrap();
@@ -374,7 +376,7 @@ fn repdiv_on(f: &Fixture, be: Backend) {
     };
     for b in [90, 180] {
         let r = (0.7 * b as f64).floor() as usize;
-        let input = SelectInput { x, budget: b, seed: 0, labeled: &[], scans: Some(be) };
+        let input = SelectInput { x, budget: b, seed: 0, labeled: &[], scans: Some(be), weights: None };
         let got = with_small_tiles(|| pollster::block_on(select::repdiv::repdiv(&input, false))).unwrap();
         let (ours, theirs) = (value(&got.picks[..r]), value(&f.want("repdiv", b)[..r]));
         assert!((ours - theirs).abs() <= 1e-3 * theirs, "B={b}: {ours} vs {theirs}");
@@ -394,7 +396,7 @@ fn every_strategy_in_the_scans_is_valid_deterministic_and_close_to_the_reference
     for (bname, be) in backends() {
         let mut picks = Vec::new();
         for name in select::COLD_START {
-            let input = SelectInput { x, budget: 45, seed: 3, labeled: &labeled, scans: Some(be) };
+            let input = SelectInput { x, budget: 45, seed: 3, labeled: &labeled, scans: Some(be), weights: None };
             let a = pollster::block_on(select::select_on(name, &input)).unwrap();
             let b = with_small_tiles(|| pollster::block_on(select::select_on(name, &input))).unwrap();
             assert_eq!(a.picks, b.picks, "{bname} {name}: picks depend on the run or the tiling");
@@ -429,7 +431,7 @@ fn every_strategy_in_the_scans_is_valid_deterministic_and_close_to_the_reference
 fn medcal_usl_exact() {
     let Some(f) = fixture() else { return };
     for b in BUDGETS {
-        let input = SelectInput { x: f.x(), budget: b, seed: 0, labeled: &[], scans: None };
+        let input = SelectInput { x: f.x(), budget: b, seed: 0, labeled: &[], scans: None, weights: None };
         let got = pollster::block_on(select::select("usl-medcal", &input)).unwrap();
         let want = f.want("usl", b);
         let same_set = got.picks.iter().collect::<HashSet<_>>() == want.iter().collect::<HashSet<_>>();
@@ -442,7 +444,7 @@ fn medcal_usl_exact() {
 fn usl_and_official_probcover_behave() {
     let Some(f) = fixture() else { return };
     let x = f.x();
-    let input = SelectInput { x, budget: 90, seed: 1, labeled: &[], scans: None };
+    let input = SelectInput { x, budget: 90, seed: 1, labeled: &[], scans: None, weights: None };
     let u = pollster::block_on(select::select("usl", &input)).unwrap();
     assert_eq!(u.picks.len(), 90);
     // USL's picks are dense points (its own density: 400 nearest squared distances on unit vectors) and spread
@@ -524,7 +526,7 @@ fn blocked_pool_on(f: &Fixture, be: Backend) {
         assert!(pool.is_blocked() && pool.blocks() == 3);
         drop(pool);
         let r = |name: &str| {
-            let input = SelectInput { x, budget: 45, seed: 3, labeled: &labeled, scans: Some(be) };
+            let input = SelectInput { x, budget: 45, seed: 3, labeled: &labeled, scans: Some(be), weights: None };
             with_small_tiles(|| pollster::block_on(select::select_on(name, &input))).unwrap()
         };
         let out: Vec<_> = BLOCKED.iter().map(|n| r(n)).collect();
@@ -534,7 +536,7 @@ fn blocked_pool_on(f: &Fixture, be: Backend) {
     let got = blocked();
     let mut kmeans_moved = 0;
     for (name, b) in BLOCKED.iter().zip(&got) {
-        let input = SelectInput { x, budget: 45, seed: 3, labeled: &labeled, scans: Some(be) };
+        let input = SelectInput { x, budget: 45, seed: 3, labeled: &labeled, scans: Some(be), weights: None };
         let a = pollster::block_on(select::select_on(name, &input)).unwrap();
         let same = a.picks.iter().zip(&b.picks).filter(|(p, q)| p == q).count();
         eprintln!("{name}: blocked and single-buffer pools agree on {same} of 45 picks");

@@ -88,7 +88,7 @@ fn coreset_f16_is_coreset_on_f16_rounded_features() {
         let (m, mr) = (Matrix::new(&x, n, d).unwrap(), Matrix::new(&rounded, n, d).unwrap());
         let budget = 200;
         let run = |name: &str, m: Matrix, be: Option<Backend>| {
-            let input = SelectInput { x: m, budget, seed: 5, labeled: &[], scans: be };
+            let input = SelectInput { x: m, budget, seed: 5, labeled: &[], scans: be, weights: None };
             pollster::block_on(select_on(name, &input)).unwrap()
         };
         let f16 = run("coreset-f16", m, Some(Backend::Cpu));
@@ -131,7 +131,14 @@ fn coreset_f16_is_coreset_on_f16_rounded_features() {
     // Values past f16's range are refused, naming the row, never stored as ±Inf.
     let mut x = medpick_core::bench::synthetic_features(3000, 8, 1);
     x[1234 * 8 + 5] = 7.0e4;
-    let input = SelectInput { x: Matrix::new(&x, 3000, 8).unwrap(), budget: 5, seed: 0, labeled: &[], scans: None };
+    let input = SelectInput {
+        x: Matrix::new(&x, 3000, 8).unwrap(),
+        budget: 5,
+        seed: 0,
+        labeled: &[],
+        scans: None,
+        weights: None,
+    };
     let e = pollster::block_on(select_on("coreset-f16", &input)).unwrap_err().to_string();
     assert!(e.contains("row 1234") && e.contains("beyond f16's range"), "{e}");
 }
@@ -188,6 +195,34 @@ fn accelerated_kmeans_equals_plain_kmeans_bit_for_bit() {
                 st.iterations, st.exact, st.filtered, st.plain
             );
             assert!(st.exact < st.plain, "{name} k={k}: nothing saved");
+        }
+    }
+}
+
+/// Weighted k-means (a union of local coresets, each row standing for w pool rows): the accelerated run gives
+/// the plain weighted algorithm's labels, centres and inertia bit for bit, and weights of 1 give the unweighted
+/// clustering bit for bit.
+#[test]
+fn weighted_kmeans_accelerated_equals_plain_and_weights_of_one_are_unweighted() {
+    for (name, x, n, d) in pools() {
+        let n = n.min(4000);
+        let m = Matrix::new(&x[..n * d], n, d).unwrap();
+        // Integer weights 1..=40, as local coresets give.
+        let mut rng = medpick_core::rng::Rng::new(17);
+        let w: Vec<f64> = (0..n).map(|_| 1.0 + rng.below(40) as f64).collect();
+        for (k, seed) in [(8, 3u64), (60, 4)] {
+            let want = kmeans::kmeans_weighted(m, Some(&w), k, seed, 300, 1e-4);
+            let (got, st) = exact::kmeans_weighted(m, Some(&w), k, seed, 300, 1e-4);
+            assert_eq!(got.labels, want.labels, "{name} k={k}: weighted labels differ");
+            assert_eq!(got.centers, want.centers, "{name} k={k}: weighted centres differ");
+            assert_eq!(got.inertia, want.inertia, "{name} k={k}: weighted inertia differs");
+            assert!(st.exact < st.plain, "{name} k={k}: nothing saved");
+            let ones = vec![1.0; n];
+            let (a, _) = exact::kmeans_weighted(m, Some(&ones), k, seed, 300, 1e-4);
+            let (b, _) = exact::kmeans(m, k, seed, 300, 1e-4);
+            assert_eq!((&a.labels, &a.centers, a.inertia), (&b.labels, &b.centers, b.inertia), "{name} k={k}: ones");
+            // The weights matter: the weighted centres are not the unweighted ones.
+            assert_ne!(got.centers, b.centers, "{name} k={k}: weights changed nothing");
         }
     }
 }
@@ -265,6 +300,7 @@ fn select_refuses_non_finite_rows_in_the_library() {
                 seed: 0,
                 labeled: &[],
                 scans: Some(Backend::Cpu),
+                weights: None,
             };
             let err = pollster::block_on(medpick_core::select::select(strategy, &input)).unwrap_err().to_string();
             assert!(err.contains(&format!("feature row {bad} holds a non-finite value")), "{strategy}: {err}");
@@ -325,7 +361,7 @@ fn typiclust_knn_on_the_cpu_backend_picks_as_the_plain_reference() {
         let m = Matrix::new(&x[..n * d], n, d).unwrap();
         for (budget, labeled) in [(60, vec![]), (25, vec![3usize, 400, 401, n - 1])] {
             let run = |scans| {
-                let input = SelectInput { x: m, budget, seed: 11, labeled: &labeled, scans };
+                let input = SelectInput { x: m, budget, seed: 11, labeled: &labeled, scans, weights: None };
                 pollster::block_on(medpick_core::select::select("typiclust-knn", &input)).unwrap()
             };
             let (want, got) = (run(None), run(Some(Backend::Cpu)));

@@ -452,7 +452,14 @@ fn seg_warm_loop_adds_the_least_confident_images() {
     let x = Matrix::new(&pooled, tr, shape.c).unwrap();
     let first = pollster::block_on(select::select(
         "random",
-        &SelectInput { x, budget: 4, seed, labeled: &[], scans: Some(medpick_core::exec::Backend::Gpu(ctx)) },
+        &SelectInput {
+            x,
+            budget: 4,
+            seed,
+            labeled: &[],
+            scans: Some(medpick_core::exec::Backend::Gpu(ctx)),
+            weights: None,
+        },
     ))
     .unwrap()
     .picks;

@@ -254,7 +254,7 @@ impl Session {
             let x = Matrix::new(&data, rows.len(), dim).map_err(js_err)?;
             let labeled: Vec<usize> = (0..rows.len()).filter(|i| done.contains(i)).collect();
             let scans = Some(medpick_core::exec::Backend::on(ctx));
-            let input = SelectInput { x, budget: n.min(rest.len()), seed: 0, labeled: &labeled, scans };
+            let input = SelectInput { x, budget: n.min(rest.len()), seed: 0, labeled: &labeled, scans, weights: None };
             let sel = select::select("coreset", &input).await.map_err(js_err)?;
             let picks: Vec<usize> = sel.picks.iter().filter_map(|p| rest.iter().position(|q| q == p)).collect();
             let scores = sel.scores.clone();

@@ -369,7 +369,7 @@ impl Session {
         let x = Matrix::new(&data, rows.len(), dim).map_err(js_err)?;
         let t0 = medpick_core::Instant::now();
         let scans = Some(medpick_core::exec::Backend::on(self.gpu.as_ref()));
-        let input = SelectInput { x, budget, seed, labeled: &[], scans };
+        let input = SelectInput { x, budget, seed, labeled: &[], scans, weights: None };
         let sel = select::select(&strategy, &input).await.map_err(js_err)?;
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         let pca = select::pca::pca2(x);

@@ -40,6 +40,25 @@ pub struct ComposableReport {
     pub union_delta: Option<f64>,
     pub single_coverage: Option<f64>,
     pub coverage: Option<f64>,
+    /// The features: 64 equal clusters, or (`skewed`) cluster c drawn with probability ∝ 1/(c + 1).
+    #[serde(default)]
+    pub skewed: bool,
+    /// The mean squared distance of the pool's rows to their nearest pick (the k-means objective of the picks):
+    /// one machine's, and the union's picks'.
+    #[serde(default)]
+    pub single_mean_sq: f64,
+    #[serde(default)]
+    pub mean_sq: f64,
+    /// Whether the union's run used the coresets' weights ([`crate::select::WEIGHTED`] strategies), and then the
+    /// same strategy on the union without them: radius, mean typicality and mean squared distance over the pool.
+    #[serde(default)]
+    pub weighted: bool,
+    #[serde(default)]
+    pub unweighted_radius: Option<f64>,
+    #[serde(default)]
+    pub unweighted_typicality: Option<f64>,
+    #[serde(default)]
+    pub unweighted_mean_sq: Option<f64>,
 }
 
 /// Mean typicality of `picks` over the whole pool: 1 / (mean squared distance to the k = 20 nearest other rows +
@@ -74,9 +93,35 @@ fn mean_typicality(x: Matrix, picks: &[usize]) -> f64 {
     typ / picks.len().max(1) as f64
 }
 
-/// `strategy`'s picks on the CPU backend, and the δ its notes give (ProbCover).
-async fn pick(x: Matrix<'_>, strategy: &str, budget: usize, seed: u64) -> Result<(Vec<usize>, Option<f64>)> {
-    let input = SelectInput { x, budget, seed, labeled: &[], scans: Some(Backend::Cpu) };
+/// The mean over the rows of the squared distance to the nearest pick, from f32 products (a measurement).
+fn mean_sq_distance(x: Matrix, picks: &[usize]) -> f64 {
+    let d = x.d;
+    let q: Vec<f32> = picks.iter().flat_map(|&p| x.row(p).iter().copied()).collect();
+    let qn: Vec<f64> = picks.iter().map(|&p| x.row(p).iter().map(|&v| v as f64 * v as f64).sum()).collect();
+    let mut total = 0.0;
+    for r0 in (0..x.n).step_by(16384) {
+        let r1 = (r0 + 16384).min(x.n);
+        let dots = crate::cpu::matmul::matmul(&x.data[r0 * d..r1 * d], &q, None, r1 - r0, picks.len(), d, true);
+        let best = crate::cpu::par::map(r1 - r0, |r| {
+            let xn: f64 = x.row(r0 + r).iter().map(|&v| v as f64 * v as f64).sum();
+            let row = &dots[r * picks.len()..(r + 1) * picks.len()];
+            row.iter().zip(&qn).map(|(&p, &c)| (xn + c - 2.0 * p as f64).max(0.0)).fold(f64::INFINITY, f64::min)
+        });
+        total += best.iter().sum::<f64>();
+    }
+    total / x.n.max(1) as f64
+}
+
+/// `strategy`'s picks on the CPU backend (rows weighted by `weights` when given), and the δ its notes give
+/// (ProbCover).
+async fn pick(
+    x: Matrix<'_>,
+    strategy: &str,
+    budget: usize,
+    seed: u64,
+    weights: Option<&[f64]>,
+) -> Result<(Vec<usize>, Option<f64>)> {
+    let input = SelectInput { x, budget, seed, labeled: &[], scans: Some(Backend::Cpu), weights };
     let sel = crate::select::select(strategy, &input).await?;
     // "δ = 0.123456; …" (probcover) or "δ = 0.123456 (binary search); …" (probcover-delta).
     let delta =
@@ -114,7 +159,9 @@ fn coverage(x: Matrix, picks: &[usize], delta: f64) -> f64 {
     covered as f64 / x.n.max(1) as f64
 }
 
-/// The comparison on `synthetic_features(n, d, 0)` split into `parts` parts, local coresets of factor × budget.
+/// The comparison on `synthetic_features(n, d, 0)` (or its `skewed` twin) split into `parts` parts, local
+/// coresets of factor × budget.
+#[allow(clippy::too_many_arguments)] // the bench's options
 pub async fn composable(
     n: usize,
     d: usize,
@@ -122,13 +169,15 @@ pub async fn composable(
     budget: usize,
     factor: usize,
     strategy: &str,
+    skewed: bool,
 ) -> Result<ComposableReport> {
-    let data = super::synthetic_features(n, d, 0);
+    let data = if skewed { super::synthetic_features_skewed(n, d, 0) } else { super::synthetic_features(n, d, 0) };
     let x = Matrix::new(&data, n, d)?;
     let t = crate::Instant::now();
-    let (single, single_delta) = pick(x, strategy, budget, 0).await?;
+    let (single, single_delta) = pick(x, strategy, budget, 0, None).await?;
     let single_seconds = t.elapsed().as_secs_f64();
     let (mut part_seconds, mut union_rows, mut largest) = (Vec::new(), Vec::new(), 0f64);
+    let mut weights: Vec<f64> = Vec::new();
     for i in 0..parts {
         let r = part_rows(n, crate::embed::parts::Shard { index: i, count: parts });
         let t = crate::Instant::now();
@@ -137,12 +186,20 @@ pub async fn composable(
         part_seconds.push(t.elapsed().as_secs_f64());
         largest = largest.max(c.radius());
         union_rows.extend(c.rows.iter().map(|&j| r.start + j));
+        weights.extend(c.weights.iter().map(|&w| w as f64));
     }
     let ux: Vec<f32> = union_rows.iter().flat_map(|&i| x.row(i).iter().copied()).collect();
     let union = Matrix::new(&ux, union_rows.len(), d)?;
     let t = crate::Instant::now();
-    let (local_picks, union_delta) = pick(union, strategy, budget, 0).await?;
+    let weighted = crate::select::WEIGHTED.contains(&strategy);
+    let (local_picks, union_delta) = pick(union, strategy, budget, 0, Some(&weights)).await?;
     let union_seconds = t.elapsed().as_secs_f64();
+    let unweighted = if weighted {
+        let (p, _) = pick(union, strategy, budget, 0, None).await?;
+        Some(p.iter().map(|&j| union_rows[j]).collect::<Vec<usize>>())
+    } else {
+        None
+    };
     let union_radius = covering_radius(union, &local_picks);
     let picks: Vec<usize> = local_picks.iter().map(|&j| union_rows[j]).collect();
     let single_coverage = single_delta.map(|dl| coverage(x, &single, dl));
@@ -170,6 +227,13 @@ pub async fn composable(
         union_delta,
         single_coverage,
         coverage: cover,
+        skewed,
+        single_mean_sq: mean_sq_distance(x, &single),
+        mean_sq: mean_sq_distance(x, &picks),
+        weighted,
+        unweighted_radius: unweighted.as_ref().map(|p| covering_radius(x, p)),
+        unweighted_typicality: unweighted.as_ref().map(|p| mean_typicality(x, p)),
+        unweighted_mean_sq: unweighted.as_ref().map(|p| mean_sq_distance(x, p)),
     })
 }
 
@@ -179,14 +243,15 @@ impl ComposableReport {
         let max_part = self.part_seconds.iter().copied().fold(0.0, f64::max);
         let sum_part: f64 = self.part_seconds.iter().sum();
         format!(
-            "{}, {} × {} synthetic features (64 clusters), B = {}, {} parts, local coresets of {} × B, {} threads\n\n\
-             | run | wall time | covering radius over the pool | ratio to one machine | mean typicality of the picks |\n\
-             |---|---|---|---|---|\n\
-             | one machine | {:.2} s | {:.4} | 1.000 | {:.5} |\n\
-             | {} parts + union of {} rows | {:.2} s per part at most ({:.2} s all parts) + {:.2} s on the union | {:.4} (guaranteed ≤ {:.4}) | {:.3} | {:.5} |\n",
+            "{}, {} × {} synthetic features (64 clusters{}), B = {}, {} parts, local coresets of {} × B, {} threads\n\n\
+             | run | wall time | covering radius over the pool | ratio to one machine | mean typicality of the picks | mean squared distance to the nearest pick |\n\
+             |---|---|---|---|---|---|\n\
+             | one machine | {:.2} s | {:.4} | 1.000 | {:.5} | {:.4} |\n\
+             | {} parts + union of {} rows{} | {:.2} s per part at most ({:.2} s all parts) + {:.2} s on the union | {:.4} (guaranteed ≤ {:.4}) | {:.3} | {:.5} | {:.4} |\n",
             self.strategy,
             self.n,
             self.d,
+            if self.skewed { ", sizes ∝ 1/(c + 1)" } else { "" },
             self.budget,
             self.parts,
             self.factor,
@@ -194,16 +259,25 @@ impl ComposableReport {
             self.single_seconds,
             self.single_radius,
             self.single_typicality,
+            self.single_mean_sq,
             self.parts,
             self.union_rows,
+            if self.weighted { ", weighted" } else { "" },
             max_part,
             sum_part,
             self.union_seconds,
             self.radius,
             self.bound,
             self.radius / self.single_radius,
-            self.typicality
-        ) + &match (self.single_delta, self.single_coverage, self.coverage) {
+            self.typicality,
+            self.mean_sq
+        ) + &match (self.unweighted_radius, self.unweighted_typicality, self.unweighted_mean_sq) {
+            (Some(r), Some(t), Some(m)) => format!(
+                "| the same union, weights not used | — | {r:.4} | {:.3} | {t:.5} | {m:.4} |\n",
+                r / self.single_radius
+            ),
+            _ => String::new(),
+        } + &match (self.single_delta, self.single_coverage, self.coverage) {
             (Some(dl), Some(a), Some(b)) => format!(
                 "\nProbCover's objective, the share of the pool within the one-machine δ = {dl:.6} of a pick: one \
                  machine {:.2} %, from the parts {:.2} % (the union's own δ: {}; loss {:.2} points)\n",

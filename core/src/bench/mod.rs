@@ -209,6 +209,28 @@ pub fn synthetic_features(n: usize, d: usize, seed: u64) -> Vec<f32> {
     x
 }
 
+/// [`synthetic_features`] with clusters of unequal sizes: cluster c is drawn with probability ∝ 1/(c + 1) (the
+/// largest of the 64 holds about a fifth of the rows, the smallest 0.3 %).
+pub fn synthetic_features_skewed(n: usize, d: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed ^ 0x5ce3_ed00);
+    let k = 64;
+    let centers: Vec<f32> = (0..k * d).map(|_| rng.normal()).collect();
+    let cum: Vec<f64> = (0..k)
+        .scan(0.0, |a, c| {
+            *a += 1.0 / (c + 1) as f64;
+            Some(*a)
+        })
+        .collect();
+    let total = cum[k - 1];
+    let mut x = Vec::with_capacity(n * d);
+    for _ in 0..n {
+        let u = rng.next_f64() * total;
+        let c = cum.partition_point(|&v| v <= u).min(k - 1);
+        x.extend(centers[c * d..(c + 1) * d].iter().map(|&m| m + 0.5 * rng.normal()));
+    }
+    x
+}
+
 /// One cell of `bench select`: a strategy on n × d features in the scans of one backend.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct SelectCell {
@@ -240,7 +262,7 @@ pub async fn select_cell(
 ) -> Result<SelectCell> {
     let m = crate::select::Matrix::new(x, n, d)?;
     let scans = Some(crate::exec::Backend::on(ctx));
-    let input = crate::select::SelectInput { x: m, budget, seed: 0, labeled: &[], scans };
+    let input = crate::select::SelectInput { x: m, budget, seed: 0, labeled: &[], scans, weights: None };
     if let Some(c) = ctx {
         c.take_peak_buffer_bytes();
     }

@@ -127,7 +127,7 @@ async fn cold_start(
     let m = Matrix::new(x, n, dim)?;
     let sel = select::select(
         strategy,
-        &SelectInput { x: m, budget, seed, labeled: &[], scans: Some(crate::exec::Backend::on(ctx)) },
+        &SelectInput { x: m, budget, seed, labeled: &[], scans: Some(crate::exec::Backend::on(ctx)), weights: None },
     )
     .await?;
     Ok((sel, t0.elapsed().as_secs_f64()))

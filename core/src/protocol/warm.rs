@@ -70,7 +70,14 @@ pub async fn warm_loop(
     let x = Matrix::new(train.x, n, d)?;
     let first = select::select(
         start,
-        &SelectInput { x, budget: batch, seed, labeled: &[], scans: Some(crate::exec::Backend::on(ctx)) },
+        &SelectInput {
+            x,
+            budget: batch,
+            seed,
+            labeled: &[],
+            scans: Some(crate::exec::Backend::on(ctx)),
+            weights: None,
+        },
     )
     .await?;
     let mut labeled: Vec<usize> = first.picks;
@@ -116,6 +123,7 @@ pub async fn warm_loop(
                             seed,
                             labeled: &labeled,
                             scans: Some(crate::exec::Backend::on(ctx)),
+                            weights: None,
                         },
                     )
                     .await?;
@@ -247,6 +255,7 @@ pub async fn warm_loop_seg(
                             seed,
                             labeled: &labeled,
                             scans: Some(crate::exec::Backend::on(ctx)),
+                            weights: None,
                         },
                     )
                     .await?;

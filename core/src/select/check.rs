@@ -216,8 +216,14 @@ pub async fn check_strategy(
         match first {
             Some(sel) if k == 0 => picks.push(sel.picks.clone()),
             _ => {
-                let inp =
-                    SelectInput { x: input.x, budget: input.budget, seed, labeled: input.labeled, scans: input.scans };
+                let inp = SelectInput {
+                    x: input.x,
+                    budget: input.budget,
+                    seed,
+                    labeled: input.labeled,
+                    scans: input.scans,
+                    weights: None,
+                };
                 picks.push(super::select(name, &inp).await?.picks);
             }
         }

@@ -9,8 +9,10 @@
 //!   within R + max r_p ([`covering_bound`]); Malkomes et al. (NeurIPS 2015) bound this by a constant factor of the
 //!   best radius. It is not the single-machine run's pick list; its radius is measured against it
 //!   (`docs/results/composable-coreset-*`).
-//! - Every other strategy runs on the union's rows as on a pool (weights are carried in the files and checked, not
-//!   yet used by the strategies): an approximation of the single-machine run whose loss is not bounded.
+//! - The k-means strategies ([`super::WEIGHTED`]: alps, typiclust, typiclust-knn, kmeans-centroid, bal, fps) count
+//!   each union row as the pool rows it stands for (weighted k-means; typiclust-knn also weighs its clusters' sizes
+//!   and its typicality), the others run on the union's rows as on a pool: approximations of the single-machine run
+//!   whose loss is not bounded (measured in `docs/results/composable-weighted-*`).
 
 use super::exact::{kcenter_cover, Cover};
 use super::Matrix;
@@ -287,6 +289,15 @@ pub fn union_note(name: &str, union: Matrix, labeled: &[usize], picks: &[usize],
              100k × 384 synthetic rows the picks from 4 or 16 parts covered 1.00 % of the pool within one machine's \
              δ, against its 1.62 %: docs/results/composable-probcover-2026-12-06)",
             union.n, u.pool_rows
+        )
+    } else if super::WEIGHTED.contains(&name) {
+        format!(
+            "picked from the union of local coresets ({} rows standing for {}) with each row counted as the pool rows \
+             it stands for ({}): the picks approximate the single-machine ones without a bound (measured at 100k: \
+             docs/results/composable-weighted-2026-12-07)",
+            union.n,
+            u.pool_rows,
+            if name == "typiclust-knn" { "weighted k-means, cluster sizes and typicality" } else { "weighted k-means" }
         )
     } else {
         format!(

@@ -19,7 +19,7 @@
 //! D = 10⁵), so a skipped row's plain value could not have changed the result: exact, not approximately so.
 
 pub use super::kcenter::{kcenter, kcenter_cover, kcenter_f16, Cover, KCenterRun};
-use super::kmeans::{mean_variance, CentreSums, Clustering};
+use super::kmeans::{mean_variance_w, CentreSums, Clustering, Weights};
 pub use super::pairs::{delta_graph, delta_graph_clustered, other_label_scan, probcover_delta};
 use super::Matrix;
 use crate::cpu::min_dist_update::{f32_sum_error, sqdist_f32est, sqdist_f64, sqdist_f64c, F32_SUM_ABS};
@@ -68,7 +68,7 @@ struct KmeansPP;
 
 impl KmeansPP {
     #[allow(clippy::new_ret_no_self)] // returns the chosen rows
-    fn new(x: Matrix, first: usize, k: usize, rng: &mut Rng, st: &mut KmeansStats) -> Vec<usize> {
+    fn new(x: Matrix, ws: Weights, first: usize, k: usize, rng: &mut Rng, st: &mut KmeansStats) -> Vec<usize> {
         let n = x.n;
         let mut closest: Vec<f64> = par::map(n, |i| sqdist_f64(x.row(i), x.row(first)));
         st.exact += n as u64;
@@ -88,8 +88,8 @@ impl KmeansPP {
         let mut prefix = vec![0f64; n];
         for _ in 1..k {
             let mut acc = 0.0;
-            for (p, &c) in prefix.iter_mut().zip(&closest) {
-                acc += c;
+            for (i, (p, &c)) in prefix.iter_mut().zip(&closest).enumerate() {
+                acc += ws.of(i) * c;
                 *p = acc;
             }
             let pot = acc;
@@ -142,8 +142,9 @@ impl KmeansPP {
                 .iter()
                 .map(|mb| {
                     mb.iter().fold((0.0, 0.0), |(lo, hi), &(i, v)| {
-                        let m = cl[i as usize];
-                        (lo + (m - high(v)).max(0.0), hi + (m - if v.is_finite() { low(v) } else { 0.0 }).max(0.0))
+                        let (m, wi) = (cl[i as usize], ws.of(i as usize));
+                        let hi_term = (m - if v.is_finite() { low(v) } else { 0.0 }).max(0.0);
+                        (lo + wi * (m - high(v)).max(0.0), hi + wi * hi_term)
                     })
                 })
                 .collect();
@@ -156,7 +157,7 @@ impl KmeansPP {
                 let ev = imp.len() as u64;
                 imp.retain(|&(i, v)| v < cl[i as usize]);
                 imp.sort_unstable_by_key(|p| p.0);
-                let gain = imp.iter().fold(0.0, |g, &(i, v)| g + (cl[i as usize] - v));
+                let gain = imp.iter().fold(0.0, |g, &(i, v)| g + ws.of(i as usize) * (cl[i as usize] - v));
                 (gain, imp, ev)
             };
             let mut best: Option<(usize, f64, Vec<(u32, f64)>)> = None;
@@ -341,22 +342,36 @@ enum Step {
 /// Greedy k-means++ then Lloyd, exactly as [`super::kmeans::kmeans`] (same RNG stream, rules and arithmetic),
 /// accelerated as the module says.
 pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> (Clustering, KmeansStats) {
+    kmeans_weighted(x, None, k, seed, max_iter, tol)
+}
+
+/// [`super::kmeans::kmeans_weighted`] (each row counted `w[i]` times) bit for bit, accelerated the same way: the
+/// weights change the draws, the gains, the centres and the inertia, never which centre is nearest.
+pub fn kmeans_weighted(
+    x: Matrix,
+    w: Option<&[f64]>,
+    k: usize,
+    seed: u64,
+    max_iter: usize,
+    tol: f64,
+) -> (Clustering, KmeansStats) {
     let (n, d) = (x.n, x.d);
     if n == 0 || d == 0 {
-        return (super::kmeans::kmeans(x, k, seed, max_iter, tol), KmeansStats::default());
+        return (super::kmeans::kmeans_weighted(x, w, k, seed, max_iter, tol), KmeansStats::default());
     }
+    let ws = Weights(w);
     let k = k.clamp(1, n);
     let mut st = KmeansStats::default();
     let mut rng = Rng::new(seed ^ 0x6b6d_6561_6e73);
     let first = rng.below(n as u32) as usize;
     let t0 = crate::Instant::now();
-    let pp = KmeansPP::new(x, first, k, &mut rng, &mut st);
+    let pp = KmeansPP::new(x, ws, first, k, &mut rng, &mut st);
     st.seconds_init = t0.elapsed().as_secs_f64();
     let t0 = crate::Instant::now();
     let mut centers: Vec<f64> = pp.iter().flat_map(|&c| x.row(c).iter().map(|&v| v as f64)).collect();
     // Lloyd with group bounds (Yinyang): per row an upper bound on the distance to its centre and, per group of
     // centres, a lower bound on the distance to that group's centres but its own.
-    let total_var = mean_variance(x);
+    let total_var = mean_variance_w(x, w);
     let xn2: Vec<f64> = par::map(n, |i| x.row(i).iter().map(|&v| v as f64 * v as f64).sum());
     let gb = GemmBounds::new(d);
     // The relative bracket of an f32 distance estimate around the exact value.
@@ -481,7 +496,7 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> (Clu
                 lower[i * ng..(i + 1) * ng].copy_from_slice(&lbs);
             }
         };
-    let mut sums = CentreSums::new(k);
+    let mut sums = CentreSums::new(k, ws);
     for it in 0..max_iter.max(1) {
         st.iterations = it + 1;
         assign(&centers, &mut labels, &mut upper, &mut lower, &mut st);
@@ -523,7 +538,7 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> (Clu
     assign(&centers, &mut labels, &mut upper, &mut lower, &mut st);
     let bd: Vec<f64> = par::map(n, |i| sqdist_f64c(x.row(i), &centers[labels[i] * d..(labels[i] + 1) * d]));
     st.exact += n as u64;
-    let inertia = bd.iter().sum();
+    let inertia = bd.iter().enumerate().map(|(i, &v)| ws.of(i) * v).sum();
     st.seconds_lloyd = t0.elapsed().as_secs_f64();
     (Clustering { labels, centers, k, inertia }, st)
 }

@@ -23,30 +23,55 @@ fn sqdist(a: &[f32], c: &[f64]) -> f64 {
 /// The mean per-feature variance of the rows: Lloyd stops when the squared centre shift falls below `tol` times
 /// it (scikit-learn's rule).
 pub fn mean_variance(x: Matrix) -> f64 {
-    let (n, d) = (x.n, x.d);
-    let mut mean = vec![0f64; d];
-    for i in 0..n {
-        for (m, &v) in mean.iter_mut().zip(x.row(i)) {
-            *m += v as f64 / n as f64;
+    mean_variance_w(x, None)
+}
+
+/// Row weights: each row stands for `w[i]` rows (a union of local coresets, issue 26); `None` counts each once.
+/// Every weighted sum multiplies by the weight, and 1.0 · v = v exactly, so weights of 1 give the unweighted
+/// results bit for bit.
+#[derive(Clone, Copy)]
+pub struct Weights<'a>(pub Option<&'a [f64]>);
+
+impl Weights<'_> {
+    #[inline]
+    pub fn of(&self, i: usize) -> f64 {
+        self.0.map_or(1.0, |w| w[i])
+    }
+
+    /// The total weight of `rows` (their count unweighted), summed in their order.
+    pub fn total(&self, rows: impl Iterator<Item = usize>) -> f64 {
+        match self.0 {
+            None => rows.count() as f64,
+            Some(w) => rows.fold(0.0, |a, i| a + w[i]),
         }
     }
-    (0..n).map(|i| sqdist(x.row(i), &mean)).sum::<f64>() / (n * d) as f64
 }
 
-/// Lloyd's centre update: each centre becomes the mean of its rows (summed in f64 in row order; a centre without
-/// rows keeps its value). Returns the squared shift of all centres. The centres are summed on the CPU backend's
-/// threads, each over its own rows in row order, so the sums are the sequential ones bit for bit.
-pub(super) fn update_centres(x: Matrix, labels: &[usize], centers: &mut [f64], k: usize) -> f64 {
-    // A first update sums every centre's rows afresh.
-    CentreSums::new(k).update(x, labels, centers)
+/// [`mean_variance`] with each row counted `w` times: the weighted mean per-feature variance.
+pub fn mean_variance_w(x: Matrix, w: Option<&[f64]>) -> f64 {
+    let (n, d) = (x.n, x.d);
+    let ws = Weights(w);
+    let total = ws.total(0..n);
+    let mut mean = vec![0f64; d];
+    for i in 0..n {
+        let wi = ws.of(i);
+        for (m, &v) in mean.iter_mut().zip(x.row(i)) {
+            *m += wi * v as f64 / total;
+        }
+    }
+    (0..n).map(|i| ws.of(i) * sqdist(x.row(i), &mean)).sum::<f64>() / (total * d as f64)
 }
 
-/// Lloyd's centre update kept between iterations ([`super::exact::kmeans`]): the same means as
-/// [`update_centres`] bit for bit, each centre's sum resumed from where its rows first changed. A centre's sum is
+/// Lloyd's centre update: each centre becomes the (weighted) mean of its rows, summed in f64 in row order (a
+/// centre without rows keeps its value), the centres on the CPU backend's threads, each over its own rows in row
+/// order, so the sums are the sequential ones bit for bit. Kept between iterations ([`super::exact::kmeans`]),
+/// each centre's sum resumes from where its rows first changed. A centre's sum is
 /// the fold of its rows in row order; every `CHECK` rows the running sum is kept, so when the rows change the
 /// fold restarts from the last kept sum before the first changed row (the same rows in the same order before it
 /// give the same bits), and a centre whose rows did not change keeps its value (shift exactly 0).
-pub(super) struct CentreSums {
+pub(super) struct CentreSums<'w> {
+    /// Each row's weight (the sums are Σ w·x over Σ w).
+    w: Weights<'w>,
     /// Each centre's rows in row order, as last averaged.
     rows: Vec<Vec<u32>>,
     /// Each centre's running sums after 0, CHECK, 2·CHECK, … of its rows ([count, d] each).
@@ -57,15 +82,15 @@ pub(super) struct CentreSums {
     pub(super) plain: u64,
 }
 
-impl CentreSums {
+impl<'w> CentreSums<'w> {
     const CHECK: usize = 64;
 
-    pub(super) fn new(k: usize) -> Self {
-        CentreSums { rows: vec![Vec::new(); k], kept: vec![Vec::new(); k], first: true, summed: 0, plain: 0 }
+    pub(super) fn new(k: usize, w: Weights<'w>) -> Self {
+        CentreSums { w, rows: vec![Vec::new(); k], kept: vec![Vec::new(); k], first: true, summed: 0, plain: 0 }
     }
 
     /// Move each centre to the mean of its rows under `labels` (a centre without rows keeps its value); returns
-    /// the squared shift of all centres, as [`update_centres`].
+    /// the squared shift of all centres.
     pub(super) fn update(&mut self, x: Matrix, labels: &[usize], centers: &mut [f64]) -> f64 {
         let (d, k, check) = (x.d, self.rows.len(), Self::CHECK);
         let mut rows: Vec<Vec<u32>> = vec![Vec::new(); k];
@@ -85,9 +110,11 @@ impl CentreSums {
             let t = if first { 0 } else { same / check };
             let mut kept: Vec<f64> = if first { vec![0f64; d] } else { old_kept[j][..(t + 1) * d].to_vec() };
             let mut s: Vec<f64> = kept[t * d..(t + 1) * d].to_vec();
+            let ws = self.w;
             for (r, &i) in new.iter().enumerate().skip(t * check) {
+                let wi = ws.of(i as usize);
                 for (a, &v) in s.iter_mut().zip(x.row(i as usize)) {
-                    *a += v as f64;
+                    *a += wi * v as f64;
                 }
                 if (r + 1) % check == 0 {
                     kept.extend_from_slice(&s);
@@ -103,8 +130,9 @@ impl CentreSums {
             if rows[j].is_empty() {
                 continue; // empty cluster keeps its centre
             }
+            let total = self.w.total(rows[j].iter().map(|&i| i as usize));
             for t in 0..d {
-                let c = s[t] / rows[j].len() as f64;
+                let c = s[t] / total;
                 shift += (c - centers[j * d + t]).powi(2);
                 centers[j * d + t] = c;
             }
@@ -117,7 +145,15 @@ impl CentreSums {
 
 /// Cluster the rows of `x` into `k` groups.
 pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> Clustering {
+    kmeans_weighted(x, None, k, seed, max_iter, tol)
+}
+
+/// [`kmeans`] with each row counted `w[i]` times, as scikit-learn's `KMeans.fit(X, sample_weight=w)` does it:
+/// k-means++ draws by w·D² and gains Σ w·(improvement), centres are weighted means, the inertia Σ w·D², and
+/// the tolerance is scaled by the weighted variance. With `None` (or weights of 1) it is [`kmeans`] bit for bit.
+pub fn kmeans_weighted(x: Matrix, w: Option<&[f64]>, k: usize, seed: u64, max_iter: usize, tol: f64) -> Clustering {
     let (n, d) = (x.n, x.d);
+    let ws = Weights(w);
     let k = k.clamp(1, n.max(1));
     let mut rng = Rng::new(seed ^ 0x6b6d_6561_6e73);
     // Greedy k-means++: of 2 + ⌊ln k⌋ candidates drawn by D², the one that lowers the potential most (the
@@ -128,21 +164,21 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> Clus
     let mut closest: Vec<f64> = (0..n).map(|i| sqdist(x.row(i), &centers[0..d])).collect();
     let trials = 2 + (k as f64).ln().floor() as usize;
     for _ in 1..k {
-        let pot = closest.iter().fold(0.0, |a, &c| a + c);
+        let pot = closest.iter().enumerate().fold(0.0, |a, (i, &c)| a + ws.of(i) * c);
         let mut best: Option<(usize, f64)> = None;
         for _ in 0..trials {
             let target = rng.next_f64() * pot;
             let mut acc = 0.0;
             let mut cand = n - 1;
             for (i, &c) in closest.iter().enumerate() {
-                acc += c;
+                acc += ws.of(i) * c;
                 if acc > target {
                     cand = i;
                     break;
                 }
             }
             let row: Vec<f64> = x.row(cand).iter().map(|&v| v as f64).collect();
-            let gain = (0..n).fold(0.0, |g, i| g + (closest[i] - closest[i].min(sqdist(x.row(i), &row))));
+            let gain = (0..n).fold(0.0, |g, i| g + ws.of(i) * (closest[i] - closest[i].min(sqdist(x.row(i), &row))));
             if best.is_none_or(|(_, bg)| gain > bg) {
                 best = Some((cand, gain));
             }
@@ -156,7 +192,7 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> Clus
     }
     // Lloyd.
     let mut labels = vec![0usize; n];
-    let total_var = mean_variance(x);
+    let total_var = mean_variance_w(x, w);
     // The nearest centre of each point (lowest index on ties), points split across the CPU backend's threads.
     let assign = |centers: &[f64]| {
         crate::cpu::par::map(n, |i| {
@@ -175,16 +211,16 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> Clus
         for (l, (bj, _)) in labels.iter_mut().zip(assign(&centers)) {
             *l = bj;
         }
-        let shift = update_centres(x, &labels, &mut centers, k);
+        let shift = CentreSums::new(k, ws).update(x, &labels, &mut centers);
         if shift <= tol * total_var {
             break;
         }
     }
     // Final assignment to the final centres.
     let mut inertia = 0.0;
-    for (l, (bj, bd)) in labels.iter_mut().zip(assign(&centers)) {
+    for (i, (l, (bj, bd))) in labels.iter_mut().zip(assign(&centers)).enumerate() {
         *l = bj;
-        inertia += bd;
+        inertia += ws.of(i) * bd;
     }
     Clustering { labels, centers, k, inertia }
 }

@@ -62,6 +62,7 @@ pub struct Selection {
 }
 
 /// Inputs every cold-start strategy gets.
+#[derive(Clone, Copy)]
 pub struct SelectInput<'a> {
     pub x: Matrix<'a>,
     pub budget: usize,
@@ -71,7 +72,14 @@ pub struct SelectInput<'a> {
     /// Run the heavy parts as scans on this backend (the WGSL kernels or the CPU backend, through `Exec`); `None`
     /// runs the plain f64 reference code.
     pub scans: Option<Backend<'a>>,
+    /// How many pool rows each row stands for (a union of local coresets, issue 26); `None`: one each. Only the
+    /// strategies in [`WEIGHTED`] use them (their k-means counts each row `w` times; `typiclust-knn` also its
+    /// clusters' sizes and typicality); the others pick from the rows as from a pool.
+    pub weights: Option<&'a [f64]>,
 }
+
+/// The strategies that use [`SelectInput::weights`].
+pub const WEIGHTED: &[&str] = &["alps", "typiclust", "typiclust-knn", "kmeans-centroid", "bal", "fps"];
 
 /// Names of every cold-start strategy, in the order `--strategy all` runs them.
 pub const COLD_START: &[&str] = &[
@@ -100,8 +108,7 @@ pub const SCAN_MIN_ROWS: usize = 2048;
 /// Run a strategy by name; the scans' backend (when given) is used for pools of at least [`SCAN_MIN_ROWS`] rows.
 pub async fn select(name: &str, input: &SelectInput<'_>) -> Result<Selection> {
     let scans = input.scans.filter(|_| input.x.n >= SCAN_MIN_ROWS);
-    select_on(name, &SelectInput { x: input.x, budget: input.budget, seed: input.seed, labeled: input.labeled, scans })
-        .await
+    select_on(name, &SelectInput { scans, ..*input }).await
 }
 
 /// Run a strategy by name on exactly the device the input names (GPU path whenever `input.gpu` is given).
@@ -125,6 +132,15 @@ pub async fn select_on(name: &str, input: &SelectInput<'_>) -> Result<Selection>
     if let Some(&bad) = input.labeled.iter().find(|&&i| i >= input.x.n) {
         return Err(Error::Invalid(format!("labelled row {bad} is outside the pool of {}", input.x.n)));
     }
+    if let Some(w) = input.weights {
+        if w.len() != input.x.n {
+            return Err(Error::Invalid(format!("{} row weights for a pool of {} rows", w.len(), input.x.n)));
+        }
+        if let Some(i) = w.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
+            return Err(Error::Invalid(format!("row {i}'s weight {} is not a positive number", w[i])));
+        }
+    }
+    let input = &SelectInput { weights: input.weights.filter(|_| WEIGHTED.contains(&name)), ..*input };
     let mut sel = match name {
         "random" => strategies::random(input),
         "coreset" => strategies::coreset(input, None).await?,
@@ -155,6 +171,12 @@ pub async fn select_on(name: &str, input: &SelectInput<'_>) -> Result<Selection>
             return Err(Error::Unknown { kind: "strategy", name: other.to_string(), known });
         }
     };
+    if input.weights.is_some() {
+        sel.notes.push(format!(
+            "rows weighted by the pool rows each stands for: weighted k-means{}",
+            if name == "typiclust-knn" { ", cluster sizes and typicality" } else { "" }
+        ));
+    }
     sel.strategy = name.to_string();
     sel.seed = input.seed;
     strategies::finish(&mut sel, input);

@@ -52,7 +52,7 @@ pub fn delta_graph_plain(x: Matrix, delta: f64) -> (Vec<usize>, Vec<u32>) {
 /// reference's values through an f32 GEMM filter ([`super::exact`]); the greedy cover is the same.
 pub async fn probcover(input: &SelectInput<'_>) -> Result<Selection> {
     let dev = device(input, input.x)?;
-    let (c, note) = kmeans_noted(dev.as_ref(), input.x, input.budget, input.seed ^ 0x9c0, 300).await?;
+    let (c, note) = kmeans_noted(dev.as_ref(), input.x, None, input.budget, input.seed ^ 0x9c0, 300).await?;
     let mut s = match &dev {
         Some(pool) if !pool.be.is_gpu() => {
             // The CPU backend: the plain reference's δ and graph, pairs filtered by an f32 GEMM (exact), the

@@ -46,8 +46,10 @@ pub(super) fn members(labels: &[usize], k: usize) -> Vec<Vec<usize>> {
 pub(super) type Device<'a> = Pool<'a>;
 
 /// `x` on the input's scan backend, when it has one.
+/// The scans' pool of `x`, or None when the input has none or is weighted (weighted k-means runs on the CPU
+/// backend, see [`kmeans_noted`]).
 pub(super) fn device<'a>(input: &SelectInput<'a>, x: Matrix<'a>) -> Result<Option<Device<'a>>> {
-    input.scans.map(|be| Pool::upload(be, x)).transpose()
+    input.scans.filter(|_| input.weights.is_none()).map(|be| Pool::upload(be, x)).transpose()
 }
 
 /// k-means of `x` in the scans when given (the pool must hold `x`), else the plain reference (same algorithm
@@ -59,23 +61,26 @@ pub(super) async fn kmeans_on(
     seed: u64,
     max_iter: usize,
 ) -> Result<Clustering> {
-    Ok(kmeans_noted(dev, x, k, seed, max_iter).await?.0)
+    Ok(kmeans_noted(dev, x, None, k, seed, max_iter).await?.0)
 }
 
 /// [`kmeans_on`], with a note of the work done on the CPU backend (distances against the plain algorithm's; no
 /// times, so a run's notes are as deterministic as its picks).
+/// With row weights `w` it is the weighted k-means ([`super::kmeans::kmeans_weighted`]), always on the CPU backend
+/// (the GPU's scans have no weighted centre update; weighted pools are unions of local coresets, small).
 pub(super) async fn kmeans_noted(
     dev: Option<&Device<'_>>,
     x: Matrix<'_>,
+    w: Option<&[f64]>,
     k: usize,
     seed: u64,
     max_iter: usize,
 ) -> Result<(Clustering, Option<String>)> {
     match dev {
-        Some(pool) if pool.be.is_gpu() => Ok((scan::kmeans(pool, k, seed, max_iter, 1e-4).await?, None)),
+        Some(pool) if pool.be.is_gpu() && w.is_none() => Ok((scan::kmeans(pool, k, seed, max_iter, 1e-4).await?, None)),
         // The CPU backend: the plain algorithm's result, accelerated (pruned k-means++, Yinyang's Lloyd).
         _ => {
-            let (c, st) = super::exact::kmeans(x, k, seed, max_iter, 1e-4);
+            let (c, st) = super::exact::kmeans_weighted(x, w, k, seed, max_iter, 1e-4);
             if std::env::var_os("MEDPICK_SELECT_TRACE").is_some() {
                 eprintln!(
                     "k-means k = {}: k-means++ {:.3} s, Lloyd {:.3} s (GEMM assignments {:.3} s, centre updates {:.3} s summing {} of {} rows, bounds {:.3} s)",
@@ -83,8 +88,13 @@ pub(super) async fn kmeans_noted(
                 );
             }
             let note = format!(
-                "k-means k = {}: {} iterations; {} exact and {} f32-estimated distances (plain: {})",
-                c.k, st.iterations, st.exact, st.filtered, st.plain
+                "{}k-means k = {}: {} iterations; {} exact and {} f32-estimated distances (plain: {})",
+                if w.is_some() { "weighted " } else { "" },
+                c.k,
+                st.iterations,
+                st.exact,
+                st.filtered,
+                st.plain
             );
             Ok((c, Some(note)))
         }
@@ -98,7 +108,7 @@ pub(super) async fn cluster(
     k: usize,
     seed_salt: u64,
 ) -> Result<Clustering> {
-    kmeans_on(dev, input.x, k, input.seed ^ seed_salt, 300).await
+    Ok(kmeans_noted(dev, input.x, input.weights, k, input.seed ^ seed_salt, 300).await?.0)
 }
 
 pub(super) fn l2_normalize(x: Matrix) -> Vec<f32> {
@@ -143,17 +153,21 @@ pub async fn alps(input: &SelectInput<'_>) -> Result<Selection> {
 /// TypiClust (MedCAL variant) given a clustering: per cluster, the member with the highest cosine similarity
 /// to the cluster's mean, chosen by MedCAL's typicality 1/(cosine distance + 1e-10). The score reported is that
 /// cosine similarity (1 for a cluster of one): the typicality itself is 1e10 there, a sentinel, not a measure.
-pub fn typiclust_from(x: Matrix, labels: &[usize], k: usize) -> Selection {
+/// With row weights `w`, the cluster's mean is the weighted one (1.0 · v = v: weights of 1 change nothing).
+pub fn typiclust_from(x: Matrix, w: Option<&[f64]>, labels: &[usize], k: usize) -> Selection {
+    let ws = super::kmeans::Weights(w);
     let mut sel = empty();
     for m in members(labels, k).iter().filter(|m| !m.is_empty()) {
         let mut mean = vec![0f64; x.d];
         for &i in m {
+            let wi = ws.of(i);
             for (s, &v) in mean.iter_mut().zip(x.row(i)) {
-                *s += v as f64;
+                *s += wi * v as f64;
             }
         }
+        let total = ws.total(m.iter().copied());
         for s in &mut mean {
-            *s /= m.len() as f64;
+            *s /= total;
         }
         let mn = mean.iter().map(|v| v * v).sum::<f64>().sqrt();
         let cos: Vec<f64> = m
@@ -176,7 +190,7 @@ pub fn typiclust_from(x: Matrix, labels: &[usize], k: usize) -> Selection {
 pub async fn typiclust(input: &SelectInput<'_>) -> Result<Selection> {
     let dev = device(input, input.x)?;
     let c = cluster(input, dev.as_ref(), input.budget, 0x7c1).await?;
-    Ok(typiclust_from(input.x, &c.labels, c.k))
+    Ok(typiclust_from(input.x, input.weights, &c.labels, c.k))
 }
 
 /// `typiclust-spread` (medpick's class-spreading variant): TypiClust's picks spread evenly over the pool's
@@ -201,7 +215,7 @@ pub async fn typiclust_spread(input: &SelectInput<'_>) -> Result<Selection> {
         let sub_dev =
             input.scans.filter(|_| g.len() >= super::SCAN_MIN_ROWS).map(|be| Pool::upload(be, sub)).transpose()?;
         let cl = kmeans_on(sub_dev.as_ref(), sub, share, input.seed ^ 0x5b7f ^ gi as u64, 300).await?;
-        let s = typiclust_from(sub, &cl.labels, cl.k);
+        let s = typiclust_from(sub, None, &cl.labels, cl.k);
         sel.picks.extend(s.picks.iter().map(|&p| g[p]));
         sel.scores.extend(s.scores);
     }
@@ -241,18 +255,20 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
     let xn = l2_normalize(input.x);
     let x = Matrix { data: &xn, n: input.x.n, d: input.x.d };
     let k = (input.labeled.len() + input.budget).min(500).min(x.n);
-    let (c, note) = kmeans_noted(device(input, x)?.as_ref(), x, k, input.seed ^ 0x7c2, 300).await?;
+    let (c, note) = kmeans_noted(device(input, x)?.as_ref(), x, input.weights, k, input.seed ^ 0x7c2, 300).await?;
     let labeled: HashSet<usize> = input.labeled.iter().copied().collect();
-    // Each cluster's members in row order; labelled and picked rows leave them.
+    let ws = super::kmeans::Weights(input.weights);
+    // Each cluster's members in row order; labelled and picked rows leave them. A cluster's size is its members'
+    // total weight (their count unweighted).
     let mut mem = members(&c.labels, c.k);
-    let mut table: Vec<(usize, usize, usize)> = (0..c.k)
-        .map(|j| (j, mem[j].len(), mem[j].iter().filter(|i| labeled.contains(i)).count()))
-        .filter(|&(_, size, _)| size > 5)
+    let mut table: Vec<(usize, f64, usize)> = (0..c.k)
+        .map(|j| (j, ws.total(mem[j].iter().copied()), mem[j].iter().filter(|i| labeled.contains(i)).count()))
+        .filter(|&(_, size, _)| size > 5.0)
         .collect();
     if table.is_empty() {
-        table = (0..c.k).map(|j| (j, mem[j].len(), 0)).collect();
+        table = (0..c.k).map(|j| (j, ws.total(mem[j].iter().copied()), 0)).collect();
     }
-    table.sort_by(|a, b| a.2.cmp(&b.2).then(b.1.cmp(&a.1)).then(a.0.cmp(&b.0)));
+    table.sort_by(|a, b| a.2.cmp(&b.2).then(b.1.total_cmp(&a.1)).then(a.0.cmp(&b.0)));
     for m in mem.iter_mut() {
         m.retain(|i| !labeled.contains(i));
     }
@@ -260,7 +276,8 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
     let mut t = 0;
     let mut misses = 0;
     // The CPU backend: the plain typicality, each member's nearest cluster-mates found once per cluster.
-    let mut cached = input.scans.filter(|be| !be.is_gpu()).map(|_| super::typicality::Typicality::new(x));
+    let mut cached =
+        input.scans.filter(|be| !be.is_gpu() && input.weights.is_none()).map(|_| super::typicality::Typicality::new(x));
     while sel.picks.len() < input.budget && misses < table.len() {
         let cl = table[t % table.len()].0;
         t += 1;
@@ -270,6 +287,14 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
             continue;
         }
         misses = 0;
+        if let Some(w) = input.weights {
+            if let Some((j, v)) = argmax(weighted_typicality(x, w, idx).into_iter()) {
+                sel.picks.push(idx[j]);
+                sel.scores.push(v);
+                mem[cl].remove(j);
+            }
+            continue;
+        }
         let kk = (idx.len() / 2).clamp(1, 20);
         if let Some(tc) = cached.as_mut() {
             if let Some((j, v)) = argmax(tc.of(cl, idx).into_iter()) {
@@ -317,6 +342,34 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
         sel.notes.push(format!("typicality: {} exact pair distances (plain: {})", tc.exact, tc.plain));
     }
     Ok(sel)
+}
+
+/// TypiClust's typicality of each of `idx` with each row counted `w` times: 1/(mean squared distance to its
+/// k = min(20, ⌊W/2⌋) nearest rows of the pool + 1e-5), where W is the members' total weight and another member
+/// j counts as w[j] rows at its distance (a member's own other rows are not counted: where they lie is not
+/// known). With weights of 1 it is the unweighted typicality bit for bit.
+pub(super) fn weighted_typicality(x: Matrix, w: &[f64], idx: &[usize]) -> Vec<f64> {
+    let kk = ((idx.iter().fold(0.0, |a, &i| a + w[i]) / 2.0).floor()).clamp(1.0, 20.0);
+    crate::cpu::par::map(idx.len(), |r| {
+        let i = idx[r];
+        let mut ds: Vec<(f64, f64)> = idx
+            .iter()
+            .filter(|&&j| j != i)
+            .map(|&j| (crate::cpu::min_dist_update::sqdist_f64(x.row(i), x.row(j)), w[j]))
+            .collect();
+        ds.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (mut left, mut sum, mut count) = (kk, 0.0, 0.0);
+        for (d, wj) in ds {
+            if left <= 0.0 {
+                break;
+            }
+            let take = wj.min(left);
+            sum += take * d;
+            count += take;
+            left -= take;
+        }
+        1.0 / (if count > 0.0 { sum / count } else { 0.0 } + 1e-5)
+    })
 }
 
 /// BAL (MedCAL): cluster distance difference d₂ − d₁ to 100 centres; the `budget` largest.
@@ -401,7 +454,7 @@ pub async fn fps(input: &SelectInput<'_>) -> Result<Selection> {
 pub async fn kmeans_centroid(input: &SelectInput<'_>) -> Result<Selection> {
     let xn = l2_normalize(input.x);
     let x = Matrix { data: &xn, n: input.x.n, d: input.x.d };
-    let c = kmeans_on(device(input, x)?.as_ref(), x, input.budget, input.seed ^ 0xd90, 100).await?;
+    let c = kmeans_noted(device(input, x)?.as_ref(), x, input.weights, input.budget, input.seed ^ 0xd90, 100).await?.0;
     Ok(alps_from(x, &c))
 }
 

@@ -91,7 +91,7 @@ mod tests {
         let labeled = [300usize, 301, 5];
         let (mut strat, mut rand) = (Vec::new(), Vec::new());
         for seed in 0..20 {
-            let input = SelectInput { x, budget: 16, seed, labeled: &labeled, scans: None };
+            let input = SelectInput { x, budget: 16, seed, labeled: &labeled, scans: None, weights: None };
             let s = pollster::block_on(select("stratified", &input)).unwrap();
             let mut uniq = s.picks.clone();
             uniq.sort_unstable();
@@ -106,7 +106,7 @@ mod tests {
         assert!(strat.iter().all(|&k| (3..=5).contains(&k)), "{strat:?}");
         assert!(rand.iter().any(|&k| !(3..=5).contains(&k)), "{rand:?}");
         // A pick's score is its coarse mode's share of the pool.
-        let input = SelectInput { x, budget: 16, seed: 0, labeled: &[], scans: None };
+        let input = SelectInput { x, budget: 16, seed: 0, labeled: &[], scans: None, weights: None };
         let s = pollster::block_on(select("stratified", &input)).unwrap();
         assert_eq!(s.scores.len(), 16);
         assert!(s.scores.iter().all(|&v| v > 0.0 && v <= 1.0));

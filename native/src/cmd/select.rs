@@ -213,12 +213,15 @@ pub fn select(a: SelectArgs) -> Result<u8> {
     let x = Matrix::new(&feats.data, feats.ids.len(), feats.dim)?;
     let strategy = select::evidence::resolve(&a.strategy, kind);
     let names: Vec<&str> = if strategy == "all" { select::COLD_START.to_vec() } else { vec![strategy.as_str()] };
+    // A union of local coresets: each row counts as the pool rows it stands for (where the strategy can use it).
+    let weights: Option<Vec<f64>> = union.as_ref().map(|u| u.weights.iter().map(|&w| w as f64).collect());
     let input = SelectInput {
         x,
         budget: a.budget,
         seed: a.seed,
         labeled: &labeled,
         scans: if a.cpu { None } else { Some(medpick_core::exec::Backend::on(ctx.as_ref())) },
+        weights: weights.as_deref(),
     };
     let pb = progress_bar("select");
     pb.set_length(names.len() as u64);
