@@ -114,13 +114,16 @@ pub fn run_composable(
     factor: usize,
     strategy: &str,
     skewed: bool,
+    coreset: &str,
     out: Option<PathBuf>,
 ) -> Result<u8> {
+    let kind = medpick_core::select::composable::LocalKind::parse(coreset)?;
     if let Some(o) = &out {
         medpick_core::manifest::refuse_existing(o, false)?;
     }
-    let r =
-        pollster::block_on(medpick_core::bench::composable::composable(n, d, parts, budget, factor, strategy, skewed))?;
+    let r = pollster::block_on(medpick_core::bench::composable::composable(
+        n, d, parts, budget, factor, strategy, skewed, kind,
+    ))?;
     print!("{}", r.table());
     if let Some(o) = out {
         std::fs::write(&o, serde_json::to_string_pretty(&r)?)?;

@@ -12,7 +12,7 @@ mod cmd;
 mod progress;
 mod web;
 
-use cmd::{info, ingest, protocol, segment, select, serve, train};
+use cmd::{export, info, ingest, protocol, segment, select, serve, train};
 
 /// The progress bar of every long step: redrawn on a terminal, plain log lines otherwise (`progress.rs`).
 pub(crate) use progress::bar as progress_bar;
@@ -65,6 +65,10 @@ enum Cmd {
     /// Pick which samples to annotate first: embeds if needed, runs a cold-start strategy, writes
     /// rank,id,score,strategy,seed as CSV (and JSON with --json).
     Select(select::SelectArgs),
+    /// Write feature files (one, the parts of `embed --shard`, or local coresets) as one Parquet table for other
+    /// tools: `id`, `features` (fixed-size list of float32), `weight` for coresets; the model and preprocessing in
+    /// the file's metadata.
+    Export(export::ExportArgs),
     /// Train a classification head (linear probe or DropQuery's classifier) on a feature file from a CSV of
     /// labels (`id,label`; e.g. picks.csv with a label column filled in by the annotator), or with `--task seg`
     /// a segmentation head on the feature grids of the images of `--dataset` that have masks.
@@ -248,6 +252,9 @@ enum BenchCmd {
         /// Clusters of unequal sizes (cluster c drawn with probability ∝ 1/(c + 1)) instead of 64 equal ones.
         #[arg(long)]
         skewed: bool,
+        /// How the local coresets are made: k-center (spread-out rows) or k-means (a row per local cluster).
+        #[arg(long, default_value = "k-center")]
+        coreset: String,
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
@@ -374,6 +381,7 @@ fn main() -> ExitCode {
         Cmd::Ingest(a) => ingest::ingest(a).map(|ok| if ok { 0 } else { 3 }),
         Cmd::Embed(a) => select::embed(a),
         Cmd::Select(a) => select::select(a),
+        Cmd::Export(a) => export::export(a),
         Cmd::Train(a) => train::train(a).map(passed),
         Cmd::Eval(a) => train::eval(a).map(passed),
         Cmd::Next(a) => train::next(a).map(passed),
@@ -388,8 +396,8 @@ fn main() -> ExitCode {
         Cmd::Bench { what: BenchCmd::Select(a) } => bench_select::run(a).map(passed),
         Cmd::Bench { what: BenchCmd::Serve(a) } => bench_serve::run(a).map(passed),
         Cmd::Bench { what: BenchCmd::SelectCell(a) } => bench_select::run_cell(a).map(passed),
-        Cmd::Bench { what: BenchCmd::Composable { n, d, parts, budget, factor, strategy, skewed, out } } => {
-            bench_select::run_composable(n, d, parts, budget, factor, &strategy, skewed, out)
+        Cmd::Bench { what: BenchCmd::Composable { n, d, parts, budget, factor, strategy, skewed, coreset, out } } => {
+            bench_select::run_composable(n, d, parts, budget, factor, &strategy, skewed, &coreset, out)
         }
         Cmd::Bench { what: BenchCmd::Loop(a) } => protocol::run_loop(a).map(passed),
         Cmd::Bench {

@@ -7,11 +7,13 @@
 #   scripts/slurm/embed-coreset-select.sh DATASET OUTDIR PARTS BUDGET [medpick select options...]
 #
 # Environment: MEDPICK (the binary; default `medpick` on PATH), MEDPICK_EMBED_ARGS (e.g. "--model litemedsam"),
-# CORESET_FACTOR (rows per part = factor × BUDGET; default 4), SBATCH_ARGS (for every job), WAIT=1 to return only
-# when the select job has ended. Writes OUTDIR/parts/, OUTDIR/coresets/, OUTDIR/picks.csv and OUTDIR/logs/.
+# CORESET_FACTOR (rows per part = factor × BUDGET; default 4), CORESET_KIND (k-center, the default, for coreset,
+# probcover and diversity; k-means for alps, typiclust, typiclust-knn, whose picks then count each row by its
+# weight), SBATCH_ARGS (for every job), WAIT=1 to return only when the select job has ended. Writes OUTDIR/parts/,
+# OUTDIR/coresets/, OUTDIR/picks.csv and OUTDIR/logs/.
 set -euo pipefail
 if [ $# -lt 4 ]; then
-  sed -n '2,12p' "$0" >&2
+  sed -n '2,14p' "$0" >&2
   exit 2
 fi
 data=$(realpath "$1") out=$(realpath -m "$2") n=$3 budget=$4
@@ -31,7 +33,7 @@ embed=${embed%%;*}
 cores=$(sbatch --parsable --array="0-$((n - 1))" --dependency="aftercorr:$embed" --kill-on-invalid-dep=yes \
   ${SBATCH_ARGS:-} -J medpick-coreset -o "$out/logs/coreset-%a.out" \
   --wrap "$(q "$bin") select $(q "$out/parts")/part_$task.safetensors --shard auto --budget $budget \
---coreset-factor ${CORESET_FACTOR:-4} --force --coreset-out $(q "$out/coresets")/coreset_$task.safetensors")
+--coreset-factor ${CORESET_FACTOR:-4} --coreset-kind $(q "${CORESET_KIND:-k-center}") --force --coreset-out $(q "$out/coresets")/coreset_$task.safetensors")
 cores=${cores%%;*}
 wait_flag=()
 [ "${WAIT:-0}" = 1 ] && wait_flag=(--wait)

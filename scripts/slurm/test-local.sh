@@ -109,6 +109,14 @@ grep -q "every one of the pool's 24 rows is within" "$run/logs/select.out" \
   || { echo "slurm test (coresets): no covering radius in the select log:" >&2; cat "$run/logs/select.out" >&2; exit 1; }
 [ "$(wc -l < "$run/picks.csv")" -eq 4 ] || { echo "slurm test (coresets): picks.csv is not 3 picks" >&2; exit 1; }
 echo "slurm: embed -> 4 local coresets -> coreset on their union, chained by aftercorr/afterok"
+# The same chain with k-means coresets and a k-means strategy: its picks count each union row by its weight.
+run="$work/run-kmeans"
+MEDPICK="$bin" MEDPICK_EMBED_ARGS="--model pixels --cache none" CORESET_FACTOR=2 CORESET_KIND=k-means WAIT=1 \
+  timeout 600 scripts/slurm/embed-coreset-select.sh samples/dsb2018/images "$run" 4 3 --strategy alps --json >/dev/null
+grep -q "local k-means coresets" "$run/logs/select.out" && grep -q "rows weighted by the pool rows" "$run/picks.json" \
+  || { echo "slurm test (k-means coresets): not picked with the weights:" >&2; cat "$run/logs/select.out" >&2; exit 1; }
+[ "$(wc -l < "$run/picks.csv")" -eq 4 ] || { echo "slurm test (k-means coresets): picks.csv is not 3 picks" >&2; exit 1; }
+echo "slurm: embed -> 4 local k-means coresets -> alps on their union with the weights"
 if [ -d ../shared/data/dsb2018/images ]; then
   check dsb2018 ../shared/data/dsb2018/images 8 46
 elif [ "${REQUIRE_SHARED:-0}" = 1 ]; then

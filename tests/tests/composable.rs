@@ -174,17 +174,52 @@ fn select_shard_writes_local_coresets_and_the_union_is_picked_from() {
         );
         let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{out}");
-        assert!(out.contains(&format!("part {i}/3: 2000 rows -> local coreset of 40 rows")), "{out}");
+        assert!(out.contains(&format!("part {i}/3: 2000 rows -> local k-center coreset of 40 rows")), "{out}");
     }
     // The union: coreset's picks come with the radius that covers the whole pool.
     let picks = dir.join("picks.csv");
     let o = medpick(&["select", "--budget", "10", "--strategy", "coreset", "--out"], &[&picks, &dir.join("cs")], &[]);
     let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{out}");
-    assert!(out.contains("the union of 3 local coresets, 120 rows standing for 6000"), "{out}");
+    assert!(out.contains("the union of 3 local k-center coresets, 120 rows standing for 6000"), "{out}");
     assert!(out.contains("every one of the pool's 6000 rows is within"), "{out}");
     let csv = std::fs::read_to_string(&picks).unwrap();
     assert_eq!(csv.lines().count(), 11, "{csv}");
+    // k-means coresets: the row nearest each local k-means centre, weighted by its cluster; alps picks from their
+    // union counting each row by its weight.
+    let km = |i: usize| dir.join("km").join(format!("coreset_{i}.safetensors"));
+    for i in 0..3 {
+        let shard = format!("{i}/3");
+        let args = ["select", "--budget", "10", "--shard", &shard, "--coreset-kind", "k-means", "--coreset-out"];
+        let o = medpick(&args, &[&km(i), &pool], &[]);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{out}");
+        assert!(out.contains(&format!("part {i}/3: 2000 rows -> local k-means coreset of 40 rows")), "{out}");
+    }
+    let o = medpick(
+        &["select", "--budget", "10", "--strategy", "alps", "--json", "--out"],
+        &[&dir.join("alps.csv"), &dir.join("km")],
+        &[],
+    );
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("the union of 3 local k-means coresets, 120 rows standing for 6000"), "{out}");
+    let json = std::fs::read_to_string(dir.join("alps.json")).unwrap();
+    assert!(json.contains("rows weighted by the pool rows each stands for: weighted k-means"), "{json}");
+    // Coresets of the two kinds do not mix.
+    let o = medpick(&["select", "--budget", "10", "--out"], &[&dir.join("p4.csv"), &cs(0), &cs(1), &km(2)], &[]);
+    let se = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && se.contains("is a k-center coreset but"), "{se}");
+    // The union as one Parquet table for other tools (ids, features, weights), never over an existing file.
+    let pq = dir.join("union.parquet");
+    let o = medpick(&["export", "--out"], &[&pq, &dir.join("km")], &[]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("wrote 120 rows × 32 features from 3 file(s) (local coresets: with their weights)"), "{out}");
+    let bytes = std::fs::read(&pq).unwrap();
+    assert!(bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"), "not a Parquet file");
+    let o = medpick(&["export", "--out"], &[&pq, &pool], &[]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("exists"), "overwrote the export");
     // A missing part is named; coresets and plain features do not mix.
     let files: Vec<PathBuf> = vec![cs(0), cs(2)];
     let o = medpick(&["select", "--budget", "10", "--out"], &[&dir.join("p2.csv"), &files[0], &files[1]], &[]);

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::exec::Backend;
-use crate::select::composable::{covering_radius, local_coreset, part_rows};
+use crate::select::composable::{covering_radius, part_rows};
 use crate::select::{Matrix, SelectInput};
 use crate::Result;
 
@@ -40,6 +40,9 @@ pub struct ComposableReport {
     pub union_delta: Option<f64>,
     pub single_coverage: Option<f64>,
     pub coverage: Option<f64>,
+    /// How the local coresets were made: "k-center" or "k-means".
+    #[serde(default)]
+    pub coreset: String,
     /// The features: 64 equal clusters, or (`skewed`) cluster c drawn with probability ∝ 1/(c + 1).
     #[serde(default)]
     pub skewed: bool,
@@ -59,6 +62,12 @@ pub struct ComposableReport {
     pub unweighted_typicality: Option<f64>,
     #[serde(default)]
     pub unweighted_mean_sq: Option<f64>,
+    /// How the picks spread over the 64 generating clusters against one machine's picks: the total variation
+    /// distance ½ Σ_c |share_c − share_c(one machine)| of the union's picks, and of the unweighted union's.
+    #[serde(default)]
+    pub cluster_tv: f64,
+    #[serde(default)]
+    pub unweighted_cluster_tv: Option<f64>,
 }
 
 /// Mean typicality of `picks` over the whole pool: 1 / (mean squared distance to the k = 20 nearest other rows +
@@ -170,8 +179,20 @@ pub async fn composable(
     factor: usize,
     strategy: &str,
     skewed: bool,
+    kind: crate::select::composable::LocalKind,
 ) -> Result<ComposableReport> {
-    let data = if skewed { super::synthetic_features_skewed(n, d, 0) } else { super::synthetic_features(n, d, 0) };
+    let (data, truth) = super::synthetic_labelled(n, d, 0, skewed);
+    // Total variation between two pick lists' shares of the generating clusters.
+    let tv = |a: &[usize], b: &[usize]| {
+        let share = |p: &[usize]| {
+            let mut h = vec![0f64; 64];
+            for &i in p {
+                h[truth[i] as usize] += 1.0 / p.len().max(1) as f64;
+            }
+            h
+        };
+        share(a).iter().zip(share(b)).map(|(x, y)| (x - y).abs()).sum::<f64>() / 2.0
+    };
     let x = Matrix::new(&data, n, d)?;
     let t = crate::Instant::now();
     let (single, single_delta) = pick(x, strategy, budget, 0, None).await?;
@@ -182,7 +203,7 @@ pub async fn composable(
         let r = part_rows(n, crate::embed::parts::Shard { index: i, count: parts });
         let t = crate::Instant::now();
         let part = Matrix::new(&data[r.start * d..r.end * d], r.len(), d)?;
-        let c = local_coreset(part, factor * budget, i as u64);
+        let c = crate::select::composable::local_coreset_of(part, factor * budget, i as u64, kind);
         part_seconds.push(t.elapsed().as_secs_f64());
         largest = largest.max(c.radius());
         union_rows.extend(c.rows.iter().map(|&j| r.start + j));
@@ -228,12 +249,15 @@ pub async fn composable(
         single_coverage,
         coverage: cover,
         skewed,
+        coreset: kind.name().to_string(),
         single_mean_sq: mean_sq_distance(x, &single),
         mean_sq: mean_sq_distance(x, &picks),
         weighted,
         unweighted_radius: unweighted.as_ref().map(|p| covering_radius(x, p)),
         unweighted_typicality: unweighted.as_ref().map(|p| mean_typicality(x, p)),
         unweighted_mean_sq: unweighted.as_ref().map(|p| mean_sq_distance(x, p)),
+        cluster_tv: tv(&picks, &single),
+        unweighted_cluster_tv: unweighted.as_ref().map(|p| tv(p, &single)),
     })
 }
 
@@ -243,17 +267,18 @@ impl ComposableReport {
         let max_part = self.part_seconds.iter().copied().fold(0.0, f64::max);
         let sum_part: f64 = self.part_seconds.iter().sum();
         format!(
-            "{}, {} × {} synthetic features (64 clusters{}), B = {}, {} parts, local coresets of {} × B, {} threads\n\n\
-             | run | wall time | covering radius over the pool | ratio to one machine | mean typicality of the picks | mean squared distance to the nearest pick |\n\
-             |---|---|---|---|---|---|\n\
-             | one machine | {:.2} s | {:.4} | 1.000 | {:.5} | {:.4} |\n\
-             | {} parts + union of {} rows{} | {:.2} s per part at most ({:.2} s all parts) + {:.2} s on the union | {:.4} (guaranteed ≤ {:.4}) | {:.3} | {:.5} | {:.4} |\n",
+            "{}, {} × {} synthetic features (64 clusters{}), B = {}, {} parts, local {} coresets of {} × B, {} threads\n\n\
+             | run | wall time | covering radius over the pool | ratio to one machine | mean typicality of the picks | mean squared distance to the nearest pick | picks' cluster shares: distance to one machine's (TV) |\n\
+             |---|---|---|---|---|---|---|\n\
+             | one machine | {:.2} s | {:.4} | 1.000 | {:.5} | {:.4} | 0 |\n\
+             | {} parts + union of {} rows{} | {:.2} s per part at most ({:.2} s all parts) + {:.2} s on the union | {:.4} (guaranteed ≤ {:.4}) | {:.3} | {:.5} | {:.4} | {:.3} |\n",
             self.strategy,
             self.n,
             self.d,
             if self.skewed { ", sizes ∝ 1/(c + 1)" } else { "" },
             self.budget,
             self.parts,
+            self.coreset,
             self.factor,
             self.threads,
             self.single_seconds,
@@ -270,11 +295,13 @@ impl ComposableReport {
             self.bound,
             self.radius / self.single_radius,
             self.typicality,
-            self.mean_sq
+            self.mean_sq,
+            self.cluster_tv
         ) + &match (self.unweighted_radius, self.unweighted_typicality, self.unweighted_mean_sq) {
             (Some(r), Some(t), Some(m)) => format!(
-                "| the same union, weights not used | — | {r:.4} | {:.3} | {t:.5} | {m:.4} |\n",
-                r / self.single_radius
+                "| the same union, weights not used | — | {r:.4} | {:.3} | {t:.5} | {m:.4} | {:.3} |\n",
+                r / self.single_radius,
+                self.unweighted_cluster_tv.unwrap_or(f64::NAN)
             ),
             _ => String::new(),
         } + &match (self.single_delta, self.single_coverage, self.coverage) {

@@ -198,21 +198,18 @@ pub async fn encoder_dinov2_shape(
 /// Synthetic features for `bench select`: a seeded mixture of 64 Gaussian clusters (centres N(0, 1), spread
 /// 0.5) in `d` dimensions, so clustering, kNN and coverage see structure rather than uniform noise.
 pub fn synthetic_features(n: usize, d: usize, seed: u64) -> Vec<f32> {
-    let mut rng = Rng::new(seed ^ 0x005e_1ec7);
-    let k = 64;
-    let centers: Vec<f32> = (0..k * d).map(|_| rng.normal()).collect();
-    let mut x = Vec::with_capacity(n * d);
-    for _ in 0..n {
-        let c = rng.below(k as u32) as usize;
-        x.extend(centers[c * d..(c + 1) * d].iter().map(|&m| m + 0.5 * rng.normal()));
-    }
-    x
+    synthetic_labelled(n, d, seed, false).0
 }
 
 /// [`synthetic_features`] with clusters of unequal sizes: cluster c is drawn with probability ∝ 1/(c + 1) (the
 /// largest of the 64 holds about a fifth of the rows, the smallest 0.3 %).
 pub fn synthetic_features_skewed(n: usize, d: usize, seed: u64) -> Vec<f32> {
-    let mut rng = Rng::new(seed ^ 0x5ce3_ed00);
+    synthetic_labelled(n, d, seed, true).0
+}
+
+/// The synthetic features and each row's cluster (of 64): equal sizes, or `skewed`.
+pub fn synthetic_labelled(n: usize, d: usize, seed: u64, skewed: bool) -> (Vec<f32>, Vec<u32>) {
+    let mut rng = Rng::new(seed ^ if skewed { 0x5ce3_ed00 } else { 0x005e_1ec7 });
     let k = 64;
     let centers: Vec<f32> = (0..k * d).map(|_| rng.normal()).collect();
     let cum: Vec<f64> = (0..k)
@@ -221,14 +218,18 @@ pub fn synthetic_features_skewed(n: usize, d: usize, seed: u64) -> Vec<f32> {
             Some(*a)
         })
         .collect();
-    let total = cum[k - 1];
-    let mut x = Vec::with_capacity(n * d);
+    let (mut x, mut labels) = (Vec::with_capacity(n * d), Vec::with_capacity(n));
     for _ in 0..n {
-        let u = rng.next_f64() * total;
-        let c = cum.partition_point(|&v| v <= u).min(k - 1);
+        let c = if skewed {
+            let u = rng.next_f64() * cum[k - 1];
+            cum.partition_point(|&v| v <= u).min(k - 1)
+        } else {
+            rng.below(k as u32) as usize
+        };
+        labels.push(c as u32);
         x.extend(centers[c * d..(c + 1) * d].iter().map(|&m| m + 0.5 * rng.normal()));
     }
-    x
+    (x, labels)
 }
 
 /// One cell of `bench select`: a strategy on n × d features in the scans of one backend.

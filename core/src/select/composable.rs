@@ -45,6 +45,66 @@ pub fn local_coreset(x: Matrix, size: usize, seed: u64) -> LocalCoreset {
     LocalCoreset { rows: centres, weights: counts, radii }
 }
 
+/// How a part's rows are summarised: greedy k-center (spread-out rows, a covering radius per row) or k-means (the
+/// row nearest each of the part's k-means centres, standing for that cluster's rows: dense regions keep rows in
+/// proportion to their mass, which the typicality- and k-means-driven strategies need).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LocalKind {
+    KCenter,
+    KMeans,
+}
+
+impl LocalKind {
+    pub fn parse(s: &str) -> crate::Result<Self> {
+        match s {
+            "k-center" | "kcenter" => Ok(LocalKind::KCenter),
+            "k-means" | "kmeans" => Ok(LocalKind::KMeans),
+            other => Err(crate::Error::Invalid(format!("coreset kind '{other}': use k-center or k-means"))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LocalKind::KCenter => "k-center",
+            LocalKind::KMeans => "k-means",
+        }
+    }
+}
+
+/// The local coreset of `size` rows of the part `x` by `kind`: [`local_coreset`], or the k-means one: k-means
+/// with k = size (medpick's exact k-means, seeded by `seed`), each cluster's member nearest its centre (the lowest
+/// row on ties) with the cluster's row count as its weight and the largest distance of the cluster's rows to it
+/// as its radius (so every row of the part is within the largest radius of a kept row, as with k-center).
+pub fn local_coreset_of(x: Matrix, size: usize, seed: u64, kind: LocalKind) -> LocalCoreset {
+    if kind == LocalKind::KCenter || x.n == 0 || size == 0 {
+        return local_coreset(x, size, seed);
+    }
+    let (c, _) = super::exact::kmeans(x, size.min(x.n), seed, 300, 1e-4);
+    let d = x.d;
+    let members = super::strategies::members(&c.labels, c.k);
+    let per: Vec<Option<(usize, usize, f64)>> = crate::cpu::par::map(c.k, |j| {
+        let m = &members[j];
+        let centre = &c.centers[j * d..(j + 1) * d];
+        let (mut best, mut bd) = (*m.first()?, f64::INFINITY);
+        for &i in m {
+            let v = crate::cpu::min_dist_update::sqdist_f64c(x.row(i), centre);
+            if v < bd {
+                (best, bd) = (i, v);
+            }
+        }
+        let r = m.iter().map(|&i| crate::cpu::min_dist_update::sqdist_f64(x.row(i), x.row(best))).fold(0.0, f64::max);
+        // Widened past the rounding of the f64 sums (and of a later f32 storage of distances).
+        Some((best, m.len(), r.sqrt() * (1.0 + 1e-6)))
+    });
+    let mut out = LocalCoreset { rows: Vec::new(), weights: Vec::new(), radii: Vec::new() };
+    for (row, w, r) in per.into_iter().flatten() {
+        out.rows.push(row);
+        out.weights.push(w);
+        out.radii.push(r);
+    }
+    out
+}
+
 /// The radius within which `picks` (rows of the union) cover the whole pool: the union's own covering radius
 /// of its rows by the picks (f64 distances) plus the largest local radius.
 pub fn covering_bound(union: Matrix, picks: &[usize], local_radius: f64) -> f64 {
@@ -79,18 +139,19 @@ pub fn ids_digest(ids: &[String]) -> String {
 }
 
 /// The metadata a local coreset file records: its part (`shard`, `shard_of`: the pool's digest, so coresets of
-/// different pools never merge), `coreset` ("k-center"), each row's weight and radius, and the part's row count.
+/// different pools never merge), `coreset` (its [`LocalKind`]: "k-center" or "k-means"), each row's weight and radius, and the part's row count.
 pub fn coreset_metadata(
     shard: crate::embed::parts::Shard,
     of: &str,
     c: &LocalCoreset,
     part_rows: usize,
+    kind: LocalKind,
 ) -> Vec<(String, String)> {
     let join = |v: Vec<String>| v.join(",");
     vec![
         ("shard".into(), format!("{}/{}", shard.index, shard.count)),
         ("shard_of".into(), of.to_string()),
-        ("coreset".into(), "k-center".into()),
+        ("coreset".into(), kind.name().into()),
         ("coreset_weights".into(), join(c.weights.iter().map(|w| w.to_string()).collect())),
         ("coreset_radii".into(), join(c.radii.iter().map(|r| format!("{r:?}")).collect())),
         ("coreset_part_rows".into(), part_rows.to_string()),
@@ -101,6 +162,8 @@ pub fn coreset_metadata(
 /// local radius and the pool's row count.
 #[derive(Clone, Debug)]
 pub struct CoresetUnion {
+    /// How the local coresets were made ("k-center" or "k-means"; every part the same).
+    pub kind: String,
     pub weights: Vec<usize>,
     pub local_radius: f64,
     pub pool_rows: usize,
@@ -126,11 +189,21 @@ pub fn coreset_union(files: &[std::path::PathBuf]) -> crate::Result<Option<Cores
             other.0.display()
         )));
     }
+    if let Some(other) = parts.iter().find(|p| p.2.get("coreset") != one.2.get("coreset")) {
+        return Err(Error::Invalid(format!(
+            "{} is a {} coreset but {} a {} one: give the coresets of one run only",
+            one.0.display(),
+            one.2["coreset"],
+            other.0.display(),
+            other.2["coreset"]
+        )));
+    }
+    let kind = one.2["coreset"].clone();
     let index = |m: &std::collections::HashMap<String, String>| {
         m.get("shard").and_then(|s| crate::embed::parts::Shard::parse(s).ok()).map_or(0, |s| s.index)
     };
     parts.sort_by_key(|p| index(&p.2));
-    let mut out = CoresetUnion { weights: Vec::new(), local_radius: 0.0, pool_rows: 0 };
+    let mut out = CoresetUnion { kind, weights: Vec::new(), local_radius: 0.0, pool_rows: 0 };
     for (f, rows, meta) in parts {
         let field = |key: &str| meta.get(key).map_or("", String::as_str);
         let split = |key: &str| -> Vec<&str> {
@@ -182,6 +255,7 @@ pub fn write_local_coreset(
     shard: crate::embed::parts::Shard,
     size: usize,
     seed: u64,
+    kind: LocalKind,
     out: &std::path::Path,
     force: bool,
 ) -> crate::Result<String> {
@@ -234,7 +308,7 @@ pub fn write_local_coreset(
     let c = if part.ids.is_empty() {
         LocalCoreset { rows: Vec::new(), weights: Vec::new(), radii: Vec::new() }
     } else {
-        local_coreset(Matrix::new(&part.data, part.ids.len(), part.dim)?, size, seed ^ shard.index as u64)
+        local_coreset_of(Matrix::new(&part.data, part.ids.len(), part.dim)?, size, seed ^ shard.index as u64, kind)
     };
     let kept = Features {
         ids: c.rows.iter().map(|&r| part.ids[r].clone()).collect(),
@@ -244,12 +318,13 @@ pub fn write_local_coreset(
         pool: part.pool.clone(),
         preprocess: part.preprocess.clone(),
     };
-    kept.write_with(out, force, &coreset_metadata(shard, &of, &c, part.ids.len()))?;
+    kept.write_with(out, force, &coreset_metadata(shard, &of, &c, part.ids.len(), kind))?;
     Ok(format!(
-        "part {}/{}: {} rows -> local coreset of {} rows (every row within {:.6} of one) -> {}",
+        "part {}/{}: {} rows -> local {} coreset of {} rows (every row within {:.6} of one) -> {}",
         shard.index,
         shard.count,
         part.ids.len(),
+        kind.name(),
         c.rows.len(),
         c.radius(),
         out.display()

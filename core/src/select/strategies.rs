@@ -32,7 +32,7 @@ pub(super) fn sqdist_center(a: &[f32], c: &[f64]) -> f64 {
     a.iter().zip(c).map(|(&x, &y)| (x as f64 - y).powi(2)).sum()
 }
 
-pub(super) fn members(labels: &[usize], k: usize) -> Vec<Vec<usize>> {
+pub(crate) fn members(labels: &[usize], k: usize) -> Vec<Vec<usize>> {
     let mut m = vec![Vec::new(); k];
     for (i, &l) in labels.iter().enumerate() {
         if l < k {
@@ -288,7 +288,7 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
         }
         misses = 0;
         if let Some(w) = input.weights {
-            if let Some((j, v)) = argmax(weighted_typicality(x, w, idx).into_iter()) {
+            if let Some((j, v)) = argmax(weighted_typicality(x, w, idx)) {
                 sel.picks.push(idx[j]);
                 sel.scores.push(v);
                 mem[cl].remove(j);

@@ -71,13 +71,19 @@ pub struct SelectArgs {
     /// N for a Kubernetes Indexed Job (its completions) with --shard auto.
     #[arg(long, value_parser = crate::whole::<usize>)]
     pub shard_count: Option<usize>,
-    /// Instead of picking, write this part's weighted local coreset here (greedy k-center: --coreset-factor ×
-    /// --budget rows, each with the count of rows it covers and their radius); `medpick select <the coresets>
-    /// --budget B` then picks from their union (docs/selection.md, "More than one machine").
+    /// Instead of picking, write this part's weighted local coreset here (--coreset-factor × --budget rows by
+    /// --coreset-kind, each with the count of rows it stands for and their radius); `medpick select <the coresets>
+    /// --budget B` then picks from their union (README, "More than one machine").
     #[arg(long)]
     pub coreset_out: Option<std::path::PathBuf>,
     #[arg(long, default_value_t = 4, value_parser = crate::whole::<usize>)]
     pub coreset_factor: usize,
+    /// How --coreset-out summarises the part: k-center (spread-out rows: for coreset, probcover, diversity) or
+    /// k-means (the row nearest each of --coreset-factor × --budget local k-means centres, weighted by its
+    /// cluster: for alps, typiclust, typiclust-knn and the other k-means strategies, whose picks from the union
+    /// then count each row by its weight; docs/results/composable-weighted-2026-12-07).
+    #[arg(long, default_value = "k-center", requires = "coreset_out")]
+    pub coreset_kind: String,
     /// Also write the picks as JSON next to the CSV.
     #[arg(long)]
     pub json: bool,
@@ -160,9 +166,10 @@ pub fn select(a: SelectArgs) -> Result<u8> {
             medpick_core::embed::parts::Shard::resolve(a.shard.as_deref().unwrap_or("auto"), a.shard_count)?;
         why.iter().for_each(|w| eprintln!("shard {}/{} ({w})", shard.index, shard.count));
         let size = a.coreset_factor.max(1) * a.budget;
+        let kind = medpick_core::select::composable::LocalKind::parse(&a.coreset_kind)?;
         println!(
             "{}",
-            medpick_core::select::composable::write_local_coreset(&a.inputs, shard, size, a.seed, co, a.force)?
+            medpick_core::select::composable::write_local_coreset(&a.inputs, shard, size, a.seed, kind, co, a.force)?
         );
         return Ok(0);
     }
@@ -179,7 +186,8 @@ pub fn select(a: SelectArgs) -> Result<u8> {
         union = select::composable::coreset_union(&parts::part_files(&a.inputs)?)?;
         match &union {
             Some(u) => eprintln!(
-                "pool: the union of {files} local coresets, {} rows standing for {} (every row within {:.6} of one)",
+                "pool: the union of {files} local {} coresets, {} rows standing for {} (every row within {:.6} of one)",
+                u.kind,
                 feats.ids.len(),
                 u.pool_rows,
                 u.local_radius
