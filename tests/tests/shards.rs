@@ -118,3 +118,51 @@ fn sharded_parts_equal_the_whole_and_bad_parts_are_named() {
     assert!(e.contains("SLURM_ARRAY_TASK_ID"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The Kubernetes Indexed Job example (scripts/k8s/embed-indexed-job.yaml) without a cluster: each pod's command,
+/// read from the file, run by `sh -c` with `JOB_COMPLETION_INDEX` set as Kubernetes sets it for every index of
+/// `completions`, the paths pointed at the bundled sample and `--model pixels` added for speed. The parts it writes
+/// open as one pool equal to one whole embedding, and `completions` is the command's `--shard-count`.
+#[test]
+fn the_kubernetes_indexed_job_commands_embed_every_part() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let yaml = std::fs::read_to_string(root.join("scripts/k8s/embed-indexed-job.yaml")).unwrap();
+    let completions: usize = yaml
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("completions:"))
+        .and_then(|v| v.split('#').next()?.trim().parse().ok())
+        .expect("completions: N");
+    // The folded `args` scalar (`- >-`): its lines joined by spaces.
+    let lines: Vec<&str> = yaml.lines().collect();
+    let at = lines.iter().position(|l| l.trim() == "- >-").expect("the args block");
+    let indent = lines[at + 1].len() - lines[at + 1].trim_start().len();
+    let command: Vec<&str> = lines[at + 1..]
+        .iter()
+        .take_while(|l| l.len() - l.trim_start().len() == indent && !l.trim().is_empty())
+        .map(|l| l.trim())
+        .collect();
+    let command = command.join(" ");
+    assert!(command.contains(&format!("--shard-count {completions}")), "{command}");
+    let dir = std::env::temp_dir().join(format!("medpick-k8s-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("run/parts")).unwrap();
+    let images = root.join("samples/dsb2018/images");
+    let bin = crate::cli::medpick();
+    let command = command
+        .replace("medpick embed", &format!("'{}' embed --model pixels", bin.display()))
+        .replace("/data/images", &images.display().to_string())
+        .replace("/data/cache", &dir.join("cache").display().to_string())
+        .replace("/data/run", &dir.join("run").display().to_string());
+    for index in 0..completions {
+        let o =
+            Command::new("sh").args(["-c", &command]).env("JOB_COMPLETION_INDEX", index.to_string()).output().unwrap();
+        let out = ok(&o);
+        assert!(out.contains(&format!("JOB_COMPLETION_INDEX={index} of --shard-count {completions}")), "{out}");
+    }
+    let whole = dir.join("whole.safetensors");
+    ok(&run(&["embed", "--model", "pixels", "--cache", "none"], &[&images, Path::new("--out"), &whole], &[]));
+    let (a, b) = (dir.join("a.csv"), dir.join("b.csv"));
+    ok(&run(&["select", "--budget", "5", "--strategy", "coreset", "--out"], &[&a, &whole], &[]));
+    ok(&run(&["select", "--budget", "5", "--strategy", "coreset", "--out"], &[&b, &dir.join("run/parts")], &[]));
+    assert_eq!(std::fs::read_to_string(&a).unwrap(), std::fs::read_to_string(&b).unwrap());
+    std::fs::remove_dir_all(&dir).ok();
+}
