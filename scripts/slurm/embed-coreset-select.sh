@@ -8,12 +8,12 @@
 #
 # Environment: MEDPICK (the binary; default `medpick` on PATH), MEDPICK_EMBED_ARGS (e.g. "--model litemedsam"),
 # CORESET_FACTOR (rows per part = factor × BUDGET; default 4), CORESET_KIND (k-center, the default, for coreset,
-# probcover and diversity; k-means for alps, typiclust, typiclust-knn, whose picks then count each row by its
-# weight), SBATCH_ARGS (for every job), WAIT=1 to return only when the select job has ended. Writes OUTDIR/parts/,
+# probcover and diversity; k-means for alps, typiclust, typiclust-knn, kmeans-centroid, whose picks then count
+# each row by its weight), SBATCH_ARGS (for every job), WAIT=1 to return only when the select job has ended. Writes OUTDIR/parts/,
 # OUTDIR/coresets/, OUTDIR/picks.csv and OUTDIR/logs/.
 set -euo pipefail
 if [ $# -lt 4 ]; then
-  sed -n '2,14p' "$0" >&2
+  sed -n '2,13p' "$0" >&2
   exit 2
 fi
 data=$(realpath "$1") out=$(realpath -m "$2") n=$3 budget=$4

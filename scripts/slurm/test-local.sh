@@ -111,7 +111,7 @@ grep -q "every one of the pool's 24 rows is within" "$run/logs/select.out" \
 echo "slurm: embed -> 4 local coresets -> coreset on their union, chained by aftercorr/afterok"
 # The same chain with k-means coresets and a k-means strategy: its picks count each union row by its weight.
 run="$work/run-kmeans"
-MEDPICK="$bin" MEDPICK_EMBED_ARGS="--model pixels --cache none" CORESET_FACTOR=2 CORESET_KIND=k-means WAIT=1 \
+MEDPICK="$bin" MEDPICK_EMBED_ARGS="--model pixels --cache none" CORESET_FACTOR=1 CORESET_KIND=k-means WAIT=1 \
   timeout 600 scripts/slurm/embed-coreset-select.sh samples/dsb2018/images "$run" 4 3 --strategy alps --json >/dev/null
 grep -q "local k-means coresets" "$run/logs/select.out" && grep -q "rows weighted by the pool rows" "$run/picks.json" \
   || { echo "slurm test (k-means coresets): not picked with the weights:" >&2; cat "$run/logs/select.out" >&2; exit 1; }

@@ -123,6 +123,13 @@ fn weighted_kmeans_strategies_on_local_coresets_follow_the_pool_mass() {
     let bad = SelectInput { x: union, budget, seed: 1, labeled: &[], scans: None, weights: Some(&weights[1..]) };
     let e = pollster::block_on(medpick_core::select::select("alps", &bad)).unwrap_err().to_string();
     assert!(e.contains("row weights"), "{e}");
+    for v in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let mut w = weights.clone();
+        w[7] = v;
+        let bad = SelectInput { weights: Some(&w), ..bad };
+        let e = pollster::block_on(medpick_core::select::select("typiclust-knn", &bad)).unwrap_err().to_string();
+        assert!(e.contains("row 7's weight") && e.contains("not a positive number"), "{v}: {e}");
+    }
 }
 
 #[test]

@@ -160,6 +160,11 @@ fn the_kubernetes_indexed_job_commands_embed_every_part() {
     }
     let whole = dir.join("whole.safetensors");
     ok(&run(&["embed", "--model", "pixels", "--cache", "none"], &[&images, Path::new("--out"), &whole], &[]));
+    // The parts, opened as one pool, are the whole embedding row for row.
+    let (pool, files) = medpick_core::embed::parts::open_pool(&[dir.join("run/parts")]).unwrap();
+    let one = medpick_core::features::Features::read(&whole).unwrap();
+    assert_eq!(files, completions);
+    assert_eq!((pool.ids, pool.data), (one.ids, one.data));
     let (a, b) = (dir.join("a.csv"), dir.join("b.csv"));
     ok(&run(&["select", "--budget", "5", "--strategy", "coreset", "--out"], &[&a, &whole], &[]));
     ok(&run(&["select", "--budget", "5", "--strategy", "coreset", "--out"], &[&b, &dir.join("run/parts")], &[]));

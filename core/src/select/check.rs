@@ -216,14 +216,7 @@ pub async fn check_strategy(
         match first {
             Some(sel) if k == 0 => picks.push(sel.picks.clone()),
             _ => {
-                let inp = SelectInput {
-                    x: input.x,
-                    budget: input.budget,
-                    seed,
-                    labeled: input.labeled,
-                    scans: input.scans,
-                    weights: None,
-                };
+                let inp = SelectInput { seed, ..*input };
                 picks.push(super::select(name, &inp).await?.picks);
             }
         }

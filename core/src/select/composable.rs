@@ -9,7 +9,7 @@
 //!   within R + max r_p ([`covering_bound`]); Malkomes et al. (NeurIPS 2015) bound this by a constant factor of the
 //!   best radius. It is not the single-machine run's pick list; its radius is measured against it
 //!   (`docs/results/composable-coreset-*`).
-//! - The k-means strategies ([`super::WEIGHTED`]: alps, typiclust, typiclust-knn, kmeans-centroid, bal, fps) count
+//! - The k-means strategies ([`super::WEIGHTED`]: alps, typiclust, typiclust-knn, kmeans-centroid) count
 //!   each union row as the pool rows it stands for (weighted k-means; typiclust-knn also weighs its clusters' sizes
 //!   and its typicality), the others run on the union's rows as on a pool: approximations of the single-machine run
 //!   whose loss is not bounded (measured in `docs/results/composable-weighted-*`).
@@ -199,6 +199,7 @@ pub fn coreset_union(files: &[std::path::PathBuf]) -> crate::Result<Option<Cores
         )));
     }
     let kind = one.2["coreset"].clone();
+    LocalKind::parse(&kind).map_err(|e| Error::decode(&one.0, format!("metadata 'coreset': {e}")))?;
     let index = |m: &std::collections::HashMap<String, String>| {
         m.get("shard").and_then(|s| crate::embed::parts::Shard::parse(s).ok()).map_or(0, |s| s.index)
     };

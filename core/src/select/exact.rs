@@ -345,8 +345,9 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> (Clu
     kmeans_weighted(x, None, k, seed, max_iter, tol)
 }
 
-/// [`super::kmeans::kmeans_weighted`] (each row counted `w[i]` times) bit for bit, accelerated the same way: the
-/// weights change the draws, the gains, the centres and the inertia, never which centre is nearest.
+/// [`super::kmeans::kmeans_weighted`] (each row counted `w[i]` times; one positive finite weight per row) bit for
+/// bit, accelerated the same way: the weights change the draws, the gains, the centres and the inertia, never
+/// which centre is nearest.
 pub fn kmeans_weighted(
     x: Matrix,
     w: Option<&[f64]>,

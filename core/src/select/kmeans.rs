@@ -148,9 +148,12 @@ pub fn kmeans(x: Matrix, k: usize, seed: u64, max_iter: usize, tol: f64) -> Clus
     kmeans_weighted(x, None, k, seed, max_iter, tol)
 }
 
-/// [`kmeans`] with each row counted `w[i]` times, as scikit-learn's `KMeans.fit(X, sample_weight=w)` does it:
-/// k-means++ draws by w·D² and gains Σ w·(improvement), centres are weighted means, the inertia Σ w·D², and
-/// the tolerance is scaled by the weighted variance. With `None` (or weights of 1) it is [`kmeans`] bit for bit.
+/// [`kmeans`] with each row counted `w[i]` times, in the manner of scikit-learn's `KMeans.fit(X, sample_weight=w)`:
+/// k-means++ draws by w·D² and gains Σ w·(improvement), centres are weighted means, the inertia Σ w·D². Unlike
+/// scikit-learn, the first centre is drawn uniformly (medpick's stream, as unweighted) and the tolerance is scaled
+/// by the weighted variance (the pool's, which the weighted rows stand for). With `None` (or weights of 1) it is
+/// [`kmeans`] bit for bit. `w` must hold one positive finite weight per row ([`super::select_on`] checks the
+/// weights it is given).
 pub fn kmeans_weighted(x: Matrix, w: Option<&[f64]>, k: usize, seed: u64, max_iter: usize, tol: f64) -> Clustering {
     let (n, d) = (x.n, x.d);
     let ws = Weights(w);

@@ -79,7 +79,10 @@ pub struct SelectInput<'a> {
 }
 
 /// The strategies that use [`SelectInput::weights`].
-pub const WEIGHTED: &[&str] = &["alps", "typiclust", "typiclust-knn", "kmeans-centroid", "bal", "fps"];
+/// (Their k-means runs on the CPU backend when weighted; with weights of 1 their picks are the unweighted CPU
+/// backend's bit for bit. BAL and FPS pick boundary and extreme rows, which a k-means coreset does not keep, so
+/// they are not weighted.)
+pub const WEIGHTED: &[&str] = &["alps", "typiclust", "typiclust-knn", "kmeans-centroid"];
 
 /// Names of every cold-start strategy, in the order `--strategy all` runs them.
 pub const COLD_START: &[&str] = &[

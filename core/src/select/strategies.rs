@@ -45,7 +45,6 @@ pub(crate) fn members(labels: &[usize], k: usize) -> Vec<Vec<usize>> {
 /// A strategy's features where its scans run, shared by all its passes.
 pub(super) type Device<'a> = Pool<'a>;
 
-/// `x` on the input's scan backend, when it has one.
 /// The scans' pool of `x`, or None when the input has none or is weighted (weighted k-means runs on the CPU
 /// backend, see [`kmeans_noted`]).
 pub(super) fn device<'a>(input: &SelectInput<'a>, x: Matrix<'a>) -> Result<Option<Device<'a>>> {
@@ -344,9 +343,9 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
     Ok(sel)
 }
 
-/// TypiClust's typicality of each of `idx` with each row counted `w` times: 1/(mean squared distance to its
-/// k = min(20, ⌊W/2⌋) nearest rows of the pool + 1e-5), where W is the members' total weight and another member
-/// j counts as w[j] rows at its distance (a member's own other rows are not counted: where they lie is not
+/// TypiClust's typicality of each of `idx` (a cluster's members still open) with each row counted `w` times:
+/// 1/(mean squared distance to its k = min(20, ⌊W/2⌋) nearest other members + 1e-5), where W is the members' total
+/// weight and another member j counts as w[j] rows at its distance (a member's own other rows are not counted: where they lie is not
 /// known). With weights of 1 it is the unweighted typicality bit for bit.
 pub(super) fn weighted_typicality(x: Matrix, w: &[f64], idx: &[usize]) -> Vec<f64> {
     let kk = ((idx.iter().fold(0.0, |a, &i| a + w[i]) / 2.0).floor()).clamp(1.0, 20.0);

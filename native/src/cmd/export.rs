@@ -28,7 +28,7 @@ pub struct ExportArgs {
     pub force: bool,
 }
 
-/// Rows per record batch (and row group): bounded memory for any pool size.
+/// Rows per record batch and row group (the pool itself is read whole, as `select` reads it).
 const ROWS_PER_BATCH: usize = 65_536;
 
 pub fn export(a: ExportArgs) -> Result<u8> {
@@ -159,7 +159,7 @@ mod tests {
         let f = Features {
             ids: (0..n).map(|i| format!("img/{i:06}.png")).collect(),
             dim,
-            // Finite values of every sign and exponent, subnormals included.
+            // Finite values of both signs and many exponents, subnormals included.
             data: (0..n * dim).map(|i| f32::from_bits((i as u32).wrapping_mul(2_654_435_761) & 0xff7f_ffff)).collect(),
             model: "litemedsam".into(),
             pool: "mean".into(),

@@ -80,8 +80,8 @@ pub struct SelectArgs {
     pub coreset_factor: usize,
     /// How --coreset-out summarises the part: k-center (spread-out rows: for coreset, probcover, diversity) or
     /// k-means (the row nearest each of --coreset-factor × --budget local k-means centres, weighted by its
-    /// cluster: for alps, typiclust, typiclust-knn and the other k-means strategies, whose picks from the union
-    /// then count each row by its weight; docs/results/composable-weighted-2026-12-07).
+    /// cluster: for alps, typiclust, typiclust-knn and kmeans-centroid, whose picks from the union then count
+    /// each row by its weight; docs/results/composable-weighted-2026-12-07).
     #[arg(long, default_value = "k-center", requires = "coreset_out")]
     pub coreset_kind: String,
     /// Also write the picks as JSON next to the CSV.
