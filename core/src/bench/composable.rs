@@ -102,23 +102,29 @@ fn mean_typicality(x: Matrix, picks: &[usize]) -> f64 {
     typ / picks.len().max(1) as f64
 }
 
-/// The mean over the rows of the squared distance to the nearest pick, from f32 products (a measurement).
-fn mean_sq_distance(x: Matrix, picks: &[usize]) -> f64 {
+/// `f(row, m, ‖x‖²)` for every row, where m is the row's smallest squared distance to a pick estimated from f32
+/// products (GEMMs of 16,384 rows against the picks), rows on the CPU backend's threads.
+fn per_row_nearest<R: Send>(x: Matrix, picks: &[usize], f: impl Fn(usize, f64, f64) -> R + Sync) -> Vec<R> {
     let d = x.d;
     let q: Vec<f32> = picks.iter().flat_map(|&p| x.row(p).iter().copied()).collect();
     let qn: Vec<f64> = picks.iter().map(|&p| x.row(p).iter().map(|&v| v as f64 * v as f64).sum()).collect();
-    let mut total = 0.0;
+    let mut out = Vec::with_capacity(x.n);
     for r0 in (0..x.n).step_by(16384) {
         let r1 = (r0 + 16384).min(x.n);
         let dots = crate::cpu::matmul::matmul(&x.data[r0 * d..r1 * d], &q, None, r1 - r0, picks.len(), d, true);
-        let best = crate::cpu::par::map(r1 - r0, |r| {
+        out.extend(crate::cpu::par::map(r1 - r0, |r| {
             let xn: f64 = x.row(r0 + r).iter().map(|&v| v as f64 * v as f64).sum();
             let row = &dots[r * picks.len()..(r + 1) * picks.len()];
-            row.iter().zip(&qn).map(|(&p, &c)| (xn + c - 2.0 * p as f64).max(0.0)).fold(f64::INFINITY, f64::min)
-        });
-        total += best.iter().sum::<f64>();
+            let m = row.iter().zip(&qn).map(|(&p, &c)| xn + c - 2.0 * p as f64).fold(f64::INFINITY, f64::min);
+            f(r0 + r, m, xn)
+        }));
     }
-    total / x.n.max(1) as f64
+    out
+}
+
+/// The mean over the rows of the squared distance to the nearest pick, from f32 products (a measurement).
+fn mean_sq_distance(x: Matrix, picks: &[usize]) -> f64 {
+    per_row_nearest(x, picks, |_, m, _| m.max(0.0)).iter().sum::<f64>() / x.n.max(1) as f64
 }
 
 /// `strategy`'s picks on the CPU backend (rows weighted by `weights` when given), and the δ its notes give
@@ -141,31 +147,19 @@ async fn pick(
 /// The share of the rows within `delta` (Euclidean, ≤ as ProbCover's δ-graph) of some pick: f32 products, and f64
 /// sums for the rows they cannot decide.
 fn coverage(x: Matrix, picks: &[usize], delta: f64) -> f64 {
-    let d = x.d;
-    let q: Vec<f32> = picks.iter().flat_map(|&p| x.row(p).iter().copied()).collect();
-    let qn: Vec<f64> = picks.iter().map(|&p| x.row(p).iter().map(|&v| v as f64 * v as f64).sum()).collect();
-    let qmax = qn.iter().copied().fold(0.0, f64::max);
-    let err = 4.0 * (d + 2) as f64 * f32::EPSILON as f64 + 1e-12;
-    let mut covered = 0usize;
-    for r0 in (0..x.n).step_by(16384) {
-        let r1 = (r0 + 16384).min(x.n);
-        let dots = crate::cpu::matmul::matmul(&x.data[r0 * d..r1 * d], &q, None, r1 - r0, picks.len(), d, true);
-        let hit = crate::cpu::par::map(r1 - r0, |r| {
-            let xn: f64 = x.row(r0 + r).iter().map(|&v| v as f64 * v as f64).sum();
-            let row = &dots[r * picks.len()..(r + 1) * picks.len()];
-            let m = row.iter().zip(&qn).map(|(&p, &c)| xn + c - 2.0 * p as f64).fold(f64::INFINITY, f64::min);
-            // Rows the f32 products leave undecided (within their error of δ²) are measured in f64.
-            if (m - delta * delta).abs() > err * (xn + qmax) {
-                return m <= delta * delta;
-            }
-            picks.iter().any(|&p| {
-                let s: f64 = x.row(r0 + r).iter().zip(x.row(p)).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum();
-                s.sqrt() <= delta
-            })
-        });
-        covered += hit.into_iter().filter(|&h| h).count();
-    }
-    covered as f64 / x.n.max(1) as f64
+    let qmax = picks.iter().map(|&p| x.row(p).iter().map(|&v| v as f64 * v as f64).sum()).fold(0.0, f64::max);
+    let err = 4.0 * (x.d + 2) as f64 * f32::EPSILON as f64 + 1e-12;
+    let hit = per_row_nearest(x, picks, |i, m, xn| {
+        // Rows the f32 products leave undecided (within their error of δ²) are measured in f64.
+        if (m - delta * delta).abs() > err * (xn + qmax) {
+            return m <= delta * delta;
+        }
+        picks.iter().any(|&p| {
+            let s: f64 = x.row(i).iter().zip(x.row(p)).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum();
+            s.sqrt() <= delta
+        })
+    });
+    hit.into_iter().filter(|&h| h).count() as f64 / x.n.max(1) as f64
 }
 
 /// The comparison on `synthetic_features(n, d, 0)` (or its `skewed` twin) split into `parts` parts, local

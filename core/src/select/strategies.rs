@@ -286,14 +286,6 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
             continue;
         }
         misses = 0;
-        if let Some(w) = input.weights {
-            if let Some((j, v)) = argmax(weighted_typicality(x, w, idx)) {
-                sel.picks.push(idx[j]);
-                sel.scores.push(v);
-                mem[cl].remove(j);
-            }
-            continue;
-        }
         let kk = (idx.len() / 2).clamp(1, 20);
         if let Some(tc) = cached.as_mut() {
             if let Some((j, v)) = argmax(tc.of(cl, idx).into_iter()) {
@@ -303,7 +295,7 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
             }
             continue;
         }
-        if let (Some(be), true) = (input.scans, idx.len() > 256) {
+        if let (Some(be), true, None) = (input.scans, idx.len() > 256, input.weights) {
             let rows: Vec<f32> = idx.iter().flat_map(|&i| x.row(i).iter().copied()).collect();
             let members = Pool::upload(be, Matrix { data: &rows, n: idx.len(), d: x.d })?;
             let (vals, _, kk) = scan::knn(&members, kk).await?;
@@ -318,18 +310,8 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
             }
             continue;
         }
-        // Each member's typicality on the CPU backend's threads (each computed as alone).
-        let typ = crate::cpu::par::map(idx.len(), |r| {
-            let i = idx[r];
-            let mut ds: Vec<f64> = idx
-                .iter()
-                .filter(|&&j| j != i)
-                .map(|&j| crate::cpu::min_dist_update::sqdist_f64(x.row(i), x.row(j)))
-                .collect();
-            ds.sort_by(|a, b| a.total_cmp(b));
-            let m = if ds.is_empty() { 0.0 } else { ds.iter().take(kk).sum::<f64>() / ds.len().min(kk) as f64 };
-            1.0 / (m + 1e-5)
-        });
+        // Each member's plain typicality (weighted when the rows are) on the CPU backend's threads.
+        let typ = weighted_typicality(x, ws, idx);
         if let Some((j, v)) = argmax(typ) {
             sel.picks.push(idx[j]);
             sel.scores.push(v);
@@ -346,15 +328,15 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
 /// TypiClust's typicality of each of `idx` (a cluster's members still open) with each row counted `w` times:
 /// 1/(mean squared distance to its k = min(20, ⌊W/2⌋) nearest other members + 1e-5), where W is the members' total
 /// weight and another member j counts as w[j] rows at its distance (a member's own other rows are not counted: where they lie is not
-/// known). With weights of 1 it is the unweighted typicality bit for bit.
-pub(super) fn weighted_typicality(x: Matrix, w: &[f64], idx: &[usize]) -> Vec<f64> {
-    let kk = ((idx.iter().fold(0.0, |a, &i| a + w[i]) / 2.0).floor()).clamp(1.0, 20.0);
+/// known). Unweighted (or with weights of 1) it is the plain typicality: k = min(20, ⌊|C|/2⌋) nearest members.
+pub(super) fn weighted_typicality(x: Matrix, w: super::kmeans::Weights, idx: &[usize]) -> Vec<f64> {
+    let kk = ((w.total(idx.iter().copied()) / 2.0).floor()).clamp(1.0, 20.0);
     crate::cpu::par::map(idx.len(), |r| {
         let i = idx[r];
         let mut ds: Vec<(f64, f64)> = idx
             .iter()
             .filter(|&&j| j != i)
-            .map(|&j| (crate::cpu::min_dist_update::sqdist_f64(x.row(i), x.row(j)), w[j]))
+            .map(|&j| (crate::cpu::min_dist_update::sqdist_f64(x.row(i), x.row(j)), w.of(j)))
             .collect();
         ds.sort_by(|a, b| a.0.total_cmp(&b.0));
         let (mut left, mut sum, mut count) = (kk, 0.0, 0.0);
