@@ -112,7 +112,16 @@ impl KmeansPP {
                 let mut maybe: Vec<Vec<(u32, f32)>> = vec![Vec::new(); open.len()];
                 let mut ev = 0u64;
                 if !open.is_empty() {
-                    for &i in &mem[j] {
+                    // The rows some open candidate may improve (the test on their own distance alone), read a few
+                    // ahead of use: a centre's rows are scattered over the pool.
+                    let least = open.iter().map(|&t| dc2[t]).fold(f64::INFINITY, f64::min);
+                    let need: Vec<u32> =
+                        mem[j].iter().copied().filter(|&i| !cannot_improve(least, cl[i as usize])).collect();
+                    const AHEAD: usize = 8;
+                    for (r, &i) in need.iter().enumerate() {
+                        if let Some(&a) = need.get(r + AHEAD) {
+                            crate::cpu::math::prefetch(x.row(a as usize));
+                        }
                         let (m, row) = (cl[i as usize], x.row(i as usize));
                         for (s, &t) in open.iter().enumerate() {
                             if cannot_improve(dc2[t], m) {

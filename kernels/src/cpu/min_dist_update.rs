@@ -51,6 +51,19 @@ super::math::multiversion! {
     pub fn sqdist_f64(a: &[f32], b: &[f32]) -> f64 => sqdist_f32_body
 }
 
+#[inline(always)]
+fn add_row_f64_body(s: &mut [f64], w: f64, x: &[f32]) {
+    for (a, &v) in s.iter_mut().zip(x) {
+        *a += w * v as f64;
+    }
+}
+
+super::math::multiversion! {
+    /// `s[t] += w · x[t]` in f64, element by element (each element's two roundings, in the same order on every
+    /// SIMD level): a k-means centre's running sum of its rows.
+    pub fn add_row_f64(s: &mut [f64], w: f64, x: &[f32]) => add_row_f64_body
+}
+
 super::math::multiversion! {
     /// [`sqdist_f64`] against an f64 point (a k-means centre): the same lanes and order, so a centre that is a
     /// row converted to f64 gives exactly the row's value.
