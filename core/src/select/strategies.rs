@@ -254,7 +254,10 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
     let xn = l2_normalize(input.x);
     let x = Matrix { data: &xn, n: input.x.n, d: input.x.d };
     let k = (input.labeled.len() + input.budget).min(500).min(x.n);
+    let tk = crate::Instant::now();
     let (c, note) = kmeans_noted(device(input, x)?.as_ref(), x, input.weights, k, input.seed ^ 0x7c2, 300).await?;
+    let tk = tk.elapsed().as_secs_f64();
+    let tt = crate::Instant::now();
     let labeled: HashSet<usize> = input.labeled.iter().copied().collect();
     let ws = super::kmeans::Weights(input.weights);
     // Each cluster's members in row order; labelled and picked rows leave them. A cluster's size is its members'
@@ -317,6 +320,9 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
             sel.scores.push(v);
             mem[cl].remove(j);
         }
+    }
+    if std::env::var_os("MEDPICK_SELECT_TRACE").is_some() {
+        eprintln!("typiclust-knn: k-means {tk:.3} s, typicality {:.3} s", tt.elapsed().as_secs_f64());
     }
     sel.notes.extend(note);
     if let Some(tc) = cached {
