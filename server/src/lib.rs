@@ -5,6 +5,7 @@
 //! tokio; the heavy work (embedding, planning, training, inference) runs on its own threads.
 
 pub mod datastore;
+pub mod embedding;
 pub mod labels;
 pub mod pool;
 mod routes;
