@@ -334,7 +334,7 @@ mod tests {
         assert!(asd > 0.0 && asd < hd, "{asd}");
         let same = seg_scores(&a, &a, [1, 10, 10], [1.0, 1.0, 1.0]);
         assert_eq!((same.dice, same.hd95, same.asd), (1.0, Some(0.0), Some(0.0)));
-        assert_eq!(seg_scores(&a, &vec![0; 100], [1, 10, 10], [1.0; 3]).hd95, None);
+        assert_eq!(seg_scores(&a, &[0; 100], [1, 10, 10], [1.0; 3]).hd95, None);
     }
 
     /// The distance transform against the brute-force nearest surface voxel, in 2-D and anisotropic 3-D.

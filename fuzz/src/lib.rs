@@ -396,6 +396,35 @@ fn select(_: &Scratch, bytes: &[u8]) -> bool {
     true
 }
 
+/// `medpick serve`'s label reader: the format by the bytes' magic, as the upload's extension would name it. An
+/// accepted label is a binary mask whose size is its dimensions'. The text of the bytes, as an id: accepted names
+/// never leave a folder.
+fn label(_: &Scratch, bytes: &[u8]) -> bool {
+    let ext = if bytes.starts_with(b"NRRD") {
+        ".nrrd"
+    } else if bytes.starts_with(&[0x1f, 0x8b]) {
+        ".nii.gz"
+    } else if bytes.starts_with(b"\x89PNG") {
+        ".png"
+    } else {
+        ".nii"
+    };
+    let name = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
+    if medpick_server::datastore::check_name("image", &name).is_ok() {
+        assert!(!name.contains('/') && !name.contains('\\') && name != ".." && !name.starts_with('.'), "{name:?}");
+    }
+    let _ = medpick_server::datastore::to_id(&name);
+    match medpick_server::labels::read_mask(bytes, ext, "label") {
+        Ok(m) => {
+            assert!(m.dims.iter().all(|&d| d >= 1), "dims {:?}", m.dims);
+            assert_eq!(m.data.len(), m.dims.iter().product::<usize>(), "mask size");
+            assert!(m.data.iter().all(|&v| v <= 1), "a binary mask");
+            true
+        }
+        Err(_) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,34 +470,5 @@ mod tests {
         }
         let bad = std::fs::read(root.join("feature-cache/eight-values-cut-short.bin")).unwrap();
         assert!(!feature_cache(&scratch, &bad), "a cut-short cache entry was accepted");
-    }
-}
-
-/// `medpick serve`'s label reader: the format by the bytes' magic, as the upload's extension would name it. An
-/// accepted label is a binary mask whose size is its dimensions'. The text of the bytes, as an id: accepted names
-/// never leave a folder.
-fn label(_: &Scratch, bytes: &[u8]) -> bool {
-    let ext = if bytes.starts_with(b"NRRD") {
-        ".nrrd"
-    } else if bytes.starts_with(&[0x1f, 0x8b]) {
-        ".nii.gz"
-    } else if bytes.starts_with(b"\x89PNG") {
-        ".png"
-    } else {
-        ".nii"
-    };
-    let name = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
-    if medpick_server::datastore::check_name("image", &name).is_ok() {
-        assert!(!name.contains('/') && !name.contains('\\') && name != ".." && !name.starts_with('.'), "{name:?}");
-    }
-    let _ = medpick_server::datastore::to_id(&name);
-    match medpick_server::labels::read_mask(bytes, ext, "label") {
-        Ok(m) => {
-            assert!(m.dims.iter().all(|&d| d >= 1), "dims {:?}", m.dims);
-            assert_eq!(m.data.len(), m.dims.iter().product::<usize>(), "mask size");
-            assert!(m.data.iter().all(|&v| v <= 1), "a binary mask");
-            true
-        }
-        Err(_) => false,
     }
 }

@@ -9,12 +9,15 @@
 //! - an execution that allocated more than `--max-alloc-mb` at its peak (saved as `mem-<sha>`; the allocator
 //!   refuses anything past 4× that limit, which aborts the process after the input is written to `oom-last`),
 //! - an execution slower than `--max-exec-s` (saved as `slow-<sha>`).
+//!
 //! The run is deterministic for a `--seed`; `--replay FILE...` runs a target on saved inputs.
 //!
-//!     medpick-fuzz --list
-//!     medpick-fuzz all --seconds 10                  # what CI runs
-//!     medpick-fuzz image --execs 1000000 --json out.json
-//!     medpick-fuzz image --replay fuzz/artifacts/image/crash-0123abcd
+//! ```text
+//! medpick-fuzz --list
+//! medpick-fuzz all --seconds 10                  # what CI runs
+//! medpick-fuzz image --execs 1000000 --json out.json
+//! medpick-fuzz image --replay fuzz/artifacts/image/crash-0123abcd
+//! ```
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;

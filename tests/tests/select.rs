@@ -40,7 +40,7 @@ fn fixture() -> Option<Fixture> {
         x: f["features"].1.clone(),
         picks: serde_json::from_str(&std::fs::read_to_string(dir.join("medcal_picks.json")).unwrap()).unwrap(),
         meta: serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap(),
-        km: km.into_iter().map(|(k, (s, v))| (k, (s, v))).collect(),
+        km: km.into_iter().collect(),
     })
 }
 

@@ -99,8 +99,16 @@ fn dsb2018_grids() -> (GridShape, Vec<Vec<f32>>, Vec<Vec<u8>>, Vec<(usize, usize
     use medpick_core::manifest::{self, IngestOptions};
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018");
     let mut samples = Vec::new();
-    manifest::ingest(&root, &IngestOptions::default(), &mut |s| Ok(samples.push(s.clone())), &mut |_, _, _| {})
-        .unwrap();
+    manifest::ingest(
+        &root,
+        &IngestOptions::default(),
+        &mut |s| {
+            let _: () = samples.push(s.clone());
+            Ok(())
+        },
+        &mut |_, _, _| {},
+    )
+    .unwrap();
     samples.sort_by(|a, b| a.id.cmp(&b.id));
     assert!(samples.len() >= 20 && samples.iter().all(|s| !s.masks.is_empty()), "{} samples", samples.len());
     let enc = Encoder::load(None, "pixels:64", None).unwrap();
@@ -570,8 +578,16 @@ fn seg_intensity_variants_are_encoded_transforms_cached_apart_and_trained_on() {
     let (shape, grids, masks, _) = dsb2018_grids();
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018");
     let mut samples = Vec::new();
-    manifest::ingest(&root, &IngestOptions::default(), &mut |s| Ok(samples.push(s.clone())), &mut |_, _, _| {})
-        .unwrap();
+    manifest::ingest(
+        &root,
+        &IngestOptions::default(),
+        &mut |s| {
+            let _: () = samples.push(s.clone());
+            Ok(())
+        },
+        &mut |_, _, _| {},
+    )
+    .unwrap();
     samples.sort_by(|a, b| a.id.cmp(&b.id));
     let enc = Encoder::load(None, "pixels:64", None).unwrap();
     let cache = std::env::temp_dir().join(format!("medpick-intensity-{}", std::process::id()));

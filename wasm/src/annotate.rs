@@ -155,7 +155,7 @@ impl Session {
         let grids: Vec<&[f32]> = owned.iter().map(|g| g.as_ref()).collect();
         let all: Vec<MaskLabel> = items.into_iter().map(|(_, m)| m).collect();
         let n_all = all.len();
-        let held = |i: usize| hold_out >= 2 && n_all >= hold_out && (i + 1) % hold_out == 0;
+        let held = |i: usize| hold_out >= 2 && n_all >= hold_out && (i + 1).is_multiple_of(hold_out);
         let (mut masks, mut val, mut val_grids, mut train_grids) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (i, (m, g)) in all.into_iter().zip(grids).enumerate() {
             if held(i) {

@@ -367,7 +367,7 @@ mod tests {
     use crate::data::io::dicom::DicomInfo;
 
     fn mask(id: &str, w: usize, h: usize, seed: u8) -> MaskLabel {
-        MaskLabel::new(id, w, h, (0..w * h).map(|i| ((i * seed as usize) % 3 == 0) as u8).collect()).unwrap()
+        MaskLabel::new(id, w, h, (0..w * h).map(|i| (i * seed as usize).is_multiple_of(3) as u8).collect()).unwrap()
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub(super) fn read_cache_entry(path: &Path) -> std::result::Result<Option<Vec<f3
 
 /// A cache entry's values from its bytes, or why it cannot be used (cut short, overwritten, damaged, non-finite).
 pub fn parse_cache_entry(b: &[u8]) -> std::result::Result<Vec<f32>, String> {
-    if b.len() < CACHE_TRAILER + 4 || (b.len() - CACHE_TRAILER) % 4 != 0 {
+    if b.len() < CACHE_TRAILER + 4 || !(b.len() - CACHE_TRAILER).is_multiple_of(4) {
         return Err(format!("{} bytes is not a whole entry", b.len()));
     }
     let (body, trailer) = b.split_at(b.len() - CACHE_TRAILER);

@@ -119,7 +119,7 @@ async fn cold_start(
     budget: usize,
     seed: u64,
 ) -> Result<(select::Selection, f64)> {
-    let n = if dim == 0 { 0 } else { x.len() / dim };
+    let n = x.len().checked_div(dim).unwrap_or(0);
     if budget > n {
         return Err(Error::Invalid(format!("budget {budget} exceeds the training pool of {n}")));
     }

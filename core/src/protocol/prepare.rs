@@ -83,7 +83,7 @@ pub fn split_samples(
         if samples.iter().any(|s| split_of(s).is_some()) {
             Box::new(split_of)
         } else {
-            computed = crate::manifest::make_split(&samples, 0, 0.1, 0.2)?
+            computed = crate::manifest::make_split(samples, 0, 0.1, 0.2)?
                 .into_iter()
                 .collect::<std::collections::HashMap<_, _>>();
             note!("{}: no split given; using a seeded 70/10/20 split (seed 0)", dataset.display());

@@ -65,9 +65,9 @@ impl Reference {
             return Err(crate::Error::Invalid(format!("the check needs a budget in 1..={n}, not {budget}")));
         }
         let pool = scans.filter(|_| n >= SCAN_MIN_ROWS).map(|be| Pool::upload(be, x)).transpose()?;
-        let fine = super::strategies::kmeans_on(pool.as_ref(), x, budget, 0xc4ec_f1, 300).await?;
+        let fine = super::strategies::kmeans_on(pool.as_ref(), x, budget, 0xc4_ecf1, 300).await?;
         let c = ((budget as f64).sqrt().ceil() as usize).clamp(1, n);
-        let coarse = super::strategies::kmeans_on(pool.as_ref(), x, c, 0xc4ec_c0, 300).await?;
+        let coarse = super::strategies::kmeans_on(pool.as_ref(), x, c, 0xc4_ecc0, 300).await?;
         let mut sizes = vec![0usize; coarse.k];
         for &l in &coarse.labels {
             sizes[l] += 1;
@@ -86,7 +86,7 @@ impl Reference {
         };
         r.random_coverage = r.expected_random_coverage();
         // Random draws: a partial Fisher–Yates of one index array gives a uniform subset whatever its order.
-        let mut rng = Rng::new(0xc4ec_d7);
+        let mut rng = Rng::new(0xc4_ecd7);
         let mut idx: Vec<usize> = (0..n).collect();
         let mut draw = |rng: &mut Rng| -> Vec<usize> {
             for t in 0..budget {

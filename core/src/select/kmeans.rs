@@ -151,7 +151,7 @@ impl<'w> CentreSums<'w> {
                 let st = &mut state[s];
                 crate::cpu::min_dist_update::add_row_f64(&mut st.1, ws.of(i), x.row(i));
                 st.2 += 1;
-                if st.2 % check == 0 {
+                if st.2.is_multiple_of(check) {
                     st.0.extend_from_slice(&st.1);
                 }
             }

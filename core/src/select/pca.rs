@@ -78,7 +78,7 @@ mod tests {
     #[test]
     fn pca2_recovers_the_dominant_axes() {
         // Points spread along (1,1,0)/√2 and, uncorrelated with that, ±0.5 along (0,0,1).
-        let s_of = |i: usize| if i.min(49 - i) % 2 == 0 { 0.5f32 } else { -0.5 };
+        let s_of = |i: usize| if i.min(49 - i).is_multiple_of(2) { 0.5f32 } else { -0.5 };
         let mut data = Vec::new();
         for i in 0..50 {
             let t = (i as f32 - 24.5) * 0.4;

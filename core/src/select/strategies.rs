@@ -291,7 +291,7 @@ pub async fn typiclust_knn(input: &SelectInput<'_>) -> Result<Selection> {
         misses = 0;
         let kk = (idx.len() / 2).clamp(1, 20);
         if let Some(tc) = cached.as_mut() {
-            if let Some((j, v)) = argmax(tc.of(cl, idx).into_iter()) {
+            if let Some((j, v)) = argmax(tc.of(cl, idx)) {
                 sel.picks.push(idx[j]);
                 sel.scores.push(v);
                 mem[cl].remove(j);

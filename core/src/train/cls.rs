@@ -125,7 +125,7 @@ pub async fn train(
     if n == 0 || classes < 2 {
         return Err(Error::Invalid(format!("train: {n} labelled samples, {classes} classes (need ≥ 1 and ≥ 2)")));
     }
-    if x.len() % n != 0 {
+    if !x.len().is_multiple_of(n) {
         return Err(Error::shape("train", format!("{} feature values for {n} samples", x.len())));
     }
     let dim = x.len() / n;
@@ -250,7 +250,7 @@ pub async fn train(
 impl ClsHead {
     /// Class probabilities [n, classes] for features [n, dim] (inference: no dropout, running statistics).
     pub async fn predict(&self, ctx: Option<&GpuContext>, x: &[f32]) -> Result<Vec<f32>> {
-        if x.len() % self.dim != 0 {
+        if !x.len().is_multiple_of(self.dim) {
             return Err(Error::shape("predict", format!("{} values are not rows of {}", x.len(), self.dim)));
         }
         let n = x.len() / self.dim;

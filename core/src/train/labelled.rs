@@ -179,7 +179,7 @@ pub async fn seg_scores(
 
 /// Scores of a classification head's probabilities per row (`lc`, `entropy`, `margin`).
 pub fn cls_scores(probs: &[f32], classes: usize, score: &str) -> Result<Vec<f64>> {
-    if classes == 0 || probs.len() % classes != 0 {
+    if classes == 0 || !probs.len().is_multiple_of(classes) {
         return Err(Error::shape("score", format!("{} probabilities for {classes} classes", probs.len())));
     }
     probs

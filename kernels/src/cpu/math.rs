@@ -152,6 +152,32 @@ pub fn simd_level() -> &'static str {
     "portable"
 }
 
+/// Whether every value is finite (no NaN, ±∞): the exponent bits of 4096 values at a time OR-ed without an early
+/// exit inside a block, so the scan vectorises (a whole activation per layer in a checked pass).
+pub fn all_finite(v: &[f32]) -> bool {
+    v.chunks(4096).all(|c| c.iter().fold(0u32, |acc, x| acc | ((x.to_bits() & 0x7f80_0000) == 0x7f80_0000) as u32) == 0)
+}
+
+/// Ask the cache for the memory of `v` ahead of its use (one hint per 64-byte line; no effect on results). Scans
+/// that read rows in an order the hardware prefetcher cannot guess (a cluster's members, scattered over the pool)
+/// call it a few rows ahead.
+#[inline]
+pub fn prefetch<T>(v: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (p, bytes) = (v.as_ptr() as *const i8, std::mem::size_of_val(v));
+        for off in (0..bytes).step_by(64) {
+            // SAFETY: a prefetch hint never faults and reads nothing the program sees; the address is inside `v`.
+            #[allow(unused_unsafe)]
+            unsafe {
+                std::arch::x86_64::_mm_prefetch(p.add(off), std::arch::x86_64::_MM_HINT_T0)
+            };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = v;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,30 +237,4 @@ mod tests {
         map_in_place(&mut y, |v| exp_f32(v) * 0.5 + v);
         assert_eq!(y, want);
     }
-}
-
-/// Whether every value is finite (no NaN, ±∞): the exponent bits of 4096 values at a time OR-ed without an early
-/// exit inside a block, so the scan vectorises (a whole activation per layer in a checked pass).
-pub fn all_finite(v: &[f32]) -> bool {
-    v.chunks(4096).all(|c| c.iter().fold(0u32, |acc, x| acc | ((x.to_bits() & 0x7f80_0000) == 0x7f80_0000) as u32) == 0)
-}
-
-/// Ask the cache for the memory of `v` ahead of its use (one hint per 64-byte line; no effect on results). Scans
-/// that read rows in an order the hardware prefetcher cannot guess (a cluster's members, scattered over the pool)
-/// call it a few rows ahead.
-#[inline]
-pub fn prefetch<T>(v: &[T]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let (p, bytes) = (v.as_ptr() as *const i8, std::mem::size_of_val(v));
-        for off in (0..bytes).step_by(64) {
-            // SAFETY: a prefetch hint never faults and reads nothing the program sees; the address is inside `v`.
-            #[allow(unused_unsafe)]
-            unsafe {
-                std::arch::x86_64::_mm_prefetch(p.add(off), std::arch::x86_64::_MM_HINT_T0)
-            };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = v;
 }

@@ -65,8 +65,8 @@ pub fn read_weights_bytes(path: &Path, bytes: &[u8]) -> Result<Weights> {
         let is_wheel = {
             let z = zip::ZipArchive::new(std::io::Cursor::new(bytes))
                 .map_err(|e| Error::decode(path, format!("not a readable zip (truncated?): {e}")))?;
-            let found = z.index_for_name(LITEMEDSAM_MEMBER).is_some();
-            found
+
+            z.index_for_name(LITEMEDSAM_MEMBER).is_some()
         };
         if is_wheel {
             let inner = {

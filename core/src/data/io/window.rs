@@ -35,6 +35,8 @@ impl Window {
                 if let Some(p) = other.strip_prefix('p') {
                     let (a, b) = p.split_once('-').ok_or_else(|| bad(s))?;
                     let (low, high) = (a.parse().map_err(|_| bad(s))?, b.parse().map_err(|_| bad(s))?);
+                    // Written so that a NaN bound fails too (`low >= high` would let a NaN `high` through).
+                    #[allow(clippy::nonminimal_bool)]
                     if !(0.0..100.0).contains(&low) || !(low < high && high <= 100.0) {
                         return Err(bad(s));
                     }

@@ -214,7 +214,7 @@ impl LoadedDinov2 {
         let (d, p) = (c.hidden_size, c.patch_size);
         let b = images.len();
         for (i, px) in images.iter().enumerate() {
-            if px.len() != 3 * h * w || h % p != 0 || w % p != 0 {
+            if px.len() != 3 * h * w || !h.is_multiple_of(p) || !w.is_multiple_of(p) {
                 return Err(Error::shape(
                     "dinov2",
                     format!("input {i} of {} values for {h}x{w} (multiples of {p} needed)", px.len()),

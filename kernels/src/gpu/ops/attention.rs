@@ -85,10 +85,10 @@ pub async fn attention(
     g: AttnGeom,
 ) -> Result<()> {
     const OP: &str = "attention";
-    if g.hd == 0 || g.hd > 64 || g.hd % 4 != 0 {
+    if g.hd == 0 || g.hd > 64 || !g.hd.is_multiple_of(4) {
         return Err(Error::shape(OP, format!("head dim {} (the kernel supports multiples of 4 up to 64)", g.hd)));
     }
-    if g.grid_w % g.ws_w != 0 || g.grid_h % g.ws_h != 0 {
+    if !g.grid_w.is_multiple_of(g.ws_w) || !g.grid_h.is_multiple_of(g.ws_h) {
         return Err(Error::shape(
             OP,
             format!("grid {}x{} is not a whole number of {}x{} windows", g.grid_h, g.grid_w, g.ws_h, g.ws_w),
@@ -167,7 +167,7 @@ pub async fn cross_attention(
     g: CrossAttnGeom,
 ) -> Result<()> {
     const OP: &str = "cross_attention";
-    if g.hd == 0 || g.hd > 64 || g.hd % 4 != 0 {
+    if g.hd == 0 || g.hd > 64 || !g.hd.is_multiple_of(4) {
         return Err(Error::shape(OP, format!("head dim {} (the kernel supports multiples of 4 up to 64)", g.hd)));
     }
     if g.nq == 0 || g.nk == 0 || g.heads == 0 {

@@ -77,7 +77,7 @@ pub async fn im2col_k3c4(
     y: &Buffer,
     g: ConvGeom,
 ) -> Result<()> {
-    if g.k != 3 || g.c % 4 != 0 {
+    if g.k != 3 || !g.c.is_multiple_of(4) {
         let what = format!("takes 3×3 kernels on a multiple of 4 channels, not k = {}, C = {}", g.k, g.c);
         return Err(Error::shape("im2col_k3c4", what));
     }
@@ -87,7 +87,7 @@ pub async fn im2col_k3c4(
 /// im2col with the kernel of this adapter's family: `im2col_k3c4` where the GEMM is `matmul_regs4` (CPU adapters)
 /// and the shape allows it, `im2col` otherwise. What models and training call.
 pub async fn unfold(ctx: &GpuContext, enc: &mut CommandEncoder, x: &Buffer, y: &Buffer, g: ConvGeom) -> Result<()> {
-    if ctx.gemm_kernel() == GemmKernel::MatmulRegs4 && g.k == 3 && g.c % 4 == 0 {
+    if ctx.gemm_kernel() == GemmKernel::MatmulRegs4 && g.k == 3 && g.c.is_multiple_of(4) {
         im2col_k3c4(ctx, enc, x, y, g).await
     } else {
         im2col(ctx, enc, x, y, g).await

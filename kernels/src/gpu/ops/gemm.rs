@@ -33,7 +33,7 @@ impl GemmKernel {
 
     /// Whether this kernel takes C[M,N] = A[M,K] · op(B): every kernel but `matmul_regs4` takes any shape.
     pub fn fits(self, n: usize, k: usize, trans_b: bool) -> bool {
-        self != GemmKernel::MatmulRegs4 || (k % 4 == 0 && (trans_b || n % 4 == 0))
+        self != GemmKernel::MatmulRegs4 || (k.is_multiple_of(4) && (trans_b || n.is_multiple_of(4)))
     }
 
     /// The kernel that runs a GEMM of this shape for a context whose choice is `self`: `matmul_regs4` where the

@@ -107,7 +107,7 @@ pub async fn sqdist(
     m: usize,
     d: usize,
 ) -> Result<()> {
-    if ctx.gemm_kernel() == GemmKernel::MatmulRegs4 && d % 4 == 0 {
+    if ctx.gemm_kernel() == GemmKernel::MatmulRegs4 && d.is_multiple_of(4) {
         pairwise_sqdist_regs4(ctx, enc, a, b, out, n, m, d).await
     } else if ctx.gemm_kernel().is_register_blocked() {
         pairwise_sqdist_regs(ctx, enc, a, b, out, n, m, d).await
