@@ -93,23 +93,25 @@ fn dihedral_transforms_and_the_pixel_shuffle_order_are_consistent() {
     assert_eq!(back, img.iter().map(|&v| v as f32).collect::<Vec<_>>());
 }
 
-/// The bundled DSB2018 sample (CC0): nuclei masks from the instance labels, `pixels:64` grids.
-fn dsb2018_grids() -> (GridShape, Vec<Vec<f32>>, Vec<Vec<u8>>, Vec<(usize, usize, Vec<u8>)>) {
-    use medpick_core::features::{embed_samples, Encoder, Pool};
+/// The bundled DSB2018 sample's folder and its samples, by id.
+fn dsb2018_samples() -> (std::path::PathBuf, Vec<medpick_core::manifest::Sample>) {
     use medpick_core::manifest::{self, IngestOptions};
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018");
     let mut samples = Vec::new();
-    manifest::ingest(
-        &root,
-        &IngestOptions::default(),
-        &mut |s| {
-            let _: () = samples.push(s.clone());
-            Ok(())
-        },
-        &mut |_, _, _| {},
-    )
-    .unwrap();
+    let mut keep = |s: &medpick_core::manifest::Sample| {
+        samples.push(s.clone());
+        Ok(())
+    };
+    manifest::ingest(&root, &IngestOptions::default(), &mut keep, &mut |_, _, _| {}).unwrap();
     samples.sort_by(|a, b| a.id.cmp(&b.id));
+    (root, samples)
+}
+
+/// The bundled DSB2018 sample (CC0): nuclei masks from the instance labels, `pixels:64` grids.
+fn dsb2018_grids() -> (GridShape, Vec<Vec<f32>>, Vec<Vec<u8>>, Vec<(usize, usize, Vec<u8>)>) {
+    use medpick_core::features::{embed_samples, Encoder, Pool};
+    use medpick_core::manifest;
+    let (root, samples) = dsb2018_samples();
     assert!(samples.len() >= 20 && samples.iter().all(|s| !s.masks.is_empty()), "{} samples", samples.len());
     let enc = Encoder::load(None, "pixels:64", None).unwrap();
     let (shape, _) = enc.grid_shape();
@@ -573,22 +575,10 @@ fn seg_volumes_are_stacked_in_slice_order_and_filtered_to_their_large_components
 fn seg_intensity_variants_are_encoded_transforms_cached_apart_and_trained_on() {
     use medpick_core::augment::{IntensityAug, IntensityVariant};
     use medpick_core::features::{embed_samples, Encoder, Pool};
-    use medpick_core::manifest::{self, IngestOptions, SampleLoader};
+    use medpick_core::manifest::SampleLoader;
     let Some(ctx) = gpu() else { return };
     let (shape, grids, masks, _) = dsb2018_grids();
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018");
-    let mut samples = Vec::new();
-    manifest::ingest(
-        &root,
-        &IngestOptions::default(),
-        &mut |s| {
-            let _: () = samples.push(s.clone());
-            Ok(())
-        },
-        &mut |_, _, _| {},
-    )
-    .unwrap();
-    samples.sort_by(|a, b| a.id.cmp(&b.id));
+    let (root, samples) = dsb2018_samples();
     let enc = Encoder::load(None, "pixels:64", None).unwrap();
     let cache = std::env::temp_dir().join(format!("medpick-intensity-{}", std::process::id()));
     let tr = 16;
