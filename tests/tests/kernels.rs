@@ -70,6 +70,7 @@ kernel_tests!(
     ema_update,
     entropy_map,
     facility_gain,
+    gather_rows,
     gelu,
     gelu_backward,
     im2col,

@@ -370,3 +370,44 @@ fn typiclust_knn_on_the_cpu_backend_picks_as_the_plain_reference() {
         }
     }
 }
+
+/// The scans' k-means (`scan::kmeans`: Lloyd's iterations pruned by Hamerly's bounds, the open rows packed by
+/// `gather_rows`) gives the plain scans' labels, centres and inertia exactly, on the CPU backend and the GPU,
+/// with the pool in one buffer and in blocks, while measuring fewer rows against the centres.
+#[test]
+fn pruned_scanned_kmeans_gives_the_plain_scans_result() {
+    use medpick_core::select::scan;
+    let mut backends = vec![("CPU backend", Backend::Cpu)];
+    if let Some(ctx) = crate::common::gpu() {
+        backends.push(("GPU", Backend::Gpu(ctx)));
+    }
+    for (name, x, n, d) in pools() {
+        let m = Matrix::new(&x, n, d).unwrap();
+        for &(bname, be) in &backends {
+            // Blocks of 371 rows (the gather reads each block's run of open rows) on the smaller pools.
+            let blocked = n <= 1000;
+            for (k, iters) in [(1, 5), (7, 40), (50, 40)] {
+                let old = blocked.then(|| scan::set_binding_limit(Some(371 * d)));
+                let pool = scan::Pool::upload(be, m).unwrap();
+                assert_eq!(pool.is_blocked(), blocked);
+                let plain = pollster::block_on(scan::kmeans_plain(&pool, k, 11, iters, 1e-4)).unwrap();
+                let (got, st) = pollster::block_on(scan::kmeans_counted(&pool, k, 11, iters, 1e-4)).unwrap();
+                drop(pool);
+                if let Some(old) = old {
+                    scan::set_binding_limit(old);
+                }
+                let what = format!("{name}, {bname}, k = {k}");
+                eprintln!(
+                    "{what}: {} iterations, {} of {} rows measured",
+                    st.iterations, st.rows_measured, st.rows_plain
+                );
+                assert_eq!(got.labels, plain.labels, "{what}: labels differ");
+                assert_eq!(got.centers, plain.centers, "{what}: centres differ");
+                assert_eq!(got.inertia.to_bits(), plain.inertia.to_bits(), "{what}: inertia differs");
+                if k > 1 && st.iterations > 2 {
+                    assert!(st.rows_measured < st.rows_plain, "{what}: no row was skipped");
+                }
+            }
+        }
+    }
+}

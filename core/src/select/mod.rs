@@ -20,6 +20,7 @@ pub mod pool;
 pub mod probcover;
 pub mod repdiv;
 pub mod scan;
+mod scan_kmeans;
 pub mod strategies;
 pub mod stratified;
 pub mod typicality;

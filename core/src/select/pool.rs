@@ -145,6 +145,40 @@ impl<'a> Pool<'a> {
         Ok(())
     }
 
+    /// Record the packing of rows `open[lo..hi]` (ascending row numbers, uploaded whole as `idx`) into `dst` from
+    /// row 0, block by block (a block's rows are one run of `open`).
+    pub(super) async fn gather(
+        &self,
+        ex: &mut Exec<'_>,
+        idx: &Buf<'_>,
+        open: &[u32],
+        lo: usize,
+        hi: usize,
+        dst: &Buf<'_>,
+    ) -> Result<()> {
+        if self.f16_d.is_some() {
+            return Err(Error::Invalid("gather_rows: the f16 store holds packed words, not rows".into()));
+        }
+        let d = self.x.d;
+        let run = &open[lo..hi];
+        for b in &self.blocks {
+            let s = run.partition_point(|&i| (i as usize) < b.row0);
+            let e = run.partition_point(|&i| (i as usize) < b.row0 + b.rows);
+            if s < e {
+                let g = crate::cpu::GatherRows {
+                    rows: e - s,
+                    d,
+                    idx_offset: lo + s,
+                    src_row0: b.row0,
+                    src_rows: b.rows,
+                    dst_row0: s,
+                };
+                ex.gather_rows(&b.buf, idx, dst, g).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// `target[i] = ‖x_i − x_center‖²` (`init`) or the minimum of that and `target[i]`, for every row.
     pub async fn min_dist_update(&self, ex: &mut Exec<'_>, target: &Buf<'_>, center: usize, init: bool) -> Result<()> {
         let (n, d) = (self.x.n, self.x.d);

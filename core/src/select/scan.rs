@@ -24,78 +24,41 @@ use std::collections::BinaryHeap;
 use super::argmax;
 use super::kmeans::Clustering;
 pub use super::pool::*;
+pub use super::scan_kmeans::Scanned;
 use super::{Matrix, Selection};
 use crate::cpu::{exclusive_prefix, segments};
 use crate::exec::{Backend, Buf};
-use crate::rng::Rng;
 use crate::{Error, Result};
 
 /// k-means as [`super::kmeans::kmeans`] does it (same seeding rule, RNG stream, iteration and stopping rule),
-/// with every O(n·k·d) pass in the scans.
+/// with every O(n·k·d) pass in the scans and Lloyd's iterations pruned by Hamerly's bounds: the result of
+/// [`kmeans_plain`] (see [`super::scan_kmeans`]).
 pub async fn kmeans(pool: &Pool<'_>, k: usize, seed: u64, max_iter: usize, tol: f64) -> Result<Clustering> {
-    let (x, be) = (pool.x, pool.be);
-    let (n, d) = (x.n, x.d);
-    let k = k.clamp(1, n.max(1));
-    let mut rng = Rng::new(seed ^ 0x6b6d_6561_6e73);
-    let closest = be.storage("kmeans", n)?;
-    let first = rng.below(n as u32) as usize;
-    let mut chosen = vec![first];
-    let mut ex = be.exec();
-    pool.min_dist_update(&mut ex, &closest, first, true).await?;
-    let trials = 2 + (k as f64).ln().floor() as usize;
-    let cand = be.storage("kmeans", trials * d)?;
-    let gains = Gains::new(TileScan::new(be, Rows::Buf(&cand), trials, Rows::Pool(pool), n, d)?)?;
-    for _ in 1..k {
-        let cl = ex.read_f32(&closest, n).await?;
-        let pot: f64 = cl.iter().map(|&v| v as f64).sum();
-        let mut picks = Vec::with_capacity(trials);
-        for _ in 0..trials {
-            let target = rng.next_f64() * pot;
-            let mut acc = 0.0;
-            let mut c = n - 1;
-            for (i, &v) in cl.iter().enumerate() {
-                acc += v as f64;
-                if acc > target {
-                    c = i;
-                    break;
-                }
-            }
-            picks.push(c);
-        }
-        let rows: Vec<f32> = picks.iter().flat_map(|&c| x.row(c).iter().copied()).collect();
-        be.write(&cand, 0, &rows)?;
-        let g = gains.run(&closest, true).await?;
-        // The largest decrease is the lowest potential; the first trial wins ties, as on the CPU.
-        let mut best = 0;
-        for t in 1..trials {
-            if g[t] > g[best] {
-                best = t;
-            }
-        }
-        chosen.push(picks[best]);
-        pool.min_dist_update(&mut ex, &closest, picks[best], false).await?;
-    }
-    let mut centers: Vec<f32> = chosen.iter().flat_map(|&c| x.row(c).iter().copied()).collect();
-    let bc = be.upload("kmeans", &centers)?;
-    let total_var = super::kmeans::mean_variance(x);
-    let assign = TileScan::new(be, Rows::Pool(pool), n, Rows::Buf(&bc), k, d)?;
-    for _ in 0..max_iter.max(1) {
-        let (_, labels) = topk(&assign, 1).await?;
-        let new = pool.segment_mean(&labels, k, &centers, &bc).await?;
-        let shift: f64 = new.iter().zip(&centers).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum();
-        centers = new;
-        if shift <= tol * total_var {
-            break;
-        }
-    }
-    let (vals, labels) = topk(&assign, 1).await?;
-    let inertia = vals.iter().map(|&v| v as f64).sum();
-    Ok(Clustering {
-        labels: labels.iter().map(|&l| l as usize).collect(),
-        centers: centers.iter().map(|&v| v as f64).collect(),
-        k,
-        inertia,
-    })
+    Ok(kmeans_counted(pool, k, seed, max_iter, tol).await?.0)
+}
+
+/// [`kmeans`], with the rows its iterations measured against every centre and the plain scans' count.
+pub async fn kmeans_counted(
+    pool: &Pool<'_>,
+    k: usize,
+    seed: u64,
+    max_iter: usize,
+    tol: f64,
+) -> Result<(Clustering, Scanned)> {
+    let k = k.clamp(1, pool.x.n.max(1));
+    let t = crate::Instant::now();
+    let centers = super::scan_kmeans::seed(pool, k, seed).await?;
+    let seconds_seed = t.elapsed().as_secs_f64();
+    let t = crate::Instant::now();
+    let (c, st) = super::scan_kmeans::lloyd(pool, k, centers, max_iter, tol).await?;
+    Ok((c, Scanned { seconds_seed, seconds_lloyd: t.elapsed().as_secs_f64(), ..st }))
+}
+
+/// [`kmeans`] with plain Lloyd iterations: every row against every centre, every time.
+pub async fn kmeans_plain(pool: &Pool<'_>, k: usize, seed: u64, max_iter: usize, tol: f64) -> Result<Clustering> {
+    let k = k.clamp(1, pool.x.n.max(1));
+    let centers = super::scan_kmeans::seed(pool, k, seed).await?;
+    super::scan_kmeans::lloyd_plain(pool, k, centers, max_iter, tol).await
 }
 
 /// ProbCover's purity scan: per row the squared distance to the nearest row of another label, and the largest

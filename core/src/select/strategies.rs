@@ -63,8 +63,8 @@ pub(super) async fn kmeans_on(
     Ok(kmeans_noted(dev, x, None, k, seed, max_iter).await?.0)
 }
 
-/// [`kmeans_on`], with a note of the work done on the CPU backend (distances against the plain algorithm's; no
-/// times, so a run's notes are as deterministic as its picks).
+/// [`kmeans_on`], with a note of the work done against the plain algorithm's (distances on the CPU backend, rows
+/// measured against every centre in the GPU's scans; no times, so a run's notes are as deterministic as its picks).
 /// With row weights `w` it is the weighted k-means ([`super::kmeans::kmeans_weighted`]), always on the CPU backend
 /// (the GPU's scans have no weighted centre update; weighted pools are unions of local coresets, small).
 pub(super) async fn kmeans_noted(
@@ -76,7 +76,20 @@ pub(super) async fn kmeans_noted(
     max_iter: usize,
 ) -> Result<(Clustering, Option<String>)> {
     match dev {
-        Some(pool) if pool.be.is_gpu() && w.is_none() => Ok((scan::kmeans(pool, k, seed, max_iter, 1e-4).await?, None)),
+        Some(pool) if pool.be.is_gpu() && w.is_none() => {
+            let (c, st) = scan::kmeans_counted(pool, k, seed, max_iter, 1e-4).await?;
+            if std::env::var_os("MEDPICK_SELECT_TRACE").is_some() {
+                eprintln!(
+                    "k-means k = {} in the scans: k-means++ {:.3} s, Lloyd {:.3} s ({} iterations, {} of {} rows measured)",
+                    c.k, st.seconds_seed, st.seconds_lloyd, st.iterations, st.rows_measured, st.rows_plain
+                );
+            }
+            let note = format!(
+                "k-means k = {} in the scans: {} iterations; Hamerly's bounds measured {} rows against every centre (plain: {})",
+                c.k, st.iterations, st.rows_measured, st.rows_plain
+            );
+            Ok((c, Some(note)))
+        }
         // The CPU backend: the plain algorithm's result, accelerated (pruned k-means++, Yinyang's Lloyd).
         _ => {
             let (c, st) = super::exact::kmeans_weighted(x, w, k, seed, max_iter, 1e-4);

@@ -15,6 +15,7 @@ include!(concat!(env!("OUT_DIR"), "/cpu_kernels.rs"));
 pub use adamw::AdamwStep;
 pub use dice_loss::DiceMode;
 pub use facility_gain::GainMode;
+pub use gather_rows::GatherRows;
 pub use gelu::gelu_in_place;
 pub use math::all_finite;
 pub use other_label_min::OTHER_NONE;

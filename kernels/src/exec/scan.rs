@@ -511,6 +511,24 @@ impl Exec<'_> {
         }
     }
 
+    /// Pack the rows `idx[g.idx_offset..][..g.rows]` of `src` (rows `g.src_row0..` of a pool) into `dst` from row
+    /// `g.dst_row0`: the rows a pruned scan still measures.
+    pub async fn gather_rows(&mut self, src: &Buf<'_>, idx: &Buf<'_>, dst: &Buf<'_>, g: cpu::GatherRows) -> Result<()> {
+        const OP: &str = "gather_rows";
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                let (s, i, o) = (gpu_buf(OP, src)?, gpu_buf(OP, idx)?, gpu_buf(OP, dst)?);
+                ops::gather_rows(ctx, enc, s, i, o, g).await
+            }
+            None => {
+                let (s, i) = (words(OP, "src", src, g.src_rows * g.d)?, words(OP, "idx", idx, g.idx_offset + g.rows)?);
+                let mut o = words_mut(OP, "dst", dst, (g.dst_row0 + g.rows) * g.d)?;
+                cpu::gather_rows(s.f32s(), i.u32s(), f32s_mut(&mut o), g);
+                Ok(())
+            }
+        }
+    }
+
     /// Facility-location gains (or k-means++ potential decreases) of the rows of a distance tile [rows, cols].
     #[allow(clippy::too_many_arguments)] // operands, output, sizes, the mode
     pub async fn facility_gain(

@@ -39,6 +39,14 @@ pub(super) enum Spec {
         k: usize,
         d: usize,
     },
+    /// `gather_rows`: `rows` row numbers (some outside the source, whose rows must stay as they were) from a
+    /// source block of `n` rows starting at row `row0`.
+    Gather {
+        n: usize,
+        d: usize,
+        rows: usize,
+        row0: usize,
+    },
     FacilityGain {
         rows: usize,
         cols: usize,
@@ -68,6 +76,7 @@ impl Spec {
                 format!("{rows}x{cols} k{k} {tiles} tile(s){}", if *ties { " ties" } else { "" })
             }
             Spec::SegmentMean { n, k, d } => format!("n{n} k{k} d{d}"),
+            Spec::Gather { n, d, rows, row0 } => format!("{rows} of n{n} (from row {row0}) d{d}"),
             Spec::FacilityGain { rows, cols, potential } => {
                 format!("{rows}x{cols}{}", if *potential { " potential" } else { "" })
             }
@@ -122,6 +131,11 @@ pub(super) fn cases() -> Vec<Case> {
     }
     // k-means over 20k LiteMedSAM-sized features into 500 clusters (typiclust-knn's cap).
     v.push(case("segment_mean", Model, SegmentMean { n: 20_000, k: 500, d: 256 }));
+    for (n, d, rows, row0) in [(1, 1, 1, 0), (7, 7, 3, 5), (63, 64, 100, 0), (65, 3, 64, 1000), (1000, 257, 333, 7)] {
+        v.push(case("gather_rows", Small, Gather { n, d, rows, row0 }));
+    }
+    // A pruned k-means pass over 100k LiteMedSAM-sized rows: the tenth of them still open.
+    v.push(case("gather_rows", Model, Gather { n: 100_000, d: 256, rows: 10_000, row0: 0 }));
     for (rows, cols, potential) in
         [(1, 1, false), (7, 7, true), (63, 64, false), (64, 65, true), (65, 1000, false), (1000, 63, true)]
     {
@@ -336,6 +350,35 @@ pub(super) async fn run(ctx: Option<&GpuContext>, _c: &Case, spec: &Spec, rng: &
                 read_f32(ctx, &bc, k * d).await?
             });
             Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::BALANCED)), elements: k * d, gpu_ms, cpu_ms })
+        }
+        Spec::Gather { n, d, rows, row0 } => {
+            let src = rng.uniform_vec(n * d, -1.0, 1.0);
+            // Every fifth index falls outside the block (below or past it); the rest are rows of the block.
+            let idx: Vec<u32> = (0..rows + 2)
+                .map(|r| match r % 5 {
+                    4 if row0 > 0 => rng.below(row0 as u32),
+                    4 => (row0 + n + r) as u32,
+                    _ => (row0 + rng.below(n as u32) as usize) as u32,
+                })
+                .collect();
+            let g = cpu::GatherRows { rows, d, idx_offset: 2, src_row0: row0, src_rows: n, dst_row0: 1 };
+            let init = rng.uniform_vec((rows + 1) * d, -1.0, 1.0);
+            let (want, cpu_ms) = timed!({
+                let mut dst = init.clone();
+                cpu::gather_rows(&src, &idx, &mut dst, g);
+                dst
+            });
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: rows * d, gpu_ms: 0.0, cpu_ms }) };
+            let (got, gpu_ms) = timed!({
+                let (bs, bi, bd) =
+                    (ctx.upload("selftest", &src)?, ctx.upload("selftest", &idx)?, ctx.upload("selftest", &init)?);
+                let mut enc = ctx.encoder();
+                ops::gather_rows(ctx, &mut enc, &bs, &bi, &bd, g).await?;
+                ctx.submit(enc);
+                read_f32(ctx, &bd, (rows + 1) * d).await?
+            });
+            let cmp = compare(&got, &want, Tolerance::new(0.0, 0.0));
+            Ok(Outcome { cmp: Some(cmp), elements: rows * d, gpu_ms, cpu_ms })
         }
         Spec::FacilityGain { rows, cols, potential } => {
             // Squared distances between unit vectors lie in [0, 4]; some columns are already covered.

@@ -209,6 +209,36 @@ pub async fn segment_mean(
     ctx.dispatch(enc, OP, &p, &[x, order, offsets, centers], ctx.grid_threads(OP, k * d)?).await
 }
 
+/// Pack rows for a pruned scan: dst[dst_row0 + r] = src[idx[idx_offset + r] − src_row0] (see
+/// `cpu::gather_rows`; rows outside the source's `src_rows` are left as they were).
+pub async fn gather_rows(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    src: &Buffer,
+    idx: &Buffer,
+    dst: &Buffer,
+    g: crate::cpu::GatherRows,
+) -> Result<()> {
+    const OP: &str = "gather_rows";
+    check_len(OP, "src", src, g.src_rows * g.d)?;
+    check_len(OP, "idx", idx, g.idx_offset + g.rows)?;
+    check_len(OP, "dst", dst, (g.dst_row0 + g.rows) * g.d)?;
+    let p = GatherRowsParams {
+        rows: u32_of(OP, "rows", g.rows)?,
+        d: u32_of(OP, "d", g.d)?,
+        idx_offset: u32_of(OP, "idx_offset", g.idx_offset)?,
+        src_row0: u32_of(OP, "src_row0", g.src_row0)?,
+        src_rows: u32_of(OP, "src_rows", g.src_rows)?,
+        dst_row0: u32_of(OP, "dst_row0", g.dst_row0)?,
+        ..Default::default()
+    };
+    u32_of(OP, "(dst_row0 + rows)·d", (g.dst_row0 + g.rows) * g.d)?;
+    if g.rows == 0 || g.d == 0 {
+        return Ok(());
+    }
+    ctx.dispatch(enc, OP, &p, &[src, idx, dst], ctx.grid_threads(OP, g.rows * g.d)?).await
+}
+
 /// Facility-location marginal gain of each row of a squared-distance tile [R,C] between L2-normalised rows,
 /// given `mind` [C] (squared distance of each column to its nearest chosen row); with `potential`, k-means++'s
 /// potential decrease Σ_j max(0, mind_j − D_rj) of each candidate centre instead; `mode.accumulate` adds.
