@@ -77,6 +77,7 @@ kernel_tests!(
     im2col_k3c4,
     kcenter_update,
     kcenter_update_f16,
+    kmeanspp_gain,
     layernorm,
     layernorm_backward,
     matmul,

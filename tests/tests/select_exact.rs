@@ -371,8 +371,9 @@ fn typiclust_knn_on_the_cpu_backend_picks_as_the_plain_reference() {
     }
 }
 
-/// The scans' k-means (`scan::kmeans`: Lloyd's iterations pruned by Hamerly's bounds, the open rows packed by
-/// `gather_rows`) gives the plain scans' labels, centres and inertia exactly, on the CPU backend and the GPU,
+/// The scans' k-means (`scan::kmeans`: k-means++ pruned by each row's centre in `kmeanspp_gain` and
+/// `kcenter_update`, Lloyd's iterations by distance bounds with the open rows packed by `gather_rows`) gives the
+/// plain scans' labels, centres and inertia exactly, on the CPU backend and the GPU,
 /// with the pool in one buffer and in blocks, while measuring fewer rows against the centres.
 #[test]
 fn pruned_scanned_kmeans_gives_the_plain_scans_result() {
@@ -398,14 +399,17 @@ fn pruned_scanned_kmeans_gives_the_plain_scans_result() {
                 }
                 let what = format!("{name}, {bname}, k = {k}");
                 eprintln!(
-                    "{what}: {} iterations, {} of {} rows measured",
-                    st.iterations, st.rows_measured, st.rows_plain
+                    "{what}: seeding read {} of {} pairs; {} iterations, {} of {} rows measured",
+                    st.seed_pairs, st.seed_pairs_plain, st.iterations, st.rows_measured, st.rows_plain
                 );
                 assert_eq!(got.labels, plain.labels, "{what}: labels differ");
                 assert_eq!(got.centers, plain.centers, "{what}: centres differ");
                 assert_eq!(got.inertia.to_bits(), plain.inertia.to_bits(), "{what}: inertia differs");
                 if k > 1 && st.iterations > 2 {
                     assert!(st.rows_measured < st.rows_plain, "{what}: no row was skipped");
+                }
+                if k > 1 {
+                    assert!(st.seed_pairs < st.seed_pairs_plain, "{what}: the seeding skipped no row");
                 }
             }
         }

@@ -145,6 +145,47 @@ impl<'a> Pool<'a> {
         Ok(())
     }
 
+    /// Partial sums per trial and 32 rows of [`Pool::kmeanspp_gain`] over the whole pool.
+    pub(super) fn kmeanspp_groups(&self) -> usize {
+        let g = crate::cpu::kmeanspp_gain::KMEANSPP_GAIN_ROWS;
+        self.blocks.iter().map(|b| b.rows.div_ceil(g)).sum()
+    }
+
+    /// Record k-means++'s potential decrease of each of `trials` candidate rows `cand` (`kmeanspp_gain`, pruned by
+    /// `dcand` [trials, stride] as `kcenter_update`): `partial` gets [`Pool::kmeanspp_groups`] sums per trial, block
+    /// after block; `count` [1] grows by the (row, trial) pairs read.
+    #[allow(clippy::too_many_arguments)] // operands, outputs and the pass
+    pub(super) async fn kmeanspp_gain(
+        &self,
+        ex: &mut Exec<'_>,
+        cand: &Buf<'_>,
+        dcand: &Buf<'_>,
+        owner: &Buf<'_>,
+        mind: &Buf<'_>,
+        partial: &Buf<'_>,
+        count: &Buf<'_>,
+        trials: usize,
+        stride: usize,
+    ) -> Result<()> {
+        use crate::cpu::kcenter_update::margin_for;
+        use crate::cpu::kmeanspp_gain::{KmeansppGain, KMEANSPP_GAIN_ROWS, KMEANSPP_GAIN_TRIALS};
+        if self.f16_d.is_some() {
+            return Err(Error::Invalid("kmeanspp_gain: the f16 store holds packed words, not rows".into()));
+        }
+        let d = self.x.d;
+        let mut wg0 = 0;
+        for b in &self.blocks {
+            for t0 in (0..trials).step_by(KMEANSPP_GAIN_TRIALS) {
+                let t = KMEANSPP_GAIN_TRIALS.min(trials - t0);
+                let (row0, margin) = (b.row0, margin_for(d));
+                let s = KmeansppGain { n: b.rows, d, trials: t, t0, total: trials, row0, stride, wg0, margin };
+                ex.kmeanspp_gain(&b.buf, cand, dcand, owner, mind, partial, count, s).await?;
+            }
+            wg0 += b.rows.div_ceil(KMEANSPP_GAIN_ROWS);
+        }
+        Ok(())
+    }
+
     /// Record the packing of rows `open[lo..hi]` (ascending row numbers, uploaded whole as `idx`) into `dst` from
     /// row 0, block by block (a block's rows are one run of `open`).
     pub(super) async fn gather(

@@ -47,17 +47,18 @@ pub async fn kmeans_counted(
 ) -> Result<(Clustering, Scanned)> {
     let k = k.clamp(1, pool.x.n.max(1));
     let t = crate::Instant::now();
-    let centers = super::scan_kmeans::seed(pool, k, seed).await?;
+    let (centers, seed_pairs, seed_pairs_plain) = super::scan_kmeans::seed(pool, k, seed, true).await?;
     let seconds_seed = t.elapsed().as_secs_f64();
     let t = crate::Instant::now();
     let (c, st) = super::scan_kmeans::lloyd(pool, k, centers, max_iter, tol).await?;
-    Ok((c, Scanned { seconds_seed, seconds_lloyd: t.elapsed().as_secs_f64(), ..st }))
+    let seconds_lloyd = t.elapsed().as_secs_f64();
+    Ok((c, Scanned { seed_pairs, seed_pairs_plain, seconds_seed, seconds_lloyd, ..st }))
 }
 
-/// [`kmeans`] with plain Lloyd iterations: every row against every centre, every time.
+/// [`kmeans`] without pruning: every row read at every seeding step and against every centre at every iteration.
 pub async fn kmeans_plain(pool: &Pool<'_>, k: usize, seed: u64, max_iter: usize, tol: f64) -> Result<Clustering> {
     let k = k.clamp(1, pool.x.n.max(1));
-    let centers = super::scan_kmeans::seed(pool, k, seed).await?;
+    let centers = super::scan_kmeans::seed(pool, k, seed, false).await?.0;
     super::scan_kmeans::lloyd_plain(pool, k, centers, max_iter, tol).await
 }
 

@@ -16,7 +16,7 @@
 //! backend.
 
 use super::kmeans::{mean_variance, Clustering};
-use super::pool::{binding_floats, Gains};
+use super::pool::binding_floats;
 use super::pool::{topk, Pool, Rows, TileScan, TILE_ROWS};
 use crate::rng::Rng;
 use crate::Result;
@@ -27,25 +27,35 @@ pub struct Scanned {
     pub iterations: usize,
     pub rows_measured: u64,
     pub rows_plain: u64,
+    /// (row, centre) pairs the seeding read, and what the plain seeding reads.
+    pub seed_pairs: u64,
+    pub seed_pairs_plain: u64,
     /// Seconds of the seeding and of Lloyd's iterations (with the final pass).
     pub seconds_seed: f64,
     pub seconds_lloyd: f64,
 }
 
-/// k-means++ seeding (greedy, 2 + ⌊ln k⌋ trials a step) as [`super::kmeans::kmeans`] seeds: the centres' rows.
-pub(super) async fn seed(pool: &Pool<'_>, k: usize, seed: u64) -> Result<Vec<f32>> {
+/// k-means++ seeding (greedy, 2 + ⌊ln k⌋ trials a step) as [`super::kmeans::kmeans`] seeds: the centres' rows,
+/// and (pairs read, pairs the plain seeding reads). Each row keeps the centre nearest to it (`kcenter_update`);
+/// with `prune`, the trials' gains (`kmeanspp_gain`) and the update skip the rows a trial or the new centre
+/// cannot come nearer to than their own centre, whose terms are 0 in the plain sums (the host measures each
+/// trial's distance to every centre, k·D a step). Without, every row is read: the same values, sums and centres.
+pub(super) async fn seed(pool: &Pool<'_>, k: usize, seed: u64, prune: bool) -> Result<(Vec<f32>, u64, u64)> {
     let (x, be) = (pool.x, pool.be);
     let (n, d) = (x.n, x.d);
     let mut rng = Rng::new(seed ^ 0x6b6d_6561_6e73);
-    let closest = be.storage("kmeans", n)?;
+    let (closest, owner, count) = (be.storage("kmeans", n)?, be.storage("kmeans", n)?, be.storage("kmeans", 1)?);
+    let dc2 = be.storage("kmeans", k)?;
     let first = rng.below(n as u32) as usize;
     let mut chosen = vec![first];
     let mut ex = be.exec();
-    pool.min_dist_update(&mut ex, &closest, first, true).await?;
+    pool.kcenter_update(&mut ex, &dc2, &owner, &closest, &count, first, 0, true).await?;
     let trials = 2 + (k as f64).ln().floor() as usize;
-    let cand = be.storage("kmeans", trials * d)?;
-    let gains = Gains::new(TileScan::new(be, Rows::Buf(&cand), trials, Rows::Pool(pool), n, d)?)?;
-    for _ in 1..k {
+    let (cand, dcand) = (be.storage("kmeans", trials * d)?, be.storage("kmeans", trials * k)?);
+    let groups = pool.kmeanspp_groups();
+    let partial = be.storage("kmeans", groups * trials)?;
+    let (mut read, mut plain, mut last) = (0u64, n as u64, 0u32);
+    for step in 1..k {
         let cl = ex.read_f32(&closest, n).await?;
         let pot: f64 = cl.iter().map(|&v| v as f64).sum();
         let mut picks = Vec::with_capacity(trials);
@@ -64,7 +74,27 @@ pub(super) async fn seed(pool: &Pool<'_>, k: usize, seed: u64) -> Result<Vec<f32
         }
         let rows: Vec<f32> = picks.iter().flat_map(|&c| x.row(c).iter().copied()).collect();
         be.write(&cand, 0, &rows)?;
-        let g = gains.run(&closest, true).await?;
+        // Each trial's squared distance to every centre so far (f64 sums, rounded), one row of `dcand` a trial.
+        let dc: Vec<f32> = if prune {
+            crate::cpu::par::map(trials * step, |p| {
+                crate::cpu::min_dist_update::sqdist_f64(x.row(picks[p / step]), x.row(chosen[p % step])) as f32
+            })
+        } else {
+            Vec::new()
+        };
+        if prune {
+            for t in 0..trials {
+                be.write(&dcand, t * k, &dc[t * step..(t + 1) * step])?;
+            }
+        }
+        pool.kmeanspp_gain(&mut ex, &cand, &dcand, &owner, &closest, &partial, &count, trials, k).await?;
+        // The partial sums and the pairs read so far, in one readback.
+        let mut got = ex.read_many_f32(&[(&partial, groups * trials), (&count, 1)]).await?.into_iter();
+        let (part, now) = (got.next().unwrap_or_default(), got.next().unwrap_or_default());
+        let now = now.first().map_or(last, |v| v.to_bits());
+        read += now.wrapping_sub(last) as u64;
+        last = now;
+        let g: Vec<f64> = (0..trials).map(|t| (0..groups).map(|w| part[w * trials + t] as f64).sum()).collect();
         // The largest decrease is the lowest potential; the first trial wins ties, as on the CPU.
         let mut best = 0;
         for t in 1..trials {
@@ -73,9 +103,14 @@ pub(super) async fn seed(pool: &Pool<'_>, k: usize, seed: u64) -> Result<Vec<f32
             }
         }
         chosen.push(picks[best]);
-        pool.min_dist_update(&mut ex, &closest, picks[best], false).await?;
+        if prune {
+            be.write(&dc2, 0, &dc[best * step..(best + 1) * step])?;
+        }
+        pool.kcenter_update(&mut ex, &dc2, &owner, &closest, &count, picks[best], step as u32, false).await?;
+        plain += (n * (trials + 1)) as u64;
     }
-    Ok(chosen.iter().flat_map(|&c| x.row(c).iter().copied()).collect())
+    read += ex.read_u32(&count, 1).await?[0].wrapping_sub(last) as u64;
+    Ok((chosen.iter().flat_map(|&c| x.row(c).iter().copied()).collect(), read, plain))
 }
 
 /// Lloyd's iterations from `centers` [k·d], every row measured against every centre each time.

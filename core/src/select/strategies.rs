@@ -80,13 +80,13 @@ pub(super) async fn kmeans_noted(
             let (c, st) = scan::kmeans_counted(pool, k, seed, max_iter, 1e-4).await?;
             if std::env::var_os("MEDPICK_SELECT_TRACE").is_some() {
                 eprintln!(
-                    "k-means k = {} in the scans: k-means++ {:.3} s, Lloyd {:.3} s ({} iterations, {} of {} rows measured)",
-                    c.k, st.seconds_seed, st.seconds_lloyd, st.iterations, st.rows_measured, st.rows_plain
+                    "k-means k = {} in the scans: k-means++ {:.3} s, Lloyd {:.3} s ({} iterations)",
+                    c.k, st.seconds_seed, st.seconds_lloyd, st.iterations
                 );
             }
             let note = format!(
-                "k-means k = {} in the scans: {} iterations; Hamerly's bounds measured {} rows against every centre (plain: {})",
-                c.k, st.iterations, st.rows_measured, st.rows_plain
+                "k-means k = {} in the scans: k-means++ read {} of the plain seeding's {} (row, centre) pairs; {} iterations measured {} rows against every centre (plain: {})",
+                c.k, st.seed_pairs, st.seed_pairs_plain, st.iterations, st.rows_measured, st.rows_plain
             );
             Ok((c, Some(note)))
         }

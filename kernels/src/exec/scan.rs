@@ -356,6 +356,45 @@ impl Exec<'_> {
         }
     }
 
+    /// k-means++'s potential decrease of each trial centre over this block's rows, pruned as `kcenter_update`
+    /// (`cpu::kmeanspp_gain`): one partial sum per trial and 32 rows, `count` [1] grows by the pairs read.
+    #[allow(clippy::too_many_arguments)] // operands, outputs and the pass
+    pub async fn kmeanspp_gain(
+        &mut self,
+        x: &Buf<'_>,
+        cand: &Buf<'_>,
+        dcand: &Buf<'_>,
+        owner: &Buf<'_>,
+        mind: &Buf<'_>,
+        partial: &Buf<'_>,
+        count: &Buf<'_>,
+        s: cpu::kmeanspp_gain::KmeansppGain,
+    ) -> Result<()> {
+        const OP: &str = "kmeanspp_gain";
+        match &mut self.gpu {
+            Some((ctx, enc)) => {
+                let (x, c, dc) = (gpu_buf(OP, x)?, gpu_buf(OP, cand)?, gpu_buf(OP, dcand)?);
+                let (o, m) = (gpu_buf(OP, owner)?, gpu_buf(OP, mind)?);
+                let (p, n) = (gpu_buf(OP, partial)?, gpu_buf(OP, count)?);
+                ops::kmeanspp_gain(ctx, enc, x, c, dc, o, m, p, n, s).await
+            }
+            None => {
+                let groups = s.n.div_ceil(cpu::kmeanspp_gain::KMEANSPP_GAIN_ROWS);
+                if s.trials > cpu::kmeanspp_gain::KMEANSPP_GAIN_TRIALS || s.t0 + s.trials > s.total {
+                    return Err(Error::shape(OP, format!("trials {}..{} of {}", s.t0, s.t0 + s.trials, s.total)));
+                }
+                let (x, c) = (words(OP, "x", x, s.n * s.d)?, words(OP, "cand", cand, s.total * s.d)?);
+                let dc = words(OP, "dcand", dcand, s.total * s.stride)?;
+                let (o, m) = (words(OP, "owner", owner, s.row0 + s.n)?, words(OP, "mind", mind, s.row0 + s.n)?);
+                let mut p = words_mut(OP, "partial", partial, (s.wg0 + groups) * s.total)?;
+                let mut n = words_mut(OP, "count", count, 1)?;
+                let (x, c, dc, m) = (x.f32s(), c.f32s(), dc.f32s(), m.f32s());
+                cpu::kmeanspp_gain(x, c, dc, o.u32s(), m, f32s_mut(&mut p), &mut n, s);
+                Ok(())
+            }
+        }
+    }
+
     /// [`Self::kcenter_update`] on the f16 store's packed rows (⌈d/2⌉ words a row).
     /// Pruned k-center step (`cpu::kcenter_update`): `x` holds this block's rows, `owner`/`mind` the pool's,
     /// `count` [1] grows by the rows read.

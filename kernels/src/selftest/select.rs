@@ -22,6 +22,15 @@ pub(super) enum Spec {
         /// The f16 store (`kcenter_update_f16`).
         f16: bool,
     },
+    /// `kmeanspp_gain`: `trials` candidate rows against rows in `blobs` clusters whose `centres` were placed by
+    /// k-center steps, the pool in two blocks.
+    KmeansppGain {
+        n: usize,
+        d: usize,
+        centres: usize,
+        trials: usize,
+        blobs: usize,
+    },
     Argmax {
         rows: usize,
         cols: usize,
@@ -69,6 +78,9 @@ impl Spec {
         match self {
             Spec::Kcenter { n, d, steps, blobs, .. } => format!("n{n} d{d} {steps} steps {blobs} blobs"),
             Spec::MinDist { n, d, steps, .. } => format!("n{n} d{d} {steps} steps"),
+            Spec::KmeansppGain { n, d, centres, trials, blobs } => {
+                format!("n{n} d{d} {centres} centres {trials} trials {blobs} blobs")
+            }
             Spec::Argmax { rows, cols, ties } => {
                 format!("{rows}x{cols}{}", if *ties { " ties" } else { "" })
             }
@@ -109,6 +121,13 @@ pub(super) fn cases() -> Vec<Case> {
         let kernel = if f16 { "kcenter_update_f16" } else { "kcenter_update" };
         v.push(case(kernel, Model, Kcenter { n: 10_007, d: 384, steps: 24, blobs: 16, f16 }));
     }
+    for (n, d, centres, trials, blobs) in [(1, 1, 1, 1, 1), (7, 7, 3, 2, 2), (63, 64, 5, 7, 4), (65, 256, 9, 3, 3)] {
+        v.push(case("kmeanspp_gain", Small, KmeansppGain { n, d, centres, trials, blobs }));
+    }
+    // More trials than one pass holds (k-means++ with k > e¹⁴).
+    v.push(case("kmeanspp_gain", Small, KmeansppGain { n: 1000, d: 3, centres: 20, trials: 19, blobs: 10 }));
+    // typiclust-knn's seeding: 10k LiteMedSAM-sized rows, 2 + ⌊ln 500⌋ trials against 200 centres.
+    v.push(case("kmeanspp_gain", Model, KmeansppGain { n: 10_007, d: 384, centres: 200, trials: 8, blobs: 16 }));
     for (rows, cols, ties) in
         [(1, 1, false), (7, 7, true), (63, 64, false), (64, 65, true), (65, 1000, true), (1000, 63, false)]
     {
@@ -273,6 +292,82 @@ pub(super) async fn run(ctx: Option<&GpuContext>, _c: &Case, spec: &Spec, rng: &
                 read_f32(ctx, &mind, n).await?
             });
             Ok(Outcome { cmp: Some(compare(&got, &want, Tolerance::BALANCED)), elements: n, gpu_ms, cpu_ms })
+        }
+        Spec::KmeansppGain { n, d, centres, trials, blobs } => {
+            use cpu::kcenter_update::{margin_for, KcenterStep};
+            use cpu::kmeanspp_gain::{KmeansppGain, KMEANSPP_GAIN_ROWS};
+            let pts = rng.uniform_vec(blobs * d, -4.0, 4.0);
+            let noise = rng.uniform_vec(n * d, -0.5, 0.5);
+            let x: Vec<f32> = (0..n * d).map(|t| pts[(t / d % blobs) * d + t % d] + noise[t]).collect();
+            let row = |i: usize| &x[i * d..(i + 1) * d];
+            let sq = |a: &[f32], b: &[f32]| cpu::min_dist_update::sqdist_f64(a, b) as f32;
+            // The centres' owners and minima (the CPU twin of the k-center steps), then the trials' distances to
+            // every centre.
+            let centre: Vec<usize> = (0..centres).map(|s| (s * 7919 + 3) % n).collect();
+            let margin = margin_for(d);
+            let (mut owner, mut mind, mut count) = (vec![0u32; n], vec![0f32; n], [0u32]);
+            for (s, &c) in centre.iter().enumerate() {
+                let dc2: Vec<f32> = (0..s.max(1)).map(|j| sq(row(c), row(centre[j]))).collect();
+                let step = KcenterStep { n, d, center: c, init: s == 0, row0: 0, k: s as u32, margin };
+                cpu::kcenter_update(&x, &dc2, &mut owner, &mut mind, &mut count, step);
+            }
+            let cand: Vec<f32> = (0..trials).flat_map(|t| row((t * 104_729 + 11) % n).to_vec()).collect();
+            let dcand: Vec<f32> = (0..trials)
+                .flat_map(|t| centre.iter().map(|&c| sq(&cand[t * d..(t + 1) * d], row(c))).collect::<Vec<_>>())
+                .collect();
+            // Two blocks, as a blocked pool runs it: each its own rows, owners and minima offset by row0, its
+            // partial sums after the first block's.
+            let h = n.div_ceil(2);
+            let blocks: Vec<(usize, usize)> = [(0, h), (h, n - h)].into_iter().filter(|b| b.1 > 0).collect();
+            let groups = |r: usize| r.div_ceil(KMEANSPP_GAIN_ROWS);
+            let total = blocks.iter().map(|b| groups(b.1)).sum::<usize>() * trials;
+            // Trials in passes of at most 16 (the kernel's limit), as the pool runs them.
+            let passes = |b: (usize, usize), wg0| {
+                (0..trials).step_by(16).map(move |t0| KmeansppGain {
+                    n: b.1,
+                    d,
+                    trials: (trials - t0).min(16),
+                    t0,
+                    total: trials,
+                    row0: b.0,
+                    stride: centres,
+                    wg0,
+                    margin,
+                })
+            };
+            let ((want, wcount), cpu_ms) = timed!({
+                let (mut partial, mut count, mut wg0) = (vec![0f32; total], [0u32], 0);
+                for &b in &blocks {
+                    let xb = &x[b.0 * d..(b.0 + b.1) * d];
+                    for p in passes(b, wg0) {
+                        cpu::kmeanspp_gain(xb, &cand, &dcand, &owner, &mind, &mut partial, &mut count, p);
+                    }
+                    wg0 += groups(b.1);
+                }
+                (partial, count[0])
+            });
+            let Some(ctx) = ctx else { return Ok(Outcome { cmp: None, elements: total, gpu_ms: 0.0, cpu_ms }) };
+            let ((got, gcount), gpu_ms) = timed!({
+                let (bc, bdc) = (ctx.upload("selftest", &cand)?, ctx.upload("selftest", &dcand)?);
+                let (bo, bm) = (ctx.upload("selftest", &owner)?, ctx.upload("selftest", &mind)?);
+                let (bp, bn) = (ctx.storage("selftest", (total * 4) as u64)?, ctx.storage("selftest", 4)?);
+                let mut keep = Vec::new();
+                let mut enc = ctx.encoder();
+                let mut wg0 = 0;
+                for &b in &blocks {
+                    let bx = ctx.upload("selftest", &x[b.0 * d..(b.0 + b.1) * d])?;
+                    for p in passes(b, wg0) {
+                        ops::kmeanspp_gain(ctx, &mut enc, &bx, &bc, &bdc, &bo, &bm, &bp, &bn, p).await?;
+                    }
+                    wg0 += groups(b.1);
+                    keep.push(bx);
+                }
+                ctx.submit(enc);
+                (read_f32(ctx, &bp, total).await?, read_u32(ctx, &bn, 1).await?[0])
+            });
+            // The same (row, trial) pairs read; sums of 32 terms max(0, m − d²) within f32 rounding of m.
+            let cmp = merge(compare(&got, &want, Tolerance::new(1e-4, 1e-4)), compare_exact_u32(&[gcount], &[wcount]));
+            Ok(Outcome { cmp: Some(cmp), elements: total, gpu_ms, cpu_ms })
         }
         Spec::Argmax { rows, cols, ties } => {
             let x = if ties { ties_vec(rng, rows * cols) } else { rng.uniform_vec(rows * cols, -1.0, 1.0) };

@@ -98,6 +98,59 @@ pub async fn kcenter_update(
     ctx.dispatch(enc, OP, &p, &[x, dc2, owner, mind, count], ctx.grid_threads(OP, s.n * 8)?).await
 }
 
+/// k-means++'s potential decrease of each trial centre, pruned as `kcenter_update` (`cpu::kmeanspp_gain`): rows
+/// `row0 .. row0 + n` of the pool, `x` this block's rows, `cand` [trials, d], `dcand` [trials, stride], `owner`
+/// and `mind` the whole pool's, `partial` one sum per trial and 32 rows (from group `wg0`), `count` [1] the
+/// (row, trial) pairs read.
+#[allow(clippy::too_many_arguments)] // operands, outputs and the pass
+pub async fn kmeanspp_gain(
+    ctx: &GpuContext,
+    enc: &mut CommandEncoder,
+    x: &Buffer,
+    cand: &Buffer,
+    dcand: &Buffer,
+    owner: &Buffer,
+    mind: &Buffer,
+    partial: &Buffer,
+    count: &Buffer,
+    s: crate::cpu::kmeanspp_gain::KmeansppGain,
+) -> Result<()> {
+    const OP: &str = "kmeanspp_gain";
+    use crate::cpu::kmeanspp_gain::{KMEANSPP_GAIN_ROWS, KMEANSPP_GAIN_TRIALS};
+    let groups = s.n.div_ceil(KMEANSPP_GAIN_ROWS);
+    if s.trials > KMEANSPP_GAIN_TRIALS || s.t0 + s.trials > s.total {
+        return Err(Error::shape(
+            OP,
+            format!("trials {}..{} of {} (at most 16 a pass)", s.t0, s.t0 + s.trials, s.total),
+        ));
+    }
+    check_len(OP, "x", x, s.n * s.d)?;
+    check_len(OP, "cand", cand, s.total * s.d)?;
+    check_len(OP, "dcand", dcand, s.total * s.stride)?;
+    check_len(OP, "owner", owner, s.row0 + s.n)?;
+    check_len(OP, "mind", mind, s.row0 + s.n)?;
+    check_len(OP, "partial", partial, (s.wg0 + groups) * s.total)?;
+    check_len(OP, "count", count, 1)?;
+    let p = KmeansppGainParams {
+        n: u32_of(OP, "n", s.n)?,
+        d: u32_of(OP, "d", s.d)?,
+        trials: u32_of(OP, "trials", s.trials)?,
+        row0: u32_of(OP, "row0", s.row0)?,
+        stride: u32_of(OP, "stride", s.stride)?,
+        wg0: u32_of(OP, "wg0", s.wg0)?,
+        margin: s.margin,
+        t0: u32_of(OP, "t0", s.t0)?,
+        total: u32_of(OP, "total", s.total)?,
+        ..Default::default()
+    };
+    u32_of(OP, "(wg0 + groups)·total", (s.wg0 + groups) * s.total)?;
+    if s.n == 0 || s.trials == 0 {
+        return Ok(());
+    }
+    // 32 rows per workgroup of 128 (four threads per row).
+    ctx.dispatch(enc, OP, &p, &[x, cand, dcand, owner, mind, partial, count], ctx.grid_threads(OP, s.n * 4)?).await
+}
+
 /// [`kcenter_update`] on the f16 store's packed rows (`cpu::kcenter_update_f16`); `x` holds ⌈d/2⌉ words a row.
 /// Pruned k-center step (`cpu::kcenter_update`): rows `row0 .. row0 + n` of the pool, `x` this block's rows,
 /// `dc2` [k] the new centre's squared distances to the earlier centres, `owner` and `mind` the whole pool's,
