@@ -333,11 +333,16 @@ fn cached_typicality_equals_the_plain_one_through_many_removals() {
     for (name, x, n, d) in pools() {
         let m = Matrix::new(&x, n, d).unwrap();
         let mut tc = Typicality::new(m);
-        // Three "clusters": 400 rows (the GEMM filter), 45 rows (full lists), 3 rows; each visited until empty
-        // or 60 picks, removing the most typical row each time as TypiClust does (so the kept lists run short).
-        for (c, (start, len)) in [(0usize, 400usize), (n / 2, 45), (n - 3, 3)].into_iter().enumerate() {
+        // Three "clusters": 400 rows (the GEMM filter, dot products of the members held as one mirrored matrix),
+        // 45 rows (full lists), 3 rows; each visited until empty or 60 picks, removing the most typical row each time as TypiClust does (so the kept lists run short).
+        let mut clusters = vec![(0usize, 400usize, 60usize), (n / 2, 45, 60), (n - 3, 3, 60)];
+        if n >= 4200 && d <= 64 {
+            // Past the 4096 members held as one matrix: blocks of 256 against all members (three rounds).
+            clusters.push((n - 4200, 4200, 3));
+        }
+        for (c, (start, len, rounds)) in clusters.into_iter().enumerate() {
             let mut idx: Vec<usize> = (start..start + len).collect();
-            for round in 0..60 {
+            for round in 0..rounds {
                 if idx.is_empty() {
                     break;
                 }

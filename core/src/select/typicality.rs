@@ -16,6 +16,37 @@ use crate::cpu::par;
 /// Neighbours kept beyond k, for the rows later visits remove.
 const SPARE: usize = 6;
 
+/// Members whose dot products are held as one m × m matrix at most (64 MiB).
+const GRAM_MAX: usize = 4096;
+
+/// The dot products of the rows of `a` [m, d] with each other, [m, m]: each block of 256 rows against the rows from
+/// its own first one on (the blocks on and above the diagonal, half the plain GEMM), the rest mirrored in 64 × 64
+/// tiles. A mirrored value is the f32 product of the same pair, so the brackets that use it hold as before.
+fn gram(a: &[f32], m: usize, d: usize) -> Vec<f32> {
+    const B: usize = 256;
+    const T: usize = 64;
+    let mut g = vec![0f32; m * m];
+    for r0 in (0..m).step_by(B) {
+        let r1 = (r0 + B).min(m);
+        let w = m - r0;
+        let blk = crate::cpu::matmul::matmul(&a[r0 * d..r1 * d], &a[r0 * d..m * d], None, r1 - r0, w, d, true);
+        for (rr, src) in blk.chunks_exact(w).enumerate() {
+            g[(r0 + rr) * m + r0..(r0 + rr + 1) * m].copy_from_slice(src);
+        }
+    }
+    // Row r's columns before its block's first row come from row c's computed part (c's block is earlier).
+    for rt in (0..m).step_by(T) {
+        for ct in (0..rt / B * B).step_by(T) {
+            for r in rt..(rt + T).min(m) {
+                for c in ct..(ct + T).min(r / B * B) {
+                    g[r * m + c] = g[c * m + r];
+                }
+            }
+        }
+    }
+    g
+}
+
 /// One cluster's members when first visited (row order) and each one's nearest cluster-mates: (plain squared
 /// distance, row), ascending, and whether the list holds every other member.
 struct Lists {
@@ -61,28 +92,46 @@ impl<'a> Typicality<'a> {
         let g = 2.02 * (d + 2) as f64 * u / (1.0 - (d + 2) as f64 * u);
         // The norm expansion's and the plain direct sum's own f64 rounding, relative to ‖xᵢ‖² + ‖xⱼ‖².
         let h = 4.0 * (d + 2) as f64 * u64_ + 1e-12;
-        let (x, n2) = (self.x, &self.n2);
+        let n2 = &self.n2;
+        // The members' squared norms and norms, once per cluster (each pair's bracket reads both ends').
+        let m2: Vec<f64> = rows.iter().map(|&i| n2[i]).collect();
+        let mn: Vec<f64> = m2.iter().map(|v| v.sqrt()).collect();
         let mut out = Vec::with_capacity(m);
-        // Blocks of 256 members against all of them, so a large cluster never needs an m × m matrix.
+        // Up to GRAM_MAX members, their m × m dot products from half the GEMM; larger clusters in blocks of 256
+        // members against all of them, so no cluster needs more than a GRAM_MAX² matrix.
+        let full = (m <= GRAM_MAX).then(|| gram(&a, m, d));
         for r0 in (0..m).step_by(256) {
             let r1 = (r0 + 256).min(m);
-            let dots = crate::cpu::matmul::matmul(&a[r0 * d..r1 * d], &a, None, r1 - r0, m, d, true);
+            let blk;
+            let dots: &[f32] = match &full {
+                Some(f) => &f[r0 * m..r1 * m],
+                None => {
+                    blk = crate::cpu::matmul::matmul(&a[r0 * d..r1 * d], &a, None, r1 - r0, m, d, true);
+                    &blk
+                }
+            };
             out.extend(par::map(r1 - r0, |rr| {
                 let r = r0 + rr;
-                let i = rows[r];
-                let ni = n2[i].sqrt();
-                let bracket = |t: usize| {
-                    let j = rows[t];
-                    let est = n2[i] + n2[j] - 2.0 * dots[rr * m + t] as f64;
-                    let err = g * ni * n2[j].sqrt() + h * (n2[i] + n2[j]);
-                    (est - err, est + err)
-                };
-                let mut ups: Vec<f64> = (0..m).filter(|&t| t != r).map(|t| bracket(t).1).collect();
+                let (ni2, ni) = (m2[r], mn[r]);
+                // The members' packed rows (the same values as the pool's, read from one block of memory).
+                let ai = &a[r * d..(r + 1) * d];
+                // Each pair's bracket once: its lower ends kept, its upper ends for the keep-th smallest.
+                let dr = &dots[rr * m..(rr + 1) * m];
+                let mut lows = Vec::with_capacity(m);
+                let mut ups = Vec::with_capacity(m - 1);
+                for t in 0..m {
+                    let est = ni2 + m2[t] - 2.0 * dr[t] as f64;
+                    let err = g * ni * mn[t] + h * (ni2 + m2[t]);
+                    lows.push(est - err);
+                    if t != r {
+                        ups.push(est + err);
+                    }
+                }
                 let (_, kth, _) = ups.select_nth_unstable_by(keep - 1, |a, b| a.total_cmp(b));
                 let thr = *kth;
                 let mut near: Vec<(f64, u32)> = (0..m)
-                    .filter(|&t| t != r && bracket(t).0 <= thr)
-                    .map(|t| (sqdist_f64(x.row(i), x.row(rows[t])), rows[t] as u32))
+                    .filter(|&t| t != r && lows[t] <= thr)
+                    .map(|t| (sqdist_f64(ai, &a[t * d..(t + 1) * d]), rows[t] as u32))
                     .collect();
                 near.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
                 let measured = near.len() as u64;
