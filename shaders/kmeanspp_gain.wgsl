@@ -1,5 +1,5 @@
 // kmeanspp_gain: k-means++'s potential decrease of each trial centre t, Σᵢ max(0, mind[i] − ‖xᵢ − cand_t‖²),
-// summed per workgroup of 32 rows into partial[(wg0 + wg)·trials + t] (the host adds the workgroups in order).
+// summed per workgroup of 32 rows into partial[(wg0 + wg)·total + t] (the host adds the workgroups in order).
 // kcenter_update's pruning: a row of centre j = owner[i] is not read for trial t when dcand[t·stride + j] (the
 // trial's squared distance to centre j, from the host) > 4·mind[i]·(1 + margin) — the trial is then farther
 // from the row than its centre, so its term is 0 in the plain sum too. A row that is read gets kcenter_update's
@@ -84,7 +84,8 @@ fn main(
         part[t * WG + li] = acc;
     }
     workgroupBarrier();
-    if (li < trials) {
+    // Only workgroups holding rows write (a 2-D grid may have more than ⌈n/32⌉).
+    if (li < trials && wg * ROWS < params.n) {
         let t = li;
         var s = 0.0;
         var opened = 0u;

@@ -390,31 +390,37 @@ fn pruned_scanned_kmeans_gives_the_plain_scans_result() {
     for (name, x, n, d) in pools() {
         let m = Matrix::new(&x, n, d).unwrap();
         for &(bname, be) in &backends {
-            // Blocks of 371 rows (the gather reads each block's run of open rows) on the smaller pools.
-            let blocked = n <= 1000;
-            for (k, iters) in [(1, 5), (7, 40), (50, 40)] {
-                let old = blocked.then(|| scan::set_binding_limit(Some(371 * d)));
-                let pool = scan::Pool::upload(be, m).unwrap();
-                assert_eq!(pool.is_blocked(), blocked);
-                let plain = pollster::block_on(scan::kmeans_plain(&pool, k, 11, iters, 1e-4)).unwrap();
-                let (got, st) = pollster::block_on(scan::kmeans_counted(&pool, k, 11, iters, 1e-4)).unwrap();
-                drop(pool);
-                if let Some(old) = old {
-                    scan::set_binding_limit(old);
-                }
-                let what = format!("{name}, {bname}, k = {k}");
-                eprintln!(
-                    "{what}: seeding read {} of {} pairs; {} iterations, {} of {} rows measured",
-                    st.seed_pairs, st.seed_pairs_plain, st.iterations, st.rows_measured, st.rows_plain
-                );
-                assert_eq!(got.labels, plain.labels, "{what}: labels differ");
-                assert_eq!(got.centers, plain.centers, "{what}: centres differ");
-                assert_eq!(got.inertia.to_bits(), plain.inertia.to_bits(), "{what}: inertia differs");
-                if k > 1 && st.iterations > 2 {
-                    assert!(st.rows_measured < st.rows_plain, "{what}: no row was skipped");
-                }
-                if k > 1 {
-                    assert!(st.seed_pairs < st.seed_pairs_plain, "{what}: the seeding skipped no row");
+            // The pool in one buffer, then in three blocks (the gather reads each block's run of open rows, the
+            // seeding's partial sums follow block after block); k = 50 also stops pruning the seeding part way.
+            for blocked in [false, true] {
+                for (k, iters) in [(1, 5), (7, 40), (50, 40)] {
+                    let old = blocked.then(|| scan::set_binding_limit(Some((n / 3 + 2) * d)));
+                    let pool = scan::Pool::upload(be, m).unwrap();
+                    assert_eq!(pool.is_blocked(), blocked);
+                    let plain = pollster::block_on(scan::kmeans_plain(&pool, k, 11, iters, 1e-4)).unwrap();
+                    let cap = (k == 50).then(|| scan::set_seed_host_work(Some(7 * 25 * d)));
+                    let (got, st) = pollster::block_on(scan::kmeans_counted(&pool, k, 11, iters, 1e-4)).unwrap();
+                    if let Some(cap) = cap {
+                        scan::set_seed_host_work(cap);
+                    }
+                    drop(pool);
+                    if let Some(old) = old {
+                        scan::set_binding_limit(old);
+                    }
+                    let what = format!("{name}, {bname}, {}, k = {k}", if blocked { "3 blocks" } else { "one buffer" });
+                    eprintln!(
+                        "{what}: seeding read {} of {} pairs; {} iterations, {} of {} rows measured",
+                        st.seed_pairs, st.seed_pairs_plain, st.iterations, st.rows_measured, st.rows_plain
+                    );
+                    assert_eq!(got.labels, plain.labels, "{what}: labels differ");
+                    assert_eq!(got.centers, plain.centers, "{what}: centres differ");
+                    assert_eq!(got.inertia.to_bits(), plain.inertia.to_bits(), "{what}: inertia differs");
+                    if k > 1 && st.iterations > 2 {
+                        assert!(st.rows_measured < st.rows_plain, "{what}: no row was skipped");
+                    }
+                    if k > 1 {
+                        assert!(st.seed_pairs < st.seed_pairs_plain, "{what}: the seeding skipped no row");
+                    }
                 }
             }
         }

@@ -24,7 +24,7 @@ use std::collections::BinaryHeap;
 use super::argmax;
 use super::kmeans::Clustering;
 pub use super::pool::*;
-pub use super::scan_kmeans::Scanned;
+pub use super::scan_kmeans::{set_seed_host_work, Scanned};
 use super::{Matrix, Selection};
 use crate::cpu::{exclusive_prefix, segments};
 use crate::exec::{Backend, Buf};

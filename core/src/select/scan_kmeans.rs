@@ -35,12 +35,28 @@ pub struct Scanned {
     pub seconds_lloyd: f64,
 }
 
+/// The host's share of a pruned seeding step at most: the trials' distances to the centres so far, in f64
+/// multiply-adds (a few milliseconds on two cores). Past it the remaining steps read every row.
+const SEED_HOST_WORK: usize = 8 << 20;
+
+thread_local! {
+    static SEED_WORK: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// On this thread, stop pruning the seeding once a step's host work passes `work` (`None`: `SEED_HOST_WORK`),
+/// returning the previous setting. Results do not depend on it; tests use it to switch mid-seeding.
+pub fn set_seed_host_work(work: Option<usize>) -> Option<usize> {
+    SEED_WORK.with(|c| c.replace(work))
+}
+
 /// k-means++ seeding (greedy, 2 + ⌊ln k⌋ trials a step) as [`super::kmeans::kmeans`] seeds: the centres' rows,
 /// and (pairs read, pairs the plain seeding reads). Each row keeps the centre nearest to it (`kcenter_update`);
 /// with `prune`, the trials' gains (`kmeanspp_gain`) and the update skip the rows a trial or the new centre
-/// cannot come nearer to than their own centre, whose terms are 0 in the plain sums (the host measures each
-/// trial's distance to every centre, k·D a step). Without, every row is read: the same values, sums and centres.
-pub(super) async fn seed(pool: &Pool<'_>, k: usize, seed: u64, prune: bool) -> Result<(Vec<f32>, u64, u64)> {
+/// cannot come nearer to than their own centre, whose terms are 0 in the plain sums. The host measures each
+/// trial's distance to every centre so far (trials · centres · D a step), so pruning stops once that passes
+/// `SEED_HOST_WORK` (at D = 768, after 1,000–1,400 centres). Unpruned steps read every row: the same values,
+/// sums and centres either way.
+pub(super) async fn seed(pool: &Pool<'_>, k: usize, seed: u64, mut prune: bool) -> Result<(Vec<f32>, u64, u64)> {
     let (x, be) = (pool.x, pool.be);
     let (n, d) = (x.n, x.d);
     let mut rng = Rng::new(seed ^ 0x6b6d_6561_6e73);
@@ -74,7 +90,13 @@ pub(super) async fn seed(pool: &Pool<'_>, k: usize, seed: u64, prune: bool) -> R
         }
         let rows: Vec<f32> = picks.iter().flat_map(|&c| x.row(c).iter().copied()).collect();
         be.write(&cand, 0, &rows)?;
-        // Each trial's squared distance to every centre so far (f64 sums, rounded), one row of `dcand` a trial.
+        // Each trial's squared distance to every centre so far (f64 sums, rounded), one row of `dcand` a trial;
+        // when the host's share grows too large, zeros once (every row read from then on).
+        if prune && trials * step * d > SEED_WORK.with(|c| c.get()).unwrap_or(SEED_HOST_WORK) {
+            prune = false;
+            be.write(&dcand, 0, &vec![0f32; trials * k])?;
+            be.write(&dc2, 0, &vec![0f32; k])?;
+        }
         let dc: Vec<f32> = if prune {
             crate::cpu::par::map(trials * step, |p| {
                 crate::cpu::min_dist_update::sqdist_f64(x.row(picks[p / step]), x.row(chosen[p % step])) as f32

@@ -124,7 +124,7 @@ pub(super) fn cases() -> Vec<Case> {
     for (n, d, centres, trials, blobs) in [(1, 1, 1, 1, 1), (7, 7, 3, 2, 2), (63, 64, 5, 7, 4), (65, 256, 9, 3, 3)] {
         v.push(case("kmeanspp_gain", Small, KmeansppGain { n, d, centres, trials, blobs }));
     }
-    // More trials than one pass holds (k-means++ with k > e¹⁴).
+    // More trials than one pass holds (k-means++ with k ≥ e¹⁵).
     v.push(case("kmeanspp_gain", Small, KmeansppGain { n: 1000, d: 3, centres: 20, trials: 19, blobs: 10 }));
     // typiclust-knn's seeding: 10k LiteMedSAM-sized rows, 2 + ⌊ln 500⌋ trials against 200 centres.
     v.push(case("kmeanspp_gain", Model, KmeansppGain { n: 10_007, d: 384, centres: 200, trials: 8, blobs: 16 }));

@@ -99,8 +99,9 @@ pub async fn kcenter_update(
 }
 
 /// k-means++'s potential decrease of each trial centre, pruned as `kcenter_update` (`cpu::kmeanspp_gain`): rows
-/// `row0 .. row0 + n` of the pool, `x` this block's rows, `cand` [trials, d], `dcand` [trials, stride], `owner`
-/// and `mind` the whole pool's, `partial` one sum per trial and 32 rows (from group `wg0`), `count` [1] the
+/// `row0 .. row0 + n` of the pool, `x` this block's rows, trials `t0 .. t0 + trials` of `cand` [total, d] and
+/// `dcand` [total, stride], `owner` and `mind` the whole pool's, `partial` one sum per trial and 32 rows (from
+/// group `wg0`, `total` a group), `count` [1] the
 /// (row, trial) pairs read.
 #[allow(clippy::too_many_arguments)] // operands, outputs and the pass
 pub async fn kmeanspp_gain(
