@@ -426,3 +426,48 @@ fn pruned_scanned_kmeans_gives_the_plain_scans_result() {
         }
     }
 }
+
+/// Degenerate pools through the scans, on the CPU backend and the GPU: every row identical, five distinct rows
+/// each repeated, one feature, and a budget of the whole pool. Every k-means and distance strategy returns the
+/// budget's distinct rows with finite scores, never a panic or a hang; a budget of 0 is refused.
+#[test]
+fn degenerate_pools_through_the_scans_give_distinct_picks_and_finite_scores() {
+    use medpick_core::select::{select_on, SelectInput};
+    let mut backends = vec![("CPU backend", Backend::Cpu)];
+    if let Some(ctx) = crate::common::gpu() {
+        backends.push(("GPU", Backend::Gpu(ctx)));
+    }
+    let n = 400;
+    let pools: Vec<(&str, Vec<f32>, usize)> = vec![
+        ("every row identical", vec![0.25; n * 16], 16),
+        (
+            "five distinct rows repeated",
+            (0..n * 16).map(|t| ((t / 16) % 5) as f32 + (t % 16) as f32 * 0.01).collect(),
+            16,
+        ),
+        ("one feature", (0..n).map(|i| (i % 37) as f32 * 0.5).collect(), 1),
+    ];
+    for (pname, x, d) in &pools {
+        let m = Matrix::new(x, n, *d).unwrap();
+        for &(bname, be) in &backends {
+            for strategy in ["typiclust-knn", "kmeans-centroid", "coreset", "probcover"] {
+                for budget in [1, 30, n] {
+                    let input = SelectInput { x: m, budget, seed: 5, labeled: &[], scans: Some(be), weights: None };
+                    let what = format!("{strategy} on {pname} ({bname}), budget {budget}");
+                    let sel = pollster::block_on(select_on(strategy, &input)).unwrap_or_else(|e| panic!("{what}: {e}"));
+                    assert_eq!(sel.picks.len(), budget, "{what}");
+                    let distinct: std::collections::HashSet<_> = sel.picks.iter().collect();
+                    assert_eq!(distinct.len(), budget, "{what}: a row picked twice");
+                    assert!(sel.picks.iter().all(|&p| p < n), "{what}");
+                    assert!(
+                        sel.scores.iter().all(|s| s.is_finite()),
+                        "{what}: scores {:?}",
+                        &sel.scores[..5.min(budget)]
+                    );
+                }
+            }
+            let input = SelectInput { x: m, budget: 0, seed: 5, labeled: &[], scans: Some(be), weights: None };
+            assert!(pollster::block_on(select_on("typiclust-knn", &input)).is_err());
+        }
+    }
+}
