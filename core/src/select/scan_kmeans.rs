@@ -218,6 +218,9 @@ pub(super) async fn lloyd(
     // The packed rows and their scan, allocated once.
     let cap = n.clamp(1, PACKED_ROWS.min(binding_floats(&be) / d.max(1)).max(1));
     let packed = be.storage("kmeans", cap * d)?;
+    // The open rows' numbers, rewritten each iteration (the encoder is flushed by then: the centre update read
+    // its result).
+    let bidx = be.storage("kmeans", n)?;
     let mut part = TileScan::new(be, Rows::Buf(&packed), cap, Rows::Buf(&bc), k, d)?;
     let mut drift = vec![0f64; k];
     for it in 0..max_iter.max(1) {
@@ -243,7 +246,7 @@ pub(super) async fn lloyd(
             }
             st.rows_measured += open.len() as u64;
             if !open.is_empty() {
-                let bidx = be.upload("kmeans", &open)?;
+                be.write(&bidx, 0, &open)?;
                 for lo in (0..open.len()).step_by(cap) {
                     let hi = (lo + cap).min(open.len());
                     let mut ex = be.exec();
