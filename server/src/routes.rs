@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Multipart, Path as UrlPath, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -39,6 +39,8 @@ pub fn router(app: Shared) -> Router {
         .route("/session/{id}", get(crate::session::get_route).delete(crate::session::delete_route))
         .route("/scoring/", get(scoring_status).delete(scoring_stop))
         .route("/scoring/{method}", post(scoring_start))
+        .merge(crate::dicomweb::routes())
+        .merge(crate::ohif::routes())
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app)
@@ -262,7 +264,7 @@ pub(crate) fn file_response(path: &std::path::Path, name: &str) -> ApiResult<Res
 }
 
 async fn image_get(State(app): State<Shared>, q: Q) -> ApiResult<Response> {
-    let id = param(&q, "image")?;
+    let id = &crate::dicomweb::image_param(&app, &q).await?;
     let (path, name) = {
         let ds = lock(&app.ds)?;
         let p = ds.image_path(id)?;
@@ -289,7 +291,7 @@ async fn image_get(State(app): State<Shared>, q: Q) -> ApiResult<Response> {
 /// `HEAD /datastore/image?image=&check_sum=`: 200 when the image exists (and its SHA-256 is `check_sum`, given
 /// as `SHA256:<hex>` or `<hex>`), 404 otherwise.
 async fn image_head(State(app): State<Shared>, q: Q) -> ApiResult<Json<Value>> {
-    let id = param(&q, "image")?;
+    let id = &crate::dicomweb::image_param(&app, &q).await?;
     let path = lock(&app.ds)?.image_path(id)?;
     if let Some(sum) = q.get("check_sum") {
         let want = sum.strip_prefix("SHA256:").unwrap_or(sum).to_ascii_lowercase();
@@ -306,7 +308,7 @@ async fn image_head(State(app): State<Shared>, q: Q) -> ApiResult<Json<Value>> {
 }
 
 async fn image_info(State(app): State<Shared>, q: Q) -> ApiResult<Json<Value>> {
-    let id = param(&q, "image")?;
+    let id = &crate::dicomweb::image_param(&app, &q).await?;
     let ds = lock(&app.ds)?;
     let Ok(path) = ds.image_path(id) else { return Ok(Json(json!({}))) }; // as MONAI Label
     let Some(o) = ds.model.objects.get(id) else { return Ok(Json(json!({}))) };
@@ -355,7 +357,7 @@ async fn read_multipart(mut mp: Multipart, file_field: &str) -> ApiResult<Upload
 use crate::datastore::LABEL_EXTS;
 
 async fn label_put(State(app): State<Shared>, q: Q, mp: Multipart) -> ApiResult<Json<Value>> {
-    let id = param(&q, "image")?.to_string();
+    let id = crate::dicomweb::image_param(&app, &q).await?;
     let tag = q.get("tag").filter(|t| !t.is_empty()).cloned().unwrap_or_else(|| FINAL.to_string());
     check_name("image", &id)?;
     check_name("tag", &tag)?;
@@ -487,29 +489,32 @@ async fn next_sample(
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;
     let ts = now_ts();
-    let mut ds = lock(&app.ds)?;
-    let mut out = Vec::new();
-    for (id, score, rank) in picks {
-        let Ok(path) = ds.image_path(&id) else { continue };
-        let Some(o) = ds.model.objects.get_mut(&id) else { continue };
-        let stamp = json!({"ts": ts, "client_id": client});
-        let strat = o.image.info.entry("strategy").or_insert_with(|| json!({}));
-        if let Value::Object(m) = strat {
-            m.insert(strategy.clone(), stamp);
-        }
-        let mut sample = o.image.info.clone();
-        sample.insert("id".into(), id.clone().into());
-        sample.insert("path".into(), path.display().to_string().into());
-        sample.entry("name").or_insert_with(|| format!("{id}{}", o.image.ext).into());
-        sample.insert(
+    let out = {
+        let mut out = Vec::new();
+        let mut ds = lock(&app.ds)?;
+        for (id, score, rank) in picks {
+            let Ok(path) = ds.image_path(&id) else { continue };
+            let Some(o) = ds.model.objects.get_mut(&id) else { continue };
+            let stamp = json!({"ts": ts, "client_id": client});
+            let strat = o.image.info.entry("strategy").or_insert_with(|| json!({}));
+            if let Value::Object(m) = strat {
+                m.insert(strategy.clone(), stamp);
+            }
+            let mut sample = o.image.info.clone();
+            sample.insert("id".into(), id.clone().into());
+            sample.insert("path".into(), path.display().to_string().into());
+            sample.entry("name").or_insert_with(|| format!("{id}{}", o.image.ext).into());
+            sample.insert(
             "medpick".into(),
             json!({"strategy": strategy, "rank": rank, "score": if score.is_finite() { json!(score) } else { Value::Null },
                    "lease_seconds": app.cfg.lease.as_secs()}),
         );
-        out.push(Value::Object(sample));
-    }
-    drop(ds);
+            out.push(Value::Object(sample));
+        }
+        out
+    };
     app.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
+    let out = crate::dicomweb::with_sample_fields(&app, out).await;
     Ok(Json(match count {
         Some(_) => Value::Array(out),
         None => out.into_iter().next().unwrap_or_else(|| json!({})),
@@ -610,7 +615,7 @@ async fn infer(State(app): State<Shared>, UrlPath(model): UrlPath<String>, q: Q,
             (image.file_name().map(|n| to_id(&n.to_string_lossy()).0).unwrap_or_default(), image)
         }
         None => {
-            let id = param(&q, "image")?.to_string();
+            let id = crate::dicomweb::image_param(&app, &q).await?;
             let image = lock(&app.ds)?.image_path(&id)?;
             (id, image)
         }
@@ -650,34 +655,8 @@ async fn infer(State(app): State<Shared>, UrlPath(model): UrlPath<String>, q: Q,
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
             Ok(r)
         }
-        _ => Ok(multipart_response(&result, &fname, &file)),
+        _ => Ok(crate::volume::multipart_response(&result, &fname, &file)),
     }
-}
-
-/// MONAI Label's infer answer: a `params` part (JSON, no file name) and one file part, with a Content-Length (the
-/// clients parse the raw stream with `cgi` and cannot read chunked bodies).
-fn multipart_response(params: &Value, fname: &str, file: &[u8]) -> Response {
-    let boundary = format!("{:032x}", (now_ts() as u128) << 64 | (file.len() as u128));
-    let mut body = Vec::with_capacity(file.len() + 512);
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"params\"\r\nContent-Type: application/json\r\n\r\n{params}\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{fname}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(file);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let mut headers = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&format!("multipart/form-data; boundary={boundary}")) {
-        headers.insert(header::CONTENT_TYPE, v);
-    }
-    (headers, body).into_response()
 }
 
 async fn scoring_start(State(app): State<Shared>, UrlPath(method): UrlPath<String>) -> ApiResult<Json<Value>> {

@@ -7,6 +7,11 @@ use std::path::{Path, PathBuf};
 use medpick_core::io::nifti::{self, View, Volume};
 use medpick_core::manifest::Sample;
 
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::datastore::now_ts;
 use crate::labels::Mask;
 use crate::{ApiError, ApiResult};
 
@@ -226,6 +231,32 @@ pub fn nrrd_bytes(p: &Prediction) -> Vec<u8> {
     let mut out = head.into_bytes();
     out.extend_from_slice(&p.mask);
     out
+}
+
+/// MONAI Label's infer answer: a `params` part (JSON, no file name) and one file part, with a Content-Length (the
+/// clients parse the raw stream with `cgi` and cannot read chunked bodies).
+pub(crate) fn multipart_response(params: &Value, fname: &str, file: &[u8]) -> Response {
+    let boundary = format!("{:032x}", (now_ts() as u128) << 64 | (file.len() as u128));
+    let mut body = Vec::with_capacity(file.len() + 512);
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"params\"\r\nContent-Type: application/json\r\n\r\n{params}\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{fname}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("multipart/form-data; boundary={boundary}")) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    (headers, body).into_response()
 }
 
 #[cfg(test)]

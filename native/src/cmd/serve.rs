@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// Epochs of the segmentation head's training (POST /train/medpick_seg; params max_epochs overrides).
     #[arg(long, default_value_t = 20)]
     pub epochs: usize,
+    /// Serve OHIF at /ohif/ (its MONAI Label panel and DICOMweb images from this datastore): MONAI Label's wheel
+    /// (monailabel-0.8.5-*.whl, which ships the OHIF build; scripts/setup.sh downloads it) or an OHIF build folder.
+    #[arg(long)]
+    pub ohif: Option<std::path::PathBuf>,
 }
 
 pub fn serve(a: ServeArgs) -> Result<u8> {
@@ -71,6 +75,7 @@ pub fn serve(a: ServeArgs) -> Result<u8> {
         max_body: a.max_body_mib.saturating_mul(1 << 20),
         epochs: a.epochs.max(1),
         sam_weights,
+        ohif: a.ohif.clone(),
     };
     let gpu = crate::open_device()?;
     let app = medpick_server::App::start(cfg, gpu).map_err(|e| anyhow::anyhow!(e))?;

@@ -1,0 +1,516 @@
+//! DICOMweb over the datastore's DICOM images (series folders and single `.dcm` files), read-only: QIDO-RS
+//! (search studies, series, instances) and WADO-RS (metadata, frames, instances) at the paths where MONAI Label
+//! proxies its DICOMweb server (`/proxy/dicom/qido/…` and `/proxy/dicom/wado/…`, which the OHIF build in MONAI
+//! Label's wheel is configured for) and at `/dicom-web/…`. So OHIF (served by [`crate::ohif`]) shows the images
+//! that annotators are handed, with no PACS beside the server.
+//!
+//! The index of instances is built from the files' headers, cached per file (size and modification time) and
+//! refreshed at most every few seconds. Frames are served as stored: native pixel data as
+//! `application/octet-stream` (explicit VR little endian), encapsulated frames with their transfer syntax's media
+//! type. A request for an unknown UID is a 404 that names it; a filter this server does not know is a 400.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use base64::Engine;
+use dicom_core::header::Header;
+use dicom_core::value::{PrimitiveValue, Value as DValue};
+use dicom_core::VR;
+use dicom_object::InMemDicomObject;
+use serde_json::{json, Map, Value};
+
+use crate::datastore::SERIES_EXT;
+use crate::qido;
+use crate::routes::Q;
+use crate::{ApiError, ApiResult, Shared};
+
+/// How long an index is trusted before the files are looked at again.
+const FRESH: Duration = Duration::from_secs(3);
+/// Binary elements up to this size are inlined (base64) in the metadata; larger ones are left out.
+const INLINE_MAX: usize = 64 << 10;
+
+/// One DICOM file of the datastore.
+pub struct Instance {
+    /// The datastore image (a series folder's name, or a `.dcm` file's id) it belongs to.
+    pub image: String,
+    pub path: PathBuf,
+    pub study: String,
+    pub series: String,
+    pub sop: String,
+    pub number: i64,
+    /// The header in the DICOM JSON model (PS3.18 F.2), pixel data left out.
+    pub json: Map<String, Value>,
+}
+
+/// The instances by file, with what the files looked like when read.
+#[derive(Default)]
+pub struct Index {
+    files: HashMap<PathBuf, (SystemTime, u64, Option<Arc<Instance>>)>,
+    refreshed: Option<Instant>,
+}
+
+/// The tag of a DICOM JSON key ("0020000D").
+fn key(tag: dicom_core::Tag) -> String {
+    format!("{:04X}{:04X}", tag.group(), tag.element())
+}
+
+fn trim(s: &str) -> String {
+    s.trim_end_matches([' ', '\0']).to_string()
+}
+
+/// One element's DICOM JSON value (`None`: left out — pixel data, large or unreadable binaries, NaN).
+fn element_json(vr: VR, v: &DValue<InMemDicomObject, dicom_object::mem::InMemFragment>) -> Option<Value> {
+    let mut out = Map::new();
+    out.insert("vr".into(), vr.to_string().into());
+    let p = match v {
+        DValue::Sequence(s) => {
+            out.insert("Value".into(), Value::Array(s.items().iter().map(|o| Value::Object(object_json(o))).collect()));
+            return Some(Value::Object(out));
+        }
+        DValue::PixelSequence(_) => return None,
+        DValue::Primitive(p) => p,
+    };
+    if p.multiplicity() == 0 || matches!(p, PrimitiveValue::Empty) {
+        return Some(Value::Object(out));
+    }
+    let values: Vec<Value> = match vr {
+        VR::OB | VR::OD | VR::OF | VR::OL | VR::OV | VR::OW | VR::UN => {
+            let b = p.to_bytes();
+            if b.len() > INLINE_MAX {
+                return None;
+            }
+            out.insert("InlineBinary".into(), base64::engine::general_purpose::STANDARD.encode(&b).into());
+            return Some(Value::Object(out));
+        }
+        VR::PN => p
+            .to_multi_str()
+            .iter()
+            .map(|s| {
+                let g: Vec<&str> = s.split('=').collect();
+                let mut m = Map::new();
+                for (name, part) in ["Alphabetic", "Ideographic", "Phonetic"].iter().zip(g) {
+                    if !trim(part).is_empty() {
+                        m.insert(name.to_string(), trim(part).into());
+                    }
+                }
+                Value::Object(m)
+            })
+            .collect(),
+        VR::AT => match p {
+            PrimitiveValue::Tags(t) => t.iter().map(|&t| key(t).into()).collect(),
+            _ => return None,
+        },
+        VR::IS | VR::US | VR::SS | VR::UL | VR::SL | VR::SV | VR::UV => {
+            p.to_multi_int::<i64>().ok()?.into_iter().map(Value::from).collect()
+        }
+        VR::DS | VR::FL | VR::FD => {
+            let f = p.to_multi_float64().ok()?;
+            if f.iter().any(|v| !v.is_finite()) {
+                return None;
+            }
+            f.into_iter().map(Value::from).collect()
+        }
+        _ => p.to_multi_str().iter().map(|s| Value::from(trim(s))).collect(),
+    };
+    out.insert("Value".into(), Value::Array(values));
+    Some(Value::Object(out))
+}
+
+/// A data set in the DICOM JSON model, pixel data (7FE0,0010) left out.
+fn object_json(obj: &InMemDicomObject) -> Map<String, Value> {
+    let mut out = Map::new();
+    for e in obj {
+        if e.tag() == dicom_dictionary_std::tags::PIXEL_DATA {
+            continue;
+        }
+        if let Some(v) = element_json(e.vr(), e.value()) {
+            out.insert(key(e.tag()), v);
+        }
+    }
+    out
+}
+
+/// The first string value of a DICOM JSON element.
+pub(crate) fn first_str(m: &Map<String, Value>, tag: &str) -> Option<String> {
+    match m.get(tag)?.get("Value")?.get(0)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Object(o) => o.get("Alphabetic").and_then(|v| v.as_str()).map(str::to_string),
+        _ => None,
+    }
+}
+
+fn read_instance(image: &str, path: &Path) -> Option<Instance> {
+    let obj = medpick_core::io::dicom::open(path).ok()?;
+    let mut json = object_json(&obj);
+    let ts = trim(obj.meta().transfer_syntax());
+    json.insert("00083002".into(), json!({"vr": "UI", "Value": [ts]}));
+    let (study, series, sop) =
+        (first_str(&json, "0020000D")?, first_str(&json, "0020000E")?, first_str(&json, "00080018")?);
+    let number = first_str(&json, "00200013").and_then(|s| s.parse().ok()).unwrap_or(0);
+    Some(Instance { image: image.to_string(), path: path.to_path_buf(), study, series, sop, number, json })
+}
+
+/// The DICOM files of a datastore image: a series folder's own DICOM files (links out of it left out, as the
+/// series' slices are read), or the one `.dcm` file.
+fn files_of(path: &Path) -> Vec<PathBuf> {
+    if !path.is_dir() {
+        return vec![path.to_path_buf()];
+    }
+    let Ok(folder) = std::fs::canonicalize(path) else { return Vec::new() };
+    let mut v: Vec<PathBuf> = std::fs::read_dir(path)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p: &PathBuf| {
+            !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                && p.is_file()
+                && medpick_core::io::dicom::is_dicom_path(p)
+                && std::fs::canonicalize(p).is_ok_and(|c| c.parent() == Some(folder.as_path()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The datastore's DICOM images: (id, path).
+fn dicom_images(app: &Shared) -> ApiResult<Vec<(String, PathBuf)>> {
+    let ds = app.ds.lock().map_err(|_| ApiError::internal("datastore lock poisoned"))?;
+    let ids: Vec<String> = ds
+        .model
+        .objects
+        .iter()
+        .filter(|(_, o)| o.image.ext == SERIES_EXT || o.image.ext == ".dcm")
+        .map(|(k, _)| k.clone())
+        .collect();
+    Ok(ids.into_iter().filter_map(|id| ds.image_path(&id).ok().map(|p| (id, p))).collect())
+}
+
+/// The index brought up to date (at most every [`FRESH`], or `force`), and its instances.
+fn instances(app: &Shared, force: bool) -> ApiResult<Vec<Arc<Instance>>> {
+    let mut idx = app.dicom.lock().map_err(|_| ApiError::internal("DICOM index lock poisoned"))?;
+    if force || idx.refreshed.is_none_or(|t| t.elapsed() > FRESH) {
+        let mut seen = HashMap::new();
+        for (id, dir) in dicom_images(app)? {
+            for f in files_of(&dir) {
+                let Ok(meta) = std::fs::metadata(&f) else { continue };
+                let (mtime, len) = (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len());
+                let entry = match idx.files.remove(&f) {
+                    Some((t, l, inst)) if t == mtime && l == len && inst.as_ref().is_none_or(|i| i.image == id) => {
+                        (t, l, inst)
+                    }
+                    _ => (mtime, len, read_instance(&id, &f).map(Arc::new)),
+                };
+                seen.insert(f, entry);
+            }
+        }
+        idx.files = seen;
+        idx.refreshed = Some(Instant::now());
+    }
+    let mut v: Vec<Arc<Instance>> = idx.files.values().filter_map(|e| e.2.clone()).collect();
+    v.sort_by(|a, b| (&a.study, &a.series, a.number, &a.sop).cmp(&(&b.study, &b.series, b.number, &b.sop)));
+    Ok(v)
+}
+
+/// The datastore image a client names: its id, or (OHIF names images by series) a SeriesInstanceUID.
+pub fn resolve_image(app: &Shared, name: &str) -> String {
+    let known = app.ds.lock().map(|ds| ds.model.objects.contains_key(name)).unwrap_or(true);
+    if known || !name.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return name.to_string();
+    }
+    instances(app, false)
+        .ok()
+        .and_then(|v| v.iter().find(|i| i.series == name).map(|i| i.image.clone()))
+        .unwrap_or_else(|| name.to_string())
+}
+
+/// The `image` query parameter, resolved by [`resolve_image`].
+pub async fn image_param(app: &Shared, q: &Q) -> ApiResult<String> {
+    let name = q
+        .get("image")
+        .cloned()
+        .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "query parameter image is required"))?;
+    let a = app.clone();
+    tokio::task::spawn_blocking(move || resolve_image(&a, &name)).await.map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// Active learning's samples with [`sample_fields`] added (the datastore lock is not held).
+pub async fn with_sample_fields(app: &Shared, mut out: Vec<Value>) -> Vec<Value> {
+    let a = app.clone();
+    let ids: Vec<String> = out.iter().map(|s| s.get("id").and_then(|v| v.as_str()).unwrap_or("").to_string()).collect();
+    let fields = tokio::task::spawn_blocking(move || ids.iter().map(|id| sample_fields(&a, id)).collect::<Vec<_>>())
+        .await
+        .unwrap_or_default();
+    for (s, f) in out.iter_mut().zip(fields) {
+        if let Value::Object(m) = s {
+            m.extend(f);
+        }
+    }
+    out
+}
+
+/// Study and series fields for a DICOM image handed out by active learning (what OHIF's Next Sample shows and
+/// opens); nothing for other images.
+pub fn sample_fields(app: &Shared, id: &str) -> Map<String, Value> {
+    let mut out = Map::new();
+    let Ok(all) = instances(app, false) else { return out };
+    let Some(i) = all.iter().find(|i| i.image == id) else { return out };
+    for (name, tag) in
+        [("PatientID", "00100020"), ("StudyDate", "00080020"), ("StudyTime", "00080030"), ("Modality", "00080060")]
+    {
+        if let Some(v) = first_str(&i.json, tag) {
+            out.insert(name.into(), v.into());
+        }
+    }
+    out.insert("StudyInstanceUID".into(), i.study.clone().into());
+    out.insert("SeriesInstanceUID".into(), i.series.clone().into());
+    out.insert("RetrieveURL".into(), format!("/dicom-web/studies/{}/series/{}", i.study, i.series).into());
+    out
+}
+
+fn dicom_json(v: Vec<Value>) -> Response {
+    let mut r = axum::Json(Value::Array(v)).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/dicom+json"));
+    r
+}
+
+pub fn routes() -> Router<Shared> {
+    let mut r = Router::new();
+    for base in ["/dicom-web", "/proxy/dicom/qido", "/proxy/dicom/wado"] {
+        r = r
+            .route(&format!("{base}/studies"), get(qido_studies))
+            .route(&format!("{base}/studies/{{study}}"), get(wado_study))
+            .route(&format!("{base}/studies/{{study}}/metadata"), get(wado_metadata))
+            .route(&format!("{base}/studies/{{study}}/series"), get(qido_series))
+            .route(&format!("{base}/studies/{{study}}/series/{{series}}"), get(wado_series))
+            .route(&format!("{base}/studies/{{study}}/series/{{series}}/metadata"), get(wado_metadata))
+            .route(&format!("{base}/studies/{{study}}/series/{{series}}/instances"), get(qido_instances))
+            .route(&format!("{base}/studies/{{study}}/series/{{series}}/instances/{{sop}}"), get(wado_instance))
+            .route(
+                &format!("{base}/studies/{{study}}/series/{{series}}/instances/{{sop}}/metadata"),
+                get(wado_metadata),
+            )
+            .route(
+                &format!("{base}/studies/{{study}}/series/{{series}}/instances/{{sop}}/frames/{{frames}}"),
+                get(wado_frames),
+            )
+            .route(&format!("{base}/series"), get(qido_all_series))
+            .route(&format!("{base}/instances"), get(qido_all_instances));
+    }
+    r
+}
+
+/// The instances under a study, series and instance UID (each optional), or a 404 naming what is unknown.
+async fn select(app: &Shared, p: &HashMap<String, String>) -> ApiResult<Vec<Arc<Instance>>> {
+    let a = app.clone();
+    let all = tokio::task::spawn_blocking(move || instances(&a, false))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let mut v = all;
+    for (k, what) in [("study", "study"), ("series", "series"), ("sop", "instance")] {
+        if let Some(uid) = p.get(k) {
+            v.retain(|i| match k {
+                "study" => &i.study == uid,
+                "series" => &i.series == uid,
+                _ => &i.sop == uid,
+            });
+            if v.is_empty() {
+                return Err(ApiError::not_found(format!("{what} {uid:?} is not in this datastore")));
+            }
+        }
+    }
+    Ok(v)
+}
+
+type P = UrlPath<HashMap<String, String>>;
+
+async fn qido_studies(State(app): State<Shared>, q: Q) -> ApiResult<Response> {
+    let v = select(&app, &HashMap::new()).await?;
+    Ok(dicom_json(qido::filtered(qido::study_rows(&v, "/dicom-web"), &q)?))
+}
+async fn qido_series(State(app): State<Shared>, UrlPath(p): P, q: Q) -> ApiResult<Response> {
+    let v = select(&app, &p).await?;
+    Ok(dicom_json(qido::filtered(qido::series_rows(&v, "/dicom-web"), &q)?))
+}
+async fn qido_all_series(State(app): State<Shared>, q: Q) -> ApiResult<Response> {
+    let v = select(&app, &HashMap::new()).await?;
+    Ok(dicom_json(qido::filtered(qido::series_rows(&v, "/dicom-web"), &q)?))
+}
+async fn qido_instances(State(app): State<Shared>, UrlPath(p): P, q: Q) -> ApiResult<Response> {
+    let v = select(&app, &p).await?;
+    Ok(dicom_json(qido::filtered(qido::instance_rows(&v, "/dicom-web"), &q)?))
+}
+async fn qido_all_instances(State(app): State<Shared>, q: Q) -> ApiResult<Response> {
+    let v = select(&app, &HashMap::new()).await?;
+    Ok(dicom_json(qido::filtered(qido::instance_rows(&v, "/dicom-web"), &q)?))
+}
+async fn wado_metadata(State(app): State<Shared>, UrlPath(p): P) -> ApiResult<Response> {
+    let v = select(&app, &p).await?;
+    Ok(dicom_json(v.iter().map(|i| Value::Object(i.json.clone())).collect()))
+}
+async fn wado_study(State(app): State<Shared>, UrlPath(p): P) -> ApiResult<Response> {
+    instances_response(select(&app, &p).await?).await
+}
+async fn wado_series(State(app): State<Shared>, UrlPath(p): P) -> ApiResult<Response> {
+    instances_response(select(&app, &p).await?).await
+}
+async fn wado_instance(State(app): State<Shared>, UrlPath(p): P) -> ApiResult<Response> {
+    instances_response(select(&app, &p).await?).await
+}
+
+/// `multipart/related` parts of one media type.
+fn multipart(kind: &str, parts: Vec<(String, Vec<u8>)>) -> Response {
+    let boundary = format!("medpick-{:016x}", parts.iter().map(|p| p.1.len() as u64).sum::<u64>() ^ 0x5eed_d1c0);
+    let mut body = Vec::new();
+    for (ct, bytes) in parts {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n", bytes.len()).as_bytes(),
+        );
+        body.extend_from_slice(&bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let mut r = Response::new(axum::body::Body::from(body));
+    if let Ok(v) = HeaderValue::from_str(&format!("multipart/related; type=\"{kind}\"; boundary={boundary}")) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+async fn instances_response(v: Vec<Arc<Instance>>) -> ApiResult<Response> {
+    let parts = tokio::task::spawn_blocking(move || {
+        v.iter()
+            .map(|i| {
+                Ok(("application/dicom".to_string(), std::fs::read(&i.path).map_err(|e| ApiError::io(&i.path, e))?))
+            })
+            .collect::<ApiResult<Vec<_>>>()
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+    Ok(multipart("application/dicom", parts))
+}
+
+/// The media type of an encapsulated transfer syntax's frames (PS3.18 table 8.7.3-2).
+fn frame_type(ts: &str) -> String {
+    let media = match ts {
+        "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51" | "1.2.840.10008.1.2.4.57" | "1.2.840.10008.1.2.4.70" => {
+            "image/jpeg"
+        }
+        "1.2.840.10008.1.2.4.80" | "1.2.840.10008.1.2.4.81" => "image/jls",
+        "1.2.840.10008.1.2.4.90" | "1.2.840.10008.1.2.4.91" => "image/jp2",
+        "1.2.840.10008.1.2.5" => "image/dicom-rle",
+        _ => "application/octet-stream",
+    };
+    format!("{media}; transfer-syntax={ts}")
+}
+
+/// Frames (1-based, as listed) of one file, as stored.
+fn read_frames(path: &Path, list: &[usize]) -> ApiResult<Vec<(String, Vec<u8>)>> {
+    use dicom_dictionary_std::tags;
+    let obj = medpick_core::io::dicom::open(path).map_err(|e| ApiError::bad(e.to_string()))?;
+    let ts = trim(obj.meta().transfer_syntax());
+    let int = |t| obj.element_opt(t).ok().flatten().and_then(|e| e.to_int::<i64>().ok()).unwrap_or(0).max(0) as usize;
+    let frames = int(tags::NUMBER_OF_FRAMES).max(1);
+    if let Some(&f) = list.iter().find(|&&f| f == 0 || f > frames) {
+        return Err(ApiError::not_found(format!("{}: frame {f} of {frames}", path.display())));
+    }
+    let pixels = obj
+        .element_opt(tags::PIXEL_DATA)
+        .ok()
+        .flatten()
+        .ok_or_else(|| ApiError::not_found(format!("{}: no pixel data", path.display())))?;
+    match pixels.value() {
+        DValue::PixelSequence(seq) => {
+            let frags = seq.fragments();
+            let frame = |f: usize| -> ApiResult<Vec<u8>> {
+                match (frames, frags.len()) {
+                    (1, _) => Ok(frags.concat()),
+                    (n, m) if n == m => Ok(frags[f - 1].clone()),
+                    _ => Err(ApiError::new(
+                        StatusCode::NOT_ACCEPTABLE,
+                        format!("{}: {frames} frames in {} fragments cannot be split", path.display(), frags.len()),
+                    )),
+                }
+            };
+            list.iter().map(|&f| Ok((frame_type(&ts), frame(f)?))).collect()
+        }
+        DValue::Primitive(p) => {
+            if ts == "1.2.840.10008.1.2.2" {
+                return Err(ApiError::new(
+                    StatusCode::NOT_ACCEPTABLE,
+                    format!("{}: big-endian pixel data", path.display()),
+                ));
+            }
+            let bits = int(tags::BITS_ALLOCATED);
+            let len = int(tags::ROWS) * int(tags::COLUMNS) * int(tags::SAMPLES_PER_PIXEL).max(1) * bits / 8;
+            let bytes = p.to_bytes();
+            if bits % 8 != 0 || len == 0 || bytes.len() < len * frames {
+                return Err(ApiError::new(
+                    StatusCode::NOT_ACCEPTABLE,
+                    format!("{}: pixel data of {} bytes for {frames} frames of {len}", path.display(), bytes.len()),
+                ));
+            }
+            let ct = "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1".to_string();
+            Ok(list.iter().map(|&f| (ct.clone(), bytes[(f - 1) * len..f * len].to_vec())).collect())
+        }
+        DValue::Sequence(_) => Err(ApiError::bad(format!("{}: pixel data is a sequence", path.display()))),
+    }
+}
+
+async fn wado_frames(State(app): State<Shared>, UrlPath(p): P) -> ApiResult<Response> {
+    let list: Vec<usize> = p
+        .get("frames")
+        .map(|s| s.split(',').map(|f| f.trim().parse::<usize>()).collect::<Result<_, _>>())
+        .transpose()
+        .map_err(|_| ApiError::bad("frames: a comma-separated list of frame numbers from 1"))?
+        .unwrap_or_default();
+    let v = select(&app, &p).await?;
+    let path = v[0].path.clone();
+    let parts = tokio::task::spawn_blocking(move || read_frames(&path, &list))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let kind = parts.first().map(|p| p.0.split(';').next().unwrap_or("").to_string()).unwrap_or_default();
+    Ok(multipart(&kind, parts))
+}
+
+/// The index for [`crate::App`].
+pub fn new_index() -> Mutex<Index> {
+    Mutex::new(Index::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The DICOM JSON model of the fixtures' headers: numbers as numbers, names as PN objects, no pixel data, and
+    /// the UIDs that index them.
+    #[test]
+    fn headers_become_the_dicom_json_model() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/dicom");
+        let Some(i) = read_instance("ct", &root.join("CT_small.dcm")) else {
+            panic!("CT_small.dcm: no instance (is ../shared/data there?)");
+        };
+        let j = &i.json;
+        assert_eq!(j["00280010"], json!({"vr": "US", "Value": [128]}));
+        assert_eq!(j["00100010"]["Value"][0]["Alphabetic"], "CompressedSamples^CT1");
+        assert_eq!(j["00200032"]["vr"], "DS");
+        assert!(j["00200032"]["Value"].as_array().is_some_and(|v| v.len() == 3 && v.iter().all(|x| x.is_f64())));
+        assert!(!j.contains_key("7FE00010"), "pixel data is never inlined");
+        assert_eq!(j["00083002"]["Value"][0], "1.2.840.10008.1.2.1");
+        assert_eq!(first_str(j, "0020000E").as_deref(), Some(i.series.as_str()));
+        assert!(i.study.starts_with("1.3.6.1.4.1.5962") && i.sop.starts_with("1.3.6.1.4.1.5962"));
+        // One frame of 128 × 128 16-bit pixels, as stored; frame 2 does not exist.
+        let f = read_frames(&i.path, &[1]).unwrap();
+        assert_eq!((f.len(), f[0].1.len()), (1, 128 * 128 * 2));
+        assert!(f[0].0.starts_with("application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1"));
+        assert_eq!(read_frames(&i.path, &[2]).unwrap_err().status, StatusCode::NOT_FOUND);
+        assert!(read_instance("x", &root.join("README.txt")).is_none(), "not DICOM: no instance");
+    }
+}

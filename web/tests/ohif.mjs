@@ -1,0 +1,206 @@
+// OHIF, the viewer MONAI Label ships (the OHIF v3 build with MONAI Label's extension, inside the
+// monailabel-0.8.5 wheel that scripts/setup.sh downloads), unmodified, against `medpick serve --ohif <wheel>`:
+// its study list finds the datastore's two DICOM studies over QIDO-RS, its MONAI Label mode opens the CT series
+// (three slices, WADO-RS metadata and frames) and draws it, its MONAI Label panel connects (/info/) and its
+// Next Sample button gets a DICOM image from the server's active learning, with the study and series UIDs OHIF
+// opens. Every request the page makes stays on the server's origin; none of them fails. Screenshots in
+// target/browser-artifacts/ohif-*.png.
+//
+// Env: MEDPICK_BIN (default target/debug/medpick), MEDPICK_MONAILABEL_WHEEL (default: the wheel in
+// ~/.cache/medpick/wheels).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { checker, foreignRequests, launch } from './browser.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '../..');
+const shared = path.resolve(repo, '../shared/data');
+const bin = process.env.MEDPICK_BIN ?? path.join(repo, 'target/debug/medpick');
+const cache = process.env.MEDPICK_CACHE ?? path.join(os.homedir(), '.cache/medpick');
+const wheelDir = path.join(cache, 'wheels');
+const wheel = process.env.MEDPICK_MONAILABEL_WHEEL
+  ?? (fs.existsSync(wheelDir) ? fs.readdirSync(wheelDir).filter((f) => f.startsWith('monailabel-0.8.5')).map((f) => path.join(wheelDir, f))[0] : undefined);
+const artifacts = path.join(repo, 'target/browser-artifacts');
+fs.mkdirSync(artifacts, { recursive: true });
+
+const { check, finish } = checker();
+if (!wheel || !fs.existsSync(bin) || !fs.existsSync(shared)) {
+  check(false, `needs ${bin}, ${shared} and the monailabel-0.8.5 wheel in ${wheelDir} (scripts/setup.sh)`);
+  finish();
+}
+
+// --- the datastore: a CT series of three slices (CT_small.dcm with its z position and SOP instance UID rewritten),
+// MR_small.dcm as a one-file study, and a PNG that DICOMweb leaves out ---------------------------------------
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'medpick-ohif-'));
+const ds = path.join(tmp, 'datastore');
+fs.mkdirSync(path.join(ds, 'ct'), { recursive: true });
+const ct = fs.readFileSync(path.join(shared, 'dicom/CT_small.dcm'));
+/** Offset and length of the first explicit-VR element with this tag and VR. */
+function element(buf, group, elem, vr) {
+  const head = Buffer.alloc(6);
+  head.writeUInt16LE(group, 0); head.writeUInt16LE(elem, 2); head.write(vr, 4, 'latin1');
+  const at = buf.indexOf(head);
+  if (at < 0) throw new Error(`no (${group.toString(16)},${elem.toString(16)}) ${vr}`);
+  return [at + 8, buf.readUInt16LE(at + 6)];
+}
+const [ippAt, ippLen] = element(ct, 0x20, 0x32, 'DS');
+const [px, py, pz] = ct.toString('latin1', ippAt, ippAt + ippLen).split('\\').map(Number);
+const sops = [];
+[10, 0, 5].forEach((dz, k) => {
+  const f = Buffer.from(ct);
+  const text = `${px.toFixed(6)}\\${py.toFixed(6)}\\${(pz + dz).toFixed(6)}`.padEnd(ippLen, ' ');
+  if (text.length !== ippLen) throw new Error(`IPP ${text} does not fit ${ippLen} bytes`);
+  f.write(text, ippAt, 'latin1');
+  for (const [g, e] of [[0x2, 0x3], [0x8, 0x18]]) { // the file meta's and the data set's SOP instance UID
+    const [at, len] = element(f, g, e, 'UI');
+    const uid = f.toString('latin1', at, at + len).replace(/\0+$/, '');
+    const uid2 = uid.slice(0, -1) + String(k + 1);
+    f.write(uid2, at, 'latin1');
+    if (g === 0x8) sops.push(uid2);
+  }
+  fs.writeFileSync(path.join(ds, 'ct', `IM${k}.dcm`), f);
+});
+fs.copyFileSync(path.join(shared, 'dicom/MR_small.dcm'), path.join(ds, 'mr.dcm'));
+const png = fs.readdirSync(path.join(shared, 'dsb2018/images')).sort()[0];
+fs.copyFileSync(path.join(shared, 'dsb2018/images', png), path.join(ds, 'cells.png'));
+
+// --- the server ------------------------------------------------------------------------------------------------
+const server = spawn(bin, ['--device', 'cpu', 'serve', '--datastore', ds, '--port', '0', '--ohif', wheel],
+  { stdio: ['ignore', 'pipe', 'inherit'] });
+const origin = await new Promise((resolve, reject) => {
+  let buf = '';
+  server.stdout.on('data', (d) => {
+    buf += d;
+    const m = buf.match(/medpick serve: (http:\/\/127\.0\.0\.1:\d+)\//);
+    if (m) resolve(m[1]);
+  });
+  server.on('exit', (code) => reject(new Error(`medpick serve exited with ${code}`)));
+});
+const exited = new Promise((resolve) => server.on('exit', resolve));
+const stop = () => { try { server.kill('SIGTERM'); } catch { /* gone */ } };
+process.on('exit', stop);
+
+// DICOMweb as OHIF's client will ask for it, checked directly first (clear failures before the browser's).
+const get = async (p) => { const r = await fetch(origin + p); return { status: r.status, type: r.headers.get('content-type'), r }; };
+const studies = await (await get('/proxy/dicom/qido/studies?limit=101&offset=0&fuzzymatching=true&includefield=00081030%2C00080060')).r.json();
+const uidOf = (row, tag) => row?.[tag]?.Value?.[0];
+const ctStudy = studies.find((s) => uidOf(s, '00100020') === '1CT1');
+check(studies.length === 2 && ctStudy && uidOf(ctStudy, '00201208') === 3,
+  `QIDO-RS: two studies (the CT series' 3 instances, the MR file; the PNG is not DICOM): ${studies.length}`);
+const studyUid = uidOf(ctStudy, '0020000D');
+const series = await (await get(`/proxy/dicom/qido/studies/${studyUid}/series`)).r.json();
+const seriesUid = uidOf(series[0], '0020000E');
+check(series.length === 1 && uidOf(series[0], '00080060') === 'CT', 'QIDO-RS: the CT study has one CT series');
+const meta = await get(`/proxy/dicom/wado/studies/${studyUid}/series/${seriesUid}/metadata`);
+const metaJson = await meta.r.json();
+const zs = metaJson.map((m) => m['00200032'].Value[2]).sort((a, b) => a - b);
+check(meta.type === 'application/dicom+json' && metaJson.length === 3 && zs[2] - zs[0] > 9.99 && !metaJson.some((m) => m['7FE00010']),
+  `WADO-RS metadata: 3 instances 5 mm apart, no pixel data inlined (${zs.join(', ')})`);
+const frame = await get(`/proxy/dicom/wado/studies/${studyUid}/series/${seriesUid}/instances/${sops[1]}/frames/1`);
+const fbytes = Buffer.from(await frame.r.arrayBuffer());
+check(frame.status === 200 && /^multipart\/related; type="application\/octet-stream"; boundary=/.test(frame.type)
+  && fbytes.includes(Buffer.from('Content-Length: 32768')), `WADO-RS frame: one 128×128 16-bit frame (${frame.type})`);
+check((await get(`/proxy/dicom/wado/studies/${studyUid}/series/${seriesUid}/instances/${sops[1]}/frames/2`)).status === 404,
+  'WADO-RS: frame 2 of a one-frame instance is a 404');
+const byUid = await (await get(`/datastore/image/info?image=${seriesUid}`)).r.json();
+const byId = await (await get('/datastore/image/info?image=ct')).r.json();
+check(byId.name && JSON.stringify(byUid) === JSON.stringify(byId),
+  'OHIF names images by SeriesInstanceUID (infer, labels): the server resolves it to the series\' datastore image');
+check((await get('/proxy/dicom/qido/studies?NoSuchAttribute=1')).status === 400, 'QIDO-RS: an unknown filter is a 400');
+check((await get('/ohif/..%2F..%2Fdatastore_v2.json')).type?.startsWith('text/html'),
+  'OHIF: a path out of its folder answers OHIF\'s index.html, never another file');
+
+// --- OHIF in Chromium ------------------------------------------------------------------------------------------
+const context = await launch('webgpu');
+await context.addCookies([{ name: 'MONAILABEL_SERVER_URL', value: `${origin}/`, url: origin }]);
+const page = context.pages()[0] ?? await context.newPage();
+const requests = [];
+const failures = [];
+page.on('request', (r) => requests.push(r.url()));
+// OHIF's build asks Google for its font (index.html, app.bundle.css): the server's Content-Security-Policy keeps
+// the browser from sending those requests (Chromium reports them failed with "csp").
+const blockedByCsp = [];
+page.on('requestfailed', (r) => { if (r.failure()?.errorText === 'csp') blockedByCsp.push(r.url()); });
+// MONAI Label answers "is a training running?" with a 404 when none is: OHIF asks it, medpick answers the same.
+page.on('response', (r) => {
+  if (r.status() >= 400 && !(r.status() === 404 && r.url() === `${origin}/train/?check_if_running=true`)) failures.push(`${r.status()} ${r.url()}`);
+});
+page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
+const shot = (name) => page.screenshot({ path: path.join(artifacts, `ohif-${name}.png`) }).catch(() => {});
+
+try {
+  await page.goto(`${origin}/ohif/`, { waitUntil: 'domcontentloaded', timeout: 120_000 });
+  await page.getByText('1CT1').first().waitFor({ timeout: 120_000 });
+  const listed = await page.getByText('4MR1').count();
+  await shot('studylist');
+  check(listed > 0, 'OHIF study list shows both studies (patient IDs 1CT1 and 4MR1) from QIDO-RS');
+
+  await page.goto(`${origin}/ohif/monai-label?StudyInstanceUIDs=${studyUid}`, { waitUntil: 'domcontentloaded' });
+  const framesOf = () => sops.filter((s) => requests.some((u) => u.includes(`/instances/${s}/frames/`)));
+  const t0 = Date.now();
+  while (framesOf().length < 3 && Date.now() - t0 < 120_000) await page.waitForTimeout(500);
+  check(framesOf().length === 3, `OHIF's MONAI Label mode reads the series' 3 frames over WADO-RS (${framesOf().length})`);
+  // The viewport's canvas holds the image (not one flat colour).
+  let spread = 0;
+  for (let i = 0; i < 60 && spread < 10; i++) {
+    await page.waitForTimeout(1000);
+    spread = await page.evaluate(() => {
+      let best = 0;
+      for (const c of document.querySelectorAll('canvas.cornerstone-canvas, .cornerstone-viewport-element canvas')) {
+        const ctx = c.getContext('2d');
+        if (!ctx || !c.width || !c.height) continue;
+        const d = ctx.getImageData(0, 0, c.width, c.height).data;
+        let lo = 255, hi = 0;
+        for (let p = 0; p < d.length; p += 4) { lo = Math.min(lo, d[p]); hi = Math.max(hi, d[p]); }
+        best = Math.max(best, hi - lo);
+      }
+      return best;
+    });
+  }
+  await shot('viewer');
+  check(spread >= 10, `OHIF draws the CT slice in its viewport (grey levels spread over ${spread})`);
+
+  // The MONAI Label panel: connect, then Next Sample.
+  const infoSeen = () => requests.some((u) => u === `${origin}/info/`);
+  await page.locator('#monailabelServerURL').waitFor({ timeout: 60_000 });
+  await page.locator('#monailabelServerURL').locator('xpath=../..').locator('button').first().click();
+  const t1 = Date.now();
+  while (!infoSeen() && Date.now() - t1 < 30_000) await page.waitForTimeout(250);
+  check(infoSeen(), "OHIF's MONAI Label panel connects to the server (GET /info/)");
+  // Next Sample until a DICOM image comes (the PNG may come first: it has no UIDs); each lease holds its image.
+  const next = page.getByRole('button', { name: 'Next Sample' });
+  const samples = [];
+  let shown = 0;
+  while (samples.length < 3 && !samples.some((s) => s.StudyInstanceUID)) {
+    const answer = page.waitForResponse((r) => r.url().startsWith(`${origin}/activelearning/`), { timeout: 60_000 });
+    await next.click({ timeout: 60_000 });
+    const sample = await (await answer).json();
+    samples.push(sample);
+    await page.waitForTimeout(1000);
+    if (sample.SeriesInstanceUID) {
+      shown = await page.getByText(sample.SeriesInstanceUID).count();
+      await shot('nextsample');
+    }
+    await page.keyboard.press('Escape');
+  }
+  const dicom = samples.find((s) => s.StudyInstanceUID);
+  check(new Set(samples.map((s) => s.id)).size === samples.length, `Next Sample hands out distinct images (${samples.map((s) => s.id).join(', ')})`);
+  const want = { ct: [studyUid, seriesUid], mr: [uidOf(studies.find((s) => s !== ctStudy), '0020000D')] };
+  check(dicom && want[dicom.id] && dicom.StudyInstanceUID === want[dicom.id][0] && (dicom.id !== 'ct' || dicom.SeriesInstanceUID === seriesUid) && shown > 0,
+    `a DICOM sample carries its study and series UIDs and OHIF's Next Sample dialog shows them (${dicom?.id}: ${dicom?.StudyInstanceUID})`);
+} catch (e) {
+  await shot('error');
+  check(false, `OHIF run: ${e.message.split('\n')[0]}`);
+}
+const foreign = foreignRequests(requests, origin);
+const sent = foreign.filter((u) => !blockedByCsp.includes(u));
+check(sent.length === 0, `no request leaves the server's origin (${foreign.length} stopped by its Content-Security-Policy; sent: ${sent.slice(0, 3).join(', ')})`);
+check(failures.length === 0, `no request fails (${failures.slice(0, 5).join(', ')})`);
+await context.close();
+stop();
+await exited;
+fs.rmSync(tmp, { recursive: true, force: true });
+finish();
