@@ -3,7 +3,7 @@
 // its study list finds the datastore's two DICOM studies over QIDO-RS, its MONAI Label mode opens the CT series
 // (three slices, WADO-RS metadata and frames) and draws it, its MONAI Label panel connects (/info/) and its
 // Next Sample button gets a DICOM image from the server's active learning, with the study and series UIDs OHIF
-// opens. Every request the page makes stays on the server's origin; none of them fails. Screenshots in
+// opens, and its Auto-Segmentation runs the fine-tuned head (trained on a labelled PNG) on the CT series. Every request the page makes stays on the server's origin; none of them fails. Screenshots in
 // target/browser-artifacts/ohif-*.png.
 //
 // Env: MEDPICK_BIN (default target/debug/medpick), MEDPICK_MONAILABEL_WHEEL (default: the wheel in
@@ -68,7 +68,7 @@ const png = fs.readdirSync(path.join(shared, 'dsb2018/images')).sort()[0];
 fs.copyFileSync(path.join(shared, 'dsb2018/images', png), path.join(ds, 'cells.png'));
 
 // --- the server ------------------------------------------------------------------------------------------------
-const server = spawn(bin, ['--device', 'cpu', 'serve', '--datastore', ds, '--port', '0', '--ohif', wheel],
+const server = spawn(bin, ['--device', 'cpu', 'serve', '--datastore', ds, '--port', '0', '--ohif', wheel, '--epochs', '2'],
   { stdio: ['ignore', 'pipe', 'inherit'] });
 const origin = await new Promise((resolve, reject) => {
   let buf = '';
@@ -112,6 +112,21 @@ check(byId.name && JSON.stringify(byUid) === JSON.stringify(byId),
 check((await get('/proxy/dicom/qido/studies?NoSuchAttribute=1')).status === 400, 'QIDO-RS: an unknown filter is a 400');
 check((await get('/ohif/..%2F..%2Fdatastore_v2.json')).type?.startsWith('text/html'),
   'OHIF: a path out of its folder answers OHIF\'s index.html, never another file');
+
+// A final label for the PNG (its DSB2018 nuclei) and a short training of the segmentation head, so that OHIF's
+// Auto-Segmentation has a model to run on the CT series.
+const form = new FormData();
+form.append('params', '{}');
+form.append('label', new Blob([fs.readFileSync(path.join(shared, 'dsb2018/instance_labels', png))]), 'label.png');
+const put = await fetch(`${origin}/datastore/label?image=cells&tag=final`, { method: 'PUT', body: form });
+check(put.status === 200, `a label for the PNG is saved (${put.status})`);
+await fetch(`${origin}/train/medpick_seg`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"max_epochs": 2}' });
+let trained;
+for (let t = Date.now(); Date.now() - t < 300_000; await new Promise((r) => setTimeout(r, 1000))) {
+  trained = await (await fetch(`${origin}/train/`)).json();
+  if (trained.status !== 'RUNNING') break;
+}
+check(trained?.status === 'DONE', `medpick_seg trains (${trained?.status}: ${trained?.result})`);
 
 // --- OHIF in Chromium ------------------------------------------------------------------------------------------
 const context = await launch('webgpu');
@@ -191,6 +206,37 @@ try {
   const want = { ct: [studyUid, seriesUid], mr: [uidOf(studies.find((s) => s !== ctStudy), '0020000D')] };
   check(dicom && want[dicom.id] && dicom.StudyInstanceUID === want[dicom.id][0] && (dicom.id !== 'ct' || dicom.SeriesInstanceUID === seriesUid) && shown > 0,
     `a DICOM sample carries its study and series UIDs and OHIF's Next Sample dialog shows them (${dicom?.id}: ${dicom?.StudyInstanceUID})`);
+
+  // Auto-Segmentation with medpick_seg: OHIF asks for the series (by its UID) as NRRD and draws it. The CT is grey
+  // (R = G = B), so coloured pixels in the viewports' canvases are the segmentation's.
+  const colouredPixels = () => page.evaluate(() => {
+    let n = 0;
+    for (const c of document.querySelectorAll('canvas.cornerstone-canvas')) {
+      const ctx = c.getContext('2d');
+      if (!ctx || !c.width || !c.height) continue;
+      const d = ctx.getImageData(0, 0, c.width, c.height).data;
+      for (let p = 0; p < d.length; p += 4) if (Math.abs(d[p] - d[p + 1]) > 30 || Math.abs(d[p + 1] - d[p + 2]) > 30) n++;
+    }
+    return n;
+  });
+  const greyBefore = await colouredPixels();
+  await page.locator('select.selectBox').first().selectOption('medpick_seg');
+  const inferred = page.waitForResponse((r) => r.url().startsWith(`${origin}/infer/`), { timeout: 300_000 });
+  await page.locator('button[title="Run Segmentation"]').first().click();
+  const inf = await inferred;
+  const body = Buffer.from(await inf.body());
+  const header = body.toString('latin1', 0, 400);
+  check(inf.status() === 200 && inf.url().includes(`image=${seriesUid}`) && /sizes: 128 128 3\n/.test(header),
+    `OHIF's Auto-Segmentation runs medpick_seg on the series by its UID: a 128×128×3 NRRD (${inf.status()})`);
+  const done = await page.getByText('Running Segmentation - Successful').first().waitFor({ timeout: 60_000 }).then(() => true, () => false);
+  let tinted = 0;
+  for (let i = 0; i < 20 && tinted === 0; i++) {
+    await page.waitForTimeout(500);
+    tinted = await colouredPixels();
+  }
+  await shot('segmentation');
+  check(done && greyBefore === 0 && tinted > 0,
+    `OHIF reads the NRRD into its segmentation and draws it over the grey CT (${greyBefore} → ${tinted} coloured pixels)`);
 } catch (e) {
   await shot('error');
   check(false, `OHIF run: ${e.message.split('\n')[0]}`);
