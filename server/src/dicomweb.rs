@@ -418,6 +418,9 @@ fn read_frames(path: &Path, list: &[usize]) -> ApiResult<Vec<(String, Vec<u8>)>>
     let ts = trim(obj.meta().transfer_syntax());
     let int = |t| obj.element_opt(t).ok().flatten().and_then(|e| e.to_int::<i64>().ok()).unwrap_or(0).max(0) as usize;
     let frames = int(tags::NUMBER_OF_FRAMES).max(1);
+    if list.is_empty() || list.len() > frames {
+        return Err(ApiError::bad(format!("{}: ask for 1 to {frames} frames, not {}", path.display(), list.len())));
+    }
     if let Some(&f) = list.iter().find(|&&f| f == 0 || f > frames) {
         return Err(ApiError::not_found(format!("{}: frame {f} of {frames}", path.display())));
     }
@@ -511,6 +514,8 @@ mod tests {
         assert_eq!((f.len(), f[0].1.len()), (1, 128 * 128 * 2));
         assert!(f[0].0.starts_with("application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1"));
         assert_eq!(read_frames(&i.path, &[2]).unwrap_err().status, StatusCode::NOT_FOUND);
+        // A list longer than the frames (a request that would copy one frame a million times) is refused.
+        assert_eq!(read_frames(&i.path, &[1, 1]).unwrap_err().status, StatusCode::BAD_REQUEST);
         assert!(read_instance("x", &root.join("README.txt")).is_none(), "not DICOM: no instance");
     }
 }
