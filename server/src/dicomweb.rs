@@ -71,7 +71,10 @@ fn element_json(vr: VR, v: &DValue<InMemDicomObject, dicom_object::mem::InMemFra
     out.insert("vr".into(), vr.to_string().into());
     let p = match v {
         DValue::Sequence(s) => {
-            out.insert("Value".into(), Value::Array(s.items().iter().map(|o| Value::Object(object_json(o))).collect()));
+            if !s.items().is_empty() {
+                let items = s.items().iter().map(|o| Value::Object(object_json(o))).collect();
+                out.insert("Value".into(), Value::Array(items));
+            }
             return Some(Value::Object(out));
         }
         DValue::PixelSequence(_) => return None,
@@ -93,31 +96,48 @@ fn element_json(vr: VR, v: &DValue<InMemDicomObject, dicom_object::mem::InMemFra
             .to_multi_str()
             .iter()
             .map(|s| {
-                let g: Vec<&str> = s.split('=').collect();
                 let mut m = Map::new();
-                for (name, part) in ["Alphabetic", "Ideographic", "Phonetic"].iter().zip(g) {
+                for (name, part) in ["Alphabetic", "Ideographic", "Phonetic"].iter().zip(s.split('=')) {
                     if !trim(part).is_empty() {
                         m.insert(name.to_string(), trim(part).into());
                     }
                 }
-                Value::Object(m)
+                if m.is_empty() {
+                    Value::Null
+                } else {
+                    Value::Object(m)
+                }
             })
             .collect(),
         VR::AT => match p {
             PrimitiveValue::Tags(t) => t.iter().map(|&t| key(t).into()).collect(),
             _ => return None,
         },
-        VR::IS | VR::US | VR::SS | VR::UL | VR::SL | VR::SV | VR::UV => {
+        // Decimal and integer strings value by value: an empty or unreadable one is null, the others stay (an
+        // "1.0" in an IS is 1).
+        VR::IS | VR::DS => p
+            .to_multi_str()
+            .iter()
+            .map(|s| match s.trim().trim_end_matches('\0').parse::<f64>() {
+                Ok(v) if v.is_finite() && vr == VR::IS && v.fract() == 0.0 && v.abs() < 9e15 => Value::from(v as i64),
+                Ok(v) if v.is_finite() => Value::from(v),
+                _ => Value::Null,
+            })
+            .collect(),
+        VR::US | VR::SS | VR::UL | VR::SL | VR::SV | VR::UV => {
             p.to_multi_int::<i64>().ok()?.into_iter().map(Value::from).collect()
         }
-        VR::DS | VR::FL | VR::FD => {
-            let f = p.to_multi_float64().ok()?;
-            if f.iter().any(|v| !v.is_finite()) {
-                return None;
-            }
-            f.into_iter().map(Value::from).collect()
-        }
-        _ => p.to_multi_str().iter().map(|s| Value::from(trim(s))).collect(),
+        VR::FL | VR::FD => p
+            .to_multi_float64()
+            .ok()?
+            .into_iter()
+            .map(|v| if v.is_finite() { Value::from(v) } else { Value::Null })
+            .collect(),
+        _ => p
+            .to_multi_str()
+            .iter()
+            .map(|s| if trim(s).is_empty() { Value::Null } else { Value::from(trim(s)) })
+            .collect(),
     };
     out.insert("Value".into(), Value::Array(values));
     Some(Value::Object(out))
@@ -147,11 +167,16 @@ pub(crate) fn first_str(m: &Map<String, Value>, tag: &str) -> Option<String> {
     }
 }
 
+/// Native (not encapsulated) transfer syntaxes: their frames are served as explicit VR little endian.
+const NATIVE: &[&str] = &["1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2"];
+
 fn read_instance(image: &str, path: &Path) -> Option<Instance> {
-    let obj = medpick_core::io::dicom::open(path).ok()?;
+    let obj = medpick_core::io::dicom::open_header(path).ok()?;
     let mut json = object_json(&obj);
     let ts = trim(obj.meta().transfer_syntax());
-    json.insert("00083002".into(), json!({"vr": "UI", "Value": [ts]}));
+    // The transfer syntax frames are served in (PS3.18: AvailableTransferSyntaxUID).
+    let served = if NATIVE.contains(&ts.as_str()) { "1.2.840.10008.1.2.1".to_string() } else { ts };
+    json.insert("00083002".into(), json!({"vr": "UI", "Value": [served]}));
     let (study, series, sop) =
         (first_str(&json, "0020000D")?, first_str(&json, "0020000E")?, first_str(&json, "00080018")?);
     let number = first_str(&json, "00200013").and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -180,22 +205,48 @@ fn files_of(path: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// The datastore's DICOM images: (id, path).
+/// The datastore's DICOM images: (id, path), the files looked at after the datastore's lock is released (a series
+/// folder holding DICOM files, a `.dcm` file, each resolving inside the datastore).
 fn dicom_images(app: &Shared) -> ApiResult<Vec<(String, PathBuf)>> {
-    let ds = app.ds.lock().map_err(|_| ApiError::internal("datastore lock poisoned"))?;
-    let ids: Vec<String> = ds
-        .model
-        .objects
-        .iter()
-        .filter(|(_, o)| o.image.ext == SERIES_EXT || o.image.ext == ".dcm")
-        .map(|(k, _)| k.clone())
-        .collect();
-    Ok(ids.into_iter().filter_map(|id| ds.image_path(&id).ok().map(|p| (id, p))).collect())
+    let (dir, root, ids) = {
+        let ds = app.ds.lock().map_err(|_| ApiError::internal("datastore lock poisoned"))?;
+        let ids: Vec<(String, String)> = ds
+            .model
+            .objects
+            .iter()
+            .filter(|(_, o)| o.image.ext == SERIES_EXT || o.image.ext == ".dcm")
+            .map(|(k, o)| (k.clone(), o.image.ext.clone()))
+            .collect();
+        (ds.images_dir(), ds.root.clone(), ids)
+    };
+    Ok(ids
+        .into_iter()
+        .filter(|(id, _)| crate::datastore::check_name("image", id).is_ok())
+        .map(|(id, ext)| {
+            let p = dir.join(format!("{id}{ext}"));
+            (id, ext, p)
+        })
+        .filter(|(_, ext, p)| {
+            let kind = if ext == SERIES_EXT { p.is_dir() && crate::datastore::is_series_dir(p) } else { p.is_file() };
+            kind && std::fs::canonicalize(p).is_ok_and(|c| c.starts_with(&root))
+        })
+        .map(|(id, _, p)| (id, p))
+        .collect())
+}
+
+/// A file still resolves inside the datastore when it is read (not swapped for a link out since it was indexed).
+fn still_inside(app: &Shared, path: &Path) -> ApiResult<()> {
+    let root = app.ds.lock().map_err(|_| ApiError::internal("datastore lock poisoned"))?.root.clone();
+    match std::fs::canonicalize(path) {
+        Ok(c) if c.starts_with(&root) => Ok(()),
+        _ => Err(ApiError::not_found(format!("{} is no longer in the datastore", path.display()))),
+    }
 }
 
 /// The index brought up to date (at most every [`FRESH`], or `force`), and its instances.
 fn instances(app: &Shared, force: bool) -> ApiResult<Vec<Arc<Instance>>> {
-    let mut idx = app.dicom.lock().map_err(|_| ApiError::internal("DICOM index lock poisoned"))?;
+    // A panic while indexing leaves a stale index, not a dead one: the next refresh rebuilds it.
+    let mut idx = app.dicom.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if force || idx.refreshed.is_none_or(|t| t.elapsed() > FRESH) {
         let mut seen = HashMap::new();
         for (id, dir) in dicom_images(app)? {
@@ -241,13 +292,20 @@ pub async fn image_param(app: &Shared, q: &Q) -> ApiResult<String> {
     tokio::task::spawn_blocking(move || resolve_image(&a, &name)).await.map_err(|e| ApiError::internal(e.to_string()))
 }
 
-/// Active learning's samples with [`sample_fields`] added (the datastore lock is not held).
-pub async fn with_sample_fields(app: &Shared, mut out: Vec<Value>) -> Vec<Value> {
-    let a = app.clone();
-    let ids: Vec<String> = out.iter().map(|s| s.get("id").and_then(|v| v.as_str()).unwrap_or("").to_string()).collect();
-    let fields = tokio::task::spawn_blocking(move || ids.iter().map(|id| sample_fields(&a, id)).collect::<Vec<_>>())
-        .await
-        .unwrap_or_default();
+/// Active learning's samples with [`sample_fields`] added (from each picked image's own first DICOM file, not
+/// the index: Next Sample never waits for a datastore's headers).
+pub async fn with_sample_fields(mut out: Vec<Value>) -> Vec<Value> {
+    let paths: Vec<(String, PathBuf)> = out
+        .iter()
+        .map(|s| {
+            let f = |k: &str| s.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+            (f("id"), PathBuf::from(f("path")))
+        })
+        .collect();
+    let fields =
+        tokio::task::spawn_blocking(move || paths.iter().map(|(id, p)| sample_fields(id, p)).collect::<Vec<_>>())
+            .await
+            .unwrap_or_default();
     for (s, f) in out.iter_mut().zip(fields) {
         if let Value::Object(m) = s {
             m.extend(f);
@@ -256,15 +314,16 @@ pub async fn with_sample_fields(app: &Shared, mut out: Vec<Value>) -> Vec<Value>
     out
 }
 
-/// Study and series fields for a DICOM image handed out by active learning (what OHIF's Next Sample shows and
-/// opens); nothing for other images.
-pub fn sample_fields(app: &Shared, id: &str) -> Map<String, Value> {
+/// Study and series fields for a DICOM image (at `path`) handed out by active learning: what OHIF's Next Sample
+/// shows and opens; nothing for other images. Not PatientID: 3D Slicer names a sample's volume by it when present
+/// and finds a revisited sample by that name, which anonymised datastores repeat.
+pub fn sample_fields(id: &str, path: &Path) -> Map<String, Value> {
     let mut out = Map::new();
-    let Ok(all) = instances(app, false) else { return out };
-    let Some(i) = all.iter().find(|i| i.image == id) else { return out };
-    for (name, tag) in
-        [("PatientID", "00100020"), ("StudyDate", "00080020"), ("StudyTime", "00080030"), ("Modality", "00080060")]
-    {
+    let is_dicom = path.is_dir() || path.extension().is_some_and(|e| e.eq_ignore_ascii_case("dcm"));
+    let Some(i) = (if is_dicom { files_of(path).first().and_then(|f| read_instance(id, f)) } else { None }) else {
+        return out;
+    };
+    for (name, tag) in [("StudyDate", "00080020"), ("StudyTime", "00080030"), ("Modality", "00080060")] {
         if let Some(v) = first_str(&i.json, tag) {
             out.insert(name.into(), v.into());
         }
@@ -275,9 +334,20 @@ pub fn sample_fields(app: &Shared, id: &str) -> Map<String, Value> {
     out
 }
 
-fn dicom_json(v: Vec<Value>) -> Response {
+/// A QIDO or metadata answer; query keys that were ignored are named in a `Warning` (PS3.18 8.3.4.1).
+fn dicom_json((v, ignored): (Vec<Value>, Vec<String>)) -> Response {
     let mut r = axum::Json(Value::Array(v)).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/dicom+json"));
+    let text: String = ignored
+        .iter()
+        .map(|k| format!("299 medpick: \"The {k} query parameter is not supported\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let Ok(w) = HeaderValue::from_str(&text) {
+        if !text.is_empty() {
+            r.headers_mut().insert(header::WARNING, w);
+        }
+    }
     r
 }
 
@@ -289,6 +359,7 @@ pub fn routes() -> Router<Shared> {
             .route(&format!("{base}/studies/{{study}}"), get(wado_study))
             .route(&format!("{base}/studies/{{study}}/metadata"), get(wado_metadata))
             .route(&format!("{base}/studies/{{study}}/series"), get(qido_series))
+            .route(&format!("{base}/studies/{{study}}/instances"), get(qido_instances))
             .route(&format!("{base}/studies/{{study}}/series/{{series}}"), get(wado_series))
             .route(&format!("{base}/studies/{{study}}/series/{{series}}/metadata"), get(wado_metadata))
             .route(&format!("{base}/studies/{{study}}/series/{{series}}/instances"), get(qido_instances))
@@ -353,21 +424,27 @@ async fn qido_all_instances(State(app): State<Shared>, q: Q) -> ApiResult<Respon
 }
 async fn wado_metadata(State(app): State<Shared>, UrlPath(p): P) -> ApiResult<Response> {
     let v = select(&app, &p).await?;
-    Ok(dicom_json(v.iter().map(|i| Value::Object(i.json.clone())).collect()))
+    Ok(dicom_json((v.iter().map(|i| Value::Object(i.json.clone())).collect(), Vec::new())))
 }
 async fn wado_study(State(app): State<Shared>, UrlPath(p): P) -> ApiResult<Response> {
-    instances_response(select(&app, &p).await?).await
+    let v = select(&app, &p).await?;
+    instances_response(app, v).await
 }
 async fn wado_series(State(app): State<Shared>, UrlPath(p): P) -> ApiResult<Response> {
-    instances_response(select(&app, &p).await?).await
+    let v = select(&app, &p).await?;
+    instances_response(app, v).await
 }
 async fn wado_instance(State(app): State<Shared>, UrlPath(p): P) -> ApiResult<Response> {
-    instances_response(select(&app, &p).await?).await
+    let v = select(&app, &p).await?;
+    instances_response(app, v).await
 }
 
 /// `multipart/related` parts of one media type.
 fn multipart(kind: &str, parts: Vec<(String, Vec<u8>)>) -> Response {
-    let boundary = format!("medpick-{:016x}", parts.iter().map(|p| p.1.len() as u64).sum::<u64>() ^ 0x5eed_d1c0);
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let boundary = format!("medpick-{nanos:x}-{n:x}");
     let mut body = Vec::new();
     for (ct, bytes) in parts {
         body.extend_from_slice(
@@ -384,17 +461,29 @@ fn multipart(kind: &str, parts: Vec<(String, Vec<u8>)>) -> Response {
     r
 }
 
-async fn instances_response(v: Vec<Arc<Instance>>) -> ApiResult<Response> {
-    let parts = tokio::task::spawn_blocking(move || {
-        v.iter()
+/// The most one study, series or instance retrieve reads into memory (the files are read whole).
+const RETRIEVE_MAX: u64 = 1 << 30;
+
+async fn instances_response(app: Shared, v: Vec<Arc<Instance>>) -> ApiResult<Response> {
+    tokio::task::spawn_blocking(move || {
+        let total: u64 = v.iter().map(|i| std::fs::metadata(&i.path).map(|m| m.len()).unwrap_or(0)).sum();
+        if total > RETRIEVE_MAX {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("{} instances of {total} bytes: retrieve a series or an instance at a time", v.len()),
+            ));
+        }
+        let parts = v
+            .iter()
             .map(|i| {
+                still_inside(&app, &i.path)?;
                 Ok(("application/dicom".to_string(), std::fs::read(&i.path).map_err(|e| ApiError::io(&i.path, e))?))
             })
-            .collect::<ApiResult<Vec<_>>>()
+            .collect::<ApiResult<Vec<_>>>()?;
+        Ok(multipart("application/dicom", parts))
     })
     .await
-    .map_err(|e| ApiError::internal(e.to_string()))??;
-    Ok(multipart("application/dicom", parts))
+    .map_err(|e| ApiError::internal(e.to_string()))?
 }
 
 /// The media type of an encapsulated transfer syntax's frames (PS3.18 table 8.7.3-2).
@@ -414,7 +503,8 @@ fn frame_type(ts: &str) -> String {
 /// Frames (1-based, as listed) of one file, as stored.
 fn read_frames(path: &Path, list: &[usize]) -> ApiResult<Vec<(String, Vec<u8>)>> {
     use dicom_dictionary_std::tags;
-    let obj = medpick_core::io::dicom::open(path).map_err(|e| ApiError::bad(e.to_string()))?;
+    // The file was indexed as DICOM: failing to read it now is the server's trouble (changed, unreadable).
+    let obj = medpick_core::io::dicom::open(path).map_err(|e| ApiError::internal(e.to_string()))?;
     let ts = trim(obj.meta().transfer_syntax());
     let int = |t| obj.element_opt(t).ok().flatten().and_then(|e| e.to_int::<i64>().ok()).unwrap_or(0).max(0) as usize;
     let frames = int(tags::NUMBER_OF_FRAMES).max(1);
@@ -432,15 +522,39 @@ fn read_frames(path: &Path, list: &[usize]) -> ApiResult<Vec<(String, Vec<u8>)>>
     match pixels.value() {
         DValue::PixelSequence(seq) => {
             let frags = seq.fragments();
+            // Each fragment's offset from the first one's item tag (8 bytes of item header each), which the Basic
+            // Offset Table's entries point at: a frame is the fragments from its entry to the next.
+            let pos: Vec<u64> = frags
+                .iter()
+                .scan(0u64, |at, f| {
+                    let p = *at;
+                    *at += 8 + f.len() as u64;
+                    Some(p)
+                })
+                .collect();
+            let bot = seq.offset_table();
             let frame = |f: usize| -> ApiResult<Vec<u8>> {
-                match (frames, frags.len()) {
-                    (1, _) => Ok(frags.concat()),
-                    (n, m) if n == m => Ok(frags[f - 1].clone()),
-                    _ => Err(ApiError::new(
-                        StatusCode::NOT_ACCEPTABLE,
-                        format!("{}: {frames} frames in {} fragments cannot be split", path.display(), frags.len()),
-                    )),
+                if frames == 1 {
+                    return Ok(frags.concat());
                 }
+                if bot.len() == frames {
+                    let (a, b) = (bot[f - 1] as u64, bot.get(f).map_or(u64::MAX, |&o| o as u64));
+                    let part: Vec<u8> =
+                        frags.iter().zip(&pos).filter(|(_, &p)| p >= a && p < b).flat_map(|(x, _)| x.clone()).collect();
+                    if !part.is_empty() {
+                        return Ok(part);
+                    }
+                } else if frags.len() == frames {
+                    return Ok(frags[f - 1].clone());
+                }
+                Err(ApiError::new(
+                    StatusCode::NOT_ACCEPTABLE,
+                    format!(
+                        "{}: {frames} frames in {} fragments and no offset table that splits them",
+                        path.display(),
+                        frags.len()
+                    ),
+                ))
             };
             list.iter().map(|&f| Ok((frame_type(&ts), frame(f)?))).collect()
         }
@@ -452,9 +566,14 @@ fn read_frames(path: &Path, list: &[usize]) -> ApiResult<Vec<(String, Vec<u8>)>>
                 ));
             }
             let bits = int(tags::BITS_ALLOCATED);
-            let len = int(tags::ROWS) * int(tags::COLUMNS) * int(tags::SAMPLES_PER_PIXEL).max(1) * bits / 8;
+            // Sizes from the header, checked: a hostile header must not overflow them.
+            let len = int(tags::ROWS)
+                .checked_mul(int(tags::COLUMNS))
+                .and_then(|v| v.checked_mul(int(tags::SAMPLES_PER_PIXEL).max(1)))
+                .and_then(|v| v.checked_mul(bits / 8))
+                .unwrap_or(0);
             let bytes = p.to_bytes();
-            if bits % 8 != 0 || len == 0 || bytes.len() < len * frames {
+            if bits % 8 != 0 || len == 0 || len.checked_mul(frames).is_none_or(|need| bytes.len() < need) {
                 return Err(ApiError::new(
                     StatusCode::NOT_ACCEPTABLE,
                     format!("{}: pixel data of {} bytes for {frames} frames of {len}", path.display(), bytes.len()),
@@ -475,10 +594,13 @@ async fn wado_frames(State(app): State<Shared>, UrlPath(p): P) -> ApiResult<Resp
         .map_err(|_| ApiError::bad("frames: a comma-separated list of frame numbers from 1"))?
         .unwrap_or_default();
     let v = select(&app, &p).await?;
-    let path = v[0].path.clone();
-    let parts = tokio::task::spawn_blocking(move || read_frames(&path, &list))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let path = v.first().map(|i| i.path.clone()).ok_or_else(|| ApiError::not_found("no such instance"))?;
+    let parts = tokio::task::spawn_blocking(move || {
+        still_inside(&app, &path)?;
+        read_frames(&path, &list)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
     let kind = parts.first().map(|p| p.0.split(';').next().unwrap_or("").to_string()).unwrap_or_default();
     Ok(multipart(&kind, parts))
 }

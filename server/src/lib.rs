@@ -137,6 +137,12 @@ impl App {
             ));
         }
         let ohif = cfg.ohif.as_deref().map(ohif::Ohif::open).transpose()?.map(Arc::new);
+        if ohif.is_some() && cfg.token.is_some() {
+            eprintln!(
+                "medpick serve: with --token-file every route needs the Bearer header, which OHIF's pages cannot send: \
+                 OHIF will answer 401"
+            );
+        }
         let ds = datastore::Datastore::open(&cfg.datastore)?;
         let labeled = ds.labeled().into_iter().collect();
         let sel = Arc::new(pool::Selector::new(cfg.lease, cfg.plan_size, cfg.seed, labeled));

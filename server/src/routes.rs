@@ -514,7 +514,7 @@ async fn next_sample(
         out
     };
     app.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
-    let out = crate::dicomweb::with_sample_fields(&app, out).await;
+    let out = crate::dicomweb::with_sample_fields(out).await;
     Ok(Json(match count {
         Some(_) => Value::Array(out),
         None => out.into_iter().next().unwrap_or_else(|| json!({})),

@@ -67,6 +67,27 @@ pub fn open(path: &Path) -> Result<DefaultDicomObject> {
         .map_err(|e| Error::decode(path, format!("not a readable DICOM file: {e}")))
 }
 
+/// Open a DICOM file's header: every element before the pixel data (which is not read), with the same checks as
+/// [`open`].
+pub fn open_header(path: &Path) -> Result<DefaultDicomObject> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.len() == 0 {
+        return Err(Error::decode(path, "empty file (0 bytes)"));
+    }
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    super::dicom_lengths::check(path, std::io::BufReader::new(f), meta.len())?;
+    OpenFileOptions::new()
+        .read_until(tags::PIXEL_DATA)
+        .open_file(path)
+        .or_else(|_| {
+            OpenFileOptions::new()
+                .read_until(tags::PIXEL_DATA)
+                .read_preamble(dicom_object::file::ReadPreamble::Never)
+                .open_file(path)
+        })
+        .map_err(|e| Error::decode(path, format!("not a readable DICOM file: {e}")))
+}
+
 /// Parse a DICOM file already in memory (`path` names it in errors); with or without the 128-byte preamble.
 pub fn open_bytes(path: &Path, bytes: &[u8]) -> Result<DefaultDicomObject> {
     if bytes.is_empty() {
