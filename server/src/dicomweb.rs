@@ -7,7 +7,7 @@
 //! The index of instances is built from the files' headers, cached per file (size and modification time) and
 //! refreshed at most every few seconds. Frames are served as stored: native pixel data as
 //! `application/octet-stream` (explicit VR little endian), encapsulated frames with their transfer syntax's media
-//! type. A request for an unknown UID is a 404 that names it; a filter this server does not know is a 400.
+//! type. A request for an unknown UID is a 404 that names it; QIDO's matching is [`crate::qido`]'s.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
