@@ -155,20 +155,26 @@ pub fn is_series_dir(p: &Path) -> bool {
     })
 }
 
-/// A DICOM series as one download: a zip of its folder's files (stored, sorted by name, fixed times, so the same
-/// folder always gives the same bytes and the same checksum).
-/// Only the folder's own files: a link that resolves anywhere else (out of the datastore, or to its state or
-/// another image) is left out, as it is from the series' slices.
-pub fn zip_series(dir: &Path) -> ApiResult<Vec<u8>> {
-    let folder = std::fs::canonicalize(dir).map_err(|e| ApiError::io(dir, e))?;
+/// A series folder's own files, sorted by name: not hidden, and resolving into the folder itself (a link that
+/// leads anywhere else is left out).
+pub fn series_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let folder = std::fs::canonicalize(dir)?;
     let inside = |p: &Path| std::fs::canonicalize(p).is_ok_and(|c| c.parent() == Some(folder.as_path()));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| ApiError::io(dir, e))?
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) && inside(p))
         .collect();
     files.sort();
+    Ok(files)
+}
+
+/// A DICOM series as one download: a zip of its folder's files (stored, sorted by name, fixed times, so the same
+/// folder always gives the same bytes and the same checksum).
+/// Only the folder's own files: a link that resolves anywhere else (out of the datastore, or to its state or
+/// another image) is left out, as it is from the series' slices.
+pub fn zip_series(dir: &Path) -> ApiResult<Vec<u8>> {
+    let files = series_files(dir).map_err(|e| ApiError::io(dir, e))?;
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let opts = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Stored)

@@ -189,19 +189,8 @@ fn files_of(path: &Path) -> Vec<PathBuf> {
     if !path.is_dir() {
         return vec![path.to_path_buf()];
     }
-    let Ok(folder) = std::fs::canonicalize(path) else { return Vec::new() };
-    let mut v: Vec<PathBuf> = std::fs::read_dir(path)
-        .map(|rd| rd.flatten().map(|e| e.path()).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|p: &PathBuf| {
-            !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
-                && p.is_file()
-                && medpick_core::io::dicom::is_dicom_path(p)
-                && std::fs::canonicalize(p).is_ok_and(|c| c.parent() == Some(folder.as_path()))
-        })
-        .collect();
-    v.sort();
+    let mut v = crate::datastore::series_files(path).unwrap_or_default();
+    v.retain(|p| medpick_core::io::dicom::is_dicom_path(p));
     v
 }
 

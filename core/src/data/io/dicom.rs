@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use dicom_dictionary_std::tags;
-use dicom_object::{open_file, DefaultDicomObject, OpenFileOptions};
+use dicom_object::{DefaultDicomObject, OpenFileOptions};
 use dicom_pixeldata::PixelDecoder;
 
 use super::window::{apply_linear, fixed_range, percentile_range};
@@ -56,35 +56,34 @@ fn int_of(obj: &DefaultDicomObject, tag: dicom_object::Tag) -> Option<i64> {
 
 /// Open a DICOM file (Part 10, with or without preamble).
 pub fn open(path: &Path) -> Result<DefaultDicomObject> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if meta.len() == 0 {
-        return Err(Error::decode(path, "empty file (0 bytes)"));
-    }
-    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    super::dicom_lengths::check(path, std::io::BufReader::new(f), meta.len())?;
-    open_file(path)
-        .or_else(|_| OpenFileOptions::new().read_preamble(dicom_object::file::ReadPreamble::Never).open_file(path))
-        .map_err(|e| Error::decode(path, format!("not a readable DICOM file: {e}")))
+    open_checked(path, false)
 }
 
 /// Open a DICOM file's header: every element before the pixel data (which is not read), with the same checks as
 /// [`open`].
 pub fn open_header(path: &Path) -> Result<DefaultDicomObject> {
+    open_checked(path, true)
+}
+
+/// [`open`] and [`open_header`]: the file's lengths checked, then parsed with or without the preamble.
+fn open_checked(path: &Path, header_only: bool) -> Result<DefaultDicomObject> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.len() == 0 {
         return Err(Error::decode(path, "empty file (0 bytes)"));
     }
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     super::dicom_lengths::check(path, std::io::BufReader::new(f), meta.len())?;
-    OpenFileOptions::new()
-        .read_until(tags::PIXEL_DATA)
+    let opts = || {
+        let o = OpenFileOptions::new();
+        if header_only {
+            o.read_until(tags::PIXEL_DATA)
+        } else {
+            o
+        }
+    };
+    opts()
         .open_file(path)
-        .or_else(|_| {
-            OpenFileOptions::new()
-                .read_until(tags::PIXEL_DATA)
-                .read_preamble(dicom_object::file::ReadPreamble::Never)
-                .open_file(path)
-        })
+        .or_else(|_| opts().read_preamble(dicom_object::file::ReadPreamble::Never).open_file(path))
         .map_err(|e| Error::decode(path, format!("not a readable DICOM file: {e}")))
 }
 
