@@ -63,6 +63,10 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
+    /// Work stopped on request before it finished (what was stopped, and where).
+    #[error("{0}")]
+    Cancelled(String),
+
     /// An error of the OS or a library, reached through `?` (give it a context that names the file).
     #[error("{message}")]
     External { message: String },

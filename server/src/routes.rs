@@ -568,7 +568,7 @@ async fn train_stop(State(app): State<Shared>) -> ApiResult<Json<Value>> {
     let mut t = app.train.task().unwrap_or(json!({}));
     t["status"] = json!("STOPPED");
     t["end_ts"] = json!(now_ts().to_string());
-    t["result"] = json!("stopping: the running epoch finishes and its head is discarded");
+    t["result"] = json!("stopping: training ends before its next step and its head is discarded");
     if let Ok(mut task) = app.train.task.lock() {
         *task = Some(t.clone());
     }

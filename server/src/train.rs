@@ -105,10 +105,17 @@ pub fn start(app: &Arc<App>, params: Value) -> ApiResult<Value> {
                     }
                 }
             }
+            // Stopped (`DELETE /train/`): between steps, or after the last one.
             Ok(_) => app2.train.update(|m| {
                 m.insert("status".into(), "STOPPED".into());
                 m.insert("end_ts".into(), ts_string().into());
                 m.insert("result".into(), "stopped; the head was not replaced".into());
+            }),
+            Err(e) if stopped => app2.train.update(|m| {
+                m.insert("status".into(), "STOPPED".into());
+                m.insert("end_ts".into(), ts_string().into());
+                m.insert("result".into(), format!("{}; the head was not replaced", e.message).into());
+                m.insert("details".into(), json!([e.message]));
             }),
             Err(e) => {
                 eprintln!("medpick serve: training failed: {}", e.message);
@@ -207,7 +214,14 @@ fn run(app: &Arc<App>, epochs: usize) -> ApiResult<(SegHeadFile, String)> {
     if samples.is_empty() {
         return Err(ApiError::bad(format!("no image with a usable final label to train on ({})", notes.join("; "))));
     }
+    let stopped = || app.train.stop.load(Ordering::SeqCst);
+    if stopped() {
+        return Err(ApiError::bad("training stopped before its images were embedded"));
+    }
     let (ids, grids) = pollster::block_on(embed_grids(gpu, &cfg, &images_dir, &samples, shape, chw))?;
+    if stopped() {
+        return Err(ApiError::bad("training stopped after its images were embedded"));
+    }
     if ids.len() != samples.len() {
         return Err(ApiError::bad(format!(
             "{} of {} labelled images could not be embedded",
@@ -240,8 +254,19 @@ fn run(app: &Arc<App>, epochs: usize) -> ApiResult<(SegHeadFile, String)> {
         }
     };
     let ctx = gpu;
-    let (head, log) =
-        pollster::block_on(seg::train_with_val(ctx, shape, &g, &[], &m, &[], None, &scfg, val, &mut progress))?;
+    let (head, log) = pollster::block_on(seg::train_with_val(
+        ctx,
+        shape,
+        &g,
+        &[],
+        &m,
+        &[],
+        None,
+        &scfg,
+        val,
+        Some(&app.train.stop),
+        &mut progress,
+    ))?;
     let best = log.val_dice.unwrap_or(0.0);
     if let Ok(mut s) = stats.lock() {
         *s = json!({"epoch": total_epochs, "total_epochs": total_epochs, "best_metric": best,

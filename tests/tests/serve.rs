@@ -258,6 +258,64 @@ fn kill_9_during_a_label_upload_loses_nothing() {
     let _ = std::fs::remove_dir_all(&ds);
 }
 
+/// `DELETE /train/` stops a running training before its next step (it does not run its epochs out), and the
+/// head of the stopped training is not saved.
+#[test]
+fn delete_train_stops_a_training_between_steps() {
+    let Some(data) = shared() else { return };
+    if litemedsam_path().is_none() {
+        return;
+    }
+    let ds = datastore("serve-train-stop", &data.join("data"), 2, false);
+    let srv = start(&ds, &["--cache", "none"]);
+    let p = srv.port;
+    let (_, body) = http(p, "GET", "/datastore/?output=all", &[], b"");
+    let all: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let id = all["objects"].as_object().unwrap().keys().next().unwrap().clone();
+    let mask = std::fs::read(data.join(format!("data/dsb2018/instance_labels/{id}.png"))).unwrap();
+    let (ct, form) = multipart("label", "label.png", &mask);
+    let (status, body) = http(p, "PUT", &format!("/datastore/label?image={id}"), &[("Content-Type", &ct)], &form);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    // 1000 epochs of one step each: minutes of work, stopped after its first steps.
+    let (status, body) =
+        http(p, "POST", "/train/medpick_seg", &[("Content-Type", "application/json")], b"{\"max_epochs\": 1000}");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let iteration = || {
+        let (_, body) = http(p, "GET", "/info/", &[], b"");
+        let info: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        info["train_stats"]["medpick_seg"]["current_iteration"].as_u64().unwrap_or(0)
+    };
+    let t0 = std::time::Instant::now();
+    while iteration() < 2 {
+        assert!(t0.elapsed().as_secs() < 300, "training never reached its second step");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (status, body) = http(p, "DELETE", "/train/", &[], b"");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    // The answer says STOPPED at once (as MONAI Label's); the training thread itself ends at its next step.
+    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(answer["status"], "STOPPED", "{answer}");
+    let t1 = std::time::Instant::now();
+    while http(p, "GET", "/train/?check_if_running=true", &[], b"").0 != 404 {
+        assert!(t1.elapsed().as_secs() < 60, "still running a minute after DELETE /train/");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (_, body) = http(p, "GET", "/train/", &[], b"");
+    let task: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(task["status"], "STOPPED", "{task}");
+    let result = task["result"].as_str().unwrap_or_default();
+    assert!(result.contains("training stopped at step") && result.contains("of 1000"), "{task}");
+    let at = iteration();
+    assert!((2..1000).contains(&at), "stopped at step {at}");
+    assert!(!ds.join(".medpick/models/medpick_seg.json").exists(), "the stopped training's head was saved");
+    // The server trains again afterwards.
+    let (status, _) =
+        http(p, "POST", "/train/medpick_seg", &[("Content-Type", "application/json")], b"{\"max_epochs\": 1}");
+    assert_eq!(status, 200);
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&ds);
+}
+
 #[test]
 fn serve_refuses_hostile_requests_and_keeps_serving() {
     let Some(data) = shared() else { return };

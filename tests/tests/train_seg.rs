@@ -216,7 +216,19 @@ fn seg_head_keeps_the_checkpoint_of_best_validation_dice() {
     let val = seg::SegValidation { grids: &vg, masks: &vm, every: 2, keep_last: false };
     let cfg = SegConfig { hidden: 8, epochs: 7, batch: 8, lr: 3e-2, ..Default::default() };
     let train = |cfg: &SegConfig, val: Option<seg::SegValidation>| {
-        pollster::block_on(seg::train_with_val(Some(ctx), shape, &gr, &[], &mr, &[], None, cfg, val, &mut |_, _| {}))
+        pollster::block_on(seg::train_with_val(
+            Some(ctx),
+            shape,
+            &gr,
+            &[],
+            &mr,
+            &[],
+            None,
+            cfg,
+            val,
+            None,
+            &mut |_, _| {},
+        ))
     };
     let (head, log) = train(&cfg, Some(val)).unwrap();
     let (best, dice) = (log.best_epoch.unwrap(), log.val_dice.unwrap());
@@ -615,7 +627,19 @@ fn seg_intensity_variants_are_encoded_transforms_cached_apart_and_trained_on() {
     let vr: Vec<Vec<&[f32]>> = variants.iter().map(|vs| vs.iter().map(|g| g.as_slice()).collect()).collect();
     let cfg = SegConfig { hidden: 8, epochs: 4, batch: 8, lr: 1e-2, intensity_variants: k, ..Default::default() };
     let run = |v: &[Vec<&[f32]>]| {
-        pollster::block_on(seg::train_with_val(Some(ctx), shape, &gr, v, &mr, &[], None, &cfg, None, &mut |_, _| {}))
+        pollster::block_on(seg::train_with_val(
+            Some(ctx),
+            shape,
+            &gr,
+            v,
+            &mr,
+            &[],
+            None,
+            &cfg,
+            None,
+            None,
+            &mut |_, _| {},
+        ))
     };
     let (plain, with) = (run(&[]).unwrap().0, run(&vr).unwrap().0);
     assert_ne!(plain.w1, with.w1, "the variants were not trained on");

@@ -253,7 +253,8 @@ pub(crate) async fn train_on_pool(
         true => Vec::new(),
         false => labeled.iter().map(|&p| pool.variants[p].iter().map(|g| g.as_slice()).collect()).collect(),
     };
-    seg::train_with_val(ctx, grid, &grids, &variants, &masks, &unlabeled, sam.as_ref(), &cfg, pool.val, progress).await
+    seg::train_with_val(ctx, grid, &grids, &variants, &masks, &unlabeled, sam.as_ref(), &cfg, pool.val, None, progress)
+        .await
 }
 
 /// Select on the pool, train a segmentation head on exactly the picked samples, evaluate on the test split.

@@ -285,7 +285,8 @@ pub async fn train_seg(gpu: Option<&GpuContext>, c: &SegTrainConfig) -> Result<S
         pb.set_length(n as u64);
         pb.set_position(k as u64);
     };
-    let (head, log) = seg::train_with_val(ctx, shape, &g, &v, &m, &u, sam.as_ref(), &cfg, None, &mut step).await?;
+    let (head, log) =
+        seg::train_with_val(ctx, shape, &g, &v, &m, &u, sam.as_ref(), &cfg, None, None, &mut step).await?;
     pb.finish_and_clear();
     for p in &log.pseudo {
         note!(

@@ -96,7 +96,7 @@ pub async fn train_seg(
         every: 1,
         keep_last: true,
     });
-    let (head, log) = seg::train_with_val(ctx, shape, &g, &[], &r, &[], None, &cfg, val, progress).await?;
+    let (head, log) = seg::train_with_val(ctx, shape, &g, &[], &r, &[], None, &cfg, val, None, progress).await?;
     let train_dice = seg::mean_dice(ctx, &head, &hwc, &resized).await?;
     let file = SegHeadFile {
         task: "seg".into(),

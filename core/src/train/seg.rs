@@ -193,7 +193,7 @@ pub async fn train(
     cfg: &SegConfig,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(SegHead, TrainLog)> {
-    train_with_val(ctx, grid, grids, &[], masks, unlabeled, sam, cfg, None, progress).await
+    train_with_val(ctx, grid, grids, &[], masks, unlabeled, sam, cfg, None, None, progress).await
 }
 
 /// A validation split for model selection (MedCAL validates every 5 epochs and keeps the checkpoint of best
@@ -235,8 +235,8 @@ pub async fn mean_dice<G: AsRef<[f32]>, M: AsRef<[u8]>>(
 /// [`train`] with intensity variants and model selection: `variants[i]` are the grids of sample i's intensity
 /// variants (empty, or one list per sample; see [`SegConfig::intensity_variants`]); with a validation split
 /// (`val`) the returned head is the checkpoint of best validation Dice, and the log says which epoch it was and
-/// its Dice.
-#[allow(clippy::too_many_arguments)] // train's arguments, the variants and the validation split
+/// its Dice. With `stop`, training ends with [`Error::Cancelled`] before the first step after the flag is set.
+#[allow(clippy::too_many_arguments)] // train's arguments, the variants, the validation split and the stop flag
 pub async fn train_with_val(
     ctx: Option<&GpuContext>,
     grid: GridShape,
@@ -247,6 +247,7 @@ pub async fn train_with_val(
     sam: Option<&SamPseudo<'_>>,
     cfg: &SegConfig,
     val: Option<SegValidation<'_>>,
+    stop: Option<&std::sync::atomic::AtomicBool>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(SegHead, TrainLog)> {
     let n = grids.len();
@@ -343,6 +344,9 @@ pub async fn train_with_val(
         rng.shuffle(&mut order);
         let mut sum = 0f64;
         for chunk in order.chunks(cfg.batch) {
+            if stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst)) {
+                return Err(Error::Cancelled(format!("training stopped at step {} of {total}", log.steps)));
+            }
             if let Some((pc, s)) = pseudo_on.filter(|_| refresh.contains(&log.steps)) {
                 // Pseudo-labels from the teacher when there is one (FM-ABS), else the student.
                 let now = read_params(&mut ex, &head, teacher.as_ref().unwrap_or(&prm), sizes).await?;
