@@ -560,18 +560,19 @@ fn task_status(running: bool, task: Option<Value>, q: &Q, what: &str) -> ApiResu
     }
 }
 
+/// Stop the running training: it ends before its next step (or once its images are embedded) and its head is not
+/// saved. Checked and set under the task's lock, as a training starts and ends (`train::start`).
 async fn train_stop(State(app): State<Shared>) -> ApiResult<Json<Value>> {
+    let mut task = app.train.task.lock().map_err(|_| ApiError::internal("lock"))?;
     if !app.train.running.load(std::sync::atomic::Ordering::SeqCst) {
         return Ok(Json(Value::Null));
     }
     app.train.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    let mut t = app.train.task().unwrap_or(json!({}));
+    let mut t = task.clone().unwrap_or(json!({}));
     t["status"] = json!("STOPPED");
     t["end_ts"] = json!(now_ts().to_string());
-    t["result"] = json!("stopping: training ends before its next step and its head is discarded");
-    if let Ok(mut task) = app.train.task.lock() {
-        *task = Some(t.clone());
-    }
+    t["result"] = json!("stopping: training ends before its next step and its head is not saved");
+    *task = Some(t.clone());
     Ok(Json(t))
 }
 

@@ -50,13 +50,6 @@ impl Trainer {
     pub fn task(&self) -> Option<Value> {
         self.task.lock().ok().and_then(|t| t.clone())
     }
-    fn update(&self, f: impl FnOnce(&mut serde_json::Map<String, Value>)) {
-        if let Ok(mut t) = self.task.lock() {
-            if let Some(Value::Object(m)) = t.as_mut() {
-                f(m);
-            }
-        }
-    }
 }
 
 /// The head file's place: `<datastore>/.medpick/models/medpick_seg.json` (hidden: not a datastore file).
@@ -66,12 +59,6 @@ pub fn head_path(root: &Path) -> PathBuf {
 
 /// Start training in the background; 429 while a training runs (as MONAI Label).
 pub fn start(app: &Arc<App>, params: Value) -> ApiResult<Value> {
-    if app.train.running.swap(true, Ordering::SeqCst) {
-        return Err(ApiError::new(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            "a training of medpick_seg is already running",
-        ));
-    }
     let epochs = params.get("max_epochs").and_then(|v| v.as_u64()).map(|v| v as usize).unwrap_or(app.cfg.epochs);
     let epochs = epochs.clamp(1, 1000);
     let id = format!("{:016x}", rand_id());
@@ -79,57 +66,71 @@ pub fn start(app: &Arc<App>, params: Value) -> ApiResult<Value> {
         "id": id, "status": "RUNNING", "request": {"model": HEAD_MODEL, "max_epochs": epochs, "params": params},
         "start_ts": ts_string(), "details": ["training started"],
     });
-    *app.train.task.lock().map_err(|_| ApiError::internal("lock"))? = Some(task.clone());
-    app.train.stop.store(false, Ordering::SeqCst);
+    {
+        // Under the task's lock, as `DELETE /train/` checks and stops: a stop finds either nothing running or this
+        // training, never the moment between (where this start would undo it, or it would stop this one unasked).
+        let mut t = app.train.task.lock().map_err(|_| ApiError::internal("lock"))?;
+        if app.train.running.swap(true, Ordering::SeqCst) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "a training of medpick_seg is already running",
+            ));
+        }
+        app.train.stop.store(false, Ordering::SeqCst);
+        *t = Some(task.clone());
+    }
     let app2 = app.clone();
     std::thread::spawn(move || {
         let t0 = std::time::Instant::now();
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&app2, epochs)))
             .unwrap_or_else(|_| Err(ApiError::internal("training panicked")));
         let secs = t0.elapsed().as_secs_f64();
+        // The end under the task's lock, the head saved there: a stop comes either before it (nothing is saved)
+        // or after the training has ended (and finds nothing running).
+        let mut guard = app2.train.task.lock().unwrap_or_else(|e| e.into_inner());
         let stopped = app2.train.stop.load(Ordering::SeqCst);
-        match r {
-            Ok((file, log_line)) if !stopped => {
-                if let Ok(mut h) = app2.train.head.lock() {
-                    *h = Some(Arc::new(file));
-                }
-                app2.train.update(|m| {
-                    m.insert("status".into(), "DONE".into());
-                    m.insert("end_ts".into(), ts_string().into());
-                    m.insert("result".into(), log_line.clone().into());
-                    m.insert("details".into(), json!([log_line]));
-                });
-                if let Ok(mut s) = app2.train.stats.lock() {
-                    if let Value::Object(m) = &mut *s {
-                        m.insert("total_time".into(), format!("{secs:.1} s").into());
+        let (status, result) = match r {
+            Ok((file, log_line, root)) if !stopped => match save_head(&root, &file) {
+                Ok(()) => {
+                    if let Ok(mut h) = app2.train.head.lock() {
+                        *h = Some(Arc::new(file));
                     }
+                    if let Ok(mut s) = app2.train.stats.lock() {
+                        if let Value::Object(m) = &mut *s {
+                            m.insert("total_time".into(), format!("{secs:.1} s").into());
+                        }
+                    }
+                    ("DONE", log_line)
                 }
-            }
-            // Stopped (`DELETE /train/`): between steps, or after the last one.
-            Ok(_) => app2.train.update(|m| {
-                m.insert("status".into(), "STOPPED".into());
-                m.insert("end_ts".into(), ts_string().into());
-                m.insert("result".into(), "stopped; the head was not replaced".into());
-            }),
-            Err(e) if stopped => app2.train.update(|m| {
-                m.insert("status".into(), "STOPPED".into());
-                m.insert("end_ts".into(), ts_string().into());
-                m.insert("result".into(), format!("{}; the head was not replaced", e.message).into());
-                m.insert("details".into(), json!([e.message]));
-            }),
-            Err(e) => {
-                eprintln!("medpick serve: training failed: {}", e.message);
-                app2.train.update(|m| {
-                    m.insert("status".into(), "ERROR".into());
-                    m.insert("end_ts".into(), ts_string().into());
-                    m.insert("result".into(), e.message.clone().into());
-                    m.insert("details".into(), json!([e.message]));
-                });
-            }
+                Err(e) => ("ERROR", e.message),
+            },
+            // Stopped (`DELETE /train/`) after the last step.
+            Ok(_) => ("STOPPED", "stopped after its last step; the head was not saved".to_string()),
+            Err(e) if stopped => ("STOPPED", format!("{}; the head was not saved", e.message)),
+            Err(e) => ("ERROR", e.message),
+        };
+        if status != "DONE" {
+            eprintln!("medpick serve: training {}: {result}", status.to_lowercase());
+        }
+        if let Some(Value::Object(m)) = guard.as_mut() {
+            m.insert("status".into(), status.into());
+            m.insert("end_ts".into(), ts_string().into());
+            m.insert("result".into(), result.clone().into());
+            m.insert("details".into(), json!([result]));
         }
         app2.train.running.store(false, Ordering::SeqCst);
     });
     Ok(task)
+}
+
+/// Write the head to [`head_path`] (atomically: a reader sees the old file or the new one).
+fn save_head(root: &Path, file: &SegHeadFile) -> ApiResult<()> {
+    let path = head_path(root);
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).map_err(|e| ApiError::io(d, e))?;
+    }
+    let text = serde_json::to_vec(file).map_err(|e| ApiError::internal(e.to_string()))?;
+    crate::datastore::atomic_write(&path, &text)
 }
 
 fn rand_id() -> u64 {
@@ -144,7 +145,7 @@ fn grid_cfg(app: &App) -> EmbedConfig {
 
 /// Train on every image with a final label: a 2-D image, or up to [`crate::volume::TRAIN_SLICES`] slices of a
 /// volume (NIfTI or DICOM series) across its labelled range; a label that cannot be used is skipped and noted.
-fn run(app: &Arc<App>, epochs: usize) -> ApiResult<(SegHeadFile, String)> {
+fn run(app: &Arc<App>, epochs: usize) -> ApiResult<(SegHeadFile, String, PathBuf)> {
     let (images_dir, root, pairs) = {
         let ds = app.ds.lock().map_err(|_| ApiError::internal("lock"))?;
         let mut pairs = Vec::new();
@@ -284,19 +285,13 @@ fn run(app: &Arc<App>, epochs: usize) -> ApiResult<(SegHeadFile, String)> {
         config: serde_json::to_value(&scfg).unwrap_or(Value::Null),
         head,
     };
-    let path = head_path(&root);
-    if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).map_err(|e| ApiError::io(d, e))?;
-    }
-    let text = serde_json::to_vec(&file).map_err(|e| ApiError::internal(e.to_string()))?;
-    crate::datastore::atomic_write(&path, &text)?;
     let line = format!(
         "trained medpick_seg on {} images ({} held out: best Dice {best:.4}) in {:.1} s",
         g.len(),
         n_val,
         log.seconds
     );
-    Ok((file, line))
+    Ok((file, line, root))
 }
 
 /// The trained head (from memory, else from the datastore's `.medpick/models`).
