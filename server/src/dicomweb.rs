@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, MethodRouter};
 use axum::Router;
 use base64::Engine;
 use dicom_core::header::Header;
@@ -197,7 +197,7 @@ fn files_of(path: &Path) -> Vec<PathBuf> {
 /// The datastore's DICOM images: (id, path), the files looked at after the datastore's lock is released (a series
 /// folder holding DICOM files, a `.dcm` file, each resolving inside the datastore).
 fn dicom_images(app: &Shared) -> ApiResult<Vec<(String, PathBuf)>> {
-    let (dir, root, ids) = {
+    let (dir, root, ids, segs) = {
         let ds = app.ds.lock().map_err(|_| ApiError::internal("datastore lock poisoned"))?;
         let ids: Vec<(String, String)> = ds
             .model
@@ -206,8 +206,19 @@ fn dicom_images(app: &Shared) -> ApiResult<Vec<(String, PathBuf)>> {
             .filter(|(_, o)| o.image.ext == SERIES_EXT || o.image.ext == ".dcm")
             .map(|(k, o)| (k.clone(), o.image.ext.clone()))
             .collect();
-        (ds.images_dir(), ds.root.clone(), ids)
+        // The DICOM SEG that an image's final label came from (STOW-RS), with the image's study.
+        let segs: Vec<(String, Map<String, Value>)> = ds
+            .model
+            .objects
+            .iter()
+            .filter_map(|(k, o)| Some((k.clone(), o.labels.get(crate::datastore::FINAL)?.info.clone())))
+            .collect();
+        (ds.images_dir(), ds.root.clone(), ids, segs)
     };
+    let segs = segs.into_iter().filter_map(|(id, info)| {
+        let p = crate::stow::seg_of(&root, &info)?;
+        std::fs::canonicalize(&p).is_ok_and(|c| c.starts_with(&root)).then_some((id, p))
+    });
     Ok(ids
         .into_iter()
         .filter(|(id, _)| crate::datastore::check_name("image", id).is_ok())
@@ -220,7 +231,19 @@ fn dicom_images(app: &Shared) -> ApiResult<Vec<(String, PathBuf)>> {
             kind && std::fs::canonicalize(p).is_ok_and(|c| c.starts_with(&root))
         })
         .map(|(id, _, p)| (id, p))
+        .chain(segs)
         .collect())
+}
+
+/// A final label changed: the index looks at the files again at its next use (a SEG that became or stopped being
+/// a label is listed or left out at once).
+pub fn labels_changed(app: &Shared) {
+    app.dicom.lock().unwrap_or_else(std::sync::PoisonError::into_inner).refreshed = None;
+}
+
+/// A SEG file kept by STOW-RS (not an image of the datastore `root`).
+pub fn is_seg_file(root: &Path, path: &Path) -> bool {
+    path.starts_with(root.join(crate::stow::SEG_DIR))
 }
 
 /// A file still resolves inside the datastore when it is read (not swapped for a link out since it was indexed).
@@ -233,7 +256,7 @@ fn still_inside(app: &Shared, path: &Path) -> ApiResult<()> {
 }
 
 /// The index brought up to date (at most every [`FRESH`], or `force`), and its instances.
-fn instances(app: &Shared, force: bool) -> ApiResult<Vec<Arc<Instance>>> {
+pub(crate) fn instances(app: &Shared, force: bool) -> ApiResult<Vec<Arc<Instance>>> {
     // A panic while indexing leaves a stale index, not a dead one: the next refresh rebuilds it.
     let mut idx = app.dicom.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if force || idx.refreshed.is_none_or(|t| t.elapsed() > FRESH) {
@@ -344,8 +367,8 @@ pub fn routes() -> Router<Shared> {
     let mut r = Router::new();
     for base in ["/dicom-web", "/proxy/dicom/qido", "/proxy/dicom/wado"] {
         r = r
-            .route(&format!("{base}/studies"), get(qido_studies))
-            .route(&format!("{base}/studies/{{study}}"), get(wado_study))
+            .route(&format!("{base}/studies"), stow(base, get(qido_studies), crate::stow::stow_any))
+            .route(&format!("{base}/studies/{{study}}"), stow(base, get(wado_study), crate::stow::stow_study))
             .route(&format!("{base}/studies/{{study}}/metadata"), get(wado_metadata))
             .route(&format!("{base}/studies/{{study}}/series"), get(qido_series))
             .route(&format!("{base}/studies/{{study}}/instances"), get(qido_instances))
@@ -365,6 +388,19 @@ pub fn routes() -> Router<Shared> {
             .route(&format!("{base}/instances"), get(qido_all_instances));
     }
     r
+}
+
+/// STOW-RS beside a route's GET where OHIF stores (its `wadoRoot`) and at `/dicom-web`.
+fn stow<H, T>(base: &str, r: MethodRouter<Shared>, h: H) -> MethodRouter<Shared>
+where
+    H: axum::handler::Handler<T, Shared>,
+    T: 'static,
+{
+    if base == "/proxy/dicom/qido" {
+        r
+    } else {
+        r.post(h)
+    }
 }
 
 /// The instances under a study, series and instance UID (each optional), or a 404 naming what is unknown.

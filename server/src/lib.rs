@@ -11,9 +11,10 @@ pub mod labels;
 pub mod ohif;
 pub mod pool;
 mod qido;
-mod routes;
+pub(crate) mod routes;
 pub mod scoring;
 pub mod session;
+pub mod stow;
 pub mod train;
 pub mod volume;
 

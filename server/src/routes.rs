@@ -368,35 +368,51 @@ async fn label_put(State(app): State<Shared>, q: Q, mp: Multipart) -> ApiResult<
         return Err(ApiError::bad(format!("label file {fname:?}: labels are {} files", LABEL_EXTS.join(", "))));
     }
     let image = lock(&app.ds)?.image_path(&id)?;
-    let (app2, id2, tag2) = (app.clone(), id.clone(), tag.clone());
+    let (app2, id2) = (app.clone(), id.clone());
     let saved = tokio::task::spawn_blocking(move || -> ApiResult<Option<std::path::PathBuf>> {
         let dims = crate::labels::image_dims(&image)?;
         let what = format!("label of {id2}");
         let mask = crate::labels::read_mask(&bytes, &ext, &what)?;
         crate::labels::check_against(&mask, dims, &what)?;
-        // Written and fsynced before the datastore's lock is taken; under it only the rename.
-        let dir = lock(&app2.ds)?.label_dir(&tag2)?;
-        let staged = crate::datastore::stage(&dir, &format!("{id2}{ext}"), &bytes)?;
-        // Test hook: die between the write and the rename (the crash the atomic write is for).
-        if std::env::var("MEDPICK_SERVE_FAILPOINT").is_ok_and(|v| v == "label-staged") {
-            std::process::abort();
-        }
-        let mut ds = lock(&app2.ds)?;
-        let saved = ds.save_label(&id2, &tag2, &ext, staged, up.params)?;
-        // Under the datastore's lock: the selector's labelled set follows the disk in the same order.
-        if tag2 == FINAL {
-            app2.sel.labels_changed(&id2, true);
-        }
-        Ok(saved)
+        store_label(&app2, &id2, &tag, &ext, &bytes, up.params)
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))??;
-    app.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut out = json!({"image": id, "label": id});
     if let Some(v) = saved {
         out["previous_version"] = json!(v.display().to_string());
     }
     Ok(Json(out))
+}
+
+/// Store a checked label file (`bytes`, of extension `ext`) as image `id`'s `tag` label, atomically and versioned
+/// ([`crate::datastore::Datastore::save_label`]), and tell active learning when it is a final label. Returns the
+/// previous version's file, if there was one.
+pub(crate) fn store_label(
+    app: &Shared,
+    id: &str,
+    tag: &str,
+    ext: &str,
+    bytes: &[u8],
+    info: Map<String, Value>,
+) -> ApiResult<Option<std::path::PathBuf>> {
+    // Written and fsynced before the datastore's lock is taken; under it only the rename.
+    let dir = lock(&app.ds)?.label_dir(tag)?;
+    let staged = crate::datastore::stage(&dir, &format!("{id}{ext}"), bytes)?;
+    // Test hook: die between the write and the rename (the crash the atomic write is for).
+    if std::env::var("MEDPICK_SERVE_FAILPOINT").is_ok_and(|v| v == "label-staged") {
+        std::process::abort();
+    }
+    let mut ds = lock(&app.ds)?;
+    let saved = ds.save_label(id, tag, ext, staged, info)?;
+    // Under the datastore's lock: the selector's labelled set follows the disk in the same order.
+    if tag == FINAL {
+        app.sel.labels_changed(id, true);
+    }
+    drop(ds);
+    crate::dicomweb::labels_changed(app);
+    app.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
+    Ok(saved)
 }
 
 async fn label_get(State(app): State<Shared>, q: Q) -> ApiResult<Response> {
@@ -419,6 +435,7 @@ async fn label_delete(State(app): State<Shared>, q: Q) -> ApiResult<Json<Value>>
             app.sel.labels_changed(id, false);
         }
     }
+    crate::dicomweb::labels_changed(&app);
     app.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
     Ok(Json(json!({})))
 }

@@ -16,6 +16,7 @@ mod select_exact;
 mod serve;
 mod shaders;
 mod shards;
+mod stow;
 mod train;
 mod train_seg;
 mod weights;

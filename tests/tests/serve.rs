@@ -11,9 +11,9 @@ use std::process::{Child, Command, Stdio};
 use crate::cli::{medpick, tmp};
 use crate::common::{litemedsam_path, shared};
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Drop for Server {
@@ -24,7 +24,7 @@ impl Drop for Server {
 }
 
 /// Start `medpick serve` on a free port and wait for its address line.
-fn start(datastore: &Path, extra: &[&str]) -> Server {
+pub(crate) fn start(datastore: &Path, extra: &[&str]) -> Server {
     start_env(datastore, extra, &[])
 }
 
@@ -46,7 +46,7 @@ fn start_env(datastore: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
 }
 
 /// One HTTP/1.1 request (Connection: close): (status, body).
-fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<u8>) {
+pub(crate) fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<u8>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
@@ -95,7 +95,7 @@ fn send_upload(port: u16, id: &str, ct: &str, body: &[u8], part: usize) -> TcpSt
     s
 }
 
-fn multipart(file_field: &str, filename: &str, data: &[u8]) -> (String, Vec<u8>) {
+pub(crate) fn multipart(file_field: &str, filename: &str, data: &[u8]) -> (String, Vec<u8>) {
     let boundary = "----------lImIt_of_THE_fIle_eW_$";
     let mut body = Vec::new();
     body.extend_from_slice(
@@ -385,7 +385,7 @@ fn serve_refuses_hostile_requests_and_keeps_serving() {
 }
 
 /// A minimal NIfTI-1 uint8 volume (what 3D Slicer or MONAI Label save as a label).
-fn nifti_u8(dims: [usize; 3], value_at: impl Fn(usize, usize, usize) -> u8) -> Vec<u8> {
+pub(crate) fn nifti_u8(dims: [usize; 3], value_at: impl Fn(usize, usize, usize) -> u8) -> Vec<u8> {
     let mut h = vec![0u8; 352];
     h[0..4].copy_from_slice(&348i32.to_le_bytes());
     let dim = [3i16, dims[0] as i16, dims[1] as i16, dims[2] as i16, 1, 1, 1, 1];
