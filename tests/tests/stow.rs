@@ -110,13 +110,39 @@ fn seg_file(study: &str, series: &str, sop: &str, frames: &[Frame]) -> Vec<u8> {
     part10(o, SEG, sop)
 }
 
+/// A Part 10 file of `o`, its meta group as OHIF writes it: no File Meta Information Version, and an
+/// Implementation Version Name of 17 characters ("OHIF-VIEWER-2.0.0"; SH allows 16), which dicom-rs refuses.
 fn part10(o: InMemDicomObject, class: &str, sop: &str) -> Vec<u8> {
     let meta = FileMetaTableBuilder::new()
         .transfer_syntax("1.2.840.10008.1.2.1")
         .media_storage_sop_class_uid(class)
         .media_storage_sop_instance_uid(sop);
-    let mut out = Vec::new();
-    o.with_meta(meta).unwrap().write_all(&mut out).unwrap();
+    let mut file = Vec::new();
+    o.with_meta(meta).unwrap().write_all(&mut file).unwrap();
+    let group = u32::from_le_bytes(file[140..144].try_into().unwrap()) as usize;
+    let mut meta = Vec::new();
+    for (elem, vr, v) in [
+        (2u16, "UI", class),
+        (3, "UI", sop),
+        (0x10, "UI", "1.2.840.10008.1.2.1"),
+        (0x12, "UI", "2.25.27069599682585517994988158772357120239.2.0.0"),
+        (0x13, "SH", "OHIF-VIEWER-2.0.0"),
+    ] {
+        let mut v = v.as_bytes().to_vec();
+        if v.len() % 2 == 1 {
+            v.push(if vr == "UI" { 0 } else { b' ' });
+        }
+        meta.extend_from_slice(&[2, 0]);
+        meta.extend_from_slice(&elem.to_le_bytes());
+        meta.extend_from_slice(vr.as_bytes());
+        meta.extend_from_slice(&(v.len() as u16).to_le_bytes());
+        meta.extend_from_slice(&v);
+    }
+    let mut out = file[..132].to_vec();
+    out.extend_from_slice(&[2, 0, 0, 0, b'U', b'L', 4, 0]);
+    out.extend_from_slice(&(meta.len() as u32).to_le_bytes());
+    out.extend_from_slice(&meta);
+    out.extend_from_slice(&file[144 + group..]);
     out
 }
 
@@ -184,6 +210,7 @@ fn stow_rs_stores_a_dicom_seg_as_the_final_label_of_its_series() {
     ];
     let seg_sop = "1.2.826.0.1.3680043.9.7.2";
     let seg = seg_file(&study, ct_series, seg_sop, &frames);
+    assert!(dicom_object::OpenFileOptions::new().from_reader(&seg[128..]).is_err(), "dicom-rs alone refuses its meta");
     let (ct_type, body) = related(&[&seg]);
     // OHIF's path: its wadoRoot.
     let (status, v) = post("/proxy/dicom/wado/studies", &ct_type, &body);

@@ -9,6 +9,7 @@
 // Env: MEDPICK_BIN (default target/debug/medpick), MEDPICK_MONAILABEL_WHEEL (default: the wheel in
 // ~/.cache/medpick/wheels).
 import fs from 'node:fs';
+import zlib from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -250,6 +251,57 @@ try {
   await shot('segmentation');
   check(done && greyBefore === 0 && tinted > 0,
     `OHIF reads the NRRD into its segmentation and draws it over the grey CT (${greyBefore} → ${tinted} coloured pixels)`);
+
+  // A label drawn in OHIF and stored back: its Segmentation mode's brush paints the upper left of the slice on
+  // view, and OHIF's own storeSegmentation command (its dicom-seg extension's: dcmjs builds a binary DICOM SEG,
+  // its data source posts it by STOW-RS to its wadoRoot) stores it under the name typed in its dialog. The
+  // panel's "Export DICOM SEG" item calls that command without its data source in this OHIF build (OHIF
+  // issue #4584), so the test passes the active data source as a fixed build does.
+  await page.goto(`${origin}/ohif/segmentation?StudyInstanceUIDs=${studyUid}`, { waitUntil: 'domcontentloaded' });
+  await page.getByText('Add Segmentation').click({ timeout: 120_000 });
+  await page.locator('[data-cy=Brush]').click();
+  await page.locator('input[type=number]').first().fill('8');
+  const canvas = await page.locator('canvas.cornerstone-canvas').first().boundingBox();
+  const side = Math.min(canvas.width, canvas.height); // the 128 × 128 slice, fitted and centred
+  const [x0, y0] = [canvas.x + canvas.width / 2 - side / 4, canvas.y + canvas.height / 2 - side / 4];
+  await page.mouse.move(x0 - side / 16, y0);
+  await page.mouse.down();
+  for (let i = 0; i <= 8; i++) await page.mouse.move(x0 - side / 16 + (i * side) / 64, y0, { steps: 2 });
+  await page.mouse.up();
+  const onView = await page.evaluate(() => {
+    const vp = window.services.cornerstoneViewportService;
+    return vp.getCornerstoneViewport(vp.viewportsById.keys().next().value).getCurrentImageId();
+  });
+  const segId = await page.evaluate(() => window.services.segmentationService.getSegmentations()[0]?.segmentationId);
+  const stored = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().startsWith(`${origin}/proxy/dicom/wado/studies`), { timeout: 60_000 });
+  const command = page.evaluate((id) => window.commandsManager.runCommand('storeSegmentation',
+    { segmentationId: id, dataSource: window.extensionManager.getActiveDataSource()[0] }), segId);
+  await page.getByText('Enter the report name').locator('xpath=..').locator('input').fill('vertebra by annotator', { timeout: 30_000 });
+  await page.getByRole('button', { name: 'Save' }).click();
+  const stow = await stored;
+  await command;
+  const listedSeg = await page.getByText('vertebra by annotator').first().waitFor({ timeout: 30_000 }).then(() => true, () => false);
+  await shot('stored');
+  const stowJson = await stow.json();
+  check(stow.status() === 200 && stowJson['00081199']?.Value?.length === 1 && listedSeg,
+    `OHIF stores its segmentation as a DICOM SEG by STOW-RS (${stow.status()}) and lists it in the study`);
+  const objects = (await (await fetch(`${origin}/datastore/?output=all`)).json()).objects;
+  const info = objects.ct?.labels?.final?.info;
+  check(info?.source === 'DICOM SEG (STOW-RS)' && info.description === 'vertebra by annotator',
+    `the SEG became the CT series' final label (${JSON.stringify(info)})`);
+  // The label volume: foreground on the slice OHIF showed only (its SOP Instance UID's z in the series: IM1 at z,
+  // IM2 at z + 5, IM0 at z + 10), in the slice's upper left, as painted.
+  const nii = zlib.gunzipSync(fs.readFileSync(path.join(ds, 'labels/final/ct.nii.gz')));
+  const vox = nii.readFloatLE(108);
+  const wantZ = { [sops[1]]: 0, [sops[2]]: 1, [sops[0]]: 2 }[onView.match(/instances\/([0-9.]+)\//)?.[1]];
+  const perZ = [0, 0, 0];
+  let [sx, sy] = [0, 0];
+  for (let z = 0; z < 3; z++) for (let y = 0; y < 128; y++) for (let x = 0; x < 128; x++) {
+    if (nii[vox + z * 16384 + y * 128 + x]) { perZ[z]++; sx += x; sy += y; }
+  }
+  const n = perZ[0] + perZ[1] + perZ[2];
+  check(wantZ !== undefined && perZ[wantZ] === n && n > 50 && sx / n < 56 && sy / n < 56,
+    `the label has the stroke on the slice on view (z = ${wantZ}: ${perZ.join('/')} voxels), centred at (${(sx / n).toFixed(0)}, ${(sy / n).toFixed(0)}) in its upper left`);
 } catch (e) {
   await shot('error');
   check(false, `OHIF run: ${e.message.split('\n')[0]}`);

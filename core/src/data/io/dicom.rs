@@ -84,7 +84,60 @@ fn open_checked(path: &Path, header_only: bool) -> Result<DefaultDicomObject> {
     opts()
         .open_file(path)
         .or_else(|_| opts().read_preamble(dicom_object::file::ReadPreamble::Never).open_file(path))
+        .or_else(|e| {
+            // The lengths were checked above: the file is read whole only for a meta group dicom-rs refuses.
+            let Ok(bytes) = std::fs::read(path) else { return Err(e) };
+            let body = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" { &bytes[128..] } else { &bytes[..] };
+            lenient_meta(body).ok_or(e)
+        })
         .map_err(|e| Error::decode(path, format!("not a readable DICOM file: {e}")))
+}
+
+/// A Part 10 body (from `DICM`) whose file meta group breaks a rule dicom-rs enforces, read leniently: OHIF's
+/// DICOM SEG export writes an Implementation Version Name of 17 characters ("OHIF-VIEWER-2.0.0", SH allows 16)
+/// and no File Meta Information Version. The group's elements are read one by one (explicit VR little endian, as
+/// PS3.10 has it), text values over their VR's length are cut to it, and the data set is read as usual in its
+/// transfer syntax. None when even that fails.
+fn lenient_meta(body: &[u8]) -> Option<DefaultDicomObject> {
+    use dicom_encoding::TransferSyntaxIndex;
+    let rest = body.strip_prefix(b"DICM")?;
+    let mut at = 0usize;
+    let mut b = dicom_object::meta::FileMetaTableBuilder::new();
+    let u16_at = |i: usize| Some(u16::from_le_bytes([*rest.get(i)?, *rest.get(i + 1)?]));
+    let mut ts_uid = None;
+    while u16_at(at)? == 0x0002 {
+        let elem = u16_at(at + 2)?;
+        let vr = rest.get(at + 4..at + 6)?;
+        let (len, head) =
+            if matches!(vr, b"OB" | b"OW" | b"OF" | b"SQ" | b"UT" | b"UN" | b"UC" | b"UR" | b"OD" | b"OL" | b"OV") {
+                (u32::from_le_bytes(rest.get(at + 8..at + 12)?.try_into().ok()?) as usize, 12)
+            } else {
+                (u16_at(at + 6)? as usize, 8)
+            };
+        let value = rest.get(at + head..at.checked_add(head)?.checked_add(len)?)?;
+        let text = |max: usize| {
+            let t = String::from_utf8_lossy(value);
+            let t = t.trim_end_matches(['\0', ' ']);
+            t.chars().take(max).collect::<String>()
+        };
+        b = match elem {
+            0x0002 => b.media_storage_sop_class_uid(text(64)),
+            0x0003 => b.media_storage_sop_instance_uid(text(64)),
+            0x0010 => {
+                ts_uid = Some(text(64));
+                b.transfer_syntax(text(64))
+            }
+            0x0012 => b.implementation_class_uid(text(64)),
+            0x0013 => b.implementation_version_name(text(16)),
+            0x0016 => b.source_application_entity_title(text(16)),
+            _ => b,
+        };
+        at = at + head + len;
+    }
+    let meta = b.build().ok()?;
+    let ts = dicom_transfer_syntax_registry::TransferSyntaxRegistry.get(&ts_uid?)?;
+    let obj = dicom_object::InMemDicomObject::read_dataset_with_ts(&rest[at..], ts).ok()?;
+    Some(obj.with_exact_meta(meta))
 }
 
 /// Parse a DICOM file already in memory (`path` names it in errors); with or without the 128-byte preamble.
@@ -97,6 +150,7 @@ pub fn open_bytes(path: &Path, bytes: &[u8]) -> Result<DefaultDicomObject> {
     OpenFileOptions::new()
         .read_preamble(dicom_object::file::ReadPreamble::Never)
         .from_reader(body)
+        .or_else(|e| lenient_meta(body).ok_or(e))
         .map_err(|e| Error::decode(path, format!("not a readable DICOM file: {e}")))
 }
 
