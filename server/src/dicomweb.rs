@@ -511,106 +511,6 @@ async fn instances_response(app: Shared, v: Vec<Arc<Instance>>) -> ApiResult<Res
     .map_err(|e| ApiError::internal(e.to_string()))?
 }
 
-/// The media type of an encapsulated transfer syntax's frames (PS3.18 table 8.7.3-2).
-fn frame_type(ts: &str) -> String {
-    let media = match ts {
-        "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51" | "1.2.840.10008.1.2.4.57" | "1.2.840.10008.1.2.4.70" => {
-            "image/jpeg"
-        }
-        "1.2.840.10008.1.2.4.80" | "1.2.840.10008.1.2.4.81" => "image/jls",
-        "1.2.840.10008.1.2.4.90" | "1.2.840.10008.1.2.4.91" => "image/jp2",
-        "1.2.840.10008.1.2.5" => "image/dicom-rle",
-        _ => "application/octet-stream",
-    };
-    format!("{media}; transfer-syntax={ts}")
-}
-
-/// Frames (1-based, as listed) of one file, as stored.
-fn read_frames(path: &Path, list: &[usize]) -> ApiResult<Vec<(String, Vec<u8>)>> {
-    use dicom_dictionary_std::tags;
-    // The file was indexed as DICOM: failing to read it now is the server's trouble (changed, unreadable).
-    let obj = medpick_core::io::dicom::open(path).map_err(|e| ApiError::internal(e.to_string()))?;
-    let ts = trim(obj.meta().transfer_syntax());
-    let int = |t| obj.element_opt(t).ok().flatten().and_then(|e| e.to_int::<i64>().ok()).unwrap_or(0).max(0) as usize;
-    let frames = int(tags::NUMBER_OF_FRAMES).max(1);
-    if list.is_empty() || list.len() > frames {
-        return Err(ApiError::bad(format!("{}: ask for 1 to {frames} frames, not {}", path.display(), list.len())));
-    }
-    if let Some(&f) = list.iter().find(|&&f| f == 0 || f > frames) {
-        return Err(ApiError::not_found(format!("{}: frame {f} of {frames}", path.display())));
-    }
-    let pixels = obj
-        .element_opt(tags::PIXEL_DATA)
-        .ok()
-        .flatten()
-        .ok_or_else(|| ApiError::not_found(format!("{}: no pixel data", path.display())))?;
-    match pixels.value() {
-        DValue::PixelSequence(seq) => {
-            let frags = seq.fragments();
-            // Each fragment's offset from the first one's item tag (8 bytes of item header each), which the Basic
-            // Offset Table's entries point at: a frame is the fragments from its entry to the next.
-            let pos: Vec<u64> = frags
-                .iter()
-                .scan(0u64, |at, f| {
-                    let p = *at;
-                    *at += 8 + f.len() as u64;
-                    Some(p)
-                })
-                .collect();
-            let bot = seq.offset_table();
-            let frame = |f: usize| -> ApiResult<Vec<u8>> {
-                if frames == 1 {
-                    return Ok(frags.concat());
-                }
-                if bot.len() == frames {
-                    let (a, b) = (bot[f - 1] as u64, bot.get(f).map_or(u64::MAX, |&o| o as u64));
-                    let part: Vec<u8> =
-                        frags.iter().zip(&pos).filter(|(_, &p)| p >= a && p < b).flat_map(|(x, _)| x.clone()).collect();
-                    if !part.is_empty() {
-                        return Ok(part);
-                    }
-                } else if frags.len() == frames {
-                    return Ok(frags[f - 1].clone());
-                }
-                Err(ApiError::new(
-                    StatusCode::NOT_ACCEPTABLE,
-                    format!(
-                        "{}: {frames} frames in {} fragments and no offset table that splits them",
-                        path.display(),
-                        frags.len()
-                    ),
-                ))
-            };
-            list.iter().map(|&f| Ok((frame_type(&ts), frame(f)?))).collect()
-        }
-        DValue::Primitive(p) => {
-            if ts == "1.2.840.10008.1.2.2" {
-                return Err(ApiError::new(
-                    StatusCode::NOT_ACCEPTABLE,
-                    format!("{}: big-endian pixel data", path.display()),
-                ));
-            }
-            let bits = int(tags::BITS_ALLOCATED);
-            // Sizes from the header, checked: a hostile header must not overflow them.
-            let len = int(tags::ROWS)
-                .checked_mul(int(tags::COLUMNS))
-                .and_then(|v| v.checked_mul(int(tags::SAMPLES_PER_PIXEL).max(1)))
-                .and_then(|v| v.checked_mul(bits / 8))
-                .unwrap_or(0);
-            let bytes = p.to_bytes();
-            if bits % 8 != 0 || len == 0 || len.checked_mul(frames).is_none_or(|need| bytes.len() < need) {
-                return Err(ApiError::new(
-                    StatusCode::NOT_ACCEPTABLE,
-                    format!("{}: pixel data of {} bytes for {frames} frames of {len}", path.display(), bytes.len()),
-                ));
-            }
-            let ct = "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1".to_string();
-            Ok(list.iter().map(|&f| (ct.clone(), bytes[(f - 1) * len..f * len].to_vec())).collect())
-        }
-        DValue::Sequence(_) => Err(ApiError::bad(format!("{}: pixel data is a sequence", path.display()))),
-    }
-}
-
 async fn wado_frames(State(app): State<Shared>, UrlPath(p): P) -> ApiResult<Response> {
     let list: Vec<usize> = p
         .get("frames")
@@ -622,7 +522,7 @@ async fn wado_frames(State(app): State<Shared>, UrlPath(p): P) -> ApiResult<Resp
     let path = v.first().map(|i| i.path.clone()).ok_or_else(|| ApiError::not_found("no such instance"))?;
     let parts = tokio::task::spawn_blocking(move || {
         still_inside(&app, &path)?;
-        read_frames(&path, &list)
+        crate::frames::read_frames(&path, &list)
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))??;
@@ -657,12 +557,12 @@ mod tests {
         assert_eq!(first_str(j, "0020000E").as_deref(), Some(i.series.as_str()));
         assert!(i.study.starts_with("1.3.6.1.4.1.5962") && i.sop.starts_with("1.3.6.1.4.1.5962"));
         // One frame of 128 × 128 16-bit pixels, as stored; frame 2 does not exist.
-        let f = read_frames(&i.path, &[1]).unwrap();
+        let f = crate::frames::read_frames(&i.path, &[1]).unwrap();
         assert_eq!((f.len(), f[0].1.len()), (1, 128 * 128 * 2));
         assert!(f[0].0.starts_with("application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1"));
-        assert_eq!(read_frames(&i.path, &[2]).unwrap_err().status, StatusCode::NOT_FOUND);
+        assert_eq!(crate::frames::read_frames(&i.path, &[2]).unwrap_err().status, StatusCode::NOT_FOUND);
         // A list longer than the frames (a request that would copy one frame a million times) is refused.
-        assert_eq!(read_frames(&i.path, &[1, 1]).unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert_eq!(crate::frames::read_frames(&i.path, &[1, 1]).unwrap_err().status, StatusCode::BAD_REQUEST);
         assert!(read_instance("x", &root.join("README.txt")).is_none(), "not DICOM: no instance");
     }
 }

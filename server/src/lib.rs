@@ -7,6 +7,7 @@
 pub mod datastore;
 pub mod dicomweb;
 pub mod embedding;
+pub mod frames;
 pub mod labels;
 pub mod ohif;
 pub mod pool;
