@@ -382,8 +382,10 @@ fn seg_mask(
     }
     let data = pixels.to_bytes().map_err(|e| bad(format!("pixel data: {e}")))?;
     let n = w * h;
-    let need = if per_pixel == 0 { (frames * n).div_ceil(8) } else { frames * n * per_pixel };
-    if data.len() < need {
+    // From the header, checked: a hostile frame count must not overflow them.
+    let need =
+        frames.checked_mul(n).and_then(|b| if per_pixel == 0 { Some(b.div_ceil(8)) } else { b.checked_mul(per_pixel) });
+    if need.is_none_or(|need| data.len() < need) {
         return Err(bad(format!("pixel data of {} bytes for {frames} frames of {cols}×{rows}", data.len())));
     }
     let groups = frame_groups(obj);

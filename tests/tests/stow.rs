@@ -39,6 +39,10 @@ struct Frame<'a> {
 /// A binary SEG (1 bit per pixel, frames packed back to back) of `frames` over the series `series` of `study`, as a
 /// Part 10 file.
 fn seg_file(study: &str, series: &str, sop: &str, frames: &[Frame]) -> Vec<u8> {
+    part10(seg_object(study, series, sop, frames), SEG, sop)
+}
+
+fn seg_object(study: &str, series: &str, sop: &str, frames: &[Frame]) -> InMemDicomObject {
     let mut bits = vec![0u8; (frames.len() * W * W).div_ceil(8)];
     for (f, fr) in frames.iter().enumerate() {
         for y in 0..W {
@@ -83,7 +87,7 @@ fn seg_file(study: &str, series: &str, sop: &str, frames: &[Frame]) -> Vec<u8> {
             el(tags::SEGMENT_ALGORITHM_TYPE, VR::CS, "MANUAL"),
         ])
     };
-    let o = obj(vec![
+    obj(vec![
         el(tags::SOP_CLASS_UID, VR::UI, SEG),
         el(tags::SOP_INSTANCE_UID, VR::UI, sop),
         el(tags::STUDY_INSTANCE_UID, VR::UI, study),
@@ -106,8 +110,7 @@ fn seg_file(study: &str, series: &str, sop: &str, frames: &[Frame]) -> Vec<u8> {
         seq(tags::REFERENCED_SERIES_SEQUENCE, vec![obj(vec![el(tags::SERIES_INSTANCE_UID, VR::UI, series)])]),
         seq(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE, per_frame),
         el(tags::PIXEL_DATA, VR::OB, bits),
-    ]);
-    part10(o, SEG, sop)
+    ])
 }
 
 /// A Part 10 file of `o`, its meta group as OHIF writes it: no File Meta Information Version, and an
@@ -261,6 +264,12 @@ fn stow_rs_stores_a_dicom_seg_as_the_final_label_of_its_series() {
     let (status, v) = post("/dicom-web/studies", &ct_type, &related(&[&image, &elsewhere, b"not dicom", &second]).1);
     assert_eq!((status, reasons(&v)), (202, vec![0x0122, 0xA900, 0xC000]), "{v}");
     let (status, v) = post("/dicom-web/studies/1.2.3", &ct_type, &body);
+    assert_eq!((status, reasons(&v)), (409, vec![0xA900]), "{v}");
+    // A frame count that would overflow the pixel data's size is refused, and the server keeps serving.
+    let mut huge = seg_object(&study, ct_series, "1.2.826.0.1.3680043.9.7.5", &frames);
+    huge.put(el(tags::NUMBER_OF_FRAMES, VR::IS, "2305843009213693953"));
+    let (status, v) =
+        post("/dicom-web/studies", &ct_type, &related(&[&part10(huge, SEG, "1.2.826.0.1.3680043.9.7.5")]).1);
     assert_eq!((status, reasons(&v)), (409, vec![0xA900]), "{v}");
     // The second SEG replaced the first as the label; the first is kept as a version.
     let label = std::fs::read(ds.join("labels/final/ct_series.nii.gz")).unwrap();
