@@ -4,6 +4,7 @@
 //! segmentation head's fine-tuning. The datastore keeps MONAI Label's layout ([`datastore`]). Built on axum and
 //! tokio; the heavy work (embedding, planning, training, inference) runs on its own threads.
 
+pub mod auth;
 pub mod datastore;
 pub mod dicomweb;
 pub mod embedding;
@@ -84,7 +85,7 @@ pub struct ServeConfig {
     pub model: EmbedConfig,
     /// Label names (the segmentation head is foreground/background: the first is the foreground's name).
     pub labels: Vec<String>,
-    /// Bearer token (from `--token-file`): required on every route but `/`, `/auth/` and `/auth/token`.
+    /// Bearer token (from `--token-file`): required on every route but `/` and the sign-in routes ([`auth`]).
     pub token: Option<String>,
     pub lease: Duration,
     /// Picks per plan (a plan is extended when annotators run past it).
@@ -141,8 +142,7 @@ impl App {
         let ohif = cfg.ohif.as_deref().map(ohif::Ohif::open).transpose()?.map(Arc::new);
         if ohif.is_some() && cfg.token.is_some() {
             eprintln!(
-                "medpick serve: with --token-file every route needs the Bearer header, which OHIF's pages cannot send: \
-                 OHIF will answer 401"
+                "medpick serve: OHIF's pages need the token once: open /ohif/ and sign in with it (a cookie keeps it)"
             );
         }
         let ds = datastore::Datastore::open(&cfg.datastore)?;

@@ -1,6 +1,6 @@
 //! The routes: MONAI Label 0.8.5's paths and shapes (trailing slashes included: its clients do not follow
-//! redirects), plus `?count=N` on active learning. Every route but `/`, `/auth/` and `/auth/token` needs the
-//! Bearer token when one is configured; every request's Host header is checked on a loopback server.
+//! redirects), plus `?count=N` on active learning. Every route but `/` and the sign-in routes needs the token
+//! when one is configured ([`crate::auth`]); every request's Host header is checked on a loopback server.
 
 use std::collections::HashMap;
 
@@ -24,9 +24,6 @@ pub fn router(app: Shared) -> Router {
     Router::new()
         .route("/", get(root))
         .route("/info/", get(info))
-        .route("/auth/", get(auth))
-        .route("/auth/token", post(auth_token))
-        .route("/auth/token/valid", get(auth_valid))
         .route("/datastore/", get(datastore).put(upload_image))
         .route("/datastore/image", get(image_get).head(image_head).put(upload_image))
         .route("/datastore/image/info", get(image_info))
@@ -41,6 +38,7 @@ pub fn router(app: Shared) -> Router {
         .route("/scoring/{method}", post(scoring_start))
         .merge(crate::dicomweb::routes())
         .merge(crate::ohif::routes())
+        .merge(crate::auth::routes())
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app)
@@ -66,25 +64,12 @@ async fn guard(State(app): State<Shared>, req: Request, next: Next) -> Response 
     if cross_site || foreign_origin {
         return ApiError::new(StatusCode::FORBIDDEN, "cross-site requests are refused").into_response();
     }
-    let open = matches!(req.uri().path(), "/" | "/auth/" | "/auth/token");
-    if let (Some(token), false) = (&app.cfg.token, open) {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-            .unwrap_or("");
-        if !same(given.as_bytes(), token.as_bytes()) {
-            return ApiError::new(StatusCode::UNAUTHORIZED, "a Bearer token is required (Authorization header)")
-                .into_response();
+    if let (Some(token), false) = (&app.cfg.token, crate::auth::is_open(req.uri().path())) {
+        if !crate::auth::authorized(req.headers(), token) {
+            return crate::auth::refused(req.method(), req.uri().path());
         }
     }
     next.run(req).await
-}
-
-/// Constant-time comparison (the token's length is not secret).
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> ApiResult<std::sync::MutexGuard<'_, T>> {
@@ -184,51 +169,6 @@ fn device_name(app: &Shared) -> String {
 }
 
 /// Auth: 404 when no token is configured (MONAI Label does not mount the route then).
-async fn auth(State(app): State<Shared>) -> ApiResult<Json<Value>> {
-    if app.cfg.token.is_none() {
-        return Err(ApiError::not_found("Not Found"));
-    }
-    Ok(Json(json!({"enabled": true, "client_id": "medpick", "realm": ""})))
-}
-
-/// `POST /auth/token` (form username, password): the password is the configured token.
-async fn auth_token(State(app): State<Shared>, body: Bytes) -> ApiResult<Json<Value>> {
-    let Some(token) = &app.cfg.token else { return Err(ApiError::not_found("Not Found")) };
-    let form: HashMap<String, String> = url_pairs(&body);
-    if !same(form.get("password").map(|s| s.as_bytes()).unwrap_or(b""), token.as_bytes()) {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong password (it is the server's token)"));
-    }
-    Ok(Json(json!({"access_token": token, "token_type": "Bearer"})))
-}
-
-async fn auth_valid() -> Json<Value> {
-    Json(json!({}))
-}
-
-fn url_pairs(body: &[u8]) -> HashMap<String, String> {
-    let text = String::from_utf8_lossy(body);
-    text.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (unescape(k), unescape(v))).collect()
-}
-
-fn unescape(s: &str) -> String {
-    let b = s.replace('+', " ").into_bytes();
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push(h * 16 + l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 async fn datastore(State(app): State<Shared>, q: Q) -> ApiResult<Json<Value>> {
     let ds = lock(&app.ds)?;
     match q.get("output").map(|s| s.as_str()).unwrap_or("stats") {

@@ -47,6 +47,12 @@ fn start_env(datastore: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
 
 /// One HTTP/1.1 request (Connection: close): (status, body).
 pub(crate) fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<u8>) {
+    let (status, _, body) = http_head(port, method, path, headers, body);
+    (status, body)
+}
+
+/// [`http`] with the response's head (status line and headers, lower-cased).
+fn http_head(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String, Vec<u8>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
@@ -67,7 +73,7 @@ pub(crate) fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)]
     if head.contains("transfer-encoding: chunked") {
         body = unchunk(&body);
     }
-    (status, body)
+    (status, head, body)
 }
 
 fn unchunk(mut b: &[u8]) -> Vec<u8> {
@@ -379,6 +385,29 @@ fn serve_refuses_hostile_requests_and_keeps_serving() {
     assert_eq!(http(srv.port, "GET", "/info/", &[], b"").0, 401);
     assert_eq!(http(srv.port, "GET", "/info/", &[("Authorization", "Bearer wrong-token-xxxxxxx")], b"").0, 401);
     assert_eq!(http(srv.port, "GET", "/info/", &[("Authorization", "Bearer 0123456789abcdef0123")], b"").0, 200);
+    // OHIF's pages cannot send the header: a browser opening /ohif/ is sent to the sign-in form, whose cookie (the
+    // token's SHA-256, HttpOnly, SameSite=Strict) then stands for the header on the same site only.
+    let p = srv.port;
+    let (status, head, _) = http_head(p, "GET", "/ohif/", &[], b"");
+    assert!(status == 303 && head.contains("location: /auth/login"), "{head}");
+    let (status, _, page) = http_head(p, "GET", "/auth/login", &[], b"");
+    assert!(status == 200 && String::from_utf8_lossy(&page).contains("name=\"token\""));
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    assert_eq!(http(p, "POST", "/auth/login", &form, b"token=0123456789abcdef0124").0, 401);
+    let cross = [form[0], ("Sec-Fetch-Site", "cross-site")];
+    assert_eq!(http(p, "POST", "/auth/login", &cross, b"token=0123456789abcdef0123").0, 403);
+    let (status, head, _) = http_head(p, "POST", "/auth/login", &form, b"token=0123456789abcdef0123");
+    assert!(status == 303 && head.contains("location: /ohif/"), "{head}");
+    let cookie = head.lines().find_map(|l| l.strip_prefix("set-cookie: ")).expect("a cookie").to_string();
+    assert!(
+        cookie.contains("httponly") && cookie.contains("samesite=strict") && !cookie.contains("0123456789abcdef0123")
+    );
+    let pair = cookie.split(';').next().unwrap().to_string();
+    assert_eq!(http(p, "GET", "/proxy/dicom/qido/studies", &[("Cookie", &pair)], b"").0, 200);
+    let two = format!("a=b; {pair}");
+    assert_eq!(http(p, "GET", "/info/", &[("Cookie", &two)], b"").0, 200);
+    assert_eq!(http(p, "GET", "/info/", &[("Cookie", "medpick_token=00")], b"").0, 401);
+    assert_eq!(http(p, "GET", "/info/", &[("Cookie", &pair), ("Sec-Fetch-Site", "cross-site")], b"").0, 403);
     drop(srv);
     let _ = std::fs::remove_dir_all(&ds);
     let _ = std::fs::remove_dir_all(&outside);

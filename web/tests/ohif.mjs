@@ -313,5 +313,43 @@ check(failures.length === 0, `no request fails (${failures.slice(0, 5).join(', '
 await context.close();
 stop();
 await exited;
+
+// --- with a token: OHIF's pages cannot send the Bearer header, so /ohif/ sends the browser to the sign-in form;
+// the token typed there is kept in a same-site cookie and OHIF then works as on an open server ------------------
+const tokenFile = path.join(tmp, 'token');
+fs.writeFileSync(tokenFile, 'ohif-test-token-0123456789\n');
+const guarded = spawn(bin, ['--device', 'cpu', 'serve', '--datastore', ds, '--port', '0', '--ohif', wheel, '--token-file', tokenFile],
+  { stdio: ['ignore', 'pipe', 'inherit'] });
+const origin2 = await new Promise((resolve, reject) => {
+  let buf = '';
+  guarded.stdout.on('data', (d) => {
+    buf += d;
+    const m = buf.match(/medpick serve: (http:\/\/127\.0\.0\.1:\d+)\//);
+    if (m) resolve(m[1]);
+  });
+  guarded.on('exit', (code) => reject(new Error(`medpick serve --token-file exited with ${code}`)));
+});
+const context2 = await launch('webgpu');
+try {
+  const page2 = context2.pages()[0] ?? await context2.newPage();
+  const qido2 = [];
+  page2.on('response', (r) => { if (r.url().includes('/qido/studies')) qido2.push(r.status()); });
+  await page2.goto(`${origin2}/ohif/`, { waitUntil: 'domcontentloaded', timeout: 60_000 });
+  const atLogin = page2.url() === `${origin2}/auth/login`;
+  await page2.locator('input[name=token]').fill('wrong-token-0123456789');
+  await page2.getByRole('button', { name: 'Sign in' }).click();
+  const refused = await page2.getByText("That is not this server's token.").waitFor({ timeout: 10_000 }).then(() => true, () => false);
+  await page2.locator('input[name=token]').fill('ohif-test-token-0123456789');
+  await page2.getByRole('button', { name: 'Sign in' }).click();
+  await page2.getByText('1CT1').first().waitFor({ timeout: 120_000 });
+  const cookies = await context2.cookies(origin2);
+  check(atLogin && refused && qido2.length > 0 && qido2.every((st) => st === 200)
+    && cookies.some((c) => c.name === 'medpick_token' && c.httpOnly && c.sameSite === 'Strict'),
+    `with --token-file, /ohif/ asks for the token (a wrong one refused), then OHIF lists the studies over QIDO-RS with its cookie (${qido2.join(', ')})`);
+} catch (e) {
+  check(false, `OHIF with a token: ${e.message.split('\n')[0]}`);
+}
+await context2.close();
+guarded.kill('SIGTERM');
 fs.rmSync(tmp, { recursive: true, force: true });
 finish();
