@@ -216,7 +216,7 @@ fn dicom_images(app: &Shared) -> ApiResult<Vec<(String, PathBuf)>> {
         (ds.images_dir(), ds.root.clone(), ids, segs)
     };
     let segs = segs.into_iter().filter_map(|(id, info)| {
-        let p = crate::stow::seg_of(&root, &info)?;
+        let p = crate::stow::seg_of(&root, &id, &info)?;
         std::fs::canonicalize(&p).is_ok_and(|c| c.starts_with(&root)).then_some((id, p))
     });
     Ok(ids
@@ -238,7 +238,7 @@ fn dicom_images(app: &Shared) -> ApiResult<Vec<(String, PathBuf)>> {
 /// A final label changed: the index looks at the files again at its next use (a SEG that became or stopped being
 /// a label is listed or left out at once).
 pub fn labels_changed(app: &Shared) {
-    app.dicom.lock().unwrap_or_else(std::sync::PoisonError::into_inner).refreshed = None;
+    app.dicom_stale.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
 /// A SEG file kept by STOW-RS (not an image of the datastore `root`).
@@ -259,7 +259,8 @@ fn still_inside(app: &Shared, path: &Path) -> ApiResult<()> {
 pub(crate) fn instances(app: &Shared, force: bool) -> ApiResult<Vec<Arc<Instance>>> {
     // A panic while indexing leaves a stale index, not a dead one: the next refresh rebuilds it.
     let mut idx = app.dicom.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if force || idx.refreshed.is_none_or(|t| t.elapsed() > FRESH) {
+    let stale = app.dicom_stale.swap(false, std::sync::atomic::Ordering::SeqCst);
+    if force || stale || idx.refreshed.is_none_or(|t| t.elapsed() > FRESH) {
         let mut seen = HashMap::new();
         for (id, dir) in dicom_images(app)? {
             for f in files_of(&dir) {

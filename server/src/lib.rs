@@ -119,6 +119,8 @@ pub struct App {
     pub port: std::sync::atomic::AtomicU16,
     /// The DICOM instances DICOMweb serves.
     pub dicom: Mutex<dicomweb::Index>,
+    /// Set when a final label changes: the index looks at the files again at its next use.
+    pub dicom_stale: std::sync::atomic::AtomicBool,
     pub ohif: Option<Arc<ohif::Ohif>>,
 }
 
@@ -159,6 +161,7 @@ impl App {
             state_write: Mutex::new(()),
             embed_state: Mutex::new((false, false)),
             dicom: dicomweb::new_index(),
+            dicom_stale: std::sync::atomic::AtomicBool::new(false),
             ohif,
             cfg,
         });

@@ -301,7 +301,8 @@ async fn label_put(State(app): State<Shared>, q: Q, mp: Multipart) -> ApiResult<
     let tag = q.get("tag").filter(|t| !t.is_empty()).cloned().unwrap_or_else(|| FINAL.to_string());
     check_name("image", &id)?;
     check_name("tag", &tag)?;
-    let up = read_multipart(mp, "label").await?;
+    let mut up = read_multipart(mp, "label").await?;
+    up.params.retain(|k, _| !crate::stow::OWN_KEYS.contains(&k.as_str()));
     let (fname, bytes) = up.file.ok_or_else(|| ApiError::bad("multipart part 'label' (the label file) is missing"))?;
     let ext = to_id(&fname).1;
     if !LABEL_EXTS.contains(&ext.as_str()) {

@@ -146,7 +146,10 @@ fn answer(host: &str, results: &[Result<Stored, Failed>]) -> Response {
                 }
                 item.insert("00081197".into(), json!({"vr": "US", "Value": [f.reason]}));
                 failed.push(Value::Object(item));
-                let text = format!("instance {}: {}", i + 1, f.why).replace(['"', '\\', '\r', '\n'], " ");
+                let text: String = format!("instance {}: {}", i + 1, f.why)
+                    .chars()
+                    .map(|c| if c.is_ascii() && !matches!(c, '"' | '\\' | '\r' | '\n') { c } else { ' ' })
+                    .collect();
                 eprintln!("medpick serve: STOW-RS refused {text}");
                 warnings.push(format!("299 medpick \"{text}\""));
             }
@@ -252,7 +255,7 @@ fn store_one(
         ));
     }
     let seg = || -> ApiResult<()> {
-        let id = seg_image(app, &obj)?;
+        let id = seg_image(app, &obj, (&study, &series, &sop), n == 1)?;
         let (mask, dims, grid) = seg_mask(app, &id, &obj)?;
         save(app, &id, &sop, &series, &obj, bytes, mask, dims, grid)
     };
@@ -271,20 +274,29 @@ fn store_one(
 
 /// The datastore image a SEG segments: the one DICOM image holding its referenced series (or, without that
 /// reference, its frames' source instances).
-fn seg_image(app: &Shared, obj: &InMemDicomObject) -> ApiResult<String> {
+/// The SEG's own study, series and SOP Instance UIDs must be its image's study and new to the datastore's images;
+/// `fresh`: look at the files again first (the request's first instance).
+fn seg_image(app: &Shared, obj: &InMemDicomObject, own: (&str, &str, &str), fresh: bool) -> ApiResult<String> {
     let series: Vec<String> = items(obj, tags::REFERENCED_SERIES_SEQUENCE)
         .iter()
         .filter_map(|i| text(i, tags::SERIES_INSTANCE_UID))
         .collect();
     let sources: Vec<String> = frame_groups(obj).iter().filter_map(|g| g.source.clone()).collect();
-    let index = crate::dicomweb::instances(app, true)?;
+    let index = crate::dicomweb::instances(app, fresh)?;
     let root = app.ds.lock().map_err(|_| ApiError::internal("datastore lock poisoned"))?.root.clone();
-    let mut ids: Vec<String> = index
-        .iter()
-        .filter(|i| !crate::dicomweb::is_seg_file(&root, &i.path))
+    let images: Vec<_> = index.iter().filter(|i| !crate::dicomweb::is_seg_file(&root, &i.path)).collect();
+    let (study, own_series, sop) = own;
+    if let Some(i) = images.iter().find(|i| i.series == own_series || i.sop == sop) {
+        return Err(ApiError::bad(format!("its series or SOP Instance UID is the datastore image {}'s", i.image)));
+    }
+    let referenced: Vec<_> = images
+        .into_iter()
         .filter(|i| series.contains(&i.series) || (series.is_empty() && sources.contains(&i.sop)))
-        .map(|i| i.image.clone())
         .collect();
+    if let Some(i) = referenced.iter().find(|i| i.study != study) {
+        return Err(ApiError::bad(format!("its study {study} is not its image's ({})", i.study)));
+    }
+    let mut ids: Vec<String> = referenced.iter().map(|i| i.image.clone()).collect();
     ids.sort();
     ids.dedup();
     match ids.as_slice() {
@@ -365,7 +377,7 @@ fn seg_mask(
     let rows = int(obj, tags::ROWS).unwrap_or(0).max(0) as usize;
     let cols = int(obj, tags::COLUMNS).unwrap_or(0).max(0) as usize;
     if (cols, rows) != (w, h) {
-        return Err(bad(format!("its frames are {cols}×{rows}, the image's slices {w}×{h}")));
+        return Err(bad(format!("its frames are {cols}x{rows}, the image's slices {w}x{h}")));
     }
     let kind = text(obj, tags::SEGMENTATION_TYPE).unwrap_or_else(|| "BINARY".into());
     let bits = int(obj, tags::BITS_ALLOCATED).unwrap_or(0);
@@ -386,10 +398,10 @@ fn seg_mask(
     let need =
         frames.checked_mul(n).and_then(|b| if per_pixel == 0 { Some(b.div_ceil(8)) } else { b.checked_mul(per_pixel) });
     if need.is_none_or(|need| data.len() < need) {
-        return Err(bad(format!("pixel data of {} bytes for {frames} frames of {cols}×{rows}", data.len())));
+        return Err(bad(format!("pixel data of {} bytes for {frames} frames of {cols}x{rows}", data.len())));
     }
     let groups = frame_groups(obj);
-    if groups.len() < frames && kind != "LABELMAP" {
+    if groups.len() < frames {
         return Err(bad(format!("{frames} frames, {} with functional groups", groups.len())));
     }
     let segments: Vec<i64> =
@@ -398,8 +410,7 @@ fn seg_mask(
     let spacing = grid.as_ref().map_or(1.0, |g| g.header().pixdim[3].abs().max(1e-3) as f64);
     let mut mask = vec![0u8; n * dims[2]];
     for f in 0..frames {
-        let g =
-            groups.get(f).or(groups.first()).ok_or_else(|| bad(format!("frame {} has no functional groups", f + 1)))?;
+        let g = &groups[f];
         if g.source_frame.is_some_and(|k| k > 1) {
             return Err(bad(format!(
                 "frame {} segments frame {} of a multi-frame image",
@@ -520,9 +531,14 @@ fn save(
 /// Where stored SEG files are kept, under the datastore's root.
 pub const SEG_DIR: &str = ".medpick/dicom-seg";
 
-/// The stored SEG file that a final label came from (its `info`), while it is there.
-pub fn seg_of(root: &Path, info: &Map<String, Value>) -> Option<PathBuf> {
+/// The stored SEG file that image `id`'s final label came from (its `info`), while it is there: exactly
+/// `SEG_DIR/<id>/<UID>.dcm`.
+pub fn seg_of(root: &Path, id: &str, info: &Map<String, Value>) -> Option<PathBuf> {
     let rel = info.get("dicom_seg")?.as_str()?;
+    let uid = rel.strip_prefix(&format!("{SEG_DIR}/{id}/"))?.strip_suffix(".dcm")?;
     let p = root.join(rel);
-    (rel.starts_with(SEG_DIR) && !rel.contains("..") && p.is_file()).then_some(p)
+    (is_uid(uid) && p.is_file()).then_some(p)
 }
+
+/// The label info keys only STOW-RS writes (a client's label upload cannot set them).
+pub const OWN_KEYS: [&str; 4] = ["dicom_seg", "source", "sop_instance_uid", "series_instance_uid"];

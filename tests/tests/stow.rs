@@ -283,6 +283,10 @@ fn stow_rs_stores_a_dicom_seg_as_the_final_label_of_its_series() {
     // A label uploaded by another client replaces the SEG's: QIDO no longer lists the SEG.
     let nii = crate::serve::nifti_u8([W, W, 5], |x, _, _| (x < 8) as u8);
     let (ct_put, put) = multipart("label", "ct_series.nii", &nii);
+    // Its params cannot claim the SEG (a key only STOW-RS writes).
+    let forged = format!("{{\"dicom_seg\": \".medpick/dicom-seg/ct_series/{seg_sop}.dcm\"}}");
+    let at = put.windows(2).position(|w| w == b"{}").unwrap();
+    let put = [&put[..at], forged.as_bytes(), &put[at + 2..]].concat();
     assert_eq!(http(p, "PUT", "/datastore/label?image=ct_series", &[("Content-Type", &ct_put)], &put).0, 200);
     let listed = get_json(&format!("/dicom-web/studies/{study}/series"));
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
