@@ -55,11 +55,14 @@ fn split(ts: &str, frags: &[Vec<u8>], bot: &[u32], eot: Option<Vec<u64>>, frames
             Some(p)
         })
         .collect();
+    // The offsets are the fragments' own positions, ascending: each frame found by binary search (a table out of
+    // order leaves a frame empty, and is not used).
     let by_offsets = |offsets: &[u64]| -> Option<Vec<Vec<usize>>> {
         let v: Vec<Vec<usize>> = (0..frames)
             .map(|f| {
                 let (a, b) = (offsets[f], offsets.get(f + 1).copied().unwrap_or(u64::MAX));
-                (0..frags.len()).filter(|&i| pos[i] >= a && pos[i] < b).collect::<Vec<_>>()
+                let (lo, hi) = (pos.partition_point(|&p| p < a), pos.partition_point(|&p| p < b));
+                (lo..hi.max(lo)).collect::<Vec<_>>()
             })
             .collect();
         v.iter().all(|f| !f.is_empty()).then_some(v)
@@ -83,26 +86,31 @@ fn split(ts: &str, frags: &[Vec<u8>], bot: &[u32], eot: Option<Vec<u64>>, frames
     Some((0..frames).map(|f| (starts[f]..starts.get(f + 1).copied().unwrap_or(frags.len())).collect()).collect())
 }
 
-/// Native pixel data as explicit VR little endian bytes: the values dicom-rs decoded (in the file's byte order)
-/// written little endian. In a big-endian file, 32-bit samples stored as OW are pairs of words, most significant
-/// first, and 16-bit samples stored as OB have no byte order to go by (refused: None).
-fn little_endian(p: &PrimitiveValue, big: bool, bits: usize) -> Option<Vec<u8>> {
-    fn le<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
-        v.iter().flat_map(|&x| f(x)).collect()
+/// The size in bytes of native pixel data, and its bytes `from..to` (a frame; both multiples of 4 when samples are
+/// 32-bit) as explicit VR little endian: the values dicom-rs decoded (in the file's byte order) written little
+/// endian. In a big-endian file, 32-bit samples stored as OW are pairs of words, most significant first, and 16-bit
+/// samples stored as OB have no byte order to go by (refused: None).
+fn little_endian(p: &PrimitiveValue, big: bool, bits: usize, from: usize, to: usize) -> Option<(usize, Vec<u8>)> {
+    // The values that hold bytes from..to, written out, then cut to that range (8-bit frames in OW words).
+    fn le<T: Copy, const N: usize>(v: &[T], from: usize, to: usize, f: impl Fn(T) -> [u8; N]) -> (usize, Vec<u8>) {
+        let part = v.get(from / N..to.div_ceil(N)).unwrap_or(&[]);
+        let bytes: Vec<u8> = part.iter().flat_map(|&x| f(x)).collect();
+        (v.len() * N, bytes.get(from % N..from % N + (to - from)).unwrap_or(&[]).to_vec())
     }
     Some(match p {
-        PrimitiveValue::U8(v) if !big || bits <= 8 => v.to_vec(),
+        PrimitiveValue::U8(v) if !big || bits <= 8 => (v.len(), v.get(from..to).unwrap_or(&[]).to_vec()),
         PrimitiveValue::U16(v) if big && bits == 32 => {
-            v.chunks(2).flat_map(|w| w.iter().rev().flat_map(|x| x.to_le_bytes())).collect()
+            let part = v.get(from / 2..to / 2).unwrap_or(&[]);
+            (v.len() * 2, part.chunks(2).flat_map(|w| w.iter().rev().flat_map(|x| x.to_le_bytes())).collect())
         }
-        PrimitiveValue::U16(v) => le(v, u16::to_le_bytes),
-        PrimitiveValue::I16(v) => le(v, i16::to_le_bytes),
-        PrimitiveValue::U32(v) => le(v, u32::to_le_bytes),
-        PrimitiveValue::I32(v) => le(v, i32::to_le_bytes),
-        PrimitiveValue::F32(v) => le(v, f32::to_le_bytes),
-        PrimitiveValue::F64(v) => le(v, f64::to_le_bytes),
-        PrimitiveValue::U64(v) => le(v, u64::to_le_bytes),
-        PrimitiveValue::I64(v) => le(v, i64::to_le_bytes),
+        PrimitiveValue::U16(v) => le(v, from, to, u16::to_le_bytes),
+        PrimitiveValue::I16(v) => le(v, from, to, i16::to_le_bytes),
+        PrimitiveValue::U32(v) => le(v, from, to, u32::to_le_bytes),
+        PrimitiveValue::I32(v) => le(v, from, to, i32::to_le_bytes),
+        PrimitiveValue::F32(v) => le(v, from, to, f32::to_le_bytes),
+        PrimitiveValue::F64(v) => le(v, from, to, f64::to_le_bytes),
+        PrimitiveValue::U64(v) => le(v, from, to, u64::to_le_bytes),
+        PrimitiveValue::I64(v) => le(v, from, to, i64::to_le_bytes),
         _ => return None,
     })
 }
@@ -152,13 +160,29 @@ pub fn read_frames(path: &Path, list: &[usize]) -> ApiResult<Vec<(String, Vec<u8
                 .and_then(|v| v.checked_mul(int(tags::SAMPLES_PER_PIXEL).max(1)))
                 .and_then(|v| v.checked_mul(bits / 8))
                 .unwrap_or(0);
-            let bytes = little_endian(p, ts == BIG_ENDIAN, bits)
-                .ok_or_else(|| refuse(format!("{bits}-bit big-endian pixel data stored as bytes")))?;
-            if bits % 8 != 0 || len == 0 || len.checked_mul(frames).is_none_or(|need| bytes.len() < need) {
-                return Err(refuse(format!("pixel data of {} bytes for {frames} frames of {len}", bytes.len())));
+            let big = ts == BIG_ENDIAN;
+            let size = little_endian(p, big, bits, 0, 0)
+                .ok_or_else(|| refuse(format!("{bits}-bit big-endian pixel data stored as bytes")))?
+                .0;
+            // Whole samples per frame (a 32-bit OW sample is two words): else the frames would cut through them.
+            if bits % 8 != 0
+                || len == 0
+                || len % (bits / 8) != 0
+                || len.checked_mul(frames).is_none_or(|need| size < need)
+            {
+                return Err(refuse(format!("pixel data of {size} bytes for {frames} frames of {len}")));
             }
             let ct = "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1".to_string();
-            Ok(list.iter().map(|&f| (ct.clone(), bytes[(f - 1) * len..f * len].to_vec())).collect())
+            list.iter()
+                .map(|&f| {
+                    let (_, b) = little_endian(p, big, bits, (f - 1) * len, f * len).unwrap_or_default();
+                    if b.len() == len {
+                        Ok((ct.clone(), b))
+                    } else {
+                        Err(refuse(format!("frame {f} cuts a sample")))
+                    }
+                })
+                .collect()
         }
         DValue::Sequence(_) => Err(ApiError::bad(format!("{}: pixel data is a sequence", path.display()))),
     }
@@ -206,6 +230,30 @@ mod tests {
         );
         assert_eq!(a.pixels, b.pixels, "ingest reads a big-endian file as the little-endian one");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// 8-bit frames of an odd size stored in OW words: each frame is its own bytes, not cut at a word.
+    #[test]
+    fn odd_sized_8_bit_frames_in_words_are_their_own_bytes() {
+        let bytes: Vec<u8> = (1..=6).collect();
+        let words: Vec<u16> = bytes.chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        let o = InMemDicomObject::from_element_iter([
+            DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from("1.2.3.5")),
+            DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(1u16)),
+            DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(3u16)),
+            DataElement::new(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(8u16)),
+            DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, PrimitiveValue::from("2")),
+            DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(words.into())),
+        ]);
+        let meta = FileMetaTableBuilder::new()
+            .transfer_syntax("1.2.840.10008.1.2.1")
+            .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
+            .media_storage_sop_instance_uid("1.2.3.5");
+        let p = tmp("ow8").join("ow8.dcm");
+        o.with_meta(meta).unwrap().write_to_file(&p).unwrap();
+        let got = read_frames(&p, &[2, 1]).unwrap();
+        assert_eq!((got[0].1.as_slice(), got[1].1.as_slice()), (&bytes[3..6], &bytes[0..3]));
+        let _ = std::fs::remove_dir_all(tmp("ow8"));
     }
 
     /// Three JPEG frames of two fragments each, no offset table: split at each frame's SOI; the same fragments with

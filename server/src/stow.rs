@@ -156,9 +156,8 @@ fn answer(host: &str, results: &[Result<Stored, Failed>]) -> Response {
         }
     }
     let mut out = Map::new();
-    if let Some(u) = study_url {
-        out.insert("00081190".into(), json!({"vr": "UR", "Value": [u]}));
-    }
+    // Type 2: present, empty when nothing was stored.
+    out.insert("00081190".into(), study_url.map_or(json!({"vr": "UR"}), |u| json!({"vr": "UR", "Value": [u]})));
     if !failed.is_empty() {
         out.insert("00081198".into(), json!({"vr": "SQ", "Value": failed}));
     }
@@ -480,6 +479,9 @@ fn save(
     grid: Option<crate::volume::Grid>,
 ) -> ApiResult<()> {
     check_name("image", id)?;
+    // One SEG stored at a time: two requests with the same SOP Instance UID must not both find it new.
+    static STORING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = STORING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let rel = format!("{SEG_DIR}/{id}/{sop}.dcm");
     let (root, current) = {
         let ds = app.ds.lock().map_err(|_| ApiError::internal("datastore lock poisoned"))?;
