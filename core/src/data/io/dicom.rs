@@ -88,7 +88,7 @@ fn open_checked(path: &Path, header_only: bool) -> Result<DefaultDicomObject> {
             // The lengths were checked above: the file is read whole only for a meta group dicom-rs refuses.
             let Ok(bytes) = std::fs::read(path) else { return Err(e) };
             let body = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" { &bytes[128..] } else { &bytes[..] };
-            lenient_meta(body).ok_or(e)
+            lenient_meta(path, body).ok_or(e)
         })
         .map_err(|e| Error::decode(path, format!("not a readable DICOM file: {e}")))
 }
@@ -97,8 +97,10 @@ fn open_checked(path: &Path, header_only: bool) -> Result<DefaultDicomObject> {
 /// DICOM SEG export writes an Implementation Version Name of 17 characters ("OHIF-VIEWER-2.0.0", SH allows 16)
 /// and no File Meta Information Version. The group's elements are read one by one (explicit VR little endian, as
 /// PS3.10 has it), text values over their VR's length are cut to it, and the data set is read as usual in its
-/// transfer syntax. None when even that fails.
-fn lenient_meta(body: &[u8]) -> Option<DefaultDicomObject> {
+/// transfer syntax: the group is written again as dicom-rs writes it, and the stream so repaired goes through the
+/// same length check and reader as any other (a hostile data set behind a broken meta group must not allocate what
+/// its lengths declare). None when even that fails.
+fn lenient_meta(path: &Path, body: &[u8]) -> Option<DefaultDicomObject> {
     use dicom_encoding::TransferSyntaxIndex;
     let rest = body.strip_prefix(b"DICM")?;
     let mut at = 0usize;
@@ -135,9 +137,12 @@ fn lenient_meta(body: &[u8]) -> Option<DefaultDicomObject> {
         at = at + head + len;
     }
     let meta = b.build().ok()?;
-    let ts = dicom_transfer_syntax_registry::TransferSyntaxRegistry.get(&ts_uid?)?;
-    let obj = dicom_object::InMemDicomObject::read_dataset_with_ts(&rest[at..], ts).ok()?;
-    Some(obj.with_exact_meta(meta))
+    dicom_transfer_syntax_registry::TransferSyntaxRegistry.get(&ts_uid?)?;
+    let mut repaired = b"DICM".to_vec();
+    meta.write(&mut repaired).ok()?;
+    repaired.extend_from_slice(rest.get(at..)?);
+    super::dicom_lengths::check(path, std::io::Cursor::new(&repaired), repaired.len() as u64).ok()?;
+    OpenFileOptions::new().read_preamble(dicom_object::file::ReadPreamble::Never).from_reader(&repaired[..]).ok()
 }
 
 /// Parse a DICOM file already in memory (`path` names it in errors); with or without the 128-byte preamble.
@@ -150,7 +155,7 @@ pub fn open_bytes(path: &Path, bytes: &[u8]) -> Result<DefaultDicomObject> {
     OpenFileOptions::new()
         .read_preamble(dicom_object::file::ReadPreamble::Never)
         .from_reader(body)
-        .or_else(|e| lenient_meta(body).ok_or(e))
+        .or_else(|e| lenient_meta(path, body).ok_or(e))
         .map_err(|e| Error::decode(path, format!("not a readable DICOM file: {e}")))
 }
 
