@@ -69,17 +69,22 @@ const png = fs.readdirSync(path.join(shared, 'dsb2018/images')).sort()[0];
 fs.copyFileSync(path.join(shared, 'dsb2018/images', png), path.join(ds, 'cells.png'));
 
 // --- the server ------------------------------------------------------------------------------------------------
-const server = spawn(bin, ['--device', 'cpu', 'serve', '--datastore', ds, '--port', '0', '--ohif', wheel, '--epochs', '2'],
-  { stdio: ['ignore', 'pipe', 'inherit'] });
-const origin = await new Promise((resolve, reject) => {
-  let buf = '';
-  server.stdout.on('data', (d) => {
-    buf += d;
-    const m = buf.match(/medpick serve: (http:\/\/127\.0\.0\.1:\d+)\//);
-    if (m) resolve(m[1]);
+/** `medpick serve` on the datastore with OHIF and `extra` arguments: the process and its address. */
+async function serve(extra) {
+  const proc = spawn(bin, ['--device', 'cpu', 'serve', '--datastore', ds, '--port', '0', '--ohif', wheel, ...extra],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  const address = await new Promise((resolve, reject) => {
+    let buf = '';
+    proc.stdout.on('data', (d) => {
+      buf += d;
+      const m = buf.match(/medpick serve: (http:\/\/127\.0\.0\.1:\d+)\//);
+      if (m) resolve(m[1]);
+    });
+    proc.on('exit', (code) => reject(new Error(`medpick serve ${extra.join(' ')} exited with ${code}`)));
   });
-  server.on('exit', (code) => reject(new Error(`medpick serve exited with ${code}`)));
-});
+  return [proc, address];
+}
+const [server, origin] = await serve(['--epochs', '2']);
 const exited = new Promise((resolve) => server.on('exit', resolve));
 const stop = () => { try { server.kill('SIGTERM'); } catch { /* gone */ } };
 process.on('exit', stop);
@@ -318,17 +323,7 @@ await exited;
 // the token typed there is kept in a same-site cookie and OHIF then works as on an open server ------------------
 const tokenFile = path.join(tmp, 'token');
 fs.writeFileSync(tokenFile, 'ohif-test-token-0123456789\n');
-const guarded = spawn(bin, ['--device', 'cpu', 'serve', '--datastore', ds, '--port', '0', '--ohif', wheel, '--token-file', tokenFile],
-  { stdio: ['ignore', 'pipe', 'inherit'] });
-const origin2 = await new Promise((resolve, reject) => {
-  let buf = '';
-  guarded.stdout.on('data', (d) => {
-    buf += d;
-    const m = buf.match(/medpick serve: (http:\/\/127\.0\.0\.1:\d+)\//);
-    if (m) resolve(m[1]);
-  });
-  guarded.on('exit', (code) => reject(new Error(`medpick serve --token-file exited with ${code}`)));
-});
+const [guarded, origin2] = await serve(['--token-file', tokenFile]);
 const context2 = await launch('webgpu');
 try {
   const page2 = context2.pages()[0] ?? await context2.newPage();
