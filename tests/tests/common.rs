@@ -141,3 +141,38 @@ pub fn mni_seg_volumes(dir: &std::path::Path, z_starts: &[usize]) -> Option<(std
     }
     Some((root, first.unwrap_or_default()))
 }
+
+/// Axial slices `z0..z1` of the MNI152 T1 and of its grey-matter probability map (both uint8, full in x and y),
+/// written as `mni_t1.nii.gz` into `image_dir` and `mni_gm.nii.gz` into `label_dir`, with the affine (sform and
+/// qform offsets) moved to the slab's first slice so each voxel keeps its world position. `None` without
+/// ../shared. A whole volume of 189 slices costs as many encoder passes per inference; a slab keeps real anatomy.
+pub fn mni_slab(
+    image_dir: &std::path::Path,
+    label_dir: &std::path::Path,
+    z0: usize,
+    z1: usize,
+) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    use ::nifti::{IntoNdArray, NiftiObject};
+    use ndarray::s;
+    let src = shared()?.join("data/nifti-mni152");
+    let mut out = Vec::new();
+    for (name, dir, file) in [
+        ("mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz", image_dir, "mni_t1.nii.gz"),
+        ("mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz", label_dir, "mni_gm.nii.gz"),
+    ] {
+        let obj = ::nifti::ReaderOptions::new().read_file(src.join(name)).unwrap();
+        let mut h = obj.header().clone();
+        let vol = obj.into_volume().into_ndarray::<u8>().unwrap().into_dimensionality::<ndarray::Ix3>().unwrap();
+        let slab = vol.slice(s![.., .., z0..z1]).to_owned();
+        let shift = [h.srow_x[2], h.srow_y[2], h.srow_z[2]].map(|c| c * z0 as f32);
+        h.srow_x[3] += shift[0];
+        h.srow_y[3] += shift[1];
+        h.srow_z[3] += shift[2];
+        (h.quatern_x, h.quatern_y, h.quatern_z) =
+            (h.quatern_x + shift[0], h.quatern_y + shift[1], h.quatern_z + shift[2]);
+        let path = dir.join(file);
+        ::nifti::writer::WriterOptions::new(&path).reference_header(&h).write_nifti(&slab).unwrap();
+        out.push(path);
+    }
+    Some((out.remove(0), out.remove(0)))
+}

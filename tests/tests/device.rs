@@ -68,7 +68,7 @@ fn embed(data: &std::path::Path, out: &std::path::Path, args: &[&str]) -> medpic
     medpick_core::features::Features::read(out).unwrap()
 }
 
-/// The same two DSB2018 images embedded by LiteMedSAM on the CPU backend (1 and 2 threads) and on the WGSL
+/// The same DSB2018 image embedded by LiteMedSAM on the CPU backend (1 and 2 threads) and on the WGSL
 /// kernels: the CPU backend's features are bit-identical across thread counts, and within the parity budget
 /// (each backend is within 1e-4 of PyTorch: 2e-4 between them) of the GPU's.
 #[test]
@@ -82,7 +82,8 @@ fn cpu_backend_features_match_the_gpu_and_do_not_depend_on_threads() {
     let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samples/dsb2018/images");
     let mut names: Vec<_> = std::fs::read_dir(&sample).unwrap().map(|e| e.unwrap().path()).collect();
     names.sort();
-    for p in names.iter().take(2) {
+    // One image: a LiteMedSAM forward takes about a minute on lavapipe.
+    for p in names.iter().take(1) {
         std::fs::copy(p, data.join(p.file_name().unwrap())).unwrap();
     }
     let c1 = embed(&data, &dir.join("c1.safetensors"), &["--device", "cpu", "--threads", "1"]);

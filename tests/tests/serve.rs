@@ -128,8 +128,10 @@ fn datastore(name: &str, data: &Path, n: usize, volume: bool) -> PathBuf {
         std::fs::copy(p, d.join(p.file_name().unwrap())).unwrap();
     }
     if volume {
-        let v = data.join("nifti-mni152/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz");
-        std::fs::copy(v, d.join("mni_t1.nii.gz")).unwrap();
+        // 24 axial slices through the middle of the brain (an inference runs the encoder on every slice).
+        // Its grey-matter map, the volume's label in the client test, goes beside the datastore, not into it.
+        std::fs::create_dir_all(d.with_extension("gm")).unwrap();
+        crate::common::mni_slab(&d, &d.with_extension("gm"), 82, 106).unwrap();
     }
     d
 }
@@ -164,7 +166,7 @@ fn monailabel_python_and_slicer_clients_drive_medpick_serve() {
         .arg(format!("http://127.0.0.1:{}", srv.port))
         .arg(&ds)
         .arg(data.join("data/dsb2018/instance_labels"))
-        .arg(data.join("data/nifti-mni152/mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz"))
+        .arg(ds.with_extension("gm").join("mni_gm.nii.gz"))
         .output()
         .expect("python3");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -185,6 +187,7 @@ fn monailabel_python_and_slicer_clients_drive_medpick_serve() {
     }
     drop(srv);
     let _ = std::fs::remove_dir_all(&ds);
+    let _ = std::fs::remove_dir_all(ds.with_extension("gm"));
     let _ = std::fs::remove_dir_all(&cache);
 }
 

@@ -1,12 +1,13 @@
-// Browser test of the annotation loop (web/index.html, section 4–5) as a user runs it, on WebGPU (SwiftShader)
-// and on the CPU path: choose a folder of DSB2018 images, select, draw boxes on 3 picks with the mouse (LiteMedSAM
+// Browser test of the annotation loop (web/index.html, section 4–5) as a user runs it, on WebGPU (SwiftShader) and
+// on the CPU path: choose a folder of DSB2018 images, select, draw boxes on 3 picks with the mouse (LiteMedSAM
 // proposes the masks), paint 2 more with the brush, reload the page and choose the folder again (all 5 masks are
-// back), export (the PNGs hold exactly the pixels drawn), refuse an import of a wrong-size mask with a message
-// and no label lost, refuse duplicate class names, train the segmentation head 5 epochs, ask for the next batch
-// (unlabelled images only), download the head and compare it with `medpick train` on the exported masks (same
-// images, epochs, batch and seed), and the next batch with `medpick next` (the warm loop's picking) for the same
-// head and pool. A NIfTI volume's slice, brushed, exports as a NIfTI label on the volume's grid
-// and affine that `medpick train` reads. Every request stays on the page's origin. Screenshots in
+// back; on the CPU path), export (the PNGs hold exactly the pixels drawn), refuse an import of a wrong-size mask
+// with a message and no label lost, refuse duplicate class names, train the segmentation head 5 epochs, ask for the
+// next batch (unlabelled images only), download the head and compare it with `medpick train` on the exported masks
+// (same images, epochs, batch and seed), and the next batch with `medpick next` (the warm loop's picking) for the
+// same head and pool; on WebGPU, a lost GPU device then stops training with a clear message and loses no label. A
+// NIfTI volume's slice and a DICOM series' slice, brushed (on the CPU path), export as NIfTI labels on the volume's
+// grid and affine that `medpick train` reads. Every request stays on the page's origin. Screenshots in
 // target/browser-artifacts/annotate-*.png.
 //
 // Env: MEDPICK_ANNOTATE_IMAGES (default 8), MEDPICK_BIN (default target/debug/medpick), MEDPICK_APP_PROFILES
@@ -30,6 +31,8 @@ const SEED = 3;
 const EPOCHS = 5;
 const BATCH = 8;
 const PROFILES = (process.env.MEDPICK_APP_PROFILES ?? 'webgpu,nogpu').split(',');
+// The profile that runs what does not depend on the device (a reload, a volume, a DICOM series): the CPU path.
+const ONE = PROFILES.includes('nogpu') ? 'nogpu' : PROFILES[0];
 const artifacts = path.join(repo, 'target/browser-artifacts');
 fs.mkdirSync(artifacts, { recursive: true });
 
@@ -107,7 +110,7 @@ const until = async (page, fn, arg, timeout = Number(process.env.MEDPICK_ANNOTAT
 };
 
 async function selectPicks(page) {
-  await page.goto(`${origin}/`);
+  await page.goto(`${origin}/?testhooks=1`);
   await until(page, () => ['ready', 'error'].includes(window.__MEDPICK?.phase));
   await page.setInputFiles('#folder', folder);
   await page.fill('#budget', String(BUDGET));
@@ -196,13 +199,17 @@ async function runProfile(profile) {
   const orig4 = drawn.find((m) => m.id === id4), now4 = redone.find((m) => m.id === id4);
   check(orig4 && now4 && fnv(orig4.px) === fnv(now4.px), `${profile}: undo then redo gives back the mask as drawn`);
 
-  // Reload: choose the folder again; every label is back.
-  await page.reload();
-  await selectPicks(page);
-  a = await annot(page);
-  check(a.restored === 5, `${profile}: after a reload all 5 labels are back (${a.restored})`);
-  const back = await savedMasks(page);
-  check(back.length === 5 && back.every((m) => { const d = drawn.find((x) => x.id === m.id); return d && fnv(d.px) === fnv(m.px); }), `${profile}: the reloaded masks equal the drawn ones`);
+  // Reload: choose the folder again; every label is back. The labels live in IndexedDB whatever the device, and
+  // choosing the folder again embeds it again (8 LiteMedSAM passes: 7–10 minutes on SwiftShader), so one path
+  // reloads.
+  if (profile === ONE) {
+    await page.reload();
+    await selectPicks(page);
+    a = await annot(page);
+    check(a.restored === 5, `${profile}: after a reload all 5 labels are back (${a.restored})`);
+    const back = await savedMasks(page);
+    check(back.length === 5 && back.every((m) => { const d = drawn.find((x) => x.id === m.id); return d && fnv(d.px) === fnv(m.px); }), `${profile}: the reloaded masks equal the drawn ones`);
+  }
 
   // Export: the PNGs hold exactly the pixels drawn.
   const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
@@ -333,6 +340,24 @@ async function runProfile(profile) {
   const evalOut = execFileSync(bin, ['eval', '--head', headFile, '--dataset', ds, '--cache', 'none'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
   check(/dice/i.test(evalOut), `${profile}: \`medpick eval\` loads the tab's head: ${evalOut.trim().split('\n').find((l) => /dice/i.test(l))?.trim()}`);
 
+  if (profile === 'webgpu') {
+    // The GPU device is lost (destroyed under the worker, as a driver reset or running out of memory does):
+    // training stops with a message that says so, and no label is lost.
+    const worker = page.workers()[0];
+    const had = await worker.evaluate(() => { if (!self.__medpickDevice) return false; self.__medpickDevice.destroy(); return true; });
+    check(had, `${profile}: the worker's GPU device is destroyed`);
+    const runs = (await annot(page)).trainedRuns;
+    await page.fill('#epochs', '1');
+    await page.click('#train');
+    await until(page, (r) => window.__MEDPICK.annot.trainedRuns > r || window.__MEDPICK.annot.trainError, runs, 300_000);
+    const after = await annot(page);
+    const text = await page.textContent('#trainmsg');
+    check(/GPU device was lost/.test(after.trainError ?? '') && /labels are saved/.test(text) && /Reload the page/.test(text), `${profile}: a lost device stops training with a clear message: “${text}”`);
+    const kept = await savedMasks(page);
+    check(kept.length === drawn.length && kept.every((k) => { const d = drawn.find((x) => x.id === k.id); return d && fnv(d.px) === fnv(k.px); }),
+      `${profile}: no label lost with the device (${kept.length} masks kept)`);
+  }
+
   const foreign = foreignRequests(requests, origin);
   check(foreign.length === 0, `${profile}: all ${requests.length} requests of the loop stayed on ${origin}${foreign.length ? `: ${foreign.join(', ')}` : ''}`);
   await ctx.close();
@@ -368,7 +393,7 @@ async function runVolume(profile) {
   const page = await ctx.newPage();
   const requests = [];
   page.on('request', (r) => requests.push(r.url()));
-  await page.goto(`${origin}/?testhooks=1`);
+  await page.goto(`${origin}/`);
   await until(page, () => ['ready', 'error'].includes(window.__MEDPICK?.phase));
   await page.setInputFiles('#folder', volFolder);
   await page.fill('#budget', '3');
@@ -417,21 +442,6 @@ async function runVolume(profile) {
   execFileSync(bin, ['train', '--task', 'seg', '--dataset', ds, '--labels', slicesCsv, '--epochs', '1', '--batch', '8',
     '--seed', String(SEED), '--out', out, '--cache', 'none'], { stdio: ['ignore', 'ignore', 'pipe'] });
   check(JSON.parse(fs.readFileSync(out, 'utf8')).trained_on === 1, `${profile}: \`medpick train --labels slices.csv\` trains on the exported slice`);
-  if (profile === 'webgpu') {
-    // The GPU device is lost (destroyed under the worker, as a driver reset or running out of memory does):
-    // training stops with a message that says so, and no label is lost.
-    const worker = page.workers()[0];
-    const had = await worker.evaluate(() => { if (!self.__medpickDevice) return false; self.__medpickDevice.destroy(); return true; });
-    check(had, `${profile}: the worker's GPU device is destroyed`);
-    await page.fill('#epochs', '1');
-    await page.click('#train');
-    await until(page, () => window.__MEDPICK.annot.trainedRuns || window.__MEDPICK.annot.trainError, null, 300_000);
-    const after = await annot(page);
-    const text = await page.textContent('#trainmsg');
-    check(/GPU device was lost/.test(after.trainError ?? "") && /labels are saved/.test(text) && /Reload the page/.test(text), `${profile}: a lost device stops training with a clear message: “${text}”`);
-    const kept = await savedMasks(page);
-    check(kept.length === 1 && fnv(kept[0].px) === fnv(m.px), `${profile}: no label lost with the device`);
-  }
   const foreign = foreignRequests(requests, origin);
   check(foreign.length === 0, `${profile}: the volume's loop stayed on ${origin}`);
   await ctx.close();
@@ -493,8 +503,10 @@ async function runSeries(profile) {
 
 try {
   if (!process.env.MEDPICK_ANNOTATE_VOLUME_ONLY) for (const p of PROFILES) await runProfile(p);
-  for (const p of PROFILES) await runVolume(p);
-  await runSeries(PROFILES.includes('nogpu') ? 'nogpu' : PROFILES[0]);
+  // A volume's or series' slices are cut and exported the same way on either path: the CPU path runs them (a
+  // LiteMedSAM pass on WebGPU takes about a minute on SwiftShader); the WebGPU loop above ends with a lost device.
+  await runVolume(ONE);
+  await runSeries(ONE);
 } catch (e) {
   check(false, e.stack ?? e);
 } finally {
