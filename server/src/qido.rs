@@ -92,8 +92,8 @@ fn matches(values: &[String], filter: &str, vr: &str, fuzzy: bool) -> bool {
 }
 
 /// Every string form of an element's values (PN groups by their alphabetic form).
-fn strings_of(m: &Map<String, Value>, tag: &str) -> (Vec<String>, String) {
-    let Some(e) = m.get(tag) else { return (Vec::new(), String::new()) };
+fn strings_of(e: Option<&Value>) -> (Vec<String>, String) {
+    let Some(e) = e else { return (Vec::new(), String::new()) };
     let vr = e.get("vr").and_then(|v| v.as_str()).unwrap_or("").to_string();
     let vals = e.get("Value").and_then(|v| v.as_array()).cloned().unwrap_or_default();
     let s = vals
@@ -108,18 +108,26 @@ fn strings_of(m: &Map<String, Value>, tag: &str) -> (Vec<String>, String) {
     (s, vr)
 }
 
-/// A result row and the attributes it is matched on: its entity's header (the first instance's) with the row's
-/// own computed attributes over it.
+/// A result row and the entity it is matched on: the row's own computed attributes over its entity's header (the
+/// first instance's).
 pub(crate) struct Row {
     out: Map<String, Value>,
-    src: Map<String, Value>,
+    inst: Arc<Instance>,
+    /// The entity's whole header, parsed the first time a filter names an attribute outside [`ROW_TAGS`].
+    full: std::cell::OnceCell<Map<String, Value>>,
 }
 
 impl Row {
-    fn new(header: &Map<String, Value>, out: Map<String, Value>) -> Row {
-        let mut src = header.clone();
-        src.extend(out.clone());
-        Row { out, src }
+    fn new(inst: &Arc<Instance>, out: Map<String, Value>) -> Row {
+        Row { out, inst: inst.clone(), full: std::cell::OnceCell::new() }
+    }
+
+    /// An attribute of the row: its own, else its entity's.
+    fn get(&self, tag: &str) -> Option<&Value> {
+        self.out
+            .get(tag)
+            .or_else(|| self.inst.attrs.get(tag))
+            .or_else(|| self.full.get_or_init(|| self.inst.header()).get(tag))
     }
 }
 
@@ -154,7 +162,7 @@ pub(crate) fn filtered(rows: Vec<Row>, q: &Q) -> ApiResult<(Vec<Value>, Vec<Stri
         .into_iter()
         .filter(|r| {
             filters.iter().all(|(tag, f)| {
-                let (vals, vr) = strings_of(&r.src, tag);
+                let (vals, vr) = strings_of(r.get(tag));
                 matches(&vals, f, &vr, fuzzy)
             })
         })
@@ -162,8 +170,10 @@ pub(crate) fn filtered(rows: Vec<Row>, q: &Q) -> ApiResult<(Vec<Value>, Vec<Stri
         .take(limit)
         .map(|mut r| {
             for tag in filters.iter().map(|(t, _)| t).chain(&include) {
-                if let Some(v) = r.src.get(tag) {
-                    r.out.entry(tag.clone()).or_insert_with(|| v.clone());
+                if !r.out.contains_key(tag) {
+                    if let Some(v) = r.get(tag).cloned() {
+                        r.out.insert(tag.clone(), v);
+                    }
                 }
             }
             Value::Object(r.out)
@@ -192,6 +202,12 @@ const STUDY_TAGS: &[&str] = &[
 const SERIES_TAGS: &[&str] = &["00080021", "00080031", "00080060", "0008103E", "0020000D", "0020000E", "00200011"];
 const INSTANCE_TAGS: &[&str] =
     &["00080016", "00080018", "0020000D", "0020000E", "00200013", "00280008", "00280010", "00280011"];
+/// Every attribute a study, series or instance row takes from a header: the index keeps these parsed.
+pub(crate) const ROW_TAGS: &[&str] = &[
+    "00080020", "00080030", "00080050", "00080090", "00081030", "00100010", "00100020", "00100030", "00100040",
+    "0020000D", "00200010", "00080021", "00080031", "00080060", "0008103E", "0020000E", "00200011", "00080016",
+    "00080018", "00200013", "00280008", "00280010", "00280011",
+];
 
 pub(crate) fn study_rows(all: &[Arc<Instance>], base: &str) -> Vec<Row> {
     let mut by: BTreeMap<&str, Vec<&Arc<Instance>>> = BTreeMap::new();
@@ -200,8 +216,8 @@ pub(crate) fn study_rows(all: &[Arc<Instance>], base: &str) -> Vec<Row> {
     }
     by.into_iter()
         .map(|(st, v)| {
-            let mut m = pick(&v[0].json, STUDY_TAGS);
-            let mut mods: Vec<String> = v.iter().filter_map(|i| first_str(&i.json, "00080060")).collect();
+            let mut m = pick(&v[0].attrs, STUDY_TAGS);
+            let mut mods: Vec<String> = v.iter().filter_map(|i| first_str(&i.attrs, "00080060")).collect();
             mods.sort();
             mods.dedup();
             let series: std::collections::BTreeSet<&str> = v.iter().map(|i| i.series.as_str()).collect();
@@ -209,7 +225,7 @@ pub(crate) fn study_rows(all: &[Arc<Instance>], base: &str) -> Vec<Row> {
             m.insert("00201206".into(), is(series.len()));
             m.insert("00201208".into(), is(v.len()));
             m.insert("00081190".into(), url(format!("{base}/studies/{st}")));
-            Row::new(&v[0].json, m)
+            Row::new(v[0], m)
         })
         .collect()
 }
@@ -221,10 +237,10 @@ pub(crate) fn series_rows(all: &[Arc<Instance>], base: &str) -> Vec<Row> {
     }
     by.into_iter()
         .map(|((st, se), v)| {
-            let mut m = pick(&v[0].json, SERIES_TAGS);
+            let mut m = pick(&v[0].attrs, SERIES_TAGS);
             m.insert("00201209".into(), is(v.len()));
             m.insert("00081190".into(), url(format!("{base}/studies/{st}/series/{se}")));
-            Row::new(&v[0].json, m)
+            Row::new(v[0], m)
         })
         .collect()
 }
@@ -232,12 +248,12 @@ pub(crate) fn series_rows(all: &[Arc<Instance>], base: &str) -> Vec<Row> {
 pub(crate) fn instance_rows(all: &[Arc<Instance>], base: &str) -> Vec<Row> {
     all.iter()
         .map(|i| {
-            let mut m = pick(&i.json, INSTANCE_TAGS);
+            let mut m = pick(&i.attrs, INSTANCE_TAGS);
             m.insert(
                 "00081190".into(),
                 url(format!("{base}/studies/{}/series/{}/instances/{}", i.study, i.series, i.sop)),
             );
-            Row::new(&i.json, m)
+            Row::new(i, m)
         })
         .collect()
 }
@@ -274,12 +290,25 @@ mod tests {
     }
 
     #[test]
+    fn the_index_keeps_every_attribute_a_row_takes() {
+        for t in STUDY_TAGS.iter().chain(SERIES_TAGS).chain(INSTANCE_TAGS) {
+            assert!(ROW_TAGS.contains(t), "{t}");
+        }
+    }
+
+    #[test]
     fn qido_matches_the_entity_copies_matched_attributes_and_ignores_unknown_keys() {
         let row = |id: &str, modality: &str| {
             let mut head = Map::new();
             head.insert("00100020".into(), json!({"vr": "LO", "Value": [id]}));
             head.insert("00080060".into(), json!({"vr": "CS", "Value": [modality]}));
-            Row::new(&head, Map::new())
+            for uid in ["0020000D", "0020000E", "00080018"] {
+                head.insert(uid.into(), json!({"vr": "UI", "Value": [format!("1.2.{id}")]}));
+            }
+            // An attribute no row carries: matched and copied from the header's text.
+            head.insert("00181030".into(), json!({"vr": "LO", "Value": [format!("protocol {modality}")]}));
+            let inst = Instance::new(id, std::path::Path::new(id), &head).unwrap();
+            Row::new(&Arc::new(inst), Map::new())
         };
         let rows = || vec![row("a1", "CT"), row("a2", "MR"), row("b1", "CT")];
         let q = |pairs: &[(&str, &str)]| {
@@ -301,6 +330,12 @@ mod tests {
         let (v, ignored) = filtered(rows(), &q(&[("Frobnicate", "1"), ("includefield", "00080060")])).unwrap();
         assert_eq!((v.len(), ignored), (3, vec!["Frobnicate".to_string()]), "an unknown key is ignored and named");
         assert_eq!(v[1]["00080060"]["Value"][0], "MR", "includefield copies the attribute");
+        let (v, _) = filtered(rows(), &q(&[("ProtocolName", "protocol MR")])).unwrap();
+        assert_eq!(v.len(), 1, "a filter on an attribute outside the rows' own");
+        assert_eq!(
+            (v[0]["00100020"]["Value"][0].as_str(), v[0]["00181030"]["Value"][0].as_str()),
+            (None, Some("protocol MR"))
+        );
         assert!(filtered(rows(), &q(&[("limit", "many")])).is_err());
         assert!(filtered(rows(), &q(&[("PatientID", &"x".repeat(5000))])).is_err());
     }
