@@ -7,8 +7,9 @@
 #   2. the wasm build and the browser tests: every kernel on WebGPU in headless Chromium and the CPU fallback,
 #      encoder parity on WebGPU, and the app served by `medpick web` giving the native CLI's picks on
 #      MEDPICK_APP_IMAGES (default 3) DSB2018 images, on WebGPU and on the CPU path, and the annotation loop in the
-#      tab (boxes with the mouse, brush, reload, export/import, training, next batch; the head equals the CLI's) on
-#      MEDPICK_ANNOTATE_IMAGES (default 8) DSB2018 images, on the CPU path and on WebGPU.
+#      tab (boxes with the mouse, brush, export/import, training, next batch; the head equals the CLI's) on
+#      MEDPICK_ANNOTATE_IMAGES (default 8) DSB2018 images, on the CPU path and on WebGPU (then a lost device); the
+#      reload, a NIfTI volume and a DICOM series on the CPU path.
 # Set REQUIRE_GPU=1 to make GPU tests fail instead of skip when no adapter exists (CI does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
