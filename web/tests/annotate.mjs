@@ -202,12 +202,13 @@ async function runProfile(profile) {
   // Reload: choose the folder again; every label is back. The labels live in IndexedDB whatever the device, and
   // choosing the folder again embeds it again (8 LiteMedSAM passes: 7–10 minutes on SwiftShader), so one path
   // reloads.
+  let back = redone;
   if (profile === ONE) {
     await page.reload();
     await selectPicks(page);
     a = await annot(page);
     check(a.restored === 5, `${profile}: after a reload all 5 labels are back (${a.restored})`);
-    const back = await savedMasks(page);
+    back = await savedMasks(page);
     check(back.length === 5 && back.every((m) => { const d = drawn.find((x) => x.id === m.id); return d && fnv(d.px) === fnv(m.px); }), `${profile}: the reloaded masks equal the drawn ones`);
   }
 
