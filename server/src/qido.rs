@@ -122,12 +122,16 @@ impl Row {
         Row { out, inst: inst.clone(), full: std::cell::OnceCell::new() }
     }
 
-    /// An attribute of the row: its own, else its entity's.
+    /// An attribute of the row: its own, else its entity's (a row attribute the header lacks is absent without
+    /// parsing the header).
     fn get(&self, tag: &str) -> Option<&Value> {
-        self.out
-            .get(tag)
-            .or_else(|| self.inst.attrs.get(tag))
-            .or_else(|| self.full.get_or_init(|| self.inst.header()).get(tag))
+        if let Some(v) = self.out.get(tag).or_else(|| self.inst.attrs.get(tag)) {
+            return Some(v);
+        }
+        if ROW_TAGS.contains(&tag) {
+            return None;
+        }
+        self.full.get_or_init(|| self.inst.header()).get(tag)
     }
 }
 
@@ -330,6 +334,10 @@ mod tests {
         let (v, ignored) = filtered(rows(), &q(&[("Frobnicate", "1"), ("includefield", "00080060")])).unwrap();
         assert_eq!((v.len(), ignored), (3, vec!["Frobnicate".to_string()]), "an unknown key is ignored and named");
         assert_eq!(v[1]["00080060"]["Value"][0], "MR", "includefield copies the attribute");
+        // A row attribute the header lacks is absent without parsing the header; any other attribute parses it.
+        let r = rows().remove(0);
+        assert!(r.get("00080050").is_none() && r.full.get().is_none(), "AccessionNumber: absent, nothing parsed");
+        assert!(r.get("00181030").is_some() && r.full.get().is_some());
         let (v, _) = filtered(rows(), &q(&[("ProtocolName", "protocol MR")])).unwrap();
         assert_eq!(v.len(), 1, "a filter on an attribute outside the rows' own");
         assert_eq!(
